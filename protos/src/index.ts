@@ -1,0 +1,5 @@
+export * from './gen/yulan-v1.js';
+export * from './topics.js';
+export * from './fields.js';
+export { ProtoError, ProtoErrorCode } from './errors.js';
+export type { Codec, DeepPartial } from './codec.js';
