@@ -3,3 +3,4 @@ export * from './topics.js';
 export * from './fields.js';
 export { ProtoError, ProtoErrorCode } from './errors.js';
 export type { Codec, DeepPartial } from './codec.js';
+export * from './credentials.js';
