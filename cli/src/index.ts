@@ -1,0 +1,3 @@
+export { main } from './main.js';
+export { runUp, type UpHandle } from './up.js';
+export { loadOrCreateSecrets, writeBrokerAccounts, type ServiceSecrets } from './secrets.js';

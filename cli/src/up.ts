@@ -1,0 +1,121 @@
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadBrokerConfig, startBroker } from '@yulan/broker';
+import { loadEdgeConfig, startEdge } from '@yulan/edge';
+import { loadCloudConfig, startCloud } from '@yulan/cloud';
+import { runFleet } from '@yulan/device-sims';
+import { KIND_SLUGS } from '@yulan/protos';
+import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
+import { resolvePort } from './ports.js';
+
+export interface UpHandle {
+  mqttPort: number;
+  wsPort: number;
+  httpPort: number;
+  edgePort: number;
+  /** Only on the first start of a data directory (or never, when YULAN_ADMIN_TOKEN is set). */
+  adminToken?: string;
+  close(): Promise<void>;
+}
+
+interface Closable { close(): Promise<void> }
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return n;
+}
+
+/**
+ * `yulan up`: the whole platform in one process for a single machine — broker, cloud, edge
+ * and a simulated fleet — wired with service secrets generated on first start. Each
+ * service still talks to the others only over MQTT and HTTP, exactly as when run apart.
+ */
+export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void): Promise<UpHandle> {
+  const dataDir = resolve(env.YULAN_DATA_DIR ?? '.yulan');
+  const { secrets, created } = loadOrCreateSecrets(dataDir);
+  const accountsFile = await writeBrokerAccounts(dataDir, secrets);
+  const mqttPort = await resolvePort(intFrom(env, 'YULAN_MQTT_PORT', 1883));
+  const wsPort = await resolvePort(intFrom(env, 'YULAN_WS_PORT', 8083));
+  const httpPort = await resolvePort(intFrom(env, 'YULAN_HTTP_PORT', 8080));
+  const edgePort = await resolvePort(intFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
+  const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
+  const wired: NodeJS.ProcessEnv = {
+    ...env,
+    YULAN_DATA_DIR: dataDir,
+    YULAN_MQTT_PORT: String(mqttPort),
+    YULAN_WS_PORT: String(wsPort),
+    YULAN_HTTP_PORT: String(httpPort),
+    YULAN_EDGE_HTTP_PORT: String(edgePort),
+    YULAN_MQTT_URL: local(mqttPort, 'mqtt'),
+    YULAN_CLOUD_URL: local(httpPort),
+    YULAN_EDGE_URL: local(edgePort),
+    YULAN_BROKER_ACCOUNTS_FILE: accountsFile,
+    YULAN_BROKER_TOKEN: secrets.brokerToken,
+    YULAN_EDGE_TOKEN: secrets.edgeToken,
+    YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
+    YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
+  };
+  // Validate every service's configuration before starting any of them.
+  const brokerConfig = loadBrokerConfig(wired);
+  const cloudConfig = loadCloudConfig(wired);
+  const edgeConfig = loadEdgeConfig(wired);
+
+  const started: Closable[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const s of started.reverse()) {
+      try { await s.close(); } catch (err) { logger.error({ err }, 'error while stopping a service'); }
+    }
+    started.length = 0;
+  };
+  try {
+    const broker = await startBroker(brokerConfig, logger.child({ svc: 'broker' }));
+    started.push(broker);
+    const cloud = await startCloud(cloudConfig, logger.child({ svc: 'cloud' }));
+    started.push(cloud);
+    const edge = await startEdge(edgeConfig, logger.child({ svc: 'edge' }));
+    started.push(edge);
+
+    const perKind = intFrom(env, 'YULAN_SIM_DEVICES', 5);
+    const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
+    if (perKind > 0) {
+      const fleet = await runFleet({
+        kinds: [...KIND_SLUGS],
+        countPerKind: perKind,
+        sites: (env.YULAN_SIM_SITES ?? 'xuhui,pudong,jingan').split(',').map((s) => s.trim()).filter(Boolean),
+        ratePerDevice: intFrom(env, 'YULAN_SIM_RATE', 0.5),
+        qos: 1,
+        mqttUrl: local(mqttPort, 'mqtt'),
+        seed: intFrom(env, 'YULAN_SIM_SEED', 1),
+        ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
+        credentialsFile: join(dataDir, 'sims', 'credentials.json'),
+      }, logger.child({ svc: 'sim' }));
+      started.push(fleet);
+    }
+
+    print('');
+    print('  Yulan is running');
+    print(`  Dashboard      http://localhost:${httpPort}/`);
+    print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
+    print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
+    print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
+    if (cloud.adminToken) {
+      print('');
+      print(`  Admin token    ${cloud.adminToken}`);
+      print('  (shown once: it is stored only as a hash. Paste it into the dashboard.)');
+    }
+    print('');
+    print('  Ctrl-C stops everything; data is kept for the next start.');
+    print('');
+    return {
+      mqttPort, wsPort, httpPort, edgePort,
+      ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
