@@ -1,13 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
 // One run over every workspace. Integration suites start real servers (Aedes, influxd,
-// Fastify) on ephemeral ports, so they get generous timeouts; no timing is asserted.
+// Fastify, Chromium) on ephemeral ports, so they get generous timeouts; no timing is
+// asserted anywhere. Under CI a JSON report is written too, for .ci/run's summary line.
 export default defineConfig({
   test: {
     include: ['*/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    reporters: ['default'],
+    reporters: process.env.CI === 'true'
+      ? ['default', ['json', { outputFile: '.ci/results.json' }]]
+      : ['default'],
   },
 });
