@@ -1,0 +1,23 @@
+/** Error codes of the simulator package; callers (the CLI) switch on `code`. */
+export const SimErrorCode = {
+  BadArgs: 'E_SIM_ARGS',
+  BadOptions: 'E_SIM_OPTIONS',
+  CloudAuth: 'E_SIM_CLOUD_AUTH',
+  CloudRegister: 'E_SIM_CLOUD_REGISTER',
+  CloudUnreachable: 'E_SIM_CLOUD_UNREACHABLE',
+  MissingSecret: 'E_SIM_MISSING_SECRET',
+  CredentialsFile: 'E_SIM_CREDENTIALS_FILE',
+  MqttAuth: 'E_SIM_MQTT_AUTH',
+  MqttConnect: 'E_SIM_MQTT_CONNECT',
+  Closed: 'E_SIM_CLOSED',
+} as const;
+export type SimErrorCode = (typeof SimErrorCode)[keyof typeof SimErrorCode];
+
+export class SimError extends Error {
+  readonly code: SimErrorCode;
+  constructor(code: SimErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SimError';
+    this.code = code;
+  }
+}

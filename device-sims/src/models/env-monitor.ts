@@ -1,0 +1,165 @@
+import { Severity, type EnvMonitorTelemetry } from '@yulan/protos';
+import { hazard, type Rng } from '../rng.js';
+import {
+  DEFAULT_UTC_OFFSET_MIN, HOUR_MS, MINUTE_MS, clamp, hourBump, localHour, round, type SimEvent, type StepResult,
+} from './types.js';
+
+/** GB 3096-2008 acoustic environment zone classes and their LAeq limits, dB(A). */
+export const NOISE_LIMITS = {
+  '0': { day: 50, night: 40 },
+  '1': { day: 55, night: 45 },
+  '2': { day: 60, night: 50 },
+  '3': { day: 65, night: 55 },
+  '4a': { day: 70, night: 55 },
+  '4b': { day: 70, night: 60 },
+} as const;
+export type NoiseZone = keyof typeof NOISE_LIMITS;
+export const NOISE_ZONES = Object.keys(NOISE_LIMITS) as NoiseZone[];
+
+/** Quiet-hours background level per zone, dB(A); traffic adds up to ~22 dB on top. */
+const ZONE_BASE: Record<NoiseZone, number> = { '0': 32, '1': 35, '2': 39, '3': 43, '4a': 47, '4b': 49 };
+
+/** HJ 633-2012: PM2.5 above 75 µg/m³ (24 h) is beyond "good" (IAQI > 100). */
+export const PM25_EPISODE_START = 75;
+const PM25_EPISODE_END = 60;
+
+export interface EnvMonitorConfig {
+  utcOffsetMin: number;
+  zone: NoiseZone;
+  /** GB 3096 day period, local hours; local governments may move it, so it is configurable. */
+  dayStartHour: number;
+  nightStartHour: number;
+  /** Regional pollution episodes per day (each lasts hours). */
+  episodesPerDay: number;
+  meanTempC: number;
+  /** Whether the station has gas sensors (NO2, O3, CO, SO2). */
+  gases: boolean;
+}
+
+export interface Episode {
+  startMs: number;
+  endMs: number;
+  peakPm25: number;
+}
+
+export interface EnvMonitorState {
+  config: EnvMonitorConfig;
+  nowMs: number;
+  episode: Episode | null;
+  /** Mean-reverting log-noise on particulates (AR(1) in continuous time). */
+  pmNoise: number;
+  tempNoise: number;
+  coarseRatio: number;
+  noiseExceeded: boolean;
+  pollutionHigh: boolean;
+  episodeCounter: number;
+}
+
+export function defaultEnvMonitorConfig(p: Partial<EnvMonitorConfig> = {}): EnvMonitorConfig {
+  return {
+    utcOffsetMin: DEFAULT_UTC_OFFSET_MIN, zone: '2', dayStartHour: 6, nightStartHour: 22, episodesPerDay: 0.15,
+    meanTempC: 17, gases: true, ...p,
+  };
+}
+
+export function initEnvMonitor(config: EnvMonitorConfig, startMs: number, rng: Rng): EnvMonitorState {
+  if (!(config.zone in NOISE_LIMITS)) throw new RangeError(`unknown GB 3096 zone "${config.zone}"`);
+  return {
+    config, nowMs: startMs, episode: null, pmNoise: rng.normal(0, 0.2), tempNoise: 0,
+    coarseRatio: rng.range(1.4, 1.9), noiseExceeded: false, pollutionHigh: false, episodeCounter: 0,
+  };
+}
+
+/** Road traffic intensity 0..1 by local hour: quiet at 03:00, peaks at the rush hours. */
+export function trafficIntensity(hour: number): number {
+  const day = hour >= 6 && hour < 23 ? 0.55 : 0;
+  return clamp(0.06 + day * hourBump(hour, 14, 6) / hourBump(14, 14, 6) + 0.35 * hourBump(hour, 8, 1.3) + 0.4 * hourBump(hour, 18, 1.5), 0, 1);
+}
+
+export function isNoiseDay(hour: number, c: Pick<EnvMonitorConfig, 'dayStartHour' | 'nightStartHour'>): boolean {
+  return hour >= c.dayStartHour && hour < c.nightStartHour;
+}
+
+/** Exact Ornstein–Uhlenbeck update: stable for any step length. */
+function ou(x: number, dtMs: number, tauMs: number, sd: number, rng: Rng): number {
+  const a = Math.exp(-dtMs / tauMs);
+  return x * a + sd * Math.sqrt(1 - a * a) * rng.normal();
+}
+
+const ev = (type: string, severity: Severity, message: string, attributes: Record<string, string>): SimEvent => ({
+  type, severity, message, attributes,
+});
+
+export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rng): StepResult<EnvMonitorState, EnvMonitorTelemetry> {
+  const c = prev.config;
+  const s: EnvMonitorState = { ...prev, nowMs: prev.nowMs + elapsedMs };
+  const events: SimEvent[] = [];
+  const hour = localHour(s.nowMs, c.utcOffsetMin);
+  const traffic = trafficIntensity(hour);
+
+  if (s.episode && s.nowMs >= s.episode.endMs) s.episode = null;
+  if (!s.episode && rng.chance(hazard(c.episodesPerDay / 24, elapsedMs))) {
+    s.episodeCounter += 1;
+    s.episode = { startMs: s.nowMs, endMs: s.nowMs + rng.range(4, 24) * HOUR_MS, peakPm25: rng.range(60, 220) };
+  }
+  // Episodes build up and clear smoothly (sin over their lifetime).
+  const episodeAdd = s.episode
+    ? s.episode.peakPm25 * Math.sin(Math.PI * clamp((s.nowMs - s.episode.startMs) / (s.episode.endMs - s.episode.startMs), 0, 1))
+    : 0;
+
+  s.pmNoise = ou(s.pmNoise, elapsedMs, 30 * MINUTE_MS, 0.25, rng);
+  s.tempNoise = ou(s.tempNoise, elapsedMs, 2 * HOUR_MS, 0.8, rng);
+
+  const rush = hourBump(hour, 8, 1.2) + hourBump(hour, 18, 1.5);
+  const pm25 = Math.max(0, (16 + 14 * rush) * Math.exp(s.pmNoise) + episodeAdd);
+  const diurnal = Math.cos((2 * Math.PI * (hour - 15)) / 24); // warmest mid-afternoon
+  const temperatureC = c.meanTempC + 4.5 * diurnal + s.tempNoise;
+  const humidityPct = clamp(65 - 15 * diurnal - 2 * s.tempNoise + rng.normal(0, 1), 10, 100);
+
+  // Noise: background by zone + traffic, plus the odd horn or construction burst.
+  const burst = rng.chance(hazard(0.5, elapsedMs)) ? rng.range(8, 20) : 0;
+  const noiseDba = Math.max(20, ZONE_BASE[c.zone] + 22 * traffic + rng.normal(0, 2) + burst);
+
+  const day = isNoiseDay(hour, c);
+  const limit = day ? NOISE_LIMITS[c.zone].day : NOISE_LIMITS[c.zone].night;
+  if (noiseDba > limit && !s.noiseExceeded) {
+    s.noiseExceeded = true;
+    // GB 3096: at night a peak more than 15 dB over the limit is a violation on its own.
+    const severe = !day && noiseDba > limit + 15;
+    events.push(ev('env.noise_exceeded', severe ? Severity.CRITICAL : Severity.WARNING,
+      `LAeq ${noiseDba.toFixed(1)} dB(A) above the ${day ? 'day' : 'night'} limit ${limit} of zone ${c.zone}`, {
+        noise_dba: noiseDba.toFixed(1), limit_dba: String(limit), zone: c.zone, period: day ? 'day' : 'night',
+      }));
+  } else if (noiseDba <= limit - 1) {
+    s.noiseExceeded = false; // 1 dB hysteresis so a level hovering on the limit does not flap
+  }
+
+  if (pm25 > PM25_EPISODE_START && !s.pollutionHigh) {
+    s.pollutionHigh = true;
+    events.push(ev('env.pollution_episode_started', Severity.WARNING, `PM2.5 ${pm25.toFixed(0)} µg/m³ above ${PM25_EPISODE_START}`, {
+      pm25_ugm3: pm25.toFixed(1), threshold_ugm3: String(PM25_EPISODE_START),
+    }));
+  } else if (pm25 < PM25_EPISODE_END && s.pollutionHigh) {
+    s.pollutionHigh = false;
+    events.push(ev('env.pollution_episode_ended', Severity.INFO, `PM2.5 back to ${pm25.toFixed(0)} µg/m³`, {
+      pm25_ugm3: pm25.toFixed(1),
+    }));
+  }
+
+  const reading: EnvMonitorTelemetry = {
+    pm1Ugm3: round(pm25 * 0.7, 1),
+    pm25Ugm3: round(pm25, 1),
+    pm10Ugm3: round(pm25 * s.coarseRatio + 5 * traffic, 1),
+    temperatureC: round(temperatureC, 2),
+    humidityPct: round(humidityPct, 1),
+    noiseDba: round(noiseDba, 1),
+  };
+  if (c.gases) {
+    const sun = hourBump(hour, 15, 3);
+    reading.no2Ugm3 = round(Math.max(0, 18 + 45 * traffic + 0.35 * episodeAdd + rng.normal(0, 3)), 1);
+    reading.o3Ugm3 = round(Math.max(0, 30 + 90 * sun - 15 * traffic + rng.normal(0, 4)), 1);
+    reading.coMgm3 = round(Math.max(0, 0.5 + 0.6 * traffic + 0.004 * episodeAdd + rng.normal(0, 0.05)), 2);
+    reading.so2Ugm3 = round(Math.max(0, 6 + 0.03 * episodeAdd + rng.normal(0, 1)), 1);
+  }
+  return { state: s, reading, events };
+}
