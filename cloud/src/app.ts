@@ -1,0 +1,110 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { CloudError, CloudErrorCode, HttpError } from './errors.js';
+import type { DeviceRepository } from './repositories/device-repository.js';
+import type { EdgeClient } from './edge-client.js';
+import type { ControlPublisher } from './mqtt-link.js';
+import type { PresenceStats } from './presence-listener.js';
+import plugins from './plugins/index.js';
+import routes from './routes/index.js';
+
+export interface RateLimitOptions {
+  /** requests per window per client IP across the API */
+  max: number;
+  windowMs: number;
+  /** failed admin/broker authentications per window per IP before 429 */
+  authFailures: number;
+}
+
+/** Everything the HTTP app needs; process concerns (DB file, MQTT session) stay in start. */
+export interface AppOptions {
+  devices: DeviceRepository;
+  edge: EdgeClient;
+  control: ControlPublisher;
+  /** SHA-256 of the admin token (see auth-tokens.ts) */
+  adminTokenDigest: Buffer;
+  brokerToken: string;
+  /** folder of the static page; null disables it */
+  dashboardDir?: string | null;
+  rateLimit?: Partial<RateLimitOptions>;
+  presenceStats?: () => PresenceStats;
+}
+
+/** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */
+const STATUS_BY_CODE: Partial<Record<CloudErrorCode, number>> = {
+  [CloudErrorCode.Validation]: 400,
+  [CloudErrorCode.EdgeBadRequest]: 400,
+  [CloudErrorCode.Unauthorized]: 401,
+  [CloudErrorCode.NotFound]: 404,
+  [CloudErrorCode.Duplicate]: 409,
+  [CloudErrorCode.TooManyRequests]: 429,
+  [CloudErrorCode.EdgeUnreachable]: 502,
+  [CloudErrorCode.EdgeBadResponse]: 502,
+};
+const EXPOSED_5XX = new Set<string>([CloudErrorCode.EdgeUnreachable, CloudErrorCode.EdgeBadResponse]);
+
+const REASON: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+};
+
+/** The app as a plugin: plugins first (decorators, docs, auth), then routes. */
+const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  // The one error handler: 4xx say what is wrong; 5xx are logged and stay opaque unless
+  // the message is one we wrote for the client (edge unreachable).
+  fastify.setErrorHandler((err: FastifyError | CloudError, request, reply) => {
+    let status: number;
+    let code: string;
+    let expose: boolean;
+    if (err instanceof HttpError) {
+      status = err.statusCode;
+      code = err.code;
+      expose = err.expose;
+    } else if (err instanceof CloudError) {
+      status = STATUS_BY_CODE[err.code] ?? 500;
+      code = err.code;
+      expose = status < 500 || EXPOSED_5XX.has(err.code);
+    } else {
+      const fe = err as FastifyError;
+      status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 600 ? fe.statusCode : 500;
+      code = fe.validation ? CloudErrorCode.Validation : status === 429 ? CloudErrorCode.TooManyRequests : (fe.code ?? CloudErrorCode.Internal);
+      expose = status < 500;
+    }
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code, message: err.message }, 'request rejected');
+    if (!expose) code = CloudErrorCode.Internal;
+    return reply.status(status).send({
+      statusCode: status,
+      error: REASON[status] ?? (status >= 500 ? 'Server Error' : 'Client Error'),
+      message: expose ? err.message : 'internal error; see the server log',
+      code,
+    });
+  });
+  fastify.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      statusCode: 404,
+      error: 'Not Found',
+      message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`,
+      code: CloudErrorCode.NotFound,
+    }),
+  );
+  await fastify.register(plugins, opts);
+  await fastify.register(routes, opts);
+};
+export default app;
+
+/** The app factory: a ready-to-listen Fastify instance logging through `logger`. */
+export async function buildApp(opts: AppOptions & { logger: Logger }): Promise<FastifyInstance> {
+  const { logger, ...appOpts } = opts;
+  const fastify = Fastify({
+    loggerInstance: logger,
+    // Bodies here are small JSON documents; a tight limit caps abuse cheaply.
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  await fastify.register(app, appOpts);
+  await fastify.ready();
+  return fastify as unknown as FastifyInstance;
+}

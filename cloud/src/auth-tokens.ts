@@ -1,0 +1,44 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { generateSecret } from '@yulan/protos';
+import type { DeviceRepository } from './repositories/device-repository.js';
+
+const ADMIN_TOKEN_KEY = 'admin_token_sha256';
+
+/**
+ * Admin tokens are stored and checked as SHA-256 digests, not scrypt. A slow KDF exists
+ * to make guessing low-entropy *passwords* expensive; our tokens are 256 random bits
+ * (or operator-supplied with at least 32 characters), so neither brute force against a
+ * leaked digest nor online guessing is feasible, and scrypt on every API request would
+ * only burn CPU and turn authentication into a denial-of-service lever.
+ */
+export function digestToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Constant-time: both sides are fixed-length digests, so no length leak either. */
+export function tokenMatches(presented: string, expectedDigest: Buffer): boolean {
+  const d = digestToken(presented);
+  return d.length === expectedDigest.length && timingSafeEqual(d, expectedDigest);
+}
+
+export interface AdminTokenState {
+  digest: Buffer;
+  /** set only when generated now: the caller prints it once, it is never stored */
+  generated?: string;
+}
+
+/** Configured token wins (and replaces any stored one); otherwise reuse the stored
+ * digest; otherwise generate a token at this first start. */
+export async function ensureAdminToken(repo: DeviceRepository, configured?: string): Promise<AdminTokenState> {
+  if (configured !== undefined) {
+    const digest = digestToken(configured);
+    await repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url'));
+    return { digest };
+  }
+  const stored = await repo.getSetting(ADMIN_TOKEN_KEY);
+  if (stored !== undefined) return { digest: Buffer.from(stored, 'base64url') };
+  const generated = generateSecret();
+  const digest = digestToken(generated);
+  await repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url'));
+  return { digest, generated };
+}

@@ -1,0 +1,87 @@
+import { resolve, join } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { ConfigError } from './errors.js';
+
+/** Environment contract of the cloud service (docs/architecture.md). Everything arrives
+ * as strings; ports are converted and range-checked here, once, at start-up. */
+const Port = (dflt: string) => Type.String({ pattern: '^[0-9]{1,5}$', default: dflt });
+const Url = (protocols: string, dflt: string) =>
+  Type.String({ pattern: `^(${protocols})://[^\\s]+$`, default: dflt });
+const Secret = Type.String({ minLength: 1 });
+
+export const CloudEnvSchema = Type.Object({
+  YULAN_DATA_DIR: Type.String({ minLength: 1, default: './.yulan' }),
+  YULAN_HTTP_HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  YULAN_HTTP_PORT: Port('8080'),
+  YULAN_MQTT_URL: Url('mqtts?|wss?|tcp|tls', 'mqtt://127.0.0.1:1883'),
+  YULAN_CLOUD_MQTT_USERNAME: Type.String({ minLength: 1, default: 'cloud' }),
+  YULAN_CLOUD_MQTT_PASSWORD: Secret,
+  YULAN_BROKER_TOKEN: Secret,
+  YULAN_EDGE_URL: Url('https?', 'http://127.0.0.1:8081'),
+  YULAN_EDGE_TOKEN: Secret,
+  // An operator-chosen admin token is checked with a plain SHA-256 digest (see
+  // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
+  YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
+});
+type CloudEnv = Static<typeof CloudEnvSchema>;
+
+export interface CloudConfig {
+  /** `<YULAN_DATA_DIR>/cloud`, absolute */
+  dataDir: string;
+  /** SQLite registry file inside dataDir */
+  dbFile: string;
+  httpHost: string;
+  httpPort: number;
+  mqttUrl: string;
+  mqttUsername: string;
+  mqttPassword: string;
+  brokerToken: string;
+  edgeUrl: string;
+  edgeToken: string;
+  adminToken?: string;
+}
+
+const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
+
+export function loadCloudConfig(env: Record<string, string | undefined>): CloudConfig {
+  const input: Record<string, string> = {};
+  for (const key of KEYS) {
+    const v = env[key];
+    // An empty variable means "unset" (shells and .env files often export VAR=).
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const withDefaults = Value.Default(CloudEnvSchema, input);
+  const problems = Value.Errors(CloudEnvSchema, withDefaults).map((e) => describe(e, input));
+  if (problems.length === 0) {
+    const port = Number((withDefaults as CloudEnv).YULAN_HTTP_PORT);
+    if (port > 65535) problems.push('YULAN_HTTP_PORT: must be 0..65535');
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  const e = withDefaults as CloudEnv;
+  const dataDir = join(resolve(e.YULAN_DATA_DIR), 'cloud');
+  return {
+    dataDir,
+    dbFile: join(dataDir, 'registry.sqlite'),
+    httpHost: e.YULAN_HTTP_HOST,
+    httpPort: Number(e.YULAN_HTTP_PORT),
+    mqttUrl: e.YULAN_MQTT_URL,
+    mqttUsername: e.YULAN_CLOUD_MQTT_USERNAME,
+    mqttPassword: e.YULAN_CLOUD_MQTT_PASSWORD,
+    brokerToken: e.YULAN_BROKER_TOKEN,
+    edgeUrl: e.YULAN_EDGE_URL.replace(/\/+$/, ''),
+    edgeToken: e.YULAN_EDGE_TOKEN,
+    ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
+  };
+}
+
+/** Names the variable and the rule, never the value: values may be secrets. */
+function describe(err: { instancePath: string; keyword: string; message: string; params: unknown }, input: Record<string, string>): string {
+  const fromPath = err.instancePath.split('/')[1];
+  const missing = (err.params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
+  if (err.keyword === 'required' && missing) {
+    return missing.map((k) => `${k}: required`).join('; ');
+  }
+  const key = fromPath ?? '?';
+  return `${key}: ${input[key] === undefined ? 'required' : err.message}`;
+}

@@ -1,0 +1,118 @@
+import { CloudError, CloudErrorCode } from './errors.js';
+
+/** One device's newest reading as the edge reports it (`GET /v1/latest`). */
+export interface EdgeLatest {
+  ts: number;
+  seq?: number;
+  site?: string;
+  kind?: string;
+  fields: Record<string, number>;
+  text?: Record<string, string>;
+}
+
+export interface TelemetryQuery {
+  deviceId: string;
+  from?: number;
+  to?: number;
+  fields?: string;
+  resolution?: 'raw' | '1m';
+  limit?: number;
+}
+export interface EventsQuery {
+  deviceId: string;
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+/** Thin client of the edge query API (docs/architecture.md, "Edge HTTP API"). */
+export interface EdgeClient {
+  latest(deviceIds: readonly string[]): Promise<Record<string, EdgeLatest>>;
+  telemetry(q: TelemetryQuery): Promise<unknown>;
+  events(q: EventsQuery): Promise<unknown>;
+  healthy(): Promise<boolean>;
+}
+
+export interface HttpEdgeClientOptions {
+  baseUrl: string;
+  token: string;
+  /** budget for the registry's enrichment call: the list must stay fast if the edge is slow */
+  latestTimeoutMs?: number;
+  queryTimeoutMs?: number;
+}
+
+type Params = Record<string, string | number | undefined>;
+
+export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
+  const base = opts.baseUrl.replace(/\/+$/, '');
+  const latestTimeout = opts.latestTimeoutMs ?? 1500;
+  const queryTimeout = opts.queryTimeoutMs ?? 10_000;
+
+  async function get(path: string, params: Params, timeoutMs: number, auth = true): Promise<unknown> {
+    const url = new URL(base + path);
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        headers: auth ? { authorization: `Bearer ${opts.token}`, accept: 'application/json' } : {},
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new CloudError(CloudErrorCode.EdgeUnreachable, `edge unreachable at ${base}`, { cause: err });
+    }
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (err) {
+      throw new CloudError(CloudErrorCode.EdgeBadResponse, `edge answered ${res.status} with a non-JSON body`, {
+        cause: err,
+      });
+    }
+    if (res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403) {
+      // The edge rejected the query itself (e.g. a bad time range): the caller's fault.
+      const message = (body as { message?: unknown } | null)?.message;
+      throw new CloudError(CloudErrorCode.EdgeBadRequest, typeof message === 'string' ? message : `edge rejected the query (${res.status})`);
+    }
+    if (!res.ok) {
+      // 401/403 mean our edge token is wrong: an operator problem, not the user's.
+      throw new CloudError(CloudErrorCode.EdgeBadResponse, `edge answered ${res.status}`);
+    }
+    return body;
+  }
+
+  return {
+    async latest(ids) {
+      if (ids.length === 0) return {};
+      const body = await get('/v1/latest', { deviceId: ids.join(',') }, latestTimeout);
+      const devices = (body as { devices?: unknown } | null)?.devices;
+      if (typeof devices !== 'object' || devices === null) {
+        throw new CloudError(CloudErrorCode.EdgeBadResponse, 'edge /v1/latest: missing "devices"');
+      }
+      const out: Record<string, EdgeLatest> = {};
+      for (const [id, v] of Object.entries(devices as Record<string, unknown>)) {
+        const e = v as Partial<EdgeLatest> | null;
+        // Skip malformed entries rather than failing the whole registry read.
+        if (e && typeof e.ts === 'number' && typeof e.fields === 'object' && e.fields !== null) {
+          out[id] = e as EdgeLatest;
+        }
+      }
+      return out;
+    },
+    telemetry(q) {
+      const { deviceId, from, to, fields, resolution, limit } = q;
+      return get('/v1/telemetry', { deviceId, from, to, fields, resolution, limit }, queryTimeout);
+    },
+    events(q) {
+      const { deviceId, from, to, limit } = q;
+      return get('/v1/events', { deviceId, from, to, limit }, queryTimeout);
+    },
+    async healthy() {
+      try {
+        await get('/healthz', {}, latestTimeout, false);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}

@@ -1,0 +1,19 @@
+export { loadCloudConfig, CloudEnvSchema, type CloudConfig } from './config.js';
+export { startCloud, type CloudHandle, type StartCloudOptions } from './start.js';
+export { buildApp, type AppOptions, type RateLimitOptions } from './app.js';
+export { CloudError, CloudErrorCode, ConfigError, HttpError } from './errors.js';
+export {
+  DeviceStatus,
+  type DeviceRepository,
+  type DeviceRecord,
+  type DeviceFilter,
+  type DevicePage,
+  type NewDevice,
+  type PresenceUpdate,
+} from './repositories/device-repository.js';
+export { SqliteDeviceRepository, type SqliteRepositoryOptions } from './repositories/sqlite-device-repository.js';
+export { createHttpEdgeClient, type EdgeClient, type EdgeLatest } from './edge-client.js';
+export { createMqttLink, type ControlPublisher, type MqttLink } from './mqtt-link.js';
+export { PresenceListener, PresenceDrop, type PresenceStats } from './presence-listener.js';
+export { ensureAdminToken, digestToken } from './auth-tokens.js';
+export { defaultDashboardDir } from './dashboard-dir.js';

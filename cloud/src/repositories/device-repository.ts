@@ -1,0 +1,81 @@
+import type { KindSlug } from '@yulan/protos';
+
+/**
+ * Storage contract of the device registry. Async on purpose: the SQLite implementation
+ * is synchronous underneath, but a PostgreSQL one will not be, and callers must not care.
+ * `test/device-repository.contract.ts` is the behaviour every implementation must pass.
+ */
+export const DeviceStatus = { Online: 'online', Offline: 'offline', Disabled: 'disabled' } as const;
+export type DeviceStatus = (typeof DeviceStatus)[keyof typeof DeviceStatus];
+
+export interface DeviceRecord {
+  id: string;
+  site: string;
+  kind: KindSlug;
+  name: string | null;
+  firmwareVersion: string | null;
+  /** disabled wins over online/offline */
+  status: DeviceStatus;
+  /** epoch ms of the newest presence seen, or null */
+  lastSeen: number | null;
+  /** epoch ms */
+  createdAt: number;
+}
+
+export interface NewDevice {
+  id: string;
+  site: string;
+  kind: KindSlug;
+  name?: string | null;
+  firmwareVersion?: string | null;
+  /** `hashSecret()` output; the plain secret never reaches storage */
+  secretHash: string;
+}
+
+export interface DeviceFilter {
+  site?: string;
+  kind?: KindSlug;
+  status?: DeviceStatus;
+  limit: number;
+  offset: number;
+}
+
+export interface DevicePage {
+  items: DeviceRecord[];
+  /** number of devices matching the filter, ignoring limit/offset */
+  total: number;
+}
+
+export interface PresenceUpdate {
+  deviceId: string;
+  online: boolean;
+  /** epoch ms the presence refers to */
+  ts: number;
+  /** empty/undefined leaves the stored version unchanged */
+  firmwareVersion?: string;
+}
+
+export interface DeviceRepository {
+  /** @throws CloudError E_DUPLICATE when the id exists */
+  create(device: NewDevice): Promise<DeviceRecord>;
+  get(id: string): Promise<DeviceRecord | undefined>;
+  /** The stored secret hash, for device authentication only. */
+  getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined>;
+  /** Ordered by site, kind, id so pages are stable. */
+  list(filter: DeviceFilter): Promise<DevicePage>;
+  /** @returns the updated device, or undefined for an unknown id */
+  setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined>;
+  /**
+   * Applies a batch of presence updates in one write. Unknown ids are ignored; an
+   * update older than the newest one already applied to a device does not change its
+   * online state (retained messages can arrive late), but can never move lastSeen back.
+   * @returns how many updates matched a known device
+   */
+  applyPresence(updates: readonly PresenceUpdate[]): Promise<number>;
+  /** Settings (e.g. the admin token digest): small opaque strings by key. */
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  /** Cheap liveness probe for /healthz. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,219 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { KindSlug } from '@yulan/protos';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import {
+  DeviceStatus,
+  type DeviceFilter,
+  type DevicePage,
+  type DeviceRecord,
+  type DeviceRepository,
+  type NewDevice,
+  type PresenceUpdate,
+} from './device-repository.js';
+
+/** Schema migrations, applied in order; `user_version` records how many ran. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     site TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     name TEXT,
+     firmware_version TEXT,
+     secret_hash TEXT NOT NULL,
+     online INTEGER NOT NULL DEFAULT 0,
+     disabled INTEGER NOT NULL DEFAULT 0,
+     last_seen INTEGER,
+     presence_ts INTEGER,
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX devices_site_kind ON devices (site, kind, id);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+];
+
+interface Row {
+  id: string;
+  site: string;
+  kind: string;
+  name: string | null;
+  firmware_version: string | null;
+  online: number;
+  disabled: number;
+  last_seen: number | null;
+  created_at: number;
+}
+
+const COLUMNS = 'id, site, kind, name, firmware_version, online, disabled, last_seen, created_at';
+
+function toRecord(r: Row): DeviceRecord {
+  return {
+    id: r.id,
+    site: r.site,
+    kind: r.kind as KindSlug,
+    name: r.name,
+    firmwareVersion: r.firmware_version,
+    status: r.disabled ? DeviceStatus.Disabled : r.online ? DeviceStatus.Online : DeviceStatus.Offline,
+    lastSeen: r.last_seen,
+    createdAt: r.created_at,
+  };
+}
+
+function wrap<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CloudError) throw err;
+    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
+  }
+}
+
+export interface SqliteRepositoryOptions {
+  /** file path, or ':memory:' */
+  file: string;
+  now?: () => number;
+}
+
+export class SqliteDeviceRepository implements DeviceRepository {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly stmts;
+
+  constructor(opts: SqliteRepositoryOptions) {
+    this.now = opts.now ?? Date.now;
+    if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true });
+    this.db = wrap('opening the registry database', () => new Database(opts.file));
+    wrap('migrating the registry database', () => this.migrate());
+    this.stmts = {
+      insert: this.db.prepare(
+        `INSERT INTO devices (id, site, kind, name, firmware_version, secret_hash, created_at)
+         VALUES (@id, @site, @kind, @name, @firmwareVersion, @secretHash, @createdAt)`,
+      ),
+      get: this.db.prepare(`SELECT ${COLUMNS} FROM devices WHERE id = ?`),
+      getHash: this.db.prepare(`SELECT ${COLUMNS}, secret_hash FROM devices WHERE id = ?`),
+      setDisabled: this.db.prepare('UPDATE devices SET disabled = ? WHERE id = ?'),
+      // Online state follows the newest presence only; lastSeen only ever moves forward.
+      presence: this.db.prepare(
+        `UPDATE devices SET
+           online = CASE WHEN presence_ts IS NULL OR @ts >= presence_ts THEN @online ELSE online END,
+           presence_ts = MAX(COALESCE(presence_ts, 0), @ts),
+           last_seen = MAX(COALESCE(last_seen, 0), @ts),
+           firmware_version = CASE WHEN @fw IS NOT NULL AND (presence_ts IS NULL OR @ts >= presence_ts)
+                                   THEN @fw ELSE firmware_version END
+         WHERE id = @id`,
+      ),
+      getSetting: this.db.prepare('SELECT value FROM settings WHERE key = ?'),
+      setSetting: this.db.prepare(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+  }
+
+  private migrate(): void {
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i] as string);
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  async create(d: NewDevice): Promise<DeviceRecord> {
+    return wrap('creating a device', () => {
+      try {
+        this.stmts.insert.run({
+          id: d.id,
+          site: d.site,
+          kind: d.kind,
+          name: d.name ?? null,
+          firmwareVersion: d.firmwareVersion ?? null,
+          secretHash: d.secretHash,
+          createdAt: this.now(),
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `device "${d.id}" already exists`, { cause: err });
+        }
+        throw err;
+      }
+      return toRecord(this.stmts.get.get(d.id) as Row);
+    });
+  }
+
+  async get(id: string): Promise<DeviceRecord | undefined> {
+    return wrap('reading a device', () => {
+      const row = this.stmts.get.get(id) as Row | undefined;
+      return row ? toRecord(row) : undefined;
+    });
+  }
+
+  async getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined> {
+    return wrap('reading device credentials', () => {
+      const row = this.stmts.getHash.get(id) as (Row & { secret_hash: string }) | undefined;
+      return row ? { device: toRecord(row), secretHash: row.secret_hash } : undefined;
+    });
+  }
+
+  async list(f: DeviceFilter): Promise<DevicePage> {
+    return wrap('listing devices', () => {
+      const where: string[] = [];
+      const params: Record<string, unknown> = { limit: f.limit, offset: f.offset };
+      if (f.site !== undefined) (where.push('site = @site'), (params.site = f.site));
+      if (f.kind !== undefined) (where.push('kind = @kind'), (params.kind = f.kind));
+      if (f.status === DeviceStatus.Disabled) where.push('disabled = 1');
+      if (f.status === DeviceStatus.Online) where.push('disabled = 0 AND online = 1');
+      if (f.status === DeviceStatus.Offline) where.push('disabled = 0 AND online = 0');
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(params) as { n: number }).n;
+      const rows = this.db
+        .prepare(`SELECT ${COLUMNS} FROM devices ${clause} ORDER BY site, kind, id LIMIT @limit OFFSET @offset`)
+        .all(params) as Row[];
+      return { items: rows.map(toRecord), total };
+    });
+  }
+
+  async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
+    return wrap('updating a device', () => {
+      const { changes } = this.stmts.setDisabled.run(disabled ? 1 : 0, id);
+      return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
+    });
+  }
+
+  async applyPresence(updates: readonly PresenceUpdate[]): Promise<number> {
+    if (updates.length === 0) return 0;
+    return wrap('applying presence', () =>
+      // One transaction per batch: a presence storm costs one fsync, not one per message.
+      this.db.transaction((batch: readonly PresenceUpdate[]) => {
+        let matched = 0;
+        for (const u of batch) {
+          const fw = u.firmwareVersion ? u.firmwareVersion : null;
+          matched += this.stmts.presence.run({ id: u.deviceId, online: u.online ? 1 : 0, ts: u.ts, fw }).changes;
+        }
+        return matched;
+      })(updates),
+    );
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    return wrap('reading a setting', () => (this.stmts.getSetting.get(key) as { value: string } | undefined)?.value);
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    wrap('writing a setting', () => this.stmts.setSetting.run(key, value));
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return this.db.open && this.db.prepare('SELECT 1 AS ok').get() !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

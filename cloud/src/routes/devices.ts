@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { generateSecret, hashSecret, isValidId } from '@yulan/protos';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import type { EdgeLatest } from '../edge-client.js';
+import { adminSecurity, errorResponses } from '../schemas/common.js';
+import { DeviceParams, DeviceView, ListQuery, ListResponse, RegisterBody, RegisterResponse } from '../schemas/devices.js';
+import { toDeviceView } from '../views.js';
+import '../types.js';
+
+const EDGE_HEADER = 'x-yulan-edge-available';
+
+/** Registry routes under /api/v1 (admin token required; hook added in routes/index.ts). */
+const devices: FastifyPluginAsyncTypebox = async (fastify) => {
+  /** lastValues for a page of devices in one edge call; never fails the registry read. */
+  async function latestFor(ids: string[]): Promise<{ latest: Record<string, EdgeLatest>; edgeAvailable: boolean }> {
+    try {
+      return { latest: await fastify.edge.latest(ids), edgeAvailable: true };
+    } catch (err) {
+      fastify.log.warn({ err: { message: (err as Error).message, code: (err as CloudError).code } }, 'edge latest unavailable');
+      return { latest: {}, edgeAvailable: false };
+    }
+  }
+
+  async function mustGet(id: string) {
+    const d = await fastify.devices.get(id);
+    if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
+    return d;
+  }
+
+  fastify.post(
+    '/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Register a device; the response carries its secret, shown only once',
+        security: adminSecurity,
+        body: RegisterBody,
+        response: { 201: RegisterResponse, ...errorResponses(400, 401, 409, 429) },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const id = b.id ?? `${b.kind}-${randomBytes(5).toString('hex')}`;
+      // The schema pattern is the same rule; this keeps the guarantee if schemas drift.
+      if (!isValidId(id) || !isValidId(b.site)) throw new CloudError(CloudErrorCode.Validation, 'invalid id or site');
+      const secret = generateSecret();
+      const device = await fastify.devices.create({
+        id,
+        site: b.site,
+        kind: b.kind,
+        name: b.name ?? null,
+        firmwareVersion: b.firmwareVersion ?? null,
+        secretHash: await hashSecret(secret),
+      });
+      request.log.info({ deviceId: id, site: b.site, kind: b.kind }, 'device registered');
+      return reply.status(201).header('cache-control', 'no-store').send({ device: toDeviceView(device), secret });
+    },
+  );
+
+  fastify.get(
+    '/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'List devices (filters, pagination) with their latest values',
+        security: adminSecurity,
+        querystring: ListQuery,
+        response: { 200: ListResponse, ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const page = await fastify.devices.list({
+        limit: q.limit,
+        offset: q.offset,
+        ...(q.site !== undefined ? { site: q.site } : {}),
+        ...(q.kind !== undefined ? { kind: q.kind } : {}),
+        ...(q.status !== undefined ? { status: q.status } : {}),
+      });
+      const { latest, edgeAvailable } = await latestFor(page.items.map((d) => d.id));
+      return {
+        items: page.items.map((d) => toDeviceView(d, latest[d.id])),
+        total: page.total,
+        limit: q.limit,
+        offset: q.offset,
+        edgeAvailable,
+      };
+    },
+  );
+
+  fastify.get(
+    '/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: `One device; header ${EDGE_HEADER}: false when lastValues could not be fetched`,
+        security: adminSecurity,
+        params: DeviceParams,
+        response: { 200: DeviceView, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const d = await mustGet(request.params.id);
+      const { latest, edgeAvailable } = await latestFor([d.id]);
+      return reply.header(EDGE_HEADER, String(edgeAvailable)).send(toDeviceView(d, latest[d.id]));
+    },
+  );
+
+  fastify.post(
+    '/devices/:id/disable',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Disable a device and revoke its live session (header x-yulan-revoke: published|pending)',
+        security: adminSecurity,
+        params: DeviceParams,
+        response: { 200: DeviceView, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const d = await fastify.devices.setDisabled(request.params.id, true);
+      if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
+      // The registry refuses the device from now on (device-auth answers 403); the revoke
+      // message makes the broker cut the live session too. If the broker does not ack in
+      // time the publish stays queued in the MQTT client, so report "pending", not failure.
+      let revoke = 'published';
+      try {
+        await fastify.control.publishRevoke(d.id);
+      } catch (err) {
+        revoke = 'pending';
+        request.log.warn({ err, deviceId: d.id }, 'revoke not acknowledged by the broker');
+      }
+      request.log.info({ deviceId: d.id, revoke }, 'device disabled');
+      return reply.header('x-yulan-revoke', revoke).send(toDeviceView(d));
+    },
+  );
+
+  fastify.post(
+    '/devices/:id/enable',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Re-enable a disabled device (its secret is unchanged)',
+        security: adminSecurity,
+        params: DeviceParams,
+        response: { 200: DeviceView, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const d = await fastify.devices.setDisabled(request.params.id, false);
+      if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
+      return toDeviceView(d);
+    },
+  );
+};
+export default devices;

@@ -1,0 +1,23 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppOptions } from '../app.js';
+import health from './health.js';
+import devices from './devices.js';
+import deviceData from './device-data.js';
+import deviceAuth from './device-auth.js';
+import '../types.js';
+
+/** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
+ * own auth hook: admin token for the API, broker token for the internal endpoint. */
+const routes: FastifyPluginAsync<AppOptions> = async (fastify) => {
+  await fastify.register(health);
+  await fastify.register(
+    async (admin) => {
+      admin.addHook('onRequest', admin.requireAdmin);
+      await admin.register(devices);
+      await admin.register(deviceData);
+    },
+    { prefix: '/api/v1' },
+  );
+  await fastify.register(deviceAuth, { prefix: '/api/v1' });
+};
+export default routes;

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import { ensureAdminToken } from './auth-tokens.js';
+import type { CloudConfig } from './config.js';
+import { defaultDashboardDir } from './dashboard-dir.js';
+import { createHttpEdgeClient } from './edge-client.js';
+import { createMqttLink, type MqttLink } from './mqtt-link.js';
+import { PresenceListener } from './presence-listener.js';
+import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
+
+export interface CloudHandle {
+  httpPort: number;
+  url: string;
+  /** set only when the admin token was generated at this start, for printing once */
+  adminToken?: string;
+  close(): Promise<void>;
+}
+
+export interface StartCloudOptions {
+  /** override the page folder (null: do not serve a page) */
+  dashboardDir?: string | null;
+}
+
+/**
+ * Owns the process concerns: the SQLite file, the MQTT session, the presence listener and
+ * the HTTP listener. Resources opened before a failure are closed again before rethrowing.
+ */
+export async function startCloud(config: CloudConfig, logger: Logger, opts: StartCloudOptions = {}): Promise<CloudHandle> {
+  const log = logger.child({ service: 'cloud' });
+  const devices = new SqliteDeviceRepository({ file: config.dbFile });
+  let link: MqttLink | undefined;
+  let presence: PresenceListener | undefined;
+  let app: FastifyInstance | undefined;
+  const close = async (): Promise<void> => {
+    await app?.close().catch((err: unknown) => log.warn({ err }, 'http close failed'));
+    await link?.close();
+    await presence?.close();
+    await devices.close();
+  };
+  try {
+    const admin = await ensureAdminToken(devices, config.adminToken);
+    presence = new PresenceListener({ devices, logger: log.child({ part: 'presence' }) });
+    const listener = presence;
+    link = createMqttLink({
+      url: config.mqttUrl,
+      username: config.mqttUsername,
+      password: config.mqttPassword,
+      logger: log.child({ part: 'mqtt' }),
+      onPresence: (topic, payload) => listener.handle(topic, payload),
+    });
+    app = await buildApp({
+      logger: log,
+      devices,
+      edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken }),
+      control: link,
+      adminTokenDigest: admin.digest,
+      brokerToken: config.brokerToken,
+      dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
+      presenceStats: () => listener.stats,
+    });
+    await app.listen({ host: config.httpHost, port: config.httpPort });
+    const address = app.server.address();
+    const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
+    const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
+    log.info({ url, dataDir: config.dataDir }, 'cloud listening');
+    let closing: Promise<void> | undefined;
+    return {
+      httpPort,
+      url,
+      ...(admin.generated !== undefined ? { adminToken: admin.generated } : {}),
+      close: () => (closing ??= close()),
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
