@@ -118,7 +118,8 @@ export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rn
 
   // Noise: background by zone + traffic, plus the odd horn or construction burst.
   const burst = rng.chance(hazard(0.5, elapsedMs)) ? rng.range(8, 20) : 0;
-  const noiseDba = Math.max(20, ZONE_BASE[c.zone] + 22 * traffic + rng.normal(0, 2) + burst);
+  // Rounded before comparing so the event agrees with the reported value.
+  const noiseDba = round(Math.max(20, ZONE_BASE[c.zone] + 22 * traffic + rng.normal(0, 2) + burst), 1);
 
   const day = isNoiseDay(hour, c);
   const limit = day ? NOISE_LIMITS[c.zone].day : NOISE_LIMITS[c.zone].night;
@@ -152,7 +153,7 @@ export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rn
     pm10Ugm3: round(pm25 * s.coarseRatio + 5 * traffic, 1),
     temperatureC: round(temperatureC, 2),
     humidityPct: round(humidityPct, 1),
-    noiseDba: round(noiseDba, 1),
+    noiseDba,
   };
   if (c.gases) {
     const sun = hourBump(hour, 15, 3);
