@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { generateSecret, hashSecret, isValidId, verifySecret } from '@yulan/protos';
-import { errorResponses } from '../schemas/common.js';
+import { Type } from 'typebox';
+import { ErrorResponse, errorResponses } from '../schemas/common.js';
 import { DeviceAuthBody, DeviceAuthOk, DeviceAuthRefused } from '../schemas/data.js';
 import '../types.js';
 
@@ -22,7 +23,13 @@ const deviceAuth: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Device authentication for the broker (bearer = broker token)',
         security: [{ brokerToken: [] }],
         body: DeviceAuthBody,
-        response: { 200: DeviceAuthOk, 401: DeviceAuthRefused, 403: DeviceAuthRefused, ...errorResponses(400, 429) },
+        response: {
+          200: DeviceAuthOk,
+          // bad device credentials, or (standard error body) a missing/wrong broker token
+          401: Type.Union([DeviceAuthRefused, ErrorResponse]),
+          403: DeviceAuthRefused,
+          ...errorResponses(400, 429),
+        },
       },
       // The broker is the only caller and may legitimately burst (reconnect storms);
       // its bearer is checked first and failures count in the auth limiter.
