@@ -1,0 +1,115 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { EdgeConfig } from './config.js';
+import { Forwarder } from './forwarder.js';
+import { buildHttpApi } from './http-api.js';
+import { Ingestor } from './ingest.js';
+import { LatestCache } from './latest-cache.js';
+import { createMetrics, type EdgeMetrics } from './metrics.js';
+import { startMqttSource, type MqttSource } from './mqtt-source.js';
+import { Outbox } from './outbox.js';
+import { InfluxStore } from './store/influx-store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { TelemetryStore } from './store/store.js';
+
+export interface EdgeHandle {
+  httpPort: number;
+  metrics(): EdgeMetrics;
+  close(): Promise<void>;
+}
+
+const TICK_MS = 1000;
+
+export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore {
+  return config.influx
+    ? new InfluxStore(config.influx, logger.child({ component: 'influxdb' }))
+    : new SqliteStore(join(config.dataDir, 'telemetry.db'));
+}
+
+/**
+ * Starts the edge agent: outbox + store, forwarder, HTTP API, then MQTT last so nothing is
+ * consumed before it can be stored. The store may be down at start (InfluxDB): the agent
+ * buffers in the outbox and the forwarder keeps retrying.
+ */
+export async function startEdge(config: EdgeConfig, logger: Logger): Promise<EdgeHandle> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const metrics = createMetrics();
+  const outbox = new Outbox(join(config.dataDir, 'outbox.db'), config.outboxMaxRows);
+  metrics.outboxDepth = outbox.depth;
+  const store = createStore(config, logger);
+  const latest = new LatestCache();
+  let source: MqttSource | undefined;
+  let forwarder: Forwarder | undefined;
+  let tick: NodeJS.Timeout | undefined;
+  let app: ReturnType<typeof buildHttpApi> | undefined;
+  try {
+    await store.init();
+    latest.seed(await store.latest().catch((err: unknown) => {
+      logger.warn({ err }, 'could not seed latest readings from the store');
+      return [];
+    }));
+    forwarder = new Forwarder(outbox, store, metrics, logger.child({ component: 'forwarder' }), { batchSize: config.batchSize });
+    const fwd = forwarder;
+    const ingestor = new Ingestor(outbox, metrics, latest, logger.child({ component: 'ingest' }), {
+      maxFutureSkewMs: config.maxFutureSkewMs,
+      graceMs: config.windowGraceMs,
+      lateRetentionMs: config.lateRetentionMs,
+      maxPending: Math.max(100, Math.min(config.batchSize, 5000)),
+    }, () => fwd.kick(), () => source?.reconnect());
+    forwarder.start();
+    tick = setInterval(() => ingestor.tick(), TICK_MS);
+    tick.unref();
+
+    app = buildHttpApi({
+      token: config.token, store, latest, metrics: () => snapshot(), outboxDepth: () => outbox.depth,
+      logger: logger.child({ component: 'http' }),
+    });
+    await app.listen({ host: config.httpHost, port: config.httpPort });
+    const httpPort = (app.server.address() as AddressInfo).port;
+
+    source = startMqttSource(
+      { url: config.mqttUrl, clientId: config.clientId, username: config.mqttUsername, password: config.mqttPassword },
+      logger.child({ component: 'mqtt' }),
+      (topic, payload, ack) => ingestor.accept(topic, payload, ack),
+      (up) => {
+        metrics.mqttConnected = up;
+      },
+    );
+    logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
+
+    const snapshot = (): EdgeMetrics => ({ ...metrics, outboxDepth: outbox.depth, deadLetters: { ...metrics.deadLetters } });
+    let closing: Promise<void> | undefined;
+    return {
+      httpPort,
+      metrics: snapshot,
+      close() {
+        closing ??= (async () => {
+          clearInterval(tick);
+          const src = source as MqttSource;
+          // Commit what is pending and send its acks before DISCONNECT; unacked messages
+          // stay in the broker session and come back on the next start.
+          await src.close(() => {
+            ingestor.tick();
+            ingestor.flush();
+          }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
+          await app?.close();
+          await fwd.stop();
+          await store.close();
+          outbox.close();
+          logger.info({ outbox: metrics.outboxDepth }, 'edge agent stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    clearInterval(tick);
+    await source?.close().catch(() => {});
+    await app?.close().catch(() => {});
+    await forwarder?.stop(0).catch(() => {});
+    await store.close().catch(() => {});
+    outbox.close();
+    throw err;
+  }
+}

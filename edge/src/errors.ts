@@ -1,0 +1,49 @@
+/** Error codes of the edge agent; callers count and log by `code`, never by message. */
+export const EdgeErrorCode = {
+  Config: 'E_EDGE_CONFIG',
+  Store: 'E_EDGE_STORE',
+  StoreUnavailable: 'E_EDGE_STORE_UNAVAILABLE',
+  Outbox: 'E_EDGE_OUTBOX',
+  Mqtt: 'E_EDGE_MQTT',
+  Query: 'E_EDGE_QUERY',
+} as const;
+export type EdgeErrorCode = (typeof EdgeErrorCode)[keyof typeof EdgeErrorCode];
+
+export class EdgeError extends Error {
+  readonly code: EdgeErrorCode;
+  constructor(code: EdgeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EdgeError';
+    this.code = code;
+  }
+}
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+/** Thrown once at start-up with every bad variable, so an operator fixes them in one go. */
+export class ConfigError extends EdgeError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[], options?: { cause?: unknown }) {
+    super(
+      EdgeErrorCode.Config,
+      `invalid edge configuration: ${issues.map((i) => `${i.variable}: ${i.message}`).join('; ')}`,
+      options,
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** A store failure. `retryable` tells the forwarder whether backing off can help (server
+ * down, 5xx, timeouts) or the batch itself is bad (4xx) and would fail forever. */
+export class StoreError extends EdgeError {
+  readonly retryable: boolean;
+  constructor(message: string, opts: { retryable: boolean; cause?: unknown }) {
+    super(opts.retryable ? EdgeErrorCode.StoreUnavailable : EdgeErrorCode.Store, message, { cause: opts.cause });
+    this.name = 'StoreError';
+    this.retryable = opts.retryable;
+  }
+}

@@ -1,0 +1,113 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { ID_PATTERN, safeEqual } from '@yulan/protos';
+import { EdgeError, EdgeErrorCode, StoreError } from './errors.js';
+import type { LatestCache } from './latest-cache.js';
+import type { EdgeMetrics } from './metrics.js';
+import type { TelemetryStore } from './store/store.js';
+
+export interface HttpApiDeps {
+  token: string;
+  store: TelemetryStore;
+  latest: LatestCache;
+  metrics: () => EdgeMetrics;
+  outboxDepth: () => number;
+  logger: Logger;
+  now?: () => number;
+}
+
+const DAY_MS = 86_400_000;
+const TIME = Type.String({ minLength: 1, maxLength: 40, description: 'epoch ms or ISO-8601' });
+const DEVICE_ID = Type.String({ pattern: ID_PATTERN.source });
+const DEVICE_LIST = Type.String({ pattern: `^${ID_PATTERN.source.slice(1, -1)}(,${ID_PATTERN.source.slice(1, -1)})*$` });
+const LIMIT = Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 });
+
+const TelemetryQuery = Type.Object({
+  deviceId: DEVICE_ID,
+  from: Type.Optional(TIME),
+  to: Type.Optional(TIME),
+  fields: Type.Optional(Type.String({ pattern: '^[a-z0-9_]+(,[a-z0-9_]+)*$' })),
+  resolution: Type.Union([Type.Literal('raw'), Type.Literal('1m')], { default: 'raw' }),
+  limit: LIMIT,
+}, { additionalProperties: false });
+const EventsQuery = Type.Object({
+  deviceId: DEVICE_ID, from: Type.Optional(TIME), to: Type.Optional(TIME), limit: LIMIT,
+}, { additionalProperties: false });
+const LatestQuery = Type.Object({ deviceId: Type.Optional(DEVICE_LIST) }, { additionalProperties: false });
+
+class BadRequest extends EdgeError {
+  constructor(message: string) {
+    super(EdgeErrorCode.Query, message);
+  }
+}
+
+/** Epoch milliseconds (digits) or an ISO-8601 date. */
+export function parseTime(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new BadRequest(`${name}: expected epoch milliseconds or ISO-8601, got "${value}"`);
+  return ms;
+}
+
+function range(q: { from?: string; to?: string }, now: number): { fromMs: number; toMs: number } {
+  const toMs = parseTime(q.to, 'to', now + 1);
+  const fromMs = parseTime(q.from, 'from', toMs - DAY_MS);
+  if (fromMs >= toMs) throw new BadRequest('from must be before to');
+  return { fromMs, toMs };
+}
+
+/** The edge query API of docs/architecture.md. Bearer token on everything but /healthz. */
+export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
+  const now = d.now ?? Date.now;
+  const app = Fastify({ loggerInstance: d.logger as FastifyBaseLogger, disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return;
+    const h = req.headers.authorization ?? '';
+    const token = h.startsWith('Bearer ') ? h.slice(7) : '';
+    if (!token || !safeEqual(token, d.token)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { validation?: unknown; statusCode?: number };
+    if (e instanceof BadRequest || e.validation) {
+      return reply.code(400).send({ error: 'bad-request', message: e.message });
+    }
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send({ error: 'bad-request', message: e.message });
+    }
+    req.log.error({ err: e, url: req.url }, 'edge api request failed');
+    if (e instanceof StoreError && e.retryable) return reply.code(503).send({ error: 'store-unavailable' });
+    return reply.code(500).send({ error: 'internal' });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', store: d.store.name, outbox: d.outboxDepth() }));
+
+  app.get('/metrics', async () => d.metrics());
+
+  app.get('/v1/telemetry', { schema: { querystring: TelemetryQuery } }, async (req) => {
+    const q = req.query;
+    const r = range(q, now());
+    const fields = q.fields?.split(',');
+    const base = { deviceId: q.deviceId, ...r, limit: q.limit, ...(fields ? { fields } : {}) };
+    if (q.resolution === '1m') {
+      return { deviceId: q.deviceId, resolution: '1m', points: await d.store.queryAggregates(base) };
+    }
+    return { deviceId: q.deviceId, resolution: 'raw', points: await d.store.queryRaw(base) };
+  });
+
+  app.get('/v1/latest', { schema: { querystring: LatestQuery } }, async (req) => {
+    const ids = req.query.deviceId?.split(',');
+    return { devices: d.latest.get(ids) };
+  });
+
+  app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (req) => {
+    const q = req.query;
+    return { events: await d.store.queryEvents({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit }) };
+  });
+
+  return app;
+}

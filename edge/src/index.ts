@@ -1,0 +1,28 @@
+export { loadEdgeConfig, EDGE_DEFAULTS, type EdgeConfig, type InfluxConfig } from './config.js';
+export { startEdge, createStore, type EdgeHandle } from './edge.js';
+export { EdgeError, EdgeErrorCode, ConfigError, StoreError, type ConfigIssue } from './errors.js';
+export type { EdgeMetrics } from './metrics.js';
+export { createMetrics, RateLimitedLog } from './metrics.js';
+
+// Domain pieces (pure, no I/O) — used by the benchmark and tests.
+export { decodeMessage, DeadLetterReason, MIN_DEVICE_TS_MS, type Decoded, type DecodeOptions } from './domain/decode.js';
+export { Deduper, SeqVerdict, DEDUPE_WINDOW, type DedupeSnapshot } from './domain/dedupe.js';
+export { Aggregator, AddResult, WINDOW_MS, type AggregatorOptions, type AggSnapshot } from './domain/aggregator.js';
+export { planEviction, type EvictionInput, type EvictionPlan } from './domain/outbox-policy.js';
+export * from './domain/records.js';
+
+// Pipeline pieces with I/O at their edges.
+export { Outbox, type OutboxBatch, type DeviceStateRow } from './outbox.js';
+export { Ingestor, type IngestOptions, type Ack } from './ingest.js';
+export { Forwarder, type ForwarderOptions } from './forwarder.js';
+export { LatestCache, type LatestEntry } from './latest-cache.js';
+export { buildHttpApi, parseTime, type HttpApiDeps } from './http-api.js';
+export { startMqttSource, SUBSCRIBED_CHANNELS, type MqttSource, type MqttSourceOptions } from './mqtt-source.js';
+
+// Telemetry stores: one interface, two implementations.
+export type {
+  TelemetryStore, TimeRange, RawQuery, RawPoint, AggPoint, EventPoint, LatestPoint,
+} from './store/store.js';
+export { SqliteStore } from './store/sqlite-store.js';
+export { InfluxStore } from './store/influx-store.js';
+export { toLine, nsTimestamp, Measurement } from './store/influx-lines.js';

@@ -1,0 +1,45 @@
+import type { ReadingRecord } from './domain/records.js';
+import type { LatestPoint } from './store/store.js';
+
+export interface LatestEntry {
+  ts: number;
+  seq: number;
+  site: string;
+  kind: string;
+  fields: Record<string, number>;
+  text: Record<string, string>;
+}
+
+/** Last reading per device (by device time, then seq), kept in memory for /v1/latest. */
+export class LatestCache {
+  private readonly map = new Map<string, LatestEntry>();
+
+  offer(deviceId: string, e: LatestEntry): void {
+    const cur = this.map.get(deviceId);
+    if (cur && (cur.ts > e.ts || (cur.ts === e.ts && cur.seq > e.seq))) return;
+    this.map.set(deviceId, e);
+  }
+
+  offerReading(r: ReadingRecord): void {
+    this.offer(r.deviceId, { ts: r.tsMs, seq: r.seq, site: r.site, kind: r.kind, fields: r.fields, text: r.text });
+  }
+
+  seed(points: LatestPoint[]): void {
+    for (const p of points) {
+      this.offer(p.deviceId, { ts: p.ts, seq: p.seq, site: p.site, kind: p.kind, fields: p.fields, text: p.text });
+    }
+  }
+
+  get(ids?: string[]): Record<string, LatestEntry> {
+    const out: Record<string, LatestEntry> = {};
+    if (ids) {
+      for (const id of ids) {
+        const e = this.map.get(id);
+        if (e) out[id] = e;
+      }
+    } else {
+      for (const [id, e] of this.map) out[id] = e;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,48 @@
+/** Counters of the edge agent, exposed on GET /metrics and by `EdgeHandle.metrics()`. */
+export interface EdgeMetrics {
+  received: number;
+  /** Passed decoding and validation (duplicates included). */
+  decoded: number;
+  duplicates: number;
+  deadLetters: Record<string, number>;
+  /** Readings whose 1-minute window had already been forgotten (raw still stored). */
+  lateForAggregation: number;
+  outboxDepth: number;
+  outboxErrors: number;
+  written: number;
+  droppedUnderPressure: number;
+  /** Records the store refused as invalid (non-retryable) and that were discarded. */
+  rejectedByStore: number;
+  storeErrors: number;
+  storeUp: boolean;
+  /** Edge clock minus device time of the newest record in the last written batch. */
+  lastWriteLagMs: number;
+  mqttConnected: boolean;
+}
+
+export function createMetrics(): EdgeMetrics {
+  return {
+    received: 0, decoded: 0, duplicates: 0, deadLetters: {}, lateForAggregation: 0, outboxDepth: 0,
+    outboxErrors: 0, written: 0, droppedUnderPressure: 0, rejectedByStore: 0, storeErrors: 0, storeUp: false,
+    lastWriteLagMs: 0, mqttConnected: false,
+  };
+}
+
+/** Logs at most one line per `intervalMs` per key, reporting how many were suppressed —
+ * a device spamming garbage must not turn the log into the bottleneck. */
+export class RateLimitedLog {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(private readonly intervalMs = 10_000) {}
+
+  /** Returns the number suppressed since the last emitted line, or -1 to stay quiet. */
+  allow(key: string, nowMs: number): number {
+    const e = this.last.get(key);
+    if (e && nowMs - e.at < this.intervalMs) {
+      e.suppressed++;
+      return -1;
+    }
+    const suppressed = e?.suppressed ?? 0;
+    this.last.set(key, { at: nowMs, suppressed: 0 });
+    return suppressed;
+  }
+}

@@ -1,0 +1,61 @@
+import { Point } from '@influxdata/influxdb-client';
+import type { StoreRecord } from '../domain/records.js';
+
+/**
+ * Record → InfluxDB line protocol, using the client library's `Point` for escaping.
+ *
+ * Idempotency: a point is identified by measurement + tag set + timestamp, so a replayed
+ * batch must produce the same timestamps. Readings and events use
+ * `ts_ms·1e6 + seq mod 1e6` ns — unique per (device, seq) unless one device sends 1e6
+ * sequence numbers within the same millisecond. Aggregates use the window start. The
+ * timestamp is built as a decimal string because ns epochs exceed 2^53.
+ * All numeric fields are written as floats: InfluxDB fixes a field's type per shard and a
+ * value like `status=1` must not become an integer once and a float later.
+ */
+export const Measurement = {
+  Reading: 'reading',
+  Aggregate: 'agg_1m',
+  Event: 'event',
+  Presence: 'presence',
+} as const;
+
+/** Text fields of readings are stored with this prefix so queries can tell them apart. */
+export const TEXT_PREFIX = 'text.';
+
+export function nsTimestamp(tsMs: number, seq: number): string {
+  return `${tsMs}${String(seq % 1_000_000).padStart(6, '0')}`;
+}
+
+export function toLine(r: StoreRecord): string | undefined {
+  const p = new Point().tag('device_id', r.deviceId).tag('site', r.site).tag('kind', r.kind);
+  switch (r.type) {
+    case 'reading':
+      p.measurement(Measurement.Reading).intField('seq', r.seq).timestamp(nsTimestamp(r.tsMs, r.seq));
+      for (const [k, v] of Object.entries(r.fields)) p.floatField(k, v);
+      for (const [k, v] of Object.entries(r.text)) p.stringField(TEXT_PREFIX + k, v);
+      break;
+    case 'aggregate':
+      p.measurement(Measurement.Aggregate).timestamp(`${r.windowStartMs}000000`);
+      for (const [k, a] of Object.entries(r.fields)) {
+        p.intField(`${k}.count`, a.count).floatField(`${k}.min`, a.min).floatField(`${k}.max`, a.max)
+          .floatField(`${k}.mean`, a.mean).floatField(`${k}.last`, a.last);
+      }
+      break;
+    case 'event':
+      p.measurement(Measurement.Event).intField('seq', r.seq).stringField('type', r.eventType)
+        .stringField('severity', r.severity).stringField('message', r.message)
+        .stringField('attributes', JSON.stringify(r.attributes)).timestamp(nsTimestamp(r.tsMs, r.seq));
+      break;
+    case 'presence':
+      p.measurement(Measurement.Presence).booleanField('online', r.online).stringField('reason', r.reason)
+        .stringField('firmware', r.firmwareVersion).timestamp(`${r.tsMs}000000`);
+      break;
+  }
+  // A point without fields (e.g. a reading with no numeric value) has no line.
+  return p.toLineProtocol();
+}
+
+/** InfluxQL string literal. */
+export function quote(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

@@ -1,0 +1,195 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { Logger } from 'pino';
+import type { InfluxConfig } from '../config.js';
+import type { FieldAggregate, StoreRecord } from '../domain/records.js';
+import { StoreError } from '../errors.js';
+import { Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
+import {
+  pickFields, type AggPoint, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  type TelemetryStore, type TimeRange,
+} from './store.js';
+
+const gzip = promisify(gzipCb);
+const TAGS = new Set(['time', 'device_id', 'site', 'kind', 'seq']);
+
+interface Series {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values: unknown[][];
+}
+interface QueryResponse {
+  results?: { series?: Series[]; error?: string }[];
+  error?: string;
+}
+
+/**
+ * InfluxDB store. Writes POST gzip'd line protocol ourselves (the client library's `Point`
+ * does the encoding) rather than through `WriteApi`: its background batching resolved
+ * `close()` before in-flight batches were answered, and the outbox must release entries
+ * only once THIS batch got its 204. Back-off and retries belong to the forwarder, which
+ * keeps the batch in the outbox meanwhile. `api: 'v1'` → `/write?db=` (InfluxDB 1.x);
+ * `'v2'` → `/api/v2/write?org=&bucket=` (2.x, 3.x). Queries use InfluxQL on `/query`,
+ * which all three versions serve (2.x needs a DBRP mapping for `db`).
+ */
+export class InfluxStore implements TelemetryStore {
+  readonly name = 'influxdb' as const;
+  private dbReady = false;
+
+  constructor(private readonly cfg: InfluxConfig, private readonly logger: Logger, private readonly timeoutMs = 10_000) {}
+
+  async init(): Promise<void> {
+    await this.ensureDb().catch((err: unknown) => {
+      // The server may simply be down at start; the forwarder retries later.
+      this.logger.warn({ err }, 'influxdb not reachable at start; will retry');
+    });
+  }
+
+  private authHeaders(): Record<string, string> {
+    if (this.cfg.api === 'v2' || (this.cfg.token && !this.cfg.username)) {
+      return this.cfg.token ? { authorization: `Token ${this.cfg.token}` } : {};
+    }
+    if (this.cfg.username) {
+      const b = Buffer.from(`${this.cfg.username}:${this.cfg.password ?? ''}`).toString('base64');
+      return { authorization: `Basic ${b}` };
+    }
+    return {};
+  }
+
+  private async ensureDb(): Promise<void> {
+    if (this.dbReady || this.cfg.api !== 'v1') return;
+    const body = new URLSearchParams({ q: `CREATE DATABASE "${this.cfg.db.replace(/"/g, '\\"')}"` });
+    const res = await this.fetch('/query', { method: 'POST', body, headers: this.authHeaders() });
+    // 401/403: no admin right; the database may exist anyway, the write will tell.
+    if (res.ok || res.status === 401 || res.status === 403) this.dbReady = true;
+    else throw new StoreError(`CREATE DATABASE answered ${res.status}`, { retryable: res.status >= 500 });
+  }
+
+  private async fetch(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(this.cfg.url + path, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw new StoreError(`influxdb unreachable at ${this.cfg.url}`, { retryable: true, cause: err });
+    }
+  }
+
+  async write(records: readonly StoreRecord[]): Promise<void> {
+    const lines: string[] = [];
+    for (const r of records) {
+      const l = toLine(r);
+      if (l) lines.push(l);
+    }
+    if (lines.length === 0) return;
+    await this.ensureDb();
+    const body = await gzip(lines.join('\n'));
+    const path = this.cfg.api === 'v1'
+      ? `/write?${new URLSearchParams({ db: this.cfg.db, precision: 'ns' })}`
+      : `/api/v2/write?${new URLSearchParams({ org: this.cfg.org ?? '', bucket: this.cfg.bucket ?? '', precision: 'ns' })}`;
+    const res = await this.fetch(path, {
+      method: 'POST', body,
+      headers: { ...this.authHeaders(), 'content-type': 'text/plain; charset=utf-8', 'content-encoding': 'gzip' },
+    });
+    if (res.status === 204 || res.status === 200) return;
+    const text = (await res.text().catch(() => '')).slice(0, 500);
+    if (res.status === 404) this.dbReady = false;
+    // 400 = bad points (e.g. field type conflict): retrying the same batch cannot help.
+    const retryable = res.status !== 400 && res.status !== 413;
+    throw new StoreError(`influxdb write answered ${res.status}: ${text}`, { retryable });
+  }
+
+  private async query(q: string): Promise<Series[]> {
+    const params = new URLSearchParams({ db: this.cfg.db, epoch: 'ms', q });
+    const res = await this.fetch(`/query?${params}`, { method: 'GET', headers: this.authHeaders() });
+    const text = await res.text();
+    if (!res.ok) throw new StoreError(`influxdb query answered ${res.status}: ${text.slice(0, 300)}`, { retryable: res.status >= 500 });
+    const json = JSON.parse(text) as QueryResponse;
+    const first = json.results?.[0];
+    const err = json.error ?? first?.error;
+    // An unknown database/measurement just means "nothing written yet".
+    if (err && /not found/.test(err)) return [];
+    if (err) throw new StoreError(`influxdb query error: ${err}`, { retryable: false });
+    return first?.series ?? [];
+  }
+
+  private range(measurement: string, q: TimeRange): string {
+    return `SELECT * FROM "${measurement}" WHERE "device_id" = ${quote(q.deviceId)} AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
+  }
+
+  async queryRaw(q: RawQuery): Promise<RawPoint[]> {
+    const out: RawPoint[] = [];
+    for (const s of await this.query(this.range(Measurement.Reading, q))) {
+      for (const row of s.values) {
+        const fields: Record<string, number> = {};
+        let seq = 0;
+        s.columns.forEach((c, i) => {
+          const v = row[i];
+          if (c === 'seq') seq = v as number;
+          else if (!TAGS.has(c) && !c.startsWith(TEXT_PREFIX) && typeof v === 'number') fields[c] = v;
+        });
+        out.push({ ts: row[0] as number, seq, fields: pickFields(fields, q.fields) });
+      }
+    }
+    return out;
+  }
+
+  async queryAggregates(q: RawQuery): Promise<AggPoint[]> {
+    const out: AggPoint[] = [];
+    for (const s of await this.query(this.range(Measurement.Aggregate, q))) {
+      for (const row of s.values) {
+        const fields: Record<string, FieldAggregate> = {};
+        s.columns.forEach((c, i) => {
+          const v = row[i];
+          const dot = c.lastIndexOf('.');
+          if (dot < 0 || typeof v !== 'number') return;
+          const name = c.slice(0, dot);
+          const stat = c.slice(dot + 1) as keyof FieldAggregate;
+          (fields[name] ??= { count: 0, min: 0, max: 0, mean: 0, last: 0 })[stat] = v;
+        });
+        out.push({ ts: row[0] as number, fields: pickFields(fields, q.fields) });
+      }
+    }
+    return out;
+  }
+
+  async queryEvents(q: TimeRange): Promise<EventPoint[]> {
+    const out: EventPoint[] = [];
+    for (const s of await this.query(this.range(Measurement.Event, q))) {
+      const col = (name: string): number => s.columns.indexOf(name);
+      const [iSeq, iType, iSev, iMsg, iAttr] = ['seq', 'type', 'severity', 'message', 'attributes'].map(col) as number[];
+      for (const row of s.values) {
+        out.push({
+          ts: row[0] as number, seq: row[iSeq as number] as number, deviceId: q.deviceId,
+          type: String(row[iType as number] ?? ''), severity: String(row[iSev as number] ?? ''),
+          message: String(row[iMsg as number] ?? ''),
+          attributes: JSON.parse(String(row[iAttr as number] ?? '{}')) as Record<string, string>,
+        });
+      }
+    }
+    return out;
+  }
+
+  async latest(): Promise<LatestPoint[]> {
+    const series = await this.query(`SELECT * FROM "${Measurement.Reading}" GROUP BY "device_id" ORDER BY time DESC LIMIT 1`);
+    const out: LatestPoint[] = [];
+    for (const s of series) {
+      const row = s.values[0];
+      if (!row) continue;
+      const p: LatestPoint = { deviceId: s.tags?.device_id ?? '', site: '', kind: '', ts: row[0] as number, seq: 0, fields: {}, text: {} };
+      s.columns.forEach((c, i) => {
+        const v = row[i];
+        if (v === null || v === undefined) return;
+        if (c === 'site' || c === 'kind') p[c] = String(v);
+        else if (c === 'seq') p.seq = v as number;
+        else if (c.startsWith(TEXT_PREFIX)) p.text[c.slice(TEXT_PREFIX.length)] = String(v);
+        else if (!TAGS.has(c) && typeof v === 'number') p.fields[c] = v;
+      });
+      out.push(p);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    // Nothing buffered here: every write is awaited by the forwarder.
+  }
+}

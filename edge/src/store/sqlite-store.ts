@@ -1,0 +1,136 @@
+import Database from 'better-sqlite3';
+import type { StoreRecord } from '../domain/records.js';
+import { StoreError } from '../errors.js';
+import {
+  pickFields, type AggPoint, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  type TelemetryStore, type TimeRange,
+} from './store.js';
+
+/**
+ * Embedded store, one SQLite file. Idempotent by primary keys: readings (device, seq),
+ * aggregates (device, window start), events (device, seq), presence (device, ts) —
+ * a replayed batch overwrites identical rows. Fields are kept as JSON text: the schema
+ * differs per device kind and queries always fetch whole readings of one device.
+ */
+export class SqliteStore implements TelemetryStore {
+  readonly name = 'sqlite' as const;
+  private db: Database.Database | undefined;
+  private writeTx!: (records: readonly StoreRecord[]) => void;
+  private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest', Database.Statement>;
+
+  constructor(private readonly path: string) {}
+
+  async init(): Promise<void> {
+    try {
+      const db = new Database(this.path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS readings (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS readings_ts ON readings(device_id, ts);
+        CREATE TABLE IF NOT EXISTS aggregates (device_id TEXT NOT NULL, window_start INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (device_id, window_start));
+        CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
+          attributes TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS events_ts ON events(device_id, ts);
+        CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
+          kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
+        CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`);
+      this.stmts = {
+        reading: db.prepare('INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        aggregate: db.prepare('INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)'),
+        event: db.prepare('INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+        presence: db.prepare('INSERT OR REPLACE INTO presence VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        // Only a newer reading (device time, then seq) replaces the latest one.
+        latest: db.prepare(`INSERT INTO latest VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET
+          seq = excluded.seq, ts = excluded.ts, site = excluded.site, kind = excluded.kind, fields = excluded.fields,
+          text = excluded.text WHERE excluded.ts > latest.ts OR (excluded.ts = latest.ts AND excluded.seq >= latest.seq)`),
+        qRaw: db.prepare('SELECT ts, seq, fields FROM readings WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?'),
+        qAgg: db.prepare('SELECT window_start AS ts, fields FROM aggregates WHERE device_id = ? AND window_start >= ? AND window_start < ? ORDER BY window_start LIMIT ?'),
+        qEvents: db.prepare('SELECT ts, seq, device_id, type, severity, message, attributes FROM events WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?'),
+        qLatest: db.prepare('SELECT device_id, site, kind, ts, seq, fields, text FROM latest'),
+      };
+      this.writeTx = db.transaction((records: readonly StoreRecord[]) => {
+        const s = this.stmts;
+        for (const r of records) {
+          switch (r.type) {
+            case 'reading': {
+              const f = JSON.stringify(r.fields);
+              const t = JSON.stringify(r.text);
+              s.reading.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, f, t);
+              s.latest.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, f, t);
+              break;
+            }
+            case 'aggregate':
+              s.aggregate.run(r.deviceId, r.windowStartMs, r.site, r.kind, JSON.stringify(r.fields));
+              break;
+            case 'event':
+              s.event.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, r.eventType, r.severity, r.message, JSON.stringify(r.attributes));
+              break;
+            case 'presence':
+              s.presence.run(r.deviceId, r.tsMs, r.site, r.kind, r.online ? 1 : 0, r.reason, r.firmwareVersion);
+              break;
+          }
+        }
+      });
+      this.db = db;
+    } catch (err) {
+      throw new StoreError(`cannot open sqlite store ${this.path}`, { retryable: false, cause: err });
+    }
+  }
+
+  private get open(): Database.Database {
+    if (!this.db?.open) throw new StoreError('sqlite store is not open', { retryable: true });
+    return this.db;
+  }
+
+  async write(records: readonly StoreRecord[]): Promise<void> {
+    this.open;
+    try {
+      this.writeTx(records);
+    } catch (err) {
+      // SQLITE_BUSY/FULL/IOERR may go away; a constraint error would not, but our keys
+      // are upserts, so treat everything as retryable.
+      throw new StoreError('sqlite store write failed', { retryable: true, cause: err });
+    }
+  }
+
+  async queryRaw(q: RawQuery): Promise<RawPoint[]> {
+    this.open;
+    const rows = this.stmts.qRaw.all(q.deviceId, q.fromMs, q.toMs, q.limit) as { ts: number; seq: number; fields: string }[];
+    return rows.map((r) => ({ ts: r.ts, seq: r.seq, fields: pickFields(JSON.parse(r.fields) as Record<string, number>, q.fields) }));
+  }
+
+  async queryAggregates(q: RawQuery): Promise<AggPoint[]> {
+    this.open;
+    const rows = this.stmts.qAgg.all(q.deviceId, q.fromMs, q.toMs, q.limit) as { ts: number; fields: string }[];
+    return rows.map((r) => ({ ts: r.ts, fields: pickFields(JSON.parse(r.fields) as AggPoint['fields'], q.fields) }));
+  }
+
+  async queryEvents(q: TimeRange): Promise<EventPoint[]> {
+    this.open;
+    const rows = this.stmts.qEvents.all(q.deviceId, q.fromMs, q.toMs, q.limit) as
+      { ts: number; seq: number; device_id: string; type: string; severity: string; message: string; attributes: string }[];
+    return rows.map((r) => ({
+      ts: r.ts, seq: r.seq, deviceId: r.device_id, type: r.type, severity: r.severity, message: r.message,
+      attributes: JSON.parse(r.attributes) as Record<string, string>,
+    }));
+  }
+
+  async latest(): Promise<LatestPoint[]> {
+    this.open;
+    const rows = this.stmts.qLatest.all() as
+      { device_id: string; site: string; kind: string; ts: number; seq: number; fields: string; text: string }[];
+    return rows.map((r) => ({
+      deviceId: r.device_id, site: r.site, kind: r.kind, ts: r.ts, seq: r.seq,
+      fields: JSON.parse(r.fields) as Record<string, number>, text: JSON.parse(r.text) as Record<string, string>,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db?.open) this.db.close();
+  }
+}

@@ -1,0 +1,73 @@
+import type { AggregateRecord, EventRecord, FieldAggregate, StoreRecord } from '../domain/records.js';
+
+export interface TimeRange {
+  deviceId: string;
+  /** Inclusive, epoch ms. */
+  fromMs: number;
+  /** Exclusive, epoch ms. */
+  toMs: number;
+  limit: number;
+}
+
+export interface RawQuery extends TimeRange {
+  /** Only these numeric fields; undefined = all. */
+  fields?: string[];
+}
+
+export interface RawPoint {
+  ts: number;
+  seq: number;
+  fields: Record<string, number>;
+}
+
+export interface AggPoint {
+  ts: number;
+  fields: Record<string, FieldAggregate>;
+}
+
+export interface EventPoint {
+  ts: number;
+  seq: number;
+  deviceId: string;
+  type: string;
+  severity: string;
+  message: string;
+  attributes: Record<string, string>;
+}
+
+/** Last reading per device, used to seed /v1/latest after a restart. */
+export interface LatestPoint {
+  deviceId: string;
+  site: string;
+  kind: string;
+  ts: number;
+  seq: number;
+  fields: Record<string, number>;
+  text: Record<string, string>;
+}
+
+/**
+ * The telemetry store. `write` must be idempotent — the outbox replays a batch whose
+ * acknowledgement was lost — and must only resolve once the batch is durable on the
+ * store's side: the forwarder deletes outbox entries when it resolves. Failures throw
+ * StoreError (retryable or not). Query results are ordered by time ascending.
+ */
+export interface TelemetryStore {
+  readonly name: 'sqlite' | 'influxdb';
+  init(): Promise<void>;
+  write(records: readonly StoreRecord[]): Promise<void>;
+  queryRaw(q: RawQuery): Promise<RawPoint[]>;
+  queryAggregates(q: RawQuery): Promise<AggPoint[]>;
+  queryEvents(q: TimeRange): Promise<EventPoint[]>;
+  latest(): Promise<LatestPoint[]>;
+  close(): Promise<void>;
+}
+
+export type { AggregateRecord, EventRecord };
+
+export function pickFields<T>(all: Record<string, T>, wanted: string[] | undefined): Record<string, T> {
+  if (!wanted) return all;
+  const out: Record<string, T> = {};
+  for (const k of wanted) if (k in all) out[k] = all[k] as T;
+  return out;
+}
