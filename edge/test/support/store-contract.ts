@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreRecord, TelemetryStore } from '../../src/index.js';
+
+/** The ONE contract every TelemetryStore implementation must pass. */
+export function storeContract(name: string, factory: () => Promise<{ store: TelemetryStore; cleanup(): Promise<void> }>, skip = false): void {
+  describe.skipIf(skip)(`TelemetryStore contract: ${name}`, () => {
+    let store: TelemetryStore;
+    let cleanup: () => Promise<void>;
+    const T0 = Date.UTC(2024, 4, 1, 12, 0, 0);
+    const ref = { site: 'site-1', kind: 'env-monitor' as const };
+    const reading = (deviceId: string, seq: number, tsMs: number, pm: number): StoreRecord => ({
+      type: 'reading', deviceId, ...ref, seq, tsMs, fields: { pm25_ugm3: pm, noise_dba: 40 + seq }, text: { note: `s${seq}` },
+    });
+
+    beforeAll(async () => {
+      ({ store, cleanup } = await factory());
+      await store.init();
+    });
+    afterAll(async () => {
+      await store?.close();
+      await cleanup?.();
+    });
+
+    it('writes raw readings and reads them back in time order, filtered by range and fields', async () => {
+      const recs = [3, 1, 2, 4].map((s) => reading('dev-a', s, T0 + s * 1000, s * 1.5));
+      await store.write(recs);
+      const all = await store.queryRaw({ deviceId: 'dev-a', fromMs: T0, toMs: T0 + 10_000, limit: 100 });
+      expect(all.map((p) => p.seq)).toEqual([1, 2, 3, 4]);
+      expect(all[0]).toEqual({ ts: T0 + 1000, seq: 1, fields: { pm25_ugm3: 1.5, noise_dba: 41 } });
+      const some = await store.queryRaw({ deviceId: 'dev-a', fromMs: T0 + 2000, toMs: T0 + 4000, limit: 100, fields: ['pm25_ugm3'] });
+      expect(some).toEqual([{ ts: T0 + 2000, seq: 2, fields: { pm25_ugm3: 3 } }, { ts: T0 + 3000, seq: 3, fields: { pm25_ugm3: 4.5 } }]);
+      const limited = await store.queryRaw({ deviceId: 'dev-a', fromMs: T0, toMs: T0 + 10_000, limit: 2 });
+      expect(limited.map((p) => p.seq)).toEqual([1, 2]);
+      expect(await store.queryRaw({ deviceId: 'nobody', fromMs: T0, toMs: T0 + 10_000, limit: 10 })).toEqual([]);
+    });
+
+    it('is idempotent: replaying a batch does not duplicate', async () => {
+      const recs = [1, 2, 3].map((s) => reading('dev-b', s, T0 + s, 10 + s));
+      await store.write(recs);
+      await store.write(recs);
+      const pts = await store.queryRaw({ deviceId: 'dev-b', fromMs: T0, toMs: T0 + 1000, limit: 100 });
+      expect(pts.map((p) => p.seq)).toEqual([1, 2, 3]);
+    });
+
+    it('keeps two readings of one device in the same millisecond apart by seq', async () => {
+      await store.write([reading('dev-c', 7, T0, 1), reading('dev-c', 8, T0, 2)]);
+      const pts = await store.queryRaw({ deviceId: 'dev-c', fromMs: T0, toMs: T0 + 1, limit: 10 });
+      expect(pts.map((p) => [p.ts, p.seq, p.fields.pm25_ugm3])).toEqual([[T0, 7, 1], [T0, 8, 2]]);
+    });
+
+    it('upserts aggregates by (device, window): a re-emitted window overwrites', async () => {
+      const agg = (count: number, last: number): StoreRecord => ({
+        type: 'aggregate', deviceId: 'dev-d', ...ref, windowStartMs: T0,
+        fields: { pm25_ugm3: { count, min: 1, max: 9, mean: 4.5, last } },
+      });
+      await store.write([agg(2, 3)]);
+      await store.write([agg(5, 9)]);
+      const pts = await store.queryAggregates({ deviceId: 'dev-d', fromMs: T0, toMs: T0 + 60_000, limit: 10 });
+      expect(pts).toEqual([{ ts: T0, fields: { pm25_ugm3: { count: 5, min: 1, max: 9, mean: 4.5, last: 9 } } }]);
+    });
+
+    it('stores events (idempotently) and presence', async () => {
+      const ev: StoreRecord = {
+        type: 'event', deviceId: 'dev-e', site: 'site-1', kind: 'fall-sensor', seq: 42, tsMs: T0 + 5,
+        eventType: 'fall.detected', severity: 'critical', message: 'fall in bathroom', attributes: { room: 'bath' },
+      };
+      const pres: StoreRecord = {
+        type: 'presence', deviceId: 'dev-e', site: 'site-1', kind: 'fall-sensor', tsMs: T0, online: true, reason: 'birth', firmwareVersion: '1.2',
+      };
+      await store.write([ev, pres, ev]);
+      const evs = await store.queryEvents({ deviceId: 'dev-e', fromMs: T0, toMs: T0 + 1000, limit: 10 });
+      expect(evs).toEqual([{
+        ts: T0 + 5, seq: 42, deviceId: 'dev-e', type: 'fall.detected', severity: 'critical', message: 'fall in bathroom', attributes: { room: 'bath' },
+      }]);
+    });
+
+    it('reports the latest reading per device', async () => {
+      await store.write([reading('dev-f', 1, T0 + 10, 1), reading('dev-f', 2, T0 + 20, 2)]);
+      const latest = await store.latest();
+      const f = latest.find((l) => l.deviceId === 'dev-f');
+      expect(f).toMatchObject({ deviceId: 'dev-f', site: 'site-1', kind: 'env-monitor', ts: T0 + 20, seq: 2, fields: { pm25_ugm3: 2 }, text: { note: 's2' } });
+    });
+  });
+}
