@@ -1,0 +1,57 @@
+import { readFile } from 'node:fs/promises';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
+import { verifySecret } from '@yulan/protos';
+import { BrokerError, BrokerErrorCode } from './errors.js';
+import type { ServiceRole } from './acl.js';
+
+const AccountsSchema = Type.Array(
+  Type.Object({
+    username: Type.String({ minLength: 1, maxLength: 64 }),
+    role: Type.Union([Type.Literal('edge'), Type.Literal('cloud')]),
+    hash: Type.String({ pattern: '^scrypt\\$' }),
+  }),
+);
+
+export interface ServiceAccount {
+  username: string;
+  role: ServiceRole;
+  hash: string;
+}
+
+/** Service accounts by username. Read once at start-up; a bad file stops the broker. */
+export type Accounts = ReadonlyMap<string, ServiceAccount>;
+
+export async function loadAccounts(file: string): Promise<Accounts> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (cause) {
+    throw new BrokerError(BrokerErrorCode.Accounts, `cannot read accounts file ${file}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return parseAccounts(parsed, file);
+}
+
+export function parseAccounts(value: unknown, source = 'accounts'): Accounts {
+  const problems = [...Value.Errors(AccountsSchema, value)].map((e) => `${e.instancePath || '/'} ${e.message}`);
+  if (problems.length > 0) {
+    throw new BrokerError(BrokerErrorCode.Accounts, `invalid ${source}: ${problems.join('; ')}`);
+  }
+  const map = new Map<string, ServiceAccount>();
+  for (const a of value as ServiceAccount[]) {
+    if (map.has(a.username)) throw new BrokerError(BrokerErrorCode.Accounts, `duplicate account "${a.username}" in ${source}`);
+    map.set(a.username, { username: a.username, role: a.role, hash: a.hash });
+  }
+  return map;
+}
+
+/** Constant-time password check (scrypt via verifySecret). Never throws. */
+export async function verifyAccount(account: ServiceAccount, password: string): Promise<boolean> {
+  try {
+    return await verifySecret(password, account.hash);
+  } catch {
+    return false;
+  }
+}

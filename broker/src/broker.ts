@@ -1,0 +1,265 @@
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
+import { ControlTopic, isValidId } from '@yulan/protos';
+import type { Logger } from 'pino';
+import { Role } from './acl.js';
+import { loadAccounts, type Accounts } from './accounts.js';
+import type { BrokerConfig } from './config.js';
+import { CloudDeviceAuthenticator, type DeviceAuthenticator } from './device-auth.js';
+import { BrokerError, PacketTooLargeError } from './errors.js';
+import { queuedBytes } from './flow-control.js';
+import { FrameGuard } from './frame-guard.js';
+import { createHooks } from './hooks.js';
+import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { PresenceReason, presencePacket } from './presence.js';
+import { startTransports } from './transports.js';
+
+export interface BrokerDeps {
+  deviceAuth?: DeviceAuthenticator;
+  /** Pre-parsed service accounts; when absent they are read from config.accountsFile. */
+  accounts?: Accounts;
+}
+
+export interface BrokerHandle {
+  mqttPort: number;
+  wsPort: number;
+  metrics(): BrokerMetrics;
+  close(): Promise<void>;
+}
+
+/** How long shutdown waits for the offline-presence publishes before closing anyway. */
+const SHUTDOWN_PRESENCE_WAIT_MS = 2000;
+
+export async function startBroker(config: BrokerConfig, logger: Logger, deps: BrokerDeps = {}): Promise<BrokerHandle> {
+  const accounts = deps.accounts ?? (await loadAccounts(config.accountsFile));
+  const deviceAuth =
+    deps.deviceAuth ??
+    new CloudDeviceAuthenticator({
+      cloudUrl: config.cloudUrl,
+      brokerToken: config.brokerToken,
+      ttlMs: config.authCacheTtlMs,
+      logger,
+    });
+  const metrics = createMetrics();
+  let closing = false;
+  const hooks = createHooks({
+    accounts,
+    deviceAuth,
+    metrics,
+    logger,
+    maxPacketBytes: config.maxPacketBytes,
+    queueLimit: config.queueLimit,
+    isClosing: () => closing,
+  });
+  const { sessionOf } = hooks;
+
+  const aedes = await Aedes.createBroker({
+    ...hooks,
+    // Broker-wide messages in delivery at once; each subscriber's share is further
+    // bounded by the flow-control budget.
+    concurrency: Math.max(100, Math.min(config.queueLimit, 10_000)),
+    drainTimeout: config.drainTimeoutMs,
+    // Aedes' queueLimit bounds packets received before CONNECT completes; keep it small.
+    queueLimit: 42,
+    // Device ids are up to 64 characters; the MQTT 3.1 default of 23 is too short.
+    maxClientsIdLength: 128,
+    connectTimeout: 10_000,
+  });
+
+  /** Live device sessions by id, for revocation and the shutdown presence. */
+  const devices = new Map<string, Client>();
+  /** Every registered client, for the queued-bytes gauge. */
+  const clients = new Set<Client>();
+  const sockets = new Set<Socket>();
+  let closedBytesIn = 0;
+  let closedBytesOut = 0;
+
+  const publish = (packet: Parameters<Aedes['publish']>[0]): Promise<void> =>
+    new Promise((resolve) => aedes.publish(packet, (err) => {
+      if (err && !closing) logger.warn({ err, topic: packet.topic }, 'broker publish failed');
+      resolve();
+    }));
+
+  aedes.on('client', (client) => {
+    metrics.connections.current++;
+    metrics.connections.total++;
+    clients.add(client);
+    const s = sessionOf(client);
+    if (s?.principal.role === Role.Device) devices.set(s.principal.deviceId, client);
+  });
+  aedes.on('clientReady', (client) => {
+    const s = sessionOf(client);
+    if (s?.principal.role !== Role.Device || s.endReason !== undefined) return;
+    void publish(presencePacket(s.principal, true, PresenceReason.Connect, Date.now()));
+  });
+  aedes.on('clientDisconnect', (client) => {
+    metrics.connections.current--;
+    clients.delete(client);
+    const s = sessionOf(client);
+    if (s?.principal.role !== Role.Device) return;
+    if (devices.get(s.principal.deviceId) === client) devices.delete(s.principal.deviceId);
+    if (s.endReason === PresenceReason.Shutdown) return; // published before the close
+    const reason = s.endReason ?? (s.willFired ? PresenceReason.Will : PresenceReason.Disconnect);
+    void publish(presencePacket(s.principal, false, reason, Date.now()));
+  });
+  const onError = (_client: Client | null, err: Error): void => classifyError(err, metrics, logger);
+  aedes.on('clientError', onError);
+  aedes.on('connectionError', onError);
+  (aedes as EventEmitter).on('error', (err: Error) => logger.error({ err }, 'aedes error'));
+
+  // Revocation: the cloud (the only account allowed under $yulan/) names a device.
+  aedes.subscribe(
+    ControlTopic.Revoke,
+    (packet: AedesPublishPacket, cb: () => void) => {
+      const id = Buffer.isBuffer(packet.payload) ? packet.payload.toString('utf8').trim() : String(packet.payload).trim();
+      if (!isValidId(id)) {
+        metrics.protocolErrors++;
+        logger.warn({ payloadBytes: packet.payload.length }, 'revoke with an invalid device id ignored');
+        return cb();
+      }
+      metrics.revocations++;
+      deviceAuth.forget(id);
+      const client = devices.get(id);
+      const s = client && sessionOf(client);
+      logger.info({ deviceId: id, live: s !== undefined }, 'device revoked');
+      if (client && s) {
+        s.endReason = PresenceReason.Revoked;
+        client.close();
+      }
+      cb();
+    },
+    () => undefined,
+  );
+
+  const handleStream = (stream: Duplex, req?: Parameters<Aedes['handle']>[1]): void => {
+    if (closing) {
+      stream.destroy();
+      return;
+    }
+    aedes.handle(stream, req);
+    // Added after Aedes' 'readable' listener, so the stream stays in paused mode and
+    // 'data' fires for exactly the chunks Aedes reads, just before it parses them.
+    const guard = new FrameGuard(config.maxPacketBytes);
+    stream.on('data', (chunk: Buffer) => {
+      const size = guard.feed(chunk);
+      if (size > 0) {
+        metrics.oversizedPackets++;
+        stream.destroy(new PacketTooLargeError(size, config.maxPacketBytes));
+      }
+    });
+  };
+
+  let transports: Awaited<ReturnType<typeof startTransports>>;
+  try {
+    transports = await startTransports({
+      host: config.host,
+      mqttPort: config.mqttPort,
+      wsPort: config.wsPort,
+      highWaterMark: Math.max(2 * config.maxPacketBytes, 65_536),
+      wsMaxPayload: Math.max(4 * config.maxPacketBytes, 1_048_576),
+      metricsToken: config.brokerToken,
+      onStream: handleStream,
+      onSocket: (socket) => {
+        sockets.add(socket);
+        metrics.sockets.current++;
+        metrics.sockets.total++;
+        socket.once('close', () => {
+          sockets.delete(socket);
+          metrics.sockets.current--;
+          closedBytesIn += socket.bytesRead;
+          closedBytesOut += socket.bytesWritten;
+        });
+      },
+      health: () => ({ status: closing ? 'closing' : 'ok', connections: metrics.connections.current }),
+      metrics: () => snapshot(),
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
+
+  function snapshot(): BrokerMetrics {
+    let bytesIn = closedBytesIn;
+    let bytesOut = closedBytesOut;
+    for (const s of sockets) {
+      bytesIn += s.bytesRead;
+      bytesOut += s.bytesWritten;
+    }
+    let queued = 0;
+    for (const client of clients) {
+      const s = sessionOf(client);
+      if (s) queued += queuedBytes(s.out);
+    }
+    return {
+      ...metrics,
+      connections: { ...metrics.connections },
+      sockets: { ...metrics.sockets },
+      aclDenied: { ...metrics.aclDenied },
+      bytesIn,
+      bytesOut,
+      outgoingQueuedBytes: queued,
+    };
+  }
+
+  let closed: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    closing = true;
+    const stopAccepting = transports.close();
+    // Offline presence first, while subscribers (the edge) are still connected.
+    const offline: Promise<void>[] = [];
+    for (const client of devices.values()) {
+      const s = sessionOf(client);
+      if (s?.principal.role !== Role.Device || s.endReason !== undefined) continue;
+      s.endReason = PresenceReason.Shutdown;
+      offline.push(publish(presencePacket(s.principal, false, PresenceReason.Shutdown, Date.now())));
+    }
+    await withTimeout(Promise.all(offline), SHUTDOWN_PRESENCE_WAIT_MS);
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    // Sockets Aedes did not own yet (mid-handshake, idle HTTP keep-alive).
+    for (const s of sockets) s.destroy();
+    await stopAccepting;
+    logger.info('broker closed');
+  }
+
+  logger.info({ mqttPort: transports.mqttPort, wsPort: transports.wsPort, accounts: accounts.size }, 'broker listening');
+  return {
+    mqttPort: transports.mqttPort,
+    wsPort: transports.wsPort,
+    metrics: snapshot,
+    close: () => (closed ??= close()),
+  };
+}
+
+const NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+const BENIGN_MESSAGES = new Set(['keep alive timeout', 'connection closed', 'connect did not arrive in time']);
+
+/** Sorts Aedes' client/connection errors into counters. Our own refusals were counted
+ * where they were raised. Per-connection, not per-message, so logging is affordable. */
+function classifyError(err: Error, metrics: BrokerMetrics, logger: Logger): void {
+  if (err instanceof BrokerError) return;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (err.message === 'drain timeout') {
+    metrics.slowConsumerDisconnects++;
+    logger.warn('slow subscriber disconnected after drain timeout');
+  } else if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    metrics.oversizedPackets++;
+  } else if ((code !== undefined && NETWORK_ERRORS.has(code)) || BENIGN_MESSAGES.has(err.message)) {
+    logger.debug({ err }, 'connection ended');
+  } else {
+    metrics.protocolErrors++;
+    logger.debug({ err }, 'protocol error');
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    t.unref();
+    p.then(() => {
+      clearTimeout(t);
+      resolve();
+    }, () => resolve());
+  });
+}

@@ -1,0 +1,96 @@
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { ConfigError, type ConfigIssue } from './errors.js';
+
+/**
+ * Every `YULAN_*` variable the broker reads, validated once at start-up. Env values are
+ * strings; TypeBox converts the numeric ones and reports every bad variable at once.
+ */
+const EnvSchema = Type.Object({
+  YULAN_MQTT_HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  YULAN_MQTT_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
+  YULAN_WS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8083 }),
+  YULAN_CLOUD_URL: Type.String({ minLength: 1 }),
+  YULAN_BROKER_TOKEN: Type.String({ minLength: 16 }),
+  YULAN_BROKER_ACCOUNTS_FILE: Type.String({ minLength: 1 }),
+  // 5 bytes of fixed header + 256 KiB body by default; MQTT itself allows 256 MiB.
+  YULAN_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144 }),
+  YULAN_BROKER_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+  YULAN_AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000 }),
+  // Not in docs/architecture.md: how long a subscriber may leave its socket full before
+  // it is disconnected (Aedes drainTimeout). Must stay > 0 so one frozen client cannot
+  // hold QoS 1 publishers back forever.
+  YULAN_BROKER_DRAIN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+});
+type Env = Static<typeof EnvSchema>;
+
+export interface BrokerConfig {
+  host: string;
+  mqttPort: number;
+  wsPort: number;
+  cloudUrl: string;
+  brokerToken: string;
+  accountsFile: string;
+  maxPacketBytes: number;
+  queueLimit: number;
+  authCacheTtlMs: number;
+  drainTimeoutMs: number;
+}
+
+export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const v = env[key];
+    // An empty variable means "unset": `YULAN_MQTT_PORT=` should fall back to the default
+    // (or be reported missing), not fail as the integer "".
+    if (v !== undefined && v.trim() !== '') raw[key] = v.trim();
+  }
+  const withDefaults = Value.Default(EnvSchema, raw);
+  const converted = Value.Convert(EnvSchema, withDefaults);
+  const issues: ConfigIssue[] = [];
+  for (const err of Value.Errors(EnvSchema, converted)) {
+    const missing = (err.params as { requiredProperties?: string[] }).requiredProperties;
+    if (err.keyword === 'required' && missing) {
+      for (const variable of missing) issues.push({ variable, message: 'is required' });
+    } else {
+      issues.push({ variable: err.instancePath.replace(/^\//, '') || '(env)', message: err.message });
+    }
+  }
+  if (issues.length === 0) {
+    const url = (converted as Env).YULAN_CLOUD_URL;
+    if (!isHttpUrl(url)) issues.push({ variable: 'YULAN_CLOUD_URL', message: 'must be an http(s) URL' });
+  }
+  if (issues.length > 0) throw new ConfigError(dedupe(issues));
+  const e = converted as Env;
+  return {
+    host: e.YULAN_MQTT_HOST,
+    mqttPort: e.YULAN_MQTT_PORT,
+    wsPort: e.YULAN_WS_PORT,
+    cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, ''),
+    brokerToken: e.YULAN_BROKER_TOKEN,
+    accountsFile: e.YULAN_BROKER_ACCOUNTS_FILE,
+    maxPacketBytes: e.YULAN_MAX_PACKET_BYTES,
+    queueLimit: e.YULAN_BROKER_QUEUE_LIMIT,
+    authCacheTtlMs: e.YULAN_AUTH_CACHE_TTL_MS,
+    drainTimeoutMs: e.YULAN_BROKER_DRAIN_TIMEOUT_MS,
+  };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.variable}\0${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,186 @@
+import type { AedesOptions, AedesPublishPacket, Client, Subscription } from 'aedes';
+import { CONTROL_ROOT, isValidId } from '@yulan/protos';
+import type { Logger } from 'pino';
+import { canPublish, canSubscribe, devicePrincipal, servicePrincipal, type Principal } from './acl.js';
+import { verifyAccount, type Accounts } from './accounts.js';
+import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
+import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
+import { admit, createOutgoingState, publishSize, type OutgoingState } from './flow-control.js';
+import type { BrokerMetrics } from './metrics.js';
+import type { PresenceReason } from './presence.js';
+
+/** Per-connection state, built once at authentication so per-message hooks only read it. */
+export interface Session {
+  readonly principal: Principal;
+  readonly out: OutgoingState;
+  /** Set by the broker when it ends the session itself (revocation, shutdown). */
+  endReason: PresenceReason | undefined;
+  /** The client's last will passed the ACL and is being published. */
+  willFired: boolean;
+}
+
+interface ConnectInfo {
+  clientId: string;
+  clean: boolean;
+}
+
+export interface HookContext {
+  accounts: Accounts;
+  deviceAuth: DeviceAuthenticator;
+  metrics: BrokerMetrics;
+  logger: Logger;
+  maxPacketBytes: number;
+  queueLimit: number;
+  isClosing: () => boolean;
+}
+
+/** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
+ * MQTT 3.1.1 has no negative PUBACK, and Aedes closes the connection on an
+ * authorizePublish error; re-pointing acknowledges and discards instead. */
+export const DISCARD_TOPIC = `${CONTROL_ROOT}/discard`;
+
+type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
+
+export interface BrokerHooks extends Hooks {
+  sessionOf(client: Client): Session | undefined;
+}
+
+export function createHooks(ctx: HookContext): BrokerHooks {
+  const { accounts, deviceAuth, metrics, logger, maxPacketBytes, queueLimit } = ctx;
+  // WeakMaps keyed by the Aedes client: state dies with the connection, and we never
+  // write our own fields onto Aedes' objects.
+  const sessions = new WeakMap<Client, Session>();
+  const connects = new WeakMap<Client, ConnectInfo>();
+
+  function refuse(
+    client: Client,
+    cb: (err: ConnectRefusedError, ok: false) => void,
+    code: ConnackCode,
+    why: string,
+    cause?: unknown,
+  ): void {
+    if (code === ConnackCode.ServerUnavailable) metrics.authUnavailable++;
+    else metrics.authFailures++;
+    logger.info({ clientId: client.id, code, why }, 'connect refused');
+    cb(new ConnectRefusedError(code, why, { cause }), false);
+  }
+
+  function accept(client: Client, principal: Principal, cb: (err: null, ok: true) => void): void {
+    sessions.set(client, {
+      principal,
+      out: createOutgoingState(client.conn),
+      endReason: undefined,
+      willFired: false,
+    });
+    cb(null, true);
+  }
+
+  return {
+    sessionOf: (client) => sessions.get(client),
+
+    preConnect(client, packet, cb) {
+      if (ctx.isClosing()) return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'broker is shutting down'), false);
+      // Aedes replaces an empty client id with a generated one before `authenticate`,
+      // so the id as sent is recorded here.
+      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false });
+      cb(null, true);
+    },
+
+    authenticate(client, username, password, cb) {
+      const info = connects.get(client);
+      connects.delete(client);
+      if (!info || (info.clientId === '' && !info.clean)) {
+        // MQTT-3.1.3-8: a zero-length client id needs clean session.
+        return refuse(client, cb, ConnackCode.IdentifierRejected, 'empty client id without clean session');
+      }
+      if (!username || !password || password.length === 0) {
+        return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'missing username or password');
+      }
+      const secret = password.toString('utf8');
+      const account = accounts.get(username);
+      if (account) {
+        verifyAccount(account, secret).then(
+          (ok) =>
+            ok
+              ? accept(client, servicePrincipal(account.username, account.role), cb)
+              : refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password'),
+          (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'account check failed', err),
+        );
+        return;
+      }
+      if (!isValidId(username)) return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'invalid device id');
+      if (info.clientId !== username) {
+        return refuse(client, cb, ConnackCode.IdentifierRejected, 'device client id must equal its username');
+      }
+      deviceAuth.authenticate(username, secret).then(
+        (res) => {
+          if (res.outcome === DeviceAuthOutcome.Denied) {
+            const code = res.reason === 'disabled' ? ConnackCode.NotAuthorized : ConnackCode.BadUsernameOrPassword;
+            return refuse(client, cb, code, `device ${res.reason}`);
+          }
+          if (res.outcome === DeviceAuthOutcome.Unavailable) {
+            return refuse(client, cb, ConnackCode.ServerUnavailable, 'cloud unavailable for an unknown device', res.error);
+          }
+          let principal: Principal;
+          try {
+            if (res.device.id !== username) throw new Error(`authenticator answered for ${res.device.id}`);
+            principal = devicePrincipal(res.device.id, res.device.site, res.device.kind);
+          } catch (err) {
+            return refuse(client, cb, ConnackCode.ServerUnavailable, 'unusable device record', err);
+          }
+          accept(client, principal, cb);
+        },
+        (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'device authenticator failed', err),
+      );
+    },
+
+    authorizePublish(client, packet, cb) {
+      // client is null only for wills of a previous broker run restored from persistent
+      // storage; the store is in memory, so there are none to check.
+      if (client === null) return cb(null);
+      const s = sessions.get(client);
+      if (s === undefined || s.endReason !== undefined) return discard(packet, cb);
+      const payloadBytes = packet.payload.length;
+      if (payloadBytes + packet.topic.length > maxPacketBytes) {
+        // The frame guard usually catches this first; this covers a packet that arrived
+        // whole in the chunk that tripped it.
+        metrics.oversizedPackets++;
+        return cb(new PacketTooLargeError(payloadBytes + packet.topic.length, maxPacketBytes));
+      }
+      if (!canPublish(s.principal, packet.topic)) {
+        metrics.aclDenied.publish++;
+        return discard(packet, cb);
+      }
+      if (packet === (client as Client & { will?: unknown }).will) s.willFired = true;
+      metrics.messagesIn++;
+      cb(null);
+    },
+
+    authorizeSubscribe(client, sub: Subscription, cb) {
+      const s = sessions.get(client);
+      if (s !== undefined && s.endReason === undefined && canSubscribe(s.principal, sub.topic)) return cb(null, sub);
+      metrics.aclDenied.subscribe++;
+      // A null subscription is a SUBACK 0x80 for this filter; the connection stays up.
+      cb(null, null);
+    },
+
+    authorizeForward(client, packet: AedesPublishPacket) {
+      const s = sessions.get(client);
+      if (s === undefined || packet.topic === DISCARD_TOPIC) return null;
+      const payload = packet.payload;
+      const size = publishSize(packet.topic, typeof payload === 'string' ? payload.length : payload.length, packet.qos);
+      if (!admit(s.out, packet.qos, size, queueLimit)) {
+        metrics.droppedQos0++;
+        return null;
+      }
+      metrics.messagesOut++;
+      return packet;
+    },
+  };
+}
+
+function discard(packet: { topic: string; retain: boolean }, cb: (err?: Error | null) => void): void {
+  packet.topic = DISCARD_TOPIC;
+  packet.retain = false;
+  cb(null);
+}

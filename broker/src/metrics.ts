@@ -1,0 +1,43 @@
+/** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
+ * numbers: incrementing a field is the cheapest thing the hot path can do. */
+export interface BrokerMetrics {
+  connections: { current: number; total: number };
+  /** Open transport connections (TCP + WebSocket), including ones not yet authenticated. */
+  sockets: { current: number; total: number };
+  messagesIn: number;
+  messagesOut: number;
+  authFailures: number;
+  /** Unknown devices refused because the cloud could not be asked. */
+  authUnavailable: number;
+  aclDenied: { publish: number; subscribe: number };
+  droppedQos0: number;
+  oversizedPackets: number;
+  protocolErrors: number;
+  /** Subscribers disconnected because their socket stayed full past the drain timeout. */
+  slowConsumerDisconnects: number;
+  revocations: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
+  outgoingQueuedBytes: number;
+}
+
+export function createMetrics(): BrokerMetrics {
+  return {
+    connections: { current: 0, total: 0 },
+    sockets: { current: 0, total: 0 },
+    messagesIn: 0,
+    messagesOut: 0,
+    authFailures: 0,
+    authUnavailable: 0,
+    aclDenied: { publish: 0, subscribe: 0 },
+    droppedQos0: 0,
+    oversizedPackets: 0,
+    protocolErrors: 0,
+    slowConsumerDisconnects: 0,
+    revocations: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    outgoingQueuedBytes: 0,
+  };
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker, type BrokerHandle } from '../src/index.js';
+import {
+  CLOUD_PASSWORD,
+  EDGE_PASSWORD,
+  FakeDeviceAuth,
+  logger,
+  mqttClient,
+  rawConnect,
+  tempDir,
+  testConfig,
+} from './helpers.js';
+
+describe('broker authentication', () => {
+  const dir = tempDir('auth');
+  const auth = new FakeDeviceAuth();
+  let broker: BrokerHandle;
+  let port: number;
+
+  beforeAll(async () => {
+    auth.add('dev-ok');
+    auth.add('dev-off', { disabled: true });
+    broker = await startBroker(await testConfig(dir), logger, { deviceAuth: auth });
+    port = broker.mqttPort;
+  });
+  afterAll(async () => {
+    await broker?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('accepts a device whose client id, username and secret match', async () => {
+    const { socket, returnCode } = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok', password: 'secret-dev-ok' });
+    expect(returnCode).toBe(0);
+    socket.destroy();
+  });
+
+  it('refuses a wrong secret and an unknown device with "bad username or password"', async () => {
+    const before = broker.metrics().authFailures;
+    const wrong = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok', password: 'nope' });
+    const unknown = await rawConnect(port, { clientId: 'ghost', username: 'ghost', password: 'whatever' });
+    expect(wrong.returnCode).toBe(4);
+    expect(unknown.returnCode).toBe(4);
+    expect(broker.metrics().authFailures).toBe(before + 2);
+    wrong.socket.destroy();
+    unknown.socket.destroy();
+  });
+
+  it('refuses a disabled device with "not authorized"', async () => {
+    const r = await rawConnect(port, { clientId: 'dev-off', username: 'dev-off', password: 'secret-dev-off' });
+    expect(r.returnCode).toBe(5);
+    r.socket.destroy();
+  });
+
+  it('refuses missing username or password (no anonymous access)', async () => {
+    const anon = await rawConnect(port, { clientId: 'dev-ok' });
+    const noPass = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok' });
+    const emptyPass = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok', password: '' });
+    expect([anon.returnCode, noPass.returnCode, emptyPass.returnCode]).toEqual([4, 4, 4]);
+    for (const r of [anon, noPass, emptyPass]) r.socket.destroy();
+  });
+
+  it('rejects a zero-length client id with clean session off (MQTT-3.1.3-8)', async () => {
+    const r = await rawConnect(port, { clientId: '', clean: false, username: 'edge', password: EDGE_PASSWORD });
+    expect(r.returnCode).toBe(2);
+    r.socket.destroy();
+    // With clean session on, the server assigns an id.
+    const ok = await rawConnect(port, { clientId: '', clean: true, username: 'edge', password: EDGE_PASSWORD });
+    expect(ok.returnCode).toBe(0);
+    ok.socket.destroy();
+  });
+
+  it('rejects a device whose client id differs from its username', async () => {
+    const r = await rawConnect(port, { clientId: 'someone-else', username: 'dev-ok', password: 'secret-dev-ok' });
+    expect(r.returnCode).toBe(2);
+    r.socket.destroy();
+  });
+
+  it('accepts service accounts with the right password only', async () => {
+    const edge = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge-1', username: 'edge', password: EDGE_PASSWORD });
+    const cloud = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'cloud-1', username: 'cloud', password: CLOUD_PASSWORD });
+    expect(edge.connected && cloud.connected).toBe(true);
+    await Promise.all([edge.endAsync(), cloud.endAsync()]);
+    const bad = await rawConnect(port, { clientId: 'edge-2', username: 'edge', password: CLOUD_PASSWORD });
+    expect(bad.returnCode).toBe(4);
+    bad.socket.destroy();
+  });
+
+  it('answers "server unavailable" for an unknown device when the cloud is unreachable', async () => {
+    const before = broker.metrics().authUnavailable;
+    auth.unavailable = true;
+    try {
+      const r = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok', password: 'secret-dev-ok' });
+      expect(r.returnCode).toBe(3);
+      r.socket.destroy();
+    } finally {
+      auth.unavailable = false;
+    }
+    expect(broker.metrics().authUnavailable).toBe(before + 1);
+  });
+
+  it('refuses an MQTT 3.1.1 client through the mqtt.js client too (error carries the code)', async () => {
+    await expect(
+      mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'dev-ok', username: 'dev-ok', password: 'bad' }),
+    ).rejects.toMatchObject({ code: 4 });
+  });
+});
