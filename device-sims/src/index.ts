@@ -7,3 +7,5 @@ export * from './models/parcel-locker.js';
 export * from './models/fall-sensor.js';
 export * from './models/env-monitor.js';
 export * from './models/index.js';
+export * from './gate.js';
+export * from './sim-device.js';
