@@ -90,6 +90,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       code: CloudErrorCode.NotFound,
     }),
   );
+  // Action routes (disable/enable) take no body; tolerate clients that still send
+  // `content-type: application/json` with an empty body. Otherwise Fastify's own parser,
+  // which rejects __proto__/constructor poisoning.
+  const jsonParser = fastify.getDefaultJsonParser('error', 'error');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === "") return done(null, undefined);
+    jsonParser(request, text, done);
+  });
   await fastify.register(plugins, opts);
   await fastify.register(routes, opts);
 };

@@ -4,17 +4,19 @@ import health from './health.js';
 import devices from './devices.js';
 import deviceData from './device-data.js';
 import deviceAuth from './device-auth.js';
+import metrics from './metrics.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
  * own auth hook: admin token for the API, broker token for the internal endpoint. */
-const routes: FastifyPluginAsync<AppOptions> = async (fastify) => {
+const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(health);
   await fastify.register(
     async (admin) => {
       admin.addHook('onRequest', admin.requireAdmin);
       await admin.register(devices);
       await admin.register(deviceData);
+      await admin.register(metrics, opts);
     },
     { prefix: '/api/v1' },
   );

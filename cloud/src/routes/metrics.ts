@@ -1,0 +1,30 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppOptions } from '../app.js';
+import { adminSecurity, errorResponses } from '../schemas/common.js';
+
+const Counters = Type.Object({
+  received: Type.Integer(),
+  applied: Type.Integer(),
+  dropped: Type.Record(Type.String(), Type.Integer()),
+});
+
+/** Counters an operator needs to see that bad input is being dropped, not crashing us. */
+const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => {
+  fastify.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Presence ingestion counters (received, applied, dropped by reason)',
+        security: adminSecurity,
+        response: { 200: Type.Object({ mqttConnected: Type.Boolean(), presence: Counters }), ...errorResponses(401, 429) },
+      },
+    },
+    async () => ({
+      mqttConnected: fastify.control.connected(),
+      presence: opts.presenceStats?.() ?? { received: 0, applied: 0, dropped: {} },
+    }),
+  );
+};
+export default metrics;
