@@ -52,7 +52,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     if (v !== undefined && v !== '') input[key] = v;
   }
   const withDefaults = Value.Default(CloudEnvSchema, input);
-  const problems = Value.Errors(CloudEnvSchema, withDefaults).map((e) => describe(e, input));
+  const problems = Value.Errors(CloudEnvSchema, withDefaults).flatMap((e) => describe(e, input));
   if (problems.length === 0) {
     const port = Number((withDefaults as CloudEnv).YULAN_HTTP_PORT);
     if (port > 65535) problems.push('YULAN_HTTP_PORT: must be 0..65535');
@@ -76,12 +76,12 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
 }
 
 /** Names the variable and the rule, never the value: values may be secrets. */
-function describe(err: { instancePath: string; keyword: string; message: string; params: unknown }, input: Record<string, string>): string {
+function describe(err: { instancePath: string; keyword: string; message: string; params: unknown }, input: Record<string, string>): string[] {
   const fromPath = err.instancePath.split('/')[1];
   const missing = (err.params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
   if (err.keyword === 'required' && missing) {
-    return missing.map((k) => `${k}: required`).join('; ');
+    return missing.map((k) => `${k}: required`);
   }
   const key = fromPath ?? '?';
-  return `${key}: ${input[key] === undefined ? 'required' : err.message}`;
+  return [`${key}: ${input[key] === undefined ? 'required' : err.message}`];
 }

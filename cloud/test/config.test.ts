@@ -1,0 +1,57 @@
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCloudConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+const required = { YULAN_CLOUD_MQTT_PASSWORD: 'p', YULAN_BROKER_TOKEN: 'b', YULAN_EDGE_TOKEN: 'e' };
+
+describe('loadCloudConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadCloudConfig(required);
+    expect(c).toEqual({
+      dataDir: join(resolve('./.yulan'), 'cloud'),
+      dbFile: join(resolve('./.yulan'), 'cloud', 'registry.sqlite'),
+      httpHost: '0.0.0.0',
+      httpPort: 8080,
+      mqttUrl: 'mqtt://127.0.0.1:1883',
+      mqttUsername: 'cloud',
+      mqttPassword: 'p',
+      brokerToken: 'b',
+      edgeUrl: 'http://127.0.0.1:8081',
+      edgeToken: 'e',
+    });
+  });
+
+  it('reads every variable', () => {
+    const c = loadCloudConfig({
+      ...required,
+      YULAN_DATA_DIR: '/var/lib/yulan',
+      YULAN_HTTP_HOST: '127.0.0.1',
+      YULAN_HTTP_PORT: '0',
+      YULAN_MQTT_URL: 'mqtts://broker:8883',
+      YULAN_CLOUD_MQTT_USERNAME: 'cloud2',
+      YULAN_EDGE_URL: 'https://edge.local:9000/',
+      YULAN_ADMIN_TOKEN: 'x'.repeat(40),
+    });
+    expect(c).toMatchObject({ dataDir: '/var/lib/yulan/cloud', httpPort: 0, mqttUrl: 'mqtts://broker:8883', mqttUsername: 'cloud2', edgeUrl: 'https://edge.local:9000', adminToken: 'x'.repeat(40) });
+  });
+
+  it('lists every bad variable at once, without echoing values', () => {
+    let err: unknown;
+    try {
+      loadCloudConfig({ YULAN_HTTP_PORT: 'eighty', YULAN_EDGE_URL: 'ftp://x', YULAN_ADMIN_TOKEN: 'short-secret', YULAN_EDGE_TOKEN: '' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const ce = err as ConfigError;
+    expect(ce.code).toBe('E_CONFIG');
+    const vars = ce.problems.map((p) => p.split(':')[0]).sort();
+    expect(vars).toEqual(['YULAN_ADMIN_TOKEN', 'YULAN_BROKER_TOKEN', 'YULAN_CLOUD_MQTT_PASSWORD', 'YULAN_EDGE_TOKEN', 'YULAN_EDGE_URL', 'YULAN_HTTP_PORT']);
+    expect(ce.message).not.toContain('short-secret');
+  });
+
+  it('rejects a port above 65535', () => {
+    expect(() => loadCloudConfig({ ...required, YULAN_HTTP_PORT: '70000' })).toThrow(/YULAN_HTTP_PORT/);
+  });
+});
