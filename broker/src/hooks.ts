@@ -17,6 +17,11 @@ export interface Session {
   endReason: PresenceReason | undefined;
   /** The client's last will passed the ACL and is being published. */
   willFired: boolean;
+  /** Highest QoS granted to any of its subscriptions. When 0, every delivery to it is
+   * QoS 0 (MQTT downgrades to the subscription QoS), so it may be dropped under load
+   * whatever QoS the publisher used. Never lowered on unsubscribe: erring high only
+   * means push-back instead of a drop. */
+  maxSubQos: number;
 }
 
 interface ConnectInfo {
@@ -71,6 +76,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       out: createOutgoingState(client.conn),
       endReason: undefined,
       willFired: false,
+      maxSubQos: 0,
     });
     cb(null, true);
   }
@@ -158,7 +164,10 @@ export function createHooks(ctx: HookContext): BrokerHooks {
 
     authorizeSubscribe(client, sub: Subscription, cb) {
       const s = sessions.get(client);
-      if (s !== undefined && s.endReason === undefined && canSubscribe(s.principal, sub.topic)) return cb(null, sub);
+      if (s !== undefined && s.endReason === undefined && canSubscribe(s.principal, sub.topic)) {
+        if (sub.qos > s.maxSubQos) s.maxSubQos = sub.qos;
+        return cb(null, sub);
+      }
       metrics.aclDenied.subscribe++;
       // A null subscription is a SUBACK 0x80 for this filter; the connection stays up.
       cb(null, null);
@@ -168,8 +177,9 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       const s = sessions.get(client);
       if (s === undefined || packet.topic === DISCARD_TOPIC) return null;
       const payload = packet.payload;
-      const size = publishSize(packet.topic, typeof payload === 'string' ? payload.length : payload.length, packet.qos);
-      if (!admit(s.out, packet.qos, size, queueLimit)) {
+      const qos = s.maxSubQos === 0 ? 0 : packet.qos;
+      const size = publishSize(packet.topic, payload.length, qos);
+      if (!admit(s.out, qos, size, queueLimit)) {
         metrics.droppedQos0++;
         return null;
       }

@@ -136,3 +136,15 @@ export async function rawConnect(port: number, c: RawConnect): Promise<{ socket:
 export function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
 }
+
+/** SUBACK return codes for `filters` (mqtt.js rejects when any is 0x80; we want them all). */
+export async function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 = 1): Promise<number[]> {
+  try {
+    const granted = await client.subscribeAsync(filters, { qos });
+    return granted.map((g) => g.qos);
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: (number | { reasonCode: number })[] } }).packet;
+    if (!packet?.granted) throw err;
+    return packet.granted.map((g) => (typeof g === 'number' ? g : g.reasonCode));
+  }
+}
