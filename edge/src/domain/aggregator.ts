@@ -65,6 +65,8 @@ export class Aggregator {
   constructor(private readonly opts: AggregatorOptions) {}
 
   add(ref: DeviceRef, tsMs: number, fields: Record<string, number>, nowMs: number): AddResult {
+    // Copy only the identity: callers pass whole readings, which must not leak into records.
+    ref = { deviceId: ref.deviceId, site: ref.site, kind: ref.kind };
     let d = this.devices.get(ref.deviceId);
     if (!d) {
       d = { ref, watermark: tsMs, horizon: -Infinity, windows: new Map() };
@@ -167,5 +169,5 @@ function toRecord(ref: DeviceRef, w: WindowState): AggregateRecord {
     const f = w.fields[name] as FieldState;
     fields[name] = { count: f.count, min: f.min, max: f.max, mean: f.sum / f.count, last: f.last };
   }
-  return { type: 'aggregate', ...ref, windowStartMs: w.start, fields };
+  return { deviceId: ref.deviceId, site: ref.site, kind: ref.kind, type: 'aggregate', windowStartMs: w.start, fields };
 }
