@@ -1,6 +1,8 @@
 /** Error codes of the simulator package; callers (the CLI) switch on `code`. */
 export const SimErrorCode = {
   BadArgs: 'E_SIM_ARGS',
+  /** Not a failure: -h/--help was given; the message is the usage text. */
+  Help: 'E_SIM_HELP',
   BadOptions: 'E_SIM_OPTIONS',
   CloudAuth: 'E_SIM_CLOUD_AUTH',
   CloudRegister: 'E_SIM_CLOUD_REGISTER',

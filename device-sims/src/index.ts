@@ -9,3 +9,8 @@ export * from './models/env-monitor.js';
 export * from './models/index.js';
 export * from './gate.js';
 export * from './sim-device.js';
+export * from './credentials.js';
+export * from './provisioning.js';
+export * from './scheduler.js';
+export * from './fleet.js';
+export * from './args.js';

@@ -1,0 +1,210 @@
+import type { Logger } from 'pino';
+import { KIND_SLUGS, isValidId, kindFromSlug, type KindSlug } from '@yulan/protos';
+import { SimError, SimErrorCode } from './errors.js';
+import { createGate } from './gate.js';
+import { createDeviceModel, type DeviceModel, type ModelOverrides } from './models/index.js';
+import { provisionDevices, type CloudOptions, type DeviceSpec } from './provisioning.js';
+import { deriveSeed } from './rng.js';
+import { createScheduler } from './scheduler.js';
+import { SimDevice } from './sim-device.js';
+
+export interface FleetDeviceSpec {
+  id: string;
+  site: string;
+  kind: KindSlug;
+  secret?: string;
+}
+
+export interface FleetOptions {
+  kinds: KindSlug[];
+  /** Devices per kind, spread round-robin over `sites`. */
+  countPerKind: number;
+  sites: string[];
+  /** Telemetry messages per second per device; may be fractional (0.2 = every 5 s). */
+  ratePerDevice: number;
+  qos: 0 | 1;
+  mqttUrl: string;
+  seed: number;
+  cloud?: CloudOptions;
+  credentialsFile?: string;
+  /** Explicit device list; replaces kinds/countPerKind/sites. */
+  devices?: FleetDeviceSpec[];
+  /** Concurrent MQTT handshakes (default 50). */
+  connectConcurrency?: number;
+  /** Simulated ms per real ms (default 1). Above 1 the envelope timestamps run ahead of the wall clock. */
+  timeScale?: number;
+  firmwareVersion?: string;
+  /** Simulated start time, ms epoch (default: now). */
+  startMs?: number;
+  modelOverrides?: ModelOverrides;
+}
+
+export interface SimDeviceInfo {
+  id: string;
+  site: string;
+  kind: KindSlug;
+  firmwareVersion: string;
+}
+
+export interface FleetStats {
+  connected: number;
+  published: number;
+  events: number;
+  errors: number;
+  commands: number;
+  /** Readings not sent because the device was offline at its tick. */
+  skipped: number;
+  droppedEvents: number;
+}
+
+export interface FleetHandle {
+  devices: readonly SimDeviceInfo[];
+  stats(): FleetStats;
+  /** Resolves when every device's first connection attempt has settled. */
+  ready(): Promise<{ connected: number; failed: number }>;
+  close(): Promise<void>;
+}
+
+const ID_PREFIX: Record<KindSlug, string> = {
+  'ev-charger': 'ev', 'parcel-locker': 'locker', 'fall-sensor': 'fall', 'env-monitor': 'env',
+};
+
+/** Deterministic ids: `<prefix>-<site>-<nnnn>`, numbered per site. */
+export function fleetDeviceSpecs(kinds: readonly KindSlug[], countPerKind: number, sites: readonly string[]): FleetDeviceSpec[] {
+  const out: FleetDeviceSpec[] = [];
+  for (const kind of kinds) {
+    for (let i = 0; i < countPerKind; i++) {
+      const site = sites[i % sites.length] as string;
+      const n = Math.floor(i / sites.length) + 1;
+      out.push({ id: `${ID_PREFIX[kind]}-${site}-${String(n).padStart(4, '0')}`, site, kind });
+    }
+  }
+  return out;
+}
+
+function validate(o: FleetOptions): FleetDeviceSpec[] {
+  const bad = (msg: string): never => {
+    throw new SimError(SimErrorCode.BadOptions, msg);
+  };
+  if (!(o.ratePerDevice > 0) || !Number.isFinite(o.ratePerDevice)) bad(`ratePerDevice must be > 0, got ${o.ratePerDevice}`);
+  if (o.qos !== 0 && o.qos !== 1) bad(`qos must be 0 or 1, got ${String(o.qos)}`);
+  if (o.timeScale !== undefined && !(o.timeScale > 0)) bad(`timeScale must be > 0, got ${o.timeScale}`);
+  if (o.connectConcurrency !== undefined && !(Number.isInteger(o.connectConcurrency) && o.connectConcurrency > 0)) {
+    bad(`connectConcurrency must be a positive integer, got ${o.connectConcurrency}`);
+  }
+  let specs: FleetDeviceSpec[];
+  if (o.devices) {
+    specs = o.devices;
+  } else {
+    if (!Number.isInteger(o.countPerKind) || o.countPerKind < 0) bad(`countPerKind must be a non-negative integer, got ${o.countPerKind}`);
+    if (o.sites.length === 0) bad('at least one site is needed');
+    for (const k of o.kinds) if (!KIND_SLUGS.includes(k)) bad(`unknown kind "${k}" (expected one of ${KIND_SLUGS.join(', ')})`);
+    specs = fleetDeviceSpecs(o.kinds, o.countPerKind, o.sites);
+  }
+  const ids = new Set<string>();
+  for (const d of specs) {
+    if (!isValidId(d.site)) bad(`invalid site "${d.site}" (letters, digits, _ . -; at most 64)`);
+    if (!isValidId(d.id)) bad(`invalid device id "${d.id}" (letters, digits, _ . -; at most 64)`);
+    if (kindFromSlug(d.kind) === undefined) bad(`device ${d.id}: unknown kind "${d.kind}"`);
+    if (ids.has(d.id)) bad(`duplicate device id "${d.id}"`);
+    ids.add(d.id);
+  }
+  if (specs.length === 0) bad('the fleet has no devices');
+  return specs;
+}
+
+interface Member {
+  info: SimDeviceInfo;
+  device: SimDevice;
+  model: DeviceModel;
+}
+
+/**
+ * Provisions (optionally) and runs a fleet of simulated devices. One scheduler tick drives
+ * every device; connections ramp through a shared gate; each device reconnects on its own.
+ */
+export async function runFleet(options: FleetOptions, logger: Logger): Promise<FleetHandle> {
+  const specs = validate(options);
+  const fw = options.firmwareVersion ?? '0.1.0-sim';
+  const timeScale = options.timeScale ?? 1;
+  const provisionOpts = { firmwareVersion: fw, ...(options.cloud && { cloud: options.cloud }), ...(options.credentialsFile && { credentialsFile: options.credentialsFile }) };
+  const secrets = await provisionDevices(specs as DeviceSpec[], provisionOpts, logger);
+
+  const startMs = options.startMs ?? Date.now();
+  const wallStart = Date.now();
+  // Simulated clock shared by the fleet; the models advance in lock-step with it.
+  const simNow = (): number => startMs + (Date.now() - wallStart) * timeScale;
+  // seq base = wall clock ms at start: a restarted simulator keeps seq increasing (so the
+  // edge's duplicate filter does not swallow it) without persisting a counter per device.
+  const seqBase = wallStart;
+  const gate = createGate(options.connectConcurrency ?? 50);
+  const periodMs = 1000 / options.ratePerDevice;
+  const stepMs = periodMs * timeScale;
+  let skipped = 0;
+
+  const members: Member[] = specs.map((d) => {
+    const kind = kindFromSlug(d.kind)!;
+    const device = new SimDevice({
+      mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: fw,
+      qos: options.qos, initialSeq: seqBase, gate, clock: simNow,
+    }, logger);
+    const model = createDeviceModel(kind, deriveSeed(options.seed, d.id), startMs, options.modelOverrides);
+    return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
+  });
+
+  const scheduler = createScheduler();
+  const t0 = performance.now();
+  members.forEach((m, i) => {
+    scheduler.add({
+      periodMs,
+      // Stagger first publishes evenly over one period so load is flat, not pulsed.
+      dueMs: t0 + (periodMs * i) / members.length,
+      run: () => {
+        const step = m.model.step(stepMs);
+        for (const ev of step.events) void m.device.publishEvent(ev, step.tsMs);
+        if (m.device.connected) void m.device.publishTelemetry(step.reading, step.tsMs);
+        else skipped += 1;
+      },
+    });
+  });
+  scheduler.start();
+
+  let failed = 0;
+  const firstAttempts = Promise.all(members.map((m) => m.device.start().catch((err: unknown) => {
+    failed += 1;
+    if ((err as SimError).code !== SimErrorCode.Closed) logger.warn({ err, deviceId: m.info.id }, 'device failed to connect; retrying in background');
+  })));
+  const ready = firstAttempts.then(() => {
+    const connected = members.filter((m) => m.device.connected).length;
+    logger.info({ devices: members.length, connected, failed }, 'fleet connection ramp finished');
+    return { connected, failed };
+  });
+  logger.info({ devices: members.length, ratePerDevice: options.ratePerDevice, qos: options.qos, timeScale }, 'fleet started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    devices: members.map((m) => m.info),
+    stats() {
+      const s: FleetStats = { connected: 0, published: 0, events: 0, errors: 0, commands: 0, skipped, droppedEvents: 0 };
+      for (const { device } of members) {
+        if (device.connected) s.connected += 1;
+        s.published += device.stats.published;
+        s.events += device.stats.events;
+        s.errors += device.stats.errors;
+        s.commands += device.stats.commands;
+        s.droppedEvents += device.stats.droppedEvents;
+      }
+      return s;
+    },
+    ready: () => ready,
+    close() {
+      closing ??= (async () => {
+        scheduler.stop();
+        await Promise.all(members.map((m) => m.device.close()));
+        await firstAttempts;
+        logger.info('fleet closed');
+      })();
+      return closing;
+    },
+  };
+}

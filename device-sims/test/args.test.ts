@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { SimErrorCode, isHelpRequest, parseSimArgs, simUsage, type SimError } from '../src/index.js';
+
+const error = (argv: string[], env: Record<string, string> = {}): SimError | undefined => {
+  try {
+    parseSimArgs(argv, env);
+    return undefined;
+  } catch (e) {
+    return e as SimError;
+  }
+};
+
+describe('parseSimArgs', () => {
+  it('has sensible defaults', () => {
+    expect(parseSimArgs([])).toEqual({
+      kinds: ['ev-charger', 'parcel-locker', 'fall-sensor', 'env-monitor'], countPerKind: 1, sites: ['site-1'],
+      ratePerDevice: 1, qos: 0, mqttUrl: 'mqtt://127.0.0.1:1883', seed: 1,
+    });
+  });
+
+  it('parses every flag, repeatable and comma-separated kinds, and --flag=value', () => {
+    const o = parseSimArgs(['--kind', 'ev-charger,fall-sensor', '--kind=env-monitor', '--count', '250', '--rate', '0.2',
+      '--sites', 'a,b,c', '--qos', '1', '--seed', '7', '--mqtt', 'mqtt://broker:1883', '--cloud', 'http://cloud:8080',
+      '--token', 'T', '--credentials', '/tmp/c.json', '--connect-concurrency', '20', '--time-scale', '60']);
+    expect(o).toEqual({
+      kinds: ['ev-charger', 'fall-sensor', 'env-monitor'], countPerKind: 250, sites: ['a', 'b', 'c'], ratePerDevice: 0.2, qos: 1,
+      mqttUrl: 'mqtt://broker:1883', seed: 7, cloud: { url: 'http://cloud:8080', adminToken: 'T' }, credentialsFile: '/tmp/c.json',
+      connectConcurrency: 20, timeScale: 60,
+    });
+  });
+
+  it('generates sites from --site-count and reads env fallbacks', () => {
+    const o = parseSimArgs(['--site-count', '3', '--cloud', 'http://c:8080'], { YULAN_ADMIN_TOKEN: 'envtok', YULAN_MQTT_URL: 'mqtt://m:1' });
+    expect(o.sites).toEqual(['site-001', 'site-002', 'site-003']);
+    expect(o.cloud).toEqual({ url: 'http://c:8080', adminToken: 'envtok' });
+    expect(o.mqttUrl).toBe('mqtt://m:1');
+    expect(parseSimArgs(['--kind', 'all']).kinds).toHaveLength(4);
+  });
+
+  it.each([
+    [['--kind', 'toaster'], /unknown --kind "toaster"/],
+    [['--count', '0'], /--count must be at least 1/],
+    [['--count', '1.5'], /integer/],
+    [['--rate', 'fast'], /--rate expects a number/],
+    [['--rate', '0'], /greater than 0/],
+    [['--qos', '2'], /--qos must be 0 or 1/],
+    [['--sites', 'a/b'], /invalid site/],
+    [['--sites', 'a', '--site-count', '2'], /either --sites or --site-count/],
+    [['--mqtt', 'http://x'], /--mqtt must use/],
+    [['--cloud', 'http://c'], /needs an admin token/],
+    [['--token', 'x'], /only used with --cloud/],
+    [['--count'], /--count needs a value/],
+    [['--count', '--rate', '2'], /--count needs a value/],
+    [['--bogus'], /unknown argument "--bogus"/],
+  ])('rejects %j', (argv, pattern) => {
+    const err = error(argv as string[]);
+    expect(err?.code).toBe(SimErrorCode.BadArgs);
+    expect(err?.message).toMatch(pattern);
+    expect(err?.message).toContain('Usage: yulan sim');
+  });
+
+  it('reports --help as a help request carrying the usage text', () => {
+    const err = error(['--count', '3', '--help']);
+    expect(isHelpRequest(err)).toBe(true);
+    expect(err?.message).toBe(simUsage);
+    expect(isHelpRequest(error(['--bogus']))).toBe(false);
+  });
+});
