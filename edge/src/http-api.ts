@@ -60,7 +60,10 @@ function range(q: { from?: string; to?: string }, now: number): { fromMs: number
 /** The edge query API of docs/architecture.md. Bearer token on everything but /healthz. */
 export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
   const now = d.now ?? Date.now;
-  const app = Fastify({ loggerInstance: d.logger as FastifyBaseLogger, disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({
+    // Per-request info lines would drown the agent's own log; errors still get through.
+    loggerInstance: d.logger.child({}, { level: 'warn' }) as FastifyBaseLogger,
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return;
