@@ -12,8 +12,8 @@ const NOW = Date.UTC(2024, 5, 1, 10, 0, 30);
 const opts = { nowMs: NOW, maxFutureSkewMs: 300_000 };
 const addr = { site: 'site-1', kind: DeviceKind.ENV_MONITOR, deviceId: 'env-1' } as const;
 const topic = (ch: (typeof Channel)[keyof typeof Channel] = Channel.Telemetry) => deviceTopic(addr, ch);
-const header = (over: Partial<{ deviceId: string; kind: number; seq: number; tsMs: number }> = {}) =>
-  ({ deviceId: 'env-1', kind: DeviceKind.ENV_MONITOR, seq: 5, tsMs: NOW - 1000, firmwareVersion: '1.0', ...over });
+const header = (over: Partial<{ deviceId: string; kind: DeviceKind; seq: number; tsMs: number }> = {}) =>
+  ({ deviceId: 'env-1', kind: DeviceKind.ENV_MONITOR as DeviceKind, seq: 5, tsMs: NOW - 1000, firmwareVersion: '1.0', ...over });
 const telemetry = (h = header()) => Telemetry.encode({ header: h, envMonitor: { pm25Ugm3: 12.5, temperatureC: 21 } });
 
 describe('decodeMessage (validation)', () => {
@@ -152,7 +152,7 @@ describe('outbox bound policy', () => {
     expect(o.commit([rd(1), ev(2), rd(3), rd(4)])).toBe(0);
     expect(o.commit([ev(5), rd(6), ev(7)])).toBe(2); // evicts readings 1 and 3
     expect(o.depth).toBe(5);
-    const seqs = (b: ReturnType<Outbox['peek']>) => b?.records.map((r) => (r.type === 'aggregate' ? -1 : r.seq));
+    const seqs = (b: ReturnType<Outbox['peek']>) => b?.records.map((r) => (r.type === 'reading' || r.type === 'event' ? r.seq : -1));
     expect(seqs(o.peek(100))).toEqual([2, 4, 5, 6, 7]);
     expect(o.commit([ev(8), ev(9), ev(10)])).toBe(2); // 4, 6 evicted; events beyond the bound kept
     expect(seqs(o.peek(100))).toEqual([2, 5, 7, 8, 9, 10]);
