@@ -94,7 +94,7 @@ describe.runIf(haveChromium)('dashboard page in headless Chromium', () => {
     expect(await card.locator('[data-role="status"]').getAttribute('data-status')).toBe('offline');
     expect(await card.textContent()).toContain('38.4 µg/m³');
     expect(await page.locator('#site-minhang').textContent()).toContain('minhang');
-    expect(await page.evaluate(() => sessionStorage.getItem('yulan.adminToken'))).toBe(ADMIN);
+    expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('yulan.adminToken'))).toBe(ADMIN);
 
     const topic = deviceTopic({ site: 'minhang', kind: DeviceKind.ENV_MONITOR, deviceId: 'env-7' }, Channel.Presence);
     const payload = Presence.encode({ deviceId: 'env-7', kind: DeviceKind.ENV_MONITOR, online: true, tsMs: Date.now(), reason: 'broker-connect' });
