@@ -104,7 +104,15 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     const reason = s.endReason ?? (s.willFired ? PresenceReason.Will : PresenceReason.Disconnect);
     void publish(presencePacket(s.principal, false, reason, Date.now()));
   });
-  const onError = (_client: Client | null, err: Error): void => classifyError(err, metrics, logger);
+  // Aedes fails every parked write of a cut client with the same error; count clients.
+  const cutClients = new WeakSet<Client>();
+  const onError = (client: Client | null, err: Error): void => {
+    if (err.message === 'drain timeout') {
+      if (client === null || cutClients.has(client)) return;
+      cutClients.add(client);
+    }
+    classifyError(err, metrics, logger);
+  };
   aedes.on('clientError', onError);
   aedes.on('connectionError', onError);
   (aedes as EventEmitter).on('error', (err: Error) => logger.error({ err }, 'aedes error'));

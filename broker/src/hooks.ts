@@ -148,9 +148,10 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (s === undefined || s.endReason !== undefined) return discard(packet, cb);
       const payloadBytes = packet.payload.length;
       if (payloadBytes + packet.topic.length > maxPacketBytes) {
-        // The frame guard usually catches this first; this covers a packet that arrived
-        // whole in the chunk that tripped it.
-        metrics.oversizedPackets++;
+        // The frame guard catches this first (and destroys the connection) when it sees
+        // the header; this covers a packet that arrived whole in the chunk that tripped
+        // it, so only count it when the guard did not.
+        if (!client.conn.destroyed) metrics.oversizedPackets++;
         return cb(new PacketTooLargeError(payloadBytes + packet.topic.length, maxPacketBytes));
       }
       if (!canPublish(s.principal, packet.topic)) {
