@@ -42,6 +42,8 @@ export interface ParcelLockerState {
   nowMs: number;
   compartments: CompartmentState[];
   cabinetTempC: number;
+  /** Sensor/air-mixing fluctuation (OU process) on top of the cabinet's thermal state. */
+  tempNoise: number;
   /** While set, the chiller has failed and the cabinet warms until this time. */
   excursionUntilMs: number;
   outOfBand: boolean;
@@ -75,7 +77,7 @@ export function initParcelLocker(config: ParcelLockerConfig, startMs: number, rn
     };
   });
   return {
-    config, nowMs: startMs, compartments, cabinetTempC: 4 + rng.normal(0, 0.3), excursionUntilMs: 0,
+    config, nowMs: startMs, compartments, cabinetTempC: 4.5, tempNoise: rng.normal(0, 0.2), excursionUntilMs: 0,
     outOfBand: false, tamperUntilMs: 0, parcelCounter, supplyVoltageV: 230,
   };
 }
@@ -168,16 +170,21 @@ export function stepParcelLocker(prev: ParcelLockerState, elapsedMs: number, rng
     const target = failing ? 26 : (lo + hi) / 2 + 0.25 * doorsOpen;
     const tau = failing ? 40 * MINUTE_MS : 10 * MINUTE_MS;
     const k = 1 - Math.exp(-elapsedMs / tau);
-    s.cabinetTempC += (target - s.cabinetTempC) * k + rng.normal(0, 0.05);
-    const out = s.cabinetTempC < lo || s.cabinetTempC > hi;
+    s.cabinetTempC += (target - s.cabinetTempC) * k;
+    // Exact OU update: the noise level does not depend on the publish rate.
+    const a = Math.exp(-elapsedMs / (5 * MINUTE_MS));
+    s.tempNoise = s.tempNoise * a + 0.2 * Math.sqrt(1 - a * a) * rng.normal();
+    const t = s.cabinetTempC + s.tempNoise;
+    // 0.3 °C hysteresis on the way back so a reading on the edge does not flap.
+    const out = s.outOfBand ? t < lo + 0.3 || t > hi - 0.3 : t < lo || t > hi;
     if (out && !s.outOfBand) {
       events.push(ev('locker.temperature_out_of_band', Severity.WARNING,
-        `cabinet at ${s.cabinetTempC.toFixed(1)} °C, outside ${lo}–${hi} °C`, {
-          temperature_c: s.cabinetTempC.toFixed(2), band_low_c: String(lo), band_high_c: String(hi),
+        `cabinet at ${t.toFixed(1)} °C, outside ${lo}–${hi} °C`, {
+          temperature_c: t.toFixed(2), band_low_c: String(lo), band_high_c: String(hi),
         }));
     } else if (!out && s.outOfBand) {
-      events.push(ev('locker.temperature_restored', Severity.INFO, `cabinet back in band at ${s.cabinetTempC.toFixed(1)} °C`, {
-        temperature_c: s.cabinetTempC.toFixed(2),
+      events.push(ev('locker.temperature_restored', Severity.INFO, `cabinet back in band at ${t.toFixed(1)} °C`, {
+        temperature_c: t.toFixed(2),
       }));
     }
     s.outOfBand = out;
@@ -193,6 +200,6 @@ function lockerReading(s: ParcelLockerState): ParcelLockerTelemetry {
   const reading: ParcelLockerTelemetry = {
     compartments, tamper: s.nowMs < s.tamperUntilMs, mainsPower: true, supplyVoltageV: round(s.supplyVoltageV, 1),
   };
-  if (s.config.freshFood) reading.cabinetTempC = round(s.cabinetTempC, 2);
+  if (s.config.freshFood) reading.cabinetTempC = round(s.cabinetTempC + s.tempNoise, 2);
   return reading;
 }
