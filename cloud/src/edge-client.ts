@@ -43,6 +43,21 @@ export interface HttpEdgeClientOptions {
 
 type Params = Record<string, string | number | undefined>;
 
+/** Comma-joined id lists of at most `maxChars` characters each. */
+export function chunkIds(ids: readonly string[], maxChars: number): string[] {
+  const chunks: string[] = [];
+  let current = '';
+  for (const id of ids) {
+    if (current !== '' && current.length + 1 + id.length > maxChars) {
+      chunks.push(current);
+      current = '';
+    }
+    current = current === '' ? id : `${current},${id}`;
+  }
+  if (current !== '') chunks.push(current);
+  return chunks;
+}
+
 export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const latestTimeout = opts.latestTimeoutMs ?? 1500;
@@ -82,18 +97,21 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
 
   return {
     async latest(ids) {
-      if (ids.length === 0) return {};
-      const body = await get('/v1/latest', { deviceId: ids.join(',') }, latestTimeout);
-      const devices = (body as { devices?: unknown } | null)?.devices;
-      if (typeof devices !== 'object' || devices === null) {
-        throw new CloudError(CloudErrorCode.EdgeBadResponse, 'edge /v1/latest: missing "devices"');
-      }
       const out: Record<string, EdgeLatest> = {};
-      for (const [id, v] of Object.entries(devices as Record<string, unknown>)) {
-        const e = v as Partial<EdgeLatest> | null;
-        // Skip malformed entries rather than failing the whole registry read.
-        if (e && typeof e.ts === 'number' && typeof e.fields === 'object' && e.fields !== null) {
-          out[id] = e as EdgeLatest;
+      // Normally one call per page; a page of long ids is split so the request line stays
+      // well under Node's default 16 KiB header limit on the edge.
+      const bodies = await Promise.all(chunkIds(ids, 6000).map((c) => get('/v1/latest', { deviceId: c }, latestTimeout)));
+      for (const body of bodies) {
+        const devices = (body as { devices?: unknown } | null)?.devices;
+        if (typeof devices !== 'object' || devices === null) {
+          throw new CloudError(CloudErrorCode.EdgeBadResponse, 'edge /v1/latest: missing "devices"');
+        }
+        for (const [id, v] of Object.entries(devices as Record<string, unknown>)) {
+          const e = v as Partial<EdgeLatest> | null;
+          // Skip malformed entries rather than failing the whole registry read.
+          if (e && typeof e.ts === 'number' && typeof e.fields === 'object' && e.fields !== null) {
+            out[id] = e as EdgeLatest;
+          }
         }
       }
       return out;

@@ -66,6 +66,14 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     client,
     connected: () => client.connected,
     async publishRevoke(deviceId) {
+      if (!client.connected) {
+        // Queue it (mqtt.js sends queued QoS 1 publishes on reconnect) but do not hold
+        // the HTTP request hostage to a broker that is down.
+        client.publish(ControlTopic.Revoke, Buffer.from(deviceId, 'utf8'), { qos: 1 }, (err) => {
+          if (err) log.warn({ err: { message: err.message }, deviceId }, 'queued revoke failed');
+        });
+        throw new CloudError(CloudErrorCode.Mqtt, `broker not connected; revoke for "${deviceId}" queued`);
+      }
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(

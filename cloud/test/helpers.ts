@@ -32,22 +32,29 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
 
 export interface TestBroker {
   url: string;
+  /** every message the broker routed (observed broker-side, so no subscriber race) */
+  published: { topic: string; payload: string; qos: number }[];
   close(): Promise<void>;
 }
 
 /** Plain aedes on an ephemeral port with a username → password table. */
-export async function startBroker(users: Record<string, string>): Promise<TestBroker> {
+export async function startBroker(users: Record<string, string>, port = 0): Promise<TestBroker> {
   const broker = await Aedes.createBroker({
     authenticate: (_client, username, password, done) => {
       const ok = username !== undefined && users[username] !== undefined && password?.toString() === users[username];
       done(null, ok);
     },
   });
+  const published: TestBroker['published'] = [];
+  broker.on('publish', (packet, client) => {
+    if (client) published.push({ topic: packet.topic, payload: Buffer.from(packet.payload).toString('utf8'), qos: packet.qos });
+  });
   const server = createNetServer(broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `mqtt://127.0.0.1:${bound}`,
+    published,
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
