@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { StoreRecord } from '../domain/records.js';
+import type { ReadingRecord, StoreRecord } from '../domain/records.js';
 import { StoreError } from '../errors.js';
 import {
   pickFields, type AggPoint, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
@@ -55,13 +55,14 @@ export class SqliteStore implements TelemetryStore {
       };
       this.writeTx = db.transaction((records: readonly StoreRecord[]) => {
         const s = this.stmts;
+        // One `latest` upsert per device per batch, not per reading: it is a hot-path cost.
+        const newest = new Map<string, ReadingRecord>();
         for (const r of records) {
           switch (r.type) {
             case 'reading': {
-              const f = JSON.stringify(r.fields);
-              const t = JSON.stringify(r.text);
-              s.reading.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, f, t);
-              s.latest.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, f, t);
+              s.reading.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, JSON.stringify(r.fields), JSON.stringify(r.text));
+              const cur = newest.get(r.deviceId);
+              if (!cur || r.tsMs > cur.tsMs || (r.tsMs === cur.tsMs && r.seq > cur.seq)) newest.set(r.deviceId, r);
               break;
             }
             case 'aggregate':
@@ -74,6 +75,9 @@ export class SqliteStore implements TelemetryStore {
               s.presence.run(r.deviceId, r.tsMs, r.site, r.kind, r.online ? 1 : 0, r.reason, r.firmwareVersion);
               break;
           }
+        }
+        for (const r of newest.values()) {
+          s.latest.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, JSON.stringify(r.fields), JSON.stringify(r.text));
         }
       });
       this.db = db;
