@@ -1,4 +1,5 @@
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { SimError, SimErrorCode } from './errors.js';
 
 /** One device's issued secret; the cloud shows it once, so this file is its only copy. */
@@ -43,6 +44,7 @@ export async function loadCredentials(path: string): Promise<CredentialsFile> {
 export async function saveCredentials(path: string, data: CredentialsFile): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
     await chmod(tmp, 0o600);
     await rename(tmp, path);
