@@ -105,6 +105,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       const secret = password.toString('utf8');
       const account = accounts.get(username);
       if (account) {
+        // Service client ids carry a `<username>:` prefix. Device ids cannot contain `:`,
+        // so a device can never take over (and kick) a service's session, or the reverse.
+        if (!info.clientId.startsWith(`${account.username}:`)) {
+          return refuse(client, cb, ConnackCode.IdentifierRejected, 'service client id must start with "<username>:"');
+        }
         verifyAccount(account, secret).then(
           (ok) =>
             ok

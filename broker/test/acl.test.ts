@@ -78,7 +78,7 @@ describe('ACL enforcement on a live broker', () => {
   });
 
   it('silently drops a publish outside the device prefix and counts it', async () => {
-    const edge = await service('edge', 'edge-acl');
+    const edge = await service('edge', 'edge:acl');
     const seen: string[] = [];
     edge.on('message', (topic) => seen.push(topic));
     await edge.subscribeAsync('yulan/v1/#', { qos: 1 });
@@ -108,9 +108,9 @@ describe('ACL enforcement on a live broker', () => {
     const b = clients.find((c) => c.options.clientId === B.deviceId) ?? (await device(B));
     const got: string[] = [];
     b.on('message', (_t, p) => got.push(p.toString()));
-    const edge = await service('edge', 'edge-acl-2');
+    const edge = await service('edge', 'edge:acl-2');
     await edge.publishAsync(deviceTopic(B, 'cmd'), Buffer.from('from-edge'), { qos: 1 });
-    const cloud = await service('cloud', 'cloud-acl');
+    const cloud = await service('cloud', 'cloud:acl');
     await cloud.publishAsync(deviceTopic(B, 'cmd'), Buffer.from('from-cloud'), { qos: 1 });
     await waitFor(() => got.includes('from-cloud'), 'cloud command at the device');
     expect(got).not.toContain('from-edge');
@@ -127,7 +127,7 @@ describe('ACL enforcement on a live broker', () => {
   });
 
   it('refuses service subscriptions outside yulan/v1/ and $SYS', async () => {
-    const cloud = await service('cloud', 'cloud-acl-2');
+    const cloud = await service('cloud', 'cloud:acl-2');
     const codes = await subackCodes(cloud, ['yulan/v1/+/+/+/presence', '$SYS/#', ControlTopic.Revoke, 'other/#']);
     expect(codes).toEqual([1, 128, 128, 128]);
   });

@@ -64,8 +64,21 @@ describe('broker authentication', () => {
     const r = await rawConnect(port, { clientId: '', clean: false, username: 'edge', password: EDGE_PASSWORD });
     expect(r.returnCode).toBe(2);
     r.socket.destroy();
-    // With clean session on, the server assigns an id.
-    const ok = await rawConnect(port, { clientId: '', clean: true, username: 'edge', password: EDGE_PASSWORD });
+    // With clean session on a server may assign an id, but Yulan binds every id to an
+    // identity (devices: their id; services: "<username>:…"), so it is refused too.
+    const anon = await rawConnect(port, { clientId: '', clean: true, username: 'edge', password: EDGE_PASSWORD });
+    expect(anon.returnCode).toBe(2);
+    anon.socket.destroy();
+  });
+
+  it('binds service client ids to "<username>:" so a device id can never collide with a service', async () => {
+    const deviceLike = await rawConnect(port, { clientId: 'edge-1', username: 'edge', password: EDGE_PASSWORD });
+    expect(deviceLike.returnCode).toBe(2);
+    deviceLike.socket.destroy();
+    const foreign = await rawConnect(port, { clientId: 'cloud:1', username: 'edge', password: EDGE_PASSWORD });
+    expect(foreign.returnCode).toBe(2);
+    foreign.socket.destroy();
+    const ok = await rawConnect(port, { clientId: 'edge:main', username: 'edge', password: EDGE_PASSWORD });
     expect(ok.returnCode).toBe(0);
     ok.socket.destroy();
   });
@@ -77,11 +90,11 @@ describe('broker authentication', () => {
   });
 
   it('accepts service accounts with the right password only', async () => {
-    const edge = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge-1', username: 'edge', password: EDGE_PASSWORD });
-    const cloud = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'cloud-1', username: 'cloud', password: CLOUD_PASSWORD });
+    const edge = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge:1', username: 'edge', password: EDGE_PASSWORD });
+    const cloud = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'cloud:1', username: 'cloud', password: CLOUD_PASSWORD });
     expect(edge.connected && cloud.connected).toBe(true);
     await Promise.all([edge.endAsync(), cloud.endAsync()]);
-    const bad = await rawConnect(port, { clientId: 'edge-2', username: 'edge', password: CLOUD_PASSWORD });
+    const bad = await rawConnect(port, { clientId: 'edge:2', username: 'edge', password: CLOUD_PASSWORD });
     expect(bad.returnCode).toBe(4);
     bad.socket.destroy();
   });

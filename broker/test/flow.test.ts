@@ -52,8 +52,8 @@ describe('flow control under a slow subscriber', () => {
 
   it('drops QoS 0 to a frozen subscriber, keeps memory bounded and others served, survives it leaving', async () => {
     const port = broker.mqttPort;
-    const slow = await frozenSubscriber(port, 'edge-frozen', 'yulan/v1/#', 0);
-    const fast = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge-fast', username: 'edge', password: EDGE_PASSWORD });
+    const slow = await frozenSubscriber(port, 'edge:frozen', 'yulan/v1/#', 0);
+    const fast = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge:fast', username: 'edge', password: EDGE_PASSWORD });
     let fastCount = 0;
     const markers: string[] = [];
     fast.on('message', (topic, payload) => (topic.endsWith('/event') ? markers.push(payload.toString()) : fastCount++));
@@ -91,7 +91,7 @@ describe('flow control under a slow subscriber', () => {
     await waitFor(() => broker.metrics().connections.current === 2, 'frozen subscriber unregistered');
 
     // Still healthy: a new client connects and gets served.
-    const probe = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge-probe', username: 'edge', password: EDGE_PASSWORD });
+    const probe = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge:probe', username: 'edge', password: EDGE_PASSWORD });
     await probe.endAsync();
     pub.destroy();
     await fast.endAsync();
@@ -100,8 +100,8 @@ describe('flow control under a slow subscriber', () => {
   it('pushes back on a QoS 1 publisher instead of queueing, until the drain timeout cuts the frozen client', async () => {
     const port = broker.mqttPort;
     const before = broker.metrics().slowConsumerDisconnects;
-    const slow = await frozenSubscriber(port, 'edge-frozen-q1', 'yulan/v1/+/+/+/event', 1);
-    const fast = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge-fast-q1', username: 'edge', password: EDGE_PASSWORD });
+    const slow = await frozenSubscriber(port, 'edge:frozen-q1', 'yulan/v1/+/+/+/event', 1);
+    const fast = await mqttClient(`mqtt://127.0.0.1:${port}`, { clientId: 'edge:fast-q1', username: 'edge', password: EDGE_PASSWORD });
     let fastCount = 0;
     fast.on('message', () => fastCount++);
     await fast.subscribeAsync('yulan/v1/+/+/+/event', { qos: 1 });

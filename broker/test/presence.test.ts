@@ -46,7 +46,7 @@ describe('presence and revocation', () => {
     auth.add('dev-r');
     broker = await startBroker(await testConfig(dir), logger, { deviceAuth: auth });
     url = `mqtt://127.0.0.1:${broker.mqttPort}`;
-    watcher = await presenceWatcher(url, 'edge-presence');
+    watcher = await presenceWatcher(url, 'edge:presence');
   });
   afterAll(async () => {
     await watcher?.client.endAsync(true);
@@ -63,7 +63,7 @@ describe('presence and revocation', () => {
     expect(online?.tsMs).toBeGreaterThan(0);
 
     // Retained: a late subscriber still learns the device is online.
-    const late = await presenceWatcher(url, 'edge-late');
+    const late = await presenceWatcher(url, 'edge:late');
     await waitFor(() => late.seen.some((p) => p.deviceId === 'dev-p' && p.online && p.retained), 'retained presence');
     await late.client.endAsync();
 
@@ -72,9 +72,9 @@ describe('presence and revocation', () => {
   });
 
   it('gives no presence to service accounts', async () => {
-    const cloud = await mqttClient(url, { clientId: 'cloud-presence', username: 'cloud', password: CLOUD_PASSWORD });
+    const cloud = await mqttClient(url, { clientId: 'cloud:presence', username: 'cloud', password: CLOUD_PASSWORD });
     await cloud.endAsync();
-    expect(watcher.seen.some((p) => p.deviceId === 'cloud-presence' || p.deviceId === 'cloud')).toBe(false);
+    expect(watcher.seen.some((p) => p.deviceId === 'cloud:presence' || p.deviceId === 'cloud')).toBe(false);
   });
 
   it('says "will" when the device vanished and its last will fired', async () => {
@@ -97,7 +97,7 @@ describe('presence and revocation', () => {
     const { socket, returnCode } = await rawConnect(broker.mqttPort, { clientId: 'dev-r', username: 'dev-r', password: 'secret-dev-r' });
     expect(returnCode).toBe(0);
     await waitFor(() => has(watcher.seen, 'dev-r', true, 'broker-connect'), 'online presence');
-    const cloud = await mqttClient(url, { clientId: 'cloud-revoke', username: 'cloud', password: CLOUD_PASSWORD });
+    const cloud = await mqttClient(url, { clientId: 'cloud:revoke', username: 'cloud', password: CLOUD_PASSWORD });
     auth.devices.get('dev-r')!.disabled = true; // the cloud disables, then tells the broker
     await cloud.publishAsync(ControlTopic.Revoke, Buffer.from('dev-r'), { qos: 1 });
     await closed(socket);
@@ -123,7 +123,7 @@ describe('graceful shutdown', () => {
     auth.add('dev-c');
     const broker = await startBroker(await testConfig(dir), logger, { deviceAuth: auth });
     const url = `mqtt://127.0.0.1:${broker.mqttPort}`;
-    const watcher = await presenceWatcher(url, 'edge-close');
+    const watcher = await presenceWatcher(url, 'edge:close');
     const dev = await mqttClient(url, { clientId: 'dev-c', username: 'dev-c', password: 'secret-dev-c' });
     await waitFor(() => has(watcher.seen, 'dev-c', true, 'broker-connect'), 'online presence');
     const devClosed = new Promise<void>((r) => dev.once('close', () => r()));

@@ -24,7 +24,7 @@ describe('transports, HTTP endpoints and packet cap', () => {
 
   it('serves MQTT over WebSocket at /mqtt', async () => {
     const ws = `ws://127.0.0.1:${broker.wsPort}/mqtt`;
-    const edge = await mqttClient(ws, { clientId: 'edge-ws', username: 'edge', password: EDGE_PASSWORD });
+    const edge = await mqttClient(ws, { clientId: 'edge:ws', username: 'edge', password: EDGE_PASSWORD });
     const got: string[] = [];
     edge.on('message', (_t, p) => got.push(p.toString()));
     await edge.subscribeAsync('yulan/v1/#', { qos: 1 });
@@ -63,7 +63,7 @@ describe('transports, HTTP endpoints and packet cap', () => {
   });
 
   it('drops a whole oversized packet without delivering it, and keeps serving others', async () => {
-    const edge = await mqttClient(`mqtt://127.0.0.1:${broker.mqttPort}`, { clientId: 'edge-big', username: 'edge', password: EDGE_PASSWORD });
+    const edge = await mqttClient(`mqtt://127.0.0.1:${broker.mqttPort}`, { clientId: 'edge:big', username: 'edge', password: EDGE_PASSWORD });
     const got: number[] = [];
     edge.on('message', (_t, p) => got.push(p.length));
     await edge.subscribeAsync('yulan/v1/#', { qos: 0 });

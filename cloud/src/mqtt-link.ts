@@ -39,7 +39,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     username: opts.username,
     password: opts.password,
     // Unique per process so a restarting cloud never kicks its predecessor's session loop.
-    clientId: `cloud-${randomBytes(6).toString('hex')}`,
+    clientId: `${opts.username}:${randomBytes(6).toString('hex')}`,
     clean: true,
     reconnectPeriod: 1000,
     connectTimeout: 10_000,

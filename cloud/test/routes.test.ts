@@ -97,6 +97,14 @@ describe('registration', () => {
     expect(r.json()).toMatchObject({ code: 'E_DUPLICATE', message: expect.stringContaining('dup-1') });
   });
 
+  it('400 for ids reserved for service accounts', async () => {
+    for (const id of ['edge', 'cloud', 'Edge']) {
+      const r = await register({ id, site: 's1', kind: 'env-monitor' });
+      expect(r.statusCode, id).toBe(400);
+      expect(r.json().message).toContain('reserved');
+    }
+  });
+
   it('400 with a message naming the field for invalid bodies', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ site: 's1', kind: 'toaster' }, 'kind'],

@@ -109,7 +109,7 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     mqttUrl: e.YULAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883',
     mqttUsername: e.YULAN_EDGE_MQTT_USERNAME ?? 'edge',
     mqttPassword: e.YULAN_EDGE_MQTT_PASSWORD,
-    clientId: e.YULAN_EDGE_CLIENT_ID ?? 'yulan-edge-1',
+    clientId: e.YULAN_EDGE_CLIENT_ID ?? `${e.YULAN_EDGE_MQTT_USERNAME ?? 'edge'}:edge-1`,
     httpHost: e.YULAN_EDGE_HTTP_HOST ?? '127.0.0.1',
     httpPort: Number(e.YULAN_EDGE_HTTP_PORT ?? 8081),
     token: e.YULAN_EDGE_TOKEN,

@@ -171,7 +171,7 @@ describe('loadEdgeConfig', () => {
   it('applies documented defaults', () => {
     const c = loadEdgeConfig({ ...base, YULAN_DATA_DIR: '/tmp/y' });
     expect(c).toMatchObject({
-      dataDir: '/tmp/y/edge', mqttUrl: 'mqtt://127.0.0.1:1883', mqttUsername: 'edge', clientId: 'yulan-edge-1',
+      dataDir: '/tmp/y/edge', mqttUrl: 'mqtt://127.0.0.1:1883', mqttUsername: 'edge', clientId: 'edge:edge-1',
       httpHost: '127.0.0.1', httpPort: 8081, outboxMaxRows: 1_000_000, batchSize: 5000,
     });
     expect(c.influx).toBeUndefined();

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { generateSecret, hashSecret, isValidId } from '@yulan/protos';
+
+const RESERVED_IDS = new Set(['edge', 'cloud', 'broker', 'admin', 'yulan']);
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { EdgeLatest } from '../edge-client.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
@@ -44,6 +46,9 @@ const devices: FastifyPluginAsyncTypebox = async (fastify) => {
       const id = b.id ?? `${b.kind}-${randomBytes(5).toString('hex')}`;
       // The schema pattern is the same rule; this keeps the guarantee if schemas drift.
       if (!isValidId(id) || !isValidId(b.site)) throw new CloudError(CloudErrorCode.Validation, 'invalid id or site');
+      // The broker reads these MQTT usernames as service accounts: a device by that name
+      // could never connect.
+      if (RESERVED_IDS.has(id.toLowerCase())) throw new CloudError(CloudErrorCode.Validation, `device id "${id}" is reserved`);
       const secret = generateSecret();
       const device = await fastify.devices.create({
         id,

@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSecret } from '@yulan/protos';
+import { loadOrCreateSecrets, resolvePort, writeBrokerAccounts } from '@yulan/cli';
+import { startService, waitFor, type Service } from './procs.js';
+
+/** Broker, cloud and edge as separate `yulan` processes on free ports, wired like a
+ * deployment; `extraEdgeEnv` selects the store. */
+export interface Stack {
+  dir: string;
+  mqttUrl: string;
+  cloudUrl: string;
+  edgeUrl: string;
+  adminToken: string;
+  edgeToken: string;
+  broker: Service;
+  cloud: Service;
+  edge: Service;
+  stop(): Promise<void>;
+}
+
+export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'yulan-bench-'));
+  const { secrets } = loadOrCreateSecrets(dir);
+  const accounts = await writeBrokerAccounts(dir, secrets);
+  const [mqtt, ws, http, edgeHttp] = [await resolvePort(0), await resolvePort(0), await resolvePort(0), await resolvePort(0)];
+  const adminToken = generateSecret();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    YULAN_DATA_DIR: dir,
+    YULAN_MQTT_HOST: '127.0.0.1', YULAN_MQTT_PORT: String(mqtt), YULAN_WS_PORT: String(ws),
+    YULAN_HTTP_HOST: '127.0.0.1', YULAN_HTTP_PORT: String(http), YULAN_EDGE_HTTP_PORT: String(edgeHttp),
+    YULAN_MQTT_URL: `mqtt://127.0.0.1:${mqtt}`,
+    YULAN_CLOUD_URL: `http://127.0.0.1:${http}`,
+    YULAN_EDGE_URL: `http://127.0.0.1:${edgeHttp}`,
+    YULAN_BROKER_ACCOUNTS_FILE: accounts,
+    YULAN_BROKER_TOKEN: secrets.brokerToken,
+    YULAN_EDGE_TOKEN: secrets.edgeToken,
+    YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
+    YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
+    YULAN_ADMIN_TOKEN: adminToken,
+  };
+  const started: Service[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of started.reverse()) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const broker = startService('broker', ['broker'], env);
+    started.push(broker);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, broker);
+    const cloud = startService('cloud', ['cloud'], env);
+    started.push(cloud);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, cloud);
+    const edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv });
+    started.push(edge);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, edge);
+    return {
+      dir, adminToken, edgeToken: secrets.edgeToken,
+      mqttUrl: env.YULAN_MQTT_URL!, cloudUrl: env.YULAN_CLOUD_URL!, edgeUrl: env.YULAN_EDGE_URL!,
+      broker, cloud, edge, stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export async function getJson<T>(url: string, token: string): Promise<T> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Registers `count` devices per kind through the cloud API, a few at a time (each
+ * registration hashes a secret with scrypt, which is deliberately slow). */
+export async function registerDevices(stack: Stack, kinds: { slug: string; kind: number }[], count: number, site = 'bench'):
+  Promise<{ id: string; site: string; kind: number; secret: string }[]> {
+  const todo = kinds.flatMap((k) => Array.from({ length: count }, (_, i) => ({ ...k, id: `${k.slug}-b${String(i).padStart(5, '0')}` })));
+  const out: { id: string; site: string; kind: number; secret: string }[] = [];
+  const lanes = Array.from({ length: 8 }, async () => {
+    for (let d = todo.shift(); d; d = todo.shift()) {
+      const res = await fetch(`${stack.cloudUrl}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: d.id, site, kind: d.slug }),
+      });
+      if (res.status !== 201) throw new Error(`registering ${d.id}: ${res.status} ${await res.text()}`);
+      const body = (await res.json()) as { secret: string };
+      out.push({ id: d.id, site, kind: d.kind, secret: body.secret });
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}
