@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { StoreRecord } from './domain/records.js';
 import { StoreError } from './errors.js';
+import { LagHistogram } from './lag-histogram.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Outbox } from './outbox.js';
 import type { TelemetryStore } from './store/store.js';
@@ -25,6 +26,7 @@ export class Forwarder {
   private wake: (() => void) | undefined;
   private backoff: number;
   private readonly now: () => number;
+  private readonly lag = new LagHistogram();
 
   constructor(
     private readonly outbox: Outbox,
@@ -83,7 +85,10 @@ export class Forwarder {
     this.metrics.storeUp = true;
     this.metrics.written += batch.records.length;
     this.metrics.outboxDepth = this.outbox.depth;
-    this.metrics.lastWriteLagMs = Math.max(0, this.now() - newestTs(batch.records));
+    const now = this.now();
+    this.metrics.lastWriteLagMs = Math.max(0, now - newestTs(batch.records));
+    for (const r of batch.records) if (r.type === 'reading' || r.type === 'event') this.lag.record(now - r.tsMs);
+    this.metrics.writeLag = this.lag.summary();
     return true;
   }
 

@@ -1,3 +1,5 @@
+import type { LagSummary } from './lag-histogram.js';
+
 /** Counters of the edge agent, exposed on GET /metrics and by `EdgeHandle.metrics()`. */
 export interface EdgeMetrics {
   received: number;
@@ -17,6 +19,8 @@ export interface EdgeMetrics {
   storeUp: boolean;
   /** Edge clock minus device time of the newest record in the last written batch. */
   lastWriteLagMs: number;
+  /** Device time → store acknowledgement, over every reading and event written so far. */
+  writeLag: LagSummary;
   mqttConnected: boolean;
 }
 
@@ -24,7 +28,7 @@ export function createMetrics(): EdgeMetrics {
   return {
     received: 0, decoded: 0, duplicates: 0, deadLetters: {}, lateForAggregation: 0, outboxDepth: 0,
     outboxErrors: 0, written: 0, droppedUnderPressure: 0, rejectedByStore: 0, storeErrors: 0, storeUp: false,
-    lastWriteLagMs: 0, mqttConnected: false,
+    lastWriteLagMs: 0, writeLag: { count: 0, p50: 0, p90: 0, p99: 0, max: 0 }, mqttConnected: false,
   };
 }
 
