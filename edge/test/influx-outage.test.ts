@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEdgeConfig, startEdge, type EdgeHandle } from '../src/index.js';
 import { EDGE_PASS, connectDevice, envTelemetry, envTopic, publishAll, startBroker, waitFor } from './support/harness.js';
-import { launchInfluxd, shouldSkipInflux, type Influxd } from './support/influxd.js';
+import { launchInfluxd, shouldSkipInflux, type Influxd } from '@yulan/testkit';
 
 const DEVICES = ['env-o1', 'env-o2', 'env-o3'];
 const PER_PHASE = 300;

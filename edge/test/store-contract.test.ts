@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { InfluxStore, SqliteStore } from '../src/index.js';
-import { launchInfluxd, shouldSkipInflux } from './support/influxd.js';
+import { launchInfluxd, shouldSkipInflux } from '@yulan/testkit';
 import { storeContract } from './support/store-contract.js';
 
 storeContract('sqlite', async () => {

@@ -32,7 +32,7 @@ export function influxdPath(): string | undefined {
 export function shouldSkipInflux(): boolean {
   if (influxdPath()) return false;
   if (process.env.CI === 'true') throw new Error('influxd not found on PATH but CI=true: InfluxDB tests must run in CI');
-  console.warn('[edge tests] influxd not found on PATH — skipping InfluxDB tests (install influxdb 1.x to run them)');
+  console.warn('[tests] influxd not found on PATH — skipping InfluxDB tests (install influxdb 1.x to run them)');
   return true;
 }
 
