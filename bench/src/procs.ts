@@ -13,8 +13,8 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export function startService(name: string, args: string[], env: NodeJS.ProcessEnv): Service {
-  const proc = spawn(process.execPath, [YULAN_BIN, ...args], {
+export function startService(name: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Service {
+  const proc = spawn(process.execPath, [...nodeArgs, YULAN_BIN, ...args], {
     env: { ...env, YULAN_LOG_FORMAT: 'json', YULAN_LOG_LEVEL: env.YULAN_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -56,6 +56,7 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 
 export function fmt(n: number): string {
   if (!Number.isFinite(n)) return '—';
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
   if (Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
   return n.toFixed(Math.abs(n) >= 10 ? 1 : 2);
 }

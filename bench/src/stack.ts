@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { generateSecret } from '@yulan/protos';
 import { loadOrCreateSecrets, resolvePort, writeBrokerAccounts } from '@yulan/cli';
 import { startService, waitFor, type Service } from './procs.js';
+import { REPO_ROOT } from './report.js';
 
 /** Broker, cloud and edge as separate `yulan` processes on free ports, wired like a
  * deployment; `extraEdgeEnv` selects the store. */
@@ -20,7 +21,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
+export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean)): Promise<Stack> {
+  // YULAN_BENCH_PROFILE=broker,edge writes V8 CPU profiles of those services to bench-results/profiles.
+  const prof = (name: string): string[] => (profile.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO_ROOT, 'bench-results', 'profiles')}`] : []);
   const dir = mkdtempSync(join(tmpdir(), 'yulan-bench-'));
   const { secrets } = loadOrCreateSecrets(dir);
   const accounts = await writeBrokerAccounts(dir, secrets);
@@ -47,13 +50,13 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}): Promise<
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const broker = startService('broker', ['broker'], env);
+    const broker = startService('broker', ['broker'], env, prof('broker'));
     started.push(broker);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, broker);
-    const cloud = startService('cloud', ['cloud'], env);
+    const cloud = startService('cloud', ['cloud'], env, prof('cloud'));
     started.push(cloud);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, cloud);
-    const edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv });
+    const edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv }, prof('edge'));
     started.push(edge);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, edge);
     return {

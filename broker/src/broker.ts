@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
+import { Aedes, type AedesOptions, type AedesPublishPacket, type Client } from 'aedes';
 import { ControlTopic, isValidId } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { Role } from './acl.js';
@@ -13,6 +13,8 @@ import { queuedBytes } from './flow-control.js';
 import { FrameGuard } from './frame-guard.js';
 import { createHooks } from './hooks.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { MessageBus } from './mq.js';
+import { createPersistence } from './persistence.js';
 import { PresenceReason, presencePacket } from './presence.js';
 import { startTransports } from './transports.js';
 
@@ -55,11 +57,29 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   });
   const { sessionOf } = hooks;
 
+  let lastDropLog = 0;
+  const persistence = createPersistence({
+    maxQueuedPerClient: config.sessionQueueLimit,
+    onDrop: (clientId, n) => {
+      metrics.droppedQueued += n;
+      const now = Date.now();
+      if (now - lastDropLog > 10_000) {
+        lastDropLog = now;
+        logger.warn({ clientId, droppedQueued: metrics.droppedQueued }, 'persistent session queue full: dropping its oldest messages');
+      }
+    },
+  });
+  // Broker-wide messages in delivery at once; each subscriber's share is further bounded
+  // by the flow-control budget. Past 4× that many waiting, publishers are held (see mq.ts).
+  const concurrency = Math.max(100, Math.min(config.queueLimit, 10_000));
+  const bus = new MessageBus(concurrency);
   const aedes = await Aedes.createBroker({
     ...hooks,
-    // Broker-wide messages in delivery at once; each subscriber's share is further
-    // bounded by the flow-control budget.
-    concurrency: Math.max(100, Math.min(config.queueLimit, 10_000)),
+    authorizePublish: (client, packet, cb) =>
+      hooks.authorizePublish(client, packet, (err) => (err ? cb(err) : bus.admit(() => cb(null)))),
+    mq: bus as unknown as AedesOptions['mq'],
+    persistence: persistence as AedesOptions['persistence'],
+    concurrency,
     drainTimeout: config.drainTimeoutMs,
     // Aedes' queueLimit bounds packets received before CONNECT completes; keep it small.
     queueLimit: 42,
@@ -208,6 +228,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       bytesIn,
       bytesOut,
       outgoingQueuedBytes: queued,
+      busBacklog: bus.length,
+      publishersHeld: bus.held,
     };
   }
 

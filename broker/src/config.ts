@@ -20,6 +20,7 @@ const EnvSchema = Type.Object({
   // Not in docs/architecture.md: how long a subscriber may leave its socket full before
   // it is disconnected (Aedes drainTimeout). Must stay > 0 so one frozen client cannot
   // hold QoS 1 publishers back forever.
+  YULAN_BROKER_SESSION_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 500_000 }),
   YULAN_BROKER_DRAIN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
 });
 type Env = Static<typeof EnvSchema>;
@@ -33,6 +34,8 @@ export interface BrokerConfig {
   accountsFile: string;
   maxPacketBytes: number;
   queueLimit: number;
+  /** Messages kept for one persistent session (e.g. the edge while it restarts). */
+  sessionQueueLimit: number;
   authCacheTtlMs: number;
   drainTimeoutMs: number;
 }
@@ -71,6 +74,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     accountsFile: e.YULAN_BROKER_ACCOUNTS_FILE,
     maxPacketBytes: e.YULAN_MAX_PACKET_BYTES,
     queueLimit: e.YULAN_BROKER_QUEUE_LIMIT,
+    sessionQueueLimit: e.YULAN_BROKER_SESSION_QUEUE_LIMIT,
     authCacheTtlMs: e.YULAN_AUTH_CACHE_TTL_MS,
     drainTimeoutMs: e.YULAN_BROKER_DRAIN_TIMEOUT_MS,
   };

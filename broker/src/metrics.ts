@@ -11,6 +11,8 @@ export interface BrokerMetrics {
   authUnavailable: number;
   aclDenied: { publish: number; subscribe: number };
   droppedQos0: number;
+  /** QoS 1/2 messages dropped from an offline persistent session's full queue (oldest first). */
+  droppedQueued: number;
   oversizedPackets: number;
   protocolErrors: number;
   /** Subscribers disconnected because their socket stayed full past the drain timeout. */
@@ -20,6 +22,10 @@ export interface BrokerMetrics {
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
   outgoingQueuedBytes: number;
+  /** Gauge: published messages waiting for a delivery slot. */
+  busBacklog: number;
+  /** Gauge: publishers whose sockets are not being read until the backlog drains. */
+  publishersHeld: number;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -32,6 +38,7 @@ export function createMetrics(): BrokerMetrics {
     authUnavailable: 0,
     aclDenied: { publish: 0, subscribe: 0 },
     droppedQos0: 0,
+    droppedQueued: 0,
     oversizedPackets: 0,
     protocolErrors: 0,
     slowConsumerDisconnects: 0,
@@ -39,5 +46,7 @@ export function createMetrics(): BrokerMetrics {
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,
+    busBacklog: 0,
+    publishersHeld: 0,
   };
 }

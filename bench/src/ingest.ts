@@ -1,0 +1,164 @@
+// npm run bench:ingest [-- --devices 200 --rate 100 --duration 30 --qos 1 --workers 2 --stores sqlite,influxdb]
+// N simulated devices → broker → edge → store, each service in its own process. Prints
+// sustained messages/s, device-to-store lag and loss per store, and records them in
+// BENCHMARKS.md. No assertion here: figures are for people; tests check behaviour.
+import { parseArgs } from 'node:util';
+import { DeviceKind, KindSlug } from '@yulan/protos';
+import { launchInfluxd, type Influxd } from '@yulan/testkit';
+import { runLoad } from './load.js';
+import { procUsage } from './procs.js';
+import { describeMachine, fmt, machineMarkdown, publish, table } from './report.js';
+import { getJson, registerDevices, startStack, type Stack } from './stack.js';
+import { storedSeqs } from './verify.js';
+
+interface EdgeMetricsView {
+  received: number; written: number; outboxDepth: number; duplicates: number;
+  deadLetters: Record<string, number>; droppedUnderPressure: number;
+  writeLag: { count: number; p50: number; p90: number; p99: number; max: number };
+}
+
+export interface IngestOptions { devices: number; rate: number; durationS: number; qos: 0 | 1; workers: number; stores: string[] }
+
+export interface IngestResult {
+  store: string;
+  devices: number;
+  offeredPerS: number;
+  published: number;
+  acked: number;
+  stored: number;
+  lost: number;
+  duplicates: number;
+  deadLetters: number;
+  endToEndPerS: number;
+  peakPerS: number;
+  drainS: number;
+  lag: EdgeMetricsView['writeLag'];
+  cpu: Record<string, number>;
+  rssMiB: Record<string, number>;
+  connectS: number;
+}
+
+const KINDS = [DeviceKind.EV_CHARGER, DeviceKind.PARCEL_LOCKER, DeviceKind.FALL_SENSOR, DeviceKind.ENV_MONITOR]
+  .map((kind) => ({ kind, slug: KindSlug[kind] }));
+
+export function parseIngestArgs(argv: string[]): IngestOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      devices: { type: 'string', default: '200' }, rate: { type: 'string', default: '100' },
+      duration: { type: 'string', default: '30' }, qos: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '2' }, stores: { type: 'string', default: 'sqlite,influxdb' },
+    },
+  });
+  const num = (k: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k} must be a positive number`);
+    return n;
+  };
+  const qos = Number(values.qos);
+  if (qos !== 0 && qos !== 1) throw new Error('--qos must be 0 or 1');
+  const stores = String(values.stores).split(',').filter(Boolean);
+  for (const s of stores) if (s !== 'sqlite' && s !== 'influxdb') throw new Error(`unknown store "${s}"`);
+  return { devices: num('devices', values.devices), rate: num('rate', values.rate), durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores };
+}
+
+async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
+  let influx: Influxd | undefined;
+  let stack: Stack | undefined;
+  try {
+    const extraEnv: NodeJS.ProcessEnv = {};
+    if (store === 'influxdb') {
+      influx = await launchInfluxd();
+      await influx.createDatabase('yulan');
+      Object.assign(extraEnv, { YULAN_INFLUX_URL: influx.url, YULAN_INFLUX_DB: 'yulan' });
+    }
+    stack = await startStack(extraEnv);
+    const s = stack;
+    const devices = await registerDevices(s, KINDS, Math.ceil(o.devices / KINDS.length));
+    const metrics = (): Promise<EdgeMetricsView> => getJson<EdgeMetricsView>(`${s.edgeUrl}/metrics`, s.edgeToken);
+    const pids = { broker: s.broker.proc.pid!, edge: s.edge.proc.pid!, cloud: s.cloud.proc.pid! };
+    const samples: { t: number; received: number }[] = [];
+    const rss: Record<string, number> = { broker: 0, edge: 0, cloud: 0 };
+    let cpu0: Record<string, number> = {};
+    let sampler: NodeJS.Timeout | undefined;
+    const sample = async (): Promise<void> => {
+      const m = await metrics().catch(() => undefined);
+      if (m) samples.push({ t: Date.now(), received: m.received });
+      for (const [k, pid] of Object.entries(pids)) rss[k] = Math.max(rss[k] ?? 0, procUsage(pid).rssBytes);
+    };
+    const load = await runLoad(devices, { mqttUrl: s.mqttUrl, ratePerDevice: o.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
+      cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs]));
+      sampler = setInterval(() => void sample(), 1000);
+    });
+    const published = load.results.reduce((a, r) => a + r.published, 0);
+    const acked = load.results.reduce((a, r) => a + r.acked, 0);
+    // Wait for the edge to take in and store everything the broker acknowledged.
+    const deadline = Date.now() + 300_000;
+    let m = await metrics();
+    while ((m.received - m.duplicates < acked || m.outboxDepth > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      m = await metrics();
+    }
+    const drainedAt = Date.now();
+    clearInterval(sampler);
+    await sample();
+    const cpuMs = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs - (cpu0[k] ?? 0)]));
+    const windowS = (drainedAt - load.publishStartedAt) / 1000;
+    let stored = 0;
+    let lost = 0;
+    let duplicates = 0;
+    for (const r of load.results) {
+      const got = await storedSeqs(s.edgeUrl, s.edgeToken, r.id);
+      stored += got.seqs.size;
+      duplicates += got.duplicates;
+      // The generator numbers each device's messages 1..published; acked ones must be stored.
+      let missing = 0;
+      for (let q = 1; q <= r.published; q++) if (!got.seqs.has(q)) missing += 1;
+      lost += Math.max(0, missing - (r.published - r.acked));
+    }
+    let peak = 0;
+    for (let i = 5; i < samples.length; i++) {
+      const a = samples[i - 5]!;
+      const b = samples[i]!;
+      peak = Math.max(peak, ((b.received - a.received) * 1000) / (b.t - a.t));
+    }
+    return {
+      store, devices: devices.length, offeredPerS: published / (load.publishWallMs / 1000), published, acked, stored, lost, duplicates,
+      deadLetters: Object.values(m.deadLetters).reduce((a, b) => a + b, 0),
+      endToEndPerS: stored / windowS, peakPerS: peak, drainS: (drainedAt - load.publishStartedAt) / 1000 - o.durationS,
+      lag: m.writeLag,
+      cpu: { ...Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, (100 * v) / (windowS * 1000)])), generator: (100 * load.generatorCpuMs) / (load.publishWallMs) },
+      rssMiB: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v / 2 ** 20])),
+      connectS: load.connectMs / 1000,
+    };
+  } finally {
+    await stack?.stop();
+    await influx?.dispose();
+  }
+}
+
+export async function runIngest(argv: string[]): Promise<IngestResult[]> {
+  const o = parseIngestArgs(argv);
+  const machine = describeMachine();
+  const results: IngestResult[] = [];
+  for (const store of o.stores) {
+    process.stderr.write(`ingest: ${store}: ${o.devices} devices × ${o.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…\n`);
+    results.push(await runOne(store, o));
+  }
+  const rows = results.map((r) => [r.store, r.offeredPerS, r.endToEndPerS, r.peakPerS, r.drainS, r.lag.p50, r.lag.p99, r.lag.max, r.published, r.stored, r.lost, r.duplicates,
+    `${fmt(r.cpu.broker ?? 0)} / ${fmt(r.cpu.edge ?? 0)} / ${fmt(r.cpu.generator ?? 0)}`, `${fmt(r.rssMiB.broker ?? 0)} / ${fmt(r.rssMiB.edge ?? 0)}`]);
+  const t = table(['store', 'offered msg/s', 'end-to-end msg/s', 'peak 5 s msg/s', 'drain after load (s)', 'lag p50 (ms)', 'lag p99 (ms)', 'lag max (ms)', 'published', 'stored', 'lost', 'dupes', 'CPU % broker / edge / generator', 'RSS MiB broker / edge'], rows);
+  const ratio = results.length === 2 ? `\n\nInfluxDB / SQLite end-to-end throughput ratio: ${fmt(results[1]!.endToEndPerS / results[0]!.endToEndPerS)}×.` : '';
+  const md = `## ingest — devices → broker → edge → store\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} devices (all four kinds) × ${o.rate} msg/s for ${o.durationS} s, QoS ${o.qos}, ${o.workers} generator processes; broker, edge and cloud each in its own process. Lag is device timestamp → store acknowledgement. "lost" counts broker-acknowledged messages missing from the store.\n\n${t}${ratio}\n`;
+  process.stdout.write(`\n${md}\n`);
+  const file = publish('ingest', md, { machine, options: o, results });
+  process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runIngest(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`bench:ingest failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

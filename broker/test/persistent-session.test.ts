@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { Channel, DeviceKind, deviceTopic } from '@yulan/protos';
+import { startBroker, type BrokerHandle } from '../src/index.js';
+import { createPersistence } from '../src/persistence.js';
+import { EDGE_PASSWORD, FakeDeviceAuth, logger, mqttClient, tempDir, testConfig, waitFor } from './helpers.js';
+
+const DEV = { site: 'site-1', kind: DeviceKind.ENV_MONITOR, deviceId: 'env-q' } as const;
+const TOPIC = deviceTopic(DEV, Channel.Telemetry);
+
+describe('persistent sessions (indexed outgoing queue)', () => {
+  let broker: BrokerHandle | undefined;
+  const clients: MqttClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.end(true);
+    await broker?.close();
+    broker = undefined;
+  });
+
+  async function setup(env: Record<string, string> = {}): Promise<{ url: string; device: MqttClient }> {
+    const auth = new FakeDeviceAuth();
+    auth.add(DEV.deviceId, { site: DEV.site, kind: DEV.kind });
+    broker = await startBroker(await testConfig(tempDir('session'), env), logger, { deviceAuth: auth });
+    const url = `mqtt://127.0.0.1:${broker.mqttPort}`;
+    // Create the edge's persistent session, then take it offline.
+    const edge = await mqttClient(url, { clientId: 'edge:q', username: 'edge', password: EDGE_PASSWORD, clean: false });
+    await edge.subscribeAsync('yulan/v1/#', { qos: 1 });
+    await edge.endAsync();
+    const device = await mqttClient(url, { clientId: DEV.deviceId, username: DEV.deviceId, password: `secret-${DEV.deviceId}` });
+    clients.push(device);
+    return { url, device };
+  }
+
+  async function reconnectAndCollect(url: string, expected: number): Promise<string[]> {
+    const got: string[] = [];
+    const edge = await mqttClient(url, { clientId: 'edge:q', username: 'edge', password: EDGE_PASSWORD, clean: false });
+    clients.push(edge);
+    // The broker's own (retained) presence message for the device is queued too; count telemetry.
+    edge.on('message', (t, payload) => { if (t === TOPIC) got.push(payload.toString()); });
+    await waitFor(() => got.length >= expected, `${expected} queued messages`);
+    return got;
+  }
+
+  it('delivers everything queued while the subscriber was away, in order', async () => {
+    const { url, device } = await setup();
+    for (let i = 0; i < 300; i++) await device.publishAsync(TOPIC, `m${i}`, { qos: 1 });
+    const got = await reconnectAndCollect(url, 300);
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`));
+    expect(broker!.metrics().droppedQueued).toBe(0);
+  });
+
+  it('bounds an offline session: keeps the newest, drops and counts the oldest', async () => {
+    const { url, device } = await setup({ YULAN_BROKER_SESSION_QUEUE_LIMIT: '50' });
+    for (let i = 0; i < 120; i++) await device.publishAsync(TOPIC, `m${i}`, { qos: 1 });
+    // 121 queued: the device's presence message, then m0..m119; the 71 oldest go.
+    await waitFor(() => broker!.metrics().droppedQueued === 71, '71 dropped');
+    const got = await reconnectAndCollect(url, 50);
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `m${i + 70}`));
+  });
+});
+
+describe('indexed persistence, unit', () => {
+  type P = {
+    outgoingEnqueueCombi(subs: { clientId: string }[], p: object): Promise<void>;
+    outgoingUpdate(c: { id: string }, p: object): Promise<void>;
+    outgoingClearMessageId(c: { id: string }, p: { messageId: number }): Promise<{ payload: unknown } | undefined>;
+    outgoingStream(c: { id: string }): AsyncIterable<{ payload: unknown; messageId?: number }>;
+    cleanSubscriptions(c: { id: string }): Promise<unknown>;
+  };
+  const packet = (n: number): object => ({ cmd: 'publish', topic: 't', payload: `p${n}`, qos: 1, brokerId: 'b', brokerCounter: n });
+  const make = (max = 100) => {
+    const drops: number[] = [];
+    const p = (createPersistence({ maxQueuedPerClient: max, onDrop: (_c, n) => drops.push(n) }) as { asyncPersistence: P }).asyncPersistence;
+    return { p, drops };
+  };
+  const list = async (p: P, id: string) => {
+    const out: unknown[] = [];
+    for await (const x of p.outgoingStream({ id })) out.push(x.payload);
+    return out;
+  };
+
+  it('updates by broker identity, clears by message id, keeps order', async () => {
+    const { p } = make();
+    for (let i = 1; i <= 5; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(i));
+    for (let i = 1; i <= 5; i++) await p.outgoingUpdate({ id: 'a' }, { ...packet(i), messageId: 100 + i });
+    expect((await p.outgoingClearMessageId({ id: 'a' }, { messageId: 103 }))?.payload).toBe('p3');
+    expect(await p.outgoingClearMessageId({ id: 'a' }, { messageId: 103 })).toBeUndefined();
+    expect(await list(p, 'a')).toEqual(['p1', 'p2', 'p4', 'p5']);
+    // PUBREC → PUBREL: replaced in place, found by message id.
+    await p.outgoingUpdate({ id: 'a' }, { cmd: 'pubrel', messageId: 102 });
+    const after: unknown[] = [];
+    for await (const x of p.outgoingStream({ id: 'a' })) after.push(x.messageId);
+    expect(after).toEqual([101, 102, 104, 105]);
+    await expect(p.outgoingUpdate({ id: 'a' }, { ...packet(99), messageId: 999 })).rejects.toThrow('no such packet');
+  });
+
+  it('drops the oldest past the bound and forgets a session that turns clean', async () => {
+    const { p, drops } = make(3);
+    for (let i = 1; i <= 5; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }], packet(i));
+    expect(await list(p, 'a')).toEqual(['p3', 'p4', 'p5']);
+    expect(drops.reduce((x, y) => x + y, 0)).toBe(4);
+    await p.cleanSubscriptions({ id: 'a' });
+    expect(await list(p, 'a')).toEqual([]);
+    expect(await list(p, 'b')).toEqual(['p3', 'p4', 'p5']);
+  });
+});
