@@ -3,6 +3,7 @@ import { loadBrokerConfig, startBroker } from '@yulan/broker';
 import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
 import { parseSimArgs, runFleet, simUsage } from '@yulan/device-sims';
+import { takeConfigFlag, withConfigFile } from './config-file.js';
 import { createLogger } from './logger.js';
 import { runUp } from './up.js';
 
@@ -16,62 +17,76 @@ Usage:
   yulan sim [options]      run a simulated device fleet (yulan sim --help)
   yulan help               this text
 
-Configuration comes from YULAN_* environment variables (see README.md).`;
+Configuration comes from YULAN_* environment variables, optionally filled in from a
+file in .env syntax: --config FILE or YULAN_CONFIG_FILE=FILE (see README.md).`;
 
 interface Closable { close(): Promise<void> }
 
-/** Keeps the process alive until SIGINT/SIGTERM, then closes `closables` in order. */
-export function closeOnSignal(logger: Logger, closables: Closable[]): Promise<number> {
-  return new Promise((resolve) => {
-    let closing = false;
-    const stop = async (signal: string): Promise<void> => {
-      if (closing) {
-        logger.warn({ signal }, 'second signal: exiting without waiting');
-        process.exit(130);
-      }
-      closing = true;
-      logger.info({ signal }, 'shutting down');
-      let code = 0;
-      for (const c of closables) {
-        try { await c.close(); } catch (err) { code = 1; logger.error({ err }, 'error during shutdown'); }
-      }
-      logger.info('stopped');
-      resolve(code);
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-  });
+/**
+ * Listens for SIGINT/SIGTERM from the moment it is called — before services start, so a
+ * Ctrl-C during start-up is not lost — and, once `closables` are known, closes them in
+ * order. A second signal exits at once.
+ */
+function shutdownOnSignal(logger: Logger): (closables: Closable[]) => Promise<number> {
+  let signalled: (signal: string) => void = () => {};
+  const signal = new Promise<string>((resolve) => { signalled = resolve; });
+  let count = 0;
+  const onSignal = (name: string): void => {
+    count += 1;
+    if (count > 1) {
+      logger.warn({ signal: name }, 'second signal: exiting without waiting');
+      process.exit(130);
+    }
+    signalled(name);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return async (closables) => {
+    const name = await signal;
+    logger.info({ signal: name }, 'shutting down');
+    let code = 0;
+    for (const c of closables) {
+      try { await c.close(); } catch (err) { code = 1; logger.error({ err }, 'error during shutdown'); }
+    }
+    logger.info('stopped');
+    return code;
+  };
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(rawArgv: string[]): Promise<number> {
+  const { argv, file } = takeConfigFlag(rawArgv);
   const [cmd, ...rest] = argv;
-  const env = process.env;
+  const env = withConfigFile(process.env, file ?? process.env.YULAN_CONFIG_FILE);
   switch (cmd) {
     case 'up': {
       const logger = createLogger(env);
+      const shutdown = shutdownOnSignal(logger);
       const stack = await runUp(env, logger, (line) => process.stdout.write(`${line}\n`));
-      return closeOnSignal(logger, [stack]);
+      return shutdown([stack]);
     }
     case 'broker': {
       const logger = createLogger(env);
+      const shutdown = shutdownOnSignal(logger);
       const broker = await startBroker(loadBrokerConfig(env), logger.child({ svc: 'broker' }));
       logger.info({ mqttPort: broker.mqttPort, wsPort: broker.wsPort }, 'broker listening');
-      return closeOnSignal(logger, [broker]);
+      return shutdown([broker]);
     }
     case 'edge': {
       const logger = createLogger(env);
+      const shutdown = shutdownOnSignal(logger);
       const edge = await startEdge(loadEdgeConfig(env), logger.child({ svc: 'edge' }));
       logger.info({ httpPort: edge.httpPort }, 'edge agent running');
-      return closeOnSignal(logger, [edge]);
+      return shutdown([edge]);
     }
     case 'cloud': {
       const logger = createLogger(env);
+      const shutdown = shutdownOnSignal(logger);
       const cloud = await startCloud(loadCloudConfig(env), logger.child({ svc: 'cloud' }));
       if (cloud.adminToken) {
         process.stdout.write(`\nAdmin token (shown once, store it now): ${cloud.adminToken}\n\n`);
       }
       logger.info({ url: cloud.url }, 'cloud API listening');
-      return closeOnSignal(logger, [cloud]);
+      return shutdown([cloud]);
     }
     case 'sim': {
       if (rest.includes('--help') || rest.includes('-h')) {
@@ -79,9 +94,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       const logger = createLogger(env);
-      const fleet = await runFleet(parseSimArgs(rest), logger.child({ svc: 'sim' }));
+      const shutdown = shutdownOnSignal(logger);
+      const fleet = await runFleet(parseSimArgs(rest, env), logger.child({ svc: 'sim' }));
       logger.info({ devices: fleet.devices.length }, 'fleet running');
-      return closeOnSignal(logger, [fleet]);
+      return shutdown([fleet]);
     }
     case undefined:
     case 'help':

@@ -63,20 +63,21 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const cloudConfig = loadCloudConfig(wired);
   const edgeConfig = loadEdgeConfig(wired);
 
-  const started: Closable[] = [];
+  const started: { name: string; svc: Closable }[] = [];
   const closeAll = async (): Promise<void> => {
-    for (const s of started.reverse()) {
-      try { await s.close(); } catch (err) { logger.error({ err }, 'error while stopping a service'); }
+    for (const { name, svc } of started.reverse()) {
+      logger.debug({ svc: name }, 'stopping');
+      try { await svc.close(); } catch (err) { logger.error({ err, svc: name }, 'error while stopping a service'); }
     }
     started.length = 0;
   };
   try {
     const broker = await startBroker(brokerConfig, logger.child({ svc: 'broker' }));
-    started.push(broker);
+    started.push({ name: 'broker', svc: broker });
     const cloud = await startCloud(cloudConfig, logger.child({ svc: 'cloud' }));
-    started.push(cloud);
+    started.push({ name: 'cloud', svc: cloud });
     const edge = await startEdge(edgeConfig, logger.child({ svc: 'edge' }));
-    started.push(edge);
+    started.push({ name: 'edge', svc: edge });
 
     const perKind = intFrom(env, 'YULAN_SIM_DEVICES', 5);
     const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
@@ -92,7 +93,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
       }, logger.child({ svc: 'sim' }));
-      started.push(fleet);
+      started.push({ name: 'sim', svc: fleet });
     }
 
     print('');

@@ -109,6 +109,9 @@ export async function buildApp(opts: AppOptions & { logger: Logger }): Promise<F
   const { logger, ...appOpts } = opts;
   const fastify = Fastify({
     loggerInstance: logger,
+    // On shutdown, close keep-alive connections too (the broker's and the simulators'
+    // HTTP clients keep theirs open), or close() waits for their idle timeout.
+    forceCloseConnections: true,
     // Bodies here are small JSON documents; a tight limit caps abuse cheaply.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: false } },

@@ -32,10 +32,20 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
+  // Each step is bounded so one stuck resource (a client holding a connection open, a
+  // broker that stopped answering) cannot keep the process from exiting.
+  const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
+    if (!fn) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 5000); });
+    const r = await Promise.race([fn().catch((err: unknown) => log.warn({ err }, `${what} close failed`)), timedOut]);
+    clearTimeout(timer);
+    if (r === 'timeout') log.warn(`${what} did not close within 5 s; going on`);
+  };
   const close = async (): Promise<void> => {
-    await app?.close().catch((err: unknown) => log.warn({ err }, 'http close failed'));
-    await link?.close();
-    await presence?.close();
+    await step('http', app && (() => app!.close()));
+    await step('mqtt', link && (() => link!.close()));
+    await step('presence', presence && (() => presence!.close()));
     await devices.close();
   };
   try {

@@ -67,6 +67,7 @@ export class SimDevice {
   private closing = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private cancelAttempt: (() => void) | undefined;
   private readonly seenCommands: string[] = [];
   private readonly offline: { ev: SimEvent; tsMs: number }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -180,7 +181,15 @@ export class SimDevice {
         resolve(client);
       };
       const cleanup = (): void => {
+        this.cancelAttempt = undefined;
         client.off('error', onError).off('close', onClose).off('connect', onConnect);
+      };
+      // close() during an attempt: MQTT.js may never emit 'close' for a connection that
+      // has not been established, so the attempt is settled from here.
+      this.cancelAttempt = () => {
+        cleanup();
+        client.end(true);
+        resolve(new SimError(SimErrorCode.Closed, `device ${this.id} closed while connecting`));
       };
       client.on('error', onError).on('close', onClose).on('connect', onConnect);
     });
@@ -196,11 +205,14 @@ export class SimDevice {
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     this.live = true;
     this.stats.connects += 1;
+    // MQTT.js leaves a subscribe or publish pending forever when the client is ended under
+    // it, so each set-up step also ends when the connection closes.
+    const untilClosed = <T>(p: Promise<T>): Promise<T | void> => Promise.race([p, closed]);
     try {
-      await client.subscribeAsync(this.topic(Channel.Command), { qos: 1 });
-      await client.publishAsync(this.topic(Channel.Presence), Buffer.from(Presence.encode({
+      await untilClosed(client.subscribeAsync(this.topic(Channel.Command), { qos: 1 }));
+      await untilClosed(client.publishAsync(this.topic(Channel.Presence), Buffer.from(Presence.encode({
         deviceId: this.id, kind: this.opts.kind, online: true, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'birth',
-      })), { qos: 1, retain: true });
+      })), { qos: 1, retain: true }));
       this.log.debug('online');
       for (const { ev, tsMs } of this.offline.splice(0)) void this.publishEvent(ev, tsMs);
     } catch (err) {
@@ -323,13 +335,34 @@ export class SimDevice {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.wake?.();
+    this.cancelAttempt?.();
     const client = this.client;
+    // Every step is bounded: a close that races a half-open connection (CONNACK not yet
+    // in, or a broker that stopped answering) must still finish.
     if (client && this.live) {
-      await this.send(Channel.Presence, Presence.encode({
+      const said = await bounded(this.send(Channel.Presence, Presence.encode({
         deviceId: this.id, kind: this.opts.kind, online: false, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'shutdown',
-      }), 1, true);
+      }), 1, true), CLOSE_STEP_MS);
+      if (said === undefined) this.log.debug('shutdown presence not acknowledged in time');
     }
-    if (client) await client.endAsync().catch(() => client.end(true));
-    await this.loop;
+    if (client) {
+      const ended = await bounded(client.endAsync().then(() => true, () => true), CLOSE_STEP_MS);
+      if (ended === undefined) {
+        this.log.debug('graceful MQTT end timed out; forcing');
+        client.end(true);
+      }
+    }
+    if ((await bounded(this.loop?.then(() => true), CLOSE_STEP_MS)) === undefined) this.log.debug('connection loop did not stop in time');
   }
+}
+
+const CLOSE_STEP_MS = 2000;
+
+/** Resolves with the promise's value, or undefined once `ms` have passed. */
+function bounded<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (!p) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, () => { clearTimeout(t); resolve(undefined); });
+  });
 }

@@ -63,6 +63,8 @@ export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
   const app = Fastify({
     // Per-request info lines would drown the agent's own log; errors still get through.
     loggerInstance: d.logger.child({}, { level: 'warn' }) as FastifyBaseLogger,
+    // Shutdown must not wait for the cloud's keep-alive connections to time out.
+    forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (req, reply) => {
