@@ -1,4 +1,5 @@
-// npm run bench:ingest [-- --devices 200 --rate 100 --duration 30 --qos 1 --workers 2 --stores sqlite,influxdb]
+// npm run bench:ingest [-- --loads 200x100,200x25 --duration 30 --qos 1 --workers 2 --stores sqlite,influxdb]
+// (--loads: devices × messages/s per device, one run per load and store; --devices/--rate for one load)
 // N simulated devices → broker → edge → store, each service in its own process. Prints
 // sustained messages/s, device-to-store lag and loss per store, and records them in
 // BENCHMARKS.md. No assertion here: figures are for people; tests check behaviour.
@@ -17,10 +18,12 @@ interface EdgeMetricsView {
   writeLag: { count: number; p50: number; p90: number; p99: number; max: number };
 }
 
-export interface IngestOptions { devices: number; rate: number; durationS: number; qos: 0 | 1; workers: number; stores: string[] }
+export interface Load { devices: number; rate: number }
+export interface IngestOptions { loads: Load[]; durationS: number; qos: 0 | 1; workers: number; stores: string[] }
 
 export interface IngestResult {
   store: string;
+  target: number;
   devices: number;
   offeredPerS: number;
   published: number;
@@ -29,6 +32,8 @@ export interface IngestResult {
   lost: number;
   duplicates: number;
   deadLetters: number;
+  /** Edge dead letters by reason, and the broker's counters at the end of the run. */
+  diagnostics: { deadLetters: Record<string, number>; broker: Record<string, unknown> };
   endToEndPerS: number;
   peakPerS: number;
   drainS: number;
@@ -45,7 +50,7 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      devices: { type: 'string', default: '200' }, rate: { type: 'string', default: '100' },
+      loads: { type: 'string' }, devices: { type: 'string' }, rate: { type: 'string' },
       duration: { type: 'string', default: '30' }, qos: { type: 'string', default: '1' },
       workers: { type: 'string', default: '2' }, stores: { type: 'string', default: 'sqlite,influxdb' },
     },
@@ -59,10 +64,20 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
   if (qos !== 0 && qos !== 1) throw new Error('--qos must be 0 or 1');
   const stores = String(values.stores).split(',').filter(Boolean);
   for (const s of stores) if (s !== 'sqlite' && s !== 'influxdb') throw new Error(`unknown store "${s}"`);
-  return { devices: num('devices', values.devices), rate: num('rate', values.rate), durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores };
+  let loads: Load[];
+  if (values.devices !== undefined || values.rate !== undefined) {
+    loads = [{ devices: num('devices', values.devices ?? '200'), rate: num('rate', values.rate ?? '100') }];
+  } else {
+    loads = String(values.loads ?? '200x100,200x25').split(',').map((l) => {
+      const m = /^(\d+)x(\d+(?:\.\d+)?)$/.exec(l.trim());
+      if (!m) throw new Error(`--loads takes DEVICESxRATE[,…], e.g. 200x100; got "${l}"`);
+      return { devices: num('loads', m[1]), rate: num('loads', m[2]) };
+    });
+  }
+  return { loads, durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores };
 }
 
-async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
+async function runOne(store: string, load: Load, o: IngestOptions): Promise<IngestResult> {
   let influx: Influxd | undefined;
   let stack: Stack | undefined;
   try {
@@ -74,7 +89,7 @@ async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
     }
     stack = await startStack(extraEnv);
     const s = stack;
-    const devices = await registerDevices(s, KINDS, Math.ceil(o.devices / KINDS.length));
+    const devices = await registerDevices(s, KINDS, Math.ceil(load.devices / KINDS.length));
     const metrics = (): Promise<EdgeMetricsView> => getJson<EdgeMetricsView>(`${s.edgeUrl}/metrics`, s.edgeToken);
     const pids = { broker: s.broker.proc.pid!, edge: s.edge.proc.pid!, cloud: s.cloud.proc.pid! };
     const samples: { t: number; received: number }[] = [];
@@ -86,12 +101,12 @@ async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
       if (m) samples.push({ t: Date.now(), received: m.received });
       for (const [k, pid] of Object.entries(pids)) rss[k] = Math.max(rss[k] ?? 0, procUsage(pid).rssBytes);
     };
-    const load = await runLoad(devices, { mqttUrl: s.mqttUrl, ratePerDevice: o.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
+    const run = await runLoad(devices, { mqttUrl: s.mqttUrl, ratePerDevice: load.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
       cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs]));
       sampler = setInterval(() => void sample(), 1000);
     });
-    const published = load.results.reduce((a, r) => a + r.published, 0);
-    const acked = load.results.reduce((a, r) => a + r.acked, 0);
+    const published = run.results.reduce((a, r) => a + r.published, 0);
+    const acked = run.results.reduce((a, r) => a + r.acked, 0);
     // Wait for the edge to take in and store everything the broker acknowledged.
     const deadline = Date.now() + 300_000;
     let m = await metrics();
@@ -103,11 +118,11 @@ async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
     clearInterval(sampler);
     await sample();
     const cpuMs = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs - (cpu0[k] ?? 0)]));
-    const windowS = (drainedAt - load.publishStartedAt) / 1000;
+    const windowS = (drainedAt - run.publishStartedAt) / 1000;
     let stored = 0;
     let lost = 0;
     let duplicates = 0;
-    for (const r of load.results) {
+    for (const r of run.results) {
       const got = await storedSeqs(s.edgeUrl, s.edgeToken, r.id);
       stored += got.seqs.size;
       duplicates += got.duplicates;
@@ -123,13 +138,14 @@ async function runOne(store: string, o: IngestOptions): Promise<IngestResult> {
       peak = Math.max(peak, ((b.received - a.received) * 1000) / (b.t - a.t));
     }
     return {
-      store, devices: devices.length, offeredPerS: published / (load.publishWallMs / 1000), published, acked, stored, lost, duplicates,
+      store, target: load.devices * load.rate, devices: devices.length, offeredPerS: published / (run.publishWallMs / 1000), published, acked, stored, lost, duplicates,
       deadLetters: Object.values(m.deadLetters).reduce((a, b) => a + b, 0),
-      endToEndPerS: stored / windowS, peakPerS: peak, drainS: (drainedAt - load.publishStartedAt) / 1000 - o.durationS,
+      diagnostics: { deadLetters: m.deadLetters, broker: await getJson<Record<string, unknown>>(`${s.brokerHttpUrl}/metrics`, s.brokerToken) },
+      endToEndPerS: stored / windowS, peakPerS: peak, drainS: (drainedAt - run.publishStartedAt) / 1000 - o.durationS,
       lag: m.writeLag,
-      cpu: { ...Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, (100 * v) / (windowS * 1000)])), generator: (100 * load.generatorCpuMs) / (load.publishWallMs) },
+      cpu: { ...Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, (100 * v) / (windowS * 1000)])), generator: (100 * run.generatorCpuMs) / (run.publishWallMs) },
       rssMiB: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v / 2 ** 20])),
-      connectS: load.connectMs / 1000,
+      connectS: run.connectMs / 1000,
     };
   } finally {
     await stack?.stop();
@@ -141,15 +157,22 @@ export async function runIngest(argv: string[]): Promise<IngestResult[]> {
   const o = parseIngestArgs(argv);
   const machine = describeMachine();
   const results: IngestResult[] = [];
-  for (const store of o.stores) {
-    process.stderr.write(`ingest: ${store}: ${o.devices} devices × ${o.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…\n`);
-    results.push(await runOne(store, o));
+  for (const load of o.loads) {
+    for (const store of o.stores) {
+      process.stderr.write(`ingest: ${store}: ${load.devices} devices × ${load.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…\n`);
+      results.push(await runOne(store, load, o));
+    }
   }
-  const rows = results.map((r) => [r.store, r.offeredPerS, r.endToEndPerS, r.peakPerS, r.drainS, r.lag.p50, r.lag.p99, r.lag.max, r.published, r.stored, r.lost, r.duplicates,
+  const rows = results.map((r) => [r.store, r.target, r.offeredPerS, r.endToEndPerS, r.peakPerS, r.drainS, r.lag.p50, r.lag.p99, r.lag.max, r.published, r.stored, r.lost, r.duplicates,
     `${fmt(r.cpu.broker ?? 0)} / ${fmt(r.cpu.edge ?? 0)} / ${fmt(r.cpu.generator ?? 0)}`, `${fmt(r.rssMiB.broker ?? 0)} / ${fmt(r.rssMiB.edge ?? 0)}`]);
-  const t = table(['store', 'offered msg/s', 'end-to-end msg/s', 'peak 5 s msg/s', 'drain after load (s)', 'lag p50 (ms)', 'lag p99 (ms)', 'lag max (ms)', 'published', 'stored', 'lost', 'dupes', 'CPU % broker / edge / generator', 'RSS MiB broker / edge'], rows);
-  const ratio = results.length === 2 ? `\n\nInfluxDB / SQLite end-to-end throughput ratio: ${fmt(results[1]!.endToEndPerS / results[0]!.endToEndPerS)}×.` : '';
-  const md = `## ingest — devices → broker → edge → store\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} devices (all four kinds) × ${o.rate} msg/s for ${o.durationS} s, QoS ${o.qos}, ${o.workers} generator processes; broker, edge and cloud each in its own process. Lag is device timestamp → store acknowledgement. "lost" counts broker-acknowledged messages missing from the store.\n\n${t}${ratio}\n`;
+  const t = table(['store', 'target msg/s', 'offered msg/s', 'end-to-end msg/s', 'peak 5 s msg/s', 'drain after load (s)', 'lag p50 (ms)', 'lag p99 (ms)', 'lag max (ms)', 'published', 'stored', 'lost', 'dupes', 'CPU % broker / edge / generator', 'RSS MiB broker / edge'], rows);
+  const ratios = o.loads.map((l) => {
+    const of = (store: string) => results.find((r) => r.store === store && r.target === l.devices * l.rate);
+    const [a, b] = [of('sqlite'), of('influxdb')];
+    return a && b ? `${fmt(l.devices * l.rate)} msg/s offered: InfluxDB / SQLite end-to-end ${fmt(b.endToEndPerS / a.endToEndPerS)}×, lag p99 ${fmt(b.lag.p99 / Math.max(1, a.lag.p99))}×` : '';
+  }).filter(Boolean);
+  const ratio = ratios.length ? `\n\nRatios (same run): ${ratios.join('; ')}.` : '';
+  const md = `## ingest — devices → broker → edge → store\n\n${machineMarkdown(machine)}\n\nOptions: loads ${o.loads.map((l) => `${l.devices} devices × ${l.rate} msg/s`).join(', ')} (all four kinds), ${o.durationS} s each, QoS ${o.qos}, ${o.workers} generator processes; broker, edge and cloud each in its own process. Lag is device timestamp → store acknowledgement. "lost" counts broker-acknowledged messages missing from the store.\n\n${t}${ratio}\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('ingest', md, { machine, options: o, results });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);

@@ -15,6 +15,9 @@ export interface Stack {
   edgeUrl: string;
   adminToken: string;
   edgeToken: string;
+  brokerToken: string;
+  /** The broker's HTTP endpoint (health, metrics). */
+  brokerHttpUrl: string;
   broker: Service;
   cloud: Service;
   edge: Service;
@@ -60,7 +63,7 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}, profile: 
     started.push(edge);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, edge);
     return {
-      dir, adminToken, edgeToken: secrets.edgeToken,
+      dir, adminToken, edgeToken: secrets.edgeToken, brokerToken: secrets.brokerToken, brokerHttpUrl: `http://127.0.0.1:${ws}`,
       mqttUrl: env.YULAN_MQTT_URL!, cloudUrl: env.YULAN_CLOUD_URL!, edgeUrl: env.YULAN_EDGE_URL!,
       broker, cloud, edge, stop,
     };

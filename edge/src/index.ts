@@ -6,7 +6,7 @@ export { createMetrics, RateLimitedLog } from './metrics.js';
 
 // Domain pieces (pure, no I/O) — used by the benchmark and tests.
 export { decodeMessage, DeadLetterReason, MIN_DEVICE_TS_MS, type Decoded, type DecodeOptions } from './domain/decode.js';
-export { Deduper, SeqVerdict, DEDUPE_WINDOW, type DedupeSnapshot } from './domain/dedupe.js';
+export { Deduper, SeqVerdict, MAX_TRACK, type DedupeSnapshot } from './domain/dedupe.js';
 export { Aggregator, AddResult, WINDOW_MS, type AggregatorOptions, type AggSnapshot } from './domain/aggregator.js';
 export { planEviction, type EvictionInput, type EvictionPlan } from './domain/outbox-policy.js';
 export * from './domain/records.js';
