@@ -153,16 +153,22 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
   }
 }
 
-export async function runIngest(argv: string[]): Promise<IngestResult[]> {
-  const o = parseIngestArgs(argv);
-  const machine = describeMachine();
+/** Runs every load against every store; no output (tests call this). */
+export async function measureIngest(o: IngestOptions, progress: (line: string) => void = () => {}): Promise<IngestResult[]> {
   const results: IngestResult[] = [];
   for (const load of o.loads) {
     for (const store of o.stores) {
-      process.stderr.write(`ingest: ${store}: ${load.devices} devices × ${load.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…\n`);
+      progress(`ingest: ${store}: ${load.devices} devices × ${load.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…`);
       results.push(await runOne(store, load, o));
     }
   }
+  return results;
+}
+
+export async function runIngest(argv: string[]): Promise<IngestResult[]> {
+  const o = parseIngestArgs(argv);
+  const machine = describeMachine();
+  const results = await measureIngest(o, (line) => process.stderr.write(`${line}\n`));
   const rows = results.map((r) => [r.store, r.target, r.offeredPerS, r.endToEndPerS, r.peakPerS, r.drainS, r.lag.p50, r.lag.p99, r.lag.max, r.published, r.stored, r.lost, r.duplicates,
     `${fmt(r.cpu.broker ?? 0)} / ${fmt(r.cpu.edge ?? 0)} / ${fmt(r.cpu.generator ?? 0)}`, `${fmt(r.rssMiB.broker ?? 0)} / ${fmt(r.rssMiB.edge ?? 0)}`]);
   const t = table(['store', 'target msg/s', 'offered msg/s', 'end-to-end msg/s', 'peak 5 s msg/s', 'drain after load (s)', 'lag p50 (ms)', 'lag p99 (ms)', 'lag max (ms)', 'published', 'stored', 'lost', 'dupes', 'CPU % broker / edge / generator', 'RSS MiB broker / edge'], rows);

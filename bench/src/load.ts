@@ -2,7 +2,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DeviceResult, FromWorker, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
 
-const WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url));
+// Always the compiled worker (from src/ under vitest and from dist/ alike): it is forked
+// with plain node.
+const WORKER = fileURLToPath(new URL('../dist/load-worker.js', import.meta.url));
 
 export interface LoadRun {
   connectMs: number;
