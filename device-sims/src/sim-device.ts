@@ -8,6 +8,8 @@ import { createGate, type ConnectGate } from './gate.js';
 import { SimError, SimErrorCode } from './errors.js';
 import type { TelemetryReading } from './models/index.js';
 import type { SimEvent } from './models/types.js';
+import { CLOSE_STEP_MS, bounded } from './bounded.js';
+import { RecentIds, planCommand } from './command-plan.js';
 
 export interface SimDeviceOptions {
   mqttUrl: string;
@@ -68,7 +70,7 @@ export class SimDevice {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private cancelAttempt: (() => void) | undefined;
-  private readonly seenCommands: string[] = [];
+  private readonly seenCommands = new RecentIds(MAX_REMEMBERED_COMMANDS);
   private readonly offline: { ev: SimEvent; tsMs: number }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -285,25 +287,20 @@ export class SimDevice {
       return;
     }
     // Delivery is at-least-once; command_id makes execution at-most-once.
-    if (this.seenCommands.includes(cmd.commandId)) return;
-    this.seenCommands.push(cmd.commandId);
-    if (this.seenCommands.length > MAX_REMEMBERED_COMMANDS) this.seenCommands.shift();
+    if (!this.seenCommands.firstTime(cmd.commandId)) return;
     this.stats.commands += 1;
     this.log.info({ command: cmd.name, commandId: cmd.commandId }, 'command received');
-    if (cmd.expiresMs > 0 && this.clock() > cmd.expiresMs) {
-      void this.result(cmd.commandId, CommandStatus.EXPIRED, 'command expired before delivery');
-      return;
-    }
-    if (cmd.name === 'reboot') {
-      void this.result(cmd.commandId, CommandStatus.ACCEPTED, 'rebooting');
+    for (const r of planCommand(cmd, this.clock(), this.opts.rebootDelayMs ?? 200)) {
+      if (r.delayMs === 0) {
+        void this.result(cmd.commandId, r.status, r.message);
+        continue;
+      }
       const t = setTimeout(() => {
         this.timers.delete(t);
-        void this.result(cmd.commandId, CommandStatus.SUCCEEDED, 'rebooted');
-      }, this.opts.rebootDelayMs ?? 200);
+        void this.result(cmd.commandId, r.status, r.message);
+      }, r.delayMs);
       this.timers.add(t);
-      return;
     }
-    void this.result(cmd.commandId, CommandStatus.REJECTED, `unsupported command "${cmd.name}"`);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -354,15 +351,4 @@ export class SimDevice {
     }
     if ((await bounded(this.loop?.then(() => true), CLOSE_STEP_MS)) === undefined) this.log.debug('connection loop did not stop in time');
   }
-}
-
-const CLOSE_STEP_MS = 2000;
-
-/** Resolves with the promise's value, or undefined once `ms` have passed. */
-function bounded<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
-  if (!p) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(undefined), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, () => { clearTimeout(t); resolve(undefined); });
-  });
 }
