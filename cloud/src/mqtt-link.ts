@@ -18,6 +18,8 @@ export interface MqttLinkOptions {
   logger: Logger;
   /** called for every message on the subscribed presence filter */
   onPresence: (topic: string, payload: Uint8Array) => void;
+  /** Device ids to revoke again on every (re)connect: see below. */
+  disabledDevices?: () => Promise<string[]>;
   publishTimeoutMs?: number;
 }
 
@@ -51,6 +53,16 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       if (err) log.error({ err, filter }, 'presence subscribe failed');
       else if (granted?.some((g) => g.qos === 128)) log.error({ filter }, 'presence subscribe refused by broker');
     });
+    // A revoke published while the broker was away, or lost with a restarting cloud, would
+    // leave a disabled device's live session up. Revocation is idempotent at the broker,
+    // so every (re)connect re-sends it for every disabled device.
+    opts.disabledDevices?.().then(
+      (ids) => {
+        for (const id of ids) client.publish(ControlTopic.Revoke, Buffer.from(id, 'utf8'), { qos: 1 });
+        if (ids.length > 0) log.info({ devices: ids.length }, 'revocations re-sent');
+      },
+      (err: unknown) => log.error({ err }, 'cannot list disabled devices to re-send revocations'),
+    );
   });
   client.on('message', (topic, payload) => {
     try {

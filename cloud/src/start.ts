@@ -58,6 +58,14 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       password: config.mqttPassword,
       logger: log.child({ part: 'mqtt' }),
       onPresence: (topic, payload) => listener.handle(topic, payload),
+      disabledDevices: async () => {
+        const ids: string[] = [];
+        for (let offset = 0; ; offset += 1000) {
+          const page = await devices.list({ status: 'disabled', limit: 1000, offset });
+          ids.push(...page.items.map((d) => d.id));
+          if (page.items.length < 1000) return ids;
+        }
+      },
     });
     app = await buildApp({
       logger: log,

@@ -106,10 +106,17 @@ describe('cloud over MQTT', () => {
     expect(got).toEqual([{ topic: '$yulan/v1/control/revoke', payload: 'fall-3', qos: 1 }]);
   });
 
-  it('keeps the registry and the admin token across a restart (no new token printed)', async () => {
+  it('keeps the registry and the admin token across a restart, and re-sends revocations on connect', async () => {
+    const resent: string[] = [];
+    watcher.on('message', (topic, payload) => {
+      if (topic === ControlTopic.Revoke) resent.push(payload.toString('utf8'));
+    });
     await cloud.close();
     cloud = await startCloud(loadCloudConfig(env), silentLogger, { dashboardDir: null });
     expect(cloud.adminToken).toBeUndefined();
     expect((await device('fall-3')).status).toBe('disabled');
+    // A revoke lost while the broker or the cloud was down must not leave a session up.
+    await waitFor(() => resent.includes('fall-3'), 're-sent revoke for the disabled device');
+    expect(resent).toEqual(['fall-3']);
   });
 });
