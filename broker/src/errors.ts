@@ -1,3 +1,5 @@
+import { CodedError } from '@yulan/protos';
+
 /** Error codes of the broker. Callers log and count by `code`, never by message text. */
 export const BrokerErrorCode = {
   Config: 'E_BROKER_CONFIG',
@@ -9,14 +11,7 @@ export const BrokerErrorCode = {
 } as const;
 export type BrokerErrorCode = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode];
 
-export class BrokerError extends Error {
-  readonly code: BrokerErrorCode;
-  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BrokerError';
-    this.code = code;
-  }
-}
+export class BrokerError extends CodedError<BrokerErrorCode> {}
 
 export interface ConfigIssue {
   variable: string;

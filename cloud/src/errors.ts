@@ -1,3 +1,5 @@
+import { CodedError } from '@yulan/protos';
+
 /**
  * Typed errors of the cloud service. Every error carries a stable `code` (what callers
  * branch and count on) and, where there is one, the underlying `cause`.
@@ -18,14 +20,7 @@ export const CloudErrorCode = {
 } as const;
 export type CloudErrorCode = (typeof CloudErrorCode)[keyof typeof CloudErrorCode];
 
-export class CloudError extends Error {
-  readonly code: CloudErrorCode;
-  constructor(code: CloudErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CloudError';
-    this.code = code;
-  }
-}
+export class CloudError extends CodedError<CloudErrorCode> {}
 
 /** Thrown by `loadCloudConfig`; lists every bad variable at once so an operator fixes
  * the environment in one go instead of one restart per mistake. */

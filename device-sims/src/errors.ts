@@ -1,3 +1,5 @@
+import { CodedError } from '@yulan/protos';
+
 /** Error codes of the simulator package; callers (the CLI) switch on `code`. */
 export const SimErrorCode = {
   BadArgs: 'E_SIM_ARGS',
@@ -15,11 +17,4 @@ export const SimErrorCode = {
 } as const;
 export type SimErrorCode = (typeof SimErrorCode)[keyof typeof SimErrorCode];
 
-export class SimError extends Error {
-  readonly code: SimErrorCode;
-  constructor(code: SimErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SimError';
-    this.code = code;
-  }
-}
+export class SimError extends CodedError<SimErrorCode> {}

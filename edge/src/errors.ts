@@ -1,3 +1,5 @@
+import { CodedError } from '@yulan/protos';
+
 /** Error codes of the edge agent; callers count and log by `code`, never by message. */
 export const EdgeErrorCode = {
   Config: 'E_EDGE_CONFIG',
@@ -9,14 +11,7 @@ export const EdgeErrorCode = {
 } as const;
 export type EdgeErrorCode = (typeof EdgeErrorCode)[keyof typeof EdgeErrorCode];
 
-export class EdgeError extends Error {
-  readonly code: EdgeErrorCode;
-  constructor(code: EdgeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EdgeError';
-    this.code = code;
-  }
-}
+export class EdgeError extends CodedError<EdgeErrorCode> {}
 
 export interface ConfigIssue {
   variable: string;

@@ -6,11 +6,18 @@ export const ProtoErrorCode = {
 } as const;
 export type ProtoErrorCode = (typeof ProtoErrorCode)[keyof typeof ProtoErrorCode];
 
-export class ProtoError extends Error {
-  readonly code: ProtoErrorCode;
-  constructor(code: ProtoErrorCode, message: string, options?: { cause?: unknown }) {
+/**
+ * The base of every typed error in Yulan: a stable `code` that callers branch and count on
+ * (never the message text) and, where there is one, the underlying `cause`. Each service
+ * narrows `C` to its own `as const` code list.
+ */
+export class CodedError<C extends string = string> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'ProtoError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+export class ProtoError extends CodedError<ProtoErrorCode> {}

@@ -1,6 +1,6 @@
 export * from './gen/yulan-v1.js';
 export * from './topics.js';
 export * from './fields.js';
-export { ProtoError, ProtoErrorCode } from './errors.js';
+export { CodedError, ProtoError, ProtoErrorCode } from './errors.js';
 export type { Codec, DeepPartial } from './codec.js';
 export * from './credentials.js';
