@@ -91,7 +91,7 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
     const s = stack;
     const devices = await registerDevices(s, KINDS, Math.ceil(load.devices / KINDS.length));
     const metrics = (): Promise<EdgeMetricsView> => getJson<EdgeMetricsView>(`${s.edgeUrl}/metrics`, s.edgeToken);
-    const pids = { broker: s.broker.proc.pid!, edge: s.edge.proc.pid!, cloud: s.cloud.proc.pid! };
+    const pids = { broker: s.broker.proc.pid!, edge: s.edge!.proc.pid!, cloud: s.cloud.proc.pid! };
     const samples: { t: number; received: number }[] = [];
     const rss: Record<string, number> = { broker: 0, edge: 0, cloud: 0 };
     let cpu0: Record<string, number> = {};

@@ -2,9 +2,11 @@
 // A scenario is a function of its argv that prints its figures and records them in
 // BENCHMARKS.md; adding one is adding a line here.
 import { runIngest } from './ingest.js';
+import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
   ingest: { about: 'devices → broker → edge → store: throughput, lag, loss (SQLite and InfluxDB)', run: runIngest },
+  throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 
 async function main(argv: string[]): Promise<number> {

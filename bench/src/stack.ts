@@ -20,11 +20,14 @@ export interface Stack {
   brokerHttpUrl: string;
   broker: Service;
   cloud: Service;
-  edge: Service;
+  edge: Service | undefined;
+  /** Service-account passwords, for benchmark subscribers. */
+  edgeMqttPassword: string;
   stop(): Promise<void>;
 }
 
-export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean)): Promise<Stack> {
+export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean)): Promise<Stack> {
+  // extraEdgeEnv null: no edge (broker benchmarks bring their own subscriber).
   // YULAN_BENCH_PROFILE=broker,edge writes V8 CPU profiles of those services to bench-results/profiles.
   const prof = (name: string): string[] => (profile.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO_ROOT, 'bench-results', 'profiles')}`] : []);
   const dir = mkdtempSync(join(tmpdir(), 'yulan-bench-'));
@@ -59,11 +62,15 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv = {}, profile: 
     const cloud = startService('cloud', ['cloud'], env, prof('cloud'));
     started.push(cloud);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, cloud);
-    const edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv }, prof('edge'));
-    started.push(edge);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, edge);
+    let edge: Service | undefined;
+    if (extraEdgeEnv) {
+      edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv }, prof('edge'));
+      started.push(edge);
+      const e = edge;
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, e);
+    }
     return {
-      dir, adminToken, edgeToken: secrets.edgeToken, brokerToken: secrets.brokerToken, brokerHttpUrl: `http://127.0.0.1:${ws}`,
+      dir, adminToken, edgeToken: secrets.edgeToken, brokerToken: secrets.brokerToken, brokerHttpUrl: `http://127.0.0.1:${ws}`, edgeMqttPassword: secrets.edgeMqttPassword,
       mqttUrl: env.YULAN_MQTT_URL!, cloudUrl: env.YULAN_CLOUD_URL!, edgeUrl: env.YULAN_EDGE_URL!,
       broker, cloud, edge, stop,
     };
