@@ -20,7 +20,7 @@ export interface UpHandle {
 
 interface Closable { close(): Promise<void> }
 
-function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
@@ -37,10 +37,10 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const dataDir = resolve(env.YULAN_DATA_DIR ?? '.yulan');
   const { secrets, created } = loadOrCreateSecrets(dataDir);
   const accountsFile = await writeBrokerAccounts(dataDir, secrets);
-  const mqttPort = await resolvePort(intFrom(env, 'YULAN_MQTT_PORT', 1883));
-  const wsPort = await resolvePort(intFrom(env, 'YULAN_WS_PORT', 8083));
-  const httpPort = await resolvePort(intFrom(env, 'YULAN_HTTP_PORT', 8080));
-  const edgePort = await resolvePort(intFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
+  const mqttPort = await resolvePort(numberFrom(env, 'YULAN_MQTT_PORT', 1883));
+  const wsPort = await resolvePort(numberFrom(env, 'YULAN_WS_PORT', 8083));
+  const httpPort = await resolvePort(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
+  const edgePort = await resolvePort(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const wired: NodeJS.ProcessEnv = {
     ...env,
@@ -79,17 +79,17 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     const edge = await startEdge(edgeConfig, logger.child({ svc: 'edge' }));
     started.push({ name: 'edge', svc: edge });
 
-    const perKind = intFrom(env, 'YULAN_SIM_DEVICES', 5);
+    const perKind = numberFrom(env, 'YULAN_SIM_DEVICES', 5);
     const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
     if (perKind > 0) {
       const fleet = await runFleet({
         kinds: [...KIND_SLUGS],
         countPerKind: perKind,
         sites: (env.YULAN_SIM_SITES ?? 'xuhui,pudong,jingan').split(',').map((s) => s.trim()).filter(Boolean),
-        ratePerDevice: intFrom(env, 'YULAN_SIM_RATE', 0.5),
+        ratePerDevice: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
         qos: 1,
         mqttUrl: local(mqttPort, 'mqtt'),
-        seed: intFrom(env, 'YULAN_SIM_SEED', 1),
+        seed: numberFrom(env, 'YULAN_SIM_SEED', 1),
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
       }, logger.child({ svc: 'sim' }));

@@ -6,7 +6,7 @@ import { Channel, DeviceKind, Presence, deviceTopic } from '@yulan/protos';
 import { loadCloudConfig } from '../src/config.js';
 import { defaultDashboardDir } from '../src/dashboard-dir.js';
 import { startCloud, type CloudHandle } from '../src/start.js';
-import { silentLogger, startBroker, startEdgeStub, tempDir, type EdgeStub, type TestBroker } from './helpers.js';
+import { cloudEnv, silentLogger, startBroker, startEdgeStub, tempDir, type EdgeStub, type TestBroker } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -29,17 +29,7 @@ describe.runIf(haveChromium)('dashboard page in headless Chromium', () => {
     broker = await startBroker(users);
     edge = await startEdgeStub();
     cloud = await startCloud(
-      loadCloudConfig({
-        YULAN_DATA_DIR: tmp.dir,
-        YULAN_HTTP_HOST: '127.0.0.1',
-        YULAN_HTTP_PORT: '0',
-        YULAN_MQTT_URL: broker.url,
-        YULAN_CLOUD_MQTT_PASSWORD: users.cloud,
-        YULAN_BROKER_TOKEN: 'broker-token',
-        YULAN_EDGE_URL: edge.url,
-        YULAN_EDGE_TOKEN: edge.token,
-        YULAN_ADMIN_TOKEN: ADMIN,
-      }),
+      loadCloudConfig(cloudEnv(tmp.dir, broker, edge, users.cloud, { YULAN_ADMIN_TOKEN: ADMIN })),
       silentLogger,
     );
     watcher = await mqtt.connectAsync(broker.url, { username: 'watcher', password: users.watcher, clientId: 'page-watcher' });

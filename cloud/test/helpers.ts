@@ -120,3 +120,18 @@ export async function deadUrl(): Promise<string> {
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
 }
+
+/** The cloud's environment for tests wired to a test broker and edge stub. */
+export function cloudEnv(dataDir: string, broker: TestBroker, edge: EdgeStub, cloudPassword: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    YULAN_DATA_DIR: dataDir,
+    YULAN_HTTP_HOST: '127.0.0.1',
+    YULAN_HTTP_PORT: '0',
+    YULAN_MQTT_URL: broker.url,
+    YULAN_CLOUD_MQTT_PASSWORD: cloudPassword,
+    YULAN_BROKER_TOKEN: 'broker-token',
+    YULAN_EDGE_URL: edge.url,
+    YULAN_EDGE_TOKEN: edge.token,
+    ...extra,
+  };
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlTopic, DeviceKind, Presence, deviceTopic, Channel } from '@yulan/protos';
 import { loadCloudConfig } from '../src/config.js';
 import { startCloud, type CloudHandle } from '../src/start.js';
-import { silentLogger, startBroker, startEdgeStub, tempDir, waitFor, type EdgeStub, type TestBroker } from './helpers.js';
+import { cloudEnv, silentLogger, startBroker, startEdgeStub, tempDir, waitFor, type EdgeStub, type TestBroker } from './helpers.js';
 
 /** End to end over a real aedes broker: presence updates the registry, disable revokes. */
 const users = { cloud: 'cloud-pass', watcher: 'watcher-pass' };
@@ -30,16 +30,7 @@ function presence(id: string, site: string, online: boolean, extra: { tsMs?: num
 beforeAll(async () => {
   broker = await startBroker(users);
   edge = await startEdgeStub();
-  env = {
-    YULAN_DATA_DIR: tmp.dir,
-    YULAN_HTTP_HOST: '127.0.0.1',
-    YULAN_HTTP_PORT: '0',
-    YULAN_MQTT_URL: broker.url,
-    YULAN_CLOUD_MQTT_PASSWORD: users.cloud,
-    YULAN_BROKER_TOKEN: 'broker-token',
-    YULAN_EDGE_URL: edge.url,
-    YULAN_EDGE_TOKEN: edge.token,
-  };
+  env = cloudEnv(tmp.dir, broker, edge, users.cloud);
   cloud = await startCloud(loadCloudConfig(env), silentLogger, { dashboardDir: null });
   token = cloud.adminToken ?? '';
   watcher = await mqtt.connectAsync(broker.url, { username: 'watcher', password: users.watcher, clientId: 'watcher' });
