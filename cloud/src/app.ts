@@ -25,6 +25,8 @@ export interface AppOptions {
   /** SHA-256 of the admin token (see auth-tokens.ts) */
   adminTokenDigest: Buffer;
   brokerToken: string;
+  /** the edge's shared token, for the edge → cloud internal endpoints (alerts, care rules) */
+  edgeToken?: string;
   /** folder of the static page; null disables it */
   dashboardDir?: string | null;
   rateLimit?: Partial<RateLimitOptions>;

@@ -74,6 +74,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       control: link,
       adminTokenDigest: admin.digest,
       brokerToken: config.brokerToken,
+      edgeToken: config.edgeToken,
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,
     });

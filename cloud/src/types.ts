@@ -13,6 +13,8 @@ declare module 'fastify' {
     requireAdmin: onRequestHookHandler;
     /** onRequest hook: 401 unless `Authorization: Bearer <broker token>` */
     requireBroker: onRequestHookHandler;
+    /** onRequest hook: 401 unless `Authorization: Bearer <edge token>` (edge → cloud calls) */
+    requireEdge: onRequestHookHandler;
   }
 }
 export {};

@@ -4,3 +4,4 @@ export * from './fields.js';
 export { CodedError, ProtoError, ProtoErrorCode } from './errors.js';
 export type { Codec, DeepPartial } from './codec.js';
 export * from './credentials.js';
+export * from './webhook-signature.js';

@@ -35,7 +35,7 @@ function bearer(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** `requireAdmin` / `requireBroker` onRequest hooks. */
+/** `requireAdmin` / `requireBroker` / `requireEdge` onRequest hooks. */
 export default fp<AppOptions>(
   async (fastify, opts) => {
     const limiter = new FailureLimiter(opts.rateLimit?.authFailures ?? 20, opts.rateLimit?.windowMs ?? 60_000);
@@ -60,6 +60,10 @@ export default fp<AppOptions>(
     });
     fastify.decorate('requireBroker', async function requireBroker(request: FastifyRequest, reply: FastifyReply) {
       check(request, reply, (t) => safeEqual(t, opts.brokerToken), 'broker token');
+    });
+    fastify.decorate('requireEdge', async function requireEdge(request: FastifyRequest, reply: FastifyReply) {
+      const edgeToken = opts.edgeToken;
+      check(request, reply, (t) => edgeToken !== undefined && safeEqual(t, edgeToken), 'edge token');
     });
   },
   { name: 'yulan-auth' },

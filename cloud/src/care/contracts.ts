@@ -1,0 +1,118 @@
+/**
+ * The seams between the care parts of the cloud (docs/care.md): people and access
+ * (`CareDirectory`, `AuditLog`, implemented in care/people/), and the alert lifecycle
+ * (`AlertStore`, implemented in care/alerts/). Each side depends only on these types.
+ */
+
+export const Role = {
+  Admin: 'admin',
+  Operator: 'operator',
+  Family: 'family',
+  Worker: 'worker',
+  CallCentre: 'callcentre',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export type Locale = 'zh-CN' | 'en';
+
+/** Who is making a request. The admin bearer token is a principal too (API clients). */
+export type Principal =
+  | { kind: 'person'; userId: string; role: Role; name: string; locale: Locale }
+  | { kind: 'admin-token' };
+
+export const ChannelType = { Webhook: 'webhook', Email: 'email', App: 'app' } as const;
+export type ChannelType = (typeof ChannelType)[keyof typeof ChannelType];
+
+/** One way to reach a person. `address` is the URL (webhook), the mailbox (email) or ''
+ * (app: the person's open care-page streams). `secret` signs webhook bodies (HMAC). */
+export interface Channel {
+  type: ChannelType;
+  address: string;
+  secret?: string;
+}
+
+export interface Recipient {
+  userId: string;
+  name: string;
+  role: Role;
+  locale: Locale;
+  /** in fallback order: a channel that fails hands over to the next */
+  channels: Channel[];
+}
+
+export interface LadderConfig {
+  cancelWindowSec: number;
+  familyAckSec: number;
+  workerAckSec: number;
+  reminderSec: number;
+}
+
+export const DEFAULT_LADDER: LadderConfig = {
+  cancelWindowSec: 30,
+  familyAckSec: 180,
+  workerAckSec: 300,
+  reminderSec: 120,
+} as const;
+
+export type LadderStepKind = 'family' | 'worker' | 'callcentre';
+
+export interface LadderStep {
+  kind: LadderStepKind;
+  recipients: Recipient[];
+  /** seconds to acknowledge before the next step; null on the last step */
+  ackSec: number | null;
+}
+
+/** Who to page, in order, for one resident at one moment (the worker on duty can change). */
+export interface LadderPlan {
+  residentId: string | null;
+  residentName: string | null;
+  config: LadderConfig;
+  /** family contacts one step each, in order; then the worker(s) on duty; then the call centre */
+  steps: LadderStep[];
+}
+
+export interface ResidentRef {
+  id: string;
+  name: string;
+  communityId: string;
+}
+
+export type Access = 'profile' | 'health';
+
+/** People, relationships and access; the alert side asks, never queries people tables. */
+export interface CareDirectory {
+  /** The resident a device is installed for, or null (unassigned device). */
+  residentForDevice(deviceId: string): Promise<ResidentRef | null>;
+  /** The ladder for a resident (null: unassigned device → call centre only). */
+  ladderPlan(residentId: string | null, atMs: number): Promise<LadderPlan>;
+  /** Whether `principal` may see (`profile`) or see health data of (`health`) a resident. */
+  canAccess(principal: Principal, residentId: string, access: Access): Promise<boolean>;
+  /** Resident ids the principal may see health data of; 'all' for admins. */
+  visibleResidents(principal: Principal): Promise<string[] | 'all'>;
+  /** The person behind a user id, with channels (null when unknown or deleted). */
+  person(userId: string): Promise<Recipient | null>;
+}
+
+export interface AuditEntry {
+  /** user id, 'admin-token', 'edge' … */
+  actor: string;
+  /** e.g. 'alert.read', 'resident.export', 'alerts.list' */
+  action: string;
+  residentId: string | null;
+  purpose: string;
+  detail?: string;
+}
+
+export interface AuditLog {
+  record(entry: AuditEntry): Promise<void>;
+}
+
+/** What the alert side offers the people side for export and erasure. */
+export interface ResidentAlertData {
+  exportResident(residentId: string): Promise<unknown[]>;
+  /** Deletes the resident's alerts, timelines and notifications; returns how many alerts. */
+  eraseResident(residentId: string): Promise<number>;
+  /** Alerts currently paged to a user (call centre staff see those residents). */
+  residentsPagedTo(userId: string): Promise<string[]>;
+}
