@@ -1,6 +1,7 @@
 import { KIND_SLUGS, isValidId, type KindSlug } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
-import type { FleetOptions } from './fleet.js';
+import type { FleetOptions, FleetScenario } from './fleet.js';
+import { FALL_SCENARIOS, isFallScenario } from './models/fall-scenarios.js';
 
 export const simUsage = `Usage: yulan sim [options]
 
@@ -20,6 +21,9 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
   --credentials FILE       JSON file (mode 0600) keeping issued device secrets across restarts
   --connect-concurrency N  simultaneous MQTT handshakes (default 50)
   --time-scale X           simulated seconds per real second (default 1)
+  --scenario NAME          force a fall-sensor scenario: ${FALL_SCENARIOS.join(', ')}
+  --device ID              the fall sensor for --scenario (default: the first one, e.g. fall-site-1-0001)
+  --scenario-after S       start the scenario S simulated seconds after start (default 0)
   -h, --help               show this help
 `;
 
@@ -63,6 +67,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let mqttUrl = env.YULAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
   let cloudUrl: string | undefined, token = env.YULAN_ADMIN_TOKEN, credentials: string | undefined;
   let concurrency: number | undefined, timeScale: number | undefined;
+  let scenario: string | undefined, scenarioDevice: string | undefined, scenarioAfter: number | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -105,6 +110,19 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
       case '--credentials': credentials = value(); break;
       case '--connect-concurrency': concurrency = number(flag, value(), { integer: true, min: 1 }); break;
       case '--time-scale': timeScale = number(flag, value(), { exclusiveMin: 0 }); break;
+      case '--scenario': {
+        const v = value();
+        if (!isFallScenario(v)) fail(`unknown --scenario "${v}" (expected ${FALL_SCENARIOS.join(', ')})`);
+        scenario = v;
+        break;
+      }
+      case '--device': {
+        const v = value();
+        if (!isValidId(v)) fail(`invalid --device "${v}" (letters, digits, _ . -)`);
+        scenarioDevice = v;
+        break;
+      }
+      case '--scenario-after': scenarioAfter = number(flag, value(), { min: 0 }); break;
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -113,6 +131,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
     const width = Math.max(3, String(siteCount).length);
     sites = Array.from({ length: siteCount }, (_, i) => `site-${String(i + 1).padStart(width, '0')}`);
   }
+  if (!scenario && (scenarioDevice !== undefined || scenarioAfter !== undefined)) fail('--device and --scenario-after are only used with --scenario');
   if (cloudUrl && !token) fail('--cloud needs an admin token (--token or $YULAN_ADMIN_TOKEN)');
   if (token && !cloudUrl && argv.some((a) => a === '--token' || a.startsWith('--token='))) fail('--token is only used with --cloud');
 
@@ -129,5 +148,11 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (credentials) options.credentialsFile = credentials;
   if (concurrency !== undefined) options.connectConcurrency = concurrency;
   if (timeScale !== undefined) options.timeScale = timeScale;
+  if (scenario && isFallScenario(scenario)) {
+    const sc: FleetScenario = { scenario };
+    if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;
+    if (scenarioAfter !== undefined) sc.afterMs = scenarioAfter * 1000;
+    options.scenarios = [sc];
+  }
   return options;
 }

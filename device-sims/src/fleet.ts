@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { KIND_SLUGS, isValidId, kindFromSlug, type KindSlug } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
 import { createGate } from './gate.js';
+import { isFallScenario, type FallScenario, type ScenarioOptions } from './models/fall-scenarios.js';
 import { createDeviceModel, type DeviceModel, type ModelOverrides } from './models/index.js';
 import { provisionDevices, type CloudOptions, type DeviceSpec } from './provisioning.js';
 import { deriveSeed } from './rng.js';
@@ -37,6 +38,17 @@ export interface FleetOptions {
   /** Simulated start time, ms epoch (default: now). */
   startMs?: number;
   modelOverrides?: ModelOverrides;
+  /** Scenarios forced on fall sensors after start (docs/care.md §1; `yulan sim --scenario`). */
+  scenarios?: FleetScenario[];
+}
+
+export interface FleetScenario {
+  scenario: FallScenario;
+  /** A fall sensor of this fleet; default the first fall sensor. */
+  deviceId?: string;
+  /** Simulated ms after the fleet's start (default 0: on the first step). */
+  afterMs?: number;
+  durationMs?: number;
 }
 
 export interface SimDeviceInfo {
@@ -62,6 +74,9 @@ export interface FleetHandle {
   stats(): FleetStats;
   /** Resolves when every device's first connection attempt has settled. */
   ready(): Promise<{ connected: number; failed: number }>;
+  /** "Device X: scenario Y now" on a running fleet. Throws SimError(E_SIM_OPTIONS) for an
+   * unknown scenario, an unknown device or a device that is not a fall sensor. */
+  scenario(deviceId: string, name: FallScenario, opts?: ScenarioOptions): void;
   close(): Promise<void>;
 }
 
@@ -110,7 +125,21 @@ function validate(o: FleetOptions): FleetDeviceSpec[] {
     ids.add(d.id);
   }
   if (specs.length === 0) bad('the fleet has no devices');
+  for (const sc of o.scenarios ?? []) scenarioTarget(specs, sc.deviceId, sc.scenario);
+  if (o.scenarios?.some((sc) => sc.afterMs !== undefined && !(sc.afterMs >= 0))) bad('scenario afterMs must be >= 0');
   return specs;
+}
+
+/** The fall sensor a scenario is for (the first one when no id is given); throws otherwise. */
+function scenarioTarget(specs: readonly FleetDeviceSpec[], deviceId: string | undefined, name: string): string {
+  const bad = (msg: string): never => {
+    throw new SimError(SimErrorCode.BadOptions, msg);
+  };
+  if (!isFallScenario(name)) bad(`unknown scenario "${name}"`);
+  const d = deviceId === undefined ? specs.find((x) => x.kind === 'fall-sensor') : specs.find((x) => x.id === deviceId);
+  if (!d) return bad(deviceId === undefined ? `scenario "${name}" needs a fall sensor in the fleet` : `scenario "${name}": no device "${deviceId}" in the fleet`);
+  if (d.kind !== 'fall-sensor') bad(`scenario "${name}": device "${d.id}" is a ${d.kind}, not a fall-sensor`);
+  return d.id;
 }
 
 interface Member {
@@ -152,6 +181,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
     return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
   });
 
+  const byId = new Map(members.map((m) => [m.info.id, m]));
   const scheduler = createScheduler();
   const t0 = performance.now();
   members.forEach((m, i) => {
@@ -161,12 +191,19 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
       dueMs: t0 + (periodMs * i) / members.length,
       run: () => {
         const step = m.model.step(stepMs);
+        if (step.silent) return; // hung firmware: the session stays up, nothing is sent
         for (const ev of step.events) void m.device.publishEvent(ev, step.tsMs);
         if (m.device.connected) void m.device.publishTelemetry(step.reading, step.tsMs);
         else skipped += 1;
       },
     });
   });
+  // Scheduled scenarios are applied on the model's own clock, so they are as deterministic
+  // as forceFallAt (the fleet's first step lands exactly at startMs + stepMs).
+  for (const sc of options.scenarios ?? []) {
+    const id = scenarioTarget(specs, sc.deviceId, sc.scenario);
+    byId.get(id)!.model.scenario(sc.scenario, { ...(sc.durationMs !== undefined && { durationMs: sc.durationMs }), atMs: startMs + (sc.afterMs ?? 0) });
+  }
   scheduler.start();
 
   let failed = 0;
@@ -197,6 +234,11 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
       return s;
     },
     ready: () => ready,
+    scenario(deviceId, name, opts = {}) {
+      const id = scenarioTarget(specs, deviceId, name);
+      byId.get(id)!.model.scenario(name, opts);
+      logger.info({ deviceId: id, scenario: name }, 'scenario forced');
+    },
     close() {
       closing ??= (async () => {
         scheduler.stop();

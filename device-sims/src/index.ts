@@ -5,6 +5,7 @@ export * from './models/ocpp.js';
 export * from './models/ev-charger.js';
 export * from './models/parcel-locker.js';
 export * from './models/fall-sensor.js';
+export * from './models/fall-scenarios.js';
 export * from './models/env-monitor.js';
 export * from './models/index.js';
 export * from './gate.js';

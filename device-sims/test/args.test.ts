@@ -29,6 +29,13 @@ describe('parseSimArgs', () => {
     });
   });
 
+  it('parses --scenario, --device and --scenario-after into fleet scenarios', () => {
+    expect(parseSimArgs(['--kind', 'fall-sensor', '--scenario', 'confirmed-fall', '--device', 'fall-site-1-0001', '--scenario-after', '2.5']).scenarios)
+      .toEqual([{ scenario: 'confirmed-fall', deviceId: 'fall-site-1-0001', afterMs: 2500 }]);
+    expect(parseSimArgs(['--scenario=silent']).scenarios).toEqual([{ scenario: 'silent' }]);
+    expect(simUsage).toMatch(/--scenario NAME .*confirmed-fall, cancelled-fall, unconfirmed-fall, sos, low-battery, silent, inactive/);
+  });
+
   it('generates sites from --site-count and reads env fallbacks', () => {
     const o = parseSimArgs(['--site-count', '3', '--cloud', 'http://c:8080'], { YULAN_ADMIN_TOKEN: 'envtok', YULAN_MQTT_URL: 'mqtt://m:1' });
     expect(o.sites).toEqual(['site-001', 'site-002', 'site-003']);
@@ -52,6 +59,10 @@ describe('parseSimArgs', () => {
     [['--count'], /--count needs a value/],
     [['--count', '--rate', '2'], /--count needs a value/],
     [['--bogus'], /unknown argument "--bogus"/],
+    [['--scenario', 'nap'], /unknown --scenario "nap"/],
+    [['--scenario', 'sos', '--device', 'a/b'], /invalid --device/],
+    [['--device', 'fall-1'], /only used with --scenario/],
+    [['--scenario', 'sos', '--scenario-after', '-1'], /at least 0/],
   ])('rejects %j', (argv, pattern) => {
     const err = error(argv as string[]);
     expect(err?.code).toBe(SimErrorCode.BadArgs);

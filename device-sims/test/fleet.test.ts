@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Channel, Telemetry, channelFilter, parseDeviceTopic } from '@yulan/protos';
+import { Channel, Event, Telemetry, channelFilter, parseDeviceTopic } from '@yulan/protos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimErrorCode, fleetDeviceSpecs, runFleet, type FleetOptions, type SimError } from '../src/index.js';
 import { logger, startBroker, subscriber, until, type TestBroker } from './support.js';
@@ -138,5 +138,66 @@ describe('fleet runner', () => {
       const err = await runFleet(base(over), logger).then(() => undefined, (e: unknown) => e as SimError);
       expect(err?.code).toBe(SimErrorCode.BadOptions);
     }
+  });
+});
+
+describe('fleet scenarios', () => {
+  let broker: TestBroker;
+  beforeAll(async () => {
+    broker = await startBroker(() => true);
+  });
+  afterAll(async () => {
+    await broker.close();
+  });
+  const devices = [
+    { id: 'fall-a-0001', site: 'a', kind: 'fall-sensor' as const, secret: 's1' },
+    { id: 'env-a-0001', site: 'a', kind: 'env-monitor' as const, secret: 's2' },
+  ];
+  const opts = (over: Partial<FleetOptions> = {}): FleetOptions => ({
+    kinds: [], countPerKind: 0, sites: ['a'], ratePerDevice: 20, qos: 1, mqttUrl: broker.url, seed: 1, devices,
+    modelOverrides: { fallSensor: { fallsPerDay: 0, sosPerDay: 0 } }, ...over,
+  });
+  const ofDevice = (msgs: { topic: string }[], id: string): number => msgs.filter((m) => parseDeviceTopic(m.topic)?.deviceId === id).length;
+
+  it('forces a scenario at start (the first fall sensor) and on demand on a running fleet; silent stops all publishing', async () => {
+    const events = await subscriber(broker.url, [channelFilter(Channel.Event)]);
+    const telemetry = await subscriber(broker.url, [channelFilter(Channel.Telemetry)]);
+    const fleet = await runFleet(opts({ scenarios: [{ scenario: 'sos' }] }), logger);
+    await fleet.ready();
+    const types = (): string[] => events.messages.map((m) => Event.decode(m.payload).type);
+    await until(() => types().includes('sos.pressed'), 'sos.pressed from the start-up scenario');
+
+    fleet.scenario('fall-a-0001', 'confirmed-fall');
+    await until(() => types().includes('fall.detected'), 'fall.detected on demand');
+    const detected = events.messages.map((m) => Event.decode(m.payload)).find((e) => e.type === 'fall.detected')!;
+    expect(detected.attributes).toMatchObject({ source: 'radar' });
+    expect(detected.header?.deviceId).toBe('fall-a-0001');
+
+    fleet.scenario('fall-a-0001', 'silent');
+    await new Promise((r) => setTimeout(r, 150)); // in-flight messages land
+    const frozen = ofDevice(telemetry.messages, 'fall-a-0001');
+    const frozenEvents = events.messages.length;
+    const env = ofDevice(telemetry.messages, 'env-a-0001');
+    await until(() => ofDevice(telemetry.messages, 'env-a-0001') >= env + 5, 'the other device keeps publishing');
+    expect(ofDevice(telemetry.messages, 'fall-a-0001')).toBe(frozen);
+    expect(events.messages.length).toBe(frozenEvents);
+    expect(fleet.stats().connected).toBe(2); // hung firmware: the session stays up
+
+    fleet.scenario('fall-a-0001', 'normal');
+    await until(() => ofDevice(telemetry.messages, 'fall-a-0001') > frozen, 'publishing again after normal');
+    await fleet.close();
+    await events.client.endAsync();
+    await telemetry.client.endAsync();
+  });
+
+  it('rejects scenarios for unknown devices, other kinds and unknown names', async () => {
+    for (const sc of [{ scenario: 'sos' as const, deviceId: 'fall-zz-0001' }, { scenario: 'sos' as const, deviceId: 'env-a-0001' }, { scenario: 'nap' as 'sos' }]) {
+      const err = await runFleet(opts({ scenarios: [sc] }), logger).then(() => undefined, (e: unknown) => e as SimError);
+      expect(err?.code).toBe(SimErrorCode.BadOptions);
+    }
+    const fleet = await runFleet(opts(), logger);
+    expect(() => fleet.scenario('env-a-0001', 'sos')).toThrow(/not a fall-sensor/);
+    expect(() => fleet.scenario('nobody', 'sos')).toThrow(/no device "nobody"/);
+    await fleet.close();
   });
 });

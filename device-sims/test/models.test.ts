@@ -182,11 +182,29 @@ describe('fall sensor', () => {
     expect(events[0]?.attributes.fall_id).toBe(events[1]?.attributes.fall_id);
   });
 
-  it('forced fall where the person gets up: fall.detected then fall.cancelled (lower severity)', () => {
-    const events = run({ forceFallAt: START + 60_000, fallOutcome: FallOutcome.Cancelled }, 600, 1000)
+  it('forced fall where the person gets up: fall.detected then fall.cleared (lower severity, no long lie)', () => {
+    const events = run({ forceFallAt: START + 60_000, fallOutcome: FallOutcome.Cleared }, 600, 1000)
       .filter((e) => e.type.startsWith('fall.'));
-    expect(events.map((e) => e.type)).toEqual(['fall.detected', 'fall.cancelled']);
+    expect(events.map((e) => e.type)).toEqual(['fall.detected', 'fall.cleared']);
     expect(events[1]!.severity).toBeLessThan(Severity.CRITICAL);
+    expect(Number(events[1]!.attributes.lying_ms)).toBeLessThan(2 * 60_000);
+  });
+
+  it('random falls over a long run: radar falls end in long_lie or cleared, wearable falls in cancelled or long_lie', () => {
+    const rng = createRng(17);
+    let s = initFallSensor(defaultFallSensorConfig({ fallsPerDay: 6, sosPerDay: 0 }), START, rng);
+    const bySource = new Map<string, string>();
+    const ends: string[] = [];
+    for (let i = 0; i < 24 * 60 * 30; i++) {
+      const r = stepFallSensor(s, 60_000, rng);
+      s = r.state;
+      for (const e of r.events) {
+        if (e.type === 'fall.detected') bySource.set(e.attributes.fall_id!, e.attributes.source!);
+        else if (e.type.startsWith('fall.')) ends.push(`${bySource.get(e.attributes.fall_id!)}:${e.type}`);
+      }
+    }
+    const kinds = new Set(ends);
+    expect([...kinds].sort()).toEqual(['radar:fall.cleared', 'radar:fall.long_lie', 'wearable:fall.cancelled', 'wearable:fall.long_lie']);
   });
 
   it('both stages still appear when one step spans the whole long-lie window', () => {

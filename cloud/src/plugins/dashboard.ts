@@ -12,6 +12,11 @@ const dashboard: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     fastify.log.warn({ root }, 'dashboard folder missing; the page is not served');
     return;
   }
+  // The care page (dashboards/public/care/) is served at /care/ by the index rule below;
+  // /care without the slash would break its relative module URLs, so it redirects.
+  if (existsSync(`${root.replace(/\/$/, '')}/care/index.html`)) {
+    fastify.get('/care', { schema: { hide: true } }, (_request, reply) => reply.redirect('/care/', 301));
+  }
   await fastify.register(fastifyStatic, {
     root,
     prefix: '/',

@@ -2,6 +2,7 @@ import { DeviceKind, type KnownKind, type Telemetry } from '@yulan/protos';
 import { createRng, type Rng } from '../rng.js';
 import { defaultEnvMonitorConfig, initEnvMonitor, stepEnvMonitor, NOISE_ZONES, type EnvMonitorConfig } from './env-monitor.js';
 import { ChargerModel, defaultEvChargerConfig, initEvCharger, stepEvCharger, type EvChargerConfig } from './ev-charger.js';
+import { applyFallScenario, isFallScenario, type FallScenario, type ScenarioOptions } from './fall-scenarios.js';
 import { defaultFallSensorConfig, initFallSensor, stepFallSensor, type FallSensorConfig } from './fall-sensor.js';
 import { defaultParcelLockerConfig, initParcelLocker, stepParcelLocker, type ParcelLockerConfig } from './parcel-locker.js';
 import type { SimEvent } from './types.js';
@@ -21,6 +22,8 @@ export interface ModelStep {
   tsMs: number;
   reading: TelemetryReading;
   events: SimEvent[];
+  /** The device publishes nothing for this step (neither reading nor events): hung firmware. */
+  silent: boolean;
 }
 
 /** A model with its state and rng bundled: the shape the transport and fleet drive. */
@@ -28,12 +31,17 @@ export interface DeviceModel {
   readonly kind: KnownKind;
   readonly nowMs: number;
   step(elapsedMs: number): ModelStep;
+  /** Forces a named scenario from now on (fall sensors only; others throw RangeError). */
+  scenario(name: FallScenario, opts?: ScenarioOptions): void;
 }
+
+type ApplyScenario<S> = (s: S, name: FallScenario, opts: ScenarioOptions) => S;
 
 function bind<S extends { nowMs: number }, R>(
   kind: KnownKind, state: S, rng: Rng,
-  step: (s: S, dt: number, rng: Rng) => { state: S; reading: R; events: SimEvent[] },
+  step: (s: S, dt: number, rng: Rng) => { state: S; reading: R; events: SimEvent[]; silent?: boolean },
   wrap: (r: R) => TelemetryReading,
+  apply?: ApplyScenario<S>,
 ): DeviceModel {
   let s = state;
   return {
@@ -45,7 +53,12 @@ function bind<S extends { nowMs: number }, R>(
       if (!(elapsedMs >= 0) || !Number.isFinite(elapsedMs)) throw new RangeError(`elapsedMs must be finite and >= 0, got ${elapsedMs}`);
       const r = step(s, elapsedMs, rng);
       s = r.state;
-      return { tsMs: s.nowMs, reading: wrap(r.reading), events: r.events };
+      return { tsMs: s.nowMs, reading: wrap(r.reading), events: r.events, silent: r.silent ?? false };
+    },
+    scenario(name, opts = {}) {
+      if (!isFallScenario(name)) throw new RangeError(`unknown scenario "${String(name)}"`);
+      if (!apply) throw new RangeError(`scenarios apply to fall sensors only, not device kind ${kind}`);
+      s = apply(s, name, opts);
     },
   };
 }
@@ -72,7 +85,8 @@ export function createDeviceModel(kind: KnownKind, seed: number, startMs: number
       const config = defaultFallSensorConfig({
         vitals: rng.chance(0.7), wakeHour: rng.range(5.5, 8), sleepHour: rng.range(20.5, 23), ...overrides.fallSensor,
       });
-      return bind(kind, initFallSensor(config, startMs, rng), rng, stepFallSensor, (fallSensor) => ({ fallSensor }));
+      return bind(kind, initFallSensor(config, startMs, rng), rng, stepFallSensor, (fallSensor) => ({ fallSensor }),
+        applyFallScenario);
     }
     case DeviceKind.ENV_MONITOR: {
       const config = defaultEnvMonitorConfig({ zone: rng.pick(NOISE_ZONES), ...overrides.envMonitor });
