@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import { loadBrokerConfig, startBroker } from '@yulan/broker';
 import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
-import { runFleet } from '@yulan/device-sims';
+import { FALL_SCENARIOS, isFallScenario, runFleet, type FleetScenario } from '@yulan/device-sims';
 import { KIND_SLUGS } from '@yulan/protos';
 import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
 import { resolvePort } from './ports.js';
+import { seedCareDemo, type CareDemo } from './care-demo.js';
 
 export interface UpHandle {
   mqttPort: number;
@@ -15,6 +16,8 @@ export interface UpHandle {
   edgePort: number;
   /** Only on the first start of a data directory (or never, when YULAN_ADMIN_TOKEN is set). */
   adminToken?: string;
+  /** Only on the first start with simulated fall sensors (YULAN_CARE_DEMO=0 turns it off). */
+  careDemo?: CareDemo;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,19 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
 
     const perKind = numberFrom(env, 'YULAN_SIM_DEVICES', 5);
     const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
+    let demo: CareDemo | undefined;
+    // YULAN_SIM_SCENARIO=confirmed-fall (+ _DEVICE, _AFTER seconds) forces a fall-sensor
+    // scenario in the embedded fleet, e.g. to watch an alert reach the care page.
+    const scenarios: FleetScenario[] = [];
+    const sc = env.YULAN_SIM_SCENARIO;
+    if (sc !== undefined && sc !== '') {
+      if (!isFallScenario(sc)) throw new Error(`YULAN_SIM_SCENARIO must be one of ${FALL_SCENARIOS.join(', ')}; got "${sc}"`);
+      scenarios.push({
+        scenario: sc,
+        afterMs: numberFrom(env, 'YULAN_SIM_SCENARIO_AFTER', 30) * 1000,
+        ...(env.YULAN_SIM_SCENARIO_DEVICE ? { deviceId: env.YULAN_SIM_SCENARIO_DEVICE } : {}),
+      });
+    }
     if (perKind > 0) {
       const fleet = await runFleet({
         kinds: [...KIND_SLUGS],
@@ -92,13 +108,19 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         seed: numberFrom(env, 'YULAN_SIM_SEED', 1),
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
+        ...(scenarios.length ? { scenarios } : {}),
       }, logger.child({ svc: 'sim' }));
       started.push({ name: 'sim', svc: fleet });
+      if (adminToken && env.YULAN_CARE_DEMO !== '0') {
+        const falls = fleet.devices.filter((d) => d.kind === 'fall-sensor').map((d) => d.id);
+        demo = await seedCareDemo({ url: local(httpPort), adminToken }, falls, join(dataDir, 'care-demo.json'), logger.child({ svc: 'care-demo' }));
+      }
     }
 
     print('');
     print('  Yulan is running');
     print(`  Dashboard      http://localhost:${httpPort}/`);
+    print(`  Care page      http://localhost:${httpPort}/care/`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
@@ -107,12 +129,19 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
       print(`  Admin token    ${cloud.adminToken}`);
       print('  (shown once: it is stored only as a hash. Paste it into the dashboard.)');
     }
+    if (demo) {
+      print('');
+      print(`  Care demo      ${demo.residents.length} residents (one per simulated fall sensor) in "${demo.communityId}"`);
+      for (const a of demo.accounts) print(`    ${a.role.padEnd(8)} login ${a.login.padEnd(8)} password ${a.password}`);
+      print('  (shown once. To see an alert: YULAN_SIM_SCENARIO=sos npm start — it fires 30 s after start.)');
+    }
     print('');
     print('  Ctrl-C stops everything; data is kept for the next start.');
     print('');
     return {
       mqttPort, wsPort, httpPort, edgePort,
       ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),
+      ...(demo ? { careDemo: demo } : {}),
       close: closeAll,
     };
   } catch (err) {

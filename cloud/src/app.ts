@@ -6,6 +6,8 @@ import type { DeviceRepository } from './repositories/device-repository.js';
 import type { EdgeClient } from './edge-client.js';
 import type { ControlPublisher } from './mqtt-link.js';
 import type { PresenceStats } from './presence-listener.js';
+import type { PeopleModule } from './care/people/index.js';
+import type { AlertsModule } from './care/alerts/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 
@@ -31,6 +33,10 @@ export interface AppOptions {
   dashboardDir?: string | null;
   rateLimit?: Partial<RateLimitOptions>;
   presenceStats?: () => PresenceStats;
+  /** people and access (care/people): sessions, residents, audit; routes only when set */
+  people?: PeopleModule;
+  /** alert lifecycle, escalation ladder and notifications (care/alerts); routes only when set */
+  alerts?: AlertsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */
@@ -38,8 +44,10 @@ const STATUS_BY_CODE: Partial<Record<CloudErrorCode, number>> = {
   [CloudErrorCode.Validation]: 400,
   [CloudErrorCode.EdgeBadRequest]: 400,
   [CloudErrorCode.Unauthorized]: 401,
+  [CloudErrorCode.Forbidden]: 403,
   [CloudErrorCode.NotFound]: 404,
   [CloudErrorCode.Duplicate]: 409,
+  [CloudErrorCode.Conflict]: 409,
   [CloudErrorCode.TooManyRequests]: 429,
   [CloudErrorCode.EdgeUnreachable]: 502,
   [CloudErrorCode.EdgeBadResponse]: 502,

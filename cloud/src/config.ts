@@ -23,6 +23,11 @@ export const CloudEnvSchema = Type.Object({
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
   // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
   YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
+  // Care notifications (docs/care.md §4): the base of the care-page links they carry
+  // (default: the cloud's own http URL) and the SMTP server of the email channel.
+  YULAN_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  YULAN_SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$' })),
+  YULAN_SMTP_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -40,6 +45,10 @@ export interface CloudConfig {
   edgeUrl: string;
   edgeToken: string;
   adminToken?: string;
+  /** base URL of the care page in notifications; unset: the cloud's own http URL */
+  publicUrl?: string;
+  /** email channel; unset: email channels fail over to the person's next channel */
+  smtp?: { url: string; from: string };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -72,6 +81,10 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     edgeUrl: e.YULAN_EDGE_URL.replace(/\/+$/, ''),
     edgeToken: e.YULAN_EDGE_TOKEN,
     ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
+    ...(e.YULAN_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_PUBLIC_URL.replace(/\/+$/, '') } : {}),
+    ...(e.YULAN_SMTP_URL !== undefined
+      ? { smtp: { url: e.YULAN_SMTP_URL, from: e.YULAN_SMTP_FROM ?? 'Yulan <yulan@localhost>' } }
+      : {}),
   };
 }
 

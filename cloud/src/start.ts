@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
@@ -8,6 +9,8 @@ import { createHttpEdgeClient } from './edge-client.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
 import { PresenceListener } from './presence-listener.js';
 import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
+import { openPeople, type PeopleModule } from './care/people/index.js';
+import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -29,6 +32,8 @@ export interface StartCloudOptions {
 export async function startCloud(config: CloudConfig, logger: Logger, opts: StartCloudOptions = {}): Promise<CloudHandle> {
   const log = logger.child({ service: 'cloud' });
   const devices = new SqliteDeviceRepository({ file: config.dbFile });
+  let people: PeopleModule | undefined;
+  let alerts: AlertsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -46,10 +51,28 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('http', app && (() => app!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
+    // after http: no intake or claim can arrive while the ladder timers stop
+    await step('alerts', alerts && (() => alerts!.close()));
     await devices.close();
+    await people?.close();
   };
   try {
     const admin = await ensureAdminToken(devices, config.adminToken);
+    // People and access (docs/care.md §5): its own file, next to the registry.
+    people = openPeople({ file: join(config.dataDir, 'people.sqlite'), logger: log.child({ part: 'people' }) });
+    // Alert lifecycle and escalation ladder (docs/care.md §2–§4): its own file; asks the
+    // people side who to page and who may see what. The care-page link base is known only
+    // after listen when no YULAN_PUBLIC_URL is set (port 0), hence the function.
+    let ownUrl = `http://127.0.0.1:${config.httpPort}`;
+    alerts = openAlerts({
+      file: join(config.dataDir, 'alerts.sqlite'),
+      directory: people.directory,
+      audit: people.audit,
+      logger: log,
+      publicUrl: () => config.publicUrl ?? ownUrl,
+      ...(config.smtp ? { smtp: config.smtp } : {}),
+    });
+    people.setAlertData(alerts.residentData);
     presence = new PresenceListener({ devices, logger: log.child({ part: 'presence' }) });
     const listener = presence;
     link = createMqttLink({
@@ -77,12 +100,17 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       edgeToken: config.edgeToken,
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,
+      people,
+      alerts,
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const address = app.server.address();
     const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
     const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
+    ownUrl = url;
+    // Timers and unsent notifications resume only now, so pages carry a reachable link.
+    alerts.start();
     log.info({ url, dataDir: config.dataDir }, 'cloud listening');
     let closing: Promise<void> | undefined;
     return {

@@ -1,11 +1,14 @@
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import type { FallbackConfig } from './alerts/fallback.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 
 const PORT = '^(0|[1-9][0-9]{0,4})$';
 const POS_INT = '^[1-9][0-9]*$';
 const URL_RE = '^[a-z][a-z0-9+.-]*://\\S+$';
+const HTTP_URL = '^https?://[^\\s/]+\\S*$';
+const EMAIL = '[^\\s@,<>]+@[^\\s@,<>]+';
 
 /** The schema is written over the raw environment so every error names the variable an
  * operator has to fix; conversion to typed values happens after validation. */
@@ -28,6 +31,14 @@ const EnvSchema = Type.Object({
   YULAN_INFLUX_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OUTBOX_MAX_ROWS: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_BATCH_SIZE: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Alerts (docs/care.md §2): the cloud the edge reports to, and its own fallback pager.
+  YULAN_CLOUD_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
+  YULAN_EDGE_FALLBACK_AFTER_SEC: Type.Optional(Type.String({ pattern: POS_INT })),
+  YULAN_EDGE_FALLBACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
+  YULAN_EDGE_FALLBACK_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  YULAN_EDGE_FALLBACK_SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://\\S+$' })),
+  YULAN_EDGE_FALLBACK_EMAIL_TO: Type.Optional(Type.String({ pattern: `^${EMAIL}(\\s*,\\s*${EMAIL})*$` })),
+  YULAN_EDGE_FALLBACK_EMAIL_FROM: Type.Optional(Type.String({ pattern: `^(${EMAIL}|[^<>]*<${EMAIL}>)$` })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -57,11 +68,32 @@ export interface EdgeConfig {
   influx?: InfluxConfig;
   outboxMaxRows: number;
   batchSize: number;
+  /** Unset → alerts are raised and kept locally only (and paged through the fallback). */
+  cloudUrl?: string;
+  fallback: FallbackConfig;
+  /** Alert tunables; not from env, overridable by callers (tests). */
+  alerting: AlertingTunables;
   /** Domain tunables; not from env, overridable by callers (tests, benchmark). */
   maxFutureSkewMs: number;
   windowGraceMs: number;
   lateRetentionMs: number;
 }
+
+export interface AlertingTunables {
+  careRulesRefreshMs: number;
+  uplinkMinBackoffMs: number;
+  uplinkMaxBackoffMs: number;
+  httpTimeoutMs: number;
+  fallbackRetryDelaysMs: number[];
+  fallbackCheckMs: number;
+  /** Wellness rules wait this long after start for the broker's backlog. */
+  warmupMs: number;
+}
+
+export const ALERTING_DEFAULTS: AlertingTunables = {
+  careRulesRefreshMs: 60_000, uplinkMinBackoffMs: 500, uplinkMaxBackoffMs: 30_000, httpTimeoutMs: 10_000,
+  fallbackRetryDelaysMs: [1000, 2000, 4000], fallbackCheckMs: 1000, warmupMs: 60_000,
+};
 
 export const EDGE_DEFAULTS = {
   maxFutureSkewMs: 5 * 60_000,
@@ -102,6 +134,7 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
   if (v.YULAN_EDGE_HTTP_PORT && Number(v.YULAN_EDGE_HTTP_PORT) > 65535) {
     issues.push({ variable: 'YULAN_EDGE_HTTP_PORT', message: 'must be 0..65535' });
   }
+  fallbackIssues(v, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   const e = raw as Env;
   const config: EdgeConfig = {
@@ -115,6 +148,9 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     token: e.YULAN_EDGE_TOKEN,
     outboxMaxRows: Number(e.YULAN_OUTBOX_MAX_ROWS ?? 1_000_000),
     batchSize: Number(e.YULAN_BATCH_SIZE ?? 5000),
+    ...(e.YULAN_CLOUD_URL ? { cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, '') } : {}),
+    fallback: fallbackConfig(e),
+    alerting: { ...ALERTING_DEFAULTS, fallbackRetryDelaysMs: [...ALERTING_DEFAULTS.fallbackRetryDelaysMs] },
     ...EDGE_DEFAULTS,
   };
   if (e.YULAN_INFLUX_URL) {
@@ -130,4 +166,31 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     };
   }
   return config;
+}
+
+/** Pairs that only make sense together: a half-configured pager would fail at the worst time. */
+function fallbackIssues(v: Partial<Env>, issues: ConfigIssue[]): void {
+  const pair = (a: keyof Env, b: keyof Env, why: string): void => {
+    if (v[a] && !v[b]) issues.push({ variable: b, message: `is required when ${a} is set (${why})` });
+  };
+  pair('YULAN_EDGE_FALLBACK_WEBHOOK_URL', 'YULAN_EDGE_FALLBACK_WEBHOOK_SECRET', 'fallback pages are signed');
+  pair('YULAN_EDGE_FALLBACK_WEBHOOK_SECRET', 'YULAN_EDGE_FALLBACK_WEBHOOK_URL', 'where to send fallback pages');
+  pair('YULAN_EDGE_FALLBACK_SMTP_URL', 'YULAN_EDGE_FALLBACK_EMAIL_TO', 'who receives fallback emails');
+  pair('YULAN_EDGE_FALLBACK_EMAIL_TO', 'YULAN_EDGE_FALLBACK_SMTP_URL', 'how fallback emails are sent');
+  pair('YULAN_EDGE_FALLBACK_EMAIL_FROM', 'YULAN_EDGE_FALLBACK_SMTP_URL', 'how fallback emails are sent');
+}
+
+function fallbackConfig(e: Env): FallbackConfig {
+  const c: FallbackConfig = { afterMs: Number(e.YULAN_EDGE_FALLBACK_AFTER_SEC ?? 60) * 1000 };
+  if (e.YULAN_EDGE_FALLBACK_WEBHOOK_URL && e.YULAN_EDGE_FALLBACK_WEBHOOK_SECRET) {
+    c.webhook = { url: e.YULAN_EDGE_FALLBACK_WEBHOOK_URL, secret: e.YULAN_EDGE_FALLBACK_WEBHOOK_SECRET };
+  }
+  if (e.YULAN_EDGE_FALLBACK_SMTP_URL && e.YULAN_EDGE_FALLBACK_EMAIL_TO) {
+    c.email = {
+      smtpUrl: e.YULAN_EDGE_FALLBACK_SMTP_URL,
+      to: e.YULAN_EDGE_FALLBACK_EMAIL_TO.split(',').map((x) => x.trim()),
+      from: e.YULAN_EDGE_FALLBACK_EMAIL_FROM ?? 'Yulan edge <yulan-edge@localhost>',
+    };
+  }
+  return c;
 }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
 import { Forwarder } from './forwarder.js';
 import { buildHttpApi } from './http-api.js';
@@ -44,7 +45,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   let forwarder: Forwarder | undefined;
   let tick: NodeJS.Timeout | undefined;
   let app: ReturnType<typeof buildHttpApi> | undefined;
+  let alerting: Alerting | undefined;
   try {
+    alerting = startAlerting(config, metrics, logger);
+    const alerts = alerting;
     await store.init();
     latest.seed(await store.latest().catch((err: unknown) => {
       logger.warn({ err }, 'could not seed latest readings from the store');
@@ -57,6 +61,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       graceMs: config.windowGraceMs,
       lateRetentionMs: config.lateRetentionMs,
       maxPending: Math.max(100, Math.min(config.batchSize, 5000)),
+      alerts: alerts.pipeline,
     }, () => fwd.kick(), () => source?.reconnect());
     forwarder.start();
     tick = setInterval(() => ingestor.tick(), TICK_MS);
@@ -64,6 +69,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
 
     app = buildHttpApi({
       token: config.token, store, latest, metrics: () => snapshot(), outboxDepth: () => outbox.depth,
+      alerts: (limit, deviceId) => alerts.recent(limit, deviceId),
       logger: logger.child({ component: 'http' }),
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
@@ -75,11 +81,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       (topic, payload, ack) => ingestor.accept(topic, payload, ack),
       (up) => {
         metrics.mqttConnected = up;
+        alerts.pipeline.linkChanged(up, Date.now());
       },
     );
     logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
 
-    const snapshot = (): EdgeMetrics => ({ ...metrics, outboxDepth: outbox.depth, deadLetters: { ...metrics.deadLetters } });
+    const snapshot = (): EdgeMetrics => {
+      alerts.refreshGauges(metrics, Date.now());
+      return {
+        ...metrics, outboxDepth: outbox.depth, deadLetters: { ...metrics.deadLetters },
+        alertsRaised: structuredClone(metrics.alertsRaised), fallbackPages: { ...metrics.fallbackPages },
+      };
+    };
     let closing: Promise<void> | undefined;
     return {
       httpPort,
@@ -96,6 +109,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
           }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
           await app?.close();
           await fwd.stop();
+          await alerts.close();
           await store.close();
           outbox.close();
           logger.info({ outbox: metrics.outboxDepth }, 'edge agent stopped');
@@ -109,6 +123,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     await app?.close().catch(() => {});
     await forwarder?.stop(0).catch(() => {});
     await store.close().catch(() => {});
+    await alerting?.close().catch(() => {});
     outbox.close();
     throw err;
   }

@@ -8,6 +8,11 @@ export const EdgeErrorCode = {
   Outbox: 'E_EDGE_OUTBOX',
   Mqtt: 'E_EDGE_MQTT',
   Query: 'E_EDGE_QUERY',
+  AlertStore: 'E_EDGE_ALERT_STORE',
+  /** A cloud or fallback HTTP call failed (network, timeout, status, oversized body). */
+  Http: 'E_EDGE_HTTP',
+  CareRules: 'E_EDGE_CARE_RULES',
+  Fallback: 'E_EDGE_FALLBACK',
 } as const;
 export type EdgeErrorCode = (typeof EdgeErrorCode)[keyof typeof EdgeErrorCode];
 

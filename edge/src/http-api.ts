@@ -13,6 +13,8 @@ export interface HttpApiDeps {
   latest: LatestCache;
   metrics: () => EdgeMetrics;
   outboxDepth: () => number;
+  /** Recent alerts, newest first (works while the cloud is down). */
+  alerts?: (limit: number, deviceId?: string) => unknown[];
   logger: Logger;
   now?: () => number;
 }
@@ -33,6 +35,9 @@ const TelemetryQuery = Type.Object({
 }, { additionalProperties: false });
 const EventsQuery = Type.Object({
   deviceId: DEVICE_ID, from: Type.Optional(TIME), to: Type.Optional(TIME), limit: LIMIT,
+}, { additionalProperties: false });
+const AlertsQuery = Type.Object({
+  deviceId: Type.Optional(DEVICE_ID), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
 }, { additionalProperties: false });
 const LatestQuery = Type.Object({ deviceId: Type.Optional(DEVICE_LIST) }, { additionalProperties: false });
 
@@ -113,6 +118,13 @@ export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
     const q = req.query;
     return { events: await d.store.queryEvents({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit }) };
   });
+
+  const alerts = d.alerts;
+  if (alerts) {
+    app.get('/v1/alerts', { schema: { querystring: AlertsQuery } }, async (req) => ({
+      alerts: alerts(req.query.limit, req.query.deviceId),
+    }));
+  }
 
   return app;
 }

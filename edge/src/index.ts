@@ -1,4 +1,4 @@
-export { loadEdgeConfig, EDGE_DEFAULTS, type EdgeConfig, type InfluxConfig } from './config.js';
+export { loadEdgeConfig, EDGE_DEFAULTS, ALERTING_DEFAULTS, type EdgeConfig, type InfluxConfig, type AlertingTunables } from './config.js';
 export { startEdge, createStore, type EdgeHandle } from './edge.js';
 export { EdgeError, EdgeErrorCode, ConfigError, StoreError, type ConfigIssue } from './errors.js';
 export type { EdgeMetrics } from './metrics.js';
@@ -26,3 +26,14 @@ export type {
 export { SqliteStore } from './store/sqlite-store.js';
 export { InfluxStore } from './store/influx-store.js';
 export { toLine, nsTimestamp, Measurement } from './store/influx-lines.js';
+
+// Alerts (docs/care.md §2): pure rules, then the durable store, uplink, care rules, fallback.
+export * from './domain/alert-types.js';
+export { applyInput, applyTick, newDeviceState, MERGE_WINDOW_MS, LONG_LIE_LINK_MS, BATTERY_RECOVERED_PCT } from './domain/alert-rules.js';
+export { activeMsBetween, localDay, atLocal, parseHhMm } from './domain/local-time.js';
+export { AlertStore, PageStatus, type AlertReport, type EdgeNotification, type FallbackPage } from './alerts/alert-store.js';
+export { AlertPipeline, type AlertSink } from './alerts/alert-pipeline.js';
+export { AlertUplink, isRetryableStatus, backoffMs, type AlertUplinkOptions } from './alerts/alert-uplink.js';
+export { CareRules, CareRulesClient, CareRulesSchema, type CareRulesBody } from './alerts/care-rules.js';
+export { Fallback, type FallbackConfig, type FallbackOptions } from './alerts/fallback.js';
+export { startAlerting, type Alerting } from './alerts/alerting.js';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AlertSink } from './alerts/alert-pipeline.js';
 import { AddResult, Aggregator, type AggregatorOptions } from './domain/aggregator.js';
 import { DeadLetterReason, decodeMessage } from './domain/decode.js';
 import { Deduper, SeqVerdict } from './domain/dedupe.js';
@@ -15,6 +16,8 @@ export interface IngestOptions extends AggregatorOptions {
    * Per-commit cost dominates at high rates, so a few ms of ack latency buys throughput. */
   linger?: number;
   now?: () => number;
+  /** Edge alert rules, fed after dedupe and committed before the acks (docs/care.md §2). */
+  alerts?: AlertSink;
 }
 
 export type Ack = () => void;
@@ -56,6 +59,7 @@ export class Ingestor {
   private restore(): void {
     this.deduper = new Deduper();
     this.aggregator = new Aggregator(this.opts);
+    this.opts.alerts?.restore();
     for (const s of this.outbox.loadStates()) {
       if (s.dedupe) this.deduper.importState(s.deviceId, s.dedupe);
       if (s.agg) this.aggregator.importState(s.agg);
@@ -84,6 +88,7 @@ export class Ingestor {
         } else {
           this.touched.add(r.deviceId);
           this.records.push(r);
+          this.opts.alerts?.offer(r, now);
           if (r.type === 'reading') {
             this.latest.offerReading(r);
             const res = this.aggregator.add(r, r.tsMs, r.fields, now);
@@ -102,10 +107,13 @@ export class Ingestor {
     if (suppressed >= 0) this.logger.warn({ reason, topic: topic.slice(0, 200), detail, suppressed }, 'dead-lettered message');
   }
 
-  /** Closes due aggregation windows into the outbox. Called on a timer. */
+  /** Closes due aggregation windows into the outbox and runs the periodic alert rules.
+   * Called on a timer. */
   tick(): void {
-    const { aggregates, changed } = this.aggregator.collect(this.now());
-    if (aggregates.length === 0 && changed.length === 0) return;
+    const now = this.now();
+    this.opts.alerts?.tick(now);
+    const { aggregates, changed } = this.aggregator.collect(now);
+    if (aggregates.length === 0 && changed.length === 0 && !this.opts.alerts?.hasPending) return;
     for (const a of aggregates) this.records.push(a);
     for (const id of changed) this.touched.add(id);
     this.flush();
@@ -117,7 +125,8 @@ export class Ingestor {
       clearTimeout(this.scheduled);
       this.scheduled = undefined;
     }
-    if (this.acks.length === 0 && this.records.length === 0 && this.touched.size === 0) return;
+    const alerts = this.opts.alerts;
+    if (this.acks.length === 0 && this.records.length === 0 && this.touched.size === 0 && !alerts?.hasPending) return;
     const records = this.records;
     const acks = this.acks;
     const states: DeviceStateRow[] = [];
@@ -130,12 +139,15 @@ export class Ingestor {
     this.acks = [];
     this.touched = new Set();
     try {
+      // Alerts first: if the outbox commit then fails, the redelivered message is known to
+      // the rule state (recent seqs) and counts once; the reverse order could lose an alert.
+      alerts?.commit(this.now());
       this.metrics.droppedUnderPressure += this.outbox.commit(records, states);
     } catch (err) {
       // Nothing was stored and nothing is acknowledged: forget what memory believed and
       // let the broker redeliver those messages.
       this.metrics.outboxErrors++;
-      this.logger.error({ err, messages: acks.length }, 'outbox commit failed; messages will be redelivered');
+      this.logger.error({ err, messages: acks.length }, 'commit failed (alerts.db or outbox.db); messages will be redelivered');
       this.restore();
       this.onCommitFailure();
       return;

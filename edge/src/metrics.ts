@@ -22,6 +22,21 @@ export interface EdgeMetrics {
   /** Device time → store acknowledgement, over every reading and event written so far. */
   writeLag: LagSummary;
   mqttConnected: boolean;
+  /** Alerts that reached a level, by type then level (new alerts and upgrades). */
+  alertsRaised: Record<string, Record<string, number>>;
+  /** Alert revisions not yet accepted by the cloud (rejected ones excluded). */
+  alertsPending: number;
+  alertsDelivered: number;
+  /** Revisions the cloud refused permanently (4xx other than 408/429): dead-lettered. */
+  alertsRejected: number;
+  /** Retryable uplink failures (network, timeout, 5xx, 408, 429). */
+  alertUplinkErrors: number;
+  alertStoreErrors: number;
+  fallbackPages: { ok: number; failed: number };
+  /** Age of the care rules in force; -1 = never fetched (defaults). */
+  careRulesAgeMs: number;
+  careRulesFetches: number;
+  careRulesErrors: number;
 }
 
 export function createMetrics(): EdgeMetrics {
@@ -29,6 +44,8 @@ export function createMetrics(): EdgeMetrics {
     received: 0, decoded: 0, duplicates: 0, deadLetters: {}, lateForAggregation: 0, outboxDepth: 0,
     outboxErrors: 0, written: 0, droppedUnderPressure: 0, rejectedByStore: 0, storeErrors: 0, storeUp: false,
     lastWriteLagMs: 0, writeLag: { count: 0, p50: 0, p90: 0, p99: 0, max: 0 }, mqttConnected: false,
+    alertsRaised: {}, alertsPending: 0, alertsDelivered: 0, alertsRejected: 0, alertUplinkErrors: 0, alertStoreErrors: 0,
+    fallbackPages: { ok: 0, failed: 0 }, careRulesAgeMs: -1, careRulesFetches: 0, careRulesErrors: 0,
   };
 }
 

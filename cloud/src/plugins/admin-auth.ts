@@ -8,7 +8,7 @@ import '../types.js';
 
 /** Counts failed authentications per client IP in fixed windows. In memory: one cloud
  * process, and a restart resetting the counters is acceptable. */
-class FailureLimiter {
+export class FailureLimiter {
   private readonly hits = new Map<string, { count: number; until: number }>();
   constructor(
     private readonly max: number,
@@ -28,7 +28,7 @@ class FailureLimiter {
   }
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+export function bearer(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
   if (typeof h !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);

@@ -6,6 +6,7 @@ import swagger from './swagger.js';
 import rateLimit from './rate-limit.js';
 import adminAuth from './admin-auth.js';
 import dashboard from './dashboard.js';
+import peopleAuth from '../care/people/auth-plugin.js';
 
 /**
  * Registered explicitly rather than with @fastify/autoload: autoload imports plugin files
@@ -18,6 +19,8 @@ const plugins: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(swagger, opts);
   await fastify.register(rateLimit, opts);
   await fastify.register(adminAuth, opts);
+  // `authenticate` + request.principal (sessions when opts.people is set, else admin token only)
+  await fastify.register(peopleAuth, opts);
   await fastify.register(dashboard, opts);
 };
 export default fp(plugins, { name: 'yulan-plugins' });

@@ -5,6 +5,8 @@ import devices from './devices.js';
 import deviceData from './device-data.js';
 import deviceAuth from './device-auth.js';
 import metrics from './metrics.js';
+import peopleRoutes from '../care/people/routes.js';
+import { alertsPlugin } from '../care/alerts/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -21,5 +23,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     { prefix: '/api/v1' },
   );
   await fastify.register(deviceAuth, { prefix: '/api/v1' });
+  // people and access (docs/care.md §5); only when the people module is open
+  if (opts.people) await fastify.register(peopleRoutes, opts);
+  // alert lifecycle, ladder and notifications (docs/care.md §2–§4); only when the alerts module is open
+  if (opts.alerts) await fastify.register(alertsPlugin, { prefix: '/api/v1', alerts: opts.alerts });
 };
 export default routes;

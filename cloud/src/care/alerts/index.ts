@@ -1,0 +1,133 @@
+import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
+import type { Logger } from 'pino';
+import type { AuditLog, CareDirectory, ResidentAlertData } from '../contracts.js';
+import { maySee } from './access.js';
+import { createEmailSender, DEFAULT_WEBHOOK_BACKOFF_MS } from './channels.js';
+import { Dispatcher, summarize } from './dispatcher.js';
+import { AlertLifecycle, type IntakeResult } from './lifecycle.js';
+import type { AlertReport } from './model.js';
+import { AlertRepository, type AlertRecord } from './repository.js';
+import alertRoutes from './routes.js';
+import { LadderScheduler } from './scheduler.js';
+import { SseHub } from './sse-hub.js';
+
+export { AlertRepository } from './repository.js';
+export type { AlertRecord, NotificationRecord, TimelineEntry } from './repository.js';
+export { decide, initialPosition, intentKey } from './ladder.js';
+export type { LadderDecision, LadderInput, LadderPosition, Intent } from './ladder.js';
+export * from './model.js';
+export { SseHub } from './sse-hub.js';
+
+export interface OpenAlertsOptions {
+  /** alerts.sqlite path, or ':memory:' */
+  file: string;
+  directory: CareDirectory;
+  audit: AuditLog;
+  logger: Logger;
+  /** base of the care-page links in notifications; a function when known only after listen */
+  publicUrl: string | (() => string);
+  smtp?: { url: string; from: string };
+  /** webhook retry delays (default 1 s, 2 s, 4 s, 8 s); tests pass short ones */
+  webhookBackoffMs?: readonly number[];
+  clock?: () => number;
+  /** SSE heartbeat interval (default 15 s) */
+  heartbeatMs?: number;
+}
+
+export interface AlertsModule {
+  repo: AlertRepository;
+  residentData: ResidentAlertData;
+  hub: SseHub;
+  /** arms the durable ladder timer and resumes unsent notifications */
+  start(): void;
+  /** stops timers and in-flight sends without finishing them, then closes the database */
+  close(): Promise<void>;
+  intake(report: AlertReport): Promise<IntakeResult>;
+  claim(alertId: string, userId: string, via: string): Promise<AlertRecord>;
+  resolve(alertId: string, actor: { id: string; admin: boolean }, outcome: string, note: string | null): Promise<AlertRecord>;
+  /** resolves when no notification is queued or being sent */
+  idle(): Promise<void>;
+  /** stands in for `fastify.authenticate` (tests without care/people) */
+  authenticate?: onRequestHookHandler;
+  internals: { repo: AlertRepository; directory: CareDirectory; audit: AuditLog; now: () => number };
+}
+
+export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
+  const now = opts.clock ?? Date.now;
+  const log = opts.logger.child({ part: 'alerts' });
+  const repo = new AlertRepository(opts.file);
+  const hub = new SseHub(log, opts.heartbeatMs);
+  const email = opts.smtp ? createEmailSender(opts.smtp) : null;
+  const base = (): string => (typeof opts.publicUrl === 'function' ? opts.publicUrl() : opts.publicUrl).replace(/\/+$/, '');
+  let scheduler: LadderScheduler | undefined;
+  let dispatcher: Dispatcher | undefined;
+  let closed = false;
+
+  const lifecycle = new AlertLifecycle(repo, opts.directory, now, log, {
+    changed(alert) {
+      scheduler?.poke();
+      if (closed) return;
+      void summarize(alert, opts.directory)
+        .then((s) => hub.alert(s, (p) => maySee(p, alert, opts.directory, repo)))
+        .catch((err: unknown) => log.warn({ err }, 'alert push to care pages failed'));
+    },
+    intents(ids) {
+      dispatcher?.enqueue(ids);
+    },
+  });
+  scheduler = new LadderScheduler(repo, (id) => lifecycle.advance(id), now, log);
+  dispatcher = new Dispatcher({
+    repo, directory: opts.directory, hub, email, log, now,
+    careUrl: (id) => `${base()}/care/#alert=${encodeURIComponent(id)}`,
+    webhookBackoffMs: opts.webhookBackoffMs ?? DEFAULT_WEBHOOK_BACKOFF_MS,
+    onUnreachable: (alertId, userId) => lifecycle.unreachable(alertId, userId),
+  });
+  const d = dispatcher;
+  const s = scheduler;
+
+  const residentData: ResidentAlertData = {
+    async exportResident(residentId) {
+      return repo.alertsOfResident(residentId).map((a) => ({
+        alert: a,
+        timeline: repo.timeline(a.id),
+        notifications: repo.notificationsFor(a.id).map((n) => ({ ...n, attemptLog: repo.attempts(n.id) })),
+      }));
+    },
+    async eraseResident(residentId) {
+      return repo.eraseResident(residentId);
+    },
+    async residentsPagedTo(userId) {
+      return repo.residentsPagedTo(userId);
+    },
+  };
+
+  return {
+    repo,
+    residentData,
+    hub,
+    start() {
+      s.start();
+      d.resume();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      s.stop();
+      d.stop();
+      hub.closeAll();
+      email?.close();
+      repo.close();
+    },
+    intake: (r) => lifecycle.intake(r),
+    claim: (id, userId, via) => lifecycle.claim(id, userId, via),
+    resolve: (id, actor, outcome, note) => lifecycle.resolve(id, actor, outcome, note),
+    idle: () => d.idle(),
+    internals: { repo, directory: opts.directory, audit: opts.audit, now },
+  };
+}
+
+/** The alert routes under /api/v1, when the app was given an alerts module. */
+export const alertsPlugin: FastifyPluginAsync<{ alerts?: AlertsModule }> = async (fastify, opts) => {
+  if (!opts.alerts) return;
+  await fastify.register(alertRoutes, { alerts: opts.alerts });
+};

@@ -1,0 +1,68 @@
+import type { Logger } from 'pino';
+import type { CareDirectory, ResidentAlertData } from '../contracts.js';
+import type { SqliteAuditLog } from './audit-log.js';
+import { SqliteCareDirectory } from './directory.js';
+import { PeopleRepository } from './repository.js';
+
+export { PeopleRepository } from './repository.js';
+export { SqliteCareDirectory } from './directory.js';
+export { SqliteAuditLog } from './audit-log.js';
+export { purposeOf } from './purpose.js';
+export { default as peopleAuth } from './auth-plugin.js';
+export { default as peopleRoutes } from './routes.js';
+
+/** The people-and-access part of the cloud (docs/care.md §5), opened by start.ts. */
+export interface PeopleModule {
+  repo: PeopleRepository;
+  /** what the alert side asks about people and access; also typed as the concrete class
+   * for the people routes (visibleProfiles, levelOf) */
+  directory: CareDirectory & SqliteCareDirectory;
+  audit: SqliteAuditLog;
+  /** Attaches the alert side once both are open (export, erase, call-centre access). */
+  setAlertData(data: ResidentAlertData): void;
+  /** The attached alert side, if any. */
+  alertData(): ResidentAlertData | undefined;
+  logger: Logger;
+  /** the module's clock (tests move it to expire sessions and grants) */
+  now: () => number;
+  loginLimits: LoginLimits;
+  close(): Promise<void>;
+}
+
+export interface OpenPeopleOptions {
+  /** people.sqlite path, or ':memory:' */
+  file: string;
+  logger: Logger;
+  now?: () => number;
+  loginLimits?: Partial<LoginLimits>;
+}
+
+/** Failed logins allowed per window, per login name and per client address. */
+export interface LoginLimits {
+  perLogin: number;
+  perIp: number;
+  windowMs: number;
+}
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perLogin: 5, perIp: 20, windowMs: 15 * 60_000 };
+
+export function openPeople(opts: OpenPeopleOptions): PeopleModule {
+  const now = opts.now ?? Date.now;
+  const repo = new PeopleRepository({ file: opts.file, now });
+  let alertData: ResidentAlertData | undefined;
+  const directory = new SqliteCareDirectory(repo, () => alertData, now);
+  return {
+    repo,
+    directory,
+    audit: repo.audit,
+    setAlertData(data) {
+      alertData = data;
+    },
+    alertData: () => alertData,
+    logger: opts.logger,
+    now,
+    loginLimits: { ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits },
+    async close() {
+      repo.close();
+    },
+  };
+}

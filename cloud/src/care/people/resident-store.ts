@@ -1,0 +1,250 @@
+import { CloudError, CloudErrorCode } from '../../errors.js';
+import type { LadderConfig } from '../contracts.js';
+import { sqliteCode, wrap, type Db } from './db.js';
+import type { Community, FamilyLink, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
+
+interface ResidentRow {
+  id: string;
+  name: string;
+  address: string | null;
+  community_id: string;
+  phone: string | null;
+  birth_year: number | null;
+  notes: string | null;
+  ladder: string;
+  routine: string;
+  created_at: number;
+}
+
+function toResident(r: ResidentRow): ResidentRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    address: r.address,
+    communityId: r.community_id,
+    phone: r.phone,
+    birthYear: r.birth_year,
+    notes: r.notes,
+    ladder: JSON.parse(r.ladder) as LadderConfig,
+    routine: JSON.parse(r.routine) as Routine,
+    createdAt: r.created_at,
+  };
+}
+
+const COLUMN: Record<keyof ResidentPatch, string> = {
+  name: 'name',
+  address: 'address',
+  communityId: 'community_id',
+  phone: 'phone',
+  birthYear: 'birth_year',
+  notes: 'notes',
+  ladder: 'ladder',
+  routine: 'routine',
+};
+
+function unknownCommunity(err: unknown, communityId: string | undefined): never {
+  if (sqliteCode(err) === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    throw new CloudError(CloudErrorCode.Validation, `body/communityId: community "${communityId}" does not exist`, { cause: err });
+  }
+  throw err;
+}
+
+/** Communities, residents, the devices installed for them and their family contacts. */
+export class ResidentStore {
+  private readonly stmts;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {
+    this.stmts = {
+      communityInsert: db.prepare('INSERT INTO communities (id, name, created_at) VALUES (?, ?, ?)'),
+      communityGet: db.prepare('SELECT id, name, created_at AS createdAt FROM communities WHERE id = ?'),
+      communities: db.prepare('SELECT id, name, created_at AS createdAt FROM communities ORDER BY id'),
+      communityRename: db.prepare('UPDATE communities SET name = ? WHERE id = ?'),
+      communityDelete: db.prepare('DELETE FROM communities WHERE id = ?'),
+      insert: db.prepare(
+        `INSERT INTO residents (id, name, address, community_id, phone, birth_year, notes, ladder, routine, created_at)
+         VALUES (@id, @name, @address, @communityId, @phone, @birthYear, @notes, @ladder, @routine, @createdAt)`,
+      ),
+      get: db.prepare('SELECT * FROM residents WHERE id = ?'),
+      all: db.prepare('SELECT * FROM residents ORDER BY community_id, name, id'),
+      remove: db.prepare('DELETE FROM residents WHERE id = ?'),
+      devicesOf: db.prepare('SELECT device_id FROM resident_devices WHERE resident_id = ? ORDER BY device_id'),
+      deviceOwner: db.prepare('SELECT resident_id FROM resident_devices WHERE device_id = ?'),
+      devicesClear: db.prepare('DELETE FROM resident_devices WHERE resident_id = ?'),
+      deviceInsert: db.prepare('INSERT INTO resident_devices (device_id, resident_id) VALUES (?, ?)'),
+      allDevices: db.prepare('SELECT device_id AS deviceId, resident_id AS residentId FROM resident_devices ORDER BY device_id'),
+      familyOf: db.prepare(
+        `SELECT resident_id AS residentId, user_id AS userId, position, relation
+         FROM family_links WHERE resident_id = ? ORDER BY position`,
+      ),
+      linkedTo: db.prepare('SELECT resident_id FROM family_links WHERE user_id = ? ORDER BY resident_id'),
+      familyClear: db.prepare('DELETE FROM family_links WHERE resident_id = ?'),
+      familyInsert: db.prepare('INSERT INTO family_links (resident_id, user_id, position, relation) VALUES (?, ?, ?, ?)'),
+      inCommunities: db.prepare(
+        `SELECT r.id FROM residents r JOIN worker_assignments w ON w.community_id = r.community_id
+         WHERE w.user_id = ? ORDER BY r.id`,
+      ),
+    };
+  }
+
+  createCommunity(id: string, name: string): Community {
+    return wrap('creating a community', () => {
+      try {
+        this.stmts.communityInsert.run(id, name, this.now());
+      } catch (err) {
+        if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `community "${id}" already exists`, { cause: err });
+        }
+        throw err;
+      }
+      return this.stmts.communityGet.get(id) as Community;
+    });
+  }
+
+  community(id: string): Community | undefined {
+    return wrap('reading a community', () => this.stmts.communityGet.get(id) as Community | undefined);
+  }
+
+  communities(): Community[] {
+    return wrap('listing communities', () => this.stmts.communities.all() as Community[]);
+  }
+
+  renameCommunity(id: string, name: string): Community | undefined {
+    return wrap('renaming a community', () =>
+      this.stmts.communityRename.run(name, id).changes > 0 ? (this.stmts.communityGet.get(id) as Community) : undefined,
+    );
+  }
+
+  /** false when unknown; 409 while residents still live there. */
+  removeCommunity(id: string): boolean {
+    return wrap('deleting a community', () => {
+      try {
+        return this.stmts.communityDelete.run(id).changes > 0;
+      } catch (err) {
+        if (sqliteCode(err) === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `community "${id}" still has residents`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+
+  create(r: NewResident): ResidentRecord {
+    return wrap('creating a resident', () => {
+      try {
+        this.stmts.insert.run({
+          ...r,
+          ladder: JSON.stringify(r.ladder),
+          routine: JSON.stringify(r.routine),
+          createdAt: this.now(),
+        });
+      } catch (err) {
+        unknownCommunity(err, r.communityId);
+      }
+      return toResident(this.stmts.get.get(r.id) as ResidentRow);
+    });
+  }
+
+  get(id: string): ResidentRecord | undefined {
+    return wrap('reading a resident', () => {
+      const row = this.stmts.get.get(id) as ResidentRow | undefined;
+      return row ? toResident(row) : undefined;
+    });
+  }
+
+  all(): ResidentRecord[] {
+    return wrap('listing residents', () => (this.stmts.all.all() as ResidentRow[]).map(toResident));
+  }
+
+  update(id: string, patch: ResidentPatch): ResidentRecord | undefined {
+    return wrap('updating a resident', () => {
+      const sets: string[] = [];
+      const params: Record<string, unknown> = { id };
+      for (const [key, column] of Object.entries(COLUMN) as [keyof ResidentPatch, string][]) {
+        const value = patch[key];
+        if (value === undefined) continue;
+        sets.push(`${column} = @${column}`);
+        params[column] = key === 'ladder' || key === 'routine' ? JSON.stringify(value) : value;
+      }
+      if (sets.length > 0) {
+        try {
+          if (this.db.prepare(`UPDATE residents SET ${sets.join(', ')} WHERE id = @id`).run(params).changes === 0) return undefined;
+        } catch (err) {
+          unknownCommunity(err, patch.communityId);
+        }
+      }
+      return this.get(id);
+    });
+  }
+
+  devicesOf(residentId: string): string[] {
+    return wrap('reading resident devices', () =>
+      (this.stmts.devicesOf.all(residentId) as { device_id: string }[]).map((r) => r.device_id),
+    );
+  }
+
+  ownerOfDevice(deviceId: string): string | undefined {
+    return wrap('reading a device link', () => (this.stmts.deviceOwner.get(deviceId) as { resident_id: string } | undefined)?.resident_id);
+  }
+
+  allDeviceLinks(): { deviceId: string; residentId: string }[] {
+    return wrap('listing device links', () => this.stmts.allDevices.all() as { deviceId: string; residentId: string }[]);
+  }
+
+  /** Replaces the resident's devices; 409 if one already belongs to another resident. */
+  setDevices(residentId: string, deviceIds: readonly string[]): string[] {
+    return wrap('linking devices', () =>
+      this.db.transaction(() => {
+        for (const d of deviceIds) {
+          const owner = this.ownerOfDevice(d);
+          if (owner !== undefined && owner !== residentId) {
+            throw new CloudError(CloudErrorCode.Duplicate, `device "${d}" already belongs to another resident`);
+          }
+        }
+        this.stmts.devicesClear.run(residentId);
+        for (const d of new Set(deviceIds)) this.stmts.deviceInsert.run(d, residentId);
+        return this.devicesOf(residentId);
+      })(),
+    );
+  }
+
+  family(residentId: string): FamilyLink[] {
+    return wrap('reading family links', () => this.stmts.familyOf.all(residentId) as FamilyLink[]);
+  }
+
+  /** Replaces the family contacts; their order is the ladder order. */
+  setFamily(residentId: string, links: readonly { userId: string; relation: string | null }[]): FamilyLink[] {
+    return wrap('linking family', () =>
+      this.db.transaction(() => {
+        this.stmts.familyClear.run(residentId);
+        links.forEach((l, i) => this.stmts.familyInsert.run(residentId, l.userId, i, l.relation));
+        return this.family(residentId);
+      })(),
+    );
+  }
+
+  linkedResidents(userId: string): string[] {
+    return wrap('reading family links', () => (this.stmts.linkedTo.all(userId) as { resident_id: string }[]).map((r) => r.resident_id));
+  }
+
+  residentsInCommunitiesOf(workerId: string): string[] {
+    return wrap('reading assigned residents', () => (this.stmts.inCommunities.all(workerId) as { id: string }[]).map((r) => r.id));
+  }
+
+  /** Deletes the resident with their device and family links (cascades), their health
+   * grants, and strips the detail of audit rows about them (the resident id stays). */
+  erase(residentId: string): { devices: number; familyLinks: number } | undefined {
+    return wrap('erasing a resident', () =>
+      this.db.transaction(() => {
+        const devices = this.devicesOf(residentId).length;
+        const familyLinks = this.family(residentId).length;
+        if (this.stmts.remove.run(residentId).changes === 0) return undefined;
+        this.db.prepare('DELETE FROM health_grants WHERE resident_id = ?').run(residentId);
+        this.db.prepare('UPDATE audit SET detail = NULL WHERE resident_id = ?').run(residentId);
+        return { devices, familyLinks };
+      })(),
+    );
+  }
+}

@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { generateSecret } from '@yulan/protos';
+import { CloudError, CloudErrorCode } from '../../errors.js';
+import type { Channel, Locale, Role } from '../contracts.js';
+import { sqliteCode, wrap, type Db } from './db.js';
+import type { NewUser, UserPatch, UserRecord } from './records.js';
+
+/** Sessions end after this long without a request (docs/care.md §5). */
+export const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
+/** last_seen_at is written at most this often, so reads do not each cost a write. */
+const TOUCH_EVERY_MS = 60_000;
+
+interface UserRow {
+  id: string;
+  login: string;
+  name: string;
+  role: string;
+  locale: string;
+  password_hash: string | null;
+  channels: string;
+  phone: string | null;
+  disabled: number;
+  created_at: number;
+}
+
+function toUser(r: UserRow): UserRecord {
+  return {
+    id: r.id,
+    login: r.login,
+    name: r.name,
+    role: r.role as Role,
+    locale: r.locale as Locale,
+    channels: JSON.parse(r.channels) as Channel[],
+    phone: r.phone,
+    disabled: r.disabled === 1,
+    hasPassword: r.password_hash !== null,
+    createdAt: r.created_at,
+  };
+}
+
+/** Sessions are looked up by the SHA-256 of the token: a leaked database holds no usable
+ * token, and a 256-bit random token needs no slow hash (see auth-tokens.ts). */
+export function sessionDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('base64url');
+}
+
+/** Users and their sessions. */
+export class UserStore {
+  private readonly stmts;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {
+    this.stmts = {
+      insert: db.prepare(
+        `INSERT INTO users (id, login, name, role, locale, password_hash, channels, phone, created_at)
+         VALUES (@id, @login, @name, @role, @locale, @passwordHash, @channels, @phone, @createdAt)`,
+      ),
+      get: db.prepare('SELECT * FROM users WHERE id = ?'),
+      byLogin: db.prepare('SELECT * FROM users WHERE login = ?'),
+      list: db.prepare('SELECT * FROM users ORDER BY login LIMIT ? OFFSET ?'),
+      listRole: db.prepare('SELECT * FROM users WHERE role = ? ORDER BY login LIMIT ? OFFSET ?'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM users'),
+      countRole: db.prepare('SELECT COUNT(*) AS n FROM users WHERE role = ?'),
+      activeByRole: db.prepare('SELECT * FROM users WHERE role = ? AND disabled = 0 ORDER BY login'),
+      remove: db.prepare('DELETE FROM users WHERE id = ?'),
+      sessionInsert: db.prepare(
+        `INSERT INTO sessions (digest, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      sessionGet: db.prepare('SELECT user_id, last_seen_at, expires_at FROM sessions WHERE digest = ?'),
+      sessionTouch: db.prepare('UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE digest = ?'),
+      sessionDelete: db.prepare('DELETE FROM sessions WHERE digest = ?'),
+      sessionsOfUser: db.prepare('DELETE FROM sessions WHERE user_id = ?'),
+      sessionsExpired: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+    };
+  }
+
+  create(u: NewUser): UserRecord {
+    return wrap('creating a person', () => {
+      try {
+        this.stmts.insert.run({ ...u, channels: JSON.stringify(u.channels), createdAt: this.now() });
+      } catch (err) {
+        if (sqliteCode(err) === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new CloudError(CloudErrorCode.Duplicate, `login "${u.login}" is taken`, { cause: err });
+        }
+        if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `person "${u.id}" already exists`, { cause: err });
+        }
+        throw err;
+      }
+      return toUser(this.stmts.get.get(u.id) as UserRow);
+    });
+  }
+
+  get(id: string): UserRecord | undefined {
+    return wrap('reading a person', () => {
+      const row = this.stmts.get.get(id) as UserRow | undefined;
+      return row ? toUser(row) : undefined;
+    });
+  }
+
+  /** The user and password hash for a login attempt (login compared case-insensitively). */
+  forLogin(login: string): { user: UserRecord; passwordHash: string | null } | undefined {
+    return wrap('reading a login', () => {
+      const row = this.stmts.byLogin.get(login) as UserRow | undefined;
+      return row ? { user: toUser(row), passwordHash: row.password_hash } : undefined;
+    });
+  }
+
+  list(opts: { role?: Role; limit: number; offset: number }): { items: UserRecord[]; total: number } {
+    return wrap('listing people', () => {
+      const rows = (opts.role
+        ? this.stmts.listRole.all(opts.role, opts.limit, opts.offset)
+        : this.stmts.list.all(opts.limit, opts.offset)) as UserRow[];
+      const total = (opts.role ? this.stmts.countRole.get(opts.role) : this.stmts.count.get()) as { n: number };
+      return { items: rows.map(toUser), total: total.n };
+    });
+  }
+
+  activeWithRole(role: Role): UserRecord[] {
+    return wrap('listing people by role', () => (this.stmts.activeByRole.all(role) as UserRow[]).map(toUser));
+  }
+
+  update(id: string, patch: UserPatch): UserRecord | undefined {
+    return wrap('updating a person', () =>
+      this.db.transaction(() => {
+        const sets: string[] = [];
+        const params: Record<string, unknown> = { id };
+        const put = (column: string, value: unknown): void => {
+          sets.push(`${column} = @${column}`);
+          params[column] = value;
+        };
+        if (patch.name !== undefined) put('name', patch.name);
+        if (patch.role !== undefined) put('role', patch.role);
+        if (patch.locale !== undefined) put('locale', patch.locale);
+        if (patch.passwordHash !== undefined) put('password_hash', patch.passwordHash);
+        if (patch.channels !== undefined) put('channels', JSON.stringify(patch.channels));
+        if (patch.phone !== undefined) put('phone', patch.phone);
+        if (patch.disabled !== undefined) put('disabled', patch.disabled ? 1 : 0);
+        if (sets.length > 0) {
+          // Dynamic column list, but every column name comes from the fixed set above.
+          const { changes } = this.db.prepare(`UPDATE users SET ${sets.join(', ')} WHERE id = @id`).run(params);
+          if (changes === 0) return undefined;
+        }
+        // A new password, a new role or disabling ends every open session of the person.
+        if (patch.passwordHash !== undefined || patch.disabled === true || patch.role !== undefined) {
+          this.stmts.sessionsOfUser.run(id);
+        }
+        const row = this.stmts.get.get(id) as UserRow | undefined;
+        return row ? toUser(row) : undefined;
+      })(),
+    );
+  }
+
+  /** Deletes the person; sessions, family links, assignments and grants go with them. */
+  remove(id: string): boolean {
+    return wrap('deleting a person', () => this.stmts.remove.run(id).changes > 0);
+  }
+
+  /** Opens a session; returns the token (shown to the client once, stored as a digest). */
+  createSession(userId: string): string {
+    return wrap('opening a session', () => {
+      const token = generateSecret();
+      const now = this.now();
+      this.stmts.sessionsExpired.run(now);
+      this.stmts.sessionInsert.run(sessionDigest(token), userId, now, now, now + SESSION_IDLE_MS);
+      return token;
+    });
+  }
+
+  /** The active user of a session token, sliding its idle expiry; undefined when the
+   * session is unknown, expired, or its user is disabled or gone. */
+  resolveSession(token: string): UserRecord | undefined {
+    return wrap('reading a session', () => {
+      const digest = sessionDigest(token);
+      const s = this.stmts.sessionGet.get(digest) as
+        | { user_id: string; last_seen_at: number; expires_at: number }
+        | undefined;
+      if (!s) return undefined;
+      const now = this.now();
+      if (s.expires_at <= now) {
+        this.stmts.sessionDelete.run(digest);
+        return undefined;
+      }
+      const row = this.stmts.get.get(s.user_id) as UserRow | undefined;
+      if (!row || row.disabled === 1) return undefined;
+      if (now - s.last_seen_at >= TOUCH_EVERY_MS) this.stmts.sessionTouch.run(now, now + SESSION_IDLE_MS, digest);
+      return toUser(row);
+    });
+  }
+
+  deleteSession(token: string): boolean {
+    return wrap('closing a session', () => this.stmts.sessionDelete.run(sessionDigest(token)).changes > 0);
+  }
+}

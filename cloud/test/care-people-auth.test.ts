@@ -1,0 +1,192 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { digestToken } from '../src/auth-tokens.js';
+import { openPeople, type PeopleModule } from '../src/care/people/index.js';
+import { SESSION_IDLE_MS } from '../src/care/people/user-store.js';
+import { createHttpEdgeClient } from '../src/edge-client.js';
+import { SqliteDeviceRepository } from '../src/repositories/sqlite-device-repository.js';
+import { deadUrl, silentLogger, tempDir } from './helpers.js';
+
+const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
+const admin = { authorization: `Bearer ${ADMIN}` };
+const PASSWORD = 'correct horse battery';
+const tmp = tempDir('yulan-people-auth-');
+let clock = Date.UTC(2025, 0, 15, 4, 0);
+const apps: FastifyInstance[] = [];
+const modules: PeopleModule[] = [];
+
+async function makeApp(name: string, authFailures = 20): Promise<{ app: FastifyInstance; people: PeopleModule }> {
+  const people = openPeople({ file: join(tmp.dir, `${name}.sqlite`), logger: silentLogger, now: () => clock, loginLimits: { perLogin: 5, perIp: 8 } });
+  const app = await buildApp({
+    logger: silentLogger,
+    devices: new SqliteDeviceRepository({ file: ':memory:' }),
+    edge: createHttpEdgeClient({ baseUrl: await deadUrl(), token: 'x' }),
+    control: { connected: () => true, publishRevoke: async () => undefined },
+    adminTokenDigest: digestToken(ADMIN),
+    brokerToken: 'broker-token-for-tests',
+    dashboardDir: null,
+    rateLimit: { authFailures },
+    people,
+  });
+  apps.push(app);
+  modules.push(people);
+  return { app, people };
+}
+
+async function addPerson(app: FastifyInstance, login: string, over: Record<string, unknown> = {}) {
+  const r = await app.inject({ method: 'POST', url: '/api/v1/people', headers: admin, payload: { login, name: login, role: 'family', password: PASSWORD, ...over } });
+  expect(r.statusCode, r.body).toBe(201);
+  return r.json().person as { id: string };
+}
+
+const login = (app: FastifyInstance, body: Record<string, unknown>, remoteAddress = '10.0.0.1') =>
+  app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: body, remoteAddress });
+
+let app: FastifyInstance;
+beforeAll(async () => {
+  ({ app } = await makeApp('main'));
+  await addPerson(app, 'Li.Na');
+});
+afterAll(async () => {
+  for (const a of apps) await a.close();
+  for (const m of modules) await m.close();
+  tmp.cleanup();
+});
+
+describe('login', () => {
+  it('answers a token and an HttpOnly SameSite=Strict cookie; the login is case-insensitive', async () => {
+    const r = await login(app, { login: 'li.na', password: PASSWORD });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body.token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(body.user).toMatchObject({ login: 'Li.Na', role: 'family', hasPassword: true });
+    expect(JSON.stringify(body.user)).not.toContain('scrypt');
+    const cookie = String(r.headers['set-cookie']);
+    expect(cookie).toContain(`yulan_session=${body.token}`);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    expect(cookie).toContain('Path=/');
+    expect(r.headers['cache-control']).toBe('no-store');
+  });
+
+  it('the same 401 for an unknown login, a wrong password, a person without a password and a disabled person', async () => {
+    await addPerson(app, 'nopass', { password: undefined });
+    const disabled = await addPerson(app, 'disabled.one');
+    expect((await app.inject({ method: 'PATCH', url: `/api/v1/people/${disabled.id}`, headers: admin, payload: { disabled: true } })).statusCode).toBe(200);
+    const bodies = [];
+    for (const [i, b] of [
+      { login: 'nobody', password: PASSWORD },
+      { login: 'Li.Na', password: 'wrong password!' },
+      { login: 'nopass', password: PASSWORD },
+      { login: 'disabled.one', password: PASSWORD },
+      { login: '', password: '' },
+    ].entries()) {
+      const r = await login(app, b, `10.1.0.${i}`);
+      expect(r.statusCode, JSON.stringify(b)).toBe(401);
+      expect(r.headers['set-cookie']).toBeUndefined();
+      bodies.push(r.body);
+    }
+    expect(new Set(bodies).size).toBe(1);
+    expect(JSON.parse(bodies[0] as string)).toMatchObject({ code: 'E_UNAUTHORIZED', message: 'wrong login or password' });
+  });
+
+  it('400 for a malformed body', async () => {
+    const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { login: 'x' } });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().code).toBe('E_VALIDATION');
+  });
+
+  it('429 after 5 failures for one login, from any address, even with the right password then', async () => {
+    const { app: limited } = await makeApp('per-login');
+    await addPerson(limited, 'wang.fang');
+    for (let i = 0; i < 5; i++) expect((await login(limited, { login: 'wang.fang', password: 'nope-nope-nope' }, `10.2.0.${i}`)).statusCode).toBe(401);
+    const blocked = await login(limited, { login: 'WANG.FANG', password: PASSWORD }, '10.2.1.1');
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json().code).toBe('E_TOO_MANY_REQUESTS');
+    expect(blocked.headers['retry-after']).toBeDefined();
+    // Other logins from the same address are unaffected.
+    await addPerson(limited, 'other.person');
+    expect((await login(limited, { login: 'other.person', password: PASSWORD }, '10.2.1.1')).statusCode).toBe(200);
+  });
+
+  it('429 after too many failures from one address across logins', async () => {
+    const { app: limited } = await makeApp('per-ip');
+    await addPerson(limited, 'zhao.lei');
+    for (let i = 0; i < 8; i++) expect((await login(limited, { login: `guess${i}`, password: 'x' }, '10.3.0.1')).statusCode).toBe(401);
+    expect((await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.1')).statusCode).toBe(429);
+    expect((await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.2')).statusCode).toBe(200);
+  });
+});
+
+describe('sessions', () => {
+  async function signIn(target = app): Promise<string> {
+    const r = await login(target, { login: 'Li.Na', password: PASSWORD });
+    expect(r.statusCode).toBe(200);
+    return r.json().token as string;
+  }
+
+  it('a session works as a bearer token and as the cookie; /me says who', async () => {
+    const token = await signIn();
+    for (const headers of [{ authorization: `Bearer ${token}` }, { cookie: `theme=dark; yulan_session=${token}; other=1` }]) {
+      const r = await app.inject({ url: '/api/v1/me', headers });
+      expect(r.statusCode, JSON.stringify(headers)).toBe(200);
+      expect(r.json()).toMatchObject({ principal: 'person', user: { login: 'Li.Na', role: 'family' }, residents: [] });
+    }
+    const asAdmin = await app.inject({ url: '/api/v1/me', headers: admin });
+    expect(asAdmin.json()).toEqual({ principal: 'admin-token', user: null, residents: [] });
+  });
+
+  it('401 without credentials, with an unknown token and with an unknown cookie', async () => {
+    for (const headers of [{}, { authorization: 'Bearer not-a-session' }, { cookie: 'yulan_session=not-a-session' }, { cookie: 'yulan_session=' }]) {
+      const r = await app.inject({ url: '/api/v1/me', headers });
+      expect(r.statusCode, JSON.stringify(headers)).toBe(401);
+      expect(r.json().code).toBe('E_UNAUTHORIZED');
+    }
+  });
+
+  it('a wrong bearer does not fall back to a valid cookie', async () => {
+    const token = await signIn();
+    const r = await app.inject({ url: '/api/v1/me', headers: { authorization: 'Bearer wrong', cookie: `yulan_session=${token}` } });
+    expect(r.statusCode).toBe(401);
+  });
+
+  it('logout ends the session and clears the cookie', async () => {
+    const token = await signIn();
+    const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { cookie: `yulan_session=${token}` } });
+    expect(out.statusCode).toBe(204);
+    expect(String(out.headers['set-cookie'])).toMatch(/yulan_session=;.*Max-Age=0/);
+    expect((await app.inject({ url: '/api/v1/me', headers: { cookie: `yulan_session=${token}` } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/api/v1/auth/logout' })).statusCode).toBe(401);
+  });
+
+  it('a session expires after 12 h without use, and ends when the password changes', async () => {
+    const token = await signIn();
+    const headers = { authorization: `Bearer ${token}` };
+    clock += SESSION_IDLE_MS - 120_000;
+    expect((await app.inject({ url: '/api/v1/me', headers })).statusCode).toBe(200);
+    clock += SESSION_IDLE_MS + 1;
+    expect((await app.inject({ url: '/api/v1/me', headers })).statusCode).toBe(401);
+
+    const again = await signIn();
+    const people = await app.inject({ url: '/api/v1/people?role=family', headers: admin });
+    const id = (people.json().items as { id: string; login: string }[]).find((p) => p.login === 'Li.Na')?.id;
+    await app.inject({ method: 'PATCH', url: `/api/v1/people/${id}`, headers: admin, payload: { password: 'another long password' } });
+    expect((await app.inject({ url: '/api/v1/me', headers: { authorization: `Bearer ${again}` } })).statusCode).toBe(401);
+    expect((await login(app, { login: 'Li.Na', password: 'another long password' })).statusCode).toBe(200);
+    await app.inject({ method: 'PATCH', url: `/api/v1/people/${id}`, headers: admin, payload: { password: PASSWORD } });
+  });
+
+  it('repeated bad sessions from one address are rate-limited (429), other addresses are not', async () => {
+    const { app: limited } = await makeApp('bad-sessions', 3);
+    for (let i = 0; i < 3; i++) {
+      expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: { cookie: 'yulan_session=guess' } })).statusCode).toBe(401);
+    }
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: admin })).statusCode).toBe(429);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.2', headers: admin })).statusCode).toBe(200);
+    // No credentials at all is not a guess: it costs nothing.
+    for (let i = 0; i < 5; i++) expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.3' })).statusCode).toBe(401);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.3', headers: admin })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import { applyInput, applyTick } from '../domain/alert-rules.js';
+import type { AlertRecord, DeviceRuleState, RuleOptions, RuleResult } from '../domain/alert-types.js';
+import type { EventRecord, ReadingRecord } from '../domain/records.js';
+import type { EdgeMetrics } from '../metrics.js';
+import type { AlertStore } from './alert-store.js';
+import type { CareRules } from './care-rules.js';
+
+/** What the ingest path needs from the alert rules (see Ingestor.flush for the ordering). */
+export interface AlertSink {
+  /** A deduplicated reading or event (not yet committed). */
+  offer(r: ReadingRecord | EventRecord, now: number): void;
+  /** Periodic rules (silence, inactivity, merge windows). */
+  tick(now: number): void;
+  readonly hasPending: boolean;
+  /** Commits pending rule state and alert revisions; throws and keeps nothing on failure. */
+  commit(now: number): void;
+  /** Forgets uncommitted changes (after a failed commit). */
+  restore(): void;
+}
+
+const CARE_KIND = 'fall-sensor';
+
+/**
+ * Runs the pure rules over the ingest stream and stages their results for the same commit
+ * flow as the telemetry outbox: Ingestor.flush commits alerts.db FIRST, then outbox.db,
+ * then releases the PUBACKs. A crash between the two commits leaves the message un-acked
+ * and not deduplicated; its redelivery is recognised by the rule state's recent seqs, so
+ * an alert is neither lost (the other order) nor counted twice.
+ */
+export class AlertPipeline implements AlertSink {
+  private states = new Map<string, DeviceRuleState>();
+  private dirty = new Map<string, DeviceRuleState>();
+  private alerts = new Map<string, AlertRecord>();
+  private raised: RuleResult['raised'] = [];
+  private linkUp = true;
+  private readonly ruleOpts: RuleOptions;
+
+  constructor(
+    private readonly store: AlertStore,
+    private readonly rules: CareRules,
+    private readonly metrics: EdgeMetrics,
+    private readonly logger: Logger,
+    opts: RuleOptions,
+    /** Called after a commit that wrote alert revisions (wakes the uplink). */
+    private readonly onAlerts: () => void = () => {},
+  ) {
+    this.ruleOpts = { ...opts };
+    this.restore();
+  }
+
+  /** The edge's own MQTT link. While it is down the edge hears nobody, which says nothing
+   * about the devices: silence and wellness restart their clocks when it comes back, or a
+   * broker outage would page a wellness alarm for every resident. */
+  linkChanged(up: boolean, now: number): void {
+    if (up && !this.linkUp) this.ruleOpts.watchSinceMs = now;
+    this.linkUp = up;
+  }
+
+  restore(): void {
+    this.states = new Map(this.store.loadStates().map((s) => [s.deviceId, s]));
+    this.dirty.clear();
+    this.alerts.clear();
+    this.raised = [];
+  }
+
+  get hasPending(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  offer(r: ReadingRecord | EventRecord, now: number): void {
+    // Care devices: fall sensors, and whatever the cloud's care rules list.
+    if (r.kind !== CARE_KIND && !this.rules.has(r.deviceId)) return;
+    if (r.type === 'event' && r.eventType === 'command.result') return;
+    const input = r.type === 'event'
+      ? { kind: 'event' as const, deviceId: r.deviceId, site: r.site, seq: r.seq, tsMs: r.tsMs, eventType: r.eventType, attributes: r.attributes }
+      : { kind: 'telemetry' as const, deviceId: r.deviceId, site: r.site, seq: r.seq, tsMs: r.tsMs, fields: r.fields };
+    this.take(applyInput(this.states.get(r.deviceId), input, now));
+  }
+
+  tick(now: number): void {
+    if (!this.linkUp) return;
+    for (const s of this.states.values()) this.take(applyTick(s, this.rules.settingsFor(s.deviceId), this.ruleOpts, now));
+  }
+
+  private take(res: RuleResult): void {
+    const before = this.states.get(res.state.deviceId);
+    if (before === res.state) return; // a replayed seq: nothing changed
+    this.states.set(res.state.deviceId, res.state);
+    // Ticks re-evaluate every device each second; persist only real changes.
+    if (res.alerts.length > 0 || !before || JSON.stringify(before) !== JSON.stringify(res.state)) {
+      this.dirty.set(res.state.deviceId, res.state);
+    }
+    for (const a of res.alerts) this.alerts.set(a.id, a);
+    this.raised.push(...res.raised);
+  }
+
+  commit(now: number): void {
+    if (this.dirty.size === 0) return;
+    const alerts = [...this.alerts.values()];
+    try {
+      this.store.commit([...this.dirty.values()], alerts, now);
+    } catch (err) {
+      this.metrics.alertStoreErrors++;
+      throw err;
+    }
+    for (const r of this.raised) {
+      const byLevel = (this.metrics.alertsRaised[r.type] ??= {});
+      byLevel[r.level] = (byLevel[r.level] ?? 0) + 1;
+    }
+    for (const a of alerts) {
+      if (a.revision === 1) this.logger.info({ alertId: a.id, deviceId: a.deviceId, type: a.type, level: a.level }, 'alert raised');
+    }
+    this.dirty.clear();
+    this.alerts.clear();
+    this.raised = [];
+    if (alerts.length > 0) this.onAlerts();
+  }
+}
