@@ -37,7 +37,8 @@ async function intake(app: FastifyInstance, over: Parameters<typeof report>[0] =
   return rep;
 }
 
-function signedPost(app: FastifyInstance, url: string, secret: string, body = '', ts = Date.now()) {
+/** A receiver's signed callback; the body names the delivery taken from the URL. */
+function signedPost(app: FastifyInstance, url: string, secret: string, body = JSON.stringify({ deliveryId: url.split('/').at(-2) }), ts = Date.now()) {
   return app.inject({
     method: 'POST', url,
     headers: { 'content-type': 'application/json', [WebhookHeader.Timestamp]: String(ts), [WebhookHeader.Signature]: signWebhook(secret, ts, body) },
@@ -211,7 +212,10 @@ describe('receipts and acks by delivery id', () => {
       const bad = [
         await app.inject({ method: 'POST', url: url(what) }),
         await signedPost(app, url(what), 'not-the-secret'),
-        await signedPost(app, url(what), hook.secret, '', Date.now() - 6 * 60_000),
+        await signedPost(app, url(what), hook.secret, undefined, Date.now() - 6 * 60_000),
+        // validly signed, but naming another delivery: a replay against this one
+        await signedPost(app, url(what), hook.secret, JSON.stringify({ deliveryId: 'dl_other' })),
+        await signedPost(app, url(what), hook.secret, ''),
         await signedPost(app, url(what, 'dl_unknown'), hook.secret),
         await app.inject({ method: 'POST', url: url(what), headers: { [WebhookHeader.Timestamp]: String(Date.now()), [WebhookHeader.Signature]: 'v1=zz' } }),
       ];
@@ -225,7 +229,7 @@ describe('receipts and acks by delivery id', () => {
     expect(alerts.repo.get(rep.id)?.status).toBe('notifying');
     expect(alerts.repo.notification(d.deliveryId)?.readAt).toBeNull();
 
-    const receipt = await signedPost(app, url('receipt'), hook.secret, '{"seen":true}');
+    const receipt = await signedPost(app, url('receipt'), hook.secret, JSON.stringify({ deliveryId: d.deliveryId, seen: true }));
     expect(receipt.statusCode).toBe(200);
     expect(alerts.repo.notification(d.deliveryId)?.readAt).not.toBeNull();
     const ack = await signedPost(app, url('ack'), hook.secret);

@@ -27,7 +27,8 @@ function runHook(hook: onRequestHookHandler, fastify: unknown, request: FastifyR
 /**
  * Receipts and claims by delivery id (docs/care.md §4). A webhook receiver signs its call
  * with its channel's secret over the raw body (so the body is kept unparsed here); the
- * care page uses its session instead (receipt only). Anything unsigned, wrongly signed or
+ * care page uses its session instead (receipt only). The signed body is JSON naming the
+ * delivery: `{"deliveryId": "<id>", …}`. Anything unsigned, wrongly signed or
  * stale is 401 and changes nothing; an unknown delivery id is the same 401, so ids
  * cannot be probed.
  */
@@ -61,6 +62,11 @@ const notificationRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertsModule }> = 
     const sig = header(request, WebhookHeader.Signature);
     const checks = secrets.map((s) => verifyWebhook(s, ts, sig, body, now()));
     if (!checks.some((c) => c.ok)) return fail(checks.map((c) => (c.ok ? 'ok' : c.reason)).join(','));
+    // The path is not covered by the signature, so the signed body must name the delivery:
+    // otherwise a captured callback could be replayed against another delivery of the same person.
+    let named: unknown;
+    try { named = (JSON.parse(body) as { deliveryId?: unknown } | null)?.deliveryId; } catch { named = undefined; }
+    if (named !== id) return fail('signed body does not name this delivery');
     return n;
   }
 
