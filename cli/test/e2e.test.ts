@@ -40,6 +40,19 @@ describe('yulan up, end to end', () => {
     tmp.cleanup();
   });
 
+  it('seeds the care demo on the first start: a resident per fall sensor, family and worker who can sign in', async () => {
+    const demo = up.careDemo!;
+    expect(demo.residents).toHaveLength(2);
+    const family = demo.accounts.find((a) => a.role === 'family')!;
+    const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: family.login, password: family.password }) });
+    expect(login.status).toBe(200);
+    const { token: session } = (await login.json()) as { token: string };
+    const me = await api<{ residents: { id: string }[] }>(base, session, '/api/v1/me');
+    expect(me.body.residents.map((r) => r.id).sort()).toEqual(demo.residents.map((r) => r.id).sort());
+    const wrong = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: family.login, password: 'guessed-password' }) });
+    expect(wrong.status).toBe(401);
+  });
+
   it('refuses the API without the admin token', async () => {
     expect((await api(base, 'wrong', '/api/v1/devices')).status).toBe(401);
     expect((await fetch(`${base}/api/v1/devices`)).status).toBe(401);
@@ -143,6 +156,7 @@ describe('yulan up, end to end', () => {
     up = await runUp({ ...env, YULAN_SIM_DEVICES: '0' }, quietLogger, () => {});
     base = `http://127.0.0.1:${up.httpPort}`;
     expect(up.adminToken).toBeUndefined();
+    expect(up.careDemo).toBeUndefined();
     const after = await api<{ total: number }>(base, token, '/api/v1/devices?limit=100');
     expect(after.status).toBe(200);
     expect(after.body.total).toBe(before.body.total);
