@@ -8,13 +8,14 @@ import { Role } from './acl.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import type { BrokerConfig } from './config.js';
 import { CloudDeviceAuthenticator, type DeviceAuthenticator } from './device-auth.js';
-import { BrokerError, PacketTooLargeError } from './errors.js';
+import { classifyError } from './classify-error.js';
+import { PacketTooLargeError } from './errors.js';
 import { queuedBytes } from './flow-control.js';
 import { FrameGuard } from './frame-guard.js';
-import { createHooks } from './hooks.js';
+import { createHooks, DISCARD_TOPIC } from './hooks.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
-import { MessageBus } from './mq.js';
-import { createPersistence } from './persistence.js';
+import { createMessagePath } from './message-path.js';
+import { publishBeforeAck } from './shared-state.js';
 import { PresenceReason, presencePacket } from './presence.js';
 import { startTransports } from './transports.js';
 
@@ -22,6 +23,16 @@ export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
   /** Pre-parsed service accounts; when absent they are read from config.accountsFile. */
   accounts?: Accounts;
+  /** Replace what /healthz and /metrics answer (a clustered worker sums all workers). */
+  httpViews?: {
+    health(local: LocalHealth): Promise<unknown>;
+    metrics(local: BrokerMetrics): Promise<unknown>;
+  };
+}
+
+export interface LocalHealth {
+  status: 'ok' | 'closing';
+  connections: number;
 }
 
 export interface BrokerHandle {
@@ -33,6 +44,7 @@ export interface BrokerHandle {
 
 /** How long shutdown waits for the offline-presence publishes before closing anyway. */
 const SHUTDOWN_PRESENCE_WAIT_MS = 2000;
+const SYS_NEW_CLIENTS = '$SYS/+/new/clients';
 
 export async function startBroker(config: BrokerConfig, logger: Logger, deps: BrokerDeps = {}): Promise<BrokerHandle> {
   const accounts = deps.accounts ?? (await loadAccounts(config.accountsFile));
@@ -54,32 +66,25 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     maxPacketBytes: config.maxPacketBytes,
     queueLimit: config.queueLimit,
     isClosing: () => closing,
+    sharedState: config.redisUrl !== undefined,
   });
   const { sessionOf } = hooks;
 
-  let lastDropLog = 0;
-  const persistence = createPersistence({
-    maxQueuedPerClient: config.sessionQueueLimit,
-    onDrop: (clientId, n) => {
-      metrics.droppedQueued += n;
-      const now = Date.now();
-      if (now - lastDropLog > 10_000) {
-        lastDropLog = now;
-        logger.warn({ clientId, droppedQueued: metrics.droppedQueued }, 'persistent session queue full: dropping its oldest messages');
-      }
-    },
-  });
-  // Broker-wide messages in delivery at once; each subscriber's share is further bounded
-  // by the flow-control budget. Past 4× that many waiting, publishers are held (see mq.ts).
-  const concurrency = Math.max(100, Math.min(config.queueLimit, 10_000));
-  const bus = new MessageBus(concurrency);
+  const path = createMessagePath(config, logger, metrics);
   const aedes = await Aedes.createBroker({
     ...hooks,
     authorizePublish: (client, packet, cb) =>
-      hooks.authorizePublish(client, packet, (err) => (err ? cb(err) : bus.admit(() => cb(null)))),
-    mq: bus as unknown as AedesOptions['mq'],
-    persistence: persistence as AedesOptions['persistence'],
-    concurrency,
+      hooks.authorizePublish(client, packet, (err) => {
+        if (err) return cb(err);
+        // Clustered mode: acknowledge QoS 1 only once it is in Redis (publishBeforeAck).
+        // Not for wills (nobody to acknowledge) nor refused publishes (already re-pointed).
+        const early = path.shared && client !== null && packet.qos === 1 && packet.topic !== DISCARD_TOPIC &&
+          packet !== (client as Client & { will?: unknown }).will;
+        path.admit(() => (early ? publishBeforeAck(aedes, client, packet, cb) : cb(null)));
+      }),
+    mq: path.mq as AedesOptions['mq'],
+    persistence: path.persistence as AedesOptions['persistence'],
+    concurrency: path.concurrency,
     drainTimeout: config.drainTimeoutMs,
     // Aedes' queueLimit bounds packets received before CONNECT completes; keep it small.
     queueLimit: 42,
@@ -121,6 +126,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     if (s?.principal.role !== Role.Device) return;
     if (devices.get(s.principal.deviceId) === client) devices.delete(s.principal.deviceId);
     if (s.endReason === PresenceReason.Shutdown) return; // published before the close
+    if (s.takenOver) return; // its new session, on another process, said online
     const reason = s.endReason ?? (s.willFired ? PresenceReason.Will : PresenceReason.Disconnect);
     void publish(presencePacket(s.principal, false, reason, Date.now()));
   });
@@ -161,6 +167,18 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     () => undefined,
   );
 
+  if (path.shared) {
+    // Aedes closes a local client whose id connected to another process (its own
+    // `$SYS/+/new/clients` listener); mark it first so no stale offline presence follows.
+    aedes.subscribe(SYS_NEW_CLIENTS, (packet: AedesPublishPacket, cb: () => void) => {
+      const serverId = packet.topic.split('/')[1];
+      const client = serverId === aedes.id ? undefined : devices.get(packet.payload.toString());
+      const s = client && sessionOf(client);
+      if (s) s.takenOver = true;
+      cb();
+    }, () => undefined);
+  }
+
   const handleStream = (stream: Duplex, req?: Parameters<Aedes['handle']>[1]): void => {
     if (closing) {
       stream.destroy();
@@ -200,12 +218,17 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
           closedBytesOut += socket.bytesWritten;
         });
       },
-      health: () => ({ status: closing ? 'closing' : 'ok', connections: metrics.connections.current }),
-      metrics: () => snapshot(),
+      health: () => (deps.httpViews ? deps.httpViews.health(localHealth()) : localHealth()),
+      metrics: () => (deps.httpViews ? deps.httpViews.metrics(snapshot()) : snapshot()),
     });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await path.close();
     throw err;
+  }
+
+  function localHealth(): LocalHealth {
+    return { status: closing ? 'closing' : 'ok', connections: metrics.connections.current };
   }
 
   function snapshot(): BrokerMetrics {
@@ -228,8 +251,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       bytesIn,
       bytesOut,
       outgoingQueuedBytes: queued,
-      busBacklog: bus.length,
-      publishersHeld: bus.held,
+      busBacklog: path.backlog,
+      publishersHeld: path.held,
     };
   }
 
@@ -247,6 +270,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     }
     await withTimeout(Promise.all(offline), SHUTDOWN_PRESENCE_WAIT_MS);
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await path.close();
     // Sockets Aedes did not own yet (mid-handshake, idle HTTP keep-alive).
     for (const s of sockets) s.destroy();
     await stopAccepting;
@@ -260,27 +284,6 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     metrics: snapshot,
     close: () => (closed ??= close()),
   };
-}
-
-const NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
-const BENIGN_MESSAGES = new Set(['keep alive timeout', 'connection closed', 'connect did not arrive in time']);
-
-/** Sorts Aedes' client/connection errors into counters. Our own refusals were counted
- * where they were raised. Per-connection, not per-message, so logging is affordable. */
-function classifyError(err: Error, metrics: BrokerMetrics, logger: Logger): void {
-  if (err instanceof BrokerError) return;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (err.message === 'drain timeout') {
-    metrics.slowConsumerDisconnects++;
-    logger.warn('slow subscriber disconnected after drain timeout');
-  } else if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-    metrics.oversizedPackets++;
-  } else if ((code !== undefined && NETWORK_ERRORS.has(code)) || BENIGN_MESSAGES.has(err.message)) {
-    logger.debug({ err }, 'connection ended');
-  } else {
-    metrics.protocolErrors++;
-    logger.debug({ err }, 'protocol error');
-  }
 }
 
 function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

@@ -22,6 +22,9 @@ const EnvSchema = Type.Object({
   // hold QoS 1 publishers back forever.
   YULAN_BROKER_SESSION_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 500_000 }),
   YULAN_BROKER_DRAIN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  // Clustered mode (broker/README.md): state shared through Redis, N worker processes.
+  YULAN_BROKER_REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_BROKER_WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -38,6 +41,10 @@ export interface BrokerConfig {
   sessionQueueLimit: number;
   authCacheTtlMs: number;
   drainTimeoutMs: number;
+  /** When set, sessions, retained messages, subscriptions and routing live in Redis. */
+  redisUrl: string | undefined;
+  /** Broker processes sharing the listening ports (node:cluster); > 1 needs redisUrl. */
+  workers: number;
 }
 
 export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
@@ -62,6 +69,15 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
   if (issues.length === 0) {
     const url = (converted as Env).YULAN_CLOUD_URL;
     if (!isHttpUrl(url)) issues.push({ variable: 'YULAN_CLOUD_URL', message: 'must be an http(s) URL' });
+    const redis = (converted as Env).YULAN_BROKER_REDIS_URL;
+    if (redis !== undefined && !isRedisUrl(redis)) {
+      issues.push({ variable: 'YULAN_BROKER_REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
+    }
+    if ((converted as Env).YULAN_BROKER_WORKERS > 1 && redis === undefined) {
+      // Without shared state each worker would be its own broker: a device on one
+      // worker would be invisible to a subscriber on another.
+      issues.push({ variable: 'YULAN_BROKER_WORKERS', message: 'more than 1 worker requires YULAN_BROKER_REDIS_URL' });
+    }
   }
   if (issues.length > 0) throw new ConfigError(dedupe(issues));
   const e = converted as Env;
@@ -77,6 +93,8 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     sessionQueueLimit: e.YULAN_BROKER_SESSION_QUEUE_LIMIT,
     authCacheTtlMs: e.YULAN_AUTH_CACHE_TTL_MS,
     drainTimeoutMs: e.YULAN_BROKER_DRAIN_TIMEOUT_MS,
+    redisUrl: e.YULAN_BROKER_REDIS_URL,
+    workers: e.YULAN_BROKER_WORKERS,
   };
 }
 
@@ -94,6 +112,15 @@ function isHttpUrl(s: string): boolean {
   try {
     const u = new URL(s);
     return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function isRedisUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
   } catch {
     return false;
   }

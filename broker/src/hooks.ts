@@ -17,6 +17,9 @@ export interface Session {
   endReason: PresenceReason | undefined;
   /** The client's last will passed the ACL and is being published. */
   willFired: boolean;
+  /** Its id connected to another broker process, which closes this session and has
+   * published online presence already: no offline presence from here. */
+  takenOver: boolean;
   /** Highest QoS granted to any of its subscriptions. When 0, every delivery to it is
    * QoS 0 (MQTT downgrades to the subscription QoS), so it may be dropped under load
    * whatever QoS the publisher used. Never lowered on unsubscribe: erring high only
@@ -37,6 +40,8 @@ export interface HookContext {
   maxPacketBytes: number;
   queueLimit: number;
   isClosing: () => boolean;
+  /** Sessions live in storage shared with other broker processes (clustered mode). */
+  sharedState?: boolean;
 }
 
 /** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
@@ -71,14 +76,34 @@ export function createHooks(ctx: HookContext): BrokerHooks {
   }
 
   function accept(client: Client, principal: Principal, cb: (err: null, ok: true) => void): void {
+    if (ctx.sharedState) {
+      checkWillAtConnect(client, principal);
+      disableCounterDedupe(client);
+    }
     sessions.set(client, {
       principal,
       out: createOutgoingState(client.conn),
       endReason: undefined,
       willFired: false,
-      maxSubQos: 0,
+      takenOver: false,
+      // A persistent session's subscriptions are restored from storage without a
+      // SUBSCRIBE (authorizeSubscribe never sees them), so its QoS is unknown: assume 1.
+      // Assuming 0 let the QoS 0 budget refuse its QoS 1 deliveries under load, which
+      // left them in the session queue until the subscriber's next reconnect.
+      maxSubQos: client.clean === false ? 1 : 0,
     });
     cb(null, true);
+  }
+
+  /** With shared storage, another process publishes this client's will if ours dies; it
+   * arrives there with no session (client null) to check, so the ACL is applied now and
+   * a will it refuses is dropped (as it would have been discarded when fired). */
+  function checkWillAtConnect(client: Client, principal: Principal): void {
+    const c = client as Client & { _will?: { topic: string } | null };
+    if (c._will && !canPublish(principal, c._will.topic)) {
+      metrics.aclDenied.publish++;
+      c._will = null;
+    }
   }
 
   return {
@@ -146,8 +171,9 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     },
 
     authorizePublish(client, packet, cb) {
-      // client is null only for wills of a previous broker run restored from persistent
-      // storage; the store is in memory, so there are none to check.
+      // client is null only for wills restored from persistent storage: none with the
+      // in-memory store; with the shared store, wills of a dead broker process, already
+      // checked against the ACL at CONNECT (checkWillAtConnect).
       if (client === null) return cb(null);
       const s = sessions.get(client);
       if (s === undefined || s.endReason !== undefined) return discard(packet, cb);
@@ -193,6 +219,23 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       return packet;
     },
   };
+}
+
+/**
+ * Aedes drops a delivery whose per-broker counter is not above the last one this client
+ * got from that broker, assuming messages reach it in publish order. Through Redis they
+ * do not: a retained or persistent-session message waits for Redis writes before it is
+ * emitted, so a later plain message overtakes it and the earlier one was silently dropped
+ * (seen as lost online presence). Duplicates it meant to catch are already removed by
+ * mqemitter-redis (per-message ids), and QoS 1 allows the rest, so it is switched off.
+ */
+const NEVER_SEEN: Record<string, number> = new Proxy(Object.create(null) as Record<string, number>, {
+  get: () => undefined,
+  set: () => true,
+});
+
+function disableCounterDedupe(client: Client): void {
+  (client as Client & { duplicates: Record<string, number> }).duplicates = NEVER_SEEN;
 }
 
 function discard(packet: { topic: string; retain: boolean }, cb: (err?: Error | null) => void): void {

@@ -1,5 +1,5 @@
 export { loadBrokerConfig, type BrokerConfig } from './config.js';
-export { startBroker, type BrokerHandle, type BrokerDeps } from './broker.js';
+export { startBroker, type BrokerHandle, type BrokerDeps, type LocalHealth } from './broker.js';
 export type { BrokerMetrics } from './metrics.js';
 export {
   CloudDeviceAuthenticator,
@@ -21,3 +21,4 @@ export {
   type ConfigIssue,
 } from './errors.js';
 export { PresenceReason } from './presence.js';
+export { startBrokerCluster, sumMetrics, type ClusterHandle } from './cluster.js';

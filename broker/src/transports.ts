@@ -18,6 +18,7 @@ export interface TransportOptions {
   onStream(stream: Duplex, req?: IncomingMessage): void;
   /** Every raw TCP socket (plain MQTT or the one under a WebSocket), for byte counters and shutdown. */
   onSocket(socket: Socket): void;
+  /** May answer asynchronously: a clustered worker gathers every worker's figures. */
   health(): unknown;
   metrics(): unknown;
 }
@@ -85,14 +86,23 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
 function serveHttp(o: TransportOptions, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
-  if (path === '/healthz') return json(res, 200, o.health());
+  if (path === '/healthz') return answer(res, o.health);
   if (path === '/metrics') {
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (token === '' || !safeEqual(token, o.metricsToken)) return json(res, 401, { error: 'unauthorized' });
-    return json(res, 200, o.metrics());
+    return answer(res, o.metrics);
   }
   json(res, 404, { error: 'not found' });
+}
+
+function answer(res: ServerResponse, get: () => unknown): void {
+  Promise.resolve()
+    .then(get)
+    .then(
+      (body) => json(res, 200, body),
+      () => json(res, 503, { error: 'unavailable' }),
+    );
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

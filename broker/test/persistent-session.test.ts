@@ -49,6 +49,18 @@ describe('persistent sessions (indexed outgoing queue)', () => {
     expect(broker!.metrics().droppedQueued).toBe(0);
   });
 
+  it('replays a backlog larger than the socket buffer without dropping any of it', async () => {
+    // The restored session never re-SUBSCRIBEs; nothing of its QoS 1 backlog may be
+    // treated as droppable QoS 0 on the way out.
+    const { url, device } = await setup();
+    const payload = Buffer.alloc(2048, 3);
+    const n = 1500; // 3 MB queued against a 512 KiB socket high-water mark
+    await Promise.all(Array.from({ length: n }, () => device.publishAsync(TOPIC, payload, { qos: 1 })));
+    const got = await reconnectAndCollect(url, n);
+    expect(got).toHaveLength(n);
+    expect(broker!.metrics().droppedQos0).toBe(0);
+  });
+
   it('bounds an offline session: keeps the newest, drops and counts the oldest', async () => {
     const { url, device } = await setup({ YULAN_BROKER_SESSION_QUEUE_LIMIT: '50' });
     for (let i = 0; i < 120; i++) await device.publishAsync(TOPIC, `m${i}`, { qos: 1 });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { loadBrokerConfig, startBroker } from '@yulan/broker';
+import { loadBrokerConfig, startBroker, startBrokerCluster } from '@yulan/broker';
 import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
 import { parseSimArgs, runFleet, simUsage } from '@yulan/device-sims';
@@ -67,8 +67,13 @@ export async function main(rawArgv: string[]): Promise<number> {
     case 'broker': {
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
-      const broker = await startBroker(loadBrokerConfig(env), logger.child({ svc: 'broker' }));
-      logger.info({ mqttPort: broker.mqttPort, wsPort: broker.wsPort }, 'broker listening');
+      const config = loadBrokerConfig(env);
+      // YULAN_BROKER_WORKERS > 1: this process becomes the cluster primary and forks workers
+      // that run this same command (broker/README.md, "Clustered mode").
+      const broker = config.workers > 1
+        ? await startBrokerCluster(config, logger.child({ svc: 'broker' }))
+        : await startBroker(config, logger.child({ svc: 'broker' }));
+      logger.info({ mqttPort: broker.mqttPort, wsPort: broker.wsPort, workers: config.workers }, 'broker listening');
       return shutdown([broker]);
     }
     case 'edge': {

@@ -1,1 +1,2 @@
 export * from './influxd.js';
+export * from './redis.js';
