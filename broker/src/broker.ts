@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,7 @@ import { PacketTooLargeError } from './errors.js';
 import { queuedBytes } from './flow-control.js';
 import { FrameGuard } from './frame-guard.js';
 import { createHooks, DISCARD_TOPIC } from './hooks.js';
+import { StartupHold } from './startup-hold.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { createMessagePath } from './message-path.js';
 import { publishBeforeAck } from './shared-state.js';
@@ -58,6 +60,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     });
   const metrics = createMetrics();
   let closing = false;
+  const hold = config.redisUrl === undefined
+    ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
+    : undefined;
   const hooks = createHooks({
     accounts,
     deviceAuth,
@@ -67,6 +72,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     queueLimit: config.queueLimit,
     isClosing: () => closing,
     sharedState: config.redisUrl !== undefined,
+    holdDevices: () => hold?.holding() ?? false,
   });
   const { sessionOf } = hooks;
 
@@ -113,6 +119,10 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     clients.add(client);
     const s = sessionOf(client);
     if (s?.principal.role === Role.Device) devices.set(s.principal.deviceId, client);
+  });
+  aedes.on('subscribe', (_subs, client) => {
+    const s = client && sessionOf(client);
+    if (s && s.principal.role !== Role.Device) hold?.subscribed(client.id, client.clean === false);
   });
   aedes.on('clientReady', (client) => {
     const s = sessionOf(client);

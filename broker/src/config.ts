@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigError, type ConfigIssue } from './errors.js';
@@ -25,6 +26,10 @@ const EnvSchema = Type.Object({
   // Clustered mode (broker/README.md): state shared through Redis, N worker processes.
   YULAN_BROKER_REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_BROKER_WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  // After a restart without Redis, devices wait (CONNACK "server unavailable") until the
+  // persistent subscribers (the edge) have subscribed again, at most this long; 0 = never.
+  YULAN_BROKER_STARTUP_HOLD_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 15_000 }),
+  YULAN_DATA_DIR: Type.String({ minLength: 1, default: './.yulan' }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -43,6 +48,10 @@ export interface BrokerConfig {
   drainTimeoutMs: number;
   /** When set, sessions, retained messages, subscriptions and routing live in Redis. */
   redisUrl: string | undefined;
+  /** Longest wait for persistent subscribers after a restart (startup-hold.ts); 0 = off. */
+  startupHoldMs: number;
+  /** `<YULAN_DATA_DIR>/broker`: the list of persistent subscribers, nothing else. */
+  stateDir: string;
   /** Broker processes sharing the listening ports (node:cluster); > 1 needs redisUrl. */
   workers: number;
 }
@@ -95,6 +104,8 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     drainTimeoutMs: e.YULAN_BROKER_DRAIN_TIMEOUT_MS,
     redisUrl: e.YULAN_BROKER_REDIS_URL,
     workers: e.YULAN_BROKER_WORKERS,
+    startupHoldMs: e.YULAN_BROKER_STARTUP_HOLD_MS,
+    stateDir: join(resolve(e.YULAN_DATA_DIR), 'broker'),
   };
 }
 

@@ -42,6 +42,8 @@ export interface HookContext {
   isClosing: () => boolean;
   /** Sessions live in storage shared with other broker processes (clustered mode). */
   sharedState?: boolean;
+  /** True while devices must wait for persistent subscribers after a restart (startup-hold.ts). */
+  holdDevices?: () => boolean;
 }
 
 /** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
@@ -147,6 +149,9 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (!isValidId(username)) return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'invalid device id');
       if (info.clientId !== username) {
         return refuse(client, cb, ConnackCode.IdentifierRejected, 'device client id must equal its username');
+      }
+      if (ctx.holdDevices?.()) {
+        return refuse(client, cb, ConnackCode.ServerUnavailable, 'broker restarted: waiting for the edge to subscribe again');
       }
       deviceAuth.authenticate(username, secret).then(
         (res) => {

@@ -50,6 +50,7 @@ export async function brokerProcess(dir: string, env: Record<string, string>): P
     YULAN_WS_PORT: String(ws),
     YULAN_BROKER_TOKEN: BROKER_TOKEN,
     YULAN_BROKER_ACCOUNTS_FILE: config.accountsFile,
+    YULAN_DATA_DIR: dir,
     YULAN_LOG_FORMAT: 'json',
     YULAN_LOG_LEVEL: 'warn',
     ...env,

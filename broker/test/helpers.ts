@@ -36,6 +36,7 @@ export async function testConfig(dir: string, env: Record<string, string> = {}):
     YULAN_CLOUD_URL: 'http://127.0.0.1:9',
     YULAN_BROKER_TOKEN: BROKER_TOKEN,
     YULAN_BROKER_ACCOUNTS_FILE: file,
+    YULAN_DATA_DIR: dir,
     ...env,
   });
 }
