@@ -5,3 +5,4 @@ export { CodedError, ProtoError, ProtoErrorCode } from './errors.js';
 export type { Codec, DeepPartial } from './codec.js';
 export * from './credentials.js';
 export * from './webhook-signature.js';
+export * from './care.js';

@@ -1,32 +1,9 @@
 import { createHash } from 'node:crypto';
 
-/** Alert vocabulary of docs/care.md §2. Values are the wire strings of `AlertReport`. */
-export const AlertType = {
-  Sos: 'sos',
-  Fall: 'fall',
-  DeviceSilent: 'device_silent',
-  Inactivity: 'inactivity',
-  RoutineMissed: 'routine_missed',
-  BatteryLow: 'battery_low',
-} as const;
-export type AlertType = (typeof AlertType)[keyof typeof AlertType];
-
-export const AlertLevel = { Urgent: 'urgent', Unconfirmed: 'unconfirmed', Wellness: 'wellness', Info: 'info' } as const;
-export type AlertLevel = (typeof AlertLevel)[keyof typeof AlertLevel];
-
-/** The edge's view: `open`, `cancelled` (by the resident) or `cleared` (the condition ended). */
-export const AlertState = { Open: 'open', Cancelled: 'cancelled', Cleared: 'cleared' } as const;
-export type AlertState = (typeof AlertState)[keyof typeof AlertState];
-
-/** Device event types the rules understand (docs/care.md §1). */
-export const CareEvent = {
-  FallDetected: 'fall.detected',
-  LongLie: 'fall.long_lie',
-  FallCancelled: 'fall.cancelled',
-  FallCleared: 'fall.cleared',
-  Sos: 'sos.pressed',
-  BatteryLow: 'battery.low',
-} as const;
+// The wire vocabulary (alert types, levels, states, device event names) is the shared
+// contract in protos; the rest of this file is the edge's own rule state.
+import { AlertLevel, AlertState, AlertType } from '@yulan/protos';
+export { AlertLevel, AlertState, AlertType, CareEvent, MAX_ALERT_EVENTS } from '@yulan/protos';
 
 export interface AlertEventRef {
   type: string;
@@ -56,7 +33,6 @@ export interface AlertRecord {
   message: string;
 }
 
-export const MAX_ALERT_EVENTS = 20;
 
 /** What the rules consume: a decoded, deduplicated event or telemetry message. */
 export type RuleInput =

@@ -1,20 +1,8 @@
 /** Vocabulary of the cloud alert lifecycle (docs/care.md §2–§4). */
 
-export const AlertLevel = { Urgent: 'urgent', Unconfirmed: 'unconfirmed', Wellness: 'wellness', Info: 'info' } as const;
-export type AlertLevel = (typeof AlertLevel)[keyof typeof AlertLevel];
-
-export const AlertType = {
-  Sos: 'sos',
-  Fall: 'fall',
-  DeviceSilent: 'device_silent',
-  Inactivity: 'inactivity',
-  RoutineMissed: 'routine_missed',
-  BatteryLow: 'battery_low',
-} as const;
-export type AlertType = (typeof AlertType)[keyof typeof AlertType];
-
-export const EdgeState = { Open: 'open', Cancelled: 'cancelled', Cleared: 'cleared' } as const;
-export type EdgeState = (typeof EdgeState)[keyof typeof EdgeState];
+// The wire vocabulary the edge reports in lives in protos (one contract for both sides).
+export { AlertLevel, AlertType, type AlertReport, type EdgeNotification } from '@yulan/protos';
+export { AlertState as EdgeState } from '@yulan/protos';
 
 export const AlertStatus = {
   Raised: 'raised',
@@ -60,30 +48,3 @@ export const NotificationStatus = {
 } as const;
 export type NotificationStatus = (typeof NotificationStatus)[keyof typeof NotificationStatus];
 
-export interface EdgeNotification {
-  channel: string;
-  target: string;
-  atMs: number;
-  ok: boolean;
-}
-
-/** What the edge POSTs (docs/care.md §2, "Edge → cloud"). */
-export interface AlertReport {
-  id: string;
-  revision: number;
-  deviceId: string;
-  site: string;
-  type: AlertType;
-  level: AlertLevel;
-  state: EdgeState;
-  skipCancelWindow: boolean;
-  confirmed?: boolean;
-  openedAtMs: number;
-  updatedAtMs: number;
-  firstEventAtMs: number;
-  lastEventAtMs: number;
-  eventCount: number;
-  events: { type: string; atMs: number; seq: number }[];
-  message?: string;
-  edgeNotifications?: EdgeNotification[];
-}
