@@ -55,6 +55,11 @@ export function servicePrincipal(username: string, role: ServiceRole): ServicePr
 const DEVICE_ROOT = `${TOPIC_ROOT}/`;
 const CONTROL_PREFIX = `${CONTROL_ROOT}/control`;
 const CLOUD_PUBLISH_CHANNELS = new Set<string>(['cmd', 'twin-desired']);
+/** Channels the cloud may subscribe to across devices (`+` levels allowed). */
+const CLOUD_WIDE_CHANNELS = new Set<string>(['presence', 'cmd-result', 'twin-reported']);
+/** Channels the cloud may only subscribe to one device at a time (exact topic): it
+ * watches a device while confirming a command, and must never swallow the whole stream. */
+const CLOUD_EXACT_CHANNELS = new Set<string>(['telemetry', 'event']);
 
 export function canPublish(p: Principal, topic: string): boolean {
   switch (p.role) {
@@ -73,9 +78,22 @@ export function canSubscribe(p: Principal, filter: string): boolean {
       // Exact topics only; the Set holds concrete topics, so any wildcard filter misses.
       return p.subscribeTopics.has(filter);
     case Role.Edge:
-    case Role.Cloud:
       return filter === `${TOPIC_ROOT}/#` || (filter.startsWith(DEVICE_ROOT) && filter.length > DEVICE_ROOT.length);
+    case Role.Cloud:
+      return isCloudFilter(filter);
   }
+}
+
+/** `yulan/v1/{site|+}/{kind|+}/{id|+}/{presence,cmd-result,twin-reported}`, or the exact
+ * telemetry/event topic of one device. No `#`, no wildcard channel. */
+function isCloudFilter(filter: string): boolean {
+  if (!filter.startsWith(DEVICE_ROOT) || filter.includes('#')) return false;
+  const parts = filter.split('/');
+  if (parts.length !== 6) return false;
+  const [, , site, slug, id, channel] = parts as [string, string, string, string, string, string];
+  if (site.length === 0 || id.length === 0 || (slug !== '+' && kindFromSlug(slug) === undefined)) return false;
+  if (CLOUD_WIDE_CHANNELS.has(channel)) return true;
+  return CLOUD_EXACT_CHANNELS.has(channel) && !site.includes('+') && slug !== '+' && !id.includes('+');
 }
 
 /** `$yulan/v1/control/#` — the filter also matches its parent level. */

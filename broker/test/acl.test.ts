@@ -46,6 +46,23 @@ describe('ACL decisions (pure)', () => {
     expect(canPublish(cloud, '$yulan/v1/other')).toBe(false);
     expect(canSubscribe(cloud, ControlTopic.Revoke)).toBe(false);
   });
+
+  it('lets the cloud watch results, twins and presence of all devices but telemetry of one device only', () => {
+    for (const f of ['yulan/v1/+/+/+/presence', 'yulan/v1/+/+/+/cmd-result', 'yulan/v1/+/+/+/twin-reported',
+      'yulan/v1/site-1/+/+/cmd-result', deviceTopic(A, 'twin-reported'), deviceTopic(A, 'telemetry'), deviceTopic(B, 'event')]) {
+      expect(canSubscribe(cloud, f), f).toBe(true);
+    }
+    for (const f of ['yulan/v1/#', 'yulan/v1/+/+/+/telemetry', 'yulan/v1/+/+/+/event', 'yulan/v1/site-1/env-monitor/+/telemetry',
+      'yulan/v1/+/env-monitor/dev-a/telemetry', 'yulan/v1/site-1/+/dev-a/event', 'yulan/v1/site-1/env-monitor/dev-a/#',
+      'yulan/v1/site-1/env-monitor/dev-a/+', 'yulan/v1/+/+/+/cmd', 'yulan/v1/site-1/toaster/dev-a/telemetry', '#']) {
+      expect(canSubscribe(cloud, f), f).toBe(false);
+    }
+    // devices keep exactly their rights
+    expect(canSubscribe(dev, deviceTopic(A, 'twin-desired'))).toBe(true);
+    expect(canPublish(dev, deviceTopic(A, 'twin-reported'))).toBe(true);
+    expect(canPublish(dev, deviceTopic(A, 'twin-desired'))).toBe(false);
+    expect(canSubscribe(edge, 'yulan/v1/+/+/+/telemetry')).toBe(true);
+  });
 });
 
 describe('ACL enforcement on a live broker', () => {
@@ -130,5 +147,17 @@ describe('ACL enforcement on a live broker', () => {
     const cloud = await service('cloud', 'cloud:acl-2');
     const codes = await subackCodes(cloud, ['yulan/v1/+/+/+/presence', '$SYS/#', ControlTopic.Revoke, 'other/#']);
     expect(codes).toEqual([1, 128, 128, 128]);
+  });
+
+  it('delivers the retained desired twin the cloud published to a device that connects later', async () => {
+    const cloud = await service('cloud', 'cloud:acl-3');
+    await cloud.publishAsync(deviceTopic(A, 'twin-desired'), Buffer.from('desired-v1'), { qos: 1, retain: true });
+    const codes = await subackCodes(cloud, ['yulan/v1/+/+/+/cmd-result', 'yulan/v1/+/+/+/telemetry', deviceTopic(A, 'telemetry')]);
+    expect(codes).toEqual([1, 128, 1]);
+    const a = clients.find((c) => c.options.clientId === A.deviceId) ?? (await device(A));
+    const got: string[] = [];
+    a.on('message', (t, p) => { if (t === deviceTopic(A, 'twin-desired')) got.push(p.toString()); });
+    await a.subscribeAsync(deviceTopic(A, 'twin-desired'), { qos: 1 });
+    await waitFor(() => got.includes('desired-v1'), 'retained desired twin at the device');
   });
 });

@@ -6,6 +6,7 @@ import { parseSimArgs, runFleet, simUsage } from '@yulan/device-sims';
 import { takeConfigFlag, withConfigFile } from './config-file.js';
 import { createLogger } from './logger.js';
 import { runUp } from './up.js';
+import { ENGINEER_COMMANDS, ENGINEER_USAGE, runEngineerCommand } from './commands/index.js';
 
 const USAGE = `yulan — IoT edge and device-management platform
 
@@ -15,6 +16,7 @@ Usage:
   yulan edge               run the edge agent
   yulan cloud              run the cloud API and dashboard
   yulan sim [options]      run a simulated device fleet (yulan sim --help)
+${ENGINEER_USAGE}
   yulan help               this text
 
 Configuration comes from YULAN_* environment variables, optionally filled in from a
@@ -57,6 +59,9 @@ export async function main(rawArgv: string[]): Promise<number> {
   const { argv, file } = takeConfigFlag(rawArgv);
   const [cmd, ...rest] = argv;
   const env = withConfigFile(process.env, file ?? process.env.YULAN_CONFIG_FILE);
+  if (cmd !== undefined && Object.hasOwn(ENGINEER_COMMANDS, cmd)) {
+    return runEngineerCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });
+  }
   switch (cmd) {
     case 'up': {
       const logger = createLogger(env);

@@ -8,6 +8,8 @@ import type { ControlPublisher } from './mqtt-link.js';
 import type { PresenceStats } from './presence-listener.js';
 import type { PeopleModule } from './care/people/index.js';
 import type { AlertsModule } from './care/alerts/index.js';
+import type { FirmwareModule } from './firmware/index.js';
+import type { ControlModule } from './control/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 
@@ -37,6 +39,10 @@ export interface AppOptions {
   people?: PeopleModule;
   /** alert lifecycle, escalation ladder and notifications (care/alerts); routes only when set */
   alerts?: AlertsModule;
+  /** device twins and commands (docs/control.md §1); routes only when set */
+  deviceControl?: ControlModule;
+  /** signed firmware, downloads and staged campaigns (docs/control.md §2); routes only when set */
+  firmware?: FirmwareModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

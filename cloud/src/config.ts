@@ -28,6 +28,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   YULAN_SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$' })),
   YULAN_SMTP_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+  // Firmware (docs/control.md §2): a JSON file of trusted Ed25519 public keys
+  // [{id, publicKeyPem}]; read and validated at start. Unset: uploads are refused.
+  YULAN_FIRMWARE_KEYS: Type.Optional(Type.String({ minLength: 1 })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -49,6 +52,8 @@ export interface CloudConfig {
   publicUrl?: string;
   /** email channel; unset: email channels fail over to the person's next channel */
   smtp?: { url: string; from: string };
+  /** path of the trusted firmware keys file (YULAN_FIRMWARE_KEYS), absolute */
+  firmwareKeysFile?: string;
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -85,6 +90,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_SMTP_URL !== undefined
       ? { smtp: { url: e.YULAN_SMTP_URL, from: e.YULAN_SMTP_FROM ?? 'Yulan <yulan@localhost>' } }
       : {}),
+    ...(e.YULAN_FIRMWARE_KEYS !== undefined ? { firmwareKeysFile: resolve(e.YULAN_FIRMWARE_KEYS) } : {}),
   };
 }
 

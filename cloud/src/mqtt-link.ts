@@ -23,7 +23,24 @@ export interface MqttLinkOptions {
   publishTimeoutMs?: number;
 }
 
-export interface MqttLink extends ControlPublisher {
+/** Generic MQTT access for the control module (twins, commands): subscriptions survive
+ * reconnects (clean sessions lose them), handlers see every non-presence message too. */
+export interface MqttTransport {
+  connected(): boolean;
+  /** Resolves on PUBACK (QoS 1) or once written (QoS 0); rejects with CloudError(E_MQTT). */
+  publish(topic: string, payload: Uint8Array, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>;
+  /** Subscribes now (if connected) and again on every reconnect, until unsubscribed.
+   * Held per `owner` (idempotent per owner): the broker subscription stays while any
+   * owner holds the filter, so one module letting go never cuts another's messages. */
+  subscribe(filter: string, qos: 0 | 1, owner?: string): void;
+  unsubscribe(filter: string, owner?: string): void;
+  /** Called for every message (presence included), after the presence handler. */
+  onMessage(handler: (topic: string, payload: Uint8Array) => void): void;
+  /** Called on every (re)connect, after the subscriptions were re-sent. */
+  onConnect(handler: () => void): void;
+}
+
+export interface MqttLink extends ControlPublisher, MqttTransport {
   readonly client: MqttClient;
   close(): Promise<void>;
 }
@@ -47,12 +64,24 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     connectTimeout: 10_000,
   });
   const filter = channelFilter(Channel.Presence);
+  // filter → owner → QoS; the broker sees the highest QoS any owner asked for.
+  const extraSubs = new Map<string, Map<string, 0 | 1>>();
+  const qosOf = (owners: Map<string, 0 | 1>): 0 | 1 => ([...owners.values()].includes(1) ? 1 : 0);
+  const messageHandlers: ((topic: string, payload: Uint8Array) => void)[] = [];
+  const connectHandlers: (() => void)[] = [];
+  const subscribeOne = (f: string, qos: 0 | 1): void => {
+    client.subscribe(f, { qos }, (err, granted) => {
+      if (err) log.error({ err, filter: f }, 'subscribe failed');
+      else if (granted?.some((g) => g.qos === 128)) log.error({ filter: f }, 'subscribe refused by broker');
+    });
+  };
   client.on('connect', () => {
     log.info({ url: opts.url }, 'mqtt connected');
-    client.subscribe(filter, { qos: 1 }, (err, granted) => {
-      if (err) log.error({ err, filter }, 'presence subscribe failed');
-      else if (granted?.some((g) => g.qos === 128)) log.error({ filter }, 'presence subscribe refused by broker');
-    });
+    subscribeOne(filter, 1);
+    for (const [f, owners] of extraSubs) subscribeOne(f, qosOf(owners));
+    for (const h of connectHandlers) {
+      try { h(); } catch (err) { log.error({ err }, 'connect handler threw'); }
+    }
     // A revoke published while the broker was away, or lost with a restarting cloud, would
     // leave a disabled device's live session up. Revocation is idempotent at the broker,
     // so every (re)connect re-sends it for every disabled device.
@@ -65,10 +94,15 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     );
   });
   client.on('message', (topic, payload) => {
-    try {
-      opts.onPresence(topic, payload);
-    } catch (err) {
-      log.error({ err, topic }, 'presence handler threw');
+    if (topic.endsWith('/presence')) {
+      try {
+        opts.onPresence(topic, payload);
+      } catch (err) {
+        log.error({ err, topic }, 'presence handler threw');
+      }
+    }
+    for (const h of messageHandlers) {
+      try { h(topic, payload); } catch (err) { log.error({ err, topic }, 'message handler threw'); }
     }
   });
   client.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'mqtt error'));
@@ -102,6 +136,37 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         clearTimeout(timer);
       }
     },
+    async publish(topic, payload, { qos, retain = false }) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new CloudError(CloudErrorCode.Mqtt, `publish to ${topic} not acknowledged within ${publishTimeout} ms`)), publishTimeout);
+      });
+      try {
+        await Promise.race([client.publishAsync(topic, Buffer.from(payload), { qos, retain }), timeout]);
+      } catch (err) {
+        if (err instanceof CloudError) throw err;
+        throw new CloudError(CloudErrorCode.Mqtt, `publish to ${topic} failed`, { cause: err });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    subscribe(f, qos, owner = 'default') {
+      let owners = extraSubs.get(f);
+      if (!owners) extraSubs.set(f, (owners = new Map()));
+      const before = owners.size > 0 ? qosOf(owners) : undefined;
+      owners.set(owner, Math.max(owners.get(owner) ?? 0, qos) as 0 | 1);
+      const after = qosOf(owners);
+      if (before !== after && client.connected) subscribeOne(f, after);
+    },
+    unsubscribe(f, owner = 'default') {
+      const owners = extraSubs.get(f);
+      if (!owners?.delete(owner)) return;
+      if (owners.size > 0) return;
+      extraSubs.delete(f);
+      if (client.connected) client.unsubscribe(f, (err) => { if (err) log.warn({ err: { message: err.message }, filter: f }, 'unsubscribe failed'); });
+    },
+    onMessage(handler) { messageHandlers.push(handler); },
+    onConnect(handler) { connectHandlers.push(handler); },
     async close() {
       // Graceful (flush in-flight QoS 1) only when connected; otherwise end would wait on a dead socket.
       await client.endAsync(!client.connected).catch((err: unknown) => log.warn({ err }, 'mqtt close failed'));

@@ -11,6 +11,8 @@ import { PresenceListener } from './presence-listener.js';
 import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
+import { openControl, type ControlModule } from './control/index.js';
+import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -34,6 +36,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   const devices = new SqliteDeviceRepository({ file: config.dbFile });
   let people: PeopleModule | undefined;
   let alerts: AlertsModule | undefined;
+  let deviceControl: ControlModule | undefined;
+  let firmware: FirmwareModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -51,8 +55,10 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('http', app && (() => app!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
+    deviceControl?.close();
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
+    await step('firmware', firmware && (() => firmware!.close()));
     await devices.close();
     await people?.close();
   };
@@ -90,6 +96,20 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
         }
       },
     });
+    // Signed firmware and staged campaigns (docs/control.md §2): its own file under
+    // <dataDir>/firmware; a bad YULAN_FIRMWARE_KEYS file fails the start here.
+    firmware = openFirmware({
+      dataDir: config.dataDir,
+      ...(config.firmwareKeysFile !== undefined ? { keysFile: config.firmwareKeysFile } : {}),
+      devices,
+      mqtt: fromTransport(link),
+      baseUrl: () => config.publicUrl ?? ownUrl,
+      logger: log,
+    });
+    // Twins and commands (docs/control.md §1): own file, fed every message of the link.
+    deviceControl = openControl({ file: join(config.dataDir, 'control.sqlite'), devices, mqtt: link, logger: log });
+    const ctl = deviceControl;
+    link.onMessage((topic, payload) => ctl.handle(topic, payload));
     app = await buildApp({
       logger: log,
       devices,
@@ -102,6 +122,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       presenceStats: () => listener.stats,
       people,
       alerts,
+      firmware,
+      deviceControl,
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const address = app.server.address();
@@ -111,6 +133,9 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ownUrl = url;
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
+    deviceControl.start();
+    // Campaigns resume only now, so the download URLs they send are reachable.
+    await firmware.start();
     log.info({ url, dataDir: config.dataDir }, 'cloud listening');
     let closing: Promise<void> | undefined;
     return {

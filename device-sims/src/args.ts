@@ -2,6 +2,7 @@ import { KIND_SLUGS, isValidId, type KindSlug } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
 import type { FleetOptions, FleetScenario } from './fleet.js';
 import { FALL_SCENARIOS, isFallScenario } from './models/fall-scenarios.js';
+import { parseCommandFailures, type CommandFailures } from './command-plan.js';
 
 export const simUsage = `Usage: yulan sim [options]
 
@@ -24,6 +25,10 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
   --scenario NAME          force a fall-sensor scenario: ${FALL_SCENARIOS.join(', ')}
   --device ID              the fall sensor for --scenario (default: the first one, e.g. fall-site-1-0001)
   --scenario-after S       start the scenario S simulated seconds after start (default 0)
+  --command-failures SPEC  inject command failures on every device, seeded by --seed, e.g.
+                           refuse=0.05,timeout=0.05,no-effect=0.05,slow=0.1,slow-ms=10000
+                           (refuse: REJECTED; timeout: never answers; no-effect: SUCCEEDED
+                           but telemetry never shows it; slow: every answer slow-ms late)
   -h, --help               show this help
 `;
 
@@ -68,6 +73,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let cloudUrl: string | undefined, token = env.YULAN_ADMIN_TOKEN, credentials: string | undefined;
   let concurrency: number | undefined, timeScale: number | undefined;
   let scenario: string | undefined, scenarioDevice: string | undefined, scenarioAfter: number | undefined;
+  let commandFailures: CommandFailures | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -123,6 +129,15 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
         break;
       }
       case '--scenario-after': scenarioAfter = number(flag, value(), { min: 0 }); break;
+      case '--command-failures': {
+        const v = value();
+        try {
+          commandFailures = parseCommandFailures(v);
+        } catch (err) {
+          fail(`--command-failures: ${(err as Error).message}`);
+        }
+        break;
+      }
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -148,6 +163,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (credentials) options.credentialsFile = credentials;
   if (concurrency !== undefined) options.connectConcurrency = concurrency;
   if (timeScale !== undefined) options.timeScale = timeScale;
+  if (commandFailures) options.commandFailures = commandFailures;
   if (scenario && isFallScenario(scenario)) {
     const sc: FleetScenario = { scenario };
     if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;

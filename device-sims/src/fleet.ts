@@ -7,13 +7,16 @@ import { createDeviceModel, type DeviceModel, type ModelOverrides } from './mode
 import { provisionDevices, type CloudOptions, type DeviceSpec } from './provisioning.js';
 import { deriveSeed } from './rng.js';
 import { createScheduler } from './scheduler.js';
-import { SimDevice } from './sim-device.js';
+import { SimDevice, type FirmwareUpdateHook } from './sim-device.js';
+import { validateFailures, type CommandFailures } from './command-plan.js';
 
 export interface FleetDeviceSpec {
   id: string;
   site: string;
   kind: KindSlug;
   secret?: string;
+  /** Replaces the fleet's `commandFailures` for this device. */
+  commandFailures?: CommandFailures;
 }
 
 export interface FleetOptions {
@@ -40,6 +43,14 @@ export interface FleetOptions {
   modelOverrides?: ModelOverrides;
   /** Scenarios forced on fall sensors after start (docs/care.md §1; `yulan sim --scenario`). */
   scenarios?: FleetScenario[];
+  /** Injected command failures for every device (`yulan sim --command-failures`). */
+  commandFailures?: CommandFailures;
+  /** Per-device failures by id (win over `commandFailures` and `devices[].commandFailures`). */
+  deviceCommandFailures?: Record<string, CommandFailures>;
+  /** How long a rebooting device stays offline, real ms (default 1500). */
+  rebootDownMs?: number;
+  /** Handler of `firmware.update` (default: REJECTED "not supported by this simulator"). */
+  onFirmwareUpdate?: FirmwareUpdateHook;
 }
 
 export interface FleetScenario {
@@ -67,6 +78,9 @@ export interface FleetStats {
   /** Readings not sent because the device was offline at its tick. */
   skipped: number;
   droppedEvents: number;
+  /** Undecodable cmd / twin-desired payloads. */
+  malformed: number;
+  twinUpdates: number;
 }
 
 export interface FleetHandle {
@@ -125,6 +139,15 @@ function validate(o: FleetOptions): FleetDeviceSpec[] {
     ids.add(d.id);
   }
   if (specs.length === 0) bad('the fleet has no devices');
+  const failureSets = [o.commandFailures, ...specs.map((d) => d.commandFailures), ...Object.values(o.deviceCommandFailures ?? {})];
+  for (const f of failureSets) {
+    try {
+      if (f) validateFailures(f);
+    } catch (err) {
+      bad(`commandFailures: ${(err as Error).message}`);
+    }
+  }
+  for (const id of Object.keys(o.deviceCommandFailures ?? {})) if (!ids.has(id)) bad(`deviceCommandFailures: no device "${id}" in the fleet`);
   for (const sc of o.scenarios ?? []) scenarioTarget(specs, sc.deviceId, sc.scenario);
   if (o.scenarios?.some((sc) => sc.afterMs !== undefined && !(sc.afterMs >= 0))) bad('scenario afterMs must be >= 0');
   return specs;
@@ -168,16 +191,21 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
   const seqBase = wallStart;
   const gate = createGate(options.connectConcurrency ?? 50);
   const periodMs = 1000 / options.ratePerDevice;
-  const stepMs = periodMs * timeScale;
   let skipped = 0;
 
   const members: Member[] = specs.map((d) => {
     const kind = kindFromSlug(d.kind)!;
+    const model = createDeviceModel(kind, deriveSeed(options.seed, d.id), startMs, options.modelOverrides);
+    const failures = options.deviceCommandFailures?.[d.id] ?? d.commandFailures ?? options.commandFailures;
     const device = new SimDevice({
       mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: fw,
-      qos: options.qos, initialSeq: seqBase, gate, clock: simNow,
+      qos: options.qos, initialSeq: seqBase, gate, clock: simNow, model,
+      // Failure draws get their own stream so injecting failures never shifts a model's behaviour.
+      commandSeed: deriveSeed(options.seed, `${d.id}/commands`),
+      ...(failures && { commandFailures: failures }),
+      ...(options.rebootDownMs !== undefined && { rebootDelayMs: options.rebootDownMs }),
+      ...(options.onFirmwareUpdate && { onFirmwareUpdate: options.onFirmwareUpdate }),
     }, logger);
-    const model = createDeviceModel(kind, deriveSeed(options.seed, d.id), startMs, options.modelOverrides);
     return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
   });
 
@@ -185,18 +213,28 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
   const scheduler = createScheduler();
   const t0 = performance.now();
   members.forEach((m, i) => {
-    scheduler.add({
+    let intervalS: number | undefined;
+    const task = {
       periodMs,
       // Stagger first publishes evenly over one period so load is flat, not pulsed.
       dueMs: t0 + (periodMs * i) / members.length,
       run: () => {
-        const step = m.model.step(stepMs);
+        const elapsedMs = task.periodMs * timeScale; // simulated time since this device's last step
+        // A twin or env.set_interval sets the reading interval in simulated seconds.
+        if (m.model.reportIntervalS !== intervalS) {
+          intervalS = m.model.reportIntervalS;
+          const next = intervalS === undefined ? periodMs : (intervalS * 1000) / timeScale;
+          task.dueMs += next - task.periodMs;
+          task.periodMs = next;
+        }
+        const step = m.model.step(elapsedMs);
         if (step.silent) return; // hung firmware: the session stays up, nothing is sent
         for (const ev of step.events) void m.device.publishEvent(ev, step.tsMs);
         if (m.device.connected) void m.device.publishTelemetry(step.reading, step.tsMs);
         else skipped += 1;
       },
-    });
+    };
+    scheduler.add(task);
   });
   // Scheduled scenarios are applied on the model's own clock, so they are as deterministic
   // as forceFallAt (the fleet's first step lands exactly at startMs + stepMs).
@@ -222,7 +260,9 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
   return {
     devices: members.map((m) => m.info),
     stats() {
-      const s: FleetStats = { connected: 0, published: 0, events: 0, errors: 0, commands: 0, skipped, droppedEvents: 0 };
+      const s: FleetStats = {
+        connected: 0, published: 0, events: 0, errors: 0, commands: 0, skipped, droppedEvents: 0, malformed: 0, twinUpdates: 0,
+      };
       for (const { device } of members) {
         if (device.connected) s.connected += 1;
         s.published += device.stats.published;
@@ -230,6 +270,8 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
         s.errors += device.stats.errors;
         s.commands += device.stats.commands;
         s.droppedEvents += device.stats.droppedEvents;
+        s.malformed += device.stats.malformed;
+        s.twinUpdates += device.stats.twinUpdates;
       }
       return s;
     },

@@ -1,15 +1,32 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
-  Channel, Command, CommandResult, CommandStatus, Event, Presence, Telemetry, deviceTopic,
+  Channel, Command, CommandResult, CommandStatus, Event, Presence, Telemetry, TwinDesired, TwinReported, deviceTopic,
   type DeviceAddress, type Envelope, type KnownKind,
 } from '@yulan/protos';
 import { createGate, type ConnectGate } from './gate.js';
 import { SimError, SimErrorCode } from './errors.js';
-import type { TelemetryReading } from './models/index.js';
+import type { DeviceModel, TelemetryReading } from './models/index.js';
 import type { SimEvent } from './models/types.js';
 import { CLOSE_STEP_MS, bounded } from './bounded.js';
-import { RecentIds, planCommand } from './command-plan.js';
+import type { CommandFailures, PlanTiming } from './command-plan.js';
+import { CommandRunner } from './command-runner.js';
+import { INITIAL_TWIN, applyTwinDesired, twinReport, type TwinMemory } from './twin.js';
+
+/** What a firmware handler (src/firmware/) may do to the device while updating it. */
+export interface FirmwareUpdateContext {
+  result(status: CommandStatus, message: string, output?: Record<string, string>): void;
+  publishEvent(ev: SimEvent): Promise<boolean>;
+  /** Offline for `downMs`, then a birth (with the current firmware version). */
+  reboot(downMs: number): void;
+  setFirmwareVersion(version: string): void;
+  readonly firmwareVersion: string;
+}
+export type FirmwareUpdateHook = (cmd: Command, ctx: FirmwareUpdateContext) => void;
+
+/** Until a firmware module is plugged in, the simulator says so rather than pretending. */
+export const rejectFirmwareUpdate: FirmwareUpdateHook = (_cmd, ctx) =>
+  ctx.result(CommandStatus.REJECTED, 'firmware updates not supported by this simulator');
 
 export interface SimDeviceOptions {
   mqttUrl: string;
@@ -30,8 +47,16 @@ export interface SimDeviceOptions {
   gate?: ConnectGate;
   /** Device clock for presence and command results (the fleet passes simulated time). */
   clock?: () => number;
-  /** Delay between ACCEPTED and SUCCEEDED for `reboot`. */
+  /** How long a reboot keeps the device offline, ms (default 1500). */
   rebootDelayMs?: number;
+  /** The behaviour model commands and twin settings act on; without one only `reboot` works. */
+  model?: DeviceModel;
+  /** Injected command failures (deterministic per commandSeed and command id). */
+  commandFailures?: CommandFailures;
+  commandSeed?: number;
+  commandTiming?: Partial<Omit<PlanTiming, 'rebootDownMs'>>;
+  /** Handler of `firmware.update` (default: REJECTED, not supported). */
+  onFirmwareUpdate?: FirmwareUpdateHook;
   /** Events kept while offline and sent after reconnecting (events must not be lost). */
   offlineEventLimit?: number;
 }
@@ -43,11 +68,14 @@ export interface SimDeviceStats {
   errors: number;
   connects: number;
   droppedEvents: number;
+  /** Undecodable cmd / twin-desired payloads (dropped, logged). */
+  malformed: number;
+  twinUpdates: number;
 }
 
 /** MQTT refusal codes (3.1.1) that mean "your credentials are wrong". */
 const AUTH_CODES = new Set([4, 5]);
-const MAX_REMEMBERED_COMMANDS = 64;
+interface PendingResult { commandId: string; status: CommandStatus; message: string; output: Record<string, string> }
 
 /**
  * One simulated device on MQTT: client id = username = device id, password = secret;
@@ -56,11 +84,13 @@ const MAX_REMEMBERED_COMMANDS = 64;
  * rather than relying on mqtt.js's fixed-period reconnect, so a fleet does not stampede.
  */
 export class SimDevice {
-  readonly stats: SimDeviceStats = { published: 0, events: 0, commands: 0, errors: 0, connects: 0, droppedEvents: 0 };
+  readonly stats: SimDeviceStats = {
+    published: 0, events: 0, commands: 0, errors: 0, connects: 0, droppedEvents: 0, malformed: 0, twinUpdates: 0,
+  };
   private readonly addr: DeviceAddress;
   private readonly log: Logger;
   private readonly qos: 0 | 1;
-  private readonly fw: string;
+  private fw: string;
   private readonly clock: () => number;
   private readonly gate: ConnectGate;
   private nextSeq: number;
@@ -70,8 +100,13 @@ export class SimDevice {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private cancelAttempt: (() => void) | undefined;
-  private readonly seenCommands = new RecentIds(MAX_REMEMBERED_COMMANDS);
+  private readonly runner: CommandRunner;
+  private twin: TwinMemory = INITIAL_TWIN;
+  /** Wall-clock ms until which a simulated reboot keeps the device offline. */
+  private rebootUntil = 0;
   private readonly offline: { ev: SimEvent; tsMs: number }[] = [];
+  /** Command results are kept while offline too: a reboot's SUCCEEDED goes out after the birth. */
+  private readonly offlineResults: PendingResult[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: SimDeviceOptions, logger: Logger) {
@@ -83,6 +118,38 @@ export class SimDevice {
     this.clock = opts.clock ?? Date.now;
     this.gate = opts.gate ?? createGate(1);
     this.nextSeq = opts.initialSeq ?? 1;
+    const firmware = opts.onFirmwareUpdate ?? rejectFirmwareUpdate;
+    this.runner = new CommandRunner({
+      clock: this.clock,
+      schedule: (fn, delayMs) => this.after(delayMs, fn),
+      result: (id, status, message, output) => void this.result(id, status, message, output),
+      reboot: (downMs) => this.reboot(downMs),
+      firmwareUpdate: (cmd) => firmware(cmd, this.firmwareContext(cmd.commandId)),
+    }, {
+      ...(opts.model && { model: opts.model }),
+      ...(opts.commandFailures && { failures: opts.commandFailures }),
+      seed: opts.commandSeed ?? 0,
+      timing: { ...opts.commandTiming, ...(opts.rebootDelayMs !== undefined && { rebootDownMs: opts.rebootDelayMs }) },
+    });
+  }
+
+  private firmwareContext(commandId: string): FirmwareUpdateContext {
+    const self = this;
+    return {
+      result: (status, message, output) => void self.result(commandId, status, message, output),
+      publishEvent: (ev) => self.publishEvent(ev),
+      reboot: (downMs) => self.reboot(downMs),
+      setFirmwareVersion: (v) => {
+        self.fw = v;
+      },
+      get firmwareVersion() {
+        return self.fw;
+      },
+    };
+  }
+
+  get firmwareVersion(): string {
+    return this.fw;
   }
 
   get id(): string {
@@ -136,9 +203,15 @@ export class SimDevice {
         failures = 0;
         settle();
         await this.online(outcome);
-        if (!this.closing) this.log.warn('mqtt connection lost; reconnecting');
+        if (!this.closing && this.rebootUntil <= Date.now()) this.log.warn('mqtt connection lost; reconnecting');
       }
       if (this.closing) break;
+      const down = this.rebootUntil - Date.now();
+      if (down > 0) {
+        // A simulated reboot: offline for its duration, then straight back (no backoff).
+        await this.sleep(down);
+        continue;
+      }
       // Full jitter exponential backoff.
       const min = this.opts.reconnectMinMs ?? 1000;
       const cap = Math.min(this.opts.reconnectMaxMs ?? 30_000, min * 2 ** Math.min(failures, 10));
@@ -211,11 +284,14 @@ export class SimDevice {
     // it, so each set-up step also ends when the connection closes.
     const untilClosed = <T>(p: Promise<T>): Promise<T | void> => Promise.race([p, closed]);
     try {
-      await untilClosed(client.subscribeAsync(this.topic(Channel.Command), { qos: 1 }));
+      // The broker allows a device exactly these two subscriptions (its own cmd and twin-desired).
+      await untilClosed(client.subscribeAsync([this.topic(Channel.Command), this.topic(Channel.TwinDesired)], { qos: 1 }));
       await untilClosed(client.publishAsync(this.topic(Channel.Presence), Buffer.from(Presence.encode({
         deviceId: this.id, kind: this.opts.kind, online: true, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'birth',
       })), { qos: 1, retain: true }));
       this.log.debug('online');
+      void this.publishTwinReported(twinReport(this.opts.model, this.twin));
+      for (const r of this.offlineResults.splice(0)) void this.result(r.commandId, r.status, r.message, r.output);
       for (const { ev, tsMs } of this.offline.splice(0)) void this.publishEvent(ev, tsMs);
     } catch (err) {
       if (!this.closing) {
@@ -270,37 +346,77 @@ export class SimDevice {
     return ok;
   }
 
-  private async result(commandId: string, status: CommandStatus, message: string): Promise<void> {
+  private async result(commandId: string, status: CommandStatus, message: string, output: Record<string, string> = {}): Promise<void> {
+    if (!this.live) {
+      if (this.offlineResults.length >= (this.opts.offlineEventLimit ?? 100)) this.offlineResults.shift();
+      this.offlineResults.push({ commandId, status, message, output });
+      return;
+    }
     await this.send(Channel.CommandResult, CommandResult.encode({
-      header: this.envelope(this.clock()), commandId, status, message, output: {},
+      header: this.envelope(this.clock()), commandId, status, message, output,
     }), 1);
   }
 
+  private async publishTwinReported(report: Omit<TwinReported, 'header'>): Promise<boolean> {
+    // Twin reports carry the last seq used but do not spend one: the edge tracks gaps over
+    // telemetry, events and command results only, and would count each report as a loss.
+    const header: Envelope = { deviceId: this.id, kind: this.opts.kind, seq: Math.max(0, this.nextSeq - 1), tsMs: Math.round(this.clock()), firmwareVersion: this.fw };
+    return this.send(Channel.TwinReported, TwinReported.encode({ header, ...report }), 1);
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
-    if (topic !== this.topic(Channel.Command)) return;
-    let cmd: Command;
+    const isCmd = topic === this.topic(Channel.Command);
+    if (!isCmd && topic !== this.topic(Channel.TwinDesired)) return;
+    let decoded: Command | TwinDesired;
     try {
-      cmd = Command.decode(payload);
+      decoded = isCmd ? Command.decode(payload) : TwinDesired.decode(payload);
     } catch (err) {
-      this.stats.errors += 1;
-      this.log.warn({ err }, 'undecodable command dropped');
+      // A bad payload must not take the device down; it is counted and dropped.
+      this.stats.malformed += 1;
+      this.log.warn({ err, topic, bytes: payload.length }, 'undecodable payload dropped');
       return;
     }
-    // Delivery is at-least-once; command_id makes execution at-most-once.
-    if (!this.seenCommands.firstTime(cmd.commandId)) return;
-    this.stats.commands += 1;
-    this.log.info({ command: cmd.name, commandId: cmd.commandId }, 'command received');
-    for (const r of planCommand(cmd, this.clock(), this.opts.rebootDelayMs ?? 200)) {
-      if (r.delayMs === 0) {
-        void this.result(cmd.commandId, r.status, r.message);
-        continue;
-      }
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        void this.result(cmd.commandId, r.status, r.message);
-      }, r.delayMs);
-      this.timers.add(t);
+    if (isCmd) {
+      const cmd = decoded as Command;
+      if (!this.runner.handle(cmd)) return;
+      this.stats.commands += 1;
+      this.log.info({ command: cmd.name, commandId: cmd.commandId }, 'command received');
+      return;
     }
+    const r = applyTwinDesired(this.opts.model, this.twin, decoded as TwinDesired);
+    this.twin = r.mem;
+    if (r.applied) {
+      this.stats.twinUpdates += 1;
+      this.log.info({ version: r.mem.appliedVersion, error: r.mem.error || undefined }, 'twin applied');
+    }
+    void this.publishTwinReported(r.report);
+  }
+
+  /** Simulated reboot: a retained offline presence (reason "reboot"), the session ends,
+   * and the device comes back after `downMs` with a new birth. */
+  reboot(downMs: number): void {
+    const client = this.client;
+    if (this.closing || !client || !this.live) return;
+    this.rebootUntil = Date.now() + downMs;
+    this.live = false; // from now on results and events wait for the new session
+    void bounded(new Promise<void>((resolve) => {
+      client.publish(this.topic(Channel.Presence), Buffer.from(Presence.encode({
+        deviceId: this.id, kind: this.opts.kind, online: false, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'reboot',
+      })), { qos: 1, retain: true }, () => resolve());
+    }), CLOSE_STEP_MS)
+      // A clean DISCONNECT, so the broker drops the will: the retained presence says "reboot".
+      .then(() => bounded(client.endAsync().then(() => true), CLOSE_STEP_MS))
+      .then((ended) => {
+        if (!ended) client.end(true);
+      });
+  }
+
+  private after(delayMs: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, delayMs);
+    this.timers.add(t);
   }
 
   private sleep(ms: number): Promise<void> {

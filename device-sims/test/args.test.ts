@@ -77,3 +77,11 @@ describe('parseSimArgs', () => {
     expect(isHelpRequest(error(['--bogus']))).toBe(false);
   });
 });
+
+describe('--command-failures', () => {
+  it('parses into fleet options and refuses bad specs', async () => {
+    const { parseSimArgs } = await import('../src/args.js');
+    expect(parseSimArgs(['--command-failures', 'refuse=0.05,timeout=0.05,no-effect=0.05']).commandFailures).toEqual({ refuse: 0.05, timeout: 0.05, noEffect: 0.05 });
+    expect(() => parseSimArgs(['--command-failures=bogus=1'])).toThrow(/unknown failure/);
+  });
+});

@@ -24,9 +24,9 @@ export const Channel = {
   Command: 'cmd',
   /** device → platform, protobuf CommandResult, QoS 1 */
   CommandResult: 'cmd-result',
-  /** platform → device, desired twin state (JSON), retained */
+  /** platform → device, protobuf TwinDesired, QoS 1, retained */
   TwinDesired: 'twin-desired',
-  /** device → platform, reported twin state (JSON) */
+  /** device → platform, protobuf TwinReported, QoS 1 */
   TwinReported: 'twin-reported',
 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];

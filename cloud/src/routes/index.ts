@@ -7,6 +7,8 @@ import deviceAuth from './device-auth.js';
 import metrics from './metrics.js';
 import peopleRoutes from '../care/people/routes.js';
 import { alertsPlugin } from '../care/alerts/index.js';
+import firmwareRoutes from '../firmware/routes.js';
+import { controlRoutes } from '../control/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -27,5 +29,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.people) await fastify.register(peopleRoutes, opts);
   // alert lifecycle, ladder and notifications (docs/care.md §2–§4); only when the alerts module is open
   if (opts.alerts) await fastify.register(alertsPlugin, { prefix: '/api/v1', alerts: opts.alerts });
+  // device twins and commands (docs/control.md §1); admin token, own scope
+  if (opts.deviceControl) await fastify.register(controlRoutes, { prefix: '/api/v1', control: opts.deviceControl });
+  // firmware images and staged campaigns (docs/control.md §2); only when the module is open
+  if (opts.firmware) await fastify.register(firmwareRoutes, { prefix: '/api/v1', firmware: opts.firmware });
 };
 export default routes;

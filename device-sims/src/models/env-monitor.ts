@@ -34,6 +34,9 @@ export interface EnvMonitorConfig {
   meanTempC: number;
   /** Whether the station has gas sensors (NO2, O3, CO, SO2). */
   gases: boolean;
+  /** Operator alert thresholds (twin); unset = the zone's GB 3096 limit / HJ 633 "good". */
+  noiseAlertDba?: number;
+  pm25AlertUgm3?: number;
 }
 
 export interface Episode {
@@ -58,6 +61,12 @@ export interface EnvMonitorState {
   noiseExceeded: boolean;
   pollutionHigh: boolean;
   episodeCounter: number;
+  /** env.sleep: sensing goes on (the physics does), nothing is reported until env.wake. */
+  sleeping: boolean;
+}
+
+export interface EnvStepResult extends StepResult<EnvMonitorState, EnvMonitorTelemetry> {
+  silent: boolean;
 }
 
 export function defaultEnvMonitorConfig(p: Partial<EnvMonitorConfig> = {}): EnvMonitorConfig {
@@ -72,6 +81,7 @@ export function initEnvMonitor(config: EnvMonitorConfig, startMs: number, rng: R
   return {
     config, nowMs: startMs, episode: null, pmNoise: rng.normal(0, 0.2), tempNoise: 0,
     coarseRatio: rng.range(1.4, 1.9), noiseNoise: 0, laeqAvg: NaN, noiseExceeded: false, pollutionHigh: false, episodeCounter: 0,
+    sleeping: false,
   };
 }
 
@@ -95,7 +105,15 @@ const ev = (type: string, severity: Severity, message: string, attributes: Recor
   type, severity, message, attributes,
 });
 
-export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rng): StepResult<EnvMonitorState, EnvMonitorTelemetry> {
+export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rng): EnvStepResult {
+  const r = stepAwake(prev, elapsedMs, rng);
+  if (!prev.sleeping) return { ...r, silent: false };
+  // Asleep: no report and no alert; the alert latches stay as they were, so a level still
+  // above the limit raises its alert after env.wake.
+  return { state: { ...r.state, noiseExceeded: prev.noiseExceeded, pollutionHigh: prev.pollutionHigh }, reading: r.reading, events: [], silent: true };
+}
+
+function stepAwake(prev: EnvMonitorState, elapsedMs: number, rng: Rng): StepResult<EnvMonitorState, EnvMonitorTelemetry> {
   const c = prev.config;
   const s: EnvMonitorState = { ...prev, nowMs: prev.nowMs + elapsedMs };
   const events: SimEvent[] = [];
@@ -132,7 +150,7 @@ export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rn
   const laeq = round(s.laeqAvg, 1);
 
   const day = isNoiseDay(hour, c);
-  const limit = day ? NOISE_LIMITS[c.zone].day : NOISE_LIMITS[c.zone].night;
+  const limit = c.noiseAlertDba ?? (day ? NOISE_LIMITS[c.zone].day : NOISE_LIMITS[c.zone].night);
   // GB 3096: at night a single peak more than 15 dB over the limit is a violation on its own.
   const nightPeak = !day && noiseDba > limit + 15;
   if ((laeq > limit || nightPeak) && !s.noiseExceeded) {
@@ -148,12 +166,14 @@ export function stepEnvMonitor(prev: EnvMonitorState, elapsedMs: number, rng: Rn
     s.noiseExceeded = false; // 2 dB hysteresis
   }
 
-  if (pm25 > PM25_EPISODE_START && !s.pollutionHigh) {
+  const pmStart = c.pm25AlertUgm3 ?? PM25_EPISODE_START;
+  const pmEnd = c.pm25AlertUgm3 === undefined ? PM25_EPISODE_END : pmStart * (PM25_EPISODE_END / PM25_EPISODE_START);
+  if (pm25 > pmStart && !s.pollutionHigh) {
     s.pollutionHigh = true;
-    events.push(ev('env.pollution_episode_started', Severity.WARNING, `PM2.5 ${pm25.toFixed(0)} µg/m³ above ${PM25_EPISODE_START}`, {
-      pm25_ugm3: pm25.toFixed(1), threshold_ugm3: String(PM25_EPISODE_START),
+    events.push(ev('env.pollution_episode_started', Severity.WARNING, `PM2.5 ${pm25.toFixed(0)} µg/m³ above ${pmStart}`, {
+      pm25_ugm3: pm25.toFixed(1), threshold_ugm3: String(pmStart),
     }));
-  } else if (pm25 < PM25_EPISODE_END && s.pollutionHigh) {
+  } else if (pm25 < pmEnd && s.pollutionHigh) {
     s.pollutionHigh = false;
     events.push(ev('env.pollution_episode_ended', Severity.INFO, `PM2.5 back to ${pm25.toFixed(0)} µg/m³`, {
       pm25_ugm3: pm25.toFixed(1),

@@ -1,5 +1,6 @@
 import { ConnectorStatus, ConnectorStatusName, Severity, type EvChargerTelemetry } from '@yulan/protos';
 import { hazard, type Rng } from '../rng.js';
+import { remoteTransition } from './ev-charger-control.js';
 import { OCPP_ERROR_CODES, SAFETY_ERROR_CODES } from './ocpp.js';
 import {
   DEFAULT_UTC_OFFSET_MIN, MINUTE_MS, clamp, hourBump, localHour, round, type SimEvent, type StepResult,
@@ -41,6 +42,24 @@ export interface EvChargerState {
   txCounter: number;
   faultCode: string;
   lineVoltageV: number;
+  /** Operator requests (ev-charger-control.ts) taken by the next step, so every status
+   * change still goes through the §4.9 table one transition per step. */
+  pending: ChargerPending;
+  /** ChangeAvailability Inoperative: stays Unavailable until made Operative again. */
+  inoperative: boolean;
+  /** SetChargingProfile-style cap on the current, A (0 = none). */
+  currentLimitA: number;
+  /** Who started the running session (RemoteStartTransaction idTag), '' for a local start. */
+  idTag: string;
+}
+
+export interface ChargerPending {
+  /** RemoteStartTransaction idTag. */
+  start?: string;
+  /** StopTransaction reason (Remote, SoftReset, HardReset, Reboot). */
+  stop?: string;
+  /** ChangeAvailability Operative while Unavailable. */
+  available?: boolean;
 }
 
 const MAX_POWER_W: Record<ChargerModel, number> = { ac7: 7_000, dc60: 60_000 };
@@ -61,7 +80,7 @@ export function initEvCharger(config: EvChargerConfig, startMs: number, rng: Rng
     config, nowMs: startMs, status: ConnectorStatus.AVAILABLE, phaseEndsMs: startMs, powerW: 0,
     sessionEnergyKwh: 0, sessionTargetKwh: 0, soc: 0, batteryKwh: 0,
     meterKwh: round(rng.range(500, 20_000), 3), transactionId: '', txCounter: 0, faultCode: '',
-    lineVoltageV: NOMINAL_AC_V,
+    lineVoltageV: NOMINAL_AC_V, pending: {}, inoperative: false, currentLimitA: 0, idTag: '',
   };
 }
 
@@ -72,9 +91,17 @@ function arrivalProfile(hour: number): number {
 
 function setPointW(s: EvChargerState): number {
   const max = MAX_POWER_W[s.config.model];
-  if (s.config.model === ChargerModel.Ac7) return max;
+  const cap = s.currentLimitA > 0 ? s.currentLimitA * readingVoltage(s) : Infinity;
+  if (s.config.model === ChargerModel.Ac7) return Math.min(max, cap);
   // DC constant-current phase to 80 % SoC, then the usual taper.
-  return s.soc <= 0.8 ? max : max * clamp(1 - ((s.soc - 0.8) / 0.2) * 0.85, 0.1, 1);
+  return Math.min(cap, s.soc <= 0.8 ? max : max * clamp(1 - ((s.soc - 0.8) / 0.2) * 0.85, 0.1, 1));
+}
+
+/** The voltage the reading reports (rounded as published), so a current cap computed from
+ * it holds exactly for current_a = power_w / voltage_v. */
+function readingVoltage(s: EvChargerState): number {
+  if (s.config.model === ChargerModel.Ac7) return round(s.lineVoltageV, 1);
+  return s.transactionId ? round(350 + 60 * s.soc, 1) : 0; // DC pack voltage only with a car on the cable
 }
 
 const ev = (type: string, severity: Severity, message: string, attributes: Record<string, string>): SimEvent => ({
@@ -106,13 +133,20 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
     s.powerW = 0;
   }
   s.lineVoltageV = clamp(rng.normal(NOMINAL_AC_V, 1.5), 215, 245);
+  // The voltage moved after the ramp: re-apply the cap against the voltage that is reported.
+  if (s.currentLimitA > 0) s.powerW = Math.min(s.powerW, Math.floor(s.currentLimitA * readingVoltage(s)));
 
   const phaseOver = s.nowMs >= s.phaseEndsMs;
   const full = s.sessionEnergyKwh >= s.sessionTargetKwh;
   const inSession = s.transactionId !== '';
   let to: ConnectorStatus | undefined;
+  // An operator request takes this step's one transition (and no random happening competes).
+  const remote = remoteTransition(s);
+  const stopReason = remote?.reason;
 
-  if (s.status !== S.FAULTED && rng.chance(hazard(perHour(c.faultsPerDay), elapsedMs))) {
+  if (remote) {
+    to = remote.to;
+  } else if (s.status !== S.FAULTED && rng.chance(hazard(perHour(c.faultsPerDay), elapsedMs))) {
     to = S.FAULTED;
   } else {
     switch (s.status) {
@@ -141,8 +175,10 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
         break;
       case S.FINISHING:
       case S.FAULTED:
+        if (phaseOver) to = s.inoperative ? S.UNAVAILABLE : S.AVAILABLE;
+        break;
       case S.UNAVAILABLE:
-        if (phaseOver) to = S.AVAILABLE;
+        if (phaseOver && !s.inoperative) to = S.AVAILABLE;
         break;
       default:
         to = S.AVAILABLE;
@@ -161,6 +197,7 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
         connector_id: String(c.connectorId),
       }));
       s.transactionId = '';
+      s.idTag = '';
     };
     s.status = to;
     switch (to) {
@@ -168,7 +205,7 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
       case S.PREPARING: phase(15, 90); break;
       case S.UNAVAILABLE: phase(20 * 60, 90 * 60); break;
       case S.FINISHING:
-        stopSession(full ? 'EVDisconnected' : 'Local');
+        stopSession(stopReason ?? (full ? 'EVDisconnected' : 'Local'));
         phase(20, 120);
         break;
       case S.SUSPENDED_EV: phase(full ? 5 * 60 : 60, full ? 40 * 60 : 5 * 60); break;
@@ -185,7 +222,10 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
         break;
       }
       case S.CHARGING:
-        if (from === S.PREPARING) {
+        if (!inSession) {
+          const { start, ...rest } = s.pending;
+          s.idTag = start ?? '';
+          s.pending = rest;
           s.txCounter += 1;
           s.transactionId = `tx-${s.txCounter}`;
           s.sessionEnergyKwh = 0;
@@ -200,12 +240,13 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
           }
           events.push(ev('charger.session_started', Severity.INFO, `session ${s.transactionId} started`, {
             transaction_id: s.transactionId, connector_id: String(c.connectorId), model: c.model,
+            ...(s.idTag && { id_tag: s.idTag, by: 'remote' }),
           }));
         }
         break;
       case S.AVAILABLE:
         if (from === S.FAULTED) s.faultCode = '';
-        stopSession('Other');
+        stopSession(stopReason ?? 'Other');
         s.sessionEnergyKwh = 0;
         break;
       default:
@@ -223,9 +264,7 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
 /** Electrical values are derived from power so that P = V·I holds in every reading. */
 function evReading(s: EvChargerState): EvChargerTelemetry {
   const powerW = Math.round(s.powerW);
-  let voltageV: number;
-  if (s.config.model === ChargerModel.Ac7) voltageV = round(s.lineVoltageV, 1);
-  else voltageV = s.transactionId ? round(350 + 60 * s.soc, 1) : 0; // DC pack voltage only with a car on the cable
+  const voltageV = readingVoltage(s);
   const currentA = voltageV > 0 ? powerW / voltageV : 0;
   return {
     connectorId: s.config.connectorId,

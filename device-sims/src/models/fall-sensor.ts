@@ -42,6 +42,10 @@ export interface FallSensorConfig {
   wearableCancelProbability: number;
   batteryDrainPctPerDay: number;
   lowBatteryPct: number;
+  /** Radar sensitivity 1..10 (twin); scales false alarms, see falseAlarmsPerDay(). */
+  sensitivity: number;
+  /** Radar false alarms per day at sensitivity 5 (a "fall" the radar clears quickly). */
+  falseAlarmsAtDefault: number;
   /** Scenario overrides (simulated ms epoch) for tests and demos; each fires once. */
   forceFallAt?: number;
   /** Source and outcome of the forced fall only (random falls keep `fallOutcome`). */
@@ -86,6 +90,8 @@ export interface FallSensorState {
   batteryPct: number;
   lowBatteryReported: boolean;
   restingHeartRate: number;
+  /** fall.test_alarm received; the next step raises `test.alarm`. */
+  testAlarmPending: boolean;
 }
 
 /** A model step; `silent` asks the transport to publish nothing at all (no telemetry, no events). */
@@ -98,7 +104,7 @@ export function defaultFallSensorConfig(p: Partial<FallSensorConfig> = {}): Fall
     utcOffsetMin: DEFAULT_UTC_OFFSET_MIN, wakeHour: 6.5, sleepHour: 21.5, vitals: true, fallsPerDay: 1 / 45,
     sosPerDay: 1 / 60, outingsPerDay: 1.2, wearableFallShare: 0.3, longLieAfterMs: 2 * MINUTE_MS, cancelWindowMs: 30_000,
     fallOutcome: FallOutcome.Random, longLieProbability: 0.35, wearableCancelProbability: 0.7, batteryDrainPctPerDay: 0.5,
-    lowBatteryPct: 20, ...p,
+    lowBatteryPct: 20, sensitivity: 5, falseAlarmsAtDefault: 1 / 40, ...p,
   };
 }
 
@@ -106,7 +112,7 @@ export function initFallSensor(config: FallSensorConfig, startMs: number, rng: R
   return {
     config, nowMs: startMs, activity: 'home', awayUntilMs: 0, fall: null, fallCounter: 0, forcedFallDone: false,
     forcedSosDone: false, forcedLowBatteryDone: false, sosUntilMs: 0, batteryPct: rng.range(25, 100),
-    lowBatteryReported: false, restingHeartRate: rng.range(58, 78),
+    lowBatteryReported: false, restingHeartRate: rng.range(58, 78), testAlarmPending: false,
   };
 }
 
@@ -116,6 +122,11 @@ const ev = (type: string, severity: Severity, message: string, attributes: Recor
 
 const within = (t: number, from: number | undefined, until: number | undefined): boolean =>
   from !== undefined && t >= from && (until === undefined || t < until);
+
+/** False alarms grow with the square of the radar sensitivity (5 = the default rate). */
+export function falseAlarmsPerDay(c: Pick<FallSensorConfig, 'sensitivity' | 'falseAlarmsAtDefault'>): number {
+  return c.falseAlarmsAtDefault * (c.sensitivity / 5) ** 2;
+}
 
 function isNight(hour: number, c: FallSensorConfig): boolean {
   return c.sleepHour > c.wakeHour ? hour >= c.sleepHour || hour < c.wakeHour : hour >= c.sleepHour && hour < c.wakeHour;
@@ -149,10 +160,15 @@ export function stepFallSensor(prev: FallSensorState, elapsedMs: number, rng: Rn
     s.lowBatteryReported = false;
   }
 
-  const startFall = (atMs: number, forced: boolean): void => {
-    const source: FallSource = (forced ? c.forceFallSource : undefined)
+  if (s.testAlarmPending) {
+    s.testAlarmPending = false;
+    events.push(ev('test.alarm', Severity.INFO, 'test alarm requested by an operator', { at_ms: String(s.nowMs) }));
+  }
+
+  const startFall = (atMs: number, forced: boolean, falseAlarm = false): void => {
+    const source: FallSource = falseAlarm ? FallSource.Radar : (forced ? c.forceFallSource : undefined)
       ?? (rng.chance(c.wearableFallShare) ? FallSource.Wearable : FallSource.Radar);
-    const wanted = (forced ? c.forceFallOutcome : undefined) ?? c.fallOutcome;
+    const wanted = falseAlarm ? FallOutcome.Cleared : (forced ? c.forceFallOutcome : undefined) ?? c.fallOutcome;
     let outcome: Resolved;
     if (wanted !== FallOutcome.Random) outcome = wanted;
     else if (source === FallSource.Radar) outcome = rng.chance(c.longLieProbability) ? FallOutcome.LongLie : FallOutcome.Cleared;
@@ -209,8 +225,9 @@ export function stepFallSensor(prev: FallSensorState, elapsedMs: number, rng: Rn
       if (rng.chance(hazard(c.outingsPerDay / awakeHours, elapsedMs))) {
         s.activity = 'away';
         s.awayUntilMs = s.nowMs + rng.range(0.5, 4) * HOUR_MS;
-      } else if (rng.chance(hazard(c.fallsPerDay / awakeHours, elapsedMs))) {
-        startFall(s.nowMs, false);
+      } else if (rng.chance(hazard((c.fallsPerDay + falseAlarmsPerDay(c)) / awakeHours, elapsedMs))) {
+        // A radar false alarm looks like a fall the person "gets up" from (cleared).
+        startFall(s.nowMs, false, rng.chance(falseAlarmsPerDay(c) / (c.fallsPerDay + falseAlarmsPerDay(c))));
       } else if (rng.chance(hazard(c.sosPerDay / awakeHours, elapsedMs))) {
         pressSos(s.nowMs);
       }

@@ -22,7 +22,8 @@ export interface ParcelLockerConfig {
   excursionsPerDay: number;
 }
 
-type Op = 'deposit' | 'pickup' | 'none';
+/** `remote`: opened by an operator (locker.open); closing it changes no occupancy. */
+type Op = 'deposit' | 'pickup' | 'remote' | 'none';
 
 export interface CompartmentState {
   index: number;
@@ -35,6 +36,10 @@ export interface CompartmentState {
   openedAtMs: number;
   ajarReported: boolean;
   parcelId: string;
+  /** Latch released by locker.unlock until locker.lock (reported as locked = false). */
+  unlocked: boolean;
+  /** A reading has shown this door open (a remote open is never closed unseen). */
+  shown: boolean;
 }
 
 export interface ParcelLockerState {
@@ -73,7 +78,7 @@ export function initParcelLocker(config: ParcelLockerConfig, startMs: number, rn
     const occupied = rng.chance(0.3);
     return {
       index: i + 1, size: sizeFor(i), occupied, doorOpen: false, op: 'none', closesAtMs: 0, openedAtMs: 0,
-      ajarReported: false, parcelId: occupied ? `p-${++parcelCounter}` : '',
+      ajarReported: false, parcelId: occupied ? `p-${++parcelCounter}` : '', unlocked: false, shown: false,
     };
   });
   return {
@@ -103,8 +108,11 @@ export function stepParcelLocker(prev: ParcelLockerState, elapsedMs: number, rng
   let doorsOpen = 0;
   for (const x of s.compartments) {
     if (!x.doorOpen) continue;
-    if (s.nowMs >= x.closesAtMs) {
+    // A door opened by an operator stays open until a reading has shown it: the cloud
+    // confirms locker.open by door_open = true, whatever the reporting interval.
+    if (s.nowMs >= x.closesAtMs && (x.op !== 'remote' || x.shown)) {
       x.doorOpen = false;
+      x.shown = false;
       if (x.op === 'deposit') {
         x.occupied = true;
         events.push(ev('locker.deposit', Severity.INFO, `parcel ${x.parcelId} deposited in ${x.index}`, attrs(x)));
@@ -190,12 +198,13 @@ export function stepParcelLocker(prev: ParcelLockerState, elapsedMs: number, rng
     s.outOfBand = out;
   }
 
+  for (const x of s.compartments) if (x.doorOpen) x.shown = true;
   return { state: s, reading: lockerReading(s), events };
 }
 
 function lockerReading(s: ParcelLockerState): ParcelLockerTelemetry {
   const compartments: LockerCompartment[] = s.compartments.map((x) => ({
-    index: x.index, doorOpen: x.doorOpen, occupied: x.occupied, size: x.size, locked: !x.doorOpen,
+    index: x.index, doorOpen: x.doorOpen, occupied: x.occupied, size: x.size, locked: !x.doorOpen && !x.unlocked,
   }));
   const reading: ParcelLockerTelemetry = {
     compartments, tamper: s.nowMs < s.tamperUntilMs, mainsPower: true, supplyVoltageV: round(s.supplyVoltageV, 1),

@@ -2,7 +2,7 @@
 // Regenerate with `npm run gen`; a test fails when this file is stale.
 import { createCodec, loadRoot } from '../codec.js';
 
-const root = loadRoot("{\"nested\":{\"yulan\":{\"nested\":{\"v1\":{\"nested\":{\"Command\":{\"fields\":{\"commandId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"command_id\"},\"name\":{\"type\":\"string\",\"id\":2},\"args\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":3},\"issuedMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"issued_ms\"},\"expiresMs\":{\"type\":\"uint64\",\"id\":5,\"protoName\":\"expires_ms\"}}},\"CommandStatus\":{\"values\":{\"COMMAND_STATUS_UNSPECIFIED\":0,\"COMMAND_STATUS_ACCEPTED\":1,\"COMMAND_STATUS_SUCCEEDED\":2,\"COMMAND_STATUS_FAILED\":3,\"COMMAND_STATUS_REJECTED\":4,\"COMMAND_STATUS_EXPIRED\":5}},\"CommandResult\":{\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"commandId\":{\"type\":\"string\",\"id\":2,\"protoName\":\"command_id\"},\"status\":{\"type\":\"CommandStatus\",\"id\":3},\"message\":{\"type\":\"string\",\"id\":4},\"output\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":5}}},\"DeviceKind\":{\"values\":{\"DEVICE_KIND_UNSPECIFIED\":0,\"DEVICE_KIND_EV_CHARGER\":1,\"DEVICE_KIND_PARCEL_LOCKER\":2,\"DEVICE_KIND_FALL_SENSOR\":3,\"DEVICE_KIND_ENV_MONITOR\":4}},\"Envelope\":{\"fields\":{\"deviceId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"device_id\"},\"kind\":{\"type\":\"DeviceKind\",\"id\":2},\"seq\":{\"type\":\"uint64\",\"id\":3},\"tsMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"ts_ms\"},\"firmwareVersion\":{\"type\":\"string\",\"id\":5,\"protoName\":\"firmware_version\"}}},\"Severity\":{\"values\":{\"SEVERITY_UNSPECIFIED\":0,\"SEVERITY_INFO\":1,\"SEVERITY_WARNING\":2,\"SEVERITY_CRITICAL\":3}},\"Event\":{\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"type\":{\"type\":\"string\",\"id\":2},\"severity\":{\"type\":\"Severity\",\"id\":3},\"message\":{\"type\":\"string\",\"id\":4},\"attributes\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":5}}},\"Presence\":{\"fields\":{\"deviceId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"device_id\"},\"kind\":{\"type\":\"DeviceKind\",\"id\":2},\"online\":{\"type\":\"bool\",\"id\":3},\"tsMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"ts_ms\"},\"firmwareVersion\":{\"type\":\"string\",\"id\":5,\"protoName\":\"firmware_version\"},\"reason\":{\"type\":\"string\",\"id\":6}}},\"ConnectorStatus\":{\"values\":{\"CONNECTOR_STATUS_UNSPECIFIED\":0,\"CONNECTOR_STATUS_AVAILABLE\":1,\"CONNECTOR_STATUS_PREPARING\":2,\"CONNECTOR_STATUS_CHARGING\":3,\"CONNECTOR_STATUS_SUSPENDED_EVSE\":4,\"CONNECTOR_STATUS_SUSPENDED_EV\":5,\"CONNECTOR_STATUS_FINISHING\":6,\"CONNECTOR_STATUS_RESERVED\":7,\"CONNECTOR_STATUS_UNAVAILABLE\":8,\"CONNECTOR_STATUS_FAULTED\":9}},\"EvChargerTelemetry\":{\"fields\":{\"connectorId\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"connector_id\"},\"status\":{\"type\":\"ConnectorStatus\",\"id\":2},\"powerW\":{\"type\":\"double\",\"id\":3,\"protoName\":\"power_w\"},\"energyKwh\":{\"type\":\"double\",\"id\":4,\"protoName\":\"energy_kwh\"},\"currentA\":{\"type\":\"double\",\"id\":5,\"protoName\":\"current_a\"},\"voltageV\":{\"type\":\"double\",\"id\":6,\"protoName\":\"voltage_v\"},\"faultCode\":{\"type\":\"string\",\"id\":7,\"protoName\":\"fault_code\"},\"meterKwh\":{\"type\":\"double\",\"id\":8,\"protoName\":\"meter_kwh\"},\"transactionId\":{\"type\":\"string\",\"id\":9,\"protoName\":\"transaction_id\"}}},\"LockerCompartment\":{\"fields\":{\"index\":{\"type\":\"uint32\",\"id\":1},\"doorOpen\":{\"type\":\"bool\",\"id\":2,\"protoName\":\"door_open\"},\"occupied\":{\"type\":\"bool\",\"id\":3},\"size\":{\"type\":\"string\",\"id\":4},\"locked\":{\"type\":\"bool\",\"id\":5}}},\"ParcelLockerTelemetry\":{\"oneofs\":{\"_cabinetTempC\":{\"oneof\":[\"cabinetTempC\"]}},\"fields\":{\"compartments\":{\"rule\":\"repeated\",\"type\":\"LockerCompartment\",\"id\":1},\"cabinetTempC\":{\"type\":\"double\",\"id\":2,\"protoName\":\"cabinet_temp_c\",\"options\":{\"proto3_optional\":true}},\"tamper\":{\"type\":\"bool\",\"id\":3},\"mainsPower\":{\"type\":\"bool\",\"id\":4,\"protoName\":\"mains_power\"},\"supplyVoltageV\":{\"type\":\"double\",\"id\":5,\"protoName\":\"supply_voltage_v\"}}},\"Motion\":{\"values\":{\"MOTION_UNSPECIFIED\":0,\"MOTION_NONE\":1,\"MOTION_STILL\":2,\"MOTION_MOVING\":3}},\"FallSensorTelemetry\":{\"oneofs\":{\"_heartRateBpm\":{\"oneof\":[\"heartRateBpm\"]},\"_breathingRateBpm\":{\"oneof\":[\"breathingRateBpm\"]},\"_movementLevel\":{\"oneof\":[\"movementLevel\"]}},\"fields\":{\"presence\":{\"type\":\"bool\",\"id\":1},\"motion\":{\"type\":\"Motion\",\"id\":2},\"fall\":{\"type\":\"bool\",\"id\":3},\"longLie\":{\"type\":\"bool\",\"id\":4,\"protoName\":\"long_lie\"},\"heartRateBpm\":{\"type\":\"double\",\"id\":5,\"protoName\":\"heart_rate_bpm\",\"options\":{\"proto3_optional\":true}},\"breathingRateBpm\":{\"type\":\"double\",\"id\":6,\"protoName\":\"breathing_rate_bpm\",\"options\":{\"proto3_optional\":true}},\"sos\":{\"type\":\"bool\",\"id\":7},\"batteryPct\":{\"type\":\"double\",\"id\":8,\"protoName\":\"battery_pct\"},\"movementLevel\":{\"type\":\"double\",\"id\":9,\"protoName\":\"movement_level\",\"options\":{\"proto3_optional\":true}}}},\"EnvMonitorTelemetry\":{\"oneofs\":{\"_no2Ugm3\":{\"oneof\":[\"no2Ugm3\"]},\"_o3Ugm3\":{\"oneof\":[\"o3Ugm3\"]},\"_coMgm3\":{\"oneof\":[\"coMgm3\"]},\"_so2Ugm3\":{\"oneof\":[\"so2Ugm3\"]}},\"fields\":{\"pm1Ugm3\":{\"type\":\"double\",\"id\":1,\"protoName\":\"pm1_ugm3\"},\"pm25Ugm3\":{\"type\":\"double\",\"id\":2,\"protoName\":\"pm25_ugm3\"},\"pm10Ugm3\":{\"type\":\"double\",\"id\":3,\"protoName\":\"pm10_ugm3\"},\"temperatureC\":{\"type\":\"double\",\"id\":4,\"protoName\":\"temperature_c\"},\"humidityPct\":{\"type\":\"double\",\"id\":5,\"protoName\":\"humidity_pct\"},\"noiseDba\":{\"type\":\"double\",\"id\":6,\"protoName\":\"noise_dba\"},\"no2Ugm3\":{\"type\":\"double\",\"id\":7,\"protoName\":\"no2_ugm3\",\"options\":{\"proto3_optional\":true}},\"o3Ugm3\":{\"type\":\"double\",\"id\":8,\"protoName\":\"o3_ugm3\",\"options\":{\"proto3_optional\":true}},\"coMgm3\":{\"type\":\"double\",\"id\":9,\"protoName\":\"co_mgm3\",\"options\":{\"proto3_optional\":true}},\"so2Ugm3\":{\"type\":\"double\",\"id\":10,\"protoName\":\"so2_ugm3\",\"options\":{\"proto3_optional\":true}}}},\"Telemetry\":{\"oneofs\":{\"reading\":{\"oneof\":[\"evCharger\",\"parcelLocker\",\"fallSensor\",\"envMonitor\"]}},\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"evCharger\":{\"type\":\"EvChargerTelemetry\",\"id\":10,\"protoName\":\"ev_charger\"},\"parcelLocker\":{\"type\":\"ParcelLockerTelemetry\",\"id\":11,\"protoName\":\"parcel_locker\"},\"fallSensor\":{\"type\":\"FallSensorTelemetry\",\"id\":12,\"protoName\":\"fall_sensor\"},\"envMonitor\":{\"type\":\"EnvMonitorTelemetry\",\"id\":13,\"protoName\":\"env_monitor\"}}}}}}}}}");
+const root = loadRoot("{\"nested\":{\"yulan\":{\"nested\":{\"v1\":{\"nested\":{\"Command\":{\"fields\":{\"commandId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"command_id\"},\"name\":{\"type\":\"string\",\"id\":2},\"args\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":3},\"issuedMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"issued_ms\"},\"expiresMs\":{\"type\":\"uint64\",\"id\":5,\"protoName\":\"expires_ms\"}}},\"CommandStatus\":{\"values\":{\"COMMAND_STATUS_UNSPECIFIED\":0,\"COMMAND_STATUS_ACCEPTED\":1,\"COMMAND_STATUS_SUCCEEDED\":2,\"COMMAND_STATUS_FAILED\":3,\"COMMAND_STATUS_REJECTED\":4,\"COMMAND_STATUS_EXPIRED\":5}},\"CommandResult\":{\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"commandId\":{\"type\":\"string\",\"id\":2,\"protoName\":\"command_id\"},\"status\":{\"type\":\"CommandStatus\",\"id\":3},\"message\":{\"type\":\"string\",\"id\":4},\"output\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":5}}},\"DeviceKind\":{\"values\":{\"DEVICE_KIND_UNSPECIFIED\":0,\"DEVICE_KIND_EV_CHARGER\":1,\"DEVICE_KIND_PARCEL_LOCKER\":2,\"DEVICE_KIND_FALL_SENSOR\":3,\"DEVICE_KIND_ENV_MONITOR\":4}},\"Envelope\":{\"fields\":{\"deviceId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"device_id\"},\"kind\":{\"type\":\"DeviceKind\",\"id\":2},\"seq\":{\"type\":\"uint64\",\"id\":3},\"tsMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"ts_ms\"},\"firmwareVersion\":{\"type\":\"string\",\"id\":5,\"protoName\":\"firmware_version\"}}},\"Severity\":{\"values\":{\"SEVERITY_UNSPECIFIED\":0,\"SEVERITY_INFO\":1,\"SEVERITY_WARNING\":2,\"SEVERITY_CRITICAL\":3}},\"Event\":{\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"type\":{\"type\":\"string\",\"id\":2},\"severity\":{\"type\":\"Severity\",\"id\":3},\"message\":{\"type\":\"string\",\"id\":4},\"attributes\":{\"keyType\":\"string\",\"type\":\"string\",\"id\":5}}},\"Presence\":{\"fields\":{\"deviceId\":{\"type\":\"string\",\"id\":1,\"protoName\":\"device_id\"},\"kind\":{\"type\":\"DeviceKind\",\"id\":2},\"online\":{\"type\":\"bool\",\"id\":3},\"tsMs\":{\"type\":\"uint64\",\"id\":4,\"protoName\":\"ts_ms\"},\"firmwareVersion\":{\"type\":\"string\",\"id\":5,\"protoName\":\"firmware_version\"},\"reason\":{\"type\":\"string\",\"id\":6}}},\"ConnectorStatus\":{\"values\":{\"CONNECTOR_STATUS_UNSPECIFIED\":0,\"CONNECTOR_STATUS_AVAILABLE\":1,\"CONNECTOR_STATUS_PREPARING\":2,\"CONNECTOR_STATUS_CHARGING\":3,\"CONNECTOR_STATUS_SUSPENDED_EVSE\":4,\"CONNECTOR_STATUS_SUSPENDED_EV\":5,\"CONNECTOR_STATUS_FINISHING\":6,\"CONNECTOR_STATUS_RESERVED\":7,\"CONNECTOR_STATUS_UNAVAILABLE\":8,\"CONNECTOR_STATUS_FAULTED\":9}},\"EvChargerTelemetry\":{\"fields\":{\"connectorId\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"connector_id\"},\"status\":{\"type\":\"ConnectorStatus\",\"id\":2},\"powerW\":{\"type\":\"double\",\"id\":3,\"protoName\":\"power_w\"},\"energyKwh\":{\"type\":\"double\",\"id\":4,\"protoName\":\"energy_kwh\"},\"currentA\":{\"type\":\"double\",\"id\":5,\"protoName\":\"current_a\"},\"voltageV\":{\"type\":\"double\",\"id\":6,\"protoName\":\"voltage_v\"},\"faultCode\":{\"type\":\"string\",\"id\":7,\"protoName\":\"fault_code\"},\"meterKwh\":{\"type\":\"double\",\"id\":8,\"protoName\":\"meter_kwh\"},\"transactionId\":{\"type\":\"string\",\"id\":9,\"protoName\":\"transaction_id\"}}},\"LockerCompartment\":{\"fields\":{\"index\":{\"type\":\"uint32\",\"id\":1},\"doorOpen\":{\"type\":\"bool\",\"id\":2,\"protoName\":\"door_open\"},\"occupied\":{\"type\":\"bool\",\"id\":3},\"size\":{\"type\":\"string\",\"id\":4},\"locked\":{\"type\":\"bool\",\"id\":5}}},\"ParcelLockerTelemetry\":{\"oneofs\":{\"_cabinetTempC\":{\"oneof\":[\"cabinetTempC\"]}},\"fields\":{\"compartments\":{\"rule\":\"repeated\",\"type\":\"LockerCompartment\",\"id\":1},\"cabinetTempC\":{\"type\":\"double\",\"id\":2,\"protoName\":\"cabinet_temp_c\",\"options\":{\"proto3_optional\":true}},\"tamper\":{\"type\":\"bool\",\"id\":3},\"mainsPower\":{\"type\":\"bool\",\"id\":4,\"protoName\":\"mains_power\"},\"supplyVoltageV\":{\"type\":\"double\",\"id\":5,\"protoName\":\"supply_voltage_v\"}}},\"Motion\":{\"values\":{\"MOTION_UNSPECIFIED\":0,\"MOTION_NONE\":1,\"MOTION_STILL\":2,\"MOTION_MOVING\":3}},\"FallSensorTelemetry\":{\"oneofs\":{\"_heartRateBpm\":{\"oneof\":[\"heartRateBpm\"]},\"_breathingRateBpm\":{\"oneof\":[\"breathingRateBpm\"]},\"_movementLevel\":{\"oneof\":[\"movementLevel\"]}},\"fields\":{\"presence\":{\"type\":\"bool\",\"id\":1},\"motion\":{\"type\":\"Motion\",\"id\":2},\"fall\":{\"type\":\"bool\",\"id\":3},\"longLie\":{\"type\":\"bool\",\"id\":4,\"protoName\":\"long_lie\"},\"heartRateBpm\":{\"type\":\"double\",\"id\":5,\"protoName\":\"heart_rate_bpm\",\"options\":{\"proto3_optional\":true}},\"breathingRateBpm\":{\"type\":\"double\",\"id\":6,\"protoName\":\"breathing_rate_bpm\",\"options\":{\"proto3_optional\":true}},\"sos\":{\"type\":\"bool\",\"id\":7},\"batteryPct\":{\"type\":\"double\",\"id\":8,\"protoName\":\"battery_pct\"},\"movementLevel\":{\"type\":\"double\",\"id\":9,\"protoName\":\"movement_level\",\"options\":{\"proto3_optional\":true}}}},\"EnvMonitorTelemetry\":{\"oneofs\":{\"_no2Ugm3\":{\"oneof\":[\"no2Ugm3\"]},\"_o3Ugm3\":{\"oneof\":[\"o3Ugm3\"]},\"_coMgm3\":{\"oneof\":[\"coMgm3\"]},\"_so2Ugm3\":{\"oneof\":[\"so2Ugm3\"]}},\"fields\":{\"pm1Ugm3\":{\"type\":\"double\",\"id\":1,\"protoName\":\"pm1_ugm3\"},\"pm25Ugm3\":{\"type\":\"double\",\"id\":2,\"protoName\":\"pm25_ugm3\"},\"pm10Ugm3\":{\"type\":\"double\",\"id\":3,\"protoName\":\"pm10_ugm3\"},\"temperatureC\":{\"type\":\"double\",\"id\":4,\"protoName\":\"temperature_c\"},\"humidityPct\":{\"type\":\"double\",\"id\":5,\"protoName\":\"humidity_pct\"},\"noiseDba\":{\"type\":\"double\",\"id\":6,\"protoName\":\"noise_dba\"},\"no2Ugm3\":{\"type\":\"double\",\"id\":7,\"protoName\":\"no2_ugm3\",\"options\":{\"proto3_optional\":true}},\"o3Ugm3\":{\"type\":\"double\",\"id\":8,\"protoName\":\"o3_ugm3\",\"options\":{\"proto3_optional\":true}},\"coMgm3\":{\"type\":\"double\",\"id\":9,\"protoName\":\"co_mgm3\",\"options\":{\"proto3_optional\":true}},\"so2Ugm3\":{\"type\":\"double\",\"id\":10,\"protoName\":\"so2_ugm3\",\"options\":{\"proto3_optional\":true}}}},\"Telemetry\":{\"oneofs\":{\"reading\":{\"oneof\":[\"evCharger\",\"parcelLocker\",\"fallSensor\",\"envMonitor\"]}},\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"evCharger\":{\"type\":\"EvChargerTelemetry\",\"id\":10,\"protoName\":\"ev_charger\"},\"parcelLocker\":{\"type\":\"ParcelLockerTelemetry\",\"id\":11,\"protoName\":\"parcel_locker\"},\"fallSensor\":{\"type\":\"FallSensorTelemetry\",\"id\":12,\"protoName\":\"fall_sensor\"},\"envMonitor\":{\"type\":\"EnvMonitorTelemetry\",\"id\":13,\"protoName\":\"env_monitor\"}}},\"EvChargerSettings\":{\"oneofs\":{\"_reportIntervalS\":{\"oneof\":[\"reportIntervalS\"]},\"_currentLimitA\":{\"oneof\":[\"currentLimitA\"]}},\"fields\":{\"reportIntervalS\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"report_interval_s\",\"options\":{\"proto3_optional\":true}},\"currentLimitA\":{\"type\":\"double\",\"id\":2,\"protoName\":\"current_limit_a\",\"options\":{\"proto3_optional\":true}}}},\"ParcelLockerSettings\":{\"oneofs\":{\"_reportIntervalS\":{\"oneof\":[\"reportIntervalS\"]},\"_tempMinC\":{\"oneof\":[\"tempMinC\"]},\"_tempMaxC\":{\"oneof\":[\"tempMaxC\"]}},\"fields\":{\"reportIntervalS\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"report_interval_s\",\"options\":{\"proto3_optional\":true}},\"tempMinC\":{\"type\":\"double\",\"id\":2,\"protoName\":\"temp_min_c\",\"options\":{\"proto3_optional\":true}},\"tempMaxC\":{\"type\":\"double\",\"id\":3,\"protoName\":\"temp_max_c\",\"options\":{\"proto3_optional\":true}}}},\"FallSensorSettings\":{\"oneofs\":{\"_reportIntervalS\":{\"oneof\":[\"reportIntervalS\"]},\"_sensitivity\":{\"oneof\":[\"sensitivity\"]},\"_cancelWindowS\":{\"oneof\":[\"cancelWindowS\"]}},\"fields\":{\"reportIntervalS\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"report_interval_s\",\"options\":{\"proto3_optional\":true}},\"sensitivity\":{\"type\":\"uint32\",\"id\":2,\"options\":{\"proto3_optional\":true}},\"cancelWindowS\":{\"type\":\"uint32\",\"id\":3,\"protoName\":\"cancel_window_s\",\"options\":{\"proto3_optional\":true}}}},\"EnvMonitorSettings\":{\"oneofs\":{\"_reportIntervalS\":{\"oneof\":[\"reportIntervalS\"]},\"_pm25AlertUgm3\":{\"oneof\":[\"pm25AlertUgm3\"]},\"_noiseAlertDba\":{\"oneof\":[\"noiseAlertDba\"]},\"_noiseZoneClass\":{\"oneof\":[\"noiseZoneClass\"]}},\"fields\":{\"reportIntervalS\":{\"type\":\"uint32\",\"id\":1,\"protoName\":\"report_interval_s\",\"options\":{\"proto3_optional\":true}},\"pm25AlertUgm3\":{\"type\":\"double\",\"id\":2,\"protoName\":\"pm25_alert_ugm3\",\"options\":{\"proto3_optional\":true}},\"noiseAlertDba\":{\"type\":\"double\",\"id\":3,\"protoName\":\"noise_alert_dba\",\"options\":{\"proto3_optional\":true}},\"noiseZoneClass\":{\"type\":\"uint32\",\"id\":4,\"protoName\":\"noise_zone_class\",\"options\":{\"proto3_optional\":true}}}},\"DeviceSettings\":{\"oneofs\":{\"kind\":{\"oneof\":[\"evCharger\",\"parcelLocker\",\"fallSensor\",\"envMonitor\"]}},\"fields\":{\"evCharger\":{\"type\":\"EvChargerSettings\",\"id\":10,\"protoName\":\"ev_charger\"},\"parcelLocker\":{\"type\":\"ParcelLockerSettings\",\"id\":11,\"protoName\":\"parcel_locker\"},\"fallSensor\":{\"type\":\"FallSensorSettings\",\"id\":12,\"protoName\":\"fall_sensor\"},\"envMonitor\":{\"type\":\"EnvMonitorSettings\",\"id\":13,\"protoName\":\"env_monitor\"}}},\"TwinDesired\":{\"fields\":{\"version\":{\"type\":\"uint64\",\"id\":1},\"settings\":{\"type\":\"DeviceSettings\",\"id\":2},\"issuedMs\":{\"type\":\"uint64\",\"id\":3,\"protoName\":\"issued_ms\"}}},\"TwinReported\":{\"fields\":{\"header\":{\"type\":\"Envelope\",\"id\":1},\"appliedVersion\":{\"type\":\"uint64\",\"id\":2,\"protoName\":\"applied_version\"},\"settings\":{\"type\":\"DeviceSettings\",\"id\":3},\"error\":{\"type\":\"string\",\"id\":4}}}}}}}}}");
 
 export const CommandStatus = {
   UNSPECIFIED: 0,
@@ -118,6 +118,16 @@ export interface CommandResult {
 }
 export const CommandResult = createCodec<CommandResult>(root, 'yulan.v1.CommandResult');
 
+export interface DeviceSettings {
+  evCharger?: EvChargerSettings;
+  parcelLocker?: ParcelLockerSettings;
+  fallSensor?: FallSensorSettings;
+  envMonitor?: EnvMonitorSettings;
+  /** Which member of the `kind` oneof is set. */
+  kind?: 'evCharger' | 'parcelLocker' | 'fallSensor' | 'envMonitor';
+}
+export const DeviceSettings = createCodec<DeviceSettings>(root, 'yulan.v1.DeviceSettings');
+
 /** Carried by every message a device sends. `seq` increases by one per message per device
  * (telemetry, events and command results share one counter) so that consumers can drop
  * duplicates and notice gaps; it restarts only when the device is re-provisioned. */
@@ -130,6 +140,15 @@ export interface Envelope {
   firmwareVersion: string;
 }
 export const Envelope = createCodec<Envelope>(root, 'yulan.v1.Envelope');
+
+export interface EnvMonitorSettings {
+  reportIntervalS?: number;
+  pm25AlertUgm3?: number;
+  noiseAlertDba?: number;
+  /** GB 3096 acoustic environment functional zone class: 0..4 */
+  noiseZoneClass?: number;
+}
+export const EnvMonitorSettings = createCodec<EnvMonitorSettings>(root, 'yulan.v1.EnvMonitorSettings');
 
 export interface EnvMonitorTelemetry {
   pm1Ugm3: number;
@@ -145,6 +164,12 @@ export interface EnvMonitorTelemetry {
   so2Ugm3?: number;
 }
 export const EnvMonitorTelemetry = createCodec<EnvMonitorTelemetry>(root, 'yulan.v1.EnvMonitorTelemetry');
+
+export interface EvChargerSettings {
+  reportIntervalS?: number;
+  currentLimitA?: number;
+}
+export const EvChargerSettings = createCodec<EvChargerSettings>(root, 'yulan.v1.EvChargerSettings');
 
 export interface EvChargerTelemetry {
   connectorId: number;
@@ -176,6 +201,14 @@ export interface Event {
 }
 export const Event = createCodec<Event>(root, 'yulan.v1.Event');
 
+export interface FallSensorSettings {
+  reportIntervalS?: number;
+  /** 1..10 */
+  sensitivity?: number;
+  cancelWindowS?: number;
+}
+export const FallSensorSettings = createCodec<FallSensorSettings>(root, 'yulan.v1.FallSensorSettings');
+
 export interface FallSensorTelemetry {
   presence: boolean;
   motion: Motion;
@@ -200,6 +233,13 @@ export interface LockerCompartment {
   locked: boolean;
 }
 export const LockerCompartment = createCodec<LockerCompartment>(root, 'yulan.v1.LockerCompartment');
+
+export interface ParcelLockerSettings {
+  reportIntervalS?: number;
+  tempMinC?: number;
+  tempMaxC?: number;
+}
+export const ParcelLockerSettings = createCodec<ParcelLockerSettings>(root, 'yulan.v1.ParcelLockerSettings');
 
 export interface ParcelLockerTelemetry {
   compartments: LockerCompartment[];
@@ -237,3 +277,22 @@ export interface Telemetry {
   reading?: 'evCharger' | 'parcelLocker' | 'fallSensor' | 'envMonitor';
 }
 export const Telemetry = createCodec<Telemetry>(root, 'yulan.v1.Telemetry');
+
+/** Published by the cloud on .../{deviceId}/twin-desired (QoS 1, retained). `version`
+ * increases by one with every change; a device applies only a version newer than its own. */
+export interface TwinDesired {
+  version: number;
+  settings?: DeviceSettings;
+  issuedMs: number;
+}
+export const TwinDesired = createCodec<TwinDesired>(root, 'yulan.v1.TwinDesired');
+
+/** Published by the device on .../{deviceId}/twin-reported after applying a TwinDesired
+ * (or at start-up). `error` is empty on success. */
+export interface TwinReported {
+  header?: Envelope;
+  appliedVersion: number;
+  settings?: DeviceSettings;
+  error: string;
+}
+export const TwinReported = createCodec<TwinReported>(root, 'yulan.v1.TwinReported');

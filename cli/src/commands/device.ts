@@ -1,0 +1,70 @@
+import { CloudApi, enc } from './api.js';
+import { ExitCode, usageError } from './errors.js';
+import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { fields, printJson, table } from './output.js';
+
+export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V]
+       yulan device list [--site S] [--kind K] [--status online|offline|disabled] [--limit N] [--offset N]
+       yulan device show|disable|enable <id>
+All take --json. Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
+
+interface DeviceView { id: string; site: string; kind: string; name?: string | null; status: string; lastSeen: string | null; firmwareVersion?: string | null; createdAt?: string }
+
+export async function deviceCommand(args: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parse(() => parseArgs({
+    args, allowPositionals: true,
+    options: {
+      ...HELP, json: { type: 'boolean' }, site: { type: 'string' }, kind: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' },
+      'firmware-version': { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' },
+    },
+  }), DEVICE_USAGE);
+  const [action, ...rest] = positionals;
+  if (values.help || action === undefined) { (values.help ? io.stdout : io.stderr).write(`${DEVICE_USAGE}\n`); return values.help ? ExitCode.Ok : ExitCode.Usage; }
+  const one = (): string => {
+    if (rest.length !== 1) throw usageError(`yulan device ${action} needs exactly one device id`, DEVICE_USAGE);
+    return rest[0]!;
+  };
+  switch (action) {
+    case 'add': {
+      if (!values.site || !values.kind) throw usageError('--site and --kind are required', DEVICE_USAGE);
+      const body = {
+        site: values.site, kind: values.kind, ...(values.id ? { id: values.id } : {}), ...(values.name ? { name: values.name } : {}),
+        ...(values['firmware-version'] ? { firmwareVersion: values['firmware-version'] } : {}),
+      };
+      const r = await CloudApi.fromEnv(io.env).request<{ device: DeviceView; secret: string }>('/api/v1/devices', { body });
+      if (values.json) printJson(io.stdout, r.body);
+      else io.stdout.write(`registered ${r.body.device.id} (${r.body.device.kind} at ${r.body.device.site})\nsecret: ${r.body.secret}\n(the secret is shown only once: provision it now, e.g. yulan provision --secret …)\n`);
+      return ExitCode.Ok;
+    }
+    case 'list': {
+      if (rest.length > 0) throw usageError(`unexpected argument "${rest[0]}"`, DEVICE_USAGE);
+      const limit = numberOption(values.limit, 'limit', 100, 1, 1000);
+      const offset = numberOption(values.offset, 'offset', 0, 0);
+      const r = await CloudApi.fromEnv(io.env).request<{ items: DeviceView[]; total: number }>('/api/v1/devices', {
+        query: { site: values.site, kind: values.kind, status: values.status, limit: String(limit), offset: String(offset) },
+      });
+      if (values.json) { printJson(io.stdout, r.body); return ExitCode.Ok; }
+      table(io.stdout, ['id', 'site', 'kind', 'status', 'last seen', 'firmware'],
+        r.body.items.map((d) => [d.id, d.site, d.kind, d.status, d.lastSeen, d.firmwareVersion]));
+      if (r.body.total > offset + r.body.items.length) io.stdout.write(`(${r.body.items.length} of ${r.body.total}; --offset ${offset + r.body.items.length} for more)\n`);
+      return ExitCode.Ok;
+    }
+    case 'show': {
+      const r = await CloudApi.fromEnv(io.env).request<DeviceView & Record<string, unknown>>(`/api/v1/devices/${enc(one())}`);
+      if (values.json) printJson(io.stdout, r.body);
+      else fields(io.stdout, r.body);
+      return ExitCode.Ok;
+    }
+    case 'disable':
+    case 'enable': {
+      const id = one();
+      const r = await CloudApi.fromEnv(io.env).request<DeviceView>(`/api/v1/devices/${enc(id)}/${action}`, { method: 'POST' });
+      const revoke = r.headers.get('x-yulan-revoke');
+      if (values.json) printJson(io.stdout, r.body ?? { id, action });
+      else io.stdout.write(`${id}: ${action}d${revoke ? ` (revoke ${revoke})` : ''}\n`);
+      return ExitCode.Ok;
+    }
+    default:
+      throw usageError(`unknown action "${action}"`, DEVICE_USAGE);
+  }
+}

@@ -1,0 +1,44 @@
+import { CliError, ExitCode } from './errors.js';
+import { flashCommand } from './flash.js';
+import type { CommandIo } from './io.js';
+
+type Command = (args: string[], io: CommandIo) => Promise<number>;
+
+const lazy = (load: () => Promise<Command>): Command => async (args, io) => (await load())(args, io);
+
+/** The engineer's commands (docs/control.md §3); loaded on demand so `yulan up` stays lean. */
+export const ENGINEER_COMMANDS: Record<string, Command> = {
+  flash: flashCommand,
+  provision: lazy(async () => (await import('./provision.js')).provisionCommand),
+  device: lazy(async () => (await import('./device.js')).deviceCommand),
+  cmd: lazy(async () => (await import('./cmd.js')).cmdCommand),
+  twin: lazy(async () => (await import('./twin.js')).twinCommand),
+  fw: lazy(async () => (await import('./fw.js')).fwCommand),
+  tail: lazy(async () => (await import('./tail.js')).tailCommand),
+};
+
+export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …   manage the device registry
+  yulan cmd <device> <command> [k=v…] [--wait]   send a command (docs/control.md)
+  yulan twin get|set <device> [k=v…]             read or change desired settings
+  yulan fw upload|campaign …                     firmware images and rollouts
+  yulan tail <device|site>                       live decoded telemetry
+  yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
+  yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
+  (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;
+
+/** Runs one; a CliError becomes a one-line message and its exit code. */
+export async function runEngineerCommand(name: string, args: string[], io: CommandIo): Promise<number> {
+  const command = ENGINEER_COMMANDS[name];
+  if (!command) throw new Error(`not an engineer command: ${name}`);
+  try {
+    return await command(args, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr.write(`yulan ${name}: ${err.message}${err.code === 'E_USAGE' ? '' : ` (${err.code})`}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+export { CliError, ExitCode };

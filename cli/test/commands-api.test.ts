@@ -1,0 +1,160 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runUp, type UpHandle } from '../src/up.js';
+import { Bootloader, openSerialLink } from '../../device-sims/src/bootloader/index.js';
+import { ptyPair, runInProcess, socatAvailable } from './serial-support.js';
+import { eventually, quietLogger, readSecrets, tempDir } from './support.js';
+
+describe('engineer commands without a cloud configured', () => {
+  it('say which settings are missing (exit 2)', async () => {
+    for (const args of [['device', 'list'], ['cmd', 'd1', 'reboot'], ['twin', 'get', 'd1'], ['fw', 'campaign', 'show', 'c1']]) {
+      const r = await runInProcess(args, {});
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN must be set');
+    }
+    const tail = await runInProcess(['tail', 'xuhui'], {});
+    expect(tail.code).toBe(2);
+    expect(tail.stderr).toContain('YULAN_EDGE_MQTT_PASSWORD');
+  });
+
+  it('reject bad arguments with usage (exit 2) before any network call', async () => {
+    const env = { YULAN_CLOUD_URL: 'http://127.0.0.1:9', YULAN_ADMIN_TOKEN: 'x'.repeat(40) };
+    expect((await runInProcess(['cmd', 'd1'], env)).stderr).toContain('a device id and a command name are required');
+    expect((await runInProcess(['cmd', 'd1', 'reboot', 'oops'], env)).stderr).toContain('expected key=value, got "oops"');
+    expect((await runInProcess(['cmd', 'd1', 'reboot', '--timeout', 'soon'], env)).stderr).toContain('--timeout must be a number');
+    expect((await runInProcess(['twin', 'set', 'd1'], env)).stderr).toContain('needs at least one key=value');
+    expect((await runInProcess(['fw', 'upload', 'x.bin', '--version', '1.0.0', '--kind', 'env-monitor', '--key-id', 'k'], env)).stderr).toContain('exactly one of --signature and --sign-key');
+    expect((await runInProcess(['device', 'frob'], env)).code).toBe(2);
+    const down = await runInProcess(['device', 'list'], env);
+    expect(down.code).toBe(6);
+    expect(down.stderr).toContain('cannot reach the cloud at http://127.0.0.1:9');
+  });
+});
+
+// A real platform, as `yulan up` starts it, on ephemeral ports; commands run in-process.
+describe('engineer commands against a running cloud', () => {
+  const tmp = tempDir('yulan-cmds-');
+  let up: UpHandle;
+  let env: NodeJS.ProcessEnv;
+  const keys = generateKeyPairSync('ed25519');
+
+  beforeAll(async () => {
+    const keysFile = join(tmp.dir, 'firmware-keys.json');
+    writeFileSync(keysFile, JSON.stringify([{ id: 'ops-1', publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }) }]));
+    writeFileSync(join(tmp.dir, 'ops-1.pem'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    up = await runUp({
+      YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '4', YULAN_SIM_SITES: 'xuhui',
+      YULAN_CARE_DEMO: '0', YULAN_FIRMWARE_KEYS: keysFile,
+    }, quietLogger, () => {});
+    env = {
+      YULAN_CLOUD_URL: `http://127.0.0.1:${up.httpPort}`, YULAN_ADMIN_TOKEN: up.adminToken!,
+      YULAN_MQTT_URL: `mqtt://127.0.0.1:${up.mqttPort}`, YULAN_EDGE_MQTT_PASSWORD: readSecrets(tmp.dir).edgeMqttPassword!,
+    };
+  });
+  afterAll(async () => {
+    await up?.close();
+    tmp.cleanup();
+  });
+
+  it('device add, list, show, disable and enable', async () => {
+    const add = await runInProcess(['device', 'add', '--site', 'pudong', '--kind', 'env-monitor', '--id', 'env-cli-1', '--json'], env);
+    expect(add.code).toBe(0);
+    const added = JSON.parse(add.stdout) as { device: { id: string }; secret: string };
+    expect(added.device.id).toBe('env-cli-1');
+    expect(added.secret.length).toBeGreaterThan(20);
+    const dup = await runInProcess(['device', 'add', '--site', 'pudong', '--kind', 'env-monitor', '--id', 'env-cli-1'], env);
+    expect(dup.code).toBe(4);
+    expect(dup.stderr).toMatch(/HTTP 409.*E_DUPLICATE/);
+
+    const list = await runInProcess(['device', 'list', '--site', 'pudong'], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+SITE\s+KIND\s+STATUS/);
+    expect(list.stdout).toMatch(/env-cli-1\s+pudong\s+env-monitor\s+offline/);
+
+    expect((await runInProcess(['device', 'disable', 'env-cli-1'], env)).stdout).toMatch(/env-cli-1: disabled \(revoke (published|pending)\)/);
+    const shown = JSON.parse((await runInProcess(['device', 'show', 'env-cli-1', '--json'], env)).stdout) as { status: string };
+    expect(shown.status).toBe('disabled');
+    expect((await runInProcess(['device', 'enable', 'env-cli-1'], env)).code).toBe(0);
+    const missing = await runInProcess(['device', 'show', 'nope-1'], env);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain('E_NOT_FOUND');
+  });
+
+  it('twin set and get, with the cloud naming a bad setting', async () => {
+    await runInProcess(['device', 'add', '--site', 'pudong', '--kind', 'ev-charger', '--id', 'ch-cli-1'], env);
+    const set = await runInProcess(['twin', 'set', 'ch-cli-1', 'current_limit_a=16', 'report_interval_s=30'], env);
+    expect(set.stderr).toBe('');
+    expect(set.stdout).toMatch(/desired v1/);
+    expect(set.stdout).toMatch(/current_limit_a\s+16/);
+    const get = JSON.parse((await runInProcess(['twin', 'get', 'ch-cli-1', '--json'], env)).stdout) as { desired: { version: number; settings: Record<string, number> } };
+    expect(get.desired).toMatchObject({ version: 1, settings: { current_limit_a: 16, report_interval_s: 30 } });
+    const bad = await runInProcess(['twin', 'set', 'ch-cli-1', 'current_limit_a=500'], env);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toContain('current_limit_a');
+    const stale = await runInProcess(['twin', 'set', 'ch-cli-1', 'current_limit_a=20', '--version', '0'], env);
+    expect(stale.code).toBe(4);
+  });
+
+  it('cmd queues a command and explains a refused one', async () => {
+    const sent = await runInProcess(['cmd', 'ch-cli-1', 'charger.set_current_limit', 'limit_a=16', '--json'], env);
+    expect(sent.stderr).toBe('');
+    const view = JSON.parse(sent.stdout) as { id: string; status: string; args: Record<string, string> };
+    expect(view.status).toBe('queued'); // the device never connected
+    expect(view.args).toEqual({ limit_a: '16' });
+    const bad = await runInProcess(['cmd', 'ch-cli-1', 'charger.fly'], env);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toContain('charger.fly');
+  });
+
+  it('fw upload signs locally; a campaign is created, shown, paused and aborted', async () => {
+    const image = join(tmp.dir, 'env-2.0.0.bin');
+    writeFileSync(image, Buffer.alloc(4096, 7));
+    const up1 = await runInProcess(['fw', 'upload', image, '--version', '2.0.0', '--kind', 'env-monitor', '--key-id', 'ops-1', '--sign-key', join(tmp.dir, 'ops-1.pem'), '--json'], env);
+    expect(up1.stderr).toBe('');
+    const fw = JSON.parse(up1.stdout) as { id: string; size: number };
+    expect(fw.size).toBe(4096);
+    const forged = await runInProcess(['fw', 'upload', image, '--version', '2.0.1', '--kind', 'env-monitor', '--key-id', 'ops-1', '--signature', Buffer.alloc(64).toString('base64')], env);
+    expect(forged.code).toBe(4);
+
+    const created = await runInProcess(['fw', 'campaign', 'create', '--firmware', fw.id, '--kind', 'env-monitor', '--site', 'xuhui', '--stages', '0.5,1', '--spread', '0', '--json'], env);
+    expect(created.stderr).toBe('');
+    const c = JSON.parse(created.stdout) as { id: string; status: string };
+    const show = await runInProcess(['fw', 'campaign', 'show', c.id], env);
+    expect(show.stdout).toContain(c.id);
+    const paused = await runInProcess(['fw', 'campaign', 'pause', c.id, '--json'], env);
+    if (paused.code === 0) expect((JSON.parse(paused.stdout) as { status: string }).status).toBe('paused');
+    const aborted = await runInProcess(['fw', 'campaign', 'abort', c.id, '--json'], env);
+    expect(aborted.code).toBe(0);
+    expect((JSON.parse(aborted.stdout) as { status: string }).status).toMatch(/abort/);
+  });
+
+  it.skipIf(!socatAvailable())('provision --register registers through the API and writes the issued secret over serial', async () => {
+    const pair = await ptyPair(tmp.dir, 'reg');
+    const boot = new Bootloader(await openSerialLink(pair.device), { outDir: join(tmp.dir, 'reg-out') });
+    try {
+      const r = await runInProcess(['provision', '--port', pair.host, '--device', 'fall-cli-1', '--register', '--site', 'xuhui', '--kind', 'fall-sensor', '--broker', env.YULAN_MQTT_URL!], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(boot.configs[0]).toMatchObject({ id: 'fall-cli-1', broker: env.YULAN_MQTT_URL });
+      expect(boot.configs[0]!.secret.length).toBeGreaterThan(20);
+      const shown = JSON.parse((await runInProcess(['device', 'show', 'fall-cli-1', '--json'], env)).stdout) as { kind: string };
+      expect(shown.kind).toBe('fall-sensor');
+    } finally {
+      await boot.close();
+      await pair.close();
+    }
+  });
+
+  it('tail prints decoded telemetry of a site', async () => {
+    const r = await eventually(async () => {
+      const t = await runInProcess(['tail', 'xuhui', '--count', '3'], env);
+      return t.code === 0 ? t : undefined;
+    }, 'three telemetry lines');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\S+ xuhui\/\S+ (telemetry \S+=|event )/);
+  });
+});

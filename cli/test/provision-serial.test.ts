@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Bootloader, openSerialLink, type BootloaderOptions } from '../../device-sims/src/bootloader/index.js';
+import { ptyPair, runInProcess, socatAvailable, yulan, type PtyPair } from './serial-support.js';
+import { tempDir } from './support.js';
+
+const SECRET = 'sk_0123456789abcdef0123456789abcdef';
+
+describe.skipIf(!socatAvailable())('yulan provision over a serial line', () => {
+  const tmp = tempDir('yulan-prov-');
+  const open: { pair: PtyPair; boot?: Bootloader }[] = [];
+  afterEach(async () => {
+    for (const o of open.splice(0)) { await o.boot?.close(); await o.pair.close(); }
+  });
+  afterAll(() => tmp.cleanup());
+
+  async function device(name: string, opts: Partial<BootloaderOptions> = {}): Promise<{ pair: PtyPair; boot: Bootloader; outDir: string }> {
+    const pair = await ptyPair(tmp.dir, name);
+    const entry: { pair: PtyPair; boot?: Bootloader } = { pair };
+    open.push(entry);
+    const outDir = join(tmp.dir, `${name}-out`);
+    // Polling 'C' fast makes sure the console copes with YMODEM polls on the same line.
+    entry.boot = new Bootloader(await openSerialLink(pair.device), { outDir, pollMs: 100, ...opts });
+    return { pair, boot: entry.boot, outDir };
+  }
+
+  it('writes id, secret and broker, verified by CRC, and commits', async () => {
+    const { pair, boot, outDir } = await device('ok');
+    const r = await yulan(['provision', '--port', pair.host, '--device', 'ev-7', '--broker', 'mqtts://broker.example:8883'], { YULAN_DEVICE_SECRET: SECRET });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('provisioned ev-7');
+    expect(boot.configs).toEqual([{ id: 'ev-7', secret: SECRET, broker: 'mqtts://broker.example:8883' }]);
+    expect(JSON.parse(readFileSync(join(outDir, 'device.json'), 'utf8'))).toEqual(boot.configs[0]);
+  });
+
+  it('fails with exit 4 when a value arrives garbled (CRC mismatch) or the device refuses', async () => {
+    const garbled = await device('garble', { garbleSet: true });
+    const g = await yulan(['provision', '--port', garbled.pair.host, '--device', 'ev-8', '--secret', SECRET, '--broker', 'mqtt://b:1883']);
+    expect(g.code).toBe(4);
+    expect(g.stderr).toContain('E_PROVISION_VERIFY');
+    expect(garbled.boot.configs).toEqual([]);
+
+    const full = await device('full', { rejectCommit: 'flash full' });
+    const f = await yulan(['provision', '--port', full.pair.host, '--device', 'ev-9', '--secret', SECRET, '--broker', 'mqtt://b:1883']);
+    expect(f.code).toBe(4);
+    expect(f.stderr).toMatch(/refused COMMIT: flash full.*E_PROVISION_REFUSED/);
+
+    const bad = await device('bad');
+    const b = await yulan(['provision', '--port', bad.pair.host, '--device', 'ev-9', '--secret', 'short', '--broker', 'mqtt://b:1883']);
+    expect(b.code).toBe(4);
+    expect(b.stderr).toContain('refused secret: invalid secret');
+  });
+
+  it('times out with exit 3 on a silent line', async () => {
+    const { pair } = await device('silent', { silent: true });
+    const r = await yulan(['provision', '--port', pair.host, '--device', 'ev-1', '--secret', SECRET, '--broker', 'mqtt://b:1883']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('E_PROVISION_TIMEOUT');
+  });
+
+});
+
+describe('yulan provision arguments', () => {
+  it('explains missing or conflicting flags (exit 2)', async () => {
+    const none = await runInProcess(['provision', '--port', '/dev/null', '--device', 'ev-1', '--broker', 'mqtt://b']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--secret (or YULAN_DEVICE_SECRET) or --register is required');
+    const both = await runInProcess(['provision', '--port', '/dev/null', '--device', 'ev-1', '--broker', 'mqtt://b', '--secret', SECRET, '--register']);
+    expect(both.stderr).toContain('either --secret or --register');
+    const reg = await runInProcess(['provision', '--port', '/dev/null', '--device', 'ev-1', '--broker', 'mqtt://b', '--register']);
+    expect(reg.stderr).toContain('--register needs --site and --kind');
+  });
+});

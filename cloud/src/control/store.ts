@@ -1,0 +1,173 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { KindSlug } from '@yulan/protos';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import type { Settings } from './settings.js';
+
+/**
+ * Twins and commands in their own SQLite file (`control.sqlite` next to the registry), so
+ * control traffic never contends with the registry's presence writes. Synchronous
+ * (better-sqlite3); every due time is a column, which is what makes timers durable.
+ */
+export const CommandStatus = {
+  Queued: 'queued', Sent: 'sent', Acknowledged: 'acknowledged',
+  Succeeded: 'succeeded', Failed: 'failed', TimedOut: 'timed_out', Expired: 'expired',
+} as const;
+export type CommandStatus = (typeof CommandStatus)[keyof typeof CommandStatus];
+export const ACTIVE: readonly CommandStatus[] = ['queued', 'sent', 'acknowledged'];
+export const isFinal = (s: CommandStatus): boolean => !ACTIVE.includes(s);
+
+export interface CommandRow {
+  id: string; device_id: string; site: string; kind: KindSlug; name: string; args: string;
+  status: CommandStatus; message: string | null; output: string | null; idempotency_key: string | null;
+  timeout_ms: number; created_at: number; expires_at: number; sent_at: number | null; last_sent_at: number | null;
+  acked_at: number | null; ack_seq: number | null; ack_device_ts: number | null;
+  deadline_at: number | null; updated_at: number; progress: string | null;
+}
+export interface TransitionRow { status: CommandStatus; at: number; message: string | null }
+export interface TwinRow {
+  device_id: string; kind: KindSlug; desired_version: number; desired: Settings; desired_at: number | null;
+  applied_version: number; reported: Settings | null; reported_error: string | null; reported_at: number | null;
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE twins (
+     device_id TEXT PRIMARY KEY, kind TEXT NOT NULL,
+     desired_version INTEGER NOT NULL DEFAULT 0, desired TEXT NOT NULL DEFAULT '{}', desired_at INTEGER,
+     applied_version INTEGER NOT NULL DEFAULT 0, reported TEXT, reported_error TEXT, reported_at INTEGER
+   ) STRICT;
+   CREATE TABLE commands (
+     id TEXT PRIMARY KEY, device_id TEXT NOT NULL, site TEXT NOT NULL, kind TEXT NOT NULL,
+     name TEXT NOT NULL, args TEXT NOT NULL, status TEXT NOT NULL, message TEXT, output TEXT,
+     idempotency_key TEXT, timeout_ms INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     sent_at INTEGER, last_sent_at INTEGER, acked_at INTEGER, ack_seq INTEGER, ack_device_ts INTEGER,
+     deadline_at INTEGER, updated_at INTEGER NOT NULL, progress TEXT
+   ) STRICT;
+   CREATE UNIQUE INDEX commands_idem ON commands (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX commands_device ON commands (device_id, created_at);
+   CREATE INDEX commands_active ON commands (status) WHERE status IN ('queued', 'sent', 'acknowledged');
+   CREATE TABLE command_transitions (
+     command_id TEXT NOT NULL, n INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, message TEXT,
+     PRIMARY KEY (command_id, n)
+   ) STRICT;`,
+];
+
+function wrap<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CloudError) throw err;
+    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
+  }
+}
+
+type Patch = Partial<Pick<CommandRow, 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress'>>;
+
+export class ControlStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    const at = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = at; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  // ---- twins ----
+  getTwin(deviceId: string): TwinRow | undefined {
+    const r = wrap('read twin', () => this.db.prepare('SELECT * FROM twins WHERE device_id = ?').get(deviceId)) as
+      (Omit<TwinRow, 'desired' | 'reported'> & { desired: string; reported: string | null }) | undefined;
+    if (!r) return undefined;
+    return { ...r, desired: JSON.parse(r.desired) as Settings, reported: r.reported === null ? null : (JSON.parse(r.reported) as Settings) };
+  }
+
+  /** Compare-and-set of the desired state; false when `expectedVersion` is stale. */
+  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number): boolean {
+    return wrap('write desired twin', () => this.db.transaction(() => {
+      const cur = this.db.prepare('SELECT desired_version FROM twins WHERE device_id = ?').get(deviceId) as { desired_version: number } | undefined;
+      if ((cur?.desired_version ?? 0) !== expectedVersion) return false;
+      this.db.prepare(`INSERT INTO twins (device_id, kind, desired_version, desired, desired_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (device_id) DO UPDATE SET desired_version = excluded.desired_version, desired = excluded.desired, desired_at = excluded.desired_at`)
+        .run(deviceId, kind, expectedVersion + 1, JSON.stringify(settings), at);
+      return true;
+    })());
+  }
+
+  setReported(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): void {
+    wrap('write reported twin', () => this.db.prepare(`INSERT INTO twins (device_id, kind, applied_version, reported, reported_error, reported_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (device_id) DO UPDATE SET applied_version = excluded.applied_version, reported = excluded.reported,
+        reported_error = excluded.reported_error, reported_at = excluded.reported_at`)
+      .run(deviceId, kind, appliedVersion, JSON.stringify(settings), error, at));
+  }
+
+  // ---- commands ----
+  insertCommand(row: Omit<CommandRow, 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'>): CommandRow {
+    return wrap('insert command', () => this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO commands (id, device_id, site, kind, name, args, status, idempotency_key, timeout_ms, created_at, expires_at, updated_at)
+        VALUES (@id, @device_id, @site, @kind, @name, @args, 'queued', @idempotency_key, @timeout_ms, @created_at, @expires_at, @created_at)`).run(row);
+      this.db.prepare(`INSERT INTO command_transitions (command_id, n, status, at) VALUES (?, 0, 'queued', ?)`).run(row.id, row.created_at);
+      return this.getCommand(row.id)!;
+    })());
+  }
+
+  getCommand(id: string): CommandRow | undefined {
+    return wrap('read command', () => this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as CommandRow | undefined);
+  }
+
+  byIdempotencyKey(deviceId: string, key: string): CommandRow | undefined {
+    return wrap('read command', () => this.db.prepare('SELECT * FROM commands WHERE device_id = ? AND idempotency_key = ?').get(deviceId, key) as CommandRow | undefined);
+  }
+
+  listCommands(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): { items: CommandRow[]; total: number } {
+    const where = opts.status ? 'device_id = ? AND status = ?' : 'device_id = ?';
+    const params: unknown[] = opts.status ? [deviceId, opts.status] : [deviceId];
+    return wrap('list commands', () => ({
+      items: this.db.prepare(`SELECT * FROM commands WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).all(...params, opts.limit, opts.offset) as CommandRow[],
+      total: (this.db.prepare(`SELECT count(*) AS n FROM commands WHERE ${where}`).get(...params) as { n: number }).n,
+    }));
+  }
+
+  /** Every command not yet final (the scheduler's and the confirmer's working set). */
+  activeCommands(deviceId?: string): CommandRow[] {
+    return wrap('list active commands', () => (deviceId
+      ? this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') AND device_id = ? ORDER BY created_at`).all(deviceId)
+      : this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') ORDER BY created_at`).all()) as CommandRow[]);
+  }
+
+  transitions(id: string): TransitionRow[] {
+    return wrap('read transitions', () => this.db.prepare('SELECT status, at, message FROM command_transitions WHERE command_id = ? ORDER BY n').all(id) as TransitionRow[]);
+  }
+
+  /**
+   * Moves a command to `to` only if it is currently in one of `from` (so a late result or
+   * a racing timer can never move a final command), recording the transition.
+   * @returns the updated row, or undefined when the guard did not match
+   */
+  transition(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch: Patch = {}): CommandRow | undefined {
+    return wrap('update command', () => this.db.transaction(() => {
+      const cur = this.getCommand(id);
+      if (!cur || !from.includes(cur.status)) return undefined;
+      const next = { ...cur, ...patch, status: to, updated_at: at };
+      this.db.prepare(`UPDATE commands SET status = @status, message = @message, output = @output, sent_at = @sent_at, last_sent_at = @last_sent_at,
+        acked_at = @acked_at, ack_seq = @ack_seq, ack_device_ts = @ack_device_ts, deadline_at = @deadline_at, progress = @progress, updated_at = @updated_at
+        WHERE id = @id`).run(next);
+      if (to !== cur.status) {
+        const n = (this.db.prepare('SELECT count(*) AS n FROM command_transitions WHERE command_id = ?').get(id) as { n: number }).n;
+        this.db.prepare('INSERT INTO command_transitions (command_id, n, status, at, message) VALUES (?, ?, ?, ?, ?)').run(id, n, to, at, patch.message ?? null);
+      }
+      return next;
+    })());
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DeviceRepository } from '../repositories/device-repository.js';
+import { ImageStore } from './images.js';
+import { loadTrustedKeys, type TrustedKeys } from './keys.js';
+import type { FirmwareMqtt } from './mqtt.js';
+import { FirmwareRepository } from './repository.js';
+import { CampaignRunner } from './runner.js';
+
+export { fromClient, fromTransport, type FirmwareMqtt } from './mqtt.js';
+export { loadTrustedKeys, parseTrustedKeys, type TrustedKeys } from './keys.js';
+export { default as firmwarePlugin } from './routes.js';
+export * from './engine.js';
+
+export interface OpenFirmwareOptions {
+  /** the cloud data dir; the module uses `<dataDir>/firmware/` (firmware.sqlite, images/) */
+  dataDir: string;
+  /** YULAN_FIRMWARE_KEYS; read and validated here (ConfigError on a bad file) */
+  keysFile?: string;
+  /** keys given directly (tests); wins over keysFile */
+  keys?: TrustedKeys;
+  devices: DeviceRepository;
+  mqtt: FirmwareMqtt;
+  /** base URL devices download from; a function when known only after listen */
+  baseUrl: () => string;
+  logger: Logger;
+  now?: () => number;
+  tickMs?: number;
+}
+
+export interface FirmwareModule {
+  repo: FirmwareRepository;
+  images: ImageStore;
+  /** null: no YULAN_FIRMWARE_KEYS, uploads are refused */
+  keys: TrustedKeys | null;
+  tokenSecret: Buffer;
+  devices: DeviceRepository;
+  runner: CampaignRunner;
+  now: () => number;
+  /** resumes active campaigns (subscriptions, re-sends) and starts the planning timer */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Firmware images, signing keys, download tokens and staged campaigns (docs/control.md §2). */
+export function openFirmware(opts: OpenFirmwareOptions): FirmwareModule {
+  const keys = opts.keys ?? (opts.keysFile !== undefined ? loadTrustedKeys(opts.keysFile) : null);
+  const dir = join(opts.dataDir, 'firmware');
+  const repo = new FirmwareRepository(join(dir, 'firmware.sqlite'));
+  const now = opts.now ?? Date.now;
+  const log = opts.logger.child({ part: 'firmware' });
+  if (!keys) log.info('YULAN_FIRMWARE_KEYS not set: firmware uploads are refused until trusted keys are configured');
+  const tokenSecret = repo.tokenSecret();
+  const runner = new CampaignRunner({
+    repo, devices: opts.devices, mqtt: opts.mqtt, tokenSecret, baseUrl: opts.baseUrl, logger: log, now,
+    ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+  });
+  let closed = false;
+  return {
+    repo, images: new ImageStore(join(dir, 'images')), keys, tokenSecret, devices: opts.devices, runner, now,
+    start: () => runner.start(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await runner.stop();
+      repo.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import type { CampaignPolicy, CampaignState, DeviceRollout, RolloutStatus } from './engine.js';
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE firmware (
+     id TEXT PRIMARY KEY, kind TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+     key_id TEXT NOT NULL, signature TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (kind, version)
+   ) STRICT;
+   CREATE TABLE campaigns (
+     id TEXT PRIMARY KEY, firmware_id TEXT NOT NULL REFERENCES firmware (id), target TEXT NOT NULL,
+     policy TEXT NOT NULL, state TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX campaigns_status ON campaigns (status);
+   CREATE TABLE rollouts (
+     campaign_id TEXT NOT NULL REFERENCES campaigns (id), device_id TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL,
+     PRIMARY KEY (campaign_id, device_id)
+   ) STRICT;
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+];
+
+export interface FirmwareRecord {
+  id: string;
+  kind: string;
+  version: string;
+  /** hex */
+  sha256: string;
+  size: number;
+  keyId: string;
+  /** base64 Ed25519 over the raw SHA-256 digest */
+  signature: string;
+  createdAt: number;
+}
+
+export interface CampaignTarget {
+  kind: string;
+  sites?: string[];
+  fromVersions?: string[];
+}
+
+export interface CampaignRecord {
+  id: string;
+  firmwareId: string;
+  target: CampaignTarget;
+  policy: CampaignPolicy;
+  state: CampaignState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+type Row = Record<string, unknown>;
+
+const toFirmware = (r: Row): FirmwareRecord => ({
+  id: r.id as string, kind: r.kind as string, version: r.version as string, sha256: r.sha256 as string,
+  size: r.size as number, keyId: r.key_id as string, signature: r.signature as string, createdAt: r.created_at as number,
+});
+const toCampaign = (r: Row): CampaignRecord => ({
+  id: r.id as string, firmwareId: r.firmware_id as string, target: JSON.parse(r.target as string) as CampaignTarget,
+  policy: JSON.parse(r.policy as string) as CampaignPolicy, state: JSON.parse(r.state as string) as CampaignState,
+  createdAt: r.created_at as number, updatedAt: r.updated_at as number,
+});
+
+function wrap<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CloudError) throw err;
+    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
+  }
+}
+
+/** Firmware metadata, campaigns and per-device rollouts in their own SQLite file
+ * (firmware.sqlite). Synchronous on purpose: the runner's read-decide-write steps run
+ * inside one transaction each, so a crash never leaves half a decision on disk. */
+export class FirmwareRepository {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = wrap('opening the firmware database', () => new Database(file));
+    wrap('migrating the firmware database', () => {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('busy_timeout = 5000');
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      for (let i = version; i < MIGRATIONS.length; i++) {
+        this.db.transaction(() => {
+          this.db.exec(MIGRATIONS[i] as string);
+          this.db.pragma(`user_version = ${i + 1}`);
+        })();
+      }
+    });
+  }
+
+  /** The HMAC key of download tokens: made once, kept, so tokens survive a restart. */
+  tokenSecret(): Buffer {
+    return wrap('reading the token secret', () => {
+      const row = this.db.prepare("SELECT value FROM settings WHERE key = 'download-token-secret'").get() as Row | undefined;
+      if (row) return Buffer.from(row.value as string, 'base64');
+      const secret = randomBytes(32);
+      this.db.prepare("INSERT INTO settings (key, value) VALUES ('download-token-secret', ?)").run(secret.toString('base64'));
+      return secret;
+    });
+  }
+
+  insertFirmware(f: FirmwareRecord): void {
+    wrap('storing firmware metadata', () => {
+      try {
+        this.db.prepare(
+          `INSERT INTO firmware (id, kind, version, sha256, size, key_id, signature, created_at)
+           VALUES (@id, @kind, @version, @sha256, @size, @keyId, @signature, @createdAt)`,
+        ).run(f);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new CloudError(CloudErrorCode.Duplicate, `firmware ${f.kind} ${f.version} already exists`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+
+  getFirmware(id: string): FirmwareRecord | undefined {
+    const r = wrap('reading firmware', () => this.db.prepare('SELECT * FROM firmware WHERE id = ?').get(id) as Row | undefined);
+    return r && toFirmware(r);
+  }
+
+  listFirmware(kind?: string): FirmwareRecord[] {
+    return wrap('listing firmware', () =>
+      (kind === undefined
+        ? this.db.prepare('SELECT * FROM firmware ORDER BY created_at DESC, id').all()
+        : this.db.prepare('SELECT * FROM firmware WHERE kind = ? ORDER BY created_at DESC, id').all(kind)) as Row[],
+    ).map(toFirmware);
+  }
+
+  createCampaign(c: CampaignRecord, rollouts: readonly DeviceRollout[]): void {
+    wrap('creating a campaign', () => this.db.transaction(() => {
+      this.db.prepare(
+        `INSERT INTO campaigns (id, firmware_id, target, policy, state, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(c.id, c.firmwareId, JSON.stringify(c.target), JSON.stringify(c.policy), JSON.stringify(c.state), c.state.status, c.createdAt, c.updatedAt);
+      this.putRollouts(c.id, rollouts);
+    })());
+  }
+
+  getCampaign(id: string): CampaignRecord | undefined {
+    const r = wrap('reading a campaign', () => this.db.prepare('SELECT * FROM campaigns WHERE id = ?').get(id) as Row | undefined);
+    return r && toCampaign(r);
+  }
+
+  listCampaigns(statuses?: readonly string[]): CampaignRecord[] {
+    const rows = wrap('listing campaigns', () => this.db.prepare('SELECT * FROM campaigns ORDER BY created_at, id').all() as Row[]);
+    return rows.map(toCampaign).filter((c) => !statuses || statuses.includes(c.state.status));
+  }
+
+  rollouts(campaignId: string): DeviceRollout[] {
+    return wrap('reading rollouts', () =>
+      (this.db.prepare('SELECT data FROM rollouts WHERE campaign_id = ? ORDER BY device_id').all(campaignId) as Row[])
+        .map((r) => JSON.parse(r.data as string) as DeviceRollout));
+  }
+
+  rollout(campaignId: string, deviceId: string): DeviceRollout | undefined {
+    const r = wrap('reading a rollout', () =>
+      this.db.prepare('SELECT data FROM rollouts WHERE campaign_id = ? AND device_id = ?').get(campaignId, deviceId) as Row | undefined);
+    return r && (JSON.parse(r.data as string) as DeviceRollout);
+  }
+
+  statusCounts(campaignId: string): Partial<Record<RolloutStatus, number>> {
+    const rows = wrap('counting rollouts', () =>
+      this.db.prepare('SELECT status, COUNT(*) AS n FROM rollouts WHERE campaign_id = ? GROUP BY status').all(campaignId) as Row[]);
+    return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
+  }
+
+  /** One decision, atomically: the campaign's new state and the rollouts it changed. */
+  saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): void {
+    wrap('saving a campaign step', () => this.db.transaction(() => {
+      if (state) {
+        this.db.prepare('UPDATE campaigns SET state = ?, status = ?, updated_at = ? WHERE id = ?')
+          .run(JSON.stringify(state), state.status, now, campaignId);
+      }
+      this.putRollouts(campaignId, changed);
+    })());
+  }
+
+  private putRollouts(campaignId: string, rollouts: readonly DeviceRollout[]): void {
+    const stmt = this.db.prepare(
+      `INSERT INTO rollouts (campaign_id, device_id, status, data) VALUES (?, ?, ?, ?)
+       ON CONFLICT (campaign_id, device_id) DO UPDATE SET status = excluded.status, data = excluded.data`,
+    );
+    for (const d of rollouts) stmt.run(campaignId, d.deviceId, d.status, JSON.stringify(d));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

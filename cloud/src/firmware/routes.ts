@@ -1,0 +1,177 @@
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
+import { adminSecurity, errorResponses, Id, KindSlugSchema } from '../schemas/common.js';
+import { OperatorAction, RolloutStatus } from './engine.js';
+import type { FirmwareModule } from './index.js';
+import { parseRange } from './images.js';
+import type { CampaignRecord, FirmwareRecord } from './repository.js';
+import { createCampaign, uploadFirmware } from './service.js';
+import { checkDownloadToken } from './tokens.js';
+import '../types.js';
+
+/** Images up to 64 MiB; only this route gets the raised limit (the app's default is 64 KiB). */
+export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+const FirmwareView = Type.Object({
+  id: Type.String(), kind: Type.String(), version: Type.String(), sha256: Type.String(), size: Type.Integer(),
+  keyId: Type.String(), signature: Type.String(), createdAt: Type.String(),
+});
+const view = (f: FirmwareRecord) => ({ ...f, createdAt: new Date(f.createdAt).toISOString() });
+const FwParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const Fraction = Type.Number({ minimum: 0, maximum: 1 });
+const CampaignBody = Type.Object({
+  firmwareId: Type.String({ minLength: 1 }),
+  target: Type.Object({
+    kind: KindSlugSchema,
+    sites: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 1000 })),
+    fromVersions: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100 })),
+  }, { additionalProperties: false }),
+  stages: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), { minItems: 1, maxItems: 10 })),
+  advanceAt: Type.Optional(Fraction),
+  abortAt: Type.Optional(Fraction),
+  spreadSec: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
+  soakSec: Type.Optional(Type.Number({ minimum: 0, maximum: 7 * 86_400 })),
+  updateTimeoutSec: Type.Optional(Type.Number({ minimum: 1, maximum: 7 * 86_400 })),
+  allowDowngrade: Type.Optional(Type.Boolean()),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 })),
+}, { additionalProperties: false });
+
+const CampaignView = Type.Object({
+  id: Type.String(), firmwareId: Type.String(),
+  target: Type.Object({ kind: Type.String(), sites: Type.Optional(Type.Array(Type.String())), fromVersions: Type.Optional(Type.Array(Type.String())) }),
+  policy: Type.Object({
+    stages: Type.Array(Type.Number()), advanceAt: Type.Number(), abortAt: Type.Number(), spreadSec: Type.Number(), soakSec: Type.Number(),
+    updateTimeoutSec: Type.Number(), maxReboots: Type.Number(), falseAlarmTolerance: Type.Number(), seed: Type.Number(),
+  }),
+  status: Type.String(), stage: Type.Integer({ description: '1-based open stage' }), stages: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]),
+  devices: Type.Integer(), counts: Type.Record(Type.String(), Type.Integer()),
+  failures: Type.Array(Type.Object({ deviceId: Type.String(), stage: Type.Integer(), reason: Type.String() })),
+  createdAt: Type.String(), updatedAt: Type.String(),
+});
+
+export function campaignView(m: FirmwareModule, c: CampaignRecord) {
+  const rollouts = m.repo.rollouts(c.id);
+  const counts = Object.fromEntries(Object.values(RolloutStatus).map((s) => [s, 0])) as Record<string, number>;
+  for (const d of rollouts) counts[d.status] = (counts[d.status] ?? 0) + 1;
+  return {
+    id: c.id, firmwareId: c.firmwareId, target: c.target, policy: c.policy,
+    status: c.state.status, stage: c.state.stage + 1, stages: c.policy.stages.length, reason: c.state.reason,
+    devices: rollouts.length, counts,
+    failures: rollouts.filter((d) => d.status === RolloutStatus.Failed).map((d) => ({ deviceId: d.deviceId, stage: d.stage + 1, reason: d.reason ?? '' })),
+    createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString(),
+  };
+}
+
+/** Firmware and campaign routes under /api/v1: admin token for all but the image download,
+ * which devices fetch with their short-lived per-device token instead. */
+const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = async (fastify, { firmware: m }) => {
+  await fastify.register(async (scope) => {
+    const admin = scope.withTypeProvider<TypeBoxTypeProvider>();
+    admin.addHook('onRequest', admin.requireAdmin);
+    // Raw images; encapsulated here so the rest of the API still refuses octet-stream bodies.
+    admin.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_IMAGE_BYTES }, (_req, body, done) => done(null, body));
+    const param = (q: Record<string, string | undefined>, h: Record<string, unknown>, name: string): string | undefined => {
+      const v = q[name] ?? h[`x-firmware-${name.replace('_', '-')}`];
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    };
+    admin.post('/firmware', {
+      bodyLimit: MAX_IMAGE_BYTES,
+      schema: {
+        tags: ['firmware'], security: adminSecurity,
+        summary: 'Upload a signed image (raw body); version, kind, key_id, signature [, size] as query or x-firmware-* headers',
+        querystring: Type.Object({
+          version: Type.Optional(Type.String()), kind: Type.Optional(Type.String()), key_id: Type.Optional(Type.String()),
+          signature: Type.Optional(Type.String()), size: Type.Optional(Type.String()),
+        }),
+        response: { 201: FirmwareView, ...errorResponses(400, 401, 409, 413, 415, 429) },
+      },
+    }, async (request, reply) => {
+      const q = request.query as Record<string, string | undefined>;
+      const h = request.headers as Record<string, unknown>;
+      const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+      const size = param(q, h, 'size');
+      const rec = uploadFirmware(m, {
+        version: param(q, h, 'version'), kind: param(q, h, 'kind'), keyId: param(q, h, 'key_id'), signature: param(q, h, 'signature'),
+        ...(size !== undefined ? { size } : {}),
+      } as Parameters<typeof uploadFirmware>[1], body);
+      request.log.info({ firmware: rec.id, kind: rec.kind, version: rec.version, sha256: rec.sha256 }, 'firmware uploaded');
+      return reply.status(201).send(view(rec));
+    });
+    admin.get('/firmware', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'List firmware images',
+        querystring: Type.Object({ kind: Type.Optional(KindSlugSchema) }),
+        response: { 200: Type.Object({ items: Type.Array(FirmwareView) }), ...errorResponses(400, 401, 429) } },
+    }, async (request) => ({ items: m.repo.listFirmware(request.query.kind).map(view) }));
+    admin.get('/firmware/:id', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'One firmware image', params: FwParams,
+        response: { 200: FirmwareView, ...errorResponses(401, 404, 429) } },
+    }, async (request) => {
+      const f = m.repo.getFirmware(request.params.id);
+      if (!f) throw new CloudError(CloudErrorCode.NotFound, `firmware "${request.params.id}" not found`);
+      return view(f);
+    });
+
+    admin.post('/campaigns', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'Start a staged rollout', body: CampaignBody,
+        response: { 201: CampaignView, ...errorResponses(400, 401, 404, 429) } },
+    }, async (request, reply) => {
+      const c = await createCampaign(m, request.body);
+      await m.runner.watch(c);
+      request.log.info({ campaign: c.id, firmware: c.firmwareId }, 'campaign created');
+      void m.runner.tick();
+      return reply.status(201).send(campaignView(m, c));
+    });
+    admin.get('/campaigns', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'List campaigns',
+        response: { 200: Type.Object({ items: Type.Array(CampaignView) }), ...errorResponses(401, 429) } },
+    }, async () => ({ items: m.repo.listCampaigns().map((c) => campaignView(m, c)) }));
+    admin.get('/campaigns/:id', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'Stage, per-device status counts and failures', params: FwParams,
+        response: { 200: CampaignView, ...errorResponses(401, 404, 429) } },
+    }, async (request) => {
+      const c = m.repo.getCampaign(request.params.id);
+      if (!c) throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
+      return campaignView(m, c);
+    });
+    for (const action of Object.values(OperatorAction)) {
+      admin.post(`/campaigns/:id/${action}`, {
+        schema: { tags: ['firmware'], security: adminSecurity, summary: `${action} a campaign`, params: FwParams,
+          response: { 200: CampaignView, ...errorResponses(401, 404, 409, 429) } },
+      }, async (request) => {
+        const problem = m.runner.operate(request.params.id, action);
+        if (problem === 'not found') throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
+        if (problem) throw new CloudError(CloudErrorCode.Conflict, `cannot ${action}: ${problem}`);
+        void m.runner.tick();
+        return campaignView(m, m.repo.getCampaign(request.params.id) as CampaignRecord);
+      });
+    }
+  });
+
+  fastify.get('/firmware/:id/image', {
+    schema: {
+      tags: ['firmware'], summary: 'Download an image (device token; Range supported)', params: FwParams,
+      querystring: Type.Object({ device: Type.Optional(Type.String()), token: Type.Optional(Type.String()) }),
+    },
+  }, async (request, reply) => {
+    const { device, token } = request.query;
+    if (!device || !token) throw new HttpError(401, CloudErrorCode.Unauthorized, 'download needs ?device=<id>&token=<t> from the firmware.update command');
+    const f = m.repo.getFirmware(request.params.id);
+    // Same answer for an unknown image as for a bad token: ids are not to be probed.
+    const problem = f ? checkDownloadToken(m.tokenSecret, token, device, f.id, m.now()) : 'mismatch';
+    if (problem || !f) {
+      throw new HttpError(401, CloudErrorCode.Unauthorized, problem === 'expired' ? 'download token expired' : 'invalid download token');
+    }
+    const range = parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined, f.size);
+    void reply.header('accept-ranges', 'bytes').header('etag', `"${f.sha256}"`).header('cache-control', 'private, no-store');
+    if (range === 'unsatisfiable') {
+      return reply.status(416).header('content-range', `bytes */${f.size}`).send({
+        statusCode: 416, error: 'Range Not Satisfiable', message: `range ${request.headers.range ?? ''} not satisfiable for ${f.size} bytes (single range only)`, code: CloudErrorCode.Validation,
+      });
+    }
+    const { start, end } = range ?? { start: 0, end: f.size - 1 };
+    if (range) void reply.status(206).header('content-range', `bytes ${start}-${end}/${f.size}`);
+    return reply.type('application/octet-stream').header('content-length', end - start + 1).send(m.images.stream(f.sha256, start, end));
+  });
+};
+export default firmwareRoutes;

@@ -1,0 +1,30 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** Download tokens live 15 minutes: long enough for a slow link to fetch and resume, short
+ * enough that a leaked URL is soon worthless. */
+export const DOWNLOAD_TOKEN_TTL_MS = 15 * 60_000;
+
+const mac = (secret: Buffer, deviceId: string, firmwareId: string, exp: number): Buffer =>
+  createHmac('sha256', secret).update(`yulan-fw-download\n${deviceId}\n${firmwareId}\n${exp}`).digest();
+
+/** `<expiry ms>.<base64url HMAC>`, bound to one device and one image. */
+export function issueDownloadToken(secret: Buffer, deviceId: string, firmwareId: string, nowMs: number, ttlMs = DOWNLOAD_TOKEN_TTL_MS): string {
+  const exp = nowMs + ttlMs;
+  return `${exp}.${mac(secret, deviceId, firmwareId, exp).toString('base64url')}`;
+}
+
+export const TokenProblem = { Malformed: 'malformed', Expired: 'expired', Mismatch: 'mismatch' } as const;
+export type TokenProblem = (typeof TokenProblem)[keyof typeof TokenProblem];
+
+/** undefined when valid, else why not. */
+export function checkDownloadToken(secret: Buffer, token: string, deviceId: string, firmwareId: string, nowMs: number): TokenProblem | undefined {
+  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{43})$/.exec(token);
+  if (!m) return TokenProblem.Malformed;
+  const exp = Number(m[1]);
+  const given = Buffer.from(m[2] as string, 'base64url');
+  const want = mac(secret, deviceId, firmwareId, exp);
+  // Check the MAC before the expiry, so an attacker learns nothing from the order of answers.
+  if (given.length !== want.length || !timingSafeEqual(given, want)) return TokenProblem.Mismatch;
+  if (nowMs >= exp) return TokenProblem.Expired;
+  return undefined;
+}

@@ -1,0 +1,4 @@
+export * from './ymodem-receiver.js';
+export * from './console.js';
+export * from './serial-link.js';
+export * from './bootloader.js';

@@ -1,0 +1,1 @@
+export { handleFirmwareUpdate, type FirmwareContext, type FirmwareOutcome } from './update.js';
