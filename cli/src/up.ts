@@ -8,6 +8,7 @@ import { KIND_SLUGS } from '@yulan/protos';
 import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
 import { resolvePort } from './ports.js';
 import { seedCareDemo, type CareDemo } from './care-demo.js';
+import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
 
 export interface UpHandle {
   mqttPort: number;
@@ -45,6 +46,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const httpPort = await resolvePort(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
   const edgePort = await resolvePort(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
+  const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
+  const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
   const wired: NodeJS.ProcessEnv = {
     ...env,
     YULAN_DATA_DIR: dataDir,
@@ -60,6 +63,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_EDGE_TOKEN: secrets.edgeToken,
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
+    YULAN_FIRMWARE_KEYS: firmwareKeys,
   };
   // Validate every service's configuration before starting any of them.
   const brokerConfig = loadBrokerConfig(wired);
@@ -109,6 +113,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
         ...(scenarios.length ? { scenarios } : {}),
+        firmwareKeysFile: firmwareKeys,
       }, logger.child({ svc: 'sim' }));
       started.push({ name: 'sim', svc: fleet });
       if (adminToken && env.YULAN_CARE_DEMO !== '0') {
@@ -124,6 +129,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
+    if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
     if (cloud.adminToken) {
       print('');
       print(`  Admin token    ${cloud.adminToken}`);

@@ -125,11 +125,39 @@ describe('engineer commands against a running cloud', () => {
     const show = await runInProcess(['fw', 'campaign', 'show', c.id], env);
     expect(show.stdout).toContain(c.id);
     const paused = await runInProcess(['fw', 'campaign', 'pause', c.id, '--json'], env);
-    if (paused.code === 0) expect((JSON.parse(paused.stdout) as { status: string }).status).toBe('paused');
+    expect(paused.stderr).toBe('');
+    expect((JSON.parse(paused.stdout) as { status: string }).status).toBe('paused');
     const aborted = await runInProcess(['fw', 'campaign', 'abort', c.id, '--json'], env);
     expect(aborted.code).toBe(0);
     expect((JSON.parse(aborted.stdout) as { status: string }).status).toMatch(/abort/);
   });
+
+  it('cmd --wait: a simulated locker opens its door, and the command succeeds only on its telemetry', async () => {
+    const r = await runInProcess(['cmd', 'locker-xuhui-0001', 'locker.open', 'compartment=1', '--wait', '--timeout', '60', '--json'], env);
+    expect(r.stderr).toBe('');
+    const cmd = JSON.parse(r.stdout) as { status: string; transitions: { status: string }[] };
+    expect(cmd.status).toBe('succeeded');
+    expect(cmd.transitions.map((t) => t.status)).toEqual(expect.arrayContaining(['queued', 'sent', 'acknowledged', 'succeeded']));
+  }, 90_000);
+
+  it('a signed rollout over the simulated fleet: the charger downloads, verifies, installs and reports the new version', async () => {
+    const image = join(tmp.dir, 'ev-3.0.0.bin');
+    writeFileSync(image, Buffer.alloc(200_000, 3));
+    const fw = JSON.parse((await runInProcess(['fw', 'upload', image, '--version', '3.0.0', '--kind', 'ev-charger', '--key-id', 'ops-1', '--sign-key', join(tmp.dir, 'ops-1.pem'), '--json'], env)).stdout) as { id: string };
+    const created = await runInProcess(['fw', 'campaign', 'create', '--firmware', fw.id, '--kind', 'ev-charger', '--site', 'xuhui', '--stages', '1', '--spread', '0', '--soak', '0', '--json'], env);
+    expect(created.stderr).toBe('');
+    const c = JSON.parse(created.stdout) as { id: string };
+    const done = await eventually(async () => {
+      const v = JSON.parse((await runInProcess(['fw', 'campaign', 'show', c.id, '--json'], env)).stdout) as { status: string };
+      return v.status === 'completed' ? v : undefined;
+    }, 'campaign completed', 60_000);
+    expect(done.status).toBe('completed');
+    const dev = await eventually(async () => {
+      const d = JSON.parse((await runInProcess(['device', 'show', 'ev-xuhui-0001', '--json'], env)).stdout) as { firmwareVersion: string | null };
+      return d.firmwareVersion === '3.0.0' ? d : undefined;
+    }, 'the charger reports 3.0.0');
+    expect(dev.firmwareVersion).toBe('3.0.0');
+  }, 120_000);
 
   it.skipIf(!socatAvailable())('provision --register registers through the API and writes the issued secret over serial', async () => {
     const pair = await ptyPair(tmp.dir, 'reg');

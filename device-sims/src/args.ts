@@ -29,6 +29,8 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
                            refuse=0.05,timeout=0.05,no-effect=0.05,slow=0.1,slow-ms=10000
                            (refuse: REJECTED; timeout: never answers; no-effect: SUCCEEDED
                            but telemetry never shows it; slow: every answer slow-ms late)
+  --firmware-keys FILE     trusted firmware keys ([{id, publicKeyPem}], as YULAN_FIRMWARE_KEYS):
+                           devices then download, verify and install firmware.update
   -h, --help               show this help
 `;
 
@@ -74,6 +76,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let concurrency: number | undefined, timeScale: number | undefined;
   let scenario: string | undefined, scenarioDevice: string | undefined, scenarioAfter: number | undefined;
   let commandFailures: CommandFailures | undefined;
+  let firmwareKeys: string | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -138,6 +141,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
         }
         break;
       }
+      case '--firmware-keys': firmwareKeys = value(); break;
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -164,6 +168,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (concurrency !== undefined) options.connectConcurrency = concurrency;
   if (timeScale !== undefined) options.timeScale = timeScale;
   if (commandFailures) options.commandFailures = commandFailures;
+  if (firmwareKeys) options.firmwareKeysFile = firmwareKeys;
   if (scenario && isFallScenario(scenario)) {
     const sc: FleetScenario = { scenario };
     if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { CommandStatus } from '@yulan/protos';
+import { SimError, SimErrorCode } from './errors.js';
 import { handleFirmwareUpdate, type FirmwareContext } from './firmware/index.js';
 import type { FirmwareUpdateHook } from './sim-device.js';
 
@@ -32,4 +34,26 @@ export function firmwareUpdateHook(opts: FirmwareHookOptions): FirmwareUpdateHoo
       (err: unknown) => dev.result(CommandStatus.FAILED, `firmware update crashed: ${(err as Error).message}`),
     );
   };
+}
+
+/**
+ * The trusted firmware keys a device ships with, from the same file format the cloud reads
+ * (`YULAN_FIRMWARE_KEYS`: `[{id, publicKeyPem}]`). Real devices bake these in at the factory.
+ */
+export function loadTrustedKeys(file: string): Record<string, string> {
+  let list: unknown;
+  try {
+    list = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new SimError(SimErrorCode.BadOptions, `firmware keys file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  if (!Array.isArray(list)) throw new SimError(SimErrorCode.BadOptions, `firmware keys file ${file}: expected [{id, publicKeyPem}]`);
+  const keys: Record<string, string> = {};
+  for (const k of list as { id?: unknown; publicKeyPem?: unknown }[]) {
+    if (typeof k?.id !== 'string' || typeof k.publicKeyPem !== 'string') {
+      throw new SimError(SimErrorCode.BadOptions, `firmware keys file ${file}: every entry needs a string id and publicKeyPem`);
+    }
+    keys[k.id] = k.publicKeyPem;
+  }
+  return keys;
 }

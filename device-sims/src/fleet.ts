@@ -8,6 +8,7 @@ import { provisionDevices, type CloudOptions, type DeviceSpec } from './provisio
 import { deriveSeed } from './rng.js';
 import { createScheduler } from './scheduler.js';
 import { SimDevice, type FirmwareUpdateHook } from './sim-device.js';
+import { firmwareUpdateHook, loadTrustedKeys } from './firmware-hook.js';
 import { validateFailures, type CommandFailures } from './command-plan.js';
 
 export interface FleetDeviceSpec {
@@ -51,6 +52,9 @@ export interface FleetOptions {
   rebootDownMs?: number;
   /** Handler of `firmware.update` (default: REJECTED "not supported by this simulator"). */
   onFirmwareUpdate?: FirmwareUpdateHook;
+  /** Trusted firmware keys (`[{id, publicKeyPem}]`, as YULAN_FIRMWARE_KEYS): with it and no
+   * `onFirmwareUpdate`, the devices download, verify and install `firmware.update`. */
+  firmwareKeysFile?: string;
 }
 
 export interface FleetScenario {
@@ -193,6 +197,8 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
   const periodMs = 1000 / options.ratePerDevice;
   let skipped = 0;
 
+  const firmwareHook = options.onFirmwareUpdate
+    ?? (options.firmwareKeysFile ? firmwareUpdateHook({ trustedKeys: loadTrustedKeys(options.firmwareKeysFile), ...(options.rebootDownMs !== undefined && { rebootDownMs: options.rebootDownMs }) }) : undefined);
   const members: Member[] = specs.map((d) => {
     const kind = kindFromSlug(d.kind)!;
     const model = createDeviceModel(kind, deriveSeed(options.seed, d.id), startMs, options.modelOverrides);
@@ -204,7 +210,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
       commandSeed: deriveSeed(options.seed, `${d.id}/commands`),
       ...(failures && { commandFailures: failures }),
       ...(options.rebootDownMs !== undefined && { rebootDelayMs: options.rebootDownMs }),
-      ...(options.onFirmwareUpdate && { onFirmwareUpdate: options.onFirmwareUpdate }),
+      ...(firmwareHook && { onFirmwareUpdate: firmwareHook }),
     }, logger);
     return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
   });
