@@ -18,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
   // Fault modules: each calls registerFault at import time.
   await Promise.all([
     // (added by each fault module: import('./chaos-broker.js'), import('./chaos-pipeline.js'))
+    import('./chaos-pipeline.js'),
+    import('./chaos-broker.js'),
   ]);
   const [name, ...rest] = argv;
   if (name === undefined || name === 'all') {

@@ -41,7 +41,15 @@ export interface IngestResult {
   cpu: Record<string, number>;
   rssMiB: Record<string, number>;
   connectS: number;
+  /** Devices that could not connect even after retrying (they publish nothing). */
+  connectFailed: number;
+  /** Broker-acknowledged seqs missing from the store, by device (empty when nothing is lost). */
+  lostSeqs: Record<string, number[]>;
 }
+
+/** Watches a run from the moment devices start publishing (the pipeline scenario samples
+ * the services through it); the returned function ends the watch once the store drained. */
+export type IngestObserver = (stack: Stack, publishStartedAt: number) => () => void;
 
 const KINDS = [DeviceKind.EV_CHARGER, DeviceKind.PARCEL_LOCKER, DeviceKind.FALL_SENSOR, DeviceKind.ENV_MONITOR]
   .map((kind) => ({ kind, slug: KindSlug[kind] }));
@@ -77,7 +85,7 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
   return { loads, durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores };
 }
 
-async function runOne(store: string, load: Load, o: IngestOptions): Promise<IngestResult> {
+export async function runIngestOnce(store: string, load: Load, o: IngestOptions, observe?: IngestObserver): Promise<IngestResult> {
   let influx: Influxd | undefined;
   let stack: Stack | undefined;
   try {
@@ -96,6 +104,7 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
     const rss: Record<string, number> = { broker: 0, edge: 0, cloud: 0 };
     let cpu0: Record<string, number> = {};
     let sampler: NodeJS.Timeout | undefined;
+    let endObserver: (() => void) | undefined;
     const sample = async (): Promise<void> => {
       const m = await metrics().catch(() => undefined);
       if (m) samples.push({ t: Date.now(), received: m.received });
@@ -104,6 +113,7 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
     const run = await runLoad(devices, { mqttUrl: s.mqttUrl, ratePerDevice: load.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
       cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs]));
       sampler = setInterval(() => void sample(), 1000);
+      endObserver = observe?.(s, Date.now());
     });
     const published = run.results.reduce((a, r) => a + r.published, 0);
     const acked = run.results.reduce((a, r) => a + r.acked, 0);
@@ -116,19 +126,26 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
     }
     const drainedAt = Date.now();
     clearInterval(sampler);
+    endObserver?.();
     await sample();
     const cpuMs = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs - (cpu0[k] ?? 0)]));
     const windowS = (drainedAt - run.publishStartedAt) / 1000;
     let stored = 0;
     let lost = 0;
     let duplicates = 0;
+    const lostSeqs: Record<string, number[]> = {};
     for (const r of run.results) {
       const got = await storedSeqs(s.edgeUrl, s.edgeToken, r.id);
       stored += got.seqs.size;
       duplicates += got.duplicates;
       // The generator numbers each device's messages 1..published; acked ones must be stored.
       let missing = 0;
-      for (let q = 1; q <= r.published; q++) if (!got.seqs.has(q)) missing += 1;
+      for (let q = 1; q <= r.published; q++) {
+        if (got.seqs.has(q)) continue;
+        missing += 1;
+        // PUBACKs come back in order: the acknowledged seqs are the first `acked`.
+        if (q <= r.acked) (lostSeqs[r.id] ??= []).push(q);
+      }
       lost += Math.max(0, missing - (r.published - r.acked));
     }
     let peak = 0;
@@ -146,6 +163,8 @@ async function runOne(store: string, load: Load, o: IngestOptions): Promise<Inge
       cpu: { ...Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, (100 * v) / (windowS * 1000)])), generator: (100 * run.generatorCpuMs) / (run.publishWallMs) },
       rssMiB: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v / 2 ** 20])),
       connectS: run.connectMs / 1000,
+      connectFailed: run.connectFailed,
+      lostSeqs,
     };
   } finally {
     await stack?.stop();
@@ -159,7 +178,7 @@ export async function measureIngest(o: IngestOptions, progress: (line: string) =
   for (const load of o.loads) {
     for (const store of o.stores) {
       progress(`ingest: ${store}: ${load.devices} devices × ${load.rate} msg/s for ${o.durationS} s, QoS ${o.qos}…`);
-      results.push(await runOne(store, load, o));
+      results.push(await runIngestOnce(store, load, o));
     }
   }
   return results;

@@ -3,18 +3,28 @@
 // generator is never the bottleneck; each reports its own CPU time.
 import { connect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import { Channel, DeviceKind, Telemetry, deviceTopic, type KnownKind } from '@yulan/protos';
-import type { DeviceResult, FromWorker, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
+import { Channel, DeviceKind, Event, Telemetry, deviceTopic, type KnownKind, type Severity } from '@yulan/protos';
+import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, PeriodicEvent, ToWorker } from './load-protocol.js';
 
 const send = (m: FromWorker): void => { process.send?.(m); };
+const PINGREQ = Buffer.from([0xc0, 0x00]);
+/** Every socket past its CONNACK, for keep-alive pings from the moment it connected. */
+const connected = new Set<Socket>();
 
 interface Live {
   dev: LoadDevice;
   topic: Buffer;
+  eventTopic: Buffer;
   socket: Socket;
   seq: number;
   acked: number;
   credit: number;
+  /** Telemetry messages/s of this device. */
+  rate: number;
+  /** Periodic event of its kind, if any, and the credit towards the next one. */
+  periodic: PeriodicEvent | undefined;
+  eventCredit: number;
+  events: number;
 }
 
 /**
@@ -58,21 +68,33 @@ function reading(kind: number, seq: number): Parameters<typeof Telemetry.encode>
   }
 }
 
-function connectOne(job: LoadJob, dev: LoadDevice): Promise<Live> {
+function connectOne(job: LoadJob, dev: LoadDevice, index: number): Promise<Live> {
   const url = new URL(job.mqttUrl);
+  const addrs = job.localAddresses ?? [];
+  const mixed = dev.rate !== undefined || (job.periodicEvents?.length ?? 0) > 0;
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port || 1883), url.hostname);
+    const socket = connect({ port: Number(url.port || 1883), host: url.hostname, ...(addrs.length ? { localAddress: addrs[index % addrs.length] } : {}) });
     socket.setNoDelay(true);
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     const live: Live = {
-      dev, socket, seq: 0, acked: 0, credit: 0,
+      dev, socket, seq: 0, acked: 0, events: 0,
+      // Mixed fleets start at a random phase: a thousand devices reporting every 30 s must
+      // not all report in the same tick.
+      credit: mixed ? Math.random() : 0, eventCredit: Math.random(),
+      rate: dev.rate ?? job.ratePerDevice,
+      periodic: job.periodicEvents?.find((e) => e.kind === dev.kind),
       topic: Buffer.from(deviceTopic({ site: dev.site, kind: dev.kind as KnownKind, deviceId: dev.id }, Channel.Telemetry)),
+      eventTopic: Buffer.from(deviceTopic({ site: dev.site, kind: dev.kind as KnownKind, deviceId: dev.id }, Channel.Event)),
     };
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${dev.id}: CONNACK timeout`)); }, 30_000);
     parser.on('packet', (p: mqttPacket.Packet) => {
       if (p.cmd === 'connack') {
         clearTimeout(timer);
-        if (p.returnCode === 0) resolve(live);
+        if (p.returnCode === 0) {
+          connected.add(socket);
+          socket.once('close', () => connected.delete(socket));
+          resolve(live);
+        }
         else { socket.destroy(); reject(new Error(`${dev.id}: CONNACK ${p.returnCode}`)); }
       } else if (p.cmd === 'puback') {
         live.acked += 1;
@@ -80,36 +102,56 @@ function connectOne(job: LoadJob, dev: LoadDevice): Promise<Live> {
     });
     socket.on('data', (d) => parser.parse(d));
     socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('close', () => { clearTimeout(timer); reject(new Error(`${dev.id}: closed before CONNACK`)); });
     socket.write(mqttPacket.generate({
-      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0,
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: job.keepaliveS ?? 0,
       clientId: dev.id, username: dev.id, password: Buffer.from(dev.secret),
     }));
   });
 }
 
+/** Connects every device; refused ones retry after a pause, as real devices do (a burst of
+ * first connects can outrun the cloud's secret checks, and the broker then answers
+ * CONNACK 3 "server unavailable"). `failed` is what still failed after the last round. */
 async function connectAll(job: LoadJob): Promise<{ live: Live[]; failed: number }> {
   const live: Live[] = [];
-  let failed = 0;
-  const queue = [...job.devices];
-  const lanes = Array.from({ length: job.connectConcurrency }, async () => {
-    for (let d = queue.shift(); d; d = queue.shift()) {
-      try { live.push(await connectOne(job, d)); } catch { failed += 1; }
-    }
-  });
-  await Promise.all(lanes);
-  return { live, failed };
+  let todo = job.devices.map((d, i) => ({ d, i }));
+  for (let round = 0; round < 4 && todo.length > 0; round++) {
+    if (round > 0) await new Promise((r) => setTimeout(r, 2000 * round));
+    const failed: typeof todo = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: job.connectConcurrency }, async () => {
+      for (let k = next++; k < todo.length; k = next++) {
+        const t = todo[k]!;
+        try { live.push(await connectOne(job, t.d, t.i)); } catch { failed.push(t); }
+      }
+    }));
+    todo = failed;
+  }
+  return { live, failed: todo.length };
 }
 
 async function publishFor(job: LoadJob, live: Live[]): Promise<void> {
-  const tickMs = 10;
-  const perTick = (job.ratePerDevice * tickMs) / 1000;
+  const tickMs = job.tickMs ?? 10;
   const end = Date.now() + job.durationMs;
+  let last = Date.now();
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       if (Date.now() >= end) { clearInterval(timer); resolve(); return; }
       const now = Date.now();
+      // Credit by elapsed time, not per tick: on a busy machine timers fire late, and the
+      // offered load must stay what was asked for (late ticks send what fell due).
+      const dt = now - last;
+      last = now;
       for (const l of live) {
-        l.credit += perTick;
+        if (l.periodic) {
+          l.eventCredit += (l.periodic.ratePerDevice * dt) / 1000;
+          if (l.eventCredit >= 1) {
+            l.eventCredit -= 1;
+            inject(l, [l.periodic.event]);
+          }
+        }
+        l.credit += (l.rate * dt) / 1000;
         if (l.credit < 1) continue;
         // One write per device per tick: every message due in this tick, concatenated.
         const parts: Buffer[] = [];
@@ -123,6 +165,25 @@ async function publishFor(job: LoadJob, live: Live[]): Promise<void> {
       }
     }, tickMs);
   });
+}
+
+/** Publishes events in the device's own sequence space (the edge dedupes per device), QoS 1. */
+function inject(l: Live, events: InjectEvent[]): { seqs: number[]; atMs: number[] } {
+  const seqs: number[] = [];
+  const atMs: number[] = [];
+  for (const e of events) {
+    l.seq += 1;
+    l.events += 1;
+    const now = Date.now();
+    const bytes = Event.encode({
+      header: { deviceId: l.dev.id, kind: l.dev.kind as KnownKind, seq: l.seq, tsMs: now, firmwareVersion: 'bench' },
+      type: e.type, severity: e.severity as Severity, message: e.message, attributes: e.attributes,
+    });
+    l.socket.write(publishPacket(l.eventTopic, bytes, 1, ((l.seq - 1) % 65535) + 1));
+    seqs.push(l.seq);
+    atMs.push(now);
+  }
+  return { seqs, atMs };
 }
 
 async function waitForAcks(live: Live[], timeoutMs: number): Promise<void> {
@@ -146,6 +207,11 @@ process.on('message', (msg: ToWorker) => {
       if (msg.type === 'start') {
         job = msg.job;
         const t0 = Date.now();
+        // Keep-alive: the broker drops a client silent for 1.5 × keep-alive, and idle devices
+        // publish less often than that. Pinging starts now: connecting a large fleet can
+        // take longer than the keep-alive.
+        const ka = job.keepaliveS ?? 0;
+        if (ka > 0) setInterval(() => { for (const s of connected) s.write(PINGREQ); }, ka * 500).unref();
         const r = await connectAll(job);
         live = r.live;
         send({ type: 'connected', devices: live.length, failed: r.failed, connectMs: Date.now() - t0 });
@@ -155,9 +221,13 @@ process.on('message', (msg: ToWorker) => {
         await publishFor(job, live);
         if (job.qos === 1) await waitForAcks(live, 60_000);
         const cpu = process.cpuUsage(cpu0);
-        const results: DeviceResult[] = live.map((l) => ({ id: l.dev.id, published: l.seq, acked: job!.qos === 1 ? l.acked : l.seq }));
+        const results: DeviceResult[] = live.map((l) => ({ id: l.dev.id, published: l.seq, acked: job!.qos === 1 ? l.acked : l.seq, events: l.events }));
         await Promise.all(live.map(disconnect));
         send({ type: 'done', results, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, wallMs: Date.now() - t0 });
+      } else if (msg.type === 'inject') {
+        const l = live.find((x) => x.dev.id === msg.deviceId);
+        if (!l) throw new Error(`inject: no live device ${msg.deviceId}`);
+        send({ type: 'injected', ref: msg.ref, deviceId: msg.deviceId, ...inject(l, msg.events) });
       } else if (msg.type === 'stop') {
         process.exit(0);
       }

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { DeviceResult, FromWorker, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
+import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
 
 // Always the compiled worker (from src/ under vitest and from dist/ alike): it is forked
 // with plain node.
@@ -28,9 +28,14 @@ function once(proc: ChildProcess, type: FromWorker['type']): Promise<FromWorker>
   });
 }
 
+/** Publishes events from one device of a running load; resolves with their seqs and the
+ * generator's clock at the moment each was written to the socket. */
+export type Injector = (deviceId: string, events: InjectEvent[]) => Promise<{ seqs: number[]; atMs: number[] }>;
+
 /** Spreads devices over `workers` generator processes, connects them all, then publishes
- * for the job's duration. `onPublishing` runs once every worker has started publishing. */
-export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices'>, workers: number, onPublishing?: () => void): Promise<LoadRun> {
+ * for the job's duration. `onPublishing` runs once every worker has started publishing,
+ * with an injector for device events during the run. */
+export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices'>, workers: number, onPublishing?: (inject: Injector) => void): Promise<LoadRun> {
   const procs = Array.from({ length: workers }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   try {
     const shares = procs.map((_, w) => devices.filter((_, i) => i % workers === w));
@@ -40,7 +45,27 @@ export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices
     const done = procs.map((p) => once(p, 'done'));
     const publishStartedAt = Date.now();
     procs.forEach((p) => p.send({ type: 'publish' } satisfies ToWorker));
-    onPublishing?.();
+    const owner = new Map<string, ChildProcess>();
+    shares.forEach((share, w) => { for (const d of share) owner.set(d.id, procs[w]!); });
+    const waiting = new Map<number, (r: { seqs: number[]; atMs: number[] }) => void>();
+    let ref = 0;
+    for (const p of procs) {
+      p.on('message', (m: FromWorker) => {
+        if (m.type !== 'injected') return;
+        waiting.get(m.ref)?.({ seqs: m.seqs, atMs: m.atMs });
+        waiting.delete(m.ref);
+      });
+    }
+    const injector: Injector = (deviceId, events) => {
+      const p = owner.get(deviceId);
+      if (!p) return Promise.reject(new Error(`inject: unknown device ${deviceId}`));
+      const r = ++ref;
+      return new Promise((resolve) => {
+        waiting.set(r, resolve);
+        p.send({ type: 'inject', ref: r, deviceId, events } satisfies ToWorker);
+      });
+    };
+    onPublishing?.(injector);
     const d = (await Promise.all(done)) as Extract<FromWorker, { type: 'done' }>[];
     return {
       connectMs: Math.max(...c.map((x) => x.connectMs)),

@@ -1,11 +1,21 @@
 // npm run bench -- <scenario> [options]: one entry point for every benchmark scenario.
 // A scenario is a function of its argv that prints its figures and records them in
 // BENCHMARKS.md; adding one is adding a line here.
+import { runCity } from './city.js';
+import { runConnections } from './connections.js';
+import { runAlertLatency } from './alert-latency.js';
+import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
+import { runPipeline } from './pipeline.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
   ingest: { about: 'devices → broker → edge → store: throughput, lag, loss (SQLite and InfluxDB)', run: runIngest },
+  pipeline: { about: 'ingest held for minutes below saturation: lag, outbox, broker backlog and loss per interval', run: runPipeline },
+  connections: { about: 'idle devices ramped to 10,000 and beyond: connect rate, memory per connection, Yulan vs Mosquitto', run: runConnections },
+  city: { about: "the city programme's fleet scaled by a factor: what it carries, what saturates first", run: runCity },
+  'command-rtt': { about: 'commands API → device → confirmed by telemetry (p50/p99); a staged signed-firmware rollout to the fleet', run: runCommandRtt },
+  'alert-latency': { about: 'falls and SOS → edge rules → cloud ladder → signed webhook: p50/p99/max, loss, duplicates', run: runAlertLatency },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

@@ -23,10 +23,23 @@ export interface Stack {
   edge: Service | undefined;
   /** Service-account passwords, for benchmark subscribers. */
   edgeMqttPassword: string;
+  /** Starts the edge again with the same environment and data dir (after a kill). */
+  restartEdge(): Promise<Service>;
+  /** Starts the cloud again with the same environment and data dir (after a kill). */
+  restartCloud(): Promise<Service>;
+  /** Starts the broker again with the same environment (after a kill). */
+  restartBroker(): Promise<Service>;
   stop(): Promise<void>;
 }
 
-export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean)): Promise<Stack> {
+export interface StackOptions {
+  /** Extra broker environment (e.g. YULAN_BROKER_WORKERS for the clustered mode). */
+  brokerEnv?: NodeJS.ProcessEnv;
+  /** Extra cloud environment (e.g. YULAN_FIRMWARE_KEYS). */
+  cloudEnv?: NodeJS.ProcessEnv;
+}
+
+export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean), opts: StackOptions = {}): Promise<Stack> {
   // extraEdgeEnv null: no edge (broker benchmarks bring their own subscriber).
   // YULAN_BENCH_PROFILE=broker,edge writes V8 CPU profiles of those services to bench-results/profiles.
   const prof = (name: string): string[] => (profile.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO_ROOT, 'bench-results', 'profiles')}`] : []);
@@ -49,6 +62,8 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_ADMIN_TOKEN: adminToken,
+    // YULAN_BENCH_LOG_LEVEL=info: the services' logs, kept in each Service's tail().
+    ...(process.env.YULAN_BENCH_LOG_LEVEL ? { YULAN_LOG_LEVEL: process.env.YULAN_BENCH_LOG_LEVEL } : {}),
   };
   const started: Service[] = [];
   const stop = async (): Promise<void> => {
@@ -56,10 +71,10 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const broker = startService('broker', ['broker'], env, prof('broker'));
+    const broker = startService('broker', ['broker'], { ...env, ...opts.brokerEnv }, prof('broker'));
     started.push(broker);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, broker);
-    const cloud = startService('cloud', ['cloud'], env, prof('cloud'));
+    const cloud = startService('cloud', ['cloud'], { ...env, ...opts.cloudEnv }, prof('cloud'));
     started.push(cloud);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, cloud);
     let edge: Service | undefined;
@@ -69,11 +84,33 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
       const e = edge;
       await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, e);
     }
-    return {
-      dir, adminToken, edgeToken: secrets.edgeToken, brokerToken: secrets.brokerToken, brokerHttpUrl: `http://127.0.0.1:${ws}`, edgeMqttPassword: secrets.edgeMqttPassword,
+    const restartEdge = async (): Promise<Service> => {
+      const e = startService('edge', ['edge'], { ...env, ...extraEdgeEnv }, prof('edge'));
+      started.push(e);
+      result.edge = e;
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${edgeHttp}/healthz`)).ok, 'edge health', 30_000, e);
+      return e;
+    };
+    const restartCloud = async (): Promise<Service> => {
+      const c = startService('cloud', ['cloud'], { ...env, ...opts.cloudEnv }, prof('cloud'));
+      started.push(c);
+      result.cloud = c;
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, c);
+      return c;
+    };
+    const restartBroker = async (): Promise<Service> => {
+      const b = startService('broker', ['broker'], { ...env, ...opts.brokerEnv }, prof('broker'));
+      started.push(b);
+      result.broker = b;
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, b);
+      return b;
+    };
+    const result: Stack = {
+      dir, adminToken, restartEdge, restartCloud, restartBroker, edgeToken: secrets.edgeToken, brokerToken: secrets.brokerToken, brokerHttpUrl: `http://127.0.0.1:${ws}`, edgeMqttPassword: secrets.edgeMqttPassword,
       mqttUrl: env.YULAN_MQTT_URL!, cloudUrl: env.YULAN_CLOUD_URL!, edgeUrl: env.YULAN_EDGE_URL!,
       broker, cloud, edge, stop,
     };
+    return result;
   } catch (err) {
     await stop();
     throw err;

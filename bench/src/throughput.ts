@@ -6,6 +6,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DeviceKind, KindSlug, generateSecret } from '@yulan/protos';
+import { launchRedis } from '@yulan/testkit';
+import { childPids } from './chaos-broker-kit.js';
 import { runLoad } from './load.js';
 import type { LoadDevice } from './load-protocol.js';
 import { mosquittoAvailable, startMosquitto } from './mosquitto.js';
@@ -15,9 +17,12 @@ import { registerDevices, startStack } from './stack.js';
 import type { SubFromWorker, SubToWorker } from './subscriber-worker.js';
 
 const SUB_WORKER = fileURLToPath(new URL('../dist/subscriber-worker.js', import.meta.url));
-const PEERS = ['yulan', 'mosquitto', 'mosquitto-default'] as const;
+const PEERS = ['yulan', 'mosquitto', 'mosquitto-default', 'yulan-cluster'] as const;
 type Peer = (typeof PEERS)[number];
+// --broker-workers N (N ≥ 2) adds the clustered broker: N workers sharing state through Redis.
+let brokerWorkers = 0;
 const LABEL: Record<Peer, string> = {
+  get 'yulan-cluster'() { return `Yulan broker, ${brokerWorkers} workers + Redis`; },
   yulan: 'Yulan broker',
   mosquitto: 'Mosquitto (max_inflight_messages 0)',
   'mosquitto-default': 'Mosquitto (defaults: 20 in flight)',
@@ -25,17 +30,25 @@ const LABEL: Record<Peer, string> = {
 
 interface Round { peer: Peer; qos: 0 | 1; published: number; acked: number; received: number; perS: number; cpuUsPerMsg: number; lossPct: number }
 
-interface Target { url: string; pid: number; sub: { clientId: string; username: string; password: string }; devices: LoadDevice[]; stop(): Promise<void> }
+interface Target { url: string; pids: () => number[]; sub: { clientId: string; username: string; password: string }; devices: LoadDevice[]; stop(): Promise<void> }
 
 async function startTarget(peer: Peer, publishers: number): Promise<Target> {
+  if (peer === 'yulan-cluster') {
+    const redis = await launchRedis();
+    const stack = await startStack(null, undefined, { brokerEnv: { YULAN_BROKER_WORKERS: String(brokerWorkers), YULAN_BROKER_REDIS_URL: redis.url } }).catch(async (err: unknown) => { await redis.dispose(); throw err; });
+    const devices = await registerDevices(stack, [{ kind: DeviceKind.ENV_MONITOR, slug: KindSlug[DeviceKind.ENV_MONITOR] }], publishers);
+    const primary = stack.broker.proc.pid!;
+    // CPU of the whole clustered broker: primary, workers and redis-server.
+    return { url: stack.mqttUrl, pids: () => [primary, ...childPids(primary), ...(redis.pid ? [redis.pid] : [])], sub: { clientId: 'edge:bench', username: 'edge', password: stack.edgeMqttPassword }, devices, stop: async () => { await stack.stop(); await redis.dispose(); } };
+  }
   if (peer === 'yulan') {
     const stack = await startStack(null);
     const devices = await registerDevices(stack, [{ kind: DeviceKind.ENV_MONITOR, slug: KindSlug[DeviceKind.ENV_MONITOR] }], publishers);
-    return { url: stack.mqttUrl, pid: stack.broker.proc.pid!, sub: { clientId: 'edge:bench', username: 'edge', password: stack.edgeMqttPassword }, devices, stop: () => stack.stop() };
+    return { url: stack.mqttUrl, pids: () => [stack.broker.proc.pid!], sub: { clientId: 'edge:bench', username: 'edge', password: stack.edgeMqttPassword }, devices, stop: () => stack.stop() };
   }
   const devices = Array.from({ length: publishers }, (_, i) => ({ id: `env-m${String(i).padStart(5, '0')}`, site: 'bench', kind: DeviceKind.ENV_MONITOR, secret: generateSecret() }));
   const m = await startMosquitto(devices, peer === 'mosquitto' ? { maxInflight: 0 } : {});
-  return { url: m.url, pid: m.pid, sub: m.subscriber, devices, stop: () => m.stop() };
+  return { url: m.url, pids: () => [m.pid], sub: m.subscriber, devices, stop: () => m.stop() };
 }
 
 function subscriber(url: string, sub: Target['sub'], qos: 0 | 1): Promise<{ report(): Promise<Extract<SubFromWorker, { type: 'count' }>>; stop(): void }> {
@@ -61,7 +74,7 @@ async function round(peer: Peer, qos: 0 | 1, o: { publishers: number; rate: numb
     const sub = await subscriber(t.url, t.sub, qos);
     try {
       let cpu0 = 0;
-      const run = await runLoad(t.devices, { mqttUrl: t.url, ratePerDevice: o.rate, durationMs: o.durationS * 1000, qos, connectConcurrency: 50 }, o.workers, () => { cpu0 = procUsage(t.pid).cpuMs; });
+      const run = await runLoad(t.devices, { mqttUrl: t.url, ratePerDevice: o.rate, durationMs: o.durationS * 1000, qos, connectConcurrency: 50 }, o.workers, () => { cpu0 = cpuOf(t.pids()); });
       const published = run.results.reduce((a, r) => a + r.published, 0);
       const acked = run.results.reduce((a, r) => a + r.acked, 0);
       // Let the subscriber catch up: stop when nothing more arrives for a second.
@@ -72,7 +85,7 @@ async function round(peer: Peer, qos: 0 | 1, o: { publishers: number; rate: numb
         await new Promise((r) => setTimeout(r, 1000));
         c = await sub.report();
       }
-      const cpuMs = procUsage(t.pid).cpuMs - cpu0;
+      const cpuMs = cpuOf(t.pids()) - cpu0;
       const seconds = Math.max(0.001, (c.lastAt - c.firstAt) / 1000);
       return { peer, qos, published, acked, received: c.received, perS: c.received / seconds, cpuUsPerMsg: (cpuMs * 1000) / Math.max(1, c.received), lossPct: (100 * Math.max(0, acked - c.received)) / Math.max(1, acked) };
     } finally {
@@ -83,23 +96,28 @@ async function round(peer: Peer, qos: 0 | 1, o: { publishers: number; rate: numb
   }
 }
 
+const cpuOf = (pids: number[]): number => pids.reduce((a, p) => a + procUsage(p).cpuMs, 0);
+
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? Number.NaN; };
 
 export async function runThroughput(argv: string[]): Promise<Round[]> {
   const { values } = parseArgs({ args: argv, options: {
     publishers: { type: 'string', default: '100' }, rate: { type: 'string', default: '1000' }, duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' }, qos: { type: 'string', default: '0,1' }, workers: { type: 'string', default: '2' },
-    peers: { type: 'string', default: PEERS.join(',') },
+    peers: { type: 'string', default: 'yulan,mosquitto,mosquitto-default' }, 'broker-workers': { type: 'string', default: '0' },
   } });
+  brokerWorkers = Number(values['broker-workers']);
   const o = { publishers: Number(values.publishers), rate: Number(values.rate), durationS: Number(values.duration), workers: Number(values.workers) };
   const rounds = Number(values.rounds);
   const qoses = String(values.qos).split(',').map(Number).filter((q): q is 0 | 1 => q === 0 || q === 1);
   let peers = String(values.peers).split(',') as Peer[];
+  if (brokerWorkers >= 2 && !peers.includes('yulan-cluster')) peers.push('yulan-cluster');
+  if (peers.includes('yulan-cluster') && brokerWorkers < 2) throw new Error('peer yulan-cluster needs --broker-workers N (N ≥ 2)');
   for (const p of peers) if (!PEERS.includes(p)) throw new Error(`unknown peer "${p}" (${PEERS.join(', ')})`);
   if (!mosquittoAvailable()) {
     if (process.env.CI === 'true') throw new Error('mosquitto not found: apt-get install mosquitto');
     process.stderr.write('mosquitto not found (apt-get install mosquitto): measuring Yulan alone\n');
-    peers = peers.filter((p) => p === 'yulan');
+    peers = peers.filter((p) => p === 'yulan' || p === 'yulan-cluster');
   }
   const machine = describeMachine();
   const all: Round[] = [];
@@ -129,9 +147,14 @@ export async function runThroughput(argv: string[]): Promise<Round[]> {
       if (y && m) ratios.push(`QoS ${qos}: Yulan / ${LABEL[peer]} = ${fmt(y.perS / m.perS)}× throughput, ${fmt(y.cpu / m.cpu)}× CPU per message`);
     }
   }
-  const md = `## throughput — fan-in, ${o.publishers} publishers → 1 subscriber\n\n${machineMarkdown(machine)}\n\nOptions: ${o.publishers} authenticated publishers × up to ${o.rate} msg/s each (protobuf telemetry, ~90-byte payloads), ${o.durationS} s per round, medians of ${rounds} alternating rounds; one subscriber reading \`yulan/v1/#\` at the same QoS; ACL and per-device passwords on both brokers. "received/s" is measured at the subscriber; "loss" counts publisher-acknowledged messages that never reached it.\n\n${table(['QoS', 'broker', 'received/s', 'broker CPU µs/msg', 'loss'], rows)}\n\n${ratios.join('  \n')}\n`;
+  const clustered = peers.includes('yulan-cluster');
+  const clusterNote = clustered
+    ? ` The clustered broker runs YULAN_BROKER_WORKERS=${brokerWorkers} processes sharing the ports (node:cluster) and state through a local redis-server (no AOF); its CPU column is primary + workers + redis-server.`
+    : '';
+  const md = `## throughput${clustered ? ' (clustered broker)' : ''} — fan-in, ${o.publishers} publishers → 1 subscriber\n\n${machineMarkdown(machine)}\n\nOptions: ${o.publishers} authenticated publishers × up to ${o.rate} msg/s each (protobuf telemetry, ~90-byte payloads), ${o.durationS} s per round, medians of ${rounds} alternating rounds; one subscriber reading \`yulan/v1/#\` at the same QoS; ACL and per-device passwords on both brokers. "received/s" is measured at the subscriber; "loss" counts publisher-acknowledged messages that never reached it.${clusterNote}\n\n${table(['QoS', 'broker', 'received/s', 'broker CPU µs/msg', 'loss'], rows)}\n\n${ratios.join('  \n')}\n`;
   process.stdout.write(`\n${md}\n`);
-  const file = publish('throughput', md, { machine, options: { ...o, rounds, qoses, peers }, rounds: all });
+  // The clustered comparison has its own section, so it never replaces the Mosquitto one.
+  const file = publish(clustered ? 'throughput-cluster' : 'throughput', md, { machine, options: { ...o, rounds, qoses, peers }, rounds: all });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
   return all;
 }

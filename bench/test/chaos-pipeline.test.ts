@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { shouldSkipInflux } from '@yulan/testkit';
+import { measureFault, parseFaultArgs, PipelineFault } from '../src/chaos-pipeline.js';
+
+// Short versions of the pipeline faults with real processes. edge/test/influx-outage.test.ts
+// already covers an in-process edge across an influxd SIGKILL/restart; these add the edge
+// process itself SIGKILLed and restarted, and a frozen (SIGSTOPped) InfluxDB.
+describe('pipeline faults (small)', () => {
+  it('refuses a fault that outlasts the load', () => {
+    expect(() => parseFaultArgs(PipelineFault.EdgeKill, ['--duration', '10', '--at', '8', '--down', '5'])).toThrow(/before the load/);
+    expect(parseFaultArgs(PipelineFault.StoreOutage, []).store).toBe('influxdb');
+  });
+
+  it('edge SIGKILLed mid-stream: every acknowledged reading stored exactly once', async () => {
+    const r = await measureFault({ fault: PipelineFault.EdgeKill, store: 'sqlite', signal: 'KILL', devices: 8, rate: 20, durationS: 6, atS: 2, downS: 1 });
+    expect(r.acked).toBeGreaterThan(500);
+    expect(r.lost).toBe(0);
+    expect(r.duplicates).toBe(0);
+    expect(r.stored).toBe(r.acked);
+    expect(r.brokerDroppedQueued).toBe(0);
+    expect(r.orderInversions).toEqual(expect.any(Number));
+  }, 120_000);
+
+  it.skipIf(shouldSkipInflux())('influxd frozen with SIGSTOP under load: nothing lost, nothing twice', async () => {
+    const r = await measureFault({ fault: PipelineFault.StoreOutage, store: 'influxdb', signal: 'STOP', devices: 8, rate: 20, durationS: 8, atS: 2, downS: 3 });
+    expect(r.lost).toBe(0);
+    expect(r.duplicates).toBe(0);
+    expect(r.stored).toBe(r.acked);
+  }, 120_000);
+});
