@@ -62,6 +62,8 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_ADMIN_TOKEN: adminToken,
+    // Benchmarks provision thousands of records from one address.
+    YULAN_API_RATE_LIMIT: '1000000',
     // YULAN_BENCH_LOG_LEVEL=info: the services' logs, kept in each Service's tail().
     ...(process.env.YULAN_BENCH_LOG_LEVEL ? { YULAN_LOG_LEVEL: process.env.YULAN_BENCH_LOG_LEVEL } : {}),
   };

@@ -23,6 +23,9 @@ export const CloudEnvSchema = Type.Object({
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
   // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
   YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
+  // Requests per minute per client address across the API (device auth, alert intake and
+  // health are exempt). Raise it for scripts that provision thousands of records at once.
+  YULAN_API_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '1200' }),
   // Care notifications (docs/care.md §4): the base of the care-page links they carry
   // (default: the cloud's own http URL) and the SMTP server of the email channel.
   YULAN_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
@@ -52,6 +55,8 @@ export interface CloudConfig {
   publicUrl?: string;
   /** email channel; unset: email channels fail over to the person's next channel */
   smtp?: { url: string; from: string };
+  /** requests per minute per client address (YULAN_API_RATE_LIMIT) */
+  apiRateLimit: number;
   /** path of the trusted firmware keys file (YULAN_FIRMWARE_KEYS), absolute */
   firmwareKeysFile?: string;
 }
@@ -85,6 +90,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     brokerToken: e.YULAN_BROKER_TOKEN,
     edgeUrl: e.YULAN_EDGE_URL.replace(/\/+$/, ''),
     edgeToken: e.YULAN_EDGE_TOKEN,
+    apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
     ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
     ...(e.YULAN_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     ...(e.YULAN_SMTP_URL !== undefined

@@ -118,6 +118,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       adminTokenDigest: admin.digest,
       brokerToken: config.brokerToken,
       edgeToken: config.edgeToken,
+      rateLimit: { max: config.apiRateLimit },
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,
       people,

@@ -19,6 +19,7 @@ describe('loadCloudConfig', () => {
       brokerToken: 'b',
       edgeUrl: 'http://127.0.0.1:8081',
       edgeToken: 'e',
+      apiRateLimit: 1200,
     });
   });
 
@@ -32,8 +33,10 @@ describe('loadCloudConfig', () => {
       YULAN_CLOUD_MQTT_USERNAME: 'cloud2',
       YULAN_EDGE_URL: 'https://edge.local:9000/',
       YULAN_ADMIN_TOKEN: 'x'.repeat(40),
+      YULAN_API_RATE_LIMIT: '50000',
     });
-    expect(c).toMatchObject({ dataDir: '/var/lib/yulan/cloud', httpPort: 0, mqttUrl: 'mqtts://broker:8883', mqttUsername: 'cloud2', edgeUrl: 'https://edge.local:9000', adminToken: 'x'.repeat(40) });
+    expect(c).toMatchObject({ dataDir: '/var/lib/yulan/cloud', httpPort: 0, mqttUrl: 'mqtts://broker:8883', mqttUsername: 'cloud2', edgeUrl: 'https://edge.local:9000', adminToken: 'x'.repeat(40), apiRateLimit: 50000 });
+    expect(() => loadCloudConfig({ ...required, YULAN_API_RATE_LIMIT: '0' })).toThrow(/YULAN_API_RATE_LIMIT/);
   });
 
   it('lists every bad variable at once, without echoing values', () => {
