@@ -32,6 +32,8 @@ export interface AlertLatencyResult {
   badSignatures: number;
   cloudAlerts: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number; min: number };
+  /** the same, split by trigger: SOS (one event) and fall + long lie (two events) */
+  byTrigger: Record<string, { count: number; p50: number; p99: number; max: number }>;
   backgroundPerS: number;
   cpu: Record<string, number>;
   rssMiB: Record<string, number>;
@@ -128,6 +130,11 @@ export async function measureAlertLatency(o: AlertLatencyOptions, progress: (lin
     const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (100 * (procUsage(pid).cpuMs - (cpu0[k] ?? 0))) / (windowS * 1000)]));
     const pages = firstPage();
     const latencies = [...t0].flatMap(([id, at]) => (pages.has(id) ? [pages.get(id)! - at] : [])).sort((a, b) => a - b);
+    const byTrigger: AlertLatencyResult['byTrigger'] = {};
+    for (const [name, parity] of [['sos', 0], ['fall + long lie', 1]] as const) {
+      const l = devices.flatMap((d, i) => (i % 2 === parity && t0.has(d.id) && pages.has(d.id) ? [pages.get(d.id)! - t0.get(d.id)!] : [])).sort((a, b) => a - b);
+      byTrigger[name] = { count: l.length, p50: percentile(l, 50), p99: percentile(l, 99), max: l.at(-1) ?? Number.NaN };
+    }
     const pagesPerDevice = new Map<string, number>();
     const deliveries = new Map<string, number>();
     for (const r of receiver.received) {
@@ -147,6 +154,7 @@ export async function measureAlertLatency(o: AlertLatencyOptions, progress: (lin
       duplicates,
       badSignatures: receiver.received.filter((r) => !r.signatureOk).length,
       cloudAlerts: alerts,
+      byTrigger,
       latencyMs: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN, min: latencies[0] ?? Number.NaN },
       backgroundPerS: published / (run.publishWallMs / 1000),
       cpu: { ...cpu, generator: (100 * run.generatorCpuMs) / run.publishWallMs },
@@ -168,7 +176,8 @@ export async function runAlertLatency(argv: string[]): Promise<AlertLatencyResul
       `${fmt(r.cpu.broker ?? 0)} / ${fmt(r.cpu.edge ?? 0)} / ${fmt(r.cpu.cloud ?? 0)} / ${fmt(r.cpu.generator ?? 0)}`,
       `${fmt(r.rssMiB.broker ?? 0)} / ${fmt(r.rssMiB.edge ?? 0)} / ${fmt(r.rssMiB.cloud ?? 0)}`]],
   );
-  const md = `## alert-latency — device event → edge rules → cloud ladder → signed webhook\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} fall sensors streaming telemetry at ${o.rate} msg/s each (QoS 1) in the background; ${o.falls} alerts injected at ${o.injectRate}/s, alternating SOS presses and radar falls confirmed by a long lie (both page at once: no cancel window). Latency runs from the moment the generator wrote the urgent event to its socket to the moment the family member's webhook received the first page; every signature was verified (${r.badSignatures} bad). The cloud held ${r.cloudAlerts} alerts at the end. Broker, edge and cloud each in its own process; the receiver and generators on the same 2 cores.\n\n${t}\n`;
+  const split = Object.entries(r.byTrigger).map(([k, v]) => `${k}: p50 ${fmt(v.p50)} ms, p99 ${fmt(v.p99)} ms, max ${fmt(v.max)} ms (${v.count})`).join('; ');
+  const md = `## alert-latency — device event → edge rules → cloud ladder → signed webhook\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} fall sensors streaming telemetry at ${o.rate} msg/s each (QoS 1) in the background; ${o.falls} alerts injected at ${o.injectRate}/s, alternating SOS presses and radar falls confirmed by a long lie (both page at once: no cancel window). Latency runs from the moment the generator wrote the urgent event to its socket to the moment the family member's webhook received the first page; every signature was verified (${r.badSignatures} bad). The cloud held ${r.cloudAlerts} alerts at the end. Broker, edge and cloud each in its own process; the receiver and generators on the same 2 cores.\n\n${t}\n\nBy trigger: ${split}.\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('alert-latency', md, { machine, result: r });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);

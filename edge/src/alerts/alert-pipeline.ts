@@ -20,6 +20,8 @@ export interface AlertSink {
 }
 
 const CARE_KIND = 'fall-sensor';
+/** Ticks per full pass over the devices (the ingest tick is 1 s). */
+const TICK_SLICES = 10;
 
 /**
  * Runs the pure rules over the ingest stream and stages their results for the same commit
@@ -34,6 +36,7 @@ export class AlertPipeline implements AlertSink {
   private alerts = new Map<string, AlertRecord>();
   private raised: RuleResult['raised'] = [];
   private linkUp = true;
+  private tickCursor = 0;
   private readonly ruleOpts: RuleOptions;
 
   constructor(
@@ -80,7 +83,19 @@ export class AlertPipeline implements AlertSink {
 
   tick(now: number): void {
     if (!this.linkUp) return;
-    for (const s of this.states.values()) this.take(applyTick(s, this.rules.settingsFor(s.deviceId), this.ruleOpts, now));
+    // A rotating tenth of the devices per tick: each device's silence and wellness rules
+    // run every ~10 s (far finer than their minutes-to-hours thresholds), and one tick never
+    // stalls the event loop for the whole fleet at once — an urgent alert queued behind
+    // that stall would wait for it (measured: p99 page latency at 1,000 devices).
+    const ids = [...this.states.keys()];
+    if (ids.length === 0) return;
+    const slice = Math.ceil(ids.length / TICK_SLICES);
+    for (let i = 0; i < slice; i++) {
+      const id = ids[(this.tickCursor + i) % ids.length] as string;
+      const s = this.states.get(id) as DeviceRuleState;
+      this.take(applyTick(s, this.rules.settingsFor(id), this.ruleOpts, now));
+    }
+    this.tickCursor = (this.tickCursor + slice) % ids.length;
   }
 
   private take(res: RuleResult): void {
