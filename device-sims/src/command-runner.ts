@@ -14,6 +14,9 @@ export interface CommandRunnerHost {
   reboot(downMs: number): void;
   /** `firmware.update` (src/firmware/, another module): gets the command after dedupe and expiry. */
   firmwareUpdate(cmd: Command): void;
+  /** A command changed the device's state: real devices report such changes at once
+   * (a lock board's door-change report), not at the next periodic reading. */
+  stateChanged?(): void;
 }
 
 export interface CommandRunnerOptions {
@@ -79,6 +82,7 @@ export class CommandRunner {
         if (step.effect && this.opts.model) {
           this.executed += 1;
           outcome = this.opts.model.executeCommand(cmd.name, cmd.args);
+          if (outcome.ok) this.host.stateChanged?.();
         } else if (step.effect) {
           this.executed += 1;
         }

@@ -211,6 +211,13 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
       ...(failures && { commandFailures: failures }),
       ...(options.rebootDownMs !== undefined && { rebootDelayMs: options.rebootDownMs }),
       ...(firmwareHook && { onFirmwareUpdate: firmwareHook }),
+      // Report-on-change: a reading of the current state (no simulated time passes).
+      onStateChange: () => {
+        const now = model.step(0);
+        if (now.silent) return;
+        for (const ev of now.events) void device.publishEvent(ev, now.tsMs);
+        if (device.connected) void device.publishTelemetry(now.reading, now.tsMs);
+      },
     }, logger);
     return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
   });

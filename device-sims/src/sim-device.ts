@@ -29,6 +29,8 @@ export const rejectFirmwareUpdate: FirmwareUpdateHook = (_cmd, ctx) =>
   ctx.result(CommandStatus.REJECTED, 'firmware updates not supported by this simulator');
 
 export interface SimDeviceOptions {
+  /** Called after a command changed the model's state (the fleet then reports at once). */
+  onStateChange?: () => void;
   mqttUrl: string;
   deviceId: string;
   site: string;
@@ -125,6 +127,7 @@ export class SimDevice {
       result: (id, status, message, output) => void this.result(id, status, message, output),
       reboot: (downMs) => this.reboot(downMs),
       firmwareUpdate: (cmd) => firmware(cmd, this.firmwareContext(cmd.commandId)),
+      stateChanged: () => opts.onStateChange?.(),
     }, {
       ...(opts.model && { model: opts.model }),
       ...(opts.commandFailures && { failures: opts.commandFailures }),
