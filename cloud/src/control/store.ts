@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 import type { KindSlug } from '@yulan/protos';
-import { CloudError, CloudErrorCode } from '../errors.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -53,14 +51,6 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;`,
 ];
 
-function wrap<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof CloudError) throw err;
-    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
-  }
-}
 
 type Patch = Partial<Pick<CommandRow, 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress'>>;
 
@@ -68,22 +58,12 @@ export class ControlStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    const at = this.db.pragma('user_version', { simple: true }) as number;
-    for (let i = at; i < MIGRATIONS.length; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i]!);
-        this.db.pragma(`user_version = ${i + 1}`);
-      })();
-    }
+    this.db = openMigratedDb(file, MIGRATIONS, 'control');
   }
 
   // ---- twins ----
   getTwin(deviceId: string): TwinRow | undefined {
-    const r = wrap('read twin', () => this.db.prepare('SELECT * FROM twins WHERE device_id = ?').get(deviceId)) as
+    const r = wrapDb('read twin', () => this.db.prepare('SELECT * FROM twins WHERE device_id = ?').get(deviceId)) as
       (Omit<TwinRow, 'desired' | 'reported'> & { desired: string; reported: string | null }) | undefined;
     if (!r) return undefined;
     return { ...r, desired: JSON.parse(r.desired) as Settings, reported: r.reported === null ? null : (JSON.parse(r.reported) as Settings) };
@@ -91,7 +71,7 @@ export class ControlStore {
 
   /** Compare-and-set of the desired state; false when `expectedVersion` is stale. */
   setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number): boolean {
-    return wrap('write desired twin', () => this.db.transaction(() => {
+    return wrapDb('write desired twin', () => this.db.transaction(() => {
       const cur = this.db.prepare('SELECT desired_version FROM twins WHERE device_id = ?').get(deviceId) as { desired_version: number } | undefined;
       if ((cur?.desired_version ?? 0) !== expectedVersion) return false;
       this.db.prepare(`INSERT INTO twins (device_id, kind, desired_version, desired, desired_at) VALUES (?, ?, ?, ?, ?)
@@ -102,7 +82,7 @@ export class ControlStore {
   }
 
   setReported(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): void {
-    wrap('write reported twin', () => this.db.prepare(`INSERT INTO twins (device_id, kind, applied_version, reported, reported_error, reported_at) VALUES (?, ?, ?, ?, ?, ?)
+    wrapDb('write reported twin', () => this.db.prepare(`INSERT INTO twins (device_id, kind, applied_version, reported, reported_error, reported_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (device_id) DO UPDATE SET applied_version = excluded.applied_version, reported = excluded.reported,
         reported_error = excluded.reported_error, reported_at = excluded.reported_at`)
       .run(deviceId, kind, appliedVersion, JSON.stringify(settings), error, at));
@@ -110,7 +90,7 @@ export class ControlStore {
 
   // ---- commands ----
   insertCommand(row: Omit<CommandRow, 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'>): CommandRow {
-    return wrap('insert command', () => this.db.transaction(() => {
+    return wrapDb('insert command', () => this.db.transaction(() => {
       this.db.prepare(`INSERT INTO commands (id, device_id, site, kind, name, args, status, idempotency_key, timeout_ms, created_at, expires_at, updated_at)
         VALUES (@id, @device_id, @site, @kind, @name, @args, 'queued', @idempotency_key, @timeout_ms, @created_at, @expires_at, @created_at)`).run(row);
       this.db.prepare(`INSERT INTO command_transitions (command_id, n, status, at) VALUES (?, 0, 'queued', ?)`).run(row.id, row.created_at);
@@ -119,17 +99,17 @@ export class ControlStore {
   }
 
   getCommand(id: string): CommandRow | undefined {
-    return wrap('read command', () => this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as CommandRow | undefined);
+    return wrapDb('read command', () => this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as CommandRow | undefined);
   }
 
   byIdempotencyKey(deviceId: string, key: string): CommandRow | undefined {
-    return wrap('read command', () => this.db.prepare('SELECT * FROM commands WHERE device_id = ? AND idempotency_key = ?').get(deviceId, key) as CommandRow | undefined);
+    return wrapDb('read command', () => this.db.prepare('SELECT * FROM commands WHERE device_id = ? AND idempotency_key = ?').get(deviceId, key) as CommandRow | undefined);
   }
 
   listCommands(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): { items: CommandRow[]; total: number } {
     const where = opts.status ? 'device_id = ? AND status = ?' : 'device_id = ?';
     const params: unknown[] = opts.status ? [deviceId, opts.status] : [deviceId];
-    return wrap('list commands', () => ({
+    return wrapDb('list commands', () => ({
       items: this.db.prepare(`SELECT * FROM commands WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).all(...params, opts.limit, opts.offset) as CommandRow[],
       total: (this.db.prepare(`SELECT count(*) AS n FROM commands WHERE ${where}`).get(...params) as { n: number }).n,
     }));
@@ -137,13 +117,13 @@ export class ControlStore {
 
   /** Every command not yet final (the scheduler's and the confirmer's working set). */
   activeCommands(deviceId?: string): CommandRow[] {
-    return wrap('list active commands', () => (deviceId
+    return wrapDb('list active commands', () => (deviceId
       ? this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') AND device_id = ? ORDER BY created_at`).all(deviceId)
       : this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') ORDER BY created_at`).all()) as CommandRow[]);
   }
 
   transitions(id: string): TransitionRow[] {
-    return wrap('read transitions', () => this.db.prepare('SELECT status, at, message FROM command_transitions WHERE command_id = ? ORDER BY n').all(id) as TransitionRow[]);
+    return wrapDb('read transitions', () => this.db.prepare('SELECT status, at, message FROM command_transitions WHERE command_id = ? ORDER BY n').all(id) as TransitionRow[]);
   }
 
   /**
@@ -152,7 +132,7 @@ export class ControlStore {
    * @returns the updated row, or undefined when the guard did not match
    */
   transition(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch: Patch = {}): CommandRow | undefined {
-    return wrap('update command', () => this.db.transaction(() => {
+    return wrapDb('update command', () => this.db.transaction(() => {
       const cur = this.getCommand(id);
       if (!cur || !from.includes(cur.status)) return undefined;
       const next = { ...cur, ...patch, status: to, updated_at: at };

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { CampaignPolicy, CampaignState, DeviceRollout, RolloutStatus } from './engine.js';
 
@@ -63,14 +62,6 @@ const toCampaign = (r: Row): CampaignRecord => ({
   createdAt: r.created_at as number, updatedAt: r.updated_at as number,
 });
 
-function wrap<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof CloudError) throw err;
-    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
-  }
-}
 
 /** Firmware metadata, campaigns and per-device rollouts in their own SQLite file
  * (firmware.sqlite). Synchronous on purpose: the runner's read-decide-write steps run
@@ -79,24 +70,12 @@ export class FirmwareRepository {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = wrap('opening the firmware database', () => new Database(file));
-    wrap('migrating the firmware database', () => {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      for (let i = version; i < MIGRATIONS.length; i++) {
-        this.db.transaction(() => {
-          this.db.exec(MIGRATIONS[i] as string);
-          this.db.pragma(`user_version = ${i + 1}`);
-        })();
-      }
-    });
+    this.db = openMigratedDb(file, MIGRATIONS, 'firmware');
   }
 
   /** The HMAC key of download tokens: made once, kept, so tokens survive a restart. */
   tokenSecret(): Buffer {
-    return wrap('reading the token secret', () => {
+    return wrapDb('reading the token secret', () => {
       const row = this.db.prepare("SELECT value FROM settings WHERE key = 'download-token-secret'").get() as Row | undefined;
       if (row) return Buffer.from(row.value as string, 'base64');
       const secret = randomBytes(32);
@@ -106,7 +85,7 @@ export class FirmwareRepository {
   }
 
   insertFirmware(f: FirmwareRecord): void {
-    wrap('storing firmware metadata', () => {
+    wrapDb('storing firmware metadata', () => {
       try {
         this.db.prepare(
           `INSERT INTO firmware (id, kind, version, sha256, size, key_id, signature, created_at)
@@ -122,12 +101,12 @@ export class FirmwareRepository {
   }
 
   getFirmware(id: string): FirmwareRecord | undefined {
-    const r = wrap('reading firmware', () => this.db.prepare('SELECT * FROM firmware WHERE id = ?').get(id) as Row | undefined);
+    const r = wrapDb('reading firmware', () => this.db.prepare('SELECT * FROM firmware WHERE id = ?').get(id) as Row | undefined);
     return r && toFirmware(r);
   }
 
   listFirmware(kind?: string): FirmwareRecord[] {
-    return wrap('listing firmware', () =>
+    return wrapDb('listing firmware', () =>
       (kind === undefined
         ? this.db.prepare('SELECT * FROM firmware ORDER BY created_at DESC, id').all()
         : this.db.prepare('SELECT * FROM firmware WHERE kind = ? ORDER BY created_at DESC, id').all(kind)) as Row[],
@@ -135,7 +114,7 @@ export class FirmwareRepository {
   }
 
   createCampaign(c: CampaignRecord, rollouts: readonly DeviceRollout[]): void {
-    wrap('creating a campaign', () => this.db.transaction(() => {
+    wrapDb('creating a campaign', () => this.db.transaction(() => {
       this.db.prepare(
         `INSERT INTO campaigns (id, firmware_id, target, policy, state, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -145,36 +124,36 @@ export class FirmwareRepository {
   }
 
   getCampaign(id: string): CampaignRecord | undefined {
-    const r = wrap('reading a campaign', () => this.db.prepare('SELECT * FROM campaigns WHERE id = ?').get(id) as Row | undefined);
+    const r = wrapDb('reading a campaign', () => this.db.prepare('SELECT * FROM campaigns WHERE id = ?').get(id) as Row | undefined);
     return r && toCampaign(r);
   }
 
   listCampaigns(statuses?: readonly string[]): CampaignRecord[] {
-    const rows = wrap('listing campaigns', () => this.db.prepare('SELECT * FROM campaigns ORDER BY created_at, id').all() as Row[]);
+    const rows = wrapDb('listing campaigns', () => this.db.prepare('SELECT * FROM campaigns ORDER BY created_at, id').all() as Row[]);
     return rows.map(toCampaign).filter((c) => !statuses || statuses.includes(c.state.status));
   }
 
   rollouts(campaignId: string): DeviceRollout[] {
-    return wrap('reading rollouts', () =>
+    return wrapDb('reading rollouts', () =>
       (this.db.prepare('SELECT data FROM rollouts WHERE campaign_id = ? ORDER BY device_id').all(campaignId) as Row[])
         .map((r) => JSON.parse(r.data as string) as DeviceRollout));
   }
 
   rollout(campaignId: string, deviceId: string): DeviceRollout | undefined {
-    const r = wrap('reading a rollout', () =>
+    const r = wrapDb('reading a rollout', () =>
       this.db.prepare('SELECT data FROM rollouts WHERE campaign_id = ? AND device_id = ?').get(campaignId, deviceId) as Row | undefined);
     return r && (JSON.parse(r.data as string) as DeviceRollout);
   }
 
   statusCounts(campaignId: string): Partial<Record<RolloutStatus, number>> {
-    const rows = wrap('counting rollouts', () =>
+    const rows = wrapDb('counting rollouts', () =>
       this.db.prepare('SELECT status, COUNT(*) AS n FROM rollouts WHERE campaign_id = ? GROUP BY status').all(campaignId) as Row[]);
     return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
   }
 
   /** One decision, atomically: the campaign's new state and the rollouts it changed. */
   saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): void {
-    wrap('saving a campaign step', () => this.db.transaction(() => {
+    wrapDb('saving a campaign step', () => this.db.transaction(() => {
       if (state) {
         this.db.prepare('UPDATE campaigns SET state = ?, status = ?, updated_at = ? WHERE id = ?')
           .run(JSON.stringify(state), state.status, now, campaignId);

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openMigratedDb, wrapDb } from './sqlite.js';
 import type { KindSlug } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import {
@@ -59,14 +58,6 @@ function toRecord(r: Row): DeviceRecord {
   };
 }
 
-function wrap<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof CloudError) throw err;
-    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
-  }
-}
 
 export interface SqliteRepositoryOptions {
   /** file path, or ':memory:' */
@@ -81,9 +72,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
 
   constructor(opts: SqliteRepositoryOptions) {
     this.now = opts.now ?? Date.now;
-    if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true });
-    this.db = wrap('opening the registry database', () => new Database(opts.file));
-    wrap('migrating the registry database', () => this.migrate());
+    this.db = openMigratedDb(opts.file, MIGRATIONS, 'registry');
     this.stmts = {
       insert: this.db.prepare(
         `INSERT INTO devices (id, site, kind, name, firmware_version, secret_hash, created_at)
@@ -109,20 +98,8 @@ export class SqliteDeviceRepository implements DeviceRepository {
     };
   }
 
-  private migrate(): void {
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let i = version; i < MIGRATIONS.length; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i] as string);
-        this.db.pragma(`user_version = ${i + 1}`);
-      })();
-    }
-  }
-
   async create(d: NewDevice): Promise<DeviceRecord> {
-    return wrap('creating a device', () => {
+    return wrapDb('creating a device', () => {
       try {
         this.stmts.insert.run({
           id: d.id,
@@ -144,21 +121,21 @@ export class SqliteDeviceRepository implements DeviceRepository {
   }
 
   async get(id: string): Promise<DeviceRecord | undefined> {
-    return wrap('reading a device', () => {
+    return wrapDb('reading a device', () => {
       const row = this.stmts.get.get(id) as Row | undefined;
       return row ? toRecord(row) : undefined;
     });
   }
 
   async getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined> {
-    return wrap('reading device credentials', () => {
+    return wrapDb('reading device credentials', () => {
       const row = this.stmts.getHash.get(id) as (Row & { secret_hash: string }) | undefined;
       return row ? { device: toRecord(row), secretHash: row.secret_hash } : undefined;
     });
   }
 
   async list(f: DeviceFilter): Promise<DevicePage> {
-    return wrap('listing devices', () => {
+    return wrapDb('listing devices', () => {
       const where: string[] = [];
       const params: Record<string, unknown> = { limit: f.limit, offset: f.offset };
       if (f.site !== undefined) (where.push('site = @site'), (params.site = f.site));
@@ -176,7 +153,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
-    return wrap('updating a device', () => {
+    return wrapDb('updating a device', () => {
       const { changes } = this.stmts.setDisabled.run(disabled ? 1 : 0, id);
       return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
     });
@@ -184,7 +161,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
 
   async applyPresence(updates: readonly PresenceUpdate[]): Promise<number> {
     if (updates.length === 0) return 0;
-    return wrap('applying presence', () =>
+    return wrapDb('applying presence', () =>
       // One transaction per batch: a presence storm costs one fsync, not one per message.
       this.db.transaction((batch: readonly PresenceUpdate[]) => {
         let matched = 0;
@@ -198,11 +175,11 @@ export class SqliteDeviceRepository implements DeviceRepository {
   }
 
   async getSetting(key: string): Promise<string | undefined> {
-    return wrap('reading a setting', () => (this.stmts.getSetting.get(key) as { value: string } | undefined)?.value);
+    return wrapDb('reading a setting', () => (this.stmts.getSetting.get(key) as { value: string } | undefined)?.value);
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    wrap('writing a setting', () => this.stmts.setSetting.run(key, value));
+    wrapDb('writing a setting', () => this.stmts.setSetting.run(key, value));
   }
 
   async ping(): Promise<boolean> {

@@ -4,9 +4,9 @@ import {
   DAY_MS, DEFAULT_UTC_OFFSET_MIN, HOUR_MS, MINUTE_MS, clamp, localHour, round, type SimEvent, type StepResult,
 } from './types.js';
 
-/** Who noticed the fall (docs/care.md §1): the room radar, or the wearable's free-fall + impact. */
-export const FallSource = { Radar: 'radar', Wearable: 'wearable' } as const;
-export type FallSource = (typeof FallSource)[keyof typeof FallSource];
+// Who noticed the fall (docs/care.md §1): the shared wire vocabulary in protos.
+import { FallSource } from '@yulan/protos';
+export { FallSource };
 
 export const FallOutcome = {
   /** The person stays on the floor: fall.detected, then fall.long_lie (critical, radar stage 2). */

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { CloudError, CloudErrorCode } from '../../errors.js';
+import type Database from 'better-sqlite3';
+import { openMigratedDb } from '../../repositories/sqlite.js';
 import type { Recipient } from '../contracts.js';
 import type { Intent, LadderPosition } from './ladder.js';
 import type { AlertLevel, AlertReport, AlertStatus, AlertType, EdgeState, NotificationKind, NotificationStatus } from './model.js';
@@ -91,21 +89,7 @@ export class AlertRepository {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    try {
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      for (let i = version; i < MIGRATIONS.length; i++) {
-        this.db.transaction(() => {
-          this.db.exec(MIGRATIONS[i] as string);
-          this.db.pragma(`user_version = ${i + 1}`);
-        })();
-      }
-    } catch (err) {
-      throw new CloudError(CloudErrorCode.Database, `opening the alerts database ${file} failed`, { cause: err });
-    }
+    this.db = openMigratedDb(file, MIGRATIONS, 'alerts');
   }
 
   /** Runs `fn` in one SQLite transaction (synchronous: nothing else interleaves). */

@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { CloudError, CloudErrorCode } from '../../errors.js';
+import type Database from 'better-sqlite3';
+import { openMigratedDb } from '../../repositories/sqlite.js';
 
 /**
  * people.sqlite schema migrations, applied in order; `user_version` records how many ran.
@@ -89,15 +87,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_actor ON audit (actor, id);`,
 ];
 
-/** Runs `fn`, turning driver errors into a typed CloudError (our own errors pass through). */
-export function wrap<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof CloudError) throw err;
-    throw new CloudError(CloudErrorCode.Database, `${what} failed`, { cause: err });
-  }
-}
+export { wrapDb as wrap } from '../../repositories/sqlite.js';
 
 /** The SQLite constraint code of a driver error, e.g. 'SQLITE_CONSTRAINT_UNIQUE'. */
 export function sqliteCode(err: unknown): string | undefined {
@@ -108,19 +98,5 @@ export function sqliteCode(err: unknown): string | undefined {
 export type Db = Database.Database;
 
 export function openPeopleDb(file: string): Db {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = wrap('opening the people database', () => new Database(file));
-  wrap('migrating the people database', () => {
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
-    db.pragma('foreign_keys = ON');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    for (let i = version; i < MIGRATIONS.length; i++) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[i] as string);
-        db.pragma(`user_version = ${i + 1}`);
-      })();
-    }
-  });
-  return db;
+  return openMigratedDb(file, MIGRATIONS, 'people', { foreignKeys: true });
 }
