@@ -1,79 +1,21 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
-  Channel, Command, CommandResult, CommandStatus, Event, Presence, Telemetry, TwinDesired, TwinReported, deviceTopic,
-  type DeviceAddress, type Envelope, type KnownKind,
+  Channel, CommandResult, CommandStatus, Event, Presence, Telemetry, TwinReported, deviceTopic,
+  type DeviceAddress, type Envelope,
 } from '@yulan/protos';
 import { createGate, type ConnectGate } from './gate.js';
 import { SimError, SimErrorCode } from './errors.js';
-import type { DeviceModel, TelemetryReading } from './models/index.js';
+import type { TelemetryReading } from './models/index.js';
 import type { SimEvent } from './models/types.js';
 import { CLOSE_STEP_MS, bounded } from './bounded.js';
-import type { CommandFailures, PlanTiming } from './command-plan.js';
 import { CommandRunner } from './command-runner.js';
-import { INITIAL_TWIN, applyTwinDesired, twinReport, type TwinMemory } from './twin.js';
+import { ControlInbox } from './control-inbox.js';
 
-/** What a firmware handler (src/firmware/) may do to the device while updating it. */
-export interface FirmwareUpdateContext {
-  result(status: CommandStatus, message: string, output?: Record<string, string>): void;
-  publishEvent(ev: SimEvent): Promise<boolean>;
-  /** Offline for `downMs`, then a birth (with the current firmware version). */
-  reboot(downMs: number): void;
-  setFirmwareVersion(version: string): void;
-  readonly firmwareVersion: string;
-}
-export type FirmwareUpdateHook = (cmd: Command, ctx: FirmwareUpdateContext) => void;
-
-/** Until a firmware module is plugged in, the simulator says so rather than pretending. */
-export const rejectFirmwareUpdate: FirmwareUpdateHook = (_cmd, ctx) =>
-  ctx.result(CommandStatus.REJECTED, 'firmware updates not supported by this simulator');
-
-export interface SimDeviceOptions {
-  /** Called after a command changed the model's state (the fleet then reports at once). */
-  onStateChange?: () => void;
-  mqttUrl: string;
-  deviceId: string;
-  site: string;
-  kind: KnownKind;
-  secret: string;
-  firmwareVersion?: string;
-  /** QoS of telemetry (events, presence and command results are always QoS 1). */
-  qos?: 0 | 1;
-  /** First envelope seq (default 1). */
-  initialSeq?: number;
-  connectTimeoutMs?: number;
-  keepaliveS?: number;
-  reconnectMinMs?: number;
-  reconnectMaxMs?: number;
-  /** Shared handshake limiter (the fleet's); a private one is used otherwise. */
-  gate?: ConnectGate;
-  /** Device clock for presence and command results (the fleet passes simulated time). */
-  clock?: () => number;
-  /** How long a reboot keeps the device offline, ms (default 1500). */
-  rebootDelayMs?: number;
-  /** The behaviour model commands and twin settings act on; without one only `reboot` works. */
-  model?: DeviceModel;
-  /** Injected command failures (deterministic per commandSeed and command id). */
-  commandFailures?: CommandFailures;
-  commandSeed?: number;
-  commandTiming?: Partial<Omit<PlanTiming, 'rebootDownMs'>>;
-  /** Handler of `firmware.update` (default: REJECTED, not supported). */
-  onFirmwareUpdate?: FirmwareUpdateHook;
-  /** Events kept while offline and sent after reconnecting (events must not be lost). */
-  offlineEventLimit?: number;
-}
-
-export interface SimDeviceStats {
-  published: number;
-  events: number;
-  commands: number;
-  errors: number;
-  connects: number;
-  droppedEvents: number;
-  /** Undecodable cmd / twin-desired payloads (dropped, logged). */
-  malformed: number;
-  twinUpdates: number;
-}
+export {
+  rejectFirmwareUpdate, type FirmwareUpdateContext, type FirmwareUpdateHook, type SimDeviceOptions, type SimDeviceStats,
+} from './sim-device-options.js';
+import { rejectFirmwareUpdate, type FirmwareUpdateContext, type SimDeviceOptions, type SimDeviceStats } from './sim-device-options.js';
 
 /** MQTT refusal codes (3.1.1) that mean "your credentials are wrong". */
 const AUTH_CODES = new Set([4, 5]);
@@ -103,7 +45,7 @@ export class SimDevice {
   private wake: (() => void) | undefined;
   private cancelAttempt: (() => void) | undefined;
   private readonly runner: CommandRunner;
-  private twin: TwinMemory = INITIAL_TWIN;
+  private readonly inbox: ControlInbox;
   /** Wall-clock ms until which a simulated reboot keeps the device offline. */
   private rebootUntil = 0;
   private readonly offline: { ev: SimEvent; tsMs: number }[] = [];
@@ -133,6 +75,10 @@ export class SimDevice {
       ...(opts.commandFailures && { failures: opts.commandFailures }),
       seed: opts.commandSeed ?? 0,
       timing: { ...opts.commandTiming, ...(opts.rebootDelayMs !== undefined && { rebootDownMs: opts.rebootDelayMs }) },
+    });
+    this.inbox = new ControlInbox({
+      commandTopic: this.topic(Channel.Command), twinTopic: this.topic(Channel.TwinDesired), model: opts.model,
+      runner: this.runner, stats: this.stats, log: this.log, report: (r) => void this.publishTwinReported(r),
     });
   }
 
@@ -280,7 +226,7 @@ export class SimDevice {
       this.stats.errors += 1;
       this.log.warn({ err }, 'mqtt error');
     });
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload) => this.inbox.handle(topic, payload));
     this.live = true;
     this.stats.connects += 1;
     // MQTT.js leaves a subscribe or publish pending forever when the client is ended under
@@ -293,7 +239,7 @@ export class SimDevice {
         deviceId: this.id, kind: this.opts.kind, online: true, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'birth',
       })), { qos: 1, retain: true }));
       this.log.debug('online');
-      void this.publishTwinReported(twinReport(this.opts.model, this.twin));
+      this.inbox.reportCurrent();
       for (const r of this.offlineResults.splice(0)) void this.result(r.commandId, r.status, r.message, r.output);
       for (const { ev, tsMs } of this.offline.splice(0)) void this.publishEvent(ev, tsMs);
     } catch (err) {
@@ -365,34 +311,6 @@ export class SimDevice {
     // telemetry, events and command results only, and would count each report as a loss.
     const header: Envelope = { deviceId: this.id, kind: this.opts.kind, seq: Math.max(0, this.nextSeq - 1), tsMs: Math.round(this.clock()), firmwareVersion: this.fw };
     return this.send(Channel.TwinReported, TwinReported.encode({ header, ...report }), 1);
-  }
-
-  private onMessage(topic: string, payload: Buffer): void {
-    const isCmd = topic === this.topic(Channel.Command);
-    if (!isCmd && topic !== this.topic(Channel.TwinDesired)) return;
-    let decoded: Command | TwinDesired;
-    try {
-      decoded = isCmd ? Command.decode(payload) : TwinDesired.decode(payload);
-    } catch (err) {
-      // A bad payload must not take the device down; it is counted and dropped.
-      this.stats.malformed += 1;
-      this.log.warn({ err, topic, bytes: payload.length }, 'undecodable payload dropped');
-      return;
-    }
-    if (isCmd) {
-      const cmd = decoded as Command;
-      if (!this.runner.handle(cmd)) return;
-      this.stats.commands += 1;
-      this.log.info({ command: cmd.name, commandId: cmd.commandId }, 'command received');
-      return;
-    }
-    const r = applyTwinDesired(this.opts.model, this.twin, decoded as TwinDesired);
-    this.twin = r.mem;
-    if (r.applied) {
-      this.stats.twinUpdates += 1;
-      this.log.info({ version: r.mem.appliedVersion, error: r.mem.error || undefined }, 'twin applied');
-    }
-    void this.publishTwinReported(r.report);
   }
 
   /** Simulated reboot: a retained offline presence (reason "reboot"), the session ends,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 // The wire vocabulary (alert types, levels, states, device event names) is the shared
 // contract in protos; the rest of this file is the edge's own rule state.
-import { AlertLevel, AlertState, AlertType } from '@yulan/protos';
+import type { AlertLevel, AlertReport, AlertType } from '@yulan/protos';
 export { AlertLevel, AlertState, AlertType, CareEvent, MAX_ALERT_EVENTS } from '@yulan/protos';
 
 export interface AlertEventRef {
@@ -11,27 +11,14 @@ export interface AlertEventRef {
   seq: number;
 }
 
-/** One revision of an alert; the `AlertReport` body minus `edgeNotifications`, which the
- * uplink adds from the delivery log. JSON-safe: persisted as is. */
-export interface AlertRecord {
-  id: string;
-  revision: number;
-  deviceId: string;
-  site: string;
-  type: AlertType;
-  level: AlertLevel;
-  state: AlertState;
-  skipCancelWindow: boolean;
+/** One revision of an alert: the wire `AlertReport` minus `edgeNotifications` (the uplink
+ * adds those from the delivery log), with the fields the edge always sets made required.
+ * JSON-safe: persisted as is. `events` holds the last MAX_ALERT_EVENTS, oldest first. */
+export type AlertRecord = Omit<AlertReport, 'edgeNotifications' | 'confirmed' | 'message' | 'events'> & {
   confirmed: boolean;
-  openedAtMs: number;
-  updatedAtMs: number;
-  firstEventAtMs: number;
-  lastEventAtMs: number;
-  eventCount: number;
-  /** The last MAX_ALERT_EVENTS events, oldest first. */
-  events: AlertEventRef[];
   message: string;
-}
+  events: AlertEventRef[];
+};
 
 
 /** What the rules consume: a decoded, deduplicated event or telemetry message. */
