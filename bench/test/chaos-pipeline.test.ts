@@ -18,7 +18,8 @@ describe('pipeline faults (small)', () => {
     expect(r.duplicates).toBe(0);
     expect(r.stored).toBe(r.acked);
     expect(r.brokerDroppedQueued).toBe(0);
-    expect(r.orderInversions).toEqual(expect.any(Number));
+    // The broker sends the edge's queued backlog before live messages (persistence.ts).
+    expect(r.orderInversions).toBe(0);
   }, 120_000);
 
   it.skipIf(shouldSkipInflux())('influxd frozen with SIGSTOP under load: nothing lost, nothing twice', async () => {

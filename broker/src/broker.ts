@@ -63,6 +63,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   const hold = config.redisUrl === undefined
     ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
     : undefined;
+  const path = createMessagePath(config, logger, metrics);
   const hooks = createHooks({
     accounts,
     deviceAuth,
@@ -73,10 +74,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     isClosing: () => closing,
     sharedState: config.redisUrl !== undefined,
     holdDevices: () => hold?.holding() ?? false,
+    replay: path.replay,
   });
   const { sessionOf } = hooks;
-
-  const path = createMessagePath(config, logger, metrics);
   const aedes = await Aedes.createBroker({
     ...hooks,
     authorizePublish: (client, packet, cb) =>

@@ -7,6 +7,7 @@ import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
 import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
 import { admit, createOutgoingState, publishSize, type OutgoingState } from './flow-control.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { ReplayGate } from './persistence.js';
 import type { PresenceReason } from './presence.js';
 
 /** Per-connection state, built once at authentication so per-message hooks only read it. */
@@ -44,6 +45,8 @@ export interface HookContext {
   sharedState?: boolean;
   /** True while devices must wait for persistent subscribers after a restart (startup-hold.ts). */
   holdDevices?: () => boolean;
+  /** Orders a reconnected persistent session's backlog before live deliveries (persistence.ts). */
+  replay?: ReplayGate;
 }
 
 /** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
@@ -213,6 +216,13 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     authorizeForward(client, packet: AedesPublishPacket) {
       const s = sessions.get(client);
       if (s === undefined || packet.topic === DISCARD_TOPIC) return null;
+      // A live QoS 1+ delivery to a persistent session (a replayed one already carries the
+      // message id the replay gave it; retained messages sent on subscribe are not queued).
+      if (ctx.replay && packet.qos > 0 && packet.messageId === undefined && !packet.retain && client.clean === false &&
+        ctx.replay.holdsLive(client, packet)) {
+        metrics.heldForReplay++;
+        return null;
+      }
       const payload = packet.payload;
       const qos = s.maxSubQos === 0 ? 0 : packet.qos;
       const size = publishSize(packet.topic, payload.length, qos);

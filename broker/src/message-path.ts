@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BrokerConfig } from './config.js';
 import type { BrokerMetrics } from './metrics.js';
 import { MessageBus } from './mq.js';
-import { createPersistence } from './persistence.js';
+import { createPersistence, type ReplayGate } from './persistence.js';
 import { createSharedState } from './shared-state.js';
 
 /**
@@ -20,6 +20,9 @@ export interface MessagePath {
   readonly held: number;
   /** True when sessions and routing are shared with other broker processes. */
   shared: boolean;
+  /** Keeps a reconnected session's replay ahead of live deliveries. Single process only:
+   * aedes-persistence-redis hands out a snapshot of the queue (see persistence.ts). */
+  replay?: ReplayGate;
   /** Releases what Aedes' own close does not (the persistence's Redis connection). */
   close(): Promise<void>;
 }
@@ -50,7 +53,7 @@ export function createMessagePath(config: BrokerConfig, logger: Logger, metrics:
   }
 
   let lastDropLog = 0;
-  const persistence = createPersistence({
+  const { persistence, replay } = createPersistence({
     maxQueuedPerClient: config.sessionQueueLimit,
     onDrop: (clientId, n) => {
       metrics.droppedQueued += n;
@@ -70,6 +73,7 @@ export function createMessagePath(config: BrokerConfig, logger: Logger, metrics:
     get backlog() { return bus.length; },
     get held() { return bus.held; },
     shared: false,
+    replay,
     close: async () => undefined,
   };
 }

@@ -13,6 +13,8 @@ export interface BrokerMetrics {
   droppedQos0: number;
   /** QoS 1/2 messages dropped from an offline persistent session's full queue (oldest first). */
   droppedQueued: number;
+  /** Live deliveries left to a reconnected session's queue replay, so they go out in order. */
+  heldForReplay: number;
   oversizedPackets: number;
   protocolErrors: number;
   /** Subscribers disconnected because their socket stayed full past the drain timeout. */
@@ -39,6 +41,7 @@ export function createMetrics(): BrokerMetrics {
     aclDenied: { publish: 0, subscribe: 0 },
     droppedQos0: 0,
     droppedQueued: 0,
+    heldForReplay: 0,
     oversizedPackets: 0,
     protocolErrors: 0,
     slowConsumerDisconnects: 0,

@@ -55,12 +55,36 @@ function keyOf(p: { brokerId?: string; brokerCounter?: number }): string {
   return `${p.brokerId ?? ''}:${p.brokerCounter ?? 0}`;
 }
 
+/** What the gate needs of an Aedes client: `connecting` stays true from CONNECT until the
+ * queue replay that ends the connect sequence has finished. */
+export interface ReplayClient {
+  readonly id: string;
+  readonly connecting: boolean;
+}
+
+/**
+ * Keeps a reconnected session's messages in publish order. Aedes restores a persistent
+ * session's subscriptions, sends CONNACK and only then replays the session's queue, so
+ * live messages were written before and among the backlog: after an edge restart each
+ * device's newest readings arrived ahead of the ones queued while the edge was down. The
+ * broker's `authorizeForward` asks this gate about each live QoS 1+ delivery to a
+ * persistent session; until that connection's replay has finished, a message that is in
+ * the queue (Aedes enqueues before it routes) is left to the replay, which reads the
+ * queue live until it is empty. A connection that fails before its replay leaves the
+ * messages queued for the next one.
+ */
+export interface ReplayGate {
+  /** True when this live delivery must not be written now: the connection's replay has
+   * not finished and will send it in order, or the replay has already sent it. */
+  holdsLive(client: ReplayClient, packet: { brokerId?: string; brokerCounter?: number }): boolean;
+}
+
 export interface PersistenceOptions {
   maxQueuedPerClient: number;
   onDrop(clientId: string, dropped: number): void;
 }
 
-function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase {
+function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase & ReplayGate {
   class IndexedMemoryPersistence extends MemoryPersistence {
     readonly queues = new Map<string, OutgoingQueue>();
 
@@ -121,9 +145,48 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       return p;
     }
 
-    outgoingStream(client: { id: string }): Readable {
-      // A snapshot, as the stock implementation does, so delivery can mutate the queue.
-      return Readable.from([...(this.queues.get(client.id)?.byKey.values() ?? [])]);
+    /** Connections whose replay has read the queue to its end (or was cut short). */
+    readonly replayed = new WeakSet<object>();
+
+    /**
+     * The session's queue, read live (the stock implementation hands out a snapshot):
+     * messages enqueued while the replay runs are sent by it, after the older ones. A Map
+     * iterator visits entries added during iteration and skips deleted ones, so acks and
+     * new messages can change the queue underneath. The replay is marked finished in the
+     * same synchronous step as its last read, so no live message falls between the two.
+     */
+    outgoingStream(client: ReplayClient): Readable {
+      const entries = this.queue(client.id).byKey.values();
+      const finish = (): void => {
+        this.replayed.add(client);
+      };
+      const live: IterableIterator<Queued> = {
+        next() {
+          const r = entries.next();
+          if (r.done === true) finish();
+          return r;
+        },
+        return() {
+          finish();
+          return { done: true, value: undefined };
+        },
+        [Symbol.iterator]() {
+          return this;
+        },
+      };
+      const stream = Readable.from(live, { objectMode: true, highWaterMark: 1 });
+      // Destroyed before its first read, the iterator is never asked to return.
+      stream.once('close', finish);
+      return stream;
+    }
+
+    holdsLive(client: ReplayClient, packet: { brokerId?: string; brokerCounter?: number }): boolean {
+      const entry = this.queues.get(client.id)?.byKey.get(keyOf(packet));
+      if (entry === undefined) return false;
+      if (!this.replayed.has(client)) return client.connecting;
+      // Enqueued, then taken by the replay's last reads before this live delivery ran:
+      // the replay gave it a message id when it wrote it.
+      return entry.messageId !== undefined;
     }
 
     override async cleanSubscriptions(client: { id: string }): Promise<unknown> {
@@ -135,7 +198,8 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
   return new IndexedMemoryPersistence();
 }
 
-/** The persistence to hand to `Aedes.createBroker({ persistence })`. */
-export function createPersistence(options: PersistenceOptions): unknown {
-  return new CallBackPersistence(() => createIndexedMemory(options));
+/** The persistence to hand to `Aedes.createBroker({ persistence })`, and its replay gate. */
+export function createPersistence(options: PersistenceOptions): { persistence: unknown; replay: ReplayGate } {
+  const inner = createIndexedMemory(options);
+  return { persistence: new CallBackPersistence(() => inner), replay: inner };
 }

@@ -61,6 +61,28 @@ describe('persistent sessions (indexed outgoing queue)', () => {
     expect(broker!.metrics().droppedQos0).toBe(0);
   });
 
+  it('sends the backlog before live messages when a session comes back (order per publisher kept)', async () => {
+    // Aedes restores the subscription before it replays the queue; without the replay gate
+    // the messages published during the replay were written among (before) the backlog.
+    const { url, device } = await setup();
+    const backlog = 3000;
+    const live = 1000;
+    await Promise.all(Array.from({ length: backlog }, (_, i) => device.publishAsync(TOPIC, `m${i}`, { qos: 1 })));
+    const got: string[] = [];
+    const edge = await mqttClient(url, { clientId: 'edge:q', username: 'edge', password: EDGE_PASSWORD, clean: false });
+    clients.push(edge);
+    edge.on('message', (t, payload) => { if (t === TOPIC) got.push(payload.toString()); });
+    // Published while the backlog is going out.
+    await Promise.all(Array.from({ length: live }, (_, i) => device.publishAsync(TOPIC, `m${backlog + i}`, { qos: 1 })));
+    await waitFor(() => got.length >= backlog + live, `${backlog + live} messages`);
+    expect(broker!.metrics().heldForReplay).toBeGreaterThan(0);
+    expect(got).toEqual(Array.from({ length: backlog + live }, (_, i) => `m${i}`));
+    // After the replay, live delivery is direct again.
+    await device.publishAsync(TOPIC, 'after', { qos: 1 });
+    await waitFor(() => got.at(-1) === 'after', 'a live message after the replay');
+    expect(got).toHaveLength(backlog + live + 1);
+  });
+
   it('bounds an offline session: keeps the newest, drops and counts the oldest', async () => {
     const { url, device } = await setup({ YULAN_BROKER_SESSION_QUEUE_LIMIT: '50' });
     for (let i = 0; i < 120; i++) await device.publishAsync(TOPIC, `m${i}`, { qos: 1 });
@@ -76,14 +98,15 @@ describe('indexed persistence, unit', () => {
     outgoingEnqueueCombi(subs: { clientId: string }[], p: object): Promise<void>;
     outgoingUpdate(c: { id: string }, p: object): Promise<void>;
     outgoingClearMessageId(c: { id: string }, p: { messageId: number }): Promise<{ payload: unknown } | undefined>;
-    outgoingStream(c: { id: string }): AsyncIterable<{ payload: unknown; messageId?: number }>;
+    outgoingStream(c: { id: string; connecting?: boolean }): AsyncIterable<{ payload: unknown; messageId?: number }>;
     cleanSubscriptions(c: { id: string }): Promise<unknown>;
   };
   const packet = (n: number): object => ({ cmd: 'publish', topic: 't', payload: `p${n}`, qos: 1, brokerId: 'b', brokerCounter: n });
   const make = (max = 100) => {
     const drops: number[] = [];
-    const p = (createPersistence({ maxQueuedPerClient: max, onDrop: (_c, n) => drops.push(n) }) as { asyncPersistence: P }).asyncPersistence;
-    return { p, drops };
+    const made = createPersistence({ maxQueuedPerClient: max, onDrop: (_c, n) => drops.push(n) });
+    const p = (made.persistence as { asyncPersistence: P }).asyncPersistence;
+    return { p, drops, gate: made.replay };
   };
   const list = async (p: P, id: string) => {
     const out: unknown[] = [];
@@ -114,5 +137,45 @@ describe('indexed persistence, unit', () => {
     await p.cleanSubscriptions({ id: 'a' });
     expect(await list(p, 'a')).toEqual([]);
     expect(await list(p, 'b')).toEqual(['p3', 'p4', 'p5']);
+  });
+
+  it('a replay reads the queue live and holds live deliveries until it has sent them', async () => {
+    const { p, gate } = make();
+    for (let i = 1; i <= 3; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(i));
+    const conn = { id: 'a', connecting: true };
+    // Subscriptions restored, replay not started: queued messages wait for it.
+    expect(gate.holdsLive(conn, packet(3))).toBe(true);
+    expect(gate.holdsLive(conn, packet(99))).toBe(false); // not queued: not the gate's business
+    expect(gate.holdsLive({ id: 'a', connecting: false }, packet(3))).toBe(false);
+    const seen: unknown[] = [];
+    const it = p.outgoingStream(conn)[Symbol.asyncIterator]();
+    let r = await it.next();
+    seen.push(r.value.payload);
+    // Enqueued during the replay: held for it, and the replay reaches it after the backlog.
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }], packet(4));
+    expect(gate.holdsLive(conn, packet(4))).toBe(true);
+    while (!(r = await it.next()).done) {
+      seen.push(r.value.payload);
+      await p.outgoingUpdate({ id: 'a' }, { ...r.value, messageId: 10 + seen.length });
+    }
+    expect(seen).toEqual(['p1', 'p2', 'p3', 'p4']);
+    // Replay over (Aedes still says connecting until its pipeline ends): a message the
+    // replay already wrote is not written again by the live path …
+    expect(gate.holdsLive(conn, packet(4))).toBe(true);
+    // … but one enqueued now is delivered live.
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(5));
+    expect(gate.holdsLive(conn, packet(5))).toBe(false);
+  });
+
+  it('a replay cut short (client gone) stops holding live deliveries', async () => {
+    const { p, gate } = make();
+    for (let i = 1; i <= 3; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(i));
+    const conn = { id: 'a', connecting: true };
+    const stream = p.outgoingStream(conn) as AsyncIterable<unknown> & { destroy(): void; once(e: string, f: () => void): void };
+    expect(gate.holdsLive(conn, packet(3))).toBe(true);
+    const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+    stream.destroy();
+    await closed;
+    expect(gate.holdsLive(conn, packet(3))).toBe(false);
   });
 });
