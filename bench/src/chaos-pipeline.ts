@@ -14,7 +14,7 @@ import { registerFault } from './chaos.js';
 import { runLoad } from './load.js';
 import { describeMachine, fmt, machineMarkdown, publish, table } from './report.js';
 import { getJson, registerDevices, startStack, type Stack } from './stack.js';
-import { storedSeqs } from './verify.js';
+import { readBack } from './verify.js';
 
 export const PipelineFault = { StoreOutage: 'store-outage', EdgeKill: 'edge-kill' } as const;
 export type PipelineFault = (typeof PipelineFault)[keyof typeof PipelineFault];
@@ -152,15 +152,7 @@ export async function measureFault(o: FaultOptions, progress: (l: string) => voi
     late += m.lateForAggregation;
     const broker = await getJson<{ droppedQueued: number }>(`${s.brokerHttpUrl}/metrics`, s.brokerToken);
     progress('chaos: reading back every device…');
-    let stored = 0;
-    let lost = 0;
-    let duplicates = 0;
-    for (const r of run.results) {
-      const got = await storedSeqs(s.edgeUrl, s.edgeToken, r.id);
-      stored += got.seqs.size;
-      duplicates += got.duplicates;
-      for (let q = 1; q <= r.acked; q++) if (!got.seqs.has(q)) lost += 1;
-    }
+    const { stored, lost, duplicates } = await readBack(s.edgeUrl, s.edgeToken, run.results);
     return {
       options: o, published: run.results.reduce((a, r) => a + r.published, 0), acked, stored, lost, duplicates,
       orderInversions: o.store === 'sqlite' ? arrivalInversions(s) : undefined,

@@ -1,3 +1,5 @@
+import type { ReconnectJob } from './reconnect-policy.js';
+
 /** Messages between a benchmark and its load-generator processes (over the fork IPC channel). */
 export interface LoadDevice {
   id: string;
@@ -33,6 +35,22 @@ export interface LoadJob {
    * ~28,000 connections to one port (the ephemeral port range). */
   localAddresses?: string[];
   periodicEvents?: PeriodicEvent[];
+  /** CONNACK wait per attempt (ms); 30 s when unset. */
+  connectTimeoutMs?: number;
+  /** Devices dropped by the broker come back per this policy (reconnect-storm); unset: a
+   * drop ends the device's run. */
+  reconnect?: ReconnectJob;
+}
+
+/** What bringing dropped devices back took, per generator process. */
+export interface StormStats {
+  drops: number;
+  reconnected: number;
+  /** Per reconnect: ms from the drop to CONNACK 0. */
+  reconnectMs: number[];
+  attempts: number;
+  /** Failed attempts by reason (`connack-3`, `timeout`, `closed`, `error`). */
+  failures: Record<string, number>;
 }
 
 /** One device event to publish (QoS 1, on the device's event topic) while the load runs. */
@@ -58,10 +76,12 @@ export interface DeviceResult {
   acked: number;
   /** Of the published seqs, how many were events (periodic or injected), not telemetry. */
   events?: number;
+  /** Its seq when the broker first dropped it (reconnecting jobs). */
+  droppedAtSeq?: number;
 }
 
 export type FromWorker =
   | { type: 'connected'; devices: number; connectMs: number; failed: number }
-  | { type: 'done'; results: DeviceResult[]; cpuUserMs: number; cpuSystemMs: number; wallMs: number }
+  | { type: 'done'; results: DeviceResult[]; cpuUserMs: number; cpuSystemMs: number; wallMs: number; storm?: StormStats }
   | { type: 'injected'; ref: number; deviceId: string; seqs: number[]; atMs: number[] }
   | { type: 'error'; message: string };

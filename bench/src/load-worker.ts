@@ -1,113 +1,18 @@
 // A load-generator process: opens one raw MQTT connection per device with its real credentials,
 // then publishes protobuf telemetry at the requested rate. Run several of these so the
 // generator is never the bottleneck; each reports its own CPU time.
-import { connect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import { Channel, DeviceKind, Event, Telemetry, deviceTopic, type KnownKind, type Severity } from '@yulan/protos';
-import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, PeriodicEvent, ToWorker } from './load-protocol.js';
+import { Event, Telemetry, type KnownKind, type Severity } from '@yulan/protos';
+import { publishPacket, reading } from './load-packets.js';
+import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
+import { connected, newLive, openSocket, PINGREQ, Reconnector, sendPackets, type Live } from './load-session.js';
 
 const send = (m: FromWorker): void => { process.send?.(m); };
-const PINGREQ = Buffer.from([0xc0, 0x00]);
-/** Every socket past its CONNACK, for keep-alive pings from the moment it connected. */
-const connected = new Set<Socket>();
-
-interface Live {
-  dev: LoadDevice;
-  topic: Buffer;
-  eventTopic: Buffer;
-  socket: Socket;
-  seq: number;
-  acked: number;
-  credit: number;
-  /** Telemetry messages/s of this device. */
-  rate: number;
-  /** Periodic event of its kind, if any, and the credit towards the next one. */
-  periodic: PeriodicEvent | undefined;
-  eventCredit: number;
-  events: number;
-}
-
-/**
- * Writes a PUBLISH by hand: fixed header, remaining length, topic, packet id, payload. The
- * generator must cost far less per message than the broker it measures — MQTT.js spent
- * ~60 µs per QoS 1 publish here, which on a 2-core machine was taken from the broker.
- */
-function publishPacket(topic: Buffer, payload: Uint8Array, qos: 0 | 1, messageId: number): Buffer {
-  const remaining = 2 + topic.length + (qos ? 2 : 0) + payload.length;
-  let lenBytes = 1;
-  for (let r = remaining; r >= 128; r = Math.floor(r / 128)) lenBytes++;
-  const buf = Buffer.allocUnsafe(1 + lenBytes + remaining);
-  let o = 0;
-  buf[o++] = qos ? 0x32 : 0x30;
-  let r = remaining;
-  do {
-    let b = r % 128;
-    r = Math.floor(r / 128);
-    if (r > 0) b |= 0x80;
-    buf[o++] = b;
-  } while (r > 0);
-  buf.writeUInt16BE(topic.length, o);
-  o += 2;
-  topic.copy(buf, o);
-  o += topic.length;
-  if (qos) {
-    buf.writeUInt16BE(messageId, o);
-    o += 2;
-  }
-  buf.set(payload, o);
-  return buf;
-}
-
-function reading(kind: number, seq: number): Parameters<typeof Telemetry.encode>[0] {
-  const wave = Math.sin(seq / 10);
-  switch (kind) {
-    case DeviceKind.EV_CHARGER: return { evCharger: { connectorId: 1, status: 3, powerW: 7000 + 100 * wave, energyKwh: seq / 1000, currentA: 30 + wave, voltageV: 230, meterKwh: 1000 + seq / 1000 } };
-    case DeviceKind.PARCEL_LOCKER: return { parcelLocker: { compartments: [{ index: 1, doorOpen: false, occupied: seq % 2 === 0, size: 'M', locked: true }], mainsPower: true, supplyVoltageV: 12 } };
-    case DeviceKind.FALL_SENSOR: return { fallSensor: { presence: true, motion: 2, heartRateBpm: 70 + 5 * wave, breathingRateBpm: 16, batteryPct: 90 } };
-    default: return { envMonitor: { pm1Ugm3: 10, pm25Ugm3: 30 + 10 * wave, pm10Ugm3: 50, temperatureC: 21, humidityPct: 55, noiseDba: 55 + 3 * wave } };
-  }
-}
+let reconnector: Reconnector | undefined;
 
 function connectOne(job: LoadJob, dev: LoadDevice, index: number): Promise<Live> {
-  const url = new URL(job.mqttUrl);
-  const addrs = job.localAddresses ?? [];
-  const mixed = dev.rate !== undefined || (job.periodicEvents?.length ?? 0) > 0;
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port: Number(url.port || 1883), host: url.hostname, ...(addrs.length ? { localAddress: addrs[index % addrs.length] } : {}) });
-    socket.setNoDelay(true);
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const live: Live = {
-      dev, socket, seq: 0, acked: 0, events: 0,
-      // Mixed fleets start at a random phase: a thousand devices reporting every 30 s must
-      // not all report in the same tick.
-      credit: mixed ? Math.random() : 0, eventCredit: Math.random(),
-      rate: dev.rate ?? job.ratePerDevice,
-      periodic: job.periodicEvents?.find((e) => e.kind === dev.kind),
-      topic: Buffer.from(deviceTopic({ site: dev.site, kind: dev.kind as KnownKind, deviceId: dev.id }, Channel.Telemetry)),
-      eventTopic: Buffer.from(deviceTopic({ site: dev.site, kind: dev.kind as KnownKind, deviceId: dev.id }, Channel.Event)),
-    };
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${dev.id}: CONNACK timeout`)); }, 30_000);
-    parser.on('packet', (p: mqttPacket.Packet) => {
-      if (p.cmd === 'connack') {
-        clearTimeout(timer);
-        if (p.returnCode === 0) {
-          connected.add(socket);
-          socket.once('close', () => connected.delete(socket));
-          resolve(live);
-        }
-        else { socket.destroy(); reject(new Error(`${dev.id}: CONNACK ${p.returnCode}`)); }
-      } else if (p.cmd === 'puback') {
-        live.acked += 1;
-      }
-    });
-    socket.on('data', (d) => parser.parse(d));
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-    socket.on('close', () => { clearTimeout(timer); reject(new Error(`${dev.id}: closed before CONNACK`)); });
-    socket.write(mqttPacket.generate({
-      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: job.keepaliveS ?? 0,
-      clientId: dev.id, username: dev.id, password: Buffer.from(dev.secret),
-    }));
-  });
+  const live = newLive(job, dev, index);
+  return openSocket(job, live).then(() => live);
 }
 
 /** Connects every device; refused ones retry after a pause, as real devices do (a burst of
@@ -154,14 +59,15 @@ async function publishFor(job: LoadJob, live: Live[]): Promise<void> {
         l.credit += (l.rate * dt) / 1000;
         if (l.credit < 1) continue;
         // One write per device per tick: every message due in this tick, concatenated.
-        const parts: Buffer[] = [];
+        const parts: { buf: Buffer; qos: 0 | 1; id: number }[] = [];
         while (l.credit >= 1) {
           l.credit -= 1;
           l.seq += 1;
           const bytes = Telemetry.encode({ header: { deviceId: l.dev.id, kind: l.dev.kind as KnownKind, seq: l.seq, tsMs: now, firmwareVersion: 'bench' }, ...reading(l.dev.kind, l.seq) });
-          parts.push(publishPacket(l.topic, bytes, job.qos, ((l.seq - 1) % 65535) + 1));
+          const id = ((l.seq - 1) % 65535) + 1;
+          parts.push({ buf: publishPacket(l.topic, bytes, job.qos, id), qos: job.qos, id });
         }
-        l.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        sendPackets(l, parts);
       }
     }, tickMs);
   });
@@ -179,7 +85,8 @@ function inject(l: Live, events: InjectEvent[]): { seqs: number[]; atMs: number[
       header: { deviceId: l.dev.id, kind: l.dev.kind as KnownKind, seq: l.seq, tsMs: now, firmwareVersion: 'bench' },
       type: e.type, severity: e.severity as Severity, message: e.message, attributes: e.attributes,
     });
-    l.socket.write(publishPacket(l.eventTopic, bytes, 1, ((l.seq - 1) % 65535) + 1));
+    const id = ((l.seq - 1) % 65535) + 1;
+    sendPackets(l, [{ buf: publishPacket(l.eventTopic, bytes, 1, id), qos: 1, id }]);
     seqs.push(l.seq);
     atMs.push(now);
   }
@@ -192,10 +99,12 @@ async function waitForAcks(live: Live[], timeoutMs: number): Promise<void> {
 }
 
 function disconnect(l: Live): Promise<void> {
+  const socket = l.socket;
+  if (!l.up || !socket) return Promise.resolve();
   return new Promise((resolve) => {
-    l.socket.once('close', () => resolve());
-    l.socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
-    setTimeout(() => { l.socket.destroy(); resolve(); }, 5000).unref();
+    socket.once('close', () => resolve());
+    socket.end(mqttPacket.generate({ cmd: 'disconnect' }));
+    setTimeout(() => { socket.destroy(); resolve(); }, 5000).unref();
   });
 }
 
@@ -214,6 +123,8 @@ process.on('message', (msg: ToWorker) => {
         if (ka > 0) setInterval(() => { for (const s of connected) s.write(PINGREQ); }, ka * 500).unref();
         const r = await connectAll(job);
         live = r.live;
+        reconnector = new Reconnector(job);
+        for (const l of live) reconnector.watch(l);
         send({ type: 'connected', devices: live.length, failed: r.failed, connectMs: Date.now() - t0 });
       } else if (msg.type === 'publish' && job) {
         const cpu0 = process.cpuUsage();
@@ -221,9 +132,13 @@ process.on('message', (msg: ToWorker) => {
         await publishFor(job, live);
         if (job.qos === 1) await waitForAcks(live, 60_000);
         const cpu = process.cpuUsage(cpu0);
-        const results: DeviceResult[] = live.map((l) => ({ id: l.dev.id, published: l.seq, acked: job!.qos === 1 ? l.acked : l.seq, events: l.events }));
+        const results: DeviceResult[] = live.map((l) => ({
+          id: l.dev.id, published: l.seq, acked: job!.qos === 1 ? l.acked : l.seq, events: l.events,
+          ...(l.droppedAtSeq !== undefined ? { droppedAtSeq: l.droppedAtSeq } : {}),
+        }));
+        if (reconnector) reconnector.stopping = true;
         await Promise.all(live.map(disconnect));
-        send({ type: 'done', results, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, wallMs: Date.now() - t0 });
+        send({ type: 'done', results, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, wallMs: Date.now() - t0, ...(job.reconnect && reconnector ? { storm: reconnector.stats } : {}) });
       } else if (msg.type === 'inject') {
         const l = live.find((x) => x.dev.id === msg.deviceId);
         if (!l) throw new Error(`inject: no live device ${msg.deviceId}`);

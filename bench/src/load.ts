@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, ToWorker } from './load-protocol.js';
+import type { DeviceResult, FromWorker, InjectEvent, LoadDevice, LoadJob, StormStats, ToWorker } from './load-protocol.js';
 
 // Always the compiled worker (from src/ under vitest and from dist/ alike): it is forked
 // with plain node.
@@ -13,6 +13,22 @@ export interface LoadRun {
   generatorCpuMs: number;
   publishWallMs: number;
   publishStartedAt: number;
+  /** Reconnecting jobs: what bringing dropped devices back took, all workers together. */
+  storm?: StormStats;
+}
+
+function mergeStorm(parts: (StormStats | undefined)[]): StormStats | undefined {
+  const xs = parts.filter((x): x is StormStats => x !== undefined);
+  if (xs.length === 0) return undefined;
+  const failures: Record<string, number> = {};
+  for (const x of xs) for (const [k, v] of Object.entries(x.failures)) failures[k] = (failures[k] ?? 0) + v;
+  return {
+    drops: xs.reduce((a, x) => a + x.drops, 0),
+    reconnected: xs.reduce((a, x) => a + x.reconnected, 0),
+    reconnectMs: xs.flatMap((x) => x.reconnectMs),
+    attempts: xs.reduce((a, x) => a + x.attempts, 0),
+    failures,
+  };
 }
 
 function once(proc: ChildProcess, type: FromWorker['type']): Promise<FromWorker> {
@@ -74,6 +90,7 @@ export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices
       generatorCpuMs: d.reduce((a, x) => a + x.cpuUserMs + x.cpuSystemMs, 0),
       publishWallMs: Math.max(...d.map((x) => x.wallMs)),
       publishStartedAt,
+      ...(job.reconnect ? { storm: mergeStorm(d.map((x) => x.storm)) } : {}),
     };
   } finally {
     for (const p of procs) if (p.exitCode === null) p.send({ type: 'stop' } satisfies ToWorker, () => undefined);

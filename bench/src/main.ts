@@ -7,6 +7,7 @@ import { runAlertLatency } from './alert-latency.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
+import { runReconnectStorm } from './reconnect-storm.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -16,6 +17,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   city: { about: "the city programme's fleet scaled by a factor: what it carries, what saturates first", run: runCity },
   'command-rtt': { about: 'commands API → device → confirmed by telemetry (p50/p99); a staged signed-firmware rollout to the fleet', run: runCommandRtt },
   'alert-latency': { about: 'falls and SOS → edge rules → cloud ladder → signed webhook: p50/p99/max, loss, duplicates', run: runAlertLatency },
+  'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 
@@ -23,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const scenario = name === undefined ? undefined : SCENARIOS[name];
   if (!scenario) {
-    const list = Object.entries(SCENARIOS).map(([k, v]) => `  ${k.padEnd(12)} ${v.about}`).join('\n');
+    const list = Object.entries(SCENARIOS).map(([k, v]) => `  ${k.padEnd(16)} ${v.about}`).join('\n');
     process.stderr.write(`${name ? `unknown scenario "${name}"\n\n` : ''}usage: npm run bench -- <scenario> [options]\n\n${list}\n`);
     return 2;
   }

@@ -1,4 +1,4 @@
-// npm run bench -- throughput [--publishers 100 --rate 1000 --duration 10 --rounds 3 --qos 0,1]
+// npm run bench -- throughput [--publishers 100 --rate 1000 --duration 10 --rounds 3 --qos 0,1 --peers yulan,mosquitto,mosquitto-default]
 // Fan-in, the edge's pattern: many authenticated publishers → one subscriber that reads
 // everything. Yulan's broker (auth and ACL on) against Debian's Mosquitto 2.x (password
 // file and ACL on), alternating in the same run; medians of the rounds and Yulan/peer ratios.
@@ -17,13 +17,14 @@ import { registerDevices, startStack } from './stack.js';
 import type { SubFromWorker, SubToWorker } from './subscriber-worker.js';
 
 const SUB_WORKER = fileURLToPath(new URL('../dist/subscriber-worker.js', import.meta.url));
-const PEERS = ['yulan', 'mosquitto', 'mosquitto-default', 'yulan-cluster'] as const;
+const PEERS = ['yulan', 'mosquitto', 'mosquitto-default', 'yulan-cluster', 'yulan-unbatched'] as const;
 type Peer = (typeof PEERS)[number];
 // --broker-workers N (N ≥ 2) adds the clustered broker: N workers sharing state through Redis.
 let brokerWorkers = 0;
 const LABEL: Record<Peer, string> = {
   get 'yulan-cluster'() { return `Yulan broker, ${brokerWorkers} workers + Redis`; },
   yulan: 'Yulan broker',
+  'yulan-unbatched': 'Yulan broker, one writev per packet (YULAN_BROKER_BATCH_WRITES=false)',
   mosquitto: 'Mosquitto (max_inflight_messages 0)',
   'mosquitto-default': 'Mosquitto (defaults: 20 in flight)',
 };
@@ -41,8 +42,8 @@ async function startTarget(peer: Peer, publishers: number): Promise<Target> {
     // CPU of the whole clustered broker: primary, workers and redis-server.
     return { url: stack.mqttUrl, pids: () => [primary, ...childPids(primary), ...(redis.pid ? [redis.pid] : [])], sub: { clientId: 'edge:bench', username: 'edge', password: stack.edgeMqttPassword }, devices, stop: async () => { await stack.stop(); await redis.dispose(); } };
   }
-  if (peer === 'yulan') {
-    const stack = await startStack(null);
+  if (peer === 'yulan' || peer === 'yulan-unbatched') {
+    const stack = await startStack(null, undefined, peer === 'yulan-unbatched' ? { brokerEnv: { YULAN_BROKER_BATCH_WRITES: 'false' } } : {});
     const devices = await registerDevices(stack, [{ kind: DeviceKind.ENV_MONITOR, slug: KindSlug[DeviceKind.ENV_MONITOR] }], publishers);
     return { url: stack.mqttUrl, pids: () => [stack.broker.proc.pid!], sub: { clientId: 'edge:bench', username: 'edge', password: stack.edgeMqttPassword }, devices, stop: () => stack.stop() };
   }
@@ -117,7 +118,7 @@ export async function runThroughput(argv: string[]): Promise<Round[]> {
   if (!mosquittoAvailable()) {
     if (process.env.CI === 'true') throw new Error('mosquitto not found: apt-get install mosquitto');
     process.stderr.write('mosquitto not found (apt-get install mosquitto): measuring Yulan alone\n');
-    peers = peers.filter((p) => p === 'yulan' || p === 'yulan-cluster');
+    peers = peers.filter((p) => p.startsWith('yulan'));
   }
   const machine = describeMachine();
   const all: Round[] = [];
@@ -151,10 +152,12 @@ export async function runThroughput(argv: string[]): Promise<Round[]> {
   const clusterNote = clustered
     ? ` The clustered broker runs YULAN_BROKER_WORKERS=${brokerWorkers} processes sharing the ports (node:cluster) and state through a local redis-server (no AOF); its CPU column is primary + workers + redis-server.`
     : '';
-  const md = `## throughput${clustered ? ' (clustered broker)' : ''} — fan-in, ${o.publishers} publishers → 1 subscriber\n\n${machineMarkdown(machine)}\n\nOptions: ${o.publishers} authenticated publishers × up to ${o.rate} msg/s each (protobuf telemetry, ~90-byte payloads), ${o.durationS} s per round, medians of ${rounds} alternating rounds; one subscriber reading \`yulan/v1/#\` at the same QoS; ACL and per-device passwords on both brokers. "received/s" is measured at the subscriber; "loss" counts publisher-acknowledged messages that never reached it.${clusterNote}\n\n${table(['QoS', 'broker', 'received/s', 'broker CPU µs/msg', 'loss'], rows)}\n\n${ratios.join('  \n')}\n`;
+  // The clustered comparison and Yulan-only variant runs have their own sections, so they
+  // never replace the Mosquitto one.
+  const section = clustered ? 'throughput-cluster' : peers.some((p) => p.startsWith('mosquitto')) ? 'throughput' : 'throughput-variants';
+  const md = `## throughput${clustered ? ' (clustered broker)' : section === 'throughput-variants' ? ' (Yulan variants)' : ''} — fan-in, ${o.publishers} publishers → 1 subscriber\n\n${machineMarkdown(machine)}\n\nOptions: ${o.publishers} authenticated publishers × up to ${o.rate} msg/s each (protobuf telemetry, ~90-byte payloads), ${o.durationS} s per round, medians of ${rounds} alternating rounds; one subscriber reading \`yulan/v1/#\` at the same QoS; ACL and per-device passwords on both brokers. "received/s" is measured at the subscriber; "loss" counts publisher-acknowledged messages that never reached it.${clusterNote}\n\n${table(['QoS', 'broker', 'received/s', 'broker CPU µs/msg', 'loss'], rows)}\n\n${ratios.join('  \n')}\n`;
   process.stdout.write(`\n${md}\n`);
-  // The clustered comparison has its own section, so it never replaces the Mosquitto one.
-  const file = publish(clustered ? 'throughput-cluster' : 'throughput', md, { machine, options: { ...o, rounds, qoses, peers }, rounds: all });
+  const file = publish(section, md, { machine, options: { ...o, rounds, qoses, peers }, rounds: all });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
   return all;
 }

@@ -1,3 +1,4 @@
+import type { DeviceResult } from './load-protocol.js';
 import { getJson } from './stack.js';
 
 interface RawPage { points: { ts: number; seq: number }[] }
@@ -27,4 +28,27 @@ export async function storedSeqs(edgeUrl: string, token: string, deviceId: strin
     from = lastTs;
   }
   return { seqs, duplicates };
+}
+
+/** Every acknowledged (device, seq) checked against the store. A device's seqs 1..acked
+ * were acknowledged (acks arrive in order per connection, and a reconnecting device
+ * resends until acknowledged); `lostBeforeDrop` are the lost ones at or below the seq the
+ * device had when the broker first dropped it. */
+export async function readBack(edgeUrl: string, token: string, results: DeviceResult[]):
+  Promise<{ stored: number; duplicates: number; lost: number; lostBeforeDrop: number }> {
+  let stored = 0;
+  let duplicates = 0;
+  let lost = 0;
+  let lostBeforeDrop = 0;
+  for (const r of results) {
+    const got = await storedSeqs(edgeUrl, token, r.id);
+    stored += got.seqs.size;
+    duplicates += got.duplicates;
+    for (let q = 1; q <= r.acked; q++) {
+      if (got.seqs.has(q)) continue;
+      lost += 1;
+      if (r.droppedAtSeq !== undefined && q <= r.droppedAtSeq) lostBeforeDrop += 1;
+    }
+  }
+  return { stored, duplicates, lost, lostBeforeDrop };
 }

@@ -215,6 +215,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       wsPort: config.wsPort,
       highWaterMark: Math.max(2 * config.maxPacketBytes, 65_536),
       wsMaxPayload: Math.max(4 * config.maxPacketBytes, 1_048_576),
+      batchWrites: config.batchWrites,
       metricsToken: config.brokerToken,
       onStream: handleStream,
       onSocket: (socket) => {

@@ -29,6 +29,8 @@ const EnvSchema = Type.Object({
   // After a restart without Redis, devices wait (CONNACK "server unavailable") until the
   // persistent subscribers (the edge) have subscribed again, at most this long; 0 = never.
   YULAN_BROKER_STARTUP_HOLD_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 15_000 }),
+  // Gather each socket's packets of one event-loop turn into one writev (write-batch.ts).
+  YULAN_BROKER_BATCH_WRITES: Type.Boolean({ default: true }),
   YULAN_DATA_DIR: Type.String({ minLength: 1, default: './.yulan' }),
 });
 type Env = Static<typeof EnvSchema>;
@@ -54,6 +56,8 @@ export interface BrokerConfig {
   stateDir: string;
   /** Broker processes sharing the listening ports (node:cluster); > 1 needs redisUrl. */
   workers: number;
+  /** One writev per socket per event-loop turn instead of one per packet (write-batch.ts). */
+  batchWrites: boolean;
 }
 
 export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
@@ -105,6 +109,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     redisUrl: e.YULAN_BROKER_REDIS_URL,
     workers: e.YULAN_BROKER_WORKERS,
     startupHoldMs: e.YULAN_BROKER_STARTUP_HOLD_MS,
+    batchWrites: e.YULAN_BROKER_BATCH_WRITES,
     stateDir: join(resolve(e.YULAN_DATA_DIR), 'broker'),
   };
 }

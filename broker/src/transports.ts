@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { safeEqual } from '@yulan/protos';
 import { BrokerError, BrokerErrorCode } from './errors.js';
+import { createWriteBatcher } from './write-batch.js';
 
 export interface TransportOptions {
   host: string;
@@ -14,6 +15,8 @@ export interface TransportOptions {
   /** Largest single WebSocket message accepted; MQTT packets inside are checked by the frame guard. */
   wsMaxPayload: number;
   metricsToken: string;
+  /** One writev per socket per event-loop turn (write-batch.ts). */
+  batchWrites: boolean;
   /** Hands an MQTT byte stream to the broker. */
   onStream(stream: Duplex, req?: IncomingMessage): void;
   /** Every raw TCP socket (plain MQTT or the one under a WebSocket), for byte counters and shutdown. */
@@ -31,7 +34,9 @@ export interface Transports {
 }
 
 export async function startTransports(o: TransportOptions): Promise<Transports> {
+  const batcher = o.batchWrites ? createWriteBatcher() : undefined;
   const tcp = createNetServer({ highWaterMark: o.highWaterMark, noDelay: true }, (socket) => {
+    batcher?.attach(socket);
     o.onSocket(socket);
     o.onStream(socket);
   });

@@ -159,7 +159,10 @@ describe('configuration', () => {
       maxPacketBytes: 262_144,
       queueLimit: 1000,
       authCacheTtlMs: 60_000,
+      batchWrites: true,
     });
+    expect(loadBrokerConfig({ ...base, YULAN_BROKER_BATCH_WRITES: 'false' }).batchWrites).toBe(false);
+    expect(() => loadBrokerConfig({ ...base, YULAN_BROKER_BATCH_WRITES: 'sometimes' })).toThrow(/YULAN_BROKER_BATCH_WRITES/);
   });
 
   it('lists every bad variable in one ConfigError', () => {
