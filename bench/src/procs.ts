@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The `yulan` launcher, so benchmarks run each service in its own process as deployed. */
@@ -25,6 +26,15 @@ export function startService(name: string, args: string[], env: NodeJS.ProcessEn
   };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
+  // YULAN_BENCH_LOG_DIR=dir: every service's whole output in dir/<name>-<pid>.log, for
+  // reading what happened in a run (with YULAN_BENCH_LOG_LEVEL=info for more than warnings).
+  const logDir = process.env.YULAN_BENCH_LOG_DIR;
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    const file = createWriteStream(join(logDir, `${name}-${proc.pid}.log`));
+    proc.stdout?.pipe(file);
+    proc.stderr?.pipe(file);
+  }
   return {
     name,
     proc,

@@ -66,6 +66,8 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
     YULAN_API_RATE_LIMIT: '1000000',
     // YULAN_BENCH_LOG_LEVEL=info: the services' logs, kept in each Service's tail().
     ...(process.env.YULAN_BENCH_LOG_LEVEL ? { YULAN_LOG_LEVEL: process.env.YULAN_BENCH_LOG_LEVEL } : {}),
+    // Broker tuning under test passes through (e.g. YULAN_BROKER_BATCH_WRITES=false).
+    ...(process.env.YULAN_BROKER_BATCH_WRITES ? { YULAN_BROKER_BATCH_WRITES: process.env.YULAN_BROKER_BATCH_WRITES } : {}),
   };
   const started: Service[] = [];
   const stop = async (): Promise<void> => {

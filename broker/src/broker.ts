@@ -264,6 +264,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       outgoingQueuedBytes: queued,
       busBacklog: path.backlog,
       publishersHeld: path.held,
+      sessionQueued: path.replay?.queuedTotal() ?? 0,
     };
   }
 

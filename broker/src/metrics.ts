@@ -28,6 +28,9 @@ export interface BrokerMetrics {
   busBacklog: number;
   /** Gauge: publishers whose sockets are not being read until the backlog drains. */
   publishersHeld: number;
+  /** Gauge: messages held for persistent sessions, sent-unacknowledged or unsent (single
+   * process; 0 in the clustered mode, where Redis holds them). */
+  sessionQueued: number;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -51,5 +54,6 @@ export function createMetrics(): BrokerMetrics {
     outgoingQueuedBytes: 0,
     busBacklog: 0,
     publishersHeld: 0,
+    sessionQueued: 0,
   };
 }

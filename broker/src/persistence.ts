@@ -31,14 +31,80 @@ interface AsyncPersistenceBase {
 
 type Queued = AedesPacket & { messageId?: number };
 
+/**
+ * Queue keys by packet id, oldest holder first. Aedes hands out packet ids round-robin
+ * without checking which are still in flight, so past 65,535 unacknowledged deliveries
+ * (a subscriber far behind, or a large replay) two queued messages carry the same id. A
+ * one-key index then forgot the older one: its PUBACK cleared the newer one, and the older
+ * stayed queued for ever, filling the session's bound until real messages were dropped
+ * (seen as loss at 20,000 msg/s into SQLite). A subscriber acknowledges in the order it
+ * received, so a PUBACK clears the oldest message holding that id.
+ */
+class IdIndex {
+  private readonly m = new Map<number, string | string[]>();
+
+  add(id: number, key: string): void {
+    const cur = this.m.get(id);
+    if (cur === undefined) this.m.set(id, key);
+    else if (typeof cur === 'string') this.m.set(id, [cur, key]);
+    else cur.push(key);
+  }
+
+  first(id: number): string | undefined {
+    const cur = this.m.get(id);
+    return typeof cur === 'string' || cur === undefined ? cur : cur[0];
+  }
+
+  has(id: number): boolean {
+    return this.m.has(id);
+  }
+
+  /** Distinct ids held. */
+  get size(): number {
+    return this.m.size;
+  }
+
+  /** Removes and returns the oldest key holding `id`. */
+  shift(id: number): string | undefined {
+    const cur = this.m.get(id);
+    if (typeof cur === 'string' || cur === undefined) {
+      this.m.delete(id);
+      return cur;
+    }
+    const key = cur.shift();
+    if (cur.length === 1) this.m.set(id, cur[0]!);
+    return key;
+  }
+
+  remove(id: number, key: string): void {
+    const cur = this.m.get(id);
+    if (cur === key) this.m.delete(id);
+    else if (Array.isArray(cur)) {
+      const i = cur.indexOf(key);
+      if (i >= 0) cur.splice(i, 1);
+      if (cur.length === 1) this.m.set(id, cur[0]!);
+    }
+  }
+}
+
 class OutgoingQueue {
   /** Insertion-ordered by broker packet identity (brokerId:brokerCounter). */
   readonly byKey = new Map<string, Queued>();
-  readonly keyByMessageId = new Map<number, string>();
+  readonly keyByMessageId = new IdIndex();
+
+  /** A packet id no queued message holds, searching upwards from `from` (1…65,535,
+   * wrapping); undefined when all are held (more than 65,535 messages in flight). */
+  freeId(from: number): number | undefined {
+    if (this.keyByMessageId.size >= 65_535) return undefined;
+    for (let i = 0, id = from; i < 65_535; i++, id = id >= 65_535 ? 1 : id + 1) {
+      if (!this.keyByMessageId.has(id)) return id;
+    }
+    return undefined;
+  }
 
   push(p: Queued): void {
     this.byKey.set(keyOf(p), p);
-    if (p.messageId !== undefined) this.keyByMessageId.set(p.messageId, keyOf(p));
+    if (p.messageId !== undefined) this.keyByMessageId.add(p.messageId, keyOf(p));
   }
 
   dropOldest(): Queued | undefined {
@@ -46,7 +112,7 @@ class OutgoingQueue {
     if (first.done) return undefined;
     const [key, p] = first.value;
     this.byKey.delete(key);
-    if (p.messageId !== undefined && this.keyByMessageId.get(p.messageId) === key) this.keyByMessageId.delete(p.messageId);
+    if (p.messageId !== undefined) this.keyByMessageId.remove(p.messageId, key);
     return p;
   }
 }
@@ -77,6 +143,8 @@ export interface ReplayGate {
   /** True when this live delivery must not be written now: the connection's replay has
    * not finished and will send it in order, or the replay has already sent it. */
   holdsLive(client: ReplayClient, packet: { brokerId?: string; brokerCounter?: number }): boolean;
+  /** Messages held for persistent sessions (sent and unacknowledged, or not yet sent). */
+  queuedTotal(): number;
 }
 
 export interface PersistenceOptions {
@@ -121,12 +189,21 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       const key = keyOf(packet);
       const found = q.byKey.get(key);
       if (found) {
-        if (found.messageId !== undefined && q.keyByMessageId.get(found.messageId) === key) q.keyByMessageId.delete(found.messageId);
+        if (found.messageId !== undefined) q.keyByMessageId.remove(found.messageId, key);
+        // Aedes numbers deliveries round-robin and a returning session's replay keeps the
+        // ids of the connection before, so the id it chose can belong to a message still
+        // in flight; the subscriber's PUBACK would then clear the wrong one and leave the
+        // other stranded (or drop a message never delivered on this connection). This is
+        // the packet Aedes writes next, so give it a free id instead.
+        if (packet.messageId !== undefined && q.keyByMessageId.has(packet.messageId)) {
+          const free = q.freeId(packet.messageId);
+          if (free !== undefined) packet.messageId = free;
+        }
         found.messageId = packet.messageId;
-        if (packet.messageId !== undefined) q.keyByMessageId.set(packet.messageId, key);
+        if (packet.messageId !== undefined) q.keyByMessageId.add(packet.messageId, key);
         return;
       }
-      const byId = packet.messageId === undefined ? undefined : q.keyByMessageId.get(packet.messageId);
+      const byId = packet.messageId === undefined ? undefined : q.keyByMessageId.first(packet.messageId);
       if (byId !== undefined) {
         q.byKey.set(byId, packet); // same key: keeps its place in the order
         return;
@@ -137,9 +214,8 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
     async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<Queued | undefined> {
       const q = this.queues.get(client.id);
       if (!q || packet.messageId === undefined) return undefined;
-      const key = q.keyByMessageId.get(packet.messageId);
+      const key = q.keyByMessageId.shift(packet.messageId);
       if (key === undefined) return undefined;
-      q.keyByMessageId.delete(packet.messageId);
       const p = q.byKey.get(key);
       q.byKey.delete(key);
       return p;
@@ -156,7 +232,20 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
      * same synchronous step as its last read, so no live message falls between the two.
      */
     outgoingStream(client: ReplayClient): Readable {
-      const entries = this.queue(client.id).byKey.values();
+      const q = this.queue(client.id);
+      // The packet ids of the connection before mean nothing to this one, and with more
+      // than 65,535 messages in flight Aedes gave several the same id, so keeping them
+      // would make this connection's PUBACKs ambiguous. QoS 1 messages go out again with
+      // ids of this connection (DUP set), numbered by Aedes as it replays them, which
+      // departs from [MQTT-4.4.0-1] ("original packet identifiers"): a QoS 1 receiver
+      // acknowledges whatever id it got, so nothing depends on it. QoS 2 keeps its ids.
+      for (const [key, p] of q.byKey) {
+        if (p.messageId === undefined || p.cmd !== 'publish' || p.qos !== 1) continue;
+        q.keyByMessageId.remove(p.messageId, key);
+        p.messageId = undefined;
+        p.dup = true;
+      }
+      const entries = q.byKey.values();
       const finish = (): void => {
         this.replayed.add(client);
       };
@@ -178,6 +267,12 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       // Destroyed before its first read, the iterator is never asked to return.
       stream.once('close', finish);
       return stream;
+    }
+
+    queuedTotal(): number {
+      let n = 0;
+      for (const q of this.queues.values()) n += q.byKey.size;
+      return n;
     }
 
     holdsLive(client: ReplayClient, packet: { brokerId?: string; brokerCounter?: number }): boolean {

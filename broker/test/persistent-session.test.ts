@@ -83,6 +83,37 @@ describe('persistent sessions (indexed outgoing queue)', () => {
     expect(got).toHaveLength(backlog + live + 1);
   });
 
+  it('a subscriber gone with more than 65,535 messages in flight gets every one back, once the ids wrapped', async () => {
+    // Aedes reuses packet ids past 65,535 unacknowledged deliveries; the PUBACKs of the
+    // returning connection must still clear exactly the messages they acknowledge.
+    const { url, device } = await setup();
+    const raw = await import('node:net');
+    const mqttPacket = (await import('mqtt-packet')).default;
+    const port = Number(new URL(url).port);
+    type Pub = { topic: string; messageId?: number; payload: Buffer };
+    const open = (onPublish: (p: Pub, s: import('node:net').Socket) => void): import('node:net').Socket => {
+      const s = raw.connect(port, '127.0.0.1');
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (p) => { if (p.cmd === 'publish' && p.qos === 1) onPublish(p as Pub, s); });
+      s.on('data', (d) => parser.parse(d));
+      s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: 'edge:q', username: 'edge', password: Buffer.from(EDGE_PASSWORD), keepalive: 0 }));
+      return s;
+    };
+    const n = 70_000;
+    let first = 0;
+    const silent = open((p) => { if (p.topic === TOPIC) first++; }); // receives, never acknowledges
+    for (let i = 0; i < n; i += 5000) await Promise.all(Array.from({ length: 5000 }, (_, k) => device.publishAsync(TOPIC, `m${i + k}`, { qos: 1 })));
+    await waitFor(() => first >= n, `${n} in flight`, 60_000);
+    silent.destroy();
+    const got: string[] = [];
+    const back = open((p, s) => { if (p.topic === TOPIC) got.push(p.payload.toString()); s.write(mqttPacket.generate({ cmd: 'puback', messageId: p.messageId })); });
+    clients.push({ end: () => back.destroy() } as unknown as MqttClient);
+    await Promise.all(Array.from({ length: 2000 }, (_, k) => device.publishAsync(TOPIC, `m${n + k}`, { qos: 1 })));
+    await waitFor(() => got.length >= n + 2000 && broker!.metrics().sessionQueued === 0, 'all acknowledged', 60_000);
+    expect(got).toEqual(Array.from({ length: n + 2000 }, (_, i) => `m${i}`));
+    expect(broker!.metrics().droppedQueued).toBe(0);
+  }, 120_000);
+
   it('bounds an offline session: keeps the newest, drops and counts the oldest', async () => {
     const { url, device } = await setup({ YULAN_BROKER_SESSION_QUEUE_LIMIT: '50' });
     for (let i = 0; i < 120; i++) await device.publishAsync(TOPIC, `m${i}`, { qos: 1 });
@@ -120,13 +151,35 @@ describe('indexed persistence, unit', () => {
     for (let i = 1; i <= 5; i++) await p.outgoingUpdate({ id: 'a' }, { ...packet(i), messageId: 100 + i });
     expect((await p.outgoingClearMessageId({ id: 'a' }, { messageId: 103 }))?.payload).toBe('p3');
     expect(await p.outgoingClearMessageId({ id: 'a' }, { messageId: 103 })).toBeUndefined();
-    expect(await list(p, 'a')).toEqual(['p1', 'p2', 'p4', 'p5']);
-    // PUBREC → PUBREL: replaced in place, found by message id.
+    // PUBREC → PUBREL (QoS 2): replaced in place, found by message id.
     await p.outgoingUpdate({ id: 'a' }, { cmd: 'pubrel', messageId: 102 });
-    const after: unknown[] = [];
-    for await (const x of p.outgoingStream({ id: 'a' })) after.push(x.messageId);
-    expect(after).toEqual([101, 102, 104, 105]);
+    // A replay keeps the order; QoS 1 messages leave the previous connection's ids behind
+    // (Aedes numbers them afresh as they go out, flagged DUP), a PUBREL keeps its own.
+    const after: [unknown, unknown, unknown][] = [];
+    for await (const x of p.outgoingStream({ id: 'a' })) after.push([(x as { cmd?: string }).cmd, x.messageId, (x as { dup?: boolean }).dup]);
+    expect(after).toEqual([['publish', undefined, true], ['pubrel', 102, undefined], ['publish', undefined, true], ['publish', undefined, true]]);
     await expect(p.outgoingUpdate({ id: 'a' }, { ...packet(99), messageId: 999 })).rejects.toThrow('no such packet');
+  });
+
+  it('two in-flight messages with the same packet id: each PUBACK clears the oldest, none is stranded', async () => {
+    // Aedes wraps packet ids at 65,535 without checking what is in flight.
+    const { p } = make();
+    for (let i = 1; i <= 3; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(i));
+    await p.outgoingUpdate({ id: 'a' }, { ...packet(1), messageId: 7 });
+    await p.outgoingUpdate({ id: 'a' }, { ...packet(2), messageId: 8 });
+    // Aedes picked id 7 again while p1 is unacked: the packet about to be written gets the
+    // next free id instead, so each PUBACK names exactly one message.
+    const third = { ...packet(3), messageId: 7 };
+    await p.outgoingUpdate({ id: 'a' }, third);
+    expect(third.messageId).toBe(9);
+    expect((await p.outgoingClearMessageId({ id: 'a' }, { messageId: 7 }))?.payload).toBe('p1');
+    expect(await p.outgoingClearMessageId({ id: 'a' }, { messageId: 7 })).toBeUndefined();
+    expect((await p.outgoingClearMessageId({ id: 'a' }, { messageId: 9 }))?.payload).toBe('p3');
+    // A message re-sent under its own id does not double it in the index.
+    await p.outgoingUpdate({ id: 'a' }, { ...packet(2), messageId: 8 });
+    expect((await p.outgoingClearMessageId({ id: 'a' }, { messageId: 8 }))?.payload).toBe('p2');
+    expect(await p.outgoingClearMessageId({ id: 'a' }, { messageId: 8 })).toBeUndefined();
+    expect(await list(p, 'a')).toEqual([]);
   });
 
   it('drops the oldest past the bound and forgets a session that turns clean', async () => {
