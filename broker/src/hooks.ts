@@ -80,7 +80,14 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     cb(new ConnectRefusedError(code, why, { cause }), false);
   }
 
-  function accept(client: Client, principal: Principal, cb: (err: null, ok: true) => void): void {
+  function accept(client: Client, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
+    // The client gave up waiting while its credentials were checked (its socket is gone:
+    // in a reconnect storm the cloud answers late). Accepting would register this dead
+    // connection and, by Aedes' duplicate-id rule, close the device's newer live one.
+    if ((client.conn as { destroyed?: boolean }).destroyed === true) {
+      metrics.connectsAbandoned++;
+      return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'client left before its credentials were checked'), false);
+    }
     if (ctx.sharedState) {
       checkWillAtConnect(client, principal);
       disableCounterDedupe(client);

@@ -9,6 +9,8 @@ export interface BrokerMetrics {
   authFailures: number;
   /** Unknown devices refused because the cloud could not be asked. */
   authUnavailable: number;
+  /** CONNECTs whose socket closed while their credentials were being checked. */
+  connectsAbandoned: number;
   aclDenied: { publish: number; subscribe: number };
   droppedQos0: number;
   /** QoS 1/2 messages dropped from an offline persistent session's full queue (oldest first). */
@@ -41,6 +43,7 @@ export function createMetrics(): BrokerMetrics {
     messagesOut: 0,
     authFailures: 0,
     authUnavailable: 0,
+    connectsAbandoned: 0,
     aclDenied: { publish: 0, subscribe: 0 },
     droppedQos0: 0,
     droppedQueued: 0,

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import net from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../src/index.js';
 import {
@@ -10,6 +12,7 @@ import {
   rawConnect,
   tempDir,
   testConfig,
+  waitFor,
 } from './helpers.js';
 
 describe('broker authentication', () => {
@@ -27,6 +30,27 @@ describe('broker authentication', () => {
   afterAll(async () => {
     await broker?.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a CONNECT abandoned while its credentials were checked cannot close the device\'s newer session', async () => {
+    // A reconnect storm: the device times out its first attempt and connects again; the
+    // cloud then answers the first attempt last. Its dead connection must not take over.
+    auth.add('dev-storm');
+    auth.delays = [600, 0];
+    const stale = net.connect(port, '127.0.0.1');
+    await new Promise((r) => stale.once('connect', r));
+    stale.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'dev-storm', username: 'dev-storm', password: Buffer.from('secret-dev-storm'), keepalive: 0 }));
+    await new Promise((r) => setTimeout(r, 100));
+    stale.destroy();
+    const before = broker.metrics().connectsAbandoned;
+    const { socket, returnCode } = await rawConnect(port, { clientId: 'dev-storm', username: 'dev-storm', password: 'secret-dev-storm' });
+    expect(returnCode).toBe(0);
+    let closed = false;
+    socket.once('close', () => { closed = true; });
+    await waitFor(() => broker.metrics().connectsAbandoned === before + 1, 'the stale CONNECT answered');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closed).toBe(false);
+    socket.destroy();
   });
 
   it('accepts a device whose client id, username and secret match', async () => {

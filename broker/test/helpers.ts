@@ -53,6 +53,8 @@ export class FakeDeviceAuth implements DeviceAuthenticator {
   readonly devices = new Map<string, FakeDevice>();
   unavailable = false;
   forgotten: string[] = [];
+  /** Milliseconds each successive authenticate() waits before answering (then 0). */
+  delays: number[] = [];
 
   add(id: string, d: Partial<FakeDevice> = {}): FakeDevice {
     const dev = { secret: `secret-${id}`, site: 'site-1', kind: DeviceKind.ENV_MONITOR as KnownKind, ...d };
@@ -60,6 +62,8 @@ export class FakeDeviceAuth implements DeviceAuthenticator {
     return dev;
   }
   async authenticate(deviceId: string, secret: string): Promise<DeviceAuthResult> {
+    const delay = this.delays.shift() ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (this.unavailable) {
       return { outcome: 'unavailable', error: new BrokerError(BrokerErrorCode.DeviceAuth, 'cloud down') };
     }
