@@ -132,6 +132,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   aedes.on('clientDisconnect', (client) => {
     metrics.connections.current--;
     clients.delete(client);
+    hooks.sessionEnded(client);
     const s = sessionOf(client);
     if (s?.principal.role !== Role.Device) return;
     if (devices.get(s.principal.deviceId) === client) devices.delete(s.principal.deviceId);

@@ -21,6 +21,8 @@ export interface Session {
   /** Its id connected to another broker process, which closes this session and has
    * published online presence already: no offline presence from here. */
   takenOver: boolean;
+  /** Arrival order of its CONNECT (see `accept`). */
+  readonly connectSeq: number;
   /** Highest QoS granted to any of its subscriptions. When 0, every delivery to it is
    * QoS 0 (MQTT downgrades to the subscription QoS), so it may be dropped under load
    * whatever QoS the publisher used. Never lowered on unsubscribe: erring high only
@@ -31,6 +33,8 @@ export interface Session {
 interface ConnectInfo {
   clientId: string;
   clean: boolean;
+  /** Arrival order of the CONNECT. */
+  seq: number;
 }
 
 export interface HookContext {
@@ -58,6 +62,8 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 
 export interface BrokerHooks extends Hooks {
   sessionOf(client: Client): Session | undefined;
+  /** Call when a client's connection has ended (forgets its CONNECT order). */
+  sessionEnded(client: Client): void;
 }
 
 export function createHooks(ctx: HookContext): BrokerHooks {
@@ -66,6 +72,9 @@ export function createHooks(ctx: HookContext): BrokerHooks {
   // write our own fields onto Aedes' objects.
   const sessions = new WeakMap<Client, Session>();
   const connects = new WeakMap<Client, ConnectInfo>();
+  let connectSeq = 0;
+  /** Client id → arrival order of its newest accepted CONNECT. */
+  const newestAccepted = new Map<string, number>();
 
   function refuse(
     client: Client,
@@ -80,14 +89,19 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     cb(new ConnectRefusedError(code, why, { cause }), false);
   }
 
-  function accept(client: Client, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
-    // The client gave up waiting while its credentials were checked (its socket is gone:
-    // in a reconnect storm the cloud answers late). Accepting would register this dead
-    // connection and, by Aedes' duplicate-id rule, close the device's newer live one.
-    if ((client.conn as { destroyed?: boolean }).destroyed === true) {
+  function accept(client: Client, info: ConnectInfo, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
+    // In a reconnect storm the cloud answers late and devices give up and connect again;
+    // credential checks then finish out of order. Aedes lets the last CONNECT to finish
+    // close the session holding its id, so a stale attempt — its socket gone, or simply
+    // overtaken — would close the device's newer, live session. The newest arrival wins.
+    // (An empty client id gets a generated, unique one: nothing to order.)
+    const newer = info.clientId !== '' && (newestAccepted.get(info.clientId) ?? 0) > info.seq;
+    if (newer || (client.conn as { destroyed?: boolean }).destroyed === true) {
       metrics.connectsAbandoned++;
-      return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'client left before its credentials were checked'), false);
+      const why = newer ? 'a newer connection of this client id was accepted first' : 'client left before its credentials were checked';
+      return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, why), false);
     }
+    if (info.clientId !== '') newestAccepted.set(info.clientId, info.seq);
     if (ctx.sharedState) {
       checkWillAtConnect(client, principal);
       disableCounterDedupe(client);
@@ -98,6 +112,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       endReason: undefined,
       willFired: false,
       takenOver: false,
+      connectSeq: info.seq,
       // A persistent session's subscriptions are restored from storage without a
       // SUBSCRIBE (authorizeSubscribe never sees them), so its QoS is unknown: assume 1.
       // Assuming 0 let the QoS 0 budget refuse its QoS 1 deliveries under load, which
@@ -120,12 +135,16 @@ export function createHooks(ctx: HookContext): BrokerHooks {
 
   return {
     sessionOf: (client) => sessions.get(client),
+    sessionEnded(client) {
+      const s = sessions.get(client);
+      if (s && client.id && newestAccepted.get(client.id) === s.connectSeq) newestAccepted.delete(client.id);
+    },
 
     preConnect(client, packet, cb) {
       if (ctx.isClosing()) return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'broker is shutting down'), false);
       // Aedes replaces an empty client id with a generated one before `authenticate`,
       // so the id as sent is recorded here.
-      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false });
+      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false, seq: ++connectSeq });
       cb(null, true);
     },
 
@@ -150,7 +169,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         verifyAccount(account, secret).then(
           (ok) =>
             ok
-              ? accept(client, servicePrincipal(account.username, account.role), cb)
+              ? accept(client, info, servicePrincipal(account.username, account.role), cb)
               : refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password'),
           (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'account check failed', err),
         );
@@ -179,7 +198,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
           } catch (err) {
             return refuse(client, cb, ConnackCode.ServerUnavailable, 'unusable device record', err);
           }
-          accept(client, principal, cb);
+          accept(client, info, principal, cb);
         },
         (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'device authenticator failed', err),
       );

@@ -53,6 +53,28 @@ describe('broker authentication', () => {
     socket.destroy();
   });
 
+  it('a CONNECT overtaken by a newer one of the same device is refused when its check finishes last', async () => {
+    auth.add('dev-late');
+    auth.delays = [600, 0];
+    const stale = net.connect(port, '127.0.0.1'); // stays open: only arrival order tells
+    await new Promise((r) => stale.once('connect', r));
+    const staleClosed = new Promise((r) => stale.once('close', r));
+    stale.on('error', () => undefined);
+    const staleGot: Buffer[] = [];
+    stale.on('data', (d: Buffer) => staleGot.push(d));
+    stale.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'dev-late', username: 'dev-late', password: Buffer.from('secret-dev-late'), keepalive: 0 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const { socket, returnCode } = await rawConnect(port, { clientId: 'dev-late', username: 'dev-late', password: 'secret-dev-late' });
+    expect(returnCode).toBe(0);
+    let closed = false;
+    socket.once('close', () => { closed = true; });
+    await staleClosed; // the stale attempt is refused ("server unavailable") and cut
+    expect([...Buffer.concat(staleGot)]).toEqual([0x20, 0x02, 0x00, 0x03]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closed).toBe(false);
+    socket.destroy();
+  });
+
   it('accepts a device whose client id, username and secret match', async () => {
     const { socket, returnCode } = await rawConnect(port, { clientId: 'dev-ok', username: 'dev-ok', password: 'secret-dev-ok' });
     expect(returnCode).toBe(0);
