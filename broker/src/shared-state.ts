@@ -37,7 +37,9 @@ interface RedisEmitter {
   readonly length: number;
   readonly state: { on(event: 'error', fn: (err: Error) => void): unknown };
 }
-type SharedPersistence = object;
+interface SharedPersistence {
+  addSubscriptions(client: unknown, subs: unknown[], cb?: Done): Promise<unknown> | undefined;
+}
 
 export interface SharedState {
   mq: unknown;
@@ -76,6 +78,7 @@ export function createSharedState(o: SharedStateOptions): SharedState {
   mq.state.on('error', onError('pub/sub'));
   const db = conn();
   const persistence = redisPersistence({ conn: db, maxSessionDelivery: o.maxSessionDelivery });
+  storeEachSubscribeOnce(persistence);
 
   const highWater = o.concurrency * 4;
   const lowWater = Math.floor(highWater / 2);
@@ -126,6 +129,29 @@ export function createSharedState(o: SharedStateOptions): SharedState {
       // by now, and would wait forever. Pending writes of closing clients are fire-and-forget.
       db.disconnect();
     },
+  };
+}
+
+/**
+ * Aedes 1.2 stores a persistent session's SUBSCRIBE once per filter, each time with the
+ * packet's whole list (handlers/subscribe.js, storeSubscriptions). aedes-persistence's
+ * broadcast then waits for its own echo under a key made of the client id and the list's
+ * first filter, so with two or more filters the second wait replaces the first, the first
+ * never resolves, and the SUBACK is never sent: a persistent subscriber (the edge, with its
+ * four channel filters) received nothing. Aedes hands every call the same array, so calls
+ * made for one packet share one write and one broadcast.
+ */
+export function storeEachSubscribeOnce(persistence: SharedPersistence): void {
+  const add = persistence.addSubscriptions.bind(persistence);
+  const pending = new WeakMap<unknown[], Promise<unknown>>();
+  persistence.addSubscriptions = (client, subs, cb) => {
+    if (cb) return add(client, subs, cb);
+    let p = pending.get(subs);
+    if (p === undefined) {
+      p = add(client, subs) ?? Promise.resolve();
+      pending.set(subs, p);
+    }
+    return p;
   };
 }
 

@@ -34,7 +34,7 @@ describe.skipIf(shouldSkipRedis())('clustered broker: two brokers sharing Redis'
 
   beforeAll(async () => {
     redis = await launchRedis();
-    for (const id of ['env-flow', 'env-queue', 'env-revoke', 'env-twice']) {
+    for (const id of ['env-flow', 'env-queue', 'env-multi', 'env-revoke', 'env-twice']) {
       authA.add(id);
       authB.add(id);
     }
@@ -80,6 +80,32 @@ describe.skipIf(shouldSkipRedis())('clustered broker: two brokers sharing Redis'
     back.on('message', (t, payload) => { if (t === topic) got.push(payload.toString()); });
     await waitFor(() => got.length >= 300, '300 queued messages');
     expect(new Set(got).size).toBe(300);
+  });
+
+  // The edge's pattern: one SUBSCRIBE carrying several filters, persistent session. Aedes
+  // stores it once per filter; without shared-state's guard the SUBACK never came.
+  it('acknowledges a persistent SUBSCRIBE of several filters, delivers live and after a reconnect', async () => {
+    const channels = ['telemetry', 'event', 'presence', 'command-result'] as const;
+    const filters = Object.fromEntries(channels.map((c) => [`yulan/v1/+/+/+/${c}`, { qos: 1 as const }]));
+    const first = await connectEdge(b, 'edge:multi', false);
+    const live: string[] = [];
+    first.on('message', (t, payload) => { if (t.includes('/env-multi/')) live.push(`${t.split('/').at(-1)}:${payload.toString()}`); });
+    const granted = await Promise.race([
+      first.subscribeAsync(filters),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUBACK within 5 s')), 5000)),
+    ]);
+    expect(granted.map((g) => g.qos)).toEqual([1, 1, 1, 1]);
+    const device = await connectDevice(a, 'env-multi');
+    await device.publishAsync(deviceTopic(dev('env-multi'), 'telemetry'), 't0', { qos: 1 });
+    await device.publishAsync(deviceTopic(dev('env-multi'), 'event'), 'e0', { qos: 1 });
+    await waitFor(() => live.includes('telemetry:t0') && live.includes('event:e0'), 'live telemetry and event');
+    await first.endAsync();
+    await device.publishAsync(deviceTopic(dev('env-multi'), 'telemetry'), 't1', { qos: 1 });
+    await device.publishAsync(deviceTopic(dev('env-multi'), 'event'), 'e1', { qos: 1 });
+    const back = await connectEdge(a, 'edge:multi', false);
+    const queued: string[] = [];
+    back.on('message', (t, payload) => { if (t.includes('/env-multi/')) queued.push(`${t.split('/').at(-1)}:${payload.toString()}`); });
+    await waitFor(() => queued.includes('telemetry:t1') && queued.includes('event:e1'), 'both filters queued while away');
   });
 
   it('revocation published on one broker closes the device held by the other', async () => {
