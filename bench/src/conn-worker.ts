@@ -8,11 +8,13 @@ import mqttPacket from 'mqtt-packet';
 import type { LoadDevice } from './load-protocol.js';
 
 export type ConnToWorker =
-  | { type: 'open'; url: string; devices: LoadDevice[]; localAddress?: string; keepaliveS: number; concurrency: number }
+  | { type: 'open'; url: string; devices: LoadDevice[]; localAddress?: string; keepaliveS: number; concurrency: number; retries?: number }
   | { type: 'stop' };
 
 export type ConnFromWorker =
-  | { type: 'opened'; ok: number; failed: number; errors: Record<string, number>; ms: number; alive: number }
+  /** `errors` counts every failed attempt by reason; `failed` the devices never connected;
+   * `onRetry` the devices that connected on a later attempt. */
+  | { type: 'opened'; ok: number; failed: number; errors: Record<string, number>; ms: number; alive: number; onRetry: number }
   | { type: 'error'; message: string };
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
@@ -55,20 +57,29 @@ async function open(msg: Extract<ConnToWorker, { type: 'open' }>): Promise<ConnF
   const url = new URL(msg.url);
   const errors: Record<string, number> = {};
   let ok = 0;
+  let onRetry = 0;
   let next = 0;
+  const retries = msg.retries ?? 0;
   const t0 = Date.now();
   await Promise.all(Array.from({ length: msg.concurrency }, async () => {
     for (let i = next++; i < msg.devices.length; i = next++) {
-      try {
-        await openOne(url, msg.devices[i]!, msg.keepaliveS, msg.localAddress);
-        ok += 1;
-      } catch (err) {
-        const k = (err as Error).message;
-        errors[k] = (errors[k] ?? 0) + 1;
+      // A refused or timed-out device tries again the way a field device does: after a
+      // jittered wait that grows with each attempt.
+      for (let attempt = 0; attempt <= retries; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, (1000 + Math.random() * 2000) * attempt));
+        try {
+          await openOne(url, msg.devices[i]!, msg.keepaliveS, msg.localAddress);
+          ok += 1;
+          if (attempt > 0) onRetry += 1;
+          break;
+        } catch (err) {
+          const k = (err as Error).message;
+          errors[k] = (errors[k] ?? 0) + 1;
+        }
       }
     }
   }));
-  return { type: 'opened', ok, failed: msg.devices.length - ok, errors, ms: Date.now() - t0, alive: sockets.size };
+  return { type: 'opened', ok, failed: msg.devices.length - ok, errors, ms: Date.now() - t0, alive: sockets.size, onRetry };
 }
 
 let pinger: NodeJS.Timeout | undefined;

@@ -1,5 +1,7 @@
 // npm run bench -- connections [--steps 10000,19000,30000,60000,100000 --peers yulan,mosquitto
-//   --keepalive 60 --hold 65 --auth-sample 200 --auth-concurrency 10 --concurrency 100 --broker-workers N]
+//   --keepalive 60 --hold 65 --auth-sample 200 --auth-concurrency 10 --concurrency 100 --broker-workers N --retries 0]
+// --retries N: a device whose connect fails tries again up to N times (jittered, growing
+// waits), as field devices do; 0 (the default) measures first attempts only.
 // Idle devices (authenticated, keep-alive only): ramps through the steps until connects fail,
 // measuring connect rate and broker memory per connection (RSS delta / connections), Yulan
 // vs Mosquitto with the same generator, one peer after the other.
@@ -21,10 +23,10 @@ export const PER_GENERATOR = 18_000;
 const PEERS = ['yulan', 'mosquitto'] as const;
 type Peer = (typeof PEERS)[number];
 
-export interface ConnectionsOptions { steps: number[]; peers: Peer[]; keepaliveS: number; holdS: number; authSample: number; authConcurrency: number; concurrency: number; brokerWorkers: number }
+export interface ConnectionsOptions { steps: number[]; peers: Peer[]; keepaliveS: number; holdS: number; authSample: number; authConcurrency: number; concurrency: number; brokerWorkers: number; retries: number }
 
 export interface ConnStep {
-  target: number; connected: number; failed: number; errors: Record<string, number>;
+  target: number; connected: number; failed: number; errors: Record<string, number>; onRetry: number;
   connectS: number; connectsPerS: number; rssMiB: number; kibPerConn: number; brokerCpuPct: number;
   brokerReports: number | undefined; openFiles: number; fileLimit: number;
 }
@@ -34,14 +36,14 @@ export function parseConnectionsArgs(argv: string[]): ConnectionsOptions {
   const { values } = parseArgs({ args: argv, options: {
     steps: { type: 'string', default: '10000,19000,30000,60000,100000' }, peers: { type: 'string', default: PEERS.join(',') },
     keepalive: { type: 'string', default: '60' }, hold: { type: 'string', default: '65' }, 'auth-sample': { type: 'string', default: '200' }, 'auth-concurrency': { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '100' }, 'broker-workers': { type: 'string', default: '0' },
+    concurrency: { type: 'string', default: '100' }, 'broker-workers': { type: 'string', default: '0' }, retries: { type: 'string', default: '0' },
   } });
   const steps = String(values.steps).split(',').map(Number);
   if (steps.some((s) => !Number.isInteger(s) || s <= 0)) throw new Error('--steps takes positive integers, e.g. 10000,20000');
   const peers = String(values.peers).split(',') as Peer[];
   for (const p of peers) if (!PEERS.includes(p)) throw new Error(`unknown peer "${p}" (${PEERS.join(', ')})`);
   const n = (v: unknown): number => Number(v);
-  return { steps: [...steps].sort((a, b) => a - b), peers, keepaliveS: n(values.keepalive), holdS: n(values.hold), authSample: n(values['auth-sample']), authConcurrency: n(values['auth-concurrency']), concurrency: n(values.concurrency), brokerWorkers: n(values['broker-workers']) };
+  return { steps: [...steps].sort((a, b) => a - b), peers, keepaliveS: n(values.keepalive), holdS: n(values.hold), authSample: n(values['auth-sample']), authConcurrency: n(values['auth-concurrency']), concurrency: n(values.concurrency), brokerWorkers: n(values['broker-workers']), retries: n(values.retries) };
 }
 
 class Generators {
@@ -56,7 +58,7 @@ class Generators {
   }
 
   /** Opens these devices, filling each generator up to PER_GENERATOR before adding one. */
-  async open(devices: LoadDevice[]): Promise<{ ok: number; failed: number; errors: Record<string, number>; ms: number }> {
+  async open(devices: LoadDevice[], retries = this.o.retries): Promise<{ ok: number; failed: number; onRetry: number; errors: Record<string, number>; ms: number }> {
     const jobs: Promise<Extract<ConnFromWorker, { type: 'opened' }>>[] = [];
     let i = 0;
     while (i < devices.length) {
@@ -69,12 +71,12 @@ class Generators {
       i += share.length;
       g.held += share.length;
       const localAddress = sourceAddress(this.procs.indexOf(g));
-      jobs.push(this.ask(g.proc, { type: 'open', url: this.url, devices: share, localAddress, keepaliveS: this.o.keepaliveS, concurrency: this.o.concurrency }));
+      jobs.push(this.ask(g.proc, { type: 'open', url: this.url, devices: share, localAddress, keepaliveS: this.o.keepaliveS, concurrency: this.o.concurrency, retries }));
     }
     const rs = await Promise.all(jobs);
     const errors: Record<string, number> = {};
     for (const r of rs) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-    return { ok: rs.reduce((a, r) => a + r.ok, 0), failed: rs.reduce((a, r) => a + r.failed, 0), errors, ms: Math.max(0, ...rs.map((r) => r.ms)) };
+    return { ok: rs.reduce((a, r) => a + r.ok, 0), failed: rs.reduce((a, r) => a + r.failed, 0), onRetry: rs.reduce((a, r) => a + r.onRetry, 0), errors, ms: Math.max(0, ...rs.map((r) => r.ms)) };
   }
 
   async alive(): Promise<number> {
@@ -123,7 +125,7 @@ async function runPeer(peer: Peer, devices: LoadDevice[], o: ConnectionsOptions,
       progress(`connections: ${peer}: ${o.authSample} devices with production-strength secrets…`);
       const sample = await t.authSample(o.authSample);
       const g = new Generators(t.url, { ...o, concurrency: o.authConcurrency });
-      const r = await g.open(sample);
+      const r = await g.open(sample, 0);
       g.stop();
       authSample = { devices: sample.length, perS: r.ok / (r.ms / 1000), failed: r.failed };
       await sleep(2000);
@@ -143,13 +145,13 @@ async function runPeer(peer: Peer, devices: LoadDevice[], o: ConnectionsOptions,
       const rss = treeUsage(t.pid).rssBytes;
       const files = openFiles(t.pid);
       steps.push({
-        target, connected, failed: r.failed, errors: r.errors, connectS: r.ms / 1000, connectsPerS: r.ok / Math.max(0.001, r.ms / 1000),
+        target, connected, failed: r.failed, errors: r.errors, onRetry: r.onRetry, connectS: r.ms / 1000, connectsPerS: r.ok / Math.max(0.001, r.ms / 1000),
         rssMiB: rss / 2 ** 20, kibPerConn: (rss - baseline) / 1024 / Math.max(1, connected), brokerCpuPct: (100 * cpuMs) / Math.max(1, r.ms),
         brokerReports: await t.reports?.().catch(() => undefined), openFiles: files.open, fileLimit: files.limit,
       });
-      progress(`connections: ${peer}: ${fmt(connected)} connected, ${fmt(r.failed)} failed ${JSON.stringify(r.errors)}`);
+      progress(`connections: ${peer}: ${fmt(connected)} connected (${fmt(r.onRetry)} on a retry), ${fmt(r.failed)} failed; failed attempts ${JSON.stringify(r.errors)}`);
       if (r.failed > 0.01 * (r.ok + r.failed)) {
-        limit = `${fmt(connected)} connections: ${fmt(r.failed)} of the last ${fmt(r.ok + r.failed)} connects failed (${Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ')}); broker open files ${fmt(files.open)} of ${fmt(files.limit)}`;
+        limit = `${fmt(connected)} connections: ${fmt(r.failed)} of the last ${fmt(r.ok + r.failed)} devices could not connect${o.retries > 0 ? ` in ${o.retries + 1} attempts` : ''} (failed attempts: ${Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ')}); broker open files ${fmt(files.open)} of ${fmt(files.limit)}`;
         break;
       }
     }
@@ -180,7 +182,7 @@ export async function runConnections(argv: string[]): Promise<PeerResult[]> {
   const machine = describeMachine();
   const results = await measureConnections(o, (l) => process.stderr.write(`${l}\n`));
   const label = (p: Peer): string => (p === 'yulan' ? `Yulan broker${o.brokerWorkers > 0 ? ` (${o.brokerWorkers} workers + Redis)` : ''}` : 'Mosquitto');
-  const rows = results.flatMap((r) => r.steps.map((s) => [label(r.peer), s.target, s.connected, s.failed, s.connectsPerS, s.rssMiB, s.kibPerConn, s.brokerCpuPct, `${fmt(s.openFiles)} / ${fmt(s.fileLimit)}`]));
+  const rows = results.flatMap((r) => r.steps.map((s) => [label(r.peer), s.target, s.connected, s.failed, s.onRetry, s.connectsPerS, s.rssMiB, s.kibPerConn, s.brokerCpuPct, `${fmt(s.openFiles)} / ${fmt(s.fileLimit)}`]));
   const ratios: string[] = [];
   const [y, m] = [results.find((r) => r.peer === 'yulan'), results.find((r) => r.peer === 'mosquitto')];
   for (const s of y?.steps ?? []) {
@@ -189,7 +191,7 @@ export async function runConnections(argv: string[]): Promise<PeerResult[]> {
   }
   const notes = results.map((r) => `- ${label(r.peer)}: baseline RSS ${fmt(r.baselineMiB)} MiB; limit: ${r.limit}; after ${r.held.seconds} s idle ${fmt(r.held.alive)} of ${fmt(r.held.of)} connections still open${r.authSample ? `; with production scrypt secrets (registered through the API), ${fmt(r.authSample.devices)} first connects, ${o.authConcurrency} in flight: ${fmt(r.authSample.perS)}/s accepted, ${fmt(r.authSample.failed)} refused` : ''}.`);
   const title = o.brokerWorkers > 0 ? `connections (clustered broker, ${o.brokerWorkers} workers)` : 'connections';
-  const md = `## ${title} — idle devices${o.peers.length > 1 ? ', Yulan vs Mosquitto' : ''}\n\n${machineMarkdown(machine)}\n\nOptions: steps ${o.steps.map(fmt).join(', ')}; keep-alive ${o.keepaliveS} s; ${o.concurrency} connects in flight per generator process, ≤ ${fmt(PER_GENERATOR)} sockets per generator, each generator on its own 127.0.x.y source address; peers one after the other (${o.peers.join(', ')}). Every device has its own password (Yulan: cloud registry, secrets seeded with scrypt N=2^4 — see the auth sample for production hashing; Mosquitto: password file + ACL). Memory is broker RSS (process tree) minus its idle baseline, per connection; "connects/s" is the step's new connections over its wall time; CPU is the broker's share of one core during the step.\n\n${table(['broker', 'step', 'connected', 'failed', 'connects/s', 'RSS MiB', 'KiB / connection', 'broker CPU %', 'open files / limit'], rows)}\n\n${notes.join('\n')}\n\n${ratios.join('  \n')}\n`;
+  const md = `## ${title} — idle devices${o.peers.length > 1 ? ', Yulan vs Mosquitto' : ''}\n\n${machineMarkdown(machine)}\n\nOptions: steps ${o.steps.map(fmt).join(', ')}; keep-alive ${o.keepaliveS} s; ${o.concurrency} connects in flight per generator process, ≤ ${fmt(PER_GENERATOR)} sockets per generator, each generator on its own 127.0.x.y source address; peers one after the other (${o.peers.join(', ')}); ${o.retries > 0 ? `a device whose connect fails retries up to ${o.retries} times after jittered waits of 1–3 s × attempt, as field devices do ("failed": devices never connected; "on a retry": connected on a later attempt)` : 'first attempts only, no retries'}. Every device has its own password (Yulan: cloud registry, secrets seeded with scrypt N=2^4 — see the auth sample for production hashing; Mosquitto: password file + ACL). Memory is broker RSS (process tree) minus its idle baseline, per connection; "connects/s" is the step's new connections over its wall time; CPU is the broker's share of one core during the step.\n\n${table(['broker', 'step', 'connected', 'failed', 'on a retry', 'connects/s', 'RSS MiB', 'KiB / connection', 'broker CPU %', 'open files / limit'], rows)}\n\n${notes.join('\n')}\n\n${ratios.join('  \n')}\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish(o.brokerWorkers > 0 ? 'connections-cluster' : 'connections', md, { machine, options: o, results });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
