@@ -28,6 +28,9 @@ export interface StormResult {
   /** Broker down → healthy again (process start), s. */
   restartS: number;
   brokerMetricsMaxMs: number; brokerCpuS: number; cloudCpuS: number;
+  /** The restarted broker's counts: live sessions closed by a newer CONNECT of the same id,
+   * and CONNECTs refused as stale (see broker/README.md). */
+  sessionsReplaced: number; connectsAbandoned: number;
   acked: number; stored: number; duplicates: number;
   /** Acknowledged but not stored: before the device's drop (in the killed broker's memory) / after it. */
   lostBeforeDrop: number; lostAfterDrop: number;
@@ -86,6 +89,7 @@ async function runPolicy(policy: ReconnectPolicy, o: StormOptions, progress: (l:
     clearInterval(sampling);
     const brokerCpuS = treeUsage(s.broker.proc.pid!).cpuMs / 1000;
     const cloudCpuS = (treeUsage(s.cloud.proc.pid!).cpuMs - cloudCpu0) / 1000;
+    const bm = await getJson<{ sessionsReplaced: number; connectsAbandoned: number }>(`${s.brokerHttpUrl}/metrics`, s.brokerToken);
     const storm = run.storm ?? { drops: 0, reconnected: 0, reconnectMs: [], attempts: 0, failures: {} };
     const acked = run.results.reduce((a, r) => a + r.acked, 0);
     const doneAt = Date.now();
@@ -101,7 +105,7 @@ async function runPolicy(policy: ReconnectPolicy, o: StormOptions, progress: (l:
     return {
       policy, devices: devices.length, connected: run.results.length, storm,
       backS: { p50: percentile(back, 50), p90: percentile(back, 90), p99: percentile(back, 99), max: back.at(-1) ?? Number.NaN },
-      restartS, brokerMetricsMaxMs, brokerCpuS, cloudCpuS, acked, stored, duplicates, lostBeforeDrop, lostAfterDrop,
+      restartS, brokerMetricsMaxMs, brokerCpuS, cloudCpuS, sessionsReplaced: bm.sessionsReplaced, connectsAbandoned: bm.connectsAbandoned, acked, stored, duplicates, lostBeforeDrop, lostAfterDrop,
     };
   } finally {
     await stack?.stop();
@@ -128,14 +132,14 @@ export async function runReconnectStorm(argv: string[]): Promise<StormResult[]> 
     const other = Object.entries(f).filter(([k]) => k !== 'connack-3' && k !== 'timeout').map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || '0';
     return [POLICY_LABEL[r.policy](o), r.connected, r.storm.drops, r.storm.reconnected,
       `${fmt(r.backS.p50)} / ${fmt(r.backS.p90)} / ${fmt(r.backS.p99)} / ${fmt(r.backS.max)}`,
-      r.storm.attempts, f['connack-3'] ?? 0, f.timeout ?? 0, other, r.brokerMetricsMaxMs, `${fmt(r.brokerCpuS)} / ${fmt(r.cloudCpuS)}`,
+      r.storm.attempts, f['connack-3'] ?? 0, f.timeout ?? 0, other, `${fmt(r.sessionsReplaced)} / ${fmt(r.connectsAbandoned)}`, r.brokerMetricsMaxMs, `${fmt(r.brokerCpuS)} / ${fmt(r.cloudCpuS)}`,
       r.acked, r.stored, `${fmt(r.lostBeforeDrop)} / ${fmt(r.lostAfterDrop)}`, r.duplicates];
   });
   const t = table(['reconnect policy', 'connected', 'dropped', 'back', 'back after (s) p50 / p90 / p99 / max', 'attempts', 'refused: server unavailable', 'CONNACK timeouts',
-    'other failures', 'broker /metrics max ms', 'CPU s broker / cloud (storm)', 'acked', 'stored', 'lost before / after the drop', 'dupes'], rows);
+    'other failures', 'broker: sessions replaced / stale CONNECTs refused', 'broker /metrics max ms', 'CPU s broker / cloud (storm)', 'acked', 'stored', 'lost before / after the drop', 'dupes'], rows);
   const [a, b] = results;
   const ratio = a && b ? `\n\n${POLICY_LABEL[a.policy](o)} / ${POLICY_LABEL[b.policy](o)}: ${fmt(a.backS.max / b.backS.max)}× time until every device was back, ${fmt(a.storm.attempts / Math.max(1, b.storm.attempts))}× connect attempts, ${fmt(a.brokerMetricsMaxMs / Math.max(1, b.brokerMetricsMaxMs))}× the broker's slowest /metrics answer.` : '';
-  const md = `## reconnect-storm — broker SIGKILLed under a connected fleet, every device back per its policy\n\n${machineMarkdown(machine)}\n\nOptions: ${fmt(results[0]?.devices ?? o.devices)} devices (the four kinds in equal shares), one QoS 1 reading every ${o.everyS} s each, keep-alive 60 s, ${o.durationS} s; the broker (single process, in-memory sessions) SIGKILLed ${o.atS} s in and restarted at once; CONNACK timeout 10 s per attempt; devices resend unacknowledged messages (DUP) after reconnecting and keep what fell due while offline; devices seeded into the registry (see connections), so each reconnect costs the cloud one cheap device-auth check (the restarted broker's auth cache is empty). "back after" is from the device's drop to its CONNACK. "lost before the drop" counts messages acknowledged before the kill that were still in the killed broker's memory (the in-memory mode's documented loss; Redis persistence keeps them); "after" must be 0. CPU is the restarted broker's whole life and the cloud's from the kill to the end.\n\n${t}${ratio}\n`;
+  const md = `## reconnect-storm — broker SIGKILLed under a connected fleet, every device back per its policy\n\n${machineMarkdown(machine)}\n\nOptions: ${fmt(results[0]?.devices ?? o.devices)} devices (the four kinds in equal shares), one QoS 1 reading every ${o.everyS} s each, keep-alive 60 s, ${o.durationS} s; the broker (single process, in-memory sessions) SIGKILLed ${o.atS} s in and restarted at once; CONNACK timeout 10 s per attempt; devices resend unacknowledged messages (DUP) after reconnecting and keep what fell due while offline; devices seeded into the registry (see connections), so each reconnect costs the cloud one cheap device-auth check (the restarted broker's auth cache is empty). "back after" is from the device's drop to its CONNACK. "lost before the drop" counts messages acknowledged before the kill that were still in the killed broker's memory (the in-memory mode's documented loss; Redis persistence keeps them); "after" must be 0. A device dropped more often than once was closed again after it was back: the broker counts live sessions replaced by a newer CONNECT of the same id (a retry that overtook its own earlier attempt). CPU is the restarted broker's whole life and the cloud's from the kill to the end.\n\n${t}${ratio}\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('reconnect-storm', md, { machine, options: o, results: results.map((r) => ({ ...r, storm: { ...r.storm, reconnectMs: undefined } })) });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);

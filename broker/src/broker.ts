@@ -185,7 +185,10 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       const serverId = packet.topic.split('/')[1];
       const client = serverId === aedes.id ? undefined : devices.get(packet.payload.toString());
       const s = client && sessionOf(client);
-      if (s) s.takenOver = true;
+      if (s) {
+        s.takenOver = true;
+        metrics.sessionsReplaced++;
+      }
       cb();
     }, () => undefined);
   }

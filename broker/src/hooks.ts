@@ -102,6 +102,10 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, why), false);
     }
     if (info.clientId !== '') newestAccepted.set(info.clientId, info.seq);
+    // Aedes closes the live session holding this id once we accept.
+    // Aedes' typings omit client.broker and broker.clients; both are runtime fields (aedes.js).
+    const holder = (client as unknown as { broker: { clients: Record<string, { closed?: boolean } | undefined> } }).broker.clients[info.clientId];
+    if (holder !== undefined && holder !== client && holder.closed !== true) metrics.sessionsReplaced++;
     if (ctx.sharedState) {
       checkWillAtConnect(client, principal);
       disableCounterDedupe(client);

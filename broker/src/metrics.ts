@@ -9,8 +9,13 @@ export interface BrokerMetrics {
   authFailures: number;
   /** Unknown devices refused because the cloud could not be asked. */
   authUnavailable: number;
-  /** CONNECTs whose socket closed while their credentials were being checked. */
+  /** CONNECTs refused because their socket closed, or a newer CONNECT of the same client
+   * id was accepted, while their credentials were being checked. */
   connectsAbandoned: number;
+  /** Live sessions closed because a new CONNECT with the same client id was accepted
+   * ([MQTT-3.1.4-2]); counted where the old session lived. Two devices sharing an id, or a
+   * device whose retry overtook its own earlier attempt. */
+  sessionsReplaced: number;
   aclDenied: { publish: number; subscribe: number };
   droppedQos0: number;
   /** QoS 1/2 messages dropped from an offline persistent session's full queue (oldest first). */
@@ -44,6 +49,7 @@ export function createMetrics(): BrokerMetrics {
     authFailures: 0,
     authUnavailable: 0,
     connectsAbandoned: 0,
+    sessionsReplaced: 0,
     aclDenied: { publish: 0, subscribe: 0 },
     droppedQos0: 0,
     droppedQueued: 0,

@@ -53,6 +53,18 @@ describe('broker authentication', () => {
     socket.destroy();
   });
 
+  it('a second CONNECT of a connected device replaces its session, and is counted', async () => {
+    auth.add('dev-twice');
+    const before = broker.metrics().sessionsReplaced;
+    const first = await rawConnect(port, { clientId: 'dev-twice', username: 'dev-twice', password: 'secret-dev-twice' });
+    const firstClosed = new Promise((r) => first.socket.once('close', r));
+    const second = await rawConnect(port, { clientId: 'dev-twice', username: 'dev-twice', password: 'secret-dev-twice' });
+    expect(second.returnCode).toBe(0);
+    await firstClosed;
+    expect(broker.metrics().sessionsReplaced).toBe(before + 1);
+    second.socket.destroy();
+  });
+
   it('a CONNECT overtaken by a newer one of the same device is refused when its check finishes last', async () => {
     auth.add('dev-late');
     auth.delays = [600, 0];
