@@ -51,6 +51,9 @@ export interface StormStats {
   attempts: number;
   /** Failed attempts by reason (`connack-3`, `timeout`, `closed`, `error`). */
   failures: Record<string, number>;
+  /** Drops of a live connection by how the socket ended: `closed` (the broker closed it),
+   * or the socket error's code (`ECONNRESET` when the broker process died). */
+  dropCauses: Record<string, number>;
 }
 
 /** One device event to publish (QoS 1, on the device's event topic) while the load runs. */

@@ -11,6 +11,8 @@ import { reconnectDelay } from './reconnect-policy.js';
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 /** Every socket past its CONNACK, for keep-alive pings from the moment it connected. */
 export const connected = new Set<Socket>();
+/** The error that ended a socket, for the drop's cause. */
+const socketErrors = new WeakMap<Socket, string>();
 
 export interface Live {
   dev: LoadDevice;
@@ -86,7 +88,7 @@ export function openSocket(job: LoadJob, live: Live): Promise<void> {
       }
     });
     socket.on('data', (d) => parser.parse(d));
-    socket.on('error', (err) => fail('error', err.message));
+    socket.on('error', (err: NodeJS.ErrnoException) => { socketErrors.set(socket, err.code ?? 'error'); fail('error', err.message); });
     socket.on('close', () => fail('closed', 'closed before CONNACK'));
     socket.write(mqttPacket.generate({
       cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: job.keepaliveS ?? 0,
@@ -107,20 +109,22 @@ export function sendPackets(live: Live, packets: { buf: Buffer; qos: 0 | 1; id: 
 /** Brings dropped devices back per the job's policy and counts what it took. */
 export class Reconnector {
   stopping = false;
-  readonly stats: StormStats = { drops: 0, reconnected: 0, reconnectMs: [], attempts: 0, failures: {} };
+  readonly stats: StormStats = { drops: 0, reconnected: 0, reconnectMs: [], attempts: 0, failures: {}, dropCauses: {} };
 
   constructor(private readonly job: LoadJob) {}
 
   /** Call once the device is up: from then on a drop starts the reconnect loop. */
   watch(live: Live): void {
-    if (!this.job.reconnect || !live.socket) return;
-    live.socket.once('close', () => { if (!this.stopping) void this.reconnect(live); });
+    const socket = live.socket;
+    if (!this.job.reconnect || !socket) return;
+    socket.once('close', () => { if (!this.stopping) void this.reconnect(live, socketErrors.get(socket) ?? 'closed'); });
   }
 
-  private async reconnect(live: Live): Promise<void> {
+  private async reconnect(live: Live, cause: string): Promise<void> {
     const policy = this.job.reconnect!;
     const droppedAt = Date.now();
     this.stats.drops += 1;
+    this.stats.dropCauses[cause] = (this.stats.dropCauses[cause] ?? 0) + 1;
     live.droppedAtSeq ??= live.seq;
     for (let attempt = 0; !this.stopping; attempt++) {
       await new Promise((r) => setTimeout(r, reconnectDelay(policy, attempt)));

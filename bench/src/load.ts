@@ -20,14 +20,18 @@ export interface LoadRun {
 function mergeStorm(parts: (StormStats | undefined)[]): StormStats | undefined {
   const xs = parts.filter((x): x is StormStats => x !== undefined);
   if (xs.length === 0) return undefined;
-  const failures: Record<string, number> = {};
-  for (const x of xs) for (const [k, v] of Object.entries(x.failures)) failures[k] = (failures[k] ?? 0) + v;
+  const add = (pick: (x: StormStats) => Record<string, number>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const x of xs) for (const [k, v] of Object.entries(pick(x))) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
   return {
     drops: xs.reduce((a, x) => a + x.drops, 0),
     reconnected: xs.reduce((a, x) => a + x.reconnected, 0),
     reconnectMs: xs.flatMap((x) => x.reconnectMs),
     attempts: xs.reduce((a, x) => a + x.attempts, 0),
-    failures,
+    failures: add((x) => x.failures),
+    dropCauses: add((x) => x.dropCauses),
   };
 }
 

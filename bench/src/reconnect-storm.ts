@@ -90,7 +90,7 @@ async function runPolicy(policy: ReconnectPolicy, o: StormOptions, progress: (l:
     const brokerCpuS = treeUsage(s.broker.proc.pid!).cpuMs / 1000;
     const cloudCpuS = (treeUsage(s.cloud.proc.pid!).cpuMs - cloudCpu0) / 1000;
     const bm = await getJson<{ sessionsReplaced: number; connectsAbandoned: number }>(`${s.brokerHttpUrl}/metrics`, s.brokerToken);
-    const storm = run.storm ?? { drops: 0, reconnected: 0, reconnectMs: [], attempts: 0, failures: {} };
+    const storm = run.storm ?? { drops: 0, reconnected: 0, reconnectMs: [], attempts: 0, failures: {}, dropCauses: {} };
     const acked = run.results.reduce((a, r) => a + r.acked, 0);
     const doneAt = Date.now();
     let m = await getJson<{ received: number; duplicates: number; outboxDepth: number }>(`${s.edgeUrl}/metrics`, s.edgeToken);
@@ -130,12 +130,13 @@ export async function runReconnectStorm(argv: string[]): Promise<StormResult[]> 
   const rows = results.map((r) => {
     const f = r.storm.failures;
     const other = Object.entries(f).filter(([k]) => k !== 'connack-3' && k !== 'timeout').map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || '0';
-    return [POLICY_LABEL[r.policy](o), r.connected, r.storm.drops, r.storm.reconnected,
+    const causes = Object.entries(r.storm.dropCauses).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+    return [POLICY_LABEL[r.policy](o), r.connected, `${fmt(r.storm.drops)}${causes ? ` (${causes})` : ''}`, r.storm.reconnected,
       `${fmt(r.backS.p50)} / ${fmt(r.backS.p90)} / ${fmt(r.backS.p99)} / ${fmt(r.backS.max)}`,
       r.storm.attempts, f['connack-3'] ?? 0, f.timeout ?? 0, other, `${fmt(r.sessionsReplaced)} / ${fmt(r.connectsAbandoned)}`, r.brokerMetricsMaxMs, `${fmt(r.brokerCpuS)} / ${fmt(r.cloudCpuS)}`,
       r.acked, r.stored, `${fmt(r.lostBeforeDrop)} / ${fmt(r.lostAfterDrop)}`, r.duplicates];
   });
-  const t = table(['reconnect policy', 'connected', 'dropped', 'back', 'back after (s) p50 / p90 / p99 / max', 'attempts', 'refused: server unavailable', 'CONNACK timeouts',
+  const t = table(['reconnect policy', 'connected', 'dropped (how the socket ended)', 'back', 'back after (s) p50 / p90 / p99 / max', 'attempts', 'refused: server unavailable', 'CONNACK timeouts',
     'other failures', 'broker: sessions replaced / stale CONNECTs refused', 'broker /metrics max ms', 'CPU s broker / cloud (storm)', 'acked', 'stored', 'lost before / after the drop', 'dupes'], rows);
   const [a, b] = results;
   const ratio = a && b ? `\n\n${POLICY_LABEL[a.policy](o)} / ${POLICY_LABEL[b.policy](o)}: ${fmt(a.backS.max / b.backS.max)}× time until every device was back, ${fmt(a.storm.attempts / Math.max(1, b.storm.attempts))}× connect attempts, ${fmt(a.brokerMetricsMaxMs / Math.max(1, b.brokerMetricsMaxMs))}× the broker's slowest /metrics answer.` : '';

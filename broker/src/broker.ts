@@ -198,6 +198,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       stream.destroy();
       return;
     }
+    hooks.connectionOpened(stream);
     aedes.handle(stream, req);
     // Added after Aedes' 'readable' listener, so the stream stays in paused mode and
     // 'data' fires for exactly the chunks Aedes reads, just before it parses them.

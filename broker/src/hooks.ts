@@ -7,6 +7,7 @@ import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
 import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
 import { admit, createOutgoingState, publishSize, type OutgoingState } from './flow-control.js';
 import type { BrokerMetrics } from './metrics.js';
+import { ConnectOrder } from './connect-order.js';
 import type { ReplayGate } from './persistence.js';
 import type { PresenceReason } from './presence.js';
 
@@ -33,7 +34,7 @@ export interface Session {
 interface ConnectInfo {
   clientId: string;
   clean: boolean;
-  /** Arrival order of the CONNECT. */
+  /** Order of the connection: when its socket was accepted (see connectionOpened). */
   seq: number;
 }
 
@@ -64,6 +65,9 @@ export interface BrokerHooks extends Hooks {
   sessionOf(client: Client): Session | undefined;
   /** Call when a client's connection has ended (forgets its CONNECT order). */
   sessionEnded(client: Client): void;
+  /** Call for every accepted transport connection, before Aedes reads from it: the order
+   * of connections is the order their sockets were accepted. */
+  connectionOpened(stream: object): void;
 }
 
 export function createHooks(ctx: HookContext): BrokerHooks {
@@ -72,9 +76,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
   // write our own fields onto Aedes' objects.
   const sessions = new WeakMap<Client, Session>();
   const connects = new WeakMap<Client, ConnectInfo>();
-  let connectSeq = 0;
-  /** Client id → arrival order of its newest accepted CONNECT. */
-  const newestAccepted = new Map<string, number>();
+  const order = new ConnectOrder();
 
   function refuse(
     client: Client,
@@ -90,22 +92,25 @@ export function createHooks(ctx: HookContext): BrokerHooks {
   }
 
   function accept(client: Client, info: ConnectInfo, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
-    // In a reconnect storm the cloud answers late and devices give up and connect again;
-    // credential checks then finish out of order. Aedes lets the last CONNECT to finish
-    // close the session holding its id, so a stale attempt — its socket gone, or simply
-    // overtaken — would close the device's newer, live session. The newest arrival wins.
-    // (An empty client id gets a generated, unique one: nothing to order.)
-    const newer = info.clientId !== '' && (newestAccepted.get(info.clientId) ?? 0) > info.seq;
-    if (newer || (client.conn as { destroyed?: boolean }).destroyed === true) {
+    // One event-loop turn first, so a connection whose FIN came in the same read as its
+    // CONNECT is seen as gone (see connect-order.ts).
+    setImmediate(() => decide(client, info, principal, cb));
+  }
+
+  function decide(client: Client, info: ConnectInfo, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
+    const stale = order.staleReason(info.clientId, info.seq, client.conn, (client as { closed?: boolean }).closed === true);
+    if (stale !== undefined) {
       metrics.connectsAbandoned++;
-      const why = newer ? 'a newer connection of this client id was accepted first' : 'client left before its credentials were checked';
-      return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, why), false);
+      return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, stale), false);
     }
-    if (info.clientId !== '') newestAccepted.set(info.clientId, info.seq);
-    // Aedes closes the live session holding this id once we accept.
-    // Aedes' typings omit client.broker and broker.clients; both are runtime fields (aedes.js).
-    const holder = (client as unknown as { broker: { clients: Record<string, { closed?: boolean } | undefined> } }).broker.clients[info.clientId];
-    if (holder !== undefined && holder !== client && holder.closed !== true) metrics.sessionsReplaced++;
+    order.accepted(info.clientId, info.seq);
+    // Aedes closes the live session holding this id once we accept. Its typings omit
+    // client.broker and broker.clients; both are runtime fields (aedes.js).
+    const holder = (client as unknown as { broker: { clients: Record<string, (Client & { closed?: boolean }) | undefined> } }).broker.clients[info.clientId];
+    if (holder !== undefined && holder !== client && holder.closed !== true) {
+      metrics.sessionsReplaced++;
+      logger.info({ clientId: info.clientId, oldSocketAgeMs: order.ageMs(holder.conn), newSocketAgeMs: order.ageMs(client.conn) }, 'session replaced by a newer connection of its client id');
+    }
     if (ctx.sharedState) {
       checkWillAtConnect(client, principal);
       disableCounterDedupe(client);
@@ -139,16 +144,18 @@ export function createHooks(ctx: HookContext): BrokerHooks {
 
   return {
     sessionOf: (client) => sessions.get(client),
+    connectionOpened: (stream) => order.opened(stream),
     sessionEnded(client) {
       const s = sessions.get(client);
-      if (s && client.id && newestAccepted.get(client.id) === s.connectSeq) newestAccepted.delete(client.id);
+      if (s && client.id) order.ended(client.id, s.connectSeq);
     },
 
     preConnect(client, packet, cb) {
       if (ctx.isClosing()) return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'broker is shutting down'), false);
       // Aedes replaces an empty client id with a generated one before `authenticate`,
-      // so the id as sent is recorded here.
-      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false, seq: ++connectSeq });
+      // so the id as sent is recorded here, with its connection's order: a CONNECT held up
+      // on an older connection must not count as newer than its successor's.
+      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false, seq: order.orderOf(client.conn) });
       cb(null, true);
     },
 

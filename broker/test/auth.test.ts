@@ -53,6 +53,53 @@ describe('broker authentication', () => {
     socket.destroy();
   });
 
+  it('a CONNECT read late from a connection older than the live session cannot replace it', async () => {
+    // The device gave up on its first connection (its CONNECT stuck, then read late by a
+    // busy broker) and connected again; connection order, not CONNECT order, decides.
+    auth.add('dev-slow-read');
+    const older = net.connect(port, '127.0.0.1');
+    await new Promise((r) => older.once('connect', r));
+    older.on('error', () => undefined);
+    const olderGot: Buffer[] = [];
+    older.on('data', (d: Buffer) => olderGot.push(d));
+    const olderClosed = new Promise((r) => older.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    const before = broker.metrics();
+    const live = await rawConnect(port, { clientId: 'dev-slow-read', username: 'dev-slow-read', password: 'secret-dev-slow-read' });
+    expect(live.returnCode).toBe(0);
+    let liveClosed = false;
+    live.socket.once('close', () => { liveClosed = true; });
+    older.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'dev-slow-read', username: 'dev-slow-read', password: Buffer.from('secret-dev-slow-read'), keepalive: 0 }));
+    await olderClosed;
+    expect([...Buffer.concat(olderGot)]).toEqual([0x20, 0x02, 0x00, 0x03]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(liveClosed).toBe(false);
+    expect(broker.metrics().sessionsReplaced).toBe(before.sessionsReplaced);
+    expect(broker.metrics().connectsAbandoned).toBe(before.connectsAbandoned + 1);
+    live.socket.destroy();
+  });
+
+  it('a CONNECT from a connection the device already closed cannot replace its live session', async () => {
+    // Reconnect storm, seen in the harness: the device timed out an attempt and closed it,
+    // but the busy broker accepted that socket from its backlog seconds later and read the
+    // CONNECT and the FIN together; accepting it closed the device's live session.
+    auth.add('dev-gone');
+    const live = await rawConnect(port, { clientId: 'dev-gone', username: 'dev-gone', password: 'secret-dev-gone' });
+    expect(live.returnCode).toBe(0);
+    let liveClosed = false;
+    live.socket.once('close', () => { liveClosed = true; });
+    const before = broker.metrics();
+    const gone = net.connect(port, '127.0.0.1');
+    gone.on('error', () => undefined);
+    await new Promise((r) => gone.once('connect', r));
+    gone.end(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'dev-gone', username: 'dev-gone', password: Buffer.from('secret-dev-gone'), keepalive: 0 }));
+    await waitFor(() => broker.metrics().connectsAbandoned === before.connectsAbandoned + 1, 'the closed connection refused');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(liveClosed).toBe(false);
+    expect(broker.metrics().sessionsReplaced).toBe(before.sessionsReplaced);
+    live.socket.destroy();
+  });
+
   it('a second CONNECT of a connected device replaces its session, and is counted', async () => {
     auth.add('dev-twice');
     const before = broker.metrics().sessionsReplaced;
