@@ -1,4 +1,4 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
   Channel, CommandResult, CommandStatus, Event, Presence, Telemetry, TwinReported, deviceTopic,
@@ -11,14 +11,14 @@ import type { SimEvent } from './models/types.js';
 import { CLOSE_STEP_MS, bounded } from './bounded.js';
 import { CommandRunner } from './command-runner.js';
 import { ControlInbox } from './control-inbox.js';
+import { DeviceTimers } from './device-timers.js';
+import { connectAttempt } from './mqtt-attempt.js';
 
 export {
   rejectFirmwareUpdate, type FirmwareUpdateContext, type FirmwareUpdateHook, type SimDeviceOptions, type SimDeviceStats,
 } from './sim-device-options.js';
 import { rejectFirmwareUpdate, type FirmwareUpdateContext, type SimDeviceOptions, type SimDeviceStats } from './sim-device-options.js';
 
-/** MQTT refusal codes (3.1.1) that mean "your credentials are wrong". */
-const AUTH_CODES = new Set([4, 5]);
 interface PendingResult { commandId: string; status: CommandStatus; message: string; output: Record<string, string> }
 
 /**
@@ -42,7 +42,6 @@ export class SimDevice {
   private live = false;
   private closing = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
   private cancelAttempt: (() => void) | undefined;
   private readonly runner: CommandRunner;
   private readonly inbox: ControlInbox;
@@ -51,7 +50,7 @@ export class SimDevice {
   private readonly offline: { ev: SimEvent; tsMs: number }[] = [];
   /** Command results are kept while offline too: a reboot's SUCCEEDED goes out after the birth. */
   private readonly offlineResults: PendingResult[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new DeviceTimers();
 
   constructor(private readonly opts: SimDeviceOptions, logger: Logger) {
     this.addr = { site: opts.site, kind: opts.kind, deviceId: opts.deviceId };
@@ -65,7 +64,7 @@ export class SimDevice {
     const firmware = opts.onFirmwareUpdate ?? rejectFirmwareUpdate;
     this.runner = new CommandRunner({
       clock: this.clock,
-      schedule: (fn, delayMs) => this.after(delayMs, fn),
+      schedule: (fn, delayMs) => this.timers.after(delayMs, fn),
       result: (id, status, message, output) => void this.result(id, status, message, output),
       reboot: (downMs) => this.reboot(downMs),
       firmwareUpdate: (cmd) => firmware(cmd, this.firmwareContext(cmd.commandId)),
@@ -158,65 +157,29 @@ export class SimDevice {
       const down = this.rebootUntil - Date.now();
       if (down > 0) {
         // A simulated reboot: offline for its duration, then straight back (no backoff).
-        await this.sleep(down);
+        await this.timers.sleep(down);
         continue;
       }
       // Full jitter exponential backoff.
       const min = this.opts.reconnectMinMs ?? 1000;
       const cap = Math.min(this.opts.reconnectMaxMs ?? 30_000, min * 2 ** Math.min(failures, 10));
-      await this.sleep(min / 2 + Math.random() * cap);
+      await this.timers.sleep(min / 2 + Math.random() * cap);
     }
     settle(new SimError(SimErrorCode.Closed, `device ${this.id} closed before connecting`));
   }
 
   private attempt(): Promise<SimError | MqttClient> {
-    const presence = (online: boolean, reason: string): Buffer =>
-      Buffer.from(Presence.encode({
-        deviceId: this.id, kind: this.opts.kind, online, tsMs: this.clock(), firmwareVersion: this.fw, reason,
-      }));
-    const options: IClientOptions = {
-      clientId: this.id, username: this.id, password: this.opts.secret, protocolVersion: 4, clean: true,
-      reconnectPeriod: 0, connectTimeout: this.opts.connectTimeoutMs ?? 10_000, keepalive: this.opts.keepaliveS ?? 60,
-      queueQoSZero: false,
-      will: { topic: this.topic(Channel.Presence), payload: presence(false, 'will'), qos: 1, retain: true },
-    };
-    return new Promise((resolve) => {
-      let client: MqttClient;
-      try {
-        client = mqtt.connect(this.opts.mqttUrl, options);
-      } catch (cause) {
-        resolve(new SimError(SimErrorCode.MqttConnect, `cannot connect to ${this.opts.mqttUrl}: ${(cause as Error).message}`, { cause }));
-        return;
-      }
-      this.client = client;
-      const fail = (cause: unknown): void => {
-        cleanup();
-        client.end(true);
-        const rc = (cause as { code?: unknown }).code;
-        const auth = typeof rc === 'number' && AUTH_CODES.has(rc);
-        resolve(new SimError(auth ? SimErrorCode.MqttAuth : SimErrorCode.MqttConnect,
-          auth ? `broker refused credentials of device ${this.id}` : `mqtt connect of ${this.id} failed: ${(cause as Error).message}`,
-          { cause }));
-      };
-      const onError = (err: Error): void => fail(err);
-      const onClose = (): void => fail(new Error('connection closed before CONNACK'));
-      const onConnect = (): void => {
-        cleanup();
-        resolve(client);
-      };
-      const cleanup = (): void => {
-        this.cancelAttempt = undefined;
-        client.off('error', onError).off('close', onClose).off('connect', onConnect);
-      };
-      // close() during an attempt: MQTT.js may never emit 'close' for a connection that
-      // has not been established, so the attempt is settled from here.
-      this.cancelAttempt = () => {
-        cleanup();
-        client.end(true);
-        resolve(new SimError(SimErrorCode.Closed, `device ${this.id} closed while connecting`));
-      };
-      client.on('error', onError).on('close', onClose).on('connect', onConnect);
+    const will = Buffer.from(Presence.encode({
+      deviceId: this.id, kind: this.opts.kind, online: false, tsMs: this.clock(), firmwareVersion: this.fw, reason: 'will',
+    }));
+    const a = connectAttempt({
+      mqttUrl: this.opts.mqttUrl, deviceId: this.id, secret: this.opts.secret, will: { topic: this.topic(Channel.Presence), payload: will },
+      ...(this.opts.connectTimeoutMs !== undefined && { connectTimeoutMs: this.opts.connectTimeoutMs }),
+      ...(this.opts.keepaliveS !== undefined && { keepaliveS: this.opts.keepaliveS }),
     });
+    if (a.client) this.client = a.client;
+    this.cancelAttempt = a.cancel;
+    return a.result.finally(() => { this.cancelAttempt = undefined; });
   }
 
   /** Runs while a session is up; resolves when it closes. */
@@ -332,30 +295,6 @@ export class SimDevice {
       });
   }
 
-  private after(delayMs: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, delayMs);
-    this.timers.add(t);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.timers.add(t);
-      this.wake = () => {
-        clearTimeout(t);
-        this.timers.delete(t);
-        resolve();
-      };
-    });
-  }
-
   /** Kills the socket without DISCONNECT (a crash or network cut): the broker fires the will.
    * The device then reconnects on its own. */
   dropConnection(): void {
@@ -366,9 +305,7 @@ export class SimDevice {
   async close(): Promise<void> {
     if (this.closing) return this.loop;
     this.closing = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.wake?.();
+    this.timers.cancelAll();
     this.cancelAttempt?.();
     const client = this.client;
     // Every step is bounded: a close that races a half-open connection (CONNACK not yet
