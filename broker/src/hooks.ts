@@ -22,7 +22,7 @@ export interface Session {
   /** Its id connected to another broker process, which closes this session and has
    * published online presence already: no offline presence from here. */
   takenOver: boolean;
-  /** Arrival order of its CONNECT (see `accept`). */
+  /** Order of the connection it came on (see connect-order.ts). */
   readonly connectSeq: number;
   /** Highest QoS granted to any of its subscriptions. When 0, every delivery to it is
    * QoS 0 (MQTT downgrades to the subscription QoS), so it may be dropped under load

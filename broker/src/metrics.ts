@@ -13,8 +13,8 @@ export interface BrokerMetrics {
    * id was accepted, while their credentials were being checked. */
   connectsAbandoned: number;
   /** Live sessions closed because a new CONNECT with the same client id was accepted
-   * ([MQTT-3.1.4-2]); counted where the old session lived. Two devices sharing an id, or a
-   * device whose retry overtook its own earlier attempt. */
+   * ([MQTT-3.1.4-2]); counted where the old session lived. A steady rise means two devices
+   * share an id. */
   sessionsReplaced: number;
   aclDenied: { publish: number; subscribe: number };
   droppedQos0: number;
