@@ -31,6 +31,14 @@ export const CloudEnvSchema = Type.Object({
   YULAN_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   YULAN_SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$' })),
   YULAN_SMTP_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+  // The safety net (docs/care.md §3): the channels paged when an urgent alert reaches nobody
+  // (typically the call centre's, the same the edge pages on its own), how long an urgent
+  // alert may stay unclaimed, and how often an unreached one is tried again.
+  YULAN_CARE_FALLBACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  YULAN_CARE_FALLBACK_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  YULAN_CARE_FALLBACK_EMAIL_TO: Type.Optional(Type.String({ pattern: '^[^\\s@]+@[^\\s@]+$', maxLength: 320 })),
+  YULAN_CARE_CLAIM_DEADLINE_SEC: Type.String({ pattern: '^[1-9][0-9]{0,5}$', default: '900' }),
+  YULAN_CARE_UNREACHED_RETRY_SEC: Type.String({ pattern: '^[1-9][0-9]{0,4}$', default: '60' }),
   // Firmware (docs/control.md §2): a JSON file of trusted Ed25519 public keys
   // [{id, publicKeyPem}]; read and validated at start. Unset: uploads are refused.
   YULAN_FIRMWARE_KEYS: Type.Optional(Type.String({ minLength: 1 })),
@@ -57,6 +65,12 @@ export interface CloudConfig {
   smtp?: { url: string; from: string };
   /** requests per minute per client address (YULAN_API_RATE_LIMIT) */
   apiRateLimit: number;
+  /** the safety net for alerts that reach nobody (docs/care.md §3) */
+  care: {
+    claimDeadlineSec: number;
+    unreachedRetrySec: number;
+    fallback: { webhook?: { url: string; secret: string }; emailTo?: string };
+  };
   /** path of the trusted firmware keys file (YULAN_FIRMWARE_KEYS), absolute */
   firmwareKeysFile?: string;
 }
@@ -76,6 +90,14 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     const port = Number((withDefaults as CloudEnv).YULAN_HTTP_PORT);
     if (port > 65535) problems.push('YULAN_HTTP_PORT: must be 0..65535');
   }
+  // Settings that only make sense together: a webhook is never sent unsigned, and an
+  // email needs the SMTP server.
+  if ((input.YULAN_CARE_FALLBACK_WEBHOOK_URL === undefined) !== (input.YULAN_CARE_FALLBACK_WEBHOOK_SECRET === undefined)) {
+    problems.push('YULAN_CARE_FALLBACK_WEBHOOK_URL and YULAN_CARE_FALLBACK_WEBHOOK_SECRET: set both or neither');
+  }
+  if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
+    problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
+  }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const e = withDefaults as CloudEnv;
   const dataDir = join(resolve(e.YULAN_DATA_DIR), 'cloud');
@@ -91,6 +113,16 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     edgeUrl: e.YULAN_EDGE_URL.replace(/\/+$/, ''),
     edgeToken: e.YULAN_EDGE_TOKEN,
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
+    care: {
+      claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),
+      unreachedRetrySec: Number(e.YULAN_CARE_UNREACHED_RETRY_SEC),
+      fallback: {
+        ...(e.YULAN_CARE_FALLBACK_WEBHOOK_URL !== undefined && e.YULAN_CARE_FALLBACK_WEBHOOK_SECRET !== undefined
+          ? { webhook: { url: e.YULAN_CARE_FALLBACK_WEBHOOK_URL, secret: e.YULAN_CARE_FALLBACK_WEBHOOK_SECRET } }
+          : {}),
+        ...(e.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined ? { emailTo: e.YULAN_CARE_FALLBACK_EMAIL_TO } : {}),
+      },
+    },
     ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
     ...(e.YULAN_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     ...(e.YULAN_SMTP_URL !== undefined

@@ -77,6 +77,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       logger: log,
       publicUrl: () => config.publicUrl ?? ownUrl,
       ...(config.smtp ? { smtp: config.smtp } : {}),
+      safety: { claimDeadlineSec: config.care.claimDeadlineSec, unreachedRetrySec: config.care.unreachedRetrySec },
+      fallback: config.care.fallback,
     });
     people.setAlertData(alerts.residentData);
     presence = new PresenceListener({ devices, logger: log.child({ part: 'presence' }) });

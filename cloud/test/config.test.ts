@@ -20,7 +20,27 @@ describe('loadCloudConfig', () => {
       edgeUrl: 'http://127.0.0.1:8081',
       edgeToken: 'e',
       apiRateLimit: 1200,
+      care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
     });
+  });
+
+  it('reads the care safety net and refuses half of a fallback channel', () => {
+    const c = loadCloudConfig({
+      ...required,
+      YULAN_CARE_FALLBACK_WEBHOOK_URL: 'https://callcentre.example/hook',
+      YULAN_CARE_FALLBACK_WEBHOOK_SECRET: 's'.repeat(20),
+      YULAN_SMTP_URL: 'smtp://127.0.0.1:25',
+      YULAN_CARE_FALLBACK_EMAIL_TO: 'desk@callcentre.example',
+      YULAN_CARE_CLAIM_DEADLINE_SEC: '600',
+      YULAN_CARE_UNREACHED_RETRY_SEC: '30',
+    });
+    expect(c.care).toEqual({
+      claimDeadlineSec: 600, unreachedRetrySec: 30,
+      fallback: { webhook: { url: 'https://callcentre.example/hook', secret: 's'.repeat(20) }, emailTo: 'desk@callcentre.example' },
+    });
+    expect(() => loadCloudConfig({ ...required, YULAN_CARE_FALLBACK_WEBHOOK_URL: 'https://x.example/h' })).toThrow(/set both or neither/);
+    expect(() => loadCloudConfig({ ...required, YULAN_CARE_FALLBACK_EMAIL_TO: 'a@b.example' })).toThrow(/needs YULAN_SMTP_URL/);
+    expect(() => loadCloudConfig({ ...required, YULAN_CARE_CLAIM_DEADLINE_SEC: '0' })).toThrow(/YULAN_CARE_CLAIM_DEADLINE_SEC/);
   });
 
   it('reads every variable', () => {

@@ -49,6 +49,16 @@ export interface EdgeNotification {
   error?: string;
 }
 
+/** One device event an alert merged. `fallId` and `source` (fall events) let the cloud tell
+ * a new fall from a repeat of the same one, and a radar fall from a wearable's. */
+export interface AlertEventRef {
+  type: string;
+  atMs: number;
+  seq: number;
+  fallId?: string;
+  source?: string;
+}
+
 /** The body of `POST /api/v1/internal/alerts` (docs/care.md §2, "Edge → cloud"). */
 export interface AlertReport {
   id: string;
@@ -65,7 +75,7 @@ export interface AlertReport {
   firstEventAtMs: number;
   lastEventAtMs: number;
   eventCount: number;
-  events: { type: string; atMs: number; seq: number }[];
+  events: AlertEventRef[];
   message?: string;
   edgeNotifications?: EdgeNotification[];
 }

@@ -16,14 +16,22 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
     {
       schema: {
         tags: ['health'],
-        summary: 'Presence ingestion counters (received, applied, dropped by reason)',
+        summary: 'Presence ingestion counters (received, applied, dropped by reason); alerts that reached nobody',
         security: adminSecurity,
-        response: { 200: Type.Object({ mqttConnected: Type.Boolean(), presence: Counters }), ...errorResponses(401, 429) },
+        response: {
+          200: Type.Object({
+            mqttConnected: Type.Boolean(),
+            presence: Counters,
+            alerts_unreached: Type.Integer({ description: 'open urgent alerts nobody could be reached for in time (docs/care.md §3); each is an incident' }),
+          }),
+          ...errorResponses(401, 429),
+        },
       },
     },
     async () => ({
       mqttConnected: fastify.control.connected(),
       presence: opts.presenceStats?.() ?? { received: 0, applied: 0, dropped: {} },
+      alerts_unreached: opts.alerts?.repo.counts().unreached ?? 0,
     }),
   );
 };

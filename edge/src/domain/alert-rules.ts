@@ -49,9 +49,18 @@ export function applyInput(prev: DeviceRuleState | undefined, input: RuleInput, 
   }
   // Device time, but never ahead of the edge clock (decode allows a few minutes of skew).
   const ts = Math.min(input.tsMs, now);
-  if (input.kind === 'event') onEvent(d, input.eventType, input.attributes, { type: input.eventType, atMs: ts, seq: input.seq });
+  if (input.kind === 'event') onEvent(d, input.eventType, input.attributes, eventRef(input.eventType, input.attributes, ts, input.seq));
   else onTelemetry(d, input.fields, ts, input.seq);
   return d.result();
+}
+
+/** The event as an alert carries it; a fall's id and source go along so the cloud can tell
+ * a new fall from a repeat of the one it already handled (docs/care.md §3). */
+function eventRef(type: string, attrs: Record<string, string>, atMs: number, seq: number): AlertEventRef {
+  const ref: AlertEventRef = { type, atMs, seq };
+  if (attrs.fall_id) ref.fallId = attrs.fall_id.slice(0, 64);
+  if (attrs.source) ref.source = attrs.source.slice(0, 32);
+  return ref;
 }
 
 /** Periodic evaluation: merge windows, silence, inactivity, routine. */

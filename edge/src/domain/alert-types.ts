@@ -2,14 +2,10 @@ import { createHash } from 'node:crypto';
 
 // The wire vocabulary (alert types, levels, states, device event names) is the shared
 // contract in protos; the rest of this file is the edge's own rule state.
-import type { AlertLevel, AlertReport, AlertType } from '@yulan/protos';
+import type { AlertEventRef, AlertLevel, AlertReport, AlertType } from '@yulan/protos';
 export { AlertLevel, AlertState, AlertType, CareEvent, MAX_ALERT_EVENTS } from '@yulan/protos';
 
-export interface AlertEventRef {
-  type: string;
-  atMs: number;
-  seq: number;
-}
+export type { AlertEventRef } from '@yulan/protos';
 
 /** One revision of an alert: the wire `AlertReport` minus `edgeNotifications` (the uplink
  * adds those from the delivery log), with the fields the edge always sets made required.

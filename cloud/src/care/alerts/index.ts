@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
-import type { AuditLog, CareDirectory, ResidentAlertData } from '../contracts.js';
+import type { AuditLog, CareDirectory, Channel, Locale, Recipient, ResidentAlertData } from '../contracts.js';
 import { maySee } from './access.js';
 import { createEmailSender, DEFAULT_WEBHOOK_BACKOFF_MS } from './channels.js';
 import { Dispatcher, summarize } from './dispatcher.js';
+import { DEFAULT_SAFETY, FALLBACK_USER, type SafetyPolicy } from './ladder.js';
 import { AlertLifecycle, type IntakeResult } from './lifecycle.js';
 import type { AlertReport } from './model.js';
 import { AlertRepository, type AlertRecord } from './repository.js';
@@ -13,8 +14,8 @@ import { SseHub } from './sse-hub.js';
 
 export { AlertRepository } from './repository.js';
 export type { AlertRecord, NotificationRecord, TimelineEntry } from './repository.js';
-export { decide, initialPosition, intentKey } from './ladder.js';
-export type { LadderDecision, LadderInput, LadderPosition, Intent } from './ladder.js';
+export { decide, initialPosition, intentKey, FALLBACK_USER, DEFAULT_SAFETY } from './ladder.js';
+export type { LadderDecision, LadderInput, LadderPosition, Intent, SafetyPolicy } from './ladder.js';
 export * from './model.js';
 export { SseHub } from './sse-hub.js';
 
@@ -32,6 +33,17 @@ export interface OpenAlertsOptions {
   clock?: () => number;
   /** SSE heartbeat interval (default 15 s) */
   heartbeatMs?: number;
+  /** the safety net for alerts that reach nobody (docs/care.md §3) */
+  safety?: Partial<Pick<SafetyPolicy, 'claimDeadlineSec' | 'unreachedRetrySec'>>;
+  /** the fallback channels (the call centre's), paged when an urgent alert reaches nobody */
+  fallback?: FallbackChannels;
+}
+
+export interface FallbackChannels {
+  webhook?: { url: string; secret: string };
+  /** sent through `smtp` */
+  emailTo?: string;
+  locale?: Locale;
 }
 
 export interface AlertsModule {
@@ -43,6 +55,8 @@ export interface AlertsModule {
   /** stops timers and in-flight sends without finishing them, then closes the database */
   close(): Promise<void>;
   intake(report: AlertReport): Promise<IntakeResult>;
+  /** someone may have become reachable: retry every unreached alert now */
+  retryUnreached(): Promise<number>;
   claim(alertId: string, userId: string, via: string): Promise<AlertRecord>;
   resolve(alertId: string, actor: { id: string; admin: boolean }, outcome: string, note: string | null): Promise<AlertRecord>;
   /** resolves when no notification is queued or being sent */
@@ -74,7 +88,7 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
     intents(ids) {
       dispatcher?.enqueue(ids);
     },
-  });
+  }, safetyPolicy(opts, log));
   scheduler = new LadderScheduler(repo, (id) => lifecycle.advance(id), now, log);
   dispatcher = new Dispatcher({
     repo, directory: opts.directory, hub, email, log, now,
@@ -119,11 +133,23 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
       repo.close();
     },
     intake: (r) => lifecycle.intake(r),
+    retryUnreached: () => (closed ? Promise.resolve(0) : lifecycle.retryUnreached()),
     claim: (id, userId, via) => lifecycle.claim(id, userId, via),
     resolve: (id, actor, outcome, note) => lifecycle.resolve(id, actor, outcome, note),
     idle: () => d.idle(),
     internals: { repo, directory: opts.directory, audit: opts.audit, now },
   };
+}
+
+function safetyPolicy(opts: OpenAlertsOptions, log: Logger): SafetyPolicy {
+  const f = opts.fallback;
+  const channels: Channel[] = [];
+  if (f?.webhook) channels.push({ type: 'webhook', address: f.webhook.url, secret: f.webhook.secret });
+  if (f?.emailTo) channels.push({ type: 'email', address: f.emailTo });
+  if (channels.length === 0) log.warn('no fallback channel configured (YULAN_CARE_FALLBACK_WEBHOOK_URL / _EMAIL_TO): an alert that reaches nobody can only be logged and counted');
+  const fallback: Recipient | null = channels.length === 0 ? null
+    : { userId: FALLBACK_USER, name: 'Fallback (call centre)', role: 'callcentre', locale: f?.locale ?? 'zh-CN', channels };
+  return { ...DEFAULT_SAFETY, ...opts.safety, fallback };
 }
 
 /** The alert routes under /api/v1, when the app was given an alerts module. */

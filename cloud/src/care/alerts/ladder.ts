@@ -32,6 +32,18 @@ export interface LadderPosition {
   finals: Kind[];
   /** wellness: the one page has been issued */
   wellnessDone: boolean;
+  /** escalation round: a lapsed claim or a retry of an unreached alert pages again under new keys */
+  round: number;
+  /** "new event" notices issued so far (their serial) */
+  updates: number;
+  /** the claimer was told of a new urgent event and must acknowledge it by then */
+  reconfirm: { userId: string; dueAtMs: number } | null;
+  /** since when nobody could be reached in time (an incident until someone claims), else null */
+  unreachedAtMs: number | null;
+  /** the next retry of an unreached alert */
+  retryAtMs: number | null;
+  /** fallback pages issued so far */
+  fallbackPages: number;
 }
 
 export const initialPosition = (): LadderPosition => ({
@@ -43,7 +55,28 @@ export const initialPosition = (): LadderPosition => ({
   unreachable: [],
   finals: [],
   wellnessDone: false,
+  round: 0,
+  updates: 0,
+  reconfirm: null,
+  unreachedAtMs: null,
+  retryAtMs: null,
+  fallbackPages: 0,
 });
+
+/** The cloud-wide safety net (docs/care.md §3, "nobody left to page"). */
+export interface SafetyPolicy {
+  /** an urgent alert not claimed this long after its ladder started is unreached */
+  claimDeadlineSec: number;
+  /** how often an unreached alert pages everyone (and the fallback) again */
+  unreachedRetrySec: number;
+  /** the fallback channels (call centre), or null when none is configured */
+  fallback: Recipient | null;
+}
+
+export const DEFAULT_SAFETY: SafetyPolicy = { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: null };
+
+/** The user id fallback notifications are addressed to; never a person's id. */
+export const FALLBACK_USER = '@fallback';
 
 export interface LadderInput {
   alertId: string;
@@ -57,6 +90,11 @@ export interface LadderInput {
   plan: LadderPlan;
   position: LadderPosition;
   now: number;
+  /** urgent device events this change brought that nobody was told of yet */
+  newEvents?: number;
+  /** someone may have become reachable: retry an unreached alert now */
+  retryNow?: boolean;
+  safety?: SafetyPolicy;
 }
 
 export interface Intent {
@@ -70,14 +108,24 @@ export interface Intent {
   recipient: Recipient | null;
 }
 
+/** Something the caller writes to the timeline and the log (the decision itself is pure). */
+export interface LadderNote {
+  kind: 'unreached' | 'unreached_retry' | 'claim_lapsed' | 'update_sent' | 'no_fallback';
+  detail: Record<string, unknown>;
+}
+
 export interface LadderDecision {
   position: LadderPosition;
   nextDueAtMs: number | null;
   intents: Intent[];
+  /** set when the alert must go back to notifying (a claim lapsed: nobody confirmed the new event) */
+  status?: Status;
+  notes: LadderNote[];
 }
 
-export const intentKey = (alertId: string, step: number, userId: string, kind: Kind, n: number): string =>
-  `${alertId}/${step}/${userId}/${kind}/${n}`;
+/** Round 0 keeps the original key form, so rows written before rounds existed still dedupe. */
+export const intentKey = (alertId: string, step: number, userId: string, kind: Kind, n: number, round = 0): string =>
+  round === 0 ? `${alertId}/${step}/${userId}/${kind}/${n}` : `${alertId}/r${round}/${step}/${userId}/${kind}/${n}`;
 
 const FINAL_BY_STATUS: Partial<Record<Status, Kind>> = {
   [AlertStatus.Acknowledged]: NotificationKind.Claimed,
@@ -85,8 +133,13 @@ const FINAL_BY_STATUS: Partial<Record<Status, Kind>> = {
   [AlertStatus.Resolved]: NotificationKind.Resolved,
 };
 
+/** Also fills in fields a position stored by an older version lacks. */
 function clone(p: LadderPosition): LadderPosition {
-  return { ...p, paged: p.paged.map((e) => ({ ...e })), unreachable: [...p.unreachable], finals: [...p.finals] };
+  const base = { ...initialPosition(), ...p };
+  return {
+    ...base, paged: base.paged.map((e) => ({ ...e })), unreachable: [...base.unreachable], finals: [...base.finals],
+    reconfirm: base.reconfirm ? { ...base.reconfirm } : null,
+  };
 }
 
 function findRecipient(plan: LadderPlan, userId: string): Recipient | null {
@@ -94,29 +147,65 @@ function findRecipient(plan: LadderPlan, userId: string): Recipient | null {
   return null;
 }
 
+/**
+ * The invariant (docs/care.md §3): every urgent event is, within its deadline, either
+ * claimed by a person who was told of this event, or paged to the fallback channels and
+ * counted as unreached. Hence: new events re-notify whoever handles the alert; a claimer
+ * who does not confirm a new event in time loses the claim and the ladder starts again;
+ * a ladder with nobody left to page (or past the claim deadline) is unreached: the
+ * fallback is paged and everyone is tried again every `unreachedRetrySec`.
+ */
 export function decide(input: LadderInput): LadderDecision {
   const pos = clone(input.position);
   const intents: Intent[] = [];
+  const notes: LadderNote[] = [];
   const { alertId, plan, now } = input;
+  const safety = input.safety ?? DEFAULT_SAFETY;
   const emit = (step: number, userId: string, kind: Kind, n: number, r: Recipient | null): void => {
-    intents.push({ key: intentKey(alertId, step, userId, kind, n), alertId, step, userId, kind, n, recipient: r });
+    intents.push({ key: intentKey(alertId, step, userId, kind, n, pos.round), alertId, step, userId, kind, n, recipient: r });
   };
+  const newEvents = input.newEvents ?? 0;
+  let status = input.status;
+  let claimedBy = input.claimedBy;
+  let statusChange: Status | undefined;
+
+  if (status === AlertStatus.Acknowledged && claimedBy !== null) {
+    if (newEvents > 0) {
+      // Tell the person handling it at once; they confirm by claiming again (§3).
+      pos.updates += 1;
+      emit(stepOf(pos, claimedBy), claimedBy, NotificationKind.Update, pos.updates, findRecipient(plan, claimedBy));
+      notes.push({ kind: 'update_sent', detail: { to: [claimedBy], events: newEvents } });
+      pos.reconfirm ??= { userId: claimedBy, dueAtMs: now + ackWaitMs(plan, pos, claimedBy) };
+    }
+    if (pos.reconfirm !== null && now >= pos.reconfirm.dueAtMs) {
+      notes.push({ kind: 'claim_lapsed', detail: { userId: pos.reconfirm.userId } });
+      restart(pos, now);
+      status = AlertStatus.Notifying;
+      statusChange = status;
+      claimedBy = null;
+    }
+  }
 
   // Terminal-ish states: stop paging; tell everyone paged (but the actor) what happened.
   // A resolve after a claim sends both notices, each once.
-  const final = FINAL_BY_STATUS[input.status];
+  const final = FINAL_BY_STATUS[status];
   if (final !== undefined) {
-    const kinds: Kind[] = input.status === AlertStatus.Resolved && input.claimedBy !== null && !pos.finals.includes(NotificationKind.Claimed)
+    const kinds: Kind[] = status === AlertStatus.Resolved && claimedBy !== null && !pos.finals.includes(NotificationKind.Claimed)
       ? [NotificationKind.Claimed, final]
       : [final];
     for (const kind of kinds) {
       if (pos.finals.includes(kind)) continue;
       pos.finals.push(kind);
-      const actor = kind === NotificationKind.Claimed ? input.claimedBy : kind === NotificationKind.Resolved ? input.resolvedBy : null;
+      const actor = kind === NotificationKind.Claimed ? claimedBy : kind === NotificationKind.Resolved ? input.resolvedBy : null;
       for (const e of pos.paged) if (e.userId !== actor) emit(e.step, e.userId, kind, 0, findRecipient(plan, e.userId));
     }
     for (const e of pos.paged) e.nextReminderAtMs = null;
-    return { position: pos, nextDueAtMs: null, intents };
+    // A claimed alert waiting for its claimer to confirm a new event stays on the clock.
+    const waiting = status === AlertStatus.Acknowledged ? pos.reconfirm : null;
+    if (status !== AlertStatus.Acknowledged) pos.reconfirm = null;
+    pos.unreachedAtMs = null;
+    pos.retryAtMs = null;
+    return { position: pos, nextDueAtMs: waiting?.dueAtMs ?? null, intents, notes, ...(statusChange ? { status: statusChange } : {}) };
   }
 
   const pagedIds = new Set(pos.paged.map((e) => e.userId));
@@ -137,13 +226,13 @@ export function decide(input: LadderInput): LadderDecision {
       if (steps.length === 0) steps = plan.steps.map((s, i) => [s, i] as const).filter(([s]) => s.kind === 'callcentre');
       for (const [s, i] of steps) page(i, s.recipients, null);
     }
-    return { position: pos, nextDueAtMs: null, intents };
+    return { position: pos, nextDueAtMs: null, intents, notes };
   }
 
-  // Once an alert was urgent, a later downgrade does not stop the ladder: only a claim,
+  // Once an alert was urgent, a later downgrade does not stop its ladder: only a claim,
   // the resident's cancel or a resolve does (an alert that reaches nobody is the worst case).
   const urgent = input.level === AlertLevel.Urgent || pos.startedAtMs !== null;
-  if (!urgent) return { position: pos, nextDueAtMs: null, intents };
+  if (!urgent) return { position: pos, nextDueAtMs: null, intents, notes };
 
   const cfg = plan.config;
   if (pos.startedAtMs === null) {
@@ -152,7 +241,15 @@ export function decide(input: LadderInput): LadderDecision {
     pos.cancelUntilMs = Math.min(now, input.firstEventAtMs) + windowMs;
   }
   if (pos.cancelUntilMs !== null && now < pos.cancelUntilMs && pos.step < 0) {
-    return { position: pos, nextDueAtMs: pos.cancelUntilMs, intents };
+    return { position: pos, nextDueAtMs: pos.cancelUntilMs, intents, notes };
+  }
+
+  if (newEvents > 0 && pos.paged.length > 0) {
+    // A new event on a running ladder: everyone already paged hears of it now.
+    pos.updates += 1;
+    const told = pos.paged.filter((e) => !pos.unreachable.includes(e.userId));
+    for (const e of told) emit(e.step, e.userId, NotificationKind.Update, pos.updates, findRecipient(plan, e.userId));
+    notes.push({ kind: 'update_sent', detail: { to: told.map((e) => e.userId), events: newEvents } });
   }
 
   const stepDone = (s: LadderStep, at: number | null): boolean => {
@@ -178,6 +275,43 @@ export function decide(input: LadderInput): LadderDecision {
     emit(e.step, e.userId, NotificationKind.Reminder, e.reminders, findRecipient(plan, e.userId));
   }
 
+  const deadlineAt = pos.startedAtMs + safety.claimDeadlineSec * 1000;
+  const lastStep = pos.step >= plan.steps.length - 1;
+  const nobodyLeft = lastStep && pos.paged.every((e) => pos.unreachable.includes(e.userId));
+  const pageFallback = (): void => {
+    if (safety.fallback === null) {
+      notes.push({ kind: 'no_fallback', detail: {} });
+      return;
+    }
+    pos.fallbackPages += 1;
+    intents.push({
+      key: `${alertId}/fallback/${pos.fallbackPages}`, alertId, step: -1, userId: FALLBACK_USER, kind: NotificationKind.Page,
+      n: pos.fallbackPages, recipient: safety.fallback,
+    });
+  };
+  if (pos.unreachedAtMs === null && (nobodyLeft || now >= deadlineAt)) {
+    pos.unreachedAtMs = now;
+    pos.retryAtMs = now + Math.max(1, safety.unreachedRetrySec) * 1000;
+    notes.push({ kind: 'unreached', detail: { reason: nobodyLeft ? 'nobody_left' : 'claim_deadline', paged: pos.paged.length } });
+    pageFallback();
+  } else if (pos.unreachedAtMs !== null && (input.retryNow === true || (pos.retryAtMs !== null && now >= pos.retryAtMs) || newEvents > 0)) {
+    // Try everyone the plan names now, under new keys (people, channels or open pages may
+    // have changed), and page the fallback again: an unclaimed urgent alert must stay loud.
+    pos.round += 1;
+    pos.unreachable = [];
+    pos.retryAtMs = now + Math.max(1, safety.unreachedRetrySec) * 1000;
+    const everyone = new Map<string, [Recipient, number]>();
+    plan.steps.forEach((s, i) => { for (const r of s.recipients) if (!everyone.has(r.userId)) everyone.set(r.userId, [r, i]); });
+    for (const [r, i] of everyone.values()) {
+      const entry = pos.paged.find((e) => e.userId === r.userId);
+      if (entry) entry.nextReminderAtMs = now + Math.max(1, cfg.reminderSec) * 1000;
+      else pos.paged.push({ userId: r.userId, step: i, atMs: now, reminders: 0, nextReminderAtMs: now + Math.max(1, cfg.reminderSec) * 1000 });
+      emit(i, r.userId, NotificationKind.Page, 0, r);
+    }
+    notes.push({ kind: 'unreached_retry', detail: { round: pos.round, paged: everyone.size } });
+    pageFallback();
+  }
+
   let due: number | null = null;
   const consider = (t: number | null): void => {
     if (t !== null && (due === null || t < due)) due = t;
@@ -187,7 +321,32 @@ export function decide(input: LadderInput): LadderDecision {
     consider(pos.stepAtMs + cur.ackSec * 1000);
   }
   for (const e of pos.paged) consider(e.nextReminderAtMs);
-  return { position: pos, nextDueAtMs: due, intents };
+  consider(pos.unreachedAtMs === null ? deadlineAt : pos.retryAtMs);
+  return { position: pos, nextDueAtMs: due, intents, notes, ...(statusChange ? { status: statusChange } : {}) };
+}
+
+/** The step a person was paged in (-1: never paged, e.g. claimed from the list). */
+function stepOf(pos: LadderPosition, userId: string): number {
+  return pos.paged.find((e) => e.userId === userId)?.step ?? -1;
+}
+
+/** How long a claimer has to confirm a new event: the wait of the step they were paged in. */
+function ackWaitMs(plan: LadderPlan, pos: LadderPosition, userId: string): number {
+  const step = plan.steps[stepOf(pos, userId)];
+  return Math.max(1, step?.ackSec ?? plan.config.familyAckSec) * 1000;
+}
+
+/** A lapsed claim: the ladder starts again from its first step, under a new round's keys. */
+function restart(pos: LadderPosition, now: number): void {
+  pos.round += 1;
+  pos.step = -1;
+  pos.stepAtMs = null;
+  pos.paged = [];
+  pos.unreachable = [];
+  pos.finals = [];
+  pos.reconfirm = null;
+  pos.startedAtMs = now;
+  pos.cancelUntilMs = now;
 }
 
 /** Marks a person unreachable (every channel failed) so a step made only of such people

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { CloudError, CloudErrorCode } from '../../errors.js';
 import type { CareDirectory, LadderPlan } from '../contracts.js';
-import { decide, initialPosition, markUnreachable } from './ladder.js';
-import { AlertLevel, AlertStatus, EdgeState, NotificationKind, SystemOutcome, type AlertReport } from './model.js';
+import { planIntake } from './intake.js';
+import { DEFAULT_SAFETY, FALLBACK_USER, decide, markUnreachable, type LadderNote, type SafetyPolicy } from './ladder.js';
+import { AlertStatus, NotificationKind, type AlertReport } from './model.js';
 import type { AlertRecord, AlertRepository } from './repository.js';
 
 export interface LifecycleEvents {
@@ -15,6 +16,12 @@ export interface LifecycleEvents {
 export interface IntakeResult { id: string; revision: number; status: AlertStatus; changed: boolean }
 
 const OPEN: ReadonlySet<AlertStatus> = new Set([AlertStatus.Raised, AlertStatus.Notifying]);
+
+/** What a change hands to the ladder besides the alert itself. */
+interface Change { alert: AlertRecord; newEvents?: number; retryNow?: boolean }
+
+/** Which alert a change applies to: by id, or the newest of an edge alert's chain. */
+type Target = string | { edge: string };
 
 /**
  * Every change to an alert goes through `mutate`: the (async) directory look-ups happen
@@ -29,64 +36,31 @@ export class AlertLifecycle {
     private readonly now: () => number,
     private readonly log: Logger,
     private readonly events: LifecycleEvents,
+    private readonly safety: SafetyPolicy = DEFAULT_SAFETY,
   ) {}
 
   async intake(report: AlertReport): Promise<IntakeResult> {
-    const existing = this.repo.get(report.id);
-    if (existing && report.revision <= existing.revision) {
-      return { id: existing.id, revision: existing.revision, status: existing.status, changed: false };
+    const latest = this.repo.latestForEdge(report.id);
+    if (latest && report.revision <= latest.revision) {
+      return { id: latest.id, revision: latest.revision, status: latest.status, changed: false };
     }
-    const resident = existing ? null : await this.directory.residentForDevice(report.deviceId);
-    const residentId = existing ? existing.residentId : resident?.id ?? null;
-    const plan = await this.directory.ladderPlan(residentId, this.now());
+    const resident = latest ? null : await this.directory.residentForDevice(report.deviceId);
+    const plan = await this.directory.ladderPlan(latest ? latest.residentId : resident?.id ?? null, this.now());
     let result: IntakeResult | undefined;
-    const alert = this.mutate(report.id, plan, (cur, now) => {
-      // Re-checked inside the transaction: two deliveries of one revision race here.
-      if (cur && report.revision <= cur.revision) {
-        result = { id: cur.id, revision: cur.revision, status: cur.status, changed: false };
+    const alert = this.mutate({ edge: report.id }, plan, (cur, now) => {
+      // Re-planned inside the transaction: two deliveries of one revision race here.
+      const p = planIntake(cur, report, { now, resident, chainLength: this.repo.chainLength(report.id) });
+      if (p.kind === 'unchanged') {
+        result = { id: p.alert.id, revision: p.alert.revision, status: p.alert.status, changed: false };
         return null;
       }
-      const a: AlertRecord = cur ?? {
-        id: report.id, revision: 0, deviceId: report.deviceId, site: report.site, residentId,
-        residentName: resident?.name ?? null, type: report.type, level: report.level, skipCancelWindow: report.skipCancelWindow,
-        edgeState: report.state, status: AlertStatus.Raised, outcome: null, claimedBy: null, claimedAt: null,
-        resolvedBy: null, resolvedAt: null, note: null, firstEventAtMs: report.firstEventAtMs, openedAt: now, updatedAt: now,
-        ladder: initialPosition(), nextDueAtMs: null, report,
-      };
-      if (!cur) this.repo.addTimeline(a.id, now, 'raised', 'edge', { level: report.level, type: report.type, residentId, message: report.message ?? null });
-      else if (cur.level !== report.level) this.repo.addTimeline(a.id, now, 'level_changed', 'edge', { from: cur.level, to: report.level });
-      this.adoptEdgeNotifications(a, cur?.report, report);
-      Object.assign(a, {
-        revision: report.revision, level: report.level, skipCancelWindow: report.skipCancelWindow, edgeState: report.state,
-        firstEventAtMs: Math.min(a.firstEventAtMs, report.firstEventAtMs), report, updatedAt: now,
-      });
-      if (report.state === EdgeState.Cancelled && OPEN.has(a.status)) {
-        a.status = AlertStatus.Cancelled;
-        a.outcome = SystemOutcome.CancelledByResident;
-        a.resolvedAt = now;
-        this.repo.addTimeline(a.id, now, 'cancelled', 'resident', {});
-      } else if (report.state === EdgeState.Cancelled) {
-        this.repo.addTimeline(a.id, now, 'resident_cancelled_late', 'resident', { status: a.status });
-      } else if (report.state === EdgeState.Cleared && a.level === AlertLevel.Wellness && OPEN.has(a.status)) {
-        a.status = AlertStatus.Resolved;
-        a.outcome = SystemOutcome.ConditionCleared;
-        a.resolvedAt = now;
-        this.repo.addTimeline(a.id, now, 'resolved', 'edge', { outcome: a.outcome });
-      } else if (report.state === EdgeState.Cleared) {
-        this.repo.addTimeline(a.id, now, 'condition_cleared', 'edge', {});
+      for (const t of p.timeline) this.repo.addTimeline(t.alertId, t.atMs ?? now, t.kind, t.actor, t.detail);
+      if (p.created && p.alert.previousAlertId) {
+        this.log.warn({ alertId: p.alert.id, previousAlertId: p.alert.previousAlertId }, 'new event after the alert was closed: new alert opened');
       }
-      return a;
+      return { alert: p.alert, newEvents: p.newEvents };
     });
     return result ?? { id: alert!.id, revision: alert!.revision, status: alert!.status, changed: true };
-  }
-
-  private adoptEdgeNotifications(a: AlertRecord, prev: AlertReport | undefined, next: AlertReport): void {
-    const seen = new Set((prev?.edgeNotifications ?? []).map((e) => `${e.channel}|${e.target}|${e.atMs}`));
-    for (const e of next.edgeNotifications ?? []) {
-      if (seen.has(`${e.channel}|${e.target}|${e.atMs}`)) continue;
-      // The target may be a URL with a token in it: keep only its origin.
-      this.repo.addTimeline(a.id, e.atMs, 'edge_notification', 'edge', { channel: e.channel, target: redact(e.target), ok: e.ok });
-    }
   }
 
   /** The ladder tick for one alert (scheduler). */
@@ -94,7 +68,20 @@ export class AlertLifecycle {
     const a = this.repo.get(alertId);
     if (!a) return;
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
-    this.mutate(alertId, plan, (cur) => cur ?? null);
+    this.mutate(alertId, plan, (cur) => cur && { alert: cur });
+  }
+
+  /** Someone may have become reachable (a page opened, a person enabled or added): try
+   * every unreached alert again at once instead of waiting for its next retry. */
+  async retryUnreached(): Promise<number> {
+    const ids = this.repo.unreachedIds();
+    for (const id of ids) {
+      const a = this.repo.get(id);
+      if (!a) continue;
+      const plan = await this.directory.ladderPlan(a.residentId, this.now());
+      this.mutate(id, plan, (cur) => (cur && OPEN.has(cur.status) && cur.ladder.unreachedAtMs != null ? { alert: cur, retryNow: true } : null));
+    }
+    return ids.length;
   }
 
   async claim(alertId: string, userId: string, via: string): Promise<AlertRecord> {
@@ -104,11 +91,20 @@ export class AlertLifecycle {
     let closed = false as boolean;
     const out = this.mutate(alertId, plan, (cur, now) => {
       if (!cur) return null;
-      if (cur.status === AlertStatus.Acknowledged) { holder = cur.claimedBy; return null; }
+      if (cur.status === AlertStatus.Acknowledged) {
+        // The claimer confirming a new event they were told of keeps the claim.
+        if (cur.claimedBy === userId && cur.ladder.reconfirm) {
+          cur.ladder = { ...cur.ladder, reconfirm: null };
+          this.repo.addTimeline(cur.id, now, 'update_confirmed', userId, { via });
+          return { alert: cur };
+        }
+        holder = cur.claimedBy;
+        return null;
+      }
       if (!OPEN.has(cur.status)) { closed = true; return null; }
       Object.assign(cur, { status: AlertStatus.Acknowledged, claimedBy: userId, claimedAt: now, updatedAt: now });
       this.repo.addTimeline(cur.id, now, 'claimed', userId, { via });
-      return cur;
+      return { alert: cur };
     });
     if (holder !== null) {
       if (holder === userId) return this.mustGet(alertId);
@@ -131,7 +127,7 @@ export class AlertLifecycle {
       if (problem) return null;
       Object.assign(cur, { status: AlertStatus.Resolved, outcome, note, resolvedBy: actor.id, resolvedAt: now, updatedAt: now });
       this.repo.addTimeline(cur.id, now, 'resolved', actor.id, { outcome, note });
-      return cur;
+      return { alert: cur };
     });
     if (problem || !out) throw new CloudError(CloudErrorCode.Conflict, problem ?? `alert ${alertId} changed; try again`);
     return out;
@@ -141,12 +137,18 @@ export class AlertLifecycle {
   async unreachable(alertId: string, userId: string): Promise<void> {
     const a = this.repo.get(alertId);
     if (!a) return;
+    if (userId === FALLBACK_USER) {
+      // The last resort failed too: nothing to move on to, so say it as loudly as we can.
+      this.repo.addTimeline(alertId, this.now(), 'fallback_failed', FALLBACK_USER, {});
+      this.log.error({ alertId, deviceId: a.deviceId, residentId: a.residentId }, 'ALERT UNREACHED: the fallback channels failed too; retrying');
+      return;
+    }
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
     this.mutate(alertId, plan, (cur, now) => {
       if (!cur) return null;
       cur.ladder = markUnreachable(cur.ladder, userId);
       this.repo.addTimeline(cur.id, now, 'unreachable', userId, {});
-      return cur;
+      return { alert: cur };
     });
   }
 
@@ -157,40 +159,50 @@ export class AlertLifecycle {
   }
 
   /** Apply `change` (null: leave alone), run the ladder, persist and insert intents: one transaction. */
-  private mutate(alertId: string, plan: LadderPlan, change: (cur: AlertRecord | undefined, now: number) => AlertRecord | null): AlertRecord | null {
+  private mutate(target: Target, plan: LadderPlan, change: (cur: AlertRecord | undefined, now: number) => Change | null | undefined): AlertRecord | null {
     const now = this.now();
     let ids: string[] = [];
+    let notes: LadderNote[] = [];
     const saved = this.repo.tx(() => {
-      const a = change(this.repo.get(alertId), now);
-      if (!a) return null;
+      const cur = typeof target === 'string' ? this.repo.get(target) : this.repo.latestForEdge(target.edge);
+      const c = change(cur, now);
+      if (!c) return null;
+      const a = c.alert;
       const d = decide({
         alertId: a.id, level: a.level, skipCancelWindow: a.skipCancelWindow, status: a.status, firstEventAtMs: a.firstEventAtMs,
-        claimedBy: a.claimedBy, resolvedBy: a.resolvedBy, plan, position: a.ladder, now,
+        claimedBy: a.claimedBy, resolvedBy: a.resolvedBy, plan, position: a.ladder, now, safety: this.safety,
+        newEvents: c.newEvents ?? 0, retryNow: c.retryNow ?? false,
       });
       a.ladder = d.position;
       a.nextDueAtMs = d.nextDueAtMs;
+      if (d.status === AlertStatus.Notifying) Object.assign(a, { status: AlertStatus.Notifying, claimedBy: null, claimedAt: null, updatedAt: now });
       if (a.status === AlertStatus.Raised && d.position.paged.length > 0) a.status = AlertStatus.Notifying;
       this.repo.save(a);
       ids = this.repo.insertIntents(d.intents, now);
       for (const i of d.intents) {
-        if (i.kind === NotificationKind.Page) this.repo.addTimeline(a.id, now, 'paged', i.userId, { step: i.step, stepKind: plan.steps[i.step]?.kind ?? null });
+        if (i.kind === NotificationKind.Page) this.repo.addTimeline(a.id, now, 'paged', i.userId, { step: i.step, stepKind: plan.steps[i.step]?.kind ?? (i.userId === FALLBACK_USER ? 'fallback' : null) });
       }
+      for (const n of d.notes) this.repo.addTimeline(a.id, now, n.kind, 'system', n.detail);
+      notes = d.notes;
       return a;
     });
     if (saved) {
-      if (ids.length > 0) this.log.info({ alertId, intents: ids.length, status: saved.status }, 'alert notifications queued');
+      this.report(saved, notes);
+      if (ids.length > 0) this.log.info({ alertId: saved.id, intents: ids.length, status: saved.status }, 'alert notifications queued');
       this.events.changed(saved);
       if (ids.length > 0) this.events.intents(ids);
     }
     return saved;
   }
-}
 
-function redact(target: string): string {
-  try {
-    const u = new URL(target);
-    return u.protocol.startsWith('http') ? u.origin : target.replace(/^mailto:/, '');
-  } catch {
-    return target.includes('@') ? target : '(target)';
+  /** The log lines an operator must see: an alert that reaches nobody is an incident. */
+  private report(a: AlertRecord, notes: LadderNote[]): void {
+    const ctx = { alertId: a.id, deviceId: a.deviceId, residentId: a.residentId, type: a.type };
+    for (const n of notes) {
+      if (n.kind === 'unreached') this.log.error({ ...ctx, ...n.detail }, 'ALERT UNREACHED: nobody could be reached in time; paging the fallback channels');
+      else if (n.kind === 'no_fallback') this.log.error(ctx, 'ALERT UNREACHED and no fallback channel is configured (YULAN_CARE_FALLBACK_*)');
+      else if (n.kind === 'unreached_retry') this.log.warn({ ...ctx, ...n.detail }, 'unreached alert: paging everyone again');
+      else if (n.kind === 'claim_lapsed') this.log.warn({ ...ctx, ...n.detail }, 'claimer did not confirm a new event in time: escalating again');
+    }
   }
 }

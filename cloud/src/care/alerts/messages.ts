@@ -42,20 +42,22 @@ export function renderEmail(p: PagePayload, locale: Locale): { subject: string; 
     const head: Record<NotificationKind, string> = {
       page: `ALERT: ${what} — ${who}`,
       reminder: `REMINDER, nobody has claimed it yet: ${what} — ${who}`,
+      update: `NEW EVENT on an alert you were told of: ${what} — ${who}`,
       claimed: `${by || 'Someone'} is handling: ${what} — ${who}`,
       cancelled: `Cancelled by the resident: ${what} — ${who}`,
       resolved: `Resolved (${a.outcome ?? ''}): ${what} — ${who}`,
     };
-    const act = p.kind === 'page' || p.kind === 'reminder' ? 'Open the care page and tap "I\'m handling it" if you can help:' : 'Details:';
+    const act = p.kind === 'page' || p.kind === 'reminder' || p.kind === 'update' ? 'Open the care page and tap "I\'m handling it" if you can help:' : 'Details:';
     return { subject: `[Yulan] ${head[p.kind]}`, text: `${head[p.kind]}\nFirst event: ${when}\n${a.message ?? ''}\n\n${act}\n${p.careUrl}\n` };
   }
   const head: Record<NotificationKind, string> = {
     page: `告警：${who} ${what}`,
     reminder: `提醒（尚无人处理）：${who} ${what}`,
+    update: `新情况（您已知晓的告警）：${who} ${what}`,
     claimed: `${by || '有人'} 已在处理：${who} ${what}`,
     cancelled: `老人已取消：${who} ${what}`,
     resolved: `已处理完毕（${a.outcome ?? ''}）：${who} ${what}`,
   };
-  const act = p.kind === 'page' || p.kind === 'reminder' ? '如能协助，请打开关爱页面点击“我来处理”：' : '详情：';
+  const act = p.kind === 'page' || p.kind === 'reminder' || p.kind === 'update' ? '如能协助，请打开关爱页面点击“我来处理”：' : '详情：';
   return { subject: `【玉兰】${head[p.kind]}`, text: `${head[p.kind]}\n首次事件时间：${when}\n${a.message ?? ''}\n\n${act}\n${p.careUrl}\n` };
 }

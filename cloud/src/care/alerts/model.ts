@@ -30,6 +30,8 @@ export type Outcome = PersonOutcome | (typeof SystemOutcome)[keyof typeof System
 export const NotificationKind = {
   Page: 'page',
   Reminder: 'reminder',
+  /** a new event on an alert already paged or claimed (another press, a new fall) */
+  Update: 'update',
   Claimed: 'claimed',
   Cancelled: 'cancelled',
   Resolved: 'resolved',

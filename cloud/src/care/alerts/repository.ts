@@ -4,10 +4,17 @@ import { openMigratedDb } from '../../repositories/sqlite.js';
 import type { Recipient } from '../contracts.js';
 import type { Intent, LadderPosition } from './ladder.js';
 import type { AlertLevel, AlertReport, AlertStatus, AlertType, EdgeState, NotificationKind, NotificationStatus } from './model.js';
+import { newEvents } from './events.js';
 import { MIGRATIONS } from './schema-sql.js';
 
 export interface AlertRecord {
   id: string;
+  /** the edge's alert id: the first cloud alert has the same id, later ones follow it */
+  edgeAlertId: string;
+  /** the closed alert of the same edge alert this one follows (a new event after resolve) */
+  previousAlertId: string | null;
+  /** device events already taken into account (keys and fall ids; events.ts) */
+  seen: { events: string[]; fallIds: string[] };
   revision: number;
   deviceId: string;
   site: string;
@@ -57,7 +64,10 @@ type Row = Record<string, unknown>;
 
 function toAlert(r: Row): AlertRecord {
   return {
-    id: r.id as string, revision: r.revision as number, deviceId: r.device_id as string, site: r.site as string,
+    id: r.id as string, edgeAlertId: (r.edge_alert_id as string | null) ?? (r.id as string),
+    previousAlertId: r.previous_alert_id as string | null,
+    seen: r.seen === null || r.seen === undefined ? seenOf(JSON.parse(r.report as string) as AlertReport) : JSON.parse(r.seen as string) as AlertRecord['seen'],
+    revision: r.revision as number, deviceId: r.device_id as string, site: r.site as string,
     residentId: r.resident_id as string | null, residentName: r.resident_name as string | null, type: r.type as AlertType, level: r.level as AlertLevel,
     skipCancelWindow: r.skip_cancel_window === 1, edgeState: r.edge_state as EdgeState, status: r.status as AlertStatus,
     outcome: r.outcome as string | null, claimedBy: r.claimed_by as string | null, claimedAt: r.claimed_at as number | null,
@@ -66,6 +76,12 @@ function toAlert(r: Row): AlertRecord {
     ladder: JSON.parse(r.ladder as string) as LadderPosition, nextDueAtMs: r.next_due_at_ms as number | null,
     report: JSON.parse(r.report as string) as AlertReport,
   };
+}
+
+/** Alerts stored before `seen` existed: everything their last report carried was seen. */
+function seenOf(report: AlertReport): AlertRecord['seen'] {
+  const fresh = newEvents(report, [], []);
+  return { events: fresh.seen, fallIds: fresh.fallIds };
 }
 
 function toNotification(r: Row): NotificationRecord {
@@ -106,19 +122,39 @@ export class AlertRepository {
     this.db.prepare(
       `INSERT INTO alerts (id, revision, device_id, site, resident_id, resident_name, type, level, skip_cancel_window, edge_state, status,
          outcome, claimed_by, claimed_at, resolved_by, resolved_at, note, first_event_at_ms, opened_at, updated_at, ladder,
-         next_due_at_ms, report)
+         next_due_at_ms, report, edge_alert_id, previous_alert_id, unreached_at_ms, seen)
        VALUES (@id, @revision, @deviceId, @site, @residentId, @residentName, @type, @level, @skip, @edgeState, @status, @outcome, @claimedBy,
-         @claimedAt, @resolvedBy, @resolvedAt, @note, @firstEventAtMs, @openedAt, @updatedAt, @ladder, @nextDueAtMs, @report)
+         @claimedAt, @resolvedBy, @resolvedAt, @note, @firstEventAtMs, @openedAt, @updatedAt, @ladder, @nextDueAtMs, @report, @edgeAlertId, @previousAlertId, @unreachedAtMs, @seen)
        ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, device_id = excluded.device_id, site = excluded.site,
          resident_id = excluded.resident_id, resident_name = excluded.resident_name, type = excluded.type, level = excluded.level,
          skip_cancel_window = excluded.skip_cancel_window, edge_state = excluded.edge_state, status = excluded.status,
          outcome = excluded.outcome, claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
          resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at, note = excluded.note,
          first_event_at_ms = excluded.first_event_at_ms, updated_at = excluded.updated_at, ladder = excluded.ladder,
-         next_due_at_ms = excluded.next_due_at_ms, report = excluded.report`,
+         next_due_at_ms = excluded.next_due_at_ms, report = excluded.report, unreached_at_ms = excluded.unreached_at_ms,
+         seen = excluded.seen`,
     ).run({
       ...a, skip: a.skipCancelWindow ? 1 : 0, ladder: JSON.stringify(a.ladder), report: JSON.stringify(a.report),
+      unreachedAtMs: a.ladder.unreachedAtMs ?? null, seen: JSON.stringify(a.seen),
     });
+  }
+
+  /** The newest cloud alert an edge alert maps to (later ones follow a closed one). */
+  latestForEdge(edgeAlertId: string): AlertRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM alerts WHERE edge_alert_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1').get(edgeAlertId) as Row | undefined;
+    return r && toAlert(r);
+  }
+
+  /** How many cloud alerts one edge alert has opened so far. */
+  chainLength(edgeAlertId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM alerts WHERE edge_alert_id = ?').get(edgeAlertId) as Row).n as number;
+  }
+
+  /** Open alerts that nobody could be reached for in time (an incident each). */
+  unreachedIds(): string[] {
+    return (this.db.prepare(
+      `SELECT id FROM alerts WHERE unreached_at_ms IS NOT NULL AND status IN ('raised', 'notifying') ORDER BY unreached_at_ms`,
+    ).all() as Row[]).map((r) => r.id as string);
   }
 
   addTimeline(alertId: string, atMs: number, kind: string, actor: string | null, detail?: unknown): void {
@@ -227,10 +263,13 @@ export class AlertRepository {
     ).all(userId) as Row[]).map((r) => r.r as string);
   }
 
-  counts(): { alerts: Record<string, number>; notifications: Record<string, number> } {
+  counts(): { alerts: Record<string, number>; notifications: Record<string, number>; unreached: number } {
     const alerts = Object.fromEntries((this.db.prepare('SELECT status, COUNT(*) AS n FROM alerts GROUP BY status').all() as Row[]).map((r) => [r.status as string, r.n as number]));
     const notifications = Object.fromEntries((this.db.prepare(`SELECT COALESCE(channel_type, 'none') || ':' || status AS k, COUNT(*) AS n FROM notifications GROUP BY k`).all() as Row[]).map((r) => [r.k as string, r.n as number]));
-    return { alerts, notifications };
+    const unreached = (this.db.prepare(
+      `SELECT COUNT(*) AS n FROM alerts WHERE unreached_at_ms IS NOT NULL AND status IN ('raised', 'notifying')`,
+    ).get() as Row).n as number;
+    return { alerts, notifications, unreached };
   }
 
   close(): void {

@@ -119,6 +119,9 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
         const me = personOf(request);
         reply.hijack();
         alerts.hub.open(me, reply.raw);
+        // An open page makes its person reachable on the app channel: an alert that
+        // reached nobody is tried again now, not at its next retry.
+        void alerts.retryUnreached().catch((err: unknown) => request.log.error({ err }, 'retrying unreached alerts failed'));
       },
     );
   });

@@ -68,4 +68,13 @@ export const MIGRATIONS: readonly string[] = [
      error TEXT
    ) STRICT;
    CREATE INDEX attempts_notification ON attempts (notification_id, seq);`,
+  // A resolved alert is closed: a later event opens a new alert linked to it, under the same
+  // edge alert id (docs/care.md §3). Unreached alerts are counted and retried by query.
+  `ALTER TABLE alerts ADD COLUMN edge_alert_id TEXT;
+   UPDATE alerts SET edge_alert_id = id;
+   ALTER TABLE alerts ADD COLUMN previous_alert_id TEXT;
+   ALTER TABLE alerts ADD COLUMN unreached_at_ms INTEGER;
+   ALTER TABLE alerts ADD COLUMN seen TEXT;
+   CREATE INDEX alerts_edge ON alerts (edge_alert_id, opened_at);
+   CREATE INDEX alerts_unreached ON alerts (unreached_at_ms) WHERE unreached_at_ms IS NOT NULL;`,
 ];

@@ -28,7 +28,10 @@ export const AlertReportBody = Type.Object(
     lastEventAtMs: Ms,
     eventCount: Type.Integer({ minimum: 0 }),
     events: Type.Array(
-      Type.Object({ type: Type.String({ maxLength: 64 }), atMs: Ms, seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      Type.Object({
+        type: Type.String({ maxLength: 64 }), atMs: Ms, seq: Type.Integer({ minimum: 0 }),
+        fallId: Type.Optional(Type.String({ maxLength: 64 })), source: Type.Optional(Type.String({ maxLength: 32 })),
+      }, { additionalProperties: false }),
       { maxItems: 20 },
     ),
     message: Type.Optional(Type.String({ maxLength: 1000 })),

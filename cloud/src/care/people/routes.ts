@@ -23,6 +23,16 @@ const peopleRoutesPlugin: FastifyPluginAsync<AppOptions> = async (fastify, opts)
       await api.register(careRulesRoute, { people });
       await api.register(async (signedIn) => {
         signedIn.addHook('onRequest', signedIn.authenticate);
+        // Any accepted change to people (a person added or enabled, a channel, a duty
+        // roster, a family link) may make someone reachable: an alert that reached nobody
+        // is tried again at once instead of at its next retry (docs/care.md §3).
+        const alerts = opts.alerts;
+        if (alerts) {
+          signedIn.addHook('onResponse', async (request, reply) => {
+            if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode >= 300) return;
+            void alerts.retryUnreached().catch((err: unknown) => request.log.error({ err }, 'retrying unreached alerts failed'));
+          });
+        }
         await signedIn.register(sessionRoutes, { people });
         await signedIn.register(peopleRoutes, { people });
         await signedIn.register(staffRoutes, { people });
