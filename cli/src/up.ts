@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadBrokerConfig, startBroker } from '@yulan/broker';
@@ -7,7 +8,8 @@ import { FALL_SCENARIOS, isFallScenario, runFleet, type FleetScenario } from '@y
 import { KIND_SLUGS } from '@yulan/protos';
 import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
 import { resolvePort } from './ports.js';
-import { seedCareDemo, type CareDemo } from './care-demo.js';
+import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
+import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
 
 export interface UpHandle {
@@ -19,6 +21,8 @@ export interface UpHandle {
   adminToken?: string;
   /** Only on the first start with simulated fall sensors (YULAN_CARE_DEMO=0 turns it off). */
   careDemo?: CareDemo;
+  /** the demo pager (unless YULAN_CARE_DEMO=0) */
+  pager?: DemoPager;
   close(): Promise<void>;
 }
 
@@ -48,8 +52,28 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
   const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
+  // The care demo's pager: a webhook receiver that reaches every demo person without an
+  // open care page, and the fallback channel of the cloud and the edge unless the
+  // operator configured real ones (docs/care.md §3: an alert must never reach nobody).
+  const demoOn = env.YULAN_CARE_DEMO !== '0';
+  const pager: DemoPager | undefined = demoOn
+    ? await startDemoPager({
+      port: await resolvePort(numberFrom(env, 'YULAN_DEMO_PAGER_PORT', 8084)), stateFile: join(dataDir, 'demo-pager.json'),
+      print, logger: logger.child({ svc: 'demo-pager' }),
+    })
+    : undefined;
+  const fallbackEnv: NodeJS.ProcessEnv = {};
+  if (pager && !env.YULAN_CARE_FALLBACK_WEBHOOK_URL && !env.YULAN_CARE_FALLBACK_EMAIL_TO) {
+    fallbackEnv.YULAN_CARE_FALLBACK_WEBHOOK_URL = pager.fallback.url;
+    fallbackEnv.YULAN_CARE_FALLBACK_WEBHOOK_SECRET = pager.fallback.secret;
+  }
+  if (pager && !env.YULAN_EDGE_FALLBACK_WEBHOOK_URL && !env.YULAN_EDGE_FALLBACK_SMTP_URL) {
+    fallbackEnv.YULAN_EDGE_FALLBACK_WEBHOOK_URL = pager.fallback.url;
+    fallbackEnv.YULAN_EDGE_FALLBACK_WEBHOOK_SECRET = pager.fallback.secret;
+  }
   const wired: NodeJS.ProcessEnv = {
     ...env,
+    ...fallbackEnv,
     YULAN_DATA_DIR: dataDir,
     YULAN_MQTT_PORT: String(mqttPort),
     YULAN_WS_PORT: String(wsPort),
@@ -65,12 +89,18 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_FIRMWARE_KEYS: firmwareKeys,
   };
+  const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.
-  const brokerConfig = loadBrokerConfig(wired);
-  const cloudConfig = loadCloudConfig(wired);
-  const edgeConfig = loadEdgeConfig(wired);
+  let brokerConfig, cloudConfig, edgeConfig;
+  try {
+    brokerConfig = loadBrokerConfig(wired);
+    cloudConfig = loadCloudConfig(wired);
+    edgeConfig = loadEdgeConfig(wired);
+  } catch (err) {
+    await pager?.close();
+    throw err;
+  }
 
-  const started: { name: string; svc: Closable }[] = [];
   const closeAll = async (): Promise<void> => {
     for (const { name, svc } of started.reverse()) {
       logger.debug({ svc: name }, 'stopping');
@@ -101,6 +131,13 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         ...(env.YULAN_SIM_SCENARIO_DEVICE ? { deviceId: env.YULAN_SIM_SCENARIO_DEVICE } : {}),
       });
     }
+    const demoFile = join(dataDir, 'care-demo.json');
+    if (adminToken && demoOn) {
+      // Before any device runs: an alert must find the demo people's channels current.
+      demo = await upgradeCareDemo({ url: local(httpPort), adminToken }, demoFile, logger.child({ svc: 'care-demo' }), pager);
+    } else if (pager && existsSync(demoFile)) {
+      logger.warn('care demo: no admin token at this start (set YULAN_ADMIN_TOKEN), so the demo people keep their pager address; keep YULAN_DEMO_PAGER_PORT unchanged');
+    }
     if (perKind > 0) {
       const fleet = await runFleet({
         kinds: [...KIND_SLUGS],
@@ -116,9 +153,9 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         firmwareKeysFile: firmwareKeys,
       }, logger.child({ svc: 'sim' }));
       started.push({ name: 'sim', svc: fleet });
-      if (adminToken && env.YULAN_CARE_DEMO !== '0') {
+      if (adminToken && demoOn) {
         const falls = fleet.devices.filter((d) => d.kind === 'fall-sensor').map((d) => d.id);
-        demo = await seedCareDemo({ url: local(httpPort), adminToken }, falls, join(dataDir, 'care-demo.json'), logger.child({ svc: 'care-demo' }));
+        demo ??= await seedCareDemo({ url: local(httpPort), adminToken }, falls, demoFile, logger.child({ svc: 'care-demo' }), pager);
       }
     }
 
@@ -129,6 +166,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
+    if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
     if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
     if (cloud.adminToken) {
       print('');
@@ -137,7 +175,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     }
     if (demo) {
       print('');
-      print(`  Care demo      ${demo.residents.length} residents (one per simulated fall sensor) in "${demo.communityId}"`);
+      print(`  Care demo      ${demo.residents.length} residents (one per simulated fall sensor) in "${demo.communityId}"; new logins:`);
       for (const a of demo.accounts) print(`    ${a.role.padEnd(8)} login ${a.login.padEnd(8)} password ${a.password}`);
       print('  (shown once. To see an alert: YULAN_SIM_SCENARIO=sos npm start — it fires 30 s after start.)');
     }
@@ -146,6 +184,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print('');
     return {
       mqttPort, wsPort, httpPort, edgePort,
+      ...(pager ? { pager } : {}),
       ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),
       ...(demo ? { careDemo: demo } : {}),
       close: closeAll,

@@ -129,7 +129,9 @@ export class Dispatcher {
     }
     repo.updateNotification(id, { status: NotificationStatus.Failed, error: channels.length === 0 ? 'no channel' : (repo.notification(id)?.error ?? null) });
     log.error({ alertId: n.alertId, notificationId: id, userId: n.userId, kind: n.kind }, 'every channel failed');
-    if (n.kind === NotificationKind.Page || n.kind === NotificationKind.Reminder) await this.o.onUnreachable(n.alertId, n.userId);
+    // A person who cannot be told of the alert, or of a new event on it, is unreachable:
+    // the ladder moves on (a claim waiting for confirmation lapses on its own timer).
+    if (n.kind === NotificationKind.Page || n.kind === NotificationKind.Reminder || n.kind === NotificationKind.Update) await this.o.onUnreachable(n.alertId, n.userId);
     else repo.addTimeline(n.alertId, now(), 'notice_failed', n.userId, { notificationId: id, kind: n.kind });
   }
 
