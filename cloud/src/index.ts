@@ -17,3 +17,8 @@ export { createMqttLink, type ControlPublisher, type MqttLink } from './mqtt-lin
 export { PresenceListener, PresenceDrop, type PresenceStats } from './presence-listener.js';
 export { ensureAdminToken, digestToken } from './auth-tokens.js';
 export { defaultDashboardDir } from './dashboard-dir.js';
+
+// The alert lifecycle on its own (docs/care.md §3): used by the cross-service property test
+// and benchmarks that drive it with the edge's rules and a fake clock.
+export { openAlerts, FALLBACK_USER, type AlertsModule, type OpenAlertsOptions, type AlertRecord } from './care/alerts/index.js';
+export type { CareDirectory, LadderPlan, Recipient, Principal } from './care/contracts.js';

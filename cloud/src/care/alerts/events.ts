@@ -26,6 +26,8 @@ export interface NewEvents {
   events: AlertEventRef[];
   /** of those, the ones someone must be told about */
   urgent: AlertEventRef[];
+  /** of those, the ones that start something new: an SOS, a long lie, a fall not seen before */
+  opening: AlertEventRef[];
   /** the keys to remember after this report (bounded) */
   seen: string[];
   /** fall ids after this report (bounded) */
@@ -37,6 +39,7 @@ export function newEvents(report: AlertReport, seen: readonly string[], fallIds:
   const falls = new Set(fallIds);
   const events: AlertEventRef[] = [];
   const urgent: AlertEventRef[] = [];
+  const opening: AlertEventRef[] = [];
   for (const e of [...report.events].sort((a, b) => a.atMs - b.atMs || a.seq - b.seq)) {
     const key = eventKey(e);
     if (known.has(key)) continue;
@@ -45,9 +48,10 @@ export function newEvents(report: AlertReport, seen: readonly string[], fallIds:
     // A fall with an id counts once per id; without one, only a wearable's is urgent (§2).
     const newFall = FALL.has(e.type) && (e.fallId !== undefined ? !falls.has(e.fallId) : e.source === FallSource.Wearable);
     if (SOS.has(e.type) || LONG_LIE.has(e.type) || newFall) urgent.push(e);
+    if (SOS.has(e.type) || LONG_LIE.has(e.type) || (FALL.has(e.type) && (e.fallId === undefined || !falls.has(e.fallId)))) opening.push(e);
     if (e.fallId !== undefined) falls.add(e.fallId);
   }
-  return { events, urgent, seen: [...known].slice(-SEEN_EVENTS), fallIds: [...falls].slice(-SEEN_EVENTS) };
+  return { events, urgent, opening, seen: [...known].slice(-SEEN_EVENTS), fallIds: [...falls].slice(-SEEN_EVENTS) };
 }
 
 /** The level an alert opened by these events alone would have had at the edge (§2 table). */
@@ -61,7 +65,8 @@ export function levelOf(events: readonly AlertEventRef[]): { level: AlertLevel; 
   return { level: AlertLevel.Unconfirmed, skipCancelWindow: false, confirmed: false };
 }
 
-/** Does this report start something that must not be folded into a closed alert? */
+/** Does this report start something that must not be folded into a closed alert? (A
+ * repeat of a fall already handled, its "got up" or its cancel, does not.) */
 export function opensAgain(fresh: NewEvents): boolean {
-  return fresh.events.some((e) => SOS.has(e.type) || LONG_LIE.has(e.type) || FALL.has(e.type));
+  return fresh.opening.length > 0;
 }

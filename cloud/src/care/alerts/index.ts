@@ -61,6 +61,8 @@ export interface AlertsModule {
   resolve(alertId: string, actor: { id: string; admin: boolean }, outcome: string, note: string | null): Promise<AlertRecord>;
   /** resolves when no notification is queued or being sent */
   idle(): Promise<void>;
+  /** advances every alert that is due now (with a fake `clock`, time moves only when told) */
+  runDue(): Promise<void>;
   /** stands in for `fastify.authenticate` (tests without care/people) */
   authenticate?: onRequestHookHandler;
   internals: { repo: AlertRepository; directory: CareDirectory; audit: AuditLog; now: () => number };
@@ -137,6 +139,7 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
     claim: (id, userId, via) => lifecycle.claim(id, userId, via),
     resolve: (id, actor, outcome, note) => lifecycle.resolve(id, actor, outcome, note),
     idle: () => d.idle(),
+    runDue: () => (closed ? Promise.resolve() : s.runNow()),
     internals: { repo, directory: opts.directory, audit: opts.audit, now },
   };
 }

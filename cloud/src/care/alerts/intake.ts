@@ -42,8 +42,8 @@ export function planIntake(cur: AlertRecord | undefined, report: AlertReport, ct
 
   if (cur && CLOSED.has(cur.status) && report.state === EdgeState.Open && opensAgain(fresh)) {
     const id = `${report.id}~${ctx.chainLength + 1}`;
-    const lv = levelOf(fresh.events);
-    const firstAt = Math.min(...fresh.events.map((e) => e.atMs));
+    const lv = levelOf(fresh.opening);
+    const firstAt = Math.min(...fresh.opening.map((e) => e.atMs));
     const alert: AlertRecord = {
       ...blank(report, id, cur.residentId, cur.residentName, ctx.now), previousAlertId: cur.id,
       level: lv.level, skipCancelWindow: lv.skipCancelWindow, firstEventAtMs: Math.min(firstAt, ctx.now),

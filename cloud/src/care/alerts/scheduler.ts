@@ -52,6 +52,14 @@ export class LadderScheduler {
     this.timer = setTimeout(() => void this.run(), Math.min(MAX_DELAY_MS, Math.max(0, due - this.now())));
   }
 
+  /** Runs whatever is due now (tests and tools that move a fake clock). */
+  async runNow(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = null;
+    await this.run();
+  }
+
   private async run(): Promise<void> {
     this.timer = undefined;
     this.armedFor = null;
