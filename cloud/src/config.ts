@@ -24,8 +24,9 @@ export const CloudEnvSchema = Type.Object({
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
   // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
   YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
-  // Requests per minute per client address across the API (device auth, alert intake and
-  // health are exempt). Raise it for scripts that provision thousands of records at once.
+  // Requests per minute per client address across the API (a right admin/broker/edge token
+  // counts under itself instead; device auth, alert intake and health are exempt). Raise it
+  // for scripts that provision thousands of records at once.
   YULAN_API_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '1200' }),
   // Behind a reverse proxy every client arrives from the proxy's address, so per-address
   // limits would pool everyone. Names the proxies whose X-Forwarded-For is believed:
