@@ -121,10 +121,12 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 export default app;
 
 /** The app factory: a ready-to-listen Fastify instance logging through `logger`. */
-export async function buildApp(opts: AppOptions & { logger: Logger }): Promise<FastifyInstance> {
-  const { logger, ...appOpts } = opts;
+export async function buildApp(opts: AppOptions & { logger: Logger; trustProxy?: string[] }): Promise<FastifyInstance> {
+  const { logger, trustProxy, ...appOpts } = opts;
   const fastify = Fastify({
     loggerInstance: logger,
+    // request.ip keys every per-address limit; only named proxies may set it (config.ts).
+    trustProxy: trustProxy ?? false,
     // On shutdown, close keep-alive connections too (the broker's and the simulators'
     // HTTP clients keep theirs open), or close() waits for their idle timeout.
     forceCloseConnections: true,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve, join } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
@@ -23,9 +24,14 @@ export const CloudEnvSchema = Type.Object({
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
   // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
   YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
-  // Requests per minute per client address across the API (device auth, alert intake and
-  // health are exempt). Raise it for scripts that provision thousands of records at once.
+  // Requests per minute per client address across the API (a right admin/broker/edge token
+  // counts under itself instead; device auth, alert intake and health are exempt). Raise it
+  // for scripts that provision thousands of records at once.
   YULAN_API_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '1200' }),
+  // Behind a reverse proxy every client arrives from the proxy's address, so per-address
+  // limits would pool everyone. Names the proxies whose X-Forwarded-For is believed:
+  // comma-separated addresses/CIDRs, or loopback, linklocal, uniquelocal.
+  YULAN_TRUST_PROXY: Type.Optional(Type.String({ pattern: '^[0-9A-Za-z:.,/ ]+$', maxLength: 2000 })),
   // Care notifications (docs/care.md §4): the base of the care-page links they carry
   // (default: the cloud's own http URL) and the SMTP server of the email channel.
   YULAN_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
@@ -71,6 +77,9 @@ export interface CloudConfig {
     unreachedRetrySec: number;
     fallback: { webhook?: { url: string; secret: string }; emailTo?: string };
   };
+  /** proxies whose X-Forwarded-For sets the client address (YULAN_TRUST_PROXY):
+   * addresses/CIDRs; unset, the socket's peer is the client */
+  trustProxy?: string[];
   /** path of the trusted firmware keys file (YULAN_FIRMWARE_KEYS), absolute */
   firmwareKeysFile?: string;
 }
@@ -98,6 +107,8 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
     problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
   }
+  const trustProxy = problems.some((p) => p.startsWith('YULAN_TRUST_PROXY')) ? undefined : parseTrustProxy((withDefaults as CloudEnv).YULAN_TRUST_PROXY);
+  if (trustProxy === null) problems.push('YULAN_TRUST_PROXY: must be comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal)');
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const e = withDefaults as CloudEnv;
   const dataDir = join(resolve(e.YULAN_DATA_DIR), 'cloud');
@@ -128,8 +139,28 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_SMTP_URL !== undefined
       ? { smtp: { url: e.YULAN_SMTP_URL, from: e.YULAN_SMTP_FROM ?? 'Yulan <yulan@localhost>' } }
       : {}),
+    ...(trustProxy !== undefined && trustProxy !== null ? { trustProxy } : {}),
     ...(e.YULAN_FIRMWARE_KEYS !== undefined ? { firmwareKeysFile: resolve(e.YULAN_FIRMWARE_KEYS) } : {}),
   };
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** undefined: unset; null: invalid. Neither "trust everyone" nor a hop count: the first
+ * lets anyone forge their address with a header and walk around every per-address limit,
+ * and Fastify treats the second as trusting nobody. */
+function parseTrustProxy(v: string | undefined): string[] | undefined | null {
+  if (v === undefined) return undefined;
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const valid = (s: string): boolean => {
+    if (PROXY_KEYWORDS.has(s)) return true;
+    const [addr, bits, ...rest] = s.split('/');
+    if (rest.length > 0 || addr === undefined) return false;
+    const family = isIP(addr);
+    if (family === 0) return false;
+    return bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  };
+  return items.length > 0 && items.every(valid) ? items : null;
 }
 
 /** Names the variable and the rule, never the value: values may be secrets. */

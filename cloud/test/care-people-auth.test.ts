@@ -17,8 +17,8 @@ let clock = Date.UTC(2025, 0, 15, 4, 0);
 const apps: FastifyInstance[] = [];
 const modules: PeopleModule[] = [];
 
-async function makeApp(name: string, authFailures = 20): Promise<{ app: FastifyInstance; people: PeopleModule }> {
-  const people = openPeople({ file: join(tmp.dir, `${name}.sqlite`), logger: silentLogger, now: () => clock, loginLimits: { perLogin: 5, perIp: 8 } });
+async function makeApp(name: string, authFailures = 20, trustProxy?: string[]): Promise<{ app: FastifyInstance; people: PeopleModule }> {
+  const people = openPeople({ file: join(tmp.dir, `${name}.sqlite`), logger: silentLogger, now: () => clock, loginLimits: { perIp: 8 } });
   const app = await buildApp({
     logger: silentLogger,
     devices: new SqliteDeviceRepository({ file: ':memory:' }),
@@ -29,6 +29,7 @@ async function makeApp(name: string, authFailures = 20): Promise<{ app: FastifyI
     dashboardDir: null,
     rateLimit: { authFailures },
     people,
+    ...(trustProxy ? { trustProxy } : {}),
   });
   apps.push(app);
   modules.push(people);
@@ -98,25 +99,86 @@ describe('login', () => {
     expect(r.json().code).toBe('E_VALIDATION');
   });
 
-  it('429 after 5 failures for one login, from any address, even with the right password then', async () => {
-    const { app: limited } = await makeApp('per-login');
+  it('wrong passwords for a login from many addresses do not keep its owner out', async () => {
+    const { app: limited } = await makeApp('spray');
     await addPerson(limited, 'wang.fang');
-    for (let i = 0; i < 5; i++) expect((await login(limited, { login: 'wang.fang', password: 'nope-nope-nope' }, `10.2.0.${i}`)).statusCode).toBe(401);
-    const blocked = await login(limited, { login: 'WANG.FANG', password: PASSWORD }, '10.2.1.1');
-    expect(blocked.statusCode).toBe(429);
-    expect(blocked.json().code).toBe('E_TOO_MANY_REQUESTS');
-    expect(blocked.headers['retry-after']).toBeDefined();
-    // Other logins from the same address are unaffected.
-    await addPerson(limited, 'other.person');
-    expect((await login(limited, { login: 'other.person', password: PASSWORD }, '10.2.1.1')).statusCode).toBe(200);
+    // One attempt each from 30 addresses, then a run from one address until it is delayed.
+    for (let i = 0; i < 30; i++) expect((await login(limited, { login: 'wang.fang', password: 'nope-nope-nope' }, `10.2.0.${i}`)).statusCode).toBe(401);
+    for (let i = 0; i < 4; i++) expect((await login(limited, { login: 'wang.fang', password: `guess-${i}` }, '10.2.9.9')).statusCode).toBe(401);
+    expect((await login(limited, { login: 'wang.fang', password: 'guess-5' }, '10.2.9.9')).statusCode).toBe(429);
+    // The owner, from a clean address (and from one that tried once), still signs in.
+    const r = await login(limited, { login: 'WANG.FANG', password: PASSWORD }, '10.2.1.1');
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json().user.login).toBe('wang.fang');
+    expect((await login(limited, { login: 'wang.fang', password: PASSWORD }, '10.2.0.7')).statusCode).toBe(200);
   });
 
-  it('429 after too many failures from one address across logins', async () => {
+  it('a login and address back off: free attempts, then 1 s, 2 s, 4 s; the right password works after the wait', async () => {
+    const { app: limited } = await makeApp('backoff');
+    await addPerson(limited, 'sun.li');
+    const at = '10.5.0.1';
+    const attempt = (password: string) => login(limited, { login: 'sun.li', password }, at);
+    for (let i = 0; i < 3; i++) {
+      const r = await attempt('wrong password');
+      expect(r.statusCode).toBe(401);
+      expect(r.headers['retry-after']).toBeUndefined();
+    }
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const failed = await attempt('wrong password');
+      expect(failed.statusCode).toBe(401);
+      const wait = Number(failed.headers['retry-after']);
+      // While the delay runs even the right password is refused unchecked: no oracle.
+      const early = await attempt(PASSWORD);
+      expect(early.statusCode).toBe(429);
+      expect(early.json().code).toBe('E_TOO_MANY_REQUESTS');
+      expect(Number(early.headers['retry-after'])).toBe(wait);
+      waits.push(wait);
+      clock += wait * 1000;
+    }
+    expect(waits).toEqual([1, 2, 4]);
+    // Another login from the same address is not delayed.
+    await addPerson(limited, 'other.person');
+    expect((await login(limited, { login: 'other.person', password: PASSWORD }, at)).statusCode).toBe(200);
+    // After the wait the right password signs in, and clears the back-off.
+    expect((await attempt(PASSWORD)).statusCode).toBe(200);
+    const after = await attempt('wrong again');
+    expect(after.statusCode).toBe(401);
+    expect(after.headers['retry-after']).toBeUndefined();
+  });
+
+  it('concurrent guesses cannot slip past the back-off', async () => {
+    const { app: limited } = await makeApp('concurrent');
+    await addPerson(limited, 'qian.wu');
+    const all = await Promise.all(Array.from({ length: 10 }, (_, i) => login(limited, { login: 'qian.wu', password: `guess-${i}` }, '10.6.0.1')));
+    const statuses = all.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429, 429]);
+  });
+
+  it('an address failing across many logins is refused for a while; other addresses are not', async () => {
     const { app: limited } = await makeApp('per-ip');
     await addPerson(limited, 'zhao.lei');
     for (let i = 0; i < 8; i++) expect((await login(limited, { login: `guess${i}`, password: 'x' }, '10.3.0.1')).statusCode).toBe(401);
-    expect((await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.1')).statusCode).toBe(429);
+    const refused = await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.1');
+    expect(refused.statusCode).toBe(429);
+    const wait = Number(refused.headers['retry-after']);
+    expect(wait).toBeGreaterThan(60);
     expect((await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.2')).statusCode).toBe(200);
+    clock += wait * 1000;
+    expect((await login(limited, { login: 'zhao.lei', password: PASSWORD }, '10.3.0.1')).statusCode).toBe(200);
+  });
+
+  it('behind a trusted proxy (YULAN_TRUST_PROXY) each client has its own budget; a forged header from elsewhere is ignored', async () => {
+    const { app: proxied } = await makeApp('proxied', 20, ['127.0.0.1']);
+    await addPerson(proxied, 'zhou.min');
+    const via = (client: string, body: Record<string, unknown>, peer = '127.0.0.1') =>
+      proxied.inject({ method: 'POST', url: '/api/v1/auth/login', payload: body, remoteAddress: peer, headers: { 'x-forwarded-for': client } });
+    for (let i = 0; i < 8; i++) expect((await via('203.0.113.5', { login: `guess${i}`, password: 'x' })).statusCode).toBe(401);
+    expect((await via('203.0.113.5', { login: 'zhou.min', password: PASSWORD })).statusCode).toBe(429);
+    expect((await via('203.0.113.6', { login: 'zhou.min', password: PASSWORD })).statusCode).toBe(200);
+    // Not through the proxy: X-Forwarded-For is not believed, the peer is the client.
+    for (let i = 0; i < 8; i++) expect((await via(`198.51.100.${i}`, { login: `guess${i}`, password: 'x' }, '10.8.0.1')).statusCode).toBe(401);
+    expect((await via('198.51.100.200', { login: 'zhou.min', password: PASSWORD }, '10.8.0.1')).statusCode).toBe(429);
   });
 });
 
@@ -178,15 +240,17 @@ describe('sessions', () => {
     await app.inject({ method: 'PATCH', url: `/api/v1/people/${id}`, headers: admin, payload: { password: PASSWORD } });
   });
 
-  it('repeated bad sessions from one address are rate-limited (429), other addresses are not', async () => {
+  it('repeated bad sessions from one address are refused (429) there, but a right credential is not', async () => {
     const { app: limited } = await makeApp('bad-sessions', 3);
     for (let i = 0; i < 3; i++) {
       expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: { cookie: 'yulan_session=guess' } })).statusCode).toBe(401);
     }
-    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: admin })).statusCode).toBe(429);
-    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.2', headers: admin })).statusCode).toBe(200);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: { cookie: 'yulan_session=guess' } })).statusCode).toBe(429);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: { authorization: 'Bearer guess' } })).statusCode).toBe(429);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.1', headers: admin })).statusCode).toBe(200);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.2', headers: { cookie: 'yulan_session=guess' } })).statusCode).toBe(401);
     // No credentials at all is not a guess: it costs nothing.
     for (let i = 0; i < 5; i++) expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.3' })).statusCode).toBe(401);
-    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.3', headers: admin })).statusCode).toBe(200);
+    expect((await limited.inject({ url: '/api/v1/me', remoteAddress: '10.4.0.3', headers: { cookie: 'yulan_session=guess' } })).statusCode).toBe(401);
   });
 });

@@ -74,6 +74,14 @@ describe('loadCloudConfig', () => {
     expect(ce.message).not.toContain('short-secret');
   });
 
+  it('reads YULAN_TRUST_PROXY as addresses/CIDRs, refusing a hop count or "trust everyone"', () => {
+    expect(loadCloudConfig({ ...required, YULAN_TRUST_PROXY: '10.0.0.0/8, ::1,loopback' }).trustProxy).toEqual(['10.0.0.0/8', '::1', 'loopback']);
+    expect(loadCloudConfig(required).trustProxy).toBeUndefined();
+    for (const bad of ['true', '2', '10.0.0.0/33', 'proxy.local', '1.2.3.4;5.6.7.8']) {
+      expect(() => loadCloudConfig({ ...required, YULAN_TRUST_PROXY: bad }), bad).toThrow(/YULAN_TRUST_PROXY/);
+    }
+  });
+
   it('rejects a port above 65535', () => {
     expect(() => loadCloudConfig({ ...required, YULAN_HTTP_PORT: '70000' })).toThrow(/YULAN_HTTP_PORT/);
   });

@@ -3,7 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppOptions } from '../../app.js';
 import { tokenMatches } from '../../auth-tokens.js';
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import { bearer, FailureLimiter } from '../../plugins/admin-auth.js';
+import { FailureLimiter, retryAfterSeconds } from '../../auth-limits.js';
+import { bearer } from '../../plugins/admin-auth.js';
 import type { Principal } from '../contracts.js';
 import type { UserRecord } from './records.js';
 import { readCookie, SESSION_COOKIE } from './session-cookie.js';
@@ -17,9 +18,11 @@ export function principalOf(u: UserRecord): Principal {
  * `fastify.authenticate`: sets `request.principal` from `Authorization: Bearer <admin
  * token | session token>` or the `yulan_session` cookie. Always registered, so routes
  * that take people also work with the admin token alone when no people module is set.
- * Presented-but-wrong credentials count towards the same per-IP failure budget as the
- * admin token; a request with no credentials at all is a 401 that costs nothing (the
- * care page asks /me before anyone has signed in).
+ * A right credential always passes. Presented-but-wrong ones count towards a per-address
+ * failure budget of their own (plugins/admin-auth.ts counts the service tokens apart),
+ * and only wrong ones are refused with 429 once it is spent; a request with no
+ * credentials at all is a 401 that costs nothing (the care page asks /me before anyone
+ * has signed in).
  */
 export default fp<AppOptions>(
   async (fastify, opts) => {
@@ -34,11 +37,19 @@ export default fp<AppOptions>(
       throw new CloudError(CloudErrorCode.Unauthorized, message);
     }
 
-    fastify.decorate('authenticate', async function authenticate(request: FastifyRequest, reply: FastifyReply) {
-      if (limiter.blocked(request.ip)) {
-        void reply.header('retry-after', Math.ceil(windowMs / 1000));
+    /** A wrong credential: 429 while the address's budget is spent, else counted and 401. */
+    function wrong(request: FastifyRequest, reply: FastifyReply, message: string): never {
+      const key = `session|${request.ip}`;
+      const wait = limiter.retryAfterMs(key);
+      if (wait > 0) {
+        void reply.header('retry-after', retryAfterSeconds(wait));
         throw new CloudError(CloudErrorCode.TooManyRequests, 'too many failed authentication attempts; try again later');
       }
+      limiter.fail(key);
+      reject(reply, message);
+    }
+
+    fastify.decorate('authenticate', async function authenticate(request: FastifyRequest, reply: FastifyReply) {
       const token = bearer(request);
       if (token !== undefined) {
         if (tokenMatches(token, opts.adminTokenDigest)) {
@@ -50,8 +61,7 @@ export default fp<AppOptions>(
           request.principal = principalOf(user);
           return;
         }
-        limiter.fail(request.ip);
-        reject(reply, 'invalid token or session');
+        wrong(request, reply, 'invalid token or session');
       }
       const cookie = readCookie(request, SESSION_COOKIE);
       if (cookie !== undefined) {
@@ -60,8 +70,7 @@ export default fp<AppOptions>(
           request.principal = principalOf(user);
           return;
         }
-        limiter.fail(request.ip);
-        reject(reply, 'session expired or invalid; sign in again');
+        wrong(request, reply, 'session expired or invalid; sign in again');
       }
       reject(reply, 'sign in first (session cookie or "Authorization: Bearer <token>")');
     });

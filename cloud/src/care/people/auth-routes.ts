@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { generateSecret, hashSecret, verifySecret } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import { bearer, FailureLimiter } from '../../plugins/admin-auth.js';
+import { BackoffLimiter, FailureLimiter, retryAfterSeconds } from '../../auth-limits.js';
+import { bearer } from '../../plugins/admin-auth.js';
 import { errorResponses } from '../../schemas/common.js';
 import type { PeopleModule } from './index.js';
 import { toPersonView, who } from './route-helpers.js';
@@ -19,8 +20,11 @@ export const loginRoute: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = a
   // Unknown logins are checked against this throw-away hash so they cost the same scrypt
   // as real ones: neither the answer nor its latency tells which logins exist.
   const decoyHash = await hashSecret(generateSecret());
+  // No lockout per login: anyone who knows a login name could then keep its owner out.
+  // Instead each (login, address) pair backs off exponentially, and an address failing
+  // across many logins is refused for a while; a clean address always gets a try.
   const perIp = new FailureLimiter(limits.perIp, limits.windowMs);
-  const perLogin = new FailureLimiter(limits.perLogin, limits.windowMs);
+  const perPair = new BackoffLimiter({ ...limits, forgetAfterMs: limits.windowMs });
 
   fastify.post(
     '/auth/login',
@@ -34,19 +38,26 @@ export const loginRoute: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = a
     },
     async (request, reply) => {
       const { login, password } = request.body;
-      const key = login.trim().toLowerCase();
-      if (perIp.blocked(request.ip) || perLogin.blocked(key)) {
-        void reply.header('retry-after', Math.ceil(limits.windowMs / 1000));
+      const pair = JSON.stringify([login.trim().toLowerCase(), request.ip]);
+      const now = people.now();
+      const wait = Math.max(perIp.retryAfterMs(request.ip, now), perPair.retryAfterMs(pair, now));
+      if (wait > 0) {
+        void reply.header('retry-after', retryAfterSeconds(wait));
         throw new CloudError(CloudErrorCode.TooManyRequests, 'too many failed sign-in attempts; try again later');
       }
+      // Counted before the (slow, async) check and taken back on success, so concurrent
+      // guesses cannot all slip through before the first failure is recorded.
+      perIp.fail(request.ip, now);
+      const delay = perPair.fail(pair, now);
       const found = users.forLogin(login.trim());
       const ok = await verifySecret(password, found?.passwordHash ?? decoyHash);
       if (!found || found.passwordHash === null || found.user.disabled || !ok) {
-        perIp.fail(request.ip);
-        perLogin.fail(key);
-        request.log.info({ ip: request.ip }, 'sign-in refused');
+        request.log.info({ ip: request.ip, delayMs: delay }, 'sign-in refused');
+        if (delay > 0) void reply.header('retry-after', retryAfterSeconds(delay));
         throw new CloudError(CloudErrorCode.Unauthorized, BAD_LOGIN);
       }
+      perIp.refund(request.ip);
+      perPair.succeed(pair);
       const token = users.createSession(found.user.id);
       request.log.info({ userId: found.user.id }, 'signed in');
       return reply

@@ -37,13 +37,17 @@ export interface OpenPeopleOptions {
   loginLimits?: Partial<LoginLimits>;
 }
 
-/** Failed logins allowed per window, per login name and per client address. */
+/** Sign-in back-off (docs/care.md §5): per (login, address), `freeAttempts` failures, then
+ * delays from `baseDelayMs` doubling up to `maxDelayMs`; per address, `perIp` failures
+ * across all logins within `windowMs` refuse that address until the window ends. */
 export interface LoginLimits {
-  perLogin: number;
+  freeAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
   perIp: number;
   windowMs: number;
 }
-export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perLogin: 5, perIp: 20, windowMs: 15 * 60_000 };
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { freeAttempts: 3, baseDelayMs: 1000, maxDelayMs: 5 * 60_000, perIp: 20, windowMs: 15 * 60_000 };
 
 export function openPeople(opts: OpenPeopleOptions): PeopleModule {
   const now = opts.now ?? Date.now;
