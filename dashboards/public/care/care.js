@@ -4,12 +4,20 @@
 
 import * as api from './api.js';
 import { currentLang, initialLang, setLang, t } from './i18n.js';
-import { alertCard, alertText, isOpen, residentCard, sortAlerts, tickElapsed } from './render.js';
+import { alertCard, alertText, isOpen, residentCard, roleLabel, sortAlerts, tickElapsed } from './render.js';
 
 const $ = (id) => document.getElementById(id);
-const state = {
-  me: null, residents: [], alerts: new Map(), ui: new Map(), residentUi: new Map(), names: new Map(), stream: null, live: 'down',
-};
+/** Per-person state; sign-out replaces it whole (contacts and names are personal data). */
+const fresh = () => ({
+  me: null, residents: [], alerts: new Map(), ui: new Map(), residentUi: new Map(), names: new Map(),
+  // 'loading' | 'ok' | 'error': "No open alerts" is said only about a list that loaded.
+  alertsLoad: 'loading', alertsError: null,
+  // alert ids seen open here: they stay at the top after they close ("just resolved")
+  seenOpen: new Set(),
+  // residentId → { state: 'loading'|'ok'|'denied'|'error', data, alertId }
+  contacts: new Map(),
+});
+const state = { ...fresh(), stream: null, live: 'down' };
 const uiOf = (id) => {
   if (!state.ui.has(id)) state.ui.set(id, { busy: false, error: null, notice: null, timelineOpen: false, timeline: null });
   return state.ui.get(id);
@@ -30,9 +38,21 @@ function show(view) {
 
 function renderAll() {
   const focusKey = document.activeElement?.dataset?.key;
-  const list = sortAlerts([...state.alerts.values()]).filter((a, i) => isOpen(a) || i < 30);
-  $('alert-list').replaceChildren(...list.map((a) => alertCard(a, state.me, uiOf(a.id), state.names)));
-  $('no-alerts').hidden = list.some(isOpen);
+  const all = sortAlerts([...state.alerts.values()]);
+  for (const a of all) if (isOpen(a)) state.seenOpen.add(a.id);
+  // Open alerts and those settled while on screen form one list; closed history goes
+  // below its own heading. So "No open alerts" never sits above an open or just-resolved
+  // card, and is never said before the list has loaded (nor when it failed to).
+  const current = all.filter((a) => state.seenOpen.has(a.id));
+  const earlier = all.filter((a) => !state.seenOpen.has(a.id)).slice(0, 30);
+  const card = (a) => alertCard(a, state.me, uiOf(a.id), state.names, a.residentId ? state.contacts.get(a.residentId) : undefined);
+  $('alert-list').replaceChildren(...current.map(card));
+  $('alert-history').replaceChildren(...earlier.map(card));
+  $('history').hidden = earlier.length === 0;
+  $('alerts-loading').hidden = state.alertsLoad !== 'loading';
+  $('alerts-error').hidden = state.alertsLoad !== 'error';
+  $('alerts-error-text').textContent = state.alertsLoad === 'error' ? t('alertsFailed', { message: state.alertsError }) : '';
+  $('no-alerts').hidden = !(state.alertsLoad === 'ok' && current.length === 0);
   const openBy = new Map();
   for (const a of state.alerts.values()) if (isOpen(a) && a.residentId) openBy.set(a.residentId, (openBy.get(a.residentId) ?? 0) + 1);
   $('resident-list').replaceChildren(...state.residents.map((r) => {
@@ -40,7 +60,7 @@ function renderAll() {
     return residentCard(r, openBy.get(r.id) ?? 0, state.residentUi.get(r.id));
   }));
   $('no-residents').hidden = state.residents.length > 0;
-  $('whoami').textContent = state.me ? t('signedInAs', { name: state.me.name }) : '';
+  $('whoami').textContent = state.me ? t('signedInAs', { name: state.me.name, role: roleLabel(state.me.role) }) : '';
   $('live').textContent = state.live === 'live' ? t('live') : t('reconnecting');
   $('live').dataset.state = state.live;
   if (focusKey) document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
@@ -60,20 +80,76 @@ function upsert(summary) {
   const merged = { ...state.alerts.get(summary.id), ...summary };
   merged.claimedBy = claimer(summary.claimedBy);
   state.alerts.set(summary.id, merged);
+  wantContacts(merged);
   return isNew;
 }
 
+/** An urgent open alert's card shows whom to phone: read once per alert (audited). */
+function wantContacts(a) {
+  if (a.level !== 'urgent' || !isOpen(a) || !a.residentId) return;
+  const have = state.contacts.get(a.residentId);
+  if (have && have.state !== 'error' && have.alertId === a.id) return;
+  if (have?.state === 'loading') return;
+  const entry = { state: 'loading', data: have?.data ?? null, alertId: a.id };
+  if (have?.state === 'ok') entry.state = 'ok'; // keep showing the numbers while they refresh
+  state.contacts.set(a.residentId, entry);
+  void (async () => {
+    try {
+      entry.data = await api.contacts(a.residentId, a.id);
+      entry.state = 'ok';
+    } catch (err) {
+      if (err.status === 401) return void boot();
+      // 403/404: not this person's to read; the card is shown without them.
+      entry.state = err.status === 403 || err.status === 404 ? 'denied' : 'error';
+    }
+    if (state.contacts.get(a.residentId) === entry) renderAll();
+  })();
+}
+
+/** The alert's detail (events, timeline). Calls that arrive while one is running are
+ * folded into one more, so the last answer is never older than the last call. */
 async function refreshDetail(id) {
   const ui = uiOf(id);
+  if (ui.refreshing) {
+    ui.refreshAgain = true;
+    return ui.refreshing;
+  }
+  ui.refreshing = (async () => {
+    do {
+      ui.refreshAgain = false;
+      try {
+        const d = await api.alertDetail(id);
+        upsert(d.alert ?? d);
+        for (const p of d.people ?? []) state.names.set(p.userId ?? p.id, p.name);
+        ui.timeline = d.timeline ?? [];
+      } catch (err) {
+        if (err.status === 401) return void boot();
+        ui.error = t('actionFailed', { message: err.message });
+      }
+      renderAll();
+    } while (ui.refreshAgain);
+  })();
   try {
-    const d = await api.alertDetail(id);
-    upsert(d.alert ?? d);
-    for (const p of d.people ?? []) state.names.set(p.userId ?? p.id, p.name);
-    ui.timeline = d.timeline ?? [];
+    await ui.refreshing;
+  } finally {
+    ui.refreshing = null;
+  }
+}
+
+/** Loads the alert list; false when the session is gone (the caller signs in again). */
+async function loadAlerts() {
+  state.alertsLoad = 'loading';
+  renderAll();
+  try {
+    for (const a of await api.listAlerts()) upsert(a);
+    state.alertsLoad = 'ok';
   } catch (err) {
-    ui.error = t('actionFailed', { message: err.message });
+    if (err.status === 401) return false;
+    state.alertsLoad = 'error';
+    state.alertsError = err.message;
   }
   renderAll();
+  return true;
 }
 
 async function onAck(id) {
@@ -137,17 +213,20 @@ function startStream() {
   state.stream = api.openStream({
     state: (s) => {
       state.live = s;
+      // Back online after the list failed to load: load it now.
+      if (s === 'live' && state.alertsLoad === 'error') void loadAlerts().then((ok) => ok || boot());
       renderAll();
     },
     alert: (summary) => {
       const isNew = upsert(summary);
       if (isNew) announce(t('newAlert', { text: alertText(summary) }), summary.level === 'urgent');
-      const ui = state.ui.get(summary.id);
-      if (ui?.timelineOpen) void refreshDetail(summary.id);
+      // The live summary carries no device events: a change may be a new press or fall,
+      // so an open card (or an open timeline) re-reads the detail.
+      if (isOpen(summary) || state.ui.get(summary.id)?.timelineOpen) void refreshDetail(summary.id);
       renderAll();
     },
     page: (p) => {
-      upsert(p.alert);
+      if (upsert(p.alert)) void refreshDetail(p.alert.id);
       // Receipt: the ladder's record that this person's page reached an open screen.
       if (p.deliveryId) void api.receipt(p.deliveryId);
       if (p.kind === 'page' || p.kind === 'reminder') announce(t('pageArrived', { text: alertText(p.alert) }), true);
@@ -167,15 +246,13 @@ async function enter(meBody) {
     syncLangButton();
   }
   show('app');
-  renderAll();
-  try {
-    for (const a of await api.listAlerts()) upsert(a);
-  } catch (err) {
-    if (err.status === 401) return boot();
-  }
-  renderAll();
+  // The login form may have left the page scrolled (a phone's keyboard pushes it up):
+  // start the app at the top, and focus without scrolling, so the "signed in as" and
+  // live lines are in view below the sticky header rather than under it.
+  window.scrollTo(0, 0);
+  $('main').focus({ preventScroll: true });
+  if (!(await loadAlerts())) return boot();
   startStream();
-  $('main').focus();
 }
 
 async function boot() {
@@ -219,7 +296,7 @@ function wire() {
     state.stream?.close();
     await api.logout();
     api.setToken(null);
-    Object.assign(state, { me: null, residents: [], alerts: new Map(), ui: new Map(), residentUi: new Map() });
+    Object.assign(state, fresh());
     show('login');
     $('login-id').focus();
   });
@@ -230,6 +307,7 @@ function wire() {
     const id = btn.dataset.id;
     if (btn.dataset.action === 'ack') void onAck(id);
     if (btn.dataset.action === 'activity') void toggleActivity(id);
+    if (btn.dataset.action === 'reload-alerts') void loadAlerts().then((ok) => ok || boot());
     if (btn.dataset.action === 'timeline') {
       const ui = uiOf(id);
       ui.timelineOpen = !ui.timelineOpen;
@@ -265,7 +343,16 @@ function syncLangButton() {
   b.lang = currentLang() === 'en' ? 'zh-CN' : 'en';
 }
 
+/** The sticky header's height for scroll-padding (care.css): it changes with wrapping. */
+function trackHeader() {
+  const header = document.querySelector('.top');
+  const set = () => document.documentElement.style.setProperty('--header-h', `${Math.ceil(header.getBoundingClientRect().height)}px`);
+  set();
+  if ('ResizeObserver' in window) new ResizeObserver(set).observe(header);
+}
+
 setLang(initialLang());
+trackHeader();
 syncLangButton();
 wire();
 void boot();
