@@ -116,10 +116,11 @@ export function alertCard(a, me, ui, names, contacts) {
   el('p', { class: 'status', 'data-role': 'status' }, statusText(a, me)),
   eventList(a),
   a.message && !saysTheEvents(a) ? el('p', { class: 'message' }, a.message) : null,
-  urgent ? contactBlock(a, contacts) : null,
   actions,
   ui.notice ? el('p', { class: 'notice', role: 'status' }, ui.notice) : null,
   el('p', { class: 'error', role: 'alert', 'data-role': 'error' }, ui.error ?? ''),
+  // After the claim button (claiming stops everyone else's pages), before resolving.
+  urgent ? contactBlock(a, contacts) : null,
   mine ? resolveForm(a, ui) : null,
   el('section', { class: 'timeline', id: tlId, hidden: !ui.timelineOpen, 'aria-label': t('timelineTitle') },
     ui.timelineOpen ? timelineList(ui.timeline, me, names) : null));
