@@ -13,7 +13,7 @@ export const ME = {
 export const PASSWORD = 'correct-horse-battery';
 const TOKEN = 'sess_stub_token_0123456789';
 
-export interface StubCalls { method: string; path: string; auth: string | undefined; body: unknown }
+export interface StubCalls { method: string; path: string; auth: string | undefined; body: unknown; purpose?: string | undefined }
 
 export function alertSummary(id: string, over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -28,6 +28,10 @@ export class CareApiStub {
   /** SSE frames waiting for the page's next (re)connection of the stream. */
   private readonly pending: string[] = [];
   readonly alerts = new Map<string, Record<string, unknown>>();
+  /** GET /alerts answers 503 while this is above 0 (each failure counts it down). */
+  listFailures = 0;
+  /** GET /residents/r_wang/contacts answers this, or 404 when null. */
+  contacts: Record<string, unknown> | null = null;
 
   constructor() {
     const old = alertSummary('al_unconf1', { level: 'unconfirmed', status: 'raised', firstEventAtMs: Date.now() - 3_600_000, message: 'radar fall, person got up' });
@@ -48,7 +52,7 @@ export class CareApiStub {
     const path = url.pathname.replace('/api/v1', '');
     const auth = req.headers().authorization;
     const body = req.postData() ? (JSON.parse(req.postData()!) as unknown) : undefined;
-    this.calls.push({ method: req.method(), path, auth, body });
+    this.calls.push({ method: req.method(), path, auth, body, purpose: req.headers()['x-yulan-purpose'] });
     const json = (status: number, data: unknown): Promise<void> =>
       route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(data) });
     const signedIn = auth === `Bearer ${TOKEN}` || (req.headers().cookie ?? '').includes(`yulan_session=${TOKEN}`);
@@ -72,7 +76,16 @@ export class CareApiStub {
       const frames = this.pending.splice(0).join('');
       return route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' }, body: `retry: 250\n: hello\n\n${frames}` });
     }
-    if (path === '/alerts') return json(200, { items: [...this.alerts.values()] });
+    if (path === '/alerts') {
+      if (this.listFailures > 0) {
+        this.listFailures -= 1;
+        return json(503, { statusCode: 503, error: 'Service Unavailable', message: 'store busy', code: 'E_UNAVAILABLE' });
+      }
+      return json(200, { items: [...this.alerts.values()] });
+    }
+    if (path === '/residents/r_wang/contacts') {
+      return this.contacts ? json(200, this.contacts) : json(404, { statusCode: 404, error: 'Not Found', message: 'resident "r_wang" not found', code: 'E_NOT_FOUND' });
+    }
     const m = /^\/alerts\/([^/]+)(\/ack|\/resolve)?$/.exec(path);
     if (m) {
       const [, id, action] = m as unknown as [string, string, string | undefined];

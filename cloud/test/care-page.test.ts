@@ -1,58 +1,14 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/config.js';
 import { startCloud, type CloudHandle } from '../src/start.js';
+import { axeProblems, CHROMIUM, CHROMIUM_ARGS, haveChromium, mobileProblems, switchTo } from './care-page-support.js';
 import { CareApiStub, ME, PASSWORD, alertSummary } from './care-page-stub.js';
 import { cloudEnv, silentLogger, startBroker, startEdgeStub, tempDir, waitFor, type EdgeStub, type TestBroker } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI for the care page test`);
-  console.warn(`care-page.test.ts: ${CHROMIUM} not found; skipping the headless browser test`);
-}
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
-interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }
-
-/** axe-core in the page; returns the serious and critical violations, summarised. */
-async function axeProblems(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, o: unknown): Promise<{ violations: unknown[] }> } }).axe;
-    return (await axe.run(document, { resultTypes: ['violations'] })).violations;
-  }) as AxeViolation[];
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} @ ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
-}
-
-/** Switches the language with the visible button and waits for the page to say so. */
-async function switchTo(page: Page, lang: 'en' | 'zh-CN'): Promise<void> {
-  if ((await page.locator('html').getAttribute('lang')) !== lang) await page.locator('#lang').click();
-  await page.locator(`html[lang="${lang}"]`).waitFor();
-}
-
-/** 360 px wide: no sideways scrolling, ≥ 18 px type, every control at least 44 × 44 px. */
-async function mobileProblems(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const out: string[] = [];
-    const doc = document.documentElement;
-    if (doc.scrollWidth > doc.clientWidth + 1) out.push(`horizontal overflow ${doc.scrollWidth} > ${doc.clientWidth}`);
-    const base = parseFloat(getComputedStyle(document.body).fontSize);
-    if (base < 18) out.push(`base font ${base}px`);
-    for (const n of document.querySelectorAll<HTMLElement>('button, input, select, textarea')) {
-      const r = n.getBoundingClientRect();
-      if (r.width === 0 && r.height === 0) continue; // hidden
-      if (r.height < 44 || r.width < 44) out.push(`${n.tagName}#${n.id || n.textContent?.trim()} is ${Math.round(r.width)}×${Math.round(r.height)}`);
-    }
-    return out;
-  });
-}
+if (!haveChromium) console.warn(`care-page.test.ts: ${CHROMIUM} not found; skipping the headless browser test`);
 
 describe.runIf(haveChromium)('care page (/care/) in headless Chromium', () => {
   const tmp = tempDir('yulan-care-page-');
@@ -70,7 +26,7 @@ describe.runIf(haveChromium)('care page (/care/) in headless Chromium', () => {
     cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, users.cloud, { YULAN_ADMIN_TOKEN: ADMIN })), silentLogger);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
     });
   });
   afterAll(async () => {

@@ -30,8 +30,8 @@ export function setToken(token) {
   }
 }
 
-export async function api(method, path, body) {
-  const headers = { accept: 'application/json' };
+export async function api(method, path, body, extraHeaders = {}) {
+  const headers = { accept: 'application/json', ...extraHeaders };
   const token = getToken();
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -68,6 +68,10 @@ export const alertDetail = (id) => api('GET', `/api/v1/alerts/${enc(id)}`);
 export const ack = (id) => api('POST', `/api/v1/alerts/${enc(id)}/ack`);
 export const resolve = (id, outcome, note) => api('POST', `/api/v1/alerts/${enc(id)}/resolve`, note ? { outcome, note } : { outcome });
 export const receipt = (deliveryId) => api('POST', `/api/v1/notifications/${enc(deliveryId)}/receipt`).catch(() => null);
+/** The resident's address and phone and the other contacts' phones (urgent alert card).
+ * The purpose names the alert, so the audit log says why the numbers were read. */
+export const contacts = (residentId, alertId) =>
+  api('GET', `/api/v1/residents/${enc(residentId)}/contacts`, undefined, { 'x-yulan-purpose': `care: acting on alert ${alertId}` });
 export const activity = (residentId) => api('GET', `/api/v1/residents/${enc(residentId)}/activity?limit=200`);
 
 /**

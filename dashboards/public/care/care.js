@@ -1,19 +1,14 @@
 // Yulan care page: family members and community workers see their residents, get live
-// alerts and claim them with one tap. Plain ES modules, no build step. State lives here;
-// every change re-renders the lists from it (small lists; focus is restored by data-key).
+// alerts and claim them with one tap. Plain ES modules, no build step. State lives in
+// alert-data.js; every change re-renders the lists from it (small lists; focus is
+// restored by data-key).
 
 import * as api from './api.js';
+import { fresh, hooks, loadAlerts, refreshDetail, state, uiOf, upsert } from './alert-data.js';
 import { currentLang, initialLang, setLang, t } from './i18n.js';
-import { alertCard, alertText, isOpen, residentCard, sortAlerts, tickElapsed } from './render.js';
+import { alertCard, alertText, isOpen, residentCard, roleLabel, sortAlerts, tickElapsed } from './render.js';
 
 const $ = (id) => document.getElementById(id);
-const state = {
-  me: null, residents: [], alerts: new Map(), ui: new Map(), residentUi: new Map(), names: new Map(), stream: null, live: 'down',
-};
-const uiOf = (id) => {
-  if (!state.ui.has(id)) state.ui.set(id, { busy: false, error: null, notice: null, timelineOpen: false, timeline: null });
-  return state.ui.get(id);
-};
 
 function announce(text, urgent) {
   // Cleared first so that the same text twice is announced twice.
@@ -30,9 +25,21 @@ function show(view) {
 
 function renderAll() {
   const focusKey = document.activeElement?.dataset?.key;
-  const list = sortAlerts([...state.alerts.values()]).filter((a, i) => isOpen(a) || i < 30);
-  $('alert-list').replaceChildren(...list.map((a) => alertCard(a, state.me, uiOf(a.id), state.names)));
-  $('no-alerts').hidden = list.some(isOpen);
+  const all = sortAlerts([...state.alerts.values()]);
+  for (const a of all) if (isOpen(a)) state.seenOpen.add(a.id);
+  // Open alerts and those settled while on screen form one list; closed history goes
+  // below its own heading. So "No open alerts" never sits above an open or just-resolved
+  // card, and is never said before the list has loaded (nor when it failed to).
+  const current = all.filter((a) => state.seenOpen.has(a.id));
+  const earlier = all.filter((a) => !state.seenOpen.has(a.id)).slice(0, 30);
+  const card = (a) => alertCard(a, state.me, uiOf(a.id), state.names, a.residentId ? state.contacts.get(a.residentId) : undefined);
+  $('alert-list').replaceChildren(...current.map(card));
+  $('alert-history').replaceChildren(...earlier.map(card));
+  $('history').hidden = earlier.length === 0;
+  $('alerts-loading').hidden = state.alertsLoad !== 'loading';
+  $('alerts-error').hidden = state.alertsLoad !== 'error';
+  $('alerts-error-text').textContent = state.alertsLoad === 'error' ? t('alertsFailed', { message: state.alertsError }) : '';
+  $('no-alerts').hidden = !(state.alertsLoad === 'ok' && current.length === 0);
   const openBy = new Map();
   for (const a of state.alerts.values()) if (isOpen(a) && a.residentId) openBy.set(a.residentId, (openBy.get(a.residentId) ?? 0) + 1);
   $('resident-list').replaceChildren(...state.residents.map((r) => {
@@ -40,41 +47,12 @@ function renderAll() {
     return residentCard(r, openBy.get(r.id) ?? 0, state.residentUi.get(r.id));
   }));
   $('no-residents').hidden = state.residents.length > 0;
-  $('whoami').textContent = state.me ? t('signedInAs', { name: state.me.name }) : '';
+  $('whoami').textContent = state.me ? t('signedInAs', { name: state.me.name, role: roleLabel(state.me.role) }) : '';
   $('live').textContent = state.live === 'live' ? t('live') : t('reconnecting');
   $('live').dataset.state = state.live;
   if (focusKey) document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
 }
 
-/** Live summaries name the claimer ({userId, name}); the REST views carry only the id. */
-function claimer(c) {
-  if (!c) return null;
-  if (typeof c === 'string') return { userId: c, name: state.names.get(c) ?? c };
-  if (c.name && c.name !== c.userId) state.names.set(c.userId, c.name);
-  return { userId: c.userId, name: state.names.get(c.userId) ?? c.name ?? c.userId };
-}
-
-function upsert(summary) {
-  if (!summary || !summary.id) return false;
-  const isNew = !state.alerts.has(summary.id);
-  const merged = { ...state.alerts.get(summary.id), ...summary };
-  merged.claimedBy = claimer(summary.claimedBy);
-  state.alerts.set(summary.id, merged);
-  return isNew;
-}
-
-async function refreshDetail(id) {
-  const ui = uiOf(id);
-  try {
-    const d = await api.alertDetail(id);
-    upsert(d.alert ?? d);
-    for (const p of d.people ?? []) state.names.set(p.userId ?? p.id, p.name);
-    ui.timeline = d.timeline ?? [];
-  } catch (err) {
-    ui.error = t('actionFailed', { message: err.message });
-  }
-  renderAll();
-}
 
 async function onAck(id) {
   const ui = uiOf(id);
@@ -137,17 +115,20 @@ function startStream() {
   state.stream = api.openStream({
     state: (s) => {
       state.live = s;
+      // Back online after the list failed to load: load it now.
+      if (s === 'live' && state.alertsLoad === 'error') void loadAlerts().then((ok) => ok || boot());
       renderAll();
     },
     alert: (summary) => {
       const isNew = upsert(summary);
       if (isNew) announce(t('newAlert', { text: alertText(summary) }), summary.level === 'urgent');
-      const ui = state.ui.get(summary.id);
-      if (ui?.timelineOpen) void refreshDetail(summary.id);
+      // The live summary carries no device events: a change may be a new press or fall,
+      // so an open card (or an open timeline) re-reads the detail.
+      if (isOpen(summary) || state.ui.get(summary.id)?.timelineOpen) void refreshDetail(summary.id);
       renderAll();
     },
     page: (p) => {
-      upsert(p.alert);
+      if (upsert(p.alert)) void refreshDetail(p.alert.id);
       // Receipt: the ladder's record that this person's page reached an open screen.
       if (p.deliveryId) void api.receipt(p.deliveryId);
       if (p.kind === 'page' || p.kind === 'reminder') announce(t('pageArrived', { text: alertText(p.alert) }), true);
@@ -167,15 +148,13 @@ async function enter(meBody) {
     syncLangButton();
   }
   show('app');
-  renderAll();
-  try {
-    for (const a of await api.listAlerts()) upsert(a);
-  } catch (err) {
-    if (err.status === 401) return boot();
-  }
-  renderAll();
+  // The login form may have left the page scrolled (a phone's keyboard pushes it up):
+  // start the app at the top, and focus without scrolling, so the "signed in as" and
+  // live lines are in view below the sticky header rather than under it.
+  window.scrollTo(0, 0);
+  $('main').focus({ preventScroll: true });
+  if (!(await loadAlerts())) return boot();
   startStream();
-  $('main').focus();
 }
 
 async function boot() {
@@ -219,7 +198,7 @@ function wire() {
     state.stream?.close();
     await api.logout();
     api.setToken(null);
-    Object.assign(state, { me: null, residents: [], alerts: new Map(), ui: new Map(), residentUi: new Map() });
+    Object.assign(state, fresh());
     show('login');
     $('login-id').focus();
   });
@@ -230,6 +209,7 @@ function wire() {
     const id = btn.dataset.id;
     if (btn.dataset.action === 'ack') void onAck(id);
     if (btn.dataset.action === 'activity') void toggleActivity(id);
+    if (btn.dataset.action === 'reload-alerts') void loadAlerts().then((ok) => ok || boot());
     if (btn.dataset.action === 'timeline') {
       const ui = uiOf(id);
       ui.timelineOpen = !ui.timelineOpen;
@@ -265,7 +245,18 @@ function syncLangButton() {
   b.lang = currentLang() === 'en' ? 'zh-CN' : 'en';
 }
 
+/** The sticky header's height for scroll-padding (care.css): it changes with wrapping. */
+function trackHeader() {
+  const header = document.querySelector('.top');
+  const set = () => document.documentElement.style.setProperty('--header-h', `${Math.ceil(header.getBoundingClientRect().height)}px`);
+  set();
+  if ('ResizeObserver' in window) new ResizeObserver(set).observe(header);
+}
+
+hooks.render = renderAll;
+hooks.signInAgain = () => void boot();
 setLang(initialLang());
+trackHeader();
 syncLangButton();
 wire();
 void boot();

@@ -13,7 +13,17 @@ export const STRINGS = {
     networkError: 'Cannot reach the server. Check your connection.',
     alertsTitle: 'Alerts', residentsTitle: 'People you care for', noAlerts: 'No open alerts. All is quiet.',
     noResidents: 'Nobody is linked to your account yet.', live: 'Live: new alerts appear here',
-    reconnecting: 'Connection lost. Reconnecting…', signedInAs: 'Signed in as {name}',
+    reconnecting: 'Connection lost. Reconnecting…', signedInAs: 'Signed in as {name} · {role}',
+    role_family: 'Family member', role_worker: 'Community worker', role_callcentre: 'Call centre', role_admin: 'Administrator',
+    role_operator: 'Operator',
+    alertsLoading: 'Loading alerts…', alertsFailed: 'Could not load your alerts: {message}', retry: 'Try again',
+    historyTitle: 'Earlier alerts',
+    eventsTitle: 'What the device reported', earlierEvents: '{n} earlier events', repeated: '{what} ×{n}',
+    'ev_sos.pressed': 'SOS button pressed', 'ev_fall.detected': 'Fall detected', 'ev_fall.long_lie': 'Still on the floor',
+    'ev_fall.cancelled': 'The resident said "I\'m fine"', 'ev_fall.cleared': 'Got up again', 'ev_battery.low': 'Battery low',
+    contactsTitle: 'Address and phone numbers', address: 'Address:', noAddress: 'not on file', residentSelf: 'the resident',
+    callName: 'Call {name}', noPhone: 'no phone number on file', loadingContacts: 'Loading phone numbers…',
+    contactsFailed: 'Could not load the phone numbers.',
     urgent: 'URGENT', unconfirmed: 'Not confirmed', wellness: 'Wellness check', info: 'Info',
     type_sos: 'SOS button pressed', type_fall: 'Fall', type_device_silent: 'Device silent', type_inactivity: 'No activity',
     type_routine_missed: 'Routine missed', type_battery_low: 'Battery low',
@@ -48,7 +58,16 @@ export const STRINGS = {
     networkError: '无法连接服务器，请检查网络。',
     alertsTitle: '告警', residentsTitle: '我关照的老人', noAlerts: '暂无未处理的告警。',
     noResidents: '您的账号尚未关联任何老人。', live: '实时：新告警会显示在这里',
-    reconnecting: '连接中断，正在重新连接…', signedInAs: '当前用户：{name}',
+    reconnecting: '连接中断，正在重新连接…', signedInAs: '当前用户：{name}（{role}）',
+    role_family: '家属', role_worker: '社区工作人员', role_callcentre: '呼叫中心', role_admin: '管理员', role_operator: '运维人员',
+    alertsLoading: '正在加载告警…', alertsFailed: '无法加载告警：{message}', retry: '重试',
+    historyTitle: '较早的告警',
+    eventsTitle: '设备上报', earlierEvents: '更早的 {n} 条事件', repeated: '{what}×{n} 次',
+    'ev_sos.pressed': '按下紧急呼叫（SOS）', 'ev_fall.detected': '检测到跌倒', 'ev_fall.long_lie': '仍躺在地上',
+    'ev_fall.cancelled': '老人表示"我没事"', 'ev_fall.cleared': '已起身', 'ev_battery.low': '电量低',
+    contactsTitle: '地址和电话', address: '地址：', noAddress: '未登记', residentSelf: '老人本人',
+    callName: '拨打 {name}', noPhone: '未登记电话', loadingContacts: '正在加载电话…',
+    contactsFailed: '无法加载电话号码。',
     urgent: '紧急', unconfirmed: '待确认', wellness: '健康关怀', info: '提示',
     type_sos: '紧急呼叫（SOS）', type_fall: '跌倒', type_device_silent: '设备失联', type_inactivity: '长时间无活动',
     type_routine_missed: '作息异常', type_battery_low: '电量低',
@@ -126,6 +145,11 @@ export function ago(ms, now = Date.now()) {
   if (s < 3600) return rtf.format(-Math.floor(s / 60), 'minute');
   if (s < 86400) return rtf.format(-Math.floor(s / 3600), 'hour');
   return rtf.format(-Math.floor(s / 86400), 'day');
+}
+
+/** Time of day with seconds (events of one alert are minutes apart). */
+export function hms(ms) {
+  return new Date(ms).toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 export function clock(ms) {

@@ -2,10 +2,10 @@
 // in through textContent, never markup. Urgency is always said in words and an icon,
 // colour only reinforces it.
 
-import { ago, clock, t } from './i18n.js';
+import { ago, clock, hms, STRINGS, t } from './i18n.js';
 
 export const OUTCOMES = ['helped_up', 'false_alarm', 'hospital', 'emergency_services', 'no_action_needed', 'other'];
-const OPEN = new Set(['raised', 'notifying', 'acknowledged']);
+const CLOSED = new Set(['resolved', 'cancelled']);
 const LEVEL_ICON = { urgent: '⚠', unconfirmed: '?', wellness: 'ℹ', info: 'ℹ' };
 const LEVEL_RANK = { urgent: 0, unconfirmed: 1, wellness: 2, info: 3 };
 
@@ -17,7 +17,39 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export const isOpen = (a) => OPEN.has(a.status);
+/** Open unless known to be closed: a status this page does not know (yet) must never
+ * make an alert look settled, nor let "No open alerts" show beside it. */
+export const isOpen = (a) => !CLOSED.has(a.status);
+
+/** Consecutive items with the same key as one run: { item (first), last, count }. */
+export function collapseRuns(items, keyOf) {
+  const runs = [];
+  for (const item of items) {
+    const key = keyOf(item);
+    const prev = runs[runs.length - 1];
+    if (prev && prev.key === key) {
+      prev.count += 1;
+      prev.last = item;
+    } else runs.push({ key, item, last: item, count: 1 });
+  }
+  return runs;
+}
+
+/**
+ * A tel: URI, or null. Only a number written with digits, spaces, dashes, dots or
+ * brackets (and one leading +) gets a link, and the link carries the digits alone:
+ * nothing else from the stored text can reach the URI (no parameters, no other scheme).
+ */
+export function telHref(phone) {
+  if (typeof phone !== 'string') return null;
+  const s = phone.trim();
+  if (!/^\+?[0-9(][0-9 ().-]{1,30}$/.test(s)) return null;
+  const digits = s.replace(/[^0-9]/g, '');
+  if (digits.length < 3 || digits.length > 20) return null;
+  return `tel:${s.startsWith('+') ? '+' : ''}${digits}`;
+}
+
+export const roleLabel = (role) => t(`role_${role}`);
 
 /** Open before closed, urgent first, newest first. */
 export function sortAlerts(list) {
@@ -54,9 +86,10 @@ export function tickElapsed(root) {
 
 /**
  * One alert. `ui` is the page's per-alert state: { busy, error, notice, timelineOpen,
- * timeline (entries|null), outcome, note }; `names` maps user ids to names for the timeline.
+ * timeline (entries|null), outcome, note }; `names` maps user ids to names for the timeline;
+ * `contacts` is the resident's contact state ({ state, data }) for an urgent open alert.
  */
-export function alertCard(a, me, ui, names) {
+export function alertCard(a, me, ui, names, contacts) {
   const id = a.id;
   const mine = a.status === 'acknowledged' && a.claimedBy && me && a.claimedBy.userId === me.id;
   const urgent = a.level === 'urgent' && isOpen(a);
@@ -81,14 +114,66 @@ export function alertCard(a, me, ui, names) {
     el('h3', { id: `h-${id}` }, `${typeLabel(a)} — ${who(a)}`),
     elapsed(a)),
   el('p', { class: 'status', 'data-role': 'status' }, statusText(a, me)),
-  a.message ? el('p', { class: 'message' }, a.message) : null,
+  eventList(a),
+  a.message && !saysTheEvents(a) ? el('p', { class: 'message' }, a.message) : null,
   actions,
   ui.notice ? el('p', { class: 'notice', role: 'status' }, ui.notice) : null,
   el('p', { class: 'error', role: 'alert', 'data-role': 'error' }, ui.error ?? ''),
+  // After the claim button (claiming stops everyone else's pages), before resolving.
+  urgent ? contactBlock(a, contacts) : null,
   mine ? resolveForm(a, ui) : null,
   el('section', { class: 'timeline', id: tlId, hidden: !ui.timelineOpen, 'aria-label': t('timelineTitle') },
     ui.timelineOpen ? timelineList(ui.timeline, me, names) : null));
   return card;
+}
+
+function eventLabel(type) {
+  const key = `ev_${type}`;
+  const label = t(key);
+  return label === key ? type : label;
+}
+
+/** The edge's message is English and often just names the event ("SOS button
+ * pressed"): shown only when it adds something to the (translated) event list. */
+function saysTheEvents(a) {
+  return Array.isArray(a.events) && a.events.some((e) => STRINGS.en[`ev_${e.type}`] === a.message);
+}
+
+/** What the device reported, oldest first; repeats in a row are one line with ×N. */
+function eventList(a) {
+  const events = Array.isArray(a.events) ? a.events : [];
+  if (events.length === 0) return null;
+  // The report carries the last 20 events; older ones are only counted.
+  const earlier = Math.max(0, (a.eventCount ?? events.length) - events.length);
+  return el('ul', { class: 'events', 'aria-label': t('eventsTitle') },
+    earlier > 0 ? el('li', {}, t('earlierEvents', { n: earlier })) : null,
+    collapseRuns(events, (e) => e.type).map((r) => el('li', { 'data-count': r.count },
+      el('time', { datetime: new Date(r.item.atMs).toISOString() }, r.count > 1 ? `${hms(r.item.atMs)}–${hms(r.last.atMs)}` : hms(r.item.atMs)),
+      ' ', r.count > 1 ? t('repeated', { what: eventLabel(r.item.type), n: r.count }) : eventLabel(r.item.type))));
+}
+
+/** One tap-to-call line: a link when the number is usable, plain text otherwise. */
+function callLine(name, detail, phone, key) {
+  const href = telHref(phone);
+  if (!href) return el('li', { class: 'no-call' }, `${name} · ${detail} · ${phone ? phone : t('noPhone')}`);
+  return el('li', {},
+    el('a', { class: 'call', href, 'data-key': key },
+      el('span', { class: 'call-name' }, el('span', { 'aria-hidden': 'true' }, '☎ '), t('callName', { name })),
+      el('span', { class: 'call-detail' }, `${detail} · `, el('span', { class: 'call-number' }, phone))));
+}
+
+/** Address and phone numbers for the person acting on an urgent alert (only when the
+ * server let this person read them; a refusal leaves the card without the block). */
+function contactBlock(a, c) {
+  if (!c || c.state === 'denied') return null;
+  if (c.state === 'loading') return el('p', { class: 'muted', 'data-role': 'contacts-loading' }, t('loadingContacts'));
+  if (c.state === 'error') return el('p', { class: 'error', role: 'alert' }, t('contactsFailed'));
+  const d = c.data;
+  return el('section', { class: 'contacts', 'aria-label': t('contactsTitle') },
+    el('p', { class: 'address' }, el('strong', {}, t('address')), ' ', d.address ?? t('noAddress')),
+    el('ul', { class: 'calls' },
+      callLine(d.name, t('residentSelf'), d.phone, `call-${a.id}-resident`),
+      d.contacts.map((p) => callLine(p.name, p.relation ? `${p.relation} · ${roleLabel(p.role)}` : roleLabel(p.role), p.phone, `call-${a.id}-${p.userId}`))));
 }
 
 function resolveForm(a, ui) {
@@ -115,21 +200,24 @@ function actorName(entry, me, names) {
 
 function timelineList(entries, me, names) {
   if (!entries) return el('p', { class: 'muted' }, t('loading'));
-  const items = entries.map((e) => {
+  const lines = entries.map((e) => {
     const d = e.detail ?? {};
+    const actor = actorName(e, me, names);
     const vars = {
-      actor: actorName(e, me, names),
+      actor: e.kind === 'paged' && d.stepKind ? `${actor} · ${roleLabel(d.stepKind)}` : actor,
       channel: d.channel ? t(`ch_${d.channel}`) : '',
       outcome: d.outcome ? t(`outcome_${d.outcome}`) : '',
       to: d.to ? t(d.to) : '',
     };
     const key = e.kind === 'delivered' && d.kind === 'reminder' ? 'tl_reminder' : `tl_${e.kind}`;
     const text = t(key, vars);
-    return el('li', { 'data-kind': e.kind },
-      el('time', { datetime: new Date(e.atMs).toISOString() }, clock(e.atMs)), ' ',
-      el('span', {}, text === key ? `${e.kind} · ${vars.actor}` : text),
-      d.note ? el('q', {}, d.note) : null);
+    return { e, text: text === key ? `${e.kind} · ${vars.actor}` : text, note: d.note ?? null };
   });
+  // The same thing said again (reminders, repeated events) is one line with ×N.
+  const items = collapseRuns(lines, (l) => `${l.text}\n${l.note ?? ''}`).map((r) => el('li', { 'data-kind': r.item.e.kind, 'data-count': r.count },
+    el('time', { datetime: new Date(r.item.e.atMs).toISOString() }, clock(r.item.e.atMs)), ' ',
+    el('span', {}, r.count > 1 ? t('repeated', { what: r.item.text, n: r.count }) : r.item.text),
+    r.item.note ? el('q', {}, r.item.note) : null));
   return el('ol', {}, items);
 }
 

@@ -41,7 +41,9 @@ export function alertView(a: AlertRecord) {
     id: a.id, revision: a.revision, deviceId: a.deviceId, site: a.site, residentId: a.residentId, residentName: a.residentName,
     unassigned: a.residentId === null, type: a.type, level: a.level, edgeState: a.edgeState, status: a.status, outcome: a.outcome,
     claimedBy: a.claimedBy, claimedAt: a.claimedAt, resolvedBy: a.resolvedBy, resolvedAt: a.resolvedAt, note: a.note,
-    message: a.report.message ?? null, eventCount: a.report.eventCount, firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt,
+    message: a.report.message ?? null, eventCount: a.report.eventCount,
+    // The device events (the last 20, oldest first): the care page lists them, repeats collapsed.
+    events: (a.report.events ?? []).map((e) => ({ type: e.type, atMs: e.atMs })), firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt,
     updatedAt: a.updatedAt, nextDueAtMs: a.nextDueAtMs, ladderStep: a.ladder.step,
   };
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppOptions } from '../../app.js';
 import { loginRoute, sessionRoutes } from './auth-routes.js';
 import careRulesRoute from './care-rules-route.js';
+import contactRoutes from './contact-routes.js';
 import peopleRoutes from './people-routes.js';
 import privacyRoutes from './privacy-routes.js';
 import residentRoutes from './resident-routes.js';
@@ -37,6 +38,7 @@ const peopleRoutesPlugin: FastifyPluginAsync<AppOptions> = async (fastify, opts)
         await signedIn.register(peopleRoutes, { people });
         await signedIn.register(staffRoutes, { people });
         await signedIn.register(residentRoutes, { people });
+        await signedIn.register(contactRoutes, { people });
         await signedIn.register(privacyRoutes, { people });
       });
     },
