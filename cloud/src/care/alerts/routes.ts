@@ -64,7 +64,13 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
           residents, includeUnassigned: seesUnassigned(p), limit: q.limit,
           ...(q.status !== undefined ? { status: q.status } : {}), ...(q.residentId !== undefined ? { residentId: q.residentId } : {}),
         });
-        await audit.record({ actor: actorId(p), action: 'alerts.list', residentId: q.residentId ?? null, purpose: purposeOf(request, 'care'), detail: `${items.length} alerts` });
+        // One row per resident whose alerts are listed (a list that names no resident still leaves one).
+        const named = [...new Set(items.map((a) => a.residentId).filter((r): r is string => r !== null))];
+        const purpose = purposeOf(request, 'care');
+        for (const residentId of named.length > 0 ? named : [q.residentId ?? null]) {
+          const n = items.filter((a) => a.residentId === residentId).length;
+          await audit.record({ actor: actorId(p), action: 'alerts.list', residentId, purpose, detail: `${n} of ${items.length} alerts` });
+        }
         return { items: items.map(alertView) };
       },
     );
@@ -117,8 +123,11 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
       { schema: { tags: ['care'], summary: 'Server-Sent Events: `alert` upserts and `page` notifications for the signed-in person' }, config: { rateLimit: false } },
       async (request, reply) => {
         const me = personOf(request);
+        // The stream lives as long as the session it is opened with (docs/care.md §5).
+        const session = alerts.hub.sessionOf(request);
+        if (session === undefined) throw new CloudError(CloudErrorCode.Unauthorized, 'a live stream needs a signed-in session');
         reply.hijack();
-        alerts.hub.open(me, reply.raw);
+        alerts.hub.open(me, reply.raw, session);
       },
     );
   });
