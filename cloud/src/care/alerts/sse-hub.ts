@@ -27,12 +27,19 @@ export const SSE_HEARTBEAT_MS = 15_000;
 export class SseHub {
   private readonly byUser = new Map<string, Set<Stream>>();
   private sessions: SessionWatch | undefined;
+  private shown: ((p: Principal, data: unknown) => void) | undefined;
 
   constructor(private readonly log: Logger, private readonly heartbeatMs = SSE_HEARTBEAT_MS) {}
 
   /** Ties streams to sessions (app.ts, when the people module is open). */
   useSessions(sessions: SessionWatch): void {
     this.sessions = sessions;
+  }
+
+  /** Called for each alert written to a person's stream: a read of the resident's data,
+   * which the alert routes audit (docs/care.md §5). */
+  onAlertShown(fn: (p: Principal, data: unknown) => void): void {
+    this.shown = fn;
   }
 
   /** The request's session when streams are tied to sessions; null when they are not
@@ -118,7 +125,10 @@ export class SseHub {
     for (const set of [...this.byUser.values()]) {
       for (const s of [...set]) {
         try {
-          if (await maySee(s.principal)) this.write(s, 'alert', data);
+          if (!(await maySee(s.principal))) continue;
+          // Logged before it is written: a read that cannot be logged must not happen unlogged.
+          this.shown?.(s.principal, data);
+          this.write(s, 'alert', data);
         } catch (err) {
           this.log.warn({ err }, 'sse visibility check failed');
         }
