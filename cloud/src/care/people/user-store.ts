@@ -239,7 +239,7 @@ export class UserStore {
   }
 
   /** The person of a live session (known, not expired, person enabled), without sliding
-   * its expiry: a open stream is not activity. */
+   * its expiry: an open stream is not activity. */
   liveSessionUser(digest: string): string | undefined {
     return wrap('reading a session', () => (this.stmts.sessionLive.get(digest, this.now()) as { user_id: string } | undefined)?.user_id);
   }
