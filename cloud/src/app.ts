@@ -115,6 +115,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     if (text.trim() === "") return done(null, undefined);
     jsonParser(request, text, done);
   });
+  // Care-page streams end with the session they were opened with (docs/care.md §5).
+  if (opts.people && opts.alerts) opts.alerts.hub.useSessions(opts.people.sessions);
   await fastify.register(plugins, opts);
   await fastify.register(routes, opts);
 };

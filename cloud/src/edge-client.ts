@@ -25,11 +25,20 @@ export interface EventsQuery {
   limit?: number;
 }
 
+/** A device's data in [from, to) (epoch ms), to erase at the edge. */
+export interface EraseQuery {
+  deviceId: string;
+  from: number;
+  to: number;
+}
+
 /** Thin client of the edge query API (docs/architecture.md, "Edge HTTP API"). */
 export interface EdgeClient {
   latest(deviceIds: readonly string[]): Promise<Record<string, EdgeLatest>>;
   telemetry(q: TelemetryQuery): Promise<unknown>;
   events(q: EventsQuery): Promise<unknown>;
+  /** Erases the device's telemetry and events in the range (idempotent). */
+  erase(q: EraseQuery): Promise<unknown>;
   healthy(): Promise<boolean>;
 }
 
@@ -63,12 +72,13 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
   const latestTimeout = opts.latestTimeoutMs ?? 1500;
   const queryTimeout = opts.queryTimeoutMs ?? 10_000;
 
-  async function get(path: string, params: Params, timeoutMs: number, auth = true): Promise<unknown> {
+  async function get(path: string, params: Params, timeoutMs: number, auth = true, method: 'GET' | 'DELETE' = 'GET'): Promise<unknown> {
     const url = new URL(base + path);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
     let res: Response;
     try {
       res = await fetch(url, {
+        method,
         headers: auth ? { authorization: `Bearer ${opts.token}`, accept: 'application/json' } : {},
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -123,6 +133,9 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     events(q) {
       const { deviceId, from, to, limit } = q;
       return get('/v1/events', { deviceId, from, to, limit }, queryTimeout);
+    },
+    erase(q) {
+      return get('/v1/data', { deviceId: q.deviceId, from: q.from, to: q.to }, queryTimeout, true, 'DELETE');
     },
     async healthy() {
       try {

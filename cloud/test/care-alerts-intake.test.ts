@@ -148,6 +148,8 @@ describe('people routes', () => {
     const mine = await app.inject({ url: '/api/v1/alerts?status=notifying', headers: as('f1') });
     expect(mine.statusCode).toBe(200);
     expect(mine.json().items.map((i: { id: string }) => i.id)).toContain(rep.id);
+    // the list is audited once per resident it shows, naming them
+    expect(audit.entries).toContainEqual(expect.objectContaining({ actor: 'f1', action: 'alerts.list', residentId: 'res-1' }));
     expect((await app.inject({ url: '/api/v1/alerts', headers: as('stranger') })).json().items).toEqual([]);
     const hidden = await app.inject({ url: `/api/v1/alerts/${rep.id}`, headers: as('stranger') });
     const missing = await app.inject({ url: '/api/v1/alerts/al_doesnotexist', headers: as('stranger') });

@@ -35,7 +35,7 @@ describe('people repository', () => {
     a.repo.users.create({ id: 'u1', login: 'Li.Wei', name: '李伟', role: 'family', locale: 'zh-CN', passwordHash: null, channels: [], phone: null });
     await a.close();
     const raw = new Database(file, { readonly: true });
-    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.pragma('user_version', { simple: true })).toBe(2);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
     const b = openPeople({ file, logger: silentLogger });

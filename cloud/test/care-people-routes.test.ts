@@ -280,6 +280,42 @@ describe('health data reads, audit, export and erase', () => {
     expect((await ok('GET', '/api/v1/audit?residentId=r-zhang')).items.length).toBe(before);
   });
 
+  it("every read of a resident's data names them in the audit log: lists, profile, family, device telemetry, events, latest values", async () => {
+    type Row = { id: number; actor: string; action: string; residentId: string | null; purpose: string; detail: string | null };
+    const since = ((await ok('GET', '/api/v1/audit?limit=1')).items as Row[])[0]?.id ?? 0;
+    const rows = async (action: string): Promise<Row[]> =>
+      ((await ok('GET', '/api/v1/audit?limit=1000')).items as Row[]).filter((a) => a.id > since && a.action === action);
+    expect((await call('GET', '/api/v1/residents', sessions.daughter!)).statusCode).toBe(200);
+    expect(await rows('residents.list')).toEqual([expect.objectContaining({ actor: ids.daughter, residentId: 'r-zhang', purpose: 'care' })]);
+    await call('GET', '/api/v1/residents', admin);
+    expect((await rows('residents.list')).filter((a) => a.actor === 'admin-token').map((a) => a.residentId).sort()).toEqual(['r-wu', 'r-zhang']);
+
+    expect((await call('GET', '/api/v1/residents/r-wu', sessions.neighbour!)).statusCode).toBe(200);
+    expect((await rows('resident.read'))[0]).toMatchObject({ actor: ids.neighbour, residentId: 'r-wu', detail: 'access=health' });
+
+    // The call centre reads the family contacts while an alert of the resident is paged to it.
+    paged.set(ids.callcentre!, ['r-zhang']);
+    expect((await call('GET', '/api/v1/residents/r-zhang/family', sessions.callcentre!)).statusCode).toBe(200);
+    paged.delete(ids.callcentre!);
+    expect((await rows('resident.family.read'))[0]).toMatchObject({ actor: ids.callcentre, residentId: 'r-zhang' });
+
+    // An operator (admin token) reads the fall sensor's telemetry and events: named is the
+    // resident the device served in the range read, and nobody for a range before the link.
+    const linked = `from=${clock - 3_600_000}&to=${clock + 3_600_000}`;
+    expect((await call('GET', `/api/v1/devices/fall-1/telemetry?${linked}`, { ...admin, 'x-yulan-purpose': 'sensor check' })).statusCode).toBe(200);
+    expect(await rows('device.telemetry')).toEqual([expect.objectContaining({ actor: 'admin-token', residentId: 'r-zhang', purpose: 'sensor check', detail: 'device=fall-1' })]);
+    expect((await call('GET', '/api/v1/devices/fall-1/telemetry?from=0&to=1000', admin)).statusCode).toBe(200);
+    expect((await call('GET', '/api/v1/devices/fall-2/telemetry', admin)).statusCode).toBe(200);
+    expect((await rows('device.telemetry')).length).toBe(1);
+    expect((await call('GET', `/api/v1/devices/fall-1/events?${linked}`, admin)).statusCode).toBe(200);
+    expect(await rows('device.events')).toEqual([expect.objectContaining({ residentId: 'r-zhang', detail: 'device=fall-1' })]);
+    // The registry's latest values (a fall sensor's presence and motion) count too.
+    edge.latest['fall-1'] = { ts: clock - 1000, fields: { presence: 1, motion: 2 } };
+    expect((await call('GET', '/api/v1/devices', admin)).statusCode).toBe(200);
+    delete edge.latest['fall-1'];
+    expect(await rows('device.latest')).toEqual([expect.objectContaining({ residentId: 'r-zhang', detail: 'device=fall-1' })]);
+  });
+
   it('export: everything held, for admins and family, audited', async () => {
     const r = await call('GET', '/api/v1/residents/r-zhang/export', { ...sessions.daughter!, 'x-yulan-purpose': 'copy for the family' });
     expect(r.statusCode, r.body).toBe(200);
@@ -290,22 +326,38 @@ describe('health data reads, audit, export and erase', () => {
       devices: ['fall-1'],
       family: [{ userId: ids.daughter, relation: '女儿', position: 0, name: 'daughter' }],
       alerts: [{ id: 'al_1', type: 'fall' }],
+      // the linked fall sensor's readings and events, read from the edge for the linked period
+      deviceData: [{ deviceId: 'fall-1', telemetry: [{ seq: 1, fields: { power_w: 7200 } }], events: [{ type: 'fall' }], complete: true }],
     });
     expect(body.accessLog.some((a: { action: string }) => a.action === 'resident.activity')).toBe(true);
-    expect((await ok('GET', '/api/v1/audit?residentId=r-zhang&limit=1')).items[0]).toMatchObject({ action: 'resident.export', actor: ids.daughter, purpose: 'copy for the family', detail: 'alerts=1' });
+    expect((await ok('GET', '/api/v1/audit?residentId=r-zhang&limit=1')).items[0]).toMatchObject({ action: 'resident.export', actor: ids.daughter, purpose: 'copy for the family', detail: 'alerts=1 devicePoints=2' });
     expect((await call('GET', '/api/v1/residents/r-zhang/export', sessions.worker!)).statusCode).toBe(403);
   });
 
-  it('erase removes the resident, links, device links and alert data; audit rows keep only the id', async () => {
+  it('erase with the edge failing erases nothing in the cloud and says so', async () => {
+    edge.failErase = { status: 503, message: 'store unavailable' };
+    const r = await call('DELETE', '/api/v1/residents/r-zhang', admin);
+    edge.failErase = undefined;
+    expect(r.statusCode).toBe(502);
+    expect(r.json().message).toMatch(/erasure not done.*fall-1.*nothing was erased here/);
+    expect(erasedAlerts).toEqual([]);
+    expect((await call('GET', '/api/v1/residents/r-zhang', admin)).statusCode).toBe(200);
+    expect(await people.directory.residentForDevice('fall-1')).toMatchObject({ id: 'r-zhang' });
+  });
+
+  it('erase removes the device data at the edge, the resident, links, device links and alert data; audit rows keep only the id', async () => {
+    const linkedAt = Date.UTC(2025, 0, 15, 4, 0);
+    edge.erased.length = 0;
     const r = await call('DELETE', '/api/v1/residents/r-zhang', admin);
     expect(r.statusCode, r.body).toBe(200);
-    expect(r.json()).toEqual({ residentId: 'r-zhang', erased: { alerts: 1, devices: 1, familyLinks: 1 } });
+    expect(r.json()).toEqual({ residentId: 'r-zhang', erased: { alerts: 1, devices: 1, familyLinks: 1, devicePeriods: 1 } });
+    expect(edge.erased).toEqual([{ deviceId: 'fall-1', from: linkedAt, to: clock }]);
     expect(erasedAlerts).toEqual(['r-zhang']);
     expect((await call('GET', '/api/v1/residents/r-zhang', admin)).statusCode).toBe(404);
     expect((await call('GET', '/api/v1/me', sessions.daughter!)).json().residents).toEqual([]);
     expect(await people.directory.residentForDevice('fall-1')).toBeNull();
     const rows = (await ok('GET', '/api/v1/audit?residentId=r-zhang&limit=1000')).items as { action: string; detail: string | null }[];
-    expect(rows[0]).toMatchObject({ action: 'resident.erase', detail: 'alerts=1' });
+    expect(rows[0]).toMatchObject({ action: 'resident.erase', detail: 'alerts=1 devicePeriods=1' });
     expect(rows.slice(1).every((a) => a.detail === null)).toBe(true);
     // The device is free again.
     await ok('PUT', '/api/v1/residents/r-wu/devices', { deviceIds: ['fall-1'] });

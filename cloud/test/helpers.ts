@@ -70,12 +70,16 @@ export interface EdgeStub {
   requests: { path: string; query: Record<string, string> }[];
   /** make /v1/telemetry answer this status with {message} */
   failTelemetry?: { status: number; message: string };
+  /** every DELETE /v1/data that succeeded */
+  erased: { deviceId: string; from: number; to: number }[];
+  /** make DELETE /v1/data answer this status with {message} */
+  failErase?: { status: number; message: string };
   close(): Promise<void>;
 }
 
 /** A node:http stand-in for the edge query API (docs/architecture.md, "Edge HTTP API"). */
 export async function startEdgeStub(token = 'edge-token-for-tests'): Promise<EdgeStub> {
-  const stub: EdgeStub = { url: '', token, latest: {}, requests: [], close: async () => undefined };
+  const stub: EdgeStub = { url: '', token, latest: {}, requests: [], erased: [], close: async () => undefined };
   const send = (res: ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -98,6 +102,11 @@ export async function startEdgeStub(token = 'edge-token-for-tests'): Promise<Edg
           resolution: query.resolution ?? 'raw',
           points: [{ ts: Number(query.from ?? 0) + 1000, seq: 1, fields: { power_w: 7200 } }],
         });
+      case '/v1/data':
+        if (req.method !== 'DELETE') return send(res, 404, { message: 'not found' });
+        if (stub.failErase) return send(res, stub.failErase.status, { message: stub.failErase.message });
+        stub.erased.push({ deviceId, from: Number(query.from), to: Number(query.to) });
+        return send(res, 200, { deviceId, from: Number(query.from), to: Number(query.to), outboxDropped: 0 });
       case '/v1/events':
         return send(res, 200, {
           events: [{ ts: 1, seq: 1, deviceId, type: 'fall', severity: 3, message: 'fall detected', attributes: { room: 'bedroom' } }],

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
+import { eraseDeviceData } from './erase.js';
 import { Forwarder } from './forwarder.js';
 import { buildHttpApi } from './http-api.js';
 import { Ingestor } from './ingest.js';
@@ -70,6 +71,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     app = buildHttpApi({
       token: config.token, store, latest, metrics: () => snapshot(), outboxDepth: () => outbox.depth,
       alerts: (limit, deviceId) => alerts.recent(limit, deviceId),
+      erase: (q) => eraseDeviceData({ ingestor, outbox, forwarder: fwd, store, latest, logger }, q),
       logger: logger.child({ component: 'http' }),
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });

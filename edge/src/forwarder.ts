@@ -27,6 +27,8 @@ export class Forwarder {
   private backoff: number;
   private readonly now: () => number;
   private readonly lag = new LagHistogram();
+  /** Serialises store writes with `exclusive` work (erasure). */
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly outbox: Outbox,
@@ -61,8 +63,23 @@ export class Forwarder {
     });
   }
 
+  /**
+   * Runs `fn` while no batch is being written, and holds the next batch back until it is
+   * done. An erasure needs this: a batch peeked before it deleted the outbox rows and
+   * written after it deleted the store's would bring the erased data back.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   /** Forwards one batch. Returns false when the outbox is empty or the store failed. */
-  async forwardOnce(): Promise<boolean> {
+  forwardOnce(): Promise<boolean> {
+    return this.exclusive(() => this.forwardBatch());
+  }
+
+  private async forwardBatch(): Promise<boolean> {
     const batch = this.outbox.peek(this.opts.batchSize);
     if (!batch) return false;
     try {

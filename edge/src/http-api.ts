@@ -3,9 +3,10 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { ID_PATTERN, safeEqual } from '@yulan/protos';
 import { EdgeError, EdgeErrorCode, StoreError } from './errors.js';
+import type { EraseResult } from './erase.js';
 import type { LatestCache } from './latest-cache.js';
 import type { EdgeMetrics } from './metrics.js';
-import type { TelemetryStore } from './store/store.js';
+import type { DeleteRange, TelemetryStore } from './store/store.js';
 
 export interface HttpApiDeps {
   token: string;
@@ -15,6 +16,8 @@ export interface HttpApiDeps {
   outboxDepth: () => number;
   /** Recent alerts, newest first (works while the cloud is down). */
   alerts?: (limit: number, deviceId?: string) => unknown[];
+  /** Erases a device's data in a time range (DELETE /v1/data). */
+  erase?: (q: DeleteRange) => Promise<EraseResult>;
   logger: Logger;
   now?: () => number;
 }
@@ -39,6 +42,8 @@ const EventsQuery = Type.Object({
 const AlertsQuery = Type.Object({
   deviceId: Type.Optional(DEVICE_ID), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
 }, { additionalProperties: false });
+// Both ends are required: an erasure never falls back to a default range.
+const EraseQuery = Type.Object({ deviceId: DEVICE_ID, from: TIME, to: TIME }, { additionalProperties: false });
 const LatestQuery = Type.Object({ deviceId: Type.Optional(DEVICE_LIST) }, { additionalProperties: false });
 
 class BadRequest extends EdgeError {
@@ -118,6 +123,17 @@ export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
     const q = req.query;
     return { events: await d.store.queryEvents({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit }) };
   });
+
+  const erase = d.erase;
+  if (erase) {
+    app.delete('/v1/data', { schema: { querystring: EraseQuery } }, async (req) => {
+      const fromMs = parseTime(req.query.from, 'from', 0);
+      const toMs = parseTime(req.query.to, 'to', 0);
+      if (fromMs >= toMs) throw new BadRequest('from must be before to');
+      const r = await erase({ deviceId: req.query.deviceId, fromMs, toMs });
+      return { deviceId: r.deviceId, from: r.fromMs, to: r.toMs, outboxDropped: r.outboxDropped };
+    });
+  }
 
   const alerts = d.alerts;
   if (alerts) {

@@ -16,12 +16,13 @@ export { Outbox, type OutboxBatch, type DeviceStateRow } from './outbox.js';
 export { Ingestor, type IngestOptions, type Ack } from './ingest.js';
 export { Forwarder, type ForwarderOptions } from './forwarder.js';
 export { LatestCache, type LatestEntry } from './latest-cache.js';
+export { eraseDeviceData, type EraseDeps, type EraseResult } from './erase.js';
 export { buildHttpApi, parseTime, type HttpApiDeps } from './http-api.js';
 export { startMqttSource, SUBSCRIBED_CHANNELS, type MqttSource, type MqttSourceOptions } from './mqtt-source.js';
 
 // Telemetry stores: one interface, two implementations.
 export type {
-  TelemetryStore, TimeRange, RawQuery, RawPoint, AggPoint, EventPoint, LatestPoint,
+  TelemetryStore, TimeRange, RawQuery, RawPoint, AggPoint, EventPoint, LatestPoint, DeleteRange,
 } from './store/store.js';
 export { SqliteStore } from './store/sqlite-store.js';
 export { InfluxStore } from './store/influx-store.js';

@@ -4,6 +4,7 @@ import { AddResult, Aggregator, type AggregatorOptions } from './domain/aggregat
 import { DeadLetterReason, decodeMessage } from './domain/decode.js';
 import { Deduper, SeqVerdict } from './domain/dedupe.js';
 import type { StoreRecord } from './domain/records.js';
+import { EdgeError, EdgeErrorCode } from './errors.js';
 import type { LatestCache } from './latest-cache.js';
 import { RateLimitedLog, type EdgeMetrics } from './metrics.js';
 import type { DeviceStateRow, Outbox } from './outbox.js';
@@ -117,6 +118,19 @@ export class Ingestor {
     for (const a of aggregates) this.records.push(a);
     for (const id of changed) this.touched.add(id);
     this.flush();
+  }
+
+  /** Erasure: commits what is pending (so the outbox holds it and can drop it), then
+   * drops the device's aggregation windows overlapping [fromMs, toMs) and persists that. */
+  forget(deviceId: string, fromMs: number, toMs: number): void {
+    const errors = this.metrics.outboxErrors;
+    this.flush();
+    if (this.aggregator.forget(deviceId, fromMs, toMs)) {
+      this.touched.add(deviceId);
+      this.flush();
+    }
+    // A failed commit restored the windows from the outbox DB: the erasure did not happen.
+    if (this.metrics.outboxErrors !== errors) throw new EdgeError(EdgeErrorCode.Outbox, 'could not persist the erasure of aggregation windows');
   }
 
   /** Commits pending records + state, then releases the acks. Synchronous. */

@@ -30,6 +30,13 @@ export class LatestCache {
     }
   }
 
+  /** Forgets the device's latest reading if it lies in [fromMs, toMs) (erasure). */
+  forget(deviceId: string, fromMs: number, toMs: number): boolean {
+    const e = this.map.get(deviceId);
+    if (!e || e.ts < fromMs || e.ts >= toMs) return false;
+    return this.map.delete(deviceId);
+  }
+
   get(ids?: string[]): Record<string, LatestEntry> {
     const out: Record<string, LatestEntry> = {};
     if (ids) {

@@ -132,6 +132,29 @@ export class Outbox {
     tx();
   }
 
+  /** Deletes queued records of the device in [fromMs, toMs) and queued aggregates of
+   * windows overlapping it (erasure), before they reach the store. Returns how many. */
+  dropRange(deviceId: string, fromMs: number, toMs: number, windowMs: number): number {
+    const tx = this.db.transaction(() => {
+      const n = this.db.prepare(`DELETE FROM outbox WHERE json_extract(body, '$.deviceId') = @deviceId AND (
+          (json_extract(body, '$.type') = 'aggregate'
+            AND json_extract(body, '$.windowStartMs') > @fromMs - @windowMs AND json_extract(body, '$.windowStartMs') < @toMs)
+          OR (json_extract(body, '$.type') <> 'aggregate'
+            AND json_extract(body, '$.tsMs') >= @fromMs AND json_extract(body, '$.tsMs') < @toMs))`)
+        .run({ deviceId, fromMs, toMs, windowMs }).changes;
+      if (n > 0) {
+        this._depth = (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+        this._droppableDepth = (this.db.prepare('SELECT count(*) AS n FROM outbox WHERE droppable = 1').get() as { n: number }).n;
+      }
+      return n;
+    });
+    try {
+      return tx();
+    } catch (err) {
+      throw new EdgeError(EdgeErrorCode.Outbox, 'outbox delete failed', { cause: err });
+    }
+  }
+
   loadStates(): DeviceStateRow[] {
     const rows = this.db.prepare('SELECT device_id, dedupe, agg FROM device_state').all() as
       { device_id: string; dedupe: string | null; agg: string | null }[];

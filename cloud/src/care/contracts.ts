@@ -1,3 +1,5 @@
+import type { FastifyRequest } from 'fastify';
+
 /**
  * The seams between the care parts of the cloud (docs/care.md): people and access
  * (`CareDirectory`, `AuditLog`, implemented in care/people/), and the alert lifecycle
@@ -19,6 +21,24 @@ export type Locale = 'zh-CN' | 'en';
 export type Principal =
   | { kind: 'person'; userId: string; role: Role; name: string; locale: Locale }
   | { kind: 'admin-token' };
+
+/** Why a signed-in session ended. */
+export type SessionEnd = 'logout' | 'expired' | 'disabled' | 'removed' | 'credentials-changed';
+
+/** One signed-in session, for what outlives a request (the care page's live stream). */
+export interface SessionHandle {
+  readonly userId: string;
+  /** Not logged out, not expired, the person still enabled; does not extend the session. */
+  active(): boolean;
+  /** Calls `listener` once when the session ends; returns a function that stops watching. */
+  onEnd(listener: (reason: SessionEnd) => void): () => void;
+}
+
+/** Sessions as the people side keeps them (care/people). */
+export interface SessionWatch {
+  /** The session a request was authenticated with; undefined for the admin token. */
+  sessionOf(request: FastifyRequest): SessionHandle | undefined;
+}
 
 export const ChannelType = { Webhook: 'webhook', Email: 'email', App: 'app' } as const;
 export type ChannelType = (typeof ChannelType)[keyof typeof ChannelType];
@@ -106,6 +126,23 @@ export interface AuditEntry {
 
 export interface AuditLog {
   record(entry: AuditEntry): Promise<void>;
+}
+
+/** One read of a device's data held at the edge (telemetry, events, latest values). */
+export interface DeviceRead {
+  deviceId: string;
+  /** the time range read, epoch ms, [fromMs, toMs) */
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * Audits reads of device data against the residents the devices served at the time the
+ * data is from (care/people; docs/care.md §5). Written before the data leaves: a read
+ * that cannot be logged does not happen. Returns the residents named.
+ */
+export interface DeviceReadAudit {
+  deviceReads(e: { actor: string; action: string; purpose: string; reads: readonly DeviceRead[] }): Promise<string[]>;
 }
 
 /** What the alert side offers the people side for export and erasure. */

@@ -1,9 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams } from '../schemas/devices.js';
 import { EventsQuery, EventsResponse, TelemetryQuery, TelemetryResponse } from '../schemas/data.js';
+import { auditDeviceReads, type DeviceDataOptions } from './device-read-audit.js';
 import '../types.js';
+
+const DAY_MS = 86_400_000;
 
 /** Epoch ms or ISO-8601 → epoch ms; checked here so a typo is our 400, not an edge 502. */
 function parseTime(value: string | undefined, name: string): number | undefined {
@@ -25,7 +29,13 @@ function range(q: { from?: string; to?: string }): { from?: number; to?: number 
 }
 
 /** Telemetry and events of one device, proxied to the edge query API with the edge token. */
-const deviceData: FastifyPluginAsyncTypebox = async (fastify) => {
+const deviceData: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, opts) => {
+  /** Audited for the range read; the edge's default (the last day) when none is given. */
+  async function audited(request: FastifyRequest, action: string, deviceId: string, times: { from?: number; to?: number }): Promise<void> {
+    const toMs = times.to ?? Date.now() + 1;
+    await auditDeviceReads(opts, request, action, [{ deviceId, fromMs: times.from ?? toMs - DAY_MS, toMs }]);
+  }
+
   async function mustExist(id: string): Promise<void> {
     if (!(await fastify.devices.get(id))) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
   }
@@ -53,6 +63,7 @@ const deviceData: FastifyPluginAsyncTypebox = async (fastify) => {
       const q = request.query;
       const times = range(q);
       await mustExist(id);
+      await audited(request, 'device.telemetry', id, times);
       const body = await fastify.edge.telemetry({
         deviceId: id,
         ...times,
@@ -84,6 +95,7 @@ const deviceData: FastifyPluginAsyncTypebox = async (fastify) => {
       const times = range(request.query);
       await mustExist(id);
       const limit = request.query.limit;
+      await audited(request, 'device.events', id, times);
       const body = await fastify.edge.events({ deviceId: id, ...times, ...(limit !== undefined ? { limit } : {}) });
       return shaped<{ events: never[] }>(body, 'events');
     },

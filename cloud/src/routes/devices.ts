@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { generateSecret, hashSecret, isValidId } from '@yulan/protos';
 
 const RESERVED_IDS = new Set(['edge', 'cloud', 'broker', 'admin', 'yulan']);
@@ -8,20 +9,25 @@ import type { EdgeLatest } from '../edge-client.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams, DeviceView, ListQuery, ListResponse, RegisterBody, RegisterResponse } from '../schemas/devices.js';
 import { toDeviceView } from '../views.js';
+import { auditDeviceReads, type DeviceDataOptions } from './device-read-audit.js';
 import '../types.js';
 
 const EDGE_HEADER = 'x-yulan-edge-available';
 
 /** Registry routes under /api/v1 (admin token required; hook added in routes/index.ts). */
-const devices: FastifyPluginAsyncTypebox = async (fastify) => {
-  /** lastValues for a page of devices in one edge call; never fails the registry read. */
-  async function latestFor(ids: string[]): Promise<{ latest: Record<string, EdgeLatest>; edgeAvailable: boolean }> {
+const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, opts) => {
+  /** lastValues for a page of devices in one edge call; never fails the registry read.
+   * The values shown are audited (a fall sensor's presence and motion are health data). */
+  async function latestFor(request: FastifyRequest, ids: string[]): Promise<{ latest: Record<string, EdgeLatest>; edgeAvailable: boolean }> {
+    let latest: Record<string, EdgeLatest>;
     try {
-      return { latest: await fastify.edge.latest(ids), edgeAvailable: true };
+      latest = await fastify.edge.latest(ids);
     } catch (err) {
       fastify.log.warn({ err: { message: (err as Error).message, code: (err as CloudError).code } }, 'edge latest unavailable');
       return { latest: {}, edgeAvailable: false };
     }
+    await auditDeviceReads(opts, request, 'device.latest', Object.entries(latest).map(([deviceId, e]) => ({ deviceId, fromMs: e.ts, toMs: e.ts + 1 })));
+    return { latest, edgeAvailable: true };
   }
 
   async function mustGet(id: string) {
@@ -83,7 +89,7 @@ const devices: FastifyPluginAsyncTypebox = async (fastify) => {
         ...(q.kind !== undefined ? { kind: q.kind } : {}),
         ...(q.status !== undefined ? { status: q.status } : {}),
       });
-      const { latest, edgeAvailable } = await latestFor(page.items.map((d) => d.id));
+      const { latest, edgeAvailable } = await latestFor(request, page.items.map((d) => d.id));
       return {
         items: page.items.map((d) => toDeviceView(d, latest[d.id])),
         total: page.total,
@@ -107,7 +113,7 @@ const devices: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const d = await mustGet(request.params.id);
-      const { latest, edgeAvailable } = await latestFor([d.id]);
+      const { latest, edgeAvailable } = await latestFor(request, [d.id]);
       return reply.header(EDGE_HEADER, String(edgeAvailable)).send(toDeviceView(d, latest[d.id]));
     },
   );

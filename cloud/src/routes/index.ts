@@ -18,8 +18,10 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(
     async (admin) => {
       admin.addHook('onRequest', admin.requireAdmin);
-      await admin.register(devices);
-      await admin.register(deviceData);
+      // Reads of device data are audited against the residents the devices served.
+      const audit = opts.people ? { audit: opts.people.reads } : {};
+      await admin.register(devices, audit);
+      await admin.register(deviceData, audit);
       await admin.register(metrics, opts);
     },
     { prefix: '/api/v1' },

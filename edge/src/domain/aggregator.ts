@@ -132,6 +132,17 @@ export class Aggregator {
     return { aggregates, changed };
   }
 
+  /** Drops the device's windows that overlap [fromMs, toMs) (erasure): they hold erased
+   * data and must never be emitted. Returns whether any was dropped. */
+  forget(deviceId: string, fromMs: number, toMs: number): boolean {
+    const d = this.devices.get(deviceId);
+    if (!d) return false;
+    let dropped = false;
+    for (const start of [...d.windows.keys()]) {
+      if (start < toMs && start + WINDOW_MS > fromMs) dropped = d.windows.delete(start) || dropped;
+    }
+    return dropped;
+  }
 
   exportState(deviceId: string): AggSnapshot | undefined {
     const d = this.devices.get(deviceId);

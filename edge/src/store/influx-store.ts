@@ -3,10 +3,11 @@ import { gzip as gzipCb } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { InfluxConfig } from '../config.js';
 import type { FieldAggregate, StoreRecord } from '../domain/records.js';
+import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
 import { Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
 import {
-  pickFields, type AggPoint, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -98,9 +99,12 @@ export class InfluxStore implements TelemetryStore {
     throw new StoreError(`influxdb write answered ${res.status}: ${text}`, { retryable });
   }
 
-  private async query(q: string): Promise<Series[]> {
+  private async query(q: string, method: 'GET' | 'POST' = 'GET'): Promise<Series[]> {
     const params = new URLSearchParams({ db: this.cfg.db, epoch: 'ms', q });
-    const res = await this.fetch(`/query?${params}`, { method: 'GET', headers: this.authHeaders() });
+    // Statements that change data (DELETE) must be POSTed; reads are GETs.
+    const res = method === 'GET'
+      ? await this.fetch(`/query?${params}`, { method, headers: this.authHeaders() })
+      : await this.fetch('/query', { method, body: params, headers: this.authHeaders() });
     const text = await res.text();
     if (!res.ok) throw new StoreError(`influxdb query answered ${res.status}: ${text.slice(0, 300)}`, { retryable: res.status >= 500 });
     const json = JSON.parse(text) as QueryResponse;
@@ -187,6 +191,45 @@ export class InfluxStore implements TelemetryStore {
       out.push(p);
     }
     return out;
+  }
+
+  /** Which points each measurement loses: [from, to) on the point time, widened for the
+   * aggregates to every window that overlaps the range. Points are stamped tsMs·1e6 + seq
+   * ns (influx-lines.ts), so `time < toMs` keeps exactly the readings from toMs on. */
+  private deletions(q: DeleteRange): { measurement: string; fromNs: bigint; toNs: bigint }[] {
+    const ns = (ms: number): bigint => BigInt(Math.trunc(ms)) * 1_000_000n;
+    const plain = [Measurement.Reading, Measurement.Event, Measurement.Presence]
+      .map((measurement) => ({ measurement, fromNs: ns(q.fromMs), toNs: ns(q.toMs) }));
+    return [...plain, { measurement: Measurement.Aggregate, fromNs: ns(q.fromMs - WINDOW_MS) + 1n, toNs: ns(q.toMs) }];
+  }
+
+  async deleteRange(q: DeleteRange): Promise<void> {
+    if (this.cfg.api === 'v1') {
+      // InfluxQL DELETE takes tag predicates and a time range; device_id is a tag.
+      // One statement per request: /query reports only the first statement's error here.
+      for (const d of this.deletions(q)) {
+        await this.query(`DELETE FROM "${d.measurement}" WHERE "device_id" = ${quote(q.deviceId)} AND time >= ${d.fromNs} AND time < ${d.toNs}`, 'POST');
+      }
+      return;
+    }
+    // 2.x/3.x: the delete API; its start and stop are both inclusive, hence stop = to - 1 ns.
+    const rfc3339 = (t: bigint): string => {
+      const ms = t / 1_000_000n;
+      const sub = (t % 1_000_000n).toString().padStart(6, '0');
+      return new Date(Number(ms)).toISOString().replace('Z', `${sub}Z`);
+    };
+    const path = `/api/v2/delete?${new URLSearchParams({ org: this.cfg.org ?? '', bucket: this.cfg.bucket ?? '' })}`;
+    for (const d of this.deletions(q)) {
+      const body = JSON.stringify({
+        start: rfc3339(d.fromNs), stop: rfc3339(d.toNs - 1n),
+        predicate: `_measurement="${d.measurement}" AND device_id="${q.deviceId.replace(/["\\]/g, '\\$&')}"`,
+      });
+      const res = await this.fetch(path, { method: 'POST', body, headers: { ...this.authHeaders(), 'content-type': 'application/json' } });
+      if (res.status !== 204 && res.status !== 200) {
+        const text = (await res.text().catch(() => '')).slice(0, 300);
+        throw new StoreError(`influxdb delete answered ${res.status}: ${text}`, { retryable: res.status >= 500 });
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import type { ReadingRecord, StoreRecord } from '../domain/records.js';
+import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
 import {
-  pickFields, type AggPoint, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -17,6 +18,7 @@ export class SqliteStore implements TelemetryStore {
   private db: Database.Database | undefined;
   private writeTx!: (records: readonly StoreRecord[]) => void;
   private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest', Database.Statement>;
+  private deleteTx!: (q: DeleteRange) => void;
 
   constructor(private readonly path: string) {}
 
@@ -80,6 +82,23 @@ export class SqliteStore implements TelemetryStore {
           s.latest.run(r.deviceId, r.seq, r.tsMs, r.site, r.kind, JSON.stringify(r.fields), JSON.stringify(r.text));
         }
       });
+      const del = {
+        readings: db.prepare('DELETE FROM readings WHERE device_id = ? AND ts >= ? AND ts < ?'),
+        events: db.prepare('DELETE FROM events WHERE device_id = ? AND ts >= ? AND ts < ?'),
+        presence: db.prepare('DELETE FROM presence WHERE device_id = ? AND ts >= ? AND ts < ?'),
+        aggregates: db.prepare('DELETE FROM aggregates WHERE device_id = ? AND window_start > ? AND window_start < ?'),
+        latest: db.prepare('DELETE FROM latest WHERE device_id = ? AND ts >= ? AND ts < ?'),
+        // The newest reading that is left becomes the latest again (seeds /v1/latest at start).
+        relatest: db.prepare(`INSERT OR REPLACE INTO latest SELECT device_id, seq, ts, site, kind, fields, text FROM readings
+          WHERE device_id = ? ORDER BY ts DESC, seq DESC LIMIT 1`),
+      };
+      this.deleteTx = db.transaction((q: DeleteRange) => {
+        del.readings.run(q.deviceId, q.fromMs, q.toMs);
+        del.events.run(q.deviceId, q.fromMs, q.toMs);
+        del.presence.run(q.deviceId, q.fromMs, q.toMs);
+        del.aggregates.run(q.deviceId, q.fromMs - WINDOW_MS, q.toMs);
+        if (del.latest.run(q.deviceId, q.fromMs, q.toMs).changes > 0) del.relatest.run(q.deviceId);
+      });
       this.db = db;
     } catch (err) {
       throw new StoreError(`cannot open sqlite store ${this.path}`, { retryable: false, cause: err });
@@ -132,6 +151,15 @@ export class SqliteStore implements TelemetryStore {
       deviceId: r.device_id, site: r.site, kind: r.kind, ts: r.ts, seq: r.seq,
       fields: JSON.parse(r.fields) as Record<string, number>, text: JSON.parse(r.text) as Record<string, string>,
     }));
+  }
+
+  async deleteRange(q: DeleteRange): Promise<void> {
+    this.open;
+    try {
+      this.deleteTx(q);
+    } catch (err) {
+      throw new StoreError('sqlite store delete failed', { retryable: true, cause: err });
+    }
   }
 
   async close(): Promise<void> {

@@ -35,6 +35,15 @@ export interface EventPoint {
   attributes: Record<string, string>;
 }
 
+/** A device's data in [fromMs, toMs) (erasure, docs/care.md §5). */
+export interface DeleteRange {
+  deviceId: string;
+  /** Inclusive, epoch ms (device time). */
+  fromMs: number;
+  /** Exclusive, epoch ms. */
+  toMs: number;
+}
+
 /** Last reading per device, used to seed /v1/latest after a restart. */
 export interface LatestPoint {
   deviceId: string;
@@ -60,6 +69,13 @@ export interface TelemetryStore {
   queryAggregates(q: RawQuery): Promise<AggPoint[]>;
   queryEvents(q: TimeRange): Promise<EventPoint[]>;
   latest(): Promise<LatestPoint[]>;
+  /**
+   * Deletes the device's readings, events and presence records in the range, and every
+   * 1-minute aggregate whose window overlaps it (a window straddling an edge of the range
+   * mixes erased data in, so it goes too). `latest()` no longer reports a reading from the
+   * range afterwards. Idempotent: deleting again, or a range with no data, is no error.
+   */
+  deleteRange(q: DeleteRange): Promise<void>;
   close(): Promise<void>;
 }
 

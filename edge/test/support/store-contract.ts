@@ -80,5 +80,66 @@ export function storeContract(name: string, factory: () => Promise<{ store: Tele
       const f = latest.find((l) => l.deviceId === 'dev-f');
       expect(f).toMatchObject({ deviceId: 'dev-f', site: 'site-1', kind: 'env-monitor', ts: T0 + 20, seq: 2, fields: { pm25_ugm3: 2 }, text: { note: 's2' } });
     });
+
+    describe('deleteRange (erasure)', () => {
+      const D = 'dev-erase';
+      const event = (seq: number, tsMs: number): StoreRecord => ({
+        type: 'event', deviceId: D, site: 'site-1', kind: 'fall-sensor', seq, tsMs,
+        eventType: 'fall.detected', severity: 'critical', message: `fall ${seq}`, attributes: {},
+      });
+      const agg = (deviceId: string, windowStartMs: number): StoreRecord => ({
+        type: 'aggregate', deviceId, ...ref, windowStartMs, fields: { pm25_ugm3: { count: 1, min: 1, max: 1, mean: 1, last: 1 } },
+      });
+      const M = 60_000;
+      // Linked period [T0 + 2 min + 30 s, T0 + 5 min): readings every 30 s from T0 to T0 + 7 min.
+      const FROM = T0 + 2 * M + 30_000;
+      const TO = T0 + 5 * M;
+      const all = { deviceId: D, fromMs: T0 - M, toMs: T0 + 60 * M, limit: 1000 };
+
+      beforeAll(async () => {
+        const recs: StoreRecord[] = [];
+        for (let i = 0; i <= 14; i++) recs.push(reading(D, i + 1, T0 + i * 30_000, i));
+        for (let m = 0; m <= 7; m++) recs.push(agg(D, T0 + m * M));
+        recs.push(event(100, T0 + M), event(101, FROM), event(102, TO - 1), event(103, TO));
+        recs.push(reading('dev-other', 1, FROM + 1, 5), agg('dev-other', T0 + 3 * M));
+        await store.write(recs);
+      });
+
+      it('removes readings and events in [from, to), the aggregates of overlapping windows, and keeps the rest', async () => {
+        await store.deleteRange({ deviceId: D, fromMs: FROM, toMs: TO });
+        const raw = await store.queryRaw(all);
+        expect(raw.map((p) => p.ts)).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14].map((i) => T0 + i * 30_000));
+        const evs = await store.queryEvents(all);
+        expect(evs.map((e) => e.seq)).toEqual([100, 103]);
+        // windows 2 (straddles `from`), 3, 4 go; 5 starts at `to` and stays
+        const aggs = await store.queryAggregates(all);
+        expect(aggs.map((a) => (a.ts - T0) / M)).toEqual([0, 1, 5, 6, 7]);
+        // another device's data in the same range is untouched
+        expect((await store.queryRaw({ ...all, deviceId: 'dev-other' })).length).toBe(1);
+        expect((await store.queryAggregates({ ...all, deviceId: 'dev-other' })).length).toBe(1);
+      });
+
+      it('is idempotent, and a range with no data is no error', async () => {
+        await store.deleteRange({ deviceId: D, fromMs: FROM, toMs: TO });
+        await store.deleteRange({ deviceId: 'never-seen', fromMs: FROM, toMs: TO });
+        expect((await store.queryRaw(all)).length).toBe(10);
+      });
+
+      it('data written to the range afterwards is kept (a device linked to someone new)', async () => {
+        await store.write([reading(D, 50, FROM + 1000, 42)]);
+        const pts = await store.queryRaw({ ...all, fromMs: FROM, toMs: TO });
+        expect(pts.map((p) => [p.seq, p.fields.pm25_ugm3])).toEqual([[50, 42]]);
+      });
+
+      it('latest() no longer reports an erased reading', async () => {
+        const L = 'dev-latest';
+        await store.write([reading(L, 1, T0, 1), reading(L, 2, T0 + 1000, 2), reading(L, 3, T0 + 2000, 3)]);
+        await store.deleteRange({ deviceId: L, fromMs: T0 + 500, toMs: T0 + 10_000 });
+        const l = (await store.latest()).find((p) => p.deviceId === L);
+        expect(l).toMatchObject({ ts: T0, seq: 1, fields: { pm25_ugm3: 1 } });
+        await store.deleteRange({ deviceId: L, fromMs: T0 - 1, toMs: T0 + 10_000 });
+        expect((await store.latest()).find((p) => p.deviceId === L)).toBeUndefined();
+      });
+    });
   });
 }

@@ -14,6 +14,13 @@ export interface AlertRoutesOptions { alerts: AlertsModule }
 /** Registered under /api/v1 when `opts.alerts` is set (routes/index.ts). */
 const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastify, { alerts }) => {
   const { repo, directory, audit } = alerts.internals;
+  // An alert pushed to a care page names the resident: audited like a read.
+  alerts.hub.onAlertShown((p, data) => {
+    const a = data as { id?: unknown; residentId?: unknown };
+    if (typeof a.residentId !== 'string') return;
+    audit.record({ actor: actorId(p), action: 'alert.stream', residentId: a.residentId, purpose: 'care: live stream', detail: String(a.id) })
+      .catch((err: unknown) => fastify.log.error({ err }, 'audit of a streamed alert failed'));
+  });
 
   // Edge → cloud intake, edge token.
   await fastify.register(async (scope) => {
@@ -64,7 +71,13 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
           residents, includeUnassigned: seesUnassigned(p), limit: q.limit,
           ...(q.status !== undefined ? { status: q.status } : {}), ...(q.residentId !== undefined ? { residentId: q.residentId } : {}),
         });
-        await audit.record({ actor: actorId(p), action: 'alerts.list', residentId: q.residentId ?? null, purpose: purposeOf(request, 'care'), detail: `${items.length} alerts` });
+        // One row per resident whose alerts are listed (a list that names no resident still leaves one).
+        const named = [...new Set(items.map((a) => a.residentId).filter((r): r is string => r !== null))];
+        const purpose = purposeOf(request, 'care');
+        for (const residentId of named.length > 0 ? named : [q.residentId ?? null]) {
+          const n = items.filter((a) => a.residentId === residentId).length;
+          await audit.record({ actor: actorId(p), action: 'alerts.list', residentId, purpose, detail: `${n} of ${items.length} alerts` });
+        }
         return { items: items.map(alertView) };
       },
     );
@@ -117,8 +130,11 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
       { schema: { tags: ['care'], summary: 'Server-Sent Events: `alert` upserts and `page` notifications for the signed-in person' }, config: { rateLimit: false } },
       async (request, reply) => {
         const me = personOf(request);
+        // The stream lives as long as the session it is opened with (docs/care.md §5).
+        const session = alerts.hub.sessionOf(request);
+        if (session === undefined) throw new CloudError(CloudErrorCode.Unauthorized, 'a live stream needs a signed-in session');
         reply.hijack();
-        alerts.hub.open(me, reply.raw);
+        alerts.hub.open(me, reply.raw, session);
         // An open page makes its person reachable on the app channel: an alert that
         // reached nobody is tried again now, not at its next retry.
         void alerts.retryUnreached().catch((err: unknown) => request.log.error({ err }, 'retrying unreached alerts failed'));

@@ -10,7 +10,7 @@ export class SqliteAuditLog implements AuditLog {
   private readonly stmts;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly now: () => number,
   ) {
     this.stmts = {
@@ -43,6 +43,12 @@ export class SqliteAuditLog implements AuditLog {
         e.detail === undefined ? null : e.detail.slice(0, MAX_DETAIL),
       ),
     );
+  }
+
+  /** Several rows, all or none. */
+  recordMany(entries: readonly AuditEntry[]): void {
+    if (entries.length === 0) return;
+    wrap('writing the audit log', () => this.db.transaction(() => { for (const e of entries) this.recordSync(e); })());
   }
 
   /** Newest first. */

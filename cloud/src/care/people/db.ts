@@ -85,6 +85,20 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;
    CREATE INDEX audit_resident ON audit (resident_id, id);
    CREATE INDEX audit_actor ON audit (actor, id);`,
+  // Which resident a device served, and when: erasure deletes the device's data of those
+  // periods at the edge, the export includes it, and reads of device data are audited
+  // against them. Links older than this table count from the resident's creation.
+  `CREATE TABLE device_links (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device_id TEXT NOT NULL,
+     resident_id TEXT NOT NULL REFERENCES residents (id) ON DELETE CASCADE,
+     from_ms INTEGER NOT NULL,
+     to_ms INTEGER
+   ) STRICT;
+   CREATE INDEX device_links_device ON device_links (device_id, from_ms);
+   CREATE INDEX device_links_resident ON device_links (resident_id);
+   INSERT INTO device_links (device_id, resident_id, from_ms, to_ms)
+     SELECT d.device_id, d.resident_id, r.created_at, NULL FROM resident_devices d JOIN residents r ON r.id = d.resident_id;`,
 ];
 
 export { wrapDb as wrap } from '../../repositories/sqlite.js';

@@ -2,11 +2,15 @@ import type { Logger } from 'pino';
 import type { CareDirectory, ResidentAlertData } from '../contracts.js';
 import type { SqliteAuditLog } from './audit-log.js';
 import { SqliteCareDirectory } from './directory.js';
+import { ReadAudit } from './read-audit.js';
 import { PeopleRepository } from './repository.js';
+import { SessionWatcher } from './session-watch.js';
 
 export { PeopleRepository } from './repository.js';
 export { SqliteCareDirectory } from './directory.js';
 export { SqliteAuditLog } from './audit-log.js';
+export { ReadAudit } from './read-audit.js';
+export { SessionWatcher } from './session-watch.js';
 export { purposeOf } from './purpose.js';
 export { default as peopleAuth } from './auth-plugin.js';
 export { default as peopleRoutes } from './routes.js';
@@ -18,6 +22,10 @@ export interface PeopleModule {
    * for the people routes (visibleProfiles, levelOf) */
   directory: CareDirectory & SqliteCareDirectory;
   audit: SqliteAuditLog;
+  /** audits reads of residents' data and of their devices' data (one row per resident) */
+  reads: ReadAudit;
+  /** signed-in sessions, watchable for their end (live streams end with them) */
+  sessions: SessionWatcher;
   /** Attaches the alert side once both are open (export, erase, call-centre access). */
   setAlertData(data: ResidentAlertData): void;
   /** The attached alert side, if any. */
@@ -58,6 +66,8 @@ export function openPeople(opts: OpenPeopleOptions): PeopleModule {
     repo,
     directory,
     audit: repo.audit,
+    reads: new ReadAudit(repo.audit, repo.residents),
+    sessions: new SessionWatcher(repo.users),
     setAlertData(data) {
       alertData = data;
     },

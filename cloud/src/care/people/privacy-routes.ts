@@ -5,6 +5,7 @@ import { adminSecurity, errorResponses } from '../../schemas/common.js';
 import type { PeopleModule } from './index.js';
 import { Level } from './policy.js';
 import { purposeOf } from './purpose.js';
+import { eraseDeviceData, exportDeviceData } from './resident-data.js';
 import { residentFor } from './resident-routes.js';
 import { actorOf, iso, isAdmin, requireAdmin, toAuditView, toGrantView, toResidentView, who } from './route-helpers.js';
 import { ActivityQuery, ActivityResponse, AuditList, AuditQuery, ResidentParams } from './schemas.js';
@@ -30,13 +31,19 @@ const ExportResponse = Type.Object(
     family: Type.Array(Type.Unknown()),
     healthGrants: Type.Array(Type.Unknown()),
     alerts: Type.Array(Type.Unknown(), { description: "the alert side's records (alerts, timelines, notifications)" }),
+    deviceData: Type.Array(Type.Unknown(), {
+      description: 'per device and linked period: the raw telemetry and events held at the edge ({deviceId, from, to, telemetry, events, complete})',
+    }),
     accessLog: Type.Array(Type.Unknown(), { description: "audit entries about this resident's data" }),
   },
   { description: 'everything held about a resident' },
 );
 const EraseResponse = Type.Object({
   residentId: Type.String(),
-  erased: Type.Object({ alerts: Type.Integer(), devices: Type.Integer(), familyLinks: Type.Integer() }),
+  erased: Type.Object({
+    alerts: Type.Integer(), devices: Type.Integer(), familyLinks: Type.Integer(),
+    devicePeriods: Type.Integer({ description: 'device link periods whose telemetry and events were deleted at the edge' }),
+  }),
 });
 
 /** Health-data reads (audited), export, erasure and the audit log itself. */
@@ -82,7 +89,7 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
     {
       schema: {
         tags: ['residents'], summary: `Everything held about a resident (admins, or their family); ${PURPOSE_HEADER_DOC}`,
-        security: adminSecurity, params: ResidentParams, response: { 200: ExportResponse, ...errorResponses(400, 401, 403, 404, 429) },
+        security: adminSecurity, params: ResidentParams, response: { 200: ExportResponse, ...errorResponses(400, 401, 403, 404, 429, 502) },
       },
     },
     async (request, reply) => {
@@ -92,9 +99,11 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
         throw new CloudError(CloudErrorCode.Forbidden, 'an export needs an administrator or a family member');
       }
       const alerts = (await people.alertData()?.exportResident(resident.id)) ?? [];
+      const deviceData = await exportDeviceData(fastify.edge, residents.linkPeriods(resident.id, people.now()));
+      const points = deviceData.reduce((n, d) => n + d.telemetry.length + d.events.length, 0);
       await people.audit.record({
         actor: actorOf(p), action: 'resident.export', residentId: resident.id,
-        purpose: purposeOf(request, 'data subject access request'), detail: `alerts=${alerts.length}`,
+        purpose: purposeOf(request, 'data subject access request'), detail: `alerts=${alerts.length} devicePoints=${points}`,
       });
       const now = people.now();
       const devices = residents.devicesOf(resident.id);
@@ -107,6 +116,7 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
         family: residents.family(resident.id).map((l) => ({ ...l, name: users.get(l.userId)?.name ?? null })),
         healthGrants: staff.grants().filter((g) => g.residentId === resident.id).map((g) => toGrantView(g, now)),
         alerts,
+        deviceData,
         accessLog: people.audit.query({ residentId: resident.id, limit: 10_000 }).map(toAuditView),
       });
     },
@@ -116,24 +126,27 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
     '/residents/:id',
     {
       schema: {
-        tags: ['residents'], summary: 'Erase a resident: profile, devices and family links, alerts and notifications (audit rows keep only the id)',
-        security: adminSecurity, params: ResidentParams, response: { 200: EraseResponse, ...errorResponses(400, 401, 403, 404, 429) },
+        tags: ['residents'],
+        summary: "Erase a resident: their devices' telemetry and events at the edge for the linked periods, profile, device and family links, alerts and notifications (audit rows keep only the id); 502 and nothing erased here when the edge cannot delete",
+        security: adminSecurity, params: ResidentParams, response: { 200: EraseResponse, ...errorResponses(400, 401, 403, 404, 429, 502) },
       },
     },
     async (request) => {
       const p = who(request);
       const { resident } = await residentFor(people, p, request.params.id, 'admin');
-      // Alerts first: if that fails the resident is still here and the erase can be
-      // retried; the other order could leave alerts no one can reach to delete.
+      // Outside in: the edge's device data, then alerts, then the resident. If a step
+      // fails, the resident and their link periods are still here and the same request
+      // can be repeated; the other order could leave data no one can find to delete.
+      const devicePeriods = await eraseDeviceData(fastify.edge, residents.linkPeriods(resident.id, people.now()));
       const alerts = (await people.alertData()?.eraseResident(resident.id)) ?? 0;
       const erased = residents.erase(resident.id);
       if (!erased) throw new CloudError(CloudErrorCode.NotFound, `resident "${resident.id}" not found`);
       await people.audit.record({
         actor: actorOf(p), action: 'resident.erase', residentId: resident.id,
-        purpose: purposeOf(request, 'erasure request'), detail: `alerts=${alerts}`,
+        purpose: purposeOf(request, 'erasure request'), detail: `alerts=${alerts} devicePeriods=${devicePeriods}`,
       });
-      request.log.info({ residentId: resident.id, alerts, ...erased }, 'resident erased');
-      return { residentId: resident.id, erased: { alerts, ...erased } };
+      request.log.info({ residentId: resident.id, alerts, devicePeriods, ...erased }, 'resident erased');
+      return { residentId: resident.id, erased: { alerts, devicePeriods, ...erased } };
     },
   );
 

@@ -115,3 +115,10 @@ export interface AuditQuery {
   /** only rows with a smaller id (paging backwards) */
   beforeId?: number;
 }
+
+/** A device serving a resident over [fromMs, toMs) (epoch ms). */
+export interface LinkPeriod {
+  deviceId: string;
+  fromMs: number;
+  toMs: number;
+}

@@ -87,6 +87,7 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const visible = await people.directory.visibleProfiles(who(request));
+      people.reads.residentsRead(request, { action: 'residents.list', residentIds: visible.map((v) => v.resident.id), purpose: 'care' });
       return { items: visible.map(({ resident, level }) => view(resident, level)) };
     },
   );
@@ -101,6 +102,7 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const { resident, level } = await residentFor(people, who(request), request.params.id, 'profile');
+      people.reads.residentsRead(request, { action: 'resident.read', residentIds: [resident.id], purpose: 'care', detail: `access=${level}` });
       return view(resident, level);
     },
   );
@@ -157,6 +159,7 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const { resident } = await residentFor(people, who(request), request.params.id, 'health');
+      people.reads.residentsRead(request, { action: 'resident.family.read', residentIds: [resident.id], purpose: 'care' });
       return familyView(resident.id);
     },
   );

@@ -1,7 +1,7 @@
 import { CloudError, CloudErrorCode } from '../../errors.js';
 import type { LadderConfig } from '../contracts.js';
 import { sqliteCode, wrap, type Db } from './db.js';
-import type { Community, FamilyLink, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
+import type { Community, FamilyLink, LinkPeriod, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
 
 interface ResidentRow {
   id: string;
@@ -74,6 +74,16 @@ export class ResidentStore {
       deviceOwner: db.prepare('SELECT resident_id FROM resident_devices WHERE device_id = ?'),
       devicesClear: db.prepare('DELETE FROM resident_devices WHERE resident_id = ?'),
       deviceInsert: db.prepare('INSERT INTO resident_devices (device_id, resident_id) VALUES (?, ?)'),
+      linkOpen: db.prepare('INSERT INTO device_links (device_id, resident_id, from_ms, to_ms) VALUES (?, ?, ?, NULL)'),
+      linkClose: db.prepare('UPDATE device_links SET to_ms = ? WHERE device_id = ? AND resident_id = ? AND to_ms IS NULL'),
+      linksOf: db.prepare(
+        `SELECT device_id AS deviceId, from_ms AS fromMs, to_ms AS toMs FROM device_links
+         WHERE resident_id = ? ORDER BY from_ms, device_id`,
+      ),
+      residentsOfDevice: db.prepare(
+        `SELECT DISTINCT resident_id FROM device_links
+         WHERE device_id = ? AND from_ms < ? AND (to_ms IS NULL OR to_ms > ?) ORDER BY resident_id`,
+      ),
       allDevices: db.prepare('SELECT device_id AS deviceId, resident_id AS residentId FROM resident_devices ORDER BY device_id'),
       familyOf: db.prepare(
         `SELECT resident_id AS residentId, user_id AS userId, position, relation
@@ -203,10 +213,30 @@ export class ResidentStore {
             throw new CloudError(CloudErrorCode.Duplicate, `device "${d}" already belongs to another resident`);
           }
         }
+        const before = new Set(this.devicesOf(residentId));
+        const after = new Set(deviceIds);
+        const now = this.now();
+        for (const d of before) if (!after.has(d)) this.stmts.linkClose.run(now, d, residentId);
+        for (const d of after) if (!before.has(d)) this.stmts.linkOpen.run(d, residentId, now);
         this.stmts.devicesClear.run(residentId);
-        for (const d of new Set(deviceIds)) this.stmts.deviceInsert.run(d, residentId);
+        for (const d of after) this.stmts.deviceInsert.run(d, residentId);
         return this.devicesOf(residentId);
       })(),
+    );
+  }
+
+  /** When each device served the resident, oldest first; an open link ends at `nowMs`. */
+  linkPeriods(residentId: string, nowMs: number): LinkPeriod[] {
+    return wrap('reading device link periods', () =>
+      (this.stmts.linksOf.all(residentId) as { deviceId: string; fromMs: number; toMs: number | null }[])
+        .map((l) => ({ deviceId: l.deviceId, fromMs: l.fromMs, toMs: l.toMs ?? nowMs })),
+    );
+  }
+
+  /** The residents a device served at some time in [fromMs, toMs). */
+  residentsOfDevice(deviceId: string, fromMs: number, toMs: number): string[] {
+    return wrap('reading device link periods', () =>
+      (this.stmts.residentsOfDevice.all(deviceId, toMs, fromMs) as { resident_id: string }[]).map((r) => r.resident_id),
     );
   }
 
@@ -233,7 +263,7 @@ export class ResidentStore {
     return wrap('reading assigned residents', () => (this.stmts.inCommunities.all(workerId) as { id: string }[]).map((r) => r.id));
   }
 
-  /** Deletes the resident with their device and family links (cascades), their health
+  /** Deletes the resident with their device links and link periods, family links (cascades), their health
    * grants, and strips the detail of audit rows about them (the resident id stays). */
   erase(residentId: string): { devices: number; familyLinks: number } | undefined {
     return wrap('erasing a resident', () =>

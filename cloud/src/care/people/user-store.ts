@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { generateSecret } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import type { Channel, Locale, Role } from '../contracts.js';
+import type { Channel, Locale, Role, SessionEnd } from '../contracts.js';
 import { sqliteCode, wrap, type Db } from './db.js';
 import type { NewUser, UserPatch, UserRecord } from './records.js';
 
@@ -44,9 +44,21 @@ export function sessionDigest(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('base64url');
 }
 
-/** Users and their sessions. */
+/** A session, or every session of a person, has ended. */
+export interface SessionEnded {
+  reason: SessionEnd;
+  /** one session (logout, expiry) */
+  digest?: string;
+  /** every session of the person (disabled, removed, new password or role) */
+  userId?: string;
+}
+
+/** Users and their sessions. Whatever ends a session here is announced to
+ * `onSessionEnded` listeners, so that what was opened with a session (a live stream)
+ * ends with it, whichever route ended it. */
 export class UserStore {
   private readonly stmts;
+  private readonly endListeners = new Set<(e: SessionEnded) => void>();
 
   constructor(
     private readonly db: Db,
@@ -69,6 +81,10 @@ export class UserStore {
         `INSERT INTO sessions (digest, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
       ),
       sessionGet: db.prepare('SELECT user_id, last_seen_at, expires_at FROM sessions WHERE digest = ?'),
+      sessionLive: db.prepare(
+        `SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.digest = ? AND s.expires_at > ? AND u.disabled = 0`,
+      ),
       sessionTouch: db.prepare('UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE digest = ?'),
       sessionDelete: db.prepare('DELETE FROM sessions WHERE digest = ?'),
       sessionsOfUser: db.prepare('DELETE FROM sessions WHERE user_id = ?'),
@@ -122,7 +138,29 @@ export class UserStore {
     return wrap('listing people by role', () => (this.stmts.activeByRole.all(role) as UserRow[]).map(toUser));
   }
 
+  onSessionEnded(listener: (e: SessionEnded) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  private announce(e: SessionEnded): void {
+    for (const l of [...this.endListeners]) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure must not undo the change that ended the session
+      }
+    }
+  }
+
   update(id: string, patch: UserPatch): UserRecord | undefined {
+    const ends = patch.disabled === true ? 'disabled' : patch.passwordHash !== undefined || patch.role !== undefined ? 'credentials-changed' : undefined;
+    const updated = this.updateRow(id, patch);
+    if (updated && ends) this.announce({ userId: id, reason: ends });
+    return updated;
+  }
+
+  private updateRow(id: string, patch: UserPatch): UserRecord | undefined {
     return wrap('updating a person', () =>
       this.db.transaction(() => {
         const sets: string[] = [];
@@ -155,7 +193,9 @@ export class UserStore {
 
   /** Deletes the person; sessions, family links, assignments and grants go with them. */
   remove(id: string): boolean {
-    return wrap('deleting a person', () => this.stmts.remove.run(id).changes > 0);
+    const removed = wrap('deleting a person', () => this.stmts.remove.run(id).changes > 0);
+    if (removed) this.announce({ userId: id, reason: 'removed' });
+    return removed;
   }
 
   /** Opens a session; returns the token (shown to the client once, stored as a digest). */
@@ -181,6 +221,7 @@ export class UserStore {
       const now = this.now();
       if (s.expires_at <= now) {
         this.stmts.sessionDelete.run(digest);
+        this.announce({ digest, reason: 'expired' });
         return undefined;
       }
       const row = this.stmts.get.get(s.user_id) as UserRow | undefined;
@@ -191,6 +232,15 @@ export class UserStore {
   }
 
   deleteSession(token: string): boolean {
-    return wrap('closing a session', () => this.stmts.sessionDelete.run(sessionDigest(token)).changes > 0);
+    const digest = sessionDigest(token);
+    const deleted = wrap('closing a session', () => this.stmts.sessionDelete.run(digest).changes > 0);
+    if (deleted) this.announce({ digest, reason: 'logout' });
+    return deleted;
+  }
+
+  /** The person of a live session (known, not expired, person enabled), without sliding
+   * its expiry: an open stream is not activity. */
+  liveSessionUser(digest: string): string | undefined {
+    return wrap('reading a session', () => (this.stmts.sessionLive.get(digest, this.now()) as { user_id: string } | undefined)?.user_id);
   }
 }
