@@ -94,4 +94,35 @@ describe.runIf(haveChromium)('dashboard page in headless Chromium', () => {
     expect(problems.filter((p) => !p.includes('401'))).toEqual([]);
     await page.close();
   });
+
+  it('shows an urgent alert that reached nobody as an incident until it is handled', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${cloud.url}/`);
+    await page.evaluate((t) => (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem('yulan.adminToken', t), ADMIN);
+    await page.reload();
+    await page.locator('#count-total').waitFor();
+    expect(await page.locator('#unreached').isHidden()).toBe(true);
+
+    // An SOS from a device linked to no resident, with no call-centre person: nobody to page.
+    const t = Date.now();
+    const report = {
+      id: 'al_dashboardUnreached1', revision: 1, deviceId: 'fall-lonely', site: 'minhang', type: 'sos', level: 'urgent', state: 'open',
+      skipCancelWindow: true, openedAtMs: t, updatedAtMs: t, firstEventAtMs: t, lastEventAtMs: t, eventCount: 1,
+      events: [{ type: 'sos.pressed', atMs: t, seq: 1 }],
+    };
+    const intake = await fetch(`${cloud.url}/api/v1/internal/alerts`, {
+      method: 'POST', headers: { authorization: `Bearer ${edge.token}`, 'content-type': 'application/json' }, body: JSON.stringify(report),
+    });
+    expect(intake.status).toBe(200);
+    const banner = page.locator('#unreached');
+    await banner.waitFor({ state: 'visible', timeout: 20_000 });
+    expect(await banner.textContent()).toContain('1 urgent alert reached nobody');
+
+    const resolved = await fetch(`${cloud.url}/api/v1/alerts/${report.id}/resolve`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ outcome: 'other', note: 'called the resident' }),
+    });
+    expect(resolved.status).toBe(200);
+    await banner.waitFor({ state: 'hidden', timeout: 20_000 });
+    await page.close();
+  });
 });

@@ -157,11 +157,29 @@ async function fetchAll(token) {
   return { items, edgeAvailable };
 }
 
+/** Urgent alerts nobody could be reached for (docs/care.md §3): an incident, shown first. */
+async function fetchUnreached(token) {
+  const res = await fetch('/api/v1/metrics', { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) return null;
+  const m = await res.json();
+  return typeof m.alerts_unreached === 'number' ? m.alerts_unreached : null;
+}
+
+function renderUnreached(n) {
+  const el = $('unreached');
+  el.hidden = !(n > 0);
+  el.textContent = n > 0
+    ? `${n} urgent alert${n === 1 ? '' : 's'} reached nobody: the fallback channel was paged and everyone is being tried again. Open the care page to claim. `
+      + `有 ${n} 条紧急告警无人响应：已通知后备渠道并在重试。请打开关爱页面处理。`
+    : '';
+}
+
 async function refresh() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
   try {
-    const { items, edgeAvailable } = await fetchAll(token);
+    const [{ items, edgeAvailable }, unreached] = await Promise.all([fetchAll(token), fetchUnreached(token).catch(() => null)]);
+    renderUnreached(unreached);
     render(items, edgeAvailable);
     $('sync').textContent = `Live · updated ${new Date().toLocaleTimeString()} 已更新`;
     $('sync').classList.remove('bad');
