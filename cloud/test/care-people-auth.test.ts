@@ -72,6 +72,17 @@ describe('login', () => {
     expect(r.headers['cache-control']).toBe('no-store');
   });
 
+  it('the session cookie alone authenticates, and a made-up one does not', async () => {
+    // Also runs fastify.inject's `cookies` option, i.e. light-my-request's cookie@2, which
+    // declares Node >= 22: this is the check that it works on Node 20 (README, Node versions).
+    const token = (await login(app, { login: 'Li.Na', password: PASSWORD })).json().token as string;
+    const me = await app.inject({ url: '/api/v1/me', cookies: { yulan_session: token } });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({ principal: 'person', user: { login: 'Li.Na' } });
+    const forged = await app.inject({ url: '/api/v1/me', cookies: { yulan_session: `${token.slice(0, -2)}xx` } });
+    expect(forged.statusCode).toBe(401);
+  });
+
   it('the same 401 for an unknown login, a wrong password, a person without a password and a disabled person', async () => {
     await addPerson(app, 'nopass', { password: undefined });
     const disabled = await addPerson(app, 'disabled.one');
