@@ -148,6 +148,48 @@ describe.runIf(haveChromium)('care page: the urgent alert card, against the real
     expect(problems).toEqual([]);
   });
 
+  it('a new press on the alert I handle asks me to confirm it; a press after I resolved it opens a new card', async () => {
+    const { page, problems } = await stack.phone();
+    await signIn(page, 'liwei');
+    const alertId = 'al_actcardconfirm000001';
+    const t0 = Date.now() - 30_000;
+    const press = (n: number) => ({ type: 'sos.pressed', atMs: t0 + n * 5_000, seq: 9000 + n });
+    const send = async (revision: number, presses: number) => {
+      const events = Array.from({ length: presses }, (_, i) => press(i));
+      const res = await fetch(`${stack.cloud.url}/api/v1/internal/alerts`, {
+        method: 'POST', headers: { authorization: `Bearer ${stack.edge.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: alertId, revision, deviceId: 'fall-xuhui-0101', site: 'xuhui', type: 'sos', level: 'urgent', state: 'open', skipCancelWindow: true,
+          openedAtMs: t0, updatedAtMs: Date.now(), firstEventAtMs: t0, lastEventAtMs: events.at(-1)!.atMs, eventCount: presses, events,
+        }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { id: string };
+    };
+    await send(1, 1);
+    const card = page.locator(`[data-alert-id="${alertId}"]`);
+    await card.getByRole('button', { name: "I'm handling it" }).click();
+    await card.locator('[data-role="status"]', { hasText: 'Being handled by Li Wei (you)' }).waitFor();
+
+    // Another press while I handle it: I am told, and asked to confirm.
+    await send(2, 2);
+    await card.locator('[data-role="confirm-note"]').waitFor();
+    expect(await axeProblems(page)).toEqual([]);
+    await card.getByRole('button', { name: "I've seen the new event" }).click();
+    await card.locator('[data-role="confirm-note"]').waitFor({ state: 'detached' });
+    expect(await card.locator('[data-role="status"]').textContent()).toContain('Being handled by Li Wei (you)');
+
+    // Resolved; a third press is a new alert with its own card and its own "I'm handling it".
+    await card.getByRole('button', { name: 'Mark as resolved' }).click();
+    await card.locator('[data-role="status"]', { hasText: 'Resolved' }).waitFor();
+    const next = await send(3, 3);
+    expect(next.id).toBe(`${alertId}~2`);
+    const card2 = page.locator(`[data-alert-id="${next.id}"]`);
+    await card2.getByRole('button', { name: "I'm handling it" }).waitFor();
+    expect(await card2.locator('.events li').allTextContents()).toEqual([expect.stringContaining('SOS button pressed')]);
+    expect(problems).toEqual([]);
+  });
+
   it('another family member sees neither the address nor the numbers; an operator without a grant is refused; neither read is logged as done', async () => {
     const { page, problems } = await stack.phone();
     await signIn(page, 'zhaoqiang');

@@ -132,6 +132,7 @@ function startStream() {
       // Receipt: the ladder's record that this person's page reached an open screen.
       if (p.deliveryId) void api.receipt(p.deliveryId);
       if (p.kind === 'page' || p.kind === 'reminder') announce(t('pageArrived', { text: alertText(p.alert) }), true);
+      else if (p.kind === 'update') announce(t('updateArrived', { text: alertText(p.alert) }), true);
       renderAll();
     },
     closed: () => void boot(),

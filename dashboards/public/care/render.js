@@ -98,6 +98,12 @@ export function alertCard(a, me, ui, names, contacts) {
     actions.append(el('button', { type: 'button', class: 'btn primary big', 'data-action': 'ack', 'data-id': id, 'data-key': `ack-${id}`, disabled: ui.busy },
       ui.busy ? t('handling') : t('handle')));
   }
+  // A new event on the alert I handle: I confirm I saw it, or the ladder starts again.
+  const mustConfirm = mine && me && a.awaitingConfirmation === me.id;
+  if (mustConfirm) {
+    actions.append(el('button', { type: 'button', class: 'btn primary big', 'data-action': 'ack', 'data-id': id, 'data-key': `confirm-${id}`, disabled: ui.busy },
+      ui.busy ? t('handling') : t('confirmNewEvent')));
+  }
   const tlId = `tl-${id}`;
   actions.append(el('button', {
     type: 'button', class: 'btn ghost', 'data-action': 'timeline', 'data-id': id, 'data-key': `tl-${id}`,
@@ -114,6 +120,7 @@ export function alertCard(a, me, ui, names, contacts) {
     el('h3', { id: `h-${id}` }, `${typeLabel(a)} — ${who(a)}`),
     elapsed(a)),
   el('p', { class: 'status', 'data-role': 'status' }, statusText(a, me)),
+  mustConfirm ? el('p', { class: 'notice urgent-note', role: 'alert', 'data-role': 'confirm-note' }, t('newEventWhileHandling')) : null,
   eventList(a),
   a.message && !saysTheEvents(a) ? el('p', { class: 'message' }, a.message) : null,
   actions,

@@ -36,15 +36,24 @@ export async function maySee(p: Principal, a: AlertRecord, directory: CareDirect
   return directory.canAccess(p, a.residentId, 'health');
 }
 
+/** The events an alert answers for: a follow-up's report still carries its predecessor's. */
+function ownEvents(a: AlertRecord): AlertRecord['report']['events'] {
+  const events = a.report.events ?? [];
+  return a.previousAlertId === null ? events : events.filter((e) => e.atMs >= a.firstEventAtMs);
+}
+
 export function alertView(a: AlertRecord) {
   return {
     id: a.id, revision: a.revision, deviceId: a.deviceId, site: a.site, residentId: a.residentId, residentName: a.residentName,
     unassigned: a.residentId === null, type: a.type, level: a.level, edgeState: a.edgeState, status: a.status, outcome: a.outcome,
     claimedBy: a.claimedBy, claimedAt: a.claimedAt, resolvedBy: a.resolvedBy, resolvedAt: a.resolvedAt, note: a.note,
-    message: a.report.message ?? null, eventCount: a.report.eventCount,
-    // The device events (the last 20, oldest first): the care page lists them, repeats collapsed.
-    events: (a.report.events ?? []).map((e) => ({ type: e.type, atMs: e.atMs })), firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt,
-    updatedAt: a.updatedAt, nextDueAtMs: a.nextDueAtMs, ladderStep: a.ladder.step,
+    message: a.report.message ?? null, eventCount: a.previousAlertId === null ? a.report.eventCount : ownEvents(a).length,
+    // The device events (the last 20, oldest first): the care page lists them, repeats
+    // collapsed. A follow-up alert shows only what came after the alert it follows.
+    events: ownEvents(a).map((e) => ({ type: e.type, atMs: e.atMs })),
+    firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt, updatedAt: a.updatedAt, nextDueAtMs: a.nextDueAtMs, ladderStep: a.ladder.step,
+    previousAlertId: a.previousAlertId, unreached: (a.ladder.unreachedAtMs ?? null) !== null,
+    awaitingConfirmation: a.ladder.reconfirm?.userId ?? null,
   };
 }
 

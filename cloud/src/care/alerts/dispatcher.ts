@@ -26,6 +26,7 @@ export async function summarize(a: AlertRecord, directory: CareDirectory): Promi
     id: a.id, type: a.type, level: a.level, status: a.status, residentId: a.residentId, residentName: a.residentName,
     deviceId: a.deviceId, site: a.site, message: a.report.message ?? null, firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt,
     claimedBy: a.claimedBy ? { userId: a.claimedBy, name: claimer?.name ?? a.claimedBy } : null, outcome: a.outcome,
+    awaitingConfirmation: a.ladder.reconfirm?.userId ?? null, previousAlertId: a.previousAlertId,
   };
 }
 

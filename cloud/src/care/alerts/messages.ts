@@ -16,6 +16,10 @@ export interface AlertSummary {
   openedAt: number;
   claimedBy: { userId: string; name: string } | null;
   outcome: string | null;
+  /** the claimer was told of a new event and has not confirmed it yet (docs/care.md §3) */
+  awaitingConfirmation: string | null;
+  /** the closed alert this one follows (a new event after it was resolved) */
+  previousAlertId: string | null;
 }
 
 export interface PagePayload {
