@@ -75,7 +75,7 @@ function describe(path: string, body: Record<string, unknown>): { kind: string; 
   const alert = (body.alert ?? {}) as Record<string, unknown>;
   const recipient = (body.recipient ?? {}) as Record<string, unknown>;
   const kind = String(body.kind ?? '?');
-  const to = path === '/fallback' ? 'FALLBACK (call centre)' : `${String(recipient.name ?? '?')} (${String(recipient.role ?? '?')})`;
+  const to = path === '/fallback' ? 'FALLBACK (call centre)' : `${String(recipient.name ?? '?')} · ${String(recipient.role ?? '?')}`;
   const about = String(alert.residentName ?? `device ${String(alert.deviceId ?? '?')}`);
   const what = String(alert.message ?? alert.type ?? '');
   const link = typeof body.careUrl === 'string' ? `  → ${body.careUrl}` : '';

@@ -176,7 +176,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     if (demo) {
       print('');
       print(`  Care demo      ${demo.residents.length} residents (one per simulated fall sensor) in "${demo.communityId}"; new logins:`);
-      for (const a of demo.accounts) print(`    ${a.role.padEnd(8)} login ${a.login.padEnd(8)} password ${a.password}`);
+      for (const a of demo.accounts) print(`    ${a.role.padEnd(10)} login ${a.login.padEnd(10)} password ${a.password}`);
       print('  (shown once. To see an alert: YULAN_SIM_SCENARIO=sos npm start — it fires 30 s after start.)');
     }
     print('');

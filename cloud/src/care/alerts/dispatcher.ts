@@ -125,7 +125,8 @@ export class Dispatcher {
         const msg = (err as Error).message;
         repo.updateNotification(id, { status: NotificationStatus.Fallback, error: `${ch.type}: ${msg}` });
         repo.addTimeline(n.alertId, now(), 'channel_failed', n.userId, { notificationId: id, kind: n.kind, channel: ch.type, error: msg });
-        log.warn({ alertId: n.alertId, notificationId: id, channel: ch.type, err: msg }, 'channel failed; falling back');
+        // No open care page is the app channel's ordinary "not here": not worth a warning.
+        log[ch.type === 'app' ? 'info' : 'warn']({ alertId: n.alertId, notificationId: id, channel: ch.type, err: msg }, 'channel failed; falling back');
       }
     }
     repo.updateNotification(id, { status: NotificationStatus.Failed, error: channels.length === 0 ? 'no channel' : (repo.notification(id)?.error ?? null) });
