@@ -110,7 +110,8 @@ export function plan(campaign: CampaignState, devices: readonly DeviceRollout[],
       if (t.fail) s.failed++;
       else s.succeeded++;
       set(finish(t.d, t.fail ? RolloutStatus.Failed : RolloutStatus.Succeeded, t.fail ?? null, now));
-      if (t.fail && checkStages()) break;
+      // A success can complete the sample that makes earlier failures cross the threshold.
+      if (checkStages()) break;
     }
   }
 

@@ -133,8 +133,10 @@ export function soakVerdict(d: DeviceRollout, now: number, p: CampaignPolicy): {
     const back = d.confirmedAt ? '' : `, never came back on the new version`;
     return { fail: `health gate: ${what} for ${Math.round((now - heard) / 1000)} s (expected every ${p.reportEverySec} s)${back}`, at: silentUntil };
   }
+  // Passed by telemetry at or after the soak's end, back on the new version: a device that
+  // went quiet part-way through has not shown it survived the soak.
   const soakEnd = at + p.soakSec * 1000;
-  if (now >= soakEnd && d.confirmedAt && heard > at) return { ok: true, at: Math.max(soakEnd, d.confirmedAt, heard) };
+  if (d.confirmedAt && heard > at && heard >= soakEnd) return { ok: true, at: Math.max(soakEnd, d.confirmedAt, heard) };
   return undefined;
 }
 
