@@ -5,7 +5,8 @@
  * - abort: failed / finished > abortAt, once min(minSample, the stage's size) of it
  *   finished (a canary of one aborts on its failure);
  * - advance: every device of the stage finished or is pending (offline), at least one
- *   finished, no more pending than the advance margin allows, and succeeded / finished ≥ advanceAt.
+ *   finished, no more pending than the advance margin allows (at least one), and
+ *   succeeded / finished ≥ advanceAt.
  */
 import { RolloutStatus, isFinal, type CampaignPolicy, type DeviceRollout } from './engine-types.js';
 
@@ -54,7 +55,7 @@ export function advanceVerdict(t: StageTally, s: number, p: CampaignPolicy): { o
   const finished = t.succeeded + t.failed;
   if (finished === 0) return t.pending > 0 ? undefined : { ok: true };
   // Advancing on thin evidence is how a bad image spreads: too many offline devices wait.
-  if (t.pending > (1 - p.advanceAt) * (t.n - t.inactive) + 1e-9) return undefined;
+  if (t.pending > Math.max(1, (1 - p.advanceAt) * (t.n - t.inactive)) + 1e-9) return undefined;
   if (t.succeeded / finished >= p.advanceAt) return { ok: true };
   return { ok: false, reason: `health gate: ${t.succeeded} of ${finished} finished devices of stage ${s + 1} succeeded (${pct(t.succeeded / finished)} < advanceAt ${pct(p.advanceAt)})` };
 }
