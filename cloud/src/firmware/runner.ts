@@ -168,17 +168,18 @@ export class CampaignRunner {
     if (ended(p.campaign)) this.unwatch(l.rec.id);
   }
 
-  /** Stores one folded observation; decisions (status, health counters, re-offers) plan at once. */
+  /** Stores one folded observation. What can end a device or fire a rule (a final status,
+   * a health counter, a re-offer) is saved and planned at once; progress within an update
+   * (downloading → installing → soaking, telemetry times) is written with the next tick,
+   * in one transaction for all devices: at fleet scale a commit per report would be the bottleneck. */
   private apply(l: Live, next: DeviceRollout, decide: boolean): void {
     const prev = l.devices.get(next.deviceId);
     if (!prev || prev === next) return;
     l.devices.set(next.deviceId, next);
-    const decision = decide || prev.status !== next.status || prev.errors !== next.errors || prev.reboots !== next.reboots
-      || prev.falseAlarms !== next.falseAlarms || next.reoffer === true || prev.confirmedAt !== next.confirmedAt;
-    if (!decision) return void l.dirty.add(next.deviceId);
-    this.o.repo.saveStep(l.rec.id, undefined, [next], this.now());
-    l.dirty.delete(next.deviceId);
-    this.step(l);
+    const decision = decide || isFinal(next.status) !== isFinal(prev.status) || prev.errors !== next.errors || prev.reboots !== next.reboots
+      || prev.falseAlarms !== next.falseAlarms || (next.reoffer === true && prev.reoffer !== true);
+    l.dirty.add(next.deviceId);
+    if (decision) this.step(l);
   }
 
   private send(l: Live, deviceId: string): void {
