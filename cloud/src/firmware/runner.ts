@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Channel, Command, deviceTopic, kindFromSlug } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
+import { describeClaims } from './claims.js';
 import { decodeMessage, updateCommandId } from './decode.js';
 import {
   CampaignStatus, IN_FLIGHT, RolloutStatus, isFinal, observe, operate, plan,
@@ -301,13 +302,4 @@ export class CampaignRunner {
     }
     await Promise.allSettled([...this.sending]);
   }
-}
-
-/** "3 device(s) (a, b, c) are claimed by live campaign cmp_x (firmware 1.2.0)" for a conflict, or undefined. */
-export function describeClaims(claims: Map<string, string[]>, versionOf: (campaignId: string) => string | undefined): string | undefined {
-  if (claims.size === 0) return undefined;
-  return [...claims].map(([cid, ids]) => {
-    const sample = ids.slice(0, 3).join(', ') + (ids.length > 3 ? `, +${ids.length - 3} more` : '');
-    return `${ids.length} device(s) (${sample}) are claimed by live campaign ${cid} (firmware ${versionOf(cid) ?? '?'})`;
-  }).join('; ');
 }
