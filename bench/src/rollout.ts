@@ -121,6 +121,10 @@ async function runCampaign(s: Stack, body: Record<string, unknown>, onStage: (st
     if (process.env.YULAN_BENCH_DEBUG) process.stderr.write(`${JSON.stringify({ s: v.body.status, st: v.body.stage, c: v.body.counts, r: v.body.reason })}\n`);
     if (v.body.stage !== stage) onStage((stage = v.body.stage), v.body.stages);
     if (v.body.status !== 'running' && v.body.status !== 'paused') {
+      if (process.env.YULAN_BENCH_DEBUG) {
+        const d = await api<{ items: { deviceId: string; offers: number; status: string }[] }>(s, 'GET', `/campaigns/${created.body.id}/devices?limit=10000`);
+        process.stderr.write(`offers: ${JSON.stringify(d.body.items.filter((x) => x.offers !== 1).map((x) => [x.deviceId, x.status, x.offers]))}\n`);
+      }
       const counts = Object.fromEntries(Object.entries(v.body.counts).filter(([, n]) => n > 0));
       return {
         id: created.body.id, status: v.body.status, reason: v.body.reason, seconds: (now - t0) / 1000, counts, onNewVersion: 0,
@@ -178,7 +182,12 @@ export async function measureRollout(o: RolloutOptions, progress: (line: string)
     if (away.length > 0) await (await runFleet(fleetOpts(away), pino({ level: 'silent' }))).close();
     const main = await runFleet(fleetOpts(specs.filter((d) => !offline.has(d.id))), pino({ level: 'silent' }));
     fleets.push(main);
-    progress(`rollout: ${(await main.ready()).connected} online`);
+    await main.ready();
+    // Under load the broker's credential checks lag and first attempts time out; the devices
+    // retry on their own. The rollout starts on a settled fleet (offline ones aside).
+    const online = specs.length - away.length;
+    for (let t = Date.now(); main.stats().connected < online && Date.now() - t < 600_000;) await new Promise((r) => setTimeout(r, 1000));
+    progress(`rollout: ${main.stats().connected} of ${online} online`);
 
     const good = await uploadImage(s, '2.0.0', o.imageKiB, keys.privateKey);
     const policy = { target: { kind: 'ev-charger' }, stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, minSample: 10, spreadSec: o.spreadSec, soakSec: o.soakSec, reportEverySec: o.reportEverySec, missedReports: 3, reofferSec: 30, seed: 1 };

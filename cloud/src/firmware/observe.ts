@@ -88,6 +88,10 @@ export function observe(d: DeviceRollout, o: Observation, now: number, target: s
       if (o.status === 'rejected') return finish(d, RolloutStatus.Failed, `device rejected the update: ${o.message || 'no reason given'}`, now);
       // Expired before it ran: the offer never reached a working device.
       if (o.status === 'expired') return reofferIfDue(d, now, p, true);
+      // Accepted: the device has the offer and is working on it; no re-offer while it does.
+      if (o.status === 'accepted' && (d.status === RolloutStatus.Sent || d.status === RolloutStatus.Pending)) {
+        return { ...d, status: RolloutStatus.Downloading, reoffer: false };
+      }
       return d;
     case 'progress':
       break;
