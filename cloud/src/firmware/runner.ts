@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Channel, Command, deviceTopic, kindFromSlug } from '@yulan/protos';
+import { Channel, Command, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import { describeClaims } from './claims.js';
 import { decodeMessage, updateCommandId } from './decode.js';
@@ -217,6 +217,9 @@ export class CampaignRunner {
 
   /** Folds one MQTT message into the rollouts of the live campaigns watching its device. */
   handle(topic: string, payload: Uint8Array): void {
+    // The session carries every device's traffic: decode only what a live campaign watches.
+    const addr = parseDeviceTopic(topic);
+    if (!addr || !this.watched.has(addr.deviceId)) return;
     let m: ReturnType<typeof decodeMessage>;
     try {
       m = decodeMessage(topic, payload);
