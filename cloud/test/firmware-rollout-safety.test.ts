@@ -21,7 +21,7 @@ beforeAll(async () => {
     crash: { n: 3, behaviour: { crashWithoutEvent: true } },
     hang: { n: 4, behaviour: { hangInstalling: true } },
     many: { n: 30, behaviour: { faultAfterInstall: true } },
-  }, { spreadSec: 0.2, soakSec: 1, reportEverySec: 1, missedReports: 3, updateTimeoutSec: 20, seed: SEED });
+  }, { spreadSec: 0.2, soakSec: 1, reportEverySec: 2, missedReports: 3, updateTimeoutSec: 20, seed: SEED });
   v2 = await st.uploadVersion('2.0.0');
 });
 afterAll(async () => {
@@ -37,7 +37,7 @@ describe('1. health means positive evidence', () => {
     expect(v.status).toBe('aborted');
     expect(v.reason).toMatch(/^abort threshold: 3 of 3 finished devices of stage 1 failed/);
     expect(v.counts.succeeded).toBe(0);
-    for (const f of v.failures) expect(f.reason).toMatch(/^health gate: (no telemetry since install|telemetry stopped) for \d+ s \(expected every 1 s\)/);
+    for (const f of v.failures) expect(f.reason).toMatch(/^health gate: (no telemetry since install|telemetry stopped) for \d+ s \(expected every 2 s\)/);
     expect(v.counts.skipped).toBe(7);
   });
 
@@ -123,7 +123,8 @@ describe('4 and 6. thresholds per stage, on every result', () => {
   });
 
   it('30 devices failing at about the same time abort on the crossing failure: exactly minSample failures, no overshoot', async () => {
-    const r = await st.create({ firmwareId: v2, target: { kind: 'ev-charger', sites: ['many'] }, stages: [1], abortAt: 0.5, minSample: 10, spreadSec: 0.5 });
+    // a soak long enough for every fault to arrive, even on a loaded machine
+    const r = await st.create({ firmwareId: v2, target: { kind: 'ev-charger', sites: ['many'] }, stages: [1], abortAt: 0.5, minSample: 10, spreadSec: 0.5, soakSec: 10 });
     const v = await st.until(r.json().id, 'ended', ended);
     expect(v.reason).toMatch(/^abort threshold: 10 of 10 finished devices of stage 1 failed/);
     expect(v.counts.failed).toBe(10);

@@ -34,6 +34,8 @@ interface Live {
   devices: Map<string, DeviceRollout>;
   /** changed only in what is not a decision (telemetry times): written on the next tick */
   dirty: Set<string>;
+  /** its devices' topics are subscribed: only then may offers go out (else early reports are lost) */
+  ready: boolean;
 }
 
 /** Device id → site and kind, for topics. */
@@ -55,7 +57,6 @@ export class CampaignRunner {
   /** device id → ids of live campaigns targeting it */
   private readonly watched = new Map<string, Set<string>>();
   private readonly addrs = new Map<string, Addr>();
-  private readonly sending = new Set<Promise<void>>();
   private offMessage: (() => void) | undefined;
   readonly stats = { undecodable: 0, results: 0, reoffers: 0 };
 
@@ -88,7 +89,7 @@ export class CampaignRunner {
   async watch(c: CampaignRecord): Promise<void> {
     const fw = this.o.repo.getFirmware(c.firmwareId);
     if (!fw || ended(c.state)) return;
-    const l: Live = { rec: c, fw, devices: new Map(this.o.repo.rollouts(c.id).map((d) => [d.deviceId, d])), dirty: new Set() };
+    const l: Live = { rec: c, fw, devices: new Map(this.o.repo.rollouts(c.id).map((d) => [d.deviceId, d])), dirty: new Set(), ready: false };
     this.live.set(c.id, l);
     // Claimed synchronously (before any await), so a concurrent create sees the claim.
     for (const id of l.devices.keys()) {
@@ -107,6 +108,7 @@ export class CampaignRunner {
       if (addr) for (const ch of [Channel.Event, Channel.Telemetry, Channel.CommandResult]) topics.push(deviceTopic({ ...addr, deviceId: id }, ch));
     }
     await this.o.mqtt.subscribe(topics).catch((err: unknown) => this.log.error({ err, campaign: c.id }, 'device subscriptions failed'));
+    l.ready = true;
   }
 
   /** Devices of `deviceIds` that a live campaign other than `except` still has to finish, by campaign. */
@@ -149,6 +151,7 @@ export class CampaignRunner {
   /** One plan over a live campaign: persisted first, then its commands go out. Synchronous
    * up to the publishes, so no report can slip between a decision and the next. */
   private step(l: Live): void {
+    if (!l.ready) return;
     const now = this.now();
     const p = plan(l.rec.state, [...l.devices.values()], now, l.rec.policy, l.fw.version);
     const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(l.rec.state);
@@ -184,8 +187,7 @@ export class CampaignRunner {
   }
 
   private send(l: Live, deviceId: string): void {
-    const job = this.sendUpdate(l, deviceId).finally(() => this.sending.delete(job));
-    this.sending.add(job);
+    void this.sendUpdate(l, deviceId);
   }
 
   private async sendUpdate(l: Live, deviceId: string): Promise<void> {
@@ -303,6 +305,7 @@ export class CampaignRunner {
       if (l.dirty.size > 0) this.o.repo.saveStep(l.rec.id, undefined, [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout), this.now());
       l.dirty.clear();
     }
-    await Promise.allSettled([...this.sending]);
+    // Publishes still in flight are not waited for: the link may already be closed (they stay
+    // "sent", and the next start sends them again).
   }
 }
