@@ -187,7 +187,7 @@ export class CampaignRunner {
   }
 
   private send(l: Live, deviceId: string): void {
-    void this.sendUpdate(l, deviceId);
+    this.sendUpdate(l, deviceId).catch((err: unknown) => this.log.error({ err, campaign: l.rec.id, deviceId }, 'firmware.update not sent'));
   }
 
   private async sendUpdate(l: Live, deviceId: string): Promise<void> {
