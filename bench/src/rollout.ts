@@ -175,7 +175,7 @@ export async function measureRollout(o: RolloutOptions, progress: (line: string)
     const fleetOpts = (devices: typeof specs): FleetOptions => ({
       kinds: ['ev-charger'], countPerKind: 0, sites: ['r'], devices, ratePerDevice: 1 / o.reportEverySec, qos: 0, seed: 1, mqttUrl: s.mqttUrl,
       cloud: { url: s.cloudUrl, adminToken: s.adminToken }, credentialsFile: join(dir, 'credentials.json'), firmwareVersion: '1.0.0',
-      onFirmwareUpdate: hook, rebootDownMs: 1000, connectConcurrency: 100,
+      onFirmwareUpdate: hook, rebootDownMs: 1000, connectConcurrency: 10,
     });
     progress(`rollout: registering ${o.devices} simulated chargers (${offline.size} of them then go offline)…`);
     const away = specs.filter((d) => offline.has(d.id));
