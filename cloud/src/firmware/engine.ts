@@ -107,6 +107,7 @@ export function plan(campaign: CampaignState, devices: readonly DeviceRollout[],
     for (const t of timed) {
       const s = tally[t.d.stage] as StageTally;
       s.open--;
+      if (t.d.status === RolloutStatus.Soaking) s.soaking--;
       if (t.fail) s.failed++;
       else s.succeeded++;
       set(finish(t.d, t.fail ? RolloutStatus.Failed : RolloutStatus.Succeeded, t.fail ?? null, now));
