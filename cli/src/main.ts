@@ -24,6 +24,32 @@ file in .env syntax: --config FILE or YULAN_CONFIG_FILE=FILE (see README.md).`;
 
 interface Closable { close(): Promise<void> }
 
+/** What `yulan <service> --help` prints: services take no arguments, only YULAN_* settings. */
+const SERVICE_USAGE: Record<string, string> = {
+  up: `Usage: yulan up [--config FILE]
+
+Runs the broker, edge agent, cloud and a simulated fleet on this machine. Settings are
+YULAN_* environment variables (README.md), e.g. YULAN_DATA_DIR (default .yulan),
+YULAN_MQTT_PORT, YULAN_HTTP_PORT, YULAN_SIM_DEVICES (per kind, 0 for none).
+Simulated devices keep installed firmware in <data dir>/sims across restarts.`,
+  broker: 'Usage: yulan broker [--config FILE]\n\nRuns the MQTT broker; settings are YULAN_* variables (broker/README.md).',
+  edge: 'Usage: yulan edge [--config FILE]\n\nRuns the edge agent; settings are YULAN_* variables (edge/README.md).',
+  cloud: 'Usage: yulan cloud [--config FILE]\n\nRuns the cloud API and dashboard; settings are YULAN_* variables (cloud/README.md).',
+};
+
+/** `--help` never starts anything, and neither does an argument a service does not take. */
+function serviceArgs(cmd: string, rest: string[]): number | undefined {
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${SERVICE_USAGE[cmd] ?? USAGE}\n`);
+    return 0;
+  }
+  if (rest.length > 0) {
+    process.stderr.write(`yulan ${cmd}: unexpected argument "${rest[0]}"\n\n${SERVICE_USAGE[cmd] ?? USAGE}\n`);
+    return 2;
+  }
+  return undefined;
+}
+
 /**
  * Listens for SIGINT/SIGTERM from the moment it is called — before services start, so a
  * Ctrl-C during start-up is not lost — and, once `closables` are known, closes them in
@@ -64,12 +90,16 @@ export async function main(rawArgv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'up': {
+      const early = serviceArgs('up', rest);
+      if (early !== undefined) return early;
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
       const stack = await runUp(env, logger, (line) => process.stdout.write(`${line}\n`));
       return shutdown([stack]);
     }
     case 'broker': {
+      const early = serviceArgs('broker', rest);
+      if (early !== undefined) return early;
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
       const config = loadBrokerConfig(env);
@@ -82,6 +112,8 @@ export async function main(rawArgv: string[]): Promise<number> {
       return shutdown([broker]);
     }
     case 'edge': {
+      const early = serviceArgs('edge', rest);
+      if (early !== undefined) return early;
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
       const edge = await startEdge(loadEdgeConfig(env), logger.child({ svc: 'edge' }));
@@ -89,6 +121,8 @@ export async function main(rawArgv: string[]): Promise<number> {
       return shutdown([edge]);
     }
     case 'cloud': {
+      const early = serviceArgs('cloud', rest);
+      if (early !== undefined) return early;
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
       const cloud = await startCloud(loadCloudConfig(env), logger.child({ svc: 'cloud' }));

@@ -149,6 +149,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         seed: numberFrom(env, 'YULAN_SIM_SEED', 1),
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
+        // installed firmware survives a restart of `yulan up`
+        dataDir: join(dataDir, 'sims'),
         ...(scenarios.length ? { scenarios } : {}),
         firmwareKeysFile: firmwareKeys,
       }, logger.child({ svc: 'sim' }));

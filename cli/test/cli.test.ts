@@ -31,6 +31,24 @@ describe('the yulan command', () => {
     expect(bad.stderr).toContain('unknown command "frobnicate"');
   });
 
+  it('--help on a service prints its help and starts nothing; an argument it does not take is refused', async () => {
+    const env = {
+      YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '0', YULAN_LOG_LEVEL: 'warn',
+    };
+    // Should it start anyway (the bug), stop it at once so the assertions below report it.
+    const stopIfStarted = (out: string, child: ReturnType<typeof spawn>) => { if (out.includes('Ctrl-C stops everything')) child.kill('SIGINT'); };
+    for (const args of [['up', '--help'], ['up', '-h'], ['cloud', '--help'], ['broker', '-h']]) {
+      const r = await run(args, env, stopIfStarted);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: yulan ${args[0]}`);
+      expect(r.stdout).not.toContain('Ctrl-C stops everything');
+    }
+    const bad = await run(['up', '--port', '9000'], env, stopIfStarted);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unexpected argument "--port"');
+  });
+
   it('refuses to start a service with missing settings, naming each one', async () => {
     const r = await run(['broker'], { YULAN_MQTT_PORT: 'not-a-port' });
     expect(r.code).toBe(1);

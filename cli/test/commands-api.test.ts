@@ -127,9 +127,29 @@ describe('engineer commands against a running cloud', () => {
     const paused = await runInProcess(['fw', 'campaign', 'pause', c.id, '--json'], env);
     expect(paused.stderr).toBe('');
     expect((JSON.parse(paused.stdout) as { status: string }).status).toBe('paused');
+    // One live campaign per device: a second one for the same devices is refused, naming the first.
+    const second = await runInProcess(['fw', 'campaign', 'create', '--firmware', fw.id, '--kind', 'env-monitor', '--site', 'xuhui',
+      '--update-timeout', '600', '--report-every', '5', '--missed-reports', '4', '--reoffer', '30', '--max-offers', '3', '--deadline', '3600', '--min-sample', '3'], env);
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain(`claimed by live campaign ${c.id}`);
+    const devices = await runInProcess(['fw', 'campaign', 'show', c.id, '--devices', '--status', 'waiting,scheduled,pending,sent,downloading,verifying,installing,soaking,succeeded'], env);
+    expect(devices.stderr).toBe('');
+    expect(devices.stdout).toMatch(/device\s+stage\s+status\s+version\s+offers\s+online\s+reason/i);
+    expect(devices.stdout).toMatch(/env-xuhui-\d{4}\s+[12]\s+\w+/);
+    const badStatus = await runInProcess(['fw', 'campaign', 'show', c.id, '--devices', '--status', 'frobbed'], env);
+    expect(badStatus.code).not.toBe(0);
+    expect(badStatus.stderr).toContain('unknown status "frobbed"');
     const aborted = await runInProcess(['fw', 'campaign', 'abort', c.id, '--json'], env);
     expect(aborted.code).toBe(0);
     expect((JSON.parse(aborted.stdout) as { status: string }).status).toMatch(/abort/);
+    // Options reach the campaign's policy.
+    const third = await runInProcess(['fw', 'campaign', 'create', '--firmware', fw.id, '--kind', 'env-monitor', '--site', 'xuhui', '--json',
+      '--update-timeout', '600', '--report-every', '5', '--missed-reports', '4', '--reoffer', '30', '--max-offers', '3', '--deadline', '3600', '--min-sample', '3', '--seed', '7'], env);
+    expect(third.stderr).toBe('');
+    expect((JSON.parse(third.stdout) as { policy: Record<string, number> }).policy).toMatchObject({
+      updateTimeoutSec: 600, reportEverySec: 5, missedReports: 4, reofferSec: 30, maxOffers: 3, deadlineSec: 3600, minSample: 3, seed: 7,
+    });
+    await runInProcess(['fw', 'campaign', 'abort', (JSON.parse(third.stdout) as { id: string }).id], env);
   });
 
   it('cmd --wait: a simulated locker opens its door, and the command succeeds only on its telemetry', async () => {

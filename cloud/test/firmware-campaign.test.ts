@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 const create = (body: Record<string, unknown>) =>
-  s.app.inject({ method: 'POST', url: '/api/v1/campaigns', headers: auth, payload: { firmwareId: fwId, spreadSec: 0.2, soakSec: 0.3, seed: 11, ...body } });
+  s.app.inject({ method: 'POST', url: '/api/v1/campaigns', headers: auth, payload: { firmwareId: fwId, spreadSec: 0.2, soakSec: 0.3, reportEverySec: 2, seed: 11, ...body } });
 const view = async (id: string) => (await s.app.inject({ url: `/api/v1/campaigns/${id}`, headers: auth })).json();
 const until = (id: string, what: string, ok: (v: Awaited<ReturnType<typeof view>>) => boolean) =>
   waitFor(async () => { const v = await view(id); return ok(v) ? v : undefined; }, what, 45_000);

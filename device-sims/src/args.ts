@@ -31,6 +31,8 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
                            but telemetry never shows it; slow: every answer slow-ms late)
   --firmware-keys FILE     trusted firmware keys ([{id, publicKeyPem}], as YULAN_FIRMWARE_KEYS):
                            devices then download, verify and install firmware.update
+  --data-dir DIR           the simulator's data dir: firmware the devices installed is kept
+                           there (firmware.json) and survives a restart, as on real devices
   -h, --help               show this help
 `;
 
@@ -77,6 +79,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let scenario: string | undefined, scenarioDevice: string | undefined, scenarioAfter: number | undefined;
   let commandFailures: CommandFailures | undefined;
   let firmwareKeys: string | undefined;
+  let dataDir: string | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -142,6 +145,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
         break;
       }
       case '--firmware-keys': firmwareKeys = value(); break;
+      case '--data-dir': dataDir = value(); break;
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -169,6 +173,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (timeScale !== undefined) options.timeScale = timeScale;
   if (commandFailures) options.commandFailures = commandFailures;
   if (firmwareKeys) options.firmwareKeysFile = firmwareKeys;
+  if (dataDir) options.dataDir = dataDir;
   if (scenario && isFallScenario(scenario)) {
     const sc: FleetScenario = { scenario };
     if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;

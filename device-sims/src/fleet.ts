@@ -9,6 +9,7 @@ import { deriveSeed } from './rng.js';
 import { createScheduler } from './scheduler.js';
 import { SimDevice, type FirmwareUpdateHook } from './sim-device.js';
 import { firmwareUpdateHook, loadTrustedKeys } from './firmware-hook.js';
+import { FirmwareStore } from './firmware-store.js';
 import { validateFailures, type CommandFailures } from './command-plan.js';
 
 export interface FleetDeviceSpec {
@@ -55,6 +56,9 @@ export interface FleetOptions {
   /** Trusted firmware keys (`[{id, publicKeyPem}]`, as YULAN_FIRMWARE_KEYS): with it and no
    * `onFirmwareUpdate`, the devices download, verify and install `firmware.update`. */
   firmwareKeysFile?: string;
+  /** The simulator's data dir: installed firmware versions are kept in <dataDir>/firmware.json
+   * across restarts (`yulan sim --data-dir`). */
+  dataDir?: string;
 }
 
 export interface FleetScenario {
@@ -199,18 +203,22 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
 
   const firmwareHook = options.onFirmwareUpdate
     ?? (options.firmwareKeysFile ? firmwareUpdateHook({ trustedKeys: loadTrustedKeys(options.firmwareKeysFile), ...(options.rebootDownMs !== undefined && { rebootDownMs: options.rebootDownMs }) }) : undefined);
+  const store = options.dataDir !== undefined ? FirmwareStore.open(options.dataDir) : undefined;
   const members: Member[] = specs.map((d) => {
+    // What the device installed before a restart, else what the fleet starts with.
+    const version = store?.get(d.id) ?? fw;
+    const hook = firmwareHook && store ? store.persisting(d.id, firmwareHook) : firmwareHook;
     const kind = kindFromSlug(d.kind)!;
     const model = createDeviceModel(kind, deriveSeed(options.seed, d.id), startMs, options.modelOverrides);
     const failures = options.deviceCommandFailures?.[d.id] ?? d.commandFailures ?? options.commandFailures;
     const device = new SimDevice({
-      mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: fw,
+      mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: version,
       qos: options.qos, initialSeq: seqBase, gate, clock: simNow, model,
       // Failure draws get their own stream so injecting failures never shifts a model's behaviour.
       commandSeed: deriveSeed(options.seed, `${d.id}/commands`),
       ...(failures && { commandFailures: failures }),
       ...(options.rebootDownMs !== undefined && { rebootDelayMs: options.rebootDownMs }),
-      ...(firmwareHook && { onFirmwareUpdate: firmwareHook }),
+      ...(hook && { onFirmwareUpdate: hook }),
       // Report-on-change: a reading of the current state (no simulated time passes).
       onStateChange: () => {
         const now = model.step(0);
@@ -219,7 +227,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
         if (device.connected) void device.publishTelemetry(now.reading, now.tsMs);
       },
     }, logger);
-    return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: fw }, device, model };
+    return { info: { id: d.id, site: d.site, kind: d.kind, firmwareVersion: version }, device, model };
   });
 
   const byId = new Map(members.map((m) => [m.info.id, m]));
@@ -299,6 +307,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
         scheduler.stop();
         await Promise.all(members.map((m) => m.device.close()));
         await firstAttempts;
+        await store?.flush();
         logger.info('fleet closed');
       })();
       return closing;

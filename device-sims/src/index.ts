@@ -23,3 +23,4 @@ export * from './command-plan.js';
 export * from './command-runner.js';
 export * from './twin.js';
 export * from './firmware-hook.js';
+export * from './firmware-store.js';

@@ -1,99 +1,20 @@
 /**
  * The campaign engine: PURE. Plain typed inputs, `now` passed in, no I/O, no clock, no
  * Math.random — the runner (runner.ts) persists and executes what it decides. Keeping the
- * decisions here makes every rule (stage sizes, spread, advance/abort, health gate,
- * pause) unit- and property-testable without a broker or a database.
+ * decisions here makes every rule (stage sizes, spread, per-stage advance/abort, health
+ * gate, catch-up, pause, deadline) unit- and property-testable without a broker or a database.
  */
 import { fnv1a, unitFloat } from './hash.js';
+import {
+  CampaignStatus, IN_FLIGHT, RolloutStatus, isFinal,
+  type CampaignPolicy, type CampaignState, type DeviceRollout,
+} from './engine-types.js';
+import { finish, soakVerdict, startBlocked } from './observe.js';
+import { abortVerdict, advanceVerdict, tallyStages, type StageTally } from './stage-gate.js';
 
-export const CampaignStatus = { Running: 'running', Paused: 'paused', Aborted: 'aborted', Completed: 'completed' } as const;
-export type CampaignStatus = (typeof CampaignStatus)[keyof typeof CampaignStatus];
-
-export const RolloutStatus = {
-  /** in a later stage than the current one */
-  Waiting: 'waiting',
-  /** its stage is open; it starts at `startAt` */
-  Scheduled: 'scheduled',
-  Sent: 'sent',
-  Downloading: 'downloading',
-  Verifying: 'verifying',
-  Installing: 'installing',
-  /** installed; the health gate watches it until installedAt + soak */
-  Soaking: 'soaking',
-  Succeeded: 'succeeded',
-  Failed: 'failed',
-  /** never started: the campaign was aborted first */
-  Skipped: 'skipped',
-} as const;
-export type RolloutStatus = (typeof RolloutStatus)[keyof typeof RolloutStatus];
-
-const IN_FLIGHT = new Set<RolloutStatus>([RolloutStatus.Sent, RolloutStatus.Downloading, RolloutStatus.Verifying, RolloutStatus.Installing]);
-const STARTED = new Set<RolloutStatus>([...IN_FLIGHT, RolloutStatus.Soaking, RolloutStatus.Succeeded, RolloutStatus.Failed]);
-export const hasStarted = (s: RolloutStatus): boolean => STARTED.has(s);
-
-export interface CampaignPolicy {
-  /** cumulative fractions of the targets, ascending, e.g. [0.01, 0.1, 1] */
-  stages: number[];
-  /** a stage advances when succeeded / finished ≥ advanceAt once all its devices finished */
-  advanceAt: number;
-  /** the campaign aborts as soon as failures / devices of the open stages > abortAt */
-  abortAt: number;
-  /** each device starts after a seeded random delay in [0, spreadSec) from its stage opening */
-  spreadSec: number;
-  /** health-gate window after install */
-  soakSec: number;
-  /** a started device with no terminal outcome after this long fails ("no progress") */
-  updateTimeoutSec: number;
-  /** reboots during soak at or above this are a crash loop */
-  maxReboots: number;
-  /** fall-sensor false alarms allowed during soak above the pre-update expectation */
-  falseAlarmTolerance: number;
-  seed: number;
-}
-
-export const DEFAULT_POLICY: Omit<CampaignPolicy, 'seed'> = {
-  stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, spreadSec: 60, soakSec: 300,
-  updateTimeoutSec: 1800, maxReboots: 2, falseAlarmTolerance: 1,
-};
-
-export interface CampaignState {
-  status: CampaignStatus;
-  /** index into policy.stages of the open (newest) stage */
-  stage: number;
-  stageStartedAt: number;
-  pausedAt: number | null;
-  /** why it aborted, or null */
-  reason: string | null;
-}
-
-export interface DeviceRollout {
-  deviceId: string;
-  stage: number;
-  status: RolloutStatus;
-  startAt: number | null;
-  sentAt: number | null;
-  installedAt: number | null;
-  pct: number;
-  reason: string | null;
-  /** when the campaign began watching this device: the start of its baseline window */
-  observedSince: number;
-  /** fall-sensor false alarms before the update started (the pre-update rate's numerator) */
-  baselineFalseAlarms: number;
-  /** during soak */
-  errors: number;
-  reboots: number;
-  falseAlarms: number;
-  lastError: string | null;
-  /** the newest presence's online bit (unset until one is seen) */
-  lastOnline?: boolean;
-}
-
-export function newRollout(deviceId: string, stage: number, now: number): DeviceRollout {
-  return {
-    deviceId, stage, status: RolloutStatus.Waiting, startAt: null, sentAt: null, installedAt: null, pct: 0, reason: null,
-    observedSince: now, baselineFalseAlarms: 0, errors: 0, reboots: 0, falseAlarms: 0, lastError: null,
-  };
-}
+export * from './engine-types.js';
+export * from './observe.js';
+export * from './stage-gate.js';
 
 /** Cumulative device counts per stage: non-decreasing, ≥ 1 for a non-empty fleet, ≤ n. */
 export function stageCounts(n: number, stages: readonly number[]): number[] {
@@ -124,145 +45,123 @@ export function startDelayMs(seed: number, deviceId: string, spreadSec: number):
   return Math.floor(unitFloat(fnv1a(seed ^ 0x5bd1e995, deviceId)) * spreadSec * 1000);
 }
 
-/** What the runner saw about one device. */
-export type Observation =
-  | { type: 'progress'; step: 'downloading' | 'verifying' | 'installing' | 'installed' | 'failed' | 'rolled_back'; pct?: number; reason?: string; version?: string }
-  | { type: 'event'; eventType: string }
-  | { type: 'presence'; online: boolean; firmwareVersion: string };
-
-/** Error-like event types: `*.fault`, `*.error`, `*.crash` (charger.fault, device.error…). */
-export const isErrorEvent = (type: string): boolean => /(^|\.)(fault|error|crash)$/.test(type);
-/** A fall the resident cancelled ("I'm fine"): the fall-sensor false alarm. */
-export const isFalseAlarm = (type: string): boolean => type === 'fall.cancelled';
-
-/** Folds one observation into a device's rollout. Pure; late or duplicate reports are ignored. */
-export function observe(d: DeviceRollout, o: Observation, now: number, targetVersion: string): DeviceRollout {
-  const terminal = d.status === RolloutStatus.Succeeded || d.status === RolloutStatus.Failed || d.status === RolloutStatus.Skipped;
-  if (o.type === 'event') {
-    if (!hasStarted(d.status) && d.status !== RolloutStatus.Skipped) {
-      return isFalseAlarm(o.eventType) ? { ...d, baselineFalseAlarms: d.baselineFalseAlarms + 1 } : d;
-    }
-    if (d.status !== RolloutStatus.Soaking) return d;
-    if (isErrorEvent(o.eventType)) return { ...d, errors: d.errors + 1, lastError: o.eventType };
-    if (isFalseAlarm(o.eventType)) return { ...d, falseAlarms: d.falseAlarms + 1 };
-    return d;
-  }
-  if (o.type === 'presence') {
-    // A reboot is an offline → online transition: the broker's connect presence and the
-    // device's own birth message arrive for the same boot and must count once.
-    const next = d.lastOnline === o.online ? d : { ...d, lastOnline: o.online };
-    if (d.status === RolloutStatus.Soaking && o.online && d.lastOnline === false) return { ...next, reboots: d.reboots + 1 };
-    // The installed event may be lost; a device that comes back on the target version has installed.
-    if (IN_FLIGHT.has(d.status) && o.online && o.firmwareVersion === targetVersion) return installed(next, now);
-    return next;
-  }
-  if (terminal || !IN_FLIGHT.has(d.status)) return d;
-  switch (o.step) {
-    case 'downloading':
-      return { ...d, status: RolloutStatus.Downloading, pct: Math.max(d.pct, Math.min(100, Math.max(0, o.pct ?? 0))) };
-    case 'verifying':
-      return { ...d, status: RolloutStatus.Verifying, pct: 100 };
-    case 'installing':
-      return { ...d, status: RolloutStatus.Installing };
-    case 'installed':
-      if (o.version !== undefined && o.version !== targetVersion) return fail(d, `installed ${o.version}, expected ${targetVersion}`);
-      return installed(d, now);
-    case 'failed':
-      return fail(d, `device: ${o.reason ?? 'update failed'}`);
-    case 'rolled_back':
-      return fail(d, `rolled back: ${o.reason ?? 'new image failed'}`);
-  }
-}
-
-const installed = (d: DeviceRollout, now: number): DeviceRollout => ({ ...d, status: RolloutStatus.Soaking, installedAt: now, pct: 100 });
-const fail = (d: DeviceRollout, reason: string): DeviceRollout => ({ ...d, status: RolloutStatus.Failed, reason });
-
-const HOUR_MS = 3_600_000;
-
-/** The health gate's verdict on a soaking device: a failure reason, or undefined. */
-export function healthVerdict(d: DeviceRollout, p: CampaignPolicy): string | undefined {
-  if (d.errors > 0) return `health gate: ${d.errors} error event(s) during soak (${d.lastError ?? 'error'})`;
-  if (d.reboots >= p.maxReboots) return `health gate: ${d.reboots} reboots during soak (crash loop)`;
-  // Pre-update rate over the observed window (at least an hour, so a short window with one
-  // alarm does not make a tiny rate look huge), scaled to the soak window.
-  const windowMs = Math.max(HOUR_MS, (d.sentAt ?? d.observedSince) - d.observedSince);
-  const expected = (d.baselineFalseAlarms / windowMs) * p.soakSec * 1000;
-  if (d.falseAlarms > expected + p.falseAlarmTolerance) {
-    return `health gate: ${d.falseAlarms} fall false alarms during soak, pre-update rate predicts ${expected.toFixed(2)}`;
-  }
-  return undefined;
-}
-
 export interface Plan {
   campaign: CampaignState;
   /** rollouts that changed (new objects) */
   changed: DeviceRollout[];
-  /** device ids to send `firmware.update` to now */
+  /** device ids to send `firmware.update` to now (first offers and re-offers) */
   send: string[];
 }
 
-const finished = (s: RolloutStatus): boolean => s === RolloutStatus.Succeeded || s === RolloutStatus.Failed;
+/** Every device not yet final gets its final state when a campaign ends. */
+function endAll(byId: Map<string, DeviceRollout>, set: (d: DeviceRollout) => void, why: string, now: number, pendingTo: RolloutStatus): void {
+  for (const d of byId.values()) {
+    if (isFinal(d.status)) continue;
+    if (d.status === RolloutStatus.Pending && pendingTo === RolloutStatus.Expired) set(finish(d, pendingTo, 'offline until the campaign deadline', now));
+    else if (d.status === RolloutStatus.Pending) set(finish(d, d.offers ? RolloutStatus.Cancelled : RolloutStatus.Skipped, `${why} while pending (offline)`, now));
+    else if (d.status === RolloutStatus.Waiting || d.status === RolloutStatus.Scheduled) set(finish(d, RolloutStatus.Skipped, why, now));
+    else set(finish(d, RolloutStatus.Cancelled, `${why} while ${d.status}`, now));
+  }
+}
 
-/** One decision step over a whole campaign. Idempotent: planning twice at the same `now`
- * changes nothing the second time. */
-export function plan(campaign: CampaignState, devices: readonly DeviceRollout[], now: number, p: CampaignPolicy): Plan {
+/** One decision step over a whole campaign; the runner calls it on every result and on a
+ * timer. Idempotent: planning twice at the same `now` changes nothing the second time. */
+export function plan(campaign: CampaignState, devices: readonly DeviceRollout[], now: number, p: CampaignPolicy, target: string): Plan {
   let c = campaign;
-  const byId = new Map(devices.map((d) => [d.deviceId, d]));
-  const changed = new Map<string, DeviceRollout>();
-  const set = (d: DeviceRollout): void => void (byId.set(d.deviceId, d), changed.set(d.deviceId, d));
   const send: string[] = [];
   if (c.status === CampaignStatus.Aborted || c.status === CampaignStatus.Completed) return { campaign: c, changed: [], send };
+  const byId = new Map<string, DeviceRollout>();
+  for (const d of devices) byId.set(d.deviceId, d);
+  const changed = new Map<string, DeviceRollout>();
+  const set = (d: DeviceRollout): void => void (byId.set(d.deviceId, d), changed.set(d.deviceId, d));
+  const tally: StageTally[] = tallyStages(byId.values(), p.stages.length);
+  const abort = (reason: string): void => {
+    c = { ...c, status: CampaignStatus.Aborted, reason };
+    endAll(byId, set, `campaign aborted (${reason})`, now, RolloutStatus.Cancelled);
+  };
+  const checkStages = (): boolean => {
+    for (let s = 0; s <= c.stage; s++) {
+      const why = abortVerdict(tally[s] as StageTally, s, p);
+      if (why) return abort(why), true;
+    }
+    return false;
+  };
 
-  // 1. Outcomes of devices already under way: soak verdicts and timeouts.
-  for (const d of byId.values()) {
-    if (d.status === RolloutStatus.Soaking) {
-      const bad = healthVerdict(d, p);
-      if (bad) set(fail(d, bad));
-      else if (now >= (d.installedAt ?? now) + p.soakSec * 1000) set({ ...d, status: RolloutStatus.Succeeded });
-    } else if (IN_FLIGHT.has(d.status) && now - (d.sentAt ?? now) > p.updateTimeoutSec * 1000) {
-      set(fail(d, `no progress within ${p.updateTimeoutSec} s`));
+  // 1. Failures reported since the last step, then timed outcomes (soak verdicts, update
+  //    timeouts) one at a time in the order they fell due: the abort threshold is checked
+  //    after each, so a tick never lets more failures through than the rule allows.
+  if (!checkStages()) {
+    const timed: { d: DeviceRollout; at: number; fail?: string }[] = [];
+    for (const d of byId.values()) {
+      if (d.status === RolloutStatus.Soaking) {
+        const v = soakVerdict(d, now, p);
+        if (v) timed.push('fail' in v ? { d, at: v.at, fail: v.fail } : { d, at: v.at });
+      } else if (IN_FLIGHT.has(d.status)) {
+        const from = d.offeredAt ?? d.sentAt ?? now;
+        if (now - from > p.updateTimeoutSec * 1000) {
+          timed.push({ d, at: from + p.updateTimeoutSec * 1000, fail: `timeout: no progress within ${p.updateTimeoutSec} s of the offer (${d.status}, ${d.offers ?? 1} offer(s))` });
+        }
+      }
+    }
+    timed.sort((a, b) => a.at - b.at || (a.d.deviceId < b.d.deviceId ? -1 : 1));
+    for (const t of timed) {
+      const s = tally[t.d.stage] as StageTally;
+      s.open--;
+      if (t.d.status === RolloutStatus.Soaking) s.soaking--;
+      if (t.fail) s.failed++;
+      else s.succeeded++;
+      set(finish(t.d, t.fail ? RolloutStatus.Failed : RolloutStatus.Succeeded, t.fail ?? null, now));
+      // A success can complete the sample that makes earlier failures cross the threshold.
+      if (checkStages()) break;
     }
   }
 
-  // 2./3. Abort on too many failures (also while paused: safety does not wait), else
-  // advance through completed stages (only while running).
-  const counts = stageCounts(byId.size, p.stages);
-  for (;;) {
-    const members = [...byId.values()].filter((d) => d.stage <= c.stage);
-    const failures = members.filter((d) => d.status === RolloutStatus.Failed).length;
-    if (members.length > 0 && failures / members.length > p.abortAt) {
-      c = { ...c, status: CampaignStatus.Aborted, reason: `${failures} of ${members.length} devices failed in stage ${c.stage + 1} (abortAt ${p.abortAt})` };
-      break;
+  // 2. The deadline ends the campaign: completed if the last stage passed its gate.
+  if ((c.status as CampaignStatus) !== CampaignStatus.Aborted && c.deadlineAt !== undefined && now >= c.deadlineAt) {
+    const last = p.stages.length - 1;
+    const gate = c.stage === last ? advanceVerdict(tally[last] as StageTally, last, p) : undefined;
+    if (gate?.ok) {
+      c = { ...c, status: CampaignStatus.Completed, reason: `deadline: completed at the campaign deadline; ${tally.reduce((n, t) => n + t.pending, 0)} device(s) never came back` };
+      endAll(byId, set, 'campaign deadline passed', now, RolloutStatus.Expired);
+    } else {
+      abort(`deadline: the campaign deadline passed in stage ${c.stage + 1} (${gate && !gate.ok && gate.reason ? gate.reason : 'stage unfinished'})`);
     }
-    if (c.status !== CampaignStatus.Running || !members.every((d) => finished(d.status))) break;
-    const done = members.length;
-    const ok = members.filter((d) => d.status === RolloutStatus.Succeeded).length;
-    if (done > 0 && ok / done < p.advanceAt) {
-      c = { ...c, status: CampaignStatus.Aborted, reason: `stage ${c.stage + 1} success rate ${(ok / done).toFixed(3)} < advanceAt ${p.advanceAt}` };
-      break;
-    }
-    if (c.stage >= p.stages.length - 1 || (counts[c.stage] ?? 0) >= byId.size) {
-      c = { ...c, status: CampaignStatus.Completed };
+  }
+
+  // 3. Advance through stages whose gate passed (only while running).
+  while (c.status === CampaignStatus.Running) {
+    const v = advanceVerdict(tally[c.stage] as StageTally, c.stage, p);
+    if (!v) break;
+    if (!v.ok) { abort(v.reason); break; }
+    if (c.stage >= p.stages.length - 1) {
+      // Pending devices of any stage still get their update until the deadline.
+      if (tally.every((t) => t.open === 0 && t.pending === 0)) c = { ...c, status: CampaignStatus.Completed, reason: null };
       break;
     }
     c = { ...c, stage: c.stage + 1, stageStartedAt: now };
   }
 
-  // 4. Devices of open stages get their start time; on abort, the unstarted ones are skipped.
-  for (const d of byId.values()) {
-    if (c.status === CampaignStatus.Aborted) {
-      if (d.status === RolloutStatus.Waiting || d.status === RolloutStatus.Scheduled) set({ ...d, status: RolloutStatus.Skipped, reason: 'campaign aborted' });
-      continue;
-    }
-    if (d.status === RolloutStatus.Waiting && d.stage <= c.stage) {
-      set({ ...d, status: RolloutStatus.Scheduled, startAt: c.stageStartedAt + startDelayMs(p.seed, d.deviceId, p.spreadSec) });
+  // 4. Devices of open stages get their start time.
+  if (c.status === CampaignStatus.Running || c.status === CampaignStatus.Paused) {
+    for (const d of byId.values()) {
+      if (d.status === RolloutStatus.Waiting && d.stage <= c.stage) {
+        set({ ...d, status: RolloutStatus.Scheduled, startAt: c.stageStartedAt + startDelayMs(p.seed, d.deviceId, p.spreadSec) });
+      }
     }
   }
-  // 5. Start the due ones, only while running.
+  // 5. Offers: the due ones and re-offers, only while running; never a downgrade.
   if (c.status === CampaignStatus.Running) {
-    for (const d of [...byId.values()].sort((a, b) => (a.startAt ?? 0) - (b.startAt ?? 0))) {
-      if (d.status === RolloutStatus.Scheduled && (d.startAt ?? Infinity) <= now) {
-        set({ ...d, status: RolloutStatus.Sent, sentAt: now, pct: 0 });
+    const due: DeviceRollout[] = [];
+    for (const d of byId.values()) {
+      if ((d.status === RolloutStatus.Scheduled && (d.startAt ?? Infinity) <= now) || (d.status === RolloutStatus.Sent && d.reoffer)) due.push(d);
+    }
+    due.sort((a, b) => (a.startAt ?? 0) - (b.startAt ?? 0) || (a.deviceId < b.deviceId ? -1 : 1));
+    for (const d of due) {
+      const blocked = startBlocked(d, target, p);
+      if (blocked) set(finish(d, d.offers ? RolloutStatus.Cancelled : RolloutStatus.Skipped, blocked, now));
+      else if (d.status === RolloutStatus.Scheduled && d.lastOnline === false) set({ ...d, status: RolloutStatus.Pending });
+      else {
+        set({ ...d, status: RolloutStatus.Sent, sentAt: d.sentAt ?? now, offeredAt: now, offers: (d.offers ?? 0) + 1, reoffer: false, pct: 0 });
         send.push(d.deviceId);
       }
     }
@@ -293,10 +192,11 @@ export function operate(
       return { campaign: { ...c, status: CampaignStatus.Running, pausedAt: null, stageStartedAt: c.stageStartedAt + shift }, changed };
     }
     case OperatorAction.Abort: {
-      const changed = devices
-        .filter((d) => d.status === RolloutStatus.Waiting || d.status === RolloutStatus.Scheduled)
-        .map((d) => ({ ...d, status: RolloutStatus.Skipped, reason: 'campaign aborted by an operator' }));
-      return { campaign: { ...c, status: CampaignStatus.Aborted, reason: reason ?? 'aborted by an operator' }, changed };
+      const why = `operator: ${reason ?? 'aborted by an operator'}`;
+      const byId = new Map(devices.map((d) => [d.deviceId, d]));
+      const changed: DeviceRollout[] = [];
+      endAll(byId, (d) => void changed.push(d), `campaign aborted (${why})`, now, RolloutStatus.Cancelled);
+      return { campaign: { ...c, status: CampaignStatus.Aborted, reason: why }, changed };
     }
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
-import type { CampaignPolicy, CampaignState, DeviceRollout, RolloutStatus } from './engine.js';
+import { DEFAULT_POLICY, type CampaignPolicy, type CampaignState, type DeviceRollout, type RolloutStatus } from './engine.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE firmware (
@@ -58,7 +58,8 @@ const toFirmware = (r: Row): FirmwareRecord => ({
 });
 const toCampaign = (r: Row): CampaignRecord => ({
   id: r.id as string, firmwareId: r.firmware_id as string, target: JSON.parse(r.target as string) as CampaignTarget,
-  policy: JSON.parse(r.policy as string) as CampaignPolicy, state: JSON.parse(r.state as string) as CampaignState,
+  // Campaigns stored before a policy field existed get its default.
+  policy: { ...DEFAULT_POLICY, ...(JSON.parse(r.policy as string) as CampaignPolicy) }, state: JSON.parse(r.state as string) as CampaignState,
   createdAt: r.created_at as number, updatedAt: r.updated_at as number,
 });
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from 'typebox';
 import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
 import { adminSecurity, errorResponses, Id, KindSlugSchema } from '../schemas/common.js';
-import { OperatorAction, RolloutStatus } from './engine.js';
+import { OperatorAction, RolloutStatus, type DeviceRollout } from './engine.js';
 import type { FirmwareModule } from './index.js';
 import { parseRange } from './images.js';
 import type { CampaignRecord, FirmwareRecord } from './repository.js';
@@ -33,7 +33,14 @@ const CampaignBody = Type.Object({
   spreadSec: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
   soakSec: Type.Optional(Type.Number({ minimum: 0, maximum: 7 * 86_400 })),
   updateTimeoutSec: Type.Optional(Type.Number({ minimum: 1, maximum: 7 * 86_400 })),
+  reportEverySec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400, description: 'expected telemetry cadence; default per kind' })),
+  missedReports: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  reofferSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400 })),
+  maxOffers: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  deadlineSec: Type.Optional(Type.Number({ minimum: 1, maximum: 90 * 86_400 })),
+  minSample: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   allowDowngrade: Type.Optional(Type.Boolean()),
+  supersede: Type.Optional(Type.Boolean({ description: 'abort live campaigns that claim some of the targets instead of a 409' })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 })),
 }, { additionalProperties: false });
 
@@ -43,11 +50,27 @@ const CampaignView = Type.Object({
   policy: Type.Object({
     stages: Type.Array(Type.Number()), advanceAt: Type.Number(), abortAt: Type.Number(), spreadSec: Type.Number(), soakSec: Type.Number(),
     updateTimeoutSec: Type.Number(), maxReboots: Type.Number(), falseAlarmTolerance: Type.Number(), seed: Type.Number(),
+    reportEverySec: Type.Number(), missedReports: Type.Number(), reofferSec: Type.Number(), maxOffers: Type.Number(),
+    deadlineSec: Type.Number(), minSample: Type.Number(), allowDowngrade: Type.Boolean(),
   }),
+  deadlineAt: Type.Union([Type.String(), Type.Null()]),
   status: Type.String(), stage: Type.Integer({ description: '1-based open stage' }), stages: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]),
   devices: Type.Integer(), counts: Type.Record(Type.String(), Type.Integer()),
   failures: Type.Array(Type.Object({ deviceId: Type.String(), stage: Type.Integer(), reason: Type.String() })),
   createdAt: Type.String(), updatedAt: Type.String(),
+});
+
+const iso = (t: number | null | undefined): string | null => (t == null ? null : new Date(t).toISOString());
+const DeviceItem = Type.Object({
+  deviceId: Type.String(), stage: Type.Integer(), status: Type.String(), reason: Type.Union([Type.String(), Type.Null()]),
+  version: Type.Union([Type.String(), Type.Null()]), offers: Type.Integer(), online: Type.Union([Type.Boolean(), Type.Null()]),
+  sentAt: Type.Union([Type.String(), Type.Null()]), installedAt: Type.Union([Type.String(), Type.Null()]),
+  finishedAt: Type.Union([Type.String(), Type.Null()]), lastTelemetryAt: Type.Union([Type.String(), Type.Null()]),
+});
+const DeviceList = Type.Object({ total: Type.Integer(), items: Type.Array(DeviceItem) });
+const deviceView = (d: DeviceRollout) => ({
+  deviceId: d.deviceId, stage: d.stage + 1, status: d.status, reason: d.reason, version: d.version ?? null, offers: d.offers ?? 0,
+  online: d.lastOnline ?? null, sentAt: iso(d.sentAt), installedAt: iso(d.installedAt), finishedAt: iso(d.finishedAt), lastTelemetryAt: iso(d.lastTelemetryAt),
 });
 
 export function campaignView(m: FirmwareModule, c: CampaignRecord) {
@@ -57,8 +80,9 @@ export function campaignView(m: FirmwareModule, c: CampaignRecord) {
   return {
     id: c.id, firmwareId: c.firmwareId, target: c.target, policy: c.policy,
     status: c.state.status, stage: c.state.stage + 1, stages: c.policy.stages.length, reason: c.state.reason,
+    deadlineAt: c.state.deadlineAt !== undefined ? new Date(c.state.deadlineAt).toISOString() : null,
     devices: rollouts.length, counts,
-    failures: rollouts.filter((d) => d.status === RolloutStatus.Failed).map((d) => ({ deviceId: d.deviceId, stage: d.stage + 1, reason: d.reason ?? '' })),
+    failures: rollouts.filter((d) => d.status === RolloutStatus.Failed).slice(0, 100).map((d) => ({ deviceId: d.deviceId, stage: d.stage + 1, reason: d.reason ?? '' })),
     createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString(),
   };
 }
@@ -114,10 +138,9 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
 
     admin.post('/campaigns', {
       schema: { tags: ['firmware'], security: adminSecurity, summary: 'Start a staged rollout', body: CampaignBody,
-        response: { 201: CampaignView, ...errorResponses(400, 401, 404, 429) } },
+        response: { 201: CampaignView, ...errorResponses(400, 401, 404, 409, 429) } },
     }, async (request, reply) => {
       const c = await createCampaign(m, request.body);
-      await m.runner.watch(c);
       request.log.info({ campaign: c.id, firmware: c.firmwareId }, 'campaign created');
       void m.runner.tick();
       return reply.status(201).send(campaignView(m, c));
@@ -134,12 +157,35 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
       if (!c) throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
       return campaignView(m, c);
     });
+    admin.get('/campaigns/:id/devices', {
+      schema: { tags: ['firmware'], security: adminSecurity, summary: 'Per-device status of a campaign, filtered', params: FwParams,
+        querystring: Type.Object({
+          status: Type.Optional(Type.String({ description: 'comma-separated statuses, e.g. failed,pending' })),
+          stage: Type.Optional(Type.Integer({ minimum: 1, description: '1-based stage' })),
+          device: Type.Optional(Type.String({ maxLength: 64, description: 'device id prefix' })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })),
+          offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+        }),
+        response: { 200: DeviceList, ...errorResponses(400, 401, 404, 429) } },
+    }, async (request) => {
+      const c = m.repo.getCampaign(request.params.id);
+      if (!c) throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
+      const q = request.query;
+      const statuses = q.status?.split(',').map((x) => x.trim()).filter(Boolean);
+      const known = new Set<string>(Object.values(RolloutStatus));
+      const unknown = statuses?.find((x) => !known.has(x));
+      if (unknown) throw new CloudError(CloudErrorCode.Validation, `unknown status "${unknown}"; known: ${[...known].join(', ')}`);
+      const all = m.repo.rollouts(c.id).filter((d) => (!statuses || statuses.includes(d.status))
+        && (q.stage === undefined || d.stage + 1 === q.stage) && (q.device === undefined || d.deviceId.startsWith(q.device)));
+      const offset = q.offset ?? 0;
+      return { total: all.length, items: all.slice(offset, offset + (q.limit ?? 100)).map(deviceView) };
+    });
     for (const action of Object.values(OperatorAction)) {
       admin.post(`/campaigns/:id/${action}`, {
         schema: { tags: ['firmware'], security: adminSecurity, summary: `${action} a campaign`, params: FwParams,
           response: { 200: CampaignView, ...errorResponses(401, 404, 409, 429) } },
       }, async (request) => {
-        const problem = m.runner.operate(request.params.id, action);
+        const problem = await m.runner.operate(request.params.id, action);
         if (problem === 'not found') throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
         if (problem) throw new CloudError(CloudErrorCode.Conflict, `cannot ${action}: ${problem}`);
         void m.runner.tick();

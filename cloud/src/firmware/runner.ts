@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
-import { Channel, Command, Event, Presence, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
+import { Channel, Command, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
+import { describeClaims } from './claims.js';
+import { decodeMessage, updateCommandId } from './decode.js';
 import {
-  CampaignStatus, RolloutStatus, observe, operate, plan,
-  type DeviceRollout, type Observation, type OperatorAction,
+  CampaignStatus, IN_FLIGHT, RolloutStatus, isFinal, observe, operate, plan,
+  type CampaignState, type DeviceRollout, type OperatorAction,
 } from './engine.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import type { CampaignRecord, FirmwareRecord, FirmwareRepository } from './repository.js';
@@ -18,31 +20,45 @@ export interface CampaignRunnerOptions {
   baseUrl: () => string;
   logger: Logger;
   now?: () => number;
-  /** how often campaigns are planned (default 1 s) */
+  /** how often campaigns are planned for timed rules (default 1 s); results plan at once */
   tickMs?: number;
 }
 
-const IN_FLIGHT_STATUSES = new Set<string>([RolloutStatus.Sent, RolloutStatus.Downloading, RolloutStatus.Verifying, RolloutStatus.Installing]);
 const ACTIVE = [CampaignStatus.Running, CampaignStatus.Paused];
-const PROGRESS_STEPS = new Set(['downloading', 'verifying', 'installing', 'installed', 'failed', 'rolled_back']);
+const ended = (s: CampaignState): boolean => s.status === CampaignStatus.Aborted || s.status === CampaignStatus.Completed;
+
+/** A live (running or paused) campaign held in memory; SQLite is written through. */
+interface Live {
+  rec: CampaignRecord;
+  fw: FirmwareRecord;
+  devices: Map<string, DeviceRollout>;
+  /** changed only in what is not a decision (telemetry times): written on the next tick */
+  dirty: Set<string>;
+  /** its devices' topics are subscribed: only then may offers go out (else early reports are lost) */
+  ready: boolean;
+}
+
+/** Device id → site and kind, for topics. */
+interface Addr { site: string; kind: NonNullable<ReturnType<typeof kindFromSlug>> }
 
 /**
- * Applies the engine's decisions: plans each active campaign on a timer, persists every
- * step atomically, publishes `firmware.update` commands, and folds device events and
- * presence into the rollouts. All state lives in SQLite, so a restarted runner picks up
- * exactly where the last one stopped (and re-sends commands to devices that had been
- * sent one: the command id is stable, so a device that already got it ignores it).
+ * Applies the engine's decisions. Every device report that can change an outcome is folded
+ * in and the campaign is planned AT ONCE (thresholds fire on the result that crosses them,
+ * not on the next tick); a timer plans for the timed rules (soak end, silence, timeouts,
+ * deadline). Decisions are persisted atomically before commands go out, so a restarted
+ * runner picks up where the last one stopped.
  */
 export class CampaignRunner {
   private readonly now: () => number;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
-  /** device id → ids of active campaigns targeting it */
+  private readonly live = new Map<string, Live>();
+  /** device id → ids of live campaigns targeting it */
   private readonly watched = new Map<string, Set<string>>();
-  /** device id → its event topic, for the watched devices */
-  private readonly topics = new Map<string, string>();
+  private readonly addrs = new Map<string, Addr>();
   private offMessage: (() => void) | undefined;
+  readonly stats = { undecodable: 0, results: 0, reoffers: 0 };
 
   constructor(private readonly o: CampaignRunnerOptions) {
     this.now = o.now ?? Date.now;
@@ -53,157 +69,230 @@ export class CampaignRunner {
     this.offMessage = this.o.mqtt.onMessage((topic, payload) => this.handle(topic, payload));
     for (const c of this.o.repo.listCampaigns(ACTIVE)) {
       await this.watch(c);
-      // Commands decided before a crash may never have left: send them again.
-      const fw = this.o.repo.getFirmware(c.firmwareId);
-      if (!fw) continue;
-      for (const d of this.o.repo.rollouts(c.id)) {
+      const l = this.live.get(c.id);
+      if (!l) continue;
+      for (const d of [...l.devices.values()]) {
         // Reports lost while no runner listened: the registry's version (from presence) says
-        // whether an in-flight device got there.
-        const rec = IN_FLIGHT_STATUSES.has(d.status) ? await this.o.devices.get(d.deviceId) : undefined;
-        if (rec?.firmwareVersion === fw.version) {
-          this.o.repo.saveStep(c.id, undefined, [observe(d, { type: 'presence', online: true, firmwareVersion: fw.version }, this.now(), fw.version)], this.now());
-        } else if (d.status === RolloutStatus.Sent) await this.sendUpdate(c, fw, d.deviceId);
+        // whether an in-flight device got there; commands decided before a crash go again.
+        const rec = IN_FLIGHT.has(d.status) ? await this.o.devices.get(d.deviceId) : undefined;
+        if (rec?.firmwareVersion === l.fw.version) {
+          this.apply(l, observe(d, { type: 'presence', online: true, firmwareVersion: l.fw.version }, this.now(), l.fw.version, c.policy), true);
+        } else if (d.status === RolloutStatus.Sent) this.send(l, d.deviceId);
       }
     }
     this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 1000);
     this.timer.unref();
   }
 
-  /** Subscribes to the event topics of a campaign's devices (presence already arrives
-   * through the cloud's presence subscription). */
+  /** Takes a campaign under watch: in memory, and subscribed to its devices' topics
+   * (presence already arrives through the cloud's presence subscription). */
   async watch(c: CampaignRecord): Promise<void> {
-    const topics: string[] = [];
-    for (const d of this.o.repo.rollouts(c.id)) {
-      let set = this.watched.get(d.deviceId);
-      if (!set) this.watched.set(d.deviceId, (set = new Set()));
+    const fw = this.o.repo.getFirmware(c.firmwareId);
+    if (!fw || ended(c.state)) return;
+    const l: Live = { rec: c, fw, devices: new Map(this.o.repo.rollouts(c.id).map((d) => [d.deviceId, d])), dirty: new Set(), ready: false };
+    this.live.set(c.id, l);
+    // Claimed synchronously (before any await), so a concurrent create sees the claim.
+    for (const id of l.devices.keys()) {
+      let set = this.watched.get(id);
+      if (!set) this.watched.set(id, (set = new Set()));
       set.add(c.id);
-      const rec = await this.o.devices.get(d.deviceId);
-      const kind = rec && kindFromSlug(rec.kind);
-      if (rec && kind !== undefined) {
-        const t = deviceTopic({ site: rec.site, kind, deviceId: rec.id }, Channel.Event);
-        this.topics.set(rec.id, t);
-        topics.push(t);
-      }
     }
-    await this.o.mqtt.subscribe(topics).catch((err: unknown) => this.log.error({ err, campaign: c.id }, 'event subscription failed'));
+    const topics: string[] = [];
+    for (const id of l.devices.keys()) {
+      let addr = this.addrs.get(id);
+      if (!addr) {
+        const rec = await this.o.devices.get(id);
+        const kind = rec && kindFromSlug(rec.kind);
+        if (rec && kind !== undefined) this.addrs.set(id, (addr = { site: rec.site, kind }));
+      }
+      if (addr) for (const ch of [Channel.Event, Channel.Telemetry, Channel.CommandResult]) topics.push(deviceTopic({ ...addr, deviceId: id }, ch));
+    }
+    await this.o.mqtt.subscribe(topics).catch((err: unknown) => this.log.error({ err, campaign: c.id }, 'device subscriptions failed'));
+    l.ready = true;
   }
 
-  /** Plans every active campaign once. Serialised: a slow tick never overlaps the next. */
+  /** Devices of `deviceIds` that a live campaign other than `except` still has to finish, by campaign. */
+  claims(deviceIds: Iterable<string>, except?: string): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const id of deviceIds) {
+      for (const cid of this.watched.get(id) ?? []) {
+        const d = cid === except ? undefined : this.live.get(cid)?.devices.get(id);
+        if (!d || isFinal(d.status)) continue;
+        const list = out.get(cid) ?? [];
+        list.push(id);
+        out.set(cid, list);
+      }
+    }
+    return out;
+  }
+
+  liveCampaign(id: string): { rec: CampaignRecord; fw: FirmwareRecord } | undefined {
+    const l = this.live.get(id);
+    return l && { rec: l.rec, fw: l.fw };
+  }
+
+  /** Plans every live campaign once (and writes deferred telemetry times). Serialised. */
   tick(): Promise<void> {
     this.ticking ??= this.tickAll().finally(() => (this.ticking = undefined));
     return this.ticking;
   }
 
   private async tickAll(): Promise<void> {
-    // Re-asserted every tick (idempotent per owner; the link keeps them across reconnects):
-    // cheap insurance should a subscription have failed when the campaign started.
-    await this.o.mqtt.subscribe([...this.topics.values()]).catch((err: unknown) => this.log.warn({ err }, 'event subscriptions not re-asserted'));
-    for (const c of this.o.repo.listCampaigns(ACTIVE)) {
+    for (const l of [...this.live.values()]) {
       try {
-        await this.step(c);
+        this.step(l);
       } catch (err) {
-        this.log.error({ err, campaign: c.id }, 'campaign step failed');
+        this.log.error({ err, campaign: l.rec.id }, 'campaign step failed');
       }
     }
+    await Promise.resolve();
   }
 
-  private async step(c: CampaignRecord): Promise<void> {
+  /** One plan over a live campaign: persisted first, then its commands go out. Synchronous
+   * up to the publishes, so no report can slip between a decision and the next. */
+  private step(l: Live): void {
+    if (!l.ready) return;
     const now = this.now();
-    const p = plan(c.state, this.o.repo.rollouts(c.id), now, c.policy);
-    const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(c.state);
-    if (stateChanged || p.changed.length > 0) this.o.repo.saveStep(c.id, stateChanged ? p.campaign : undefined, p.changed, now);
-    if (stateChanged) this.log.info({ campaign: c.id, status: p.campaign.status, stage: p.campaign.stage, reason: p.campaign.reason }, 'campaign changed');
-    const fw = this.o.repo.getFirmware(c.firmwareId);
-    if (!fw) return;
-    for (const id of p.send) await this.sendUpdate(c, fw, id);
-    if (p.campaign.status === CampaignStatus.Aborted || p.campaign.status === CampaignStatus.Completed) this.unwatch(c.id);
+    const p = plan(l.rec.state, [...l.devices.values()], now, l.rec.policy, l.fw.version);
+    const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(l.rec.state);
+    for (const d of p.changed) {
+      l.devices.set(d.deviceId, d);
+      l.dirty.delete(d.deviceId);
+    }
+    const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
+    l.dirty.clear();
+    if (stateChanged || p.changed.length > 0 || deferred.length > 0) {
+      this.o.repo.saveStep(l.rec.id, stateChanged ? p.campaign : undefined, [...p.changed, ...deferred], now);
+    }
+    if (stateChanged) {
+      l.rec = { ...l.rec, state: p.campaign, updatedAt: now };
+      this.log.info({ campaign: l.rec.id, status: p.campaign.status, stage: p.campaign.stage, reason: p.campaign.reason }, 'campaign changed');
+    }
+    for (const id of p.send) this.send(l, id);
+    if (ended(p.campaign)) this.unwatch(l.rec.id);
   }
 
-  private async sendUpdate(c: CampaignRecord, fw: FirmwareRecord, deviceId: string): Promise<void> {
+  /** Stores one folded observation. What can end a device or fire a rule (a final status,
+   * a health counter, a re-offer) is saved and planned at once; progress within an update
+   * (downloading → installing → soaking, telemetry times) is written with the next tick,
+   * in one transaction for all devices: at fleet scale a commit per report would be the bottleneck. */
+  private apply(l: Live, next: DeviceRollout, decide: boolean): void {
+    const prev = l.devices.get(next.deviceId);
+    if (!prev || prev === next) return;
+    l.devices.set(next.deviceId, next);
+    const decision = decide || isFinal(next.status) !== isFinal(prev.status) || prev.errors !== next.errors || prev.reboots !== next.reboots
+      || prev.falseAlarms !== next.falseAlarms || (next.reoffer === true && prev.reoffer !== true);
+    l.dirty.add(next.deviceId);
+    if (decision) this.step(l);
+  }
+
+  private send(l: Live, deviceId: string): void {
+    this.sendUpdate(l, deviceId).catch((err: unknown) => this.log.error({ err, campaign: l.rec.id, deviceId }, 'firmware.update not sent'));
+  }
+
+  private async sendUpdate(l: Live, deviceId: string): Promise<void> {
     const now = this.now();
-    const rec = await this.o.devices.get(deviceId);
-    const kind = rec && kindFromSlug(rec.kind);
-    if (!rec || kind === undefined) {
-      const d = this.o.repo.rollout(c.id, deviceId);
-      if (d) this.o.repo.saveStep(c.id, undefined, [{ ...d, status: RolloutStatus.Failed, reason: 'device no longer registered' }], now);
+    const addr = this.addrs.get(deviceId);
+    if (!addr) {
+      const d = l.devices.get(deviceId);
+      if (d && !isFinal(d.status)) this.apply(l, { ...d, status: RolloutStatus.Cancelled, reason: 'device no longer registered', finishedAt: now }, true);
       return;
     }
+    const fw = l.fw;
     const token = issueDownloadToken(this.o.tokenSecret, deviceId, fw.id, now);
     const url = `${this.o.baseUrl()}/api/v1/firmware/${encodeURIComponent(fw.id)}/image?device=${encodeURIComponent(deviceId)}`;
     const cmd = Command.encode({
-      // Stable per campaign and device: a re-send after a restart is executed at most once.
-      commandId: `fw:${c.id}:${deviceId}`,
+      commandId: updateCommandId(l.rec.id, deviceId),
       name: 'firmware.update',
       args: { version: fw.version, url, token, sha256: fw.sha256, signature: fw.signature, size: String(fw.size), key_id: fw.keyId },
       issuedMs: now,
       expiresMs: now + DOWNLOAD_TOKEN_TTL_MS,
     });
     try {
-      await this.o.mqtt.publish(deviceTopic({ site: rec.site, kind, deviceId }, Channel.Command), cmd);
-      this.log.debug({ campaign: c.id, deviceId, version: fw.version }, 'firmware.update sent');
+      await this.o.mqtt.publish(deviceTopic({ ...addr, deviceId }, Channel.Command), cmd);
+      this.log.debug({ campaign: l.rec.id, deviceId, version: fw.version }, 'firmware.update sent');
     } catch (err) {
-      // The rollout stays "sent"; the update timeout fails it if the device never hears.
-      this.log.warn({ err, campaign: c.id, deviceId }, 'firmware.update publish failed');
+      // It stays "sent": the device's return or its next old-version report re-offers it.
+      this.log.warn({ err, campaign: l.rec.id, deviceId }, 'firmware.update publish failed');
     }
   }
 
-  /** Folds one MQTT message into the rollouts of the campaigns watching its device. */
+  /** Folds one MQTT message into the rollouts of the live campaigns watching its device. */
   handle(topic: string, payload: Uint8Array): void {
+    // The session carries every device's traffic: decode only what a live campaign watches.
     const addr = parseDeviceTopic(topic);
-    if (!addr || (addr.channel !== Channel.Event && addr.channel !== Channel.Presence)) return;
-    const campaigns = this.watched.get(addr.deviceId);
-    if (!campaigns || campaigns.size === 0) return;
-    let obs: Observation;
+    if (!addr || !this.watched.has(addr.deviceId)) return;
+    let m: ReturnType<typeof decodeMessage>;
     try {
-      if (addr.channel === Channel.Presence) {
-        const p = Presence.decode(payload);
-        obs = { type: 'presence', online: p.online, firmwareVersion: p.firmwareVersion };
-      } else {
-        const e = Event.decode(payload);
-        const step = e.type.startsWith('firmware.') ? e.type.slice('firmware.'.length) : '';
-        obs = PROGRESS_STEPS.has(step)
-          ? {
-              type: 'progress', step: step as 'installed',
-              ...(e.attributes.pct !== undefined ? { pct: Number(e.attributes.pct) } : {}),
-              ...(e.attributes.reason !== undefined ? { reason: e.attributes.reason } : {}),
-              ...(e.attributes.version !== undefined ? { version: e.attributes.version } : {}),
-            }
-          : { type: 'event', eventType: e.type };
-      }
+      m = decodeMessage(topic, payload);
     } catch (err) {
+      this.stats.undecodable++;
       this.log.debug({ err, topic }, 'undecodable message ignored');
       return;
     }
+    if (!m) return;
+    const campaigns = this.watched.get(m.deviceId);
+    if (!campaigns) return;
+    if (m.obs.type === 'result') this.stats.results++;
     const now = this.now();
-    for (const id of campaigns) {
-      const c = this.o.repo.getCampaign(id);
-      const d = c && this.o.repo.rollout(id, addr.deviceId);
-      const fw = c && this.o.repo.getFirmware(c.firmwareId);
-      if (!c || !d || !fw) continue;
-      const next: DeviceRollout = observe(d, obs, now, fw.version);
-      if (next !== d) this.o.repo.saveStep(id, undefined, [next], now);
+    for (const id of [...campaigns]) {
+      const l = this.live.get(id);
+      if (!l || (m.campaignId !== undefined && m.campaignId !== id)) continue;
+      const d = l.devices.get(m.deviceId);
+      if (!d) continue;
+      const next = observe(d, m.obs, now, l.fw.version, l.rec.policy);
+      if (next.reoffer && !d.reoffer) this.stats.reoffers++;
+      try {
+        this.apply(l, next, false);
+      } catch (err) {
+        this.log.error({ err, campaign: id, deviceId: m.deviceId }, 'campaign step failed');
+      }
     }
   }
 
-  /** Pause, resume or abort; returns the error text when the action does not apply. */
-  operate(campaignId: string, action: OperatorAction): string | undefined {
-    const c = this.o.repo.getCampaign(campaignId);
-    if (!c) return 'not found';
-    const r = operate(c.state, this.o.repo.rollouts(campaignId), action, this.now());
+  /** Pause, resume or abort; returns the error text when the action does not apply. Resume
+   * refuses while another live campaign claims one of its unfinished devices. */
+  async operate(campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
+    const l = this.live.get(campaignId);
+    if (!l) {
+      const c = this.o.repo.getCampaign(campaignId);
+      return c ? `campaign is ${c.state.status}` : 'not found';
+    }
+    if (action === 'resume' && l.rec.state.status === CampaignStatus.Paused) {
+      const open = [...l.devices.values()].filter((d) => !isFinal(d.status)).map((d) => d.deviceId);
+      const conflict = describeClaims(this.claims(open, campaignId), (id) => this.live.get(id)?.fw.version);
+      if (conflict) return `conflict: ${conflict}`;
+      // The fleet may have moved while it was paused: versions from the registry guard the downgrade rule.
+      for (const id of open) {
+        const rec = await this.o.devices.get(id);
+        const d = l.devices.get(id);
+        if (rec?.firmwareVersion && d && !isFinal(d.status) && d.version !== rec.firmwareVersion) {
+          l.devices.set(id, { ...d, version: rec.firmwareVersion });
+          l.dirty.add(id);
+        }
+      }
+    }
+    const r = operate(l.rec.state, [...l.devices.values()], action, this.now(), reason);
     if ('error' in r) return r.error;
-    this.o.repo.saveStep(campaignId, r.campaign, r.changed, this.now());
-    this.log.info({ campaign: campaignId, action }, 'campaign operated');
-    if (r.campaign.status === CampaignStatus.Aborted) this.unwatch(campaignId);
+    for (const d of r.changed) l.devices.set(d.deviceId, d);
+    for (const d of r.changed) l.dirty.delete(d.deviceId);
+    const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
+    l.dirty.clear();
+    this.o.repo.saveStep(campaignId, r.campaign, [...r.changed, ...deferred], this.now());
+    l.rec = { ...l.rec, state: r.campaign, updatedAt: this.now() };
+    this.log.info({ campaign: campaignId, action, reason: r.campaign.reason }, 'campaign operated');
+    if (ended(r.campaign)) this.unwatch(campaignId);
+    else this.step(l);
     return undefined;
   }
 
   private unwatch(campaignId: string): void {
-    for (const [deviceId, set] of this.watched) {
-      set.delete(campaignId);
-      if (set.size === 0) {
-        this.watched.delete(deviceId);
-        this.topics.delete(deviceId);
-      }
+    const l = this.live.get(campaignId);
+    this.live.delete(campaignId);
+    for (const id of l?.devices.keys() ?? []) {
+      const set = this.watched.get(id);
+      set?.delete(campaignId);
+      if (set?.size === 0) this.watched.delete(id);
     }
   }
 
@@ -212,5 +301,11 @@ export class CampaignRunner {
     this.timer = undefined;
     this.offMessage?.();
     await this.ticking;
+    for (const l of this.live.values()) {
+      if (l.dirty.size > 0) this.o.repo.saveStep(l.rec.id, undefined, [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout), this.now());
+      l.dirty.clear();
+    }
+    // Publishes still in flight are not waited for: the link may already be closed (they stay
+    // "sent", and the next start sends them again).
   }
 }

@@ -2,7 +2,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { KIND_SLUGS, isValidId } from '@yulan/protos';
 import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
 import type { DeviceRecord, DeviceRepository } from '../repositories/device-repository.js';
-import { CampaignStatus, DEFAULT_POLICY, assignStages, newRollout, type CampaignPolicy } from './engine.js';
+import { CampaignStatus, DEFAULT_POLICY, EXPECTED_REPORT_SEC, assignStages, newRollout, type CampaignPolicy } from './engine.js';
+import { describeClaims } from './claims.js';
+import type { CampaignRunner } from './runner.js';
 import type { ImageStore } from './images.js';
 import { sha256, verifyDigestSignature, type TrustedKeys } from './keys.js';
 import type { CampaignRecord, CampaignTarget, FirmwareRecord, FirmwareRepository } from './repository.js';
@@ -64,7 +66,15 @@ export interface CampaignInput {
   spreadSec?: number;
   soakSec?: number;
   updateTimeoutSec?: number;
+  reportEverySec?: number;
+  missedReports?: number;
+  reofferSec?: number;
+  maxOffers?: number;
+  deadlineSec?: number;
+  minSample?: number;
   allowDowngrade?: boolean;
+  /** abort the live campaigns that claim some of the targets, instead of a 409 */
+  supersede?: boolean;
   /** fixed seed (tests, reproducing a rollout); random otherwise */
   seed?: number;
 }
@@ -80,7 +90,7 @@ async function allOfKind(devices: DeviceRepository, kind: string): Promise<Devic
 
 /** Resolves the targets, refuses silent downgrades, assigns stages and stores the campaign. */
 export async function createCampaign(
-  deps: { repo: FirmwareRepository; devices: DeviceRepository; now: () => number }, input: CampaignInput,
+  deps: { repo: FirmwareRepository; devices: DeviceRepository; runner: CampaignRunner; now: () => number }, input: CampaignInput,
 ): Promise<CampaignRecord> {
   const fw = deps.repo.getFirmware(input.firmwareId);
   if (!fw) throw new CloudError(CloudErrorCode.NotFound, `firmware "${input.firmwareId}" not found`);
@@ -100,24 +110,42 @@ export async function createCampaign(
   if (newer.length > 0 && !input.allowDowngrade) {
     throw bad(`downgrade: ${newer.length} target device(s) run a newer version than ${fw.version} (e.g. ${newer[0]?.id} on ${newer[0]?.firmwareVersion}); set "allowDowngrade": true to proceed`);
   }
+  // One live campaign per device: a second one would race the first (and could downgrade).
+  const id = `cmp_${randomBytes(8).toString('hex')}`;
+  const claims = deps.runner.claims(targets.map((d) => d.id));
+  if (claims.size > 0) {
+    const what = describeClaims(claims, (cid) => deps.runner.liveCampaign(cid)?.fw.version) as string;
+    if (!input.supersede) throw new HttpError(409, CloudErrorCode.Conflict, `${what}: abort it first, or create with "supersede": true`);
+    for (const cid of claims.keys()) {
+      const problem = await deps.runner.operate(cid, 'abort', `superseded by campaign ${id}`);
+      if (problem) throw new HttpError(409, CloudErrorCode.Conflict, `cannot supersede ${cid}: ${problem}`);
+    }
+  }
+  // Re-checked with no await before the campaign is stored and claimed: two operators
+  // creating at once get one campaign and one 409.
+  const late = deps.runner.claims(targets.map((d) => d.id));
+  if (late.size > 0) throw new HttpError(409, CloudErrorCode.Conflict, `${describeClaims(late, (cid) => deps.runner.liveCampaign(cid)?.fw.version) as string}: abort it first, or create with "supersede": true`);
   const now = deps.now();
+  const pick = <K extends keyof CampaignInput & keyof CampaignPolicy>(k: K): Partial<CampaignPolicy> =>
+    (input[k] !== undefined ? { [k]: input[k] } : {});
   const policy: CampaignPolicy = {
     ...DEFAULT_POLICY,
+    reportEverySec: EXPECTED_REPORT_SEC[fw.kind] ?? DEFAULT_POLICY.reportEverySec,
     stages,
-    ...(input.advanceAt !== undefined ? { advanceAt: input.advanceAt } : {}),
-    ...(input.abortAt !== undefined ? { abortAt: input.abortAt } : {}),
-    ...(input.spreadSec !== undefined ? { spreadSec: input.spreadSec } : {}),
-    ...(input.soakSec !== undefined ? { soakSec: input.soakSec } : {}),
-    ...(input.updateTimeoutSec !== undefined ? { updateTimeoutSec: input.updateTimeoutSec } : {}),
+    ...pick('advanceAt'), ...pick('abortAt'), ...pick('spreadSec'), ...pick('soakSec'), ...pick('updateTimeoutSec'),
+    ...pick('reportEverySec'), ...pick('missedReports'), ...pick('reofferSec'), ...pick('maxOffers'), ...pick('deadlineSec'),
+    ...pick('minSample'), allowDowngrade: input.allowDowngrade === true,
     seed: input.seed ?? randomInt(0, 2 ** 31),
   };
   const stageOf = assignStages(targets.map((d) => d.id), stages, policy.seed);
-  const rollouts = targets.map((d) => newRollout(d.id, stageOf.get(d.id) ?? 0, now));
+  const rollouts = targets.map((d) => newRollout(d.id, stageOf.get(d.id) ?? 0, now, d.firmwareVersion,
+    d.status === 'online' ? true : d.status === 'offline' ? false : undefined));
   const c: CampaignRecord = {
-    id: `cmp_${randomBytes(8).toString('hex')}`, firmwareId: fw.id, target: input.target, policy,
-    state: { status: CampaignStatus.Running, stage: 0, stageStartedAt: now, pausedAt: null, reason: null },
+    id, firmwareId: fw.id, target: input.target, policy,
+    state: { status: CampaignStatus.Running, stage: 0, stageStartedAt: now, pausedAt: null, reason: null, deadlineAt: now + policy.deadlineSec * 1000 },
     createdAt: now, updatedAt: now,
   };
   deps.repo.createCampaign(c, rollouts);
+  await deps.runner.watch(c);
   return c;
 }
