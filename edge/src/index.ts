@@ -38,3 +38,8 @@ export { AlertUplink, isRetryableStatus, backoffMs, type AlertUplinkOptions } fr
 export { CareRules, CareRulesClient, CareRulesSchema, type CareRulesBody } from './alerts/care-rules.js';
 export { Fallback, type FallbackConfig, type FallbackOptions } from './alerts/fallback.js';
 export { startAlerting, type Alerting } from './alerts/alerting.js';
+
+// Air quality (HJ 633-2012, GB 3095-2012) and environmental noise (GB 3096-2008): pure.
+export * from './domain/aqi-table.js';
+export * from './domain/aqi.js';
+export * from './domain/air-averages.js';
