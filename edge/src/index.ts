@@ -43,3 +43,4 @@ export { startAlerting, type Alerting } from './alerts/alerting.js';
 export * from './domain/aqi-table.js';
 export * from './domain/aqi.js';
 export * from './domain/air-averages.js';
+export * from './domain/noise.js';
