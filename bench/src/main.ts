@@ -4,6 +4,7 @@
 import { runCity } from './city.js';
 import { runConnections } from './connections.js';
 import { runAlertLatency } from './alert-latency.js';
+import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
@@ -18,6 +19,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'command-rtt': { about: 'commands API → device → confirmed by telemetry (p50/p99); a staged signed-firmware rollout to the fleet', run: runCommandRtt },
   'alert-latency': { about: 'falls and SOS → edge rules → cloud ladder → signed webhook: p50/p99/max, loss, duplicates', run: runAlertLatency },
   'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
+  aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

@@ -44,3 +44,8 @@ export * from './domain/aqi-table.js';
 export * from './domain/aqi.js';
 export * from './domain/air-averages.js';
 export * from './domain/noise.js';
+export { hourMeansOf, hourlyInputs, dailyInputs, siteInputs, aqiRecord, noiseRecord, aqiEpisode, noiseEpisode, derivedSeq, DerivedEvent, AIR_FIELDS, type HourMeans, type MinutePoint } from './domain/air-index.js';
+export { AirService, type AirServiceDeps, type Monitor } from './air/air-service.js';
+export { airConfig, type AirConfig } from './air/air-config.js';
+export { registerAirRoutes } from './air/air-routes.js';
+export type { AirIndexQuery, AirIndexPoint } from './store/store.js';
