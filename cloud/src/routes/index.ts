@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppOptions } from '../app.js';
 import health from './health.js';
 import devices from './devices.js';
+import sites from './sites.js';
 import deviceData from './device-data.js';
 import deviceAuth from './device-auth.js';
 import metrics from './metrics.js';
@@ -21,6 +22,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       // Reads of device data are audited against the residents the devices served.
       const audit = opts.people ? { audit: opts.people.reads } : {};
       await admin.register(devices, audit);
+      await admin.register(sites);
       await admin.register(deviceData, audit);
       await admin.register(metrics, opts);
     },
