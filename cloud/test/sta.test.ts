@@ -134,12 +134,51 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect(rest.body['@iot.nextLink']).toBeUndefined();
   });
 
-  it('says what it does not support instead of ignoring it', async () => {
-    for (const q of ['$filter=result gt 3', '$orderby=name', '$expand=Datastreams', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe']) {
+  it('$filter with comparison, logical, string and time operators; $orderby', async () => {
+    const ids = async (u: string) => ((await get(u)).body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']);
+    expect(await ids("/sta/v1.1/Datastreams?$filter=unitOfMeasurement/symbol eq 'mg/m³'")).toEqual(['env-2:co_mgm3', 'env-1:co_mgm3']);
+    expect(await ids("/sta/v1.1/Things?$filter=properties/site eq 'xuhui' and startswith(name,'Xuhui')")).toEqual(['env-1']);
+    expect(await ids("/sta/v1.1/Things?$filter=not (properties/site eq 'xuhui') or name eq 'nobody'")).toEqual(['env-2']);
+    expect(await ids("/sta/v1.1/Things?$filter=substringof('station', tolower(name))")).toEqual(['env-1']);
+    expect(await ids('/sta/v1.1/Things?$orderby=@iot.id asc')).toEqual(['env-1', 'env-2']);
+    expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2'")).toEqual(['env-2']);
+    // and binds tighter than or
+    expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2' or id eq 'env-1' and name eq 'nobody'")).toEqual(['env-2']);
+    expect(await ids('/sta/v1.1/ObservedProperties?$orderby=name desc&$top=2')).toEqual(['so2_ugm3', 'humidity_pct']); // 'SO2' > 'Relative humidity' > 'PM2.5' …
+    const obs = async (q: string) => ((await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?${q}`)).body.value as { result: number }[]).map((o) => o.result);
+    expect(await obs(`$filter=phenomenonTime ge ${new Date(t0 + 2500).toISOString()}`)).toEqual([33]);
+    expect(await obs(`$filter=result gt 31 and phenomenonTime lt ${new Date(t0 + 3000).toISOString()}`)).toEqual([32]);
+    expect(await obs(`$filter=year(phenomenonTime) eq ${new Date(t0).getUTCFullYear()}&$orderby=phenomenonTime desc&$top=1`)).toEqual([33]);
+    // a month back is fetched from the edge when the filter asks for it
+    expect(await obs(`$filter=phenomenonTime gt ${new Date(t0 - 20 * 86_400_000).toISOString()}`)).toEqual([31, 32, 33]);
+  });
+
+  it('$expand inlines navigation properties with their own options, and pages them', async () => {
+    const r = await get("/sta/v1.1/Datastreams?$filter=@iot.id eq 'env-1:pm25_ugm3'&$expand=Observations($top=2;$orderby=phenomenonTime desc),Thing");
+    expect(r.status, r.raw).toBe(200);
+    const [ds] = r.body.value as Record<string, unknown>[];
+    expect((ds?.Observations as { result: number }[]).map((o) => o.result)).toEqual([33, 32]);
+    expect(decodeURIComponent(String(ds?.['Observations@iot.nextLink']))).toContain("Datastreams('env-1:pm25_ugm3')/Observations?");
+    expect(ds?.Thing).toMatchObject({ '@iot.id': 'env-1' });
+    const things = await get("/sta/v1.1/Things?$expand=Datastreams($filter=unitOfMeasurement/symbol eq 'dB(A)';$select=name),Locations");
+    for (const t of things.body.value as Record<string, unknown>[]) {
+      expect(t.Datastreams).toHaveLength(1);
+      expect(Object.keys((t.Datastreams as object[])[0] ?? {})).toEqual(['name']);
+      expect(t.Locations).toHaveLength(1);
+    }
+    for (const secret of NOT_PUBLIC) expect(things.raw).not.toContain(secret);
+  });
+
+  it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
+    for (const q of [
+      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', '$orderby=name sideways', '$expand=Observations',
+      '$expand=Datastreams($expand=Observations)', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
+    ]) {
       const r = await get(`/sta/v1.1/Things?${q}`);
       expect(r.status, q).toBe(400);
     }
-    expect((await get('/sta/v1.1/Things?$filter=x')).body.message).toContain('not supported yet');
+    const wide = await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$filter=phenomenonTime gt ${new Date(t0 - 40 * 86_400_000).toISOString()}`);
+    expect(wide.status).toBe(400);
     expect((await get('/sta/v1.1/HistoricalLocations')).status).toBe(400);
     expect((await get('/sta/v1.1/Nope')).status).toBe(404);
   });

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
+import { evaluate, sortBy, timeBounds } from './odata.js';
 import { PublicRateLimit } from './public-rate-limit.js';
+import { bad, parseOptions, type Options } from './query-options.js';
 import {
   QUANTITIES, SENSOR_ID, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
   quantityOf, select, sensor, thing, type Entity,
@@ -17,61 +19,36 @@ export interface StaOptions {
 }
 
 const PREFIX = '/sta/v1.1';
-const TOP_DEFAULT = 100;
-const TOP_MAX = 1000;
 const DAY_MS = 86_400_000;
+const MAX_OBS_RANGE_MS = 31 * DAY_MS;
+const MAX_OBS_ROWS = 10_000;
 const SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest'];
 const SEGMENT = /^([A-Za-z]+)(?:\('((?:[^']|'')*)'\))?$/;
 
-interface Options { top: number; skip: number; count: boolean; select?: string[] }
-
-function bad(message: string): CloudError {
-  return new CloudError(CloudErrorCode.Validation, message);
-}
 function notFound(what: string): CloudError {
   return new CloudError(CloudErrorCode.NotFound, `${what} not found`);
 }
 
-function options(q: Record<string, string | undefined>): Options {
-  for (const k of Object.keys(q)) {
-    if (k === '$filter' || k === '$orderby' || k === '$expand' || k === '$resultFormat') throw bad(`${k} is not supported yet by this server`);
-    if (!['$top', '$skip', '$count', '$select'].includes(k)) throw bad(`unknown query option "${k}"`);
-  }
-  const int = (k: string, fallback: number, max: number): number => {
-    const v = q[k];
-    if (v === undefined) return fallback;
-    if (!/^[0-9]{1,9}$/.test(v) || Number(v) > max) throw bad(`${k} must be an integer 0..${max}`);
-    return Number(v);
-  };
-  const count = q.$count;
-  if (count !== undefined && count !== 'true' && count !== 'false') throw bad('$count must be true or false');
-  const sel = q.$select?.split(',').map((s) => s.trim()).filter(Boolean);
-  if (sel?.some((s) => !/^(@iot\.(id|selfLink)|[A-Za-z]+)$/.test(s))) throw bad('$select takes property names');
-  return { top: int('$top', TOP_DEFAULT, TOP_MAX), skip: int('$skip', 0, 1_000_000_000), count: count === 'true', ...(sel ? { select: sel } : {}) };
-}
+/** Navigation properties per entity set, and the set each leads to. */
+const NAV: Record<string, Record<string, string>> = {
+  Things: { Datastreams: 'Datastreams', Locations: 'Locations' },
+  Locations: { Things: 'Things' },
+  Datastreams: { Thing: 'Things', Sensor: 'Sensors', ObservedProperty: 'ObservedProperties', Observations: 'Observations' },
+};
+const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
 
-/** One page of a collection, with `@iot.count` and `@iot.nextLink` per STA 1.1 §9.3.3. */
-function page(request: FastifyRequest, base: string, all: readonly Entity[], o: Options, hasMore?: boolean): Entity {
-  const items = all.slice(o.skip, o.skip + o.top).map((e) => select(e, o.select));
-  const out: Entity = {};
-  if (o.count) out['@iot.count'] = all.length;
-  if (hasMore ?? o.skip + o.top < all.length) {
-    const url = new URL(request.url, 'http://x');
-    url.searchParams.set('$skip', String(o.skip + o.top));
-    url.searchParams.set('$top', String(o.top));
-    out['@iot.nextLink'] = `${base.slice(0, base.length - PREFIX.length)}${url.pathname}${url.search}`;
-  }
-  out.value = items;
-  return out;
-}
+/** A collection before paging: its set (for $expand) and, for Observations, whether the
+ * edge had more rows than were fetched (then the count is unknown). */
+interface Collection { set: string; items: Entity[]; truncated?: boolean }
 
 /**
  * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
  * No login. Its own per-address budget; the global API limiter skips these routes.
  * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
- * Datastream's Observations (raw readings from the edge, the last 24 hours), navigation
- * between them, $top/$skip/$count/$select and @iot.nextLink, ETag/Cache-Control.
- * Not yet: $filter, $orderby, $expand (answered 400, never silently ignored).
+ * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
+ * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
+ * $top/$skip/$count/$select, one level of $expand, @iot.nextLink, ETag/Cache-Control.
+ * Not yet: nested $expand, $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
   const limiter = new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
@@ -102,12 +79,14 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     return s;
   }
   const streamsOf = (base: string, ms: readonly DeviceRecord[]): Entity[] => ms.flatMap((d) => QUANTITIES.map((q) => datastream(base, d, q)));
+  const col = (set: string, items: Entity[], truncated?: boolean): Collection => ({ set, items, ...(truncated ? { truncated } : {}) });
 
-  async function handle(request: FastifyRequest, base: string, path: string[], o: Options): Promise<Entity> {
+  /** Resolves a resource path to one entity (with its set) or a collection. */
+  async function resolve(base: string, path: string[], o: Options): Promise<{ set: string; one: Entity } | Collection | Entity> {
     if (path.length === 0) {
       return {
-        value: SETS.filter((s) => s !== 'HistoricalLocations' && s !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
-        serverSettings: { conformance: ['http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel', 'http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities'] },
+        value: SETS.filter((x) => x !== 'HistoricalLocations' && x !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
+        serverSettings: { conformance: ['http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel', 'http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities', 'http://www.opengis.net/spec/iot_sensing/1.1/req/request-data'] },
       };
     }
     const segs = path.map((p) => {
@@ -116,64 +95,104 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
       return { set: m[1] as string, id: m[2]?.replace(/''/g, "'") };
     });
     const [a, b] = segs;
-    if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad('paths of at most Set(\'id\')/Navigation are supported');
-    const one = (e: Entity): Entity => select(e, o.select);
+    if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad("paths of at most Set('id')/Navigation are supported");
     switch (a.set) {
       case 'Things': {
-        if (a.id === undefined) return page(request, base, (await monitors()).map((d) => thing(base, d)), o);
+        if (a.id === undefined) return col('Things', (await monitors()).map((d) => thing(base, d)));
         const d = await monitor(a.id);
-        if (!b) return one(thing(base, d));
-        if (b.set === 'Datastreams') return page(request, base, streamsOf(base, [d]), o);
+        if (!b) return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, [d]));
         if (b.set === 'Locations') {
-          const s = await fastify.devices.getSite(d.site);
-          return page(request, base, s ? [location(base, s)] : [], o);
+          const st = await fastify.devices.getSite(d.site);
+          return col('Locations', st ? [location(base, st)] : []);
         }
         break;
       }
       case 'Locations': {
-        if (a.id === undefined) return page(request, base, (await sites(await monitors())).map((s) => location(base, s)), o);
-        const s = await site(a.id);
-        if (!b) return one(location(base, s));
-        if (b.set === 'Things') return page(request, base, (await monitors()).filter((d) => d.site === s.id).map((d) => thing(base, d)), o);
+        if (a.id === undefined) return col('Locations', (await sites(await monitors())).map((x) => location(base, x)));
+        const st = await site(a.id);
+        if (!b) return { set: 'Locations', one: location(base, st) };
+        if (b.set === 'Things') return col('Things', (await monitors()).filter((d) => d.site === st.id).map((d) => thing(base, d)));
         break;
       }
       case 'Datastreams': {
-        if (a.id === undefined) return page(request, base, streamsOf(base, await monitors()), o);
+        if (a.id === undefined) return col('Datastreams', streamsOf(base, await monitors()));
         const ref = parseDatastreamId(a.id);
         if (!ref) throw notFound(`Datastream '${a.id}'`);
         const d = await monitor(ref.deviceId);
-        if (!b) return one(datastream(base, d, ref.quantity));
-        if (b.set === 'Thing') return one(thing(base, d));
-        if (b.set === 'Sensor') return one(sensor(base));
-        if (b.set === 'ObservedProperty') return one(observedProperty(base, ref.quantity));
+        if (!b) return { set: 'Datastreams', one: datastream(base, d, ref.quantity) };
+        if (b.set === 'Thing') return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Sensor') return { set: 'Sensors', one: sensor(base) };
+        if (b.set === 'ObservedProperty') return { set: 'ObservedProperties', one: observedProperty(base, ref.quantity) };
         if (b.set === 'Observations') {
-          const to = now();
+          // A $filter on phenomenonTime picks the range fetched from the edge (default the
+          // last 24 hours, at most 31 days); the filter itself is then applied in full.
+          const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
+          const to = Math.min(bounds.toMs ?? now(), now() + 1);
+          const from = bounds.fromMs ?? to - DAY_MS;
+          if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
+          if (to <= from) return col('Observations', []);
           const body = await fastify.edge.telemetry({
-            deviceId: d.id, from: to - DAY_MS, to, fields: ref.quantity.field, resolution: 'raw', limit: Math.min(10_000, o.skip + o.top + 1),
+            deviceId: d.id, from, to, fields: ref.quantity.field, resolution: 'raw', limit: MAX_OBS_ROWS,
           }) as { points?: { ts: number; seq: number; fields: Record<string, number> }[] };
+          const points = body.points ?? [];
           const dsId = datastreamId(d.id, ref.quantity.field);
-          const obs = (body.points ?? []).filter((p) => typeof p.fields[ref.quantity.field] === 'number')
+          const obs = points.filter((p) => typeof p.fields[ref.quantity.field] === 'number')
             .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[ref.quantity.field] as number));
-          const o2 = { ...o, count: false };
-          return page(request, base, obs, o2, obs.length > o.skip + o.top);
+          return col('Observations', obs, points.length >= MAX_OBS_ROWS);
         }
         break;
       }
       case 'ObservedProperties': {
-        if (a.id === undefined) return page(request, base, QUANTITIES.map((q) => observedProperty(base, q)), o);
+        if (a.id === undefined) return col('ObservedProperties', QUANTITIES.map((q) => observedProperty(base, q)));
         const q = quantityOf(a.id);
         if (!q || b) throw notFound(`ObservedProperty '${a.id}'`);
-        return one(observedProperty(base, q));
+        return { set: 'ObservedProperties', one: observedProperty(base, q) };
       }
       case 'Sensors': {
-        if (a.id === undefined) return page(request, base, [sensor(base)], o);
+        if (a.id === undefined) return col('Sensors', [sensor(base)]);
         if (a.id !== SENSOR_ID || b) throw notFound(`Sensor '${a.id}'`);
-        return one(sensor(base));
+        return { set: 'Sensors', one: sensor(base) };
       }
       default:
         if (SETS.includes(a.set)) throw bad(`${a.set} are not served yet`);
     }
-    throw notFound(`${path.join('/')}`);
+    throw notFound(path.join('/'));
+  }
+
+  /** $expand of one entity: each navigation property inlined with its own options. */
+  async function expand(base: string, set: string, e: Entity, o: Options): Promise<Entity> {
+    const out = select(e, o.select);
+    for (const x of o.expand ?? []) {
+      if (!NAV[set]?.[x.nav]) throw bad(`$expand: ${set} have no navigation property ${x.nav}`);
+      const path = [`${set}(${quoteId(String(e['@iot.id']))})`, x.nav];
+      const r = await render(base, path, x.opts);
+      if ('value' in r && Array.isArray(r.value)) {
+        out[x.nav] = r.value;
+        if (r['@iot.nextLink']) out[`${x.nav}@iot.nextLink`] = r['@iot.nextLink'];
+      } else out[x.nav] = r;
+    }
+    return out;
+  }
+
+  /** A resource with its options applied: filter, order, page, expand, select. */
+  async function render(base: string, path: string[], o: Options): Promise<Entity> {
+    const r = await resolve(base, path, o);
+    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o);
+    if (!('items' in r)) return r;
+    const c = r as Collection;
+    const t = now();
+    let items = o.filter ? c.items.filter((e) => evaluate(o.filter as NonNullable<Options['filter']>, e, t) === true) : c.items;
+    if (o.orderby) items = sortBy(items, o.orderby);
+    const out: Entity = {};
+    if (o.count && !c.truncated) out['@iot.count'] = items.length;
+    if (o.skip + o.top < items.length) {
+      const q = new URLSearchParams({ ...o.raw, $top: String(o.top), $skip: String(o.skip + o.top) });
+      out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
+    }
+    const pageItems = items.slice(o.skip, o.skip + o.top);
+    out.value = await Promise.all(pageItems.map((e) => expand(base, c.set, e, o)));
+    return out;
   }
 
   async function serve(request: FastifyRequest, reply: FastifyReply, rest: string): Promise<unknown> {
@@ -184,8 +203,8 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
       });
     }
     const base = `${request.protocol}://${request.host}${PREFIX}`;
-    const path = rest.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-    const body = await handle(request, base, path, options(request.query as Record<string, string | undefined>));
+    const path = rest.split('/').filter(Boolean).map((x) => decodeURIComponent(x));
+    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>));
     const json = JSON.stringify(body);
     const etag = `W/"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
     reply.header('etag', etag).header('cache-control', 'public, max-age=60').header('access-control-allow-origin', '*');
