@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHttpApi, createMetrics, LatestCache, SqliteStore, type StoreRecord } from '../../edge/src/index.js';
+import { buildHttpApi, createMetrics, LatestCache, registerAirRoutes, SqliteStore, type StoreRecord } from '../../edge/src/index.js';
 import { buildApp } from '../src/app.js';
 import { digestToken } from '../src/auth-tokens.js';
 import { createHttpEdgeClient } from '../src/edge-client.js';
@@ -43,10 +43,19 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       type: 'reading', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', seq, tsMs: t0 + seq * 1000,
       fields: { pm25_ugm3: 30 + seq, noise_dba: 50 + seq }, text: {},
     }));
+    const H = 3_600_000;
+    const hour = Math.floor(t0 / H) * H;
+    recs.push(
+      { type: 'air-index', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', scope: 'device', measure: 'aqi', period: 'hour', tsMs: hour - H, endMs: hour,
+        value: 75, values: { 'iaqi.pm25': 75 }, labels: { level: '二级', category: '良', category_en: 'Good', colour: '#FFFF00', primary: 'pm25' } },
+      { type: 'air-index', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', scope: 'device', measure: 'aqi', period: 'hour', tsMs: hour, endMs: hour + H,
+        value: null, values: {}, labels: { level: '', category: '', category_en: '', colour: '', primary: '' } },
+    );
     recs.push({ type: 'reading', deviceId: 'fall-1', site: 'home-site', kind: 'fall-sensor', seq: 1, tsMs: t0, fields: { heart_rate_bpm: 70 }, text: {} });
     await store.write(recs);
     edgeApi = buildHttpApi({ token: EDGE_TOKEN, store, latest: new LatestCache(), metrics: () => createMetrics(), outboxDepth: () => 0, logger: silentLogger as never });
     edgeApi.addHook('onRequest', async (req) => void edgeRequests.push(req.url));
+    registerAirRoutes(edgeApi, store);
     await edgeApi.listen({ host: '127.0.0.1', port: 0 });
 
     repo = new SqliteDeviceRepository({ file: ':memory:' });
@@ -111,7 +120,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
 
   it('pages with $top/$skip, $count and @iot.nextLink until every datastream was seen once; $select trims', async () => {
     const first = await get('/sta/v1.1/Datastreams?$top=7&$count=true');
-    expect(first.body['@iot.count']).toBe(20); // 2 monitors × 10 quantities
+    expect(first.body['@iot.count']).toBe(24); // 2 monitors × (10 quantities + hourly and daily AQI)
     const seen: string[] = [];
     let next: string | undefined = '/sta/v1.1/Datastreams?$top=7';
     while (next) {
@@ -119,8 +128,8 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       seen.push(...(r.body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']));
       next = r.body['@iot.nextLink'] as string | undefined;
     }
-    expect(seen).toHaveLength(20);
-    expect(new Set(seen).size).toBe(20);
+    expect(seen).toHaveLength(24);
+    expect(new Set(seen).size).toBe(24);
     const sel = await get("/sta/v1.1/Things?$select=@iot.id,name");
     expect(sel.body.value).toEqual([{ '@iot.id': 'env-2', name: 'env-2' }, { '@iot.id': 'env-1', name: 'Xuhui station' }]);
   });
@@ -132,6 +141,20 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     const rest = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=2&$skip=2");
     expect((rest.body.value as { result: number; phenomenonTime: string }[]).map((o) => [o.result, o.phenomenonTime])).toEqual([[33, new Date(t0 + 3000).toISOString()]]);
     expect(rest.body['@iot.nextLink']).toBeUndefined();
+  });
+
+  it('hourly and daily AQI are datastreams; an invalid hour is a null result, not a guess', async () => {
+    const ds = await get("/sta/v1.1/Datastreams('env-1:aqi_hour')");
+    expect(ds.body).toMatchObject({ unitOfMeasurement: { symbol: 'AQI' }, name: 'AQI (hourly, HJ 633-2012) at env-1' });
+    const r = await get("/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations");
+    expect(r.status).toBe(200);
+    const obs = r.body.value as { result: number | null; phenomenonTime: string; parameters: Record<string, unknown> }[];
+    expect(obs.map((o) => o.result)).toEqual([75, null]);
+    expect(obs[0]?.parameters).toMatchObject({ valid: true, category: '良', categoryEn: 'Good', colour: '#FFFF00', primaryPollutants: ['pm25'] });
+    expect(obs[0]?.phenomenonTime).toMatch(/^\d{4}-.*Z\/\d{4}-.*Z$/);
+    expect(obs[1]?.parameters).toMatchObject({ valid: false });
+    expect(((await get("/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations?$filter=result ge 50")).body.value as unknown[])).toHaveLength(1);
+    expect(((await get("/sta/v1.1/Datastreams('env-2:aqi_day')/Observations")).body.value as unknown[])).toEqual([]);
   });
 
   it('$filter with comparison, logical, string and time operators; $orderby', async () => {

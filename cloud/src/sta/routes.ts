@@ -6,7 +6,7 @@ import { evaluate, sortBy, timeBounds } from './odata.js';
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
-  QUANTITIES, SENSOR_ID, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
+  QUANTITIES, SENSOR_ID, aqiObservation, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
   quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
@@ -129,14 +129,21 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
           // last 24 hours, at most 31 days); the filter itself is then applied in full.
           const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
           const to = Math.min(bounds.toMs ?? now(), now() + 1);
-          const from = bounds.fromMs ?? to - DAY_MS;
+          const from = bounds.fromMs ?? to - (ref.quantity.aqiPeriod === 'day' ? 30 * DAY_MS : DAY_MS);
           if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
           if (to <= from) return col('Observations', []);
+          const dsId = datastreamId(d.id, ref.quantity.field);
+          if (ref.quantity.aqiPeriod) {
+            const aq = await fastify.edge.airQuality({
+              scope: 'device', id: d.id, measure: 'aqi', period: ref.quantity.aqiPeriod, from, to, limit: MAX_OBS_ROWS,
+            }) as { points?: { ts: number; endMs: number; value: number | null; labels: Record<string, string> }[] };
+            const pts = aq.points ?? [];
+            return col('Observations', pts.map((p) => aqiObservation(base, dsId, p.ts, p.endMs, p.value, p.labels ?? {})), pts.length >= MAX_OBS_ROWS);
+          }
           const body = await fastify.edge.telemetry({
             deviceId: d.id, from, to, fields: ref.quantity.field, resolution: 'raw', limit: MAX_OBS_ROWS,
           }) as { points?: { ts: number; seq: number; fields: Record<string, number> }[] };
           const points = body.points ?? [];
-          const dsId = datastreamId(d.id, ref.quantity.field);
           const obs = points.filter((p) => typeof p.fields[ref.quantity.field] === 'number')
             .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[ref.quantity.field] as number));
           return col('Observations', obs, points.length >= MAX_OBS_ROWS);

@@ -12,9 +12,13 @@ export interface Quantity {
   name: string;
   definition: string;
   unit: { name: string; symbol: string; definition: string };
+  /** an AQI computed at the edge (HJ 633-2012), not a telemetry field */
+  aqiPeriod?: 'hour' | 'day';
 }
 
 const UCUM = 'http://unitsofmeasure.org/ucum.html#';
+const HJ633 = 'https://www.mee.gov.cn/ywgz/fgbz/bz/bzwb/jcffbz/201203/t20120302_224166.shtml';
+const AQI_UNIT = { name: 'air quality index (HJ 633-2012)', symbol: 'AQI', definition: HJ633 };
 const ugm3 = { name: 'microgram per cubic metre', symbol: 'µg/m³', definition: `${UCUM}ug/m3` };
 export const QUANTITIES: readonly Quantity[] = [
   { field: 'pm25_ugm3', name: 'PM2.5', definition: 'http://vocab.nerc.ac.uk/collection/P01/current/PMC25ZZZ/', unit: ugm3 },
@@ -27,6 +31,8 @@ export const QUANTITIES: readonly Quantity[] = [
   { field: 'noise_dba', name: 'Noise LAeq', definition: 'https://en.wikipedia.org/wiki/Sound_level_meter#LAeq', unit: { name: 'decibel (A-weighted)', symbol: 'dB(A)', definition: `${UCUM}dB` } },
   { field: 'temperature_c', name: 'Air temperature', definition: 'http://vocab.nerc.ac.uk/collection/P07/current/CFSN0023/', unit: { name: 'degree Celsius', symbol: '°C', definition: `${UCUM}Cel` } },
   { field: 'humidity_pct', name: 'Relative humidity', definition: 'http://vocab.nerc.ac.uk/collection/P07/current/CFSN0413/', unit: { name: 'percent', symbol: '%', definition: `${UCUM}%` } },
+  { field: 'aqi_hour', name: 'AQI (hourly, HJ 633-2012)', definition: HJ633, unit: AQI_UNIT, aqiPeriod: 'hour' },
+  { field: 'aqi_day', name: 'AQI (daily, HJ 633-2012)', definition: HJ633, unit: AQI_UNIT, aqiPeriod: 'day' },
 ];
 const BY_FIELD = new Map(QUANTITIES.map((q) => [q.field, q]));
 export const quantityOf = (field: string): Quantity | undefined => BY_FIELD.get(field);
@@ -89,6 +95,21 @@ export function observation(base: string, dsId: string, ts: number, seq: number,
   const id = `${dsId}:${ts}:${seq}`;
   const time = new Date(ts).toISOString();
   return { '@iot.id': id, '@iot.selfLink': link(base, 'Observations', id), phenomenonTime: time, resultTime: time, result: value };
+}
+
+/** An hourly or daily AQI: phenomenonTime is the period; null result = invalid period
+ * (not enough valid data per GB 3095-2012), never guessed. */
+export function aqiObservation(base: string, dsId: string, startMs: number, endMs: number, value: number | null, labels: Record<string, string>): Entity {
+  const id = `${dsId}:${startMs}`;
+  return {
+    '@iot.id': id, '@iot.selfLink': link(base, 'Observations', id),
+    phenomenonTime: `${new Date(startMs).toISOString()}/${new Date(endMs).toISOString()}`, resultTime: new Date(endMs).toISOString(),
+    result: value,
+    parameters: {
+      valid: value !== null, level: labels.level ?? '', category: labels.category ?? '', categoryEn: labels.category_en ?? '',
+      colour: labels.colour ?? '', primaryPollutants: labels.primary ? labels.primary.split(',') : [],
+    },
+  };
 }
 
 /** `$select`: only the listed properties (and never more than the entity has). */
