@@ -4,6 +4,7 @@
 import { runCity } from './city.js';
 import { runConnections } from './connections.js';
 import { runAlertLatency } from './alert-latency.js';
+import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'alert-latency': { about: 'falls and SOS → edge rules → cloud ladder → signed webhook: p50/p99/max, loss, duplicates', run: runAlertLatency },
   'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
+  aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

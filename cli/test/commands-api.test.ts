@@ -59,6 +59,24 @@ describe('engineer commands against a running cloud', () => {
     tmp.cleanup();
   });
 
+  it('site add and list: coordinates and zh/en names; a duplicate or an off-globe latitude is refused', async () => {
+    const add = await runInProcess(['site', 'add', 'minhang', '--name-zh', '闵行区', '--name-en', 'Minhang District', '--lat', '31.1129', '--lon', '121.3816'], env);
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain('registered site minhang (闵行区 / Minhang District) at 31.1129, 121.3816');
+    const dup = await runInProcess(['site', 'add', 'minhang', '--name-zh', 'x', '--name-en', 'x', '--lat', '1', '--lon', '1'], env);
+    expect(dup.code).toBe(4);
+    expect(dup.stderr).toMatch(/HTTP 409.*E_DUPLICATE/);
+    const off = await runInProcess(['site', 'add', 'moon', '--name-zh', '月', '--name-en', 'Moon', '--lat', '95', '--lon', '1'], env);
+    expect(off.code).toBe(2);
+    expect(off.stderr).toContain('--lat must be a number between -90 and 90');
+    expect((await runInProcess(['site', 'add', 'x1', '--lat', '1', '--lon', '1'], env)).stderr).toContain('--name-zh, --name-en, --lat and --lon are required');
+    const list = await runInProcess(['site', 'list'], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/minhang\s+闵行区\s+Minhang District\s+31\.1129\s+121\.3816/);
+    const json = JSON.parse((await runInProcess(['site', 'list', '--json'], env)).stdout) as { items: { id: string; lat: number }[] };
+    expect(json.items.find((x) => x.id === 'minhang')?.lat).toBe(31.1129);
+  });
+
   it('device add, list, show, disable and enable', async () => {
     const add = await runInProcess(['device', 'add', '--site', 'pudong', '--kind', 'env-monitor', '--id', 'env-cli-1', '--json'], env);
     expect(add.code).toBe(0);

@@ -10,6 +10,7 @@ import type { PeopleModule } from './care/people/index.js';
 import type { AlertsModule } from './care/alerts/index.js';
 import type { FirmwareModule } from './firmware/index.js';
 import type { ControlModule } from './control/index.js';
+import type { StaOptions } from './sta/routes.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 
@@ -43,6 +44,8 @@ export interface AppOptions {
   deviceControl?: ControlModule;
   /** signed firmware, downloads and staged campaigns (docs/control.md §2); routes only when set */
   firmware?: FirmwareModule;
+  /** public read-only OGC SensorThings API for env monitors (/sta/v1.1); routes only when set */
+  sta?: StaOptions;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

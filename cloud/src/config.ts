@@ -28,6 +28,9 @@ export const CloudEnvSchema = Type.Object({
   // counts under itself instead; device auth, alert intake and health are exempt). Raise it
   // for scripts that provision thousands of records at once.
   YULAN_API_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '1200' }),
+  // The public open-data API (/sta/v1.1) has its own per-address budget, apart from the
+  // one above, so anonymous reads can never use up what the authenticated API needs.
+  YULAN_STA_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '600' }),
   // Behind a reverse proxy every client arrives from the proxy's address, so per-address
   // limits would pool everyone. Names the proxies whose X-Forwarded-For is believed:
   // comma-separated addresses/CIDRs, or loopback, linklocal, uniquelocal.
@@ -71,6 +74,8 @@ export interface CloudConfig {
   smtp?: { url: string; from: string };
   /** requests per minute per client address (YULAN_API_RATE_LIMIT) */
   apiRateLimit: number;
+  /** open-data requests per minute per client address (YULAN_STA_RATE_LIMIT) */
+  staRateLimit: number;
   /** the safety net for alerts that reach nobody (docs/care.md §3) */
   care: {
     claimDeadlineSec: number;
@@ -124,6 +129,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     edgeUrl: e.YULAN_EDGE_URL.replace(/\/+$/, ''),
     edgeToken: e.YULAN_EDGE_TOKEN,
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
+    staRateLimit: Number(e.YULAN_STA_RATE_LIMIT),
     care: {
       claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),
       unreachedRetrySec: Number(e.YULAN_CARE_UNREACHED_RETRY_SEC),

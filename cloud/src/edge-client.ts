@@ -25,6 +25,17 @@ export interface EventsQuery {
   limit?: number;
 }
 
+/** Computed AQI / noise levels of a monitor or a site (edge `GET /v1/air-quality`). */
+export interface AirQualityQuery {
+  scope: 'device' | 'site';
+  id: string;
+  measure: 'aqi' | 'noise';
+  period: 'hour' | 'day' | 'night';
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
 /** A device's data in [from, to) (epoch ms), to erase at the edge. */
 export interface EraseQuery {
   deviceId: string;
@@ -37,6 +48,7 @@ export interface EdgeClient {
   latest(deviceIds: readonly string[]): Promise<Record<string, EdgeLatest>>;
   telemetry(q: TelemetryQuery): Promise<unknown>;
   events(q: EventsQuery): Promise<unknown>;
+  airQuality(q: AirQualityQuery): Promise<unknown>;
   /** Erases the device's telemetry and events in the range (idempotent). */
   erase(q: EraseQuery): Promise<unknown>;
   healthy(): Promise<boolean>;
@@ -133,6 +145,10 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     events(q) {
       const { deviceId, from, to, limit } = q;
       return get('/v1/events', { deviceId, from, to, limit }, queryTimeout);
+    },
+    airQuality(q) {
+      const { scope, id, measure, period, from, to, limit } = q;
+      return get('/v1/air-quality', { scope, id, measure, period, from, to, limit }, queryTimeout);
     },
     erase(q) {
       return get('/v1/data', { deviceId: q.deviceId, from: q.from, to: q.to }, queryTimeout, true, 'DELETE');

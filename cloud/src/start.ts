@@ -121,6 +121,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       brokerToken: config.brokerToken,
       edgeToken: config.edgeToken,
       rateLimit: { max: config.apiRateLimit },
+      sta: { rateLimitMax: config.staRateLimit },
       ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}),
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,

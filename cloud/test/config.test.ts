@@ -20,6 +20,7 @@ describe('loadCloudConfig', () => {
       edgeUrl: 'http://127.0.0.1:8081',
       edgeToken: 'e',
       apiRateLimit: 1200,
+      staRateLimit: 600,
       care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
     });
   });

@@ -116,6 +116,19 @@ export function runDeviceRepositoryContract(name: string, factory: () => Promise
       expect(await repo.getSetting('k')).toBe('v2');
     });
 
+    it('stores sites with coordinates and zh/en names, lists them by id, refuses a duplicate', async () => {
+      const xuhui = { id: 'xuhui', nameZh: '徐汇', nameEn: 'Xuhui', lat: 31.1885, lon: 121.4365 };
+      const created = await repo.createSite(xuhui);
+      expect(created).toMatchObject(xuhui);
+      expect(typeof created.createdAt).toBe('number');
+      await repo.createSite({ id: 'pudong', nameZh: '浦东', nameEn: 'Pudong', lat: 31.2215, lon: 121.5446 });
+      expect((await repo.listSites()).map((s) => s.id)).toEqual(['pudong', 'xuhui']);
+      expect(await repo.getSite('xuhui')).toEqual(created);
+      expect(await repo.getSite('nowhere')).toBeUndefined();
+      await expect(repo.createSite({ ...xuhui, nameEn: 'Other' })).rejects.toMatchObject({ code: CloudErrorCode.Duplicate });
+      expect((await repo.getSite('xuhui'))?.nameEn).toBe('Xuhui');
+    });
+
     it('answers ping while open', async () => {
       expect(await repo.ping()).toBe(true);
     });

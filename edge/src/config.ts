@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { AIR_ENV, airConfig, airIssues, type AirConfig } from './air/air-config.js';
 import type { FallbackConfig } from './alerts/fallback.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -39,6 +40,8 @@ const EnvSchema = Type.Object({
   YULAN_EDGE_FALLBACK_SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://\\S+$' })),
   YULAN_EDGE_FALLBACK_EMAIL_TO: Type.Optional(Type.String({ pattern: `^${EMAIL}(\\s*,\\s*${EMAIL})*$` })),
   YULAN_EDGE_FALLBACK_EMAIL_FROM: Type.Optional(Type.String({ pattern: `^(${EMAIL}|[^<>]*<${EMAIL}>)$` })),
+  // Air quality and noise (edge/src/air, README "Air quality").
+  ...AIR_ENV,
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -73,6 +76,8 @@ export interface EdgeConfig {
   fallback: FallbackConfig;
   /** Alert tunables; not from env, overridable by callers (tests). */
   alerting: AlertingTunables;
+  /** AQI / noise computation (edge/src/air). */
+  air: AirConfig;
   /** Domain tunables; not from env, overridable by callers (tests, benchmark). */
   maxFutureSkewMs: number;
   windowGraceMs: number;
@@ -135,6 +140,7 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     issues.push({ variable: 'YULAN_EDGE_HTTP_PORT', message: 'must be 0..65535' });
   }
   fallbackIssues(v, issues);
+  airIssues(v, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   const e = raw as Env;
   const config: EdgeConfig = {
@@ -150,6 +156,7 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     batchSize: Number(e.YULAN_BATCH_SIZE ?? 5000),
     ...(e.YULAN_CLOUD_URL ? { cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, '') } : {}),
     fallback: fallbackConfig(e),
+    air: airConfig(e),
     alerting: { ...ALERTING_DEFAULTS, fallbackRetryDelaysMs: [...ALERTING_DEFAULTS.fallbackRetryDelaysMs] },
     ...EDGE_DEFAULTS,
   };

@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { registerAirRoutes } from './air/air-routes.js';
+import { AirService } from './air/air-service.js';
 import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
 import { eraseDeviceData } from './erase.js';
@@ -23,6 +25,8 @@ export interface EdgeHandle {
 }
 
 const TICK_MS = 1000;
+/** The AQI/noise computation checks for newly settled hours this often. */
+const AIR_TICK_MS = 60_000;
 
 export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore {
   return config.influx
@@ -45,6 +49,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   let source: MqttSource | undefined;
   let forwarder: Forwarder | undefined;
   let tick: NodeJS.Timeout | undefined;
+  let airTick: NodeJS.Timeout | undefined;
   let app: ReturnType<typeof buildHttpApi> | undefined;
   let alerting: Alerting | undefined;
   try {
@@ -74,6 +79,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       erase: (q) => eraseDeviceData({ ingestor, outbox, forwarder: fwd, store, latest, logger }, q),
       logger: logger.child({ component: 'http' }),
     });
+    registerAirRoutes(app, store);
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
 
@@ -86,6 +92,21 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
         alerts.pipeline.linkChanged(up, Date.now());
       },
     );
+    const air = new AirService({
+      store, config: config.air, logger: logger.child({ component: 'air' }),
+      settleMs: config.windowGraceMs + config.lateRetentionMs + 60_000,
+      monitors: () => Object.entries(latest.get()).filter(([, e]) => e.kind === 'env-monitor').map(([deviceId, e]) => ({ deviceId, site: e.site })),
+      emit: (records) => {
+        outbox.commit(records);
+        metrics.outboxDepth = outbox.depth;
+        fwd.kick();
+      },
+    });
+    const airLog = logger.child({ component: 'air' });
+    airTick = setInterval(() => {
+      air.run(Date.now()).catch((err: unknown) => airLog.warn({ err }, 'air-quality computation failed; retried next minute'));
+    }, AIR_TICK_MS);
+    airTick.unref();
     logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
 
     const snapshot = (): EdgeMetrics => {
@@ -102,6 +123,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       close() {
         closing ??= (async () => {
           clearInterval(tick);
+          clearInterval(airTick);
           const src = source as MqttSource;
           // Commit what is pending and send its acks before DISCONNECT; unacked messages
           // stay in the broker session and come back on the next start.
@@ -110,6 +132,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
             ingestor.flush();
           }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
           await app?.close();
+          await air.idle();
           await fwd.stop();
           await alerts.close();
           await store.close();
@@ -121,6 +144,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     };
   } catch (err) {
     clearInterval(tick);
+    clearInterval(airTick);
     await source?.close().catch(() => {});
     await app?.close().catch(() => {});
     await forwarder?.stop(0).catch(() => {});

@@ -151,7 +151,7 @@ export class Forwarder {
 function newestTs(records: StoreRecord[]): number {
   let ts = 0;
   for (const r of records) {
-    const t = r.type === 'aggregate' ? r.windowStartMs : r.tsMs;
+    const t = r.type === 'aggregate' ? r.windowStartMs : r.type === 'air-index' ? r.endMs : r.tsMs;
     if (t > ts) ts = t;
   }
   return ts;

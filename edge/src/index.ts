@@ -38,3 +38,14 @@ export { AlertUplink, isRetryableStatus, backoffMs, type AlertUplinkOptions } fr
 export { CareRules, CareRulesClient, CareRulesSchema, type CareRulesBody } from './alerts/care-rules.js';
 export { Fallback, type FallbackConfig, type FallbackOptions } from './alerts/fallback.js';
 export { startAlerting, type Alerting } from './alerts/alerting.js';
+
+// Air quality (HJ 633-2012, GB 3095-2012) and environmental noise (GB 3096-2008): pure.
+export * from './domain/aqi-table.js';
+export * from './domain/aqi.js';
+export * from './domain/air-averages.js';
+export * from './domain/noise.js';
+export { hourMeansOf, hourlyInputs, dailyInputs, siteInputs, aqiRecord, noiseRecord, aqiEpisode, noiseEpisode, derivedSeq, DerivedEvent, AIR_FIELDS, type HourMeans, type MinutePoint } from './domain/air-index.js';
+export { AirService, type AirServiceDeps, type Monitor } from './air/air-service.js';
+export { airConfig, type AirConfig } from './air/air-config.js';
+export { registerAirRoutes } from './air/air-routes.js';
+export type { AirIndexQuery, AirIndexPoint } from './store/store.js';

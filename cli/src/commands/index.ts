@@ -11,6 +11,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   flash: flashCommand,
   provision: lazy(async () => (await import('./provision.js')).provisionCommand),
   device: lazy(async () => (await import('./device.js')).deviceCommand),
+  site: lazy(async () => (await import('./site.js')).siteCommand),
   cmd: lazy(async () => (await import('./cmd.js')).cmdCommand),
   twin: lazy(async () => (await import('./twin.js')).twinCommand),
   fw: lazy(async () => (await import('./fw.js')).fwCommand),
@@ -18,6 +19,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …   manage the device registry
+  yulan site add|list …                          sites: coordinates, zh/en names
   yulan cmd <device> <command> [k=v…] [--wait]   send a command (docs/control.md)
   yulan twin get|set <device> [k=v…]             read or change desired settings
   yulan fw upload|campaign …                     firmware images and rollouts

@@ -55,7 +55,28 @@ export interface PresenceUpdate {
   firmwareVersion?: string;
 }
 
+/** A place devices are installed at: the unit air quality is published for. Coordinates
+ * are WGS 84 (EPSG:4326), as GeoJSON and OGC SensorThings expect. */
+export interface SiteRecord {
+  id: string;
+  nameZh: string;
+  nameEn: string;
+  /** degrees, -90..90 */
+  lat: number;
+  /** degrees, -180..180 */
+  lon: number;
+  /** epoch ms */
+  createdAt: number;
+}
+
+export type NewSite = Omit<SiteRecord, 'createdAt'>;
+
 export interface DeviceRepository {
+  /** @throws CloudError E_DUPLICATE when the site id exists */
+  createSite(site: NewSite): Promise<SiteRecord>;
+  getSite(id: string): Promise<SiteRecord | undefined>;
+  /** Ordered by id. */
+  listSites(): Promise<SiteRecord[]>;
   /** @throws CloudError E_DUPLICATE when the id exists */
   create(device: NewDevice): Promise<DeviceRecord>;
   get(id: string): Promise<DeviceRecord | undefined>;

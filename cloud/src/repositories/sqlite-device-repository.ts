@@ -9,7 +9,9 @@ import {
   type DeviceRecord,
   type DeviceRepository,
   type NewDevice,
+  type NewSite,
   type PresenceUpdate,
+  type SiteRecord,
 } from './device-repository.js';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. */
@@ -29,7 +31,20 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;
    CREATE INDEX devices_site_kind ON devices (site, kind, id);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // Sites with coordinates and zh/en names (issue 14). Devices reference a site by id
+  // without a foreign key: devices registered before their site stay valid.
+  `CREATE TABLE sites (
+     id TEXT PRIMARY KEY,
+     name_zh TEXT NOT NULL,
+     name_en TEXT NOT NULL,
+     lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+     lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+     created_at INTEGER NOT NULL
+   ) STRICT;`,
 ];
+
+interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
+const toSite = (r: SiteRow): SiteRecord => ({ id: r.id, nameZh: r.name_zh, nameEn: r.name_en, lat: r.lat, lon: r.lon, createdAt: r.created_at });
 
 interface Row {
   id: string;
@@ -91,6 +106,9 @@ export class SqliteDeviceRepository implements DeviceRepository {
                                    THEN @fw ELSE firmware_version END
          WHERE id = @id`,
       ),
+      insertSite: this.db.prepare('INSERT INTO sites (id, name_zh, name_en, lat, lon, created_at) VALUES (@id, @nameZh, @nameEn, @lat, @lon, @createdAt)'),
+      getSite: this.db.prepare('SELECT id, name_zh, name_en, lat, lon, created_at FROM sites WHERE id = ?'),
+      listSites: this.db.prepare('SELECT id, name_zh, name_en, lat, lon, created_at FROM sites ORDER BY id'),
       getSetting: this.db.prepare('SELECT value FROM settings WHERE key = ?'),
       setSetting: this.db.prepare(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
@@ -118,6 +136,31 @@ export class SqliteDeviceRepository implements DeviceRepository {
       }
       return toRecord(this.stmts.get.get(d.id) as Row);
     });
+  }
+
+  async createSite(site: NewSite): Promise<SiteRecord> {
+    return wrapDb('creating a site', () => {
+      try {
+        this.stmts.insertSite.run({ id: site.id, nameZh: site.nameZh, nameEn: site.nameEn, lat: site.lat, lon: site.lon, createdAt: this.now() });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `site "${site.id}" already exists`, { cause: err });
+        }
+        throw err;
+      }
+      return toSite(this.stmts.getSite.get(site.id) as SiteRow);
+    });
+  }
+
+  async getSite(id: string): Promise<SiteRecord | undefined> {
+    return wrapDb('reading a site', () => {
+      const row = this.stmts.getSite.get(id) as SiteRow | undefined;
+      return row ? toSite(row) : undefined;
+    });
+  }
+
+  async listSites(): Promise<SiteRecord[]> {
+    return wrapDb('listing sites', () => (this.stmts.listSites.all() as SiteRow[]).map(toSite));
   }
 
   async get(id: string): Promise<DeviceRecord | undefined> {

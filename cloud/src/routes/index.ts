@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppOptions } from '../app.js';
 import health from './health.js';
 import devices from './devices.js';
+import sites from './sites.js';
 import deviceData from './device-data.js';
 import deviceAuth from './device-auth.js';
 import metrics from './metrics.js';
@@ -9,6 +10,7 @@ import peopleRoutes from '../care/people/routes.js';
 import { alertsPlugin } from '../care/alerts/index.js';
 import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
+import { staRoutes } from '../sta/routes.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -21,6 +23,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       // Reads of device data are audited against the residents the devices served.
       const audit = opts.people ? { audit: opts.people.reads } : {};
       await admin.register(devices, audit);
+      await admin.register(sites);
       await admin.register(deviceData, audit);
       await admin.register(metrics, opts);
     },
@@ -35,5 +38,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.deviceControl) await fastify.register(controlRoutes, { prefix: '/api/v1', control: opts.deviceControl });
   // firmware images and staged campaigns (docs/control.md §2); only when the module is open
   if (opts.firmware) await fastify.register(firmwareRoutes, { prefix: '/api/v1', firmware: opts.firmware });
+  // open environmental data, no login, its own per-address budget (issue 14)
+  if (opts.sta) await fastify.register(staRoutes, opts.sta);
 };
 export default routes;

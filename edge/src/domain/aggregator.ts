@@ -1,3 +1,4 @@
+import { energyOf, isSoundLevelField, levelOf } from './noise.js';
 import type { AggregateRecord, DeviceRef, FieldAggregate } from './records.js';
 
 export const WINDOW_MS = 60_000;
@@ -9,6 +10,10 @@ interface FieldState {
   sum: number;
   last: number;
   lastTs: number;
+  /** Sum of 10^(L/10) for sound levels (dB): they average as energy, not arithmetically.
+   * Absent in windows restored from a snapshot written before energy averaging existed;
+   * those few windows keep the arithmetic mean rather than mix the two. */
+  energy?: number;
 }
 
 interface WindowState {
@@ -49,7 +54,9 @@ export interface AggSnapshot {
 }
 
 /**
- * 1-minute tumbling windows on device time, per device and numeric field. A window closes
+ * 1-minute tumbling windows on device time, per device and numeric field. The mean of a
+ * sound level (`*_dba`, `*_db`) is its energy mean, LAeq (GB 3096-2008), not the
+ * arithmetic mean of decibels, which understates the level. A window closes
  * (is emitted) once either the edge clock or the device's own watermark passes
  * end + grace. It is then retained so late data updates it and the updated aggregate is
  * emitted again (stores overwrite by (device, window)); it is forgotten once the device
@@ -85,10 +92,13 @@ export class Aggregator {
       const v = fields[name] as number;
       const f = w.fields[name];
       if (!f) {
-        w.fields[name] = { count: 1, min: v, max: v, sum: v, last: v, lastTs: tsMs };
+        w.fields[name] = isSoundLevelField(name)
+          ? { count: 1, min: v, max: v, sum: v, last: v, lastTs: tsMs, energy: energyOf(v) }
+          : { count: 1, min: v, max: v, sum: v, last: v, lastTs: tsMs };
         continue;
       }
       f.count++;
+      if (f.energy !== undefined) f.energy += energyOf(v);
       if (v < f.min) f.min = v;
       if (v > f.max) f.max = v;
       f.sum += v;
@@ -178,7 +188,8 @@ function toRecord(ref: DeviceRef, w: WindowState): AggregateRecord {
   const fields: Record<string, FieldAggregate> = {};
   for (const name in w.fields) {
     const f = w.fields[name] as FieldState;
-    fields[name] = { count: f.count, min: f.min, max: f.max, mean: f.sum / f.count, last: f.last };
+    const mean = f.energy !== undefined ? levelOf(f.energy / f.count) : f.sum / f.count;
+    fields[name] = { count: f.count, min: f.min, max: f.max, mean, last: f.last };
   }
   return { deviceId: ref.deviceId, site: ref.site, kind: ref.kind, type: 'aggregate', windowStartMs: w.start, fields };
 }

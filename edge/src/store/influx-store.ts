@@ -5,9 +5,9 @@ import type { InfluxConfig } from '../config.js';
 import type { FieldAggregate, StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
-import { Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
+import { AIR_LABEL_PREFIX, AIR_VALUE_PREFIX, Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
 import {
-  pickFields, type AggPoint, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -189,6 +189,33 @@ export class InfluxStore implements TelemetryStore {
         else if (!TAGS.has(c) && typeof v === 'number') p.fields[c] = v;
       });
       out.push(p);
+    }
+    return out;
+  }
+
+  async queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]> {
+    const m = q.measure === 'aqi' ? Measurement.Aqi : Measurement.Noise;
+    const sql = `SELECT * FROM "${m}" WHERE "scope" = ${quote(q.scope)} AND "id" = ${quote(q.id)} AND "period" = ${quote(q.period)}`
+      + ` AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
+    const out: AirIndexPoint[] = [];
+    for (const s of await this.query(sql)) {
+      for (const row of s.values) {
+        const p: AirIndexPoint = { ts: row[0] as number, endMs: 0, site: '', value: null, values: {}, labels: {} };
+        let valid = false;
+        let value = 0;
+        s.columns.forEach((c, i) => {
+          const v = row[i];
+          if (v === null || v === undefined) return;
+          if (c === 'site') p.site = String(v);
+          else if (c === 'end_ms') p.endMs = v as number;
+          else if (c === 'valid') valid = v === true;
+          else if (c === 'value') value = v as number;
+          else if (c.startsWith(AIR_VALUE_PREFIX) && typeof v === 'number') p.values[c.slice(AIR_VALUE_PREFIX.length)] = v;
+          else if (c.startsWith(AIR_LABEL_PREFIX)) p.labels[c.slice(AIR_LABEL_PREFIX.length)] = String(v);
+        });
+        p.value = valid ? value : null;
+        out.push(p);
+      }
     }
     return out;
   }

@@ -3,7 +3,7 @@ import type { ReadingRecord, StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
 import {
-  pickFields, type AggPoint, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -17,7 +17,7 @@ export class SqliteStore implements TelemetryStore {
   readonly name = 'sqlite' as const;
   private db: Database.Database | undefined;
   private writeTx!: (records: readonly StoreRecord[]) => void;
-  private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest', Database.Statement>;
+  private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest' | 'airIndex' | 'qAirIndex', Database.Statement>;
   private deleteTx!: (q: DeleteRange) => void;
 
   constructor(private readonly path: string) {}
@@ -40,7 +40,10 @@ export class SqliteStore implements TelemetryStore {
         CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
           kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
         CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`);
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS air_index (scope TEXT NOT NULL, id TEXT NOT NULL, measure TEXT NOT NULL,
+          period TEXT NOT NULL, ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, site TEXT NOT NULL, value REAL,
+          "values" TEXT NOT NULL, labels TEXT NOT NULL, PRIMARY KEY (scope, id, measure, period, ts));`);
       this.stmts = {
         reading: db.prepare('INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)'),
         aggregate: db.prepare('INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)'),
@@ -54,6 +57,9 @@ export class SqliteStore implements TelemetryStore {
         qAgg: db.prepare('SELECT window_start AS ts, fields FROM aggregates WHERE device_id = ? AND window_start >= ? AND window_start < ? ORDER BY window_start LIMIT ?'),
         qEvents: db.prepare('SELECT ts, seq, device_id, type, severity, message, attributes FROM events WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?'),
         qLatest: db.prepare('SELECT device_id, site, kind, ts, seq, fields, text FROM latest'),
+        airIndex: db.prepare('INSERT OR REPLACE INTO air_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+        qAirIndex: db.prepare(`SELECT ts, end_ts, site, value, "values", labels FROM air_index WHERE scope = ? AND id = ?
+          AND measure = ? AND period = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?`),
       };
       this.writeTx = db.transaction((records: readonly StoreRecord[]) => {
         const s = this.stmts;
@@ -75,6 +81,10 @@ export class SqliteStore implements TelemetryStore {
               break;
             case 'presence':
               s.presence.run(r.deviceId, r.tsMs, r.site, r.kind, r.online ? 1 : 0, r.reason, r.firmwareVersion);
+              break;
+            case 'air-index':
+              s.airIndex.run(r.scope, r.scope === 'site' ? r.site : r.deviceId, r.measure, r.period, r.tsMs, r.endMs, r.site,
+                r.value, JSON.stringify(r.values), JSON.stringify(r.labels));
               break;
           }
         }
@@ -150,6 +160,16 @@ export class SqliteStore implements TelemetryStore {
     return rows.map((r) => ({
       deviceId: r.device_id, site: r.site, kind: r.kind, ts: r.ts, seq: r.seq,
       fields: JSON.parse(r.fields) as Record<string, number>, text: JSON.parse(r.text) as Record<string, string>,
+    }));
+  }
+
+  async queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]> {
+    this.open;
+    const rows = this.stmts.qAirIndex.all(q.scope, q.id, q.measure, q.period, q.fromMs, q.toMs, q.limit) as
+      { ts: number; end_ts: number; site: string; value: number | null; values: string; labels: string }[];
+    return rows.map((r) => ({
+      ts: r.ts, endMs: r.end_ts, site: r.site, value: r.value,
+      values: JSON.parse(r.values) as Record<string, number>, labels: JSON.parse(r.labels) as Record<string, string>,
     }));
   }
 

@@ -1,4 +1,6 @@
-import type { AggregateRecord, EventRecord, FieldAggregate, StoreRecord } from '../domain/records.js';
+import type {
+  AggregateRecord, AirMeasure, AirPeriod, AirScope, EventRecord, FieldAggregate, StoreRecord,
+} from '../domain/records.js';
 
 export interface TimeRange {
   deviceId: string;
@@ -55,6 +57,30 @@ export interface LatestPoint {
   text: Record<string, string>;
 }
 
+/** Computed air-quality indices of one monitor or site (edge/src/air). */
+export interface AirIndexQuery {
+  scope: AirScope;
+  /** deviceId for scope 'device', site for scope 'site'. */
+  id: string;
+  measure: AirMeasure;
+  period: AirPeriod;
+  /** Inclusive, epoch ms (period start). */
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+  limit: number;
+}
+
+export interface AirIndexPoint {
+  /** Period start and end, epoch ms. */
+  ts: number;
+  endMs: number;
+  site: string;
+  value: number | null;
+  values: Record<string, number>;
+  labels: Record<string, string>;
+}
+
 /**
  * The telemetry store. `write` must be idempotent — the outbox replays a batch whose
  * acknowledgement was lost — and must only resolve once the batch is durable on the
@@ -69,6 +95,8 @@ export interface TelemetryStore {
   queryAggregates(q: RawQuery): Promise<AggPoint[]>;
   queryEvents(q: TimeRange): Promise<EventPoint[]>;
   latest(): Promise<LatestPoint[]>;
+  /** Air-quality indices (upserted by scope, id, measure, period and start), time ascending. */
+  queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]>;
   /**
    * Deletes the device's readings, events and presence records in the range, and every
    * 1-minute aggregate whose window overlaps it (a window straddling an edge of the range

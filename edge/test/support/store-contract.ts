@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoreRecord, TelemetryStore } from '../../src/index.js';
+import type { AirIndexRecord, StoreRecord, TelemetryStore } from '../../src/index.js';
 
 /** The ONE contract every TelemetryStore implementation must pass. */
 export function storeContract(name: string, factory: () => Promise<{ store: TelemetryStore; cleanup(): Promise<void> }>, skip = false): void {
@@ -79,6 +79,62 @@ export function storeContract(name: string, factory: () => Promise<{ store: Tele
       const latest = await store.latest();
       const f = latest.find((l) => l.deviceId === 'dev-f');
       expect(f).toMatchObject({ deviceId: 'dev-f', site: 'site-1', kind: 'env-monitor', ts: T0 + 20, seq: 2, fields: { pm25_ugm3: 2 }, text: { note: 's2' } });
+    });
+
+    describe('air-quality indices and derived events', () => {
+      const H = 3_600_000;
+      const air = (o: Partial<AirIndexRecord> & Pick<AirIndexRecord, 'tsMs'>): AirIndexRecord => ({
+        type: 'air-index', deviceId: 'env-9', site: 'site-9', kind: 'env-monitor', scope: 'device', measure: 'aqi',
+        period: 'hour', endMs: o.tsMs + H, value: 75, values: { 'iaqi.pm25': 75, 'c.pm25': 55 },
+        labels: { level: '2', category: '良', primary: 'pm25' }, ...o,
+      });
+
+      it('stores hourly and daily AQI and noise levels per device and per site, each read back by its key', async () => {
+        await store.write([
+          air({ tsMs: T0 }), air({ tsMs: T0 + H, value: null, values: {}, labels: { level: '', category: '', primary: '' } }),
+          air({ tsMs: T0 + 2 * H, value: 120 }),
+          air({ tsMs: T0, scope: 'site', deviceId: '', value: 80 }),
+          air({ tsMs: T0, period: 'day', endMs: T0 + 24 * H, value: 99 }),
+          air({ tsMs: T0, measure: 'noise', period: 'night', value: 51.5, values: { limit_dba: 50, minutes: 480 }, labels: { zone: '2', exceeded: 'true' } }),
+        ]);
+        const q = { scope: 'device' as const, id: 'env-9', measure: 'aqi' as const, period: 'hour' as const, fromMs: T0, toMs: T0 + 3 * H, limit: 10 };
+        const hours = await store.queryAirIndex(q);
+        expect(hours).toEqual([
+          { ts: T0, endMs: T0 + H, site: 'site-9', value: 75, values: { 'iaqi.pm25': 75, 'c.pm25': 55 }, labels: { level: '2', category: '良', primary: 'pm25' } },
+          { ts: T0 + H, endMs: T0 + 2 * H, site: 'site-9', value: null, values: {}, labels: { level: '', category: '', primary: '' } },
+          { ts: T0 + 2 * H, endMs: T0 + 3 * H, site: 'site-9', value: 120, values: { 'iaqi.pm25': 75, 'c.pm25': 55 }, labels: { level: '2', category: '良', primary: 'pm25' } },
+        ]);
+        expect((await store.queryAirIndex({ ...q, fromMs: T0 + H, limit: 1 })).map((p) => p.ts)).toEqual([T0 + H]);
+        expect((await store.queryAirIndex({ ...q, scope: 'site', id: 'site-9' })).map((p) => p.value)).toEqual([80]);
+        expect((await store.queryAirIndex({ ...q, period: 'day' })).map((p) => [p.value, p.endMs])).toEqual([[99, T0 + 24 * H]]);
+        const night = await store.queryAirIndex({ ...q, measure: 'noise', period: 'night' });
+        expect(night).toEqual([{ ts: T0, endMs: T0 + H, site: 'site-9', value: 51.5, values: { limit_dba: 50, minutes: 480 }, labels: { zone: '2', exceeded: 'true' } }]);
+        expect(await store.queryAirIndex({ ...q, id: 'nobody' })).toEqual([]);
+      });
+
+      it('a recomputed period overwrites, replaying a batch does not duplicate', async () => {
+        const again = air({ tsMs: T0 + 5 * H, value: 60 });
+        await store.write([again, again]);
+        await store.write([air({ tsMs: T0 + 5 * H, value: 61 })]);
+        const pts = await store.queryAirIndex({ scope: 'device', id: 'env-9', measure: 'aqi', period: 'hour', fromMs: T0 + 5 * H, toMs: T0 + 6 * H, limit: 10 });
+        expect(pts.map((p) => p.value)).toEqual([61]);
+      });
+
+      it('keeps a derived event (negative seq) apart from a device event in the same millisecond, and updates it in place', async () => {
+        const devEv: StoreRecord = {
+          type: 'event', deviceId: 'env-9', ...ref, seq: 3, tsMs: T0, eventType: 'env.noise_exceeded', severity: 'warning', message: 'device', attributes: {},
+        };
+        const derived = (until: string): StoreRecord => ({
+          type: 'event', deviceId: 'env-9', ...ref, seq: -1234, tsMs: T0, eventType: 'air.aqi_exceeded', severity: 'warning',
+          message: 'AQI above 100', attributes: { since: new Date(T0).toISOString(), until },
+        });
+        await store.write([devEv, derived('')]);
+        await store.write([derived(new Date(T0 + H).toISOString())]);
+        const evs = await store.queryEvents({ deviceId: 'env-9', fromMs: T0, toMs: T0 + 1, limit: 10 });
+        expect(evs.map((e) => [e.seq, e.type, e.attributes.until ?? null]).sort()).toEqual([
+          [-1234, 'air.aqi_exceeded', new Date(T0 + H).toISOString()], [3, 'env.noise_exceeded', null],
+        ]);
+      });
     });
 
     describe('deleteRange (erasure)', () => {

@@ -1,0 +1,46 @@
+import { CloudApi } from './api.js';
+import { ExitCode, usageError } from './errors.js';
+import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { printJson, table } from './output.js';
+
+export const SITE_USAGE = `usage: yulan site add <id> --name-zh NAME --name-en NAME --lat DEG --lon DEG
+       yulan site list
+WGS 84 coordinates in degrees (lat -90..90, lon -180..180). Both take --json.
+Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
+
+interface SiteView { id: string; nameZh: string; nameEn: string; lat: number; lon: number; createdAt: string }
+
+export async function siteCommand(args: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parse(() => parseArgs({
+    args, allowPositionals: true,
+    options: {
+      ...HELP, json: { type: 'boolean' }, 'name-zh': { type: 'string' }, 'name-en': { type: 'string' }, lat: { type: 'string' }, lon: { type: 'string' },
+    },
+  }), SITE_USAGE);
+  const [action, ...rest] = positionals;
+  if (values.help || action === undefined) { (values.help ? io.stdout : io.stderr).write(`${SITE_USAGE}\n`); return values.help ? ExitCode.Ok : ExitCode.Usage; }
+  switch (action) {
+    case 'add': {
+      if (rest.length !== 1) throw usageError('yulan site add needs exactly one site id', SITE_USAGE);
+      const nameZh = values['name-zh'];
+      const nameEn = values['name-en'];
+      if (!nameZh || !nameEn || values.lat === undefined || values.lon === undefined) {
+        throw usageError('--name-zh, --name-en, --lat and --lon are required', SITE_USAGE);
+      }
+      const body = { id: rest[0], nameZh, nameEn, lat: numberOption(values.lat, 'lat', 0, -90, 90), lon: numberOption(values.lon, 'lon', 0, -180, 180) };
+      const r = await CloudApi.fromEnv(io.env).request<SiteView>('/api/v1/sites', { body });
+      if (values.json) printJson(io.stdout, r.body);
+      else io.stdout.write(`registered site ${r.body.id} (${r.body.nameZh} / ${r.body.nameEn}) at ${r.body.lat}, ${r.body.lon}\n`);
+      return ExitCode.Ok;
+    }
+    case 'list': {
+      if (rest.length > 0) throw usageError(`unexpected argument "${rest[0]}"`, SITE_USAGE);
+      const r = await CloudApi.fromEnv(io.env).request<{ items: SiteView[] }>('/api/v1/sites');
+      if (values.json) { printJson(io.stdout, r.body); return ExitCode.Ok; }
+      table(io.stdout, ['id', 'name (zh)', 'name (en)', 'lat', 'lon'], r.body.items.map((s) => [s.id, s.nameZh, s.nameEn, String(s.lat), String(s.lon)]));
+      return ExitCode.Ok;
+    }
+    default:
+      throw usageError(`unknown action "${action}"`, SITE_USAGE);
+  }
+}

@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
+import { evaluate, sortBy, timeBounds } from './odata.js';
+import { PublicRateLimit } from './public-rate-limit.js';
+import { bad, parseOptions, type Options } from './query-options.js';
+import {
+  QUANTITIES, SENSOR_ID, aqiObservation, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
+  quantityOf, select, sensor, thing, type Entity,
+} from './sta-model.js';
+import '../types.js';
+
+export interface StaOptions {
+  /** requests per window per client address (YULAN_STA_RATE_LIMIT) */
+  rateLimitMax: number;
+  rateLimitWindowMs?: number;
+  now?: () => number;
+}
+
+const PREFIX = '/sta/v1.1';
+const DAY_MS = 86_400_000;
+const MAX_OBS_RANGE_MS = 31 * DAY_MS;
+const MAX_OBS_ROWS = 10_000;
+const SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest'];
+const SEGMENT = /^([A-Za-z]+)(?:\('((?:[^']|'')*)'\))?$/;
+
+function notFound(what: string): CloudError {
+  return new CloudError(CloudErrorCode.NotFound, `${what} not found`);
+}
+
+/** Navigation properties per entity set, and the set each leads to. */
+const NAV: Record<string, Record<string, string>> = {
+  Things: { Datastreams: 'Datastreams', Locations: 'Locations' },
+  Locations: { Things: 'Things' },
+  Datastreams: { Thing: 'Things', Sensor: 'Sensors', ObservedProperty: 'ObservedProperties', Observations: 'Observations' },
+};
+const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
+
+/** A collection before paging: its set (for $expand) and, for Observations, whether the
+ * edge had more rows than were fetched (then the count is unknown). */
+interface Collection { set: string; items: Entity[]; truncated?: boolean }
+
+/**
+ * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
+ * No login. Its own per-address budget; the global API limiter skips these routes.
+ * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
+ * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
+ * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
+ * $top/$skip/$count/$select, one level of $expand, @iot.nextLink, ETag/Cache-Control.
+ * Not yet: nested $expand, $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
+ */
+export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
+  const limiter = new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
+  const now = opts.now ?? Date.now;
+
+  async function monitors(): Promise<DeviceRecord[]> {
+    const out: DeviceRecord[] = [];
+    for (let offset = 0; ; offset += 500) {
+      // Only env monitors are ever read: the kind filter is the privacy boundary.
+      const p = await fastify.devices.list({ kind: 'env-monitor', limit: 500, offset });
+      out.push(...p.items.filter((d) => d.kind === 'env-monitor'));
+      if (p.items.length < 500) return out;
+    }
+  }
+  async function monitor(id: string): Promise<DeviceRecord> {
+    const d = await fastify.devices.get(id);
+    if (!d || d.kind !== 'env-monitor') throw notFound(`Thing '${id}'`);
+    return d;
+  }
+  async function sites(ms: readonly DeviceRecord[]): Promise<SiteRecord[]> {
+    const used = new Set(ms.map((d) => d.site));
+    return (await fastify.devices.listSites()).filter((s) => used.has(s.id));
+  }
+  async function site(id: string): Promise<SiteRecord> {
+    const s = await fastify.devices.getSite(id);
+    const ms = s ? (await fastify.devices.list({ kind: 'env-monitor', site: id, limit: 1, offset: 0 })).items : [];
+    if (!s || ms.length === 0) throw notFound(`Location '${id}'`);
+    return s;
+  }
+  const streamsOf = (base: string, ms: readonly DeviceRecord[]): Entity[] => ms.flatMap((d) => QUANTITIES.map((q) => datastream(base, d, q)));
+  const col = (set: string, items: Entity[], truncated?: boolean): Collection => ({ set, items, ...(truncated ? { truncated } : {}) });
+
+  /** Resolves a resource path to one entity (with its set) or a collection. */
+  async function resolve(base: string, path: string[], o: Options): Promise<{ set: string; one: Entity } | Collection | Entity> {
+    if (path.length === 0) {
+      return {
+        value: SETS.filter((x) => x !== 'HistoricalLocations' && x !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
+        serverSettings: { conformance: ['http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel', 'http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities', 'http://www.opengis.net/spec/iot_sensing/1.1/req/request-data'] },
+      };
+    }
+    const segs = path.map((p) => {
+      const m = SEGMENT.exec(p);
+      if (!m) throw bad(`bad path segment "${p}"`);
+      return { set: m[1] as string, id: m[2]?.replace(/''/g, "'") };
+    });
+    const [a, b] = segs;
+    if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad("paths of at most Set('id')/Navigation are supported");
+    switch (a.set) {
+      case 'Things': {
+        if (a.id === undefined) return col('Things', (await monitors()).map((d) => thing(base, d)));
+        const d = await monitor(a.id);
+        if (!b) return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, [d]));
+        if (b.set === 'Locations') {
+          const st = await fastify.devices.getSite(d.site);
+          return col('Locations', st ? [location(base, st)] : []);
+        }
+        break;
+      }
+      case 'Locations': {
+        if (a.id === undefined) return col('Locations', (await sites(await monitors())).map((x) => location(base, x)));
+        const st = await site(a.id);
+        if (!b) return { set: 'Locations', one: location(base, st) };
+        if (b.set === 'Things') return col('Things', (await monitors()).filter((d) => d.site === st.id).map((d) => thing(base, d)));
+        break;
+      }
+      case 'Datastreams': {
+        if (a.id === undefined) return col('Datastreams', streamsOf(base, await monitors()));
+        const ref = parseDatastreamId(a.id);
+        if (!ref) throw notFound(`Datastream '${a.id}'`);
+        const d = await monitor(ref.deviceId);
+        if (!b) return { set: 'Datastreams', one: datastream(base, d, ref.quantity) };
+        if (b.set === 'Thing') return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Sensor') return { set: 'Sensors', one: sensor(base) };
+        if (b.set === 'ObservedProperty') return { set: 'ObservedProperties', one: observedProperty(base, ref.quantity) };
+        if (b.set === 'Observations') {
+          // A $filter on phenomenonTime picks the range fetched from the edge (default the
+          // last 24 hours, at most 31 days); the filter itself is then applied in full.
+          const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
+          const to = Math.min(bounds.toMs ?? now(), now() + 1);
+          const from = bounds.fromMs ?? to - (ref.quantity.aqiPeriod === 'day' ? 30 * DAY_MS : DAY_MS);
+          if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
+          if (to <= from) return col('Observations', []);
+          const dsId = datastreamId(d.id, ref.quantity.field);
+          if (ref.quantity.aqiPeriod) {
+            const aq = await fastify.edge.airQuality({
+              scope: 'device', id: d.id, measure: 'aqi', period: ref.quantity.aqiPeriod, from, to, limit: MAX_OBS_ROWS,
+            }) as { points?: { ts: number; endMs: number; value: number | null; labels: Record<string, string> }[] };
+            const pts = aq.points ?? [];
+            return col('Observations', pts.map((p) => aqiObservation(base, dsId, p.ts, p.endMs, p.value, p.labels ?? {})), pts.length >= MAX_OBS_ROWS);
+          }
+          const body = await fastify.edge.telemetry({
+            deviceId: d.id, from, to, fields: ref.quantity.field, resolution: 'raw', limit: MAX_OBS_ROWS,
+          }) as { points?: { ts: number; seq: number; fields: Record<string, number> }[] };
+          const points = body.points ?? [];
+          const obs = points.filter((p) => typeof p.fields[ref.quantity.field] === 'number')
+            .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[ref.quantity.field] as number));
+          return col('Observations', obs, points.length >= MAX_OBS_ROWS);
+        }
+        break;
+      }
+      case 'ObservedProperties': {
+        if (a.id === undefined) return col('ObservedProperties', QUANTITIES.map((q) => observedProperty(base, q)));
+        const q = quantityOf(a.id);
+        if (!q || b) throw notFound(`ObservedProperty '${a.id}'`);
+        return { set: 'ObservedProperties', one: observedProperty(base, q) };
+      }
+      case 'Sensors': {
+        if (a.id === undefined) return col('Sensors', [sensor(base)]);
+        if (a.id !== SENSOR_ID || b) throw notFound(`Sensor '${a.id}'`);
+        return { set: 'Sensors', one: sensor(base) };
+      }
+      default:
+        if (SETS.includes(a.set)) throw bad(`${a.set} are not served yet`);
+    }
+    throw notFound(path.join('/'));
+  }
+
+  /** $expand of one entity: each navigation property inlined with its own options. */
+  async function expand(base: string, set: string, e: Entity, o: Options): Promise<Entity> {
+    const out = select(e, o.select);
+    for (const x of o.expand ?? []) {
+      if (!NAV[set]?.[x.nav]) throw bad(`$expand: ${set} have no navigation property ${x.nav}`);
+      const path = [`${set}(${quoteId(String(e['@iot.id']))})`, x.nav];
+      const r = await render(base, path, x.opts);
+      if ('value' in r && Array.isArray(r.value)) {
+        out[x.nav] = r.value;
+        if (r['@iot.nextLink']) out[`${x.nav}@iot.nextLink`] = r['@iot.nextLink'];
+      } else out[x.nav] = r;
+    }
+    return out;
+  }
+
+  /** A resource with its options applied: filter, order, page, expand, select. */
+  async function render(base: string, path: string[], o: Options): Promise<Entity> {
+    const r = await resolve(base, path, o);
+    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o);
+    if (!('items' in r)) return r;
+    const c = r as Collection;
+    const t = now();
+    let items = o.filter ? c.items.filter((e) => evaluate(o.filter as NonNullable<Options['filter']>, e, t) === true) : c.items;
+    if (o.orderby) items = sortBy(items, o.orderby);
+    const out: Entity = {};
+    if (o.count && !c.truncated) out['@iot.count'] = items.length;
+    if (o.skip + o.top < items.length) {
+      const q = new URLSearchParams({ ...o.raw, $top: String(o.top), $skip: String(o.skip + o.top) });
+      out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
+    }
+    const pageItems = items.slice(o.skip, o.skip + o.top);
+    out.value = await Promise.all(pageItems.map((e) => expand(base, c.set, e, o)));
+    return out;
+  }
+
+  async function serve(request: FastifyRequest, reply: FastifyReply, rest: string): Promise<unknown> {
+    const wait = limiter.take(request.ip);
+    if (wait > 0) {
+      return reply.code(429).header('retry-after', String(wait)).send({
+        statusCode: 429, error: 'Too Many Requests', message: 'open-data rate limit for this address', code: CloudErrorCode.TooManyRequests,
+      });
+    }
+    const base = `${request.protocol}://${request.host}${PREFIX}`;
+    const path = rest.split('/').filter(Boolean).map((x) => decodeURIComponent(x));
+    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>));
+    const json = JSON.stringify(body);
+    const etag = `W/"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
+    reply.header('etag', etag).header('cache-control', 'public, max-age=60').header('access-control-allow-origin', '*');
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(json);
+  }
+
+  // Own limiter above; the global one must not count these (issue 14, the auth budget).
+  const config = { rateLimit: false };
+  fastify.get(PREFIX, { config }, (req, reply) => serve(req, reply, ''));
+  fastify.get(`${PREFIX}/*`, { config }, (req, reply) => serve(req, reply, (req.params as { '*': string })['*']));
+};

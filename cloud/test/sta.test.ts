@@ -1,0 +1,234 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHttpApi, createMetrics, LatestCache, registerAirRoutes, SqliteStore, type StoreRecord } from '../../edge/src/index.js';
+import { buildApp } from '../src/app.js';
+import { digestToken } from '../src/auth-tokens.js';
+import { createHttpEdgeClient } from '../src/edge-client.js';
+import { SqliteDeviceRepository } from '../src/repositories/sqlite-device-repository.js';
+import { silentLogger } from './helpers.js';
+
+const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
+const EDGE_TOKEN = 'edge-token-0123456789';
+const auth = { authorization: `Bearer ${ADMIN}` };
+const NOT_PUBLIC = ['fall-1', 'locker-1', 'ev-1', 'home-site', 'Grandma', 'resident'];
+
+// A real edge query API over a real SQLite store holding env-1's readings.
+describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yulan-sta-'));
+  const store = new SqliteStore(join(dir, 'telemetry.db'));
+  let edgeApi: ReturnType<typeof buildHttpApi>;
+  const edgeRequests: string[] = [];
+  let repo: SqliteDeviceRepository;
+  let app: FastifyInstance;
+  const t0 = Date.now() - 3_600_000;
+
+  const make = (sta: { rateLimitMax: number }, globalMax = 1200) => buildApp({
+    logger: silentLogger, devices: repo, control: { connected: () => true, publishRevoke: async () => {} },
+    edge: createHttpEdgeClient({ baseUrl: `http://127.0.0.1:${(edgeApi.server.address() as AddressInfo).port}`, token: EDGE_TOKEN }),
+    adminTokenDigest: digestToken(ADMIN), brokerToken: 'broker-token-for-tests', dashboardDir: null,
+    rateLimit: { max: globalMax }, sta,
+  });
+  const get = async (url: string, target = app, headers: Record<string, string> = {}) => {
+    const r = await target.inject({ url, headers });
+    return { status: r.statusCode, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {}, headers: r.headers, raw: r.body };
+  };
+
+  beforeAll(async () => {
+    await store.init();
+    const recs: StoreRecord[] = [1, 2, 3].map((seq) => ({
+      type: 'reading', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', seq, tsMs: t0 + seq * 1000,
+      fields: { pm25_ugm3: 30 + seq, noise_dba: 50 + seq }, text: {},
+    }));
+    const H = 3_600_000;
+    const hour = Math.floor(t0 / H) * H;
+    recs.push(
+      { type: 'air-index', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', scope: 'device', measure: 'aqi', period: 'hour', tsMs: hour - H, endMs: hour,
+        value: 75, values: { 'iaqi.pm25': 75 }, labels: { level: '二级', category: '良', category_en: 'Good', colour: '#FFFF00', primary: 'pm25' } },
+      { type: 'air-index', deviceId: 'env-1', site: 'xuhui', kind: 'env-monitor', scope: 'device', measure: 'aqi', period: 'hour', tsMs: hour, endMs: hour + H,
+        value: null, values: {}, labels: { level: '', category: '', category_en: '', colour: '', primary: '' } },
+    );
+    recs.push({ type: 'reading', deviceId: 'fall-1', site: 'home-site', kind: 'fall-sensor', seq: 1, tsMs: t0, fields: { heart_rate_bpm: 70 }, text: {} });
+    await store.write(recs);
+    edgeApi = buildHttpApi({ token: EDGE_TOKEN, store, latest: new LatestCache(), metrics: () => createMetrics(), outboxDepth: () => 0, logger: silentLogger as never });
+    edgeApi.addHook('onRequest', async (req) => void edgeRequests.push(req.url));
+    registerAirRoutes(edgeApi, store);
+    await edgeApi.listen({ host: '127.0.0.1', port: 0 });
+
+    repo = new SqliteDeviceRepository({ file: ':memory:' });
+    await repo.createSite({ id: 'xuhui', nameZh: '徐汇区', nameEn: 'Xuhui', lat: 31.1885, lon: 121.4365 });
+    await repo.createSite({ id: 'pudong', nameZh: '浦东新区', nameEn: 'Pudong', lat: 31.2215, lon: 121.5446 });
+    await repo.createSite({ id: 'home-site', nameZh: '家', nameEn: 'Home', lat: 31.2, lon: 121.4 });
+    for (const [id, site, kind, name] of [
+      ['env-1', 'xuhui', 'env-monitor', 'Xuhui station'], ['env-2', 'pudong', 'env-monitor', null],
+      ['fall-1', 'home-site', 'fall-sensor', 'Grandma bathroom'], ['locker-1', 'xuhui', 'parcel-locker', null], ['ev-1', 'xuhui', 'ev-charger', null],
+    ] as const) await repo.create({ id, site, kind, name, secretHash: 'h' });
+    app = await make({ rateLimitMax: 10_000 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await edgeApi?.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the entity sets from its root', async () => {
+    const r = await get('/sta/v1.1');
+    expect(r.status).toBe(200);
+    expect((r.body.value as { name: string }[]).map((v) => v.name)).toEqual(['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations']);
+  });
+
+  it('exposes env monitors only: no fall sensor, locker, charger, their sites or names, anywhere — and never asks the edge about them', async () => {
+    const urls = [
+      '/sta/v1.1/Things', '/sta/v1.1/Locations', '/sta/v1.1/Datastreams?$top=1000', '/sta/v1.1/Sensors', '/sta/v1.1/ObservedProperties',
+      "/sta/v1.1/Things('env-1')/Datastreams", "/sta/v1.1/Things('env-1')/Locations", "/sta/v1.1/Locations('xuhui')/Things",
+      "/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations",
+    ];
+    for (const u of urls) {
+      const r = await get(u);
+      expect(r.status, u).toBe(200);
+      for (const secret of NOT_PUBLIC) expect(r.raw, `${u} leaks ${secret}`).not.toContain(secret);
+    }
+    expect(((await get('/sta/v1.1/Things')).body.value as { '@iot.id': string }[]).map((t) => t['@iot.id'])).toEqual(['env-2', 'env-1']); // registry order: site, then id
+    for (const u of [
+      "/sta/v1.1/Things('fall-1')", "/sta/v1.1/Things('locker-1')/Datastreams", "/sta/v1.1/Things('ev-1')/Locations",
+      "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')", "/sta/v1.1/Datastreams('fall-1:heart_rate_bpm')/Observations",
+      "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')/Observations", "/sta/v1.1/Locations('home-site')", "/sta/v1.1/Locations('home-site')/Things",
+    ]) {
+      const r = await get(u);
+      expect(r.status, u).toBe(404);
+      expect(r.raw).not.toContain('Grandma');
+      // the same answer as for an id that does not exist: no oracle of what is registered
+      const none = await get(u.replace(/fall-1|locker-1|ev-1|home-site/, 'nobody-9'));
+      expect(none.status).toBe(404);
+      expect(none.raw.replace('nobody-9', 'X')).toBe(r.raw.replace(/fall-1|locker-1|ev-1|home-site/, 'X'));
+    }
+    expect(edgeRequests.some((u) => u.includes('fall-1') || u.includes('locker-1') || u.includes('ev-1'))).toBe(false);
+  });
+
+  it('Locations are GeoJSON points [lon, lat] with the zh/en names; Datastreams carry units of measurement', async () => {
+    const loc = await get("/sta/v1.1/Locations('xuhui')");
+    expect(loc.body).toMatchObject({ encodingType: 'application/geo+json', location: { type: 'Point', coordinates: [121.4365, 31.1885] }, properties: { nameZh: '徐汇区', nameEn: 'Xuhui' } });
+    const ds = await get("/sta/v1.1/Datastreams('env-1:co_mgm3')");
+    expect(ds.body).toMatchObject({ '@iot.id': 'env-1:co_mgm3', unitOfMeasurement: { symbol: 'mg/m³' } });
+    expect((await get("/sta/v1.1/Datastreams('env-1:noise_dba')/ObservedProperty")).body).toMatchObject({ name: 'Noise LAeq' });
+    expect((await get("/sta/v1.1/Datastreams('env-1:noise_dba')/Thing")).body).toMatchObject({ '@iot.id': 'env-1' });
+  });
+
+  it('pages with $top/$skip, $count and @iot.nextLink until every datastream was seen once; $select trims', async () => {
+    const first = await get('/sta/v1.1/Datastreams?$top=7&$count=true');
+    expect(first.body['@iot.count']).toBe(24); // 2 monitors × (10 quantities + hourly and daily AQI)
+    const seen: string[] = [];
+    let next: string | undefined = '/sta/v1.1/Datastreams?$top=7';
+    while (next) {
+      const r = await get(next.replace(/^https?:\/\/[^/]+/, ''));
+      seen.push(...(r.body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']));
+      next = r.body['@iot.nextLink'] as string | undefined;
+    }
+    expect(seen).toHaveLength(24);
+    expect(new Set(seen).size).toBe(24);
+    const sel = await get("/sta/v1.1/Things?$select=@iot.id,name");
+    expect(sel.body.value).toEqual([{ '@iot.id': 'env-2', name: 'env-2' }, { '@iot.id': 'env-1', name: 'Xuhui station' }]);
+  });
+
+  it('Observations come from the edge store', async () => {
+    const r = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=2");
+    expect((r.body.value as { result: number }[]).map((o) => o.result)).toEqual([31, 32]);
+    expect(decodeURIComponent(String(r.body['@iot.nextLink']))).toContain('$skip=2');
+    const rest = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=2&$skip=2");
+    expect((rest.body.value as { result: number; phenomenonTime: string }[]).map((o) => [o.result, o.phenomenonTime])).toEqual([[33, new Date(t0 + 3000).toISOString()]]);
+    expect(rest.body['@iot.nextLink']).toBeUndefined();
+  });
+
+  it('hourly and daily AQI are datastreams; an invalid hour is a null result, not a guess', async () => {
+    const ds = await get("/sta/v1.1/Datastreams('env-1:aqi_hour')");
+    expect(ds.body).toMatchObject({ unitOfMeasurement: { symbol: 'AQI' }, name: 'AQI (hourly, HJ 633-2012) at env-1' });
+    const r = await get("/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations");
+    expect(r.status).toBe(200);
+    const obs = r.body.value as { result: number | null; phenomenonTime: string; parameters: Record<string, unknown> }[];
+    expect(obs.map((o) => o.result)).toEqual([75, null]);
+    expect(obs[0]?.parameters).toMatchObject({ valid: true, category: '良', categoryEn: 'Good', colour: '#FFFF00', primaryPollutants: ['pm25'] });
+    expect(obs[0]?.phenomenonTime).toMatch(/^\d{4}-.*Z\/\d{4}-.*Z$/);
+    expect(obs[1]?.parameters).toMatchObject({ valid: false });
+    expect(((await get("/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations?$filter=result ge 50")).body.value as unknown[])).toHaveLength(1);
+    expect(((await get("/sta/v1.1/Datastreams('env-2:aqi_day')/Observations")).body.value as unknown[])).toEqual([]);
+  });
+
+  it('$filter with comparison, logical, string and time operators; $orderby', async () => {
+    const ids = async (u: string) => ((await get(u)).body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']);
+    expect(await ids("/sta/v1.1/Datastreams?$filter=unitOfMeasurement/symbol eq 'mg/m³'")).toEqual(['env-2:co_mgm3', 'env-1:co_mgm3']);
+    expect(await ids("/sta/v1.1/Things?$filter=properties/site eq 'xuhui' and startswith(name,'Xuhui')")).toEqual(['env-1']);
+    expect(await ids("/sta/v1.1/Things?$filter=not (properties/site eq 'xuhui') or name eq 'nobody'")).toEqual(['env-2']);
+    expect(await ids("/sta/v1.1/Things?$filter=substringof('station', tolower(name))")).toEqual(['env-1']);
+    expect(await ids('/sta/v1.1/Things?$orderby=@iot.id asc')).toEqual(['env-1', 'env-2']);
+    expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2'")).toEqual(['env-2']);
+    // and binds tighter than or
+    expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2' or id eq 'env-1' and name eq 'nobody'")).toEqual(['env-2']);
+    expect(await ids('/sta/v1.1/ObservedProperties?$orderby=name desc&$top=2')).toEqual(['so2_ugm3', 'humidity_pct']); // 'SO2' > 'Relative humidity' > 'PM2.5' …
+    const obs = async (q: string) => ((await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?${q}`)).body.value as { result: number }[]).map((o) => o.result);
+    expect(await obs(`$filter=phenomenonTime ge ${new Date(t0 + 2500).toISOString()}`)).toEqual([33]);
+    expect(await obs(`$filter=result gt 31 and phenomenonTime lt ${new Date(t0 + 3000).toISOString()}`)).toEqual([32]);
+    expect(await obs(`$filter=year(phenomenonTime) eq ${new Date(t0).getUTCFullYear()}&$orderby=phenomenonTime desc&$top=1`)).toEqual([33]);
+    // a month back is fetched from the edge when the filter asks for it
+    expect(await obs(`$filter=phenomenonTime gt ${new Date(t0 - 20 * 86_400_000).toISOString()}`)).toEqual([31, 32, 33]);
+  });
+
+  it('$expand inlines navigation properties with their own options, and pages them', async () => {
+    const r = await get("/sta/v1.1/Datastreams?$filter=@iot.id eq 'env-1:pm25_ugm3'&$expand=Observations($top=2;$orderby=phenomenonTime desc),Thing");
+    expect(r.status, r.raw).toBe(200);
+    const [ds] = r.body.value as Record<string, unknown>[];
+    expect((ds?.Observations as { result: number }[]).map((o) => o.result)).toEqual([33, 32]);
+    expect(decodeURIComponent(String(ds?.['Observations@iot.nextLink']))).toContain("Datastreams('env-1:pm25_ugm3')/Observations?");
+    expect(ds?.Thing).toMatchObject({ '@iot.id': 'env-1' });
+    const things = await get("/sta/v1.1/Things?$expand=Datastreams($filter=unitOfMeasurement/symbol eq 'dB(A)';$select=name),Locations");
+    for (const t of things.body.value as Record<string, unknown>[]) {
+      expect(t.Datastreams).toHaveLength(1);
+      expect(Object.keys((t.Datastreams as object[])[0] ?? {})).toEqual(['name']);
+      expect(t.Locations).toHaveLength(1);
+    }
+    for (const secret of NOT_PUBLIC) expect(things.raw).not.toContain(secret);
+  });
+
+  it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
+    for (const q of [
+      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', '$orderby=name sideways', '$expand=Observations',
+      '$expand=Datastreams($expand=Observations)', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
+    ]) {
+      const r = await get(`/sta/v1.1/Things?${q}`);
+      expect(r.status, q).toBe(400);
+    }
+    const wide = await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$filter=phenomenonTime gt ${new Date(t0 - 40 * 86_400_000).toISOString()}`);
+    expect(wide.status).toBe(400);
+    expect((await get('/sta/v1.1/HistoricalLocations')).status).toBe(400);
+    expect((await get('/sta/v1.1/Nope')).status).toBe(404);
+  });
+
+  it('sends an ETag and Cache-Control; If-None-Match answers 304', async () => {
+    const r = await get('/sta/v1.1/Locations');
+    expect(r.headers['cache-control']).toBe('public, max-age=60');
+    const etag = String(r.headers.etag);
+    expect((await app.inject({ url: '/sta/v1.1/Locations', headers: { 'if-none-match': etag } })).statusCode).toBe(304);
+  });
+
+  it('has its own per-address rate limit, which cannot spend the authenticated API budget', async () => {
+    const limited = await make({ rateLimitMax: 3 }, 5);
+    try {
+      const from = (remoteAddress: string, url: string, headers: Record<string, string> = {}) => limited.inject({ url, remoteAddress, headers });
+      for (let i = 0; i < 3; i++) expect((await from('10.0.0.1', '/sta/v1.1/Things')).statusCode).toBe(200);
+      const blocked = await from('10.0.0.1', '/sta/v1.1/Things');
+      expect(blocked.statusCode).toBe(429);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      for (let i = 0; i < 10; i++) await from('10.0.0.1', '/sta/v1.1/Things'); // far past the global max of 5
+      // the same address still has its whole API budget: authenticated and not
+      expect((await from('10.0.0.1', '/api/v1/devices', auth)).statusCode).toBe(200);
+      expect((await from('10.0.0.1', '/api/v1/devices')).statusCode).toBe(401); // not 429
+      // another address has its own open-data budget
+      expect((await from('10.0.0.2', '/sta/v1.1/Things')).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
