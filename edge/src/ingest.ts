@@ -97,7 +97,11 @@ export class Ingestor {
         }
       }
     }
-    if (this.acks.length >= this.opts.maxPending) this.flush();
+    // An urgent alert revision commits at once, with whatever telemetry arrived before it
+    // (acks stay in arrival order): the linger buys throughput for bulk telemetry, but a
+    // timer fires only between socket reads, so under a burst the page would wait for the
+    // rest of the burst to be decoded first.
+    if (this.acks.length >= this.opts.maxPending || this.opts.alerts?.urgentPending) this.flush();
     else this.scheduled ??= setTimeout(() => this.flush(), this.opts.linger ?? 5);
   }
 
