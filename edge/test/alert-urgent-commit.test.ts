@@ -39,6 +39,7 @@ function setup(opts: { failOutboxCommits?: number } = {}) {
   }, () => {}, () => failures.n++);
   const acked: string[] = [];
   const seqs = new Map<string, number>();
+  const yields: string[] = [];
   const send = (deviceId: string, label: string, body: { event?: { type: string; severity: Severity; attributes?: Record<string, string> }; seq?: number }): void => {
     const seq = body.seq ?? (seqs.get(deviceId) ?? 0) + 1;
     seqs.set(deviceId, Math.max(seq, seqs.get(deviceId) ?? 0));
@@ -47,13 +48,13 @@ function setup(opts: { failOutboxCommits?: number } = {}) {
     const payload = body.event
       ? Event.encode({ header, type: body.event.type, severity: body.event.severity, message: label, attributes: body.event.attributes ?? {} })
       : Telemetry.encode({ header, fallSensor: { presence: true, motion: 2, heartRateBpm: 70, batteryPct: 90 } });
-    ingest.accept(deviceTopic(addr, body.event ? Channel.Event : Channel.Telemetry), payload, () => acked.push(label));
+    if (ingest.accept(deviceTopic(addr, body.event ? Channel.Event : Channel.Telemetry), payload, () => acked.push(label))) yields.push(label);
   };
   const close = (): void => {
     outbox.close();
     store.close();
   };
-  return { store, outbox, ingest, metrics, acked, send, failures, alertWakes: () => alertWakes, close };
+  return { store, outbox, ingest, metrics, acked, yields, send, failures, alertWakes: () => alertWakes, close };
 }
 
 const SOS = { type: 'sos.pressed', severity: Severity.CRITICAL };
@@ -78,6 +79,8 @@ describe('ingest: an urgent alert does not wait for the linger', () => {
     t.ingest.flush();
     expect(t.acked).toEqual(['a1', 'b1', 'c-sos', 'a2', 'b-battery']);
     expect(t.store.recent(10).map((a) => a.type).sort()).toEqual(['battery_low', 'sos']);
+    // Only the urgent message asks the MQTT source to let the event loop turn (uplink first).
+    expect(t.yields).toEqual(['c-sos']);
     t.close();
   });
 
@@ -88,6 +91,7 @@ describe('ingest: an urgent alert does not wait for the linger', () => {
     expect(t.acked).toEqual([]);
     t.send('fall-a', 'long-lie', { event: { type: 'fall.long_lie', severity: Severity.CRITICAL, attributes: { fall_id: 'f1', lying_ms: '120000' } } });
     expect(t.acked).toEqual(['fall', 'long-lie']);
+    expect(t.yields).toEqual(['long-lie']);
     const [alert] = t.store.recent(10);
     expect(alert).toMatchObject({ deviceId: 'fall-a', type: 'fall', level: 'urgent' });
     t.close();
@@ -114,6 +118,7 @@ describe('ingest: an urgent alert does not wait for the linger', () => {
     // A new SOS from the same device is urgent again (the alert gains an event: a new revision).
     t.send('fall-c', 'c-sos-2', { event: SOS });
     expect(t.acked).toEqual(['a1-again', 'c-sos-again', 'c-sos-2']);
+    expect(t.yields).toEqual(['c-sos', 'c-sos-2']);
     expect(t.store.recent(10)).toMatchObject([{ deviceId: 'fall-c', type: 'sos', revision: 2, eventCount: 2 }]);
     expect(t.metrics.alertsRaised).toEqual({ sos: { urgent: 1 } });
     t.close();
