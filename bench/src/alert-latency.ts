@@ -111,7 +111,8 @@ export async function measureAlertLatency(o: AlertLatencyOptions, progress: (lin
           const wait = due - Date.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           const id = devices[i]!.id;
-          pending.push(injectOne(inject, id, i).then((at) => { t0.set(id, at); }));
+          // A generator gone mid-run: that device's alert is not counted as injected (nor lost).
+          pending.push(injectOne(inject, id, i).then((at) => { t0.set(id, at); }, (err: Error) => progress(`alert-latency: ${err.message}`)));
           if (i % 50 === 0) for (const [k, pid] of Object.entries(pids)) rss[k] = Math.max(rss[k] ?? 0, procUsage(pid).rssBytes);
         }
         await Promise.all(pending);

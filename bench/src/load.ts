@@ -57,6 +57,15 @@ export type Injector = (deviceId: string, events: InjectEvent[]) => Promise<{ se
  * with an injector for device events during the run. */
 export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices'>, workers: number, onPublishing?: (inject: Injector) => void): Promise<LoadRun> {
   const procs = Array.from({ length: workers }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  let stopping = false;
+  for (const p of procs) {
+    // A generator that dies mid-run (killed from outside: the machine is shared) must not
+    // take the harness down with an unhandled IPC error; say how it ended instead.
+    p.on('error', (err) => process.stderr.write(`load worker ${p.pid}: ${err.message}\n`));
+    p.on('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`load worker ${p.pid} exited early (code ${code}, signal ${signal})\n`);
+    });
+  }
   try {
     const shares = procs.map((_, w) => devices.filter((_, i) => i % workers === w));
     const connected = procs.map((p) => once(p, 'connected'));
@@ -80,6 +89,7 @@ export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices
       const p = owner.get(deviceId);
       if (!p) return Promise.reject(new Error(`inject: unknown device ${deviceId}`));
       const r = ++ref;
+      if (!p.connected) return Promise.reject(new Error(`inject: the load worker of ${deviceId} is gone`));
       return new Promise((resolve) => {
         waiting.set(r, resolve);
         p.send({ type: 'inject', ref: r, deviceId, events } satisfies ToWorker);
@@ -97,6 +107,7 @@ export async function runLoad(devices: LoadDevice[], job: Omit<LoadJob, 'devices
       ...(job.reconnect ? { storm: mergeStorm(d.map((x) => x.storm)) } : {}),
     };
   } finally {
+    stopping = true;
     for (const p of procs) if (p.exitCode === null) p.send({ type: 'stop' } satisfies ToWorker, () => undefined);
   }
 }

@@ -27,6 +27,10 @@ export interface EdgeHandle {
 const TICK_MS = 1000;
 /** The AQI/noise computation checks for newly settled hours this often. */
 const AIR_TICK_MS = 60_000;
+/** The store write waits for a pause in ingest (a burst of device messages is committed and
+ * acked first), but never longer than the max: see Forwarder.kick. */
+const FORWARD_SETTLE_MS = 20;
+const FORWARD_SETTLE_MAX_MS = 250;
 
 export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore {
   return config.influx
@@ -60,7 +64,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       logger.warn({ err }, 'could not seed latest readings from the store');
       return [];
     }));
-    forwarder = new Forwarder(outbox, store, metrics, logger.child({ component: 'forwarder' }), { batchSize: config.batchSize });
+    forwarder = new Forwarder(outbox, store, metrics, logger.child({ component: 'forwarder' }), {
+      batchSize: config.batchSize, settleMs: FORWARD_SETTLE_MS, settleMaxMs: FORWARD_SETTLE_MAX_MS,
+    });
     const fwd = forwarder;
     const ingestor = new Ingestor(outbox, metrics, latest, logger.child({ component: 'ingest' }), {
       maxFutureSkewMs: config.maxFutureSkewMs,

@@ -10,6 +10,10 @@ export interface ForwarderOptions {
   batchSize: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** After an ingest commit, wait until ingest has been quiet this long (ms) before writing
+   * to the store, but at most `settleMaxMs` after the first commit. 0: forward at once. */
+  settleMs?: number;
+  settleMaxMs?: number;
   now?: () => number;
 }
 
@@ -25,6 +29,8 @@ export class Forwarder {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private backoff: number;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private firstKickAt: number | undefined;
   private readonly now: () => number;
   private readonly lag = new LagHistogram();
   /** Serialises store writes with `exclusive` work (erasure). */
@@ -47,9 +53,24 @@ export class Forwarder {
     this.loop = this.run();
   }
 
-  /** New data is in the outbox. */
+  /** New data is in the outbox. With `settleMs`, a burst of messages is ingested first and
+   * written to the store after it: store batches interleaved with the burst made every
+   * message behind them — an urgent event too — wait longer (alert-latency profile). */
   kick(): void {
-    this.wake?.();
+    const settle = this.opts.settleMs ?? 0;
+    if (settle <= 0) {
+      this.wake?.();
+      return;
+    }
+    const now = this.now();
+    this.firstKickAt ??= now;
+    const at = Math.min(now + settle, this.firstKickAt + (this.opts.settleMaxMs ?? 10 * settle));
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      this.firstKickAt = undefined;
+      this.wake?.();
+    }, Math.max(0, at - now));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -138,6 +159,7 @@ export class Forwarder {
   /** Stops the loop; then tries to drain what is left until `deadlineMs` passes. */
   async stop(drainForMs = 2000): Promise<void> {
     this.running = false;
+    clearTimeout(this.settleTimer);
     this.wake?.();
     await this.loop;
     const until = this.now() + drainForMs;

@@ -67,7 +67,10 @@ export class Ingestor {
     }
   }
 
-  accept(topic: string, payload: Uint8Array, ack: Ack): void {
+  /** Returns true when the message committed an urgent alert: the caller should then let the
+   * event loop turn before handing over the next message, so the uplink's POST starts now
+   * rather than after the rest of the socket chunk (MQTT.js parses a chunk in one go). */
+  accept(topic: string, payload: Uint8Array, ack: Ack): boolean {
     const m = this.metrics;
     m.received++;
     this.acks.push(ack);
@@ -98,8 +101,14 @@ export class Ingestor {
         }
       }
     }
-    if (this.acks.length >= this.opts.maxPending) this.flush();
+    // An urgent alert revision commits at once, with whatever telemetry arrived before it
+    // (acks stay in arrival order): the linger buys throughput for bulk telemetry, but a
+    // timer fires only between socket reads, so under a burst the page would wait for the
+    // rest of the burst to be decoded first.
+    const urgent = this.opts.alerts?.urgentPending === true;
+    if (urgent || this.acks.length >= this.opts.maxPending) this.flush();
     else this.scheduled ??= setTimeout(() => this.flush(), this.opts.linger ?? 5);
+    return urgent;
   }
 
   private deadLetter(reason: DeadLetterReason, topic: string, detail: string, now: number): void {

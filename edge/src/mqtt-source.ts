@@ -43,7 +43,9 @@ interface PacketSender {
 export function startMqttSource(
   o: MqttSourceOptions,
   logger: Logger,
-  onMessage: (topic: string, payload: Uint8Array, ack: Ack) => void,
+  /** Returns true to let the event loop turn before the next message (an urgent alert was
+   * committed and its uplink POST should start now). */
+  onMessage: (topic: string, payload: Uint8Array, ack: Ack) => boolean | void,
   onConnectionChange: (connected: boolean) => void,
 ): MqttSource {
   let generation = 0;
@@ -77,8 +79,11 @@ export function startMqttSource(
       }
       : noop;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    onMessage(packet.topic, payload, ack);
-    callback(packet.qos === 1 ? DEFERRED : undefined);
+    const yieldNow = onMessage(packet.topic, payload, ack);
+    // MQTT.js handles the packets of a socket chunk one per nextTick, so promise work (the
+    // alert uplink) waits for the whole chunk; pausing once per urgent alert lets it run.
+    if (yieldNow === true) setImmediate(() => callback(packet.qos === 1 ? DEFERRED : undefined));
+    else callback(packet.qos === 1 ? DEFERRED : undefined);
   };
 
   client.on('connect', (connack) => {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { applyInput, applyTick } from '../domain/alert-rules.js';
-import type { AlertRecord, DeviceRuleState, RuleOptions, RuleResult } from '../domain/alert-types.js';
+import { AlertLevel, type AlertRecord, type DeviceRuleState, type RuleOptions, type RuleResult } from '../domain/alert-types.js';
 import type { EventRecord, ReadingRecord } from '../domain/records.js';
 import type { EdgeMetrics } from '../metrics.js';
 import type { AlertStore } from './alert-store.js';
@@ -13,6 +13,9 @@ export interface AlertSink {
   /** Periodic rules (silence, inactivity, merge windows). */
   tick(now: number): void;
   readonly hasPending: boolean;
+  /** A staged revision is urgent: commit now rather than after the ingest linger, so the
+   * page does not wait behind a burst of telemetry (docs/care.md §2, latency). */
+  readonly urgentPending: boolean;
   /** Commits pending rule state and alert revisions; throws and keeps nothing on failure. */
   commit(now: number): void;
   /** Forgets uncommitted changes (after a failed commit). */
@@ -35,6 +38,7 @@ export class AlertPipeline implements AlertSink {
   private dirty = new Map<string, DeviceRuleState>();
   private alerts = new Map<string, AlertRecord>();
   private raised: RuleResult['raised'] = [];
+  private urgent = false;
   private linkUp = true;
   private tickCursor = 0;
   private readonly ruleOpts: RuleOptions;
@@ -65,10 +69,15 @@ export class AlertPipeline implements AlertSink {
     this.dirty.clear();
     this.alerts.clear();
     this.raised = [];
+    this.urgent = false;
   }
 
   get hasPending(): boolean {
     return this.dirty.size > 0;
+  }
+
+  get urgentPending(): boolean {
+    return this.urgent;
   }
 
   offer(r: ReadingRecord | EventRecord, now: number): void {
@@ -78,7 +87,7 @@ export class AlertPipeline implements AlertSink {
     const input = r.type === 'event'
       ? { kind: 'event' as const, deviceId: r.deviceId, site: r.site, seq: r.seq, tsMs: r.tsMs, eventType: r.eventType, attributes: r.attributes }
       : { kind: 'telemetry' as const, deviceId: r.deviceId, site: r.site, seq: r.seq, tsMs: r.tsMs, fields: r.fields };
-    this.take(applyInput(this.states.get(r.deviceId), input, now));
+    this.take(applyInput(this.states.get(r.deviceId), input, now), true);
   }
 
   tick(now: number): void {
@@ -93,20 +102,26 @@ export class AlertPipeline implements AlertSink {
     for (let i = 0; i < slice; i++) {
       const id = ids[(this.tickCursor + i) % ids.length] as string;
       const s = this.states.get(id) as DeviceRuleState;
-      this.take(applyTick(s, this.rules.settingsFor(id), this.ruleOpts, now));
+      this.take(applyTick(s, this.rules.settingsFor(id), this.ruleOpts, now), false);
     }
     this.tickCursor = (this.tickCursor + slice) % ids.length;
   }
 
-  private take(res: RuleResult): void {
+  /** `applied`: the result of a new message, which always changes the state (its seq joins
+   * recentSeqs), so comparing the serialised states — two JSON.stringify per telemetry
+   * message, a visible share of the edge's CPU at 1,000 msg/s — would be wasted. */
+  private take(res: RuleResult, applied: boolean): void {
     const before = this.states.get(res.state.deviceId);
     if (before === res.state) return; // a replayed seq: nothing changed
     this.states.set(res.state.deviceId, res.state);
-    // Ticks re-evaluate every device each second; persist only real changes.
-    if (res.alerts.length > 0 || !before || JSON.stringify(before) !== JSON.stringify(res.state)) {
+    // Ticks re-evaluate a slice of the devices every second; persist only real changes.
+    if (applied || res.alerts.length > 0 || !before || JSON.stringify(before) !== JSON.stringify(res.state)) {
       this.dirty.set(res.state.deviceId, res.state);
     }
-    for (const a of res.alerts) this.alerts.set(a.id, a);
+    for (const a of res.alerts) {
+      this.alerts.set(a.id, a);
+      if (a.level === AlertLevel.Urgent) this.urgent = true;
+    }
     this.raised.push(...res.raised);
   }
 
@@ -129,6 +144,7 @@ export class AlertPipeline implements AlertSink {
     this.dirty.clear();
     this.alerts.clear();
     this.raised = [];
+    this.urgent = false;
     if (alerts.length > 0) this.onAlerts();
   }
 }

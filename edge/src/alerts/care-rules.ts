@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Type, type Static } from 'typebox';
-import { Value } from 'typebox/value';
+import { Compile } from 'typebox/compile';
 import { DEFAULT_CARE_SETTINGS, type DeviceCareSettings } from '../domain/alert-types.js';
 import type { EdgeMetrics } from '../metrics.js';
 import type { AlertStore } from './alert-store.js';
@@ -24,6 +24,10 @@ export const CareRulesSchema = Type.Object({
   }), { maxItems: 100_000 }),
 });
 export type CareRulesBody = Static<typeof CareRulesSchema>;
+/** Compiled once: the interpreted Value.Check of 1,000 devices blocked the event loop for
+ * 160 ms (up to 0.8 s on a loaded machine) at every refresh, and an urgent event arriving
+ * meanwhile waited for it (profile of the alert-latency bench). Compiled: ~3 ms. */
+const careRulesCheck = Compile(CareRulesSchema);
 
 /** The care rules the alert rules use: the cloud's, cached in alerts.db, or the defaults. */
 export class CareRules {
@@ -33,7 +37,7 @@ export class CareRules {
 
   constructor(private readonly store: AlertStore) {
     const cached = store.loadCareRules();
-    if (cached && Value.Check(CareRulesSchema, cached.body)) this.apply(cached.body, cached.fetchedAtMs);
+    if (cached && careRulesCheck.Check(cached.body)) this.apply(cached.body, cached.fetchedAtMs);
   }
 
   private apply(body: CareRulesBody, fetchedAtMs: number): void {
@@ -57,7 +61,7 @@ export class CareRules {
 
   /** Validates and adopts a response; false (and nothing changed) if it is not valid. */
   accept(body: unknown, nowMs: number): boolean {
-    if (!Value.Check(CareRulesSchema, body)) return false;
+    if (!careRulesCheck.Check(body)) return false;
     this.store.saveCareRules(body, nowMs);
     this.apply(body, nowMs);
     return true;
