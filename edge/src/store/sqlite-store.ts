@@ -42,10 +42,19 @@ export class SqliteStore implements TelemetryStore {
         CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
           site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`);
       this.stmts = {
-        reading: db.prepare('INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)'),
-        aggregate: db.prepare('INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)'),
-        event: db.prepare('INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-        presence: db.prepare('INSERT OR REPLACE INTO presence VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        // Upserts that update in place, not INSERT OR REPLACE: REPLACE deletes the old row and
+        // inserts a new one with a new rowid, so a batch replayed after a crash (stored, but the
+        // edge died before releasing it from the outbox) moved to the end of the table and rowid
+        // order stopped meaning "first arrival" — which the chaos test reads as order inversions.
+        reading: db.prepare(`INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, seq) DO UPDATE SET
+          ts = excluded.ts, site = excluded.site, kind = excluded.kind, fields = excluded.fields, text = excluded.text`),
+        aggregate: db.prepare(`INSERT INTO aggregates VALUES (?, ?, ?, ?, ?) ON CONFLICT(device_id, window_start) DO UPDATE SET
+          site = excluded.site, kind = excluded.kind, fields = excluded.fields`),
+        event: db.prepare(`INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, seq) DO UPDATE SET
+          ts = excluded.ts, site = excluded.site, kind = excluded.kind, type = excluded.type, severity = excluded.severity,
+          message = excluded.message, attributes = excluded.attributes`),
+        presence: db.prepare(`INSERT INTO presence VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, ts) DO UPDATE SET
+          site = excluded.site, kind = excluded.kind, online = excluded.online, reason = excluded.reason, firmware = excluded.firmware`),
         // Only a newer reading (device time, then seq) replaces the latest one.
         latest: db.prepare(`INSERT INTO latest VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET
           seq = excluded.seq, ts = excluded.ts, site = excluded.site, kind = excluded.kind, fields = excluded.fields,
