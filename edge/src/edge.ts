@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse } from '@yulan/protos';
 import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
 import { eraseDeviceData } from './erase.js';
@@ -36,9 +36,20 @@ export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore 
  * buffers in the outbox and the forwarder keeps retrying.
  */
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<EdgeHandle> {
-  mkdirSync(config.dataDir, { recursive: true });
+  // File safety (docs/deploy.md): warn about every path others can read, keep running.
+  ensurePrivateDir(config.dataDir);
+  for (const p of checkDataPermissions(config.dataDir)) logger.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
+  const onMigrating = (e: object): void => logger.warn(e, 'database schema upgrade (a copy was taken first)');
+  dataEvents.on('migrating', onMigrating);
   const metrics = createMetrics();
-  const outbox = new Outbox(join(config.dataDir, 'outbox.db'), config.outboxMaxRows);
+  let outbox: Outbox;
+  try {
+    outbox = new Outbox(join(config.dataDir, 'outbox.db'), config.outboxMaxRows);
+  } catch (err) {
+    dataEvents.off('migrating', onMigrating);
+    throw err;
+  }
+  const unmark = markInUse(config.dataDir, 'edge');
   metrics.outboxDepth = outbox.depth;
   const store = createStore(config, logger);
   const latest = new LatestCache();
@@ -86,6 +97,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
         alerts.pipeline.linkChanged(up, Date.now());
       },
     );
+    dataEvents.off('migrating', onMigrating);
     logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
 
     const snapshot = (): EdgeMetrics => {
@@ -114,6 +126,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
           await alerts.close();
           await store.close();
           outbox.close();
+          unmark();
           logger.info({ outbox: metrics.outboxDepth }, 'edge agent stopped');
         })();
         return closing;
@@ -127,6 +140,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     await store.close().catch(() => {});
     await alerting?.close().catch(() => {});
     outbox.close();
+    dataEvents.off('migrating', onMigrating);
+    unmark();
     throw err;
   }
 }

@@ -1,11 +1,30 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { DataError } from '@yulan/protos';
 import type { ReadingRecord, StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
+import { openEdgeDb } from '../sqlite-file.js';
 import {
   pickFields, type AggPoint, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
+
+/** telemetry.db schema versions (user_version); append, never edit a released entry. */
+export const MIGRATIONS: readonly string[] = [`
+        CREATE TABLE IF NOT EXISTS readings (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS readings_ts ON readings(device_id, ts);
+        CREATE TABLE IF NOT EXISTS aggregates (device_id TEXT NOT NULL, window_start INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (device_id, window_start));
+        CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
+          attributes TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS events_ts ON events(device_id, ts);
+        CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
+          kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
+        CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`,
+];
 
 /**
  * Embedded store, one SQLite file. Idempotent by primary keys: readings (device, seq),
@@ -24,23 +43,7 @@ export class SqliteStore implements TelemetryStore {
 
   async init(): Promise<void> {
     try {
-      const db = new Database(this.path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS readings (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (device_id, seq));
-        CREATE INDEX IF NOT EXISTS readings_ts ON readings(device_id, ts);
-        CREATE TABLE IF NOT EXISTS aggregates (device_id TEXT NOT NULL, window_start INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (device_id, window_start));
-        CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
-          attributes TEXT NOT NULL, PRIMARY KEY (device_id, seq));
-        CREATE INDEX IF NOT EXISTS events_ts ON events(device_id, ts);
-        CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
-          kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
-        CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`);
+      const db = openEdgeDb(this.path, 'telemetry', MIGRATIONS);
       this.stmts = {
         // Upserts that update in place, not INSERT OR REPLACE: REPLACE deletes the old row and
         // inserts a new one with a new rowid, so a batch replayed after a crash (stored, but the
@@ -110,6 +113,7 @@ export class SqliteStore implements TelemetryStore {
       });
       this.db = db;
     } catch (err) {
+      if (err instanceof DataError) throw err;
       throw new StoreError(`cannot open sqlite store ${this.path}`, { retryable: false, cause: err });
     }
   }
