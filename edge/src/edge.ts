@@ -14,6 +14,7 @@ import { startMqttSource, type MqttSource } from './mqtt-source.js';
 import { Outbox } from './outbox.js';
 import { InfluxStore } from './store/influx-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { Retention } from './retention.js';
 import type { TelemetryStore } from './store/store.js';
 
 export interface EdgeHandle {
@@ -58,6 +59,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   let tick: NodeJS.Timeout | undefined;
   let app: ReturnType<typeof buildHttpApi> | undefined;
   let alerting: Alerting | undefined;
+  let retention: Retention | undefined;
   try {
     alerting = startAlerting(config, metrics, logger);
     const alerts = alerting;
@@ -76,6 +78,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       alerts: alerts.pipeline,
     }, () => fwd.kick(), () => source?.reconnect());
     forwarder.start();
+    if (store instanceof SqliteStore) {
+      retention = new Retention(store, config.retention, (fn) => fwd.exclusive(fn), metrics, logger.child({ component: 'retention' }), config.retentionTunables);
+      retention.start();
+    }
     tick = setInterval(() => ingestor.tick(), TICK_MS);
     tick.unref();
 
@@ -122,6 +128,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
             ingestor.flush();
           }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
           await app?.close();
+          await retention?.close();
           await fwd.stop();
           await alerts.close();
           await store.close();
@@ -136,6 +143,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     clearInterval(tick);
     await source?.close().catch(() => {});
     await app?.close().catch(() => {});
+    await retention?.close().catch(() => {});
     await forwarder?.stop(0).catch(() => {});
     await store.close().catch(() => {});
     await alerting?.close().catch(() => {});

@@ -26,6 +26,10 @@ export const MIGRATIONS: readonly string[] = [`
           site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`,
 ];
 
+/** The tables retention prunes, and their time column. */
+export type PruneTable = 'readings' | 'aggregates' | 'events' | 'presence';
+const PRUNE_TIME: Record<PruneTable, string> = { readings: 'ts', aggregates: 'window_start', events: 'ts', presence: 'ts' };
+
 /**
  * Embedded store, one SQLite file. Idempotent by primary keys: readings (device, seq),
  * aggregates (device, window start), events (device, seq), presence (device, ts) —
@@ -38,6 +42,7 @@ export class SqliteStore implements TelemetryStore {
   private writeTx!: (records: readonly StoreRecord[]) => void;
   private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest', Database.Statement>;
   private deleteTx!: (q: DeleteRange) => void;
+  private pruneStmts: Partial<Record<PruneTable, Record<'first' | 'next' | 'del', Database.Statement>>> = {};
 
   constructor(private readonly path: string) {}
 
@@ -172,6 +177,31 @@ export class SqliteStore implements TelemetryStore {
       this.deleteTx(q);
     } catch (err) {
       throw new StoreError('sqlite store delete failed', { retryable: true, cause: err });
+    }
+  }
+
+  /**
+   * Retention: deletes at most `limit` rows of `table` older than `beforeMs`, one device at a
+   * time, walking devices in id order from `cursor` — each step is an index range on
+   * (device_id, ts), so a batch costs the same on a 100-million-row file as on a small one
+   * and needs no full scan. Returns the rows deleted and where to go on (undefined: the
+   * walk reached the last device).
+   */
+  pruneBatch(table: PruneTable, beforeMs: number, limit: number, cursor: string | undefined): { deleted: number; cursor: string | undefined } {
+    const db = this.open;
+    const st = (this.pruneStmts[table] ??= {
+      first: db.prepare(`SELECT device_id AS d FROM ${table} ORDER BY device_id LIMIT 1`).pluck(),
+      next: db.prepare(`SELECT device_id AS d FROM ${table} WHERE device_id > ? ORDER BY device_id LIMIT 1`).pluck(),
+      del: db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE device_id = ? AND ${PRUNE_TIME[table]} < ? LIMIT ?)`),
+    });
+    const device = (cursor === undefined ? st.first.get() : cursor) as string | undefined;
+    if (device === undefined) return { deleted: 0, cursor: undefined };
+    try {
+      const deleted = st.del.run(device, beforeMs, limit).changes;
+      // A full batch may have left more of this device; otherwise move on.
+      return { deleted, cursor: deleted >= limit ? device : (st.next.get(device) as string | undefined) };
+    } catch (err) {
+      throw new StoreError('sqlite store prune failed', { retryable: true, cause: err });
     }
   }
 
