@@ -8,6 +8,7 @@ import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
+import { runRetention } from './retention.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -18,6 +19,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'command-rtt': { about: 'commands API → device → confirmed by telemetry (p50/p99); a staged signed-firmware rollout to the fleet', run: runCommandRtt },
   'alert-latency': { about: 'falls and SOS → edge rules → cloud ladder → signed webhook: p50/p99/max, loss, duplicates', run: runAlertLatency },
   'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
+  retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 
