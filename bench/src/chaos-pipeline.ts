@@ -68,7 +68,8 @@ async function storedCount(stack: Stack, influx: Influxd | undefined): Promise<n
   return withTelemetryDb(stack, (db) => (db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n);
 }
 
-/** Devices whose rows, in insertion (rowid) order, are not in increasing seq order. */
+/** Devices whose rows, in first-insertion (rowid) order, are not in increasing seq order.
+ * The store upserts in place, so a batch replayed after a crash keeps its rowids. */
 function arrivalInversions(stack: Stack): number {
   const rows = withTelemetryDb(stack, (db) => db.prepare('SELECT device_id AS id, seq FROM readings ORDER BY rowid').all() as { id: string; seq: number }[]);
   const last = new Map<string, number>();

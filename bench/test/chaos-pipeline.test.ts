@@ -19,6 +19,13 @@ describe('pipeline faults (small)', () => {
     expect(r.stored).toBe(r.acked);
     expect(r.brokerDroppedQueued).toBe(0);
     // The broker sends the edge's queued backlog before live messages (persistence.ts).
+    // Order is read as the store's rowid order. This once failed with 8 (= every device) in a
+    // full `npm test`: the measurement was wrong, not the delivery. The forwarder writes a
+    // batch to telemetry.db and then releases it from outbox.db; an edge killed between the
+    // two replays the batch on restart, and the store's INSERT OR REPLACE gave the replayed
+    // rows new rowids after newer ones — identical data, shuffled rowids, every device in the
+    // batch "inverted". The store now upserts in place (rowid = first arrival; see
+    // edge/test/sqlite-store.test.ts), so a replay no longer reads as an inversion.
     expect(r.orderInversions).toBe(0);
   }, 120_000);
 

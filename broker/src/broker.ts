@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client } from 'aedes';
-import { ControlTopic, isValidId } from '@yulan/protos';
+import { checkDataPermissions, ControlTopic, isValidId } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { Role } from './acl.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -50,6 +50,9 @@ const SYS_NEW_CLIENTS = '$SYS/+/new/clients';
 
 export async function startBroker(config: BrokerConfig, logger: Logger, deps: BrokerDeps = {}): Promise<BrokerHandle> {
   const accounts = deps.accounts ?? (await loadAccounts(config.accountsFile));
+  // File safety (docs/deploy.md): the accounts file holds password hashes; warn, keep running.
+  const loose = new Map([...checkDataPermissions(config.stateDir), ...(deps.accounts ? [] : checkDataPermissions(config.accountsFile, 0))].map((p) => [p.path, p]));
+  for (const p of loose.values()) logger.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
   const deviceAuth =
     deps.deviceAuth ??
     new CloudDeviceAuthenticator({

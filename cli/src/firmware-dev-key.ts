@@ -26,6 +26,6 @@ export function ensureDevFirmwareKey(dataDir: string): DevFirmwareKey {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   writeFileSync(signingKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  writeFileSync(keysFile, JSON.stringify([{ id: keyId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) }], null, 2), { mode: 0o644 });
+  writeFileSync(keysFile, JSON.stringify([{ id: keyId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) }], null, 2), { mode: 0o600 });
   return { keysFile, signingKeyFile, keyId, created: true };
 }

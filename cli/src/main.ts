@@ -17,6 +17,8 @@ Usage:
   yulan cloud              run the cloud API and dashboard
   yulan sim [options]      run a simulated device fleet (yulan sim --help)
 ${ENGINEER_USAGE}
+  yulan backup [--to DIR]  copy every database and file of the data directory, online
+  yulan restore --from DIR restore a backup into a fresh data directory
   yulan help               this text
 
 Configuration comes from YULAN_* environment variables, optionally filled in from a
@@ -87,6 +89,10 @@ export async function main(rawArgv: string[]): Promise<number> {
   const env = withConfigFile(process.env, file ?? process.env.YULAN_CONFIG_FILE);
   if (cmd !== undefined && Object.hasOwn(ENGINEER_COMMANDS, cmd)) {
     return runEngineerCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });
+  }
+  if (cmd === 'backup' || cmd === 'restore') {
+    const { dataCommand } = await import('./backup-command.js');
+    return dataCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });
   }
   switch (cmd) {
     case 'up': {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse } from '@yulan/protos';
 import { buildApp } from './app.js';
 import { ensureAdminToken } from './auth-tokens.js';
 import type { CloudConfig } from './config.js';
@@ -33,7 +34,19 @@ export interface StartCloudOptions {
  */
 export async function startCloud(config: CloudConfig, logger: Logger, opts: StartCloudOptions = {}): Promise<CloudHandle> {
   const log = logger.child({ service: 'cloud' });
-  const devices = new SqliteDeviceRepository({ file: config.dbFile });
+  // File safety (docs/deploy.md): warn about every path others can read, keep running.
+  ensurePrivateDir(config.dataDir);
+  for (const p of checkDataPermissions(config.dataDir)) log.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
+  const onMigrating = (e: object): void => log.warn(e, 'database schema upgrade (a copy was taken first)');
+  dataEvents.on('migrating', onMigrating);
+  let devices: SqliteDeviceRepository;
+  try {
+    devices = new SqliteDeviceRepository({ file: config.dbFile });
+  } catch (err) {
+    dataEvents.off('migrating', onMigrating);
+    throw err;
+  }
+  const unmark = markInUse(config.dataDir, 'cloud');
   let people: PeopleModule | undefined;
   let alerts: AlertsModule | undefined;
   let deviceControl: ControlModule | undefined;
@@ -61,6 +74,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('firmware', firmware && (() => firmware!.close()));
     await devices.close();
     await people?.close();
+    dataEvents.off('migrating', onMigrating);
+    unmark();
   };
   try {
     const admin = await ensureAdminToken(devices, config.adminToken);
@@ -141,6 +156,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
+    dataEvents.off('migrating', onMigrating);
     log.info({ url, dataDir: config.dataDir }, 'cloud listening');
     let closing: Promise<void> | undefined;
     return {

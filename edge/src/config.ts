@@ -4,9 +4,12 @@ import { Value } from 'typebox/value';
 import { AIR_ENV, airConfig, airIssues, type AirConfig } from './air/air-config.js';
 import type { FallbackConfig } from './alerts/fallback.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { RETENTION_TUNABLES, type RetentionConfig, type RetentionTunables } from './retention.js';
 
 const PORT = '^(0|[1-9][0-9]{0,4})$';
 const POS_INT = '^[1-9][0-9]*$';
+/** 0 (keep forever) or 1..36500 days */
+const DAYS = '^(0|[1-9][0-9]{0,3}|[1-2][0-9]{4}|3[0-5][0-9]{3}|36500)$';
 const URL_RE = '^[a-z][a-z0-9+.-]*://\\S+$';
 const HTTP_URL = '^https?://[^\\s/]+\\S*$';
 const EMAIL = '[^\\s@,<>]+@[^\\s@,<>]+';
@@ -32,6 +35,10 @@ const EnvSchema = Type.Object({
   YULAN_INFLUX_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OUTBOX_MAX_ROWS: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_BATCH_SIZE: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Retention of the embedded SQLite store and the InfluxDB retention policies, in days (0 = keep).
+  YULAN_RETENTION_RAW_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
+  YULAN_RETENTION_AGGREGATES_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
+  YULAN_RETENTION_EVENTS_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
   // Alerts (docs/care.md §2): the cloud the edge reports to, and its own fallback pager.
   YULAN_CLOUD_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
   YULAN_EDGE_FALLBACK_AFTER_SEC: Type.Optional(Type.String({ pattern: POS_INT })),
@@ -71,6 +78,9 @@ export interface EdgeConfig {
   influx?: InfluxConfig;
   outboxMaxRows: number;
   batchSize: number;
+  retention: RetentionConfig;
+  /** Not from env, overridable by callers (tests, benchmark). */
+  retentionTunables: RetentionTunables;
   /** Unset → alerts are raised and kept locally only (and paged through the fallback). */
   cloudUrl?: string;
   fallback: FallbackConfig;
@@ -99,6 +109,9 @@ export const ALERTING_DEFAULTS: AlertingTunables = {
   careRulesRefreshMs: 60_000, uplinkMinBackoffMs: 500, uplinkMaxBackoffMs: 30_000, httpTimeoutMs: 10_000,
   fallbackRetryDelaysMs: [1000, 2000, 4000], fallbackCheckMs: 1000, warmupMs: 60_000,
 };
+
+/** README, "Retention": raw readings a month, 1-minute aggregates two years, events five. */
+export const RETENTION_DEFAULTS: RetentionConfig = { rawDays: 30, aggregatesDays: 730, eventsDays: 1825 };
 
 export const EDGE_DEFAULTS = {
   maxFutureSkewMs: 5 * 60_000,
@@ -154,6 +167,12 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     token: e.YULAN_EDGE_TOKEN,
     outboxMaxRows: Number(e.YULAN_OUTBOX_MAX_ROWS ?? 1_000_000),
     batchSize: Number(e.YULAN_BATCH_SIZE ?? 5000),
+    retention: {
+      rawDays: Number(e.YULAN_RETENTION_RAW_DAYS ?? RETENTION_DEFAULTS.rawDays),
+      aggregatesDays: Number(e.YULAN_RETENTION_AGGREGATES_DAYS ?? RETENTION_DEFAULTS.aggregatesDays),
+      eventsDays: Number(e.YULAN_RETENTION_EVENTS_DAYS ?? RETENTION_DEFAULTS.eventsDays),
+    },
+    retentionTunables: { ...RETENTION_TUNABLES },
     ...(e.YULAN_CLOUD_URL ? { cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, '') } : {}),
     fallback: fallbackConfig(e),
     air: airConfig(e),

@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { registerAirRoutes } from './air/air-routes.js';
 import { AirService } from './air/air-service.js';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse } from '@yulan/protos';
 import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
 import { eraseDeviceData } from './erase.js';
@@ -16,6 +16,7 @@ import { startMqttSource, type MqttSource } from './mqtt-source.js';
 import { Outbox } from './outbox.js';
 import { InfluxStore } from './store/influx-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { Retention } from './retention.js';
 import type { TelemetryStore } from './store/store.js';
 
 export interface EdgeHandle {
@@ -44,9 +45,20 @@ export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore 
  * buffers in the outbox and the forwarder keeps retrying.
  */
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<EdgeHandle> {
-  mkdirSync(config.dataDir, { recursive: true });
+  // File safety (docs/deploy.md): warn about every path others can read, keep running.
+  ensurePrivateDir(config.dataDir);
+  for (const p of checkDataPermissions(config.dataDir)) logger.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
+  const onMigrating = (e: object): void => logger.warn(e, 'database schema upgrade (a copy was taken first)');
+  dataEvents.on('migrating', onMigrating);
   const metrics = createMetrics();
-  const outbox = new Outbox(join(config.dataDir, 'outbox.db'), config.outboxMaxRows);
+  let outbox: Outbox;
+  try {
+    outbox = new Outbox(join(config.dataDir, 'outbox.db'), config.outboxMaxRows);
+  } catch (err) {
+    dataEvents.off('migrating', onMigrating);
+    throw err;
+  }
+  const unmark = markInUse(config.dataDir, 'edge');
   metrics.outboxDepth = outbox.depth;
   const store = createStore(config, logger);
   const latest = new LatestCache();
@@ -56,6 +68,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   let airTick: NodeJS.Timeout | undefined;
   let app: ReturnType<typeof buildHttpApi> | undefined;
   let alerting: Alerting | undefined;
+  let retention: Retention | undefined;
   try {
     alerting = startAlerting(config, metrics, logger);
     const alerts = alerting;
@@ -76,6 +89,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       alerts: alerts.pipeline,
     }, () => fwd.kick(), () => source?.reconnect());
     forwarder.start();
+    if (store instanceof SqliteStore) {
+      retention = new Retention(store, config.retention, (fn) => fwd.exclusive(fn), metrics, logger.child({ component: 'retention' }), config.retentionTunables);
+      retention.start();
+    }
     tick = setInterval(() => ingestor.tick(), TICK_MS);
     tick.unref();
 
@@ -113,6 +130,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       air.run(Date.now()).catch((err: unknown) => airLog.warn({ err }, 'air-quality computation failed; retried next minute'));
     }, AIR_TICK_MS);
     airTick.unref();
+    dataEvents.off('migrating', onMigrating);
     logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
 
     const snapshot = (): EdgeMetrics => {
@@ -139,10 +157,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
           }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
           await app?.close();
           await air.idle();
+          await retention?.close();
           await fwd.stop();
           await alerts.close();
           await store.close();
           outbox.close();
+          unmark();
           logger.info({ outbox: metrics.outboxDepth }, 'edge agent stopped');
         })();
         return closing;
@@ -153,10 +173,13 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     clearInterval(airTick);
     await source?.close().catch(() => {});
     await app?.close().catch(() => {});
+    await retention?.close().catch(() => {});
     await forwarder?.stop(0).catch(() => {});
     await store.close().catch(() => {});
     await alerting?.close().catch(() => {});
     outbox.close();
+    dataEvents.off('migrating', onMigrating);
+    unmark();
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-export { loadEdgeConfig, EDGE_DEFAULTS, ALERTING_DEFAULTS, type EdgeConfig, type InfluxConfig, type AlertingTunables } from './config.js';
+export { loadEdgeConfig, RETENTION_DEFAULTS, EDGE_DEFAULTS, ALERTING_DEFAULTS, type EdgeConfig, type InfluxConfig, type AlertingTunables } from './config.js';
 export { startEdge, createStore, type EdgeHandle } from './edge.js';
 export { EdgeError, EdgeErrorCode, ConfigError, StoreError, type ConfigIssue } from './errors.js';
 export type { EdgeMetrics } from './metrics.js';
@@ -24,7 +24,8 @@ export { startMqttSource, SUBSCRIBED_CHANNELS, type MqttSource, type MqttSourceO
 export type {
   TelemetryStore, TimeRange, RawQuery, RawPoint, AggPoint, EventPoint, LatestPoint, DeleteRange,
 } from './store/store.js';
-export { SqliteStore } from './store/sqlite-store.js';
+export { SqliteStore, type PruneTable } from './store/sqlite-store.js';
+export { Retention, RETENTION_TUNABLES, type RetentionConfig, type RetentionTunables } from './retention.js';
 export { InfluxStore } from './store/influx-store.js';
 export { toLine, nsTimestamp, Measurement } from './store/influx-lines.js';
 

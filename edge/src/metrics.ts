@@ -37,10 +37,14 @@ export interface EdgeMetrics {
   careRulesAgeMs: number;
   careRulesFetches: number;
   careRulesErrors: number;
+  /** Rows deleted by retention (SQLite store), and completed passes over every table. */
+  retentionPruned: number;
+  retentionPasses: number;
 }
 
 export function createMetrics(): EdgeMetrics {
   return {
+    retentionPruned: 0, retentionPasses: 0,
     received: 0, decoded: 0, duplicates: 0, deadLetters: {}, lateForAggregation: 0, outboxDepth: 0,
     outboxErrors: 0, written: 0, droppedUnderPressure: 0, rejectedByStore: 0, storeErrors: 0, storeUp: false,
     lastWriteLagMs: 0, writeLag: { count: 0, p50: 0, p90: 0, p99: 0, max: 0 }, mqttConnected: false,

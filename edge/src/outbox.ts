@@ -1,9 +1,26 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { DataError } from '@yulan/protos';
 import type { AggSnapshot } from './domain/aggregator.js';
 import type { DedupeSnapshot } from './domain/dedupe.js';
 import { planEviction } from './domain/outbox-policy.js';
 import { isDroppable, type StoreRecord } from './domain/records.js';
 import { EdgeError, EdgeErrorCode } from './errors.js';
+import { openEdgeDb } from './sqlite-file.js';
+
+/** outbox.db schema versions (user_version); append, never edit a released entry. */
+const OUTBOX_MIGRATIONS: readonly string[] = [`
+        CREATE TABLE IF NOT EXISTS outbox (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          droppable INTEGER NOT NULL,
+          body TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox(id) WHERE droppable = 1;
+        CREATE TABLE IF NOT EXISTS device_state (
+          device_id TEXT PRIMARY KEY,
+          dedupe TEXT,
+          agg TEXT
+        );`,
+];
 
 export interface DeviceStateRow {
   deviceId: string;
@@ -38,22 +55,9 @@ export class Outbox {
 
   constructor(path: string, private readonly maxRows: number) {
     try {
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS outbox (
-          id INTEGER PRIMARY KEY AUTOINCREMENT,
-          droppable INTEGER NOT NULL,
-          body TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox(id) WHERE droppable = 1;
-        CREATE TABLE IF NOT EXISTS device_state (
-          device_id TEXT PRIMARY KEY,
-          dedupe TEXT,
-          agg TEXT
-        );`);
+      this.db = openEdgeDb(path, 'outbox', OUTBOX_MIGRATIONS);
     } catch (err) {
+      if (err instanceof DataError) throw err;
       throw new EdgeError(EdgeErrorCode.Outbox, `cannot open outbox ${path}`, { cause: err });
     }
     this.insert = this.db.prepare('INSERT INTO outbox (droppable, body) VALUES (?, ?)');

@@ -6,3 +6,4 @@ export type { Codec, DeepPartial } from './codec.js';
 export * from './credentials.js';
 export * from './webhook-signature.js';
 export * from './care.js';
+export * from './data-safety.js';

@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
  * crash mid-write never leaves a partial image under a real digest. */
 export class ImageStore {
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    // Owner-only like every data folder (docs/deploy.md); the cloud serves images itself.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   private path(sha256Hex: string): string {
@@ -19,7 +20,7 @@ export class ImageStore {
     const p = this.path(sha256Hex);
     if (existsSync(p) && statSync(p).size === data.length) return;
     const tmp = `${p}.${process.pid}.tmp`;
-    writeFileSync(tmp, data);
+    writeFileSync(tmp, data, { mode: 0o600 });
     renameSync(tmp, p);
   }
 

@@ -1,6 +1,8 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { DataError } from '@yulan/protos';
 import type { AlertRecord, DeviceRuleState } from '../domain/alert-types.js';
 import { EdgeError, EdgeErrorCode } from '../errors.js';
+import { openEdgeDb } from '../sqlite-file.js';
 
 /** One fallback attempt, as sent to the cloud in `edgeNotifications`. */
 export interface EdgeNotification {
@@ -68,11 +70,9 @@ export class AlertStore {
 
   constructor(path: string) {
     try {
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
+      this.db = openEdgeDb(path, 'alerts', [SCHEMA]);
     } catch (err) {
+      if (err instanceof DataError) throw err;
       throw new EdgeError(EdgeErrorCode.AlertStore, `cannot open alert store ${path}`, { cause: err });
     }
     const upsertState = this.db.prepare(

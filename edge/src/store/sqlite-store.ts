@@ -1,11 +1,38 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { DataError } from '@yulan/protos';
 import type { ReadingRecord, StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
+import { openEdgeDb } from '../sqlite-file.js';
 import {
   pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
+
+/** telemetry.db schema versions (user_version); append, never edit a released entry. */
+export const MIGRATIONS: readonly string[] = [`
+        CREATE TABLE IF NOT EXISTS readings (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS readings_ts ON readings(device_id, ts);
+        CREATE TABLE IF NOT EXISTS aggregates (device_id TEXT NOT NULL, window_start INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (device_id, window_start));
+        CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
+          attributes TEXT NOT NULL, PRIMARY KEY (device_id, seq));
+        CREATE INDEX IF NOT EXISTS events_ts ON events(device_id, ts);
+        CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
+          kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
+        CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);`,
+  // 2: hourly/daily AQI and noise levels per monitor and per site (edge/src/air).
+  `CREATE TABLE IF NOT EXISTS air_index (scope TEXT NOT NULL, id TEXT NOT NULL, measure TEXT NOT NULL,
+     period TEXT NOT NULL, ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, site TEXT NOT NULL, value REAL,
+     "values" TEXT NOT NULL, labels TEXT NOT NULL, PRIMARY KEY (scope, id, measure, period, ts));`,
+];
+
+/** The tables retention prunes, and their time column. */
+export type PruneTable = 'readings' | 'aggregates' | 'events' | 'presence';
+const PRUNE_TIME: Record<PruneTable, string> = { readings: 'ts', aggregates: 'window_start', events: 'ts', presence: 'ts' };
 
 /**
  * Embedded store, one SQLite file. Idempotent by primary keys: readings (device, seq),
@@ -19,36 +46,27 @@ export class SqliteStore implements TelemetryStore {
   private writeTx!: (records: readonly StoreRecord[]) => void;
   private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest' | 'airIndex' | 'qAirIndex', Database.Statement>;
   private deleteTx!: (q: DeleteRange) => void;
+  private pruneStmts: Partial<Record<PruneTable, Record<'first' | 'next' | 'del', Database.Statement>>> = {};
 
   constructor(private readonly path: string) {}
 
   async init(): Promise<void> {
     try {
-      const db = new Database(this.path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS readings (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (device_id, seq));
-        CREATE INDEX IF NOT EXISTS readings_ts ON readings(device_id, ts);
-        CREATE TABLE IF NOT EXISTS aggregates (device_id TEXT NOT NULL, window_start INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (device_id, window_start));
-        CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
-          attributes TEXT NOT NULL, PRIMARY KEY (device_id, seq));
-        CREATE INDEX IF NOT EXISTS events_ts ON events(device_id, ts);
-        CREATE TABLE IF NOT EXISTS presence (device_id TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL,
-          kind TEXT NOT NULL, online INTEGER NOT NULL, reason TEXT NOT NULL, firmware TEXT NOT NULL, PRIMARY KEY (device_id, ts));
-        CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-          site TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, text TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS air_index (scope TEXT NOT NULL, id TEXT NOT NULL, measure TEXT NOT NULL,
-          period TEXT NOT NULL, ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, site TEXT NOT NULL, value REAL,
-          "values" TEXT NOT NULL, labels TEXT NOT NULL, PRIMARY KEY (scope, id, measure, period, ts));`);
+      const db = openEdgeDb(this.path, 'telemetry', MIGRATIONS);
       this.stmts = {
-        reading: db.prepare('INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)'),
-        aggregate: db.prepare('INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?)'),
-        event: db.prepare('INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-        presence: db.prepare('INSERT OR REPLACE INTO presence VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        // Upserts that update in place, not INSERT OR REPLACE: REPLACE deletes the old row and
+        // inserts a new one with a new rowid, so a batch replayed after a crash (stored, but the
+        // edge died before releasing it from the outbox) moved to the end of the table and rowid
+        // order stopped meaning "first arrival" — which the chaos test reads as order inversions.
+        reading: db.prepare(`INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, seq) DO UPDATE SET
+          ts = excluded.ts, site = excluded.site, kind = excluded.kind, fields = excluded.fields, text = excluded.text`),
+        aggregate: db.prepare(`INSERT INTO aggregates VALUES (?, ?, ?, ?, ?) ON CONFLICT(device_id, window_start) DO UPDATE SET
+          site = excluded.site, kind = excluded.kind, fields = excluded.fields`),
+        event: db.prepare(`INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, seq) DO UPDATE SET
+          ts = excluded.ts, site = excluded.site, kind = excluded.kind, type = excluded.type, severity = excluded.severity,
+          message = excluded.message, attributes = excluded.attributes`),
+        presence: db.prepare(`INSERT INTO presence VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, ts) DO UPDATE SET
+          site = excluded.site, kind = excluded.kind, online = excluded.online, reason = excluded.reason, firmware = excluded.firmware`),
         // Only a newer reading (device time, then seq) replaces the latest one.
         latest: db.prepare(`INSERT INTO latest VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET
           seq = excluded.seq, ts = excluded.ts, site = excluded.site, kind = excluded.kind, fields = excluded.fields,
@@ -111,6 +129,7 @@ export class SqliteStore implements TelemetryStore {
       });
       this.db = db;
     } catch (err) {
+      if (err instanceof DataError) throw err;
       throw new StoreError(`cannot open sqlite store ${this.path}`, { retryable: false, cause: err });
     }
   }
@@ -179,6 +198,31 @@ export class SqliteStore implements TelemetryStore {
       this.deleteTx(q);
     } catch (err) {
       throw new StoreError('sqlite store delete failed', { retryable: true, cause: err });
+    }
+  }
+
+  /**
+   * Retention: deletes at most `limit` rows of `table` older than `beforeMs`, one device at a
+   * time, walking devices in id order from `cursor` — each step is an index range on
+   * (device_id, ts), so a batch costs the same on a 100-million-row file as on a small one
+   * and needs no full scan. Returns the rows deleted and where to go on (undefined: the
+   * walk reached the last device).
+   */
+  pruneBatch(table: PruneTable, beforeMs: number, limit: number, cursor: string | undefined): { deleted: number; cursor: string | undefined } {
+    const db = this.open;
+    const st = (this.pruneStmts[table] ??= {
+      first: db.prepare(`SELECT device_id AS d FROM ${table} ORDER BY device_id LIMIT 1`).pluck(),
+      next: db.prepare(`SELECT device_id AS d FROM ${table} WHERE device_id > ? ORDER BY device_id LIMIT 1`).pluck(),
+      del: db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE device_id = ? AND ${PRUNE_TIME[table]} < ? LIMIT ?)`),
+    });
+    const device = (cursor === undefined ? st.first.get() : cursor) as string | undefined;
+    if (device === undefined) return { deleted: 0, cursor: undefined };
+    try {
+      const deleted = st.del.run(device, beforeMs, limit).changes;
+      // A full batch may have left more of this device; otherwise move on.
+      return { deleted, cursor: deleted >= limit ? device : (st.next.get(device) as string | undefined) };
+    } catch (err) {
+      throw new StoreError('sqlite store prune failed', { retryable: true, cause: err });
     }
   }
 
