@@ -186,6 +186,8 @@ describe.runIf(haveChromium)('care page: the urgent alert card, against the real
     expect(next.id).toBe(`${alertId}~2`);
     const card2 = page.locator(`[data-alert-id="${next.id}"]`);
     await card2.getByRole('button', { name: "I'm handling it" }).waitFor();
+    // The card comes from the live summary first; its events arrive with the detail read.
+    await card2.locator('.events li', { hasText: 'SOS button pressed' }).waitFor();
     expect(await card2.locator('.events li').allTextContents()).toEqual([expect.stringContaining('SOS button pressed')]);
     expect(problems).toEqual([]);
   });
