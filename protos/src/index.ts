@@ -7,3 +7,4 @@ export * from './credentials.js';
 export * from './webhook-signature.js';
 export * from './care.js';
 export * from './data-safety.js';
+export * from './noise-zones.js';

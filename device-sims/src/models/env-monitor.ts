@@ -1,20 +1,11 @@
-import { Severity, type EnvMonitorTelemetry } from '@yulan/protos';
+import { NOISE_LIMITS, Severity, type EnvMonitorTelemetry, type NoiseZone } from '@yulan/protos';
 import { hazard, type Rng } from '../rng.js';
 import {
   DEFAULT_UTC_OFFSET_MIN, HOUR_MS, MINUTE_MS, clamp, hourBump, localHour, round, type SimEvent, type StepResult,
 } from './types.js';
 
-/** GB 3096-2008 acoustic environment zone classes and their LAeq limits, dB(A). */
-export const NOISE_LIMITS = {
-  '0': { day: 50, night: 40 },
-  '1': { day: 55, night: 45 },
-  '2': { day: 60, night: 50 },
-  '3': { day: 65, night: 55 },
-  '4a': { day: 70, night: 55 },
-  '4b': { day: 70, night: 60 },
-} as const;
-export type NoiseZone = keyof typeof NOISE_LIMITS;
-export const NOISE_ZONES = Object.keys(NOISE_LIMITS) as NoiseZone[];
+// GB 3096-2008 zone classes and limits: one table in protos, shared with the edge.
+export { NOISE_LIMITS, NOISE_ZONES, type NoiseZone } from '@yulan/protos';
 
 /** Quiet-hours background level per zone, dB(A); traffic adds up to ~22 dB on top. */
 const ZONE_BASE: Record<NoiseZone, number> = { '0': 32, '1': 35, '2': 39, '3': 43, '4a': 47, '4b': 49 };

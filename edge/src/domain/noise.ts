@@ -1,3 +1,4 @@
+import { NOISE_LIMITS, type NoiseZone } from '@yulan/protos';
 import { atLocal, MINUTE_MS, parseHhMm } from './local-time.js';
 
 /**
@@ -5,16 +6,8 @@ import { atLocal, MINUTE_MS, parseHhMm } from './local-time.js';
  * day (Ld) and night (Ln) levels. Pure.
  */
 
-export const NOISE_LIMITS = {
-  '0': { day: 50, night: 40 },
-  '1': { day: 55, night: 45 },
-  '2': { day: 60, night: 50 },
-  '3': { day: 65, night: 55 },
-  '4a': { day: 70, night: 55 },
-  '4b': { day: 70, night: 60 },
-} as const;
-export type NoiseZone = keyof typeof NOISE_LIMITS;
-export const NOISE_ZONES = Object.keys(NOISE_LIMITS) as NoiseZone[];
+export { NOISE_LIMITS, NOISE_ZONES, type NoiseZone } from '@yulan/protos';
+
 /** GB 3096 §5.4: at night a single peak may not exceed the limit by more than 15 dB(A). */
 export const NIGHT_PEAK_MARGIN_DB = 15;
 
