@@ -94,6 +94,10 @@ export async function main(rawArgv: string[]): Promise<number> {
   if (cmd !== undefined && Object.hasOwn(ENGINEER_COMMANDS, cmd)) {
     return runEngineerCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });
   }
+  if (cmd === 'admin') {
+    const { adminCommand } = await import('./admin-command.js');
+    return adminCommand(rest, { env, stdout: process.stdout, stderr: process.stderr });
+  }
   if (cmd === 'backup' || cmd === 'restore') {
     const { dataCommand } = await import('./backup-command.js');
     return dataCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });

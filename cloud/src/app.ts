@@ -138,7 +138,13 @@ export async function buildApp(opts: AppOptions & { logger: Logger; trustProxy?:
     // Bodies here are small JSON documents; a tight limit caps abuse cheaply.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: false } },
+    // Fastify logs two lines per request at info; with `yulan up` they buried the banner
+    // (admin token, demo logins) under hundreds of lines. One line at debug instead.
+    disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+  });
   await fastify.register(app, appOpts);
   await fastify.ready();
   return fastify as unknown as FastifyInstance;
