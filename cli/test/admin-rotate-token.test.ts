@@ -1,7 +1,9 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adminCommand } from '../src/admin-command.js';
 import { runUp, type UpHandle } from '../src/up.js';
-import { api, quietLogger, tempDir } from './support.js';
+import { api, eventually, quietLogger, tempDir } from './support.js';
 
 async function admin(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -77,6 +79,27 @@ describe('yulan admin rotate-token', () => {
       expect(r.stderr).toContain('no cloud data at');
     } finally {
       empty.cleanup();
+    }
+  });
+});
+
+describe('npm start keeps the admin token visible', () => {
+  it('logs API requests at debug, not info (they buried the banner)', async () => {
+    const tmp = tempDir('yulan-reqlog-');
+    const lines: { level: number; msg: string; url?: string }[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as never); done(); } });
+    const up = await runUp({
+      YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '0', YULAN_CARE_DEMO: '0',
+    }, pino({ level: 'debug' }, sink), () => {});
+    try {
+      expect((await api(`http://127.0.0.1:${up.httpPort}`, up.adminToken!, '/api/v1/devices?site=reqlog')).status).toBe(200);
+      const done = await eventually(() => lines.find((l) => l.msg === 'request completed' && l.url?.includes('site=reqlog')), 'the request line');
+      expect(done.level).toBe(20);
+      expect(lines.filter((l) => l.level >= 30 && /incoming request|request completed/.test(l.msg))).toEqual([]);
+    } finally {
+      await up.close();
+      tmp.cleanup();
     }
   });
 });
