@@ -103,6 +103,13 @@ describe('engineer commands against a running platform', () => {
     expect(direct.body.desired.settings).toEqual({});
   });
 
+  it('the API names the valid kinds too, not one schema error per kind', async () => {
+    const r = await api<{ message: string; code: string }>(base(), up.adminToken!, '/api/v1/devices', { method: 'POST', body: JSON.stringify({ site: 'xuhui', kind: 'toaster' }) });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('E_VALIDATION');
+    expect(r.body.message).toBe('body/kind must be one of ev-charger, parcel-locker, fall-sensor, env-monitor');
+  });
+
   it('cmd --wait prints the final state once; a device failure exits 7, a bad request 4', async () => {
     const ok = await runInProcess(['cmd', 'locker-xuhui-0001', 'locker.open', 'compartment=2', '--wait', '--timeout', '60'], env);
     expect(ok.code).toBe(0);

@@ -13,6 +13,7 @@ import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
+import { formatSchemaErrors } from './schema-errors.js';
 
 export interface RateLimitOptions {
   /** requests per window per client IP across the API */
@@ -141,6 +142,7 @@ export async function buildApp(opts: AppOptions & { logger: Logger; trustProxy?:
     // Fastify logs two lines per request at info; with `yulan up` they buried the banner
     // (admin token, demo logins) under hundreds of lines. One line at debug instead.
     disableRequestLogging: true,
+    schemaErrorFormatter: formatSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
