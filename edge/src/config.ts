@@ -62,6 +62,8 @@ export interface InfluxConfig {
   org?: string;
   bucket?: string;
   token?: string;
+  /** 1.x: one retention policy per kind of data with these days (store/influx-retention.ts) */
+  retention?: RetentionConfig;
 }
 
 export interface EdgeConfig {
