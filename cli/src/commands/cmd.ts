@@ -67,6 +67,9 @@ export async function cmdCommand(args: string[], io: CommandIo): Promise<number>
     if (!values.json && !FINAL.has(c.status)) io.stderr.write(`${c.id} ${c.status}${c.message ? `: ${c.message}` : ''}\n`);
   };
   progress(cmd);
+  if (cmd.status === 'queued' && cmd.expiresAt && !values.json) {
+    io.stderr.write(`(the device has not taken it yet, e.g. it is offline: waiting until it expires at ${cmd.expiresAt}; Ctrl-C stops waiting, the command stays queued)\n`);
+  }
   let last = cmd.status;
   let failures = 0;
   while (!FINAL.has(cmd.status)) {
