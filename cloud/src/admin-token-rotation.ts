@@ -65,7 +65,11 @@ export const adminTokenRoutes: FastifyPluginAsyncTypebox<{ digest: Buffer; audit
       response: { 200: Type.Object({ token: Type.String() }), ...errorResponses(401, 429) },
     },
   }, async (request, reply) => {
-    const token = await rotateAdminToken(fastify.devices, opts.audit, 'admin-token', `online from ${request.ip}`, opts.digest);
+    // Whoever the auth hook vouched for: the admin token today, a signed-in admin if the
+    // people sign-in ever covers this route.
+    const p = request.principal;
+    const actor = p?.kind === 'person' ? p.userId : 'admin-token';
+    const token = await rotateAdminToken(fastify.devices, opts.audit, actor, `online from ${request.ip}`, opts.digest);
     request.log.warn('admin token rotated; the old token no longer works');
     return reply.header('cache-control', 'no-store').send({ token });
   });
