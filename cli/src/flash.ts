@@ -10,7 +10,7 @@ export interface FlashOptions extends SenderOptions {
 
 const EXIT_FOR: Record<YmodemErrorCode, ExitCode> = {
   [YmodemErrorCode.Timeout]: ExitCode.Timeout,
-  [YmodemErrorCode.TooManyNaks]: ExitCode.Refused,
+  [YmodemErrorCode.TooManyNaks]: ExitCode.DeviceFailed,
   [YmodemErrorCode.Cancelled]: ExitCode.Cancelled,
 };
 

@@ -7,6 +7,7 @@ import { takeConfigFlag, withConfigFile } from './config-file.js';
 import { createLogger } from './logger.js';
 import { runUp } from './up.js';
 import { ENGINEER_COMMANDS, ENGINEER_USAGE, runEngineerCommand } from './commands/index.js';
+import { exitCodeHelp } from './commands/errors.js';
 
 const USAGE = `yulan — IoT edge and device-management platform
 
@@ -19,10 +20,13 @@ Usage:
 ${ENGINEER_USAGE}
   yulan backup [--to DIR]  copy every database and file of the data directory, online
   yulan restore --from DIR restore a backup into a fresh data directory
+  yulan admin rotate-token replace a lost or leaked admin token (yulan admin --help)
   yulan help               this text
 
 Configuration comes from YULAN_* environment variables, optionally filled in from a
-file in .env syntax: --config FILE or YULAN_CONFIG_FILE=FILE (see README.md).`;
+file in .env syntax: --config FILE or YULAN_CONFIG_FILE=FILE (see README.md).
+
+${exitCodeHelp()}`;
 
 interface Closable { close(): Promise<void> }
 
@@ -89,6 +93,10 @@ export async function main(rawArgv: string[]): Promise<number> {
   const env = withConfigFile(process.env, file ?? process.env.YULAN_CONFIG_FILE);
   if (cmd !== undefined && Object.hasOwn(ENGINEER_COMMANDS, cmd)) {
     return runEngineerCommand(cmd, rest, { env, stdout: process.stdout, stderr: process.stderr });
+  }
+  if (cmd === 'admin') {
+    const { adminCommand } = await import('./admin-command.js');
+    return adminCommand(rest, { env, stdout: process.stdout, stderr: process.stderr });
   }
   if (cmd === 'backup' || cmd === 'restore') {
     const { dataCommand } = await import('./backup-command.js');

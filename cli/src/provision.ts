@@ -61,7 +61,7 @@ export class ConsoleClient {
 }
 
 function refused(step: string, reply: string): CliError {
-  return new CliError(ProvisionErrorCode.Refused, `the device refused ${step}: ${reply.replace(/^ERR\s*/, '')}`, ExitCode.Refused);
+  return new CliError(ProvisionErrorCode.Refused, `the device refused ${step}: ${reply.replace(/^ERR\s*/, '')}`, ExitCode.DeviceFailed);
 }
 
 /** Writes the settings and commits them; throws a CliError naming the failing step. */
@@ -83,7 +83,7 @@ export async function provisionOverSerial(client: ConsoleClient, settings: Devic
     if (reply.startsWith('OK') && reply !== expected) reply = await client.request(`SET ${key}=${value}`); // one retry for a garbled line
     if (reply.startsWith('ERR')) throw refused(`${key}`, reply);
     if (reply !== expected) {
-      throw new CliError(ProvisionErrorCode.Verify, `the device stored a different ${key} than was sent (CRC mismatch: "${reply}", expected crc=${valueCrc(value)}); check the line and try again`, ExitCode.Refused);
+      throw new CliError(ProvisionErrorCode.Verify, `the device stored a different ${key} than was sent (CRC mismatch: "${reply}", expected crc=${valueCrc(value)}); check the line and try again`, ExitCode.DeviceFailed);
     }
   }
   const commit = await client.request('COMMIT', 10_000);

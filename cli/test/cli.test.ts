@@ -26,6 +26,12 @@ describe('the yulan command', () => {
     const help = await run(['help'], {});
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('yulan up');
+    // The exit-code table, one line per code, from cli/src/commands/errors.ts.
+    expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}done/);
+    expect(help.stdout).toMatch(/\n {2}4 {2}the request was refused.*\n(.*\n)* {2}7 {2}the device failed/);
+    const admin = await run(['admin', '--help'], {});
+    expect(admin.code).toBe(0);
+    expect(admin.stdout).toContain('usage: yulan admin rotate-token');
     const bad = await run(['frobnicate'], {});
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown command "frobnicate"');

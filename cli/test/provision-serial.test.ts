@@ -35,21 +35,21 @@ describe.skipIf(!socatAvailable())('yulan provision over a serial line', () => {
     expect(JSON.parse(readFileSync(join(outDir, 'device.json'), 'utf8'))).toEqual(boot.configs[0]);
   });
 
-  it('fails with exit 4 when a value arrives garbled (CRC mismatch) or the device refuses', async () => {
+  it('fails with exit 7 (the device failed) when a value arrives garbled (CRC mismatch) or the device refuses', async () => {
     const garbled = await device('garble', { garbleSet: true });
     const g = await yulan(['provision', '--port', garbled.pair.host, '--device', 'ev-8', '--secret', SECRET, '--broker', 'mqtt://b:1883']);
-    expect(g.code).toBe(4);
+    expect(g.code).toBe(7);
     expect(g.stderr).toContain('E_PROVISION_VERIFY');
     expect(garbled.boot.configs).toEqual([]);
 
     const full = await device('full', { rejectCommit: 'flash full' });
     const f = await yulan(['provision', '--port', full.pair.host, '--device', 'ev-9', '--secret', SECRET, '--broker', 'mqtt://b:1883']);
-    expect(f.code).toBe(4);
+    expect(f.code).toBe(7);
     expect(f.stderr).toMatch(/refused COMMIT: flash full.*E_PROVISION_REFUSED/);
 
     const bad = await device('bad');
     const b = await yulan(['provision', '--port', bad.pair.host, '--device', 'ev-9', '--secret', 'short', '--broker', 'mqtt://b:1883']);
-    expect(b.code).toBe(4);
+    expect(b.code).toBe(7);
     expect(b.stderr).toContain('refused secret: invalid secret');
   });
 

@@ -13,6 +13,7 @@ import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
+import { formatSchemaErrors } from './schema-errors.js';
 
 export interface RateLimitOptions {
   /** requests per window per client IP across the API */
@@ -138,7 +139,14 @@ export async function buildApp(opts: AppOptions & { logger: Logger; trustProxy?:
     // Bodies here are small JSON documents; a tight limit caps abuse cheaply.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: false } },
+    // Fastify logs two lines per request at info; with `yulan up` they buried the banner
+    // (admin token, demo logins) under hundreds of lines. One line at debug instead.
+    disableRequestLogging: true,
+    schemaErrorFormatter: formatSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+  });
   await fastify.register(app, appOpts);
   await fastify.ready();
   return fastify as unknown as FastifyInstance;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { generateSecret } from '@yulan/protos';
 import type { DeviceRepository } from './repositories/device-repository.js';
 
-const ADMIN_TOKEN_KEY = 'admin_token_sha256';
+export const ADMIN_TOKEN_KEY = 'admin_token_sha256';
 
 /**
  * Admin tokens are stored and checked as SHA-256 digests, not scrypt. A slow KDF exists

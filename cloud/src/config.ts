@@ -3,6 +3,7 @@ import { resolve, join } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigError } from './errors.js';
+import type { CareRetentionConfig } from './care/retention.js';
 
 /** Environment contract of the cloud service (docs/architecture.md). Everything arrives
  * as strings; ports are converted and range-checked here, once, at start-up. */
@@ -51,6 +52,9 @@ export const CloudEnvSchema = Type.Object({
   // Firmware (docs/control.md §2): a JSON file of trusted Ed25519 public keys
   // [{id, publicKeyPem}]; read and validated at start. Unset: uploads are refused.
   YULAN_FIRMWARE_KEYS: Type.Optional(Type.String({ minLength: 1 })),
+  // Retention of care records in days, 0 = keep (care/retention.ts, docs/deploy.md).
+  YULAN_RETENTION_ALERTS_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '1825' }),
+  YULAN_RETENTION_AUDIT_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '2190' }),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -76,6 +80,8 @@ export interface CloudConfig {
   apiRateLimit: number;
   /** open-data requests per minute per client address (YULAN_STA_RATE_LIMIT) */
   staRateLimit: number;
+  /** how long resolved alerts and audit rows are kept (care/retention.ts) */
+  careRetention: CareRetentionConfig;
   /** the safety net for alerts that reach nobody (docs/care.md §3) */
   care: {
     claimDeadlineSec: number;
@@ -130,6 +136,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     edgeToken: e.YULAN_EDGE_TOKEN,
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
     staRateLimit: Number(e.YULAN_STA_RATE_LIMIT),
+    careRetention: { alertsDays: Number(e.YULAN_RETENTION_ALERTS_DAYS), auditDays: Number(e.YULAN_RETENTION_AUDIT_DAYS) },
     care: {
       claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),
       unreachedRetrySec: Number(e.YULAN_CARE_UNREACHED_RETRY_SEC),

@@ -16,6 +16,7 @@ export { createHttpEdgeClient, type EdgeClient, type EdgeLatest } from './edge-c
 export { createMqttLink, type ControlPublisher, type MqttLink } from './mqtt-link.js';
 export { PresenceListener, PresenceDrop, type PresenceStats } from './presence-listener.js';
 export { ensureAdminToken, digestToken } from './auth-tokens.js';
+export { rotateAdminTokenOffline, ROTATE_ACTION } from './admin-token-rotation.js';
 export { defaultDashboardDir } from './dashboard-dir.js';
 
 // The alert lifecycle on its own (docs/care.md §3): used by the cross-service property test

@@ -14,6 +14,7 @@ import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
+import { CareRetention } from './care/retention.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -54,6 +55,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
+  let careRetention: CareRetention | undefined;
   // Each step is bounded so one stuck resource (a client holding a connection open, a
   // broker that stopped answering) cannot keep the process from exiting.
   const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
@@ -65,6 +67,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (r === 'timeout') log.warn(`${what} did not close within 5 s; going on`);
   };
   const close = async (): Promise<void> => {
+    await step('retention', careRetention && (() => careRetention!.close()));
     await step('http', app && (() => app!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
@@ -153,6 +156,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ownUrl = url;
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
+    careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
+    careRetention.start();
     deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();

@@ -22,6 +22,7 @@ describe('loadCloudConfig', () => {
       apiRateLimit: 1200,
       staRateLimit: 600,
       care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
+      careRetention: { alertsDays: 1825, auditDays: 2190 },
     });
   });
 

@@ -39,6 +39,8 @@ const EnvSchema = Type.Object({
   YULAN_RETENTION_RAW_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
   YULAN_RETENTION_AGGREGATES_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
   YULAN_RETENTION_EVENTS_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
+  // Closed alerts in alerts.db (the same variable the cloud uses for its resolved alerts).
+  YULAN_RETENTION_ALERTS_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
   // Alerts (docs/care.md §2): the cloud the edge reports to, and its own fallback pager.
   YULAN_CLOUD_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
   YULAN_EDGE_FALLBACK_AFTER_SEC: Type.Optional(Type.String({ pattern: POS_INT })),
@@ -62,6 +64,8 @@ export interface InfluxConfig {
   org?: string;
   bucket?: string;
   token?: string;
+  /** 1.x: one retention policy per kind of data with these days (store/influx-retention.ts) */
+  retention?: RetentionConfig;
 }
 
 export interface EdgeConfig {
@@ -81,6 +85,8 @@ export interface EdgeConfig {
   retention: RetentionConfig;
   /** Not from env, overridable by callers (tests, benchmark). */
   retentionTunables: RetentionTunables;
+  /** closed alerts (cancelled/cleared, delivered) are pruned from alerts.db after this; 0 = keep */
+  alertRetentionDays: number;
   /** Unset → alerts are raised and kept locally only (and paged through the fallback). */
   cloudUrl?: string;
   fallback: FallbackConfig;
@@ -173,6 +179,7 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
       eventsDays: Number(e.YULAN_RETENTION_EVENTS_DAYS ?? RETENTION_DEFAULTS.eventsDays),
     },
     retentionTunables: { ...RETENTION_TUNABLES },
+    alertRetentionDays: Number(e.YULAN_RETENTION_ALERTS_DAYS ?? 1825),
     ...(e.YULAN_CLOUD_URL ? { cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, '') } : {}),
     fallback: fallbackConfig(e),
     air: airConfig(e),

@@ -35,7 +35,7 @@ const FORWARD_SETTLE_MAX_MS = 250;
 
 export function createStore(config: EdgeConfig, logger: Logger): TelemetryStore {
   return config.influx
-    ? new InfluxStore(config.influx, logger.child({ component: 'influxdb' }))
+    ? new InfluxStore({ ...config.influx, retention: config.retention }, logger.child({ component: 'influxdb' }))
     : new SqliteStore(join(config.dataDir, 'telemetry.db'));
 }
 

@@ -1,6 +1,10 @@
 import { CliError, ExitCode } from './errors.js';
 
-export interface ApiOptions { method?: string; body?: unknown; headers?: Record<string, string>; raw?: Uint8Array; query?: Record<string, string | undefined> }
+export interface ApiOptions {
+  method?: string; body?: unknown; headers?: Record<string, string>; raw?: Uint8Array; query?: Record<string, string | undefined>;
+  /** default 30 s; a long poll passes its hold time plus slack */
+  timeoutMs?: number;
+}
 
 /** The cloud's error body (cloud/README.md, "Errors"). */
 interface ApiErrorBody { statusCode?: number; error?: string; message?: string; code?: string }
@@ -43,7 +47,7 @@ export class CloudApi {
     else if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers['content-type'] = 'application/json'; }
     let res: Response;
     try {
-      res = await fetch(url, { method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(30_000) });
+      res = await fetch(url, { method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
     } catch (cause) {
       const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
       throw new CliError('E_API_UNREACHABLE', `cannot reach the cloud at ${this.base}: ${reason}`, ExitCode.Io, { cause });

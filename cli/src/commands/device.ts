@@ -1,11 +1,15 @@
 import { CloudApi, enc } from './api.js';
 import { ExitCode, usageError } from './errors.js';
-import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { KIND_SLUGS } from '@yulan/protos';
+import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { KIND_LIST } from './catalog-help.js';
 import { fields, printJson, table } from './output.js';
 
 export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V]
        yulan device list [--site S] [--kind K] [--status online|offline|disabled] [--limit N] [--offset N]
        yulan device show|disable|enable <id>
+
+KIND is one of ${KIND_LIST}. add prints the device's secret once.
 All take --json. Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 
 interface DeviceView { id: string; site: string; kind: string; name?: string | null; status: string; lastSeen: string | null; firmwareVersion?: string | null; createdAt?: string }
@@ -19,7 +23,15 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
     },
   }), DEVICE_USAGE);
   const [action, ...rest] = positionals;
-  if (values.help || action === undefined) { (values.help ? io.stdout : io.stderr).write(`${DEVICE_USAGE}\n`); return values.help ? ExitCode.Ok : ExitCode.Usage; }
+  if (values.help || action === undefined) {
+    (values.help ? io.stdout : io.stderr).write(`${actionUsage(DEVICE_USAGE, ['device', ...positionals.slice(0, 1)])}\n`);
+    return values.help ? ExitCode.Ok : ExitCode.Usage;
+  }
+  // Checked here so a typo gets the list of kinds, not the API's schema errors.
+  const kind = (): string | undefined => {
+    if (values.kind !== undefined && !(KIND_SLUGS as readonly string[]).includes(values.kind)) throw usageError(`--kind must be one of ${KIND_LIST}; got "${values.kind}"`);
+    return values.kind;
+  };
   const one = (): string => {
     if (rest.length !== 1) throw usageError(`yulan device ${action} needs exactly one device id`, DEVICE_USAGE);
     return rest[0]!;
@@ -27,6 +39,7 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
   switch (action) {
     case 'add': {
       if (!values.site || !values.kind) throw usageError('--site and --kind are required', DEVICE_USAGE);
+      kind();
       const body = {
         site: values.site, kind: values.kind, ...(values.id ? { id: values.id } : {}), ...(values.name ? { name: values.name } : {}),
         ...(values['firmware-version'] ? { firmwareVersion: values['firmware-version'] } : {}),
@@ -41,7 +54,7 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
       const limit = numberOption(values.limit, 'limit', 100, 1, 1000);
       const offset = numberOption(values.offset, 'offset', 0, 0);
       const r = await CloudApi.fromEnv(io.env).request<{ items: DeviceView[]; total: number }>('/api/v1/devices', {
-        query: { site: values.site, kind: values.kind, status: values.status, limit: String(limit), offset: String(offset) },
+        query: { site: values.site, kind: kind(), status: values.status, limit: String(limit), offset: String(offset) },
       });
       if (values.json) { printJson(io.stdout, r.body); return ExitCode.Ok; }
       table(io.stdout, ['id', 'site', 'kind', 'status', 'last seen', 'firmware'],

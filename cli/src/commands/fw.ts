@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CloudApi, enc } from './api.js';
 import { CliError, ExitCode, usageError } from './errors.js';
-import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } from './io.js';
 import { fields, printJson, table } from './output.js';
 
 export const FW_USAGE = `usage: yulan fw upload <file> --version SEMVER --kind KIND --key-id ID (--signature B64 | --sign-key private.pem)
@@ -12,8 +12,10 @@ export const FW_USAGE = `usage: yulan fw upload <file> --version SEMVER --kind K
                                 [--spread S] [--soak S] [--update-timeout S] [--report-every S]
                                 [--missed-reports N] [--reoffer S] [--max-offers N] [--deadline S]
                                 [--seed N] [--allow-downgrade] [--supersede]
-       yulan fw campaign list | pause <id> | resume <id> | abort <id>
+       yulan fw campaign list
+       yulan fw campaign pause|resume|abort <id>
        yulan fw campaign show <id> [--devices [--status S,S…] [--stage N] [--limit N]]
+
 Times are in seconds. --supersede aborts live campaigns that claim some of the devices
 (otherwise that is refused: one live campaign per device). --devices lists every device's
 status and reason (filter with --status failed,pending etc.).
@@ -53,7 +55,7 @@ export async function fwCommand(args: string[], io: CommandIo): Promise<number> 
       devices: { type: 'boolean' }, status: { type: 'string' }, stage: { type: 'string' }, limit: { type: 'string' },
     },
   }), FW_USAGE);
-  if (values.help) { io.stdout.write(`${FW_USAGE}\n`); return ExitCode.Ok; }
+  if (values.help) { io.stdout.write(`${actionUsage(FW_USAGE, ['fw', ...positionals.slice(0, 2)])}\n`); return ExitCode.Ok; }
   const [action, ...rest] = positionals;
   const out = (body: unknown, human: () => void): number => { if (values.json) printJson(io.stdout, body); else human(); return ExitCode.Ok; };
 

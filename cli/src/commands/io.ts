@@ -41,3 +41,29 @@ export function keyValues(items: string[], usage: string): Record<string, string
   }
   return out;
 }
+
+/**
+ * The usage lines of one action (`yulan device add --help`, `yulan fw campaign create
+ * --help`) with the group's notes, or the whole usage when no line matches. `words` are
+ * the group and the positionals given, e.g. ['fw', 'campaign', 'create'].
+ */
+export function actionUsage(usage: string, words: string[]): string {
+  const lines = usage.split('\n');
+  const entries: string[][] = [];
+  let notesAt = lines.length;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (/^(usage: |\s+)yulan /.test(line)) entries.push([line.replace(/^usage: |^\s+/, '')]);
+    else if (/^\s+\S/.test(line) && entries.length > 0) entries.at(-1)!.push(line);
+    else { notesAt = i; break; }
+  }
+  const matches = (entry: string): boolean => {
+    const tokens = entry.split(/\s+/).slice(1);
+    return words.every((w, i) => tokens[i] !== undefined && tokens[i]!.split('|').includes(w));
+  };
+  const chosen = words.length > 1 ? entries.filter((e) => matches(e[0]!)) : [];
+  if (chosen.length === 0) return usage;
+  const body = chosen.map((e, i) => [`${i === 0 ? 'usage: ' : '       '}${e[0]}`, ...e.slice(1)].join('\n')).join('\n');
+  const notes = lines.slice(notesAt).join('\n').trim();
+  return notes ? `${body}\n\n${notes}` : body;
+}

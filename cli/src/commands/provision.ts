@@ -13,7 +13,8 @@ Writes the device id, its secret and the broker URL to a device in its bootloade
 the serial console (each value checked by CRC, then COMMIT). --register first registers
 the device in the cloud (YULAN_CLOUD_URL, YULAN_ADMIN_TOKEN) and uses the secret it issues.
 The secret may also come from YULAN_DEVICE_SECRET (keeps it out of shell history).
-Exit codes: 0 done, 2 usage, 3 no answer, 4 refused by the device or cloud, 6 I/O error.`;
+Exit codes: 0 done, 2 usage, 3 no answer, 4 refused by the cloud (--register), 6 I/O error,
+7 refused by the device (ERR, CRC mismatch).`;
 
 export async function provisionCommand(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parse(() => parseArgs({

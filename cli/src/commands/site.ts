@@ -1,10 +1,11 @@
 import { CloudApi } from './api.js';
 import { ExitCode, usageError } from './errors.js';
-import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } from './io.js';
 import { printJson, table } from './output.js';
 
 export const SITE_USAGE = `usage: yulan site add <id> --name-zh NAME --name-en NAME --lat DEG --lon DEG
        yulan site list
+
 WGS 84 coordinates in degrees (lat -90..90, lon -180..180). Both take --json.
 Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 
@@ -18,7 +19,7 @@ export async function siteCommand(args: string[], io: CommandIo): Promise<number
     },
   }), SITE_USAGE);
   const [action, ...rest] = positionals;
-  if (values.help || action === undefined) { (values.help ? io.stdout : io.stderr).write(`${SITE_USAGE}\n`); return values.help ? ExitCode.Ok : ExitCode.Usage; }
+  if (values.help || action === undefined) { (values.help ? io.stdout : io.stderr).write(`${actionUsage(SITE_USAGE, ['site', ...positionals.slice(0, 1)])}\n`); return values.help ? ExitCode.Ok : ExitCode.Usage; }
   switch (action) {
     case 'add': {
       if (rest.length !== 1) throw usageError('yulan site add needs exactly one site id', SITE_USAGE);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { Event, Telemetry, isValidId, parseDeviceTopic, slugFromKind, TOPIC_ROOT } from '@yulan/protos';
+import { ApiError, CloudApi, enc } from './api.js';
 import { CliError, ExitCode, usageError } from './errors.js';
 import { HELP, numberOption, parse, parseArgs, type CommandIo } from './io.js';
 
@@ -9,7 +10,25 @@ export const TAIL_USAGE = `usage: yulan tail <device|site> [--count N] [--json]
 Live telemetry and events of one device (or every device of a site), decoded, one line
 per message, until Ctrl-C (or N messages). Connects to the broker as the edge service
 account: YULAN_EDGE_MQTT_PASSWORD (from <data dir>/secrets.json, edgeMqttPassword),
-YULAN_MQTT_URL (default mqtt://127.0.0.1:1883), YULAN_EDGE_MQTT_USERNAME (default edge).`;
+YULAN_MQTT_URL (default mqtt://127.0.0.1:1883), YULAN_EDGE_MQTT_USERNAME (default edge).
+The id is first looked up in the registry (YULAN_CLOUD_URL, YULAN_ADMIN_TOKEN): an
+unknown device or site is refused (exit 4) instead of waiting for messages that never come.`;
+
+/** Whether `id` names a registered device or a site (registered, or with devices). */
+export async function registeredAs(api: CloudApi, id: string): Promise<'device' | 'site'> {
+  const notFound = (err: unknown): boolean => err instanceof ApiError && err.status === 404;
+  try {
+    await api.request(`/api/v1/devices/${enc(id)}`);
+    return 'device';
+  } catch (err) { if (!notFound(err)) throw err; }
+  const page = await api.request<{ total: number }>('/api/v1/devices', { query: { site: id, limit: '1' } });
+  if (page.body.total > 0) return 'site';
+  try {
+    await api.request(`/api/v1/sites/${enc(id)}`);
+    return 'site';
+  } catch (err) { if (!notFound(err)) throw err; }
+  throw new CliError('E_UNKNOWN_TARGET', `no device or site "${id}" is registered (yulan device list, yulan site list)`, ExitCode.Refused);
+}
 
 /** Flattens a decoded reading to `key=value` pairs (nested objects as a.b=…). */
 function flat(obj: unknown, prefix = '', out: string[] = []): string[] {
@@ -57,6 +76,7 @@ export async function tailCommand(args: string[], io: CommandIo): Promise<number
   if (!password) {
     throw new CliError('E_CLI_CONFIG', 'yulan tail reads the broker as the edge service account: set YULAN_EDGE_MQTT_PASSWORD (edgeMqttPassword in <data dir>/secrets.json for `yulan up`) and YULAN_MQTT_URL if the broker is not on mqtt://127.0.0.1:1883', ExitCode.Usage);
   }
+  const what = await registeredAs(CloudApi.fromEnv(io.env), target);
   const username = io.env.YULAN_EDGE_MQTT_USERNAME ?? 'edge';
   const url = io.env.YULAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
   // Service client ids must start with "<username>:" (broker ACL); a random suffix keeps
@@ -70,7 +90,7 @@ export async function tailCommand(args: string[], io: CommandIo): Promise<number
   // The id could be a device or a site: listen for both, the topic tells them apart.
   const filters = ['telemetry', 'event'].flatMap((ch) => [`${TOPIC_ROOT}/+/+/${target}/${ch}`, `${TOPIC_ROOT}/${target}/+/+/${ch}`]);
   await client.subscribeAsync(filters, { qos: 0 });
-  io.stderr.write(`tailing ${target} on ${url} (Ctrl-C stops)\n`);
+  io.stderr.write(`tailing ${what} ${target} on ${url} (Ctrl-C stops)\n`);
   let seen = 0;
   return new Promise<number>((resolve) => {
     let stopped = false;

@@ -1,14 +1,16 @@
 import { CloudApi, enc } from './api.js';
 import { ExitCode, usageError } from './errors.js';
-import { HELP, keyValues, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { HELP, actionUsage, keyValues, numberOption, parse, parseArgs, type CommandIo } from './io.js';
+import { settingsCatalogHelp } from './catalog-help.js';
 import { printJson, table } from './output.js';
 
 export const TWIN_USAGE = `usage: yulan twin get <device> [--json]
        yulan twin set <device> key=value… [--version N] [--json]
 
-Settings are the proto field names (report_interval_s=30, current_limit_a=16, …);
-key=null stops managing a key. --version refuses the change if someone changed the
-desired state since (optimistic concurrency).`;
+Settings are the proto field names (report_interval_s=30, current_limit_a=16, …).
+key=null releases a key: the cloud stops managing it and the device keeps the value it
+has (it is not set to 0). --version refuses the change if someone changed the desired
+state since (optimistic concurrency).`;
 
 interface TwinView {
   deviceId: string; kind: string;
@@ -37,7 +39,7 @@ export async function twinCommand(args: string[], io: CommandIo): Promise<number
   const { values, positionals } = parse(() => parseArgs({
     args, allowPositionals: true, options: { ...HELP, json: { type: 'boolean' }, version: { type: 'string' } },
   }), TWIN_USAGE);
-  if (values.help) { io.stdout.write(`${TWIN_USAGE}\n`); return ExitCode.Ok; }
+  if (values.help) { io.stdout.write(`${actionUsage(TWIN_USAGE, ['twin', ...positionals.slice(0, 1)])}\n\n${settingsCatalogHelp()}\n`); return ExitCode.Ok; }
   const [action, device, ...kv] = positionals;
   if ((action !== 'get' && action !== 'set') || !device) throw usageError('expected get|set and a device id', TWIN_USAGE);
   if (action === 'get') {

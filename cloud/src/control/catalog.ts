@@ -1,55 +1,17 @@
-import { Type, type TSchema } from 'typebox';
+import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import type { KindSlug } from '@yulan/protos';
+import { COMMAND_CATALOG, type KindSlug } from '@yulan/protos';
+import { requiredObject } from './param-schema.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
 
 /**
- * The command catalogue (docs/control.md §1): which names each kind accepts and the typed
- * schema of their arguments. Args travel as strings on the wire, and the CLI sends
- * `k=v` strings, so numbers and booleans given as strings are coerced before checking.
+ * The command catalogue (docs/control.md §1) is COMMAND_CATALOG in @yulan/protos; here it
+ * becomes typed schemas. Args travel as strings on the wire, and the CLI sends `k=v`
+ * strings, so numbers and booleans given as strings are coerced before checking.
  */
-const connector = Type.Integer({ minimum: 0, maximum: 32 });
-const compartment = Type.Integer({ minimum: 0, maximum: 9999 });
-const none = Type.Object({}, { additionalProperties: false });
-const args = (props: Record<string, TSchema>): TSchema => Type.Object(props, { additionalProperties: false });
-
-const COMMON: Record<string, TSchema> = {
-  reboot: none,
-  'firmware.update': args({
-    version: Type.String({ minLength: 1, maxLength: 64 }),
-    url: Type.String({ minLength: 1, maxLength: 2048 }),
-    token: Type.String({ maxLength: 4096 }),
-    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-    signature: Type.String({ minLength: 1, maxLength: 1024 }),
-    size: Type.Integer({ minimum: 1 }),
-    key_id: Type.String({ minLength: 1, maxLength: 128 }),
-  }),
-};
-
-export const COMMANDS: Record<KindSlug, Record<string, TSchema>> = {
-  'ev-charger': {
-    ...COMMON,
-    'charger.start_session': args({ connector_id: connector, id_tag: Type.String({ minLength: 1, maxLength: 20 }) }),
-    'charger.stop_session': args({ connector_id: connector }),
-    'charger.set_current_limit': args({ limit_a: Type.Number({ minimum: 6, maximum: 80 }) }),
-    'charger.change_availability': args({ available: Type.Boolean() }),
-    'charger.reset': args({ type: Type.Union([Type.Literal('soft'), Type.Literal('hard')]) }),
-  },
-  'parcel-locker': {
-    ...COMMON,
-    'locker.open': args({ compartment }),
-    'locker.lock': args({ compartment }),
-    'locker.unlock': args({ compartment }),
-    'locker.clear': args({ compartment }),
-  },
-  'fall-sensor': { ...COMMON, 'fall.test_alarm': none },
-  'env-monitor': {
-    ...COMMON,
-    'env.sleep': none,
-    'env.wake': none,
-    'env.set_interval': args({ interval_s: Type.Integer({ minimum: 1, maximum: 86_400 }) }),
-  },
-};
+export const COMMANDS: Record<KindSlug, Record<string, TSchema>> = Object.fromEntries(
+  Object.entries(COMMAND_CATALOG).map(([kind, cmds]) => [kind, Object.fromEntries(Object.entries(cmds).map(([name, c]) => [name, requiredObject(c.args)]))]),
+) as Record<KindSlug, Record<string, TSchema>>;
 
 function coerce(schema: TSchema, value: unknown): unknown {
   if (typeof value !== 'string') return value;

@@ -56,7 +56,9 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
     schema: { tags: ['control'], summary: 'Merge-patch the desired settings (null removes a key); If-Match or body version guards', security: adminSecurity,
       params: DeviceParams,
       headers: Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 32 })) }),
-      body: Type.Object({ settings: Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Number(), Type.Null()])), version: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+      // Null before Number: Fastify's Ajv coerces types, and tries anyOf branches in order,
+      // so with Number first a JSON null (release the key) became 0 and was applied.
+      body: Type.Object({ settings: Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Null(), Type.Number()])), version: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
       response: { 200: TwinView, 409: Conflict, ...errorResponses(400, 401, 404, 429) } },
   }, async (request, reply) => {
     const header = request.headers['if-match'];

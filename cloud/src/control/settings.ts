@@ -1,38 +1,18 @@
-import { Type, type TSchema } from 'typebox';
+import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import type { DeviceSettings, KindSlug } from '@yulan/protos';
+import { SETTINGS_CATALOG, type DeviceSettings, type KindSlug } from '@yulan/protos';
+import { optionalObject } from './param-schema.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
 
 /** Twin settings as the API shows them: proto field names (snake_case) → number. */
 export type Settings = Record<string, number>;
 
-const interval = Type.Integer({ minimum: 1, maximum: 86_400, description: 'seconds between readings' });
-
-/** Per-kind desired-state schemas (docs/control.md §1, twin.proto). Ranges are the
- * physically meaningful ones; anything else is an operator typo worth a 400. */
-export const SETTINGS_SCHEMAS: Record<KindSlug, TSchema> = {
-  'ev-charger': Type.Object({
-    report_interval_s: Type.Optional(interval),
-    current_limit_a: Type.Optional(Type.Number({ minimum: 6, maximum: 80 })),
-  }, { additionalProperties: false }),
-  'parcel-locker': Type.Object({
-    report_interval_s: Type.Optional(interval),
-    temp_min_c: Type.Optional(Type.Number({ minimum: -40, maximum: 60 })),
-    temp_max_c: Type.Optional(Type.Number({ minimum: -40, maximum: 60 })),
-  }, { additionalProperties: false }),
-  'fall-sensor': Type.Object({
-    report_interval_s: Type.Optional(interval),
-    sensitivity: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
-    cancel_window_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 600 })),
-  }, { additionalProperties: false }),
-  'env-monitor': Type.Object({
-    report_interval_s: Type.Optional(interval),
-    pm25_alert_ugm3: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
-    noise_alert_dba: Type.Optional(Type.Number({ minimum: 0, maximum: 140 })),
-    // GB 3096-2008 acoustic functional zone classes 0..4
-    noise_zone_class: Type.Optional(Type.Integer({ minimum: 0, maximum: 4 })),
-  }, { additionalProperties: false }),
-};
+/** Per-kind desired-state schemas, from SETTINGS_CATALOG in @yulan/protos (docs/control.md
+ * §1, twin.proto). Ranges are the physically meaningful ones; anything else is an operator
+ * typo worth a 400. */
+export const SETTINGS_SCHEMAS: Record<KindSlug, TSchema> = Object.fromEntries(
+  Object.entries(SETTINGS_CATALOG).map(([kind, settings]) => [kind, optionalObject(settings)]),
+) as Record<KindSlug, TSchema>;
 
 const ONEOF_KEY = {
   'ev-charger': 'evCharger',

@@ -11,6 +11,7 @@ import { alertsPlugin } from '../care/alerts/index.js';
 import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
+import { adminTokenRoutes } from '../admin-token-rotation.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -30,6 +31,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     { prefix: '/api/v1' },
   );
   await fastify.register(deviceAuth, { prefix: '/api/v1' });
+  // admin token rotation (docs/deploy.md), audited in the people module's log when open
+  await fastify.register(adminTokenRoutes, { prefix: '/api/v1', digest: opts.adminTokenDigest, ...(opts.people ? { audit: opts.people.audit } : {}) });
   // people and access (docs/care.md §5); only when the people module is open
   if (opts.people) await fastify.register(peopleRoutes, opts);
   // alert lifecycle, ladder and notifications (docs/care.md §2–§4); only when the alerts module is open

@@ -144,6 +144,24 @@ export class AlertStore {
     })();
   }
 
+  /**
+   * Retention: up to `limit` closed alerts (cancelled or cleared) last changed before
+   * `cutoffMs` whose delivery is settled — nothing pending for the cloud, no fallback page
+   * still sending — with their notifications and pages. Open alerts are never pruned.
+   */
+  pruneClosed(cutoffMs: number, limit: number): number {
+    return this.db.transaction(() => {
+      const ids = (this.db.prepare(`SELECT a.id FROM alerts a WHERE a.updated_at_ms < ? AND a.state != 'open'
+          AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = a.id AND o.status = 'pending')
+          AND NOT EXISTS (SELECT 1 FROM fallback_pages f WHERE f.alert_id = a.id AND f.status = 'sending')
+        ORDER BY a.updated_at_ms LIMIT ?`).all(cutoffMs, limit) as { id: string }[]).map((r) => r.id);
+      if (ids.length === 0) return 0;
+      const list = `(${ids.map(() => '?').join(',')})`;
+      for (const t of ['alert_outbox', 'edge_notifications', 'fallback_pages']) this.db.prepare(`DELETE FROM ${t} WHERE alert_id IN ${list}`).run(...ids);
+      return this.db.prepare(`DELETE FROM alerts WHERE id IN ${list}`).run(...ids).changes;
+    })();
+  }
+
   /** Permanent rejection: dead-lettered until a newer revision replaces it. */
   markRejected(alertId: string, revision: number): void {
     this.db.prepare("UPDATE alert_outbox SET status = 'rejected' WHERE alert_id = ? AND revision = ?").run(alertId, revision);

@@ -7,6 +7,7 @@ import { AlertStore, type AlertReport } from './alert-store.js';
 import { AlertUplink } from './alert-uplink.js';
 import { CareRules, CareRulesClient } from './care-rules.js';
 import { Fallback } from './fallback.js';
+import { AlertRetention } from './alert-retention.js';
 
 /** The edge's alerting, assembled: rules (fed by ingest), uplink, care rules, fallback. */
 export interface Alerting {
@@ -49,6 +50,8 @@ export function startAlerting(config: EdgeConfig, metrics: EdgeMetrics, logger: 
         + 'an urgent alert could reach nobody while the cloud is unreachable');
     }
     fallback.start();
+    const retention = new AlertRetention(store, config.alertRetentionDays, log);
+    retention.start();
     metrics.alertsPending = store.pendingCount();
     const fb = fallback;
     return {
@@ -59,6 +62,7 @@ export function startAlerting(config: EdgeConfig, metrics: EdgeMetrics, logger: 
         m.alertsPending = store.pendingCount();
       },
       async close() {
+        await retention.close();
         await careClient?.stop();
         await uplink?.stop();
         await fb.stop();

@@ -6,6 +6,7 @@ import type { FieldAggregate, StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
 import { AIR_LABEL_PREFIX, AIR_VALUE_PREFIX, Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
+import { classOfRecord, ensureRetentionPolicies, fromClause, type RetentionClass } from './influx-retention.js';
 import {
   pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
@@ -37,6 +38,8 @@ interface QueryResponse {
 export class InfluxStore implements TelemetryStore {
   readonly name = 'influxdb' as const;
   private dbReady = false;
+  /** the retention policy each kind of data is written to; absent: the default policy */
+  private policies: Partial<Record<RetentionClass, string>> = {};
 
   constructor(private readonly cfg: InfluxConfig, private readonly logger: Logger, private readonly timeoutMs = 10_000) {}
 
@@ -63,8 +66,21 @@ export class InfluxStore implements TelemetryStore {
     const body = new URLSearchParams({ q: `CREATE DATABASE "${this.cfg.db.replace(/"/g, '\\"')}"` });
     const res = await this.fetch('/query', { method: 'POST', body, headers: this.authHeaders() });
     // 401/403: no admin right; the database may exist anyway, the write will tell.
-    if (res.ok || res.status === 401 || res.status === 403) this.dbReady = true;
-    else throw new StoreError(`CREATE DATABASE answered ${res.status}`, { retryable: res.status >= 500 });
+    if (!(res.ok || res.status === 401 || res.status === 403)) throw new StoreError(`CREATE DATABASE answered ${res.status}`, { retryable: res.status >= 500 });
+    if (this.cfg.retention) await this.ensurePolicies();
+    this.dbReady = true;
+  }
+
+  /** One InfluxQL statement that changes the schema: its HTTP status and error, if any. */
+  private async statement(q: string): Promise<{ status: number; error?: string; series?: Series[] }> {
+    const res = await this.fetch('/query', { method: 'POST', body: new URLSearchParams({ q }), headers: this.authHeaders() });
+    const json = (await res.json().catch(() => ({}))) as QueryResponse;
+    const error = json.error ?? json.results?.[0]?.error;
+    return { status: res.status, ...(error ? { error } : {}), ...(json.results?.[0]?.series ? { series: json.results[0].series } : {}) };
+  }
+
+  private async ensurePolicies(): Promise<void> {
+    this.policies = await ensureRetentionPolicies(this.cfg.db, this.cfg.retention!, (q) => this.statement(q), this.logger);
   }
 
   private async fetch(path: string, init: RequestInit): Promise<Response> {
@@ -76,16 +92,26 @@ export class InfluxStore implements TelemetryStore {
   }
 
   async write(records: readonly StoreRecord[]): Promise<void> {
-    const lines: string[] = [];
+    const lines: { line: string; r: StoreRecord }[] = [];
     for (const r of records) {
       const l = toLine(r);
-      if (l) lines.push(l);
+      if (l) lines.push({ line: l, r });
     }
     if (lines.length === 0) return;
     await this.ensureDb();
+    // One write per retention policy; a retried batch rewrites the same points (idempotent).
+    const groups = new Map<string | undefined, string[]>();
+    for (const { line, r } of lines) {
+      const rp = this.policies[classOfRecord(r)];
+      groups.set(rp, [...(groups.get(rp) ?? []), line]);
+    }
+    for (const [rp, group] of groups) await this.writeLines(group, rp);
+  }
+
+  private async writeLines(lines: string[], rp: string | undefined): Promise<void> {
     const body = await gzip(lines.join('\n'));
     const path = this.cfg.api === 'v1'
-      ? `/write?${new URLSearchParams({ db: this.cfg.db, precision: 'ns' })}`
+      ? `/write?${new URLSearchParams({ db: this.cfg.db, precision: 'ns', ...(rp ? { rp } : {}) })}`
       : `/api/v2/write?${new URLSearchParams({ org: this.cfg.org ?? '', bucket: this.cfg.bucket ?? '', precision: 'ns' })}`;
     const res = await this.fetch(path, {
       method: 'POST', body,
@@ -94,12 +120,21 @@ export class InfluxStore implements TelemetryStore {
     if (res.status === 204 || res.status === 200) return;
     const text = (await res.text().catch(() => '')).slice(0, 500);
     if (res.status === 404) this.dbReady = false;
+    // Points older than their retention policy are expired by the rule the operator set:
+    // InfluxDB stored the rest of the batch, so this is done, not a bad batch.
+    const expired = /^\{"error":"partial write: points beyond retention policy dropped=(\d+)"\}\s*$/.exec(text);
+    if (res.status === 400 && expired) {
+      this.logger.info({ dropped: Number(expired[1]), rp }, 'points older than their retention policy were not stored');
+      return;
+    }
     // 400 = bad points (e.g. field type conflict): retrying the same batch cannot help.
     const retryable = res.status !== 400 && res.status !== 413;
     throw new StoreError(`influxdb write answered ${res.status}: ${text}`, { retryable });
   }
 
   private async query(q: string, method: 'GET' | 'POST' = 'GET'): Promise<Series[]> {
+    // Reads name the retention policy of each measurement, known once the database is set up.
+    if (!this.dbReady && this.cfg.retention) await this.ensureDb().catch(() => undefined);
     const params = new URLSearchParams({ db: this.cfg.db, epoch: 'ms', q });
     // Statements that change data (DELETE) must be POSTed; reads are GETs.
     const res = method === 'GET'
@@ -117,7 +152,7 @@ export class InfluxStore implements TelemetryStore {
   }
 
   private range(measurement: string, q: TimeRange): string {
-    return `SELECT * FROM "${measurement}" WHERE "device_id" = ${quote(q.deviceId)} AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
+    return `SELECT * FROM ${fromClause(measurement, this.policies)} WHERE "device_id" = ${quote(q.deviceId)} AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
   }
 
   async queryRaw(q: RawQuery): Promise<RawPoint[]> {
@@ -174,7 +209,7 @@ export class InfluxStore implements TelemetryStore {
   }
 
   async latest(): Promise<LatestPoint[]> {
-    const series = await this.query(`SELECT * FROM "${Measurement.Reading}" GROUP BY "device_id" ORDER BY time DESC LIMIT 1`);
+    const series = await this.query(`SELECT * FROM ${fromClause(Measurement.Reading, this.policies)} GROUP BY "device_id" ORDER BY time DESC LIMIT 1`);
     const out: LatestPoint[] = [];
     for (const s of series) {
       const row = s.values[0];
@@ -195,7 +230,7 @@ export class InfluxStore implements TelemetryStore {
 
   async queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]> {
     const m = q.measure === 'aqi' ? Measurement.Aqi : Measurement.Noise;
-    const sql = `SELECT * FROM "${m}" WHERE "scope" = ${quote(q.scope)} AND "id" = ${quote(q.id)} AND "period" = ${quote(q.period)}`
+    const sql = `SELECT * FROM ${fromClause(m, this.policies)} WHERE "scope" = ${quote(q.scope)} AND "id" = ${quote(q.id)} AND "period" = ${quote(q.period)}`
       + ` AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
     const out: AirIndexPoint[] = [];
     for (const s of await this.query(sql)) {

@@ -245,6 +245,24 @@ export class AlertRepository {
     return (this.db.prepare('SELECT * FROM alerts WHERE resident_id = ? ORDER BY opened_at').all(residentId) as Row[]).map(toAlert);
   }
 
+  /**
+   * Retention (docs/deploy.md): up to `limit` alerts resolved before `cutoffMs`, with their
+   * timeline, notifications and attempts, in one transaction. Open alerts are never pruned.
+   * `opened_at < cutoff` is implied by `resolved_at < cutoff` and lets the status index work.
+   */
+  pruneResolved(cutoffMs: number, limit: number): number {
+    return this.tx(() => {
+      const ids = (this.db.prepare("SELECT id FROM alerts WHERE status = 'resolved' AND opened_at < ? AND resolved_at < ? LIMIT ?")
+        .all(cutoffMs, cutoffMs, limit) as { id: string }[]).map((r) => r.id);
+      if (ids.length === 0) return 0;
+      const list = `(${ids.map(() => '?').join(',')})`;
+      this.db.prepare(`DELETE FROM attempts WHERE notification_id IN (SELECT id FROM notifications WHERE alert_id IN ${list})`).run(...ids);
+      this.db.prepare(`DELETE FROM notifications WHERE alert_id IN ${list}`).run(...ids);
+      this.db.prepare(`DELETE FROM timeline WHERE alert_id IN ${list}`).run(...ids);
+      return this.db.prepare(`DELETE FROM alerts WHERE id IN ${list}`).run(...ids).changes;
+    });
+  }
+
   eraseResident(residentId: string): number {
     return this.tx(() => {
       const sub = 'SELECT id FROM alerts WHERE resident_id = ?';

@@ -51,6 +51,17 @@ export class SqliteAuditLog implements AuditLog {
     wrap('writing the audit log', () => this.db.transaction(() => { for (const e of entries) this.recordSync(e); })());
   }
 
+  /**
+   * Retention (docs/deploy.md): deletes rows older than `cutoffMs` among the `limit` oldest
+   * by id. Rows are appended in time order, so this reads only the head of the table, never
+   * scans it; a pass stops at the first batch that deletes nothing.
+   */
+  pruneOldest(cutoffMs: number, limit: number): number {
+    return wrap('pruning the audit log', () => this.db.prepare(
+      'DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?) AND at_ms < ?',
+    ).run(limit, cutoffMs).changes);
+  }
+
   /** Newest first. */
   query(q: AuditQuery): AuditRecord[] {
     return wrap('reading the audit log', () =>

@@ -1,0 +1,110 @@
+import type { KindSlug } from './topics.js';
+
+/**
+ * The control catalogues (docs/control.md §1): which commands each kind of device accepts
+ * with their arguments, and which twin settings it has with their ranges. The cloud builds
+ * its validation schemas from these, the CLI its help, the console its forms, so a range
+ * is written down once. Plain data: protos does not depend on a schema library.
+ */
+export type ParamSpec =
+  | { type: 'integer' | 'number'; min?: number; max?: number; unit?: string; doc?: string }
+  | { type: 'boolean'; doc?: string }
+  | { type: 'enum'; values: readonly string[]; doc?: string }
+  | { type: 'string'; minLength?: number; maxLength?: number; pattern?: string; doc?: string };
+
+export interface CommandSpec {
+  /** all arguments are required; they travel as strings on the wire */
+  args: Readonly<Record<string, ParamSpec>>;
+  /** what in the device's own telemetry confirms the effect */
+  confirmedBy: string;
+}
+
+const connector: ParamSpec = { type: 'integer', min: 0, max: 32 };
+const compartment: ParamSpec = { type: 'integer', min: 0, max: 9999 };
+const interval: ParamSpec = { type: 'integer', min: 1, max: 86_400, unit: 's', doc: 'seconds between readings' };
+
+const COMMON: Record<string, CommandSpec> = {
+  reboot: { args: {}, confirmedBy: 'the device reports again after the reboot' },
+  'firmware.update': {
+    args: {
+      version: { type: 'string', minLength: 1, maxLength: 64 },
+      url: { type: 'string', minLength: 1, maxLength: 2048 },
+      token: { type: 'string', maxLength: 4096 },
+      sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', doc: '64 hex digits' },
+      signature: { type: 'string', minLength: 1, maxLength: 1024 },
+      size: { type: 'integer', min: 1, unit: 'bytes' },
+      key_id: { type: 'string', minLength: 1, maxLength: 128 },
+    },
+    confirmedBy: 'the device reports the new firmware_version (sent by firmware campaigns, not by hand)',
+  },
+};
+
+export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, CommandSpec>>>> = {
+  'ev-charger': {
+    ...COMMON,
+    'charger.start_session': {
+      args: { connector_id: connector, id_tag: { type: 'string', minLength: 1, maxLength: 20 } },
+      confirmedBy: 'status CHARGING and current_a > 0',
+    },
+    'charger.stop_session': { args: { connector_id: connector }, confirmedBy: 'current_a = 0' },
+    'charger.set_current_limit': { args: { limit_a: { type: 'number', min: 6, max: 80, unit: 'A' } }, confirmedBy: 'current_a ≤ limit' },
+    'charger.change_availability': { args: { available: { type: 'boolean' } }, confirmedBy: 'status AVAILABLE / UNAVAILABLE' },
+    'charger.reset': { args: { type: { type: 'enum', values: ['soft', 'hard'] } }, confirmedBy: 'the charger reports again' },
+  },
+  'parcel-locker': {
+    ...COMMON,
+    'locker.open': { args: { compartment }, confirmedBy: "that compartment's door_open = true" },
+    'locker.lock': { args: { compartment }, confirmedBy: 'locked = true' },
+    'locker.unlock': { args: { compartment }, confirmedBy: 'locked = false' },
+    'locker.clear': { args: { compartment }, confirmedBy: 'occupied = false' },
+  },
+  'fall-sensor': {
+    ...COMMON,
+    'fall.test_alarm': { args: {}, confirmedBy: 'a test.alarm event' },
+  },
+  'env-monitor': {
+    ...COMMON,
+    'env.sleep': { args: {}, confirmedBy: 'telemetry stops' },
+    'env.wake': { args: {}, confirmedBy: 'telemetry resumes' },
+    'env.set_interval': { args: { interval_s: { ...interval, doc: 'new interval between readings' } }, confirmedBy: 'readings arrive at the new interval' },
+  },
+};
+
+/** Twin settings per kind (twin.proto field names); every one is optional. */
+export const SETTINGS_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, ParamSpec>>>> = {
+  'ev-charger': {
+    report_interval_s: interval,
+    current_limit_a: { type: 'number', min: 6, max: 80, unit: 'A', doc: 'maximum charging current' },
+  },
+  'parcel-locker': {
+    report_interval_s: interval,
+    temp_min_c: { type: 'number', min: -40, max: 60, unit: '°C', doc: 'chilled band, lower end (below temp_max_c)' },
+    temp_max_c: { type: 'number', min: -40, max: 60, unit: '°C', doc: 'chilled band, upper end' },
+  },
+  'fall-sensor': {
+    report_interval_s: interval,
+    sensitivity: { type: 'integer', min: 1, max: 10, doc: 'fall detection sensitivity' },
+    cancel_window_s: { type: 'integer', min: 0, max: 600, unit: 's', doc: 'time the resident has to cancel a detected fall' },
+  },
+  'env-monitor': {
+    report_interval_s: interval,
+    pm25_alert_ugm3: { type: 'number', min: 0, max: 1000, unit: 'µg/m³', doc: 'PM2.5 alert threshold' },
+    noise_alert_dba: { type: 'number', min: 0, max: 140, unit: 'dB(A)', doc: 'noise alert threshold' },
+    noise_zone_class: { type: 'integer', min: 0, max: 4, doc: 'GB 3096-2008 acoustic functional zone class' },
+  },
+};
+
+/** A value range in a few characters, for help and error texts: `6..80 A`, `soft|hard`. */
+export function describeParam(p: ParamSpec): string {
+  switch (p.type) {
+    case 'integer':
+    case 'number': {
+      const range = p.min !== undefined && p.max !== undefined ? `${p.min}..${p.max}`
+        : p.min !== undefined ? `≥ ${p.min}` : p.max !== undefined ? `≤ ${p.max}` : p.type;
+      return p.unit ? `${range} ${p.unit}` : range;
+    }
+    case 'boolean': return 'true|false';
+    case 'enum': return p.values.join('|');
+    case 'string': return p.pattern ? (p.doc ?? 'text') : `text${p.maxLength !== undefined ? ` (≤ ${p.maxLength} chars)` : ''}`;
+  }
+}
