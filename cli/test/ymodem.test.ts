@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { YmodemReceiver } from '../../device-sims/src/bootloader/ymodem-receiver.js';
 import { Ctl, crc16, dataBlocks, decodeFrame, encodeBatchEnd, encodeHeader, parseHeader } from '../src/ymodem.js';
-import { YmodemErrorCode, YmodemSender } from '../src/ymodem-sender.js';
+import { NUDGE, YmodemErrorCode, YmodemSender } from '../src/ymodem-sender.js';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 
@@ -42,7 +42,7 @@ describe('YMODEM sender state machine', () => {
 
   it('waits for C, then header, data, EOT/NAK/EOT/ACK and the empty block 0', () => {
     const s = new YmodemSender('a.bin', new Uint8Array(200), 0);
-    expect(s.tick(1000)).toEqual([]);
+    expect(s.tick(1000)).toEqual([NUDGE]); // no C yet: prod a receiver whose C we missed
     expect(s.receive(C, 0)[0]![0]).toBe(Ctl.SOH);
     expect(s.receive(ACK, 0)).toEqual([]);
     expect(s.receive(C, 0)[0]![0]).toBe(Ctl.STX); // 200 bytes > 128: one 1 KiB block

@@ -36,8 +36,9 @@ export async function flashCommand(args: string[], io: CommandIo): Promise<numbe
   const progress = createProgress(io.stderr, `flash ${name}`, data.length);
   io.stderr.write(`waiting for the bootloader on ${values.port} (up to ${timeoutS} s)…\n`);
   try {
-    await sendFile(line, name, data, { startTimeoutMs: timeoutS * 1000, onProgress: (b) => progress.update(b) });
+    const result = await sendFile(line, name, data, { startTimeoutMs: timeoutS * 1000, onProgress: (b) => progress.update(b) });
     progress.done(true);
+    if (!result.endConfirmed) io.stderr.write('note: the receiver took the whole file but did not acknowledge the end of the batch (lrzsz\'s rb exits right after that ACK, which can be lost when its port closes)\n');
   } catch (err) {
     progress.done(false);
     throw err;
