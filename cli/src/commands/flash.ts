@@ -10,7 +10,8 @@ export const FLASH_USAGE = `usage: yulan flash --port /dev/ttyX [--baud 115200] 
 
 Sends the image with YMODEM (1 KiB blocks, CRC-16) to a device waiting in its bootloader.
 --timeout is how long to wait for the bootloader to ask ('C'); --name the file name sent
-in the header (default: the file's own name).
+in the header (default: the file's own name). Start it before or after the device enters
+its bootloader; lrzsz's rb works as the receiver too (docs/flashing.md).
 Exit codes: 0 flashed, 2 usage, 3 timeout, 4 refused (too many NAKs), 5 cancelled by the
 device, 6 serial port error.`;
 
