@@ -47,10 +47,14 @@ export function runOnTty(bin: 'sz' | 'rb', args: string[], tty: string, cwd: str
 export function blockedReadingStdin(pid: number, bin: string): boolean {
   try {
     if (!readlinkSync(`/proc/${pid}/exe`).endsWith(`/${bin}`)) return false;
-    const fields = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ');
     const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return state === 'S' && fields[1] === '0x0';
+    if (state !== 'S') return false;
   } catch {
-    return false;
+    return false; // not exec'd yet, or gone
+  }
+  try {
+    return readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ')[1] === '0x0';
+  } catch {
+    return true; // /proc/PID/syscall hidden (hardened kernel): sleeping after exec will do
   }
 }

@@ -19,6 +19,8 @@ export interface ReceiverFaults {
   corruptBlocks?: readonly number[];
   /** Cancel (CAN CAN) instead of acknowledging this data block (1-based). */
   cancelAtBlock?: number;
+  /** Never acknowledge the end-of-batch block, as when lrzsz's rb exits and its ACK is lost. */
+  dropBatchEndAck?: boolean;
 }
 
 export interface ReceivedFile { name: string; data: Uint8Array }
@@ -182,7 +184,7 @@ export class YmodemReceiver {
 
   private onHeader(seq: number, payload: Uint8Array): number[] {
     if (seq !== 0) return [ACK]; // a late retransmission of the previous file's last block
-    if (payload[0] === 0) { this.phase = 'done'; return [ACK]; }
+    if (payload[0] === 0) { this.phase = 'done'; return this.opts.faults.dropBatchEndAck ? [] : [ACK]; }
     const nul = payload.indexOf(0);
     const name = new TextDecoder().decode(payload.subarray(0, nul));
     const meta = new TextDecoder().decode(payload.subarray(nul + 1, payload.indexOf(0, nul + 1)));
