@@ -14,14 +14,20 @@ const EXIT_FOR: Record<YmodemErrorCode, ExitCode> = {
   [YmodemErrorCode.Cancelled]: ExitCode.Cancelled,
 };
 
+export interface FlashResult {
+  /** False when the receiver took the file (its EOT was ACKed) but its ACK of the
+   * end-of-batch block never arrived: lrzsz's rb exits right after sending it. */
+  endConfirmed: boolean;
+}
+
 /**
  * Drives the pure YMODEM sender over a serial line: bytes in → sender → frames out, plus
  * a clock tick. Frames are written one at a time in order (each write drains), so a
  * retransmission can never overtake the frame it repeats.
  */
-export function sendFile(line: SerialLine, name: string, data: Uint8Array, opts: FlashOptions = {}): Promise<void> {
+export function sendFile(line: SerialLine, name: string, data: Uint8Array, opts: FlashOptions = {}): Promise<FlashResult> {
   const sender = new YmodemSender(name, data, Date.now(), opts);
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<FlashResult>((resolve, reject) => {
     let writing: Promise<void> = Promise.resolve();
     let settled = false;
     let reported = -1;
@@ -30,7 +36,7 @@ export function sendFile(line: SerialLine, name: string, data: Uint8Array, opts:
       settled = true;
       clearInterval(timer);
       // Let the last frame (the batch end's ACK has arrived, but a write may be pending) drain.
-      void writing.finally(() => (err ? reject(err) : resolve()));
+      void writing.finally(() => (err ? reject(err) : resolve({ endConfirmed: sender.endConfirmed })));
     };
     const pump = (frames: Uint8Array[]): void => {
       for (const f of frames) writing = writing.then(() => line.write(f)).catch((err: unknown) => finish(err as Error));

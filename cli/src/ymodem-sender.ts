@@ -24,7 +24,29 @@ export interface SenderOptions {
   responseTimeoutMs?: number;
   /** Retransmissions allowed per frame (NAKs and unanswered sends together). */
   maxRetries?: number;
+  /** While no 'C' has come, send a NUL this long after the start, then every `nudgeMs`,
+   * to make a receiver that is already waiting ask again (see NUDGE). Not at once: a NUL
+   * queued before the receiver starts would reach it right after its first 'C', and rb
+   * would answer it with a second 'C' while our header is on its way. */
+  firstNudgeMs?: number;
+  nudgeMs?: number;
+  /** After a 'C' that may mean "send that again", how long an ACK may still take to arrive. */
+  settleMs?: number;
+  /** How long to wait for the ACK of the end-of-batch block, and how often to resend it
+   * unanswered (a receiver that got it garbled answers NAK or 'C', which resends at once). */
+  endTimeoutMs?: number;
+  endRetries?: number;
 }
+
+/**
+ * A NUL is not a YMODEM control byte and not text: receivers waiting for a header discard
+ * it as line noise, and lrzsz's `rb` answers it at once with a fresh 'C' (wcgetsec: any
+ * unexpected byte on the first block → purge, send 'C' again) instead of after its 10 s
+ * timeout. That matters because the receiver's first 'C' is usually gone: it was sent
+ * before we opened the port, and opening a port discards pending input (node-serialport's
+ * open calls tcflush(TCIOFLUSH)).
+ */
+export const NUDGE = Uint8Array.of(0x00);
 
 type Phase =
   | 'wait-c-header' | 'wait-ack-header' | 'wait-c-data' | 'wait-ack-data'
@@ -34,12 +56,29 @@ type Phase =
  * The YMODEM sender as a pure state machine: feed it the receiver's bytes (`receive`) and
  * clock ticks (`tick`), write out whatever frames they return. Time is passed in, so tests
  * (and the fast-check property) drive it without real timers or a serial port.
+ *
+ * The receiver's answers are single bytes with no sequence number, so a stale byte (a 'C'
+ * poll queued before we started, an ACK for a copy the receiver had already taken) cannot
+ * be told from a fresh one. The rules below keep us from creating such copies, and from
+ * stalling when an answer is lost:
+ * - a 'C' is a request only where the receiver really asks with one (before the header,
+ *   before block 1, before the end-of-batch block); elsewhere it is stale and ignored;
+ * - a 'C' while we wait for the ACK of a block the receiver asked for with 'C' may be a
+ *   poll that crossed the block on the line, or the receiver asking again because the
+ *   block never arrived (rb purges its input after each answer): resend only if no ACK
+ *   follows within `settleMs` (lrzsz's sz resends at once, and so gets out of step);
+ * - once the EOT is ACKed the file is the receiver's; the end-of-batch block only tells it
+ *   no more files follow. rb exits right after ACKing it, and that last byte is sometimes
+ *   lost when its tty closes, so a missing final ACK ends the transfer with `endConfirmed`
+ *   false after a short wait instead of failing it.
  */
 export class YmodemSender {
   phase: Phase = 'wait-c-header';
   error: YmodemError | undefined;
   /** File bytes the receiver has acknowledged. */
   bytesAcked = 0;
+  /** False when the receiver never acknowledged the end-of-batch block (see above). */
+  endConfirmed = true;
   readonly total: number;
   private readonly blocks: { frame: Uint8Array; length: number }[];
   private readonly header: Uint8Array;
@@ -48,19 +87,32 @@ export class YmodemSender {
   private naks = 0;
   private lastSend: Uint8Array | undefined;
   private deadline: number;
+  private nextNudge: number;
+  /** A 'C' arrived while waiting for an ACK: resend then unless the ACK comes first. */
+  private resendAt: number | undefined;
   private lastByteWasCan = false;
   private readonly startTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   private readonly maxRetries: number;
+  private readonly nudgeMs: number;
+  private readonly settleMs: number;
+  private readonly endTimeoutMs: number;
+  private readonly endRetries: number;
 
   constructor(name: string, file: Uint8Array, nowMs: number, opts: SenderOptions = {}) {
     this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 10_000;
     this.maxRetries = opts.maxRetries ?? 10;
+    this.nudgeMs = opts.nudgeMs ?? 3_000;
+    const firstNudgeMs = opts.firstNudgeMs ?? 500;
+    this.settleMs = opts.settleMs ?? 1_000;
+    this.endTimeoutMs = opts.endTimeoutMs ?? 1_000;
+    this.endRetries = opts.endRetries ?? 0;
     this.total = file.length;
     this.header = encodeHeader(name, file.length);
     this.blocks = [...dataBlocks(file)].map(({ frame, length }) => ({ frame, length }));
     this.deadline = nowMs + this.startTimeoutMs;
+    this.nextNudge = nowMs + firstNudgeMs;
   }
 
   get finished(): boolean { return this.phase === 'done' || this.phase === 'failed'; }
@@ -82,11 +134,23 @@ export class YmodemSender {
     return out;
   }
 
-  /** Clock tick: resends an unanswered frame, or fails once the budget is spent. */
+  /** Clock tick: nudges a silent receiver, resends an unanswered frame, or gives up. */
   tick(nowMs: number): Uint8Array[] {
-    if (this.finished || nowMs < this.deadline) return [];
+    if (this.finished) return [];
     if (this.phase === 'wait-c-header') {
-      this.fail(YmodemErrorCode.Timeout, `no answer from the receiver within ${this.startTimeoutMs / 1000} s (is the device in its bootloader, waiting for YMODEM?)`);
+      if (nowMs >= this.deadline) {
+        this.fail(YmodemErrorCode.Timeout, `no answer from the receiver within ${this.startTimeoutMs / 1000} s (is the device in its bootloader, waiting for YMODEM?)`);
+        return [];
+      }
+      if (nowMs < this.nextNudge) return [];
+      this.nextNudge = nowMs + this.nudgeMs;
+      return [NUDGE];
+    }
+    if (this.resendAt !== undefined && nowMs >= this.resendAt) return this.retry(nowMs, 'nak');
+    if (nowMs < this.deadline) return [];
+    if (this.phase === 'wait-ack-end' && this.retries >= this.endRetries) {
+      this.endConfirmed = false;
+      this.finish();
       return [];
     }
     if (!this.lastSend) {
@@ -102,10 +166,7 @@ export class YmodemSender {
         return b === Ctl.C ? this.send(this.header, 'wait-ack-header', now) : [];
       case 'wait-ack-header':
         if (b === Ctl.ACK) { this.await('wait-c-data', now); return []; }
-        // A 'C' here is usually one of the receiver's polls that crossed our header on the
-        // line; answering it would put a duplicate header in flight whose ACK we would later
-        // take for a data block's. The response timeout covers a header that was really lost.
-        return b === Ctl.NAK ? this.retry(now, 'nak') : [];
+        return this.onNakOrC(b, now);
       case 'wait-c-data':
         return b === Ctl.C ? this.sendNext(now) : [];
       case 'wait-ack-data':
@@ -114,9 +175,11 @@ export class YmodemSender {
           this.next++;
           return this.sendNext(now);
         }
-        return b === Ctl.NAK ? this.retry(now, 'nak') : [];
+        // Block 1 is the answer to a 'C'; later blocks answer ACKs, so a 'C' then is stale.
+        return b === Ctl.NAK || this.next === 0 ? this.onNakOrC(b, now) : [];
       case 'wait-eot-nak':
-        // The customary NAK asks for a second EOT; some receivers ACK the first one.
+        // The specification's receiver NAKs the first EOT (to tell a real EOT from noise)
+        // and ACKs the second; lrzsz's rb checks for a quiet line instead and ACKs the first.
         if (b === Ctl.NAK) return this.send(Uint8Array.of(Ctl.EOT), 'wait-eot-ack', now);
         if (b === Ctl.ACK) this.await('wait-c-end', now);
         return [];
@@ -124,13 +187,22 @@ export class YmodemSender {
         if (b === Ctl.ACK) { this.await('wait-c-end', now); return []; }
         return b === Ctl.NAK ? this.retry(now, 'nak') : [];
       case 'wait-c-end':
-        return b === Ctl.C ? this.send(encodeBatchEnd(), 'wait-ack-end', now) : [];
+        // sz's getnak() takes a NAK as the request too: a receiver that NAKs here wants
+        // block 0 (in checksum mode, which we do not offer; CRC receivers ask with 'C').
+        return b === Ctl.C || b === Ctl.NAK ? this.send(encodeBatchEnd(), 'wait-ack-end', now) : [];
       case 'wait-ack-end':
-        if (b === Ctl.ACK) { this.phase = 'done'; this.lastSend = undefined; return []; }
-        return b === Ctl.NAK ? this.retry(now, 'nak') : [];
+        if (b === Ctl.ACK) { this.finish(); return []; }
+        return this.onNakOrC(b, now);
       default:
         return [];
     }
+  }
+
+  /** NAK: resend now. 'C': resend after `settleMs` unless the ACK arrives meanwhile. */
+  private onNakOrC(b: number, now: number): Uint8Array[] {
+    if (b === Ctl.NAK) return this.retry(now, 'nak');
+    if (b === Ctl.C && this.resendAt === undefined) this.resendAt = now + this.settleMs;
+    return [];
   }
 
   private sendNext(now: number): Uint8Array[] {
@@ -150,11 +222,13 @@ export class YmodemSender {
    * response timeout applies before we give up. */
   private await(phase: Phase, now: number): void {
     this.phase = phase;
-    this.deadline = now + this.responseTimeoutMs;
+    this.resendAt = undefined;
+    this.deadline = now + (phase === 'wait-ack-end' ? this.endTimeoutMs : this.responseTimeoutMs);
     if (phase === 'wait-c-data' || phase === 'wait-c-end') this.lastSend = undefined;
   }
 
   private retry(now: number, why: 'nak' | 'timeout'): Uint8Array[] {
+    this.resendAt = undefined;
     if (why === 'nak') this.naks++;
     if (this.retries >= this.maxRetries) {
       const what = this.describeFrame();
@@ -163,7 +237,7 @@ export class YmodemSender {
       return [];
     }
     this.retries++;
-    this.deadline = now + this.responseTimeoutMs;
+    this.deadline = now + (this.phase === 'wait-ack-end' ? this.endTimeoutMs : this.responseTimeoutMs);
     return this.lastSend ? [this.lastSend] : [];
   }
 
@@ -172,6 +246,12 @@ export class YmodemSender {
     if (this.phase === 'wait-ack-data') return `block ${this.next + 1}`;
     if (this.phase === 'wait-ack-end') return 'the end-of-batch block';
     return 'the end of file (EOT)';
+  }
+
+  private finish(): void {
+    this.phase = 'done';
+    this.lastSend = undefined;
+    this.resendAt = undefined;
   }
 
   private fail(code: YmodemErrorCode, message: string): void {

@@ -53,6 +53,16 @@ describe.skipIf(!socatAvailable())('yulan flash over a serial line', () => {
     expect(Buffer.from(boot.flashed[0]!.data).equals(fw.data)).toBe(true);
   });
 
+  it('succeeds with a note when the end-of-batch ACK never comes (the file itself was acknowledged)', async () => {
+    const { pair, boot } = await device('no-end-ack', { faults: { dropBatchEndAck: true } });
+    const fw = image('fw-end.bin', 3000);
+    const r = await yulan(['flash', '--port', pair.host, fw.path]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('did not acknowledge the end of the batch');
+    expect(boot.flashed).toHaveLength(1);
+    expect(Buffer.from(boot.flashed[0]!.data).equals(fw.data)).toBe(true);
+  });
+
   it('times out with exit 3 when the bootloader never asks', async () => {
     const { pair } = await device('silent', { silent: true });
     const fw = image('fw-silent.bin', 100);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { YmodemReceiver } from '../../device-sims/src/bootloader/ymodem-receiver.js';
 import { Ctl, crc16, dataBlocks, decodeFrame, encodeBatchEnd, encodeHeader, parseHeader } from '../src/ymodem.js';
-import { YmodemErrorCode, YmodemSender } from '../src/ymodem-sender.js';
+import { NUDGE, YmodemErrorCode, YmodemSender } from '../src/ymodem-sender.js';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 
@@ -42,7 +42,7 @@ describe('YMODEM sender state machine', () => {
 
   it('waits for C, then header, data, EOT/NAK/EOT/ACK and the empty block 0', () => {
     const s = new YmodemSender('a.bin', new Uint8Array(200), 0);
-    expect(s.tick(1000)).toEqual([]);
+    expect(s.tick(1000)).toEqual([NUDGE]); // no C yet: prod a receiver whose C we missed
     expect(s.receive(C, 0)[0]![0]).toBe(Ctl.SOH);
     expect(s.receive(ACK, 0)).toEqual([]);
     expect(s.receive(C, 0)[0]![0]).toBe(Ctl.STX); // 200 bytes > 128: one 1 KiB block
@@ -87,13 +87,15 @@ describe('YMODEM sender state machine', () => {
   });
 });
 
-type Fault = 'ok' | 'corrupt' | 'drop-reply' | 'noise';
+type Fault = 'ok' | 'corrupt' | 'drop-reply' | 'noise' | 'stale-c';
 const NOISE = bytes(0x00, 0x7f, 0xff, 0x41);
 
 /**
  * Sender and the device simulator's receiver over a lossy in-memory line with a virtual
  * clock. Faults hit sender→receiver frames (corrupted → NAK or silence) and replies
- * (dropped → the sender's timeout resends → the receiver ACKs a duplicate; noise bytes).
+ * (dropped → the sender's timeout resends → the receiver ACKs a duplicate; noise bytes;
+ * a stale 'C' poll ahead of the reply, as from a receiver that polled while the frame was
+ * on the line).
  */
 function simulate(file: Uint8Array, plan: Fault[]): { sender: YmodemSender; receiver: YmodemReceiver } {
   let now = 0;
@@ -116,7 +118,7 @@ function simulate(file: Uint8Array, plan: Fault[]): { sender: YmodemSender; rece
       }
       const reply = receiver.receive(f, now);
       if (fault === 'drop-reply') { consecutive++; continue; }
-      toSender.push(fault === 'noise' ? Uint8Array.from([...NOISE, ...reply]) : reply);
+      toSender.push(fault === 'noise' ? Uint8Array.from([...NOISE, ...reply]) : fault === 'stale-c' ? Uint8Array.from([Ctl.C, ...reply]) : reply);
       consecutive = 0;
       fault = 'ok';
     }
@@ -136,7 +138,7 @@ describe('YMODEM sender against the bootloader receiver (property)', () => {
     const seen = { naks: 0, duplicates: 0 };
     fc.assert(fc.property(
       fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 1000, maxLength: 6000 })),
-      fc.array(fc.constantFrom<Fault>('ok', 'ok', 'corrupt', 'drop-reply', 'noise'), { maxLength: 40 }),
+      fc.array(fc.constantFrom<Fault>('ok', 'ok', 'corrupt', 'drop-reply', 'noise', 'stale-c'), { maxLength: 40 }),
       (file, plan) => {
         const { sender, receiver } = simulate(file, plan);
         seen.naks += receiver.stats.naks;

@@ -10,7 +10,8 @@ export const FLASH_USAGE = `usage: yulan flash --port /dev/ttyX [--baud 115200] 
 
 Sends the image with YMODEM (1 KiB blocks, CRC-16) to a device waiting in its bootloader.
 --timeout is how long to wait for the bootloader to ask ('C'); --name the file name sent
-in the header (default: the file's own name).
+in the header (default: the file's own name). Start it before or after the device enters
+its bootloader; lrzsz's rb works as the receiver too (docs/flashing.md).
 Exit codes: 0 flashed, 2 usage, 3 timeout, 7 the device failed (too many NAKs), 5 cancelled by the
 device, 6 serial port error.`;
 
@@ -36,8 +37,9 @@ export async function flashCommand(args: string[], io: CommandIo): Promise<numbe
   const progress = createProgress(io.stderr, `flash ${name}`, data.length);
   io.stderr.write(`waiting for the bootloader on ${values.port} (up to ${timeoutS} s)…\n`);
   try {
-    await sendFile(line, name, data, { startTimeoutMs: timeoutS * 1000, onProgress: (b) => progress.update(b) });
+    const result = await sendFile(line, name, data, { startTimeoutMs: timeoutS * 1000, onProgress: (b) => progress.update(b) });
     progress.done(true);
+    if (!result.endConfirmed) io.stderr.write('note: the receiver took the whole file but did not acknowledge the end of the batch (lrzsz\'s rb exits right after that ACK, which can be lost when its port closes)\n');
   } catch (err) {
     progress.done(false);
     throw err;

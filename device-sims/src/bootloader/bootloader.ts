@@ -30,6 +30,10 @@ export interface FlashedImage extends ReceivedFile { path: string }
 export class Bootloader {
   readonly flashed: FlashedImage[] = [];
   readonly configs: DeviceConfig[] = [];
+  /** 'C' polls written to the line (tests wait for several to be queued before a sender starts). */
+  pollsSent = 0;
+  /** Batches that ended in a cancel (CAN) rather than a completed transfer. */
+  cancelled = 0;
   private receiver: YmodemReceiver;
   private readonly console: ProvisioningConsole;
   private readonly timer: NodeJS.Timeout;
@@ -69,7 +73,9 @@ export class Bootloader {
   }
 
   private send(bytes: Uint8Array): void {
-    if (bytes.length > 0 && !this.opts.silent) this.link.write(bytes);
+    if (bytes.length === 0 || this.opts.silent) return;
+    for (const b of bytes) if (b === 0x43) this.pollsSent++;
+    this.link.write(bytes);
   }
 
   private onTick(): void {
@@ -93,6 +99,7 @@ export class Bootloader {
     for (const file of this.receiver.files.slice(before)) await this.store(file);
     if (this.receiver.phase === 'done' || this.receiver.phase === 'cancelled') {
       this.log(`batch ${this.receiver.phase} (${JSON.stringify(this.receiver.stats)})`);
+      if (this.receiver.phase === 'cancelled') this.cancelled++;
       this.receiver = this.newReceiver();
       this.notify();
     }

@@ -10,6 +10,7 @@ import { openSerialLink } from './serial-link.js';
  *   socat -d -d pty,raw,echo=0,link=/tmp/yl/host pty,raw,echo=0,link=/tmp/yl/dev &
  *   node device-sims/dist/bootloader/main.js --port /tmp/yl/dev --out /tmp/yl/flash
  *   yulan flash --port /tmp/yl/host firmware.bin
+ *   sz --ymodem firmware.bin </tmp/yl/host >/tmp/yl/host     (lrzsz works as the sender too)
  */
 const USAGE = `usage: bootloader --port PATH --out DIR [--baud N] [--corrupt 2,5] [--cancel-at N] [--silent] [--reject-commit REASON]`;
 

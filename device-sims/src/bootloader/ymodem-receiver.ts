@@ -19,6 +19,8 @@ export interface ReceiverFaults {
   corruptBlocks?: readonly number[];
   /** Cancel (CAN CAN) instead of acknowledging this data block (1-based). */
   cancelAtBlock?: number;
+  /** Never acknowledge the end-of-batch block, as when lrzsz's rb exits and its ACK is lost. */
+  dropBatchEndAck?: boolean;
 }
 
 export interface ReceivedFile { name: string; data: Uint8Array }
@@ -37,9 +39,10 @@ export class YmodemReceiver {
   phase: ReceiverPhase = 'header';
   readonly files: ReceivedFile[] = [];
   /** Counters for tests and the simulator's log. */
-  readonly stats = { naks: 0, duplicates: 0, blocks: 0 };
+  readonly stats = { naks: 0, duplicates: 0, blocks: 0, polls: 0 };
   private buf = new Uint8Array(0);
-  private current: { name: string; size: number; chunks: Uint8Array[]; received: number } | undefined;
+  /** `size` is undefined when the header leaves it out (the specification makes it optional). */
+  private current: { name: string; size: number | undefined; chunks: Uint8Array[]; received: number } | undefined;
   private expected = 1;
   private eotSeen = false;
   private lastActivity: number;
@@ -92,9 +95,10 @@ export class YmodemReceiver {
     }
     // Also poll after a header until block 1 arrives: the 'C' that followed the header's
     // ACK may have been lost, and the sender waits for one.
-    const waiting = this.phase === 'header' || this.expected === 1;
+    const waiting = this.phase === 'header' || (this.expected === 1 && !this.eotSeen);
     if (waiting && this.buf.length === 0 && nowMs - this.lastActivity >= this.opts.pollMs && nowMs - this.lastPoll >= this.opts.pollMs) {
       this.lastPoll = nowMs;
+      this.stats.polls++;
       return Uint8Array.of(POLL);
     }
     return new Uint8Array(0);
@@ -112,17 +116,27 @@ export class YmodemReceiver {
   }
 
   private onEot(): number[] {
-    if (this.phase === 'header') return [ACK, POLL]; // our ACK of the last EOT was lost
-    // Asking for the EOT twice guards against a noise byte that merely looks like EOT.
+    if (this.phase === 'header') return [ACK, POLL]; // our ACK of the last EOT was lost: the sender repeats it
+    // The specification's handshake, which lrzsz's sz follows (it resends EOT until ACKed):
+    // NAK the first EOT, so that a noise byte that merely looks like EOT cannot end a file.
     if (!this.eotSeen) { this.eotSeen = true; return [NAK]; }
+    this.finishFile();
+    return [ACK, POLL];
+  }
+
+  private finishFile(): void {
     const cur = this.current!;
-    const data = new Uint8Array(cur.size);
+    const size = Math.min(cur.size ?? cur.received, cur.received);
+    const data = new Uint8Array(size);
     let at = 0;
-    for (const c of cur.chunks) { data.set(c.subarray(0, Math.min(c.length, cur.size - at)), at); at += c.length; if (at >= cur.size) break; }
+    for (const c of cur.chunks) {
+      if (at >= size) break;
+      data.set(c.subarray(0, Math.min(c.length, size - at)), at);
+      at += c.length;
+    }
     this.files.push({ name: cur.name, data });
     this.current = undefined;
     this.phase = 'header';
-    return [ACK, POLL];
   }
 
   private onFrame(frame: Uint8Array, size: number): number[] {
@@ -134,9 +148,28 @@ export class YmodemReceiver {
       return [NAK];
     }
     if (this.phase === 'header') return this.onHeader(seq, payload);
-    if (seq === 0 && this.expected === 1) return [ACK, POLL]; // header again: our ACK was lost
+    const cur = this.current!;
+    // A block 0 after our NAK of the first EOT: the sender took some earlier byte for the
+    // EOT's ACK and moved on to the next header (sz does, when it is ahead by an ACK: see
+    // below). The EOT was real; the file ends here. (Block 256, 512… also carry seq 0, but
+    // only while bytes are still missing.)
+    if (this.eotSeen && seq === 0 && (cur.size === undefined || cur.received >= cur.size || (this.expected & 0xff) !== 0)) {
+      this.finishFile();
+      return this.onHeader(seq, payload);
+    }
+    if (seq === (this.expected & 0xff)) return this.onData(payload);
+    // A copy of the block we took last (the header, before block 1), sent again because
+    // our ACK was lost or because the sender took a queued 'C' poll for a NAK (sz does:
+    // its wcputsec() treats 'C' like NAK). ACK and discard, as XMODEM prescribes; with
+    // no 'C' after it, which would only make sz send the next block again too. Such an
+    // ACK puts sz one ACK ahead: harmless on a clean line, since we still take the blocks
+    // in order, and handled at the EOT above.
     if (seq === ((this.expected - 1) & 0xff)) { this.stats.duplicates++; return [ACK]; }
-    if (seq !== (this.expected & 0xff)) { this.phase = 'cancelled'; return [CAN, CAN, CAN]; } // out of step: unrecoverable
+    this.phase = 'cancelled'; // out of step: a block was lost for good, unrecoverable in YMODEM
+    return [CAN, CAN, CAN];
+  }
+
+  private onData(payload: Uint8Array): number[] {
     const n = this.expected;
     if (this.opts.faults.cancelAtBlock === n) { this.phase = 'cancelled'; return [CAN, CAN]; }
     if (this.pendingCorrupt.delete(n)) { this.stats.naks++; return [NAK]; }
@@ -144,18 +177,20 @@ export class YmodemReceiver {
     cur.chunks.push(payload.slice());
     cur.received += payload.length;
     this.expected++;
+    this.eotSeen = false; // the EOT we NAKed was noise after all
     this.stats.blocks++;
     return [ACK];
   }
 
   private onHeader(seq: number, payload: Uint8Array): number[] {
     if (seq !== 0) return [ACK]; // a late retransmission of the previous file's last block
-    if (payload[0] === 0) { this.phase = 'done'; return [ACK]; }
+    if (payload[0] === 0) { this.phase = 'done'; return this.opts.faults.dropBatchEndAck ? [] : [ACK]; }
     const nul = payload.indexOf(0);
     const name = new TextDecoder().decode(payload.subarray(0, nul));
     const meta = new TextDecoder().decode(payload.subarray(nul + 1, payload.indexOf(0, nul + 1)));
-    const size = Number.parseInt(meta.split(' ')[0] ?? '', 10);
-    if (!name || !Number.isSafeInteger(size) || size < 0) { this.phase = 'cancelled'; return [CAN, CAN]; }
+    const field = meta.split(' ')[0] ?? '';
+    const size = field === '' ? undefined : Number.parseInt(field, 10);
+    if (!name || (size !== undefined && (!Number.isSafeInteger(size) || size < 0))) { this.phase = 'cancelled'; return [CAN, CAN]; }
     this.current = { name, size, chunks: [], received: 0 };
     this.expected = 1;
     this.eotSeen = false;
