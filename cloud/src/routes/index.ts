@@ -11,6 +11,7 @@ import { alertsPlugin } from '../care/alerts/index.js';
 import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
+import { peopleHealthGate } from '../console/health-gate.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -19,9 +20,9 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(health);
   await fastify.register(
     async (admin) => {
-      admin.addHook('onRequest', admin.requireAdmin);
+      admin.addHook('onRequest', admin.authorizeStaff);
       // Reads of device data are audited against the residents the devices served.
-      const audit = opts.people ? { audit: opts.people.reads } : {};
+      const audit = opts.people ? { audit: opts.people.reads, health: peopleHealthGate(opts.people) } : {};
       await admin.register(devices, audit);
       await admin.register(sites);
       await admin.register(deviceData, audit);
