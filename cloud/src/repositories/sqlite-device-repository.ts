@@ -2,10 +2,13 @@ import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from './sqlite.js';
 import type { KindSlug } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
+import { FLEET_INDEXES, fleetCounts, fleetPage } from './sqlite-fleet.js';
 import {
   DeviceStatus,
   type DeviceFilter,
   type DevicePage,
+  type FleetCounts,
+  type FleetQuery,
   type DeviceRecord,
   type DeviceRepository,
   type NewDevice,
@@ -41,6 +44,8 @@ const MIGRATIONS: readonly string[] = [
      lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
      created_at INTEGER NOT NULL
    ) STRICT;`,
+  // The console's fleet table: filters, sorts and counts from indexes (issue 15).
+  FLEET_INDEXES,
 ];
 
 interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
@@ -193,6 +198,14 @@ export class SqliteDeviceRepository implements DeviceRepository {
         .all(params) as Row[];
       return { items: rows.map(toRecord), total };
     });
+  }
+
+  async fleet(q: FleetQuery): Promise<DevicePage> {
+    return wrapDb('listing the fleet', () => fleetPage(this.db, COLUMNS, toRecord, q));
+  }
+
+  async fleetCounts(): Promise<FleetCounts> {
+    return wrapDb('counting the fleet', () => fleetCounts(this.db, this.now()));
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {

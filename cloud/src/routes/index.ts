@@ -12,6 +12,8 @@ import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
 import { peopleHealthGate } from '../console/health-gate.js';
+import fleetRoutes from '../console/fleet-routes.js';
+import liveRoutes from '../console/live-routes.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -26,6 +28,10 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(devices, audit);
       await admin.register(sites);
       await admin.register(deviceData, audit);
+      await admin.register(fleetRoutes, audit);
+      if (opts.mqtt) {
+        await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
+      }
       await admin.register(metrics, opts);
     },
     { prefix: '/api/v1' },
