@@ -163,7 +163,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
 
     print('');
     print('  Yulan is running');
-    print(`  Dashboard      http://localhost:${httpPort}/`);
+    print(`  Console        http://localhost:${httpPort}/  (operators and admins sign in)`);
     print(`  Care page      http://localhost:${httpPort}/care/`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
@@ -173,7 +173,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     if (cloud.adminToken) {
       print('');
       print(`  Admin token    ${cloud.adminToken}`);
-      print('  (shown once: it is stored only as a hash. Paste it into the dashboard.)');
+      print('  (shown once: it is stored only as a hash. For the CLI and API automation; people sign in to the console with their logins.)');
     }
     if (demo) {
       print('');

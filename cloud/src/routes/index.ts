@@ -13,6 +13,7 @@ import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
 import { peopleHealthGate } from '../console/health-gate.js';
 import fleetRoutes from '../console/fleet-routes.js';
+import catalogRoute from '../console/catalog-route.js';
 import liveRoutes from '../console/live-routes.js';
 import '../types.js';
 
@@ -29,6 +30,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(sites);
       await admin.register(deviceData, audit);
       await admin.register(fleetRoutes, audit);
+      await admin.register(catalogRoute);
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
