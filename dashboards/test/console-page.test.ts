@@ -1,5 +1,7 @@
 /// <reference lib="dom" />
-import { existsSync } from 'node:fs';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceKind } from '@yulan/protos';
@@ -26,6 +28,7 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
   let broker: TestBroker; let edge: EdgeStub; let cloud: CloudHandle; let browser: Browser; let page: Page;
   let sim: SimDevice; let timer: NodeJS.Timeout | undefined;
   let operatorId = '';
+  let signKey: ReturnType<typeof generateKeyPairSync>['privateKey'];
   const problems: string[] = [];
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${cloud.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
@@ -35,10 +38,14 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
 
   beforeAll(async () => {
     await seedRegistry(tmp.dir, N);
+    // A trusted Ed25519 key, so a signed image can be uploaded and a campaign started.
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    signKey = privateKey;
+    writeFileSync(join(tmp.dir, 'keys.json'), JSON.stringify([{ id: 'k1', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }]));
     broker = await startBroker({ cloud: 'cloud-pass', [DEVICE]: 'device-secret' });
     edge = await startEdgeStub();
     edge.latest[DEVICE] = { ts: Date.now(), fields: { power_w: 7100, current_a: 31, voltage_v: 229 } };
-    cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, 'cloud-pass', { YULAN_ADMIN_TOKEN: ADMIN })), silentLogger);
+    cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, 'cloud-pass', { YULAN_ADMIN_TOKEN: ADMIN, YULAN_FIRMWARE_KEYS: join(tmp.dir, 'keys.json') })), silentLogger);
     operatorId = ((await api('POST', '/people', { login: 'chen.jing', name: '陈静', role: 'operator', password: PASSWORD })).person as { id: string }).id;
     await waitFor(async () => ((await (await fetch(`${cloud.url}/healthz`)).json()) as { mqtt: boolean }).mqtt, 'cloud mqtt connected');
     const model = createDeviceModel(DeviceKind.EV_CHARGER, 7, Date.now(), { evCharger: { model: 'ac7', sessionsPerDay: 0, faultsPerDay: 0, unavailablePerDay: 0 } });
@@ -125,6 +132,27 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     // A second tab saving against the old version is refused, not silently merged.
     const stale = await fetch(`${cloud.url}/api/v1/devices/${DEVICE}/twin/desired`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'if-match': '"0"' }, body: JSON.stringify({ settings: { current_limit_a: 10 } }) });
     expect(stale.status).toBe(409);
+  });
+
+  it('pauses and resumes a running campaign from the firmware screen', async () => {
+    const img = randomBytes(4096);
+    const signature = sign(null, createHash('sha256').update(img).digest(), signKey).toString('base64');
+    const up = await fetch(`${cloud.url}/api/v1/firmware?${new URLSearchParams({ version: '2.0.0', kind: 'parcel-locker', key_id: 'k1', signature })}`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/octet-stream' }, body: img,
+    });
+    expect(up.status, await up.clone().text()).toBe(201);
+    // 100 offline lockers at site-01, spread over an hour: it stays running until paused.
+    const campaign = await api('POST', '/campaigns', { firmwareId: ((await up.json()) as { id: string }).id, target: { kind: 'parcel-locker', sites: ['site-01'] }, spreadSec: 3600 });
+    await page.getByRole('link', { name: 'Firmware' }).click();
+    const row = page.locator(`tr[data-campaign="${String(campaign.id)}"]`);
+    await page.locator(`tr[data-campaign="${String(campaign.id)}"][data-status="running"]`).waitFor();
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await page.locator(`tr[data-campaign="${String(campaign.id)}"][data-status="paused"]`).waitFor();
+    expect((await api('GET', `/campaigns/${String(campaign.id)}`)).status).toBe('paused');
+    await screenshot(page, 'firmware');
+    expect(await axeViolations(page)).toEqual([]);
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await page.locator(`tr[data-campaign="${String(campaign.id)}"][data-status="running"]`).waitFor();
   });
 
   it('shows the alerts and firmware screens; axe-core finds nothing on any screen in Chinese either', async () => {
