@@ -37,7 +37,7 @@ export function Firmware() {
       <h1 id="fw-title">{t('campaigns')}</h1>
       <p role="status" class="hint">{message}</p>
       {items === null ? <p>{t('loading')}</p> : items.length === 0 ? <p>{t('none')}</p> : (
-        <table class="list">
+        <div class="table-scroll"><table class="list">
           <thead><tr>
             <th scope="col">ID</th><th scope="col">{t('firmware')}</th><th scope="col">{t('state')}</th><th scope="col">{t('stage')}</th>
             <th scope="col">{t('succeeded')}</th><th scope="col">{t('failed')}</th><th scope="col">{t('created')}</th><th scope="col"><span class="sr">{t('commands')}</span></th>
@@ -51,14 +51,14 @@ export function Firmware() {
               <td>{c.counts.succeeded ?? 0} / {c.devices}</td>
               <td>{c.counts.failed ?? 0}</td>
               <td>{time(c.createdAt)}</td>
-              <td class="actions">
+              <td><div class="actions">
                 <button type="button" onClick={act(c, 'pause')} disabled={c.status !== 'running'}>{t('pause')}</button>
                 <button type="button" onClick={act(c, 'resume')} disabled={c.status !== 'paused'}>{t('resume')}</button>
                 <button type="button" class="danger" onClick={act(c, 'abort')} disabled={c.status === 'aborted' || c.status === 'completed'}>{t('abort')}</button>
-              </td>
+              </div></td>
             </tr>
           ))}</tbody>
-        </table>
+        </table></div>
       )}
       {open && devices ? (
         <section class="card" aria-label={`${open} ${t('devices')}`}>
