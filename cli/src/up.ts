@@ -163,7 +163,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
 
     print('');
     print('  Yulan is running');
-    print(`  Console        http://localhost:${httpPort}/  (operators and admins sign in)`);
+    print(`  Dashboard      http://localhost:${httpPort}/`);
     print(`  Care page      http://localhost:${httpPort}/care/`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
