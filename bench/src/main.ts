@@ -7,6 +7,7 @@ import { runAlertLatency } from './alert-latency.js';
 import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runConsoleLoad } from './console-load.js';
+import { runConsoleLive } from './console-live.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
   'console-load': { about: 'the operator console with 10,000 and 100,000 registered devices: first load, search, fleet API timings', run: runConsoleLoad },
+  'console-live': { about: 'telemetry → device page over SSE: latency, and the cost of 50 consoles watching', run: runConsoleLive },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

@@ -91,6 +91,17 @@ describe('GET /api/v1/live', () => {
     expect(batch.data).toEqual([expect.objectContaining({ deviceId: 'fall-1', online: true })]);
   });
 
+  it("ends an operator's stream when they sign out, with an end event", async () => {
+    const login = await fetch(`${cloud.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'op.wang', password: PASSWORD }) });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const s = await stream('/api/v1/live', { cookie });
+    expect(s.status).toBe(200);
+    expect((await fetch(`${cloud.url}/api/v1/auth/logout`, { method: 'POST', headers: { cookie } })).status).toBe(204);
+    const end = await waitFor(() => s.events.find((e) => e.event === 'end'), 'end event');
+    expect(end.data).toEqual({ reason: 'logout' });
+    expect((await stream('/api/v1/live', { cookie })).status).toBe(401);
+  });
+
   it('refuses an unknown device (404) and no credentials (401)', async () => {
     expect((await stream('/api/v1/live?device=nope', { authorization: `Bearer ${ADMIN}` })).status).toBe(404);
     expect((await stream('/api/v1/live', {})).status).toBe(401);
