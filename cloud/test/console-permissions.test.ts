@@ -88,6 +88,22 @@ describe('people on the device API', () => {
     await ok('POST', '/api/v1/devices/ch-9/enable', 'admin');
   });
 
+  it('rotates a device secret (admins only): the new one works, the old one no longer does', async () => {
+    const deviceAuth = async (secret: string) => (await fetch(`${cloud.url}/api/v1/internal/device-auth`, {
+      method: 'POST', headers: { authorization: 'Bearer broker-token', 'content-type': 'application/json' }, body: JSON.stringify({ deviceId: 'ch-r', secret }),
+    })).status;
+    const reg = await ok<{ secret: string }>('POST', '/api/v1/devices', 'token', { id: 'ch-r', site: 'xuhui', kind: 'ev-charger' }, 201);
+    expect(await deviceAuth(reg.secret)).toBe(200);
+    expect((await call('POST', '/api/v1/devices/ch-r/rotate-secret', 'operator')).status).toBe(403);
+    expect(await deviceAuth(reg.secret)).toBe(200);
+    const rotated = await ok<{ secret: string; device: { id: string } }>('POST', '/api/v1/devices/ch-r/rotate-secret', 'admin');
+    expect(rotated.device.id).toBe('ch-r');
+    expect(rotated.secret).not.toBe(reg.secret);
+    expect(await deviceAuth(rotated.secret)).toBe(200);
+    expect(await deviceAuth(reg.secret)).toBe(401);
+    expect((await call('POST', '/api/v1/devices/nope/rotate-secret', 'admin')).status).toBe(404);
+  });
+
   it('a command and a twin change record the person who made them', async () => {
     const cmd = await ok<{ id: string; requestedBy: string }>('POST', '/api/v1/devices/ch-1/commands', 'operator', { name: 'reboot' }, 201);
     expect(cmd.requestedBy).toBe(ids.operator);

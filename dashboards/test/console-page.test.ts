@@ -108,6 +108,9 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     expect(Number(await page.locator('.chart').getAttribute('data-points'))).toBeGreaterThan(0);
     // Live values over SSE from the simulated charger (its voltage is never the stub's 229).
     await waitFor(async () => (await page.locator('dd[data-field="voltage_v"]').textContent())?.trim() !== '229 V', 'a live reading');
+    // Registry actions are for administrators: an operator is not offered them.
+    expect(await page.getByRole('button', { name: 'Rotate secret' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Disable' }).count()).toBe(0);
     await screenshot(page, 'device');
     expect(await axeViolations(page)).toEqual([]);
   });

@@ -56,6 +56,7 @@ const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/devices': Permission.Registry,
   'POST /api/v1/devices/:id/disable': Permission.Registry,
   'POST /api/v1/devices/:id/enable': Permission.Registry,
+  'POST /api/v1/devices/:id/rotate-secret': Permission.Registry,
   'POST /api/v1/sites': Permission.Registry,
 };
 

@@ -108,6 +108,8 @@ export interface DeviceRepository {
   fleet(query: FleetQuery): Promise<DevicePage>;
   /** Devices per site and kind by state, and what changed in the last hour. */
   fleetCounts(): Promise<FleetCounts>;
+  /** Replaces the secret hash (rotation). @returns the device, or undefined for an unknown id */
+  setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined>;
   /** @returns the updated device, or undefined for an unknown id */
   setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined>;
   /**

@@ -208,6 +208,13 @@ export class SqliteDeviceRepository implements DeviceRepository {
     return wrapDb('counting the fleet', () => fleetCounts(this.db, this.now()));
   }
 
+  async setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined> {
+    return wrapDb('rotating a device secret', () => {
+      const { changes } = this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id);
+      return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
+    });
+  }
+
   async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
     return wrapDb('updating a device', () => {
       const { changes } = this.stmts.setDisabled.run(disabled ? 1 : 0, id);

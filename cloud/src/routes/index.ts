@@ -14,6 +14,7 @@ import { staRoutes } from '../sta/routes.js';
 import { peopleHealthGate } from '../console/health-gate.js';
 import fleetRoutes from '../console/fleet-routes.js';
 import catalogRoute from '../console/catalog-route.js';
+import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
 import '../types.js';
 
@@ -31,6 +32,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(deviceData, audit);
       await admin.register(fleetRoutes, audit);
       await admin.register(catalogRoute);
+      await admin.register(rotateSecretRoute);
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }

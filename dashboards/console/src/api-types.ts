@@ -1431,6 +1431,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate a device secret: the new one is in this response only; the old session is revoked */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description a registered device, enriched with the edge latest reading */
+                            device: {
+                                id: string;
+                                site: string;
+                                /** @description device kind slug */
+                                kind: "ev-charger" | "parcel-locker" | "fall-sensor" | "env-monitor";
+                                name: string | null;
+                                status: "online" | "offline" | "disabled";
+                                lastSeen: string | null;
+                                firmwareVersion: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                lastValues: {
+                                    /** Format: date-time */
+                                    ts: string;
+                                    fields: {
+                                        [key: string]: number;
+                                    };
+                                    text: {
+                                        [key: string]: string;
+                                    };
+                                    /** @description health fields left out: the caller has no health grant for the device's resident */
+                                    redacted?: string[];
+                                } | null;
+                            };
+                            /** @description the device secret (MQTT password); shown only in this response */
+                            secret: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/live": {
         parameters: {
             query?: never;

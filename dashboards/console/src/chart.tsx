@@ -12,6 +12,8 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
   const { t, lang } = useI18n();
   const [field, setField] = useState(fields[0] ?? '');
   const [range, setRange] = useState(RANGES[0]!.ms);
+  // Raw points for the last hour by default, 1-minute means beyond; either can be chosen.
+  const [resolution, setResolution] = useState<'auto' | 'raw' | '1m'>('auto');
   const [count, setCount] = useState<number | null>(null);
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -23,8 +25,8 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
     if (!field || !el.current) return;
     let cancelled = false;
     const to = Date.now();
-    const resolution = range <= 3_600_000 ? 'raw' : '1m';
-    void api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from: to - range, to, resolution, fields: field, limit: 20_000 })}`).then((r) => {
+    const res = resolution !== 'auto' ? resolution : range <= 3_600_000 ? 'raw' : '1m';
+    void api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from: to - range, to, resolution: res, fields: field, limit: 20_000 })}`).then((r) => {
       if (cancelled || !el.current) return;
       const xs: number[] = [];
       const ys: number[] = [];
@@ -47,12 +49,12 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
       }, data.current, el.current);
     }, () => setCount(0));
     return () => { cancelled = true; };
-  }, [deviceId, field, range, lang]);
+  }, [deviceId, field, range, resolution, lang]);
 
   useEffect(() => () => plot.current?.destroy(), []);
 
   useEffect(() => {
-    if (!live || range > 3_600_000 || !plot.current) return;
+    if (!live || range > 3_600_000 || resolution === '1m' || !plot.current) return;
     const v = live.fields[field];
     if (typeof v !== 'number') return;
     const [xs, ys] = data.current;
@@ -68,6 +70,11 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
       <div class="row-form">
         <label>{t('field')}<select value={field} onChange={(e) => setField((e.currentTarget as HTMLSelectElement).value)}>
           {fields.map((f) => <option key={f} value={f}>{pick(FIELD_LABELS[f], lang, f)}</option>)}
+        </select></label>
+        <label>{t('resolution')}<select value={resolution} onChange={(e) => setResolution((e.currentTarget as HTMLSelectElement).value as 'auto')}>
+          <option value="auto">{t('raw')} ≤ 1 h, {t('perMinute')} &gt; 1 h</option>
+          <option value="raw">{t('raw')}</option>
+          <option value="1m">{t('perMinute')}</option>
         </select></label>
         <fieldset class="range"><legend>{t('range')}</legend>
           {RANGES.map((r) => (

@@ -18,6 +18,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
   const [events, setEvents] = useState<Ev[]>([]);
   const [live, setLive] = useState<{ ts: number; fields: Record<string, number>; redacted?: string[] } | null>(null);
   const [cmdTick, setCmdTick] = useState(0);
+  const [newSecret, setNewSecret] = useState('');
   const enc = encodeURIComponent(id);
 
   const loadTwin = () => api<Twin>('GET', `/api/v1/devices/${enc}/twin`).then(setTwin, () => undefined);
@@ -46,6 +47,16 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
     }
   };
 
+  const rotate = async () => {
+    if (!confirm(t('rotateConfirm'))) return;
+    try {
+      const r = await api<{ device: Device; secret: string }>('POST', `/api/v1/devices/${enc}/rotate-secret`);
+      setNewSecret(r.secret);
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
   if (error && !device) return <section><a href="#/fleet">{t('back')}</a><p role="alert" class="error">{error}</p></section>;
   if (!device) return <p role="status">{t('loading')}</p>;
   const values = live ?? (device.lastValues ? { ts: Date.parse(device.lastValues.ts), fields: device.lastValues.fields, redacted: device.lastValues.redacted } : null);
@@ -61,9 +72,13 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
         <span class={`badge ${device.status}`}>{pick(STATUS_LABELS[device.status], lang, device.status)}</span>
         {' '}{pick(KIND_LABELS[device.kind], lang, device.kind)} · {t('site')} {device.site} · {t('firmwareVersion')} {device.firmwareVersion ?? '—'} · {t('lastSeen')} {time(device.lastSeen)}
         {role === 'admin' ? (
-          <button type="button" class="ghost" onClick={() => setDisabled(device.status !== 'disabled')}>{device.status === 'disabled' ? t('enable') : t('disable')}</button>
+          <>
+            <button type="button" class="ghost" onClick={() => setDisabled(device.status !== 'disabled')}>{device.status === 'disabled' ? t('enable') : t('disable')}</button>
+            <button type="button" class="ghost" onClick={rotate}>{t('rotate')}</button>
+          </>
         ) : null}
       </p>
+      {newSecret ? <p role="alert" class="secret">{t('newSecret')} <code>{newSecret}</code></p> : null}
       {error ? <p role="alert" class="error">{error}</p> : null}
       <div class="cols">
         <section class="card" aria-labelledby="live-title">

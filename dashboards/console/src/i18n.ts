@@ -17,6 +17,8 @@ const EN = {
   openAlerts: 'Open alerts', urgency: 'Urgency', resident: 'Resident', step: 'Ladder step', unreached: 'UNREACHED', opened: 'Opened', due: 'Next step', type: 'Type',
   campaigns: 'Campaigns', stage: 'Stage', pause: 'Pause', resume: 'Resume', abort: 'Abort', succeeded: 'Succeeded', failed: 'Failed', version: 'Version',
   created: 'Created', state: 'State', result: 'Result', sentBy: 'Sent by', args: 'Arguments', countsBy: 'Devices by site and kind', error: 'Error',
+  rotate: 'Rotate secret', rotateConfirm: 'Issue a new secret? The device is disconnected until it uses the new one.',
+  newSecret: 'New device secret (shown once; configure the device with it):', raw: 'Raw', perMinute: '1-minute means', resolution: 'Resolution',
   page: 'Page', of: 'of', newest: 'newest first', sortBy: 'Sort by', order: 'Order', asc: 'ascending', desc: 'descending', apply: 'Apply',
 } as const;
 
@@ -36,6 +38,8 @@ const ZH: Record<Key, string> = {
   openAlerts: '未结告警', urgency: '紧急程度', resident: '住户', step: '通知阶梯', unreached: '未联系上', opened: '发生时间', due: '下一步', type: '类型',
   campaigns: '升级任务', stage: '阶段', pause: '暂停', resume: '继续', abort: '终止', succeeded: '成功', failed: '失败', version: '版本',
   created: '创建时间', state: '状态', result: '结果', sentBy: '发送人', args: '参数', countsBy: '按站点和类型统计', error: '错误',
+  rotate: '更换密钥', rotateConfirm: '生成新密钥？设备将断开，直到使用新密钥连接。',
+  newSecret: '新的设备密钥（只显示一次，请配置到设备）：', raw: '原始数据', perMinute: '每分钟均值', resolution: '粒度',
   page: '第', of: '共', newest: '最新在前', sortBy: '排序', order: '顺序', asc: '升序', desc: '降序', apply: '应用',
 };
 
