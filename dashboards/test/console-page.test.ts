@@ -158,6 +158,20 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     await page.locator(`tr[data-campaign="${String(campaign.id)}"][data-status="running"]`).waitFor();
   });
 
+  it('lists an open alert on the alerts screen (operators see alerts of unassigned devices)', async () => {
+    const t = Date.now();
+    const alert = { id: `al_console${t}`, revision: 1, deviceId: 'fall-sensor-00002', site: 'site-02', type: 'sos', level: 'urgent', state: 'open', skipCancelWindow: true,
+      openedAtMs: t, updatedAtMs: t, firstEventAtMs: t - 200, lastEventAtMs: t - 200, eventCount: 1, events: [{ type: 'sos.pressed', atMs: t - 200, seq: 7 }], message: 'SOS pressed' };
+    const r = await fetch(`${cloud.url}/api/v1/internal/alerts`, { method: 'POST', headers: { authorization: `Bearer ${edge.token}`, 'content-type': 'application/json' }, body: JSON.stringify(alert) });
+    expect(r.status).toBe(200);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    const row = page.locator(`tr[data-alert="${alert.id}"]`);
+    await row.waitFor();
+    expect(await row.innerText()).toContain('fall-sensor-00002');
+    expect(await row.innerText()).toContain('urgent');
+    await row.getByRole('link', { name: 'fall-sensor-00002' }).waitFor();
+  });
+
   it('shows the alerts and firmware screens; axe-core finds nothing on any screen in Chinese either', async () => {
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { name: 'Open alerts' }).waitFor();

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { AlertLevel } from '@yulan/protos/care';
 import { api, ApiError } from './api.js';
 import { useI18n } from './i18n.js';
 
@@ -6,7 +7,9 @@ interface Alert {
   id: string; deviceId: string; site: string; residentName: string | null; type: string; level: string; status: string;
   openedAt: number | string; nextDueAtMs: number | null; ladderStep: number; unreached: boolean; claimedBy: string | null;
 }
-const URGENCY: Record<string, number> = { critical: 0, urgent: 1, high: 1, warning: 2, info: 3 };
+/** Most urgent first, in the order @yulan/protos declares the levels. */
+const URGENCY: Record<string, number> = Object.fromEntries(Object.values(AlertLevel).map((l, i) => [l, i]));
+const CLOSED = new Set(['resolved', 'cancelled']);
 const LADDER = ['family', 'worker', 'callcentre'];
 
 /** Open alerts the operator may see, most urgent first; unreached ones on top and marked.
@@ -17,7 +20,7 @@ export function Alerts() {
   const [error, setError] = useState('');
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
-    const load = () => api<{ items: Alert[] }>('GET', '/api/v1/alerts?status=open&limit=200').then((r) => setItems(r.items), (e: unknown) => setError(e instanceof ApiError ? e.message : String(e)));
+    const load = () => api<{ items: Alert[] }>('GET', '/api/v1/alerts?limit=500').then((r) => setItems(r.items.filter((a) => !CLOSED.has(a.status))), (e: unknown) => setError(e instanceof ApiError ? e.message : String(e)));
     void load();
     const h = setInterval(() => { setNow(Date.now()); void load(); }, 5000);
     return () => clearInterval(h);
@@ -34,7 +37,7 @@ export function Alerts() {
             <th scope="col">{t('step')}</th><th scope="col">{t('due')}</th><th scope="col">{t('opened')}</th>
           </tr></thead>
           <tbody>{sorted.map((a) => (
-            <tr key={a.id} class={a.unreached ? 'unreached' : ''}>
+            <tr key={a.id} class={a.unreached ? 'unreached' : ''} data-alert={a.id}>
               <td><span class={`badge ${a.level}`}>{a.level}</span>{a.unreached ? <strong class="flag"> {t('unreached')}</strong> : null}</td>
               <td>{a.type}</td>
               <td>{a.residentName ?? '—'}</td>
