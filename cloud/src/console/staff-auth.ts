@@ -36,8 +36,8 @@ export default fp<AppOptions>(
       const user = session !== undefined ? users?.resolveSession(session) : undefined;
       if (!user) {
         await fastify.requireAdmin.call(fastify, request, reply, () => undefined);
-        request.principal = { kind: 'admin-token' };
-        return;
+        // requireAdmin always refuses here (the admin token was checked above); never let through.
+        throw new CloudError(CloudErrorCode.Unauthorized, 'sign in first');
       }
       const principal = principalOf(user);
       request.principal = principal;
