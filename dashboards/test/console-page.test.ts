@@ -172,6 +172,27 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     await row.getByRole('link', { name: 'fall-sensor-00002' }).waitFor();
   });
 
+  it('works from the keyboard and at tablet portrait width (768 px) without sideways scrolling', async () => {
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    await page.getByText(`${N} devices`).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(1);
+    // The skip link moves focus to the content; the search takes typing; a row link opens with Enter.
+    await page.locator('a.skip').focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    await page.getByLabel('Search id or name').focus();
+    await page.keyboard.type('00040');
+    await page.getByText('1 devices').waitFor();
+    await page.getByRole('link', { name: DEVICE }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: DEVICE }).waitFor();
+    await page.locator('.chart canvas').waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(1);
+    await page.setViewportSize({ width: 1024, height: 768 });
+  });
+
   it('shows the alerts and firmware screens; axe-core finds nothing on any screen in Chinese either', async () => {
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { name: 'Open alerts' }).waitFor();
