@@ -6,6 +6,8 @@ import { runConnections } from './connections.js';
 import { runAlertLatency } from './alert-latency.js';
 import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
+import { runConsoleLoad } from './console-load.js';
+import { runConsoleLive } from './console-live.js';
 import { runIngest } from './ingest.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
@@ -24,6 +26,8 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
+  'console-load': { about: 'the operator console with 10,000 and 100,000 registered devices: first load, search, fleet API timings', run: runConsoleLoad },
+  'console-live': { about: 'telemetry → device page over SSE: latency, and the cost of 50 consoles watching', run: runConsoleLive },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

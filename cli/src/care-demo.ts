@@ -35,6 +35,8 @@ const DEMO_PEOPLE = [
   { login: 'family', role: 'family', name: '李明 (family)' },
   { login: 'worker', role: 'worker', name: '王芳 (community worker)' },
   { login: 'callcentre', role: 'callcentre', name: '张伟 (call centre)' },
+  // signs in to the operator console at / (issue 15)
+  { login: 'operator', role: 'operator', name: '陈静 (operator)' },
 ] as const;
 
 /** The care page first (when open), then the demo pager: every demo person is reachable

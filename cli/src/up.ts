@@ -173,7 +173,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     if (cloud.adminToken) {
       print('');
       print(`  Admin token    ${cloud.adminToken}`);
-      print('  (shown once: it is stored only as a hash. Paste it into the dashboard.)');
+      print('  (shown once: it is stored only as a hash. For the CLI and API automation; people sign in to the console with their logins.)');
     }
     if (demo) {
       print('');

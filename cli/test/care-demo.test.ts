@@ -24,7 +24,7 @@ describe('yulan up: the care demo reaches a person with no care page open', () =
 
   it('seeds family, worker and call centre on the pager; an SOS pages the family there; a restart on another port still pages', { timeout: 180_000 }, async () => {
     up = await runUp(env, quietLogger, () => {});
-    expect(up.careDemo?.accounts.map((a) => a.role).sort()).toEqual(['callcentre', 'family', 'worker']);
+    expect(up.careDemo?.accounts.map((a) => a.role).sort()).toEqual(['callcentre', 'family', 'operator', 'worker']);
     const pager = up.pager!;
     const page = await eventually(() => pager.received.find((m) => m.kind === 'page' && m.path === '/page/family'), 'the family member paged on the demo pager', 60_000);
     expect(page.text).toMatch(/SOS/);

@@ -6,6 +6,7 @@ import type { DeviceRepository } from './repositories/device-repository.js';
 import type { EdgeClient } from './edge-client.js';
 import type { ControlPublisher } from './mqtt-link.js';
 import type { PresenceStats } from './presence-listener.js';
+import type { MqttTransport } from './mqtt-link.js';
 import type { PeopleModule } from './care/people/index.js';
 import type { AlertsModule } from './care/alerts/index.js';
 import type { FirmwareModule } from './firmware/index.js';
@@ -47,6 +48,8 @@ export interface AppOptions {
   firmware?: FirmwareModule;
   /** public read-only OGC SensorThings API for env monitors (/sta/v1.1); routes only when set */
   sta?: StaOptions;
+  /** the cloud's MQTT link, for the console's live stream (console/live-routes.ts); no stream without it */
+  mqtt?: MqttTransport;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

@@ -147,6 +147,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       alerts,
       firmware,
       deviceControl,
+      mqtt: link,
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const address = app.server.address();

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
 
-/** Absolute path of the static dashboard page (plain HTML/CSS/ES module, no build step).
- * `../public` is right from both src/ (tests, tsx) and dist/ (compiled). */
-export const dashboardDir: string = fileURLToPath(new URL('../public/', import.meta.url));
+/** Absolute path of the built web pages: the operator console (console/, built by Vite)
+ * with the care page (public/care/) copied in. `../www` is right from both src/ and dist/. */
+export const dashboardDir: string = fileURLToPath(new URL('../www/', import.meta.url));

@@ -64,7 +64,7 @@ export class CommandService {
     this.sweepTimer = undefined;
   }
 
-  async create(deviceId: string, input: NewCommand, idempotencyKey?: string): Promise<{ row: CommandRow; created: boolean }> {
+  async create(deviceId: string, input: NewCommand, idempotencyKey?: string, requestedBy?: string): Promise<{ row: CommandRow; created: boolean }> {
     const device = await this.devices.get(deviceId);
     if (!device) throw new CloudError(CloudErrorCode.NotFound, `device "${deviceId}" is not registered`);
     if (device.status === 'disabled') throw new CloudError(CloudErrorCode.Conflict, `device "${deviceId}" is disabled`);
@@ -83,9 +83,9 @@ export class CommandService {
       id: `cmd_${randomBytes(9).toString('base64url')}`, device_id: deviceId, site: device.site, kind: device.kind,
       name: input.name, args: JSON.stringify(args), idempotency_key: idempotencyKey ?? null,
       timeout_ms: (input.timeoutSec ?? DEFAULT_TIMEOUT_SEC) * 1000, created_at: now,
-      expires_at: now + (input.expiresInSec ?? DEFAULT_EXPIRES_SEC) * 1000,
+      expires_at: now + (input.expiresInSec ?? DEFAULT_EXPIRES_SEC) * 1000, requested_by: requestedBy ?? null,
     });
-    this.log.info({ commandId: row.id, deviceId, name: row.name }, 'command queued');
+    this.log.info({ commandId: row.id, deviceId, name: row.name, actor: requestedBy }, 'command queued');
     const online = this.online.get(deviceId) ?? device.status === 'online';
     return { row: (online && this.mqtt.connected() ? this.dispatch(row) : undefined) ?? row, created: true };
   }

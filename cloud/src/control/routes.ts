@@ -5,6 +5,7 @@ import { adminSecurity, errorResponses, ErrorResponse, Id } from '../schemas/com
 import type { ControlModule } from './index.js';
 import type { CommandRow } from './store.js';
 import { StaleVersionError } from './twins.js';
+import { actorOf, who } from '../care/people/route-helpers.js';
 import '../types.js';
 
 const StatusLiteral = Type.Union([
@@ -14,7 +15,7 @@ const StatusLiteral = Type.Union([
 const Settings = Type.Record(Type.String(), Type.Number());
 const TwinView = Type.Object({
   deviceId: Type.String(), kind: Type.String(),
-  desired: Type.Object({ version: Type.Integer(), settings: Settings, updatedAt: Type.Union([Type.String(), Type.Null()]) }),
+  desired: Type.Object({ version: Type.Integer(), settings: Settings, updatedAt: Type.Union([Type.String(), Type.Null()]), updatedBy: Type.Optional(Type.Union([Type.String(), Type.Null()])) }),
   reported: Type.Object({ appliedVersion: Type.Integer(), settings: Settings, error: Type.Union([Type.String(), Type.Null()]), updatedAt: Type.Union([Type.String(), Type.Null()]) }),
   delta: Type.Record(Type.String(), Type.Object({ desired: Type.Number(), reported: Type.Union([Type.Number(), Type.Null()]) })),
   inSync: Type.Boolean(),
@@ -23,7 +24,7 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 const CommandView = Type.Object({
   id: Type.String(), deviceId: Type.String(), name: Type.String(), args: Type.Record(Type.String(), Type.String()),
   status: StatusLiteral, message: NullableString, output: Type.Record(Type.String(), Type.String()),
-  idempotencyKey: NullableString, timeoutSec: Type.Number(),
+  idempotencyKey: NullableString, timeoutSec: Type.Number(), requestedBy: NullableString,
   createdAt: Type.String(), expiresAt: Type.String(), deadlineAt: NullableString, updatedAt: Type.String(),
   transitions: Type.Array(Type.Object({ status: StatusLiteral, at: Type.String(), message: NullableString })),
 });
@@ -34,12 +35,12 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Twin and command routes (admin token), mounted under /api/v1 by routes/index.ts. */
 const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = async (fastify, { control }) => {
-  fastify.addHook('onRequest', fastify.requireAdmin);
+  fastify.addHook('onRequest', fastify.authorizeStaff);
 
   const view = (r: CommandRow) => ({
     id: r.id, deviceId: r.device_id, name: r.name, args: JSON.parse(r.args) as Record<string, string>,
     status: r.status, message: r.message, output: r.output ? (JSON.parse(r.output) as Record<string, string>) : {},
-    idempotencyKey: r.idempotency_key, timeoutSec: r.timeout_ms / 1000,
+    idempotencyKey: r.idempotency_key, timeoutSec: r.timeout_ms / 1000, requestedBy: r.requested_by ?? null,
     createdAt: iso(r.created_at), expiresAt: iso(r.expires_at), deadlineAt: r.deadline_at === null ? null : iso(r.deadline_at), updatedAt: iso(r.updated_at),
     transitions: control.commands.transitionsOf(r.id).map((t) => ({ status: t.status, at: iso(t.at), message: t.message })),
   });
@@ -69,7 +70,7 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
       expected = Number(m[1]);
     }
     try {
-      const { twin, published } = await control.twins.setDesired(request.params.id, request.body.settings, expected);
+      const { twin, published } = await control.twins.setDesired(request.params.id, request.body.settings, expected, actorOf(who(request)));
       return reply.header('etag', `"${twin.desired.version}"`).header('x-yulan-publish', published ? 'published' : 'pending').send(twin);
     } catch (err) {
       if (!(err instanceof StaleVersionError)) throw err;
@@ -89,7 +90,7 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
       }, { additionalProperties: false }),
       response: { 200: CommandView, 201: CommandView, ...errorResponses(400, 401, 404, 409, 429) } },
   }, async (request, reply) => {
-    const { row, created } = await control.commands.create(request.params.id, request.body, request.headers['idempotency-key']);
+    const { row, created } = await control.commands.create(request.params.id, request.body, request.headers['idempotency-key'], actorOf(who(request)));
     return reply.status(created ? 201 : 200).send(view(row));
   });
 

@@ -22,10 +22,12 @@ export interface CommandRow {
   timeout_ms: number; created_at: number; expires_at: number; sent_at: number | null; last_sent_at: number | null;
   acked_at: number | null; ack_seq: number | null; ack_device_ts: number | null;
   deadline_at: number | null; updated_at: number; progress: string | null;
+  /** who sent it: a person's id, 'admin-token', or null (sent before people were recorded) */
+  requested_by: string | null;
 }
 export interface TransitionRow { status: CommandStatus; at: number; message: string | null }
 export interface TwinRow {
-  device_id: string; kind: KindSlug; desired_version: number; desired: Settings; desired_at: number | null;
+  device_id: string; kind: KindSlug; desired_version: number; desired: Settings; desired_at: number | null; desired_by?: string | null;
   applied_version: number; reported: Settings | null; reported_error: string | null; reported_at: number | null;
 }
 
@@ -49,6 +51,9 @@ const MIGRATIONS: readonly string[] = [
      command_id TEXT NOT NULL, n INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, message TEXT,
      PRIMARY KEY (command_id, n)
    ) STRICT;`,
+  // Who sent each command and who last changed a twin's desired settings (issue 15).
+  `ALTER TABLE commands ADD COLUMN requested_by TEXT;
+   ALTER TABLE twins ADD COLUMN desired_by TEXT;`,
 ];
 
 
@@ -70,13 +75,14 @@ export class ControlStore {
   }
 
   /** Compare-and-set of the desired state; false when `expectedVersion` is stale. */
-  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number): boolean {
+  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number, by: string | null = null): boolean {
     return wrapDb('write desired twin', () => this.db.transaction(() => {
       const cur = this.db.prepare('SELECT desired_version FROM twins WHERE device_id = ?').get(deviceId) as { desired_version: number } | undefined;
       if ((cur?.desired_version ?? 0) !== expectedVersion) return false;
-      this.db.prepare(`INSERT INTO twins (device_id, kind, desired_version, desired, desired_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (device_id) DO UPDATE SET desired_version = excluded.desired_version, desired = excluded.desired, desired_at = excluded.desired_at`)
-        .run(deviceId, kind, expectedVersion + 1, JSON.stringify(settings), at);
+      this.db.prepare(`INSERT INTO twins (device_id, kind, desired_version, desired, desired_at, desired_by) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (device_id) DO UPDATE SET desired_version = excluded.desired_version, desired = excluded.desired, desired_at = excluded.desired_at,
+          desired_by = excluded.desired_by`)
+        .run(deviceId, kind, expectedVersion + 1, JSON.stringify(settings), at, by);
       return true;
     })());
   }
@@ -89,10 +95,10 @@ export class ControlStore {
   }
 
   // ---- commands ----
-  insertCommand(row: Omit<CommandRow, 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'>): CommandRow {
+  insertCommand(row: Omit<CommandRow, 'requested_by' | 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'> & { requested_by?: string | null }): CommandRow {
     return wrapDb('insert command', () => this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO commands (id, device_id, site, kind, name, args, status, idempotency_key, timeout_ms, created_at, expires_at, updated_at)
-        VALUES (@id, @device_id, @site, @kind, @name, @args, 'queued', @idempotency_key, @timeout_ms, @created_at, @expires_at, @created_at)`).run(row);
+      this.db.prepare(`INSERT INTO commands (id, device_id, site, kind, name, args, status, idempotency_key, timeout_ms, created_at, expires_at, updated_at, requested_by)
+        VALUES (@id, @device_id, @site, @kind, @name, @args, 'queued', @idempotency_key, @timeout_ms, @created_at, @expires_at, @created_at, @requested_by)`).run({ ...row, requested_by: row.requested_by ?? null });
       this.db.prepare(`INSERT INTO command_transitions (command_id, n, status, at) VALUES (?, 0, 'queued', ?)`).run(row.id, row.created_at);
       return this.getCommand(row.id)!;
     })());

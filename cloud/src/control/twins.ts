@@ -19,7 +19,7 @@ export class StaleVersionError extends CloudError {
 export interface TwinView {
   deviceId: string;
   kind: KindSlug;
-  desired: { version: number; settings: Settings; updatedAt: string | null };
+  desired: { version: number; settings: Settings; updatedAt: string | null; updatedBy?: string | null };
   reported: { appliedVersion: number; settings: Settings; error: string | null; updatedAt: string | null };
   delta: Record<string, { desired: number; reported: number | null }>;
   inSync: boolean;
@@ -58,7 +58,7 @@ export class TwinService {
   }
 
   /** Merge-patches the desired settings, bumps the version and publishes it retained. */
-  async setDesired(deviceId: string, patch: Record<string, unknown>, expectedVersion?: number): Promise<{ twin: TwinView; published: boolean }> {
+  async setDesired(deviceId: string, patch: Record<string, unknown>, expectedVersion?: number, by?: string): Promise<{ twin: TwinView; published: boolean }> {
     const d = await this.device(deviceId);
     const cur = this.o.store.getTwin(d.id);
     const curVersion = cur?.desired_version ?? 0;
@@ -66,11 +66,11 @@ export class TwinService {
     const next = mergeSettings(d.kind, cur?.desired ?? {}, patch);
     const now = this.o.now();
     // Compare-and-set: a concurrent writer between our read and this write loses cleanly.
-    if (!this.o.store.setDesired(d.id, d.kind, curVersion, next, now)) {
+    if (!this.o.store.setDesired(d.id, d.kind, curVersion, next, now, by ?? null)) {
       throw new StaleVersionError(d.id, curVersion, this.o.store.getTwin(d.id)?.desired_version ?? 0);
     }
     const row = this.o.store.getTwin(d.id)!;
-    this.o.logger.info({ deviceId: d.id, version: row.desired_version }, 'desired twin updated');
+    this.o.logger.info({ deviceId: d.id, version: row.desired_version, actor: by }, 'desired twin updated');
     const published = await this.publish(d.site, d.kind, row);
     return { twin: this.view(d.id, d.kind, row), published };
   }
@@ -118,7 +118,7 @@ export class TwinService {
     return {
       deviceId,
       kind,
-      desired: { version: row?.desired_version ?? 0, settings: desired, updatedAt: iso(row?.desired_at ?? null) },
+      desired: { version: row?.desired_version ?? 0, settings: desired, updatedAt: iso(row?.desired_at ?? null), updatedBy: row?.desired_by ?? null },
       reported: { appliedVersion: row?.applied_version ?? 0, settings: row?.reported ?? {}, error: row?.reported_error ?? null, updatedAt: iso(row?.reported_at ?? null) },
       delta,
       inSync: Object.keys(delta).length === 0 && (row?.applied_version ?? 0) === (row?.desired_version ?? 0),

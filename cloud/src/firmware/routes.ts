@@ -92,7 +92,7 @@ export function campaignView(m: FirmwareModule, c: CampaignRecord) {
 const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = async (fastify, { firmware: m }) => {
   await fastify.register(async (scope) => {
     const admin = scope.withTypeProvider<TypeBoxTypeProvider>();
-    admin.addHook('onRequest', admin.requireAdmin);
+    admin.addHook('onRequest', admin.authorizeStaff);
     // Raw images; encapsulated here so the rest of the API still refuses octet-stream bodies.
     admin.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_IMAGE_BYTES }, (_req, body, done) => done(null, body));
     const param = (q: Record<string, string | undefined>, h: Record<string, unknown>, name: string): string | undefined => {

@@ -7,6 +7,7 @@ import rateLimit from './rate-limit.js';
 import adminAuth from './admin-auth.js';
 import dashboard from './dashboard.js';
 import peopleAuth from '../care/people/auth-plugin.js';
+import staffAuth from '../console/staff-auth.js';
 
 /**
  * Registered explicitly rather than with @fastify/autoload: autoload imports plugin files
@@ -21,6 +22,8 @@ const plugins: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(adminAuth, opts);
   // `authenticate` + request.principal (sessions when opts.people is set, else admin token only)
   await fastify.register(peopleAuth, opts);
+  // `authorizeStaff`: the admin token or a person with the route's permission (issue 15)
+  await fastify.register(staffAuth, opts);
   await fastify.register(dashboard, opts);
 };
 export default fp(plugins, { name: 'yulan-plugins' });

@@ -40,6 +40,26 @@ export interface DeviceFilter {
   offset: number;
 }
 
+/** The console's fleet table (issue 15): filters, substring search, one sort key. */
+export interface FleetQuery {
+  site?: string;
+  kind?: KindSlug;
+  status?: DeviceStatus;
+  firmware?: string;
+  /** case-insensitive substring of the id or the name */
+  text?: string;
+  sort: 'id' | 'site' | 'kind' | 'status' | 'firmware' | 'lastSeen';
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+export interface FleetCounts {
+  bySiteKind: { site: string; kind: KindSlug; online: number; offline: number; disabled: number; total: number }[];
+  /** presence changes (newest state per device) and registrations in the last hour */
+  lastHour: { wentOnline: number; wentOffline: number; registered: number };
+}
+
 export interface DevicePage {
   items: DeviceRecord[];
   /** number of devices matching the filter, ignoring limit/offset */
@@ -84,6 +104,12 @@ export interface DeviceRepository {
   getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined>;
   /** Ordered by site, kind, id so pages are stable. */
   list(filter: DeviceFilter): Promise<DevicePage>;
+  /** The console's fleet page, answered from indexes. */
+  fleet(query: FleetQuery): Promise<DevicePage>;
+  /** Devices per site and kind by state, and what changed in the last hour. */
+  fleetCounts(): Promise<FleetCounts>;
+  /** Replaces the secret hash (rotation). @returns the device, or undefined for an unknown id */
+  setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined>;
   /** @returns the updated device, or undefined for an unknown id */
   setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined>;
   /**

@@ -2,10 +2,13 @@ import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from './sqlite.js';
 import type { KindSlug } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
+import { FLEET_INDEXES, fleetCounts, fleetPage } from './sqlite-fleet.js';
 import {
   DeviceStatus,
   type DeviceFilter,
   type DevicePage,
+  type FleetCounts,
+  type FleetQuery,
   type DeviceRecord,
   type DeviceRepository,
   type NewDevice,
@@ -41,6 +44,8 @@ const MIGRATIONS: readonly string[] = [
      lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
      created_at INTEGER NOT NULL
    ) STRICT;`,
+  // The console's fleet table: filters, sorts and counts from indexes (issue 15).
+  FLEET_INDEXES,
 ];
 
 interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
@@ -192,6 +197,21 @@ export class SqliteDeviceRepository implements DeviceRepository {
         .prepare(`SELECT ${COLUMNS} FROM devices ${clause} ORDER BY site, kind, id LIMIT @limit OFFSET @offset`)
         .all(params) as Row[];
       return { items: rows.map(toRecord), total };
+    });
+  }
+
+  async fleet(q: FleetQuery): Promise<DevicePage> {
+    return wrapDb('listing the fleet', () => fleetPage(this.db, COLUMNS, toRecord, q));
+  }
+
+  async fleetCounts(): Promise<FleetCounts> {
+    return wrapDb('counting the fleet', () => fleetCounts(this.db, this.now()));
+  }
+
+  async setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined> {
+    return wrapDb('rotating a device secret', () => {
+      const { changes } = this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id);
+      return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
     });
   }
 

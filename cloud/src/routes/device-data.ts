@@ -5,6 +5,9 @@ import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams } from '../schemas/devices.js';
 import { EventsQuery, EventsResponse, TelemetryQuery, TelemetryResponse } from '../schemas/data.js';
 import { auditDeviceReads, type DeviceDataOptions } from './device-read-audit.js';
+import type { DeviceRecord } from '../repositories/device-repository.js';
+import { OPEN_GATE } from '../console/health-gate.js';
+import { redactPoints } from '../console/redact.js';
 import '../types.js';
 
 const DAY_MS = 86_400_000;
@@ -36,8 +39,10 @@ const deviceData: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify,
     await auditDeviceReads(opts, request, action, [{ deviceId, fromMs: times.from ?? toMs - DAY_MS, toMs }]);
   }
 
-  async function mustExist(id: string): Promise<void> {
-    if (!(await fastify.devices.get(id))) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
+  async function mustExist(id: string): Promise<DeviceRecord> {
+    const d = await fastify.devices.get(id);
+    if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
+    return d;
   }
   function shaped<T>(body: unknown, key: string): T {
     if (typeof body !== 'object' || body === null || !Array.isArray((body as Record<string, unknown>)[key])) {
@@ -62,7 +67,7 @@ const deviceData: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify,
       const { id } = request.params;
       const q = request.query;
       const times = range(q);
-      await mustExist(id);
+      const device = await mustExist(id);
       await audited(request, 'device.telemetry', id, times);
       const body = await fastify.edge.telemetry({
         deviceId: id,
@@ -71,10 +76,12 @@ const deviceData: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify,
         ...(q.fields !== undefined ? { fields: q.fields } : {}),
         ...(q.limit !== undefined ? { limit: q.limit } : {}),
       });
-      return shaped<{ deviceId: string; resolution: string; points: { ts: number; fields: Record<string, unknown> }[] }>(
+      const data = shaped<{ deviceId: string; resolution: string; points: { ts: number; fields: Record<string, unknown> }[] }>(
         body,
         'points',
       );
+      const { points, redacted } = await redactPoints(opts.health ?? OPEN_GATE, request, device, data.points);
+      return { ...data, points, ...(redacted.length > 0 ? { redacted } : {}) };
     },
   );
 

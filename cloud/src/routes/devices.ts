@@ -9,6 +9,9 @@ import type { EdgeLatest } from '../edge-client.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams, DeviceView, ListQuery, ListResponse, RegisterBody, RegisterResponse } from '../schemas/devices.js';
 import { toDeviceView } from '../views.js';
+import type { DeviceRecord } from '../repositories/device-repository.js';
+import { OPEN_GATE } from '../console/health-gate.js';
+import { redactLatest, withRedacted } from '../console/redact.js';
 import { auditDeviceReads, type DeviceDataOptions } from './device-read-audit.js';
 import '../types.js';
 
@@ -18,7 +21,8 @@ const EDGE_HEADER = 'x-yulan-edge-available';
 const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, opts) => {
   /** lastValues for a page of devices in one edge call; never fails the registry read.
    * The values shown are audited (a fall sensor's presence and motion are health data). */
-  async function latestFor(request: FastifyRequest, ids: string[]): Promise<{ latest: Record<string, EdgeLatest>; edgeAvailable: boolean }> {
+  async function latestFor(request: FastifyRequest, devices: DeviceRecord[]): Promise<{ latest: Record<string, EdgeLatest>; edgeAvailable: boolean }> {
+    const ids = devices.map((d) => d.id);
     let latest: Record<string, EdgeLatest>;
     try {
       latest = await fastify.edge.latest(ids);
@@ -27,7 +31,7 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
       return { latest: {}, edgeAvailable: false };
     }
     await auditDeviceReads(opts, request, 'device.latest', Object.entries(latest).map(([deviceId, e]) => ({ deviceId, fromMs: e.ts, toMs: e.ts + 1 })));
-    return { latest, edgeAvailable: true };
+    return { latest: await redactLatest(opts.health ?? OPEN_GATE, request, devices, latest), edgeAvailable: true };
   }
 
   async function mustGet(id: string) {
@@ -89,9 +93,9 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
         ...(q.kind !== undefined ? { kind: q.kind } : {}),
         ...(q.status !== undefined ? { status: q.status } : {}),
       });
-      const { latest, edgeAvailable } = await latestFor(request, page.items.map((d) => d.id));
+      const { latest, edgeAvailable } = await latestFor(request, page.items);
       return {
-        items: page.items.map((d) => toDeviceView(d, latest[d.id])),
+        items: page.items.map((d) => withRedacted(toDeviceView(d, latest[d.id]), latest[d.id])),
         total: page.total,
         limit: q.limit,
         offset: q.offset,
@@ -113,8 +117,8 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
     },
     async (request, reply) => {
       const d = await mustGet(request.params.id);
-      const { latest, edgeAvailable } = await latestFor(request, [d.id]);
-      return reply.header(EDGE_HEADER, String(edgeAvailable)).send(toDeviceView(d, latest[d.id]));
+      const { latest, edgeAvailable } = await latestFor(request, [d]);
+      return reply.header(EDGE_HEADER, String(edgeAvailable)).send(withRedacted(toDeviceView(d, latest[d.id]), latest[d.id]));
     },
   );
 

@@ -12,6 +12,11 @@ import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
 import { adminTokenRoutes } from '../admin-token-rotation.js';
+import { peopleHealthGate } from '../console/health-gate.js';
+import fleetRoutes from '../console/fleet-routes.js';
+import catalogRoute from '../console/catalog-route.js';
+import rotateSecretRoute from '../console/rotate-secret-route.js';
+import liveRoutes from '../console/live-routes.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -20,12 +25,18 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(health);
   await fastify.register(
     async (admin) => {
-      admin.addHook('onRequest', admin.requireAdmin);
+      admin.addHook('onRequest', admin.authorizeStaff);
       // Reads of device data are audited against the residents the devices served.
-      const audit = opts.people ? { audit: opts.people.reads } : {};
+      const audit = opts.people ? { audit: opts.people.reads, health: peopleHealthGate(opts.people) } : {};
       await admin.register(devices, audit);
       await admin.register(sites);
       await admin.register(deviceData, audit);
+      await admin.register(fleetRoutes, audit);
+      await admin.register(catalogRoute);
+      await admin.register(rotateSecretRoute);
+      if (opts.mqtt) {
+        await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
+      }
       await admin.register(metrics, opts);
     },
     { prefix: '/api/v1' },

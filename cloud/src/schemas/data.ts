@@ -36,6 +36,7 @@ export const TelemetryResponse = Type.Object(
         fields: Type.Record(Type.String(), Type.Unknown({ description: 'number (raw) or {count,min,max,mean,last} (1m)' })),
       }),
     ),
+    redacted: Type.Optional(Type.Array(Type.String(), { description: 'health fields left out (no health grant for the resident)' })),
   },
   { description: 'proxied from the edge /v1/telemetry' },
 );

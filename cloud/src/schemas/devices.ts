@@ -5,6 +5,7 @@ export const LastValues = Type.Object({
   ts: Type.String({ format: 'date-time' }),
   fields: Type.Record(Type.String(), Type.Number()),
   text: Type.Record(Type.String(), Type.String()),
+  redacted: Type.Optional(Type.Array(Type.String(), { description: "health fields left out: the caller has no health grant for the device's resident" })),
 });
 
 export const DeviceView = Type.Object(

@@ -1,0 +1,62 @@
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+
+export type Lang = 'en' | 'zh-CN';
+
+const EN = {
+  title: 'Operator console', skip: 'Skip to content', signIn: 'Sign in', signOut: 'Sign out', login: 'Login', password: 'Password',
+  signInHint: 'Sign in with your Yulan account (operators and administrators).', signInFailed: 'Sign-in failed',
+  notStaff: 'This account has no access to the device console.', language: '中文', languageLabel: 'Switch to Chinese',
+  fleet: 'Fleet', alerts: 'Alerts', firmware: 'Firmware', devices: 'Devices', search: 'Search id or name', site: 'Site', kind: 'Kind',
+  status: 'Status', any: 'Any', lastSeen: 'Last seen', firmwareVersion: 'Firmware', name: 'Name', id: 'Device', total: 'Total',
+  online: 'Online', offline: 'Offline', disabled: 'Disabled', lastHour: 'Last hour', wentOnline: 'came online', wentOffline: 'went offline',
+  registered: 'registered', rows: 'devices', loading: 'Loading…', none: 'Nothing here.', back: 'Back to fleet', live: 'Live values',
+  chart: 'History', range: 'Range', field: 'Field', events: 'Events', twin: 'Settings (twin)', desired: 'Desired', reported: 'Reported',
+  save: 'Save', saved: 'Saved version', commands: 'Commands', send: 'Send', disable: 'Disable', enable: 'Enable', edgeDown: 'Live values unavailable: the edge is not reachable.',
+  redacted: 'Health data hidden: you have no health grant for this resident.', noData: 'No data in this range.', inSync: 'in sync', pending: 'pending',
+  openAlerts: 'Open alerts', urgency: 'Urgency', resident: 'Resident', step: 'Ladder step', unreached: 'UNREACHED', opened: 'Opened', due: 'Next step', type: 'Type',
+  campaigns: 'Campaigns', stage: 'Stage', pause: 'Pause', resume: 'Resume', abort: 'Abort', succeeded: 'Succeeded', failed: 'Failed', version: 'Version',
+  created: 'Created', state: 'State', result: 'Result', sentBy: 'Sent by', args: 'Arguments', countsBy: 'Devices by site and kind', error: 'Error',
+  rotate: 'Rotate secret', rotateConfirm: 'Issue a new secret? The device is disconnected until it uses the new one.',
+  newSecret: 'New device secret (shown once; configure the device with it):', raw: 'Raw', perMinute: '1-minute means', resolution: 'Resolution',
+  page: 'Page', of: 'of', newest: 'newest first', sortBy: 'Sort by', order: 'Order', asc: 'ascending', desc: 'descending', apply: 'Apply',
+} as const;
+
+type Key = keyof typeof EN;
+
+const ZH: Record<Key, string> = {
+  title: '运维控制台', skip: '跳到正文', signIn: '登录', signOut: '退出', login: '账号', password: '密码',
+  signInHint: '使用玉兰账号登录（运维人员和管理员）。', signInFailed: '登录失败',
+  notStaff: '此账号无权使用设备控制台。', language: 'English', languageLabel: '切换到英文',
+  fleet: '设备总览', alerts: '告警', firmware: '固件', devices: '设备', search: '搜索编号或名称', site: '站点', kind: '类型',
+  status: '状态', any: '全部', lastSeen: '最近上线', firmwareVersion: '固件版本', name: '名称', id: '设备', total: '总数',
+  online: '在线', offline: '离线', disabled: '已停用', lastHour: '最近一小时', wentOnline: '上线', wentOffline: '下线',
+  registered: '新注册', rows: '台设备', loading: '加载中…', none: '暂无内容。', back: '返回设备总览', live: '实时数据',
+  chart: '历史曲线', range: '时间范围', field: '指标', events: '事件', twin: '配置（设备孪生）', desired: '期望值', reported: '上报值',
+  save: '保存', saved: '已保存版本', commands: '命令', send: '发送', disable: '停用', enable: '启用', edgeDown: '边缘节点不可达，暂无实时数据。',
+  redacted: '健康数据已隐藏：您没有该住户的健康数据授权。', noData: '该时间范围内无数据。', inSync: '已同步', pending: '待同步',
+  openAlerts: '未结告警', urgency: '紧急程度', resident: '住户', step: '通知阶梯', unreached: '未联系上', opened: '发生时间', due: '下一步', type: '类型',
+  campaigns: '升级任务', stage: '阶段', pause: '暂停', resume: '继续', abort: '终止', succeeded: '成功', failed: '失败', version: '版本',
+  created: '创建时间', state: '状态', result: '结果', sentBy: '发送人', args: '参数', countsBy: '按站点和类型统计', error: '错误',
+  rotate: '更换密钥', rotateConfirm: '生成新密钥？设备将断开，直到使用新密钥连接。',
+  newSecret: '新的设备密钥（只显示一次，请配置到设备）：', raw: '原始数据', perMinute: '每分钟均值', resolution: '粒度',
+  page: '第', of: '共', newest: '最新在前', sortBy: '排序', order: '顺序', asc: '升序', desc: '降序', apply: '应用',
+};
+
+export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }
+
+export function makeI18n(lang: Lang): I18n {
+  const dict: Record<Key, string> = lang === 'zh-CN' ? ZH : EN;
+  const fmt = new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'medium', timeZone: 'Asia/Shanghai' });
+  return {
+    lang,
+    t: (k) => dict[k],
+    time: (v) => (v === null || v === '' ? '—' : fmt.format(new Date(v))),
+  };
+}
+
+export const I18nContext = createContext<I18n>(makeI18n('en'));
+export const useI18n = (): I18n => useContext(I18nContext);
+
+/** A label from @yulan/protos/labels in the current language. */
+export const pick = (l: { en: string; zh: string } | undefined, lang: Lang, fallback: string): string => (l ? (lang === 'zh-CN' ? l.zh : l.en) : fallback);
