@@ -147,8 +147,9 @@ function get(e: Record<string, unknown>, path: readonly string[]): Value {
   return null;
 }
 
+// A time interval (`start/end`, an AQI period's phenomenonTime) compares by its start.
 const asTime = (v: Value): number | undefined =>
-  typeof v === 'object' && v !== null ? v.t : typeof v === 'string' && DATETIME.test(v) ? Date.parse(v) : undefined;
+  typeof v === 'object' && v !== null ? v.t : typeof v === 'string' && DATETIME.test(v) ? Date.parse(v.split('/')[0] as string) : undefined;
 
 function compare(op: string, a: Value, b: Value): boolean {
   let x: unknown = a;

@@ -42,20 +42,37 @@ export function splitTop(s: string, sep: string): string[] {
   return out;
 }
 
-/** `$expand=Observations($top=24;$orderby=phenomenonTime desc),Thing` — one level deep. */
+/** Deepest `$expand` nesting served: Things → Datastreams → Observations/ObservedProperty
+ * is what clients ask for; deeper only multiplies edge queries. */
+export const EXPAND_DEPTH_MAX = 3;
+
+/** `$expand=Observations($top=24;$orderby=phenomenonTime desc),Thing`, nested with
+ * `$expand` inside the options (`Datastreams($expand=ObservedProperty)`) or as a path
+ * (`Datastreams/ObservedProperty`, STA 1.1 §9.3.2.1). */
 function parseExpand(src: string, depth: number): Expansion[] {
-  if (depth > 0) throw bad('$expand: nested expansions are not supported yet');
-  return splitTop(src, ',').map((part) => {
-    const m = /^\s*([A-Za-z]+)(?:\((.*)\))?\s*$/s.exec(part);
+  if (depth >= EXPAND_DEPTH_MAX) throw bad(`$expand: at most ${EXPAND_DEPTH_MAX} levels deep`);
+  const out: Expansion[] = [];
+  for (const part of splitTop(src, ',')) {
+    const m = /^\s*([A-Za-z]+)((?:\/[A-Za-z]+)*)(?:\((.*)\))?\s*$/s.exec(part);
     if (!m) throw bad(`$expand: cannot read "${part.trim()}"`);
     const raw: Record<string, string> = {};
-    for (const o of m[2] ? splitTop(m[2], ';') : []) {
+    for (const o of m[3] ? splitTop(m[3], ';') : []) {
       const eq = o.indexOf('=');
       if (eq <= 0) throw bad(`$expand: cannot read option "${o}"`);
       raw[o.slice(0, eq).trim()] = o.slice(eq + 1);
     }
-    return { nav: m[1] as string, opts: parseOptions(raw, depth + 1) };
-  });
+    const nav = m[1] as string;
+    const rest = m[2] ? m[2].slice(1) : '';
+    // A path A/B/C is A($expand=B/C); options in parentheses belong to the last segment.
+    const opts = rest
+      ? parseOptions({ $expand: m[3] ? `${rest}(${m[3]})` : rest }, depth + 1)
+      : parseOptions(raw, depth + 1);
+    const same = out.find((x) => x.nav === nav);
+    if (same && rest) same.opts.expand = [...(same.opts.expand ?? []), ...(opts.expand ?? [])];
+    else if (same) throw bad(`$expand: ${nav} is listed twice`);
+    else out.push({ nav, opts });
+  }
+  return out;
 }
 
 export function parseOptions(q: Record<string, string | undefined>, depth = 0): Options {

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
-import { evaluate, sortBy, timeBounds } from './odata.js';
+import { evaluate, parseFilter, sortBy } from './odata.js';
+import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, type Budget } from './observations.js';
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
-  QUANTITIES, SENSOR_ID, aqiObservation, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
+  QUANTITIES, SENSOR_ID, datastream, location, observedProperty, parseDatastreamId,
   quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
@@ -15,13 +16,12 @@ export interface StaOptions {
   /** requests per window per client address (YULAN_STA_RATE_LIMIT) */
   rateLimitMax: number;
   rateLimitWindowMs?: number;
+  /** edge queries one request may make (default EDGE_CALLS_MAX) */
+  edgeCallsMax?: number;
   now?: () => number;
 }
 
 const PREFIX = '/sta/v1.1';
-const DAY_MS = 86_400_000;
-const MAX_OBS_RANGE_MS = 31 * DAY_MS;
-const MAX_OBS_ROWS = 10_000;
 const SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest'];
 const SEGMENT = /^([A-Za-z]+)(?:\('((?:[^']|'')*)'\))?$/;
 
@@ -34,6 +34,9 @@ const NAV: Record<string, Record<string, string>> = {
   Things: { Datastreams: 'Datastreams', Locations: 'Locations' },
   Locations: { Things: 'Things' },
   Datastreams: { Thing: 'Things', Sensor: 'Sensors', ObservedProperty: 'ObservedProperties', Observations: 'Observations' },
+  Sensors: { Datastreams: 'Datastreams' },
+  ObservedProperties: { Datastreams: 'Datastreams' },
+  Observations: { Datastream: 'Datastreams' },
 };
 const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
 
@@ -47,8 +50,9 @@ interface Collection { set: string; items: Entity[]; truncated?: boolean }
  * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
  * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
- * $top/$skip/$count/$select, one level of $expand, @iot.nextLink, ETag/Cache-Control.
- * Not yet: nested $expand, $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
+ * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
+ * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
+ * queries. Not yet: $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
   const limiter = new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
@@ -82,7 +86,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   const col = (set: string, items: Entity[], truncated?: boolean): Collection => ({ set, items, ...(truncated ? { truncated } : {}) });
 
   /** Resolves a resource path to one entity (with its set) or a collection. */
-  async function resolve(base: string, path: string[], o: Options): Promise<{ set: string; one: Entity } | Collection | Entity> {
+  async function resolve(base: string, path: string[], o: Options, budget: Budget): Promise<{ set: string; one: Entity } | Collection | Entity> {
     if (path.length === 0) {
       return {
         value: SETS.filter((x) => x !== 'HistoricalLocations' && x !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
@@ -125,41 +129,42 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (b.set === 'Sensor') return { set: 'Sensors', one: sensor(base) };
         if (b.set === 'ObservedProperty') return { set: 'ObservedProperties', one: observedProperty(base, ref.quantity) };
         if (b.set === 'Observations') {
-          // A $filter on phenomenonTime picks the range fetched from the edge (default the
-          // last 24 hours, at most 31 days); the filter itself is then applied in full.
-          const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
-          const to = Math.min(bounds.toMs ?? now(), now() + 1);
-          const from = bounds.fromMs ?? to - (ref.quantity.aqiPeriod === 'day' ? 30 * DAY_MS : DAY_MS);
-          if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
-          if (to <= from) return col('Observations', []);
-          const dsId = datastreamId(d.id, ref.quantity.field);
-          if (ref.quantity.aqiPeriod) {
-            const aq = await fastify.edge.airQuality({
-              scope: 'device', id: d.id, measure: 'aqi', period: ref.quantity.aqiPeriod, from, to, limit: MAX_OBS_ROWS,
-            }) as { points?: { ts: number; endMs: number; value: number | null; labels: Record<string, string> }[] };
-            const pts = aq.points ?? [];
-            return col('Observations', pts.map((p) => aqiObservation(base, dsId, p.ts, p.endMs, p.value, p.labels ?? {})), pts.length >= MAX_OBS_ROWS);
-          }
-          const body = await fastify.edge.telemetry({
-            deviceId: d.id, from, to, fields: ref.quantity.field, resolution: 'raw', limit: MAX_OBS_ROWS,
-          }) as { points?: { ts: number; seq: number; fields: Record<string, number> }[] };
-          const points = body.points ?? [];
-          const obs = points.filter((p) => typeof p.fields[ref.quantity.field] === 'number')
-            .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[ref.quantity.field] as number));
-          return col('Observations', obs, points.length >= MAX_OBS_ROWS);
+          const page = await fetchObservations(fastify, base, d, ref.quantity, o, budget, now());
+          return col('Observations', page.items, page.truncated);
         }
         break;
       }
       case 'ObservedProperties': {
         if (a.id === undefined) return col('ObservedProperties', QUANTITIES.map((q) => observedProperty(base, q)));
         const q = quantityOf(a.id);
-        if (!q || b) throw notFound(`ObservedProperty '${a.id}'`);
-        return { set: 'ObservedProperties', one: observedProperty(base, q) };
+        if (!q) throw notFound(`ObservedProperty '${a.id}'`);
+        if (!b) return { set: 'ObservedProperties', one: observedProperty(base, q) };
+        if (b.set === 'Datastreams') return col('Datastreams', (await monitors()).map((d) => datastream(base, d, q)));
+        break;
       }
       case 'Sensors': {
         if (a.id === undefined) return col('Sensors', [sensor(base)]);
-        if (a.id !== SENSOR_ID || b) throw notFound(`Sensor '${a.id}'`);
-        return { set: 'Sensors', one: sensor(base) };
+        if (a.id !== SENSOR_ID) throw notFound(`Sensor '${a.id}'`);
+        if (!b) return { set: 'Sensors', one: sensor(base) };
+        if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, await monitors()));
+        break;
+      }
+      case 'Observations': {
+        // One Observation by id (what selfLinks point to) and its Datastream; the set as a
+        // whole is not listed — ask a Datastream for its Observations.
+        if (a.id === undefined) throw bad('list Observations through a Datastream: Datastreams(\'id\')/Observations');
+        const ref = parseObservationId(a.id);
+        const dsRef = ref && parseDatastreamId(ref.dsId);
+        if (!ref || !dsRef) throw notFound(`Observation '${a.id}'`);
+        const d = await monitor(dsRef.deviceId);
+        if (b?.set === 'Datastream') return { set: 'Datastreams', one: datastream(base, d, dsRef.quantity) };
+        if (b) break;
+        const iso = new Date(ref.ts).toISOString();
+        const at = { ...parseOptions({}), filter: parseFilter(`phenomenonTime ge ${iso} and phenomenonTime le ${iso}`) };
+        const page = await fetchObservations(fastify, base, d, dsRef.quantity, at, budget, now());
+        const one = page.items.find((x) => x['@iot.id'] === a.id);
+        if (!one) throw notFound(`Observation '${a.id}'`);
+        return { set: 'Observations', one };
       }
       default:
         if (SETS.includes(a.set)) throw bad(`${a.set} are not served yet`);
@@ -168,14 +173,15 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   }
 
   /** $expand of one entity: each navigation property inlined with its own options. */
-  async function expand(base: string, set: string, e: Entity, o: Options): Promise<Entity> {
+  async function expand(base: string, set: string, e: Entity, o: Options, budget: Budget): Promise<Entity> {
     const out = select(e, o.select);
     for (const x of o.expand ?? []) {
       if (!NAV[set]?.[x.nav]) throw bad(`$expand: ${set} have no navigation property ${x.nav}`);
       const path = [`${set}(${quoteId(String(e['@iot.id']))})`, x.nav];
-      const r = await render(base, path, x.opts);
+      const r = await render(base, path, x.opts, budget);
       if ('value' in r && Array.isArray(r.value)) {
         out[x.nav] = r.value;
+        if (r['@iot.count'] !== undefined) out[`${x.nav}@iot.count`] = r['@iot.count'];
         if (r['@iot.nextLink']) out[`${x.nav}@iot.nextLink`] = r['@iot.nextLink'];
       } else out[x.nav] = r;
     }
@@ -183,9 +189,9 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   }
 
   /** A resource with its options applied: filter, order, page, expand, select. */
-  async function render(base: string, path: string[], o: Options): Promise<Entity> {
-    const r = await resolve(base, path, o);
-    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o);
+  async function render(base: string, path: string[], o: Options, budget: Budget): Promise<Entity> {
+    const r = await resolve(base, path, o, budget);
+    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o, budget);
     if (!('items' in r)) return r;
     const c = r as Collection;
     const t = now();
@@ -198,7 +204,11 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
       out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
     }
     const pageItems = items.slice(o.skip, o.skip + o.top);
-    out.value = await Promise.all(pageItems.map((e) => expand(base, c.set, e, o)));
+    // One at a time: a page of Datastreams each expanding Observations is one edge query
+    // each, and a public request must not fan out into a burst at the edge.
+    const value: Entity[] = [];
+    for (const e of pageItems) value.push(await expand(base, c.set, e, o, budget));
+    out.value = value;
     return out;
   }
 
@@ -211,7 +221,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     }
     const base = `${request.protocol}://${request.host}${PREFIX}`;
     const path = rest.split('/').filter(Boolean).map((x) => decodeURIComponent(x));
-    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>));
+    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>), { edgeCalls: 0, max: opts.edgeCallsMax ?? EDGE_CALLS_MAX });
     const json = JSON.stringify(body);
     const etag = `W/"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
     reply.header('etag', etag).header('cache-control', 'public, max-age=60').header('access-control-allow-origin', '*');
