@@ -31,6 +31,9 @@ export const CloudEnvSchema = Type.Object({
   // The public open-data API (/sta/v1.1) has its own per-address budget, apart from the
   // one above, so anonymous reads can never use up what the authenticated API needs.
   YULAN_STA_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '600' }),
+  // The licence stated in open-data downloads and on the public page (an SPDX id and its text's URL).
+  YULAN_OPEN_DATA_LICENCE: Type.String({ pattern: '^[A-Za-z0-9.+-]{1,64}$', default: 'CC-BY-4.0' }),
+  YULAN_OPEN_DATA_LICENCE_URL: Type.String({ pattern: '^https?://[^\\s]+$', default: 'https://creativecommons.org/licenses/by/4.0/' }),
   // Behind a reverse proxy every client arrives from the proxy's address, so per-address
   // limits would pool everyone. Names the proxies whose X-Forwarded-For is believed:
   // comma-separated addresses/CIDRs, or loopback, linklocal, uniquelocal.
@@ -76,6 +79,8 @@ export interface CloudConfig {
   apiRateLimit: number;
   /** open-data requests per minute per client address (YULAN_STA_RATE_LIMIT) */
   staRateLimit: number;
+  /** licence of the open data (YULAN_OPEN_DATA_LICENCE, YULAN_OPEN_DATA_LICENCE_URL) */
+  openDataLicence: { id: string; url: string };
   /** the safety net for alerts that reach nobody (docs/care.md §3) */
   care: {
     claimDeadlineSec: number;
@@ -130,6 +135,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     edgeToken: e.YULAN_EDGE_TOKEN,
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
     staRateLimit: Number(e.YULAN_STA_RATE_LIMIT),
+    openDataLicence: { id: e.YULAN_OPEN_DATA_LICENCE, url: e.YULAN_OPEN_DATA_LICENCE_URL },
     care: {
       claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),
       unreachedRetrySec: Number(e.YULAN_CARE_UNREACHED_RETRY_SEC),

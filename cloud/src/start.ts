@@ -136,7 +136,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       brokerToken: config.brokerToken,
       edgeToken: config.edgeToken,
       rateLimit: { max: config.apiRateLimit },
-      sta: { rateLimitMax: config.staRateLimit },
+      sta: { rateLimitMax: config.staRateLimit, licence: config.openDataLicence },
       ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}),
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,

@@ -16,6 +16,10 @@ export interface StaOptions {
   /** requests per window per client address (YULAN_STA_RATE_LIMIT) */
   rateLimitMax: number;
   rateLimitWindowMs?: number;
+  /** shared with the other open-data routes; made here from rateLimitMax when absent */
+  limiter?: PublicRateLimit;
+  /** licence of the open data (YULAN_OPEN_DATA_LICENCE), for downloads and the page */
+  licence?: { id: string; url: string };
   /** edge queries one request may make (default EDGE_CALLS_MAX) */
   edgeCallsMax?: number;
   now?: () => number;
@@ -55,7 +59,7 @@ interface Collection { set: string; items: Entity[]; truncated?: boolean }
  * queries. Not yet: $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
-  const limiter = new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
+  const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
   const now = opts.now ?? Date.now;
 
   async function monitors(): Promise<DeviceRecord[]> {
