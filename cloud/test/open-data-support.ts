@@ -11,6 +11,7 @@ import { SqliteDeviceRepository } from '../src/repositories/sqlite-device-reposi
 import type { StaOptions } from '../src/sta/routes.js';
 import { silentLogger } from './helpers.js';
 
+export const EDGE_TOKEN_FOR_TESTS = 'edge-token-0123456789';
 export const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
 const EDGE_TOKEN = 'edge-token-0123456789';
 export const H = 3_600_000;
@@ -28,6 +29,8 @@ export interface OpenFixture {
   store: SqliteStore;
   repo: SqliteDeviceRepository;
   edgeUrl: string;
+  /** the edge's newest reading per device (what /v1/latest answers) */
+  latest: LatestCache;
   /** edge requests seen (path + query) */
   edgeRequests: string[];
   /** local date of the seeded full day, and its start (epoch ms) */
@@ -71,7 +74,10 @@ export async function openFixture(now = Date.now()): Promise<OpenFixture> {
     tsMs: dayStartMs + 6 * H, endMs: dayStartMs + 22 * H, value: 63.2, values: { limit_dba: 60, minutes: 900, expected_minutes: 960 }, labels: { zone: '2', exceeded: 'true' } });
   await store.write(recs);
   const edgeRequests: string[] = [];
-  const edgeApi = buildHttpApi({ token: EDGE_TOKEN, store, latest: new LatestCache(), metrics: () => createMetrics(), outboxDepth: () => 0, logger: silentLogger as never });
+  const latest = new LatestCache();
+  latest.offer('env-1', { ts: now - 5000, seq: 9, site: 'xuhui', kind: 'env-monitor', fields: { pm25_ugm3: 88, noise_dba: 71 }, text: {} });
+  latest.offer('fall-1', { ts: now - 5000, seq: 9, site: 'home-site', kind: 'fall-sensor', fields: { heart_rate_bpm: 70 }, text: {} });
+  const edgeApi = buildHttpApi({ token: EDGE_TOKEN, store, latest, metrics: () => createMetrics(), outboxDepth: () => 0, logger: silentLogger as never });
   edgeApi.addHook('onRequest', async (req) => void edgeRequests.push(req.url));
   registerAirRoutes(edgeApi, store);
   await edgeApi.listen({ host: '127.0.0.1', port: 0 });
@@ -87,7 +93,7 @@ export async function openFixture(now = Date.now()): Promise<OpenFixture> {
 
   const apps: FastifyInstance[] = [];
   return {
-    dir, store, repo, edgeUrl, edgeRequests, day, dayStartMs,
+    dir, store, repo, edgeUrl, latest, edgeRequests, day, dayStartMs,
     async app(o = {}) {
       const { globalMax, dashboardDir, extra, ...sta } = o;
       const a = await buildApp({
