@@ -11,6 +11,7 @@ import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
 import { runRetention } from './retention.js';
+import { runSta } from './sta.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
+  sta: { about: 'public SensorThings API over a year of hourly data: queries/s, p50/p99 for a site\'s last 24 h and a $filter over a month', run: runSta },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };

@@ -62,11 +62,11 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
   const now = opts.now ?? Date.now;
 
-  async function monitors(): Promise<DeviceRecord[]> {
+  async function monitors(site?: string): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
     for (let offset = 0; ; offset += 500) {
       // Only env monitors are ever read: the kind filter is the privacy boundary.
-      const p = await fastify.devices.list({ kind: 'env-monitor', limit: 500, offset });
+      const p = await fastify.devices.list({ kind: 'env-monitor', ...(site ? { site } : {}), limit: 500, offset });
       out.push(...p.items.filter((d) => d.kind === 'env-monitor'));
       if (p.items.length < 500) return out;
     }
@@ -120,7 +120,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (a.id === undefined) return col('Locations', (await sites(await monitors())).map((x) => location(base, x)));
         const st = await site(a.id);
         if (!b) return { set: 'Locations', one: location(base, st) };
-        if (b.set === 'Things') return col('Things', (await monitors()).filter((d) => d.site === st.id).map((d) => thing(base, d)));
+        if (b.set === 'Things') return col('Things', (await monitors(st.id)).map((d) => thing(base, d)));
         break;
       }
       case 'Datastreams': {
