@@ -179,6 +179,12 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect(await obs(`$filter=phenomenonTime ge ${new Date(t0 + 2500).toISOString()}`)).toEqual([33]);
     expect(await obs(`$filter=result gt 31 and phenomenonTime lt ${new Date(t0 + 3000).toISOString()}`)).toEqual([32]);
     expect(await obs(`$filter=year(phenomenonTime) eq ${new Date(t0).getUTCFullYear()}&$orderby=phenomenonTime desc&$top=1`)).toEqual([33]);
+    // arithmetic, math, more string and time functions (STA 1.1 Table 25)
+    expect(await obs('$filter=result add 1 eq 33')).toEqual([32]);
+    expect(await obs('$filter=result mul 2 sub 4 ge 60 and result mod 2 eq 1')).toEqual([33]);
+    expect(await obs('$filter=round(result div 10) eq 3 and floor(result div 2) eq 16')).toEqual([32, 33]);
+    expect(await obs(`$filter=date(phenomenonTime) eq '${new Date(t0 + 1000).toISOString().slice(0, 10)}' and fractionalseconds(phenomenonTime) ge 0 and phenomenonTime gt mindatetime() and phenomenonTime lt now()`)).toEqual([31, 32, 33]);
+    expect(await ids("/sta/v1.1/Things?$filter=indexof(name,'station') eq 6 and substring(name,0,5) eq 'Xuhui' and concat(trim(' a '),'b') eq 'ab'")).toEqual(['env-1']);
     // a month back is fetched from the edge when the filter asks for it
     expect(await obs(`$filter=phenomenonTime gt ${new Date(t0 - 20 * 86_400_000).toISOString()}`)).toEqual([31, 32, 33]);
   });
@@ -258,7 +264,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
 
   it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
     for (const q of [
-      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', '$orderby=name sideways', '$expand=Observations',
+      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', "$filter=substring(name) eq 'x'", '$filter=result add', '$orderby=name sideways', '$expand=Observations',
       '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
     ]) {
       const r = await get(`/sta/v1.1/Things?${q}`);
