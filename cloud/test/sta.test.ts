@@ -265,7 +265,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
     for (const q of [
       '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', "$filter=substring(name) eq 'x'", '$filter=result add', '$orderby=name sideways', '$expand=Observations',
-      '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
+      '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$select=', '$top=1&$top=2', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
     ]) {
       const r = await get(`/sta/v1.1/Things?${q}`);
       expect(r.status, q).toBe(400);

@@ -90,7 +90,7 @@ export function parseOptions(q: Record<string, string | undefined>, depth = 0): 
   const count = q.$count;
   if (count !== undefined && count !== 'true' && count !== 'false') throw bad('$count must be true or false');
   const sel = q.$select?.split(',').map((s) => s.trim()).filter(Boolean);
-  if (sel?.some((s) => !/^(@iot\.(id|selfLink)|[A-Za-z]+)$/.test(s))) throw bad('$select takes property names');
+  if (sel && (sel.length === 0 || sel.some((s) => !/^(@iot\.(id|selfLink)|[A-Za-z]+)$/.test(s)))) throw bad('$select takes property names');
   const o: Options = { top: int('$top', TOP_DEFAULT, TOP_MAX), skip: int('$skip', 0, 1_000_000_000), count: count === 'true', raw };
   if (sel) o.select = sel;
   try {

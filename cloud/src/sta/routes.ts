@@ -46,7 +46,13 @@ const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
 
 /** A collection before paging: its set (for $expand) and, for Observations, whether the
  * edge had more rows than were fetched (then the count is unknown). */
-interface Collection { set: string; items: Entity[]; truncated?: boolean }
+interface Collection {
+  set: string;
+  items: Entity[];
+  truncated?: boolean;
+  /** already the page [skip, skip + top) of `total` items (read page-wise from the registry) */
+  page?: { total: number; offset: number };
+}
 
 /**
  * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
@@ -87,6 +93,8 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     return s;
   }
   const streamsOf = (base: string, ms: readonly DeviceRecord[]): Entity[] => ms.flatMap((d) => QUANTITIES.map((q) => datastream(base, d, q)));
+  // No $filter or $orderby: the registry's own order and paging give the same page.
+  const unordered = (o: Options): boolean => o.filter === undefined && o.orderby === undefined;
   const col = (set: string, items: Entity[], truncated?: boolean): Collection => ({ set, items, ...(truncated ? { truncated } : {}) });
 
   /** Resolves a resource path to one entity (with its set) or a collection. */
@@ -106,7 +114,14 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad("paths of at most Set('id')/Navigation are supported");
     switch (a.set) {
       case 'Things': {
-        if (a.id === undefined) return col('Things', (await monitors()).map((d) => thing(base, d)));
+        if (a.id === undefined) {
+          if (unordered(o)) {
+            // Only the page is read: listing 5,000 monitors per request is what costs.
+            const p = await fastify.devices.list({ kind: 'env-monitor', limit: o.top, offset: o.skip });
+            return { set: 'Things', items: p.items.filter((d) => d.kind === 'env-monitor').map((d) => thing(base, d)), page: { total: p.total, offset: o.skip } };
+          }
+          return col('Things', (await monitors()).map((d) => thing(base, d)));
+        }
         const d = await monitor(a.id);
         if (!b) return { set: 'Things', one: thing(base, d) };
         if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, [d]));
@@ -124,7 +139,16 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         break;
       }
       case 'Datastreams': {
-        if (a.id === undefined) return col('Datastreams', streamsOf(base, await monitors()));
+        if (a.id === undefined) {
+          if (unordered(o)) {
+            const per = QUANTITIES.length;
+            const first = Math.floor(o.skip / per);
+            const p = await fastify.devices.list({ kind: 'env-monitor', limit: Math.max(1, Math.ceil((o.skip + o.top) / per) - first), offset: first });
+            const items = streamsOf(base, p.items.filter((d) => d.kind === 'env-monitor')).slice(o.skip - first * per, o.skip - first * per + o.top);
+            return { set: 'Datastreams', items, page: { total: p.total * per, offset: o.skip } };
+          }
+          return col('Datastreams', streamsOf(base, await monitors()));
+        }
         const ref = parseDatastreamId(a.id);
         if (!ref) throw notFound(`Datastream '${a.id}'`);
         const d = await monitor(ref.deviceId);
@@ -202,12 +226,13 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     let items = o.filter ? c.items.filter((e) => evaluate(o.filter as NonNullable<Options['filter']>, e, t) === true) : c.items;
     if (o.orderby) items = sortBy(items, o.orderby);
     const out: Entity = {};
-    if (o.count && !c.truncated) out['@iot.count'] = items.length;
-    if (o.skip + o.top < items.length) {
+    const total = c.page ? c.page.total : items.length;
+    if (o.count && !c.truncated) out['@iot.count'] = total;
+    if (o.skip + o.top < total) {
       const q = new URLSearchParams({ ...o.raw, $top: String(o.top), $skip: String(o.skip + o.top) });
       out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
     }
-    const pageItems = items.slice(o.skip, o.skip + o.top);
+    const pageItems = c.page ? items : items.slice(o.skip, o.skip + o.top);
     // One at a time: a page of Datastreams each expanding Observations is one edge query
     // each, and a public request must not fan out into a burst at the edge.
     const value: Entity[] = [];
