@@ -138,7 +138,7 @@ export async function runSta(argv: string[]): Promise<void> {
       table(['query', 'requests', 'queries/s', 'p50 ms', 'p99 ms', 'rows per answer', 'errors'],
         results.map((x) => [x.name, x.n, x.qps, x.p50, x.p99, x.rowsPerQuery, x.errors])),
       '',
-      `Warm-up ${things.n} request(s). A site's last 24 h is one HTTP request: the cloud reads the site's monitors from the registry and makes one edge query per monitor (${PER_SITE} here, one after another). `
+      `Warm-up ${things.n} request(s). A site's last 24 h is one HTTP request: the cloud reads the site's monitors from the registry and makes one edge query per monitor (${PER_SITE} here, at most 4 at a time). `
         + 'The month filter fetches the month from the edge by the filter\'s phenomenonTime bounds and applies the rest of the filter in the cloud.',
     ].join('\n');
     process.stdout.write(`${md}\n`);

@@ -42,6 +42,7 @@ const NAV: Record<string, Record<string, string>> = {
   ObservedProperties: { Datastreams: 'Datastreams' },
   Observations: { Datastream: 'Datastreams' },
 };
+const EXPAND_PARALLEL = 4;
 const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
 
 /** A collection before paging: its set (for $expand) and, for Observations, whether the
@@ -233,10 +234,17 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
       out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
     }
     const pageItems = c.page ? items : items.slice(o.skip, o.skip + o.top);
-    // One at a time: a page of Datastreams each expanding Observations is one edge query
-    // each, and a public request must not fan out into a burst at the edge.
-    const value: Entity[] = [];
-    for (const e of pageItems) value.push(await expand(base, c.set, e, o, budget));
+    // At most EXPAND_PARALLEL at a time per level: a page of Datastreams each expanding
+    // Observations is one edge query each, and a public request must not burst the edge
+    // (the budget caps the total).
+    const value: Entity[] = new Array<Entity>(pageItems.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(EXPAND_PARALLEL, pageItems.length) }, async () => {
+      while (next < pageItems.length) {
+        const i = next++;
+        value[i] = await expand(base, c.set, pageItems[i] as Entity, o, budget);
+      }
+    }));
     out.value = value;
     return out;
   }
