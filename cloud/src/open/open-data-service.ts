@@ -77,21 +77,32 @@ export class OpenDataService {
     const t = this.now();
     if (this.cached && t - this.cached.at < (this.d.cacheMs ?? 60_000)) return this.cached.value;
     this.pending ??= (async () => {
-      const out: SiteSummary[] = [];
-      for (const s of await this.sites()) {
-        const hours = await this.air(s.id, 'aqi', 'hour', t - 26 * H, t);
-        const aqi = [...hours].reverse().find((p) => p.value !== null);
-        const noise = (await Promise.all((['day', 'night'] as const).map(async (period) => {
-          const pts = (await this.air(s.id, 'noise', period, t - 3 * DAY, t)).filter((p) => p.value !== null);
-          const last = pts[pts.length - 1];
-          return last ? noiseView(period, last) : undefined;
-        }))).filter((x): x is NoiseView => x !== undefined).sort((a, b) => b.to.localeCompare(a.to))[0];
-        out.push({ ...s, aqi: aqi ? aqiView(aqi) : null, noise: noise ?? null });
-      }
+      const all = await this.sites();
+      const out: SiteSummary[] = new Array<SiteSummary>(all.length);
+      // A few sites at a time: three edge queries each, for every site of the city.
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(4, all.length) }, async () => {
+        while (next < all.length) {
+          const i = next++;
+          out[i] = await this.siteSummary(all[i] as PublicSite, t);
+        }
+      }));
       this.cached = { at: t, value: out };
       return out;
     })().finally(() => { this.pending = undefined; });
     return this.pending;
+  }
+
+  /** A site's newest valid hourly AQI and its newest valid Ld or Ln. */
+  private async siteSummary(s: PublicSite, t: number): Promise<SiteSummary> {
+    const hours = await this.air(s.id, 'aqi', 'hour', t - 26 * H, t);
+    const aqi = [...hours].reverse().find((p) => p.value !== null);
+    const noise = (await Promise.all((['day', 'night'] as const).map(async (period) => {
+      const pts = (await this.air(s.id, 'noise', period, t - 3 * DAY, t)).filter((p) => p.value !== null);
+      const last = pts[pts.length - 1];
+      return last ? noiseView(period, last) : undefined;
+    }))).filter((x): x is NoiseView => x !== undefined).sort((a, b) => b.to.localeCompare(a.to))[0];
+    return { ...s, aqi: aqi ? aqiView(aqi) : null, noise: noise ?? null };
   }
 
   /** The site's hourly AQI over the last 24 hours, daily AQI and Ld/Ln over 30 days. */
