@@ -89,6 +89,19 @@ describe('open data: site summaries, bulk downloads per site and day, caching, t
     expect((await app.inject({ url: '/open/v1/sites/home-site/history' })).statusCode).toBe(404);
   });
 
+  it("a site's exceedance episodes (AQI above the edge's alert level, noise over the zone limit), with since and until", async () => {
+    const r = await app.inject({ url: '/open/v1/sites/xuhui/exceedances?days=7' });
+    expect(r.statusCode, r.body).toBe(200);
+    const body = JSON.parse(r.body) as { aqiAlertLevel: number; episodes: Record<string, unknown>[] };
+    expect(body.aqiAlertLevel).toBe(100);
+    const aqi = body.episodes.filter((e) => e.measure === 'aqi');
+    expect(aqi).toHaveLength(1);
+    expect(aqi[0]).toMatchObject({ peak: 120, hours: 1, until: null }); // the newest hour, still above
+    expect(body.episodes.filter((e) => e.measure === 'noise')).toMatchObject([{ period: 'day', peak: 63.2, limitDba: 60, zone: '2' }]);
+    expect((await app.inject({ url: '/open/v1/sites/home-site/exceedances' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/open/v1/sites/xuhui/exceedances?days=40' })).statusCode).toBe(400);
+  });
+
   it('one open-data budget per address across SensorThings, summaries and downloads; the authenticated API and other addresses keep theirs', async () => {
     const limited = await fx.app({ rateLimitMax: 4, globalMax: 6 });
     const from = (remoteAddress: string, url: string, headers: Record<string, string> = {}) => limited.inject({ url, remoteAddress, headers });

@@ -118,6 +118,13 @@ export class OpenDataService {
     return { hours, days, noise };
   }
 
+  /** The site's AQI and noise exceedance episodes over the last `days` (edge-derived from
+   * the site's own stored indices, with since and until). */
+  async exceedances(site: string, days: number): Promise<unknown> {
+    const t = this.now();
+    return this.d.edge.airExceedances({ scope: 'site', id: site, from: t - days * DAY, to: t });
+  }
+
   /** One local day of a site: every monitor's 1-minute means and the site's hourly AQI. */
   async day(site: PublicSite, day: string): Promise<DayData | undefined> {
     const r = dayRange(day, this.utcOffsetMin);

@@ -46,6 +46,20 @@ export const openRoutes: FastifyPluginAsync<OpenRoutesOptions> = async (fastify,
     return sendCached(request, reply, JSON.stringify({ site, ...h }), 'application/json; charset=utf-8', 300);
   });
 
+  fastify.get('/open/v1/sites/:site/exceedances', {
+    schema: {
+      hide: true, params: siteParam,
+      querystring: { type: 'object', properties: { days: { type: 'integer', minimum: 1, maximum: 31, default: 7 } }, additionalProperties: false },
+    },
+    config,
+  }, async (request, reply) => {
+    if (!withinBudget(opts.limiter, request, reply)) return reply;
+    const { site } = request.params as { site: string };
+    if (!(await opts.service.site(site))) throw notFound(`site '${site}'`);
+    const body = await opts.service.exceedances(site, (request.query as { days: number }).days);
+    return sendCached(request, reply, JSON.stringify(body), 'application/json; charset=utf-8', 300);
+  });
+
   const dayParams = {
     type: 'object',
     properties: { site: { type: 'string', pattern: SITE }, file: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}\\.(csv|json)$' } },
