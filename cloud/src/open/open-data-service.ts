@@ -63,8 +63,12 @@ export class OpenDataService {
     });
   }
 
+  /** One site, if it has env monitors; reads only that site's monitors. */
   async site(id: string): Promise<PublicSite | undefined> {
-    return (await this.sites()).find((s) => s.id === id);
+    const n = (await this.monitors(id)).length;
+    if (n === 0) return undefined;
+    const s = await this.d.devices.getSite(id);
+    return s ? { id, nameZh: s.nameZh, nameEn: s.nameEn, lat: s.lat, lon: s.lon, monitors: n } : { id, nameZh: id, nameEn: id, monitors: n };
   }
 
   private async air(site: string, measure: 'aqi' | 'noise', period: 'hour' | 'day' | 'night', from: number, to: number): Promise<AirPoint[]> {

@@ -77,10 +77,34 @@ function card(s) {
     reportBox(s, siteName(s)));
 }
 
+// Charts load as cards come into view: a city of hundreds of sites must not spend a
+// visitor's request budget (and the edge) on sites nobody scrolls to.
+const seen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    seen.unobserve(e.target);
+    void loadHistory(e.target.dataset.site);
+  }
+}, { rootMargin: '200px' });
+
+async function loadHistory(id) {
+  if (histories.has(id)) return;
+  try {
+    histories.set(id, await getJson(`/open/v1/sites/${encodeURIComponent(id)}/history`));
+  } catch {
+    return; // the card keeps its figures without charts; the next refresh tries again
+  }
+  // Only the charts: a contact being typed into the same card must survive.
+  const s = sites.find((x) => x.id === id);
+  const old = document.querySelector(`[data-site="${CSS.escape(id)}"] .charts`);
+  if (s && old) old.replaceWith(chartsPart(s));
+}
+
 function render() {
   applyStatic();
   const box = $('#sites');
   box.replaceChildren(...sites.map(card));
+  for (const n of box.querySelectorAll('[data-site]')) if (!histories.has(n.dataset.site)) seen.observe(n);
 }
 
 async function getJson(url) {
@@ -98,8 +122,7 @@ async function load() {
     const lic = $('#licence');
     lic.href = body.licence.url;
     lic.textContent = body.licence.id;
-    render();
-    for (const s of sites) histories.set(s.id, await getJson(`/open/v1/sites/${encodeURIComponent(s.id)}/history`));
+    histories.clear();
     render();
     status.textContent = sites.length ? t('updated', { time: new Date().toLocaleTimeString(currentLang()) }) : t('noSites');
     status.dataset.state = 'ready';
