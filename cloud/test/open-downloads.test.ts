@@ -82,7 +82,8 @@ describe('open data: site summaries, bulk downloads per site and day, caching, t
     expect(x.noise).toMatchObject({ period: 'day', leq: 63.2, limit: 60, zone: '2', exceeded: true });
     expect(body.sites[0]).toMatchObject({ id: 'pudong', nameEn: 'pudong', aqi: null, noise: null });
     for (const s of NOT_PUBLIC) expect(r.body).not.toContain(s);
-    const h = JSON.parse((await app.inject({ url: '/open/v1/sites/xuhui/history' })).body) as { hours: unknown[]; days: unknown[]; noise: unknown[] };
+    const h = JSON.parse((await app.inject({ url: '/open/v1/sites/xuhui/history' })).body) as { hours: unknown[]; days: unknown[]; noise: unknown[]; exceedances: { episodes: unknown[] } };
+    expect(h.exceedances.episodes).toHaveLength(2);
     expect(h.hours).toHaveLength(24);
     expect(h.days).toHaveLength(3);
     expect(h.noise).toHaveLength(1);

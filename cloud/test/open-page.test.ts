@@ -77,6 +77,7 @@ describe('public open-data page (/open/)', () => {
     expect(await card.locator('.category').textContent()).toBe('Lightly polluted');
     expect(await card.textContent()).toContain('Primary pollutant: PM2.5');
     expect(await card.locator('.noise').textContent()).toMatch(/Daytime level Ld 63\.2 dB\(A\), limit 60 dB\(A\) \(zone 2\).*above the limit by 3\.2/);
+    expect(await card.locator('.exceed').textContent()).toMatch(/AQI above 100 since .* \(peak 120\)1 day\/night period\(s\) over the noise limit/);
     expect(await card.locator('svg.chart').first().locator('rect.bar').count()).toBe(24);
     expect(await card.locator('svg.chart').nth(1).locator('rect.bar').count()).toBe(3);
     expect(await card.locator('svg.chart').first().getAttribute('aria-label')).toMatch(/Hourly AQI, last 24 hours: 24 values, highest 120/);

@@ -110,7 +110,7 @@ export class OpenDataService {
   }
 
   /** The site's hourly AQI over the last 24 hours, daily AQI and Ld/Ln over 30 days. */
-  async history(site: string): Promise<{ hours: AqiView[]; days: AqiView[]; noise: NoiseView[] }> {
+  async history(site: string): Promise<{ hours: AqiView[]; days: AqiView[]; noise: NoiseView[]; exceedances: unknown }> {
     const t = this.now();
     // the 24 whole hours and 30 whole days before now (periods are keyed by their start)
     const hours = (await this.air(site, 'aqi', 'hour', Math.floor(t / H) * H - 24 * H, t)).map(aqiView);
@@ -119,7 +119,7 @@ export class OpenDataService {
       ...(await this.air(site, 'noise', 'day', t - 30 * DAY, t)).map((p) => noiseView('day', p)),
       ...(await this.air(site, 'noise', 'night', t - 30 * DAY, t)).map((p) => noiseView('night', p)),
     ].sort((a, b) => a.from.localeCompare(b.from));
-    return { hours, days, noise };
+    return { hours, days, noise, exceedances: await this.exceedances(site, 7) };
   }
 
   /** The site's AQI and noise exceedance episodes over the last `days` (edge-derived from

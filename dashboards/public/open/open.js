@@ -53,6 +53,20 @@ function noisePart(s) {
     h('strong', {}, over ? t('noiseOver', { by: (n.leq - n.limit).toFixed(1) }) : t('noiseOk')));
 }
 
+function exceedPart(hist) {
+  const ex = hist.exceedances;
+  if (!ex || !Array.isArray(ex.episodes)) return null;
+  const aqi = ex.episodes.filter((e) => e.measure === 'aqi');
+  const last = aqi[aqi.length - 1];
+  const when = (iso) => fmtTime(iso, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
+  const line = !last ? t('exceedNone', { level: ex.aqiAlertLevel })
+    : last.until === null ? t('exceedNow', { level: ex.aqiAlertLevel, since: when(last.since), peak: last.peak })
+      : t('exceedLast', { level: ex.aqiAlertLevel, since: when(last.since), until: when(last.until), peak: last.peak });
+  const noise = ex.episodes.filter((e) => e.measure === 'noise').length;
+  return h('div', { class: 'exceed' }, h('p', { class: last && last.until === null ? 'over' : '' }, line),
+    noise ? h('p', {}, t('noiseExceeded', { n: noise })) : null);
+}
+
 function chartsPart(s) {
   const hist = histories.get(s.id);
   if (!hist) return h('div', { class: 'charts' });
@@ -62,7 +76,7 @@ function chartsPart(s) {
     return h('figure', {}, h('figcaption', {}, title),
       barChart(pts.map((p) => ({ label: fmt(p.from), value: p.value })), { label, emptyText: t('chartEmpty'), invalidText: t('invalid') }));
   };
-  return h('div', { class: 'charts' }, chart(t('chart24'), hist.hours, hhmm), chart(t('chart30'), hist.days, mmdd));
+  return h('div', { class: 'charts' }, exceedPart(hist), chart(t('chart24'), hist.hours, hhmm), chart(t('chart30'), hist.days, mmdd));
 }
 
 function card(s) {
