@@ -117,6 +117,9 @@ describe('one-tap pollution complaints (一键投诉)', () => {
     }
     expect(complaints.rejected).toMatchObject({ honeypot: 1 });
     expect(complaints.rejected.proof).toBeGreaterThanOrEqual(3);
+    // operators see the refusals counted
+    const m = await call(app, 'GET', '/api/v1/metrics', undefined, auth);
+    expect(m.body.complaints_rejected).toEqual(complaints.rejected);
   });
 
   it('limits complaints per address, apart from the open-data reads and the authenticated API', async () => {
