@@ -240,6 +240,13 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect((await get(`/sta/v1.1/Observations('${o['@iot.id'].replace(/:\d+$/, ':99')}')`)).status).toBe(404);
     expect((await get("/sta/v1.1/Observations('fall-1:pm25_ugm3:1:1')")).status).toBe(404);
     expect((await get('/sta/v1.1/Observations')).status).toBe(400);
+    // the set, pinned to one Datastream by the filter (what many clients send)
+    const pinned = await get(`/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'env-1:pm25_ugm3' and result ge 32&$orderby=phenomenonTime desc&$count=true`);
+    expect(pinned.status, pinned.raw).toBe(200);
+    expect((pinned.body.value as { result: number }[]).map((x) => x.result)).toEqual([33, 32]);
+    expect(pinned.body['@iot.count']).toBe(2);
+    expect(((await get("/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'fall-1:pm25_ugm3'")).body.value as unknown[])).toEqual([]);
+    expect((await get("/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'env-1:pm25_ugm3' or result gt 1")).status).toBe(400);
     const H = 3_600_000;
     const hour = Math.floor(t0 / H) * H;
     const aq = await get(`/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations?$filter=phenomenonTime ge ${new Date(hour).toISOString()}`);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { DeviceRecord } from '../repositories/device-repository.js';
-import { timeBounds } from './odata.js';
+import { timeBounds, type Node } from './odata.js';
 import { bad, type Options } from './query-options.js';
 import { aqiObservation, datastreamId, observation, type Entity, type Quantity } from './sta-model.js';
 
@@ -46,6 +46,24 @@ export async function fetchObservations(
   const items = points.filter((p) => typeof p.fields[q.field] === 'number')
     .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[q.field] as number));
   return { items, truncated: points.length >= MAX_OBS_ROWS };
+}
+
+/** `/Observations?$filter=Datastream/@iot.id eq 'x' and …`: the Datastream a top-level
+ * `and` chain pins, and the filter with that clause made true (the Observations are then
+ * that Datastream's). Undefined when the filter pins none. */
+export function pinnedDatastream(n: Node): { id: string; rest: Node } | undefined {
+  let id: string | undefined;
+  const walk = (x: Node): Node => {
+    if (x.k === 'bin' && x.op === 'and') return { ...x, a: walk(x.a), b: walk(x.b) };
+    if (x.k === 'bin' && x.op === 'eq' && x.a.k === 'path' && x.b.k === 'lit' && typeof x.b.v === 'string'
+      && x.a.p.length === 2 && x.a.p[0] === 'Datastream' && (x.a.p[1] === '@iot.id' || x.a.p[1] === 'id') && id === undefined) {
+      id = x.b.v;
+      return { k: 'lit', v: true };
+    }
+    return x;
+  };
+  const rest = walk(n);
+  return id === undefined ? undefined : { id, rest };
 }
 
 /** `dev:field:ts[:seq]` → the Datastream id and the instant, or undefined. */

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
 import { evaluate, parseFilter, sortBy } from './odata.js';
-import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, type Budget } from './observations.js';
+import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream, type Budget } from './observations.js';
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
@@ -181,7 +181,18 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
       case 'Observations': {
         // One Observation by id (what selfLinks point to) and its Datastream; the set as a
         // whole is not listed — ask a Datastream for its Observations.
-        if (a.id === undefined) throw bad('list Observations through a Datastream: Datastreams(\'id\')/Observations');
+        if (a.id === undefined) {
+          // Clients also ask the set with the Datastream in the filter.
+          const pin = o.filter ? pinnedDatastream(o.filter) : undefined;
+          if (!pin || b) throw bad("list Observations through one Datastream: Datastreams('id')/Observations or $filter=Datastream/@iot.id eq 'id'");
+          const ref = parseDatastreamId(pin.id);
+          if (!ref) return col('Observations', []);
+          const d = await fastify.devices.get(ref.deviceId);
+          if (!d || d.kind !== 'env-monitor') return col('Observations', []);
+          o.filter = pin.rest;
+          const page = await fetchObservations(fastify, base, d, ref.quantity, o, budget, now());
+          return col('Observations', page.items, page.truncated);
+        }
         const ref = parseObservationId(a.id);
         const dsRef = ref && parseDatastreamId(ref.dsId);
         if (!ref || !dsRef) throw notFound(`Observation '${a.id}'`);
