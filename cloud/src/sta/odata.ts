@@ -11,7 +11,7 @@
 
 export class FilterError extends Error {}
 
-type Value = string | number | boolean | null | { t: number };
+export type Value = string | number | boolean | null | { t: number };
 export type Node =
   | { k: 'lit'; v: Value }
   | { k: 'path'; p: string[] }
@@ -160,7 +160,7 @@ export function parseFilter(src: string): Node {
   return node;
 }
 
-function get(e: Record<string, unknown>, path: readonly string[]): Value {
+export function get(e: Record<string, unknown>, path: readonly string[]): Value {
   // `id` is how OData names an entity's @iot.id in $filter and $orderby.
   if (path.length === 1 && path[0] === 'id' && !('id' in e)) path = ['@iot.id'];
   let v: unknown = e;
@@ -171,7 +171,7 @@ function get(e: Record<string, unknown>, path: readonly string[]): Value {
 }
 
 // A time interval (`start/end`, an AQI period's phenomenonTime) compares by its start.
-const asTime = (v: Value): number | undefined =>
+export const asTime = (v: Value): number | undefined =>
   typeof v === 'object' && v !== null ? v.t : typeof v === 'string' && DATETIME.test(v) ? Date.parse(v.split('/')[0] as string) : undefined;
 
 function compare(op: string, a: Value, b: Value): boolean {
@@ -281,34 +281,4 @@ export function timeBounds(n: Node, path: string): { fromMs?: number; toMs?: num
   };
   walk(n);
   return out;
-}
-
-export interface OrderKey { p: string[]; desc: boolean }
-
-export function parseOrderBy(src: string): OrderKey[] {
-  return src.split(',').map((part) => {
-    const m = /^\s*([A-Za-z_@][A-Za-z0-9_.@]*(?:\/[A-Za-z_@][A-Za-z0-9_.@]*)*)(?:\s+(asc|desc))?\s*$/i.exec(part);
-    if (!m) throw new FilterError(`$orderby: cannot read "${part.trim()}"`);
-    return { p: (m[1] as string).split('/'), desc: m[2]?.toLowerCase() === 'desc' };
-  });
-}
-
-export function sortBy<T extends Record<string, unknown>>(items: T[], keys: readonly OrderKey[]): T[] {
-  const cmp = (x: Value, y: Value): number => {
-    const tx = asTime(x);
-    const ty = asTime(y);
-    const a = tx ?? x;
-    const b = ty ?? y;
-    if (a === b) return 0;
-    if (a === null) return -1;
-    if (b === null) return 1;
-    return (a as number | string) < (b as number | string) ? -1 : 1;
-  };
-  return [...items].sort((x, y) => {
-    for (const k of keys) {
-      const c = cmp(get(x, k.p), get(y, k.p));
-      if (c !== 0) return k.desc ? -c : c;
-    }
-    return 0;
-  });
 }

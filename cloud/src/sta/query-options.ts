@@ -1,5 +1,6 @@
 import { CloudError, CloudErrorCode } from '../errors.js';
-import { FilterError, parseFilter, parseOrderBy, type Node, type OrderKey } from './odata.js';
+import { FilterError, parseFilter, type Node } from './odata.js';
+import { parseOrderBy, type OrderKey } from './order-by.js';
 
 /** SensorThings query options (STA 1.1 §9.3), parsed and checked. Pure. */
 export interface Options {
