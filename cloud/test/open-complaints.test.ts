@@ -140,6 +140,25 @@ describe('one-tap pollution complaints (一键投诉)', () => {
     }
   });
 
+  it('survives a restart: the receipt, the evidence and the encrypted contact are read back with the key file', async () => {
+    const file = join(fx.dir, 'restart.sqlite');
+    const first = make({ file });
+    const a = await fx.app({ extra: { complaints: first } });
+    const r = await report(a, { site: 'xuhui', kind: 'noise', contact: 'after-restart@example.cn' }, '10.4.4.4');
+    expect(r.status).toBe(201);
+    await a.close();
+    first.shutdown();
+    const second = make({ file });
+    try {
+      expect(second.byReceipt(r.body.receipt)).toMatchObject({ kind: 'noise', status: 'open' });
+      expect(second.get(r.body.id, { contact: true, actor: 'test' })).toMatchObject({ contact: 'after-restart@example.cn', hasContact: true });
+      expect((second.get(r.body.id, { contact: false, actor: 'test' }).evidence as Json).monitors['env-1']).toMatchObject({ fields: { pm25_ugm3: 88 } });
+      expect(second.audit(r.body.id)).toMatchObject([{ action: 'contact.read', actor: 'test' }]);
+    } finally {
+      second.shutdown();
+    }
+  });
+
   it('an edge that cannot answer does not lose the complaint: the evidence says so', async () => {
     const offline = make({ edgeUrl: await deadUrl() });
     const a = await fx.app({ extra: { complaints: offline } });
