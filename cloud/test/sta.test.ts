@@ -78,12 +78,13 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   it('serves the entity sets from its root', async () => {
     const r = await get('/sta/v1.1');
     expect(r.status).toBe(200);
-    expect((r.body.value as { name: string }[]).map((v) => v.name)).toEqual(['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations']);
+    expect((r.body.value as { name: string }[]).map((v) => v.name)).toEqual(['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest']);
   });
 
   it('exposes env monitors only: no fall sensor, locker, charger, their sites or names, anywhere — and never asks the edge about them', async () => {
     const urls = [
       '/sta/v1.1/Things', '/sta/v1.1/Locations', '/sta/v1.1/Datastreams?$top=1000', '/sta/v1.1/Sensors', '/sta/v1.1/ObservedProperties',
+      '/sta/v1.1/FeaturesOfInterest', '/sta/v1.1/HistoricalLocations?$expand=Thing,Locations',
       "/sta/v1.1/Things('env-1')/Datastreams", "/sta/v1.1/Things('env-1')/Locations", "/sta/v1.1/Locations('xuhui')/Things",
       "/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations",
       // nested $expand from every side, and filters that go looking for other kinds
@@ -104,6 +105,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')", "/sta/v1.1/Datastreams('fall-1:heart_rate_bpm')/Observations",
       "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')/Observations", "/sta/v1.1/Locations('home-site')", "/sta/v1.1/Locations('home-site')/Things",
       "/sta/v1.1/Observations('fall-1:heart_rate_bpm:1')", "/sta/v1.1/Observations('fall-1:pm25_ugm3:1:1')/Datastream",
+      "/sta/v1.1/FeaturesOfInterest('home-site')", "/sta/v1.1/Things('fall-1')/HistoricalLocations",
     ]) {
       const r = await get(u);
       expect(r.status, u).toBe(404);
@@ -253,6 +255,19 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect((aq.body.value as { result: number | null }[]).map((x) => x.result)).toEqual([null]);
   });
 
+  it('FeaturesOfInterest are the sites (GeoJSON); each monitor has one HistoricalLocation, from registration', async () => {
+    const foi = await get("/sta/v1.1/FeaturesOfInterest('xuhui')");
+    expect(foi.body).toMatchObject({ encodingType: 'application/geo+json', feature: { type: 'Point', coordinates: [121.4365, 31.1885] } });
+    expect(((await get('/sta/v1.1/FeaturesOfInterest')).body.value as { '@iot.id': string }[]).map((f) => f['@iot.id'])).toEqual(['pudong', 'xuhui']);
+    const o = ((await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=1&$expand=FeatureOfInterest($select=@iot.id)")).body.value as Record<string, unknown>[])[0];
+    expect(o?.FeatureOfInterest).toEqual({ '@iot.id': 'xuhui' });
+    const hl = await get("/sta/v1.1/Things('env-1')/HistoricalLocations?$expand=Locations($select=name),Thing($select=@iot.id)");
+    const [h] = hl.body.value as Record<string, unknown>[];
+    expect(h).toMatchObject({ Locations: [{ name: 'Xuhui' }], Thing: { '@iot.id': 'env-1' } });
+    expect((await get(String(h?.['@iot.selfLink']).replace(/^https?:\/\/[^/]+/, ''))).status).toBe(200);
+    expect((await get("/sta/v1.1/HistoricalLocations('env-1@1')")).status).toBe(404);
+  });
+
   it('refuses a query that would fan out into too many edge reads', async () => {
     const before = edgeRequests.length;
     const r = await get('/sta/v1.1/Datastreams?$top=1000&$expand=Observations');
@@ -279,7 +294,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     }
     const wide = await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$filter=phenomenonTime gt ${new Date(t0 - 40 * 86_400_000).toISOString()}`);
     expect(wide.status).toBe(400);
-    expect((await get('/sta/v1.1/HistoricalLocations')).status).toBe(400);
+    expect((await get("/sta/v1.1/FeaturesOfInterest('xuhui')/Observations")).status).toBe(400);
     expect((await get('/sta/v1.1/Nope')).status).toBe(404);
   });
 

@@ -8,7 +8,7 @@ import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
-  QUANTITIES, SENSOR_ID, datastream, location, observedProperty, parseDatastreamId,
+  QUANTITIES, SENSOR_ID, datastream, featureOfInterest, historicalLocation, location, observedProperty, parseDatastreamId,
   quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
@@ -36,12 +36,13 @@ function notFound(what: string): CloudError {
 
 /** Navigation properties per entity set, and the set each leads to. */
 const NAV: Record<string, Record<string, string>> = {
-  Things: { Datastreams: 'Datastreams', Locations: 'Locations' },
+  Things: { Datastreams: 'Datastreams', Locations: 'Locations', HistoricalLocations: 'HistoricalLocations' },
+  HistoricalLocations: { Thing: 'Things', Locations: 'Locations' },
   Locations: { Things: 'Things' },
   Datastreams: { Thing: 'Things', Sensor: 'Sensors', ObservedProperty: 'ObservedProperties', Observations: 'Observations' },
   Sensors: { Datastreams: 'Datastreams' },
   ObservedProperties: { Datastreams: 'Datastreams' },
-  Observations: { Datastream: 'Datastreams' },
+  Observations: { Datastream: 'Datastreams', FeatureOfInterest: 'FeaturesOfInterest' },
 };
 const EXPAND_PARALLEL = 4;
 const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
@@ -64,7 +65,7 @@ interface Collection {
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
  * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
  * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
- * queries. Not yet: $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
+ * queries. Not yet: $resultFormat (400).
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
   const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
@@ -103,7 +104,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   async function resolve(base: string, path: string[], o: Options, budget: Budget): Promise<{ set: string; one: Entity } | Collection | Entity> {
     if (path.length === 0) {
       return {
-        value: SETS.filter((x) => x !== 'HistoricalLocations' && x !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
+        value: SETS.map((name) => ({ name, url: `${base}/${name}` })),
         serverSettings: { conformance: ['http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel', 'http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities', 'http://www.opengis.net/spec/iot_sensing/1.1/req/request-data'] },
       };
     }
@@ -127,6 +128,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         const d = await monitor(a.id);
         if (!b) return { set: 'Things', one: thing(base, d) };
         if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, [d]));
+        if (b.set === 'HistoricalLocations') return col('HistoricalLocations', [historicalLocation(base, d)]);
         if (b.set === 'Locations') {
           const st = await fastify.devices.getSite(d.site);
           return col('Locations', st ? [location(base, st)] : []);
@@ -199,6 +201,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (!ref || !dsRef) throw notFound(`Observation '${a.id}'`);
         const d = await monitor(dsRef.deviceId);
         if (b?.set === 'Datastream') return { set: 'Datastreams', one: datastream(base, d, dsRef.quantity) };
+        if (b?.set === 'FeatureOfInterest') return { set: 'FeaturesOfInterest', one: featureOfInterest(base, await site(d.site)) };
         if (b) break;
         const iso = new Date(ref.ts).toISOString();
         const at = { ...parseOptions({}), filter: parseFilter(`phenomenonTime ge ${iso} and phenomenonTime le ${iso}`) };
@@ -207,8 +210,24 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (!one) throw notFound(`Observation '${a.id}'`);
         return { set: 'Observations', one };
       }
+      case 'FeaturesOfInterest': {
+        if (a.id === undefined) return col('FeaturesOfInterest', (await sites(await monitors())).map((x) => featureOfInterest(base, x)));
+        const st = await site(a.id);
+        if (!b) return { set: 'FeaturesOfInterest', one: featureOfInterest(base, st) };
+        if (b.set === 'Observations') throw bad("list Observations through a Datastream: Datastreams('id')/Observations");
+        break;
+      }
+      case 'HistoricalLocations': {
+        if (a.id === undefined) return col('HistoricalLocations', (await monitors()).map((d) => historicalLocation(base, d)));
+        const at = a.id.lastIndexOf('@');
+        const d = at > 0 ? await monitor(a.id.slice(0, at)) : undefined;
+        if (!d || String(d.createdAt) !== a.id.slice(at + 1)) throw notFound(`HistoricalLocation '${a.id}'`);
+        if (!b) return { set: 'HistoricalLocations', one: historicalLocation(base, d) };
+        if (b.set === 'Thing') return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Locations') return col('Locations', [location(base, await site(d.site))]);
+        break;
+      }
       default:
-        if (SETS.includes(a.set)) throw bad(`${a.set} are not served yet`);
     }
     throw notFound(path.join('/'));
   }
