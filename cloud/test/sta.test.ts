@@ -255,6 +255,19 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect((aq.body.value as { result: number | null }[]).map((x) => x.result)).toEqual([null]);
   });
 
+  it('$resultFormat=dataArray: Observations as one array per Datastream, components in $select order', async () => {
+    const r = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$resultFormat=dataArray&$select=phenomenonTime,result&$top=2");
+    expect(r.status, r.raw).toBe(200);
+    const [g] = r.body.value as Record<string, unknown>[];
+    expect(g).toMatchObject({ components: ['phenomenonTime', 'result'], 'dataArray@iot.count': 2 });
+    expect(decodeURIComponent(String(g?.['Datastream@iot.navigationLink']))).toMatch(/Datastreams\('env-1:pm25_ugm3'\)$/);
+    expect(g?.dataArray).toEqual([[new Date(t0 + 1000).toISOString(), 31], [new Date(t0 + 2000).toISOString(), 32]]);
+    expect(decodeURIComponent(String(r.body['@iot.nextLink']))).toContain('$resultFormat=dataArray');
+    const all = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$resultFormat=dataArray");
+    expect((all.body.value as { components: string[] }[])[0]?.components).toEqual(['id', 'phenomenonTime', 'resultTime', 'result']);
+    expect((await get('/sta/v1.1/Things?$resultFormat=dataArray')).status).toBe(400);
+  });
+
   it('FeaturesOfInterest are the sites (GeoJSON); each monitor has one HistoricalLocation, from registration', async () => {
     const foi = await get("/sta/v1.1/FeaturesOfInterest('xuhui')");
     expect(foi.body).toMatchObject({ encodingType: 'application/geo+json', feature: { type: 'Point', coordinates: [121.4365, 31.1885] } });
@@ -287,7 +300,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
     for (const q of [
       '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', "$filter=substring(name) eq 'x'", '$filter=result add', '$orderby=name sideways', '$expand=Observations',
-      '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$select=', '$top=1&$top=2', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
+      '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$select=', '$top=1&$top=2', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray', '$resultFormat=csv',
     ]) {
       const r = await get(`/sta/v1.1/Things?${q}`);
       expect(r.status, q).toBe(400);

@@ -11,6 +11,8 @@ export interface Options {
   filter?: Node;
   orderby?: OrderKey[];
   expand?: Expansion[];
+  /** `$resultFormat=dataArray` (STA 1.1 §14.3): Observations as one array per Datastream */
+  dataArray?: boolean;
   /** the options as given, to build @iot.nextLink */
   raw: Record<string, string>;
 }
@@ -18,7 +20,7 @@ export interface Expansion { nav: string; opts: Options }
 
 export const TOP_DEFAULT = 100;
 export const TOP_MAX = 1000;
-const KNOWN = ['$top', '$skip', '$count', '$select', '$filter', '$orderby', '$expand'];
+const KNOWN = ['$top', '$skip', '$count', '$select', '$filter', '$orderby', '$expand', '$resultFormat'];
 
 export function bad(message: string): CloudError {
   return new CloudError(CloudErrorCode.Validation, message);
@@ -79,7 +81,7 @@ function parseExpand(src: string, depth: number): Expansion[] {
 export function parseOptions(q: Record<string, string | undefined>, depth = 0): Options {
   const raw: Record<string, string> = {};
   for (const [k, v] of Object.entries(q)) {
-    if (!KNOWN.includes(k)) throw bad(k === '$resultFormat' ? `${k} is not supported yet by this server` : `unknown query option "${k}"`);
+    if (!KNOWN.includes(k)) throw bad(`unknown query option "${k}"`);
     if (v !== undefined) raw[k] = v;
   }
   const int = (k: string, fallback: number, max: number): number => {
@@ -94,6 +96,10 @@ export function parseOptions(q: Record<string, string | undefined>, depth = 0): 
   if (sel && (sel.length === 0 || sel.some((s) => !/^(@iot\.(id|selfLink)|[A-Za-z]+)$/.test(s)))) throw bad('$select takes property names');
   const o: Options = { top: int('$top', TOP_DEFAULT, TOP_MAX), skip: int('$skip', 0, 1_000_000_000), count: count === 'true', raw };
   if (sel) o.select = sel;
+  if (q.$resultFormat !== undefined) {
+    if (q.$resultFormat !== 'dataArray' || depth > 0) throw bad('$resultFormat takes dataArray, at the top level of an Observations request');
+    o.dataArray = true;
+  }
   try {
     if (q.$filter !== undefined) o.filter = parseFilter(q.$filter);
     if (q.$orderby !== undefined) o.orderby = parseOrderBy(q.$orderby);

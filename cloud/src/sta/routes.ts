@@ -9,7 +9,7 @@ import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
   QUANTITIES, SENSOR_ID, datastream, featureOfInterest, historicalLocation, location, observedProperty, parseDatastreamId,
-  quantityOf, select, sensor, thing, type Entity,
+  link, quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
 
@@ -65,7 +65,7 @@ interface Collection {
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
  * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
  * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
- * queries. Not yet: $resultFormat (400).
+ * queries. `$resultFormat=dataArray` for Observations.
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
   const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
@@ -276,8 +276,24 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         value[i] = await expand(base, c.set, pageItems[i] as Entity, o, budget);
       }
     }));
-    out.value = value;
+    out.value = o.dataArray ? dataArray(base, c.set, pageItems, o) : value;
     return out;
+  }
+
+  /** STA 1.1 §14.3: one `dataArray` per Datastream, `components` in $select order. */
+  function dataArray(base: string, set: string, items: Entity[], o: Options): Entity[] {
+    if (set !== 'Observations') throw bad('$resultFormat=dataArray is for Observations');
+    const components = o.select ?? ['id', 'phenomenonTime', 'resultTime', 'result'];
+    const groups = new Map<string, unknown[][]>();
+    for (const e of items) {
+      const ds = parseObservationId(String(e['@iot.id']))?.dsId ?? '';
+      const rows = groups.get(ds) ?? [];
+      groups.set(ds, rows);
+      rows.push(components.map((k) => e[k === 'id' ? '@iot.id' : k] ?? null));
+    }
+    return [...groups].map(([ds, rows]) => ({
+      'Datastream@iot.navigationLink': link(base, 'Datastreams', ds), components, 'dataArray@iot.count': rows.length, dataArray: rows,
+    }));
   }
 
   async function serve(request: FastifyRequest, reply: FastifyReply, rest: string): Promise<unknown> {
