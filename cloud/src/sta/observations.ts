@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DeviceRecord } from '../repositories/device-repository.js';
 import { timeBounds, type Node } from './odata.js';
 import { bad, type Options } from './query-options.js';
-import { aqiObservation, datastreamId, observation, type Entity, type Quantity } from './sta-model.js';
+import { aqiObservation, datastreamId, link, observation, type Entity, type Quantity } from './sta-model.js';
 
 const DAY_MS = 86_400_000;
 export const MAX_OBS_RANGE_MS = 31 * DAY_MS;
@@ -71,4 +71,20 @@ export function parseObservationId(id: string): { dsId: string; ts: number; seq?
   const m = /^(.+?:[a-z0-9_]+):(\d{1,15})(?::(-?\d{1,15}))?$/.exec(id);
   if (!m) return undefined;
   return { dsId: m[1] as string, ts: Number(m[2]), ...(m[3] !== undefined ? { seq: Number(m[3]) } : {}) };
+}
+
+/** STA 1.1 §14.3 `$resultFormat=dataArray`: one array per Datastream, `components` in
+ * $select order (default id, phenomenonTime, resultTime, result). */
+export function toDataArray(base: string, items: readonly Entity[], select: readonly string[] | undefined): Entity[] {
+  const components = select ?? ['id', 'phenomenonTime', 'resultTime', 'result'];
+  const groups = new Map<string, unknown[][]>();
+  for (const e of items) {
+    const ds = parseObservationId(String(e['@iot.id']))?.dsId ?? '';
+    const rows = groups.get(ds) ?? [];
+    groups.set(ds, rows);
+    rows.push(components.map((k) => e[k === 'id' ? '@iot.id' : k] ?? null));
+  }
+  return [...groups].map(([ds, rows]) => ({
+    'Datastream@iot.navigationLink': link(base, 'Datastreams', ds), components, 'dataArray@iot.count': rows.length, dataArray: rows,
+  }));
 }

@@ -4,12 +4,12 @@ import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
 import { evaluate, parseFilter } from './odata.js';
 import { sortBy } from './order-by.js';
-import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream, type Budget } from './observations.js';
+import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream, toDataArray, type Budget } from './observations.js';
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
   QUANTITIES, SENSOR_ID, datastream, featureOfInterest, historicalLocation, location, observedProperty, parseDatastreamId,
-  link, quantityOf, select, sensor, thing, type Entity,
+  quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
 
@@ -276,24 +276,9 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         value[i] = await expand(base, c.set, pageItems[i] as Entity, o, budget);
       }
     }));
-    out.value = o.dataArray ? dataArray(base, c.set, pageItems, o) : value;
+    if (o.dataArray && c.set !== 'Observations') throw bad('$resultFormat=dataArray is for Observations');
+    out.value = o.dataArray ? toDataArray(base, pageItems, o.select) : value;
     return out;
-  }
-
-  /** STA 1.1 §14.3: one `dataArray` per Datastream, `components` in $select order. */
-  function dataArray(base: string, set: string, items: Entity[], o: Options): Entity[] {
-    if (set !== 'Observations') throw bad('$resultFormat=dataArray is for Observations');
-    const components = o.select ?? ['id', 'phenomenonTime', 'resultTime', 'result'];
-    const groups = new Map<string, unknown[][]>();
-    for (const e of items) {
-      const ds = parseObservationId(String(e['@iot.id']))?.dsId ?? '';
-      const rows = groups.get(ds) ?? [];
-      groups.set(ds, rows);
-      rows.push(components.map((k) => e[k === 'id' ? '@iot.id' : k] ?? null));
-    }
-    return [...groups].map(([ds, rows]) => ({
-      'Datastream@iot.navigationLink': link(base, 'Datastreams', ds), components, 'dataArray@iot.count': rows.length, dataArray: rows,
-    }));
   }
 
   async function serve(request: FastifyRequest, reply: FastifyReply, rest: string): Promise<unknown> {
