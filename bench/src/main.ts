@@ -13,6 +13,7 @@ import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
 import { runRetention } from './retention.js';
+import { runSta } from './sta.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'reconnect-storm': { about: 'broker SIGKILLed under a connected fleet: time for every device to come back, refusals, loss; fixed vs jittered back-off', run: runReconnectStorm },
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
+  sta: { about: 'public SensorThings API over a year of hourly data: queries/s, p50/p99 for a site\'s last 24 h and a $filter over a month', run: runSta },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
   'console-load': { about: 'the operator console with 10,000 and 100,000 registered devices: first load, search, fleet API timings', run: runConsoleLoad },
   'console-live': { about: 'telemetry → device page over SSE: latency, and the cost of 50 consoles watching', run: runConsoleLive },

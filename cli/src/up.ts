@@ -11,6 +11,7 @@ import { resolvePort } from './ports.js';
 import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
 import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
+import { seedDemoSites } from './demo-sites.js';
 
 export interface UpHandle {
   mqttPort: number;
@@ -138,11 +139,14 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     } else if (pager && existsSync(demoFile)) {
       logger.warn('care demo: no admin token at this start (set YULAN_ADMIN_TOKEN), so the demo people keep their pager address; keep YULAN_DEMO_PAGER_PORT unchanged');
     }
+    const simSites = (env.YULAN_SIM_SITES ?? 'xuhui,pudong,jingan').split(',').map((s) => s.trim()).filter(Boolean);
+    // names and coordinates of the simulated sites, for the public page and SensorThings
+    if (adminToken && perKind > 0) await seedDemoSites({ url: local(httpPort), adminToken }, simSites, logger.child({ svc: 'demo-sites' }));
     if (perKind > 0) {
       const fleet = await runFleet({
         kinds: [...KIND_SLUGS],
         countPerKind: perKind,
-        sites: (env.YULAN_SIM_SITES ?? 'xuhui,pudong,jingan').split(',').map((s) => s.trim()).filter(Boolean),
+        sites: simSites,
         ratePerDevice: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
         qos: 1,
         mqttUrl: local(mqttPort, 'mqtt'),
@@ -165,6 +169,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print('  Yulan is running');
     print(`  Dashboard      http://localhost:${httpPort}/`);
     print(`  Care page      http://localhost:${httpPort}/care/`);
+    print(`  Open data      http://localhost:${httpPort}/open/  (SensorThings API: /sta/v1.1)`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);

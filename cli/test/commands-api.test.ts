@@ -6,6 +6,7 @@ import { runUp, type UpHandle } from '../src/up.js';
 import { Bootloader, openSerialLink } from '../../device-sims/src/bootloader/index.js';
 import { ptyPair, runInProcess, socatAvailable } from './serial-support.js';
 import { eventually, quietLogger, readSecrets, tempDir } from './support.js';
+import { solve } from '../../cloud/src/open/proof-of-work.js';
 
 describe('engineer commands without a cloud configured', () => {
   it('say which settings are missing (exit 2)', async () => {
@@ -75,6 +76,34 @@ describe('engineer commands against a running cloud', () => {
     expect(list.stdout).toMatch(/minhang\s+闵行区\s+Minhang District\s+31\.1129\s+121\.3816/);
     const json = JSON.parse((await runInProcess(['site', 'list', '--json'], env)).stdout) as { items: { id: string; lat: number }[] };
     expect(json.items.find((x) => x.id === 'minhang')?.lat).toBe(31.1129);
+  });
+
+  it('yulan up registers the simulated sites with coordinates; a complaint on the public API is listed, shown (contact audited) and closed with the CLI', async () => {
+    const sites = JSON.parse((await runInProcess(['site', 'list', '--json'], env)).stdout) as { items: { id: string; nameZh: string; lat: number }[] };
+    expect(sites.items.find((x) => x.id === 'xuhui')).toMatchObject({ nameZh: '徐汇区', lat: 31.1885 });
+    const base = env.YULAN_CLOUD_URL as string;
+    const ch = await (await fetch(`${base}/open/v1/complaints/challenge`)).json() as { challenge: string; bits: number };
+    const sent = await fetch(`${base}/open/v1/complaints`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ site: 'xuhui', kind: 'dust', contact: '021-5555 0101', challenge: ch.challenge, nonce: solve(ch.challenge, ch.bits) }),
+    });
+    expect(sent.status).toBe(201);
+    const { id, receipt } = await sent.json() as { id: string; receipt: string };
+    const list = await runInProcess(['complaint', 'list', '--status', 'open'], env);
+    expect(list.stdout).toMatch(new RegExp(`${id}\\s+xuhui\\s+dust\\s+\\S+\\s+open\\s+yes`));
+    expect(list.stdout).not.toContain('5555');
+    // the evidence: the site's env monitor as the edge had it
+    const shown = await runInProcess(['complaint', 'show', id], env);
+    expect(shown.stdout).toContain('contact: on file');
+    expect(shown.stdout).toMatch(/env-monitor|pm25_ugm3|no reading/);
+    expect((await runInProcess(['complaint', 'show', id, '--contact'], env)).code).toBe(2); // needs a reason
+    expect((await runInProcess(['complaint', 'show', id, '--contact', '--reason', 'call back'], env)).stdout).toContain('contact: 021-5555 0101');
+    const closed = await runInProcess(['complaint', 'close', id, '--resolution', 'site watered down'], env);
+    expect(closed.stdout).toContain(`${id}: closed (site watered down); contact erased`);
+    expect((await runInProcess(['complaint', 'close', id, '--resolution', 'again'], env)).code).toBe(4);
+    const status = await (await fetch(`${base}/open/v1/complaints/receipt/${receipt}`)).json() as { status: string; resolution: string };
+    expect(status).toMatchObject({ status: 'closed', resolution: 'site watered down' });
+    expect((await runInProcess(['complaint', 'show', 'nope'], env)).code).toBe(2);
   });
 
   it('device add, list, show, disable and enable', async () => {

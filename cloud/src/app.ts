@@ -12,6 +12,7 @@ import type { AlertsModule } from './care/alerts/index.js';
 import type { FirmwareModule } from './firmware/index.js';
 import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
+import type { ComplaintsService } from './open/complaints-service.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -50,6 +51,8 @@ export interface AppOptions {
   sta?: StaOptions;
   /** the cloud's MQTT link, for the console's live stream (console/live-routes.ts); no stream without it */
   mqtt?: MqttTransport;
+  /** one-tap pollution complaints (/open/v1/complaints, /api/v1/complaints); with sta only */
+  complaints?: ComplaintsService;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

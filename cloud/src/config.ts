@@ -32,6 +32,9 @@ export const CloudEnvSchema = Type.Object({
   // The public open-data API (/sta/v1.1) has its own per-address budget, apart from the
   // one above, so anonymous reads can never use up what the authenticated API needs.
   YULAN_STA_RATE_LIMIT: Type.String({ pattern: '^[1-9][0-9]{0,6}$', default: '600' }),
+  // The licence stated in open-data downloads and on the public page (an SPDX id and its text's URL).
+  YULAN_OPEN_DATA_LICENCE: Type.String({ pattern: '^[A-Za-z0-9.+-]{1,64}$', default: 'CC-BY-4.0' }),
+  YULAN_OPEN_DATA_LICENCE_URL: Type.String({ pattern: '^https?://[^\\s]+$', default: 'https://creativecommons.org/licenses/by/4.0/' }),
   // Behind a reverse proxy every client arrives from the proxy's address, so per-address
   // limits would pool everyone. Names the proxies whose X-Forwarded-For is believed:
   // comma-separated addresses/CIDRs, or loopback, linklocal, uniquelocal.
@@ -82,6 +85,8 @@ export interface CloudConfig {
   staRateLimit: number;
   /** how long resolved alerts and audit rows are kept (care/retention.ts) */
   careRetention: CareRetentionConfig;
+  /** licence of the open data (YULAN_OPEN_DATA_LICENCE, YULAN_OPEN_DATA_LICENCE_URL) */
+  openDataLicence: { id: string; url: string };
   /** the safety net for alerts that reach nobody (docs/care.md §3) */
   care: {
     claimDeadlineSec: number;
@@ -137,6 +142,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
     staRateLimit: Number(e.YULAN_STA_RATE_LIMIT),
     careRetention: { alertsDays: Number(e.YULAN_RETENTION_ALERTS_DAYS), auditDays: Number(e.YULAN_RETENTION_AUDIT_DAYS) },
+    openDataLicence: { id: e.YULAN_OPEN_DATA_LICENCE, url: e.YULAN_OPEN_DATA_LICENCE_URL },
     care: {
       claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),
       unreachedRetrySec: Number(e.YULAN_CARE_UNREACHED_RETRY_SEC),

@@ -49,6 +49,8 @@ export interface EdgeClient {
   telemetry(q: TelemetryQuery): Promise<unknown>;
   events(q: EventsQuery): Promise<unknown>;
   airQuality(q: AirQualityQuery): Promise<unknown>;
+  /** AQI / noise exceedance episodes of a site or monitor (edge `GET /v1/air-quality/exceedances`) */
+  airExceedances(q: { scope: 'device' | 'site'; id: string; from?: number; to?: number }): Promise<unknown>;
   /** Erases the device's telemetry and events in the range (idempotent). */
   erase(q: EraseQuery): Promise<unknown>;
   healthy(): Promise<boolean>;
@@ -149,6 +151,9 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     airQuality(q) {
       const { scope, id, measure, period, from, to, limit } = q;
       return get('/v1/air-quality', { scope, id, measure, period, from, to, limit }, queryTimeout);
+    },
+    airExceedances(q) {
+      return get('/v1/air-quality/exceedances', { scope: q.scope, id: q.id, from: q.from, to: q.to }, queryTimeout);
     },
     erase(q) {
       return get('/v1/data', { deviceId: q.deviceId, from: q.from, to: q.to }, queryTimeout, true, 'DELETE');

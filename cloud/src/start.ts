@@ -15,6 +15,7 @@ import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
 import { CareRetention } from './care/retention.js';
+import { ComplaintsService } from './open/complaints-service.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -52,6 +53,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let alerts: AlertsModule | undefined;
   let deviceControl: ControlModule | undefined;
   let firmware: FirmwareModule | undefined;
+  let complaints: ComplaintsService | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -75,6 +77,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
+    complaints?.shutdown();
     await devices.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
@@ -118,6 +121,11 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     });
     // Signed firmware and staged campaigns (docs/control.md §2): its own file under
     // <dataDir>/firmware; a bad YULAN_FIRMWARE_KEYS file fails the start here.
+    // One-tap complaints (issue 14): own file; contacts encrypted with a key beside it.
+    complaints = new ComplaintsService({
+      file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
+      devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken }), logger: log.child({ part: 'complaints' }),
+    });
     firmware = openFirmware({
       dataDir: config.dataDir,
       ...(config.firmwareKeysFile !== undefined ? { keysFile: config.firmwareKeysFile } : {}),
@@ -139,7 +147,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       brokerToken: config.brokerToken,
       edgeToken: config.edgeToken,
       rateLimit: { max: config.apiRateLimit },
-      sta: { rateLimitMax: config.staRateLimit },
+      sta: { rateLimitMax: config.staRateLimit, licence: config.openDataLicence },
+      complaints,
       ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}),
       dashboardDir: opts.dashboardDir === undefined ? defaultDashboardDir : opts.dashboardDir,
       presenceStats: () => listener.stats,

@@ -21,6 +21,7 @@ describe('loadCloudConfig', () => {
       edgeToken: 'e',
       apiRateLimit: 1200,
       staRateLimit: 600,
+      openDataLicence: { id: 'CC-BY-4.0', url: 'https://creativecommons.org/licenses/by/4.0/' },
       care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
       careRetention: { alertsDays: 1825, auditDays: 2190 },
     });

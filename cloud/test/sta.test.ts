@@ -26,7 +26,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   let app: FastifyInstance;
   const t0 = Date.now() - 3_600_000;
 
-  const make = (sta: { rateLimitMax: number }, globalMax = 1200) => buildApp({
+  const make = (sta: { rateLimitMax: number; edgeCallsMax?: number }, globalMax = 1200) => buildApp({
     logger: silentLogger, devices: repo, control: { connected: () => true, publishRevoke: async () => {} },
     edge: createHttpEdgeClient({ baseUrl: `http://127.0.0.1:${(edgeApi.server.address() as AddressInfo).port}`, token: EDGE_TOKEN }),
     adminTokenDigest: digestToken(ADMIN), brokerToken: 'broker-token-for-tests', dashboardDir: null,
@@ -78,14 +78,21 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   it('serves the entity sets from its root', async () => {
     const r = await get('/sta/v1.1');
     expect(r.status).toBe(200);
-    expect((r.body.value as { name: string }[]).map((v) => v.name)).toEqual(['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations']);
+    expect((r.body.value as { name: string }[]).map((v) => v.name)).toEqual(['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest']);
   });
 
   it('exposes env monitors only: no fall sensor, locker, charger, their sites or names, anywhere — and never asks the edge about them', async () => {
     const urls = [
       '/sta/v1.1/Things', '/sta/v1.1/Locations', '/sta/v1.1/Datastreams?$top=1000', '/sta/v1.1/Sensors', '/sta/v1.1/ObservedProperties',
+      '/sta/v1.1/FeaturesOfInterest', '/sta/v1.1/HistoricalLocations?$expand=Thing,Locations',
       "/sta/v1.1/Things('env-1')/Datastreams", "/sta/v1.1/Things('env-1')/Locations", "/sta/v1.1/Locations('xuhui')/Things",
       "/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations",
+      // nested $expand from every side, and filters that go looking for other kinds
+      '/sta/v1.1/Sensors?$expand=Datastreams($top=1000;$expand=Thing($expand=Locations))',
+      '/sta/v1.1/ObservedProperties?$expand=Datastreams($expand=Thing/Locations)',
+      '/sta/v1.1/Locations?$expand=Things($expand=Datastreams($top=1))',
+      "/sta/v1.1/Things?$filter=properties/kind ne 'env-monitor' or properties/site eq 'home-site'",
+      "/sta/v1.1/Things?$filter=startswith(id,'fall') or substringof('Grandma',name)",
     ];
     for (const u of urls) {
       const r = await get(u);
@@ -97,6 +104,8 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       "/sta/v1.1/Things('fall-1')", "/sta/v1.1/Things('locker-1')/Datastreams", "/sta/v1.1/Things('ev-1')/Locations",
       "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')", "/sta/v1.1/Datastreams('fall-1:heart_rate_bpm')/Observations",
       "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')/Observations", "/sta/v1.1/Locations('home-site')", "/sta/v1.1/Locations('home-site')/Things",
+      "/sta/v1.1/Observations('fall-1:heart_rate_bpm:1')", "/sta/v1.1/Observations('fall-1:pm25_ugm3:1:1')/Datastream",
+      "/sta/v1.1/FeaturesOfInterest('home-site')", "/sta/v1.1/Things('fall-1')/HistoricalLocations",
     ]) {
       const r = await get(u);
       expect(r.status, u).toBe(404);
@@ -172,6 +181,12 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect(await obs(`$filter=phenomenonTime ge ${new Date(t0 + 2500).toISOString()}`)).toEqual([33]);
     expect(await obs(`$filter=result gt 31 and phenomenonTime lt ${new Date(t0 + 3000).toISOString()}`)).toEqual([32]);
     expect(await obs(`$filter=year(phenomenonTime) eq ${new Date(t0).getUTCFullYear()}&$orderby=phenomenonTime desc&$top=1`)).toEqual([33]);
+    // arithmetic, math, more string and time functions (STA 1.1 Table 25)
+    expect(await obs('$filter=result add 1 eq 33')).toEqual([32]);
+    expect(await obs('$filter=result mul 2 sub 4 ge 60 and result mod 2 eq 1')).toEqual([33]);
+    expect(await obs('$filter=round(result div 10) eq 3 and floor(result div 2) eq 16')).toEqual([32, 33]);
+    expect(await obs(`$filter=date(phenomenonTime) eq '${new Date(t0 + 1000).toISOString().slice(0, 10)}' and fractionalseconds(phenomenonTime) ge 0 and phenomenonTime gt mindatetime() and phenomenonTime lt now()`)).toEqual([31, 32, 33]);
+    expect(await ids("/sta/v1.1/Things?$filter=indexof(name,'station') eq 6 and substring(name,0,5) eq 'Xuhui' and concat(trim(' a '),'b') eq 'ab'")).toEqual(['env-1']);
     // a month back is fetched from the edge when the filter asks for it
     expect(await obs(`$filter=phenomenonTime gt ${new Date(t0 - 20 * 86_400_000).toISOString()}`)).toEqual([31, 32, 33]);
   });
@@ -192,17 +207,107 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     for (const secret of NOT_PUBLIC) expect(things.raw).not.toContain(secret);
   });
 
+  it('nested $expand, with options at each level and as a path; counts and pages inside', async () => {
+    const r = await get("/sta/v1.1/Things?$filter=id eq 'env-1'&$expand=Datastreams($filter=id eq 'env-1:pm25_ugm3' or id eq 'env-1:aqi_hour';$orderby=id;$count=true;$expand=ObservedProperty($select=name),Observations($top=1;$orderby=phenomenonTime desc;$count=true))");
+    expect(r.status, r.raw).toBe(200);
+    const [t] = r.body.value as Record<string, unknown>[];
+    const ds = t?.Datastreams as Record<string, unknown>[];
+    expect(t?.['Datastreams@iot.count']).toBe(2);
+    expect(ds.map((d) => d['@iot.id'])).toEqual(['env-1:aqi_hour', 'env-1:pm25_ugm3']);
+    expect(ds.map((d) => d.ObservedProperty)).toEqual([{ name: 'AQI (hourly, HJ 633-2012)' }, { name: 'PM2.5' }]);
+    expect((ds[1]?.Observations as { result: number }[]).map((o) => o.result)).toEqual([33]);
+    expect(ds[1]?.['Observations@iot.count']).toBe(3);
+    expect(decodeURIComponent(String(ds[1]?.['Observations@iot.nextLink']))).toContain('$skip=1');
+    // the path form means the same as the nested one
+    const a = await get("/sta/v1.1/Things?$expand=Datastreams/ObservedProperty&$select=@iot.id");
+    const b = await get("/sta/v1.1/Things?$expand=Datastreams($expand=ObservedProperty)&$select=@iot.id");
+    expect(a.status, a.raw).toBe(200);
+    expect(a.raw).toBe(b.raw);
+    const first = (a.body.value as { Datastreams: { ObservedProperty: { '@iot.id': string } }[] }[])[0];
+    expect(first?.Datastreams).toHaveLength(12);
+    expect(first?.Datastreams[0]?.ObservedProperty['@iot.id']).toBe('pm25_ugm3');
+    // the reverse way round: an ObservedProperty's Datastreams with their Things and sites
+    const op = await get("/sta/v1.1/ObservedProperties('noise_dba')?$expand=Datastreams($expand=Thing($expand=Locations))");
+    expect(op.status, op.raw).toBe(200);
+    const things = (op.body.Datastreams as { Thing: { '@iot.id': string; Locations: { '@iot.id': string }[] } }[]).map((d) => [d.Thing['@iot.id'], d.Thing.Locations[0]?.['@iot.id']]);
+    expect(things).toEqual([['env-2', 'pudong'], ['env-1', 'xuhui']]);
+  });
+
+  it('an Observation by its selfLink, with its Datastream; AQI periods filter by their start', async () => {
+    const list = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=1");
+    const o = (list.body.value as { '@iot.id': string; '@iot.selfLink': string; result: number }[])[0]!;
+    const one = await get(`${o['@iot.selfLink'].replace(/^https?:\/\/[^/]+/, '')}?$expand=Datastream($select=name)`);
+    expect(one.status, one.raw).toBe(200);
+    expect(one.body).toMatchObject({ '@iot.id': o['@iot.id'], result: 31, Datastream: { name: 'PM2.5 at env-1' } });
+    expect((await get(`/sta/v1.1/Observations('${o['@iot.id'].replace(/:\d+$/, ':99')}')`)).status).toBe(404);
+    expect((await get("/sta/v1.1/Observations('fall-1:pm25_ugm3:1:1')")).status).toBe(404);
+    expect((await get('/sta/v1.1/Observations')).status).toBe(400);
+    // the set, pinned to one Datastream by the filter (what many clients send)
+    const pinned = await get(`/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'env-1:pm25_ugm3' and result ge 32&$orderby=phenomenonTime desc&$count=true`);
+    expect(pinned.status, pinned.raw).toBe(200);
+    expect((pinned.body.value as { result: number }[]).map((x) => x.result)).toEqual([33, 32]);
+    expect(pinned.body['@iot.count']).toBe(2);
+    expect(((await get("/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'fall-1:pm25_ugm3'")).body.value as unknown[])).toEqual([]);
+    expect((await get("/sta/v1.1/Observations?$filter=Datastream/@iot.id eq 'env-1:pm25_ugm3' or result gt 1")).status).toBe(400);
+    const H = 3_600_000;
+    const hour = Math.floor(t0 / H) * H;
+    const aq = await get(`/sta/v1.1/Datastreams('env-1:aqi_hour')/Observations?$filter=phenomenonTime ge ${new Date(hour).toISOString()}`);
+    expect((aq.body.value as { result: number | null }[]).map((x) => x.result)).toEqual([null]);
+  });
+
+  it('$resultFormat=dataArray: Observations as one array per Datastream, components in $select order', async () => {
+    const r = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$resultFormat=dataArray&$select=phenomenonTime,result&$top=2");
+    expect(r.status, r.raw).toBe(200);
+    const [g] = r.body.value as Record<string, unknown>[];
+    expect(g).toMatchObject({ components: ['phenomenonTime', 'result'], 'dataArray@iot.count': 2 });
+    expect(decodeURIComponent(String(g?.['Datastream@iot.navigationLink']))).toMatch(/Datastreams\('env-1:pm25_ugm3'\)$/);
+    expect(g?.dataArray).toEqual([[new Date(t0 + 1000).toISOString(), 31], [new Date(t0 + 2000).toISOString(), 32]]);
+    expect(decodeURIComponent(String(r.body['@iot.nextLink']))).toContain('$resultFormat=dataArray');
+    const all = await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$resultFormat=dataArray");
+    expect((all.body.value as { components: string[] }[])[0]?.components).toEqual(['id', 'phenomenonTime', 'resultTime', 'result']);
+    expect((await get('/sta/v1.1/Things?$resultFormat=dataArray')).status).toBe(400);
+  });
+
+  it('FeaturesOfInterest are the sites (GeoJSON); each monitor has one HistoricalLocation, from registration', async () => {
+    const foi = await get("/sta/v1.1/FeaturesOfInterest('xuhui')");
+    expect(foi.body).toMatchObject({ encodingType: 'application/geo+json', feature: { type: 'Point', coordinates: [121.4365, 31.1885] } });
+    expect(((await get('/sta/v1.1/FeaturesOfInterest')).body.value as { '@iot.id': string }[]).map((f) => f['@iot.id'])).toEqual(['pudong', 'xuhui']);
+    const o = ((await get("/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$top=1&$expand=FeatureOfInterest($select=@iot.id)")).body.value as Record<string, unknown>[])[0];
+    expect(o?.FeatureOfInterest).toEqual({ '@iot.id': 'xuhui' });
+    const hl = await get("/sta/v1.1/Things('env-1')/HistoricalLocations?$expand=Locations($select=name),Thing($select=@iot.id)");
+    const [h] = hl.body.value as Record<string, unknown>[];
+    expect(h).toMatchObject({ Locations: [{ name: 'Xuhui' }], Thing: { '@iot.id': 'env-1' } });
+    expect((await get(String(h?.['@iot.selfLink']).replace(/^https?:\/\/[^/]+/, ''))).status).toBe(200);
+    expect((await get("/sta/v1.1/HistoricalLocations('env-1@1')")).status).toBe(404);
+  });
+
+  it('refuses a query that would fan out into too many edge reads', async () => {
+    const before = edgeRequests.length;
+    const r = await get('/sta/v1.1/Datastreams?$top=1000&$expand=Observations');
+    expect(r.status).toBe(200); // 24 datastreams: within the budget
+    expect(edgeRequests.length - before).toBe(24);
+    const small = await make({ rateLimitMax: 10_000, edgeCallsMax: 23 });
+    try {
+      const many = await get('/sta/v1.1/Datastreams?$top=1000&$expand=Observations', small);
+      expect(many.status).toBe(400);
+      expect(String(many.body.message)).toMatch(/more than 23 Observation collections/);
+      expect((await get('/sta/v1.1/Datastreams?$top=23&$expand=Observations', small)).status).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('says what it does not support, and what is wrong, instead of ignoring it', async () => {
     for (const q of [
-      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', '$orderby=name sideways', '$expand=Observations',
-      '$expand=Datastreams($expand=Observations)', '$frobnicate=1', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray',
+      '$filter=name eq', "$filter=name eq 'x", '$filter=frob(name) eq 1', "$filter=substring(name) eq 'x'", '$filter=result add', '$orderby=name sideways', '$expand=Observations',
+      '$expand=Datastreams($expand=Thing($expand=Datastreams($expand=Thing)))', '$expand=Datastreams,Datastreams', '$frobnicate=1', '$select=', '$top=1&$top=2', '$top=-1', '$top=5000', '$count=maybe', '$resultFormat=dataArray', '$resultFormat=csv',
     ]) {
       const r = await get(`/sta/v1.1/Things?${q}`);
       expect(r.status, q).toBe(400);
     }
     const wide = await get(`/sta/v1.1/Datastreams('env-1:pm25_ugm3')/Observations?$filter=phenomenonTime gt ${new Date(t0 - 40 * 86_400_000).toISOString()}`);
     expect(wide.status).toBe(400);
-    expect((await get('/sta/v1.1/HistoricalLocations')).status).toBe(400);
+    expect((await get("/sta/v1.1/FeaturesOfInterest('xuhui')/Observations")).status).toBe(400);
     expect((await get('/sta/v1.1/Nope')).status).toBe(404);
   });
 

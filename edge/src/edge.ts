@@ -102,7 +102,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       erase: (q) => eraseDeviceData({ ingestor, outbox, forwarder: fwd, store, latest, logger }, q),
       logger: logger.child({ component: 'http' }),
     });
-    registerAirRoutes(app, store);
+    registerAirRoutes(app, store, Date.now, config.air.aqiAlertLevel);
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
 

@@ -12,6 +12,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   provision: lazy(async () => (await import('./provision.js')).provisionCommand),
   device: lazy(async () => (await import('./device.js')).deviceCommand),
   site: lazy(async () => (await import('./site.js')).siteCommand),
+  complaint: lazy(async () => (await import('./complaint.js')).complaintCommand),
   cmd: lazy(async () => (await import('./cmd.js')).cmdCommand),
   twin: lazy(async () => (await import('./twin.js')).twinCommand),
   fw: lazy(async () => (await import('./fw.js')).fwCommand),
@@ -20,6 +21,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …   manage the device registry
   yulan site add|list …                          sites: coordinates, zh/en names
+  yulan complaint list|show|close …              residents' pollution complaints
   yulan cmd <device> <command> [k=v…] [--wait]   send a command (docs/control.md)
   yulan twin get|set <device> [k=v…]             read or change desired settings
   yulan fw upload|campaign …                     firmware images and rollouts

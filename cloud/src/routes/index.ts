@@ -10,13 +10,13 @@ import peopleRoutes from '../care/people/routes.js';
 import { alertsPlugin } from '../care/alerts/index.js';
 import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
-import { staRoutes } from '../sta/routes.js';
 import { adminTokenRoutes } from '../admin-token-rotation.js';
 import { peopleHealthGate } from '../console/health-gate.js';
 import fleetRoutes from '../console/fleet-routes.js';
 import catalogRoute from '../console/catalog-route.js';
 import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
+import { openDataPlugin } from '../open/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -53,6 +53,6 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   // firmware images and staged campaigns (docs/control.md §2); only when the module is open
   if (opts.firmware) await fastify.register(firmwareRoutes, { prefix: '/api/v1', firmware: opts.firmware });
   // open environmental data, no login, its own per-address budget (issue 14)
-  if (opts.sta) await fastify.register(staRoutes, opts.sta);
+  if (opts.sta) await fastify.register(openDataPlugin, { ...opts, sta: opts.sta });
 };
 export default routes;

@@ -1,15 +1,17 @@
 /**
  * The OData subset of OGC SensorThings API 1.1 §9.3.3 used by `$filter` and `$orderby`:
- * comparison (eq ne gt ge lt le), logical (and or not, parentheses) and time operators
- * (ISO 8601 date-time literals compared as instants; year() month() day() hour() minute()
- * second() now()), string functions (startswith endswith substringof tolower toupper
- * length) and property paths (`properties/site`, `unitOfMeasurement/symbol`). Pure.
+ * comparison (eq ne gt ge lt le), logical (and or not, parentheses), arithmetic (add sub
+ * mul div mod), time (ISO 8601 date-time literals compared as instants; year() month()
+ * day() hour() minute() second() fractionalseconds() date() time() totaloffsetminutes()
+ * now() mindatetime() maxdatetime(), in UTC), string (startswith endswith substringof
+ * indexof substring tolower toupper trim concat length) and math (round floor ceiling)
+ * functions, and property paths (`properties/site`, `unitOfMeasurement/symbol`). Pure.
  * A parse error throws FilterError with the position.
  */
 
 export class FilterError extends Error {}
 
-type Value = string | number | boolean | null | { t: number };
+export type Value = string | number | boolean | null | { t: number };
 export type Node =
   | { k: 'lit'; v: Value }
   | { k: 'path'; p: string[] }
@@ -19,9 +21,14 @@ export type Node =
 
 const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})/;
 const CMP = new Set(['eq', 'ne', 'gt', 'ge', 'lt', 'le']);
-const FUNCS: Record<string, number> = {
-  startswith: 2, endswith: 2, substringof: 2, contains: 2, tolower: 1, toupper: 1, length: 1,
-  year: 1, month: 1, day: 1, hour: 1, minute: 1, second: 1, now: 0,
+const FUNCS: Record<string, number | [number, number]> = {
+  startswith: 2, endswith: 2, substringof: 2, contains: 2, tolower: 1, toupper: 1, length: 1, indexof: 2, substring: [2, 3], trim: 1, concat: 2,
+  year: 1, month: 1, day: 1, hour: 1, minute: 1, second: 1, fractionalseconds: 1, date: 1, time: 1, totaloffsetminutes: 1,
+  now: 0, mindatetime: 0, maxdatetime: 0, round: 1, floor: 1, ceiling: 1,
+};
+const arity = (f: string, n: number): boolean => {
+  const a = FUNCS[f] as number | [number, number];
+  return typeof a === 'number' ? n === a : n >= a[0] && n <= a[1];
 };
 
 export function parseFilter(src: string): Node {
@@ -59,9 +66,25 @@ export function parseFilter(src: string): Node {
   };
   const not = (): Node => (eat('not') ? { k: 'not', a: not() } : cmp());
   const cmp = (): Node => {
-    const a = primary();
-    for (const op of CMP) if (eat(op)) return { k: 'bin', op, a, b: primary() };
+    const a = additive();
+    for (const op of CMP) if (eat(op)) return { k: 'bin', op, a, b: additive() };
     return a;
+  };
+  const additive = (): Node => {
+    let a = multiplicative();
+    for (;;) {
+      const op = eat('add') ? 'add' : eat('sub') ? 'sub' : undefined;
+      if (!op) return a;
+      a = { k: 'bin', op, a, b: multiplicative() };
+    }
+  };
+  const multiplicative = (): Node => {
+    let a = primary();
+    for (;;) {
+      const op = eat('mul') ? 'mul' : eat('div') ? 'div' : eat('mod') ? 'mod' : undefined;
+      if (!op) return a;
+      a = { k: 'bin', op, a, b: primary() };
+    }
   };
   const primary = (): Node => {
     ws();
@@ -118,7 +141,7 @@ export function parseFilter(src: string): Node {
       }
       if (src[i] !== ')') fail("expected ')'");
       i++;
-      if (args.length !== FUNCS[lw]) fail(`${lw}() takes ${FUNCS[lw]} argument(s)`);
+      if (!arity(lw, args.length)) fail(`${lw}() takes ${String(FUNCS[lw])} argument(s)`);
       return { k: 'fn', name: lw, args };
     }
     const p = [w];
@@ -137,7 +160,7 @@ export function parseFilter(src: string): Node {
   return node;
 }
 
-function get(e: Record<string, unknown>, path: readonly string[]): Value {
+export function get(e: Record<string, unknown>, path: readonly string[]): Value {
   // `id` is how OData names an entity's @iot.id in $filter and $orderby.
   if (path.length === 1 && path[0] === 'id' && !('id' in e)) path = ['@iot.id'];
   let v: unknown = e;
@@ -147,8 +170,9 @@ function get(e: Record<string, unknown>, path: readonly string[]): Value {
   return null;
 }
 
-const asTime = (v: Value): number | undefined =>
-  typeof v === 'object' && v !== null ? v.t : typeof v === 'string' && DATETIME.test(v) ? Date.parse(v) : undefined;
+// A time interval (`start/end`, an AQI period's phenomenonTime) compares by its start.
+export const asTime = (v: Value): number | undefined =>
+  typeof v === 'object' && v !== null ? v.t : typeof v === 'string' && DATETIME.test(v) ? Date.parse(v.split('/')[0] as string) : undefined;
 
 function compare(op: string, a: Value, b: Value): boolean {
   let x: unknown = a;
@@ -177,10 +201,12 @@ export function evaluate(n: Node, e: Record<string, unknown>, nowMs: number): Va
     case 'bin': {
       if (n.op === 'and') return truthy(evaluate(n.a, e, nowMs)) && truthy(evaluate(n.b, e, nowMs));
       if (n.op === 'or') return truthy(evaluate(n.a, e, nowMs)) || truthy(evaluate(n.b, e, nowMs));
+      if (ARITH.has(n.op)) return arith(n.op, evaluate(n.a, e, nowMs), evaluate(n.b, e, nowMs));
       return compare(n.op, evaluate(n.a, e, nowMs), evaluate(n.b, e, nowMs));
     }
     case 'fn': {
-      const [a = null, b = null] = n.args.map((x) => evaluate(x, e, nowMs));
+      const [a = null, b = null, c = null] = n.args.map((x) => evaluate(x, e, nowMs));
+      const num = (v: Value): number | undefined => (typeof v === 'number' ? v : undefined);
       const s = (v: Value | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
       const date = (v: Value): Date | undefined => {
         const t = asTime(v ?? null);
@@ -201,6 +227,25 @@ export function evaluate(n: Node, e: Record<string, unknown>, nowMs: number): Va
         case 'hour': return date(a ?? null)?.getUTCHours() ?? null;
         case 'minute': return date(a ?? null)?.getUTCMinutes() ?? null;
         case 'second': return date(a ?? null)?.getUTCSeconds() ?? null;
+        case 'fractionalseconds': return date(a ?? null) ? date(a ?? null)!.getUTCMilliseconds() / 1000 : null;
+        case 'date': return date(a ?? null)?.toISOString().slice(0, 10) ?? null;
+        case 'time': return date(a ?? null)?.toISOString().slice(11, 23) ?? null;
+        case 'totaloffsetminutes': return date(a ?? null) ? 0 : null; // instants are UTC here
+        case 'mindatetime': return { t: -8.64e15 };
+        case 'maxdatetime': return { t: 8.64e15 };
+        case 'indexof': return s(a) !== undefined && s(b) !== undefined ? s(a)!.indexOf(s(b)!) : null;
+        case 'substring': {
+          const str = s(a);
+          const from = num(b);
+          if (str === undefined || from === undefined) return null;
+          const len = num(c);
+          return len === undefined ? str.slice(from) : str.slice(from, from + len);
+        }
+        case 'trim': return s(a)?.trim() ?? null;
+        case 'concat': return s(a) !== undefined && s(b) !== undefined ? s(a)! + s(b)! : null;
+        case 'round': return num(a) === undefined ? null : Math.round(num(a)!);
+        case 'floor': return num(a) === undefined ? null : Math.floor(num(a)!);
+        case 'ceiling': return num(a) === undefined ? null : Math.ceil(num(a)!);
       }
       return null;
     }
@@ -208,6 +253,18 @@ export function evaluate(n: Node, e: Record<string, unknown>, nowMs: number): Va
 }
 
 const truthy = (v: Value): boolean => v === true;
+
+const ARITH = new Set(['add', 'sub', 'mul', 'div', 'mod']);
+function arith(op: string, a: Value, b: Value): Value {
+  if (typeof a !== 'number' || typeof b !== 'number') return null;
+  switch (op) {
+    case 'add': return a + b;
+    case 'sub': return a - b;
+    case 'mul': return a * b;
+    case 'div': return b === 0 ? null : a / b;
+    default: return b === 0 ? null : a % b;
+  }
+}
 
 /** The range of `path` a filter's top-level `and` chain pins with instant literals (so
  * Observations can be fetched for just that range). */
@@ -224,34 +281,4 @@ export function timeBounds(n: Node, path: string): { fromMs?: number; toMs?: num
   };
   walk(n);
   return out;
-}
-
-export interface OrderKey { p: string[]; desc: boolean }
-
-export function parseOrderBy(src: string): OrderKey[] {
-  return src.split(',').map((part) => {
-    const m = /^\s*([A-Za-z_@][A-Za-z0-9_.@]*(?:\/[A-Za-z_@][A-Za-z0-9_.@]*)*)(?:\s+(asc|desc))?\s*$/i.exec(part);
-    if (!m) throw new FilterError(`$orderby: cannot read "${part.trim()}"`);
-    return { p: (m[1] as string).split('/'), desc: m[2]?.toLowerCase() === 'desc' };
-  });
-}
-
-export function sortBy<T extends Record<string, unknown>>(items: T[], keys: readonly OrderKey[]): T[] {
-  const cmp = (x: Value, y: Value): number => {
-    const tx = asTime(x);
-    const ty = asTime(y);
-    const a = tx ?? x;
-    const b = ty ?? y;
-    if (a === b) return 0;
-    if (a === null) return -1;
-    if (b === null) return 1;
-    return (a as number | string) < (b as number | string) ? -1 : 1;
-  };
-  return [...items].sort((x, y) => {
-    for (const k of keys) {
-      const c = cmp(get(x, k.p), get(y, k.p));
-      if (c !== 0) return k.desc ? -c : c;
-    }
-    return 0;
-  });
 }

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRecord, SiteRecord } from '../repositories/device-repository.js';
-import { evaluate, sortBy, timeBounds } from './odata.js';
+import { evaluate, parseFilter } from './odata.js';
+import { sortBy } from './order-by.js';
+import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream, toDataArray, type Budget } from './observations.js';
 import { PublicRateLimit } from './public-rate-limit.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
-  QUANTITIES, SENSOR_ID, aqiObservation, datastream, datastreamId, location, observation, observedProperty, parseDatastreamId,
+  QUANTITIES, SENSOR_ID, datastream, featureOfInterest, historicalLocation, location, observedProperty, parseDatastreamId,
   quantityOf, select, sensor, thing, type Entity,
 } from './sta-model.js';
 import '../types.js';
@@ -15,13 +17,16 @@ export interface StaOptions {
   /** requests per window per client address (YULAN_STA_RATE_LIMIT) */
   rateLimitMax: number;
   rateLimitWindowMs?: number;
+  /** shared with the other open-data routes; made here from rateLimitMax when absent */
+  limiter?: PublicRateLimit;
+  /** licence of the open data (YULAN_OPEN_DATA_LICENCE), for downloads and the page */
+  licence?: { id: string; url: string };
+  /** edge queries one request may make (default EDGE_CALLS_MAX) */
+  edgeCallsMax?: number;
   now?: () => number;
 }
 
 const PREFIX = '/sta/v1.1';
-const DAY_MS = 86_400_000;
-const MAX_OBS_RANGE_MS = 31 * DAY_MS;
-const MAX_OBS_ROWS = 10_000;
 const SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations', 'FeaturesOfInterest'];
 const SEGMENT = /^([A-Za-z]+)(?:\('((?:[^']|'')*)'\))?$/;
 
@@ -31,15 +36,26 @@ function notFound(what: string): CloudError {
 
 /** Navigation properties per entity set, and the set each leads to. */
 const NAV: Record<string, Record<string, string>> = {
-  Things: { Datastreams: 'Datastreams', Locations: 'Locations' },
+  Things: { Datastreams: 'Datastreams', Locations: 'Locations', HistoricalLocations: 'HistoricalLocations' },
+  HistoricalLocations: { Thing: 'Things', Locations: 'Locations' },
   Locations: { Things: 'Things' },
   Datastreams: { Thing: 'Things', Sensor: 'Sensors', ObservedProperty: 'ObservedProperties', Observations: 'Observations' },
+  Sensors: { Datastreams: 'Datastreams' },
+  ObservedProperties: { Datastreams: 'Datastreams' },
+  Observations: { Datastream: 'Datastreams', FeatureOfInterest: 'FeaturesOfInterest' },
 };
+const EXPAND_PARALLEL = 4;
 const quoteId = (id: string): string => `'${id.replace(/'/g, "''")}'`;
 
 /** A collection before paging: its set (for $expand) and, for Observations, whether the
  * edge had more rows than were fetched (then the count is unknown). */
-interface Collection { set: string; items: Entity[]; truncated?: boolean }
+interface Collection {
+  set: string;
+  items: Entity[];
+  truncated?: boolean;
+  /** already the page [skip, skip + top) of `total` items (read page-wise from the registry) */
+  page?: { total: number; offset: number };
+}
 
 /**
  * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
@@ -47,18 +63,19 @@ interface Collection { set: string; items: Entity[]; truncated?: boolean }
  * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
  * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
- * $top/$skip/$count/$select, one level of $expand, @iot.nextLink, ETag/Cache-Control.
- * Not yet: nested $expand, $resultFormat, HistoricalLocations, FeaturesOfInterest (400).
+ * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
+ * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
+ * queries. `$resultFormat=dataArray` for Observations.
  */
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
-  const limiter = new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
+  const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
   const now = opts.now ?? Date.now;
 
-  async function monitors(): Promise<DeviceRecord[]> {
+  async function monitors(site?: string): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
     for (let offset = 0; ; offset += 500) {
       // Only env monitors are ever read: the kind filter is the privacy boundary.
-      const p = await fastify.devices.list({ kind: 'env-monitor', limit: 500, offset });
+      const p = await fastify.devices.list({ kind: 'env-monitor', ...(site ? { site } : {}), limit: 500, offset });
       out.push(...p.items.filter((d) => d.kind === 'env-monitor'));
       if (p.items.length < 500) return out;
     }
@@ -79,13 +96,15 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     return s;
   }
   const streamsOf = (base: string, ms: readonly DeviceRecord[]): Entity[] => ms.flatMap((d) => QUANTITIES.map((q) => datastream(base, d, q)));
+  // No $filter or $orderby: the registry's own order and paging give the same page.
+  const unordered = (o: Options): boolean => o.filter === undefined && o.orderby === undefined;
   const col = (set: string, items: Entity[], truncated?: boolean): Collection => ({ set, items, ...(truncated ? { truncated } : {}) });
 
   /** Resolves a resource path to one entity (with its set) or a collection. */
-  async function resolve(base: string, path: string[], o: Options): Promise<{ set: string; one: Entity } | Collection | Entity> {
+  async function resolve(base: string, path: string[], o: Options, budget: Budget): Promise<{ set: string; one: Entity } | Collection | Entity> {
     if (path.length === 0) {
       return {
-        value: SETS.filter((x) => x !== 'HistoricalLocations' && x !== 'FeaturesOfInterest').map((name) => ({ name, url: `${base}/${name}` })),
+        value: SETS.map((name) => ({ name, url: `${base}/${name}` })),
         serverSettings: { conformance: ['http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel', 'http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities', 'http://www.opengis.net/spec/iot_sensing/1.1/req/request-data'] },
       };
     }
@@ -98,10 +117,18 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad("paths of at most Set('id')/Navigation are supported");
     switch (a.set) {
       case 'Things': {
-        if (a.id === undefined) return col('Things', (await monitors()).map((d) => thing(base, d)));
+        if (a.id === undefined) {
+          if (unordered(o)) {
+            // Only the page is read: listing 5,000 monitors per request is what costs.
+            const p = await fastify.devices.list({ kind: 'env-monitor', limit: o.top, offset: o.skip });
+            return { set: 'Things', items: p.items.filter((d) => d.kind === 'env-monitor').map((d) => thing(base, d)), page: { total: p.total, offset: o.skip } };
+          }
+          return col('Things', (await monitors()).map((d) => thing(base, d)));
+        }
         const d = await monitor(a.id);
         if (!b) return { set: 'Things', one: thing(base, d) };
         if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, [d]));
+        if (b.set === 'HistoricalLocations') return col('HistoricalLocations', [historicalLocation(base, d)]);
         if (b.set === 'Locations') {
           const st = await fastify.devices.getSite(d.site);
           return col('Locations', st ? [location(base, st)] : []);
@@ -112,11 +139,20 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (a.id === undefined) return col('Locations', (await sites(await monitors())).map((x) => location(base, x)));
         const st = await site(a.id);
         if (!b) return { set: 'Locations', one: location(base, st) };
-        if (b.set === 'Things') return col('Things', (await monitors()).filter((d) => d.site === st.id).map((d) => thing(base, d)));
+        if (b.set === 'Things') return col('Things', (await monitors(st.id)).map((d) => thing(base, d)));
         break;
       }
       case 'Datastreams': {
-        if (a.id === undefined) return col('Datastreams', streamsOf(base, await monitors()));
+        if (a.id === undefined) {
+          if (unordered(o)) {
+            const per = QUANTITIES.length;
+            const first = Math.floor(o.skip / per);
+            const p = await fastify.devices.list({ kind: 'env-monitor', limit: Math.max(1, Math.ceil((o.skip + o.top) / per) - first), offset: first });
+            const items = streamsOf(base, p.items.filter((d) => d.kind === 'env-monitor')).slice(o.skip - first * per, o.skip - first * per + o.top);
+            return { set: 'Datastreams', items, page: { total: p.total * per, offset: o.skip } };
+          }
+          return col('Datastreams', streamsOf(base, await monitors()));
+        }
         const ref = parseDatastreamId(a.id);
         if (!ref) throw notFound(`Datastream '${a.id}'`);
         const d = await monitor(ref.deviceId);
@@ -125,57 +161,87 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (b.set === 'Sensor') return { set: 'Sensors', one: sensor(base) };
         if (b.set === 'ObservedProperty') return { set: 'ObservedProperties', one: observedProperty(base, ref.quantity) };
         if (b.set === 'Observations') {
-          // A $filter on phenomenonTime picks the range fetched from the edge (default the
-          // last 24 hours, at most 31 days); the filter itself is then applied in full.
-          const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
-          const to = Math.min(bounds.toMs ?? now(), now() + 1);
-          const from = bounds.fromMs ?? to - (ref.quantity.aqiPeriod === 'day' ? 30 * DAY_MS : DAY_MS);
-          if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
-          if (to <= from) return col('Observations', []);
-          const dsId = datastreamId(d.id, ref.quantity.field);
-          if (ref.quantity.aqiPeriod) {
-            const aq = await fastify.edge.airQuality({
-              scope: 'device', id: d.id, measure: 'aqi', period: ref.quantity.aqiPeriod, from, to, limit: MAX_OBS_ROWS,
-            }) as { points?: { ts: number; endMs: number; value: number | null; labels: Record<string, string> }[] };
-            const pts = aq.points ?? [];
-            return col('Observations', pts.map((p) => aqiObservation(base, dsId, p.ts, p.endMs, p.value, p.labels ?? {})), pts.length >= MAX_OBS_ROWS);
-          }
-          const body = await fastify.edge.telemetry({
-            deviceId: d.id, from, to, fields: ref.quantity.field, resolution: 'raw', limit: MAX_OBS_ROWS,
-          }) as { points?: { ts: number; seq: number; fields: Record<string, number> }[] };
-          const points = body.points ?? [];
-          const obs = points.filter((p) => typeof p.fields[ref.quantity.field] === 'number')
-            .map((p) => observation(base, dsId, p.ts, p.seq, p.fields[ref.quantity.field] as number));
-          return col('Observations', obs, points.length >= MAX_OBS_ROWS);
+          const page = await fetchObservations(fastify, base, d, ref.quantity, o, budget, now());
+          return col('Observations', page.items, page.truncated);
         }
         break;
       }
       case 'ObservedProperties': {
         if (a.id === undefined) return col('ObservedProperties', QUANTITIES.map((q) => observedProperty(base, q)));
         const q = quantityOf(a.id);
-        if (!q || b) throw notFound(`ObservedProperty '${a.id}'`);
-        return { set: 'ObservedProperties', one: observedProperty(base, q) };
+        if (!q) throw notFound(`ObservedProperty '${a.id}'`);
+        if (!b) return { set: 'ObservedProperties', one: observedProperty(base, q) };
+        if (b.set === 'Datastreams') return col('Datastreams', (await monitors()).map((d) => datastream(base, d, q)));
+        break;
       }
       case 'Sensors': {
         if (a.id === undefined) return col('Sensors', [sensor(base)]);
-        if (a.id !== SENSOR_ID || b) throw notFound(`Sensor '${a.id}'`);
-        return { set: 'Sensors', one: sensor(base) };
+        if (a.id !== SENSOR_ID) throw notFound(`Sensor '${a.id}'`);
+        if (!b) return { set: 'Sensors', one: sensor(base) };
+        if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, await monitors()));
+        break;
+      }
+      case 'Observations': {
+        // One Observation by id (what selfLinks point to) and its Datastream; the set as a
+        // whole is not listed — ask a Datastream for its Observations.
+        if (a.id === undefined) {
+          // Clients also ask the set with the Datastream in the filter.
+          const pin = o.filter ? pinnedDatastream(o.filter) : undefined;
+          if (!pin || b) throw bad("list Observations through one Datastream: Datastreams('id')/Observations or $filter=Datastream/@iot.id eq 'id'");
+          const ref = parseDatastreamId(pin.id);
+          if (!ref) return col('Observations', []);
+          const d = await fastify.devices.get(ref.deviceId);
+          if (!d || d.kind !== 'env-monitor') return col('Observations', []);
+          o.filter = pin.rest;
+          const page = await fetchObservations(fastify, base, d, ref.quantity, o, budget, now());
+          return col('Observations', page.items, page.truncated);
+        }
+        const ref = parseObservationId(a.id);
+        const dsRef = ref && parseDatastreamId(ref.dsId);
+        if (!ref || !dsRef) throw notFound(`Observation '${a.id}'`);
+        const d = await monitor(dsRef.deviceId);
+        if (b?.set === 'Datastream') return { set: 'Datastreams', one: datastream(base, d, dsRef.quantity) };
+        if (b?.set === 'FeatureOfInterest') return { set: 'FeaturesOfInterest', one: featureOfInterest(base, await site(d.site)) };
+        if (b) break;
+        const iso = new Date(ref.ts).toISOString();
+        const at = { ...parseOptions({}), filter: parseFilter(`phenomenonTime ge ${iso} and phenomenonTime le ${iso}`) };
+        const page = await fetchObservations(fastify, base, d, dsRef.quantity, at, budget, now());
+        const one = page.items.find((x) => x['@iot.id'] === a.id);
+        if (!one) throw notFound(`Observation '${a.id}'`);
+        return { set: 'Observations', one };
+      }
+      case 'FeaturesOfInterest': {
+        if (a.id === undefined) return col('FeaturesOfInterest', (await sites(await monitors())).map((x) => featureOfInterest(base, x)));
+        const st = await site(a.id);
+        if (!b) return { set: 'FeaturesOfInterest', one: featureOfInterest(base, st) };
+        if (b.set === 'Observations') throw bad("list Observations through a Datastream: Datastreams('id')/Observations");
+        break;
+      }
+      case 'HistoricalLocations': {
+        if (a.id === undefined) return col('HistoricalLocations', (await monitors()).map((d) => historicalLocation(base, d)));
+        const at = a.id.lastIndexOf('@');
+        const d = at > 0 ? await monitor(a.id.slice(0, at)) : undefined;
+        if (!d || String(d.createdAt) !== a.id.slice(at + 1)) throw notFound(`HistoricalLocation '${a.id}'`);
+        if (!b) return { set: 'HistoricalLocations', one: historicalLocation(base, d) };
+        if (b.set === 'Thing') return { set: 'Things', one: thing(base, d) };
+        if (b.set === 'Locations') return col('Locations', [location(base, await site(d.site))]);
+        break;
       }
       default:
-        if (SETS.includes(a.set)) throw bad(`${a.set} are not served yet`);
     }
     throw notFound(path.join('/'));
   }
 
   /** $expand of one entity: each navigation property inlined with its own options. */
-  async function expand(base: string, set: string, e: Entity, o: Options): Promise<Entity> {
+  async function expand(base: string, set: string, e: Entity, o: Options, budget: Budget): Promise<Entity> {
     const out = select(e, o.select);
     for (const x of o.expand ?? []) {
       if (!NAV[set]?.[x.nav]) throw bad(`$expand: ${set} have no navigation property ${x.nav}`);
       const path = [`${set}(${quoteId(String(e['@iot.id']))})`, x.nav];
-      const r = await render(base, path, x.opts);
+      const r = await render(base, path, x.opts, budget);
       if ('value' in r && Array.isArray(r.value)) {
         out[x.nav] = r.value;
+        if (r['@iot.count'] !== undefined) out[`${x.nav}@iot.count`] = r['@iot.count'];
         if (r['@iot.nextLink']) out[`${x.nav}@iot.nextLink`] = r['@iot.nextLink'];
       } else out[x.nav] = r;
     }
@@ -183,22 +249,35 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
   }
 
   /** A resource with its options applied: filter, order, page, expand, select. */
-  async function render(base: string, path: string[], o: Options): Promise<Entity> {
-    const r = await resolve(base, path, o);
-    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o);
+  async function render(base: string, path: string[], o: Options, budget: Budget): Promise<Entity> {
+    const r = await resolve(base, path, o, budget);
+    if ('one' in r && typeof r.set === 'string') return expand(base, r.set, r.one as Entity, o, budget);
     if (!('items' in r)) return r;
     const c = r as Collection;
     const t = now();
     let items = o.filter ? c.items.filter((e) => evaluate(o.filter as NonNullable<Options['filter']>, e, t) === true) : c.items;
     if (o.orderby) items = sortBy(items, o.orderby);
     const out: Entity = {};
-    if (o.count && !c.truncated) out['@iot.count'] = items.length;
-    if (o.skip + o.top < items.length) {
+    const total = c.page ? c.page.total : items.length;
+    if (o.count && !c.truncated) out['@iot.count'] = total;
+    if (o.skip + o.top < total) {
       const q = new URLSearchParams({ ...o.raw, $top: String(o.top), $skip: String(o.skip + o.top) });
       out['@iot.nextLink'] = `${base}/${path.join('/')}?${q}`;
     }
-    const pageItems = items.slice(o.skip, o.skip + o.top);
-    out.value = await Promise.all(pageItems.map((e) => expand(base, c.set, e, o)));
+    const pageItems = c.page ? items : items.slice(o.skip, o.skip + o.top);
+    // At most EXPAND_PARALLEL at a time per level: a page of Datastreams each expanding
+    // Observations is one edge query each, and a public request must not burst the edge
+    // (the budget caps the total).
+    const value: Entity[] = new Array<Entity>(pageItems.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(EXPAND_PARALLEL, pageItems.length) }, async () => {
+      while (next < pageItems.length) {
+        const i = next++;
+        value[i] = await expand(base, c.set, pageItems[i] as Entity, o, budget);
+      }
+    }));
+    if (o.dataArray && c.set !== 'Observations') throw bad('$resultFormat=dataArray is for Observations');
+    out.value = o.dataArray ? toDataArray(base, pageItems, o.select) : value;
     return out;
   }
 
@@ -211,7 +290,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     }
     const base = `${request.protocol}://${request.host}${PREFIX}`;
     const path = rest.split('/').filter(Boolean).map((x) => decodeURIComponent(x));
-    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>));
+    const body = await render(base, path, parseOptions(request.query as Record<string, string | undefined>), { edgeCalls: 0, max: opts.edgeCallsMax ?? EDGE_CALLS_MAX });
     const json = JSON.stringify(body);
     const etag = `W/"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
     reply.header('etag', etag).header('cache-control', 'public, max-age=60').header('access-control-allow-origin', '*');

@@ -48,6 +48,25 @@ export function thing(base: string, d: DeviceRecord): Entity {
     '@iot.id': d.id, '@iot.selfLink': self, name: d.name ?? d.id, description: `environment monitor ${d.id} at site ${d.site}`,
     properties: { site: d.site, kind: 'env-monitor' },
     'Locations@iot.navigationLink': `${self}/Locations`, 'Datastreams@iot.navigationLink': `${self}/Datastreams`,
+    'HistoricalLocations@iot.navigationLink': `${self}/HistoricalLocations`,
+  };
+}
+
+/** Monitors do not move: one HistoricalLocation, from registration, at the site. */
+export function historicalLocation(base: string, d: DeviceRecord): Entity {
+  const id = `${d.id}@${d.createdAt}`;
+  const self = link(base, 'HistoricalLocations', id);
+  return {
+    '@iot.id': id, '@iot.selfLink': self, time: new Date(d.createdAt).toISOString(),
+    'Thing@iot.navigationLink': `${self}/Thing`, 'Locations@iot.navigationLink': `${self}/Locations`,
+  };
+}
+
+/** What is observed is the ambient air and sound of a site: its FeatureOfInterest. */
+export function featureOfInterest(base: string, s: SiteRecord): Entity {
+  return {
+    '@iot.id': s.id, '@iot.selfLink': link(base, 'FeaturesOfInterest', s.id), name: `Ambient air and sound at ${s.nameEn}`,
+    description: `${s.nameZh} / ${s.nameEn}`, encodingType: 'application/geo+json', feature: { type: 'Point', coordinates: [s.lon, s.lat] },
   };
 }
 
