@@ -136,7 +136,7 @@ describe('lock board', () => {
     const p = new LockBoardParser();
     const f = encodeLockFrame(1, 0x85, [3, 0x00]);
     const bad = f.slice();
-    bad[8] ^= 0x10;
+    bad[8] = bad[8]! ^ 0x10;
     expect(p.push(Uint8Array.from([0x59, ...bad, ...hex('57 4b 4c 59 02'), ...f]))).toEqual([{ type: 'door-report', address: 1, channel: 3, doorOpen: true }]);
     expect(p.stats).toMatchObject({ frames: 1, checksumErrors: 1, lengthErrors: 1 });
   });
