@@ -11,6 +11,7 @@ import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
 import { runRetention } from './retention.js';
+import { runSerial } from './serial.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
+  serial: { about: 'serial sensors: frames parsed per second per protocol, frame-on-wire → MQTT latency through a pty, gateway CPU/memory with 32 sensors', run: runSerial },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 
