@@ -91,7 +91,7 @@ async function runGateway(stack: Stack, n: number, tag: string, seconds: number,
       const items = ((await r.json()) as { items: { id: string; status: string }[] }).items.filter((x) => x.id.startsWith(`${tag}-`));
       return items.length === n && items.every((x) => x.status === 'online');
     };
-    await waitFor(online, `${n} serial devices online`, 120_000, gw);
+    await waitFor(online, `${n} serial devices online`, 300_000, gw);
     const lat = await latency(stack, devices[0]!.emu as Mr60fda1Emulator, devices[0]!.id, samples);
     const c0 = procUsage(gw.proc.pid!);
     const t0 = Date.now();

@@ -15,6 +15,8 @@ export interface DeviceSessionOptions {
   /** The device's own secret, issued by the cloud at registration. */
   secret: string;
   firmwareVersion: string;
+  /** First connect after a random delay up to this (default 1 s), so a gateway's devices spread out. */
+  startSpreadMs?: number;
   onCommand(cmd: Command): void;
   onTwin(desired: TwinDesired): void;
 }
@@ -31,6 +33,7 @@ export class DeviceSession {
   /** Restarts above any earlier run's counter, as the simulators do (architecture.md, "Sequence numbers"). */
   private seq = Date.now();
   private serialUp = false;
+  private failures = 0;
   connected = false;
 
   constructor(private readonly o: DeviceSessionOptions, private readonly log: Logger) {
@@ -38,15 +41,26 @@ export class DeviceSession {
     const will = Presence.encode(this.presence(false, 'will'));
     this.client = mqtt.connect(o.mqttUrl, {
       clientId: o.deviceId, username: o.deviceId, password: o.secret, clean: false, keepalive: 30,
-      reconnectPeriod: 2000, connectTimeout: 10_000,
+      reconnectPeriod: 1000, connectTimeout: 10_000, manualConnect: true,
       will: { topic: this.topic(Channel.Presence), payload: Buffer.from(will), qos: 1, retain: true },
     });
+    // A gateway's devices must not reconnect in lock-step (a broker restart would see all of
+    // them at once, each costing the cloud a scrypt check): jittered start, and a jittered
+    // exponential reconnect period (1 s doubling to 30 s) that MQTT.js reads on each attempt.
+    setTimeout(() => this.client.connect(), Math.random() * (o.startSpreadMs ?? 1000)).unref();
+    // prepend: MQTT.js schedules the reconnect in its own 'close' listener, which must see the new period.
+    this.client.prependListener('close', () => {
+      this.connected = false;
+      this.failures++;
+      const cap = Math.min(30_000, 1000 * 2 ** Math.min(this.failures - 1, 5));
+      this.client.options.reconnectPeriod = Math.round(cap / 2 + (Math.random() * cap) / 2);
+    });
     this.client.on('connect', () => {
+      this.failures = 0;
       this.connected = true;
       this.client.subscribe([this.topic(Channel.Command), this.topic(Channel.TwinDesired)], { qos: 1 });
       this.sendPresence();
     });
-    this.client.on('close', () => { this.connected = false; });
     this.client.on('error', (err) => this.log.warn({ err, deviceId: o.deviceId }, 'mqtt error'));
     this.client.on('message', (topic, payload) => this.message(topic, payload));
   }
