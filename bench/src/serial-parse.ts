@@ -53,7 +53,7 @@ function rate(run: () => number, frames: number, minMs = 1500): number {
 /** The peer's parsing core, called directly (its Transform stream would add async hand-offs
  * that are not parsing): `_transform` per read, `push` counted. */
 interface TransformCore { _transform(chunk: Buffer, enc: string, cb: () => void): void; push(b: unknown): boolean }
-function peerRate(make: () => unknown, chunks: Uint8Array[], frames: number): number {
+function peerRate(make: () => unknown, chunks: Uint8Array[], frames: number, minMs: number): number {
   const bufs = chunks.map((c) => Buffer.from(c));
   return rate(() => {
     const p = make() as TransformCore;
@@ -61,12 +61,12 @@ function peerRate(make: () => unknown, chunks: Uint8Array[], frames: number): nu
     p.push = () => { n++; return true; };
     for (const b of bufs) p._transform(b, 'buffer', () => {});
     return n;
-  }, frames);
+  }, frames, minMs);
 }
 
 export interface ParseRow { protocol: string; frameBytes: number; yulan: number; peer: number; peerName: string }
 
-export function measureParsing(framesPerRun = 20_000): ParseRow[] {
+export function measureParsing(framesPerRun = 20_000, minMs = 1500): ParseRow[] {
   const rows: ParseRow[] = [];
   const cases = [
     { protocol: 'PMS5003', make: pmsFrame, parser: () => new PmsParser(), peerName: 'ByteLengthParser(32)', peer: () => new ByteLengthParser({ length: 32 }) },
@@ -88,8 +88,8 @@ export function measureParsing(framesPerRun = 20_000): ParseRow[] {
       let n = 0;
       for (const ch of s.chunks) n += p.push(ch).length;
       return n;
-    }, s.frames);
-    const peer = peerRate(c.peer, s.chunks, s.frames);
+    }, s.frames, minMs);
+    const peer = peerRate(c.peer, s.chunks, s.frames, minMs);
     rows.push({ protocol: c.protocol, frameBytes: s.bytes / s.frames, yulan, peer, peerName: c.peerName });
   }
   return rows;

@@ -24,7 +24,13 @@ export async function startSerialDemo(o: {
     { id: 'fall-serial-1', site: o.site, kind: 'fall-sensor' },
   ];
   const credentialsFile = join(dir, 'credentials.json');
-  await provisionDevices(devices, { ...(o.cloud && { cloud: o.cloud }), credentialsFile, firmwareVersion: 'serial-gw-0.1.0' }, o.logger);
+  try {
+    await provisionDevices(devices, { ...(o.cloud && { cloud: o.cloud }), credentialsFile, firmwareVersion: 'serial-gw-0.1.0' }, o.logger);
+  } catch (err) {
+    // E.g. a later start without the admin token, before the demo devices were ever registered.
+    o.logger.warn({ err }, 'serial demo not started');
+    return { close: async () => {}, lines: [`  Serial demo    off: ${(err as Error).message}`] };
+  }
   const pm = new PtyPair(join(dir, 'pms5003-host'), join(dir, 'pms5003-dev'));
   const radar = new PtyPair(join(dir, 'mr60fda1-host'), join(dir, 'mr60fda1-dev'));
   await pm.plug();
