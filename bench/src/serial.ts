@@ -86,12 +86,15 @@ async function runGateway(stack: Stack, n: number, tag: string, seconds: number,
   }));
   const gw = startService(`gateway-${tag}`, ['gateway', 'serial', '--config', cfg], { PATH: process.env.PATH });
   try {
+    let seen = '';
     const online = async (): Promise<boolean> => {
-      const r = await fetch(`${stack.cloudUrl}/api/v1/devices?site=bench&limit=500`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
-      const items = ((await r.json()) as { items: { id: string; status: string }[] }).items.filter((x) => x.id.startsWith(`${tag}-`));
+      const r = await fetch(`${stack.cloudUrl}/api/v1/devices?site=bench&limit=100`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+      const body = (await r.json()) as { items?: { id: string; status: string }[] };
+      const items = (body.items ?? []).filter((x) => x.id.startsWith(`${tag}-`));
+      seen = `${r.status}: ${items.filter((x) => x.status === 'online').length}/${n} online`;
       return items.length === n && items.every((x) => x.status === 'online');
     };
-    await waitFor(online, `${n} serial devices online`, 300_000, gw);
+    await waitFor(online, `${n} serial devices online`, 300_000, gw).catch((e: Error) => { throw new Error(`${e.message.split('\n')[0]} — ${seen}`); });
     const lat = await latency(stack, devices[0]!.emu as Mr60fda1Emulator, devices[0]!.id, samples);
     const c0 = procUsage(gw.proc.pid!);
     const t0 = Date.now();

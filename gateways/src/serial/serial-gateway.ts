@@ -43,9 +43,23 @@ export function startSerialGateway(config: SerialGatewayConfig, secrets: Map<str
     devices.push({ id: d.id, session, binding });
   }
   log.info({ devices: devices.length }, 'serial gateway started');
+  // What each line dropped, in the log once a minute when it changed: a flaky cable shows
+  // as rising checksum or garbage counts long before readings stop.
+  const lastErrors = new Map<string, string>();
+  const report = setInterval(() => {
+    for (const x of devices) {
+      const s = x.binding.status();
+      const errs = `${s.frames.checksumErrors}/${s.frames.lengthErrors}/${s.frames.garbageBytes}/${s.port.disconnects}/${s.timeouts}`;
+      if (lastErrors.get(x.id) === errs) continue;
+      lastErrors.set(x.id, errs);
+      log.info({ deviceId: x.id, online: s.online, ...s.frames, disconnects: s.port.disconnects, timeouts: s.timeouts }, 'serial line counters');
+    }
+  }, 60_000);
+  report.unref();
   return {
     status: () => Object.fromEntries(devices.map((x) => [x.id, { ...x.binding.status(), mqtt: x.session.connected }])),
     async close() {
+      clearInterval(report);
       await Promise.all(devices.map(async (x) => { await x.binding.close(); await x.session.close(); }));
     },
   };
