@@ -175,4 +175,14 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
     }, 'new readings after the replug', 30_000);
     expect(gw.status()['env-ser-1']!.port.disconnects).toBe(1);
   });
+
+  it('a device disabled in the registry is cut off, and comes back through the gateway once enabled', async () => {
+    await ok('POST', '/devices/locker-ser-1/disable');
+    await eventually(async () => (await status('locker-ser-1')) === 'disabled', 'locker disabled');
+    // The broker refuses its CONNACK meanwhile; the gateway keeps retrying with back-off.
+    await ok('POST', '/devices/locker-ser-1/enable');
+    await eventually(async () => (await status('locker-ser-1')) === 'online', 'locker online again', 60_000);
+    const cmd = await ok<CommandView>('POST', '/devices/locker-ser-1/commands', { name: 'locker.open', args: { compartment: 1 }, timeoutSec: 20 });
+    expect((await ok<CommandView>('GET', `/commands/${cmd.id}?wait=30`)).status).toBe('succeeded');
+  }, 120_000);
 });

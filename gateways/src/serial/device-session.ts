@@ -34,6 +34,8 @@ export class DeviceSession {
   private seq = Date.now();
   private serialUp = false;
   private failures = 0;
+  private closing = false;
+  private retry: NodeJS.Timeout | undefined;
   connected = false;
 
   constructor(private readonly o: DeviceSessionOptions, private readonly log: Logger) {
@@ -61,7 +63,16 @@ export class DeviceSession {
       this.client.subscribe([this.topic(Channel.Command), this.topic(Channel.TwinDesired)], { qos: 1 });
       this.sendPresence();
     });
-    this.client.on('error', (err) => this.log.warn({ err, deviceId: o.deviceId }, 'mqtt error'));
+    this.client.on('error', (err) => {
+      this.log.warn({ err, deviceId: o.deviceId }, 'mqtt error');
+      // MQTT.js gives up for good after a refused CONNACK (server unavailable while the
+      // cloud is slow, not authorized while the device is disabled). A gateway must keep
+      // trying, like any device: the same jittered back-off, then a fresh connect.
+      if ((err as { code?: unknown }).code !== undefined && typeof (err as { code?: unknown }).code === 'number' && !this.closing) {
+        clearTimeout(this.retry);
+        this.retry = setTimeout(() => { if (!this.closing) this.client.reconnect(); }, this.client.options.reconnectPeriod ?? 1000);
+      }
+    });
     this.client.on('message', (topic, payload) => this.message(topic, payload));
   }
 
@@ -96,6 +107,8 @@ export class DeviceSession {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retry);
     if (this.client.connected) {
       await this.client.publishAsync(this.topic(Channel.Presence), Buffer.from(Presence.encode(this.presence(false, 'shutdown'))), { qos: 1, retain: true }).catch(() => undefined);
     }
