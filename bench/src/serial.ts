@@ -91,7 +91,7 @@ async function runGateway(stack: Stack, n: number, tag: string, seconds: number,
       const r = await fetch(`${stack.cloudUrl}/api/v1/devices?site=bench&limit=100`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
       const body = (await r.json()) as { items?: { id: string; status: string }[] };
       const items = (body.items ?? []).filter((x) => x.id.startsWith(`${tag}-`));
-      seen = `${r.status}: ${items.filter((x) => x.status === 'online').length}/${n} online`;
+      seen = `${r.status}: ${items.filter((x) => x.status === 'online').length}/${n} online; not: ${items.filter((x) => x.status !== 'online').map((x) => `${x.id}=${x.status}`).join(' ')}`;
       return items.length === n && items.every((x) => x.status === 'online');
     };
     await waitFor(online, `${n} serial devices online`, 300_000, gw).catch((e: Error) => { throw new Error(`${e.message.split('\n')[0]} — ${seen}`); });
