@@ -14,7 +14,7 @@ describe('serial emulator frames', () => {
   });
 
   it('SDS011 data frame: little-endian tenths, sum of bytes 2–7, AB tail', () => {
-    expect(hex(sdsDataFrame(21.2, 50, 0x60a1))).toBe('aa c0 d4 00 f4 01 a1 60 0a ab');
+    expect(hex(sdsDataFrame(21.2, 50, 0x60a1))).toBe('aa c0 d4 00 f4 01 a1 60 ca ab') // d4+00+f4+01+a1+60 = 0x2ca;
   });
 
   it('MR60FDA1: the datasheet heart-rate report and heartbeat', () => {
