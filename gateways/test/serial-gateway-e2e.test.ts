@@ -160,6 +160,15 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
       return t.inSync ? t : undefined;
     }, 'twin in sync');
     expect(twin.reported.settings.sensitivity).toBe(10);
+
+    // The env monitor's report interval is its sampling period (and so its duty cycle).
+    await ok('PUT', '/devices/env-ser-1/twin/desired', { settings: { report_interval_s: 2 } });
+    const env = await eventually(async () => {
+      const t = await ok<{ inSync: boolean; reported: { settings: Record<string, number>; error: string | null } }>('GET', '/devices/env-ser-1/twin');
+      return t.inSync ? t : undefined;
+    }, 'env twin in sync');
+    expect(env.reported.settings.report_interval_s).toBe(2);
+    expect(env.reported.error ?? '').toBe('');
   });
 
   it('an unplugged sensor goes offline and recovers, with readings, when its port returns', async () => {
