@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 
 const SOCAT = '/usr/bin/socat';
 
@@ -18,6 +18,11 @@ export class PtyPair {
 
   async plug(timeoutMs = 10_000): Promise<void> {
     if (this.child) return;
+    // A link left by a socat that was killed hard (a crashed `yulan up`) would make the new
+    // one fail; only symlinks are removed, never a real device node.
+    for (const p of [this.host, this.device]) {
+      try { if (lstatSync(p).isSymbolicLink()) rmSync(p); } catch { /* absent */ }
+    }
     const bin = existsSync(SOCAT) ? SOCAT : 'socat';
     const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${this.host}`, `pty,raw,echo=0,link=${this.device}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
