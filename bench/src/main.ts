@@ -14,6 +14,7 @@ import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
 import { runRetention } from './retention.js';
 import { runSta } from './sta.js';
+import { runSerial } from './serial.js';
 import { runThroughput } from './throughput.js';
 
 const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promise<unknown> }> = {
@@ -30,6 +31,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
   'console-load': { about: 'the operator console with 10,000 and 100,000 registered devices: first load, search, fleet API timings', run: runConsoleLoad },
   'console-live': { about: 'telemetry → device page over SSE: latency, and the cost of 50 consoles watching', run: runConsoleLive },
+  serial: { about: 'serial sensors: frames parsed per second per protocol, frame-on-wire → MQTT latency through a pty, gateway CPU/memory with 32 sensors', run: runSerial },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

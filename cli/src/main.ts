@@ -17,6 +17,7 @@ Usage:
   yulan edge               run the edge agent
   yulan cloud              run the cloud API and dashboard
   yulan sim [options]      run a simulated device fleet (yulan sim --help)
+  yulan gateway serial --config FILE   serial sensors as Yulan devices (--help)
 ${ENGINEER_USAGE}
   yulan backup [--to DIR]  copy every database and file of the data directory, online
   yulan restore --from DIR restore a backup into a fresh data directory
@@ -88,6 +89,10 @@ function shutdownOnSignal(logger: Logger): (closables: Closable[]) => Promise<nu
 }
 
 export async function main(rawArgv: string[]): Promise<number> {
+  if (rawArgv[0] === 'gateway' && rawArgv[1] === 'serial') {
+    const { gatewaySerialCommand } = await import('./gateway-serial.js');
+    return gatewaySerialCommand(rawArgv.slice(2), process.env, process.stdout, process.stderr);
+  }
   const { argv, file } = takeConfigFlag(rawArgv);
   const [cmd, ...rest] = argv;
   const env = withConfigFile(process.env, file ?? process.env.YULAN_CONFIG_FILE);

@@ -165,6 +165,18 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
       }
     }
 
+    // The serial path beside the MQTT simulators (YULAN_SERIAL_DEMO=0: off).
+    let serial: { lines: string[] } | undefined;
+    if (perKind > 0 && env.YULAN_SERIAL_DEMO !== '0') {
+      const { startSerialDemo } = await import('./up-serial.js');
+      const sd = await startSerialDemo({
+        dataDir, site: (env.YULAN_SIM_SITES ?? 'xuhui').split(',')[0]!.trim() || 'xuhui', mqttUrl: local(mqttPort, 'mqtt'),
+        ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}), logger: logger.child({ svc: 'serial' }),
+      });
+      started.push({ name: 'serial', svc: sd });
+      serial = sd;
+    }
+
     print('');
     print('  Yulan is running');
     print(`  Dashboard      http://localhost:${httpPort}/`);
@@ -174,6 +186,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
     if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
+    for (const l of serial?.lines ?? []) print(l);
     if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
     if (cloud.adminToken) {
       print('');

@@ -24,3 +24,4 @@ export * from './command-runner.js';
 export * from './twin.js';
 export * from './firmware-hook.js';
 export * from './firmware-store.js';
+export * from './serial/index.js';
