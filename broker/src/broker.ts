@@ -224,6 +224,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
         if (isUnsupportedProtocolLevel(chunk)) {
           metrics.protocolErrors++;
           stream.write(CONNACK_UNACCEPTABLE_PROTOCOL);
+          // Out now, not at the write batcher's next turn: Aedes destroys the socket next.
+          stream.uncork();
         }
       }
       const size = guard.feed(chunk);

@@ -234,10 +234,8 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (client === null) return cb(null);
       const s = sessions.get(client);
       if (s === undefined || s.endReason !== undefined) return discard(packet, cb);
-      if (isMalformedTopicName(packet.topic)) {
-        metrics.protocolErrors++;
-        return cb(new MalformedTopicError());
-      }
+      // Aedes closes the connection on the error and counts it (classifyError).
+      if (isMalformedTopicName(packet.topic)) return cb(new MalformedTopicError());
       const payloadBytes = packet.payload.length;
       if (payloadBytes + packet.topic.length > maxPacketBytes) {
         // The frame guard catches this first (and destroys the connection) when it sees
