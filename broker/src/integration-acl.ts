@@ -1,6 +1,4 @@
-import { Type, type Static } from 'typebox';
-import { Value } from 'typebox/value';
-import { TOPIC_ROOT } from '@yulan/protos';
+import { INTEGRATION_USER_PREFIX, TOPIC_ROOT, type IntegrationAccount } from '@yulan/protos';
 
 /**
  * Integration accounts (docs/integrations.md): MQTT accounts an operator creates for
@@ -8,49 +6,14 @@ import { TOPIC_ROOT } from '@yulan/protos';
  * with read and/or write, compiled once when the account authenticates (or its rules
  * change), so the per-message checks walk pre-split levels against the topic with index
  * arithmetic: no split, no allocation on the hot path, like the device ACL's Set lookup.
+ * The account's shape and rule validation are the wire contract (protos/src/integrations.ts).
  */
 export const INTEGRATION_ROLE = 'integration' as const;
-/** MQTT username of an integration account: `int:<name>`. `:` is not allowed in device
- * ids, so an integration can never be taken for a device, nor a device for it. */
-export const INTEGRATION_USER_PREFIX = 'int:';
-export const INTEGRATION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
+export { INTEGRATION_USER_PREFIX };
 /** Topic level that holds the kind slug (`yulan/v1/{site}/{kind}/…`). */
 const KIND_LEVEL = 3;
 const HEALTH_KIND = 'fall-sensor';
 const ROOT_PREFIX = `${TOPIC_ROOT}/`;
-
-export const IntegrationRuleSchema = Type.Object({
-  filter: Type.String({ minLength: 1, maxLength: 256 }),
-  read: Type.Boolean(),
-  write: Type.Boolean(),
-});
-export const IntegrationAccountSchema = Type.Object({
-  name: Type.String({ pattern: INTEGRATION_NAME_PATTERN }),
-  rules: Type.Array(IntegrationRuleSchema, { maxItems: 100 }),
-  /** May do anything under `ext/{name}/#`. */
-  namespace: Type.Boolean(),
-  /** May read fall-sensor (health) topics its rules match. */
-  healthGrant: Type.Boolean(),
-});
-export type IntegrationRule = Static<typeof IntegrationRuleSchema>;
-export type IntegrationAccount = Static<typeof IntegrationAccountSchema>;
-
-export function isIntegrationAccount(v: unknown): v is IntegrationAccount {
-  return Value.Check(IntegrationAccountSchema, v) && v.rules.every((r) => ruleFilterProblem(r.filter) === undefined);
-}
-
-/** Why a rule's filter is unusable, or undefined. Shared with the cloud's validation. */
-export function ruleFilterProblem(filter: string): string | undefined {
-  if (filter.startsWith('$')) return 'rules cannot name $ topics (platform control, $SYS, $share)';
-  if (filter.includes('\u0000')) return 'U+0000 is not allowed in a topic filter';
-  const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i] as string;
-    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return '"#" must be a whole last level';
-    if (l.includes('+') && l !== '+') return '"+" must be a whole level';
-  }
-  return undefined;
-}
 
 interface CompiledFilter {
   readonly levels: readonly string[];

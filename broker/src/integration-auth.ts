@@ -1,9 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BrokerError, BrokerErrorCode, ConnackCode } from './errors.js';
-import {
-  INTEGRATION_USER_PREFIX, integrationPrincipal, isIntegrationAccount, type IntegrationAccount, type IntegrationPrincipal,
-} from './integration-acl.js';
+import { INTEGRATION_USER_PREFIX, isIntegrationAccount, type IntegrationAccount } from '@yulan/protos';
+import { integrationPrincipal, type IntegrationPrincipal } from './integration-acl.js';
 
 export type IntegrationAuthResult =
   | { outcome: 'ok'; account: IntegrationAccount; source: 'cloud' | 'cache' | 'stale-cache' }

@@ -1,8 +1,8 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
-import { ControlTopic } from '@yulan/protos';
+import { ControlTopic, parseIntegrationNotice } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { Principal } from './acl.js';
-import { compileRules, INTEGRATION_NAME_PATTERN, INTEGRATION_ROLE, isIntegrationAccount, type IntegrationAccount } from './integration-acl.js';
+import { compileRules, INTEGRATION_ROLE } from './integration-acl.js';
 import type { IntegrationAuthenticator } from './integration-auth.js';
 import type { BrokerMetrics } from './metrics.js';
 import { PresenceReason } from './presence.js';
@@ -10,31 +10,6 @@ import { PresenceReason } from './presence.js';
 interface SessionView {
   readonly principal: Principal;
   endReason: PresenceReason | undefined;
-}
-
-export interface IntegrationNotice {
-  name: string;
-  /** update: new rules for live sessions; cut: disabled, rotated or deleted. */
-  action: 'update' | 'cut';
-  account?: IntegrationAccount;
-}
-
-const NAME = new RegExp(INTEGRATION_NAME_PATTERN);
-
-export function parseNotice(payload: Buffer): IntegrationNotice | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const n = v as Partial<IntegrationNotice> | null;
-  if (typeof n?.name !== 'string' || !NAME.test(n.name)) return undefined;
-  if (n.action === 'cut') return { name: n.name, action: 'cut' };
-  if (n.action === 'update' && isIntegrationAccount(n.account) && n.account.name === n.name) {
-    return { name: n.name, action: 'update', account: n.account };
-  }
-  return undefined;
 }
 
 /**
@@ -72,7 +47,7 @@ export function attachIntegrations(opts: {
   aedes.subscribe(
     ControlTopic.Integration,
     (packet: AedesPublishPacket, cb: () => void) => {
-      const notice = parseNotice(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+      const notice = parseIntegrationNotice(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
       if (!notice) {
         metrics.protocolErrors++;
         logger.warn({ payloadBytes: packet.payload.length }, 'malformed integration notice ignored');

@@ -3,9 +3,8 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlTopic, DeviceKind, deviceTopic } from '@yulan/protos';
 import { startBroker, type BrokerHandle } from '../src/index.js';
-import {
-  integrationCanPublish, integrationCanRead, integrationCanSubscribe, integrationPrincipal, ruleFilterProblem, type IntegrationAccount,
-} from '../src/integration-acl.js';
+import { ruleFilterProblem, type IntegrationAccount } from '@yulan/protos';
+import { integrationCanPublish, integrationCanRead, integrationCanSubscribe, integrationPrincipal } from '../src/integration-acl.js';
 import { CLOUD_PASSWORD, FakeDeviceAuth, logger, mqttClient, rawConnect, subackCodes, tempDir, testConfig, waitFor } from './helpers.js';
 import { FakeIntegrationAuth } from './integration-support.js';
 
@@ -60,6 +59,8 @@ describe('integration ACL decisions (pure)', () => {
     expect(ruleFilterProblem('a/#/b')).toMatch(/#/);
     expect(ruleFilterProblem('a/b+')).toMatch(/\+/);
     expect(ruleFilterProblem('yulan/v1/+/env-monitor/#')).toBeUndefined();
+    expect(ruleFilterProblem('yulan/v1/+/toaster/#')).toMatch(/device kind/);
+    expect(ruleFilterProblem('#')).toBeUndefined();
   });
 });
 

@@ -1,4 +1,4 @@
-import type { IntegrationAccount } from '../src/integration-acl.js';
+import type { IntegrationAccount } from '@yulan/protos';
 import type { IntegrationAuthenticator, IntegrationAuthResult } from '../src/integration-auth.js';
 import { BrokerError, BrokerErrorCode } from '../src/errors.js';
 
