@@ -11,6 +11,7 @@ import type { AlertsModule } from './care/alerts/index.js';
 import type { FirmwareModule } from './firmware/index.js';
 import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
+import type { IntegrationsModule } from './integrations/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 
@@ -46,6 +47,8 @@ export interface AppOptions {
   firmware?: FirmwareModule;
   /** public read-only OGC SensorThings API for env monitors (/sta/v1.1); routes only when set */
   sta?: StaOptions;
+  /** MQTT accounts for outside tools (docs/integrations.md); routes only when set */
+  integrations?: IntegrationsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

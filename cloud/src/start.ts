@@ -14,6 +14,7 @@ import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
+import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -51,6 +52,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let alerts: AlertsModule | undefined;
   let deviceControl: ControlModule | undefined;
   let firmware: FirmwareModule | undefined;
+  let integrations: IntegrationsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -73,6 +75,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
     await devices.close();
+    integrations?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -127,6 +130,13 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceControl = openControl({ file: join(config.dataDir, 'control.sqlite'), devices, mqtt: link, logger: log });
     const ctl = deviceControl;
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
+    // Integration accounts (docs/integrations.md): own file; every account's state is
+    // re-sent to the broker on each (re)connect of the link.
+    integrations = openIntegrations({ file: join(config.dataDir, 'integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
+    const integ = integrations;
+    link.onConnect(() => {
+      integ.service.resendAll().catch((err: unknown) => log.error({ err }, 'cannot re-send integration notices'));
+    });
     app = await buildApp({
       logger: log,
       devices,
@@ -144,6 +154,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       alerts,
       firmware,
       deviceControl,
+      integrations,
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const address = app.server.address();

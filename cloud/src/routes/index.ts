@@ -11,6 +11,7 @@ import { alertsPlugin } from '../care/alerts/index.js';
 import firmwareRoutes from '../firmware/routes.js';
 import { controlRoutes } from '../control/index.js';
 import { staRoutes } from '../sta/routes.js';
+import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -40,5 +41,10 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.firmware) await fastify.register(firmwareRoutes, { prefix: '/api/v1', firmware: opts.firmware });
   // open environmental data, no login, its own per-address budget (issue 14)
   if (opts.sta) await fastify.register(staRoutes, opts.sta);
+  // integration accounts (issue 16): admin routes, and the broker's internal check
+  if (opts.integrations) {
+    await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
+    await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
+  }
 };
 export default routes;
