@@ -1,76 +1,15 @@
 import fs from 'node:fs';
-import net from 'node:net';
-import mqttPacket from 'mqtt-packet';
+import type mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../src/index.js';
 import { isUnsupportedProtocolLevel } from '../src/conformance.js';
-import { FakeDeviceAuth, closed, logger, mqttClient, tempDir, testConfig, waitFor } from './helpers.js';
+import { FakeDeviceAuth, logger, mqttClient, tempDir, testConfig, waitFor } from './helpers.js';
+import { Raw, rawPublish } from './raw-client.js';
 import { FakeIntegrationAuth, openAccount } from './integration-support.js';
 
 const USER = 'int:conf';
 const PASSWORD = 'secret-conf';
-
-/** A raw MQTT 3.1.1 connection: every packet the broker sends, in order, and its close. */
-class Raw {
-  readonly packets: mqttPacket.Packet[] = [];
-  readonly bytes: Buffer[] = [];
-  readonly socket: net.Socket;
-  readonly closed: Promise<void>;
-  #waiters: (() => void)[] = [];
-
-  constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    parser.on('packet', (p: mqttPacket.Packet) => {
-      this.packets.push(p);
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    parser.on('error', () => undefined);
-    this.socket.on('data', (d: Buffer) => {
-      this.bytes.push(d);
-      parser.parse(d);
-    });
-    this.socket.on('error', () => undefined);
-    this.closed = closed(this.socket);
-  }
-
-  static async open(port: number): Promise<Raw> {
-    const r = new Raw(port);
-    await new Promise<void>((resolve, reject) => {
-      r.socket.once('connect', resolve);
-      r.socket.once('error', reject);
-    });
-    return r;
-  }
-
-  send(p: mqttPacket.Packet | Buffer): void {
-    this.socket.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p));
-  }
-
-  async next(cmd: string): Promise<mqttPacket.Packet> {
-    for (;;) {
-      const found = this.packets.find((p) => p.cmd === cmd);
-      if (found) {
-        this.packets.splice(this.packets.indexOf(found), 1);
-        return found;
-      }
-      await Promise.race([new Promise<void>((r) => this.#waiters.push(r)), this.closed.then(() => { throw new Error(`closed before ${cmd}`); })]);
-    }
-  }
-
-  async connect(clientId: string, clean: boolean): Promise<mqttPacket.IConnackPacket> {
-    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 60, username: USER, password: Buffer.from(PASSWORD) });
-    return (await this.next('connack')) as mqttPacket.IConnackPacket;
-  }
-}
-
-/** PUBLISH QoS 0 with the topic given as raw bytes (mqtt-packet would encode a string). */
-function rawPublish(topic: Buffer, payload = Buffer.from('x')): Buffer {
-  const remaining = 2 + topic.length + payload.length;
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(topic.length);
-  return Buffer.concat([Buffer.from([0x30, remaining]), len, topic, payload]);
-}
+const login = { username: USER, password: PASSWORD };
 
 /** CONNECT (clean session, client id "c") with a chosen protocol level byte. */
 function connectWithLevel(level: number): Buffer {
@@ -95,11 +34,11 @@ describe('MQTT 3.1.1 conformance fixes (raw packets, real broker)', () => {
   it('[MQTT-3.2.2-2] Session Present is 1 when resuming a clean-session=0 session that has no subscriptions', async () => {
     const id = `${USER}:sp`;
     const first = await Raw.open(broker.mqttPort);
-    expect((await first.connect(id, false)).sessionPresent).toBe(false); // no session yet [MQTT-3.2.2-3]
+    expect((await first.connect(id, false, login)).sessionPresent).toBe(false); // no session yet [MQTT-3.2.2-3]
     first.send({ cmd: 'disconnect' });
     await first.closed;
     const second = await Raw.open(broker.mqttPort);
-    const ack = await second.connect(id, false);
+    const ack = await second.connect(id, false, login);
     expect(ack.returnCode).toBe(0);
     expect(ack.sessionPresent).toBe(true);
     // The session works as before: nothing was subscribed by the resume.
@@ -109,24 +48,24 @@ describe('MQTT 3.1.1 conformance fixes (raw packets, real broker)', () => {
     await second.closed;
     // A clean-session=1 connect ends the session; the next clean-session=0 starts afresh.
     const clean = await Raw.open(broker.mqttPort);
-    expect((await clean.connect(id, true)).sessionPresent).toBe(false); // [MQTT-3.2.2-1]
+    expect((await clean.connect(id, true, login)).sessionPresent).toBe(false); // [MQTT-3.2.2-1]
     clean.send({ cmd: 'disconnect' });
     await clean.closed;
     const fresh = await Raw.open(broker.mqttPort);
-    expect((await fresh.connect(id, false)).sessionPresent).toBe(false);
+    expect((await fresh.connect(id, false, login)).sessionPresent).toBe(false);
     fresh.socket.destroy();
   });
 
   it('[MQTT-3.2.2-2] Session Present stays 1 for a session with subscriptions', async () => {
     const id = `${USER}:sp-subs`;
     const a = await Raw.open(broker.mqttPort);
-    await a.connect(id, false);
+    await a.connect(id, false, login);
     a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'conf/subs', qos: 1 }] });
     await a.next('suback');
     a.send({ cmd: 'disconnect' });
     await a.closed;
     const b = await Raw.open(broker.mqttPort);
-    expect((await b.connect(id, false)).sessionPresent).toBe(true);
+    expect((await b.connect(id, false, login)).sessionPresent).toBe(true);
     b.socket.destroy();
   });
 
@@ -143,7 +82,7 @@ describe('MQTT 3.1.1 conformance fixes (raw packets, real broker)', () => {
       await watcher.subscribeAsync('#', { qos: 0 });
       const before = broker.metrics().protocolErrors;
       const r = await Raw.open(broker.mqttPort);
-      expect((await r.connect(`${USER}:bad`, true)).returnCode).toBe(0);
+      expect((await r.connect(`${USER}:bad`, true, login)).returnCode).toBe(0);
       r.send(rawPublish(topic));
       await r.closed;
       expect(broker.metrics().protocolErrors).toBe(before + 1);
@@ -157,7 +96,7 @@ describe('MQTT 3.1.1 conformance fixes (raw packets, real broker)', () => {
 
   it('a topic with valid non-ASCII UTF-8 is accepted', async () => {
     const r = await Raw.open(broker.mqttPort);
-    await r.connect(`${USER}:utf8`, true);
+    await r.connect(`${USER}:utf8`, true, login);
     r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'conf/徐汇', qos: 0 }] });
     await r.next('suback');
     r.send(rawPublish(Buffer.from('conf/徐汇', 'utf8')));
