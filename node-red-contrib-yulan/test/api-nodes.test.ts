@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type UpHandle } from '../../cli/src/up.js';
@@ -15,6 +16,7 @@ const helper = require('node-red-node-test-helper') as {
 helper.init(require.resolve('node-red'));
 // The package as Node-RED loads it: nodes/yulan.js → dist/ (run `npx tsc -b` first).
 const yulanNodes: unknown = require('../nodes/yulan.js');
+const functionNode: unknown = require('@node-red/nodes/core/function/10-function.js');
 
 interface Msg { payload?: unknown; error?: { code: string; message: string }; [k: string]: unknown }
 
@@ -106,5 +108,31 @@ describe('yulan command, twin and alert nodes (Node-RED runtime, live stack)', (
     await eventually(() => polls >= 2, 'two more polls', 30_000);
     const same = o.ok.filter((m) => (m.payload as { id: string }).id === alert.id);
     expect(new Set(same.map((m) => m.topic)).size).toBe(same.length);
+  });
+
+  it('shipped example: PM2.5 above the threshold shortens the env monitor\'s reporting interval through its twin', async () => {
+    const created = await api<{ secret: string }>(base, token, '/api/v1/integrations', {
+      method: 'POST', body: JSON.stringify({ name: 'nodered', rules: [{ filter: 'yulan/v1/+/env-monitor/+/telemetry', read: true }] }),
+    });
+    expect(created.status).toBe(201);
+    const example = JSON.parse(readFileSync(new URL('../examples/pm25-shorten-interval.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
+    // As a user would deploy it: the connection pointed at this stack; the debug node swapped for a test probe.
+    const flowNodes = example.filter((n) => n.type !== 'debug' && n.type !== 'tab').map((n) => {
+      if (n.type === 'yulan-config') return { ...n, broker: `mqtt://127.0.0.1:${up.mqttPort}`, api: base };
+      if (n.type === 'yulan-twin') return { ...n, wires: [['ok']] };
+      return n;
+    });
+    process.env.YULAN_PM25_THRESHOLD = '0'; // every reading is "above"
+    try {
+      await helper.load([functionNode, yulanNodes], [...flowNodes, { id: 'ok', type: 'helper' }], { 'yulan-cfg': { account: 'nodered', secret: created.body.secret, token } });
+      const o = { ok: [] as Msg[] };
+      helper.getNode('ok').on('input', (m) => o.ok.push(m));
+      const changed = await eventually(() => o.ok[0], 'the twin change from the flow', 60_000);
+      const device = (changed.payload as { deviceId: string }).deviceId;
+      const twin = await api<{ desired: { settings: Record<string, number> } }>(base, token, `/api/v1/devices/${device}/twin`);
+      expect(twin.body.desired.settings.report_interval_s).toBe(60);
+    } finally {
+      delete process.env.YULAN_PM25_THRESHOLD;
+    }
   });
 });
