@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -26,10 +26,12 @@ interface NodeLike {
 helper.init(require.resolve('node-red'));
 // The package as Node-RED loads it: nodes/yulan.js → dist/ (run `npx tsc -b` first).
 const yulanNodes: unknown = require('../nodes/yulan.js');
+const functionNode: unknown = require('@node-red/nodes/core/function/10-function.js');
 
 interface Dev { deviceId: string; site: string; kind: KnownKind }
 const EM: Dev = { deviceId: 'em-1', site: 'xuhui', kind: DeviceKind.ENV_MONITOR };
 const CH: Dev = { deviceId: 'ch-1', site: 'xuhui', kind: DeviceKind.EV_CHARGER };
+const LK: Dev = { deviceId: 'lk-1', site: 'pudong', kind: DeviceKind.PARCEL_LOCKER };
 
 describe('yulan telemetry, event and publish nodes (Node-RED runtime, real broker)', () => {
   const dir = tempDir('node-red');
@@ -50,6 +52,8 @@ describe('yulan telemetry, event and publish nodes (Node-RED runtime, real broke
     devices.add(EM.deviceId, { site: EM.site, kind: EM.kind });
     devices.add(CH.deviceId, { site: CH.site, kind: CH.kind });
     integrations.add({ name: 'nodered', rules: [{ filter: 'yulan/v1/xuhui/+/+/+', read: true, write: false }], namespace: true, healthGrant: false });
+    integrations.add({ name: 'ops', rules: [{ filter: 'yulan/v1/+/+/+/event', read: true, write: false }], namespace: true, healthGrant: false });
+    devices.add(LK.deviceId, { site: LK.site, kind: LK.kind });
     broker = await startBroker(await testConfig(dir), logger, { deviceAuth: devices, integrationAuth: integrations });
     url = `mqtt://127.0.0.1:${broker.mqttPort}`;
     await helper.startServer();
@@ -147,4 +151,34 @@ describe('yulan telemetry, event and publish nodes (Node-RED runtime, real broke
   it('the vendored protobuf descriptor matches protos/proto', () => {
     expect(execFileSync('node', ['node-red-contrib-yulan/scripts/vendor-protos.mjs', '--check'], { encoding: 'utf8' })).toContain('up to date');
   });
+
+  // The two shipped event flows, as a user deploys them (connection filled in, debug nodes left out).
+  for (const [file, dev, topic, event, expected] of [
+    ['charger-fault-maintenance.json', CH, 'ext/ops/maintenance/charger-fault', 'charger.fault',
+      { kind: 'maintenance', device: 'ch-1', site: 'xuhui', code: 'E07', severity: 'SEVERITY_CRITICAL' }],
+    ['locker-door-notification.json', LK, 'ext/ops/notifications/locker-door', 'locker.door_ajar',
+      { title: 'Locker door left open', device: 'lk-1', site: 'pudong', compartment: '3' }],
+  ] as const) {
+    it(`shipped example ${file}: the event becomes a message in the account's namespace`, async () => {
+      const w = await mqttClient(url, { clientId: 'int:ops:watch', username: 'int:ops', password: 'secret-ops' });
+      clients.push(w);
+      const seen: Record<string, unknown>[] = [];
+      w.on('message', (t, p) => { if (t === topic) seen.push(JSON.parse(p.toString()) as Record<string, unknown>); });
+      await w.subscribeAsync('ext/ops/#', { qos: 1 });
+      const flow = (JSON.parse(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8')) as Record<string, unknown>[])
+        .filter((n) => n.type !== 'debug' && n.type !== 'tab')
+        .map((n) => (n.type === 'yulan-config' ? { ...n, broker: url } : n));
+      await helper.load([functionNode, yulanNodes], flow, { 'yulan-cfg': { account: 'ops', secret: 'secret-ops' } });
+      const d = await device(dev);
+      const kind = dev.kind;
+      const slug = kind === DeviceKind.EV_CHARGER ? 'ev-charger' : 'parcel-locker';
+      const ev = Buffer.from(Event.encode({ header: { deviceId: dev.deviceId, kind, seq: 3, tsMs: 3 }, type: event, severity: Severity.CRITICAL,
+        message: 'from the test', attributes: { fault_code: 'E07', compartment: '3' } }));
+      await waitFor(() => {
+        void d.publishAsync(`yulan/v1/${dev.site}/${slug}/${dev.deviceId}/event`, ev, { qos: 1 });
+        return seen.length > 0;
+      }, `${topic} message`);
+      expect(seen[0]).toMatchObject(expected);
+    });
+  }
 });
