@@ -60,6 +60,11 @@ describe('embedded Node-RED at the edge: a shipped flow against a live stack', (
     // The Yulan nodes are pre-installed.
     const nodes = (await (await fetch(`${red.url}/nodes`, { headers: { ...bearer, accept: 'application/json' } })).json()) as { types: string[] }[];
     expect(nodes.flatMap((s) => s.types)).toEqual(expect.arrayContaining(['yulan-config', 'yulan-telemetry', 'yulan-twin', 'yulan-command', 'yulan-publish']));
+    // …with their labels and help in Chinese as well as English.
+    const zh = await (await fetch(`${red.url}/nodes/messages?lng=zh-CN`, { headers: bearer })).text();
+    expect(zh).toContain('集成账号');
+    const help = await (await fetch(`${red.url}/nodes`, { headers: { ...bearer, accept: 'text/html', 'accept-language': 'zh-CN' } })).text();
+    expect(help).toContain('data-help-name="yulan-command"');
 
     // What an engineer does in the editor: point the connection at the platform, add the secrets, deploy.
     const account = await api<{ secret: string }>(base, token, '/api/v1/integrations', {

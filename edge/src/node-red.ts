@@ -82,7 +82,7 @@ export async function startEmbeddedNodeRed(o: EmbeddedNodeRedOptions): Promise<E
     adminAuth: { type: 'credentials', users: [{ username: secrets.username, password: secrets.passwordHash, permissions: '*' }] },
     httpAdminRoot: '/',
     httpNodeRoot: '/api',
-    nodesDir: [yulanNodesDir()],
+    nodesDir: yulanNodesDirs(),
     // No palette installs from the editor: what runs at a site is what was shipped.
     externalModules: { palette: { allowInstall: false }, modules: { allowInstall: false } },
     editorTheme: { projects: { enabled: false }, tours: false },
@@ -134,7 +134,11 @@ function loadOrCreateSecrets(file: string): { secrets: Secrets; generatedPasswor
   return { secrets, generatedPassword: password };
 }
 
-/** The Yulan nodes (node-red-contrib-yulan/nodes): pre-installed, not fetched. */
-function yulanNodesDir(): string {
-  return join(dirname(require.resolve('node-red-contrib-yulan/package.json')), 'nodes');
+/** The Yulan nodes (node-red-contrib-yulan, a dependency of the edge): pre-installed, not
+ * fetched. Node-RED loads the modules installed next to it by itself; only when the package
+ * sits elsewhere is its folder named, else its nodes would register twice. */
+function yulanNodesDirs(): string[] {
+  const besideRed = join(dirname(dirname(require.resolve('node-red/package.json'))), 'node-red-contrib-yulan', 'package.json');
+  if (existsSync(besideRed)) return [];
+  return [join(dirname(require.resolve('node-red-contrib-yulan/package.json')), 'nodes')];
 }
