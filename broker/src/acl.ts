@@ -7,13 +7,14 @@ import {
   kindFromSlug,
   type KnownKind,
 } from '@yulan/protos';
+import { INTEGRATION_ROLE, integrationCanPublish, integrationCanSubscribe, type IntegrationPrincipal } from './integration-acl.js';
 
 /**
  * Topic ACL (docs/architecture.md, "Topic ACL"). Pure functions over a principal that is
  * built once per connection, so the per-message checks are a Set lookup or a prefix
  * compare — no splitting or allocation on the hot path.
  */
-export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud' } as const;
+export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud', Integration: INTEGRATION_ROLE } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 export type ServiceRole = typeof Role.Edge | typeof Role.Cloud;
 
@@ -32,7 +33,7 @@ export interface ServicePrincipal {
   readonly role: ServiceRole;
   readonly username: string;
 }
-export type Principal = DevicePrincipal | ServicePrincipal;
+export type Principal = DevicePrincipal | ServicePrincipal | IntegrationPrincipal;
 
 /** Builds a device principal; throws ProtoError(E_TOPIC) on an invalid site or id. */
 export function devicePrincipal(deviceId: string, site: string, kind: KnownKind): DevicePrincipal {
@@ -69,6 +70,8 @@ export function canPublish(p: Principal, topic: string): boolean {
       return isControlTopic(topic) || isCloudDeviceTopic(topic);
     case Role.Edge:
       return false;
+    case Role.Integration:
+      return integrationCanPublish(p, topic);
   }
 }
 
@@ -81,6 +84,8 @@ export function canSubscribe(p: Principal, filter: string): boolean {
       return filter === `${TOPIC_ROOT}/#` || (filter.startsWith(DEVICE_ROOT) && filter.length > DEVICE_ROOT.length);
     case Role.Cloud:
       return isCloudFilter(filter);
+    case Role.Integration:
+      return integrationCanSubscribe(p, filter);
   }
 }
 

@@ -20,9 +20,13 @@ import { createMessagePath } from './message-path.js';
 import { publishBeforeAck } from './shared-state.js';
 import { PresenceReason, presencePacket } from './presence.js';
 import { startTransports } from './transports.js';
+import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
+import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
+import { attachIntegrations } from './integration-link.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
+  integrationAuth?: IntegrationAuthenticator;
   /** Pre-parsed service accounts; when absent they are read from config.accountsFile. */
   accounts?: Accounts;
   /** Replace what /healthz and /metrics answer (a clustered worker sums all workers). */
@@ -61,12 +65,15 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       ttlMs: config.authCacheTtlMs,
       logger,
     });
+  const integrationAuth = deps.integrationAuth ??
+    new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger });
   const metrics = createMetrics();
   let closing = false;
   const hold = config.redisUrl === undefined
     ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
     : undefined;
   const path = createMessagePath(config, logger, metrics);
+  trackPersistentSessions(path.persistence);
   const hooks = createHooks({
     accounts,
     deviceAuth,
@@ -78,6 +85,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     sharedState: config.redisUrl !== undefined,
     holdDevices: () => hold?.holding() ?? false,
     replay: path.replay,
+    integrations: integrationAuth,
   });
   const { sessionOf } = hooks;
   const aedes = await Aedes.createBroker({
@@ -181,6 +189,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     () => undefined,
   );
 
+  attachIntegrations({ aedes, sessionOf, auth: integrationAuth, metrics, logger });
+
   if (path.shared) {
     // Aedes closes a local client whose id connected to another process (its own
     // `$SYS/+/new/clients` listener); mark it first so no stale offline presence follows.
@@ -206,7 +216,18 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     // Added after Aedes' 'readable' listener, so the stream stays in paused mode and
     // 'data' fires for exactly the chunks Aedes reads, just before it parses them.
     const guard = new FrameGuard(config.maxPacketBytes);
+    let first = true;
     stream.on('data', (chunk: Buffer) => {
+      if (first) {
+        first = false;
+        // Aedes' parser refuses it and closes; the CONNACK 0x01 goes first (conformance.ts).
+        if (isUnsupportedProtocolLevel(chunk)) {
+          metrics.protocolErrors++;
+          stream.write(CONNACK_UNACCEPTABLE_PROTOCOL);
+          // Out now, not at the write batcher's next turn: Aedes destroys the socket next.
+          stream.uncork();
+        }
+      }
       const size = guard.feed(chunk);
       if (size > 0) {
         metrics.oversizedPackets++;

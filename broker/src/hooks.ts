@@ -10,6 +10,9 @@ import type { BrokerMetrics } from './metrics.js';
 import { ConnectOrder } from './connect-order.js';
 import type { ReplayGate } from './persistence.js';
 import type { PresenceReason } from './presence.js';
+import { isMalformedTopicName, MalformedTopicError, SESSION_MARKER } from './conformance.js';
+import { INTEGRATION_ROLE, INTEGRATION_USER_PREFIX, integrationCanRead } from './integration-acl.js';
+import { connectIntegration, type IntegrationAuthenticator } from './integration-auth.js';
 
 /** Per-connection state, built once at authentication so per-message hooks only read it. */
 export interface Session {
@@ -52,6 +55,8 @@ export interface HookContext {
   holdDevices?: () => boolean;
   /** Orders a reconnected persistent session's backlog before live deliveries (persistence.ts). */
   replay?: ReplayGate;
+  /** Integration accounts (`int:<name>`), authenticated through the cloud. */
+  integrations?: IntegrationAuthenticator;
 }
 
 /** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
@@ -170,6 +175,13 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'missing username or password');
       }
       const secret = password.toString('utf8');
+      if (username.startsWith(INTEGRATION_USER_PREFIX)) {
+        connectIntegration(ctx.integrations, username, info.clientId, secret).then(
+          (r) => (r.ok ? accept(client, info, r.principal, cb) : refuse(client, cb, r.code, r.why, r.cause)),
+          (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'integration check failed', err),
+        );
+        return;
+      }
       const account = accounts.get(username);
       if (account) {
         // Service client ids carry a `<username>:` prefix. Device ids cannot contain `:`,
@@ -222,6 +234,8 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (client === null) return cb(null);
       const s = sessions.get(client);
       if (s === undefined || s.endReason !== undefined) return discard(packet, cb);
+      // Aedes closes the connection on the error and counts it (classifyError).
+      if (isMalformedTopicName(packet.topic)) return cb(new MalformedTopicError());
       const payloadBytes = packet.payload.length;
       if (payloadBytes + packet.topic.length > maxPacketBytes) {
         // The frame guard catches this first (and destroys the connection) when it sees
@@ -240,6 +254,8 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     },
 
     authorizeSubscribe(client, sub: Subscription, cb) {
+      // Restored marker of a persistent session without subscriptions (conformance.ts).
+      if (sub.topic === SESSION_MARKER) return cb(null, null);
       const s = sessions.get(client);
       if (s !== undefined && s.endReason === undefined && canSubscribe(s.principal, sub.topic)) {
         if (sub.qos > s.maxSubQos) s.maxSubQos = sub.qos;
@@ -253,6 +269,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     authorizeForward(client, packet: AedesPublishPacket) {
       const s = sessions.get(client);
       if (s === undefined || packet.topic === DISCARD_TOPIC) return null;
+      if (s.principal.role === INTEGRATION_ROLE && !integrationCanRead(s.principal, packet.topic)) return null;
       // A live QoS 1+ delivery to a persistent session (a replayed one already carries the
       // message id the replay gave it; retained messages sent on subscribe are not queued).
       if (ctx.replay && packet.qos > 0 && packet.messageId === undefined && !packet.retain && client.clean === false &&

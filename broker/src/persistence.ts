@@ -240,7 +240,11 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       // departs from [MQTT-4.4.0-1] ("original packet identifiers"): a QoS 1 receiver
       // acknowledges whatever id it got, so nothing depends on it. QoS 2 keeps its ids.
       for (const [key, p] of q.byKey) {
-        if (p.messageId === undefined || p.cmd !== 'publish' || p.qos !== 1) continue;
+        if (p.messageId === undefined || p.cmd !== 'publish') continue;
+        // Sent before and not acknowledged: a re-delivery, so DUP [MQTT-3.3.1-1]; QoS 2
+        // was sent without it (found by the Paho redelivery test, issue 16).
+        p.dup = true;
+        if (p.qos !== 1) continue;
         q.keyByMessageId.remove(p.messageId, key);
         p.messageId = undefined;
         p.dup = true;

@@ -40,7 +40,7 @@ YULAN_* environment variables (README.md), e.g. YULAN_DATA_DIR (default .yulan),
 YULAN_MQTT_PORT, YULAN_HTTP_PORT, YULAN_SIM_DEVICES (per kind, 0 for none).
 Simulated devices keep installed firmware in <data dir>/sims across restarts.`,
   broker: 'Usage: yulan broker [--config FILE]\n\nRuns the MQTT broker; settings are YULAN_* variables (broker/README.md).',
-  edge: 'Usage: yulan edge [--config FILE]\n\nRuns the edge agent; settings are YULAN_* variables (edge/README.md).',
+  edge: 'Usage: yulan edge [--config FILE] [--flows FLOWS.json]\n\nRuns the edge agent; settings are YULAN_* variables (edge/README.md).\n--flows (or YULAN_NODE_RED=1) also runs the embedded Node-RED editor (docs/integrations.md).',
   cloud: 'Usage: yulan cloud [--config FILE]\n\nRuns the cloud API and dashboard; settings are YULAN_* variables (cloud/README.md).',
 };
 
@@ -131,12 +131,19 @@ export async function main(rawArgv: string[]): Promise<number> {
       return shutdown([broker]);
     }
     case 'edge': {
+      // `--flows FILE` turns the embedded Node-RED on, starting from FILE (docs/integrations.md).
+      const at = rest.indexOf('--flows');
+      if (at !== -1 && rest[at + 1] === undefined) return serviceArgs('edge', ['--flows']) ?? 2;
+      const flows = at === -1 ? undefined : rest.splice(at, 2)[1];
       const early = serviceArgs('edge', rest);
       if (early !== undefined) return early;
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
-      const edge = await startEdge(loadEdgeConfig(env), logger.child({ svc: 'edge' }));
+      const edge = await startEdge(loadEdgeConfig(flows ? { ...env, YULAN_NODE_RED_FLOWS: flows } : env), logger.child({ svc: 'edge' }));
       logger.info({ httpPort: edge.httpPort }, 'edge agent running');
+      if (edge.nodeRed?.generatedPassword) {
+        process.stdout.write(`Node-RED editor: ${edge.nodeRed.url}  user ${edge.nodeRed.username}  password ${edge.nodeRed.generatedPassword}\n(shown once; stored hashed in the data directory)\n`);
+      }
       return shutdown([edge]);
     }
     case 'cloud': {

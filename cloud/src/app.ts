@@ -13,6 +13,7 @@ import type { FirmwareModule } from './firmware/index.js';
 import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
 import type { ComplaintsService } from './open/complaints-service.js';
+import type { IntegrationsModule } from './integrations/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -53,6 +54,8 @@ export interface AppOptions {
   mqtt?: MqttTransport;
   /** one-tap pollution complaints (/open/v1/complaints, /api/v1/complaints); with sta only */
   complaints?: ComplaintsService;
+  /** MQTT accounts for outside tools (docs/integrations.md); routes only when set */
+  integrations?: IntegrationsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

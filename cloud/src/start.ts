@@ -16,6 +16,7 @@ import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
 import { CareRetention } from './care/retention.js';
 import { ComplaintsService } from './open/complaints-service.js';
+import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -54,6 +55,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let deviceControl: ControlModule | undefined;
   let firmware: FirmwareModule | undefined;
   let complaints: ComplaintsService | undefined;
+  let integrations: IntegrationsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -79,6 +81,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('firmware', firmware && (() => firmware!.close()));
     complaints?.shutdown();
     await devices.close();
+    integrations?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -138,6 +141,13 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceControl = openControl({ file: join(config.dataDir, 'control.sqlite'), devices, mqtt: link, logger: log });
     const ctl = deviceControl;
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
+    // Integration accounts (docs/integrations.md): own file; every account's state is
+    // re-sent to the broker on each (re)connect of the link.
+    integrations = openIntegrations({ file: join(config.dataDir, 'integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
+    const integ = integrations;
+    link.onConnect(() => {
+      integ.service.resendAll().catch((err: unknown) => log.error({ err }, 'cannot re-send integration notices'));
+    });
     app = await buildApp({
       logger: log,
       devices,
@@ -157,6 +167,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       firmware,
       deviceControl,
       mqtt: link,
+      integrations,
     });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const address = app.server.address();

@@ -43,6 +43,11 @@ const EnvSchema = Type.Object({
   YULAN_RETENTION_ALERTS_DAYS: Type.Optional(Type.String({ pattern: DAYS })),
   // Alerts (docs/care.md §2): the cloud the edge reports to, and its own fallback pager.
   YULAN_CLOUD_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
+  // Embedded Node-RED (docs/integrations.md): off unless 1, or a flow file is given.
+  YULAN_NODE_RED: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
+  YULAN_NODE_RED_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_NODE_RED_PORT: Type.Optional(Type.String({ pattern: PORT })),
+  YULAN_NODE_RED_FLOWS: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_EDGE_FALLBACK_AFTER_SEC: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_EDGE_FALLBACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: HTTP_URL })),
   YULAN_EDGE_FALLBACK_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
@@ -89,6 +94,8 @@ export interface EdgeConfig {
   alertRetentionDays: number;
   /** Unset → alerts are raised and kept locally only (and paged through the fallback). */
   cloudUrl?: string;
+  /** Embedded Node-RED editor and runtime; unset → off. */
+  nodeRed?: { host: string; port: number; seedFlows?: string };
   fallback: FallbackConfig;
   /** Alert tunables; not from env, overridable by callers (tests). */
   alerting: AlertingTunables;
@@ -181,6 +188,12 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     retentionTunables: { ...RETENTION_TUNABLES },
     alertRetentionDays: Number(e.YULAN_RETENTION_ALERTS_DAYS ?? 1825),
     ...(e.YULAN_CLOUD_URL ? { cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, '') } : {}),
+    ...(e.YULAN_NODE_RED === '1' || e.YULAN_NODE_RED_FLOWS ? {
+      nodeRed: {
+        host: e.YULAN_NODE_RED_HOST ?? '127.0.0.1', port: Number(e.YULAN_NODE_RED_PORT ?? 1880),
+        ...(e.YULAN_NODE_RED_FLOWS ? { seedFlows: resolve(e.YULAN_NODE_RED_FLOWS) } : {}),
+      },
+    } : {}),
     fallback: fallbackConfig(e),
     air: airConfig(e),
     alerting: { ...ALERTING_DEFAULTS, fallbackRetryDelaysMs: [...ALERTING_DEFAULTS.fallbackRetryDelaysMs] },

@@ -18,9 +18,12 @@ import { InfluxStore } from './store/influx-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { Retention } from './retention.js';
 import type { TelemetryStore } from './store/store.js';
+import { startEmbeddedNodeRed, type EmbeddedNodeRed } from './node-red.js';
 
 export interface EdgeHandle {
   httpPort: number;
+  /** The embedded Node-RED, when enabled (YULAN_NODE_RED=1 or a flow file). */
+  nodeRed?: EmbeddedNodeRed;
   metrics(): EdgeMetrics;
   close(): Promise<void>;
 }
@@ -130,8 +133,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       air.run(Date.now()).catch((err: unknown) => airLog.warn({ err }, 'air-quality computation failed; retried next minute'));
     }, AIR_TICK_MS);
     airTick.unref();
+    const nodeRed = config.nodeRed
+      ? await startEmbeddedNodeRed({ dataDir: config.dataDir, ...config.nodeRed, logger })
+      : undefined;
     dataEvents.off('migrating', onMigrating);
-    logger.info({ httpPort, store: store.name, outbox: outbox.depth }, 'edge agent started');
+    logger.info({ httpPort, store: store.name, outbox: outbox.depth, nodeRed: nodeRed?.url }, 'edge agent started');
 
     const snapshot = (): EdgeMetrics => {
       alerts.refreshGauges(metrics, Date.now());
@@ -143,9 +149,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     let closing: Promise<void> | undefined;
     return {
       httpPort,
+      ...(nodeRed ? { nodeRed } : {}),
       metrics: snapshot,
       close() {
         closing ??= (async () => {
+          await nodeRed?.close();
           clearInterval(tick);
           clearInterval(airTick);
           const src = source as MqttSource;

@@ -1,5 +1,6 @@
 export { loadEdgeConfig, RETENTION_DEFAULTS, EDGE_DEFAULTS, ALERTING_DEFAULTS, type EdgeConfig, type InfluxConfig, type AlertingTunables } from './config.js';
 export { startEdge, createStore, type EdgeHandle } from './edge.js';
+export { startEmbeddedNodeRed, type EmbeddedNodeRed, type EmbeddedNodeRedOptions } from './node-red.js';
 export { EdgeError, EdgeErrorCode, ConfigError, StoreError, type ConfigIssue } from './errors.js';
 export type { EdgeMetrics } from './metrics.js';
 export { createMetrics, RateLimitedLog } from './metrics.js';

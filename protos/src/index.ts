@@ -10,3 +10,4 @@ export * from './data-safety.js';
 export * from './noise-zones.js';
 export * from './control-catalog.js';
 export * from './field-labels.js';
+export * from './integrations.js';

@@ -113,4 +113,7 @@ export function channelFilter(channel: Channel, opts: { site?: string; kind?: Kn
 export const ControlTopic = {
   /** cloud → broker: payload is the UTF-8 device id to cut off and refuse. */
   Revoke: `${CONTROL_ROOT}/control/revoke`,
+  /** cloud → broker: JSON `{ name, action: 'update' | 'cut', account? }` for an integration
+   * account whose rules changed (update) or which was disabled, rotated or deleted (cut). */
+  Integration: `${CONTROL_ROOT}/control/integration`,
 } as const;

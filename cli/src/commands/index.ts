@@ -17,6 +17,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   twin: lazy(async () => (await import('./twin.js')).twinCommand),
   fw: lazy(async () => (await import('./fw.js')).fwCommand),
   tail: lazy(async () => (await import('./tail.js')).tailCommand),
+  integration: lazy(async () => (await import('./integration.js')).integrationCommand),
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …   manage the device registry
@@ -26,6 +27,7 @@ export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …  
   yulan twin get|set <device> [k=v…]             read or change desired settings
   yulan fw upload|campaign …                     firmware images and rollouts
   yulan tail <device|site>                       live decoded telemetry
+  yulan integration add|list|show|set|disable|rotate …  MQTT accounts for outside tools
   yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
   yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
   (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;

@@ -17,6 +17,7 @@ import catalogRoute from '../console/catalog-route.js';
 import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
 import { openDataPlugin } from '../open/index.js';
+import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -54,5 +55,10 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.firmware) await fastify.register(firmwareRoutes, { prefix: '/api/v1', firmware: opts.firmware });
   // open environmental data, no login, its own per-address budget (issue 14)
   if (opts.sta) await fastify.register(openDataPlugin, { ...opts, sta: opts.sta });
+  // integration accounts (issue 16): admin routes, and the broker's internal check
+  if (opts.integrations) {
+    await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
+    await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
+  }
 };
 export default routes;

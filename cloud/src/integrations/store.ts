@@ -1,0 +1,121 @@
+import type Database from 'better-sqlite3';
+import type { IntegrationRule } from '@yulan/protos';
+import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
+
+export type IntegrationStatus = 'active' | 'disabled';
+
+export interface IntegrationRecord {
+  name: string;
+  status: IntegrationStatus;
+  rules: IntegrationRule[];
+  namespace: boolean;
+  healthGrant: boolean;
+  description: string | null;
+  createdAt: string;
+  updatedAt: string;
+  secretRotatedAt: string;
+}
+
+export interface IntegrationAuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  detail: string | null;
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE integrations (
+     name TEXT PRIMARY KEY,
+     secret_hash TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+     rules TEXT NOT NULL,
+     namespace INTEGER NOT NULL,
+     health_grant INTEGER NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     secret_rotated_at TEXT NOT NULL
+   );
+   CREATE TABLE integration_audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     name TEXT NOT NULL,
+     action TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX integration_audit_name ON integration_audit (name, id);`,
+];
+
+interface Row {
+  name: string; secret_hash: string; status: IntegrationStatus; rules: string; namespace: number; health_grant: number;
+  description: string | null; created_at: string; updated_at: string; secret_rotated_at: string;
+}
+
+function toRecord(r: Row): IntegrationRecord {
+  return {
+    name: r.name, status: r.status, rules: JSON.parse(r.rules) as IntegrationRule[], namespace: r.namespace === 1,
+    healthGrant: r.health_grant === 1, description: r.description, createdAt: r.created_at, updatedAt: r.updated_at,
+    secretRotatedAt: r.secret_rotated_at,
+  };
+}
+
+/** `<dataDir>/integrations.sqlite`: the accounts (secrets as scrypt hashes) and their audit trail. */
+export class IntegrationStore {
+  readonly #db: Database.Database;
+
+  constructor(file: string) {
+    this.#db = openMigratedDb(file, MIGRATIONS, 'integrations');
+  }
+
+  insert(r: IntegrationRecord, secretHash: string): boolean {
+    return wrapDb('creating an integration', () => this.#db.prepare(
+      `INSERT OR IGNORE INTO integrations (name, secret_hash, status, rules, namespace, health_grant, description, created_at, updated_at, secret_rotated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(r.name, secretHash, r.status, JSON.stringify(r.rules), r.namespace ? 1 : 0, r.healthGrant ? 1 : 0, r.description, r.createdAt, r.updatedAt, r.secretRotatedAt).changes === 1);
+  }
+
+  get(name: string): IntegrationRecord | undefined {
+    const row = wrapDb('reading an integration', () => this.#db.prepare('SELECT * FROM integrations WHERE name = ?').get(name) as Row | undefined);
+    return row && toRecord(row);
+  }
+
+  secretHash(name: string): { record: IntegrationRecord; hash: string } | undefined {
+    const row = wrapDb('reading an integration', () => this.#db.prepare('SELECT * FROM integrations WHERE name = ?').get(name) as Row | undefined);
+    return row && { record: toRecord(row), hash: row.secret_hash };
+  }
+
+  list(): IntegrationRecord[] {
+    return wrapDb('listing integrations', () => (this.#db.prepare('SELECT * FROM integrations ORDER BY name').all() as Row[]).map(toRecord));
+  }
+
+  update(r: IntegrationRecord, secretHash?: string): void {
+    wrapDb('updating an integration', () => {
+      this.#db.prepare(
+        `UPDATE integrations SET status = ?, rules = ?, namespace = ?, health_grant = ?, description = ?, updated_at = ?, secret_rotated_at = ?,
+           secret_hash = COALESCE(?, secret_hash) WHERE name = ?`,
+      ).run(r.status, JSON.stringify(r.rules), r.namespace ? 1 : 0, r.healthGrant ? 1 : 0, r.description, r.updatedAt, r.secretRotatedAt, secretHash ?? null, r.name);
+    });
+  }
+
+  delete(name: string): boolean {
+    return wrapDb('deleting an integration', () => this.#db.prepare('DELETE FROM integrations WHERE name = ?').run(name).changes === 1);
+  }
+
+  audit(at: string, actor: string, name: string, action: string, detail: string | null): void {
+    wrapDb('writing the integration audit', () => {
+      this.#db.prepare('INSERT INTO integration_audit (at, actor, name, action, detail) VALUES (?, ?, ?, ?, ?)').run(at, actor, name, action, detail);
+    });
+  }
+
+  auditOf(name: string, limit: number): IntegrationAuditRow[] {
+    return wrapDb('reading the integration audit', () => this.#db.prepare(
+      'SELECT id, at, actor, action, detail FROM integration_audit WHERE name = ? ORDER BY id DESC LIMIT ?',
+    ).all(name, limit) as IntegrationAuditRow[]);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
