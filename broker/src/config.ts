@@ -32,6 +32,15 @@ const EnvSchema = Type.Object({
   // Gather each socket's packets of one event-loop turn into one writev (write-batch.ts).
   YULAN_BROKER_BATCH_WRITES: Type.Boolean({ default: true }),
   YULAN_DATA_DIR: Type.String({ minLength: 1, default: './.yulan' }),
+  // TLS (docs/security.md): PEM files; with both set, MQTT/TLS and WSS listen on
+  // YULAN_MQTT_HOST and the plain ports move to loopback unless YULAN_PLAIN_PUBLIC=true.
+  YULAN_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_MQTTS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
+  YULAN_WSS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8884 }),
+  // A handshake not finished by then is cut and counted (slowloris on the TLS layer).
+  YULAN_TLS_HANDSHAKE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  YULAN_PLAIN_PUBLIC: Type.Boolean({ default: false }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -58,6 +67,22 @@ export interface BrokerConfig {
   workers: number;
   /** One writev per socket per event-loop turn instead of one per packet (write-batch.ts). */
   batchWrites: boolean;
+  /** Address of the plain MQTT and WebSocket listeners: `host` when it is loopback or
+   * YULAN_PLAIN_PUBLIC=true, else 127.0.0.1 (credentials never cross a network in clear). */
+  plainHost: string;
+  tls: BrokerTlsConfig | undefined;
+}
+
+export interface BrokerTlsConfig {
+  certFile: string;
+  keyFile: string;
+  mqttsPort: number;
+  wssPort: number;
+  handshakeTimeoutMs: number;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
@@ -86,6 +111,10 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     if (redis !== undefined && !isRedisUrl(redis)) {
       issues.push({ variable: 'YULAN_BROKER_REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
     }
+    const c = converted as Env;
+    if ((c.YULAN_TLS_CERT_FILE === undefined) !== (c.YULAN_TLS_KEY_FILE === undefined)) {
+      issues.push({ variable: 'YULAN_TLS_CERT_FILE', message: 'set both YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE, or neither' });
+    }
     if ((converted as Env).YULAN_BROKER_WORKERS > 1 && redis === undefined) {
       // Without shared state each worker would be its own broker: a device on one
       // worker would be invisible to a subscriber on another.
@@ -111,6 +140,16 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     startupHoldMs: e.YULAN_BROKER_STARTUP_HOLD_MS,
     batchWrites: e.YULAN_BROKER_BATCH_WRITES,
     stateDir: join(resolve(e.YULAN_DATA_DIR), 'broker'),
+    plainHost: e.YULAN_PLAIN_PUBLIC || isLoopbackHost(e.YULAN_MQTT_HOST) ? e.YULAN_MQTT_HOST : '127.0.0.1',
+    tls: e.YULAN_TLS_CERT_FILE !== undefined && e.YULAN_TLS_KEY_FILE !== undefined
+      ? {
+        certFile: resolve(e.YULAN_TLS_CERT_FILE),
+        keyFile: resolve(e.YULAN_TLS_KEY_FILE),
+        mqttsPort: e.YULAN_MQTTS_PORT,
+        wssPort: e.YULAN_WSS_PORT,
+        handshakeTimeoutMs: e.YULAN_TLS_HANDSHAKE_TIMEOUT_MS,
+      }
+      : undefined,
   };
 }
 

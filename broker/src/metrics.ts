@@ -1,3 +1,5 @@
+import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
+
 /** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
  * numbers: incrementing a field is the cheapest thing the hot path can do. */
 export interface BrokerMetrics {
@@ -27,6 +29,10 @@ export interface BrokerMetrics {
   /** Subscribers disconnected because their socket stayed full past the drain timeout. */
   slowConsumerDisconnects: number;
   revocations: number;
+  /** TLS handshakes refused, by reason (old protocol, stalled, not TLS, bad certificate). */
+  tlsRefused: Record<TlsRefusal, number>;
+  /** Certificate reloads that took effect (SIGHUP or a changed file). */
+  tlsReloads: number;
   bytesIn: number;
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
@@ -58,6 +64,8 @@ export function createMetrics(): BrokerMetrics {
     protocolErrors: 0,
     slowConsumerDisconnects: 0,
     revocations: 0,
+    tlsRefused: emptyTlsRefusals(),
+    tlsReloads: 0,
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,
