@@ -155,7 +155,7 @@ export async function ensureDevTls(dataDir: string, extraNames: string[] = []): 
     // Key first: a watcher that sees the new certificate with the old key refuses the
     // pair and waits for the next change (protos/src/tls.ts).
     writePrivate(files.keyFile, leaf.keyPem);
-    writePrivate(files.certFile, leaf.certPem + ca.certPem);
+    writePrivate(files.certFile, `${leaf.certPem.trimEnd()}\n${ca.certPem.trimEnd()}\n`);
     if (created === 'none') created = 'server';
   }
   return { ...files, created };

@@ -11,8 +11,11 @@ import { resolvePort } from './ports.js';
 import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
 import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
+import { resolveTlsWiring, type TlsWiring } from './up-tls.js';
 
 export interface UpHandle {
+  /** MQTT/TLS, WSS, cloud HTTPS and edge HTTPS ports (unless YULAN_DEV_TLS=0 without own certificates) */
+  tls?: TlsWiring;
   mqttPort: number;
   wsPort: number;
   httpPort: number;
@@ -52,6 +55,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
   const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
+  // TLS on every listener: the operator's PEM files, else a development CA made on first start.
+  const tls = await resolveTlsWiring(env, dataDir);
   // The care demo's pager: a webhook receiver that reaches every demo person without an
   // open care page, and the fallback channel of the cloud and the edge unless the
   // operator configured real ones (docs/care.md §3: an alert must never reach nobody).
@@ -88,6 +93,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_FIRMWARE_KEYS: firmwareKeys,
+    ...(tls?.env ?? {}),
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.
@@ -167,6 +173,14 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print(`  Care page      http://localhost:${httpPort}/care/`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
+    if (tls) {
+      print(`  HTTPS          https://localhost:${tls.httpsPort}/   edge API https://localhost:${tls.edgeHttpsPort}/v1`);
+      print(`  MQTT/TLS       mqtts://localhost:${tls.mqttsPort}   WebSocket/TLS wss://localhost:${tls.wssPort}/mqtt`);
+      if (tls.devCa) {
+        print(`  Development CA ${tls.devCa.caFile}${tls.devCa.created === 'all' ? ' (new)' : ''} — trust it to use the TLS ports:`);
+        for (const line of tls.trust) print(`    ${line}`);
+      }
+    }
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
     if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
     if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
@@ -185,6 +199,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print('  Ctrl-C stops everything; data is kept for the next start.');
     print('');
     return {
+      ...(tls ? { tls } : {}),
       mqttPort, wsPort, httpPort, edgePort,
       ...(pager ? { pager } : {}),
       ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),

@@ -9,3 +9,4 @@ export * from './care.js';
 export * from './data-safety.js';
 export * from './noise-zones.js';
 export * from './tls.js';
+export * from './https-listener.js';
