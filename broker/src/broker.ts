@@ -20,6 +20,8 @@ import { createMessagePath } from './message-path.js';
 import { publishBeforeAck } from './shared-state.js';
 import { PresenceReason, presencePacket } from './presence.js';
 import { startTransports } from './transports.js';
+import { ConnectionLimits, PublishQuotas } from './quotas.js';
+import { quotaNotice } from './quota-notice.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
@@ -81,6 +83,12 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     sharedState: config.redisUrl !== undefined,
     holdDevices: () => hold?.holding() ?? false,
     replay: path.replay,
+    limits: new ConnectionLimits(config.quotas),
+    ...(config.quotas.publish ? { quotas: new PublishQuotas(config.quotas) } : {}),
+    onQuota: (p, refused, disconnected) => {
+      logger.warn({ deviceId: p.deviceId, site: p.site, refused, disconnected }, disconnected ? 'device disconnected: over its publish quota' : 'device over its publish quota');
+      void publish(quotaNotice(p, refused, disconnected, Date.now()));
+    },
   });
   const { sessionOf } = hooks;
   const aedes = await Aedes.createBroker({

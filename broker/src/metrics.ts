@@ -29,6 +29,14 @@ export interface BrokerMetrics {
   /** Subscribers disconnected because their socket stayed full past the drain timeout. */
   slowConsumerDisconnects: number;
   revocations: number;
+  /** Publishes refused for being over the device's quota (acknowledged, discarded). */
+  quotaRefused: number;
+  /** Devices disconnected for staying over their quota. */
+  quotaDisconnects: number;
+  /** CONNECTs refused unchecked: too many failed authentications from the address or id. */
+  authThrottled: number;
+  /** CONNECTs refused: too many from one address in the window. */
+  connectsThrottled: number;
   /** TLS handshakes refused, by reason (old protocol, stalled, not TLS, bad certificate). */
   tlsRefused: Record<TlsRefusal, number>;
   /** Certificate reloads that took effect (SIGHUP or a changed file). */
@@ -64,6 +72,10 @@ export function createMetrics(): BrokerMetrics {
     protocolErrors: 0,
     slowConsumerDisconnects: 0,
     revocations: 0,
+    quotaRefused: 0,
+    quotaDisconnects: 0,
+    authThrottled: 0,
+    connectsThrottled: 0,
     tlsRefused: emptyTlsRefusals(),
     tlsReloads: 0,
     bytesIn: 0,
