@@ -93,6 +93,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_FIRMWARE_KEYS: firmwareKeys,
+    // one device must not cost everyone else (docs/security.md): 50 msg/s each unless set
+    YULAN_QUOTA_MSGS_PER_SEC: env.YULAN_QUOTA_MSGS_PER_SEC ?? '50',
     ...(tls?.env ?? {}),
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
