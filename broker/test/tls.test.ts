@@ -123,6 +123,21 @@ describe('TLS listeners (MQTT/TLS, WSS)', () => {
     await Promise.all([fresh.endAsync(), edge.endAsync()]);
   });
 
+  it('reloads on SIGHUP, and keeps the old certificate when the new pair does not match', async () => {
+    const reloads = broker.metrics().tlsReloads;
+    process.emit('SIGHUP', 'SIGHUP');
+    await waitFor(() => broker.metrics().tlsReloads === reloads + 1, 'a SIGHUP reload');
+    // a certificate whose key is not (yet) there: refused, the running one stays
+    const ca3 = await createCa('test CA three');
+    const lone = await serverCert(ca3);
+    const current = fs.readFileSync(certFile);
+    fs.writeFileSync(certFile, lone.certPem);
+    process.emit('SIGHUP', 'SIGHUP');
+    expect(broker.metrics().tlsReloads).toBe(reloads + 1);
+    expect(await handshake(broker.mqttsPort!, { ca: ca3.certPem })).not.toBe('ok');
+    fs.writeFileSync(certFile, current);
+  });
+
   it('validates the TLS variables and keeps plain listeners on loopback unless opened', () => {
     const base = {
       YULAN_CLOUD_URL: 'http://127.0.0.1:9', YULAN_BROKER_TOKEN: BROKER_TOKEN, YULAN_BROKER_ACCOUNTS_FILE: '/nonexistent',
