@@ -18,6 +18,8 @@ process.once('message', (job: FloodJob) => {
       if (!client) { await new Promise((r) => setTimeout(r, 1000)); continue; }
       let closed = false;
       client.on('close', () => { closed = true; });
+      // a reset by the broker (quota disconnect) must not crash the flood
+      client.on('error', () => undefined);
       while (Date.now() < end && !closed) {
         // Up to 500 in the socket, then wait for it to drain: full speed, bounded memory.
         for (let i = 0; i < 500 && !closed; i++, sent++) client.publish(job.topic, payload, { qos: 0 });

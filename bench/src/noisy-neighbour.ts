@@ -41,10 +41,12 @@ async function phase(stack: Stack, run: string, o: Options, quiet: MqttClient[],
     ? new Promise<FloodResult>((resolve) => {
       const w = fork(FLOOD_WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       w.once('message', (m: FloodResult) => resolve(m));
+      w.once('exit', (code) => resolve({ sent: 0, disconnects: 0, error: `flood worker exited (${code}) without a result` }));
       w.send({ url: stack.mqttUrl, id: flooder.id, secret: flooder.secret, topic: floodTopic, payloadBytes: 200, seconds: o.seconds + 2 } satisfies FloodJob);
     })
     : Promise.resolve<FloodResult>({ sent: 0, disconnects: 0 });
   if (flooder) await sleep(2000); // the flood is at full speed before measuring
+  process.stderr.write(`noisy-neighbour: ${run}: measuring ${o.seconds} s…\n`);
   let quietSent = 0;
   const end = Date.now() + o.seconds * 1000;
   const tick = 1000 / o.rate;
@@ -60,6 +62,7 @@ async function phase(stack: Stack, run: string, o: Options, quiet: MqttClient[],
     }
   }));
   const f = await flood;
+  if (f.error) process.stderr.write(`noisy-neighbour: ${f.error}\n`);
   const deadline = Date.now() + 30_000;
   while (lat.length < quietSent && Date.now() < deadline) await sleep(200);
   const after = (await getJson<{ quotaRefused?: number }>(`${stack.brokerHttpUrl}/metrics`, stack.brokerToken)).quotaRefused ?? 0;
@@ -72,6 +75,7 @@ async function withStack(quota: number, o: Options, runs: { name: string; flood:
   const stack = await startStack(null, [], { brokerEnv: quota > 0 ? { YULAN_QUOTA_MSGS_PER_SEC: String(quota) } : {} });
   const clients: MqttClient[] = [];
   try {
+    process.stderr.write(`noisy-neighbour: quota ${quota || 'off'}: registering and connecting ${o.quiet + 1} devices…\n`);
     const devices = await registerDevices(stack, [KIND], o.quiet + 1, 'noisy');
     const flooder = devices.pop()!;
     for (const d of devices) clients.push(await mqtt.connectAsync(stack.mqttUrl, { clientId: d.id, username: d.id, password: d.secret, protocolVersion: 4, reconnectPeriod: 0 }));
