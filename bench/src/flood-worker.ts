@@ -17,7 +17,9 @@ process.once('message', (job: FloodJob) => {
         .catch(() => undefined);
       if (!client) { await new Promise((r) => setTimeout(r, 1000)); continue; }
       let closed = false;
-      client.on('close', () => { closed = true; });
+      // a socket the broker closed never drains: its 'close' wakes the wait below
+      let wake: (() => void) | undefined;
+      client.on('close', () => { closed = true; wake?.(); });
       // a reset by the broker (quota disconnect) must not crash the flood
       client.on('error', () => undefined);
       while (Date.now() < end && !closed) {
@@ -25,6 +27,7 @@ process.once('message', (job: FloodJob) => {
         for (let i = 0; i < 500 && !closed; i++, sent++) client.publish(job.topic, payload, { qos: 0 });
         await new Promise<void>((resolve) => {
           const s = (client as unknown as { stream?: { writableNeedDrain?: boolean; once(e: string, f: () => void): void } }).stream;
+          wake = resolve;
           if (s?.writableNeedDrain) s.once('drain', resolve);
           else setImmediate(resolve);
         });

@@ -33,7 +33,8 @@ async function phase(stack: Stack, run: string, o: Options, quiet: MqttClient[],
   const floodTopic = flooder ? deviceTopic({ site: flooder.site, kind: KIND.kind, deviceId: flooder.id }, 'telemetry') : '';
   sub.on('message', (topic, payload) => {
     if (topic === floodTopic) { floodDelivered++; return; }
-    if (payload.length >= 8) lat.push(Date.now() - payload.readDoubleLE(0));
+    // quiet telemetry only (not the retained presence replayed on subscribe)
+    if (topic.endsWith('/telemetry') && payload.length === 64) lat.push(Date.now() - payload.readDoubleLE(0));
   });
   await sub.subscribeAsync('yulan/v1/#', { qos: 1 });
   const before = (await getJson<{ quotaRefused?: number }>(`${stack.brokerHttpUrl}/metrics`, stack.brokerToken)).quotaRefused ?? 0;
@@ -96,7 +97,7 @@ export async function runNoisyNeighbour(argv: string[]): Promise<Phase[]> {
     ...(await withStack(o.quota, o, [{ name: `flood, quota ${o.quota} msg/s per device`, flood: true }])),
   ];
   const rows = results.map((r) => [r.run, r.quietSent, r.quietReceived, r.p50, r.p99, r.max, r.floodSent, r.floodDelivered, r.quotaRefused, r.floodDisconnects]);
-  const md = `## noisy-neighbour — one device flooding vs everyone else's latency\n\n${machineMarkdown(machine)}\n\n${fmt(o.quiet)} registered devices publish 64-byte QoS 1 telemetry at ${o.rate} msg/s each for ${o.seconds} s, one subscriber (the edge's account) reads \`yulan/v1/#\` at QoS 1; in the flood runs one more registered device publishes 200-byte QoS 0 as fast as its socket drains, from its own process. Latency is device send → subscriber receive (same machine clock), ms, for the quiet devices only. Broker alone (no edge): this isolates what the broker lets one device do to the others. Quotas: YULAN_QUOTA_MSGS_PER_SEC=${o.quota} (burst 4 s), disconnect after 1,000 refusals in a minute (the default); the flooder reconnects 1 s after each disconnect and floods again.\n\n${table(['run', 'quiet sent', 'quiet received', 'p50 ms', 'p99 ms', 'max ms', 'flood sent', 'flood delivered', 'refused by quota', 'flooder disconnected (times)'], rows)}\n`;
+  const md = `## noisy-neighbour — one device flooding vs everyone else's latency\n\n${machineMarkdown(machine)}\n\n${fmt(o.quiet)} registered devices publish 64-byte QoS 1 telemetry at ${o.rate} msg/s each for ${o.seconds} s, one subscriber (the edge's account) reads \`yulan/v1/#\` at QoS 1; in the flood runs one more registered device publishes 200-byte QoS 0 as fast as its socket drains, from its own process. Latency is device send → subscriber receive (same machine clock), ms, for the quiet devices only. Broker alone (no edge): this isolates what the broker lets one device do to the others. Quotas: YULAN_QUOTA_MSGS_PER_SEC=${o.quota} (burst 4 s), disconnect after 1,000 refusals in a minute and refuse its reconnects for 60 s (the defaults); the flooder tries to reconnect every second and floods again when it gets in.\n\n${table(['run', 'quiet sent', 'quiet received', 'p50 ms', 'p99 ms', 'max ms', 'flood sent', 'flood delivered', 'refused by quota', 'flooder disconnected (times)'], rows)}\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('noisy-neighbour', md, { machine, options: o, results });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);

@@ -49,6 +49,8 @@ const EnvSchema = Type.Object({
   YULAN_QUOTA_BYTES_PER_SEC: Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 262_144 }),
   YULAN_QUOTA_PER_KIND: Type.Optional(Type.String({ maxLength: 1000 })),
   YULAN_QUOTA_DISCONNECT_AFTER: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 1000 }),
+  // After such a disconnect the device's CONNECTs are refused (CONNACK 3) this long.
+  YULAN_QUOTA_COOLDOWN_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000 }),
   // Failed authentications (per source address / per client id) within the window before
   // CONNECTs are refused unchecked; CONNECTs per address per window. 0 = no limit.
   YULAN_AUTH_FAIL_PER_ADDRESS: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 20 }),
@@ -153,6 +155,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
       : undefined,
     disconnectAfter: e.YULAN_QUOTA_DISCONNECT_AFTER,
     strikeWindowMs: 60_000,
+    cooldownMs: e.YULAN_QUOTA_COOLDOWN_MS,
     authFailuresPerAddress: e.YULAN_AUTH_FAIL_PER_ADDRESS,
     authFailuresPerClient: e.YULAN_AUTH_FAIL_PER_CLIENT,
     authWindowMs: e.YULAN_AUTH_FAIL_WINDOW_MS,

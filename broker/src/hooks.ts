@@ -221,6 +221,13 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (info.clientId !== username) {
         return refuse(client, cb, ConnackCode.IdentifierRejected, 'device client id must equal its username');
       }
+      const coolMs = ctx.quotas?.coolingDownMs(username, Date.now()) ?? 0;
+      if (coolMs > 0) {
+        // counted here, not as an authentication failure or an unavailable cloud
+        metrics.quotaCooldownRefusals++;
+        logger.info({ clientId: client.id, coolMs }, 'connect refused: cooling down after a quota disconnect');
+        return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'disconnected for flooding; try again later'), false);
+      }
       if (ctx.holdDevices?.()) {
         return refuse(client, cb, ConnackCode.ServerUnavailable, 'broker restarted: waiting for the edge to subscribe again');
       }

@@ -33,6 +33,8 @@ export interface BrokerMetrics {
   quotaRefused: number;
   /** Devices disconnected for staying over their quota. */
   quotaDisconnects: number;
+  /** CONNECTs of a device refused while it cools down after a quota disconnect. */
+  quotaCooldownRefusals: number;
   /** CONNECTs refused unchecked: too many failed authentications from the address or id. */
   authThrottled: number;
   /** CONNECTs refused: too many from one address in the window. */
@@ -74,6 +76,7 @@ export function createMetrics(): BrokerMetrics {
     revocations: 0,
     quotaRefused: 0,
     quotaDisconnects: 0,
+    quotaCooldownRefusals: 0,
     authThrottled: 0,
     connectsThrottled: 0,
     tlsRefused: emptyTlsRefusals(),

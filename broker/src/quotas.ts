@@ -29,6 +29,8 @@ export interface QuotaConfig {
   /** refusals within `strikeWindowMs` that disconnect the device; 0 = never */
   disconnectAfter: number;
   strikeWindowMs: number;
+  /** after such a disconnect, the device's CONNECTs are refused this long; 0 = not at all */
+  cooldownMs: number;
   authFailuresPerAddress: number;
   authFailuresPerClient: number;
   authWindowMs: number;
@@ -52,6 +54,8 @@ interface Bucket {
   /** refusals since the last warning, and when the last warning went out */
   unwarned: number;
   warnedAt: number;
+  /** no CONNECT of this device before then (disconnected for its quota) */
+  coolUntil: number;
 }
 
 function touch<K, V>(map: Map<K, V>, key: K, value: V): void {
@@ -72,6 +76,11 @@ export class PublishQuotas {
     this.#warnEveryMs = warnEveryMs;
   }
 
+  coolingDownMs(deviceId: string, now: number): number {
+    const b = this.#buckets.get(deviceId);
+    return b === undefined ? 0 : Math.max(0, b.coolUntil - now);
+  }
+
   get enabled(): boolean {
     return this.#c.publish !== undefined;
   }
@@ -88,7 +97,7 @@ export class PublishQuotas {
     if (!limit) return QuotaVerdict.Ok;
     let b = this.#buckets.get(deviceId);
     if (b === undefined) {
-      b = { msgs: limit.burstMsgs, bytes: limit.burstBytes, at: now, strikes: 0, strikeWindowEnds: 0, unwarned: 0, warnedAt: 0 };
+      b = { msgs: limit.burstMsgs, bytes: limit.burstBytes, at: now, strikes: 0, strikeWindowEnds: 0, unwarned: 0, warnedAt: 0, coolUntil: 0 };
       touch(this.#buckets, deviceId, b);
     }
     const dt = Math.max(0, now - b.at) / 1000;
@@ -114,10 +123,16 @@ export class PublishQuotas {
     }
     if (this.#c.disconnectAfter > 0 && b.strikes >= this.#c.disconnectAfter) {
       b.strikes = 0;
+      b.coolUntil = now + this.#c.cooldownMs;
       return QuotaVerdict.Disconnect;
     }
     return QuotaVerdict.Refused;
   }
+}
+
+export interface CoolingDown {
+  /** ms before this device may connect again after a quota disconnect; 0 when it may now */
+  coolingDownMs(deviceId: string, now: number): number;
 }
 
 interface Window {

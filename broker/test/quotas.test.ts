@@ -88,6 +88,11 @@ describe('publish quotas', () => {
     const after = broker.metrics();
     expect(after.quotaDisconnects).toBe(before.quotaDisconnects + 1);
     expect(after.quotaRefused - before.quotaRefused).toBeGreaterThanOrEqual(300);
+    // and it may not come straight back: CONNACK 3 (try later) during the cool-down
+    const back = await rawConnect(broker.mqttPort, { clientId: ABUSER.deviceId, username: ABUSER.deviceId, password: `secret-${ABUSER.deviceId}` });
+    expect(back.returnCode).toBe(3);
+    back.socket.destroy();
+    expect(broker.metrics().quotaCooldownRefusals).toBe(before.quotaCooldownRefusals + 1);
     await edge.endAsync();
   });
 });
