@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ensureDevTls, trustInstructions, type DevTls } from './dev-ca.js';
 import { resolvePort } from './ports.js';
 
@@ -9,6 +10,8 @@ export interface TlsWiring {
   /** set when `yulan up` made (or reused) the development CA */
   devCa?: DevTls;
   trust: string[];
+  /** the CA the services and the simulated fleet trust (PEM), when known */
+  caPem?: string;
   /** the YULAN_* variables that switch TLS on in broker, cloud and edge */
   env: NodeJS.ProcessEnv;
 }
@@ -44,6 +47,7 @@ export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string):
   return {
     ...w,
     ...(devCa ? { devCa } : {}),
+    ...(caFile ? { caPem: readFileSync(caFile, 'utf8') } : {}),
     trust: devCa ? trustInstructions(devCa.caFile) : [],
     env: {
       ...(devCa ? { YULAN_TLS_CERT_FILE: devCa.certFile, YULAN_TLS_KEY_FILE: devCa.keyFile } : {}),

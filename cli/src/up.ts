@@ -153,7 +153,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         sites: (env.YULAN_SIM_SITES ?? 'xuhui,pudong,jingan').split(',').map((s) => s.trim()).filter(Boolean),
         ratePerDevice: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
         qos: 1,
-        mqttUrl: local(mqttPort, 'mqtt'),
+        // over MQTT/TLS when the CA is known, as devices in the field
+        ...(tls?.caPem !== undefined ? { mqttUrl: `mqtts://127.0.0.1:${tls.mqttsPort}`, ca: tls.caPem } : { mqttUrl: local(mqttPort, 'mqtt') }),
         seed: numberFrom(env, 'YULAN_SIM_SEED', 1),
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),

@@ -89,7 +89,7 @@ describe('yulan up with TLS', () => {
       const h = JSON.parse((await request(`https://localhost:${up.tls!.httpsPort}/healthz`, ca)).body) as { mqtt: boolean; edge: boolean };
       return h.mqtt && h.edge;
     }, 'the cloud reporting its MQTT/TLS link and the edge up');
-    // the edge's link too: telemetry it ingested over MQTT/TLS shows up in the registry
+    // the simulated fleet publishes over MQTT/TLS and the edge reads over MQTT/TLS: telemetry in the registry shows both
     await eventually(async () => {
       const r = JSON.parse((await request(`https://localhost:${up.tls!.httpsPort}/api/v1/devices`, ca, { headers: { authorization: `Bearer ${up.adminToken!}` } })).body) as { items: { lastValues: unknown }[] };
       return r.items.some((d) => d.lastValues !== null);

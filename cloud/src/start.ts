@@ -168,9 +168,10 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       https = await startHttpsListener((req, res) => a.routing(req, res), {
         files: config.tls, host: config.httpHost, port: config.tls.httpsPort, logger: log.child({ part: 'https' }),
       });
-      // Links in notifications and firmware campaigns: the certificate names localhost.
       httpsUrl = `https://${hostOf(config.httpHost) === '127.0.0.1' ? 'localhost' : hostOf(config.httpHost)}:${https.port}`;
-      ownUrl = httpsUrl;
+      // Links in notifications and firmware download URLs keep the plain loopback URL unless
+      // YULAN_PUBLIC_URL (the HTTPS address people and devices reach) is set: a device's
+      // downloader may not trust a development CA.
     }
     if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
