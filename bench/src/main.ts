@@ -8,6 +8,7 @@ import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
 import { runNoisyNeighbour } from './noisy-neighbour.js';
+import { runAuthFlood } from './auth-flood.js';
 import { runTlsConnections } from './tls-connections.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
+  'auth-flood': { about: 'wrong MQTT secrets from one address: what they cost the cloud, with and without the failed-authentication limits', run: runAuthFlood },
   'noisy-neighbour': { about: "one device flooding at full speed: everyone else's broker latency, with and without publish quotas", run: runNoisyNeighbour },
   'tls-connections': { about: 'idle connections over MQTT/TLS vs plain: connects/s and memory per connection, Yulan vs Mosquitto with the same certificates', run: runTlsConnections },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
