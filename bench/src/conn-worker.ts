@@ -4,11 +4,12 @@
 // one source address reaches ~28,000 connections to one port (the ephemeral port range):
 // the scenario runs several of these, each on its own 127.0.0.x.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { LoadDevice } from './load-protocol.js';
 
 export type ConnToWorker =
-  | { type: 'open'; url: string; devices: LoadDevice[]; localAddress?: string; keepaliveS: number; concurrency: number; retries?: number }
+  | { type: 'open'; url: string; devices: LoadDevice[]; localAddress?: string; keepaliveS: number; concurrency: number; retries?: number; ca?: string }
   | { type: 'stop' };
 
 export type ConnFromWorker =
@@ -20,9 +21,11 @@ export type ConnFromWorker =
 const PINGREQ = Buffer.from([0xc0, 0x00]);
 const sockets = new Set<Socket>();
 
-function openOne(url: URL, dev: LoadDevice, keepaliveS: number, localAddress: string | undefined): Promise<void> {
+function openOne(url: URL, dev: LoadDevice, keepaliveS: number, localAddress: string | undefined, ca?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port: Number(url.port || 1883), host: url.hostname, ...(localAddress ? { localAddress } : {}) });
+    const where = { port: Number(url.port || 1883), host: url.hostname, ...(localAddress ? { localAddress } : {}) };
+    // mqtts://: the TLS handshake is part of what a connect costs (tls-connections scenario).
+    const socket: Socket = url.protocol === 'mqtts:' ? tlsConnect({ ...where, ca, servername: 'localhost' }) : connect(where);
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     let settled = false;
     const fail = (why: string): void => {
@@ -68,7 +71,7 @@ async function open(msg: Extract<ConnToWorker, { type: 'open' }>): Promise<ConnF
       for (let attempt = 0; attempt <= retries; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, (1000 + Math.random() * 2000) * attempt));
         try {
-          await openOne(url, msg.devices[i]!, msg.keepaliveS, msg.localAddress);
+          await openOne(url, msg.devices[i]!, msg.keepaliveS, msg.localAddress, msg.ca);
           ok += 1;
           if (attempt > 0) onRetry += 1;
           break;

@@ -46,9 +46,10 @@ export function parseConnectionsArgs(argv: string[]): ConnectionsOptions {
   return { steps: [...steps].sort((a, b) => a - b), peers, keepaliveS: n(values.keepalive), holdS: n(values.hold), authSample: n(values['auth-sample']), authConcurrency: n(values['auth-concurrency']), concurrency: n(values.concurrency), brokerWorkers: n(values['broker-workers']), retries: n(values.retries) };
 }
 
-class Generators {
+export class Generators {
   private procs: { proc: ChildProcess; held: number }[] = [];
-  constructor(private readonly url: string, private readonly o: ConnectionsOptions) {}
+  /** `ca`: PEM the broker's certificate must chain to, for an mqtts:// url. */
+  constructor(private readonly url: string, private readonly o: ConnectionsOptions, private readonly ca?: string) {}
 
   private ask(proc: ChildProcess, msg: ConnToWorker): Promise<Extract<ConnFromWorker, { type: 'opened' }>> {
     return new Promise((resolve, reject) => {
@@ -71,7 +72,7 @@ class Generators {
       i += share.length;
       g.held += share.length;
       const localAddress = sourceAddress(this.procs.indexOf(g));
-      jobs.push(this.ask(g.proc, { type: 'open', url: this.url, devices: share, localAddress, keepaliveS: this.o.keepaliveS, concurrency: this.o.concurrency, retries }));
+      jobs.push(this.ask(g.proc, { type: 'open', url: this.url, devices: share, localAddress, keepaliveS: this.o.keepaliveS, concurrency: this.o.concurrency, retries, ...(this.ca ? { ca: this.ca } : {}) }));
     }
     const rs = await Promise.all(jobs);
     const errors: Record<string, number> = {};

@@ -11,6 +11,7 @@ import { procUsage } from './procs.js';
 import { describeMachine, fmt, machineMarkdown, publish, table } from './report.js';
 import { getJson, registerDevices, startStack, type Stack } from './stack.js';
 import { storedSeqs } from './verify.js';
+import { benchTls } from './bench-tls.js';
 
 interface EdgeMetricsView {
   received: number; written: number; outboxDepth: number; duplicates: number;
@@ -19,7 +20,7 @@ interface EdgeMetricsView {
 }
 
 export interface Load { devices: number; rate: number }
-export interface IngestOptions { loads: Load[]; durationS: number; qos: 0 | 1; workers: number; stores: string[] }
+export interface IngestOptions { loads: Load[]; durationS: number; qos: 0 | 1; workers: number; stores: string[]; /** devices and the edge over MQTT/TLS */ tls?: boolean }
 
 export interface IngestResult {
   store: string;
@@ -60,7 +61,7 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
     options: {
       loads: { type: 'string' }, devices: { type: 'string' }, rate: { type: 'string' },
       duration: { type: 'string', default: '30' }, qos: { type: 'string', default: '1' },
-      workers: { type: 'string', default: '2' }, stores: { type: 'string', default: 'sqlite,influxdb' },
+      workers: { type: 'string', default: '2' }, stores: { type: 'string', default: 'sqlite,influxdb' }, tls: { type: 'boolean', default: false },
     },
   });
   const num = (k: string, v: string | undefined): number => {
@@ -82,7 +83,7 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
       return { devices: num('loads', m[1]), rate: num('loads', m[2]) };
     });
   }
-  return { loads, durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores };
+  return { loads, durationS: num('duration', values.duration), qos, workers: num('workers', values.workers), stores, tls: values.tls === true };
 }
 
 export async function runIngestOnce(store: string, load: Load, o: IngestOptions, observe?: IngestObserver): Promise<IngestResult> {
@@ -95,7 +96,10 @@ export async function runIngestOnce(store: string, load: Load, o: IngestOptions,
       await influx.createDatabase('yulan');
       Object.assign(extraEnv, { YULAN_INFLUX_URL: influx.url, YULAN_INFLUX_DB: 'yulan' });
     }
-    stack = await startStack(extraEnv);
+    // --tls: devices and the edge reach the broker over MQTT/TLS (certificate from a Yulan CA)
+    const tls = o.tls ? await benchTls() : undefined;
+    if (tls) Object.assign(extraEnv, tls.edgeEnv);
+    stack = await startStack(extraEnv, undefined, tls ? { brokerEnv: tls.brokerEnv } : {});
     const s = stack;
     const devices = await registerDevices(s, KINDS, Math.ceil(load.devices / KINDS.length));
     const metrics = (): Promise<EdgeMetricsView> => getJson<EdgeMetricsView>(`${s.edgeUrl}/metrics`, s.edgeToken);
@@ -110,7 +114,7 @@ export async function runIngestOnce(store: string, load: Load, o: IngestOptions,
       if (m) samples.push({ t: Date.now(), received: m.received });
       for (const [k, pid] of Object.entries(pids)) rss[k] = Math.max(rss[k] ?? 0, procUsage(pid).rssBytes);
     };
-    const run = await runLoad(devices, { mqttUrl: s.mqttUrl, ratePerDevice: load.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
+    const run = await runLoad(devices, { mqttUrl: tls ? tls.mqttUrl : s.mqttUrl, ...(tls ? { ca: tls.caPem } : {}), ratePerDevice: load.rate, durationMs: o.durationS * 1000, qos: o.qos, connectConcurrency: 50 }, o.workers, () => {
       cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procUsage(pid).cpuMs]));
       sampler = setInterval(() => void sample(), 1000);
       endObserver = observe?.(s, Date.now());
@@ -197,10 +201,10 @@ export async function runIngest(argv: string[]): Promise<IngestResult[]> {
     return a && b ? `${fmt(l.devices * l.rate)} msg/s offered: InfluxDB / SQLite end-to-end ${fmt(b.endToEndPerS / a.endToEndPerS)}×, lag p99 ${fmt(b.lag.p99 / Math.max(1, a.lag.p99))}×` : '';
   }).filter(Boolean);
   const ratio = ratios.length ? `\n\nRatios (same run): ${ratios.join('; ')}.` : '';
-  const md = `## ingest${o.qos === 1 ? '' : ' (devices publish at QoS 0)'} — devices → broker → edge → store\n\n${machineMarkdown(machine)}\n\nOptions: loads ${o.loads.map((l) => `${l.devices} devices × ${l.rate} msg/s`).join(', ')} (all four kinds), ${o.durationS} s each, QoS ${o.qos}, ${o.workers} generator processes; broker, edge and cloud each in its own process. Lag is device timestamp → store acknowledgement. "lost" counts broker-acknowledged messages missing from the store.\n\n${t}${ratio}\n`;
+  const md = `## ingest${o.qos === 1 ? '' : ' (devices publish at QoS 0)'}${o.tls ? ', over MQTT/TLS (devices and the edge)' : ''} — devices → broker → edge → store\n\n${machineMarkdown(machine)}\n\nOptions: loads ${o.loads.map((l) => `${l.devices} devices × ${l.rate} msg/s`).join(', ')} (all four kinds), ${o.durationS} s each, QoS ${o.qos}, ${o.workers} generator processes; broker, edge and cloud each in its own process. Lag is device timestamp → store acknowledgement. "lost" counts broker-acknowledged messages missing from the store.\n\n${t}${ratio}\n`;
   process.stdout.write(`\n${md}\n`);
   // QoS 0 runs get their own section so they never replace the QoS 1 figures.
-  const file = publish(o.qos === 1 ? 'ingest' : 'ingest-qos0', md, { machine, options: o, results });
+  const file = publish(`${o.qos === 1 ? 'ingest' : 'ingest-qos0'}${o.tls ? '-tls' : ''}`, md, { machine, options: o, results });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
   return results;
 }

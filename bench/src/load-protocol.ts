@@ -21,6 +21,8 @@ export interface PeriodicEvent {
 
 export interface LoadJob {
   mqttUrl: string;
+  /** PEM CA for an mqtts:// mqttUrl (the TLS handshake is part of each connect) */
+  ca?: string;
   devices: LoadDevice[];
   ratePerDevice: number;
   durationMs: number;

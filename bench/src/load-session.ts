@@ -3,6 +3,7 @@
 // broker drops it, the way a device in the field does: wait per its policy, connect again,
 // resend what was never acknowledged (DUP), and keep what fell due meanwhile.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import { Channel, deviceTopic, type KnownKind } from '@yulan/protos';
 import type { LoadDevice, LoadJob, PeriodicEvent, StormStats } from './load-protocol.js';
@@ -68,7 +69,8 @@ export function openSocket(job: LoadJob, live: Live): Promise<void> {
   const addrs = job.localAddresses ?? [];
   const id = live.dev.id;
   return new Promise((resolve, reject) => {
-    const socket = connect({ port: Number(url.port || 1883), host: url.hostname, ...(addrs.length ? { localAddress: addrs[live.index % addrs.length] } : {}) });
+    const where = { port: Number(url.port || 1883), host: url.hostname, ...(addrs.length ? { localAddress: addrs[live.index % addrs.length] } : {}) };
+    const socket: Socket = url.protocol === 'mqtts:' ? tlsConnect({ ...where, ...(job.ca !== undefined ? { ca: job.ca } : {}), servername: 'localhost' }) : connect(where);
     socket.setNoDelay(true);
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     const fail = (reason: string, message: string): void => { clearTimeout(timer); socket.destroy(); reject(new ConnectFailure(reason, `${id}: ${message}`)); };

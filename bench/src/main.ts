@@ -9,6 +9,9 @@ import { runCommandRtt } from './command-rtt.js';
 import { runConsoleLoad } from './console-load.js';
 import { runConsoleLive } from './console-live.js';
 import { runIngest } from './ingest.js';
+import { runNoisyNeighbour } from './noisy-neighbour.js';
+import { runAuthFlood } from './auth-flood.js';
+import { runTlsConnections } from './tls-connections.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
@@ -32,6 +35,9 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'console-load': { about: 'the operator console with 10,000 and 100,000 registered devices: first load, search, fleet API timings', run: runConsoleLoad },
   'console-live': { about: 'telemetry → device page over SSE: latency, and the cost of 50 consoles watching', run: runConsoleLive },
   serial: { about: 'serial sensors: frames parsed per second per protocol, frame-on-wire → MQTT latency through a pty, gateway CPU/memory with 32 sensors', run: runSerial },
+  'auth-flood': { about: 'wrong MQTT secrets from one address: what they cost the cloud, with and without the failed-authentication limits', run: runAuthFlood },
+  'noisy-neighbour': { about: "one device flooding at full speed: everyone else's broker latency, with and without publish quotas", run: runNoisyNeighbour },
+  'tls-connections': { about: 'idle connections over MQTT/TLS vs plain: connects/s and memory per connection, Yulan vs Mosquitto with the same certificates', run: runTlsConnections },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

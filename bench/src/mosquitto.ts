@@ -9,6 +9,8 @@ import type { LoadDevice } from './load-protocol.js';
 
 export interface MosquittoRun {
   url: string;
+  /** with opts.tls: the MQTT/TLS listener */
+  tlsUrl?: string;
   pid: number;
   subscriber: { clientId: string; username: string; password: string };
   stop(): Promise<void>;
@@ -29,7 +31,7 @@ export function mosquittoAvailable(): boolean {
  * device (hashed by mosquitto_passwd), an ACL that lets each device write only its own
  * telemetry topic and the subscriber read everything, no anonymous access, no persistence.
  */
-export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?: number } = {}): Promise<MosquittoRun> {
+export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?: number; tls?: { certPem: string; keyPem: string } } = {}): Promise<MosquittoRun> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-mosquitto-'));
   const port = await resolvePort(0);
   const subPassword = generateSecret();
@@ -41,6 +43,12 @@ export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?
   chmodSync(passwd, 0o644);
   const acl = join(dir, 'acl');
   writeFileSync(acl, 'user edge\ntopic read yulan/v1/#\n\npattern write yulan/v1/+/+/%u/telemetry\n');
+  const tlsPort = opts.tls ? await resolvePort(0) : undefined;
+  if (opts.tls) {
+    // bench-only throwaway key, readable by the mosquitto user it drops to
+    writeFileSync(join(dir, 'server.pem'), opts.tls.certPem, { mode: 0o644 });
+    writeFileSync(join(dir, 'server-key.pem'), opts.tls.keyPem, { mode: 0o644 });
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
@@ -51,6 +59,7 @@ export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?
     'log_type error',
     'log_dest stderr',
     ...(opts.maxInflight !== undefined ? [`max_inflight_messages ${opts.maxInflight}`] : []),
+    ...(opts.tls ? [`listener ${tlsPort} 127.0.0.1`, `certfile ${join(dir, 'server.pem')}`, `keyfile ${join(dir, 'server-key.pem')}`, 'tls_version tlsv1.2'] : []),
     '',
   ].join('\n'));
   const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -68,6 +77,7 @@ export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?
   }
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    ...(tlsPort !== undefined ? { tlsUrl: `mqtts://127.0.0.1:${tlsPort}` } : {}),
     pid: proc.pid!,
     subscriber: { clientId: 'edge:bench', username: 'edge', password: subPassword },
     stop: () => new Promise((resolve) => {

@@ -92,6 +92,8 @@ export function canSubscribe(p: Principal, filter: string): boolean {
 /** `yulan/v1/{site|+}/{kind|+}/{id|+}/{presence,cmd-result,twin-reported}`, or the exact
  * telemetry/event topic of one device. No `#`, no wildcard channel. */
 function isCloudFilter(filter: string): boolean {
+  // the broker's over-quota notices (quota-notice.ts)
+  if (filter === `${CONTROL_ROOT}/quota/+`) return true;
   if (!filter.startsWith(DEVICE_ROOT) || filter.includes('#')) return false;
   const parts = filter.split('/');
   if (parts.length !== 6) return false;

@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client } from 'aedes';
-import { checkDataPermissions, ControlTopic, isValidId } from '@yulan/protos';
+import { checkDataPermissions, ControlTopic, isValidId, readTlsOptions, tlsRefusalReason, watchTlsFiles, type TlsReloader } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { Role } from './acl.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -23,6 +23,8 @@ import { startTransports } from './transports.js';
 import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
 import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
 import { attachIntegrations } from './integration-link.js';
+import { ConnectionLimits, PublishQuotas } from './quotas.js';
+import { quotaNotice } from './quota-notice.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
@@ -44,6 +46,9 @@ export interface LocalHealth {
 export interface BrokerHandle {
   mqttPort: number;
   wsPort: number;
+  /** MQTT/TLS and WSS ports when YULAN_TLS_* is set. */
+  mqttsPort?: number;
+  wssPort?: number;
   metrics(): BrokerMetrics;
   close(): Promise<void>;
 }
@@ -86,6 +91,12 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     holdDevices: () => hold?.holding() ?? false,
     replay: path.replay,
     integrations: integrationAuth,
+    limits: new ConnectionLimits(config.quotas),
+    ...(config.quotas.publish ? { quotas: new PublishQuotas(config.quotas) } : {}),
+    onQuota: (p, refused, disconnected) => {
+      logger.warn({ deviceId: p.deviceId, site: p.site, refused, disconnected }, disconnected ? 'device disconnected: over its publish quota' : 'device over its publish quota');
+      void publish(quotaNotice(p, refused, disconnected, Date.now()));
+    },
   });
   const { sessionOf } = hooks;
   const aedes = await Aedes.createBroker({
@@ -237,9 +248,29 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   };
 
   let transports: Awaited<ReturnType<typeof startTransports>>;
+  let tlsReloader: TlsReloader | undefined;
   try {
+    // Read (and checked) before listening: a bad certificate fails the start, not a handshake.
+    const tlsOptions = config.tls ? readTlsOptions(config.tls) : undefined;
     transports = await startTransports({
       host: config.host,
+      plainHost: config.plainHost,
+      ...(config.tls && tlsOptions
+        ? {
+          tls: {
+            options: tlsOptions,
+            mqttsPort: config.tls.mqttsPort,
+            wssPort: config.tls.wssPort,
+            handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+            requestCert: false,
+            onRefused: (err, socket) => {
+              const reason = tlsRefusalReason(err);
+              metrics.tlsRefused[reason]++;
+              logger.info({ reason, code: err.code, remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
+            },
+          },
+        }
+        : {}),
       mqttPort: config.mqttPort,
       wsPort: config.wsPort,
       highWaterMark: Math.max(2 * config.maxPacketBytes, 65_536),
@@ -261,6 +292,16 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       health: () => (deps.httpViews ? deps.httpViews.health(localHealth()) : localHealth()),
       metrics: () => (deps.httpViews ? deps.httpViews.metrics(snapshot()) : snapshot()),
     });
+    if (config.tls) {
+      const all = transports.tlsServers;
+      // New handshakes get the new certificate; live sessions keep theirs.
+      tlsReloader = watchTlsFiles(config.tls, [{
+        setSecureContext: (o) => {
+          for (const s of all) s.setSecureContext(o);
+          metrics.tlsReloads++;
+        },
+      }], logger);
+    }
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await path.close();
@@ -287,6 +328,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       ...metrics,
       connections: { ...metrics.connections },
       sockets: { ...metrics.sockets },
+      tlsRefused: { ...metrics.tlsRefused },
       aclDenied: { ...metrics.aclDenied },
       bytesIn,
       bytesOut,
@@ -300,6 +342,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   let closed: Promise<void> | undefined;
   async function close(): Promise<void> {
     closing = true;
+    tlsReloader?.close();
     const stopAccepting = transports.close();
     // Offline presence first, while subscribers (the edge) are still connected.
     const offline: Promise<void>[] = [];
@@ -318,10 +361,14 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     logger.info('broker closed');
   }
 
-  logger.info({ mqttPort: transports.mqttPort, wsPort: transports.wsPort, accounts: accounts.size }, 'broker listening');
+  if (config.plainHost !== config.host) {
+    logger.warn({ host: config.host, plainHost: config.plainHost }, 'plain MQTT/WebSocket listen on loopback only (YULAN_PLAIN_PUBLIC=true opens them)');
+  }
+  logger.info({ mqttPort: transports.mqttPort, wsPort: transports.wsPort, mqttsPort: transports.mqttsPort, wssPort: transports.wssPort, accounts: accounts.size }, 'broker listening');
   return {
     mqttPort: transports.mqttPort,
     wsPort: transports.wsPort,
+    ...(transports.mqttsPort !== undefined ? { mqttsPort: transports.mqttsPort, wssPort: transports.wssPort } : {}),
     metrics: snapshot,
     close: () => (closed ??= close()),
   };

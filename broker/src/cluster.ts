@@ -97,6 +97,10 @@ async function runPrimary(config: BrokerConfig, logger: Logger): Promise<Cluster
       : summarizeHealth(got as LocalHealth[], config.workers);
   };
 
+  // Certificate renewal (protos/src/tls.ts): each worker reloads its own listeners.
+  const onHup = (): void => { for (const w of live) w.process.kill('SIGHUP'); };
+  if (config.tls) process.on('SIGHUP', onHup);
+
   for (let i = 0; i < config.workers; i++) fork(i);
   try {
     await ready;
@@ -111,6 +115,7 @@ async function runPrimary(config: BrokerConfig, logger: Logger): Promise<Cluster
     ...ports!,
     async close() {
       stopping = true;
+      process.off('SIGHUP', onHup);
       const exits = [...live].map((w) => new Promise<void>((resolve) => {
         if (w.isDead()) return resolve();
         const force = setTimeout(() => w.process.kill('SIGKILL'), STOP_TIMEOUT_MS);

@@ -20,6 +20,9 @@ export interface DeviceAuthenticator {
   authenticate(deviceId: string, secret: string): Promise<DeviceAuthResult>;
   /** Drops any cached acceptance (revocation), so the next connect asks the cloud. */
   forget(deviceId: string): void;
+  /** True when this exact secret was accepted recently (no cloud call): a device whose id is
+   * being sprayed with wrong secrets still gets in with its right one (quotas.ts). */
+  knows?(deviceId: string, secret: string): boolean;
 }
 
 export interface CloudDeviceAuthOptions {
@@ -76,6 +79,12 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
   forget(deviceId: string): void {
     this.#cache.delete(deviceId);
     for (const key of this.#inflight.keys()) if (key.startsWith(`${deviceId}\0`)) this.#inflight.delete(key);
+  }
+
+  knows(deviceId: string, secret: string): boolean {
+    const cached = this.#cache.get(deviceId);
+    if (cached === undefined || this.#now() - cached.verifiedAt >= this.#ttlMs) return false;
+    return timingSafeEqual(cached.digest, createHmac('sha256', this.#key).update(secret).digest());
   }
 
   async authenticate(deviceId: string, secret: string): Promise<DeviceAuthResult> {

@@ -1,7 +1,9 @@
 import type { AedesOptions, AedesPublishPacket, Client, Subscription } from 'aedes';
 import { CONTROL_ROOT, isValidId } from '@yulan/protos';
 import type { Logger } from 'pino';
-import { canPublish, canSubscribe, devicePrincipal, servicePrincipal, type Principal } from './acl.js';
+import { canPublish, canSubscribe, devicePrincipal, servicePrincipal, Role, type DevicePrincipal, type Principal } from './acl.js';
+import { slugFromKind } from '@yulan/protos';
+import { QuotaVerdict, type ConnectionLimits, type PublishQuotas } from './quotas.js';
 import { verifyAccount, type Accounts } from './accounts.js';
 import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
 import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
@@ -9,7 +11,7 @@ import { admit, createOutgoingState, publishSize, type OutgoingState } from './f
 import type { BrokerMetrics } from './metrics.js';
 import { ConnectOrder } from './connect-order.js';
 import type { ReplayGate } from './persistence.js';
-import type { PresenceReason } from './presence.js';
+import { PresenceReason } from './presence.js';
 import { isMalformedTopicName, MalformedTopicError, SESSION_MARKER } from './conformance.js';
 import { INTEGRATION_ROLE, INTEGRATION_USER_PREFIX, integrationCanRead } from './integration-acl.js';
 import { connectIntegration, type IntegrationAuthenticator } from './integration-auth.js';
@@ -57,6 +59,18 @@ export interface HookContext {
   replay?: ReplayGate;
   /** Integration accounts (`int:<name>`), authenticated through the cloud. */
   integrations?: IntegrationAuthenticator;
+  /** Per-address connect rate and failed-authentication limits (quotas.ts). */
+  limits?: ConnectionLimits;
+  /** Per-device publish quotas (quotas.ts). */
+  quotas?: PublishQuotas;
+  /** A device went over its quota: `refused` publishes since the last call (at most one per 10 s). */
+  onQuota?(principal: DevicePrincipal, refused: number, disconnected: boolean): void;
+}
+
+/** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
+function addressOf(client: Client): string | undefined {
+  const c = client as Client & { conn: { remoteAddress?: string }; req?: { socket?: { remoteAddress?: string } } };
+  return c.conn.remoteAddress ?? c.req?.socket?.remoteAddress;
 }
 
 /** Denied publishes are re-pointed here: a `$` topic no ACL lets anyone subscribe to.
@@ -157,6 +171,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
 
     preConnect(client, packet, cb) {
       if (ctx.isClosing()) return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'broker is shutting down'), false);
+      if (ctx.limits && !ctx.limits.connectAllowed(addressOf(client), Date.now())) {
+        metrics.connectsThrottled++;
+        logger.info({ remote: addressOf(client) }, 'connect refused: too many connections from this address');
+        return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'too many connections from this address'), false);
+      }
       // Aedes replaces an empty client id with a generated one before `authenticate`,
       // so the id as sent is recorded here, with its connection's order: a CONNECT held up
       // on an older connection must not count as newer than its successor's.
@@ -175,9 +194,23 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'missing username or password');
       }
       const secret = password.toString('utf8');
+      const address = addressOf(client);
+      // Past the failure limit a secret is not checked at all (each check costs the cloud a
+      // scrypt), unless it is one this broker accepted recently for this device.
+      const blocked = ctx.limits?.authBlocked(address, username, Date.now());
+      if (blocked !== undefined && deviceAuth.knows?.(username, secret) !== true) {
+        metrics.authThrottled++;
+        return refuse(client, cb, ConnackCode.NotAuthorized, `too many failed authentications for this ${blocked === 'address' ? 'address' : 'client id'}`);
+      }
+      const failed = (): void => ctx.limits?.authFailed(address, username, Date.now());
       if (username.startsWith(INTEGRATION_USER_PREFIX)) {
+        // Integration secrets cost the cloud a scrypt as device secrets do: same limits.
         connectIntegration(ctx.integrations, username, info.clientId, secret).then(
-          (r) => (r.ok ? accept(client, info, r.principal, cb) : refuse(client, cb, r.code, r.why, r.cause)),
+          (r) => {
+            if (r.ok) return accept(client, info, r.principal, cb);
+            if (r.code === ConnackCode.BadUsernameOrPassword) failed();
+            return refuse(client, cb, r.code, r.why, r.cause);
+          },
           (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'integration check failed', err),
         );
         return;
@@ -193,14 +226,24 @@ export function createHooks(ctx: HookContext): BrokerHooks {
           (ok) =>
             ok
               ? accept(client, info, servicePrincipal(account.username, account.role), cb)
-              : refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password'),
+              : (failed(), refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password')),
           (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'account check failed', err),
         );
         return;
       }
-      if (!isValidId(username)) return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'invalid device id');
+      if (!isValidId(username)) {
+        failed();
+        return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'invalid device id');
+      }
       if (info.clientId !== username) {
         return refuse(client, cb, ConnackCode.IdentifierRejected, 'device client id must equal its username');
+      }
+      const coolMs = ctx.quotas?.coolingDownMs(username, Date.now()) ?? 0;
+      if (coolMs > 0) {
+        // counted here, not as an authentication failure or an unavailable cloud
+        metrics.quotaCooldownRefusals++;
+        logger.info({ clientId: client.id, coolMs }, 'connect refused: cooling down after a quota disconnect');
+        return cb(new ConnectRefusedError(ConnackCode.ServerUnavailable, 'disconnected for flooding; try again later'), false);
       }
       if (ctx.holdDevices?.()) {
         return refuse(client, cb, ConnackCode.ServerUnavailable, 'broker restarted: waiting for the edge to subscribe again');
@@ -208,6 +251,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       deviceAuth.authenticate(username, secret).then(
         (res) => {
           if (res.outcome === DeviceAuthOutcome.Denied) {
+            failed();
             const code = res.reason === 'disabled' ? ConnackCode.NotAuthorized : ConnackCode.BadUsernameOrPassword;
             return refuse(client, cb, code, `device ${res.reason}`);
           }
@@ -248,7 +292,23 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         metrics.aclDenied.publish++;
         return discard(packet, cb);
       }
-      if (packet === (client as Client & { will?: unknown }).will) s.willFired = true;
+      const isWill = packet === (client as Client & { will?: unknown }).will;
+      if (ctx.quotas && !isWill && s.principal.role === Role.Device) {
+        const p = s.principal;
+        const verdict = ctx.quotas.check(p.deviceId, slugFromKind(p.kind) ?? 'env-monitor', payloadBytes + packet.topic.length, Date.now(),
+          (refused) => ctx.onQuota?.(p, refused, false));
+        if (verdict !== QuotaVerdict.Ok) {
+          metrics.quotaRefused++;
+          if (verdict === QuotaVerdict.Disconnect) {
+            metrics.quotaDisconnects++;
+            s.endReason = PresenceReason.Quota;
+            ctx.onQuota?.(p, 0, true);
+            setImmediate(() => client.close());
+          }
+          return discard(packet, cb);
+        }
+      }
+      if (isWill) s.willFired = true;
       metrics.messagesIn++;
       cb(null);
     },

@@ -1,3 +1,5 @@
+import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
+
 /** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
  * numbers: incrementing a field is the cheapest thing the hot path can do. */
 export interface BrokerMetrics {
@@ -27,6 +29,20 @@ export interface BrokerMetrics {
   /** Subscribers disconnected because their socket stayed full past the drain timeout. */
   slowConsumerDisconnects: number;
   revocations: number;
+  /** Publishes refused for being over the device's quota (acknowledged, discarded). */
+  quotaRefused: number;
+  /** Devices disconnected for staying over their quota. */
+  quotaDisconnects: number;
+  /** CONNECTs of a device refused while it cools down after a quota disconnect. */
+  quotaCooldownRefusals: number;
+  /** CONNECTs refused unchecked: too many failed authentications from the address or id. */
+  authThrottled: number;
+  /** CONNECTs refused: too many from one address in the window. */
+  connectsThrottled: number;
+  /** TLS handshakes refused, by reason (old protocol, stalled, not TLS, bad certificate). */
+  tlsRefused: Record<TlsRefusal, number>;
+  /** Certificate reloads that took effect (SIGHUP or a changed file). */
+  tlsReloads: number;
   bytesIn: number;
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
@@ -58,6 +74,13 @@ export function createMetrics(): BrokerMetrics {
     protocolErrors: 0,
     slowConsumerDisconnects: 0,
     revocations: 0,
+    quotaRefused: 0,
+    quotaDisconnects: 0,
+    quotaCooldownRefusals: 0,
+    authThrottled: 0,
+    connectsThrottled: 0,
+    tlsRefused: emptyTlsRefusals(),
+    tlsReloads: 0,
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,

@@ -7,6 +7,8 @@ export const PresenceReason = {
   Disconnect: 'broker-disconnect',
   Will: 'will',
   Revoked: 'revoked',
+  /** disconnected for publishing over its quota again and again (quotas.ts) */
+  Quota: 'quota',
   Shutdown: 'shutdown',
 } as const;
 export type PresenceReason = (typeof PresenceReason)[keyof typeof PresenceReason];

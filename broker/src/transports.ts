@@ -1,5 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { safeEqual } from '@yulan/protos';
@@ -8,6 +10,19 @@ import { createWriteBatcher } from './write-batch.js';
 
 export interface TransportOptions {
   host: string;
+  /** Where the plain (unencrypted) listeners bind: loopback unless explicitly opened. */
+  plainHost?: string;
+  /** MQTT/TLS and WSS beside the plain listeners (same handlers, same limits). */
+  tls?: {
+    options: SecureContextOptions;
+    mqttsPort: number;
+    wssPort: number;
+    handshakeTimeoutMs: number;
+    /** Mutual TLS: ask for a client certificate, checked after the handshake. */
+    requestCert: boolean;
+    /** A handshake that failed (old protocol, garbage, stalled, bad certificate). */
+    onRefused(err: Error & { code?: string }, socket: { remoteAddress?: string | undefined }): void;
+  };
   mqttPort: number;
   wsPort: number;
   /** Socket high-water mark: the per-subscriber outgoing byte bound (see flow-control). */
@@ -29,20 +44,82 @@ export interface TransportOptions {
 export interface Transports {
   mqttPort: number;
   wsPort: number;
+  /** Present when TLS is configured. */
+  mqttsPort?: number;
+  wssPort?: number;
+  /** The TLS servers, for certificate reloads (setSecureContext). */
+  tlsServers: TlsServer[];
   /** Stops accepting new connections; resolves when both servers have closed. */
   close(): Promise<void>;
 }
 
 export async function startTransports(o: TransportOptions): Promise<Transports> {
   const batcher = o.batchWrites ? createWriteBatcher() : undefined;
-  const tcp = createNetServer({ highWaterMark: o.highWaterMark, noDelay: true }, (socket) => {
+  const onMqttSocket = (socket: Socket): void => {
     batcher?.attach(socket);
     o.onSocket(socket);
     o.onStream(socket);
-  });
+  };
+  const tcp = createNetServer({ highWaterMark: o.highWaterMark, noDelay: true }, onMqttSocket);
   const http = createHttpServer((req, res) => serveHttp(o, req, res));
   http.on('connection', (socket: Socket) => o.onSocket(socket));
-  const wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: o.wsMaxPayload });
+  const wss = attachWs(http, o);
+  const servers: (NetServer | HttpServer)[] = [tcp, http];
+  const tlsServers: TlsServer[] = [];
+  let mqtts: TlsServer | undefined;
+  let https: TlsServer | undefined;
+  let wssTls: WebSocketServer | undefined;
+  if (o.tls) {
+    const t = o.tls;
+    const common = {
+      ...t.options,
+      handshakeTimeout: t.handshakeTimeoutMs,
+      // Mutual TLS is checked by the broker after the handshake (a device certificate is one
+      // way to log in, a secret the other), so the handshake itself never refuses for it.
+      requestCert: t.requestCert,
+      rejectUnauthorized: false,
+    };
+    mqtts = createTlsServer({ ...common, highWaterMark: o.highWaterMark, noDelay: true }, onMqttSocket);
+    https = createHttpsServer(common, (req, res) => serveHttp(o, req, res));
+    https.on('secureConnection', (socket: Socket) => o.onSocket(socket));
+    wssTls = attachWs(https as unknown as HttpServer, o);
+    for (const s of [mqtts, https]) {
+      // Counted and logged by the broker; the server and every other connection go on.
+      s.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string; destroy(): void }) => {
+        t.onRefused(err, socket);
+        socket.destroy();
+      });
+      tlsServers.push(s);
+      servers.push(s);
+    }
+  }
+
+  try {
+    await listen(tcp, o.mqttPort, o.plainHost ?? o.host, 'MQTT');
+    await listen(http, o.wsPort, o.plainHost ?? o.host, 'WebSocket');
+    if (mqtts && https && o.tls) {
+      await listen(mqtts, o.tls.mqttsPort, o.host, 'MQTT/TLS');
+      await listen(https, o.tls.wssPort, o.host, 'WebSocket/TLS');
+    }
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    throw err;
+  }
+  return {
+    mqttPort: (tcp.address() as AddressInfo).port,
+    wsPort: (http.address() as AddressInfo).port,
+    ...(mqtts && https ? { mqttsPort: (mqtts.address() as AddressInfo).port, wssPort: (https.address() as AddressInfo).port } : {}),
+    tlsServers,
+    async close() {
+      wss.close();
+      wssTls?.close();
+      await Promise.all(servers.map(closeServer));
+    },
+  };
+}
+
+function attachWs(server: HttpServer, o: TransportOptions): WebSocketServer {
+  const wss = new WebSocketServer({ server, path: '/mqtt', maxPayload: o.wsMaxPayload });
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws, { highWaterMark: o.highWaterMark });
     // ws errors reach the stream; Aedes listens there. This keeps an unhandled 'error'
@@ -51,22 +128,7 @@ export async function startTransports(o: TransportOptions): Promise<Transports> 
     o.onStream(stream, req);
   });
   wss.on('error', () => undefined);
-
-  try {
-    await listen(tcp, o.mqttPort, o.host, 'MQTT');
-    await listen(http, o.wsPort, o.host, 'WebSocket');
-  } catch (err) {
-    await closeServer(tcp);
-    throw err;
-  }
-  return {
-    mqttPort: (tcp.address() as AddressInfo).port,
-    wsPort: (http.address() as AddressInfo).port,
-    async close() {
-      wss.close();
-      await Promise.all([closeServer(tcp), closeServer(http)]);
-    },
-  };
+  return wss;
 }
 
 function listen(server: NetServer | HttpServer, port: number, host: string, what: string): Promise<void> {

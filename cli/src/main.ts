@@ -76,6 +76,9 @@ function shutdownOnSignal(logger: Logger): (closables: Closable[]) => Promise<nu
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP reloads TLS certificates (protos/src/tls.ts) for a service under systemd; in a
+  // terminal it is the terminal closing, which must stop `yulan up` as it did before.
+  if (process.stdin.isTTY) process.on('SIGHUP', onSignal);
   return async (closables) => {
     const name = await signal;
     logger.info({ signal: name }, 'shutting down');

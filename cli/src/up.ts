@@ -12,8 +12,11 @@ import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
 import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
 import { seedDemoSites } from './demo-sites.js';
+import { resolveTlsWiring, type TlsWiring } from './up-tls.js';
 
 export interface UpHandle {
+  /** MQTT/TLS, WSS, cloud HTTPS and edge HTTPS ports (unless YULAN_DEV_TLS=0 without own certificates) */
+  tls?: TlsWiring;
   mqttPort: number;
   wsPort: number;
   httpPort: number;
@@ -53,6 +56,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
   const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
+  // TLS on every listener: the operator's PEM files, else a development CA made on first start.
+  const tls = await resolveTlsWiring(env, dataDir);
   // The care demo's pager: a webhook receiver that reaches every demo person without an
   // open care page, and the fallback channel of the cloud and the edge unless the
   // operator configured real ones (docs/care.md §3: an alert must never reach nobody).
@@ -89,6 +94,9 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_EDGE_MQTT_PASSWORD: secrets.edgeMqttPassword,
     YULAN_CLOUD_MQTT_PASSWORD: secrets.cloudMqttPassword,
     YULAN_FIRMWARE_KEYS: firmwareKeys,
+    // one device must not cost everyone else (docs/security.md): 50 msg/s each unless set
+    YULAN_QUOTA_MSGS_PER_SEC: env.YULAN_QUOTA_MSGS_PER_SEC ?? '50',
+    ...(tls?.env ?? {}),
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.
@@ -149,7 +157,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         sites: simSites,
         ratePerDevice: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
         qos: 1,
-        mqttUrl: local(mqttPort, 'mqtt'),
+        // over MQTT/TLS when the CA is known, as devices in the field
+        ...(tls?.caPem !== undefined ? { mqttUrl: `mqtts://127.0.0.1:${tls.mqttsPort}`, ca: tls.caPem } : { mqttUrl: local(mqttPort, 'mqtt') }),
         seed: numberFrom(env, 'YULAN_SIM_SEED', 1),
         ...(adminToken ? { cloud: { url: local(httpPort), adminToken } } : {}),
         credentialsFile: join(dataDir, 'sims', 'credentials.json'),
@@ -184,6 +193,14 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print(`  Open data      http://localhost:${httpPort}/open/  (SensorThings API: /sta/v1.1)`);
     print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
     print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
+    if (tls) {
+      print(`  HTTPS          https://localhost:${tls.httpsPort}/   edge API https://localhost:${tls.edgeHttpsPort}/v1`);
+      print(`  MQTT/TLS       mqtts://localhost:${tls.mqttsPort}   WebSocket/TLS wss://localhost:${tls.wssPort}/mqtt`);
+      if (tls.devCa) {
+        print(`  Development CA ${tls.devCa.caFile}${tls.devCa.created === 'all' ? ' (new)' : ''} — trust it to use the TLS ports:`);
+        for (const line of tls.trust) print(`    ${line}`);
+      }
+    }
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
     if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
     for (const l of serial?.lines ?? []) print(l);
@@ -203,6 +220,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print('  Ctrl-C stops everything; data is kept for the next start.');
     print('');
     return {
+      ...(tls ? { tls } : {}),
       mqttPort, wsPort, httpPort, edgePort,
       ...(pager ? { pager } : {}),
       ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),

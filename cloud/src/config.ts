@@ -58,6 +58,14 @@ export const CloudEnvSchema = Type.Object({
   // Retention of care records in days, 0 = keep (care/retention.ts, docs/deploy.md).
   YULAN_RETENTION_ALERTS_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '1825' }),
   YULAN_RETENTION_AUDIT_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '2190' }),
+  // HTTPS (docs/security.md): PEM files shared with the broker and the edge. With both set
+  // the API also listens with TLS on YULAN_HTTPS_PORT; the plain port stays on loopback
+  // unless YULAN_PLAIN_PUBLIC=true. YULAN_TLS_CA_FILE: the CA the MQTT link trusts (mqtts://).
+  YULAN_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_HTTPS_PORT: Port('8443'),
+  YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -98,6 +106,12 @@ export interface CloudConfig {
   trustProxy?: string[];
   /** path of the trusted firmware keys file (YULAN_FIRMWARE_KEYS), absolute */
   firmwareKeysFile?: string;
+  /** address of the plain HTTP listener: httpHost when loopback or YULAN_PLAIN_PUBLIC */
+  plainHost?: string;
+  /** HTTPS beside plain HTTP (YULAN_TLS_CERT_FILE/KEY_FILE, YULAN_HTTPS_PORT) */
+  tls?: { certFile: string; keyFile: string; httpsPort: number };
+  /** CA the MQTT link trusts for mqtts:// (YULAN_TLS_CA_FILE), absolute */
+  tlsCaFile?: string;
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -120,6 +134,10 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   if ((input.YULAN_CARE_FALLBACK_WEBHOOK_URL === undefined) !== (input.YULAN_CARE_FALLBACK_WEBHOOK_SECRET === undefined)) {
     problems.push('YULAN_CARE_FALLBACK_WEBHOOK_URL and YULAN_CARE_FALLBACK_WEBHOOK_SECRET: set both or neither');
   }
+  if ((input.YULAN_TLS_CERT_FILE === undefined) !== (input.YULAN_TLS_KEY_FILE === undefined)) {
+    problems.push('YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE: set both or neither');
+  }
+  if (input.YULAN_HTTPS_PORT !== undefined && Number(input.YULAN_HTTPS_PORT) > 65535) problems.push('YULAN_HTTPS_PORT: must be 0..65535');
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
     problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
   }
@@ -160,7 +178,16 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       : {}),
     ...(trustProxy !== undefined && trustProxy !== null ? { trustProxy } : {}),
     ...(e.YULAN_FIRMWARE_KEYS !== undefined ? { firmwareKeysFile: resolve(e.YULAN_FIRMWARE_KEYS) } : {}),
+    plainHost: /^(true|1)$/.test(e.YULAN_PLAIN_PUBLIC ?? '') || isLoopback(e.YULAN_HTTP_HOST) ? e.YULAN_HTTP_HOST : '127.0.0.1',
+    ...(e.YULAN_TLS_CERT_FILE !== undefined && e.YULAN_TLS_KEY_FILE !== undefined
+      ? { tls: { certFile: resolve(e.YULAN_TLS_CERT_FILE), keyFile: resolve(e.YULAN_TLS_KEY_FILE), httpsPort: Number(e.YULAN_HTTPS_PORT) } }
+      : {}),
+    ...(e.YULAN_TLS_CA_FILE !== undefined ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Channel, ControlTopic, channelFilter } from '@yulan/protos';
@@ -21,6 +22,8 @@ export interface MqttLinkOptions {
   /** Device ids to revoke again on every (re)connect: see below. */
   disabledDevices?: () => Promise<string[]>;
   publishTimeoutMs?: number;
+  /** PEM CA the broker's certificate must chain to, for mqtts:// (YULAN_TLS_CA_FILE) */
+  caFile?: string;
 }
 
 /** Generic MQTT access for the control module (twins, commands): subscriptions survive
@@ -62,6 +65,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     clean: true,
     reconnectPeriod: 1000,
     connectTimeout: 10_000,
+    ...(opts.caFile !== undefined ? { ca: readFileSync(opts.caFile) } : {}),
   });
   const filter = channelFilter(Channel.Presence);
   // filter → owner → QoS; the broker sees the highest QoS any owner asked for.

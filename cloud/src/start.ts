@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse } from '@yulan/protos';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse, startHttpsListener, type HttpsListener } from '@yulan/protos';
 import { buildApp } from './app.js';
 import { ensureAdminToken } from './auth-tokens.js';
 import type { CloudConfig } from './config.js';
@@ -21,6 +21,9 @@ import { openIntegrations, type IntegrationsModule } from './integrations/index.
 export interface CloudHandle {
   httpPort: number;
   url: string;
+  /** set when YULAN_TLS_CERT_FILE/KEY_FILE are: the HTTPS listener beside the plain one */
+  httpsPort?: number;
+  httpsUrl?: string;
   /** set only when the admin token was generated at this start, for printing once */
   adminToken?: string;
   close(): Promise<void>;
@@ -60,6 +63,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
   let careRetention: CareRetention | undefined;
+  let https: HttpsListener | undefined;
   // Each step is bounded so one stuck resource (a client holding a connection open, a
   // broker that stopped answering) cannot keep the process from exiting.
   const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
@@ -72,6 +76,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   };
   const close = async (): Promise<void> => {
     await step('retention', careRetention && (() => careRetention!.close()));
+    await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
@@ -111,6 +116,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       url: config.mqttUrl,
       username: config.mqttUsername,
       password: config.mqttPassword,
+      ...(config.tlsCaFile !== undefined ? { caFile: config.tlsCaFile } : {}),
       logger: log.child({ part: 'mqtt' }),
       onPresence: (topic, payload) => listener.handle(topic, payload),
       disabledDevices: async () => {
@@ -169,12 +175,29 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       mqtt: link,
       integrations,
     });
-    await app.listen({ host: config.httpHost, port: config.httpPort });
+    const plainHost = config.plainHost ?? config.httpHost;
+    await app.listen({ host: plainHost, port: config.httpPort });
     const address = app.server.address();
     const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
-    const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
+    const hostOf = (h: string): string => {
+      const host = h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+      return host.includes(':') ? `[${host}]` : host;
+    };
+    const url = `http://${hostOf(plainHost)}:${httpPort}`;
     ownUrl = url;
+    let httpsUrl: string | undefined;
+    if (config.tls) {
+      // The same routes, hooks and limits: Fastify's request handler behind a TLS server.
+      const a = app;
+      https = await startHttpsListener((req, res) => a.routing(req, res), {
+        files: config.tls, host: config.httpHost, port: config.tls.httpsPort, logger: log.child({ part: 'https' }),
+      });
+      httpsUrl = `https://${hostOf(config.httpHost) === '127.0.0.1' ? 'localhost' : hostOf(config.httpHost)}:${https.port}`;
+      // Links in notifications and firmware download URLs keep the plain loopback URL unless
+      // YULAN_PUBLIC_URL (the HTTPS address people and devices reach) is set: a device's
+      // downloader may not trust a development CA.
+    }
+    if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
     careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
@@ -183,11 +206,12 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
     dataEvents.off('migrating', onMigrating);
-    log.info({ url, dataDir: config.dataDir }, 'cloud listening');
+    log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');
     let closing: Promise<void> | undefined;
     return {
       httpPort,
       url,
+      ...(https && httpsUrl ? { httpsPort: https.port, httpsUrl } : {}),
       ...(admin.generated !== undefined ? { adminToken: admin.generated } : {}),
       close: () => (closing ??= close()),
     };

@@ -24,7 +24,17 @@ describe('loadCloudConfig', () => {
       openDataLicence: { id: 'CC-BY-4.0', url: 'https://creativecommons.org/licenses/by/4.0/' },
       care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
       careRetention: { alertsDays: 1825, auditDays: 2190 },
+      // plain HTTP never faces the network unless YULAN_PLAIN_PUBLIC=true (docs/security.md)
+      plainHost: '127.0.0.1',
     });
+  });
+
+  it('reads the TLS files and opens plain HTTP to the network only when asked', () => {
+    const c = loadCloudConfig({ ...required, YULAN_TLS_CERT_FILE: 'c.pem', YULAN_TLS_KEY_FILE: 'k.pem', YULAN_HTTPS_PORT: '9443' });
+    expect(c.tls).toEqual({ certFile: resolve('c.pem'), keyFile: resolve('k.pem'), httpsPort: 9443 });
+    expect(loadCloudConfig({ ...required, YULAN_PLAIN_PUBLIC: 'true' }).plainHost).toBe('0.0.0.0');
+    expect(loadCloudConfig({ ...required, YULAN_HTTP_HOST: '127.0.0.1' }).plainHost).toBe('127.0.0.1');
+    expect(() => loadCloudConfig({ ...required, YULAN_TLS_CERT_FILE: 'c.pem' })).toThrow(/YULAN_TLS_KEY_FILE/);
   });
 
   it('reads the care safety net and refuses half of a fallback channel', () => {

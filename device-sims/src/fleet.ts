@@ -30,6 +30,8 @@ export interface FleetOptions {
   ratePerDevice: number;
   qos: 0 | 1;
   mqttUrl: string;
+  /** PEM CA the broker's certificate must chain to, for an mqtts:// mqttUrl */
+  ca?: string;
   seed: number;
   cloud?: CloudOptions;
   credentialsFile?: string;
@@ -213,6 +215,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
     const failures = options.deviceCommandFailures?.[d.id] ?? d.commandFailures ?? options.commandFailures;
     const device = new SimDevice({
       mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: version,
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
       qos: options.qos, initialSeq: seqBase, gate, clock: simNow, model,
       // Failure draws get their own stream so injecting failures never shifts a model's behaviour.
       commandSeed: deriveSeed(options.seed, `${d.id}/commands`),

@@ -6,6 +6,8 @@ const AUTH_CODES = new Set([4, 5]);
 
 export interface AttemptOptions {
   mqttUrl: string;
+  /** PEM CA the broker's certificate must chain to, for mqtts:// */
+  ca?: string;
   deviceId: string;
   secret: string;
   connectTimeoutMs?: number;
@@ -32,6 +34,7 @@ export function connectAttempt(o: AttemptOptions): Attempt {
     reconnectPeriod: 0, connectTimeout: o.connectTimeoutMs ?? 10_000, keepalive: o.keepaliveS ?? 60,
     queueQoSZero: false,
     will: { topic: o.will.topic, payload: o.will.payload, qos: 1, retain: true },
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
   };
   let client: MqttClient;
   try {

@@ -26,6 +26,8 @@ export interface SimDeviceOptions {
   /** Called after a command changed the model's state (the fleet then reports at once). */
   onStateChange?: () => void;
   mqttUrl: string;
+  /** PEM CA for an mqtts:// broker */
+  ca?: string;
   deviceId: string;
   site: string;
   kind: KnownKind;

@@ -176,6 +176,7 @@ export class SimDevice {
       mqttUrl: this.opts.mqttUrl, deviceId: this.id, secret: this.opts.secret, will: { topic: this.topic(Channel.Presence), payload: will },
       ...(this.opts.connectTimeoutMs !== undefined && { connectTimeoutMs: this.opts.connectTimeoutMs }),
       ...(this.opts.keepaliveS !== undefined && { keepaliveS: this.opts.keepaliveS }),
+      ...(this.opts.ca !== undefined && { ca: this.opts.ca }),
     });
     if (a.client) this.client = a.client;
     this.cancelAttempt = a.cancel;

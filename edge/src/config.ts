@@ -24,6 +24,13 @@ const EnvSchema = Type.Object({
   YULAN_EDGE_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   YULAN_EDGE_HTTP_HOST: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_EDGE_HTTP_PORT: Type.Optional(Type.String({ pattern: PORT })),
+  // HTTPS for the query API (docs/security.md): the same PEM files as the broker and cloud.
+  // YULAN_TLS_CA_FILE: the CA the MQTT source trusts for mqtts://.
+  YULAN_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_EDGE_HTTPS_PORT: Type.Optional(Type.String({ pattern: PORT })),
+  YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
   YULAN_EDGE_TOKEN: Type.String({ minLength: 16 }),
   YULAN_INFLUX_URL: Type.Optional(Type.String({ pattern: URL_RE })),
   YULAN_INFLUX_API: Type.Optional(Type.Union([Type.Literal('v1'), Type.Literal('v2')])),
@@ -82,6 +89,12 @@ export interface EdgeConfig {
   clientId: string;
   httpHost: string;
   httpPort: number;
+  /** plain HTTP address: httpHost when loopback or YULAN_PLAIN_PUBLIC, else 127.0.0.1 */
+  plainHost?: string;
+  /** HTTPS beside plain HTTP, on httpHost */
+  tls?: { certFile: string; keyFile: string; httpsPort: number };
+  /** CA for mqtts:// (YULAN_TLS_CA_FILE) */
+  tlsCaFile?: string;
   token: string;
   /** undefined → embedded SQLite store. */
   influx?: InfluxConfig;
@@ -165,6 +178,12 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
   if (v.YULAN_EDGE_HTTP_PORT && Number(v.YULAN_EDGE_HTTP_PORT) > 65535) {
     issues.push({ variable: 'YULAN_EDGE_HTTP_PORT', message: 'must be 0..65535' });
   }
+  if (!v.YULAN_TLS_CERT_FILE !== !v.YULAN_TLS_KEY_FILE) {
+    issues.push({ variable: 'YULAN_TLS_CERT_FILE', message: 'set both YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE, or neither' });
+  }
+  if (v.YULAN_EDGE_HTTPS_PORT && Number(v.YULAN_EDGE_HTTPS_PORT) > 65535) {
+    issues.push({ variable: 'YULAN_EDGE_HTTPS_PORT', message: 'must be 0..65535' });
+  }
   fallbackIssues(v, issues);
   airIssues(v, issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -177,6 +196,11 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     clientId: e.YULAN_EDGE_CLIENT_ID ?? `${e.YULAN_EDGE_MQTT_USERNAME ?? 'edge'}:edge-1`,
     httpHost: e.YULAN_EDGE_HTTP_HOST ?? '127.0.0.1',
     httpPort: Number(e.YULAN_EDGE_HTTP_PORT ?? 8081),
+    plainHost: /^(true|1)$/.test(e.YULAN_PLAIN_PUBLIC ?? '') || isLoopback(e.YULAN_EDGE_HTTP_HOST ?? '127.0.0.1') ? (e.YULAN_EDGE_HTTP_HOST ?? '127.0.0.1') : '127.0.0.1',
+    ...(e.YULAN_TLS_CERT_FILE && e.YULAN_TLS_KEY_FILE
+      ? { tls: { certFile: resolve(e.YULAN_TLS_CERT_FILE), keyFile: resolve(e.YULAN_TLS_KEY_FILE), httpsPort: Number(e.YULAN_EDGE_HTTPS_PORT ?? 8444) } }
+      : {}),
+    ...(e.YULAN_TLS_CA_FILE ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
     token: e.YULAN_EDGE_TOKEN,
     outboxMaxRows: Number(e.YULAN_OUTBOX_MAX_ROWS ?? 1_000_000),
     batchSize: Number(e.YULAN_BATCH_SIZE ?? 5000),
@@ -212,6 +236,10 @@ export function loadEdgeConfig(env: Record<string, string | undefined> = process
     };
   }
   return config;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Pairs that only make sense together: a half-configured pager would fail at the worst time. */

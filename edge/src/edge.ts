@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { registerAirRoutes } from './air/air-routes.js';
 import { AirService } from './air/air-service.js';
-import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse } from '@yulan/protos';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse, startHttpsListener, type HttpsListener } from '@yulan/protos';
 import { startAlerting, type Alerting } from './alerts/alerting.js';
 import type { EdgeConfig } from './config.js';
 import { eraseDeviceData } from './erase.js';
@@ -24,6 +25,8 @@ export interface EdgeHandle {
   httpPort: number;
   /** The embedded Node-RED, when enabled (YULAN_NODE_RED=1 or a flow file). */
   nodeRed?: EmbeddedNodeRed;
+  /** the HTTPS query API, when YULAN_TLS_CERT_FILE/KEY_FILE are set */
+  httpsPort?: number;
   metrics(): EdgeMetrics;
   close(): Promise<void>;
 }
@@ -70,6 +73,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   let tick: NodeJS.Timeout | undefined;
   let airTick: NodeJS.Timeout | undefined;
   let app: ReturnType<typeof buildHttpApi> | undefined;
+  let https: HttpsListener | undefined;
   let alerting: Alerting | undefined;
   let retention: Retention | undefined;
   try {
@@ -106,11 +110,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       logger: logger.child({ component: 'http' }),
     });
     registerAirRoutes(app, store, Date.now, config.air.aqiAlertLevel);
-    await app.listen({ host: config.httpHost, port: config.httpPort });
+    await app.listen({ host: config.plainHost ?? config.httpHost, port: config.httpPort });
     const httpPort = (app.server.address() as AddressInfo).port;
+    if (config.tls) {
+      const a = app;
+      https = await startHttpsListener((req, res) => a.routing(req, res), {
+        files: config.tls, host: config.httpHost, port: config.tls.httpsPort, logger: logger.child({ component: 'https' }),
+      });
+    }
 
     source = startMqttSource(
-      { url: config.mqttUrl, clientId: config.clientId, username: config.mqttUsername, password: config.mqttPassword },
+      { url: config.mqttUrl, clientId: config.clientId, username: config.mqttUsername, password: config.mqttPassword,
+        ...(config.tlsCaFile !== undefined ? { ca: readFileSync(config.tlsCaFile) } : {}) },
       logger.child({ component: 'mqtt' }),
       (topic, payload, ack) => ingestor.accept(topic, payload, ack),
       (up) => {
@@ -150,6 +161,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     return {
       httpPort,
       ...(nodeRed ? { nodeRed } : {}),
+      ...(https ? { httpsPort: https.port } : {}),
       metrics: snapshot,
       close() {
         closing ??= (async () => {
@@ -163,6 +175,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
             ingestor.tick();
             ingestor.flush();
           }).catch((err: unknown) => logger.warn({ err }, 'mqtt close failed'));
+          await https?.close();
           await app?.close();
           await air.idle();
           await retention?.close();
@@ -180,6 +193,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     clearInterval(tick);
     clearInterval(airTick);
     await source?.close().catch(() => {});
+    await https?.close().catch(() => {});
     await app?.close().catch(() => {});
     await retention?.close().catch(() => {});
     await forwarder?.stop(0).catch(() => {});

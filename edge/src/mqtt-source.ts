@@ -8,6 +8,8 @@ export interface MqttSourceOptions {
   clientId: string;
   username: string;
   password: string;
+  /** PEM CA the broker's certificate must chain to (mqtts://) */
+  ca?: Buffer;
 }
 
 export interface MqttSource {
@@ -61,6 +63,7 @@ export function startMqttSource(
     keepalive: 30,
     // Subscriptions live in the broker session; re-subscribing on connect below is enough.
     resubscribe: false,
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
   });
   const noop = (): void => {};
   const sender = client as unknown as PacketSender;

@@ -11,3 +11,5 @@ export * from './noise-zones.js';
 export * from './control-catalog.js';
 export * from './field-labels.js';
 export * from './integrations.js';
+export * from './tls.js';
+export * from './https-listener.js';

@@ -5,6 +5,7 @@ import { ImageStore } from './images.js';
 import { loadTrustedKeys, type TrustedKeys } from './keys.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import { FirmwareRepository } from './repository.js';
+import { loadOrCreateTokenKey } from './token-key.js';
 import { CampaignRunner } from './runner.js';
 
 export { fromClient, fromTransport, type FirmwareMqtt } from './mqtt.js';
@@ -50,7 +51,7 @@ export function openFirmware(opts: OpenFirmwareOptions): FirmwareModule {
   const now = opts.now ?? Date.now;
   const log = opts.logger.child({ part: 'firmware' });
   if (!keys) log.info('YULAN_FIRMWARE_KEYS not set: firmware uploads are refused until trusted keys are configured');
-  const tokenSecret = repo.tokenSecret();
+  const tokenSecret = loadOrCreateTokenKey(dir, repo);
   const runner = new CampaignRunner({
     repo, devices: opts.devices, mqtt: opts.mqtt, tokenSecret, baseUrl: opts.baseUrl, logger: log, now,
     ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),

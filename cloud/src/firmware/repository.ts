@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
@@ -74,14 +73,19 @@ export class FirmwareRepository {
     this.db = openMigratedDb(file, MIGRATIONS, 'firmware');
   }
 
-  /** The HMAC key of download tokens: made once, kept, so tokens survive a restart. */
-  tokenSecret(): Buffer {
+  /** The download-token key as releases before the key file kept it (token-key.ts moves it out). */
+  legacyTokenSecret(): Buffer | undefined {
     return wrapDb('reading the token secret', () => {
       const row = this.db.prepare("SELECT value FROM settings WHERE key = 'download-token-secret'").get() as Row | undefined;
-      if (row) return Buffer.from(row.value as string, 'base64');
-      const secret = randomBytes(32);
-      this.db.prepare("INSERT INTO settings (key, value) VALUES ('download-token-secret', ?)").run(secret.toString('base64'));
-      return secret;
+      return row ? Buffer.from(row.value as string, 'base64') : undefined;
+    });
+  }
+
+  dropLegacyTokenSecret(): void {
+    wrapDb('removing the token secret', () => {
+      this.db.prepare("DELETE FROM settings WHERE key = 'download-token-secret'").run();
+      // the deleted row's bytes must not linger in free pages of the file
+      this.db.exec('VACUUM');
     });
   }
 

@@ -4,6 +4,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * enough that a leaked URL is soon worthless. */
 export const DOWNLOAD_TOKEN_TTL_MS = 15 * 60_000;
 
+/** Slack for the clock moving forward between issue and check (NTP steps). */
+const MAX_CLOCK_STEP_MS = 60_000;
+
 const mac = (secret: Buffer, deviceId: string, firmwareId: string, exp: number): Buffer =>
   createHmac('sha256', secret).update(`yulan-fw-download\n${deviceId}\n${firmwareId}\n${exp}`).digest();
 
@@ -13,7 +16,7 @@ export function issueDownloadToken(secret: Buffer, deviceId: string, firmwareId:
   return `${exp}.${mac(secret, deviceId, firmwareId, exp).toString('base64url')}`;
 }
 
-export const TokenProblem = { Malformed: 'malformed', Expired: 'expired', Mismatch: 'mismatch' } as const;
+export const TokenProblem = { Malformed: 'malformed', Expired: 'expired', Mismatch: 'mismatch', Lifetime: 'lifetime' } as const;
 export type TokenProblem = (typeof TokenProblem)[keyof typeof TokenProblem];
 
 /** undefined when valid, else why not. */
@@ -26,5 +29,8 @@ export function checkDownloadToken(secret: Buffer, token: string, deviceId: stri
   // Check the MAC before the expiry, so an attacker learns nothing from the order of answers.
   if (given.length !== want.length || !timingSafeEqual(given, want)) return TokenProblem.Mismatch;
   if (nowMs >= exp) return TokenProblem.Expired;
+  // The cloud never issues a longer one: a token that claims to live longer was minted
+  // elsewhere with a copied key (a year-long one was accepted before this check).
+  if (exp - nowMs > DOWNLOAD_TOKEN_TTL_MS + MAX_CLOCK_STEP_MS) return TokenProblem.Lifetime;
   return undefined;
 }

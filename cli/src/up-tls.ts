@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { ensureDevTls, trustInstructions, type DevTls } from './dev-ca.js';
+import { resolvePort } from './ports.js';
+
+export interface TlsWiring {
+  mqttsPort: number;
+  wssPort: number;
+  httpsPort: number;
+  edgeHttpsPort: number;
+  /** set when `yulan up` made (or reused) the development CA */
+  devCa?: DevTls;
+  trust: string[];
+  /** the CA the services and the simulated fleet trust (PEM), when known */
+  caPem?: string;
+  /** the YULAN_* variables that switch TLS on in broker, cloud and edge */
+  env: NodeJS.ProcessEnv;
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, standard: number): number {
+  const raw = env[name];
+  if (raw !== undefined && raw !== '') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number 0..65535, got "${raw}"`);
+    return n;
+  }
+  // A run on free ports (YULAN_MQTT_PORT=0: tests, several stacks on one machine) gets free
+  // TLS ports too, instead of all fighting over 8883.
+  return env.YULAN_MQTT_PORT === '0' ? 0 : standard;
+}
+
+/**
+ * `yulan up`'s TLS: the operator's YULAN_TLS_CERT_FILE/KEY_FILE when set, else a development
+ * CA and server certificate in `<dataDir>/tls` (YULAN_DEV_TLS=0: no TLS listeners at all).
+ * The cloud's and the edge's MQTT links use MQTT/TLS, checked against the CA.
+ */
+export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string): Promise<TlsWiring | undefined> {
+  const own = env.YULAN_TLS_CERT_FILE !== undefined && env.YULAN_TLS_CERT_FILE !== '';
+  if (!own && env.YULAN_DEV_TLS === '0') return undefined;
+  const devCa = own ? undefined : await ensureDevTls(dataDir);
+  const w = {
+    mqttsPort: await resolvePort(port(env, 'YULAN_MQTTS_PORT', 8883)),
+    wssPort: await resolvePort(port(env, 'YULAN_WSS_PORT', 8884)),
+    httpsPort: await resolvePort(port(env, 'YULAN_HTTPS_PORT', 8443)),
+    edgeHttpsPort: await resolvePort(port(env, 'YULAN_EDGE_HTTPS_PORT', 8444)),
+  };
+  const caFile = devCa?.caFile ?? env.YULAN_TLS_CA_FILE;
+  return {
+    ...w,
+    ...(devCa ? { devCa } : {}),
+    ...(caFile ? { caPem: readFileSync(caFile, 'utf8') } : {}),
+    trust: devCa ? trustInstructions(devCa.caFile) : [],
+    env: {
+      ...(devCa ? { YULAN_TLS_CERT_FILE: devCa.certFile, YULAN_TLS_KEY_FILE: devCa.keyFile } : {}),
+      ...(caFile ? { YULAN_TLS_CA_FILE: caFile } : {}),
+      YULAN_MQTTS_PORT: String(w.mqttsPort),
+      YULAN_WSS_PORT: String(w.wssPort),
+      YULAN_HTTPS_PORT: String(w.httpsPort),
+      YULAN_EDGE_HTTPS_PORT: String(w.edgeHttpsPort),
+      // Service to service over TLS when the CA is known (HTTP between them stays on
+      // loopback inside this one process: Node's fetch trusts only NODE_EXTRA_CA_CERTS).
+      ...(caFile ? { YULAN_MQTT_URL: `mqtts://127.0.0.1:${w.mqttsPort}` } : {}),
+    },
+  };
+}
