@@ -8,3 +8,4 @@ export * from './webhook-signature.js';
 export * from './care.js';
 export * from './data-safety.js';
 export * from './noise-zones.js';
+export * from './ocpp.js';
