@@ -64,7 +64,7 @@ export function installFrameGuard(client: unknown, o: GuardOptions): void {
     if (tokens < 1) {
       o.metrics.rateLimited++;
       if (++refusedInRow > o.burst) {
-        void c.close({ code: 1008, reason: 'message rate limit exceeded', force: true });
+        void c.close({ code: 1008, reason: 'message rate limit exceeded' });
         return;
       }
       return reply(id, 'GenericError', `rate limit: at most ${o.ratePerS} messages/s (burst ${o.burst}); retry later`);

@@ -79,7 +79,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     if (!ch) return;
     metrics.cutOff++;
     chargers.delete(id);
-    void ch.rpc?.close({ code: 1008, reason, force: true });
+    void ch.rpc?.close({ code: 1008, reason });
     void ch.link.close();
   };
 
@@ -114,16 +114,18 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     if (ch?.rpc) {
       // OCPP: the newer connection of a charge point wins.
       metrics.replacedByNewer++;
-      void ch.rpc.close({ code: 1000, reason: 'replaced by a newer connection', force: true });
+      void ch.rpc.close({ code: 1000, reason: 'replaced by a newer connection' });
     }
     ch ??= newCharger(device, secret);
     chargers.set(device.id, ch);
     ch.rpc = client;
     ch.session.attach(client);
     client.on('strictValidationFailure', (e) => bump(metrics.badMessages, (e as { error?: { rpcErrorCode?: string } }).error?.rpcErrorCode ?? 'schema'));
-    client.on('close', (e) => {
+    client.on('socketError', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.oversizedFrames++;
+    });
+    client.on('close', () => {
       metrics.connections--;
-      if ((e as { code?: number }).code === 1009) metrics.oversizedFrames++;
       const cur = chargers.get(device.id);
       if (cur?.rpc !== client) return;
       cur.rpc = undefined;
