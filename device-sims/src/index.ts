@@ -24,3 +24,6 @@ export * from './command-runner.js';
 export * from './twin.js';
 export * from './firmware-hook.js';
 export * from './firmware-store.js';
+export * from './ocpp-charger.js';
+export * from './ocpp-fleet.js';
+export * from './ocpp-args.js';
