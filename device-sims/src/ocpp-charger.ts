@@ -1,4 +1,4 @@
-import { ConnectorStatusName } from '@yulan/protos';
+import { ConnectorStatus } from '@yulan/protos';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { checkChargerCommand, executeChargerCommand } from './models/ev-charger-control.js';
@@ -18,12 +18,13 @@ export interface OcppSimChargerOptions {
   logger: Logger;
 }
 
-/** OCPP status names from the model's enum names (SUSPENDED_EVSE → SuspendedEVSE). */
-const OCPP_STATUS: Record<string, string> = {
-  AVAILABLE: 'Available', PREPARING: 'Preparing', CHARGING: 'Charging', SUSPENDED_EVSE: 'SuspendedEVSE',
-  SUSPENDED_EV: 'SuspendedEV', FINISHING: 'Finishing', RESERVED: 'Reserved', UNAVAILABLE: 'Unavailable', FAULTED: 'Faulted',
+/** OCPP ChargePointStatus names of the model's states. */
+const OCPP_STATUS: Record<number, string> = {
+  [ConnectorStatus.AVAILABLE]: 'Available', [ConnectorStatus.PREPARING]: 'Preparing', [ConnectorStatus.CHARGING]: 'Charging',
+  [ConnectorStatus.SUSPENDED_EVSE]: 'SuspendedEVSE', [ConnectorStatus.SUSPENDED_EV]: 'SuspendedEV', [ConnectorStatus.FINISHING]: 'Finishing',
+  [ConnectorStatus.RESERVED]: 'Reserved', [ConnectorStatus.UNAVAILABLE]: 'Unavailable', [ConnectorStatus.FAULTED]: 'Faulted',
 };
-const ocppStatus = (s: number): string => OCPP_STATUS[ConnectorStatusName[s as keyof typeof ConnectorStatusName]] ?? 'Available';
+const ocppStatus = (s: number): string => OCPP_STATUS[s] ?? 'Available';
 
 /**
  * A simulated charge point speaking OCPP 1.6J (raw OCPP-J frames over `ws`) to the gateway,
