@@ -7,6 +7,7 @@ import { runAlertLatency } from './alert-latency.js';
 import { runAqi } from './aqi.js';
 import { runCommandRtt } from './command-rtt.js';
 import { runIngest } from './ingest.js';
+import { runOcpp } from './ocpp.js';
 import { runPipeline } from './pipeline.js';
 import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   rollout: { about: 'staged signed firmware to 10,000 chargers, 3 % offline and 1 % misbehaving; then a bad image: gate reaction, blast radius, cloud CPU', run: runRollout },
   aqi: { about: 'HJ 633 AQI and GB 3096 noise computed at the edge: cost per reading (pure functions, aggregator, hourly passes over SQLite)', run: runAqi },
   retention: { about: 'ingest while the edge prunes a large SQLite store by age: write lag before, during and after', run: runRetention },
+  ocpp: { about: 'OCPP 1.6J charge points through one gateway process: held, memory per connection, boot → online, RemoteStart → confirmed', run: runOcpp },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 
