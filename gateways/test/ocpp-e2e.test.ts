@@ -137,4 +137,35 @@ describe('OCPP 1.6J charger end to end', () => {
     }, 'rejected start fails');
     expect(failed.message).toMatch(/Rejected/);
   });
+
+  it('a firmware.update becomes UpdateFirmware; status notifications are events; the reboot on the new version confirms it', async () => {
+    let cp = cps[0]!;
+    cp.answers.UpdateFirmware = () => ({});
+    const posted = await p.api<Cmd>('/api/v1/devices/CP001/commands', { method: 'POST', json: { name: 'firmware.update', args: {
+      version: '2.0.0', url: 'https://fw.example/api/v1/firmware/abc/image?device=CP001', token: 'tok-123', sha256: 'a'.repeat(64),
+      signature: 'c2ln', size: 1024, key_id: 'ops-1',
+    } } });
+    expect(posted.status).toBe(201);
+    const call = await waitFor(() => cp.calls.find((c) => c[2] === 'UpdateFirmware'), 'UpdateFirmware at the charger');
+    expect((call[3] as { location: string }).location).toBe('https://fw.example/api/v1/firmware/abc/image?device=CP001&token=tok-123');
+    await waitFor(async () => (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body.status === 'acknowledged' || undefined, 'acknowledged');
+    for (const status of ['Downloading', 'Downloaded', 'Installing', 'Installed']) {
+      expect((await cp.call('FirmwareStatusNotification', { status }))[2]).toEqual({});
+    }
+    cp.close();
+    cp = await RawChargePoint.connect(gw.url, 'CP001', key);
+    cps.push(cp);
+    await cp.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'AC22', firmwareVersion: '2.0.0' });
+    const done = await waitFor(async () => {
+      const c = (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body;
+      return c.status === 'acknowledged' ? undefined : c;
+    }, 'firmware command settled');
+    expect(done.status).toBe('succeeded');
+    const events = await waitFor(async () => {
+      const r = await p.api<Events>('/api/v1/devices/CP001/events');
+      return r.body.events.some((e) => e.type === 'firmware.installed') ? r.body.events : undefined;
+    }, 'firmware events stored');
+    expect(events.filter((e) => e.type.startsWith('firmware.')).map((e) => e.type).sort())
+      .toEqual(['firmware.downloaded', 'firmware.downloading', 'firmware.installed', 'firmware.installing']);
+  });
 });

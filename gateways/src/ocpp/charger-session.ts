@@ -85,7 +85,14 @@ export class ChargerSession {
       }));
       return { status: 'Accepted', currentTime: now(), interval: c.heartbeatIntervalS };
     });
-    on('Heartbeat', () => ({ currentTime: now() }));
+    on('Heartbeat', () => {
+      // A reading per connector per heartbeat: an idle charger still shows it is alive in
+      // telemetry (what a firmware campaign's health gate watches, docs/control.md §2.1).
+      for (const s of this.connectors.values()) {
+        if (s.connectorId > 0 && s.status !== ConnectorStatus.UNSPECIFIED) c.link.publish(Channel.Telemetry, c.link.telemetryBytes(toReading(s)));
+      }
+      return { currentTime: now() };
+    });
     on<{ connectorId: number; errorCode: string; status: string; timestamp?: string; info?: string; vendorErrorCode?: string }>('StatusNotification', (p) => {
       this.#status(p);
       return {};

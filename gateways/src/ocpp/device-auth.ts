@@ -89,7 +89,8 @@ export class CloudChargerAuth {
         method: 'POST',
         headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ deviceId: id, secret }),
-        signal: AbortSignal.timeout(5000),
+        // scrypt at the cloud is slow on purpose; a reconnect storm queues there.
+        signal: AbortSignal.timeout(15_000),
       });
       status = res.status;
       body = await res.json().catch(() => undefined);

@@ -14,7 +14,8 @@ export interface CommandContext {
   logger: Logger;
 }
 
-type Call = { action: string; params: Record<string, unknown>; accepted: readonly string[] } | { refuse: string };
+/** `accepted: null`: the call's answer carries no status (UpdateFirmware.conf is empty). */
+type Call = { action: string; params: Record<string, unknown>; accepted: readonly string[] | null } | { refuse: string };
 
 /** Profile id the gateway owns on each charger (TxDefaultProfile, stack level 0). */
 const LIMIT_PROFILE_ID = 1001;
@@ -48,6 +49,14 @@ function plan(name: string, args: Readonly<Record<string, string>>, session: Cha
       return { action: 'Reset', params: { type: 'Soft' }, accepted: ['Accepted'] };
     case 'charger.unlock_connector':
       return { action: 'UnlockConnector', params: { connectorId }, accepted: ['Unlocked'] };
+    case 'firmware.update': {
+      // The command's url already names the device; the charger downloads with the
+      // short-lived token appended, and reports progress with FirmwareStatusNotification.
+      const url = args.url ?? '';
+      const location = args.token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(args.token)}` : url;
+      if (!/^(https?|ftps?):\/\//.test(location)) return { refuse: 'firmware.update needs an http(s) url' };
+      return { action: 'UpdateFirmware', params: { location, retrieveDate: new Date().toISOString(), retries: 3, retryInterval: 60 }, accepted: null };
+    }
     case 'charger.set_current_limit':
       return { action: 'SetChargingProfile', params: currentLimitProfile(Number(args.limit_a)), accepted: ['Accepted'] };
     default:
@@ -79,8 +88,8 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     bump(c.metrics.callsOut, p.action);
     const res = (await rpc.call(p.action, p.params)) as { status?: string };
     const status = res.status ?? '';
-    if (p.accepted.includes(status)) {
-      c.link.commandResult(cmd.commandId, CommandStatus.ACCEPTED, `${p.action}: ${status}`, { ocpp_status: status });
+    if (p.accepted === null || p.accepted.includes(status)) {
+      c.link.commandResult(cmd.commandId, CommandStatus.ACCEPTED, `${p.action}: ${status || 'accepted'}`, status ? { ocpp_status: status } : {});
     } else {
       c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${status || 'no status'}`, { ocpp_status: status });
     }
