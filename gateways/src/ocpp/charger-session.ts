@@ -23,6 +23,8 @@ export interface SessionContext {
   metrics: GatewayMetrics;
   logger: Logger;
   heartbeatIntervalS: number;
+  /** BootNotification was accepted on this connection (platform calls may go now). */
+  onBooted?: () => void;
 }
 
 const SAFETY = new Set(['GroundFailure', 'OverCurrentFailure', 'OverVoltage', 'HighTemperature']);
@@ -83,6 +85,7 @@ export class ChargerSession {
       c.link.publish(Channel.Event, c.link.eventBytes('charger.boot', Severity.INFO, `${p.chargePointVendor} ${p.chargePointModel} booted`, {
         vendor: p.chargePointVendor, model: p.chargePointModel, firmware_version: c.link.firmwareVersion,
       }));
+      setImmediate(() => c.onBooted?.());
       return { status: 'Accepted', currentTime: now(), interval: c.heartbeatIntervalS };
     });
     on('Heartbeat', () => {

@@ -3,6 +3,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import type { Logger } from 'pino';
+import type { TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
@@ -29,6 +30,10 @@ interface Charger {
   link: ChargerLink;
   session: ChargerSession;
   rpc: (RpcPeer & { close(o: { code?: number; reason?: string; force?: boolean }): Promise<unknown> }) | undefined;
+  /** Boot accepted on the current connection: many chargers refuse calls before that. */
+  booted: boolean;
+  /** The newest desired twin, applied once the charger has booted. */
+  desired: TwinDesired | undefined;
 }
 
 type RpcClient = NonNullable<Charger['rpc']> & {
@@ -84,17 +89,24 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   };
 
   function newCharger(device: ChargerIdentity, secret: string): Charger {
-    const ch = { device, secret, rpc: undefined } as Partial<Charger> as Charger;
+    const ch = { device, secret, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
     const log = logger.child({ chargePoint: device.id });
     const cmdCtx = () => ({ link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log });
     ch.link = new ChargerLink({
       mqttUrl: config.mqttUrl, deviceId: device.id, site: device.site, secret, outbox, logger: log,
       onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
-      onTwin: (d) => void applyTwin(d, cmdCtx()),
+      onTwin: (d) => {
+        ch.desired = d;
+        if (ch.booted) void applyTwin(d, cmdCtx());
+      },
       onRefused: (why) => cut(device.id, why),
     });
     ch.session = new ChargerSession({
       deviceId: device.id, link: ch.link, outbox, idTags, metrics, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
+      onBooted: () => {
+        ch.booted = true;
+        if (ch.desired) void applyTwin(ch.desired, cmdCtx());
+      },
     });
     return ch;
   }
@@ -119,6 +131,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     ch ??= newCharger(device, secret);
     chargers.set(device.id, ch);
     ch.rpc = client;
+    ch.booted = false;
     ch.session.attach(client);
     client.on('strictValidationFailure', (e) => bump(metrics.badMessages, (e as { error?: { rpcErrorCode?: string } }).error?.rpcErrorCode ?? 'schema'));
     client.on('socketError', (err) => {
@@ -138,7 +151,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     handleHttp(req, res, {
       token: config.gatewayToken, idTags,
       health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth() }),
-      metrics: () => ({ ...metrics, outbox: outbox.depth() }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), memory: process.memoryUsage() }),
     }).catch((err: unknown) => {
       logger.error({ err }, 'http handler failed');
       if (!res.headersSent) res.writeHead(500).end();
