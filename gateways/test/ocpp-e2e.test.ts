@@ -155,7 +155,10 @@ describe('OCPP 1.6J charger end to end', () => {
     cp.close();
     cp = await RawChargePoint.connect(gw.url, 'CP001', key);
     cps.push(cp);
-    await cp.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'AC22', firmwareVersion: '2.0.0' });
+    const boot = await cp.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'AC22', firmwareVersion: '2.0.0' });
+    // The retained current limit is applied again on the new connection, only after the boot was accepted.
+    await waitFor(() => cp.calls.find((c) => c[2] === 'SetChargingProfile'), 'limit re-applied after the reboot');
+    expect(cp.frames.findIndex((f) => f[2] === 'SetChargingProfile')).toBeGreaterThan(cp.frames.indexOf(boot));
     const done = await waitFor(async () => {
       const c = (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body;
       return c.status === 'acknowledged' ? undefined : c;
