@@ -171,4 +171,33 @@ describe('OCPP 1.6J charger end to end', () => {
     expect(events.filter((e) => e.type.startsWith('firmware.')).map((e) => e.type).sort())
       .toEqual(['firmware.downloaded', 'firmware.downloading', 'firmware.installed', 'firmware.installing']);
   });
+
+  it('configuration, trigger and unlock are commands; they succeed on what the charger answers', async () => {
+    const cp = cps[cps.length - 1]!;
+    cp.answers.GetConfiguration = () => ({ configurationKey: [{ key: 'HeartbeatInterval', value: '300', readonly: false }], unknownKey: [] });
+    cp.answers.ChangeConfiguration = (q) => ({ status: q.key === 'Locked' ? 'Rejected' : 'Accepted' });
+    cp.answers.UnlockConnector = () => ({ status: 'Unlocked' });
+    const run = async (name: string, args: Record<string, unknown>): Promise<Cmd> => {
+      const posted = await p.api<Cmd>('/api/v1/devices/CP001/commands', { method: 'POST', json: { name, args, timeoutSec: 20 } });
+      expect(posted.status).toBe(201);
+      return waitFor(async () => {
+        const c = (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body;
+        return ['succeeded', 'failed', 'timed_out'].includes(c.status) ? c : undefined;
+      }, `${name} settled`);
+    };
+    expect((await run('charger.get_configuration', { key: 'HeartbeatInterval' })).status).toBe('succeeded');
+    expect(cp.calls.find((c) => c[2] === 'GetConfiguration')![3]).toEqual({ key: ['HeartbeatInterval'] });
+    expect((await run('charger.change_configuration', { key: 'MeterValueSampleInterval', value: '60' })).status).toBe('succeeded');
+    const refused = await run('charger.change_configuration', { key: 'Locked', value: 'x' });
+    expect(refused).toMatchObject({ status: 'failed' });
+    expect(refused.message).toMatch(/Rejected/);
+    expect((await run('charger.unlock_connector', { connector_id: 1 })).status).toBe('succeeded');
+    cp.answers.TriggerMessage = () => {
+      setTimeout(() => void cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' }), 50);
+      return { status: 'Accepted' };
+    };
+    expect((await run('charger.trigger_message', { message: 'StatusNotification', connector_id: 1 })).status).toBe('succeeded');
+    const conf = await waitFor(async () => (await p.api<Events>('/api/v1/devices/CP001/events')).body.events.find((e) => e.type === 'charger.configuration'), 'configuration event');
+    expect(conf.attributes).toEqual({ HeartbeatInterval: '300' });
+  });
 });

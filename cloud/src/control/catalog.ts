@@ -34,6 +34,14 @@ export const COMMANDS: Record<KindSlug, Record<string, TSchema>> = {
     'charger.set_current_limit': args({ limit_a: Type.Number({ minimum: 6, maximum: 80 }) }),
     'charger.change_availability': args({ available: Type.Boolean() }),
     'charger.reset': args({ type: Type.Union([Type.Literal('soft'), Type.Literal('hard')]) }),
+    // OCPP chargers through the gateway (docs/ocpp.md); OCPP CiString50 keys, CiString500 values.
+    'charger.unlock_connector': args({ connector_id: connector }),
+    'charger.get_configuration': args({ key: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })) }),
+    'charger.change_configuration': args({ key: Type.String({ minLength: 1, maxLength: 50 }), value: Type.String({ maxLength: 500 }) }),
+    'charger.trigger_message': args({
+      message: Type.Union(['BootNotification', 'DiagnosticsStatusNotification', 'FirmwareStatusNotification', 'Heartbeat', 'MeterValues', 'StatusNotification'].map((m) => Type.Literal(m))),
+      connector_id: Type.Optional(connector),
+    }),
   },
   'parcel-locker': {
     ...COMMON,

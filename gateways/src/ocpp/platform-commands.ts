@@ -1,4 +1,4 @@
-import { CommandStatus, type Command, type TwinDesired } from '@yulan/protos';
+import { Channel, CommandStatus, Severity, type Command, type TwinDesired } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { ChargerLink } from './charger-link.js';
 import type { ChargerSession, RpcPeer } from './charger-session.js';
@@ -57,6 +57,15 @@ function plan(name: string, args: Readonly<Record<string, string>>, session: Cha
       if (!/^(https?|ftps?):\/\//.test(location)) return { refuse: 'firmware.update needs an http(s) url' };
       return { action: 'UpdateFirmware', params: { location, retrieveDate: new Date().toISOString(), retries: 3, retryInterval: 60 }, accepted: null };
     }
+    case 'charger.get_configuration':
+      return { action: 'GetConfiguration', params: args.key ? { key: [args.key] } : {}, accepted: null };
+    case 'charger.change_configuration':
+      return { action: 'ChangeConfiguration', params: { key: args.key ?? '', value: args.value ?? '' }, accepted: ['Accepted', 'RebootRequired'] };
+    case 'charger.trigger_message':
+      return {
+        action: 'TriggerMessage', accepted: ['Accepted'],
+        params: { requestedMessage: args.message ?? '', ...(args.connector_id !== undefined ? { connectorId: Number(args.connector_id) } : {}) },
+      };
     case 'charger.set_current_limit':
       return { action: 'SetChargingProfile', params: currentLimitProfile(Number(args.limit_a)), accepted: ['Accepted'] };
     default:
@@ -89,7 +98,13 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     const res = (await rpc.call(p.action, p.params)) as { status?: string };
     const status = res.status ?? '';
     if (p.accepted === null || p.accepted.includes(status)) {
-      c.link.commandResult(cmd.commandId, CommandStatus.ACCEPTED, `${p.action}: ${status || 'accepted'}`, status ? { ocpp_status: status } : {});
+      // Where the answer is the whole effect (configuration, unlock), it is SUCCEEDED; else
+      // an ACK, and the charger's reports must show the effect.
+      const done = ANSWER_IS_RESULT.has(p.action);
+      const output = done ? answerOutput(p.action, res) : {};
+      c.link.commandResult(cmd.commandId, done ? CommandStatus.SUCCEEDED : CommandStatus.ACCEPTED, `${p.action}: ${status || 'accepted'}`,
+        { ...output, ...(status ? { ocpp_status: status } : {}) });
+      reportAnswer(p.action, p.params, res, c);
     } else {
       c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${status || 'no status'}`, { ocpp_status: status });
     }
@@ -97,6 +112,34 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     c.metrics.callErrorsOut++;
     const e = err as { rpcErrorCode?: string; message?: string };
     c.link.commandResult(cmd.commandId, CommandStatus.FAILED, `${p.action}: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
+  }
+}
+
+const ANSWER_IS_RESULT = new Set(['GetConfiguration', 'ChangeConfiguration', 'UnlockConnector']);
+
+/** GetConfiguration's keys as the command's output (shown by the commands API). */
+function answerOutput(action: string, res: unknown): Record<string, string> {
+  if (action !== 'GetConfiguration') return {};
+  const r = res as { configurationKey?: { key: string; value?: string }[] };
+  return Object.fromEntries((r.configurationKey ?? []).slice(0, 200).map((k) => [k.key, k.value ?? '']));
+}
+
+/** What only the charger's answer shows (no telemetry changes) is reported as an event,
+ * which is what the cloud confirms these commands by. */
+function reportAnswer(action: string, params: Record<string, unknown>, res: unknown, c: CommandContext): void {
+  const ev = (type: string, message: string, attributes: Record<string, string>): void =>
+    c.link.publish(Channel.Event, c.link.eventBytes(type, Severity.INFO, message, attributes));
+  if (action === 'UnlockConnector') ev('charger.connector_unlocked', `connector ${String(params.connectorId)} unlocked`, { connector_id: String(params.connectorId) });
+  if (action === 'ChangeConfiguration') {
+    const status = (res as { status?: string }).status ?? '';
+    ev('charger.configuration_changed', `${String(params.key)} changed (${status})`, { key: String(params.key), status });
+  }
+  if (action === 'GetConfiguration') {
+    const r = res as { configurationKey?: { key: string; value?: string; readonly: boolean }[]; unknownKey?: string[] };
+    const attributes: Record<string, string> = {};
+    for (const k of (r.configurationKey ?? []).slice(0, 200)) attributes[k.key] = `${k.value ?? ''}${k.readonly ? ' (read-only)' : ''}`;
+    if (r.unknownKey?.length) attributes['(unknown)'] = r.unknownKey.join(',');
+    ev('charger.configuration', `${Object.keys(attributes).length} configuration keys`, attributes);
   }
 }
 
