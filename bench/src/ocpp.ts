@@ -78,6 +78,7 @@ export async function runOcpp(argv: string[]): Promise<unknown> {
     const bootMs: number[] = [];
     const cps: Cp[] = [];
     let retries = 0;
+    let pending = 0;
     const t0 = performance.now();
     const lanes = Array.from({ length: 20 }, async (_, lane) => {
       for (let i = lane; i < devices.length; i += 20) {
@@ -93,14 +94,20 @@ export async function runOcpp(argv: string[]): Promise<unknown> {
           });
         }
         const b = performance.now();
-        const r = await call(cp, 'BootNotification', { chargePointVendor: 'Bench', chargePointModel: 'B1' });
-        if ((r[2] as { status?: string }).status === 'Accepted') bootMs.push(performance.now() - b);
+        // Pending (its broker session not up yet) → boot again, as a charger does after `interval`
+        // (shortened to 2 s here); the latency is to the Accepted answer.
+        for (let k = 0; k < 150; k++) {
+          const r = await call(cp, 'BootNotification', { chargePointVendor: 'Bench', chargePointModel: 'B1' });
+          if ((r[2] as { status?: string }).status === 'Accepted') { bootMs.push(performance.now() - b); break; }
+          pending++;
+          await new Promise((res) => setTimeout(res, 2000));
+        }
         cps.push(cp);
       }
     });
     await Promise.all(lanes);
     const connectS = (performance.now() - t0) / 1000;
-    for (let i = 0; online.size < N && i < 600; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; online.size < N && i < 3000; i++) await new Promise((r) => setTimeout(r, 100));
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { chargers: number };
     const rss1 = procUsage(gw.proc.pid!).rssBytes;
     const m1 = await mem();
@@ -131,7 +138,7 @@ export async function runOcpp(argv: string[]): Promise<unknown> {
     const result = {
       chargers: N, held: health.chargers, connectS, rssBeforeMiB: rss0 / 2 ** 20, rssAfterMiB: rss1 / 2 ** 20,
       kibPerConnection: (rss1 - rss0) / 1024 / N, heapKibPerConnection: (m1.heapUsed + m1.external - m0.heapUsed - m0.external) / 1024 / N,
-      upgradeRetries: retries,
+      upgradeRetries: retries, bootsPending: pending,
       connectToOnlineMs: { p50: percentile(onlineMs, 50), p99: percentile(onlineMs, 99), n: onlineMs.length },
       bootToAcceptedMs: { p50: percentile(bootMs, 50), p99: percentile(bootMs, 99), n: bootMs.length },
       remoteStartConfirmedMs: { p50: percentile(rtt, 50), p99: percentile(rtt, 99), outcome },
@@ -145,9 +152,10 @@ answer as a real charger does (RemoteStart Accepted, StartTransaction, Charging,
 
 ${table(['measure', 'value'], [
   ['charge points held by the gateway', `${fmt(health.chargers)} of ${fmt(N)}`],
-  ['connect + boot of all', `${fmt(connectS)} s (${fmt(retries)} upgrades retried after a 503 while the registry was busy)`],
+  ['connect + boot of all', `${fmt(connectS)} s (${fmt(retries)} upgrades retried after a 503; ${fmt(pending)} BootNotification answered Pending and repeated)`],
+  ['chargers online (presence) at the end', `${fmt(onlineMs.length)} of ${fmt(N)}`],
   ['gateway RSS before → after', `${fmt(result.rssBeforeMiB)} → ${fmt(result.rssAfterMiB)} MiB`],
-  ['gateway memory per connection (WebSocket + its MQTT session): RSS delta / JS heap + external delta', `${fmt(result.kibPerConnection)} / ${fmt(result.heapKibPerConnection)} KiB`],
+  ['gateway memory per connection (WebSocket + its MQTT session), JS heap + external delta', `${fmt(result.heapKibPerConnection)} KiB (RSS delta ${fmt(result.kibPerConnection)} KiB: start-up garbage collected meanwhile)`],
   ['WebSocket upgrade → presence online at a subscriber, p50 / p99', `${fmt(result.connectToOnlineMs.p50)} / ${fmt(result.connectToOnlineMs.p99)} ms`],
   ['BootNotification → Accepted, p50 / p99', `${fmt(result.bootToAcceptedMs.p50)} / ${fmt(result.bootToAcceptedMs.p99)} ms`],
   ['RemoteStart (API) → command succeeded, p50 / p99', `${fmt(result.remoteStartConfirmedMs.p50)} / ${fmt(result.remoteStartConfirmedMs.p99)} ms (${Object.entries(outcome).map(([k, v]) => `${v} ${k}`).join(', ')})`],
