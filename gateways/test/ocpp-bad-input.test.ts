@@ -59,6 +59,16 @@ describe('security profile 1 at the upgrade', () => {
     await bystanderFine();
   });
 
+  it('the gateway token opens device-auth only, not the admin API', async () => {
+    const res = await fetch(`${p.cloudUrl}/api/v1/devices`, { headers: { authorization: `Bearer ${p.env.YULAN_GATEWAY_TOKEN}` } });
+    expect(res.status).toBe(401);
+    const auth = await fetch(`${p.cloudUrl}/api/v1/internal/device-auth`, {
+      method: 'POST', headers: { authorization: `Bearer ${p.env.YULAN_GATEWAY_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ deviceId: 'BYSTANDER', secret: keys.BYSTANDER }),
+    });
+    expect(auth.status).toBe(200);
+  });
+
   it('the gateway credential grants nothing on the broker: it cannot publish as any device', async () => {
     const url = p.env.YULAN_MQTT_URL!;
     await expect(mqtt.connectAsync(url, { clientId: 'gateway', username: 'gateway', password: p.env.YULAN_GATEWAY_TOKEN!, reconnectPeriod: 0 }))
