@@ -44,7 +44,10 @@ export class ChargerLink {
     const will = Presence.encode({ deviceId: o.deviceId, kind: DeviceKind.EV_CHARGER, online: false, tsMs: Date.now(), reason: 'will' });
     this.#client = mqtt.connect(o.mqttUrl, {
       clientId: o.deviceId, username: o.deviceId, password: o.secret, protocolVersion: 4, clean: true,
-      reconnectPeriod: 2000, connectTimeout: 10_000, keepalive: 60, queueQoSZero: false,
+      // MQTT.js stops reconnecting after a refused CONNACK unless told otherwise; a
+      // "server unavailable" (cloud slow, broker start-up hold) must not strand the charger
+      // in Pending. Refusals of the credentials end the link instead (onRefused → close).
+      reconnectPeriod: 2000, reconnectOnConnackError: true, connectTimeout: 10_000, keepalive: 60, queueQoSZero: false,
       will: { topic: deviceTopic(this.addr, Channel.Presence), payload: Buffer.from(will), qos: 1, retain: true },
     });
     this.#client.on('connect', () => {
