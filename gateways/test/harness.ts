@@ -38,7 +38,7 @@ export interface Platform {
 
 /** The real platform on free ports in a temp dir: Aedes broker (device auth through the
  * cloud), Fastify cloud with its SQLite registry, edge with the SQLite store. */
-export async function startPlatform(): Promise<Platform> {
+export async function startPlatform(extraEnv: Record<string, string> = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-ocpp-'));
   const [mqttPort, wsPort, httpPort, edgePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const s = { edge: generateSecret(), cloud: generateSecret(), broker: generateSecret(), edgeToken: generateSecret(), gateway: generateSecret() };
@@ -54,6 +54,7 @@ export async function startPlatform(): Promise<Platform> {
     YULAN_BROKER_ACCOUNTS_FILE: accountsFile, YULAN_BROKER_TOKEN: s.broker, YULAN_EDGE_TOKEN: s.edgeToken,
     YULAN_EDGE_MQTT_PASSWORD: s.edge, YULAN_CLOUD_MQTT_PASSWORD: s.cloud, YULAN_GATEWAY_TOKEN: s.gateway,
     YULAN_BROKER_STARTUP_HOLD_MS: '0', YULAN_OCPP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0',
+    ...extraEnv,
   };
   const broker = await startBroker(loadBrokerConfig(env), logger);
   const cloud = await startCloud(loadCloudConfig(env), logger, { dashboardDir: null });
