@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { loadBrokerConfig, startBroker, startBrokerCluster } from '@yulan/broker';
 import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
-import { parseSimArgs, runFleet, simUsage } from '@yulan/device-sims';
+import { parseOcppSimArgs, parseSimArgs, runFleet, simUsage, startOcppSimChargers, wantsOcpp } from '@yulan/device-sims';
 import { takeConfigFlag, withConfigFile } from './config-file.js';
 import { createLogger } from './logger.js';
 import { runUp } from './up.js';
@@ -18,6 +18,7 @@ Usage:
   yulan cloud              run the cloud API and dashboard
   yulan sim [options]      run a simulated device fleet (yulan sim --help)
   yulan gateway serial --config FILE   serial sensors as Yulan devices (--help)
+  yulan gateway ocpp       run the OCPP 1.6J gateway for real chargers (docs/ocpp.md)
 ${ENGINEER_USAGE}
   yulan backup [--to DIR]  copy every database and file of the data directory, online
   yulan restore --from DIR restore a backup into a fresh data directory
@@ -168,9 +169,22 @@ export async function main(rawArgv: string[]): Promise<number> {
       }
       const logger = createLogger(env);
       const shutdown = shutdownOnSignal(logger);
+      if (wantsOcpp(rest)) {
+        const ocpp = await startOcppSimChargers(parseOcppSimArgs(rest, env), logger.child({ svc: 'sim-ocpp' }));
+        logger.info({ chargers: ocpp.ids }, 'OCPP chargers running');
+        return shutdown([ocpp]);
+      }
       const fleet = await runFleet(parseSimArgs(rest, env), logger.child({ svc: 'sim' }));
       logger.info({ devices: fleet.devices.length }, 'fleet running');
       return shutdown([fleet]);
+    }
+    case 'gateway': {
+      const { runGateway } = await import('./gateway-command.js');
+      if (rest.includes('--help') || rest.includes('-h')) return runGateway(['--help'], env, createLogger(env)) as Promise<number>;
+      const logger = createLogger(env);
+      const shutdown = shutdownOnSignal(logger);
+      const gw = await runGateway(rest, env, logger);
+      return typeof gw === 'number' ? gw : shutdown([gw]);
     }
     case undefined:
     case 'help':

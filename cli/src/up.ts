@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { loadBrokerConfig, startBroker } from '@yulan/broker';
 import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
-import { FALL_SCENARIOS, isFallScenario, runFleet, type FleetScenario } from '@yulan/device-sims';
+import { FALL_SCENARIOS, isFallScenario, runFleet, startOcppSimChargers, type FleetScenario } from '@yulan/device-sims';
 import { KIND_SLUGS } from '@yulan/protos';
 import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
 import { resolvePort } from './ports.js';
@@ -13,6 +13,8 @@ import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
 import { seedDemoSites } from './demo-sites.js';
 import { resolveTlsWiring, type TlsWiring } from './up-tls.js';
+import { loadOcppGatewayConfig, startOcppGateway } from '@yulan/gateways';
+import { loadOrCreateGatewayToken } from './gateway-secret.js';
 
 export interface UpHandle {
   /** MQTT/TLS, WSS, cloud HTTPS and edge HTTPS ports (unless YULAN_DEV_TLS=0 without own certificates) */
@@ -21,6 +23,8 @@ export interface UpHandle {
   wsPort: number;
   httpPort: number;
   edgePort: number;
+  /** the OCPP 1.6J gateway (YULAN_OCPP_PORT, default 8085) */
+  ocppPort: number;
   /** Only on the first start of a data directory (or never, when YULAN_ADMIN_TOKEN is set). */
   adminToken?: string;
   /** Only on the first start with simulated fall sensors (YULAN_CARE_DEMO=0 turns it off). */
@@ -53,6 +57,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const wsPort = await resolvePort(numberFrom(env, 'YULAN_WS_PORT', 8083));
   const httpPort = await resolvePort(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
   const edgePort = await resolvePort(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
+  const ocppPort = await resolvePort(numberFrom(env, 'YULAN_OCPP_PORT', 8085));
+  const gatewayToken = env.YULAN_GATEWAY_TOKEN ?? loadOrCreateGatewayToken(dataDir);
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
   const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
@@ -97,14 +103,17 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     // one device must not cost everyone else (docs/security.md): 50 msg/s each unless set
     YULAN_QUOTA_MSGS_PER_SEC: env.YULAN_QUOTA_MSGS_PER_SEC ?? '50',
     ...(tls?.env ?? {}),
+    YULAN_OCPP_PORT: String(ocppPort),
+    YULAN_GATEWAY_TOKEN: gatewayToken,
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.
-  let brokerConfig, cloudConfig, edgeConfig;
+  let brokerConfig, cloudConfig, edgeConfig, ocppConfig;
   try {
     brokerConfig = loadBrokerConfig(wired);
     cloudConfig = loadCloudConfig(wired);
     edgeConfig = loadEdgeConfig(wired);
+    ocppConfig = loadOcppGatewayConfig(wired);
   } catch (err) {
     await pager?.close();
     throw err;
@@ -124,6 +133,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     started.push({ name: 'cloud', svc: cloud });
     const edge = await startEdge(edgeConfig, logger.child({ svc: 'edge' }));
     started.push({ name: 'edge', svc: edge });
+    const ocpp = await startOcppGateway(ocppConfig, logger.child({ svc: 'gateway-ocpp' }));
+    started.push({ name: 'gateway-ocpp', svc: ocpp });
 
     const perKind = numberFrom(env, 'YULAN_SIM_DEVICES', 5);
     const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
@@ -168,6 +179,14 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         firmwareKeysFile: firmwareKeys,
       }, logger.child({ svc: 'sim' }));
       started.push({ name: 'sim', svc: fleet });
+      // One charger speaking OCPP 1.6J through the gateway, beside the MQTT-native ones.
+      if (adminToken && env.YULAN_SIM_OCPP !== '0') {
+        const ocppSim = await startOcppSimChargers({
+          gatewayUrl: ocpp.url, cloud: { url: local(httpPort), adminToken }, site: (env.YULAN_SIM_SITES ?? 'xuhui').split(',')[0]!.trim() || 'xuhui',
+          credentialsFile: join(dataDir, 'sims', 'ocpp-credentials.json'), rate: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
+        }, logger.child({ svc: 'sim-ocpp' }));
+        started.push({ name: 'sim-ocpp', svc: ocppSim });
+      }
       if (adminToken && demoOn) {
         const falls = fleet.devices.filter((d) => d.kind === 'fall-sensor').map((d) => d.id);
         demo ??= await seedCareDemo({ url: local(httpPort), adminToken }, falls, demoFile, logger.child({ svc: 'care-demo' }), pager);
@@ -201,6 +220,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         for (const line of tls.trust) print(`    ${line}`);
       }
     }
+    print(`  OCPP 1.6J      ${ocpp.url.replace('127.0.0.1', 'localhost')}/{chargePointId}  (docs/ocpp.md)`);
     print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
     if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
     for (const l of serial?.lines ?? []) print(l);
@@ -221,7 +241,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     print('');
     return {
       ...(tls ? { tls } : {}),
-      mqttPort, wsPort, httpPort, edgePort,
+      mqttPort, wsPort, httpPort, edgePort, ocppPort: ocpp.port,
       ...(pager ? { pager } : {}),
       ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),
       ...(demo ? { careDemo: demo } : {}),

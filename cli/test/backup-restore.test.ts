@@ -28,7 +28,7 @@ describe('yulan backup / restore, end to end', () => {
   const backup = join(tmp.dir, 'backup');
   const env = (dataDir: string, devices: string): NodeJS.ProcessEnv => ({
     YULAN_DATA_DIR: dataDir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0', YULAN_DEMO_PAGER_PORT: '0',
-    YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: devices, YULAN_SIM_RATE: '5', YULAN_SIM_SITES: 'xuhui',
+    YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: devices, YULAN_SIM_RATE: '5', YULAN_SIM_SITES: 'xuhui',
   });
   let up: UpHandle | undefined;
   let token: string;

@@ -18,7 +18,7 @@ describe('yulan up: the care demo reaches a person with no care page open', () =
 
   const env = {
     YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
-    YULAN_DEMO_PAGER_PORT: '0', YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1',
+    YULAN_DEMO_PAGER_PORT: '0', YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0',
     YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '0.2', YULAN_SIM_SCENARIO: 'sos', YULAN_SIM_SCENARIO_AFTER: '2',
   };
 

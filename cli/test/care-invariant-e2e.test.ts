@@ -34,7 +34,7 @@ describe('a press after the alert was handled reaches a person (broker, edge, cl
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     up = await runUp({
       YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
-      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '0', YULAN_CARE_DEMO: '0',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: '0', YULAN_CARE_DEMO: '0',
     }, quietLogger, () => {});
     base = `http://127.0.0.1:${up.httpPort}`;
     const token = up.adminToken!;

@@ -47,7 +47,7 @@ describe('engineer commands against a running cloud', () => {
     writeFileSync(join(tmp.dir, 'ops-1.pem'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     up = await runUp({
       YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
-      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '4', YULAN_SIM_SITES: 'xuhui',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '4', YULAN_SIM_SITES: 'xuhui',
       YULAN_CARE_DEMO: '0', YULAN_FIRMWARE_KEYS: keysFile,
     }, quietLogger, () => {});
     env = {

@@ -17,7 +17,7 @@ describe.skipIf(shouldSkipInflux())('yulan up with YULAN_INFLUX_URL', () => {
     await influx.createDatabase('city');
     up = await runUp({
       YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
-      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '5', YULAN_SIM_SITES: 'minhang',
+      YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '5', YULAN_SIM_SITES: 'minhang',
       YULAN_INFLUX_URL: influx.url, YULAN_INFLUX_DB: 'city',
     }, quietLogger, () => {});
   });

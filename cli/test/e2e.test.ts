@@ -17,7 +17,7 @@ describe('yulan up, end to end', () => {
   const env: NodeJS.ProcessEnv = {
     YULAN_DATA_DIR: tmp.dir,
     YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
-    YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1',
+    YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0',
     YULAN_SIM_DEVICES: '2', YULAN_SIM_RATE: '4', YULAN_SIM_SITES: 'xuhui,pudong',
     YULAN_SERIAL_DEMO: '0', // counts the simulated fleet exactly; the serial demo has its own test
   };
@@ -60,11 +60,13 @@ describe('yulan up, end to end', () => {
   });
 
   it('provisions the simulated fleet, which comes online with live values', async () => {
+    // Two per kind over MQTT, and one charger speaking OCPP 1.6J through the gateway.
     const list = await eventually(async () => {
       const r = await api<{ items: DeviceView[]; total: number }>(base, token, '/api/v1/devices?limit=100');
       const ready = r.body.items.filter((d) => d.status === 'online' && d.lastValues);
-      return ready.length === 8 ? r.body : undefined;
-    }, 'eight simulated devices online with last values', 30_000);
+      return ready.length === 9 ? r.body : undefined;
+    }, 'nine simulated devices online with last values', 30_000);
+    expect(list.items.filter((d) => d.id.startsWith('ocpp-')).map((d) => d.kind)).toEqual(['ev-charger']);
     expect(new Set(list.items.map((d) => d.kind))).toEqual(new Set(['ev-charger', 'parcel-locker', 'fall-sensor', 'env-monitor']));
     expect(new Set(list.items.map((d) => d.site))).toEqual(new Set(['xuhui', 'pudong']));
 

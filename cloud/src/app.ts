@@ -34,6 +34,8 @@ export interface AppOptions {
   /** SHA-256 of the admin token (see auth-tokens.ts) */
   adminTokenDigest: Buffer;
   brokerToken: string;
+  /** field gateways' bearer, accepted at device-auth only (docs/ocpp.md) */
+  gatewayToken?: string;
   /** the edge's shared token, for the edge → cloud internal endpoints (alerts, care rules) */
   edgeToken?: string;
   /** folder of the static page; null disables it */

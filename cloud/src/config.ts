@@ -20,6 +20,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_CLOUD_MQTT_USERNAME: Type.String({ minLength: 1, default: 'cloud' }),
   YULAN_CLOUD_MQTT_PASSWORD: Secret,
   YULAN_BROKER_TOKEN: Secret,
+  // Field gateways (docs/ocpp.md) check their devices' credentials at device-auth with
+  // their own token, so a gateway never holds the broker's.
+  YULAN_GATEWAY_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
   YULAN_EDGE_URL: Url('https?', 'http://127.0.0.1:8081'),
   YULAN_EDGE_TOKEN: Secret,
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
@@ -80,6 +83,8 @@ export interface CloudConfig {
   mqttUsername: string;
   mqttPassword: string;
   brokerToken: string;
+  /** bearer of field gateways at device-auth (YULAN_GATEWAY_TOKEN); unset: none accepted */
+  gatewayToken?: string;
   edgeUrl: string;
   edgeToken: string;
   adminToken?: string;
@@ -172,6 +177,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       },
     },
     ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
+    ...(e.YULAN_GATEWAY_TOKEN !== undefined ? { gatewayToken: e.YULAN_GATEWAY_TOKEN } : {}),
     ...(e.YULAN_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     ...(e.YULAN_SMTP_URL !== undefined
       ? { smtp: { url: e.YULAN_SMTP_URL, from: e.YULAN_SMTP_FROM ?? 'Yulan <yulan@localhost>' } }

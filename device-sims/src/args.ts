@@ -33,6 +33,8 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
                            devices then download, verify and install firmware.update
   --data-dir DIR           the simulator's data dir: firmware the devices installed is kept
                            there (firmware.json) and survives a restart, as on real devices
+  --protocol ocpp          chargers speaking OCPP 1.6J to the OCPP gateway instead of MQTT
+                           (yulan sim --kind ev-charger --protocol ocpp --help)
   -h, --help               show this help
 `;
 

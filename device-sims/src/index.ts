@@ -25,3 +25,6 @@ export * from './twin.js';
 export * from './firmware-hook.js';
 export * from './firmware-store.js';
 export * from './serial/index.js';
+export * from './ocpp-charger.js';
+export * from './ocpp-fleet.js';
+export * from './ocpp-args.js';

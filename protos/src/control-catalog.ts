@@ -6,14 +6,18 @@ import type { KindSlug } from './topics.js';
  * its validation schemas from these, the CLI its help, the console its forms, so a range
  * is written down once. Plain data: protos does not depend on a schema library.
  */
-export type ParamSpec =
+export type ParamSpec = (
   | { type: 'integer' | 'number'; min?: number; max?: number; unit?: string; doc?: string }
   | { type: 'boolean'; doc?: string }
   | { type: 'enum'; values: readonly string[]; doc?: string }
-  | { type: 'string'; minLength?: number; maxLength?: number; pattern?: string; doc?: string };
+  | { type: 'string'; minLength?: number; maxLength?: number; pattern?: string; doc?: string }
+) & {
+  /** a command argument that may be left out (OCPP's optional fields); twin settings are all optional anyway */
+  optional?: boolean;
+};
 
 export interface CommandSpec {
-  /** all arguments are required; they travel as strings on the wire */
+  /** arguments are required unless marked optional; they travel as strings on the wire */
   args: Readonly<Record<string, ParamSpec>>;
   /** what in the device's own telemetry confirms the effect */
   confirmedBy: string;
@@ -50,6 +54,23 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
     'charger.set_current_limit': { args: { limit_a: { type: 'number', min: 6, max: 80, unit: 'A' } }, confirmedBy: 'current_a ≤ limit' },
     'charger.change_availability': { args: { available: { type: 'boolean' } }, confirmedBy: 'status AVAILABLE / UNAVAILABLE' },
     'charger.reset': { args: { type: { type: 'enum', values: ['soft', 'hard'] } }, confirmedBy: 'the charger reports again' },
+    // OCPP chargers through the gateway (docs/ocpp.md); OCPP CiString50 keys, CiString500 values.
+    'charger.unlock_connector': { args: { connector_id: connector }, confirmedBy: 'the charger answers Unlocked' },
+    'charger.get_configuration': {
+      args: { key: { type: 'string', minLength: 1, maxLength: 50, optional: true, doc: 'one key; all keys when left out' } },
+      confirmedBy: "the charger's GetConfiguration answer",
+    },
+    'charger.change_configuration': {
+      args: { key: { type: 'string', minLength: 1, maxLength: 50 }, value: { type: 'string', maxLength: 500 } },
+      confirmedBy: 'the charger answers Accepted (or RebootRequired)',
+    },
+    'charger.trigger_message': {
+      args: {
+        message: { type: 'enum', values: ['BootNotification', 'DiagnosticsStatusNotification', 'FirmwareStatusNotification', 'Heartbeat', 'MeterValues', 'StatusNotification'] },
+        connector_id: { ...connector, optional: true },
+      },
+      confirmedBy: 'the charger answers Accepted',
+    },
   },
   'parcel-locker': {
     ...COMMON,

@@ -26,6 +26,12 @@ export function flattenTelemetry(t: Telemetry): FlatReading {
     put('voltage_v', r.voltageV);
     put('meter_kwh', r.meterKwh);
     put('faulted', b(r.faultCode !== ''));
+    put('soc_pct', r.socPct);
+    put('current_l1_a', r.currentL1A);
+    put('current_l2_a', r.currentL2A);
+    put('current_l3_a', r.currentL3A);
+    put('current_offered_a', r.currentOfferedA);
+    put('temperature_c', r.temperatureC);
     if (r.faultCode) text.fault_code = r.faultCode;
     if (r.transactionId) text.transaction_id = r.transactionId;
   } else if (t.parcelLocker) {

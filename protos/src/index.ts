@@ -13,3 +13,4 @@ export * from './field-labels.js';
 export * from './integrations.js';
 export * from './tls.js';
 export * from './https-listener.js';
+export * from './ocpp.js';

@@ -10,12 +10,12 @@ const pad = (rows: string[][]): string[] => {
 
 /** Commands per kind with their arguments (`key=range`); firmware.update is left to `yulan fw`. */
 export function commandCatalogHelp(): string {
-  const out = ['Commands per kind (every argument is required, as key=value):'];
+  const out = ['Commands per kind (as key=value; [key=…] may be left out):'];
   for (const kind of KIND_SLUGS) {
     out.push(`  ${kind}`);
     const rows = Object.entries(COMMAND_CATALOG[kind])
       .filter(([name]) => name !== 'firmware.update')
-      .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}`]);
+      .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => p.optional ? `[${k}=${describeParam(p)}]` : `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}`]);
     out.push(...pad(rows));
   }
   out.push('  (firmware.update is sent by firmware campaigns: yulan fw campaign create)');

@@ -6,7 +6,7 @@ import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import type { MqttTransport } from '../mqtt-link.js';
 import { validateCommand } from './catalog.js';
-import { atDeadline, observe, type AwaitingCommand, type Observation, type Progress } from './confirm.js';
+import { atDeadline, confirmationMode, observe, type AwaitingCommand, type Observation, type Progress } from './confirm.js';
 import { CommandStatus, isFinal, type CommandRow, type ControlStore } from './store.js';
 
 export interface NewCommand { name: string; args?: Record<string, string | number | boolean>; expiresInSec?: number; timeoutSec?: number }
@@ -116,6 +116,11 @@ export class CommandService {
     switch (msg.status) {
       case WireStatus.ACCEPTED:
       case WireStatus.SUCCEEDED:
+        // Commands whose whole effect is the answer (confirm.ts, 'answer') succeed on it.
+        if (msg.status === WireStatus.SUCCEEDED && confirmationMode(row.name) === 'answer') {
+          this.move(row, [Queued, Sent, Acknowledged], CommandStatus.Succeeded, now, { output, acked_at: row.acked_at ?? now });
+          return;
+        }
         // The device's word is an ACK; success needs the effect in its own telemetry.
         if (row.status === Acknowledged) { this.move(row, [Acknowledged], Acknowledged, now, { output }); return; }
         this.move(row, [Queued, Sent], Acknowledged, now, {

@@ -35,9 +35,15 @@ export type Verdict =
 
 /** `observe`: the effect shows up in a message. `silence`: confirmed when the device
  * stays quiet until the deadline (env.sleep). */
-export function confirmationMode(name: string): 'observe' | 'silence' {
+export function confirmationMode(name: string): 'observe' | 'silence' | 'answer' {
+  if (ANSWER_IS_EFFECT.has(name)) return 'answer';
   return name === 'env.sleep' ? 'silence' : 'observe';
 }
+
+/** `answer`: commands whose whole effect is the device's own answer (OCPP configuration
+ * read/write, connector unlock — nothing in telemetry changes), so a SUCCEEDED result from
+ * the device is the evidence (docs/ocpp.md). */
+const ANSWER_IS_EFFECT = new Set(['charger.get_configuration', 'charger.change_configuration', 'charger.unlock_connector']);
 
 const confirmed: Verdict = { outcome: 'confirmed' };
 const num = (v: string | undefined): number => Number(v);
@@ -69,6 +75,9 @@ export function observe(cmd: AwaitingCommand, progress: Progress, obs: Observati
         : obs.type === 'telemetry' ? obs.msg.header?.firmwareVersion : obs.msg.header?.firmwareVersion;
       return fw === a.version ? confirmed : pending;
     }
+    case 'charger.trigger_message':
+      // The triggered message itself: any report of the device after the ack.
+      return obs.type !== 'presence' || obs.msg.online ? confirmed : pending;
     case 'fall.test_alarm':
       return obs.type === 'event' && obs.msg.type === 'test.alarm' ? confirmed : pending;
     case 'env.wake':

@@ -14,9 +14,9 @@ export function paramSchema(p: ParamSpec): TSchema {
   }
 }
 
-/** All parameters required (command arguments). */
+/** Command arguments: required unless the catalogue marks one optional. */
 export const requiredObject = (params: Readonly<Record<string, ParamSpec>>): TSchema =>
-  Type.Object(Object.fromEntries(Object.entries(params).map(([k, p]) => [k, paramSchema(p)])), { additionalProperties: false });
+  Type.Object(Object.fromEntries(Object.entries(params).map(([k, p]) => [k, p.optional ? Type.Optional(paramSchema(p)) : paramSchema(p)])), { additionalProperties: false });
 
 /** All parameters optional (twin settings). */
 export const optionalObject = (params: Readonly<Record<string, ParamSpec>>): TSchema =>

@@ -60,7 +60,9 @@ export default fp<AppOptions>(
       check(request, reply, (t) => tokenMatches(t, opts.adminTokenDigest), 'admin');
     });
     fastify.decorate('requireBroker', async function requireBroker(request: FastifyRequest, reply: FastifyReply) {
-      check(request, reply, (t) => safeEqual(t, opts.brokerToken), 'broker');
+      // A field gateway authenticates its devices at the same endpoint with its own token.
+      const gw = opts.gatewayToken;
+      check(request, reply, (t) => safeEqual(t, opts.brokerToken) || (gw !== undefined && safeEqual(t, gw)), 'broker');
     });
     fastify.decorate('requireEdge', async function requireEdge(request: FastifyRequest, reply: FastifyReply) {
       const edgeToken = opts.edgeToken;

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { GatewayConfigError } from './errors.js';
+
+const PORT = '^(0|[1-9][0-9]{0,4})$';
+const POS_INT = '^[1-9][0-9]{0,8}$';
+
+/** Environment contract of the OCPP gateway (docs/ocpp.md). Validated once at start-up;
+ * every problem names the variable to fix. */
+const EnvSchema = Type.Object({
+  YULAN_DATA_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_OCPP_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_OCPP_PORT: Type.Optional(Type.String({ pattern: PORT })),
+  YULAN_MQTT_URL: Type.Optional(Type.String({ pattern: '^(mqtts?|wss?|tcp|tls)://\\S+$' })),
+  YULAN_CLOUD_URL: Type.Optional(Type.String({ pattern: '^https?://\\S+$' })),
+  // The gateway's own device-auth bearer (the cloud's YULAN_GATEWAY_TOKEN).
+  YULAN_GATEWAY_TOKEN: Type.String({ minLength: 32 }),
+  // Security profile 2: both set → wss:// with this certificate and key (PEM files).
+  YULAN_OCPP_TLS_CERT: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_OCPP_TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_OCPP_HEARTBEAT_S: Type.Optional(Type.String({ pattern: POS_INT })),
+  YULAN_OCPP_MAX_FRAME_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Per charger: sustained CALLs per second and the burst allowed above it.
+  YULAN_OCPP_RATE_PER_S: Type.Optional(Type.String({ pattern: POS_INT })),
+  YULAN_OCPP_RATE_BURST: Type.Optional(Type.String({ pattern: POS_INT })),
+  YULAN_OCPP_CALL_TIMEOUT_MS: Type.Optional(Type.String({ pattern: POS_INT })),
+  YULAN_AUTH_CACHE_TTL_MS: Type.Optional(Type.String({ pattern: POS_INT })),
+});
+type Env = Static<typeof EnvSchema>;
+
+export interface OcppGatewayConfig {
+  /** `<YULAN_DATA_DIR>/gateway-ocpp`, absolute: the durable outbox lives here */
+  dataDir: string;
+  host: string;
+  port: number;
+  mqttUrl: string;
+  cloudUrl: string;
+  gatewayToken: string;
+  /** security profile 2 (PEM contents), or plain ws (profile 1, development) */
+  tls?: { cert: Buffer; key: Buffer };
+  heartbeatIntervalS: number;
+  maxFrameBytes: number;
+  ratePerS: number;
+  rateBurst: number;
+  callTimeoutMs: number;
+  authCacheTtlMs: number;
+}
+
+const KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
+
+export function loadOcppGatewayConfig(env: Record<string, string | undefined>): OcppGatewayConfig {
+  const input: Record<string, string> = {};
+  for (const k of KEYS) {
+    const v = env[k];
+    if (v !== undefined && v !== '') input[k] = v;
+  }
+  const problems = [...Value.Errors(EnvSchema, input)].map((e) => {
+    const key = e.instancePath.replace(/^\//, '') || (e.params as { requiredProperties?: string[] }).requiredProperties?.[0] || '(env)';
+    return `${key}: ${e.message}`;
+  });
+  const e = input as Env;
+  if (e.YULAN_OCPP_PORT !== undefined && Number(e.YULAN_OCPP_PORT) > 65535) problems.push('YULAN_OCPP_PORT: must be 0..65535');
+  if ((e.YULAN_OCPP_TLS_CERT === undefined) !== (e.YULAN_OCPP_TLS_KEY === undefined)) {
+    problems.push('YULAN_OCPP_TLS_CERT and YULAN_OCPP_TLS_KEY: set both (security profile 2) or neither (profile 1)');
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (problems.length === 0 && e.YULAN_OCPP_TLS_CERT !== undefined && e.YULAN_OCPP_TLS_KEY !== undefined) {
+    try {
+      tls = { cert: readFileSync(e.YULAN_OCPP_TLS_CERT), key: readFileSync(e.YULAN_OCPP_TLS_KEY) };
+    } catch (err) {
+      problems.push(`YULAN_OCPP_TLS_CERT/KEY: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new GatewayConfigError(problems);
+  const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
+  return {
+    dataDir: join(resolve(e.YULAN_DATA_DIR ?? './.yulan'), 'gateway-ocpp'),
+    host: e.YULAN_OCPP_HOST ?? '0.0.0.0',
+    port: num(e.YULAN_OCPP_PORT, 8085),
+    mqttUrl: e.YULAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+    cloudUrl: (e.YULAN_CLOUD_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+    gatewayToken: e.YULAN_GATEWAY_TOKEN,
+    ...(tls ? { tls } : {}),
+    heartbeatIntervalS: num(e.YULAN_OCPP_HEARTBEAT_S, 300),
+    maxFrameBytes: num(e.YULAN_OCPP_MAX_FRAME_BYTES, 65_536),
+    ratePerS: num(e.YULAN_OCPP_RATE_PER_S, 5),
+    rateBurst: num(e.YULAN_OCPP_RATE_BURST, 30),
+    callTimeoutMs: num(e.YULAN_OCPP_CALL_TIMEOUT_MS, 30_000),
+    authCacheTtlMs: num(e.YULAN_AUTH_CACHE_TTL_MS, 60_000),
+  };
+}

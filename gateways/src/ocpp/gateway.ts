@@ -1,0 +1,182 @@
+import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { RPCServer } from 'ocpp-rpc';
+import type { Logger } from 'pino';
+import type { TwinDesired } from '@yulan/protos';
+import { ChargerLink } from './charger-link.js';
+import { ChargerSession, type RpcPeer } from './charger-session.js';
+import type { OcppGatewayConfig } from './config.js';
+import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
+import { installFrameGuard } from './frame-guard.js';
+import { handleHttp } from './http-api.js';
+import { IdTags } from './id-tags.js';
+import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
+import { Outbox } from './outbox.js';
+import { applyTwin, runCommand } from './platform-commands.js';
+
+export interface OcppGatewayHandle {
+  port: number;
+  /** ws://… or wss://… up to and including `/ocpp` (append `/{chargePointId}`) */
+  url: string;
+  metrics: GatewayMetrics;
+  idTags: IdTags;
+  close(): Promise<void>;
+}
+
+interface Charger {
+  device: ChargerIdentity;
+  secret: string;
+  link: ChargerLink;
+  session: ChargerSession;
+  rpc: (RpcPeer & { close(o: { code?: number; reason?: string; force?: boolean }): Promise<unknown> }) | undefined;
+  /** Boot accepted on the current connection: many chargers refuse calls before that. */
+  booted: boolean;
+  /** The newest desired twin, applied once the charger has booted. */
+  desired: TwinDesired | undefined;
+}
+
+type RpcClient = NonNullable<Charger['rpc']> & {
+  identity: string;
+  session: { device: ChargerIdentity; secret: string };
+  on(ev: string, fn: (...a: unknown[]) => void): void;
+};
+
+/**
+ * The OCPP 1.6J gateway (docs/ocpp.md): chargers connect to `ws(s)://host:port/ocpp/{id}`
+ * with HTTP Basic auth (id + AuthorizationKey = the device secret the cloud issued), and
+ * each becomes an ordinary ev-charger device on the broker (charger-link.ts).
+ */
+export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger): Promise<OcppGatewayHandle> {
+  const metrics = createMetrics();
+  const outbox = new Outbox(config.dataDir);
+  const idTags = new IdTags(outbox.db);
+  const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
+  const chargers = new Map<string, Charger>();
+
+  const rpcServer = new RPCServer({
+    protocols: ['ocpp1.6'],
+    strictMode: true,
+    callTimeoutMs: config.callTimeoutMs,
+    pingIntervalMs: 60_000,
+    wssOptions: { maxPayload: config.maxFrameBytes },
+  });
+
+  rpcServer.auth(async (accept, reject, hs) => {
+    const refuse = (code: number, why: string, message: string): void => {
+      bump(metrics.upgradesRefused, why);
+      logger.info({ identity: hs.identity, why }, 'OCPP upgrade refused');
+      reject(code, message);
+    };
+    if (hs.endpoint !== '/ocpp') return refuse(404, 'path', 'use /ocpp/{chargePointId}');
+    if (!hs.protocols.has('ocpp1.6')) return refuse(400, 'subprotocol', 'subprotocol ocpp1.6 required');
+    if (!hs.password) return refuse(401, 'no-credentials', 'HTTP Basic auth required (charge point id, AuthorizationKey)');
+    const res = await auth.authenticate(hs.identity, hs.password.toString('utf8'));
+    if (res.outcome === 'denied') return refuse(401, res.reason, 'Unauthorized');
+    if (res.outcome === 'unavailable') return refuse(503, 'cloud-unavailable', 'registry unavailable, retry later');
+    if (res.device.kind !== 'ev-charger') return refuse(401, 'not-a-charger', 'Unauthorized');
+    accept({ device: res.device, secret: hs.password.toString('utf8') }, 'ocpp1.6');
+  });
+
+  const cut = (id: string, reason: string): void => {
+    const ch = chargers.get(id);
+    auth.forget(id);
+    if (!ch) return;
+    metrics.cutOff++;
+    chargers.delete(id);
+    void ch.rpc?.close({ code: 1008, reason });
+    void ch.link.close();
+  };
+
+  function newCharger(device: ChargerIdentity, secret: string): Charger {
+    const ch = { device, secret, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
+    const log = logger.child({ chargePoint: device.id });
+    const cmdCtx = () => ({ link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log });
+    ch.link = new ChargerLink({
+      mqttUrl: config.mqttUrl, deviceId: device.id, site: device.site, secret, outbox, logger: log,
+      onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
+      onTwin: (d) => {
+        ch.desired = d;
+        if (ch.booted) void applyTwin(d, cmdCtx());
+      },
+      onRefused: (why) => cut(device.id, why),
+    });
+    ch.session = new ChargerSession({
+      deviceId: device.id, link: ch.link, outbox, idTags, metrics, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
+      onBooted: () => {
+        ch.booted = true;
+        if (ch.desired) void applyTwin(ch.desired, cmdCtx());
+      },
+    });
+    return ch;
+  }
+
+  rpcServer.on('client', (raw: unknown) => {
+    const client = raw as RpcClient;
+    const { device, secret } = client.session;
+    installFrameGuard(client, { ratePerS: config.ratePerS, burst: config.rateBurst, metrics });
+    metrics.connections++;
+    metrics.connectionsTotal++;
+    let ch = chargers.get(device.id);
+    if (ch && ch.secret !== secret) {
+      // Same id, new key (rotated): the old broker session holds the old key.
+      void ch.link.close();
+      ch = undefined;
+    }
+    if (ch?.rpc) {
+      // OCPP: the newer connection of a charge point wins.
+      metrics.replacedByNewer++;
+      void ch.rpc.close({ code: 1000, reason: 'replaced by a newer connection' });
+    }
+    ch ??= newCharger(device, secret);
+    chargers.set(device.id, ch);
+    ch.rpc = client;
+    ch.booted = false;
+    ch.session.attach(client);
+    client.on('strictValidationFailure', (e) => bump(metrics.badMessages, (e as { error?: { rpcErrorCode?: string } }).error?.rpcErrorCode ?? 'schema'));
+    client.on('socketError', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.oversizedFrames++;
+    });
+    client.on('close', () => {
+      metrics.connections--;
+      const cur = chargers.get(device.id);
+      if (cur?.rpc !== client) return;
+      cur.rpc = undefined;
+      chargers.delete(device.id);
+      void cur.link.close();
+    });
+  });
+
+  const onRequest = (req: Parameters<typeof handleHttp>[0], res: Parameters<typeof handleHttp>[1]): void => {
+    handleHttp(req, res, {
+      token: config.gatewayToken, idTags,
+      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth() }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), memory: process.memoryUsage() }),
+    }).catch((err: unknown) => {
+      logger.error({ err }, 'http handler failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  };
+  const server: Server = config.tls ? createHttps({ cert: config.tls.cert, key: config.tls.key }, onRequest) : createHttp(onRequest);
+  server.on('upgrade', rpcServer.handleUpgrade);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `${config.tls ? 'wss' : 'ws'}://${host}:${port}/ocpp`;
+  logger.info({ url, tls: Boolean(config.tls) }, 'OCPP gateway listening');
+
+  return {
+    port, url, metrics, idTags,
+    async close() {
+      await rpcServer.close({ code: 1001, reason: 'gateway shutting down', force: true }).catch(() => {});
+      await Promise.all([...chargers.values()].map((c) => c.link.close()));
+      chargers.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      outbox.close();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOcppSimChargers, type OcppFleet } from '@yulan/device-sims';
+import { loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
+import { logger, startPlatform, waitFor, type Platform } from './harness.js';
+
+/** The simulated OCPP charger (device-sims) through the gateway: commands succeed only when
+ * its own reports show the effect, as for the MQTT simulators. */
+let p: Platform;
+let gw: OcppGatewayHandle;
+let fleet: OcppFleet;
+type Cmd = { id: string; status: string; message: string | null };
+
+beforeAll(async () => {
+  p = await startPlatform();
+  gw = await startOcppGateway(loadOcppGatewayConfig(p.env), logger);
+  fleet = await startOcppSimChargers({ gatewayUrl: gw.url, cloud: { url: p.cloudUrl, adminToken: p.adminToken }, site: 'xuhui', rate: 4 }, logger);
+});
+afterAll(async () => {
+  await fleet?.close();
+  await gw?.close();
+  await p?.close();
+});
+
+async function settle(id: string): Promise<Cmd> {
+  return waitFor(async () => {
+    const c = (await p.api<Cmd>(`/api/v1/commands/${id}`)).body;
+    return ['succeeded', 'failed', 'timed_out', 'expired'].includes(c.status) ? c : undefined;
+  }, `command ${id} settled`, 60_000);
+}
+
+describe('simulated OCPP charger', () => {
+  it('comes online, then a remote start and a remote stop are confirmed by its reports', async () => {
+    const id = fleet.ids[0]!;
+    await waitFor(async () => (await p.api<{ status: string; lastValues: unknown }>(`/api/v1/devices/${id}`)).body.lastValues || undefined, 'online with values');
+    await gw.idTags.put('OPS-1', 'Accepted', null);
+    // The model may be mid-session at random; stop first if so, then start.
+    const charger = fleet.chargers[0]!;
+    if (charger.status === 'Charging') {
+      const stop = await p.api<Cmd>(`/api/v1/devices/${id}/commands`, { method: 'POST', json: { name: 'charger.stop_session', args: { connector_id: 1 } } });
+      await settle(stop.body.id);
+    }
+    await waitFor(() => (['Available', 'Preparing'].includes(charger.status) ? true : undefined), 'charger free', 60_000);
+    const start = await p.api<Cmd>(`/api/v1/devices/${id}/commands`, { method: 'POST', json: { name: 'charger.start_session', args: { connector_id: 1, id_tag: 'OPS-1' } } });
+    expect(start.status).toBe(201);
+    const started = await settle(start.body.id);
+    expect(started.message ?? '').toBe('');
+    expect(started.status).toBe('succeeded');
+    const stop = await p.api<Cmd>(`/api/v1/devices/${id}/commands`, { method: 'POST', json: { name: 'charger.stop_session', args: { connector_id: 1 } } });
+    expect(await settle(stop.body.id)).toMatchObject({ status: 'succeeded' });
+    const ev = await waitFor(async () => {
+      const r = await p.api<{ events: { type: string; attributes: Record<string, string> }[] }>(`/api/v1/devices/${id}/events`);
+      return r.body.events.find((e) => e.type === 'charger.session_stopped' && e.attributes.reason === 'Remote');
+    }, 'remote stop recorded');
+    expect(Number(ev.attributes.energy_kwh)).toBeGreaterThanOrEqual(0);
+  });
+});
