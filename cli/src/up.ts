@@ -57,7 +57,11 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const wsPort = await resolvePort(numberFrom(env, 'YULAN_WS_PORT', 8083));
   const httpPort = await resolvePort(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
   const edgePort = await resolvePort(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
-  const ocppPort = await resolvePort(numberFrom(env, 'YULAN_OCPP_PORT', 8085));
+  // A run on free ports (YULAN_MQTT_PORT=0: tests, several stacks on one machine) takes free
+  // ports for the gateway and the demo pager too, as up-tls.ts does for the TLS listeners,
+  // instead of two stacks fighting over 8085/8084.
+  const standard = (port: number): number => (env.YULAN_MQTT_PORT === '0' ? 0 : port);
+  const ocppPort = await resolvePort(numberFrom(env, 'YULAN_OCPP_PORT', standard(8085)));
   const gatewayToken = env.YULAN_GATEWAY_TOKEN ?? loadOrCreateGatewayToken(dataDir);
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
@@ -70,7 +74,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
   const demoOn = env.YULAN_CARE_DEMO !== '0';
   const pager: DemoPager | undefined = demoOn
     ? await startDemoPager({
-      port: await resolvePort(numberFrom(env, 'YULAN_DEMO_PAGER_PORT', 8084)), stateFile: join(dataDir, 'demo-pager.json'),
+      port: await resolvePort(numberFrom(env, 'YULAN_DEMO_PAGER_PORT', standard(8084))), stateFile: join(dataDir, 'demo-pager.json'),
       print, logger: logger.child({ svc: 'demo-pager' }),
     })
     : undefined;
