@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isValidId, kindFromSlug, type KnownKind } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { BrokerError, BrokerErrorCode } from './errors.js';
+import { postCloudCheck } from './cloud-check.js';
 
 export interface AuthenticatedDevice {
   id: string;
@@ -135,31 +136,10 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
   }
 
   async #post(deviceId: string, secret: string): Promise<DeviceAuthResult> {
-    let res: Response;
-    let body: unknown;
-    try {
-      res = await fetch(this.#endpoint, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ deviceId, secret }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      body = await res.json().catch(() => undefined);
-    } catch (cause) {
-      return unavailable(`device-auth request failed: ${(cause as Error).message}`, cause);
-    }
-    if (res.status === 200) return parseAccepted(deviceId, body);
-    const reason = (body as { ok?: unknown; reason?: unknown } | undefined)?.reason;
-    if (res.status === 401 && reason === 'bad-credentials') {
-      return { outcome: DeviceAuthOutcome.Denied, reason: 'bad-credentials' };
-    }
-    if (res.status === 403 && reason === 'disabled') return { outcome: DeviceAuthOutcome.Denied, reason: 'disabled' };
-    // Anything else (5xx, a 401 for our own token, a 404 from a wrong URL) says nothing
-    // about the device; treat it as the cloud being unavailable and say why in the log.
-    if (res.status < 500) {
-      this.#logger.error({ status: res.status, reason }, 'device-auth endpoint answered unexpectedly');
-    }
-    return unavailable(`device-auth answered ${res.status}`);
+    const r = await postCloudCheck(this.#endpoint, this.#token, { deviceId, secret }, this.#timeoutMs, this.#logger, 'device-auth');
+    if (r.kind === 'answer') return parseAccepted(deviceId, r.body);
+    if (r.kind === 'denied') return { outcome: DeviceAuthOutcome.Denied, reason: r.reason };
+    return unavailable(r.message, r.cause);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BrokerError, BrokerErrorCode, ConnackCode } from './errors.js';
+import { postCloudCheck } from './cloud-check.js';
 import { INTEGRATION_USER_PREFIX, isIntegrationAccount, type IntegrationAccount } from '@yulan/protos';
 import { integrationPrincipal, type IntegrationPrincipal } from './integration-acl.js';
 
@@ -86,30 +87,14 @@ export class CloudIntegrationAuthenticator implements IntegrationAuthenticator {
   }
 
   async #post(name: string, secret: string): Promise<IntegrationAuthResult> {
-    let res: Response;
-    let body: unknown;
-    try {
-      res = await fetch(this.#endpoint, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, secret }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      body = await res.json().catch(() => undefined);
-    } catch (cause) {
-      return unavailable(`integration-auth request failed: ${(cause as Error).message}`, cause);
+    const r = await postCloudCheck(this.#endpoint, this.#token, { name, secret }, this.#timeoutMs, this.#logger, 'integration-auth');
+    if (r.kind === 'denied') return { outcome: 'denied', reason: r.reason };
+    if (r.kind === 'unavailable') return unavailable(r.message, r.cause);
+    const b = r.body as { ok?: unknown; account?: unknown } | undefined;
+    if (b?.ok === true && isIntegrationAccount(b.account) && b.account.name === name) {
+      return { outcome: 'ok', account: b.account, source: 'cloud' };
     }
-    const b = body as { ok?: unknown; reason?: unknown; account?: unknown } | undefined;
-    if (res.status === 200) {
-      if (b?.ok === true && isIntegrationAccount(b.account) && b.account.name === name) {
-        return { outcome: 'ok', account: b.account, source: 'cloud' };
-      }
-      return unavailable('integration-auth answered 200 with a malformed body');
-    }
-    if (res.status === 401 && b?.reason === 'bad-credentials') return { outcome: 'denied', reason: 'bad-credentials' };
-    if (res.status === 403 && b?.reason === 'disabled') return { outcome: 'denied', reason: 'disabled' };
-    if (res.status < 500) this.#logger.error({ status: res.status, reason: b?.reason }, 'integration-auth endpoint answered unexpectedly');
-    return unavailable(`integration-auth answered ${res.status}`);
+    return unavailable('integration-auth answered 200 with a malformed body');
   }
 }
 
