@@ -26,6 +26,21 @@ export interface MqttLinkOptions {
   caFile?: string;
 }
 
+/**
+ * Cuts a device's live session after the registry changed (disable, secret rotation). The
+ * registry already refuses the old credential; if the broker does not ack in time the
+ * publish stays queued in the MQTT client, so the answer is "pending", not a failure.
+ */
+export async function revokeLiveSession(control: ControlPublisher, deviceId: string, log: Pick<Logger, 'warn'>, why: string): Promise<'published' | 'pending'> {
+  try {
+    await control.publishRevoke(deviceId);
+    return 'published';
+  } catch (err) {
+    log.warn({ err, deviceId }, `revoke after ${why} not acknowledged by the broker`);
+    return 'pending';
+  }
+}
+
 /** Generic MQTT access for the control module (twins, commands): subscriptions survive
  * reconnects (clean sessions lose them), handlers see every non-presence message too. */
 export interface MqttTransport {

@@ -4,6 +4,7 @@ import { CloudError, CloudErrorCode } from '../errors.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams, RegisterResponse } from '../schemas/devices.js';
 import { toDeviceView } from '../views.js';
+import { revokeLiveSession } from '../mqtt-link.js';
 import '../types.js';
 
 /**
@@ -23,13 +24,7 @@ const rotateSecretRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     const secret = generateSecret();
     const d = await fastify.devices.setSecretHash(request.params.id, await hashSecret(secret));
     if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
-    let revoke = 'published';
-    try {
-      await fastify.control.publishRevoke(d.id);
-    } catch (err) {
-      revoke = 'pending';
-      request.log.warn({ err, deviceId: d.id }, 'revoke after secret rotation not acknowledged by the broker');
-    }
+    const revoke = await revokeLiveSession(fastify.control, d.id, request.log, 'secret rotation');
     request.log.info({ deviceId: d.id, revoke }, 'device secret rotated');
     return reply.header('cache-control', 'no-store').header('x-yulan-revoke', revoke).send({ device: toDeviceView(d), secret });
   });

@@ -9,6 +9,7 @@ import type { EdgeLatest } from '../edge-client.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams, DeviceView, ListQuery, ListResponse, RegisterBody, RegisterResponse } from '../schemas/devices.js';
 import { toDeviceView } from '../views.js';
+import { revokeLiveSession } from '../mqtt-link.js';
 import type { DeviceRecord } from '../repositories/device-repository.js';
 import { OPEN_GATE } from '../console/health-gate.js';
 import { redactLatest, withRedacted } from '../console/redact.js';
@@ -137,15 +138,8 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
       const d = await fastify.devices.setDisabled(request.params.id, true);
       if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
       // The registry refuses the device from now on (device-auth answers 403); the revoke
-      // message makes the broker cut the live session too. If the broker does not ack in
-      // time the publish stays queued in the MQTT client, so report "pending", not failure.
-      let revoke = 'published';
-      try {
-        await fastify.control.publishRevoke(d.id);
-      } catch (err) {
-        revoke = 'pending';
-        request.log.warn({ err, deviceId: d.id }, 'revoke not acknowledged by the broker');
-      }
+      // message makes the broker cut the live session too.
+      const revoke = await revokeLiveSession(fastify.control, d.id, request.log, 'disable');
       request.log.info({ deviceId: d.id, revoke }, 'device disabled');
       return reply.header('x-yulan-revoke', revoke).send(toDeviceView(d));
     },
