@@ -8,6 +8,8 @@ import type { Outbox } from './outbox.js';
 
 export interface ChargerLinkOptions {
   mqttUrl: string;
+  /** PEM CA for an mqtts:// broker */
+  ca?: Buffer;
   deviceId: string;
   site: string;
   secret: string;
@@ -44,6 +46,7 @@ export class ChargerLink {
     const will = Presence.encode({ deviceId: o.deviceId, kind: DeviceKind.EV_CHARGER, online: false, tsMs: Date.now(), reason: 'will' });
     this.#client = mqtt.connect(o.mqttUrl, {
       clientId: o.deviceId, username: o.deviceId, password: o.secret, protocolVersion: 4, clean: true,
+      ...(o.ca ? { ca: o.ca } : {}),
       // MQTT.js stops reconnecting after a refused CONNACK unless told otherwise; a
       // "server unavailable" (cloud slow, broker start-up hold) must not strand the charger
       // in Pending. Refusals of the credentials end the link instead (onRefused → close).

@@ -19,6 +19,8 @@ const EnvSchema = Type.Object({
   YULAN_GATEWAY_TOKEN: Type.String({ minLength: 32 }),
   // Security profile 2: both set → wss:// with this certificate and key (PEM files).
   YULAN_OCPP_TLS_CERT: Type.Optional(Type.String({ minLength: 1 })),
+  // the CA the broker's certificate chains to, for an mqtts:// YULAN_MQTT_URL (docs/security.md)
+  YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_HEARTBEAT_S: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_OCPP_MAX_FRAME_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
@@ -36,6 +38,8 @@ export interface OcppGatewayConfig {
   host: string;
   port: number;
   mqttUrl: string;
+  /** PEM CA for mqtts:// (YULAN_TLS_CA_FILE); without it the system's CAs */
+  mqttCa?: Buffer;
   cloudUrl: string;
   gatewayToken: string;
   /** security profile 2 (PEM contents), or plain ws (profile 1, development) */
@@ -65,6 +69,14 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
   if ((e.YULAN_OCPP_TLS_CERT === undefined) !== (e.YULAN_OCPP_TLS_KEY === undefined)) {
     problems.push('YULAN_OCPP_TLS_CERT and YULAN_OCPP_TLS_KEY: set both (security profile 2) or neither (profile 1)');
   }
+  let mqttCa: Buffer | undefined;
+  if (e.YULAN_TLS_CA_FILE !== undefined) {
+    try {
+      mqttCa = readFileSync(e.YULAN_TLS_CA_FILE);
+    } catch (err) {
+      problems.push(`YULAN_TLS_CA_FILE: ${(err as Error).message}`);
+    }
+  }
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (problems.length === 0 && e.YULAN_OCPP_TLS_CERT !== undefined && e.YULAN_OCPP_TLS_KEY !== undefined) {
     try {
@@ -80,6 +92,7 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     host: e.YULAN_OCPP_HOST ?? '0.0.0.0',
     port: num(e.YULAN_OCPP_PORT, 8085),
     mqttUrl: e.YULAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+    ...(mqttCa ? { mqttCa } : {}),
     cloudUrl: (e.YULAN_CLOUD_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
     gatewayToken: e.YULAN_GATEWAY_TOKEN,
     ...(tls ? { tls } : {}),

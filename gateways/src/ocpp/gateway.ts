@@ -93,7 +93,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     const log = logger.child({ chargePoint: device.id });
     const cmdCtx = () => ({ link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log });
     ch.link = new ChargerLink({
-      mqttUrl: config.mqttUrl, deviceId: device.id, site: device.site, secret, outbox, logger: log,
+      mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
       onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
       onTwin: (d) => {
         ch.desired = d;
