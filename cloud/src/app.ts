@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { CloudError, CloudErrorCode, HttpError } from './errors.js';
@@ -152,7 +152,7 @@ export async function buildApp(opts: AppOptions & { logger: Logger; trustProxy?:
     ajv: { customOptions: { allErrors: false } },
     // Fastify logs two lines per request at info; with `yulan up` they buried the banner
     // (admin token, demo logins) under hundreds of lines. One line at debug instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   fastify.addHook('onResponse', async (request, reply) => {
