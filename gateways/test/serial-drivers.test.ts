@@ -87,7 +87,9 @@ describe.skipIf(!socatAvailable())('serial drivers over a pty', () => {
     await eventually(() => samples.length >= 1, 'an SDS011 sample');
     expect(samples[0]).toMatchObject({ pm25: 35.4, pm10: 20.5 });
     expect(emu.reporting).toBe('query');
-    expect(emu.received.slice(0, 4)).toEqual(['work', 'period:0', 'mode:query', 'query']);
+    expect(emu.received.slice(0, 5)).toEqual(['work', 'period:0', 'mode:query', 'firmware', 'query']);
+    expect(drv.moduleFirmware).toEqual({ version: '2018-11-16', moduleId: '60A1' });
+    expect(drv.status().moduleFirmware).toBe('2018-11-16');
   });
 
   it('MR60FDA1: heartbeat answered, sensitivity echoed, fall and dwell followed', async () => {

@@ -55,7 +55,7 @@ export function serialMetrics(gw: SerialGatewayHandle): Record<string, unknown> 
       port: s.path, sensor: s.sensor, online: s.online, mqtt: s.mqtt,
       frames: s.frames.frames, checksumErrors: s.frames.checksumErrors, lengthErrors: s.frames.lengthErrors, garbageBytes: s.frames.garbageBytes,
       opens: s.port.opens, failedOpens: s.port.failedOpens, disconnects: s.port.disconnects, bytesIn: s.port.bytesIn, bytesOut: s.port.bytesOut,
-      timeouts: s.timeouts, silences: s.silences ?? 0,
+      timeouts: s.timeouts, silences: s.silences ?? 0, ...(s.moduleFirmware !== undefined && { moduleFirmware: s.moduleFirmware }),
     };
     totals.frames += s.frames.frames;
     totals.checksumErrors += s.frames.checksumErrors;

@@ -15,6 +15,8 @@ export interface DriverStatus {
   timeouts: number;
   /** Radar: times the module went silent while its port stayed open. */
   silences?: number;
+  /** SDS011: firmware build date the module reported. */
+  moduleFirmware?: string;
 }
 
 /**
