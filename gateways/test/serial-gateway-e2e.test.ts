@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockBoardEmulator, Mr60fda1Emulator, Pms5003Emulator, Sds011Emulator, type PtyPair } from '../../device-sims/src/serial/index.js';
 import { runUp, type UpHandle } from '../../cli/src/up.js';
-import { loadSerialGatewayConfig, startSerialGateway, type SerialGatewayHandle } from '../src/serial/index.js';
+import { loadSerialGatewayConfig, startSerialGateway, startSerialHttp, type SerialGatewayHandle } from '../src/serial/index.js';
 import { eventually, pty, quietLogger, socatAvailable, tempDir } from './serial-support.js';
 
 interface DeviceView { id: string; status: string }
@@ -147,6 +147,24 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
     }, 'the module firmware event', 30_000);
     expect(fw.attributes).toMatchObject({ sensor: 'sds011', firmware: '2021-03-09', module_id: '60A1' });
     expect(gw.status()['env-sds-1']).toMatchObject({ moduleFirmware: '2021-03-09', frames: { checksumErrors: 0 } });
+  });
+
+  it('/healthz is ok once every sensor and its session are up, and /metrics counts a corrupted SDS011 frame on its port', async () => {
+    const http = await startSerialHttp(gw, { host: '127.0.0.1', port: 0 }, quietLogger);
+    try {
+      const url = `http://127.0.0.1:${http.port}`;
+      await eventually(async () => ((await (await fetch(`${url}/healthz`)).json()) as { status: string }).status === 'ok', 'healthz ok');
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', devices: 4, up: 4 });
+      sds.corruptNext();
+      const m = await eventually(async () => {
+        const body = (await (await fetch(`${url}/metrics`)).json()) as { devices: Record<string, { port: string; checksumErrors: number; mqtt: boolean }> };
+        return body.devices['env-sds-1']!.checksumErrors === 1 ? body : undefined;
+      }, 'the SDS011 checksum error on /metrics');
+      expect(m.devices['env-sds-1']).toMatchObject({ port: pairs.sds!.host, mqtt: true });
+      expect(m.devices['env-ser-1']!.checksumErrors).toBe(0);
+    } finally {
+      await http.close();
+    }
   });
 
   it('a radar fall frame, confirmed by the dwell alarm, becomes a paged alert', async () => {
