@@ -48,6 +48,7 @@ export class PmDriver extends SerialDriver {
   reconfigured = 0;
   /** SDS011 firmware as `YYYY-MM-DD` (the module reports its build date) and module id, once it answered. */
   moduleFirmware: { version: string; moduleId: string } | undefined;
+  private firmwareAnswered = false;
 
   constructor(private o: PmDriverOptions, private readonly h: PmHooks, log: Logger) {
     super(o.port, o.sensor === 'pms5003' ? PMS_BAUD : SDS_BAUD, h, log, o.backoff);
@@ -80,10 +81,8 @@ export class PmDriver extends SerialDriver {
 
   protected onUp(): void {
     this.asleep = false;
+    this.firmwareAnswered = false;
     this.configure();
-    // Asked on every open: a re-plugged adapter may carry another module. The answer is an
-    // `AA C5 07 YY MM DD id id` reply (Nova protocol V1.3; the domain file is silent on it).
-    if (this.o.sensor === 'sds011') this.link.write(sdsCommands.firmware());
     if (this.held) this.sleep();
     else this.cycle();
   }
@@ -98,6 +97,10 @@ export class PmDriver extends SerialDriver {
       this.link.write(sdsCommands.work());
       this.link.write(sdsCommands.setWorkingPeriod(0));
       this.link.write(sdsCommands.setReportingMode(this.o.mode === 'passive' ? 'query' : 'active'));
+      // Asked on every open (a re-plugged adapter may carry another module) and again with
+      // each reconfigure until answered (the reply can be lost like any frame). The answer is
+      // `AA C5 07 YY MM DD id id` (Nova protocol V1.3; the domain file is silent on it).
+      if (!this.firmwareAnswered) this.link.write(sdsCommands.firmware());
     }
   }
 
@@ -160,6 +163,7 @@ export class PmDriver extends SerialDriver {
     const p2 = (n: number) => String(n).padStart(2, '0');
     const version = `20${p2(year)}-${p2(month)}-${p2(day)}`;
     const moduleId = deviceId.toString(16).toUpperCase().padStart(4, '0');
+    this.firmwareAnswered = true;
     if (this.moduleFirmware?.version === version && this.moduleFirmware.moduleId === moduleId) return;
     this.moduleFirmware = { version, moduleId };
     this.log.info({ firmware: version, moduleId }, 'SDS011 firmware');
