@@ -37,13 +37,22 @@ export async function gatewaySerialCommand(args: string[], env: NodeJS.ProcessEn
   if (!file) { err.write(`yulan gateway serial: --config FILE is required\n\n${GATEWAY_SERIAL_USAGE}\n`); return 2; }
   let loaded;
   let httpConfig;
+  // The environment's problems and the file's are reported together, so one run shows all.
+  let envError: SerialConfigError | undefined;
   try {
     httpConfig = loadSerialHttpConfig(env);
+  } catch (e) {
+    if (!(e instanceof SerialConfigError)) throw e;
+    envError = e;
+  }
+  try {
     loaded = await loadSerialGatewayConfig(file);
   } catch (e) {
-    if (e instanceof SerialConfigError) { err.write(`yulan gateway serial: ${e.message}\n`); return 2; }
-    throw e;
+    if (!(e instanceof SerialConfigError)) throw e;
+    err.write(`yulan gateway serial: ${e.message}\n${envError ? `yulan gateway serial: ${envError.message}\n` : ''}`);
+    return 2;
   }
+  if (envError) { err.write(`yulan gateway serial: ${envError.message}\n`); return 2; }
   const logger = createLogger(env);
   const gw = startSerialGateway(loaded.config, loaded.secrets, logger.child({ svc: 'gateway-serial' }));
   const http = httpConfig ? await startSerialHttp(gw, httpConfig, logger.child({ svc: 'gateway-serial' })) : undefined;
