@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { SerialConfigError, loadSerialGatewayConfig, startSerialGateway } from '@yulan/gateways';
+import { SerialConfigError, loadSerialGatewayConfig, loadSerialHttpConfig, startSerialGateway, startSerialHttp } from '@yulan/gateways';
 import { createLogger } from './logger.js';
 
 export const GATEWAY_SERIAL_USAGE = `usage: yulan gateway serial --config FILE
@@ -18,6 +18,9 @@ real serial sensor"). Example:
       { "id": "locker-a", "site": "xuhui", "kind": "parcel-locker", "sensor": "lock-board",
         "port": "/dev/yulan-lock-a", "address": 1, "doors": 12 } ] }
 
+With YULAN_SERIAL_HTTP_PORT set: /healthz and /metrics (drop counters per device and port)
+on YULAN_SERIAL_HTTP_HOST (default 127.0.0.1; another host needs YULAN_SERIAL_HTTP_TOKEN).
+
 Exit 2 on a bad config (every problem is listed). Logs with YULAN_LOG_LEVEL / YULAN_LOG_FORMAT.`;
 
 /** `yulan gateway serial`: parsed before the global --config (.env) flag, which it would otherwise take. */
@@ -33,19 +36,32 @@ export async function gatewaySerialCommand(args: string[], env: NodeJS.ProcessEn
   }
   if (!file) { err.write(`yulan gateway serial: --config FILE is required\n\n${GATEWAY_SERIAL_USAGE}\n`); return 2; }
   let loaded;
+  let httpConfig;
+  // The environment's problems and the file's are reported together, so one run shows all.
+  let envError: SerialConfigError | undefined;
+  try {
+    httpConfig = loadSerialHttpConfig(env);
+  } catch (e) {
+    if (!(e instanceof SerialConfigError)) throw e;
+    envError = e;
+  }
   try {
     loaded = await loadSerialGatewayConfig(file);
   } catch (e) {
-    if (e instanceof SerialConfigError) { err.write(`yulan gateway serial: ${e.message}\n`); return 2; }
-    throw e;
+    if (!(e instanceof SerialConfigError)) throw e;
+    err.write(`yulan gateway serial: ${e.message}\n${envError ? `yulan gateway serial: ${envError.message}\n` : ''}`);
+    return 2;
   }
+  if (envError) { err.write(`yulan gateway serial: ${envError.message}\n`); return 2; }
   const logger = createLogger(env);
   const gw = startSerialGateway(loaded.config, loaded.secrets, logger.child({ svc: 'gateway-serial' }));
+  const http = httpConfig ? await startSerialHttp(gw, httpConfig, logger.child({ svc: 'gateway-serial' })) : undefined;
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   logger.info({ signal }, 'shutting down');
+  await http?.close();
   await gw.close();
   return 0;
 }

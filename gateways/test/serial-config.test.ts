@@ -74,12 +74,12 @@ describe('serial gateway config', () => {
 describe('yulan gateway serial (arguments and config errors)', () => {
   const tmp = tempDir('yulan-serial-cli-');
   afterAll(() => tmp.cleanup());
-  const run = async (args: string[]) => {
+  const run = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
     const { gatewaySerialCommand } = await import('../../cli/src/gateway-serial.js');
     let out = '';
     let err = '';
     const sink = (f: (s: string) => void) => ({ write: (s: string) => { f(s); return true; } }) as unknown as NodeJS.WriteStream;
-    const code = await gatewaySerialCommand(args, {}, sink((s) => { out += s; }), sink((s) => { err += s; }));
+    const code = await gatewaySerialCommand(args, env, sink((s) => { out += s; }), sink((s) => { err += s; }));
     return { code, out, err };
   };
 
@@ -94,5 +94,19 @@ describe('yulan gateway serial (arguments and config errors)', () => {
     expect(none.code).toBe(2);
     expect(none.err).toContain('--config FILE is required');
     expect((await run(['--help'])).out).toContain('usage: yulan gateway serial --config FILE');
+  });
+
+  it('exits 2 on bad YULAN_SERIAL_HTTP_* settings, listed together with the config file\'s problems', async () => {
+    const env = { YULAN_SERIAL_HTTP_PORT: '99999', YULAN_SERIAL_HTTP_HOST: '0.0.0.0' };
+    const both = await run(['--config', join(tmp.dir, 'bad.json')], env);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('devices[1].id: "a" is also devices[0]');
+    expect(both.err).toContain('YULAN_SERIAL_HTTP_PORT: must be 0..65535');
+    expect(both.err).toContain('YULAN_SERIAL_HTTP_HOST: 0.0.0.0 is not loopback; set YULAN_SERIAL_HTTP_TOKEN too');
+    writeFileSync(join(tmp.dir, 'creds.json'), JSON.stringify({ version: 1, devices: { f1: { site: 's', kind: 'fall-sensor', secret: 'x'.repeat(32) } } }), { mode: 0o600 });
+    writeFileSync(join(tmp.dir, 'good.json'), JSON.stringify({ mqttUrl: 'mqtt://127.0.0.1:9', credentialsFile: 'creds.json', devices: [{ id: 'f1', site: 's', kind: 'fall-sensor', sensor: 'mr60fda1', port: join(tmp.dir, 'no-such-port') }] }));
+    const envOnly = await run(['--config', join(tmp.dir, 'good.json')], env);
+    expect(envOnly.code).toBe(2);
+    expect(envOnly.err).toContain('environment: 2 problems');
   });
 });

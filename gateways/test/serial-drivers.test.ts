@@ -87,7 +87,29 @@ describe.skipIf(!socatAvailable())('serial drivers over a pty', () => {
     await eventually(() => samples.length >= 1, 'an SDS011 sample');
     expect(samples[0]).toMatchObject({ pm25: 35.4, pm10: 20.5 });
     expect(emu.reporting).toBe('query');
-    expect(emu.received.slice(0, 4)).toEqual(['work', 'period:0', 'mode:query', 'query']);
+    expect(emu.received.slice(0, 5)).toEqual(['work', 'period:0', 'mode:query', 'firmware', 'query']);
+    expect(drv.moduleFirmware).toEqual({ version: '2018-11-16', moduleId: '60A1' });
+    expect(drv.status().moduleFirmware).toBe('2018-11-16');
+  });
+
+  it('SDS011: a lost firmware answer is asked again until the module answers', async () => {
+    const pair = await pty(tmp.dir, 'sdsfw');
+    const emu = new Sds011Emulator({ path: pair.device, intervalMs: 100, firmware: [22, 7, 1] });
+    await emu.start();
+    // The module is hung when the port opens: the mode commands and the firmware request are lost.
+    emu.goSilent();
+    const samples: PmSample[] = [];
+    const drv = new PmDriver({ sensor: 'sds011', port: pair.host, mode: 'passive', intervalMs: 200, dutyCycle: false, settleMs: 0, backoff },
+      { online: () => {}, sample: (s) => samples.push(s) }, quietLogger);
+    open.push({ pair, emu, drv });
+    drv.start();
+    await eventually(() => drv.timeouts >= 1, 'an unanswered query');
+    expect(drv.moduleFirmware).toBeUndefined();
+    emu.resume();
+    await eventually(() => samples.length >= 1 && drv.moduleFirmware !== undefined, 'a sample and the firmware after the module recovers');
+    expect(drv.moduleFirmware).toEqual({ version: '2022-07-01', moduleId: '60A1' });
+    expect(emu.reporting).toBe('query');
+    expect(emu.received.filter((r) => r === 'firmware').length).toBeGreaterThanOrEqual(1);
   });
 
   it('MR60FDA1: heartbeat answered, sensitivity echoed, fall and dwell followed', async () => {

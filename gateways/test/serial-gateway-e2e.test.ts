@@ -3,9 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockBoardEmulator, Mr60fda1Emulator, Pms5003Emulator, type PtyPair } from '../../device-sims/src/serial/index.js';
+import { LockBoardEmulator, Mr60fda1Emulator, Pms5003Emulator, Sds011Emulator, type PtyPair } from '../../device-sims/src/serial/index.js';
 import { runUp, type UpHandle } from '../../cli/src/up.js';
-import { loadSerialGatewayConfig, startSerialGateway, type SerialGatewayHandle } from '../src/serial/index.js';
+import { loadSerialGatewayConfig, startSerialGateway, startSerialHttp, type SerialGatewayHandle } from '../src/serial/index.js';
 import { eventually, pty, quietLogger, socatAvailable, tempDir } from './serial-support.js';
 
 interface DeviceView { id: string; status: string }
@@ -28,6 +28,7 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
   let pms: Pms5003Emulator;
   let radar: Mr60fda1Emulator;
   let lock: LockBoardEmulator;
+  let sds: Sds011Emulator;
 
   const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
     const r = await fetch(`${base}/api/v1${path}`, {
@@ -66,24 +67,29 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
       { id: 'env-ser-1', site: 'xuhui', kind: 'env-monitor' },
       { id: 'fall-ser-1', site: 'xuhui', kind: 'fall-sensor' },
       { id: 'locker-ser-1', site: 'xuhui', kind: 'parcel-locker' },
+      { id: 'env-sds-1', site: 'xuhui', kind: 'env-monitor' },
     ];
     const creds: Record<string, { site: string; kind: string; secret: string }> = {};
     for (const d of devices) creds[d.id] = { ...d, secret: (await ok<{ secret: string }>('POST', '/devices', d)).secret };
     writeFileSync(join(tmp.dir, 'creds.json'), JSON.stringify({ version: 1, devices: creds }), { mode: 0o600 });
 
-    for (const n of ['pms', 'radar', 'lock']) pairs[n] = await pty(tmp.dir, n);
+    for (const n of ['pms', 'radar', 'lock', 'sds']) pairs[n] = await pty(tmp.dir, n);
     pms = new Pms5003Emulator({ path: pairs.pms!.device, intervalMs: 200 });
     pms.set([7, 17, 27]);
     radar = new Mr60fda1Emulator({ path: pairs.radar!.device, movementIntervalMs: 500 });
     lock = new LockBoardEmulator({ path: pairs.lock!.device, address: 1, channels: 4, jammed: [4] });
-    await Promise.all([pms.start(), radar.start(), lock.start()]);
+    sds = new Sds011Emulator({ path: pairs.sds!.device, intervalMs: 200, firmware: [21, 3, 9] });
+    sds.pm25 = 41.7;
+    sds.pm10 = 63.2;
+    await Promise.all([pms.start(), radar.start(), lock.start(), sds.start()]);
 
     writeFileSync(join(tmp.dir, 'gateway.json'), JSON.stringify({
       mqttUrl: `mqtt://127.0.0.1:${up.mqttPort}`, credentialsFile: 'creds.json', minBackoffMs: 100, maxBackoffMs: 1000,
       devices: [
         { ...devices[0], sensor: 'pms5003', port: pairs.pms!.host, mode: 'passive', intervalS: 1, dutyCycle: false },
-        { ...devices[1], sensor: 'mr60fda1', port: pairs.radar!.host, intervalS: 2 },
+        { ...devices[1], sensor: 'mr60fda1', port: pairs.radar!.host, intervalS: 2, silenceS: 3 },
         { ...devices[2], sensor: 'lock-board', port: pairs.lock!.host, address: 1, doors: 4, intervalS: 5 },
+        { ...devices[3], sensor: 'sds011', port: pairs.sds!.host, mode: 'passive', intervalS: 1, dutyCycle: false },
       ],
     }));
     const loaded = await loadSerialGatewayConfig(join(tmp.dir, 'gateway.json'));
@@ -101,7 +107,7 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
 
   afterAll(async () => {
     await gw?.close();
-    for (const e of [pms, radar, lock]) await e?.close();
+    for (const e of [pms, radar, lock, sds]) await e?.close();
     for (const p of Object.values(pairs)) await p.unplug();
     await up?.close();
     await new Promise((r) => hook?.close(r));
@@ -121,6 +127,44 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
     expect(pms.mode).toBe('passive');
     expect(pms.received).toContain('read');
     expect(await status('env-ser-1')).toBe('online');
+  });
+
+  it('an SDS011 in query mode is polled, its readings stored, and its firmware (0xC5 reply) asked at start and reported', async () => {
+    const points = await eventually(async () => {
+      const r = await ok<{ points: Point[] }>('GET', '/devices/env-sds-1/telemetry?resolution=raw');
+      return r.points.length >= 2 ? r.points : undefined;
+    }, 'stored SDS011 readings', 30_000);
+    expect(points[0]!.fields).toMatchObject({ pm25_ugm3: 41.7, pm10_ugm3: 63.2 });
+    // The SDS011 has no PM1 channel: nothing invented.
+    expect(points[0]!.fields).not.toHaveProperty('pm1_ugm3');
+    expect(points[0]!.fields).not.toHaveProperty('temperature_c');
+    expect(sds.reporting).toBe('query');
+    expect(sds.received.slice(0, 4)).toEqual(['work', 'period:0', 'mode:query', 'firmware']);
+    expect(await status('env-sds-1')).toBe('online');
+    const fw = await eventually(async () => {
+      const r = await ok<{ events: { type: string; attributes?: Record<string, string> }[] } | { items: { type: string; attributes?: Record<string, string> }[] }>('GET', '/devices/env-sds-1/events');
+      return ('events' in r ? r.events : r.items).find((e) => e.type === 'sensor.module_firmware');
+    }, 'the module firmware event', 30_000);
+    expect(fw.attributes).toMatchObject({ sensor: 'sds011', firmware: '2021-03-09', module_id: '60A1' });
+    expect(gw.status()['env-sds-1']).toMatchObject({ moduleFirmware: '2021-03-09', frames: { checksumErrors: 0 } });
+  });
+
+  it('/healthz is ok once every sensor and its session are up, and /metrics counts a corrupted SDS011 frame on its port', async () => {
+    const http = await startSerialHttp(gw, { host: '127.0.0.1', port: 0 }, quietLogger);
+    try {
+      const url = `http://127.0.0.1:${http.port}`;
+      await eventually(async () => ((await (await fetch(`${url}/healthz`)).json()) as { status: string }).status === 'ok', 'healthz ok');
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', devices: 4, up: 4 });
+      sds.corruptNext();
+      const m = await eventually(async () => {
+        const body = (await (await fetch(`${url}/metrics`)).json()) as { devices: Record<string, { port: string; checksumErrors: number; mqtt: boolean }> };
+        return body.devices['env-sds-1']!.checksumErrors === 1 ? body : undefined;
+      }, 'the SDS011 checksum error on /metrics');
+      expect(m.devices['env-sds-1']).toMatchObject({ port: pairs.sds!.host, mqtt: true });
+      expect(m.devices['env-ser-1']!.checksumErrors).toBe(0);
+    } finally {
+      await http.close();
+    }
   });
 
   it('a radar fall frame, confirmed by the dwell alarm, becomes a paged alert', async () => {
@@ -194,4 +238,19 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
     const cmd = await ok<CommandView>('POST', '/devices/locker-ser-1/commands', { name: 'locker.open', args: { compartment: 1 }, timeoutSec: 20 });
     expect((await ok<CommandView>('GET', `/commands/${cmd.id}?wait=30`)).status).toBe('succeeded');
   }, 120_000);
+
+  it('a radar that goes silent on an open port goes offline, and online again when it talks', async () => {
+    await eventually(async () => (await status('fall-ser-1')) === 'online', 'radar online');
+    radar.goSilent();
+    await eventually(async () => (await status('fall-ser-1')) === 'offline', 'radar offline while silent', 30_000);
+    expect(gw.status()['fall-ser-1']).toMatchObject({ online: false, silences: 1, port: { disconnects: 0 } });
+    radar.resume();
+    await eventually(async () => (await status('fall-ser-1')) === 'online', 'radar online again', 30_000);
+    // And its readings flow again.
+    radar.setPresence(false);
+    await eventually(async () => {
+      const r = await ok<{ points: Point[] }>('GET', '/devices/fall-ser-1/telemetry?resolution=raw');
+      return r.points.at(-1)?.fields.presence === 0;
+    }, 'telemetry after the silence', 30_000);
+  });
 });

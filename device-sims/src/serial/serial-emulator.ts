@@ -27,6 +27,7 @@ export abstract class SerialEmulator {
   private port: SerialPort | undefined;
   private closed = false;
   private corruptNextFrame = false;
+  private mute = false;
   private reattachTimer: NodeJS.Timeout | undefined;
   private readonly waiters: (() => void)[] = [];
 
@@ -62,6 +63,20 @@ export abstract class SerialEmulator {
     this.write(bytes);
   }
 
+  /** The module hangs (brown-out, firmware lock-up) while the adapter stays plugged: it sends
+   * nothing and answers nothing until `resume()`. The port stays open on both ends. */
+  goSilent(): void {
+    this.mute = true;
+  }
+
+  resume(): void {
+    this.mute = false;
+  }
+
+  get silent(): boolean {
+    return this.mute;
+  }
+
   /** The next frame goes out with its checksum byte flipped. */
   corruptNext(): void {
     this.corruptNextFrame = true;
@@ -89,7 +104,7 @@ export abstract class SerialEmulator {
 
   private write(bytes: Uint8Array): boolean {
     const p = this.port;
-    if (!p?.isOpen) return false;
+    if (!p?.isOpen || this.mute) return false;
     p.write(Buffer.from(bytes));
     return true;
   }
@@ -104,7 +119,7 @@ export abstract class SerialEmulator {
       if (err || this.closed) { if (!err) port.close(); retry(); return; }
       this.port = port;
       this.stats.attaches++;
-      port.on('data', (b: Buffer) => this.onBytes(new Uint8Array(b)));
+      port.on('data', (b: Buffer) => { if (!this.mute) this.onBytes(new Uint8Array(b)); });
       port.on('error', () => { /* a vanished pty ends in close */ });
       port.on('close', () => {
         if (this.port !== port) return;

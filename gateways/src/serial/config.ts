@@ -25,6 +25,8 @@ const Device = Type.Object({
   settleS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Fall radar: twin-style sensitivity 1..10, applied at start (the twin may change it). */
   sensitivity: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+  /** Fall radar: offline after this long without any frame while the port stays open (default 30 s = 3 heartbeats). */
+  silenceS: Type.Optional(Type.Number({ minimum: 0.5, maximum: 3600 })),
   /** Lock board: RS-485 address 0..31 and number of doors. */
   address: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
   doors: Type.Optional(Type.Integer({ minimum: 1, maximum: 48 })),
@@ -95,6 +97,7 @@ export function configProblems(input: unknown): string[] {
     if (d?.sensor === 'lock-board' && d.doors === undefined) problems.push(`${at}.doors: required for a lock board`);
     if (d?.sensor !== 'lock-board' && (d?.doors !== undefined || d?.address !== undefined)) problems.push(`${at}: doors/address apply to lock boards only`);
     if (d?.sensor !== 'mr60fda1' && d?.sensitivity !== undefined) problems.push(`${at}.sensitivity: applies to the fall radar only`);
+    if (d?.sensor !== 'mr60fda1' && d?.silenceS !== undefined) problems.push(`${at}.silenceS: applies to the fall radar only`);
     if (d?.kind !== 'env-monitor' && (d?.mode !== undefined || d?.dutyCycle !== undefined || d?.settleS !== undefined)) problems.push(`${at}: mode/dutyCycle/settleS apply to particulate sensors only`);
   });
   return problems;

@@ -33,6 +33,7 @@ export class DeviceSession {
   /** Restarts above any earlier run's counter, as the simulators do (architecture.md, "Sequence numbers"). */
   private seq = Date.now();
   private serialUp = false;
+  private downReason = 'serial-lost';
   private failures = 0;
   private closing = false;
   private retry: NodeJS.Timeout | undefined;
@@ -81,8 +82,9 @@ export class DeviceSession {
   }
 
   /** The serial side came up or went away: the device is online only while its port is. */
-  setSerialUp(up: boolean): void {
+  setSerialUp(up: boolean, reason = 'serial-lost'): void {
     if (up === this.serialUp) return;
+    this.downReason = reason;
     this.serialUp = up;
     this.sendPresence();
   }
@@ -120,8 +122,9 @@ export class DeviceSession {
   }
 
   private sendPresence(): void {
-    // "serial-lost": the gateway is fine, the sensor's port is gone (unplugged adapter).
-    const p = this.serialUp ? this.presence(true, 'birth') : this.presence(false, 'serial-lost');
+    // "serial-lost": the gateway is fine, the sensor's port is gone (unplugged adapter);
+    // "serial-silent": the port is there but the module stopped answering.
+    const p = this.serialUp ? this.presence(true, 'birth') : this.presence(false, this.downReason);
     if (this.client.connected) this.client.publish(this.topic(Channel.Presence), Buffer.from(Presence.encode(p)), { qos: 1, retain: true });
   }
 

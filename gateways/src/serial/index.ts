@@ -7,3 +7,4 @@ export * from './drivers/radar-driver.js';
 export * from './drivers/lock-board-driver.js';
 export * from './config.js';
 export * from './serial-gateway.js';
+export * from './http-status.js';

@@ -9,7 +9,7 @@ import type { DriverStatus } from './drivers/driver.js';
 import type { SerialGatewayConfig } from './config.js';
 
 export interface SerialGatewayHandle {
-  status(): Record<string, DriverStatus & { mqtt: boolean }>;
+  status(): Record<string, DriverStatus & { mqtt: boolean; path: string; sensor: string }>;
   close(): Promise<void>;
 }
 
@@ -23,7 +23,7 @@ export const GATEWAY_FIRMWARE = 'serial-gw-0.1.0';
 export function startSerialGateway(config: SerialGatewayConfig, secrets: Map<string, string>, logger: Logger): SerialGatewayHandle {
   const log = logger.child({ component: 'serial-gateway' });
   const backoff = { ...(config.minBackoffMs !== undefined && { minBackoffMs: config.minBackoffMs }), ...(config.maxBackoffMs !== undefined && { maxBackoffMs: config.maxBackoffMs }) };
-  const devices: { id: string; session: DeviceSession; binding: Binding }[] = [];
+  const devices: { id: string; path: string; sensor: string; session: DeviceSession; binding: Binding }[] = [];
   for (const d of config.devices) {
     const kind = kindFromSlug(d.kind);
     const secret = secrets.get(d.id);
@@ -40,7 +40,7 @@ export function startSerialGateway(config: SerialGatewayConfig, secrets: Map<str
       : d.kind === 'fall-sensor' ? fallBinding(d, session, dlog, backoff)
         : lockerBinding(d, session, dlog, backoff);
     binding.start();
-    devices.push({ id: d.id, session, binding });
+    devices.push({ id: d.id, path: d.port, sensor: d.sensor, session, binding });
   }
   log.info({ devices: devices.length }, 'serial gateway started');
   // What each line dropped, in the log once a minute when it changed: a flaky cable shows
@@ -57,7 +57,7 @@ export function startSerialGateway(config: SerialGatewayConfig, secrets: Map<str
   }, 60_000);
   report.unref();
   return {
-    status: () => Object.fromEntries(devices.map((x) => [x.id, { ...x.binding.status(), mqtt: x.session.connected }])),
+    status: () => Object.fromEntries(devices.map((x) => [x.id, { ...x.binding.status(), mqtt: x.session.connected, path: x.path, sensor: x.sensor }])),
     async close() {
       clearInterval(report);
       await Promise.all(devices.map(async (x) => { await x.binding.close(); await x.session.close(); }));

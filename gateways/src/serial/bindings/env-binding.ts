@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CommandStatus, type Command, type TwinDesired } from '@yulan/protos';
+import { CommandStatus, Severity, type Command, type TwinDesired } from '@yulan/protos';
 import type { DeviceSession } from '../device-session.js';
 import { PmDriver, type PmSample } from '../drivers/pm-driver.js';
 import type { SerialDeviceConfig } from '../config.js';
@@ -21,6 +21,8 @@ export function envBinding(d: SerialDeviceConfig, session: DeviceSession, log: L
     sample: (s: PmSample) => session.telemetry({
       envMonitor: { pm1Ugm3: s.pm1 ?? Number.NaN, pm25Ugm3: s.pm25, pm10Ugm3: s.pm10, temperatureC: Number.NaN, humidityPct: Number.NaN, noiseDba: Number.NaN },
     }, s.tsMs),
+    // The envelope's firmware is the gateway's; the module's own goes out as an event (and in /metrics).
+    firmware: (version, moduleId) => session.event('sensor.module_firmware', Severity.INFO, `${d.sensor} firmware ${version}`, { sensor: d.sensor, firmware: version, module_id: moduleId }),
   }, log);
 
   return {

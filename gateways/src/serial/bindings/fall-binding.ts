@@ -27,9 +27,9 @@ export function fallBinding(d: SerialDeviceConfig, session: DeviceSession, log: 
       ...(s.breathingRate !== undefined && { breathingRateBpm: s.breathingRate }),
     },
   });
-  const driver: RadarDriver = new RadarDriver({ port: d.port, backoff }, {
-    online: (up) => {
-      session.setSerialUp(up);
+  const driver: RadarDriver = new RadarDriver({ port: d.port, backoff, ...(d.silenceS !== undefined && { silenceMs: d.silenceS * 1000 }) }, {
+    online: (up, reason) => {
+      session.setSerialUp(up, reason);
       if (up && sensitivity !== undefined) void driver.setSensitivity(sensitivity);
     },
     report: (s, changed, r) => {

@@ -4,7 +4,7 @@ import type { FramerStats } from '../protocols/stream-framer.js';
 
 export interface DriverHooks {
   /** The port opened (and the module was put in its mode) or went away. */
-  online(up: boolean): void;
+  online(up: boolean, reason?: string): void;
 }
 
 export interface DriverStatus {
@@ -13,6 +13,10 @@ export interface DriverStatus {
   frames: FramerStats;
   /** Commands the module did not answer in time. */
   timeouts: number;
+  /** Radar: times the module went silent while its port stayed open. */
+  silences?: number;
+  /** SDS011: firmware build date the module reported. */
+  moduleFirmware?: string;
 }
 
 /**

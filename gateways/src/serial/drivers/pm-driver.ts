@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { PmsParser, PMS_BAUD, pmsCommands } from '../protocols/pms5003.js';
 import { SdsParser, SDS_BAUD, sdsCommands } from '../protocols/sds011.js';
 import type { FramerStats } from '../protocols/stream-framer.js';
-import { SerialDriver, type DriverHooks } from './driver.js';
+import { SerialDriver, type DriverHooks, type DriverStatus } from './driver.js';
 
 export interface PmSample { pm1?: number; pm25: number; pm10: number; tsMs: number }
 
@@ -24,6 +24,8 @@ export interface PmDriverOptions {
 
 export interface PmHooks extends DriverHooks {
   sample(s: PmSample): void;
+  /** SDS011: the module's firmware date and id, answered to the request sent on every open; called when it differs from the last known. */
+  firmware?(version: string, moduleId: string): void;
 }
 
 /**
@@ -44,6 +46,9 @@ export class PmDriver extends SerialDriver {
   private lastConfigureMs = 0;
   /** Times the module was found out of its configured mode and set again. */
   reconfigured = 0;
+  /** SDS011 firmware as `YYYY-MM-DD` (the module reports its build date) and module id, once it answered. */
+  moduleFirmware: { version: string; moduleId: string } | undefined;
+  private firmwareAnswered = false;
 
   constructor(private o: PmDriverOptions, private readonly h: PmHooks, log: Logger) {
     super(o.port, o.sensor === 'pms5003' ? PMS_BAUD : SDS_BAUD, h, log, o.backoff);
@@ -70,8 +75,13 @@ export class PmDriver extends SerialDriver {
     return this.o.sensor === 'pms5003' ? a : b;
   }
 
+  override status(): DriverStatus {
+    return { ...super.status(), ...(this.moduleFirmware && { moduleFirmware: this.moduleFirmware.version }) };
+  }
+
   protected onUp(): void {
     this.asleep = false;
+    this.firmwareAnswered = false;
     this.configure();
     if (this.held) this.sleep();
     else this.cycle();
@@ -87,6 +97,10 @@ export class PmDriver extends SerialDriver {
       this.link.write(sdsCommands.work());
       this.link.write(sdsCommands.setWorkingPeriod(0));
       this.link.write(sdsCommands.setReportingMode(this.o.mode === 'passive' ? 'query' : 'active'));
+      // Asked on every open (a re-plugged adapter may carry another module) and again with
+      // each reconfigure until answered (the reply can be lost like any frame). The answer is
+      // `AA C5 07 YY MM DD id id` (Nova protocol V1.3; the domain file is silent on it).
+      if (!this.firmwareAnswered) this.link.write(sdsCommands.firmware());
     }
   }
 
@@ -145,13 +159,27 @@ export class PmDriver extends SerialDriver {
     this.link.write(this.o.sensor === 'pms5003' ? pmsCommands.wake() : sdsCommands.work());
   }
 
+  private noteFirmware(year: number, month: number, day: number, deviceId: number): void {
+    const p2 = (n: number) => String(n).padStart(2, '0');
+    const version = `20${p2(year)}-${p2(month)}-${p2(day)}`;
+    const moduleId = deviceId.toString(16).toUpperCase().padStart(4, '0');
+    this.firmwareAnswered = true;
+    if (this.moduleFirmware?.version === version && this.moduleFirmware.moduleId === moduleId) return;
+    this.moduleFirmware = { version, moduleId };
+    this.log.info({ firmware: version, moduleId }, 'SDS011 firmware');
+    this.h.firmware?.(version, moduleId);
+  }
+
   protected onData(bytes: Uint8Array): void {
     const now = Date.now();
     const samples: PmSample[] = [];
     if (this.o.sensor === 'pms5003') {
       for (const f of this.pms.push(bytes)) if (f.type === 'reading') samples.push({ pm1: f.atm.pm1, pm25: f.atm.pm25, pm10: f.atm.pm10, tsMs: now });
     } else {
-      for (const f of this.sds.push(bytes)) if (f.type === 'reading') samples.push({ pm25: f.pm25, pm10: f.pm10, tsMs: now });
+      for (const f of this.sds.push(bytes)) {
+        if (f.type === 'reading') samples.push({ pm25: f.pm25, pm10: f.pm10, tsMs: now });
+        else if (f.type === 'firmware') this.noteFirmware(f.year, f.month, f.day, f.deviceId);
+      }
     }
     const s = samples.at(-1);
     if (!s) return;

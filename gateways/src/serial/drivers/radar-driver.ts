@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RadarParser, RADAR_BAUD, radarCommands, radarSensitivityFromTwin, type RadarReport } from '../protocols/mr60fda1.js';
 import type { FramerStats } from '../protocols/stream-framer.js';
-import { SerialDriver, type DriverHooks } from './driver.js';
+import { SerialDriver, type DriverHooks, type DriverStatus } from './driver.js';
 
 export interface RadarState {
   present: boolean;
@@ -22,6 +22,9 @@ export interface RadarDriverOptions {
   port: string;
   /** Host heartbeat period; the module answers each, which is how a silent line is noticed. */
   heartbeatMs?: number;
+  /** No frame at all (not even a heartbeat answer) for this long while the port is open = the
+   * module is offline (hung, lost power behind a powered hub). Default 3 heartbeats. */
+  silenceMs?: number;
   backoff?: { minBackoffMs?: number; maxBackoffMs?: number };
 }
 
@@ -37,6 +40,10 @@ export class RadarDriver extends SerialDriver {
   private sensitivity: number | undefined;
   private pendingSensitivity: { want: number; resolve(v: number | undefined): void; timer: NodeJS.Timeout } | undefined;
   heartbeatsAnswered = 0;
+  /** The port is open but the module stopped talking. */
+  silent = false;
+  silences = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RadarDriverOptions, private readonly h: RadarHooks, log: Logger) {
     super(o.port, RADAR_BAUD, h, log, o.backoff);
@@ -44,7 +51,31 @@ export class RadarDriver extends SerialDriver {
 
   protected frameStats(): FramerStats { return this.parser.stats; }
 
+  override status(): DriverStatus {
+    return { ...super.status(), silences: this.silences };
+  }
+
+  override get online(): boolean {
+    return this.link.isUp && !this.silent;
+  }
+
+  /** Re-armed on every frame: the module streams body movement every second and answers each
+   * heartbeat, so a quiet line means the module is gone even though its adapter is still there. */
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    const ms = this.o.silenceMs ?? 3 * (this.o.heartbeatMs ?? 10_000);
+    this.watchdog = setTimeout(() => {
+      if (!this.link.isUp || this.silent) return;
+      this.silent = true;
+      this.silences++;
+      this.log.warn({ silenceMs: ms }, 'radar silent while its port is open; marking it offline');
+      this.h.online(false, 'serial-silent');
+    }, ms);
+  }
+
   protected onUp(): void {
+    this.silent = false;
+    this.armWatchdog();
     clearInterval(this.heartbeat);
     this.link.write(radarCommands.heartbeat());
     this.heartbeat = setInterval(() => this.link.write(radarCommands.heartbeat()), this.o.heartbeatMs ?? 10_000);
@@ -52,6 +83,8 @@ export class RadarDriver extends SerialDriver {
   }
 
   protected onDown(): void {
+    clearTimeout(this.watchdog);
+    this.silent = false;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
   }
@@ -75,6 +108,14 @@ export class RadarDriver extends SerialDriver {
 
   protected onData(bytes: Uint8Array): void {
     for (const r of this.parser.push(bytes)) {
+      this.armWatchdog();
+      if (this.silent) {
+        // Talking again (it may have rebooted): online, and the binding re-applies its settings.
+        this.silent = false;
+        this.log.info('radar talking again; marking it online');
+        if (this.sensitivity !== undefined) this.link.write(radarCommands.setFallSensitivity(this.sensitivity));
+        this.h.online(true);
+      }
       const s = this.state;
       let changed = false;
       switch (r.type) {
