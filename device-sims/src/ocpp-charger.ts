@@ -58,6 +58,8 @@ export class OcppSimCharger {
   #version: string;
   #rebooting = false;
   #updating = false;
+  /** the twin's TxDefaultProfile and the site cap's ChargePointMaxProfile: the lower one holds */
+  readonly #limits: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
 
   constructor(private readonly o: OcppSimChargerOptions) {
     this.#version = o.firmwareStore?.get(o.id) ?? o.firmwareVersion ?? '1.0.0';
@@ -193,9 +195,15 @@ export class OcppSimCharger {
         return { status: ok ? 'Accepted' : 'Rejected' };
       }
       case 'SetChargingProfile': {
-        const limit = (p.csChargingProfiles as { chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined)
-          ?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
-        return { status: limit !== undefined && run('charger.set_current_limit', { limit_a: String(limit) }).ok ? 'Accepted' : 'Rejected' };
+        const prof = p.csChargingProfiles as { chargingProfilePurpose?: string; chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined;
+        const limit = prof?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
+        const purpose = prof?.chargingProfilePurpose;
+        if (limit === undefined || (purpose !== 'TxDefaultProfile' && purpose !== 'ChargePointMaxProfile')) return { status: 'Rejected' };
+        const next = { ...this.#limits, [purpose]: limit };
+        const effective = Math.min(next.TxDefaultProfile ?? Infinity, next.ChargePointMaxProfile ?? Infinity);
+        if (!run('charger.set_current_limit', { limit_a: String(effective) }).ok) return { status: 'Rejected' };
+        this.#limits[purpose] = limit;
+        return { status: 'Accepted' };
       }
       case 'UnlockConnector':
         return { status: 'Unlocked' };
