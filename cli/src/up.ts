@@ -188,6 +188,8 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
         const ocppSim = await startOcppSimChargers({
           gatewayUrl: ocpp.url, cloud: { url: local(httpPort), adminToken }, site: (env.YULAN_SIM_SITES ?? 'xuhui').split(',')[0]!.trim() || 'xuhui',
           credentialsFile: join(dataDir, 'sims', 'ocpp-credentials.json'), rate: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
+          // its own flash file: the MQTT fleet writes sims/firmware.json
+          dataDir: join(dataDir, 'sims', 'ocpp'),
         }, logger.child({ svc: 'sim-ocpp' }));
         started.push({ name: 'sim-ocpp', svc: ocppSim });
       }

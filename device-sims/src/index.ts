@@ -27,4 +27,5 @@ export * from './firmware-store.js';
 export * from './serial/index.js';
 export * from './ocpp-charger.js';
 export * from './ocpp-fleet.js';
+export * from './ocpp-firmware.js';
 export * from './ocpp-args.js';

@@ -1,6 +1,7 @@
 import { isValidId } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
 import type { OcppFleetOptions } from './ocpp-fleet.js';
+import { OCPP_FIRMWARE_FAULTS, type OcppFirmwareFault } from './ocpp-firmware.js';
 
 export const ocppSimUsage = `Usage: yulan sim --kind ev-charger --protocol ocpp [options]
 
@@ -13,6 +14,8 @@ the same charger model as the MQTT simulator.
   --ocpp URL           gateway endpoint (default $YULAN_OCPP_URL or ws://127.0.0.1:8085/ocpp)
   --cloud URL --token T  register the chargers (or $YULAN_CLOUD_URL / $YULAN_ADMIN_TOKEN)
   --credentials FILE   keeps issued secrets (AuthorizationKeys) across restarts
+  --data-dir DIR       keeps installed firmware versions (DIR/firmware.json) across restarts
+  --firmware-fault F   UpdateFirmware fails at "download" (DownloadFailed) or "install" (InstallationFailed)
   --seed N             random seed (default 1)`;
 
 /** True when the arguments ask for OCPP chargers rather than the MQTT fleet. */
@@ -31,11 +34,13 @@ export function parseOcppSimArgs(args: readonly string[], env: Record<string, st
     v[flag.slice(2)] = value!;
   }
   for (const k of Object.keys(v)) {
-    if (!['kind', 'protocol', 'count', 'rate', 'sites', 'ocpp', 'cloud', 'token', 'credentials', 'seed'].includes(k)) fail(`unknown option --${k}`);
+    if (!['kind', 'protocol', 'count', 'rate', 'sites', 'ocpp', 'cloud', 'token', 'credentials', 'seed', 'data-dir', 'firmware-fault'].includes(k)) fail(`unknown option --${k}`);
   }
   if ((v.kind ?? 'ev-charger') !== 'ev-charger') fail('--protocol ocpp is for --kind ev-charger only');
   const count = Number(v.count ?? 1);
   const rate = Number(v.rate ?? 1);
+  const fault = v['firmware-fault'];
+  if (fault !== undefined && !OCPP_FIRMWARE_FAULTS.includes(fault as OcppFirmwareFault)) fail(`--firmware-fault expects ${OCPP_FIRMWARE_FAULTS.join(' or ')}`);
   if (!Number.isInteger(count) || count < 1) fail('--count expects a positive integer');
   if (!(rate > 0)) fail('--rate expects a positive number');
   const site = (v.sites ?? 'site-1').split(',')[0]!.trim();
@@ -48,5 +53,7 @@ export function parseOcppSimArgs(args: readonly string[], env: Record<string, st
     gatewayUrl: gatewayUrl.replace(/\/+$/, ''), site, count, rate, seed: Number(v.seed ?? 1),
     ...(cloudUrl && token ? { cloud: { url: cloudUrl, adminToken: token } } : {}),
     ...(v.credentials ? { credentialsFile: v.credentials } : {}),
+    ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}),
+    ...(fault ? { firmwareFault: fault as OcppFirmwareFault } : {}),
   };
 }

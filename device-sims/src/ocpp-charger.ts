@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { checkChargerCommand, executeChargerCommand } from './models/ev-charger-control.js';
 import { defaultEvChargerConfig, initEvCharger, stepEvCharger, type EvChargerState } from './models/ev-charger.js';
+import { playOcppFirmwareUpdate, type OcppFirmwareFault } from './ocpp-firmware.js';
+import type { FirmwareStore } from './firmware-store.js';
 import { createRng, deriveSeed, type Rng } from './rng.js';
 
 export interface OcppSimChargerOptions {
@@ -15,6 +17,12 @@ export interface OcppSimChargerOptions {
   rate: number;
   seed?: number;
   firmwareVersion?: string;
+  /** the simulator's flash: the installed version survives a restart (as for the MQTT sims) */
+  firmwareStore?: FirmwareStore;
+  /** make UpdateFirmware fail at download or install (DownloadFailed / InstallationFailed) */
+  firmwareFault?: OcppFirmwareFault;
+  /** how long the charger stays away after a reset or a firmware reboot, ms (default 1000) */
+  rebootMs?: number;
   logger: Logger;
 }
 
@@ -41,15 +49,27 @@ export class OcppSimCharger {
   #chain: Promise<unknown> = Promise.resolve();
   readonly #pending = new Map<string, (frame: unknown[]) => void>();
   #timer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
   #txId: number | undefined;
   #sessionStartWh = 0;
   #last = Date.now();
+  #version: string;
+  #rebooting = false;
+  #updating = false;
+  /** the twin's TxDefaultProfile and the site cap's ChargePointMaxProfile: the lower one holds */
+  readonly #limits: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
 
   constructor(private readonly o: OcppSimChargerOptions) {
+    this.#version = o.firmwareStore?.get(o.id) ?? o.firmwareVersion ?? '1.0.0';
     this.#rng = createRng(deriveSeed(o.seed ?? 1, o.id));
     this.#state = initEvCharger(defaultEvChargerConfig(), Date.now(), this.#rng);
+  }
+
+  /** the firmware it runs (and reports in BootNotification) */
+  get firmwareVersion(): string {
+    return this.#version;
   }
 
   get status(): string {
@@ -65,9 +85,12 @@ export class OcppSimCharger {
     ws.on('error', (err) => this.o.logger.debug({ err, id: this.o.id }, 'ocpp socket error'));
     ws.on('close', () => {
       clearInterval(this.#timer);
+      clearInterval(this.#heartbeat);
       for (const w of this.#pending.values()) w([4, '', 'GenericError', 'closed', {}]);
       this.#pending.clear();
-      if (!this.#closed) this.#retry = setTimeout(() => this.start(), 5000);
+      const rebooting = this.#rebooting;
+      this.#rebooting = false;
+      if (!this.#closed) this.#retry = setTimeout(() => this.start(), rebooting ? this.o.rebootMs ?? 1000 : 5000);
     });
   }
 
@@ -85,7 +108,7 @@ export class OcppSimCharger {
   }
 
   async #boot(): Promise<void> {
-    const res = await this.#call('BootNotification', { chargePointVendor: 'Yulan', chargePointModel: 'SimAC7', firmwareVersion: this.o.firmwareVersion ?? '1.0.0' });
+    const res = await this.#call('BootNotification', { chargePointVendor: 'Yulan', chargePointModel: 'SimAC7', firmwareVersion: this.#version });
     const body = res[2] as { status?: string; interval?: number } | undefined;
     if (res[0] !== 3 || body?.status !== 'Accepted') {
       this.#retry = setTimeout(() => void this.#boot(), Math.max(5, body?.interval ?? 30) * 1000);
@@ -94,6 +117,8 @@ export class OcppSimCharger {
     await this.#call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: this.status });
     this.#last = Date.now();
     this.#timer = setInterval(() => void this.#tick(), Math.max(200, 1000 / this.o.rate));
+    // At the interval the central system asked for (§4.6): an idle charger's only report.
+    this.#heartbeat = setInterval(() => void this.#call('Heartbeat', {}), Math.max(1, body.interval ?? 300) * 1000);
   }
 
   async #tick(): Promise<void> {
@@ -166,24 +191,60 @@ export class OcppSimCharger {
       case 'Reset': {
         const ok = run('charger.reset', { type: p.type === 'Hard' ? 'hard' : 'soft' }).ok;
         // A charge point reboots after answering: the socket drops and it boots again.
-        if (ok) setTimeout(() => this.#ws?.close(1000, 'reset'), 500);
+        if (ok) setTimeout(() => this.#reboot('reset'), 500);
         return { status: ok ? 'Accepted' : 'Rejected' };
       }
       case 'SetChargingProfile': {
-        const limit = (p.csChargingProfiles as { chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined)
-          ?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
-        return { status: limit !== undefined && run('charger.set_current_limit', { limit_a: String(limit) }).ok ? 'Accepted' : 'Rejected' };
+        const prof = p.csChargingProfiles as { chargingProfilePurpose?: string; chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined;
+        const limit = prof?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
+        const purpose = prof?.chargingProfilePurpose;
+        if (limit === undefined || (purpose !== 'TxDefaultProfile' && purpose !== 'ChargePointMaxProfile')) return { status: 'Rejected' };
+        const next = { ...this.#limits, [purpose]: limit };
+        const effective = Math.min(next.TxDefaultProfile ?? Infinity, next.ChargePointMaxProfile ?? Infinity);
+        if (!run('charger.set_current_limit', { limit_a: String(effective) }).ok) return { status: 'Rejected' };
+        this.#limits[purpose] = limit;
+        return { status: 'Accepted' };
       }
       case 'UnlockConnector':
         return { status: 'Unlocked' };
+      case 'UpdateFirmware':
+        this.#updateFirmware(String(p.location));
+        return {};
       default:
         return undefined;
     }
   }
 
+  #reboot(reason: string): void {
+    this.#rebooting = true;
+    this.#ws?.close(1000, reason);
+  }
+
+  /** Accepted at once (UpdateFirmware.conf is empty); progress follows as FirmwareStatusNotification. */
+  #updateFirmware(location: string): void {
+    // A second UpdateFirmware while one runs is answered but not started twice.
+    if (this.#updating) return;
+    this.#updating = true;
+    void playOcppFirmwareUpdate(location, {
+      report: async (status) => { await this.#call('FirmwareStatusNotification', { status }); },
+      install: async (version) => {
+        this.#version = version;
+        if (this.o.firmwareStore) {
+          this.o.firmwareStore.set(this.o.id, version);
+          await this.o.firmwareStore.flush();
+        }
+      },
+      reboot: () => this.#reboot('firmware installed'),
+      ...(this.o.firmwareFault ? { fault: this.o.firmwareFault } : {}),
+    }).then((r) => this.o.logger.info({ id: this.o.id, ...r }, 'firmware update finished'))
+      .catch((err: unknown) => this.o.logger.warn({ err, id: this.o.id }, 'firmware update crashed'))
+      .finally(() => { this.#updating = false; });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    clearInterval(this.#heartbeat);
     clearTimeout(this.#retry);
     this.#ws?.close(1000, 'simulator stopping');
   }

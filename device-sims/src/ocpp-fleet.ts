@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { FirmwareStore } from './firmware-store.js';
 import { OcppSimCharger } from './ocpp-charger.js';
+import type { OcppFirmwareFault } from './ocpp-firmware.js';
 import { provisionDevices, type CloudOptions } from './provisioning.js';
 
 export interface OcppFleetOptions {
@@ -10,6 +12,11 @@ export interface OcppFleetOptions {
   count?: number;
   rate: number;
   seed?: number;
+  /** installed firmware versions in <dataDir>/firmware.json (not the MQTT fleet's dir: one writer per file) */
+  dataDir?: string;
+  firmwareFault?: OcppFirmwareFault;
+  /** reboot time after a reset or firmware install, ms (default 1000) */
+  rebootMs?: number;
 }
 
 export interface OcppFleet {
@@ -26,9 +33,12 @@ export async function startOcppSimChargers(o: OcppFleetOptions, logger: Logger):
   const secrets = await provisionDevices(ids.map((id) => ({ id, site: o.site, kind: 'ev-charger' })), {
     ...(o.cloud ? { cloud: o.cloud } : {}), ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}), firmwareVersion: '1.0.0',
   }, logger);
+  const store = o.dataDir !== undefined ? FirmwareStore.open(o.dataDir) : undefined;
   const chargers = ids.map((id) => new OcppSimCharger({
     gatewayUrl: o.gatewayUrl, id, secret: secrets.get(id)!, rate: o.rate, seed: o.seed ?? 1, logger,
+    ...(store ? { firmwareStore: store } : {}), ...(o.firmwareFault ? { firmwareFault: o.firmwareFault } : {}),
+    ...(o.rebootMs !== undefined ? { rebootMs: o.rebootMs } : {}),
   }));
   for (const c of chargers) c.start();
-  return { chargers, ids, close: async () => { await Promise.all(chargers.map((c) => c.close())); } };
+  return { chargers, ids, close: async () => { await Promise.all(chargers.map((c) => c.close())); await store?.flush(); } };
 }

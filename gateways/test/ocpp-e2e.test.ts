@@ -147,7 +147,7 @@ describe('OCPP 1.6J charger end to end', () => {
     } } });
     expect(posted.status).toBe(201);
     const call = await waitFor(() => cp.calls.find((c) => c[2] === 'UpdateFirmware'), 'UpdateFirmware at the charger');
-    expect((call[3] as { location: string }).location).toBe('https://fw.example/api/v1/firmware/abc/image?device=CP001&token=tok-123');
+    expect((call[3] as { location: string }).location).toBe('https://fw.example/api/v1/firmware/abc/image?device=CP001&token=tok-123&version=2.0.0');
     await waitFor(async () => (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body.status === 'acknowledged' || undefined, 'acknowledged');
     for (const status of ['Downloading', 'Downloaded', 'Installing', 'Installed']) {
       expect((await cp.call('FirmwareStatusNotification', { status }))[2]).toEqual({});

@@ -25,6 +25,8 @@ export interface SessionContext {
   heartbeatIntervalS: number;
   /** BootNotification was accepted on this connection (platform calls may go now). */
   onBooted?: () => void;
+  /** a transaction opened or closed (the site cap re-splits) */
+  onTransactionsChanged?: () => void;
 }
 
 const SAFETY = new Set(['GroundFailure', 'OverCurrentFailure', 'OverVoltage', 'HighTemperature']);
@@ -167,6 +169,7 @@ export class ChargerSession {
     });
     c.metrics.transactionMessagesQueued++;
     void c.link.drain();
+    c.onTransactionsChanged?.();
     return answer;
   }
 
@@ -201,6 +204,7 @@ export class ChargerSession {
     });
     c.metrics.transactionMessagesQueued++;
     void c.link.drain();
+    c.onTransactionsChanged?.();
     return answer;
   }
 

@@ -14,6 +14,7 @@ import { IdTags } from './id-tags.js';
 import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { applyTwin, runCommand } from './platform-commands.js';
+import { SiteCaps } from './site-cap.js';
 
 export interface OcppGatewayHandle {
   port: number;
@@ -53,6 +54,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const idTags = new IdTags(outbox.db);
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
   const chargers = new Map<string, Charger>();
+  const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
 
   const rpcServer = new RPCServer({
     protocols: ['ocpp1.6'],
@@ -106,7 +108,10 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       onBooted: () => {
         ch.booted = true;
         if (ch.desired) void applyTwin(ch.desired, cmdCtx());
+        siteCaps.forget(device.id);
+        siteCaps.resplit(device.site);
       },
+      onTransactionsChanged: () => siteCaps.resplit(device.site),
     });
     return ch;
   }
@@ -172,6 +177,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     port, url, metrics, idTags,
     async close() {
       await rpcServer.close({ code: 1001, reason: 'gateway shutting down', force: true }).catch(() => {});
+      await siteCaps.idle();
       await Promise.all([...chargers.values()].map((c) => c.link.close()));
       chargers.clear();
       server.closeAllConnections();

@@ -15,6 +15,9 @@ export interface GatewayMetrics {
   sampledValuesSkipped: number;
   transactionMessagesQueued: number;
   duplicateTransactionMessages: number;
+  /** site power cap: SetChargingProfile (ChargePointMaxProfile) sent, and refused or failed */
+  siteCapProfilesSent: number;
+  siteCapRejected: number;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -22,6 +25,7 @@ export function createMetrics(): GatewayMetrics {
     connections: 0, connectionsTotal: 0, upgradesRefused: {}, replacedByNewer: 0, cutOff: 0, callsIn: {}, callsOut: {},
     callErrorsOut: 0, badMessages: {}, rateLimited: 0, oversizedFrames: 0, transitionsOutsideTable: 0,
     sampledValuesSkipped: 0, transactionMessagesQueued: 0, duplicateTransactionMessages: 0,
+    siteCapProfilesSent: 0, siteCapRejected: 0,
   };
 }
 

@@ -52,8 +52,11 @@ function plan(name: string, args: Readonly<Record<string, string>>, session: Cha
     case 'firmware.update': {
       // The command's url already names the device; the charger downloads with the
       // short-lived token appended, and reports progress with FirmwareStatusNotification.
+      // `version` too: 1.6 UpdateFirmware has no field for it; a charger that cannot read it
+      // from the image can from the URL (the simulator does; the cloud ignores the parameter).
       const url = args.url ?? '';
-      const location = args.token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(args.token)}` : url;
+      const extra = [args.token ? `token=${encodeURIComponent(args.token)}` : '', args.version ? `version=${encodeURIComponent(args.version)}` : ''].filter(Boolean).join('&');
+      const location = extra ? `${url}${url.includes('?') ? '&' : '?'}${extra}` : url;
       if (!/^(https?|ftps?):\/\//.test(location)) return { refuse: 'firmware.update needs an http(s) url' };
       return { action: 'UpdateFirmware', params: { location, retrieveDate: new Date().toISOString(), retries: 3, retryInterval: 60 }, accepted: null };
     }
