@@ -34,6 +34,8 @@ export interface AdminApiOptions {
   token: string;
   view: AedesView;
   counters(): Promise<unknown> | unknown;
+  /** The live counters, to count refusals and disconnects. */
+  metrics: BrokerMetrics;
   logger: Logger;
 }
 
@@ -43,7 +45,10 @@ export function createAdminApi(o: AdminApiOptions): AdminHandler {
   return (req, res, path) => {
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-    if (token === '' || !safeEqual(token, o.token)) return json(res, 401, { error: 'unauthorized' });
+    if (token === '' || !safeEqual(token, o.token)) {
+      o.metrics.adminRefused++;
+      return json(res, 401, { error: 'unauthorized' });
+    }
     const url = new URL(req.url ?? '/', 'http://broker');
     const rest = path.slice(ADMIN_PREFIX.length).split('/');
     const method = req.method ?? 'GET';
@@ -76,6 +81,7 @@ async function route(o: AdminApiOptions, method: string, rest: string[], q: URLS
     if (action === 'disconnect') {
       if (method !== 'POST') return notAllowed();
       if (!o.view.disconnect(id)) return notConnected();
+      o.metrics.adminDisconnects++;
       o.logger.info({ clientId: id }, 'client disconnected by the admin API');
       return { status: 204, body: undefined };
     }

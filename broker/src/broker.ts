@@ -258,6 +258,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     token: config.brokerToken,
     view: createAedesView(aedes, usernameOf),
     counters: () => (deps.httpViews ? deps.httpViews.metrics(snapshot()) : snapshot()),
+    metrics,
     logger,
   });
 

@@ -37,12 +37,14 @@ describe('broker admin API', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses every admin endpoint without the broker token, or with a wrong one', async () => {
+  it('refuses every admin endpoint without the broker token, or with a wrong one, and counts it', async () => {
+    const before = broker.metrics().adminRefused;
     for (const path of ['/admin/clients', '/admin/retained', '/admin/counters', '/admin/clients/x/subscriptions']) {
       expect((await get(path, null)).status).toBe(401);
       expect((await get(path, 'broker-token-for-tests-0123456780')).status).toBe(401);
     }
     expect((await get('/admin/clients/x/disconnect', 'wrong', 'POST')).status).toBe(401);
+    expect(broker.metrics().adminRefused).toBe(before + 9);
   });
 
   it('lists connected clients with who, where and since when, searches and pages them', async () => {
@@ -90,6 +92,7 @@ describe('broker admin API', () => {
     c.once('close', () => { closed = true; });
     expect((await get('/admin/clients/dev-b1/disconnect', BROKER_TOKEN, 'GET')).status).toBe(405);
     expect((await get('/admin/clients/dev-b1/disconnect', BROKER_TOKEN, 'POST')).status).toBe(204);
+    expect(broker.metrics().adminDisconnects).toBe(1);
     await waitFor(() => closed, 'the client\'s connection closed');
     const list = async (): Promise<string[]> =>
       ((await (await get('/admin/clients')).json()) as { clients: { id: string }[] }).clients.map((x) => x.id);

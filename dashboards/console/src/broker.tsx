@@ -125,7 +125,7 @@ export function Broker({ role }: { role: string }) {
         </section>
       ) : null}
 
-      <section aria-labelledby="broker-retained">
+      <section class="broker-retained" aria-labelledby="broker-retained">
         <h2 id="broker-retained">{t('retained')} {retained ? `(${retained.count} · ${retained.bytes.toLocaleString()} B)` : ''}</h2>
         <form class="filters" onSubmit={loadRetained}>
           <label>{t('topicFilter')} <input value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} /></label>
