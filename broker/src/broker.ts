@@ -25,6 +25,8 @@ import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './
 import { attachIntegrations } from './integration-link.js';
 import { ConnectionLimits, PublishQuotas } from './quotas.js';
 import { quotaNotice } from './quota-notice.js';
+import { createAedesView } from './aedes-view.js';
+import { createAdminApi } from './admin-api.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
@@ -247,6 +249,19 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     });
   };
 
+  const usernameOf = (client: Client): string | undefined => {
+    const p = sessionOf(client)?.principal;
+    if (!p) return undefined;
+    return 'deviceId' in p ? p.deviceId : 'username' in p ? p.username : undefined;
+  };
+  const admin = createAdminApi({
+    token: config.brokerToken,
+    view: createAedesView(aedes, usernameOf),
+    counters: () => (deps.httpViews ? deps.httpViews.metrics(snapshot()) : snapshot()),
+    metrics,
+    logger,
+  });
+
   let transports: Awaited<ReturnType<typeof startTransports>>;
   let tlsReloader: TlsReloader | undefined;
   try {
@@ -291,6 +306,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       },
       health: () => (deps.httpViews ? deps.httpViews.health(localHealth()) : localHealth()),
       metrics: () => (deps.httpViews ? deps.httpViews.metrics(snapshot()) : snapshot()),
+      admin,
     });
     if (config.tls) {
       const all = transports.tlsServers;

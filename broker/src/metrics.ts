@@ -51,6 +51,10 @@ export interface BrokerMetrics {
   busBacklog: number;
   /** Gauge: publishers whose sockets are not being read until the backlog drains. */
   publishersHeld: number;
+  /** Admin API requests refused for a missing or wrong broker token (admin-api.ts). */
+  adminRefused: number;
+  /** Clients disconnected through the admin API (the console's broker view). */
+  adminDisconnects: number;
   /** Gauge: messages held for persistent sessions, sent-unacknowledged or unsent (single
    * process; 0 in the clustered mode, where Redis holds them). */
   sessionQueued: number;
@@ -87,5 +91,7 @@ export function createMetrics(): BrokerMetrics {
     busBacklog: 0,
     publishersHeld: 0,
     sessionQueued: 0,
+    adminRefused: 0,
+    adminDisconnects: 0,
   };
 }

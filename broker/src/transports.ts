@@ -39,6 +39,8 @@ export interface TransportOptions {
   /** May answer asynchronously: a clustered worker gathers every worker's figures. */
   health(): unknown;
   metrics(): unknown;
+  /** Serves `/admin/...` (admin-api.ts); it checks its own token. */
+  admin?(req: IncomingMessage, res: ServerResponse, path: string): void;
 }
 
 export interface Transports {
@@ -151,7 +153,8 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
 }
 
 function serveHttp(o: TransportOptions, req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0];
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (o.admin && path.startsWith('/admin/')) return o.admin(req, res, path);
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
   if (path === '/healthz') return answer(res, o.health);
   if (path === '/metrics') {

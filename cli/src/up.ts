@@ -98,6 +98,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     YULAN_MQTT_URL: local(mqttPort, 'mqtt'),
     YULAN_CLOUD_URL: local(httpPort),
     YULAN_EDGE_URL: local(edgePort),
+    YULAN_BROKER_ADMIN_URL: local(wsPort),
     YULAN_BROKER_ACCOUNTS_FILE: accountsFile,
     YULAN_BROKER_TOKEN: secrets.brokerToken,
     YULAN_EDGE_TOKEN: secrets.edgeToken,

@@ -99,4 +99,14 @@ describe('yulan up with TLS', () => {
     expect(c.connected).toBe(true);
     await c.endAsync();
   });
+
+  it('wires the broker view: the cloud lists the stack\'s MQTT clients through the broker\'s admin API', async () => {
+    const ids = await eventually(async () => {
+      const r = await request(`https://localhost:${up.tls!.httpsPort}/api/v1/broker/clients`, ca, { headers: { authorization: `Bearer ${up.adminToken!}` } });
+      if (r.status !== 200) return undefined;
+      const list = (JSON.parse(r.body) as { clients: { id: string }[] }).clients.map((x) => x.id);
+      return list.some((id) => id.startsWith('edge:')) && list.some((id) => id.startsWith('cloud:')) ? list : undefined;
+    }, 'the edge and the cloud in the broker view');
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -58,6 +58,8 @@ export interface AppOptions {
   complaints?: ComplaintsService;
   /** MQTT accounts for outside tools (docs/integrations.md); routes only when set */
   integrations?: IntegrationsModule;
+  /** the broker's HTTP base URL (YULAN_BROKER_ADMIN_URL), for the console's broker view */
+  brokerAdminUrl?: string;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */
@@ -72,8 +74,9 @@ const STATUS_BY_CODE: Partial<Record<CloudErrorCode, number>> = {
   [CloudErrorCode.TooManyRequests]: 429,
   [CloudErrorCode.EdgeUnreachable]: 502,
   [CloudErrorCode.EdgeBadResponse]: 502,
+  [CloudErrorCode.BrokerUnreachable]: 502,
 };
-const EXPOSED_5XX = new Set<string>([CloudErrorCode.EdgeUnreachable, CloudErrorCode.EdgeBadResponse]);
+const EXPOSED_5XX = new Set<string>([CloudErrorCode.EdgeUnreachable, CloudErrorCode.EdgeBadResponse, CloudErrorCode.BrokerUnreachable]);
 
 const REASON: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',

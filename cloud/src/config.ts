@@ -25,6 +25,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_GATEWAY_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
   YULAN_EDGE_URL: Url('https?', 'http://127.0.0.1:8081'),
   YULAN_EDGE_TOKEN: Secret,
+  // The broker's HTTP listener (its WebSocket port), for the console's broker view
+  // (docs/console.md); the cloud calls /admin/... there with YULAN_BROKER_TOKEN. Unset: no broker view.
+  YULAN_BROKER_ADMIN_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   // An operator-chosen admin token is checked with a plain SHA-256 digest (see
   // plugins/admin-auth.ts), which is only sound for high-entropy tokens: demand 32+ chars.
   YULAN_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
@@ -87,6 +90,8 @@ export interface CloudConfig {
   gatewayToken?: string;
   edgeUrl: string;
   edgeToken: string;
+  /** the broker's HTTP base URL for its admin API (YULAN_BROKER_ADMIN_URL); unset: no broker view */
+  brokerAdminUrl?: string;
   adminToken?: string;
   /** base URL of the care page in notifications; unset: the cloud's own http URL */
   publicUrl?: string;
@@ -177,6 +182,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       },
     },
     ...(e.YULAN_ADMIN_TOKEN !== undefined ? { adminToken: e.YULAN_ADMIN_TOKEN } : {}),
+    ...(e.YULAN_BROKER_ADMIN_URL !== undefined ? { brokerAdminUrl: e.YULAN_BROKER_ADMIN_URL.replace(/\/+$/, '') } : {}),
     ...(e.YULAN_GATEWAY_TOKEN !== undefined ? { gatewayToken: e.YULAN_GATEWAY_TOKEN } : {}),
     ...(e.YULAN_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     ...(e.YULAN_SMTP_URL !== undefined

@@ -17,6 +17,7 @@ export const CloudErrorCode = {
   EdgeUnreachable: 'E_EDGE_UNREACHABLE',
   EdgeBadRequest: 'E_EDGE_BAD_REQUEST',
   EdgeBadResponse: 'E_EDGE_BAD_RESPONSE',
+  BrokerUnreachable: 'E_BROKER_UNREACHABLE',
   Mqtt: 'E_MQTT',
   Internal: 'E_INTERNAL',
 } as const;

@@ -161,6 +161,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       control: link,
       adminTokenDigest: admin.digest,
       brokerToken: config.brokerToken,
+      ...(config.brokerAdminUrl !== undefined ? { brokerAdminUrl: config.brokerAdminUrl } : {}),
       ...(config.gatewayToken !== undefined ? { gatewayToken: config.gatewayToken } : {}),
       edgeToken: config.edgeToken,
       rateLimit: { max: config.apiRateLimit },

@@ -87,6 +87,14 @@ describe('loadCloudConfig', () => {
     expect(ce.message).not.toContain('short-secret');
   });
 
+  it('reads YULAN_BROKER_ADMIN_URL (the broker view) without its trailing slash, refusing a non-http URL', () => {
+    expect(loadCloudConfig(required).brokerAdminUrl).toBeUndefined();
+    expect(loadCloudConfig({ ...required, YULAN_BROKER_ADMIN_URL: 'http://127.0.0.1:8083/' }).brokerAdminUrl).toBe('http://127.0.0.1:8083');
+    for (const bad of ['ws://127.0.0.1:8083', '127.0.0.1:8083', 'http://']) {
+      expect(() => loadCloudConfig({ ...required, YULAN_BROKER_ADMIN_URL: bad }), bad).toThrow(/YULAN_BROKER_ADMIN_URL/);
+    }
+  });
+
   it('reads YULAN_TRUST_PROXY as addresses/CIDRs, refusing a hop count or "trust everyone"', () => {
     expect(loadCloudConfig({ ...required, YULAN_TRUST_PROXY: '10.0.0.0/8, ::1,loopback' }).trustProxy).toEqual(['10.0.0.0/8', '::1', 'loopback']);
     expect(loadCloudConfig(required).trustProxy).toBeUndefined();

@@ -50,9 +50,9 @@ afterAll(async () => {
 });
 
 describe('the permission table', () => {
-  it('gives operators view, command, twin and firmware, admins everything, care roles nothing', () => {
+  it('gives operators view, command, twin, firmware and broker, admins everything, care roles nothing', () => {
     const person = (role: keyof typeof ROLE_PERMISSIONS) => ({ kind: 'person' as const, userId: 'u', role, name: 'x', locale: 'en' as const });
-    expect(ROLE_PERMISSIONS.operator).toEqual(['view', 'command', 'twin', 'firmware']);
+    expect(ROLE_PERMISSIONS.operator).toEqual(['view', 'command', 'twin', 'firmware', 'broker']);
     expect(can(person('operator'), 'registry')).toBe(false);
     expect(can(person('admin'), 'people')).toBe(true);
     expect(can({ kind: 'admin-token' }, 'registry')).toBe(true);

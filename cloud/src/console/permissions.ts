@@ -18,6 +18,8 @@ export const Permission = {
   Registry: 'registry',
   /** manage people accounts and grants (the care/people routes check this role themselves) */
   People: 'people',
+  /** disconnect a client from the broker (reading the broker view is `view`) */
+  Broker: 'broker',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 
@@ -28,7 +30,9 @@ const ALL: readonly Permission[] = Object.values(Permission);
  * through the care API, scoped to their relationships. */
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   admin: ALL,
-  operator: [Permission.View, Permission.Command, Permission.Twin, Permission.Firmware],
+  // Operators may disconnect broker clients: it ends one connection, the client comes back
+  // by itself (disabling a device, which keeps it out, stays `registry`), and it is audited.
+  operator: [Permission.View, Permission.Command, Permission.Twin, Permission.Firmware, Permission.Broker],
   family: [],
   worker: [],
   callcentre: [],
@@ -58,6 +62,7 @@ const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/devices/:id/enable': Permission.Registry,
   'POST /api/v1/devices/:id/rotate-secret': Permission.Registry,
   'POST /api/v1/sites': Permission.Registry,
+  'POST /api/v1/broker/clients/:id/disconnect': Permission.Broker,
 };
 
 /** The permission a request needs: listed routes as listed, other reads `view`, and any

@@ -16,6 +16,7 @@ import fleetRoutes from '../console/fleet-routes.js';
 import catalogRoute from '../console/catalog-route.js';
 import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
+import brokerRoutes from '../console/broker-routes.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import '../types.js';
@@ -39,6 +40,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
       await admin.register(metrics, opts);
+      await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
     },
     { prefix: '/api/v1' },
   );

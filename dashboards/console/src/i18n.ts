@@ -20,6 +20,13 @@ const EN = {
   rotate: 'Rotate secret', rotateConfirm: 'Issue a new secret? The device is disconnected until it uses the new one.',
   newSecret: 'New device secret (shown once; configure the device with it):', raw: 'Raw', perMinute: '1-minute means', resolution: 'Resolution',
   page: 'Page', of: 'of', newest: 'newest first', sortBy: 'Sort by', order: 'Order', asc: 'ascending', desc: 'descending', apply: 'Apply',
+  broker: 'Broker', counters: 'Counters', connections: 'Connections (now / since start)', clients: 'Connected clients', clientSearch: 'Search client id, user or address',
+  clientId: 'Client id', username: 'User', address: 'Address', connectedSince: 'Connected since', lastActivity: 'Last activity', subscriptions: 'Subscriptions',
+  disconnect: 'Disconnect', disconnectConfirm: 'Disconnect this client? It may reconnect by itself; disable a device to keep it out.', disconnected: 'disconnected',
+  topic: 'Topic', retained: 'Retained messages', topicFilter: 'Topic filter', size: 'Size', payloadHex: 'Payload (hex, first 64 bytes)',
+  payloadHidden: 'hidden (fall sensor)', messagesIn: 'Messages in', messagesOut: 'Messages out', authFailures: 'Failed sign-ins',
+  aclDeniedPublish: 'Publishes denied', droppedQos0: 'QoS 0 dropped', slowConsumerDisconnects: 'Slow consumers cut', quotaRefused: 'Over quota',
+  bytesIn: 'Bytes in', bytesOut: 'Bytes out',
 } as const;
 
 type Key = keyof typeof EN;
@@ -41,6 +48,13 @@ const ZH: Record<Key, string> = {
   rotate: '更换密钥', rotateConfirm: '生成新密钥？设备将断开，直到使用新密钥连接。',
   newSecret: '新的设备密钥（只显示一次，请配置到设备）：', raw: '原始数据', perMinute: '每分钟均值', resolution: '粒度',
   page: '第', of: '共', newest: '最新在前', sortBy: '排序', order: '顺序', asc: '升序', desc: '降序', apply: '应用',
+  broker: '消息代理', counters: '计数器', connections: '连接数（当前 / 启动以来）', clients: '已连接客户端', clientSearch: '搜索客户端编号、用户或地址',
+  clientId: '客户端编号', username: '用户', address: '地址', connectedSince: '连接时间', lastActivity: '最近活动', subscriptions: '订阅',
+  disconnect: '断开', disconnectConfirm: '断开此客户端？它可能会自动重连；如需阻止设备接入，请停用设备。', disconnected: '已断开',
+  topic: '主题', retained: '保留消息', topicFilter: '主题过滤器', size: '大小', payloadHex: '载荷（十六进制，前 64 字节）',
+  payloadHidden: '已隐藏（跌倒传感器）', messagesIn: '接收消息', messagesOut: '发送消息', authFailures: '认证失败',
+  aclDeniedPublish: '被拒绝的发布', droppedQos0: '丢弃的 QoS 0', slowConsumerDisconnects: '慢消费者断开', quotaRefused: '超出配额',
+  bytesIn: '接收字节', bytesOut: '发送字节',
 };
 
 export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }

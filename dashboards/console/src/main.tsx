@@ -9,14 +9,16 @@ import { Fleet } from './fleet.js';
 import { DevicePage } from './device-page.js';
 import { Alerts } from './alerts.js';
 import { Firmware } from './firmware.js';
+import { Broker } from './broker.js';
 
-type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' };
+type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' } | { screen: 'broker' };
 
 function parseRoute(hash: string): Route {
   const m = /^#\/device\/([^/?]+)/.exec(hash);
   if (m) return { screen: 'device', id: decodeURIComponent(m[1]!) };
   if (hash.startsWith('#/alerts')) return { screen: 'alerts' };
   if (hash.startsWith('#/firmware')) return { screen: 'firmware' };
+  if (hash.startsWith('#/broker')) return { screen: 'broker' };
   return { screen: 'fleet' };
 }
 
@@ -61,6 +63,7 @@ function App() {
             {nav('fleet', i18n.t('fleet'), '#/fleet')}
             {nav('alerts', i18n.t('alerts'), '#/alerts')}
             {nav('firmware', i18n.t('firmware'), '#/firmware')}
+            {nav('broker', i18n.t('broker'), '#/broker')}
           </nav>
         ) : null}
         <span class="spacer" />
@@ -76,6 +79,7 @@ function App() {
           : route.screen === 'device' ? <DevicePage id={route.id} role={me.user.role} />
           : route.screen === 'alerts' ? <Alerts />
           : route.screen === 'firmware' ? <Firmware />
+          : route.screen === 'broker' ? <Broker role={me.user.role} />
           : <Fleet />}
       </main>
     </I18nContext.Provider>
