@@ -67,6 +67,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  // Device certificates (mutual TLS): the device CA's certificate and key; both or neither.
+  YULAN_DEVICE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_DEVICE_CA_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_HTTPS_PORT: Port('8443'),
   YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
 });
@@ -117,6 +120,8 @@ export interface CloudConfig {
   tls?: { certFile: string; keyFile: string; httpsPort: number };
   /** CA the MQTT link trusts for mqtts:// (YULAN_TLS_CA_FILE), absolute */
   tlsCaFile?: string;
+  /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
+  deviceCa?: { certFile: string; keyFile: string };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -189,6 +194,8 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       ? { tls: { certFile: resolve(e.YULAN_TLS_CERT_FILE), keyFile: resolve(e.YULAN_TLS_KEY_FILE), httpsPort: Number(e.YULAN_HTTPS_PORT) } }
       : {}),
     ...(e.YULAN_TLS_CA_FILE !== undefined ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
+    ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
+      ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
   };
 }
 
