@@ -8,6 +8,8 @@ import { startBroker, type BrokerHandle } from '../../broker/src/index.js';
 import { BROKER_TOKEN, CLOUD_PASSWORD, tempDir as brokerTempDir, testConfig } from '../../broker/test/helpers.js';
 import { createCa, issueCert, type PemPair } from '../../cli/src/dev-ca.js';
 import { makeDeviceCsr } from '../../cli/src/device-cert-csr.js';
+import { deviceCertCommand } from '../../cli/src/commands/device-cert.js';
+import { PassThrough } from 'node:stream';
 import { buildApp } from '../src/app.js';
 import { digestToken } from '../src/auth-tokens.js';
 import { createHttpEdgeClient } from '../src/edge-client.js';
@@ -32,6 +34,7 @@ describe('device certificates end to end (cloud API, real broker, real TLS clien
   let broker: BrokerHandle;
   let link: MqttClient;
   let mqttsUrl: string;
+  let cloudUrl: string;
   const post = (url: string, payload?: object) => app.inject({ method: 'POST', url, headers: auth, ...(payload ? { payload } : {}) });
 
   async function issue(id: string): Promise<{ keyPem: string; certificate: string; fingerprint: string }> {
@@ -72,7 +75,7 @@ describe('device certificates end to end (cloud API, real broker, real TLS clien
       adminTokenDigest: digestToken(ADMIN), brokerToken: BROKER_TOKEN, dashboardDir: null, deviceCerts: certs,
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
-    const cloudUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    cloudUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     broker = await startBroker(await testConfig(dir, {
       YULAN_CLOUD_URL: cloudUrl, YULAN_TLS_CERT_FILE: f.cert, YULAN_TLS_KEY_FILE: f.key, YULAN_DEVICE_CA_FILE: f.ca, YULAN_MQTTS_PORT: '0', YULAN_WSS_PORT: '0',
     }), silentLogger);
@@ -139,5 +142,32 @@ describe('device certificates end to end (cloud API, real broker, real TLS clien
     const s = await device('dev-s', undefined, { username: 'dev-s', password: secret });
     if (s instanceof Error) throw s;
     await s.endAsync();
+  });
+
+  it('yulan device cert issue writes a key only this side ever saw; the device connects with the files; revoke cuts it', async () => {
+    const run = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const chunks: string[] = [];
+      const errs: string[] = [];
+      stdout.on('data', (c: Buffer) => chunks.push(c.toString()));
+      stderr.on('data', (c: Buffer) => errs.push(c.toString()));
+      const code = await deviceCertCommand(args, { env: { YULAN_CLOUD_URL: cloudUrl, YULAN_ADMIN_TOKEN: ADMIN }, stdout: stdout as never, stderr: stderr as never });
+      return { code, out: chunks.join(''), err: errs.join('') };
+    };
+    const out = path.join(dir, 'cli-out');
+    const issued = await run(['issue', 'dev-s', '--out', out, '--json']);
+    expect(issued.code, issued.err).toBe(0);
+    const files = (JSON.parse(issued.out) as { files: { key: string; cert: string; ca: string } }).files;
+    expect(fs.statSync(files.key).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(files.ca, 'utf8')).toBe(deviceCa.certPem);
+    const dev = await device('dev-s', { keyPem: fs.readFileSync(files.key, 'utf8'), certificate: fs.readFileSync(files.cert, 'utf8') }, { username: 'dev-s' });
+    if (dev instanceof Error) throw dev;
+    let closed = false;
+    dev.on('close', () => { closed = true; });
+    const revoked = await run(['revoke', 'dev-s']);
+    expect(revoked.out).toMatch(/revoked 1 certificate/);
+    await waitFor(() => closed, 'the device cut after yulan device cert revoke');
+    await expect(run(['issue'])).rejects.toThrow(/exactly one device id/);
   });
 });
