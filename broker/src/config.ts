@@ -139,6 +139,10 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     if ((c.YULAN_TLS_CERT_FILE === undefined) !== (c.YULAN_TLS_KEY_FILE === undefined)) {
       issues.push({ variable: 'YULAN_TLS_CERT_FILE', message: 'set both YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE, or neither' });
     }
+    if (c.YULAN_DEVICE_CA_FILE !== undefined && c.YULAN_TLS_CERT_FILE === undefined) {
+      // Device certificates travel only in a TLS handshake: without TLS the setting would do nothing.
+      issues.push({ variable: 'YULAN_DEVICE_CA_FILE', message: 'needs YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE (device certificates are checked on the MQTT/TLS listener)' });
+    }
     const perKind = parsePerKind(c.YULAN_QUOTA_PER_KIND);
     if (typeof perKind === 'string') issues.push({ variable: 'YULAN_QUOTA_PER_KIND', message: perKind });
     if ((converted as Env).YULAN_BROKER_WORKERS > 1 && redis === undefined) {

@@ -147,6 +147,9 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   if ((input.YULAN_TLS_CERT_FILE === undefined) !== (input.YULAN_TLS_KEY_FILE === undefined)) {
     problems.push('YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE: set both or neither');
   }
+  if ((input.YULAN_DEVICE_CA_FILE === undefined) !== (input.YULAN_DEVICE_CA_KEY_FILE === undefined)) {
+    problems.push('YULAN_DEVICE_CA_FILE and YULAN_DEVICE_CA_KEY_FILE: set both or neither (the cloud signs device certificates with them)');
+  }
   if (input.YULAN_HTTPS_PORT !== undefined && Number(input.YULAN_HTTPS_PORT) > 65535) problems.push('YULAN_HTTPS_PORT: must be 0..65535');
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
     problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
