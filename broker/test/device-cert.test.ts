@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { ControlTopic, DeviceKind, deviceTopic } from '@yulan/protos';
-import { startBroker, type BrokerHandle } from '../src/index.js';
+import { loadBrokerConfig, startBroker, type BrokerHandle } from '../src/index.js';
 import { DeviceAuthOutcome, type DeviceAuthResult } from '../src/device-auth.js';
 import type { DeviceCertAuthenticator } from '../src/device-cert.js';
 import { createCa, issueCert, type PemPair } from '../../cli/src/dev-ca.js';
@@ -117,6 +117,13 @@ describe('device certificates (mutual TLS) on the MQTT/TLS listener', () => {
       const after = broker.metrics().certRefused as Record<string, number>;
       expect(after[c.counter], c.name).toBe((before[c.counter] ?? 0) + 1);
     }
+    // a subject that is no device id at all (never reaches the cloud)
+    const asked = certAuth.asked.length;
+    const odd = await issueCert(deviceCa, { commonName: 'not a device', usage: 'client' });
+    const wrongSubject = broker.metrics().certRefused.wrongSubject;
+    expect(String(await connect(odd, { clientId: 'dev-odd' }))).toMatch(/not authorized/i);
+    expect(broker.metrics().certRefused.wrongSubject).toBe(wrongSubject + 1);
+    expect(certAuth.asked.length).toBe(asked);
     // a registered device whose certificate is not the one the registry holds
     const replaced = await deviceCert('dev-replaced');
     await deviceCert('dev-replaced');
@@ -157,5 +164,10 @@ describe('device certificates (mutual TLS) on the MQTT/TLS listener', () => {
     await dev.endAsync();
     const wrong = await connect(undefined, { clientId: 'dev-secret', username: 'dev-secret', password: 'wrong' });
     expect(String(wrong)).toMatch(/bad username or password/i);
+  });
+
+  it('refuses a device CA without TLS at start (the setting would silently do nothing)', () => {
+    expect(() => loadBrokerConfig({ YULAN_CLOUD_URL: 'http://127.0.0.1:9', YULAN_BROKER_TOKEN: 'x'.repeat(32), YULAN_BROKER_ACCOUNTS_FILE: '/tmp/accounts.json', YULAN_DEVICE_CA_FILE: '/tmp/ca.pem' }))
+      .toThrow(/YULAN_DEVICE_CA_FILE/);
   });
 });
