@@ -67,10 +67,12 @@ export class DeviceCertStore {
     })());
   }
 
-  /** Every revoked fingerprint: pushed to the broker again when the link (re)connects. */
-  revokedFingerprints(): string[] {
+  /** Revoked fingerprints still within their validity: pushed to the broker again when the
+   * link (re)connects. Expired ones are left out (the handshake refuses them anyway), so
+   * the list does not grow for ever. */
+  revokedFingerprints(now = new Date()): string[] {
     return wrapDb('listing revoked certificates', () =>
-      (this.#db.prepare('SELECT fingerprint FROM device_certs WHERE revoked_at IS NOT NULL').all() as { fingerprint: string }[]).map((r) => r.fingerprint));
+      (this.#db.prepare('SELECT fingerprint FROM device_certs WHERE revoked_at IS NOT NULL AND not_after > ?').all(now.toISOString()) as { fingerprint: string }[]).map((r) => r.fingerprint));
   }
 
   close(): void {
