@@ -27,9 +27,13 @@ import { ConnectionLimits, PublishQuotas } from './quotas.js';
 import { quotaNotice } from './quota-notice.js';
 import { createAedesView } from './aedes-view.js';
 import { createAdminApi } from './admin-api.js';
+import { attachCertRevocation, CertRevocations, CloudDeviceCertAuthenticator, type DeviceCertAuthenticator } from './device-cert.js';
+import { readFileSync } from 'node:fs';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
+  /** Device certificate logins (used when YULAN_DEVICE_CA_FILE is set). */
+  deviceCertAuth?: DeviceCertAuthenticator;
   integrationAuth?: IntegrationAuthenticator;
   /** Pre-parsed service accounts; when absent they are read from config.accountsFile. */
   accounts?: Accounts;
@@ -75,6 +79,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   const integrationAuth = deps.integrationAuth ??
     new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger });
   const metrics = createMetrics();
+  // Read before anything listens: a missing device CA fails the start, naming the file.
+  const deviceCa = config.tls?.deviceCaFile !== undefined ? readDeviceCa(config.tls.deviceCaFile) : undefined;
+  const certRevocations = new CertRevocations();
   let closing = false;
   const hold = config.redisUrl === undefined
     ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
@@ -93,6 +100,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     holdDevices: () => hold?.holding() ?? false,
     replay: path.replay,
     integrations: integrationAuth,
+    ...(deviceCa !== undefined
+      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger }) } }
+      : {}),
     limits: new ConnectionLimits(config.quotas),
     ...(config.quotas.publish ? { quotas: new PublishQuotas(config.quotas) } : {}),
     onQuota: (p, refused, disconnected) => {
@@ -202,6 +212,24 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     () => undefined,
   );
 
+  if (deviceCa !== undefined) {
+    attachCertRevocation({
+      subscribe: (topic, handler) => aedes.subscribe(topic, (packet: AedesPublishPacket, cb: () => void) => handler(Buffer.from(packet.payload), cb), () => undefined),
+      topic: ControlTopic.RevokeCert,
+      revoked: certRevocations,
+      clients: () => devices.values(),
+      markRevoked: (client) => {
+        const s = sessionOf(client);
+        if (s === undefined) return false;
+        s.endReason = PresenceReason.Revoked;
+        return true;
+      },
+      onInvalid: () => metrics.protocolErrors++,
+      onRevoked: () => metrics.revocations++,
+      logger,
+    });
+  }
+
   attachIntegrations({ aedes, sessionOf, auth: integrationAuth, metrics, logger });
 
   if (path.shared) {
@@ -273,11 +301,11 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       ...(config.tls && tlsOptions
         ? {
           tls: {
-            options: tlsOptions,
+            options: deviceCa !== undefined ? { ...tlsOptions, ca: deviceCa } : tlsOptions,
             mqttsPort: config.tls.mqttsPort,
             wssPort: config.tls.wssPort,
             handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
-            requestCert: false,
+            requestCert: deviceCa !== undefined,
             onRefused: (err, socket) => {
               const reason = tlsRefusalReason(err);
               metrics.tlsRefused[reason]++;
@@ -313,7 +341,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       // New handshakes get the new certificate; live sessions keep theirs.
       tlsReloader = watchTlsFiles(config.tls, [{
         setSecureContext: (o) => {
-          for (const s of all) s.setSecureContext(o);
+          for (const s of all) s.setSecureContext(deviceCa !== undefined ? { ...o, ca: deviceCa } : o);
           metrics.tlsReloads++;
         },
       }], logger);
@@ -345,6 +373,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       connections: { ...metrics.connections },
       sockets: { ...metrics.sockets },
       tlsRefused: { ...metrics.tlsRefused },
+      certRefused: { ...metrics.certRefused },
       aclDenied: { ...metrics.aclDenied },
       bytesIn,
       bytesOut,
@@ -399,4 +428,12 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     }, () => resolve());
   });
+}
+
+function readDeviceCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`YULAN_DEVICE_CA_FILE ${file} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
 }

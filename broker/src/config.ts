@@ -41,6 +41,8 @@ const EnvSchema = Type.Object({
   YULAN_WSS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8884 }),
   // A handshake not finished by then is cut and counted (slowloris on the TLS layer).
   YULAN_TLS_HANDSHAKE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** PEM of the CA that signs device certificates: set it to let devices log in by certificate. */
+  YULAN_DEVICE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_PLAIN_PUBLIC: Type.Boolean({ default: false }),
   // Quotas (quotas.ts, docs/security.md). Publish quotas per device; 0 = off (the default
   // here; `yulan up` and the deploy examples set them). YULAN_QUOTA_PER_KIND overrides per
@@ -99,6 +101,8 @@ export interface BrokerTlsConfig {
   mqttsPort: number;
   wssPort: number;
   handshakeTimeoutMs: number;
+  /** Device certificates (mutual TLS) verified against this CA; unset: secrets only. */
+  deviceCaFile?: string;
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -134,6 +138,10 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     const c = converted as Env;
     if ((c.YULAN_TLS_CERT_FILE === undefined) !== (c.YULAN_TLS_KEY_FILE === undefined)) {
       issues.push({ variable: 'YULAN_TLS_CERT_FILE', message: 'set both YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE, or neither' });
+    }
+    if (c.YULAN_DEVICE_CA_FILE !== undefined && c.YULAN_TLS_CERT_FILE === undefined) {
+      // Device certificates travel only in a TLS handshake: without TLS the setting would do nothing.
+      issues.push({ variable: 'YULAN_DEVICE_CA_FILE', message: 'needs YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE (device certificates are checked on the MQTT/TLS listener)' });
     }
     const perKind = parsePerKind(c.YULAN_QUOTA_PER_KIND);
     if (typeof perKind === 'string') issues.push({ variable: 'YULAN_QUOTA_PER_KIND', message: perKind });
@@ -189,6 +197,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
         mqttsPort: e.YULAN_MQTTS_PORT,
         wssPort: e.YULAN_WSS_PORT,
         handshakeTimeoutMs: e.YULAN_TLS_HANDSHAKE_TIMEOUT_MS,
+        ...(e.YULAN_DEVICE_CA_FILE !== undefined ? { deviceCaFile: resolve(e.YULAN_DEVICE_CA_FILE) } : {}),
       }
       : undefined,
   };

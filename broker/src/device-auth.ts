@@ -143,7 +143,7 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
   }
 }
 
-function parseAccepted(deviceId: string, body: unknown): DeviceAuthResult {
+export function parseAccepted(deviceId: string, body: unknown): DeviceAuthResult {
   const b = body as { ok?: unknown; device?: { id?: unknown; site?: unknown; kind?: unknown } } | undefined;
   const d = b?.device;
   const kind = typeof d?.kind === 'string' ? kindFromSlug(d.kind) : undefined;

@@ -6,6 +6,7 @@ import { slugFromKind } from '@yulan/protos';
 import { QuotaVerdict, type ConnectionLimits, type PublishQuotas } from './quotas.js';
 import { verifyAccount, type Accounts } from './accounts.js';
 import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
+import { CertRefusal, peerCertificateOf, type CertRevocations, type DeviceCertAuthenticator } from './device-cert.js';
 import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
 import { admit, createOutgoingState, publishSize, type OutgoingState } from './flow-control.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -65,6 +66,8 @@ export interface HookContext {
   quotas?: PublishQuotas;
   /** A device went over its quota: `refused` publishes since the last call (at most one per 10 s). */
   onQuota?(principal: DevicePrincipal, refused: number, disconnected: boolean): void;
+  /** Device certificates (mutual TLS, device-cert.ts): set when a device CA is configured. */
+  certAuth?: { auth: DeviceCertAuthenticator; revoked: CertRevocations };
 }
 
 /** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
@@ -108,6 +111,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
     else metrics.authFailures++;
     logger.info({ clientId: client.id, code, why }, 'connect refused');
     cb(new ConnectRefusedError(code, why, { cause }), false);
+  }
+
+  function certRefused(client: Client, cb: (err: ConnectRefusedError, ok: false) => void, r: CertRefusal, why: string): void {
+    metrics.certRefused[r]++;
+    refuse(client, cb, ConnackCode.NotAuthorized, why);
   }
 
   function accept(client: Client, info: ConnectInfo, principal: Principal, cb: (err: ConnectRefusedError | null, ok: boolean) => void): void {
@@ -190,20 +198,30 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         // MQTT-3.1.3-8: a zero-length client id needs clean session.
         return refuse(client, cb, ConnackCode.IdentifierRejected, 'empty client id without clean session');
       }
-      if (!username || !password || password.length === 0) {
+      // No password and a client certificate: a device logging in by certificate (its CN).
+      const cert = ctx.certAuth && (!password || password.length === 0) ? peerCertificateOf(client) : undefined;
+      let certLogin: { fingerprint: string; serial: string } | undefined;
+      if (cert !== undefined) {
+        if (!cert.ok) return certRefused(client, cb, cert.refusal, cert.why);
+        if (username && username !== cert.commonName) return certRefused(client, cb, CertRefusal.WrongSubject, 'username does not match the certificate subject');
+        if (ctx.certAuth?.revoked.has(cert.fingerprint)) return certRefused(client, cb, CertRefusal.Revoked, 'certificate revoked');
+        username = cert.commonName;
+        certLogin = { fingerprint: cert.fingerprint, serial: cert.serial };
+      } else if (!username || !password || password.length === 0) {
         return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'missing username or password');
       }
-      const secret = password.toString('utf8');
+      const secret = password?.toString('utf8') ?? '';
       const address = addressOf(client);
       // Past the failure limit a secret is not checked at all (each check costs the cloud a
       // scrypt), unless it is one this broker accepted recently for this device.
       const blocked = ctx.limits?.authBlocked(address, username, Date.now());
-      if (blocked !== undefined && deviceAuth.knows?.(username, secret) !== true) {
+      // A certificate the device CA signed costs no scrypt to check: not throttled.
+      if (blocked !== undefined && certLogin === undefined && deviceAuth.knows?.(username, secret) !== true) {
         metrics.authThrottled++;
         return refuse(client, cb, ConnackCode.NotAuthorized, `too many failed authentications for this ${blocked === 'address' ? 'address' : 'client id'}`);
       }
       const failed = (): void => ctx.limits?.authFailed(address, username, Date.now());
-      if (username.startsWith(INTEGRATION_USER_PREFIX)) {
+      if (certLogin === undefined && username.startsWith(INTEGRATION_USER_PREFIX)) {
         // Integration secrets cost the cloud a scrypt as device secrets do: same limits.
         connectIntegration(ctx.integrations, username, info.clientId, secret).then(
           (r) => {
@@ -216,7 +234,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         return;
       }
       const account = accounts.get(username);
-      if (account) {
+      if (account && certLogin === undefined) {
         // Service client ids carry a `<username>:` prefix. Device ids cannot contain `:`,
         // so a device can never take over (and kick) a service's session, or the reverse.
         if (!info.clientId.startsWith(`${account.username}:`)) {
@@ -248,8 +266,16 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       if (ctx.holdDevices?.()) {
         return refuse(client, cb, ConnackCode.ServerUnavailable, 'broker restarted: waiting for the edge to subscribe again');
       }
-      deviceAuth.authenticate(username, secret).then(
+      const check = certLogin && ctx.certAuth ? ctx.certAuth.auth.authenticate(username, certLogin) : deviceAuth.authenticate(username, secret);
+      check.then(
         (res) => {
+          if (certLogin && res.outcome === DeviceAuthOutcome.Denied) {
+            return certRefused(client, cb, CertRefusal.NotRegistered, `no enabled device "${username}" registered to log in with this certificate (${res.reason})`);
+          }
+          // A revocation pushed while the cloud was answering wins.
+          if (certLogin && ctx.certAuth?.revoked.has(certLogin.fingerprint)) {
+            return certRefused(client, cb, CertRefusal.Revoked, 'certificate revoked');
+          }
           if (res.outcome === DeviceAuthOutcome.Denied) {
             failed();
             const code = res.reason === 'disabled' ? ConnackCode.NotAuthorized : ConnackCode.BadUsernameOrPassword;
@@ -264,6 +290,10 @@ export function createHooks(ctx: HookContext): BrokerHooks {
             principal = devicePrincipal(res.device.id, res.device.site, res.device.kind);
           } catch (err) {
             return refuse(client, cb, ConnackCode.ServerUnavailable, 'unusable device record', err);
+          }
+          if (certLogin) {
+            metrics.certLogins++;
+            logger.info({ deviceId: username, serial: certLogin.serial }, 'device logged in by certificate');
           }
           accept(client, info, principal, cb);
         },

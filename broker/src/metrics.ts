@@ -1,4 +1,5 @@
 import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
+import { emptyCertRefusals, type CertRefusal } from './device-cert.js';
 
 /** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
  * numbers: incrementing a field is the cheapest thing the hot path can do. */
@@ -43,6 +44,9 @@ export interface BrokerMetrics {
   tlsRefused: Record<TlsRefusal, number>;
   /** Certificate reloads that took effect (SIGHUP or a changed file). */
   tlsReloads: number;
+  /** Devices logged in by certificate (mutual TLS), and certificate logins refused, by reason. */
+  certLogins: number;
+  certRefused: Record<CertRefusal, number>;
   bytesIn: number;
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
@@ -85,6 +89,8 @@ export function createMetrics(): BrokerMetrics {
     connectsThrottled: 0,
     tlsRefused: emptyTlsRefusals(),
     tlsReloads: 0,
+    certLogins: 0,
+    certRefused: emptyCertRefusals(),
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,

@@ -52,6 +52,9 @@ export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string):
     env: {
       ...(devCa ? { YULAN_TLS_CERT_FILE: devCa.certFile, YULAN_TLS_KEY_FILE: devCa.keyFile } : {}),
       ...(caFile ? { YULAN_TLS_CA_FILE: caFile } : {}),
+      // Device certificates (mutual TLS) out of the box: the development CA signs them too
+      // (`yulan device cert issue`); its EKUs keep device and server certificates apart.
+      ...(devCa && env.YULAN_DEVICE_CA_FILE === undefined ? { YULAN_DEVICE_CA_FILE: devCa.caFile, YULAN_DEVICE_CA_KEY_FILE: devCa.caKeyFile } : {}),
       YULAN_MQTTS_PORT: String(w.mqttsPort),
       YULAN_WSS_PORT: String(w.wssPort),
       YULAN_HTTPS_PORT: String(w.httpsPort),

@@ -14,6 +14,7 @@ import type { ControlModule } from './control/index.js';
 import type { StaOptions } from './sta/routes.js';
 import type { ComplaintsService } from './open/complaints-service.js';
 import type { IntegrationsModule } from './integrations/index.js';
+import type { DeviceCertsModule } from './device-certs/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -60,6 +61,8 @@ export interface AppOptions {
   integrations?: IntegrationsModule;
   /** the broker's HTTP base URL (YULAN_BROKER_ADMIN_URL), for the console's broker view */
   brokerAdminUrl?: string;
+  /** Device certificates (mutual TLS, docs/security.md); routes only when set */
+  deviceCerts?: DeviceCertsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

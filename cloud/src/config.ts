@@ -70,6 +70,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  // Device certificates (mutual TLS): the device CA's certificate and key; both or neither.
+  YULAN_DEVICE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  YULAN_DEVICE_CA_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_HTTPS_PORT: Port('8443'),
   YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
 });
@@ -122,6 +125,8 @@ export interface CloudConfig {
   tls?: { certFile: string; keyFile: string; httpsPort: number };
   /** CA the MQTT link trusts for mqtts:// (YULAN_TLS_CA_FILE), absolute */
   tlsCaFile?: string;
+  /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
+  deviceCa?: { certFile: string; keyFile: string };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -146,6 +151,9 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   }
   if ((input.YULAN_TLS_CERT_FILE === undefined) !== (input.YULAN_TLS_KEY_FILE === undefined)) {
     problems.push('YULAN_TLS_CERT_FILE and YULAN_TLS_KEY_FILE: set both or neither');
+  }
+  if ((input.YULAN_DEVICE_CA_FILE === undefined) !== (input.YULAN_DEVICE_CA_KEY_FILE === undefined)) {
+    problems.push('YULAN_DEVICE_CA_FILE and YULAN_DEVICE_CA_KEY_FILE: set both or neither (the cloud signs device certificates with them)');
   }
   if (input.YULAN_HTTPS_PORT !== undefined && Number(input.YULAN_HTTPS_PORT) > 65535) problems.push('YULAN_HTTPS_PORT: must be 0..65535');
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
@@ -195,6 +203,8 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       ? { tls: { certFile: resolve(e.YULAN_TLS_CERT_FILE), keyFile: resolve(e.YULAN_TLS_KEY_FILE), httpsPort: Number(e.YULAN_HTTPS_PORT) } }
       : {}),
     ...(e.YULAN_TLS_CA_FILE !== undefined ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
+    ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
+      ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
   };
 }
 

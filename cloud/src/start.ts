@@ -17,6 +17,7 @@ import { fromTransport, openFirmware, type FirmwareModule } from './firmware/ind
 import { CareRetention } from './care/retention.js';
 import { ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
+import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -59,6 +60,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let firmware: FirmwareModule | undefined;
   let complaints: ComplaintsService | undefined;
   let integrations: IntegrationsModule | undefined;
+  let deviceCerts: DeviceCertsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -87,6 +89,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     complaints?.shutdown();
     await devices.close();
     integrations?.close();
+    deviceCerts?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -154,6 +157,10 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     link.onConnect(() => {
       integ.service.resendAll().catch((err: unknown) => log.error({ err }, 'cannot re-send integration notices'));
     });
+    // Device certificates (docs/security.md): only with a device CA configured.
+    if (config.deviceCa) {
+      deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
+    }
     app = await buildApp({
       logger: log,
       devices,
@@ -176,6 +183,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceControl,
       mqtt: link,
       integrations,
+      ...(deviceCerts ? { deviceCerts } : {}),
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });

@@ -113,6 +113,8 @@ export function channelFilter(channel: Channel, opts: { site?: string; kind?: Kn
 export const ControlTopic = {
   /** cloud → broker: payload is the UTF-8 device id to cut off and refuse. */
   Revoke: `${CONTROL_ROOT}/control/revoke`,
+  /** A device certificate revoked: payload its SHA-256 fingerprint (64 lower-case hex). */
+  RevokeCert: `${CONTROL_ROOT}/control/revoke-cert`,
   /** cloud → broker: JSON `{ name, action: 'update' | 'cut', account? }` for an integration
    * account whose rules changed (update) or which was disabled, rotated or deleted (cut). */
   Integration: `${CONTROL_ROOT}/control/integration`,

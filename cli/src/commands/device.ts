@@ -8,6 +8,7 @@ import { fields, printJson, table } from './output.js';
 export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V]
        yulan device list [--site S] [--kind K] [--status online|offline|disabled] [--limit N] [--offset N]
        yulan device show|disable|enable <id>
+       yulan device cert issue|revoke <id> …   (yulan device cert --help)
 
 KIND is one of ${KIND_LIST}. add prints the device's secret once.
 All take --json. Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
@@ -15,6 +16,8 @@ All take --json. Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 interface DeviceView { id: string; site: string; kind: string; name?: string | null; status: string; lastSeen: string | null; firmwareVersion?: string | null; createdAt?: string }
 
 export async function deviceCommand(args: string[], io: CommandIo): Promise<number> {
+  // Own options (--out, --days): dispatched before this command's strict parse.
+  if (args[0] === 'cert') return (await import('./device-cert.js')).deviceCertCommand(args.slice(1), io);
   const { values, positionals } = parse(() => parseArgs({
     args, allowPositionals: true,
     options: {

@@ -20,7 +20,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   integration: lazy(async () => (await import('./integration.js')).integrationCommand),
 };
 
-export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable …   manage the device registry
+export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert …  manage the device registry
   yulan site add|list …                          sites: coordinates, zh/en names
   yulan complaint list|show|close …              residents' pollution complaints
   yulan cmd <device> <command> [k=v…] [--wait]   send a command (docs/control.md)

@@ -19,6 +19,7 @@ import liveRoutes from '../console/live-routes.js';
 import brokerRoutes from '../console/broker-routes.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
+import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -36,6 +37,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(fleetRoutes, audit);
       await admin.register(catalogRoute);
       await admin.register(rotateSecretRoute);
+      if (opts.deviceCerts) await admin.register(deviceCertRoutes, { certs: opts.deviceCerts });
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
@@ -45,6 +47,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     { prefix: '/api/v1' },
   );
   await fastify.register(deviceAuth, { prefix: '/api/v1' });
+  if (opts.deviceCerts) await fastify.register(deviceCertAuthRoute, { prefix: '/api/v1', certs: opts.deviceCerts });
   // admin token rotation (docs/deploy.md), audited in the people module's log when open
   await fastify.register(adminTokenRoutes, { prefix: '/api/v1', digest: opts.adminTokenDigest, ...(opts.people ? { audit: opts.people.audit } : {}) });
   // people and access (docs/care.md §5); only when the people module is open

@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+import { ControlTopic } from '@yulan/protos';
+import { DeviceCa } from './ca.js';
+import { DeviceCertStore } from './store.js';
+
+export { deviceCertRoutes, deviceCertAuthRoute } from './routes.js';
+export { DeviceCa } from './ca.js';
+export { DeviceCertStore } from './store.js';
+
+export interface DeviceCertsModule {
+  ca: DeviceCa;
+  store: DeviceCertStore;
+  defaultDays: number;
+  /** QoS 1 publish on the cloud's MQTT link; rejects when not acknowledged. */
+  publish(topic: string, payload: string): Promise<void>;
+  close(): void;
+}
+
+/** Device certificates (mutual TLS): `<data>/device-certs.sqlite` and the device CA files. */
+export function openDeviceCerts(o: {
+  file: string; caCertFile: string; caKeyFile: string; defaultDays?: number;
+  mqtt: { publish(topic: string, payload: Uint8Array, opts: { qos: 0 | 1 }): Promise<void>; onConnect?(handler: () => void): void };
+  logger: Logger;
+}): DeviceCertsModule {
+  const ca = new DeviceCa(o.caCertFile, o.caKeyFile);
+  const store = new DeviceCertStore(o.file);
+  const publish = (topic: string, payload: string): Promise<void> => o.mqtt.publish(topic, Buffer.from(payload, 'utf8'), { qos: 1 });
+  // The broker keeps revocations in memory: a restarted broker (or one that missed a push)
+  // gets the whole list again; its cloud check refuses revoked certificates meanwhile.
+  o.mqtt.onConnect?.(() => {
+    for (const fp of store.revokedFingerprints()) {
+      publish(ControlTopic.RevokeCert, fp).catch((err: unknown) => o.logger.warn({ err, fingerprint: fp }, 'cannot re-send a certificate revocation'));
+    }
+  });
+  return { ca, store, defaultDays: o.defaultDays ?? 397, publish, close: () => store.close() };
+}
