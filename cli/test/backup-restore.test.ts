@@ -29,6 +29,9 @@ describe('yulan backup / restore, end to end', () => {
   const env = (dataDir: string, devices: string): NodeJS.ProcessEnv => ({
     YULAN_DATA_DIR: dataDir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0', YULAN_DEMO_PAGER_PORT: '0',
     YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: devices, YULAN_SIM_RATE: '5', YULAN_SIM_SITES: 'xuhui',
+    // the probe is the first env monitor listed; the serial demo's (env-serial-1) samples
+    // particulates only every minute, so it would be the slow one
+    YULAN_SERIAL_DEMO: '0',
   });
   let up: UpHandle | undefined;
   let token: string;
@@ -60,8 +63,8 @@ describe('yulan backup / restore, end to end', () => {
     expect(r.code).toBe(0);
     manifest = (JSON.parse(r.out) as { manifest: Manifest }).manifest;
     const dbs = manifest.files.filter((f) => f.kind === 'sqlite').map((f) => f.path).sort();
-    expect(dbs).toEqual(['cloud/alerts.sqlite', 'cloud/control.sqlite', 'cloud/firmware/firmware.sqlite', 'cloud/integrations.sqlite', 'cloud/people.sqlite', 'cloud/registry.sqlite',
-      'edge/alerts.db', 'edge/outbox.db', 'edge/telemetry.db']);
+    expect(dbs).toEqual(['cloud/alerts.sqlite', 'cloud/complaints.sqlite', 'cloud/control.sqlite', 'cloud/device-certs.sqlite', 'cloud/firmware/firmware.sqlite',
+      'cloud/integrations.sqlite', 'cloud/people.sqlite', 'cloud/registry.sqlite', 'edge/alerts.db', 'edge/outbox.db', 'edge/telemetry.db', 'gateway-ocpp/outbox.sqlite']);
     for (const f of manifest.files.filter((x) => x.kind === 'sqlite')) {
       const db = new Database(join(backup, f.path), { readonly: true });
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
@@ -105,7 +108,7 @@ describe('yulan backup / restore, end to end', () => {
     const restored = join(tmp.dir, 'restored');
     const r = await run('restore', ['--from', backup], restored);
     expect(r.err).toBe('');
-    expect(r.out).toContain(`restored ${backup} into ${restored}: 9 databases`);
+    expect(r.out).toContain(`restored ${backup} into ${restored}: 12 databases`);
     expect(statSync(restored).mode & 0o777).toBe(0o700);
     // a second restore onto it is refused: it is no longer fresh
     const again = await run('restore', ['--from', backup], restored);

@@ -1,7 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { makePrivate, prepareSchema } from '@yulan/protos';
 import { GatewayError, GatewayErrorCode } from './errors.js';
+
+const SCHEMA_VERSION = 1;
 
 export interface OutboxRow { id: number; deviceId: string; topic: string; payload: Buffer }
 export interface TxRow {
@@ -28,7 +31,12 @@ export class Outbox {
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
-      this.#db = new Database(join(dir, 'outbox.sqlite'));
+      const file = join(dir, 'outbox.sqlite');
+      this.#db = new Database(file);
+      makePrivate(file);
+      // Version 1 is the layout below; a file from a newer release is refused, and one
+      // from before versions were recorded is copied aside first (docs/deploy.md, "Upgrades").
+      prepareSchema(this.#db, file, SCHEMA_VERSION, 'OCPP gateway outbox');
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');
       this.#db.exec(`
@@ -40,6 +48,7 @@ export class Outbox {
         CREATE TABLE IF NOT EXISTS seq (device_id TEXT PRIMARY KEY, reserved INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS id_tags (tag TEXT PRIMARY KEY, status TEXT NOT NULL, expiry_ms INTEGER);
       `);
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (cause) {
       throw new GatewayError(GatewayErrorCode.Outbox, `cannot open the outbox in ${dir}: ${(cause as Error).message}`, { cause });
     }
