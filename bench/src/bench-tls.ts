@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa, issueCert, resolvePort } from '@yulan/cli';
+import { createCa, issueCert } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 
 export interface BenchTls {
   caPem: string;
@@ -21,7 +22,7 @@ export async function benchTls(): Promise<BenchTls> {
   writeFileSync(files.cert, leaf.certPem);
   writeFileSync(files.key, leaf.keyPem, { mode: 0o600 });
   writeFileSync(files.ca, ca.certPem);
-  const port = await resolvePort(0);
+  const port = await freePort();
   const mqttUrl = `mqtts://127.0.0.1:${port}`;
   return {
     caPem: ca.certPem,

@@ -6,7 +6,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { DeviceKind, KindSlug, deviceTopic } from '@yulan/protos';
-import { loadOrCreateSecrets, resolvePort, writeBrokerAccounts } from '@yulan/cli';
+import { loadOrCreateSecrets, writeBrokerAccounts } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 import { startService, waitFor, type Service } from './procs.js';
 
 /** Accepts every device as an env monitor of site `chaos` (the broker asks once per device). */
@@ -43,7 +44,7 @@ export interface BrokerUnderTest {
 export async function brokerUnderTest(dir: string, cloudUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<BrokerUnderTest> {
   const { secrets } = loadOrCreateSecrets(dir);
   const accounts = await writeBrokerAccounts(dir, secrets);
-  const [mqtt, ws] = [await resolvePort(0), await resolvePort(0)];
+  const [mqtt, ws] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH, YULAN_MQTT_HOST: '127.0.0.1', YULAN_MQTT_PORT: String(mqtt), YULAN_WS_PORT: String(ws),
     YULAN_CLOUD_URL: cloudUrl, YULAN_BROKER_TOKEN: secrets.brokerToken, YULAN_BROKER_ACCOUNTS_FILE: accounts, YULAN_DATA_DIR: dir, ...extraEnv,

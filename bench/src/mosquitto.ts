@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolvePort } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 import { generateSecret } from '@yulan/protos';
 import type { LoadDevice } from './load-protocol.js';
 
@@ -33,7 +33,7 @@ export function mosquittoAvailable(): boolean {
  */
 export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?: number; tls?: { certPem: string; keyPem: string } } = {}): Promise<MosquittoRun> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-mosquitto-'));
-  const port = await resolvePort(0);
+  const port = await freePort();
   const subPassword = generateSecret();
   const passwd = join(dir, 'passwd');
   writeFileSync(passwd, [...devices.map((d) => `${d.id}:${d.secret}`), `edge:${subPassword}`].join('\n') + '\n', { mode: 0o600 });
@@ -43,7 +43,7 @@ export async function startMosquitto(devices: LoadDevice[], opts: { maxInflight?
   chmodSync(passwd, 0o644);
   const acl = join(dir, 'acl');
   writeFileSync(acl, 'user edge\ntopic read yulan/v1/#\n\npattern write yulan/v1/+/+/%u/telemetry\n');
-  const tlsPort = opts.tls ? await resolvePort(0) : undefined;
+  const tlsPort = opts.tls ? await freePort() : undefined;
   if (opts.tls) {
     // bench-only throwaway key, readable by the mosquitto user it drops to
     writeFileSync(join(dir, 'server.pem'), opts.tls.certPem, { mode: 0o644 });

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import { Presence, generateSecret } from '@yulan/protos';
-import { resolvePort } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 import { procUsage, startService, type Service } from './procs.js';
 import { describeMachine, fmt, machineMarkdown, percentile, publish, table } from './report.js';
 import { registerDevices, startStack } from './stack.js';
@@ -51,7 +51,7 @@ export async function runOcpp(argv: string[]): Promise<unknown> {
   const C = Math.min(N, Number(values.commands));
   const gatewayToken = generateSecret();
   const stack = await startStack({}, [], { cloudEnv: { YULAN_GATEWAY_TOKEN: gatewayToken } });
-  const port = await resolvePort(0);
+  const port = await freePort();
   let gw: Service | undefined;
   try {
     gw = startService('gateway-ocpp', ['gateway', 'ocpp'], {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecret } from '@yulan/protos';
-import { loadOrCreateSecrets, resolvePort, writeBrokerAccounts } from '@yulan/cli';
+import { loadOrCreateSecrets, writeBrokerAccounts } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 import { startService, waitFor, type Service } from './procs.js';
 import { REPO_ROOT } from './report.js';
 
@@ -46,7 +47,7 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
   const dir = mkdtempSync(join(tmpdir(), 'yulan-bench-'));
   const { secrets } = loadOrCreateSecrets(dir);
   const accounts = await writeBrokerAccounts(dir, secrets);
-  const [mqtt, ws, http, edgeHttp] = [await resolvePort(0), await resolvePort(0), await resolvePort(0), await resolvePort(0)];
+  const [mqtt, ws, http, edgeHttp] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const adminToken = generateSecret();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,

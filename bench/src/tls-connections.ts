@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createCa, issueCert, resolvePort } from '@yulan/cli';
+import { createCa, issueCert } from '@yulan/cli';
+import { freePort } from '@yulan/testkit';
 import { DeviceKind } from '@yulan/protos';
 import { Generators, type ConnectionsOptions } from './connections.js';
 import { fleetDevices, seedRegistry, treeUsage } from './fleet.js';
@@ -66,7 +67,7 @@ export async function runTlsConnections(argv: string[]): Promise<Row[]> {
             await m.stop();
           }
         } else {
-          const mqtts = await resolvePort(0);
+          const mqtts = await freePort();
           const stack = await startStack(null, [], { brokerEnv: { YULAN_TLS_CERT_FILE: certFile, YULAN_TLS_KEY_FILE: keyFile, YULAN_MQTTS_PORT: String(mqtts), YULAN_WSS_PORT: '0' } });
           try {
             seedRegistry(stack, devices);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ensureDevTls, trustInstructions, type DevTls } from './dev-ca.js';
-import { resolvePort } from './ports.js';
+import type { PortPlan } from './ports.js';
 
 export interface TlsWiring {
   mqttsPort: number;
@@ -33,15 +33,15 @@ function port(env: NodeJS.ProcessEnv, name: string, standard: number): number {
  * CA and server certificate in `<dataDir>/tls` (YULAN_DEV_TLS=0: no TLS listeners at all).
  * The cloud's and the edge's MQTT links use MQTT/TLS, checked against the CA.
  */
-export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string): Promise<TlsWiring | undefined> {
+export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string, plan: PortPlan): Promise<TlsWiring | undefined> {
   const own = env.YULAN_TLS_CERT_FILE !== undefined && env.YULAN_TLS_CERT_FILE !== '';
   if (!own && env.YULAN_DEV_TLS === '0') return undefined;
   const devCa = own ? undefined : await ensureDevTls(dataDir);
   const w = {
-    mqttsPort: await resolvePort(port(env, 'YULAN_MQTTS_PORT', 8883)),
-    wssPort: await resolvePort(port(env, 'YULAN_WSS_PORT', 8884)),
-    httpsPort: await resolvePort(port(env, 'YULAN_HTTPS_PORT', 8443)),
-    edgeHttpsPort: await resolvePort(port(env, 'YULAN_EDGE_HTTPS_PORT', 8444)),
+    mqttsPort: await plan.take(port(env, 'YULAN_MQTTS_PORT', 8883)),
+    wssPort: await plan.take(port(env, 'YULAN_WSS_PORT', 8884)),
+    httpsPort: await plan.take(port(env, 'YULAN_HTTPS_PORT', 8443)),
+    edgeHttpsPort: await plan.take(port(env, 'YULAN_EDGE_HTTPS_PORT', 8444)),
   };
   const caFile = devCa?.caFile ?? env.YULAN_TLS_CA_FILE;
   return {

@@ -7,7 +7,7 @@ import { loadCloudConfig, startCloud } from '@yulan/cloud';
 import { FALL_SCENARIOS, isFallScenario, runFleet, startOcppSimChargers, type FleetScenario } from '@yulan/device-sims';
 import { KIND_SLUGS } from '@yulan/protos';
 import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
-import { resolvePort } from './ports.js';
+import { PortPlan } from './ports.js';
 import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
 import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
@@ -49,32 +49,59 @@ function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): num
  * and a simulated fleet — wired with service secrets generated on first start. Each
  * service still talks to the others only over MQTT and HTTP, exactly as when run apart.
  */
-export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void): Promise<UpHandle> {
+export async function runUp(
+  env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void,
+  /** tests: a plan that lets a port be taken mid-start */
+  opts: { portPlan?: () => PortPlan } = {},
+): Promise<UpHandle> {
+  // What the first start of a data directory made and shows once (the admin token), kept
+  // across a retry: the cloud stored only its hash before another listener failed.
+  const carry: Carry = {};
+  for (let attempt = 1; ; attempt++) {
+    const plan = opts.portPlan?.() ?? new PortPlan();
+    try {
+      return await upOnce(env, logger, print, plan, carry);
+    } catch (err) {
+      // Another process took a free port between our pick and the service's listen: go
+      // again on fresh ones (ports.ts). A configured port that is taken fails at once.
+      if (attempt >= 3 || !plan.isPickedPortTaken(err)) throw err;
+      logger.warn({ err, attempt }, 'a free port was taken before its service listened; starting again on other free ports');
+    } finally {
+      await plan.close();
+    }
+  }
+}
+
+interface Carry { adminToken?: string }
+
+async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void, plan: PortPlan, carry: Carry): Promise<UpHandle> {
   const dataDir = resolve(env.YULAN_DATA_DIR ?? '.yulan');
   const { secrets, created } = loadOrCreateSecrets(dataDir);
   const accountsFile = await writeBrokerAccounts(dataDir, secrets);
-  const mqttPort = await resolvePort(numberFrom(env, 'YULAN_MQTT_PORT', 1883));
-  const wsPort = await resolvePort(numberFrom(env, 'YULAN_WS_PORT', 8083));
-  const httpPort = await resolvePort(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
-  const edgePort = await resolvePort(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
+  const mqttPort = await plan.take(numberFrom(env, 'YULAN_MQTT_PORT', 1883));
+  const wsPort = await plan.take(numberFrom(env, 'YULAN_WS_PORT', 8083));
+  const httpPort = await plan.take(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
+  const edgePort = await plan.take(numberFrom(env, 'YULAN_EDGE_HTTP_PORT', 8081));
   // A run on free ports (YULAN_MQTT_PORT=0: tests, several stacks on one machine) takes free
   // ports for the gateway and the demo pager too, as up-tls.ts does for the TLS listeners,
   // instead of two stacks fighting over 8085/8084.
   const standard = (port: number): number => (env.YULAN_MQTT_PORT === '0' ? 0 : port);
-  const ocppPort = await resolvePort(numberFrom(env, 'YULAN_OCPP_PORT', standard(8085)));
+  const ocppPort = await plan.take(numberFrom(env, 'YULAN_OCPP_PORT', standard(8085)));
   const gatewayToken = env.YULAN_GATEWAY_TOKEN ?? loadOrCreateGatewayToken(dataDir);
   const local = (port: number, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}`;
   const devKey: DevFirmwareKey | undefined = env.YULAN_FIRMWARE_KEYS ? undefined : ensureDevFirmwareKey(dataDir);
   const firmwareKeys = env.YULAN_FIRMWARE_KEYS ?? devKey!.keysFile;
   // TLS on every listener: the operator's PEM files, else a development CA made on first start.
-  const tls = await resolveTlsWiring(env, dataDir);
+  const tls = await resolveTlsWiring(env, dataDir, plan);
   // The care demo's pager: a webhook receiver that reaches every demo person without an
   // open care page, and the fallback channel of the cloud and the edge unless the
   // operator configured real ones (docs/care.md §3: an alert must never reach nobody).
   const demoOn = env.YULAN_CARE_DEMO !== '0';
+  const pagerPort = demoOn ? await plan.take(numberFrom(env, 'YULAN_DEMO_PAGER_PORT', standard(8084))) : 0;
+  await plan.release(pagerPort);
   const pager: DemoPager | undefined = demoOn
     ? await startDemoPager({
-      port: await resolvePort(numberFrom(env, 'YULAN_DEMO_PAGER_PORT', standard(8084))), stateFile: join(dataDir, 'demo-pager.json'),
+      port: pagerPort, stateFile: join(dataDir, 'demo-pager.json'),
       print, logger: logger.child({ svc: 'demo-pager' }),
     })
     : undefined;
@@ -132,17 +159,22 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     started.length = 0;
   };
   try {
+    await plan.release(mqttPort, wsPort, ...(tls ? [tls.mqttsPort, tls.wssPort] : []));
     const broker = await startBroker(brokerConfig, logger.child({ svc: 'broker' }));
     started.push({ name: 'broker', svc: broker });
+    await plan.release(httpPort, ...(tls ? [tls.httpsPort] : []));
     const cloud = await startCloud(cloudConfig, logger.child({ svc: 'cloud' }));
     started.push({ name: 'cloud', svc: cloud });
+    if (cloud.adminToken !== undefined) carry.adminToken = cloud.adminToken;
+    await plan.release(edgePort, ...(tls ? [tls.edgeHttpsPort] : []));
     const edge = await startEdge(edgeConfig, logger.child({ svc: 'edge' }));
     started.push({ name: 'edge', svc: edge });
+    await plan.release(ocppPort);
     const ocpp = await startOcppGateway(ocppConfig, logger.child({ svc: 'gateway-ocpp' }));
     started.push({ name: 'gateway-ocpp', svc: ocpp });
 
     const perKind = numberFrom(env, 'YULAN_SIM_DEVICES', 5);
-    const adminToken = cloud.adminToken ?? env.YULAN_ADMIN_TOKEN;
+    const adminToken = carry.adminToken ?? env.YULAN_ADMIN_TOKEN;
     let demo: CareDemo | undefined;
     // YULAN_SIM_SCENARIO=confirmed-fall (+ _DEVICE, _AFTER seconds) forces a fall-sensor
     // scenario in the embedded fleet, e.g. to watch an alert reach the care page.
@@ -232,9 +264,9 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
     if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
     for (const l of serial?.lines ?? []) print(l);
     if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
-    if (cloud.adminToken) {
+    if (carry.adminToken) {
       print('');
-      print(`  Admin token    ${cloud.adminToken}`);
+      print(`  Admin token    ${carry.adminToken}`);
       print('  (shown once: it is stored only as a hash. For the CLI and API automation; people sign in to the console with their logins.)');
     }
     if (demo) {
@@ -250,7 +282,7 @@ export async function runUp(env: NodeJS.ProcessEnv, logger: Logger, print: (line
       ...(tls ? { tls } : {}),
       mqttPort, wsPort, httpPort, edgePort, ocppPort: ocpp.port,
       ...(pager ? { pager } : {}),
-      ...(cloud.adminToken ? { adminToken: cloud.adminToken } : {}),
+      ...(carry.adminToken ? { adminToken: carry.adminToken } : {}),
       ...(demo ? { careDemo: demo } : {}),
       close: closeAll,
     };

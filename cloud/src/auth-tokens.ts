@@ -25,20 +25,22 @@ export interface AdminTokenState {
   digest: Buffer;
   /** set only when generated now: the caller prints it once, it is never stored */
   generated?: string;
+  /** Stores a generated token's digest; called once the service is up, so a start that
+   * fails (a port taken) does not leave a token behind that nobody was ever shown. */
+  commit(): Promise<void>;
 }
 
 /** Configured token wins (and replaces any stored one); otherwise reuse the stored
- * digest; otherwise generate a token at this first start. */
+ * digest; otherwise generate a token at this first start (stored by `commit`). */
 export async function ensureAdminToken(repo: DeviceRepository, configured?: string): Promise<AdminTokenState> {
   if (configured !== undefined) {
     const digest = digestToken(configured);
     await repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url'));
-    return { digest };
+    return { digest, commit: async () => {} };
   }
   const stored = await repo.getSetting(ADMIN_TOKEN_KEY);
-  if (stored !== undefined) return { digest: Buffer.from(stored, 'base64url') };
+  if (stored !== undefined) return { digest: Buffer.from(stored, 'base64url'), commit: async () => {} };
   const generated = generateSecret();
   const digest = digestToken(generated);
-  await repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url'));
-  return { digest, generated };
+  return { digest, generated, commit: () => repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url')) };
 }

@@ -216,6 +216,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
     dataEvents.off('migrating', onMigrating);
+    await admin.commit();
     log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');
     let closing: Promise<void> | undefined;
     return {

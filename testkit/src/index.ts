@@ -1,2 +1,3 @@
 export * from './influxd.js';
 export * from './redis.js';
+export * from './ports.js';

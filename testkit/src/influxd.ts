@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,17 +34,6 @@ export function shouldSkipInflux(): boolean {
   if (process.env.CI === 'true') throw new Error('influxd not found on PATH but CI=true: InfluxDB tests must run in CI');
   console.warn('[tests] influxd not found on PATH — skipping InfluxDB tests (install influxdb 1.x to run them)');
   return true;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function poll(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {

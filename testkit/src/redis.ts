@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './influxd.js';
+import { freePort } from './ports.js';
 
 /**
  * Launches a real `redis-server` for tests and benchmarks: its files under a temp dir, on a
