@@ -9,6 +9,7 @@ import { DeviceKind, hashSecret, type KnownKind } from '@yulan/protos';
 import { loadBrokerConfig, type BrokerConfig } from '../src/config.js';
 import type { DeviceAuthResult, DeviceAuthenticator } from '../src/device-auth.js';
 import { BrokerError, BrokerErrorCode } from '../src/errors.js';
+import { waitFor as poll } from '@yulan/testkit';
 
 export const logger = pino({ level: 'silent' });
 export const EDGE_PASSWORD = 'edge-password-for-tests-0123456789';
@@ -83,11 +84,7 @@ export async function mqttClient(url: string, opts: IClientOptions): Promise<Mqt
 
 /** Polls `cond` until it holds or the deadline passes (no fixed sleeps in assertions). */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await poll(cond, what, { timeoutMs, intervalMs: 10 });
 }
 
 export interface RawConnect {

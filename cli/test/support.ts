@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
+import { waitFor } from '@yulan/testkit';
 
 export const quietLogger = pino({ level: process.env.YULAN_TEST_LOG ?? 'silent' });
 
@@ -16,17 +17,8 @@ export function readSecrets(dataDir: string): Record<string, string> {
 }
 
 /** Polls `probe` until it returns a truthy value or the deadline passes. */
-export async function eventually<T>(probe: () => Promise<T> | T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v as NonNullable<T>;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function eventually<T>(probe: () => Promise<T> | T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  return waitFor(probe, what, { timeoutMs, intervalMs: 100 });
 }
 
 /** Connects and resolves with the client, or rejects with the CONNACK error. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { pino } from 'pino';
 import type { EdgeLatest } from '../src/edge-client.js';
+import { waitFor as poll } from '@yulan/testkit';
 
 export const silentLogger = pino({ level: process.env.YULAN_TEST_LOG ?? 'silent' });
 
@@ -15,19 +16,8 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
 }
 
 /** Polls until `check` returns a truthy value or the deadline passes (no fixed sleeps). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+export function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  return poll(check, what, timeoutMs);
 }
 
 export interface TestBroker {

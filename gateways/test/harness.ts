@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { freePort } from '@yulan/testkit';
+import { freePort, waitFor as poll } from '@yulan/testkit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -76,19 +76,9 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
   };
 }
 
+/** Like testkit's, but 0 and '' count as found (probes here return counts and payloads). */
 export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return poll(fn, what, { timeoutMs, intervalMs: 100, accept: (v) => v !== undefined && v !== false }) as Promise<T>;
 }
 
 type Frame = unknown[];

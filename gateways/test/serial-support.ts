@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { PtyPair, socatInstalled } from '../../device-sims/src/serial/index.js';
+import { waitFor } from '@yulan/testkit';
 
 export const quietLogger = pino({ level: process.env.YULAN_TEST_LOG ?? 'silent' });
 
@@ -27,12 +28,6 @@ export async function pty(dir: string, name: string): Promise<PtyPair> {
   return p;
 }
 
-export async function eventually<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function eventually<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  return waitFor(probe, what, { timeoutMs, intervalMs: 50 });
 }

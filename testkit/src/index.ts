@@ -1,3 +1,4 @@
 export * from './influxd.js';
 export * from './redis.js';
 export * from './ports.js';
+export * from './wait.js';

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Channel, DeviceKind, Telemetry, deviceTopic } from '@yulan/protos';
+import { waitFor as poll } from '@yulan/testkit';
 
 export const EDGE_USER = 'edge';
 export const EDGE_PASS = 'edge-test-password';
@@ -53,10 +54,5 @@ export async function publishAll(client: MqttClient, msgs: { topic: string; payl
 
 /** Polls `cond` until true or the deadline passes (no fixed sleeps in tests). */
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await poll(cond, what, timeoutMs);
 }
