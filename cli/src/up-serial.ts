@@ -25,7 +25,7 @@ export async function startSerialDemo(o: {
   ];
   const credentialsFile = join(dir, 'credentials.json');
   try {
-    await provisionDevices(devices, { ...(o.cloud && { cloud: o.cloud }), credentialsFile, firmwareVersion: 'serial-gw-0.1.0' }, o.logger);
+    await provisionDevices(devices, { ...(o.cloud && { cloud: o.cloud }), credentialsFile, firmwareVersion: 'serial-gw-0.1.0', firmwareUpdates: 'none' }, o.logger);
   } catch (err) {
     // E.g. a later start without the admin token, before the demo devices were ever registered.
     o.logger.warn({ err }, 'serial demo not started');

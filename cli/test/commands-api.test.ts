@@ -48,10 +48,9 @@ describe('engineer commands against a running cloud', () => {
     up = await runUp({
       YULAN_DATA_DIR: tmp.dir, YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0',
       YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_OCPP_PORT: '0', YULAN_SIM_OCPP: '0', YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '4', YULAN_SIM_SITES: 'xuhui',
+      // The serial demo runs: its env monitor (env-serial-1, firmwareUpdates "none") must be
+      // left out of the campaign over xuhui's monitors below.
       YULAN_CARE_DEMO: '0', YULAN_FIRMWARE_KEYS: keysFile,
-      // The serial demo's env monitor takes no firmware: a campaign over xuhui's monitors would
-      // fail it (at once or a moment later, as load decides) and skip the rest.
-      YULAN_SERIAL_DEMO: '0',
     }, quietLogger, () => {});
     env = {
       YULAN_CLOUD_URL: `http://127.0.0.1:${up.httpPort}`, YULAN_ADMIN_TOKEN: up.adminToken!,
@@ -169,9 +168,12 @@ describe('engineer commands against a running cloud', () => {
     const forged = await runInProcess(['fw', 'upload', image, '--version', '2.0.1', '--kind', 'env-monitor', '--key-id', 'ops-1', '--signature', Buffer.alloc(64).toString('base64')], env);
     expect(forged.code).toBe(4);
 
+    const serial = await runInProcess(['device', 'show', 'env-serial-1', '--json'], env);
+    expect(JSON.parse(serial.stdout)).toMatchObject({ kind: 'env-monitor', site: 'xuhui', firmwareUpdates: 'none' });
     const created = await runInProcess(['fw', 'campaign', 'create', '--firmware', fw.id, '--kind', 'env-monitor', '--site', 'xuhui', '--stages', '0.5,1', '--spread', '0', '--json'], env);
     expect(created.stderr).toBe('');
-    const c = JSON.parse(created.stdout) as { id: string; status: string };
+    const c = JSON.parse(created.stdout) as { id: string; status: string; devices: number };
+    expect(c.devices).toBe(1); // the simulated monitor; not the serial one
     const show = await runInProcess(['fw', 'campaign', 'show', c.id], env);
     expect(show.stdout).toContain(c.id);
     const paused = await runInProcess(['fw', 'campaign', 'pause', c.id, '--json'], env);

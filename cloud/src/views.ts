@@ -16,6 +16,7 @@ export function toDeviceView(d: DeviceRecord, latest?: EdgeLatest): DeviceView {
     status: d.status,
     lastSeen: Number.isFinite(seen) ? iso(seen) : null,
     firmwareVersion: d.firmwareVersion,
+    firmwareUpdates: d.firmwareUpdates,
     createdAt: iso(d.createdAt),
     lastValues: latest ? { ts: iso(latest.ts), fields: latest.fields, text: latest.text ?? {} } : null,
   };

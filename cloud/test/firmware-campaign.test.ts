@@ -12,12 +12,15 @@ import { silentLogger, startBroker, tempDir, waitFor, type TestBroker } from './
 const key = makeKey('release');
 const tmp = tempDir('yulan-fw-campaign-');
 const PASSWORD = 'device-pass';
-const SITES: Record<string, { n: number; behaviour: SimBehaviour; version?: string }> = {
+const SITES: Record<string, { n: number; behaviour: SimBehaviour; version?: string; noOta?: number }> = {
   adv: { n: 20, behaviour: {} },
   boot: { n: 8, behaviour: { bootFails: true } },
   gate: { n: 8, behaviour: { faultAfterInstall: true } },
   dur: { n: 12, behaviour: {} },
   newer: { n: 2, behaviour: {}, version: '3.0.0' },
+  // the first `noOta` devices are registered with firmwareUpdates "none" (behind a serial gateway)
+  mixed: { n: 3, behaviour: {}, noOta: 1 },
+  bench: { n: 2, behaviour: {}, noOta: 2 },
 };
 let broker: TestBroker;
 let devices: SqliteDeviceRepository;
@@ -48,7 +51,7 @@ beforeAll(async () => {
   for (const [site, spec] of Object.entries(SITES)) {
     for (let i = 0; i < spec.n; i++) {
       const id = `${site}-${i}`;
-      await devices.create({ id, site, kind: 'ev-charger', firmwareVersion: spec.version ?? '1.0.0', secretHash: 'unused' });
+      await devices.create({ id, site, kind: 'ev-charger', firmwareVersion: spec.version ?? '1.0.0', secretHash: 'unused', ...(i < (spec.noOta ?? 0) ? { firmwareUpdates: 'none' } : {}) });
       const d = new TinyDevice(id, site, 'ev-charger', spec.version ?? '1.0.0', [key], spec.behaviour);
       await d.start(broker.url, PASSWORD);
       sims.push(d);
@@ -115,6 +118,20 @@ describe('firmware campaigns end to end', () => {
     const aborted = await s.app.inject({ method: 'POST', url: `/api/v1/campaigns/${ok.json().id}/abort`, headers: auth });
     expect(aborted.json().status).toBe('aborted');
     expect((await s.app.inject({ method: 'POST', url: `/api/v1/campaigns/${ok.json().id}/resume`, headers: auth })).statusCode).toBe(409);
+  });
+
+  it('leaves out devices that take no firmware over the air, and says so when none is left', async () => {
+    const none = await create({ target: { kind: 'ev-charger', sites: ['bench'] } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().message).toMatch(/none of the 2 matching device\(s\) takes firmware over the air.*yulan flash/);
+    const r = await create({ target: { kind: 'ev-charger', sites: ['mixed'] }, stages: [1] });
+    expect(r.statusCode).toBe(201);
+    expect(r.json()).toMatchObject({ devices: 2 });
+    const done = await until(r.json().id, 'campaign completed', (v) => v.status !== 'running');
+    expect(done).toMatchObject({ status: 'completed', failures: [] });
+    expect(done.counts.succeeded).toBe(2);
+    expect(sims.find((d) => d.id === 'mixed-0')?.version).toBe('1.0.0');
+    expect((await devices.get('mixed-0'))?.firmwareUpdates).toBe('none');
   });
 
   it('survives a cloud restart: paused state and progress come back from SQLite, resume finishes it', async () => {

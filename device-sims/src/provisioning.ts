@@ -20,6 +20,8 @@ export interface ProvisionOptions {
   cloud?: CloudOptions;
   credentialsFile?: string;
   firmwareVersion: string;
+  /** 'none': the devices take no firmware over the air (e.g. sensors behind a serial gateway) */
+  firmwareUpdates?: 'ota' | 'none';
   concurrency?: number;
   requestTimeoutMs?: number;
 }
@@ -66,7 +68,7 @@ export async function provisionDevices(devices: readonly DeviceSpec[], opts: Pro
       res = await fetch(endpoint, {
         method: 'POST',
         headers: { authorization: `Bearer ${cloud.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id: d.id, site: d.site, kind: d.kind, firmwareVersion: opts.firmwareVersion }),
+        body: JSON.stringify({ id: d.id, site: d.site, kind: d.kind, firmwareVersion: opts.firmwareVersion, ...(opts.firmwareUpdates ? { firmwareUpdates: opts.firmwareUpdates } : {}) }),
         signal: AbortSignal.timeout(opts.requestTimeoutMs ?? 10_000),
       });
     } catch (cause) {

@@ -5,7 +5,7 @@ import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } fro
 import { KIND_LIST } from './catalog-help.js';
 import { fields, printJson, table } from './output.js';
 
-export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V]
+export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V] [--firmware-updates ota|none]
        yulan device list [--site S] [--kind K] [--status online|offline|disabled] [--limit N] [--offset N]
        yulan device show|disable|enable <id>
        yulan device cert issue|revoke <id> …   (yulan device cert --help)
@@ -22,7 +22,7 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
     args, allowPositionals: true,
     options: {
       ...HELP, json: { type: 'boolean' }, site: { type: 'string' }, kind: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' },
-      'firmware-version': { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' },
+      'firmware-version': { type: 'string' }, 'firmware-updates': { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' },
     },
   }), DEVICE_USAGE);
   const [action, ...rest] = positionals;
@@ -46,6 +46,7 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
       const body = {
         site: values.site, kind: values.kind, ...(values.id ? { id: values.id } : {}), ...(values.name ? { name: values.name } : {}),
         ...(values['firmware-version'] ? { firmwareVersion: values['firmware-version'] } : {}),
+        ...(values['firmware-updates'] !== undefined ? { firmwareUpdates: firmwareUpdates(values['firmware-updates']) } : {}),
       };
       const r = await CloudApi.fromEnv(io.env).request<{ device: DeviceView; secret: string }>('/api/v1/devices', { body });
       if (values.json) printJson(io.stdout, r.body);
@@ -83,4 +84,10 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
     default:
       throw usageError(`unknown action "${action}"`, DEVICE_USAGE);
   }
+}
+
+/** "none" for a device that cannot take firmware over the air (campaigns leave it out). */
+function firmwareUpdates(v: string): 'ota' | 'none' {
+  if (v !== 'ota' && v !== 'none') throw usageError(`--firmware-updates must be ota or none; got "${v}"`, DEVICE_USAGE);
+  return v;
 }

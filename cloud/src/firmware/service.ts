@@ -102,10 +102,18 @@ export async function createCampaign(
   for (const s of input.target.sites ?? []) if (!isValidId(s)) throw bad(`invalid site "${s}"`);
   const sites = input.target.sites && new Set(input.target.sites);
   const from = input.target.fromVersions && new Set(input.target.fromVersions);
-  const targets = (await allOfKind(deps.devices, fw.kind)).filter((d) =>
+  const matching = (await allOfKind(deps.devices, fw.kind)).filter((d) =>
     d.status !== 'disabled' && (!sites || sites.has(d.site)) && (!from || (d.firmwareVersion !== null && from.has(d.firmwareVersion)))
     && d.firmwareVersion !== fw.version);
-  if (targets.length === 0) throw bad('no registered devices match the target (or all already run this version)');
+  // A device that cannot take firmware over the air would only fail its update and count
+  // against the stage's abort threshold: it is not a target at all.
+  const targets = matching.filter((d) => d.firmwareUpdates === 'ota');
+  if (targets.length === 0) {
+    const offline = matching.length - targets.length;
+    throw bad(offline > 0
+      ? `none of the ${offline} matching device(s) takes firmware over the air (firmwareUpdates "none", e.g. ${matching[0]?.id}): flash them with yulan flash`
+      : 'no registered devices match the target (or all already run this version)');
+  }
   const newer = targets.filter((d) => d.firmwareVersion !== null && compareSemver(d.firmwareVersion, fw.version) > 0);
   if (newer.length > 0 && !input.allowDowngrade) {
     throw bad(`downgrade: ${newer.length} target device(s) run a newer version than ${fw.version} (e.g. ${newer[0]?.id} on ${newer[0]?.firmwareVersion}); set "allowDowngrade": true to proceed`);

@@ -8,12 +8,16 @@ import type { KindSlug } from '@yulan/protos';
 export const DeviceStatus = { Online: 'online', Offline: 'offline', Disabled: 'disabled' } as const;
 export type DeviceStatus = (typeof DeviceStatus)[keyof typeof DeviceStatus];
 
+export type FirmwareUpdates = 'ota' | 'none';
+
 export interface DeviceRecord {
   id: string;
   site: string;
   kind: KindSlug;
   name: string | null;
   firmwareVersion: string | null;
+  /** 'ota': takes firmware campaigns; 'none': updated offline only (campaigns leave it out) */
+  firmwareUpdates: FirmwareUpdates;
   /** disabled wins over online/offline */
   status: DeviceStatus;
   /** epoch ms of the newest presence seen, or null */
@@ -28,6 +32,7 @@ export interface NewDevice {
   kind: KindSlug;
   name?: string | null;
   firmwareVersion?: string | null;
+  firmwareUpdates?: FirmwareUpdates;
   /** `hashSecret()` output; the plain secret never reaches storage */
   secretHash: string;
 }

@@ -46,6 +46,9 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;`,
   // The console's fleet table: filters, sorts and counts from indexes (issue 15).
   FLEET_INDEXES,
+  // How a device takes firmware: 'ota' (campaigns) or 'none' (a sensor behind a serial
+  // gateway, flashed on the bench with `yulan flash`), which campaigns leave out.
+  `ALTER TABLE devices ADD COLUMN firmware_updates TEXT NOT NULL DEFAULT 'ota' CHECK (firmware_updates IN ('ota', 'none'));`,
 ];
 
 interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
@@ -57,13 +60,14 @@ interface Row {
   kind: string;
   name: string | null;
   firmware_version: string | null;
+  firmware_updates: string;
   online: number;
   disabled: number;
   last_seen: number | null;
   created_at: number;
 }
 
-const COLUMNS = 'id, site, kind, name, firmware_version, online, disabled, last_seen, created_at';
+const COLUMNS = 'id, site, kind, name, firmware_version, firmware_updates, online, disabled, last_seen, created_at';
 
 function toRecord(r: Row): DeviceRecord {
   return {
@@ -72,6 +76,7 @@ function toRecord(r: Row): DeviceRecord {
     kind: r.kind as KindSlug,
     name: r.name,
     firmwareVersion: r.firmware_version,
+    firmwareUpdates: r.firmware_updates === 'none' ? 'none' : 'ota',
     status: r.disabled ? DeviceStatus.Disabled : r.online ? DeviceStatus.Online : DeviceStatus.Offline,
     lastSeen: r.last_seen,
     createdAt: r.created_at,
@@ -95,8 +100,8 @@ export class SqliteDeviceRepository implements DeviceRepository {
     this.db = openMigratedDb(opts.file, MIGRATIONS, 'registry');
     this.stmts = {
       insert: this.db.prepare(
-        `INSERT INTO devices (id, site, kind, name, firmware_version, secret_hash, created_at)
-         VALUES (@id, @site, @kind, @name, @firmwareVersion, @secretHash, @createdAt)`,
+        `INSERT INTO devices (id, site, kind, name, firmware_version, firmware_updates, secret_hash, created_at)
+         VALUES (@id, @site, @kind, @name, @firmwareVersion, @firmwareUpdates, @secretHash, @createdAt)`,
       ),
       get: this.db.prepare(`SELECT ${COLUMNS} FROM devices WHERE id = ?`),
       getHash: this.db.prepare(`SELECT ${COLUMNS}, secret_hash FROM devices WHERE id = ?`),
@@ -130,6 +135,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
           kind: d.kind,
           name: d.name ?? null,
           firmwareVersion: d.firmwareVersion ?? null,
+          firmwareUpdates: d.firmwareUpdates ?? 'ota',
           secretHash: d.secretHash,
           createdAt: this.now(),
         });

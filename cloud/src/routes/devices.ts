@@ -67,6 +67,7 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
         kind: b.kind,
         name: b.name ?? null,
         firmwareVersion: b.firmwareVersion ?? null,
+        ...(b.firmwareUpdates !== undefined ? { firmwareUpdates: b.firmwareUpdates } : {}),
         secretHash: await hashSecret(secret),
       });
       request.log.info({ deviceId: id, site: b.site, kind: b.kind }, 'device registered');

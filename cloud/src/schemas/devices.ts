@@ -8,6 +8,10 @@ export const LastValues = Type.Object({
   redacted: Type.Optional(Type.Array(Type.String(), { description: "health fields left out: the caller has no health grant for the device's resident" })),
 });
 
+const FirmwareUpdatesSchema = Type.Union([Type.Literal('ota'), Type.Literal('none')], {
+  description: '"ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out',
+});
+
 export const DeviceView = Type.Object(
   {
     id: Type.String(),
@@ -17,6 +21,7 @@ export const DeviceView = Type.Object(
     status: StatusSchema,
     lastSeen: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     firmwareVersion: Type.Union([Type.String(), Type.Null()]),
+    firmwareUpdates: FirmwareUpdatesSchema,
     createdAt: Type.String({ format: 'date-time' }),
     lastValues: Type.Union([LastValues, Type.Null()]),
   },
@@ -31,6 +36,7 @@ export const RegisterBody = Type.Object(
     kind: KindSlugSchema,
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     firmwareVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    firmwareUpdates: Type.Optional(FirmwareUpdatesSchema),
   },
   { additionalProperties: false },
 );

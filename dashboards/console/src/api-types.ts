@@ -95,6 +95,8 @@ export interface paths {
                                 status: "online" | "offline" | "disabled";
                                 lastSeen: string | null;
                                 firmwareVersion: string | null;
+                                /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                                firmwareUpdates: "ota" | "none";
                                 /** Format: date-time */
                                 createdAt: string;
                                 lastValues: {
@@ -180,6 +182,8 @@ export interface paths {
                         kind: "ev-charger" | "parcel-locker" | "fall-sensor" | "env-monitor";
                         name?: string;
                         firmwareVersion?: string;
+                        /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                        firmwareUpdates?: "ota" | "none";
                     };
                 };
             };
@@ -201,6 +205,8 @@ export interface paths {
                                 status: "online" | "offline" | "disabled";
                                 lastSeen: string | null;
                                 firmwareVersion: string | null;
+                                /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                                firmwareUpdates: "ota" | "none";
                                 /** Format: date-time */
                                 createdAt: string;
                                 lastValues: {
@@ -319,6 +325,8 @@ export interface paths {
                             status: "online" | "offline" | "disabled";
                             lastSeen: string | null;
                             firmwareVersion: string | null;
+                            /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                            firmwareUpdates: "ota" | "none";
                             /** Format: date-time */
                             createdAt: string;
                             lastValues: {
@@ -438,6 +446,8 @@ export interface paths {
                             status: "online" | "offline" | "disabled";
                             lastSeen: string | null;
                             firmwareVersion: string | null;
+                            /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                            firmwareUpdates: "ota" | "none";
                             /** Format: date-time */
                             createdAt: string;
                             lastValues: {
@@ -555,6 +565,8 @@ export interface paths {
                             status: "online" | "offline" | "disabled";
                             lastSeen: string | null;
                             firmwareVersion: string | null;
+                            /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                            firmwareUpdates: "ota" | "none";
                             /** Format: date-time */
                             createdAt: string;
                             lastValues: {
@@ -1214,6 +1226,8 @@ export interface paths {
                                 status: "online" | "offline" | "disabled";
                                 lastSeen: string | null;
                                 firmwareVersion: string | null;
+                                /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                                firmwareUpdates: "ota" | "none";
                                 /** Format: date-time */
                                 createdAt: string;
                                 lastValues: {
@@ -1469,6 +1483,8 @@ export interface paths {
                                 status: "online" | "offline" | "disabled";
                                 lastSeen: string | null;
                                 firmwareVersion: string | null;
+                                /** @description "ota": firmware campaigns may update it (default); "none": updated offline only (e.g. a sensor behind a serial gateway, `yulan flash`), so campaigns leave it out */
+                                firmwareUpdates: "ota" | "none";
                                 /** Format: date-time */
                                 createdAt: string;
                                 lastValues: {
