@@ -133,3 +133,32 @@ describe.skipIf(shouldSkipInflux())('yulan admin influx-migrate (real influxd)',
     expect(bad.stderr).toContain('--window-hours');
   });
 });
+
+describe.skipIf(shouldSkipInflux())('yulan admin influx-migrate when the copy cannot be completed (real influxd)', () => {
+  const tmp = tempDir('yulan-influx-migrate-conflict-');
+  let influx: Influxd;
+  afterAll(async () => {
+    await influx?.dispose();
+    tmp.cleanup();
+  });
+
+  it('stops with a clear error, records no progress past the failed window and deletes nothing', async () => {
+    influx = await launchInfluxd();
+    await influx.createDatabase('yulan');
+    const old = readings.filter((r) => r.type === 'reading' && r.tsMs > now - 2 * DAY);
+    expect((await fetch(`${influx.url}/write?db=yulan&precision=ns`, { method: 'POST', body: old.map((r) => toLine(r)).join('\n') })).status).toBe(204);
+    // The new policy already holds pm25_ugm3 as text in that shard: the float copy cannot land there.
+    await influx.query('CREATE RETENTION POLICY "yulan_raw" ON "yulan" DURATION 30d REPLICATION 1 DEFAULT');
+    const clash = `reading,device_id=other,site=north,kind=env-monitor pm25_ugm3="broken" ${(old[0]!.type === 'reading' ? old[0]!.tsMs : 0) * 1_000_000 + 7}`;
+    expect((await fetch(`${influx.url}/write?db=yulan&rp=yulan_raw&precision=ns`, { method: 'POST', body: clash })).status).toBe(204);
+    const env = { YULAN_DATA_DIR: tmp.dir, YULAN_INFLUX_URL: influx.url, YULAN_INFLUX_DB: 'yulan' };
+    const r = await admin(['influx-migrate'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_EDGE_INFLUX_MIGRATE');
+    expect(r.stderr).toContain('field type conflict');
+    const source = await influx.query('SELECT COUNT(*) FROM "autogen"."reading"', 'yulan') as { results: { series: { values: number[][] }[] }[] };
+    expect(source.results[0]!.series[0]!.values[0]!.slice(1)).toEqual([old.length, old.length]);
+    const again = await admin(['influx-migrate', '--json'], env);
+    expect(again.code).toBe(1); // the same window again, not skipped as done
+  });
+});
