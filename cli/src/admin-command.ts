@@ -6,6 +6,7 @@ import { CliError, ExitCode, usageError } from './commands/errors.js';
 import { HELP, parse, parseArgs, type CommandIo } from './commands/io.js';
 
 export const ADMIN_USAGE = `usage: yulan admin rotate-token [--offline] [--json]
+       yulan admin influx-migrate [options]   (yulan admin influx-migrate --help)
 
 Replaces the admin token with a new one, printed once; the old token stops working at
 once. The rotation is recorded in the audit log (action admin.token.rotate).
@@ -23,6 +24,11 @@ function actor(): string {
 
 export async function adminCommand(args: string[], io: CommandIo): Promise<number> {
   try {
+    // influx-migrate has options of its own (cli/src/influx-migrate-command.ts).
+    if (args[0] === 'influx-migrate') {
+      const { influxMigrateCommand } = await import('./influx-migrate-command.js');
+      return await influxMigrateCommand(args.slice(1), io);
+    }
     const { values, positionals } = parse(() => parseArgs({ args, allowPositionals: true, options: { ...HELP, offline: { type: 'boolean' }, json: { type: 'boolean' } } }), ADMIN_USAGE);
     if (values.help) { io.stdout.write(`${ADMIN_USAGE}\n`); return ExitCode.Ok; }
     if (positionals[0] !== 'rotate-token' || positionals.length > 1) throw usageError(positionals[0] ? `unknown admin action "${positionals.join(' ')}"` : 'name an action', ADMIN_USAGE);

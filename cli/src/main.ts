@@ -23,6 +23,7 @@ ${ENGINEER_USAGE}
   yulan backup [--to DIR]  copy every database and file of the data directory, online
   yulan restore --from DIR restore a backup into a fresh data directory
   yulan admin rotate-token replace a lost or leaked admin token (yulan admin --help)
+  yulan admin influx-migrate  move InfluxDB 1.x "autogen" data into the per-kind policies
   yulan help               this text
 
 Configuration comes from YULAN_* environment variables, optionally filled in from a

@@ -13,6 +13,8 @@ export const EdgeErrorCode = {
   Http: 'E_EDGE_HTTP',
   CareRules: 'E_EDGE_CARE_RULES',
   Fallback: 'E_EDGE_FALLBACK',
+  /** `yulan admin influx-migrate` could not copy or verify (store/influx-migrate.ts). */
+  InfluxMigrate: 'E_EDGE_INFLUX_MIGRATE',
 } as const;
 export type EdgeErrorCode = (typeof EdgeErrorCode)[keyof typeof EdgeErrorCode];
 

@@ -51,3 +51,4 @@ export { AirService, type AirServiceDeps, type Monitor } from './air/air-service
 export { airConfig, type AirConfig } from './air/air-config.js';
 export { registerAirRoutes } from './air/air-routes.js';
 export type { AirIndexQuery, AirIndexPoint } from './store/store.js';
+export { migrateAutogen, InfluxMigrateError, parseInfluxDuration, MIGRATED_MEASUREMENTS, SOURCE_POLICY, type InfluxMigrateOptions, type InfluxMigrateResult, type MeasurementMigration } from './store/influx-migrate.js';
