@@ -10,7 +10,7 @@ import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
 import { installFrameGuard } from './frame-guard.js';
 import { handleHttp } from './http-api.js';
-import { IdTags } from './id-tags.js';
+import { CloudIdTags } from './cloud-id-tags.js';
 import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { applyTwin, runCommand } from './platform-commands.js';
@@ -21,7 +21,8 @@ export interface OcppGatewayHandle {
   /** ws://… or wss://… up to and including `/ocpp` (append `/{chargePointId}`) */
   url: string;
   metrics: GatewayMetrics;
-  idTags: IdTags;
+  /** the copy of the cloud's id tag list (sync() pulls it now) */
+  idTags: CloudIdTags;
   close(): Promise<void>;
 }
 
@@ -51,7 +52,9 @@ type RpcClient = NonNullable<Charger['rpc']> & {
 export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger): Promise<OcppGatewayHandle> {
   const metrics = createMetrics();
   const outbox = new Outbox(config.dataDir);
-  const idTags = new IdTags(outbox.db);
+  const idTags = new CloudIdTags({ dir: config.dataDir, cloudUrl: config.cloudUrl, token: config.gatewayToken, syncMs: config.idTagSyncMs,
+    logger: logger.child({ svc: 'id-tags' }) });
+  idTags.start();
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
   const chargers = new Map<string, Charger>();
   const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
@@ -104,7 +107,8 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       onRefused: (why) => cut(device.id, why),
     });
     ch.session = new ChargerSession({
-      deviceId: device.id, link: ch.link, outbox, idTags, metrics, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
+      deviceId: device.id, link: ch.link, outbox, metrics,
+      idTags: { info: (t) => idTags.info(t, device.site), authorize: (t) => idTags.authorize(t, device.site) }, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
       onBooted: () => {
         ch.booted = true;
         if (ch.desired) void applyTwin(ch.desired, cmdCtx());
@@ -154,9 +158,9 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
 
   const onRequest = (req: Parameters<typeof handleHttp>[0], res: Parameters<typeof handleHttp>[1]): void => {
     handleHttp(req, res, {
-      token: config.gatewayToken, idTags,
-      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth() }),
-      metrics: () => ({ ...metrics, outbox: outbox.depth(), memory: process.memoryUsage() }),
+      token: config.gatewayToken,
+      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state() }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage() }),
     }).catch((err: unknown) => {
       logger.error({ err }, 'http handler failed');
       if (!res.headersSent) res.writeHead(500).end();
@@ -183,6 +187,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       outbox.close();
+      await idTags.close();
     },
   };
 }
