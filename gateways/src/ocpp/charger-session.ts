@@ -119,7 +119,15 @@ export class ChargerSession {
       }
       return {};
     });
-    on('DiagnosticsStatusNotification', () => ({}));
+    on<{ status: string }>('DiagnosticsStatusNotification', (p) => {
+      // What the charger says; the file's arrival itself is `diagnostics.uploaded` (diagnostics.ts).
+      if (p.status !== 'Idle') {
+        const failed = p.status === 'UploadFailed';
+        c.link.publish(Channel.Event, c.link.eventBytes(failed ? 'diagnostics.upload_failed' : 'diagnostics.status', failed ? Severity.WARNING : Severity.INFO,
+          `diagnostics ${p.status}`, { ocpp_status: p.status }));
+      }
+      return {};
+    });
   }
 
   #status(p: { connectorId: number; errorCode: string; status: string; info?: string; timestamp?: string }): void {

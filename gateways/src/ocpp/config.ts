@@ -29,6 +29,9 @@ const EnvSchema = Type.Object({
   YULAN_OCPP_RATE_BURST: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_OCPP_CALL_TIMEOUT_MS: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_AUTH_CACHE_TTL_MS: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Where chargers reach this gateway over HTTP(S), for GetDiagnostics upload URLs.
+  YULAN_OCPP_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/\\s]+$' })),
+  YULAN_OCPP_DIAG_MAX_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
   // How often the cloud's id tag list is pulled (docs/ocpp.md §1.4).
   YULAN_OCPP_ID_TAG_SYNC_S: Type.Optional(Type.String({ pattern: POS_INT })),
   // Site power caps, amperes per phase: "site=A,site=A" (docs/ocpp.md §4.1).
@@ -54,6 +57,9 @@ export interface OcppGatewayConfig {
   rateBurst: number;
   callTimeoutMs: number;
   authCacheTtlMs: number;
+  /** base of the diagnostics upload URLs; unset: the listener's own address */
+  publicUrl?: string;
+  diagMaxBytes: number;
   /** how often the cloud's id tag list is pulled */
   idTagSyncMs: number;
   /** site id → cap in A per phase, split across the site's chargers */
@@ -110,6 +116,8 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     rateBurst: num(e.YULAN_OCPP_RATE_BURST, 30),
     callTimeoutMs: num(e.YULAN_OCPP_CALL_TIMEOUT_MS, 30_000),
     authCacheTtlMs: num(e.YULAN_AUTH_CACHE_TTL_MS, 60_000),
+    ...(e.YULAN_OCPP_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_OCPP_PUBLIC_URL } : {}),
+    diagMaxBytes: num(e.YULAN_OCPP_DIAG_MAX_BYTES, 10 * 1024 * 1024),
     idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];

@@ -3,11 +3,13 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import type { Logger } from 'pino';
-import type { TwinDesired } from '@yulan/protos';
+import { join } from 'node:path';
+import { Channel, Severity, type TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
+import { Diagnostics } from './diagnostics.js';
 import { installFrameGuard } from './frame-guard.js';
 import { handleHttp } from './http-api.js';
 import { CloudIdTags } from './cloud-id-tags.js';
@@ -57,6 +59,17 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   idTags.start();
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
   const chargers = new Map<string, Charger>();
+  let publicUrl = config.publicUrl ?? '';
+  const diagnostics = new Diagnostics({
+    dir: join(config.dataDir, 'diagnostics'), maxBytes: config.diagMaxBytes, ttlMs: 3_600_000, token: config.gatewayToken, logger,
+    onUploaded: (f) => {
+      const link = chargers.get(f.device)?.link;
+      if (!link) return void logger.warn({ deviceId: f.device }, 'diagnostics stored while the charger is away; no event sent');
+      link.publish(Channel.Event, link.eventBytes('diagnostics.uploaded', Severity.INFO, `diagnostics ${f.file} (${f.bytes} bytes)`, {
+        file: f.file, bytes: String(f.bytes), sha256: f.sha256, command_id: f.commandId,
+      }));
+    },
+  });
   const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
 
   const rpcServer = new RPCServer({
@@ -96,7 +109,13 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   function newCharger(device: ChargerIdentity, secret: string): Charger {
     const ch = { device, secret, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
     const log = logger.child({ chargePoint: device.id });
-    const cmdCtx = () => ({ link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log });
+    const cmdCtx = () => ({
+      link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log,
+      offerDiagnostics: (commandId: string) => {
+        const o = diagnostics.offer(device.id, commandId);
+        return { location: `${publicUrl}${o.path}`, named: o.named, cancel: o.cancel };
+      },
+    });
     ch.link = new ChargerLink({
       mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
       onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
@@ -159,6 +178,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const onRequest = (req: Parameters<typeof handleHttp>[0], res: Parameters<typeof handleHttp>[1]): void => {
     handleHttp(req, res, {
       token: config.gatewayToken,
+      before: (rq, rs, u) => diagnostics.handle(rq, rs, u),
       health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state() }),
       metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage() }),
     }).catch((err: unknown) => {
@@ -175,6 +195,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `${config.tls ? 'wss' : 'ws'}://${host}:${port}/ocpp`;
+  publicUrl ||= `${config.tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url, tls: Boolean(config.tls) }, 'OCPP gateway listening');
 
   return {
