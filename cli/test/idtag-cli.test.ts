@@ -39,7 +39,7 @@ describe('yulan idtag against yulan up', () => {
     expect(add.stdout).toContain('RFID-0042 listed for every site: Accepted');
     expect((await runInProcess(['idtag', 'add', 'RFID-0042'], env)).code).toBe(4);
     const bad = await runInProcess(['idtag', 'add', 'x', '--site', 'atlantis'], env);
-    expect(bad.stderr).toContain('site "atlantis" is not registered');
+    expect(bad.stderr).toContain('site "atlantis" is not registered and has no devices');
     await eventually(async () => ((await told('rfid-0042')) === 'Accepted' ? true : undefined), 'accepted at the charger');
 
     const list = JSON.parse((await runInProcess(['idtag', 'list', '--json'], env)).stdout) as { items: { tag: string; parentIdTag: string; note: string }[] };

@@ -131,7 +131,10 @@ export class IdTagService {
 
   async #scope(site: string | null): Promise<string> {
     if (site === null) return EVERY_SITE;
-    if (!(await this.devices.getSite(site))) throw new CloudError(CloudErrorCode.Validation, `site "${site}" is not registered`);
+    // Devices may name a site that was never registered (sites.ts is optional metadata).
+    if (!(await this.devices.getSite(site)) && (await this.devices.list({ site, limit: 1, offset: 0 })).items.length === 0) {
+      throw new CloudError(CloudErrorCode.Validation, `site "${site}" is not registered and has no devices`);
+    }
     return site;
   }
 }

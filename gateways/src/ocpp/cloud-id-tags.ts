@@ -37,6 +37,8 @@ export interface CloudIdTagsOptions {
   /** how often the list is pulled (changes since the held version) */
   syncMs: number;
   logger: Logger;
+  /** the held version moved (chargers' local lists are brought up to date) */
+  onChanged?: () => void;
   now?: () => number;
 }
 
@@ -70,14 +72,14 @@ export class CloudIdTags {
       this.#db.pragma('journal_mode = WAL');
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, scope TEXT NOT NULL, status TEXT NOT NULL, expiry_ms INTEGER, parent TEXT,
-          PRIMARY KEY (tag, scope));
+          deleted INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tag, scope));
         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
       `);
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (cause) {
       throw new GatewayError(GatewayErrorCode.Outbox, `cannot open the id tag copy in ${o.dir}: ${(cause as Error).message}`, { cause });
     }
-    this.#lookup = this.#db.prepare('SELECT status, expiry_ms, parent FROM tags WHERE tag = ? AND scope = ?');
+    this.#lookup = this.#db.prepare('SELECT status, expiry_ms, parent FROM tags WHERE tag = ? AND scope = ? AND deleted = 0');
     const meta = (k: string): number => (this.#db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: number } | undefined)?.v ?? 0;
     this.#state.version = meta('version');
     this.#state.syncedAt = meta('synced_at');
@@ -171,19 +173,40 @@ export class CloudIdTags {
   }
 
   #apply(items: Change[], version: number, replace: boolean): void {
-    const del = this.#db.prepare('DELETE FROM tags WHERE tag = ? AND scope = ?');
-    const put = this.#db.prepare(`INSERT INTO tags (tag, scope, status, expiry_ms, parent) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (tag, scope) DO UPDATE SET status = excluded.status, expiry_ms = excluded.expiry_ms, parent = excluded.parent`);
+    // Removed tags stay as tombstones: a charger's local list learns of them (local-list.ts).
+    const put = this.#db.prepare(`INSERT INTO tags (tag, scope, status, expiry_ms, parent, deleted, version) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (tag, scope) DO UPDATE SET status = excluded.status, expiry_ms = excluded.expiry_ms, parent = excluded.parent,
+        deleted = excluded.deleted, version = excluded.version`);
     this.#db.transaction(() => {
       if (replace) this.#db.exec('DELETE FROM tags');
       for (const c of items) {
         const scope = c.site ?? EVERY_SITE;
-        if (c.deleted) del.run(c.tag, scope);
-        else put.run(c.tag, scope, c.status, c.expiryDate === null ? null : Date.parse(c.expiryDate), c.parentIdTag);
+        put.run(c.tag, scope, c.status, c.expiryDate === null ? null : Date.parse(c.expiryDate), c.parentIdTag, c.deleted ? 1 : 0, c.version);
       }
       this.#setMeta('version', version);
     })();
+    const changed = version !== this.#state.version;
     this.#state.version = version;
+    if (changed) this.#o.onChanged?.();
+  }
+
+  /**
+   * What a charger of `site` holding local list `since` needs (SendLocalList): nothing when
+   * current, the whole list when it holds none or a version we cannot diff from, else the
+   * tags changed after `since` (an entry without idTagInfo removes the tag).
+   */
+  localListFor(site: string, since: number): { version: number; full: boolean; entries: { idTag: string; idTagInfo?: IdTagInfo }[] } | undefined {
+    const version = this.#state.version;
+    if (version === 0 || since === version) return undefined;
+    const full = since <= 0 || since > version;
+    const tags = full
+      ? (this.#db.prepare('SELECT DISTINCT tag FROM tags WHERE deleted = 0 AND scope IN (?, ?) ORDER BY tag').all(site, EVERY_SITE) as { tag: string }[])
+      : (this.#db.prepare('SELECT DISTINCT tag FROM tags WHERE version > ? AND scope IN (?, ?) ORDER BY tag').all(since, site, EVERY_SITE) as { tag: string }[]);
+    const entries = tags.map(({ tag }) => {
+      const info = this.info(tag, site);
+      return info.status === 'Invalid' ? { idTag: tag } : { idTag: tag, idTagInfo: info };
+    }).filter((e) => !full || e.idTagInfo !== undefined);
+    return { version, full, entries };
   }
 
   #setMeta(k: string, v: number): void {

@@ -11,6 +11,7 @@ import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
 import { Diagnostics } from './diagnostics.js';
 import { installFrameGuard } from './frame-guard.js';
+import { LocalLists } from './local-list.js';
 import { handleHttp } from './http-api.js';
 import { CloudIdTags } from './cloud-id-tags.js';
 import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
@@ -55,10 +56,14 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const metrics = createMetrics();
   const outbox = new Outbox(config.dataDir);
   const idTags = new CloudIdTags({ dir: config.dataDir, cloudUrl: config.cloudUrl, token: config.gatewayToken, syncMs: config.idTagSyncMs,
-    logger: logger.child({ svc: 'id-tags' }) });
-  idTags.start();
+    logger: logger.child({ svc: 'id-tags' }), onChanged: () => { for (const ch of chargers.values()) pushLocalList(ch); } });
+  const localLists = new LocalLists(idTags, metrics, logger.child({ svc: 'local-list' }));
+  const pushLocalList = (ch: Charger): void => {
+    if (config.localList && ch.booted) localLists.push({ id: ch.device.id, site: ch.device.site, rpc: () => (ch.booted ? ch.rpc : undefined) });
+  };
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
   const chargers = new Map<string, Charger>();
+  idTags.start();
   let publicUrl = config.publicUrl ?? '';
   const diagnostics = new Diagnostics({
     dir: join(config.dataDir, 'diagnostics'), maxBytes: config.diagMaxBytes, ttlMs: 3_600_000, token: config.gatewayToken, logger,
@@ -133,6 +138,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
         if (ch.desired) void applyTwin(ch.desired, cmdCtx());
         siteCaps.forget(device.id);
         siteCaps.resplit(device.site);
+        pushLocalList(ch);
       },
       onTransactionsChanged: () => siteCaps.resplit(device.site),
     });
@@ -203,6 +209,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     async close() {
       await rpcServer.close({ code: 1001, reason: 'gateway shutting down', force: true }).catch(() => {});
       await siteCaps.idle();
+      await localLists.idle();
       await Promise.all([...chargers.values()].map((c) => c.link.close()));
       chargers.clear();
       server.closeAllConnections();
