@@ -17,6 +17,7 @@ import { fromTransport, openFirmware, type FirmwareModule } from './firmware/ind
 import { CareRetention } from './care/retention.js';
 import { ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
+import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
 
 export interface CloudHandle {
@@ -61,6 +62,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let complaints: ComplaintsService | undefined;
   let integrations: IntegrationsModule | undefined;
   let deviceCerts: DeviceCertsModule | undefined;
+  let ocpp: OcppModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -90,6 +92,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await devices.close();
     integrations?.close();
     deviceCerts?.close();
+    ocpp?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -161,6 +164,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (config.deviceCa) {
       deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
+    // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
+    ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
     app = await buildApp({
       logger: log,
       devices,
@@ -184,6 +189,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       mqtt: link,
       integrations,
       ...(deviceCerts ? { deviceCerts } : {}),
+      ocpp,
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });

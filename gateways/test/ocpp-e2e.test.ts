@@ -13,11 +13,11 @@ type Cmd = { id: string; status: string; message: string | null };
 type Points = { points: { ts: number; fields: Record<string, number | string> }[] };
 type Events = { events: { type: string; attributes: Record<string, string> }[] };
 
+/** Lists a tag in the cloud (every site) and has the gateway pull the list. */
 async function idTag(tag: string, status = 'Accepted'): Promise<number> {
-  const res = await fetch(`${gw.url.replace(/^ws/, 'http').replace(/\/ocpp$/, '')}/api/v1/ocpp/id-tags/${tag}`, {
-    method: 'PUT', headers: { authorization: `Bearer ${p.env.YULAN_GATEWAY_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ status }),
-  });
-  return res.status;
+  const r = await p.api('/api/v1/id-tags', { method: 'POST', json: { tag, status } });
+  await gw.idTags.sync();
+  return r.status;
 }
 
 beforeAll(async () => {
@@ -47,8 +47,8 @@ describe('OCPP 1.6J charger end to end', () => {
     expect((await cp.call('Heartbeat', {}))[2]).toHaveProperty('currentTime');
     expect((await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available', timestamp: now() }))[2]).toEqual({});
 
-    expect(await idTag('TAG-OK')).toBe(200);
-    expect(await idTag('TAG-BLOCKED', 'Blocked')).toBe(200);
+    expect(await idTag('TAG-OK')).toBe(201);
+    expect(await idTag('TAG-BLOCKED', 'Blocked')).toBe(201);
     expect((await cp.call('Authorize', { idTag: 'TAG-OK' }))[2]).toEqual({ idTagInfo: { status: 'Accepted' } });
     expect((await cp.call('Authorize', { idTag: 'nobody' }))[2]).toEqual({ idTagInfo: { status: 'Invalid' } });
     expect((await cp.call('Authorize', { idTag: 'TAG-BLOCKED' }))[2]).toEqual({ idTagInfo: { status: 'Blocked' } });

@@ -32,7 +32,8 @@ describe('simulated OCPP charger', () => {
   it('comes online, then a remote start and a remote stop are confirmed by its reports', async () => {
     const id = fleet.ids[0]!;
     await waitFor(async () => (await p.api<{ status: string; lastValues: unknown }>(`/api/v1/devices/${id}`)).body.lastValues || undefined, 'online with values');
-    await gw.idTags.put('OPS-1', 'Accepted', null);
+    expect((await p.api('/api/v1/id-tags', { method: 'POST', json: { tag: 'OPS-1' } })).status).toBe(201);
+    expect(await gw.idTags.sync()).toBe(true);
     // The model may be mid-session at random; stop first if so, then start.
     const charger = fleet.chargers[0]!;
     if (charger.status === 'Charging') {

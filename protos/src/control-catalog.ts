@@ -71,6 +71,13 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
       },
       confirmedBy: 'the charger answers Accepted',
     },
+    'charger.get_diagnostics': {
+      args: {
+        start_time: { type: 'string', minLength: 20, maxLength: 40, optional: true, doc: 'ISO-8601: oldest log entries to include' },
+        stop_time: { type: 'string', minLength: 20, maxLength: 40, optional: true, doc: 'ISO-8601: newest log entries to include' },
+      },
+      confirmedBy: 'the diagnostics file arrives at the gateway (event diagnostics.uploaded)',
+    },
   },
   'parcel-locker': {
     ...COMMON,

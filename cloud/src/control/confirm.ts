@@ -78,6 +78,10 @@ export function observe(cmd: AwaitingCommand, progress: Progress, obs: Observati
     case 'charger.trigger_message':
       // The triggered message itself: any report of the device after the ack.
       return obs.type !== 'presence' || obs.msg.online ? confirmed : pending;
+    case 'charger.get_diagnostics':
+      // The gateway's receipt of the file, not the charger's own "Uploaded" (docs/ocpp.md).
+      if (obs.type === 'event' && obs.msg.type === 'diagnostics.upload_failed') return { outcome: 'failed', reason: 'the charger reports UploadFailed' };
+      return obs.type === 'event' && obs.msg.type === 'diagnostics.uploaded' ? confirmed : pending;
     case 'fall.test_alarm':
       return obs.type === 'event' && obs.msg.type === 'test.alarm' ? confirmed : pending;
     case 'env.wake':

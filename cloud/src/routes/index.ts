@@ -20,6 +20,7 @@ import brokerRoutes from '../console/broker-routes.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
+import { ocppRoutes } from '../ocpp/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -65,5 +66,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
     await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
   }
+  // OCPP id tags (issue 12): admin routes and the gateways' sync feed
+  if (opts.ocpp) await fastify.register(ocppRoutes, { prefix: '/api/v1', ocpp: opts.ocpp, ...(opts.gatewayToken !== undefined ? { gatewayToken: opts.gatewayToken } : {}) });
 };
 export default routes;

@@ -1,7 +1,7 @@
 import { Channel, ConnectorStatus, ConnectorStatusName, Severity } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { ChargerLink } from './charger-link.js';
-import type { IdTags, IdTagInfo } from './id-tags.js';
+import type { IdTagInfo, IdTagLookup } from './id-tags.js';
 import type { GatewayMetrics } from './metrics.js';
 import {
   applyMeterValues, applyStatus, connectorStatus, emptyConnector, toReading, type ConnectorState, type MeterValue,
@@ -19,7 +19,7 @@ export interface SessionContext {
   deviceId: string;
   link: ChargerLink;
   outbox: Outbox;
-  idTags: IdTags;
+  idTags: IdTagLookup;
   metrics: GatewayMetrics;
   logger: Logger;
   heartbeatIntervalS: number;
@@ -102,7 +102,7 @@ export class ChargerSession {
       this.#status(p);
       return {};
     });
-    on<{ idTag: string }>('Authorize', (p) => ({ idTagInfo: c.idTags.info(p.idTag) }));
+    on<{ idTag: string }>('Authorize', async (p) => ({ idTagInfo: await c.idTags.authorize(p.idTag) }));
     on<{ connectorId: number; idTag: string; meterStart: number; timestamp: string }>('StartTransaction', (p) => this.#start(p));
     on<{ transactionId: number; meterStop: number; timestamp: string; reason?: string; idTag?: string; transactionData?: MeterValue[] }>(
       'StopTransaction', (p) => this.#stop(p));
@@ -119,7 +119,15 @@ export class ChargerSession {
       }
       return {};
     });
-    on('DiagnosticsStatusNotification', () => ({}));
+    on<{ status: string }>('DiagnosticsStatusNotification', (p) => {
+      // What the charger says; the file's arrival itself is `diagnostics.uploaded` (diagnostics.ts).
+      if (p.status !== 'Idle') {
+        const failed = p.status === 'UploadFailed';
+        c.link.publish(Channel.Event, c.link.eventBytes(failed ? 'diagnostics.upload_failed' : 'diagnostics.status', failed ? Severity.WARNING : Severity.INFO,
+          `diagnostics ${p.status}`, { ocpp_status: p.status }));
+      }
+      return {};
+    });
   }
 
   #status(p: { connectorId: number; errorCode: string; status: string; info?: string; timestamp?: string }): void {

@@ -29,6 +29,13 @@ const EnvSchema = Type.Object({
   YULAN_OCPP_RATE_BURST: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_OCPP_CALL_TIMEOUT_MS: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_AUTH_CACHE_TTL_MS: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Where chargers reach this gateway over HTTP(S), for GetDiagnostics upload URLs.
+  YULAN_OCPP_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/\\s]+$' })),
+  YULAN_OCPP_DIAG_MAX_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
+  // "1": push the id tag list to chargers as their local authorization list (SendLocalList).
+  YULAN_OCPP_LOCAL_LIST: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
+  // How often the cloud's id tag list is pulled (docs/ocpp.md §1.4).
+  YULAN_OCPP_ID_TAG_SYNC_S: Type.Optional(Type.String({ pattern: POS_INT })),
   // Site power caps, amperes per phase: "site=A,site=A" (docs/ocpp.md §4.1).
   YULAN_OCPP_SITE_LIMITS_A: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?(,[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?)*$' })),
 });
@@ -52,6 +59,13 @@ export interface OcppGatewayConfig {
   rateBurst: number;
   callTimeoutMs: number;
   authCacheTtlMs: number;
+  /** base of the diagnostics upload URLs; unset: the listener's own address */
+  publicUrl?: string;
+  diagMaxBytes: number;
+  /** push the list to chargers as their local authorization list */
+  localList: boolean;
+  /** how often the cloud's id tag list is pulled */
+  idTagSyncMs: number;
   /** site id → cap in A per phase, split across the site's chargers */
   siteLimitsA: ReadonlyMap<string, number>;
 }
@@ -106,6 +120,10 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     rateBurst: num(e.YULAN_OCPP_RATE_BURST, 30),
     callTimeoutMs: num(e.YULAN_OCPP_CALL_TIMEOUT_MS, 30_000),
     authCacheTtlMs: num(e.YULAN_AUTH_CACHE_TTL_MS, 60_000),
+    ...(e.YULAN_OCPP_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_OCPP_PUBLIC_URL } : {}),
+    diagMaxBytes: num(e.YULAN_OCPP_DIAG_MAX_BYTES, 10 * 1024 * 1024),
+    localList: e.YULAN_OCPP_LOCAL_LIST === '1',
+    idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];
       return [site, Number(a)] as const;

@@ -3,14 +3,17 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import type { Logger } from 'pino';
-import type { TwinDesired } from '@yulan/protos';
+import { join } from 'node:path';
+import { Channel, Severity, type TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
+import { Diagnostics } from './diagnostics.js';
 import { installFrameGuard } from './frame-guard.js';
+import { LocalLists } from './local-list.js';
 import { handleHttp } from './http-api.js';
-import { IdTags } from './id-tags.js';
+import { CloudIdTags } from './cloud-id-tags.js';
 import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { applyTwin, runCommand } from './platform-commands.js';
@@ -21,7 +24,8 @@ export interface OcppGatewayHandle {
   /** ws://… or wss://… up to and including `/ocpp` (append `/{chargePointId}`) */
   url: string;
   metrics: GatewayMetrics;
-  idTags: IdTags;
+  /** the copy of the cloud's id tag list (sync() pulls it now) */
+  idTags: CloudIdTags;
   close(): Promise<void>;
 }
 
@@ -51,9 +55,26 @@ type RpcClient = NonNullable<Charger['rpc']> & {
 export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger): Promise<OcppGatewayHandle> {
   const metrics = createMetrics();
   const outbox = new Outbox(config.dataDir);
-  const idTags = new IdTags(outbox.db);
+  const idTags = new CloudIdTags({ dir: config.dataDir, cloudUrl: config.cloudUrl, token: config.gatewayToken, syncMs: config.idTagSyncMs,
+    logger: logger.child({ svc: 'id-tags' }), onChanged: () => { for (const ch of chargers.values()) pushLocalList(ch); } });
+  const localLists = new LocalLists(idTags, metrics, logger.child({ svc: 'local-list' }));
+  const pushLocalList = (ch: Charger): void => {
+    if (config.localList && ch.booted) localLists.push({ id: ch.device.id, site: ch.device.site, rpc: () => (ch.booted ? ch.rpc : undefined) });
+  };
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
   const chargers = new Map<string, Charger>();
+  idTags.start();
+  let publicUrl = config.publicUrl ?? '';
+  const diagnostics = new Diagnostics({
+    dir: join(config.dataDir, 'diagnostics'), maxBytes: config.diagMaxBytes, ttlMs: 3_600_000, token: config.gatewayToken, logger,
+    onUploaded: (f) => {
+      const link = chargers.get(f.device)?.link;
+      if (!link) return void logger.warn({ deviceId: f.device }, 'diagnostics stored while the charger is away; no event sent');
+      link.publish(Channel.Event, link.eventBytes('diagnostics.uploaded', Severity.INFO, `diagnostics ${f.file} (${f.bytes} bytes)`, {
+        file: f.file, bytes: String(f.bytes), sha256: f.sha256, command_id: f.commandId,
+      }));
+    },
+  });
   const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
 
   const rpcServer = new RPCServer({
@@ -93,7 +114,13 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   function newCharger(device: ChargerIdentity, secret: string): Charger {
     const ch = { device, secret, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
     const log = logger.child({ chargePoint: device.id });
-    const cmdCtx = () => ({ link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log });
+    const cmdCtx = () => ({
+      link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log,
+      offerDiagnostics: (commandId: string) => {
+        const o = diagnostics.offer(device.id, commandId);
+        return { location: `${publicUrl}${o.path}`, named: o.named, cancel: o.cancel };
+      },
+    });
     ch.link = new ChargerLink({
       mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
       onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
@@ -104,12 +131,14 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       onRefused: (why) => cut(device.id, why),
     });
     ch.session = new ChargerSession({
-      deviceId: device.id, link: ch.link, outbox, idTags, metrics, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
+      deviceId: device.id, link: ch.link, outbox, metrics,
+      idTags: { info: (t) => idTags.info(t, device.site), authorize: (t) => idTags.authorize(t, device.site) }, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
       onBooted: () => {
         ch.booted = true;
         if (ch.desired) void applyTwin(ch.desired, cmdCtx());
         siteCaps.forget(device.id);
         siteCaps.resplit(device.site);
+        pushLocalList(ch);
       },
       onTransactionsChanged: () => siteCaps.resplit(device.site),
     });
@@ -154,9 +183,10 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
 
   const onRequest = (req: Parameters<typeof handleHttp>[0], res: Parameters<typeof handleHttp>[1]): void => {
     handleHttp(req, res, {
-      token: config.gatewayToken, idTags,
-      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth() }),
-      metrics: () => ({ ...metrics, outbox: outbox.depth(), memory: process.memoryUsage() }),
+      token: config.gatewayToken,
+      before: (rq, rs, u) => diagnostics.handle(rq, rs, u),
+      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state() }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage() }),
     }).catch((err: unknown) => {
       logger.error({ err }, 'http handler failed');
       if (!res.headersSent) res.writeHead(500).end();
@@ -171,6 +201,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `${config.tls ? 'wss' : 'ws'}://${host}:${port}/ocpp`;
+  publicUrl ||= `${config.tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url, tls: Boolean(config.tls) }, 'OCPP gateway listening');
 
   return {
@@ -178,11 +209,13 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     async close() {
       await rpcServer.close({ code: 1001, reason: 'gateway shutting down', force: true }).catch(() => {});
       await siteCaps.idle();
+      await localLists.idle();
       await Promise.all([...chargers.values()].map((c) => c.link.close()));
       chargers.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       outbox.close();
+      await idTags.close();
     },
   };
 }

@@ -18,6 +18,9 @@ export interface GatewayMetrics {
   /** site power cap: SetChargingProfile (ChargePointMaxProfile) sent, and refused or failed */
   siteCapProfilesSent: number;
   siteCapRejected: number;
+  /** SendLocalList by `Full|Differential:<answer>`, `current` (nothing to send), `unsupported` (-1); failed pushes by error code */
+  localListSent: Record<string, number>;
+  localListFailures: Record<string, number>;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -25,7 +28,7 @@ export function createMetrics(): GatewayMetrics {
     connections: 0, connectionsTotal: 0, upgradesRefused: {}, replacedByNewer: 0, cutOff: 0, callsIn: {}, callsOut: {},
     callErrorsOut: 0, badMessages: {}, rateLimited: 0, oversizedFrames: 0, transitionsOutsideTable: 0,
     sampledValuesSkipped: 0, transactionMessagesQueued: 0, duplicateTransactionMessages: 0,
-    siteCapProfilesSent: 0, siteCapRejected: 0,
+    siteCapProfilesSent: 0, siteCapRejected: 0, localListSent: {}, localListFailures: {},
   };
 }
 

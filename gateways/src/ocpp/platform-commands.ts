@@ -12,6 +12,8 @@ export interface CommandContext {
   rpc: () => RpcPeer | undefined;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** a one-time diagnostics upload URL for this command (diagnostics.ts) */
+  offerDiagnostics?: (commandId: string) => { location: string; named(fileName: string | undefined): void; cancel(): void };
 }
 
 /** `accepted: null`: the call's answer carries no status (UpdateFirmware.conf is empty). */
@@ -31,7 +33,7 @@ export function currentLimitProfile(limitA: number): Record<string, unknown> {
 }
 
 /** Yulan ev-charger command (docs/control.md §1) → the OCPP call that performs it. */
-function plan(name: string, args: Readonly<Record<string, string>>, session: ChargerSession): Call {
+function plan(name: string, args: Readonly<Record<string, string>>, session: ChargerSession, uploadTo?: string): Call {
   const connectorId = Number(args.connector_id ?? 1);
   switch (name) {
     case 'charger.start_session':
@@ -69,6 +71,11 @@ function plan(name: string, args: Readonly<Record<string, string>>, session: Cha
         action: 'TriggerMessage', accepted: ['Accepted'],
         params: { requestedMessage: args.message ?? '', ...(args.connector_id !== undefined ? { connectorId: Number(args.connector_id) } : {}) },
       };
+    case 'charger.get_diagnostics': {
+      if (uploadTo === undefined) return { refuse: 'diagnostics uploads are not available on this gateway' };
+      const when = (k: string) => (args[k] ? { [k === 'start_time' ? 'startTime' : 'stopTime']: args[k] } : {});
+      return { action: 'GetDiagnostics', params: { location: uploadTo, retries: 1, retryInterval: 60, ...when('start_time'), ...when('stop_time') }, accepted: null };
+    }
     case 'charger.set_current_limit':
       return { action: 'SetChargingProfile', params: currentLimitProfile(Number(args.limit_a)), accepted: ['Accepted'] };
     default:
@@ -86,13 +93,15 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     c.link.commandResult(cmd.commandId, CommandStatus.EXPIRED, 'expired before it reached the charger');
     return;
   }
-  const p = plan(cmd.name, cmd.args, c.session);
+  const upload = cmd.name === 'charger.get_diagnostics' ? c.offerDiagnostics?.(cmd.commandId) : undefined;
+  const p = plan(cmd.name, cmd.args, c.session, upload?.location);
   if ('refuse' in p) {
     c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, p.refuse);
     return;
   }
   const rpc = c.rpc();
   if (!rpc) {
+    upload?.cancel();
     c.link.commandResult(cmd.commandId, CommandStatus.FAILED, 'charger not connected');
     return;
   }
@@ -100,6 +109,16 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     bump(c.metrics.callsOut, p.action);
     const res = (await rpc.call(p.action, p.params)) as { status?: string };
     const status = res.status ?? '';
+    if (upload) {
+      // No fileName: the charger has no diagnostics to send (1.6 §6.25); else wait for the upload.
+      const fileName = (res as { fileName?: string }).fileName;
+      upload.named(fileName);
+      if (fileName === undefined) {
+        upload.cancel();
+        c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, 'GetDiagnostics: the charger has no diagnostics');
+        return;
+      }
+    }
     if (p.accepted === null || p.accepted.includes(status)) {
       // Where the answer is the whole effect (configuration, unlock), it is SUCCEEDED; else
       // an ACK, and the charger's reports must show the effect.
@@ -112,6 +131,7 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
       c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${status || 'no status'}`, { ocpp_status: status });
     }
   } catch (err) {
+    upload?.cancel();
     c.metrics.callErrorsOut++;
     const e = err as { rpcErrorCode?: string; message?: string };
     c.link.commandResult(cmd.commandId, CommandStatus.FAILED, `${p.action}: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
