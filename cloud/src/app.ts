@@ -15,6 +15,7 @@ import type { StaOptions } from './sta/routes.js';
 import type { ComplaintsService } from './open/complaints-service.js';
 import type { IntegrationsModule } from './integrations/index.js';
 import type { DeviceCertsModule } from './device-certs/index.js';
+import type { ClaimsModule } from './claims/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -63,6 +64,8 @@ export interface AppOptions {
   brokerAdminUrl?: string;
   /** Device certificates (mutual TLS, docs/security.md); routes only when set */
   deviceCerts?: DeviceCertsModule;
+  /** Provisioning by claim (docs/security.md); routes only when set */
+  claims?: ClaimsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

@@ -18,6 +18,7 @@ import { CareRetention } from './care/retention.js';
 import { ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
+import { openClaims, type ClaimsModule } from './claims/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -61,6 +62,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let complaints: ComplaintsService | undefined;
   let integrations: IntegrationsModule | undefined;
   let deviceCerts: DeviceCertsModule | undefined;
+  let claims: ClaimsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -90,6 +92,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await devices.close();
     integrations?.close();
     deviceCerts?.close();
+    claims?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -161,6 +164,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (config.deviceCa) {
       deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
+    // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
+    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
     app = await buildApp({
       logger: log,
       devices,
@@ -184,6 +189,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       mqtt: link,
       integrations,
       ...(deviceCerts ? { deviceCerts } : {}),
+      claims,
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });

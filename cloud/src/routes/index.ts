@@ -20,6 +20,7 @@ import brokerRoutes from '../console/broker-routes.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
+import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -64,6 +65,12 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.integrations) {
     await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
     await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
+  }
+  // provisioning by claim (issue 17): admin routes, the broker's checks, the HTTP exchange
+  if (opts.claims) {
+    await fastify.register(claimRoutes, { prefix: '/api/v1', claims: opts.claims.service });
+    await fastify.register(claimInternalRoutes, { prefix: '/api/v1', claims: opts.claims.service });
+    await fastify.register(claimHttpExchangeRoute, { prefix: '/api/v1', claims: opts.claims.service });
   }
 };
 export default routes;
