@@ -26,7 +26,7 @@ const Provisioned = Type.Object({
 const Serial = Type.String({ minLength: 1, maxLength: 64 });
 const Csr = Type.String({ minLength: 100, maxLength: 16_000 });
 
-export function toView(r: ClaimRecord, now = new Date().toISOString()) {
+export function toView(r: ClaimRecord, now: string) {
   const status = r.revokedAt !== null ? 'revoked' : r.expiresAt <= now ? 'expired' : r.usedCount >= r.maxCount ? 'used-up' : 'active';
   return { ...r, mqttUsername: `${CLAIM_USER_PREFIX}${r.id}`, status };
 }
@@ -50,12 +50,12 @@ export const claimRoutes: FastifyPluginAsyncTypebox<{ claims: ClaimService }> = 
     },
   }, async (req, reply) => {
     const r = await svc.create(req.body, actor);
-    return reply.status(201).send({ claim: toView(r.record), secret: r.secret });
+    return reply.status(201).send({ claim: toView(r.record, svc.nowIso()), secret: r.secret });
   });
 
   fastify.get('/claims', {
     schema: { tags, summary: 'List claims', security: adminSecurity, response: { 200: Type.Object({ items: Type.Array(View) }), ...errorResponses(401, 429) } },
-  }, async () => ({ items: svc.list().map((r) => toView(r)) }));
+  }, async () => ({ items: svc.list().map((r) => toView(r, svc.nowIso())) }));
 
   fastify.get('/claims/refusals', {
     schema: { tags, summary: 'Refused claim uses across all claims, newest first (reused serial, over count, expired, revoked…)', security: adminSecurity,
@@ -66,13 +66,13 @@ export const claimRoutes: FastifyPluginAsyncTypebox<{ claims: ClaimService }> = 
     schema: { tags, summary: 'One claim, the serials that used it and its audit trail', security: adminSecurity, params: Params, querystring: Limit,
       response: { 200: Type.Object({ claim: View, uses: Type.Array(Use), events: Type.Array(Event) }), ...errorResponses(400, 401, 404, 429) } },
   }, async (req) => ({
-    claim: toView(svc.get(req.params.id)), uses: svc.uses(req.params.id), events: svc.events({ claimId: req.params.id, limit: req.query.limit ?? 100 }),
+    claim: toView(svc.get(req.params.id), svc.nowIso()), uses: svc.uses(req.params.id), events: svc.events({ claimId: req.params.id, limit: req.query.limit ?? 100 }),
   }));
 
   fastify.post('/claims/:id/revoke', {
     schema: { tags, summary: 'Revoke a claim: no more exchanges or claim logins (provisioned devices keep their identity)', security: adminSecurity,
       params: Params, response: { 200: View, ...errorResponses(400, 401, 404, 429) } },
-  }, async (req) => toView(svc.revoke(req.params.id, actor)));
+  }, async (req) => toView(svc.revoke(req.params.id, actor), svc.nowIso()));
 };
 
 /** The broker's side (broker token): `claim-auth` at CONNECT of a `claim:<id>` login, and

@@ -65,6 +65,10 @@ export class ClaimService {
   #now(): string {
     return new Date(this.#nowMs()).toISOString();
   }
+  /** The service's clock (ISO), for views that say whether a claim has expired. */
+  nowIso(): string {
+    return this.#now();
+  }
 
   list(): ClaimRecord[] {
     return this.o.store.list();
