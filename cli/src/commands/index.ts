@@ -18,6 +18,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   fw: lazy(async () => (await import('./fw.js')).fwCommand),
   tail: lazy(async () => (await import('./tail.js')).tailCommand),
   integration: lazy(async () => (await import('./integration.js')).integrationCommand),
+  claim: lazy(async () => (await import('./claim.js')).claimCommand),
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert …  manage the device registry
@@ -28,6 +29,7 @@ export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert 
   yulan fw upload|campaign …                     firmware images and rollouts
   yulan tail <device|site>                       live decoded telemetry
   yulan integration add|list|show|set|disable|rotate …  MQTT accounts for outside tools
+  yulan claim add|list|show|revoke|refusals …     provision a batch of devices by claim
   yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
   yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
   (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;
