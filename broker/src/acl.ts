@@ -8,13 +8,14 @@ import {
   type KnownKind,
 } from '@yulan/protos';
 import { INTEGRATION_ROLE, integrationCanPublish, integrationCanSubscribe, type IntegrationPrincipal } from './integration-acl.js';
+import { CLAIM_ROLE, claimCanPublish, claimCanSubscribe, type ClaimPrincipal } from './claim-acl.js';
 
 /**
  * Topic ACL (docs/architecture.md, "Topic ACL"). Pure functions over a principal that is
  * built once per connection, so the per-message checks are a Set lookup or a prefix
  * compare — no splitting or allocation on the hot path.
  */
-export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud', Integration: INTEGRATION_ROLE } as const;
+export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud', Integration: INTEGRATION_ROLE, Claim: CLAIM_ROLE } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 export type ServiceRole = typeof Role.Edge | typeof Role.Cloud;
 
@@ -33,7 +34,7 @@ export interface ServicePrincipal {
   readonly role: ServiceRole;
   readonly username: string;
 }
-export type Principal = DevicePrincipal | ServicePrincipal | IntegrationPrincipal;
+export type Principal = DevicePrincipal | ServicePrincipal | IntegrationPrincipal | ClaimPrincipal;
 
 /** Builds a device principal; throws ProtoError(E_TOPIC) on an invalid site or id. */
 export function devicePrincipal(deviceId: string, site: string, kind: KnownKind): DevicePrincipal {
@@ -72,6 +73,8 @@ export function canPublish(p: Principal, topic: string): boolean {
       return false;
     case Role.Integration:
       return integrationCanPublish(p, topic);
+    case Role.Claim:
+      return claimCanPublish(p, topic);
   }
 }
 
@@ -86,6 +89,8 @@ export function canSubscribe(p: Principal, filter: string): boolean {
       return isCloudFilter(filter);
     case Role.Integration:
       return integrationCanSubscribe(p, filter);
+    case Role.Claim:
+      return claimCanSubscribe(p, filter);
   }
 }
 

@@ -23,6 +23,7 @@ import { startTransports } from './transports.js';
 import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
 import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
 import { attachIntegrations } from './integration-link.js';
+import { ClaimGate } from './claim-link.js';
 import { ConnectionLimits, PublishQuotas } from './quotas.js';
 import { quotaNotice } from './quota-notice.js';
 import { createAedesView } from './aedes-view.js';
@@ -100,6 +101,9 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     holdDevices: () => hold?.holding() ?? false,
     replay: path.replay,
     integrations: integrationAuth,
+    // provisioning by claim (claim-link.ts); `publish` is defined once Aedes is up
+    claims: new ClaimGate({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, metrics: metrics.claims,
+      publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }) }),
     ...(deviceCa !== undefined
       ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger }) } }
       : {}),

@@ -16,6 +16,8 @@ import { PresenceReason } from './presence.js';
 import { isMalformedTopicName, MalformedTopicError, SESSION_MARKER } from './conformance.js';
 import { INTEGRATION_ROLE, INTEGRATION_USER_PREFIX, integrationCanRead } from './integration-acl.js';
 import { connectIntegration, type IntegrationAuthenticator } from './integration-auth.js';
+import { CLAIM_ROLE, CLAIM_USER_PREFIX } from './claim-acl.js';
+import type { ClaimGate } from './claim-link.js';
 
 /** Per-connection state, built once at authentication so per-message hooks only read it. */
 export interface Session {
@@ -68,6 +70,8 @@ export interface HookContext {
   onQuota?(principal: DevicePrincipal, refused: number, disconnected: boolean): void;
   /** Device certificates (mutual TLS, device-cert.ts): set when a device CA is configured. */
   certAuth?: { auth: DeviceCertAuthenticator; revoked: CertRevocations };
+  /** Claim sessions (`claim:<id>`, provisioning by claim; claim-link.ts). */
+  claims?: ClaimGate;
 }
 
 /** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
@@ -233,6 +237,19 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         );
         return;
       }
+      if (certLogin === undefined && username.startsWith(CLAIM_USER_PREFIX)) {
+        // A claim secret costs the cloud a scrypt too: same failure limits.
+        if (!ctx.claims) return refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'claim logins are not enabled');
+        ctx.claims.connect(username, info.clientId, info.clean, secret).then(
+          (r) => {
+            if (r.ok) return accept(client, info, r.principal, cb);
+            if (r.code === ConnackCode.BadUsernameOrPassword) failed();
+            return refuse(client, cb, r.code, r.why, r.cause);
+          },
+          (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'claim check failed', err),
+        );
+        return;
+      }
       const account = accounts.get(username);
       if (account && certLogin === undefined) {
         // Service client ids carry a `<username>:` prefix. Device ids cannot contain `:`,
@@ -323,6 +340,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         return discard(packet, cb);
       }
       const isWill = packet === (client as Client & { will?: unknown }).will;
+      if (s.principal.role === CLAIM_ROLE) {
+        // A claim session's request goes to the cloud, never onto the bus (claim-link.ts).
+        if (!isWill) ctx.claims?.request(s.principal, Buffer.from(packet.payload), () => setImmediate(() => client.close()));
+        return discard(packet, cb);
+      }
       if (ctx.quotas && !isWill && s.principal.role === Role.Device) {
         const p = s.principal;
         const verdict = ctx.quotas.check(p.deviceId, slugFromKind(p.kind) ?? 'env-monitor', payloadBytes + packet.topic.length, Date.now(),

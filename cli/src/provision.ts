@@ -7,7 +7,8 @@ import { crc16 } from './ymodem.js';
  * console.ts documents the device side): HELLO, SET key=value → OK key crc=XXXX (checked
  * against our own CRC of the value, so a garbled byte is caught before COMMIT), COMMIT.
  */
-export interface DeviceSettings { id: string; secret: string; broker: string }
+/** With `claim`, `id` is the device's serial and `secret` the claim's (docs/security.md). */
+export interface DeviceSettings { id: string; secret: string; broker: string; claim?: string }
 
 export const ProvisionErrorCode = {
   Timeout: 'E_PROVISION_TIMEOUT',
@@ -76,8 +77,8 @@ export async function provisionOverSerial(client: ConsoleClient, settings: Devic
     }
   }
   if (!hello.startsWith('OK yulan-boot/')) throw refused('HELLO', hello);
-  for (const key of ['id', 'secret', 'broker'] as const) {
-    const value = settings[key];
+  for (const key of ['id', ...(settings.claim !== undefined ? ['claim' as const] : []), 'secret', 'broker'] as const) {
+    const value = settings[key] as string;
     const expected = `OK ${key} crc=${valueCrc(value)}`;
     let reply = await client.request(`SET ${key}=${value}`);
     if (reply.startsWith('OK') && reply !== expected) reply = await client.request(`SET ${key}=${value}`); // one retry for a garbled line

@@ -35,6 +35,26 @@ describe.skipIf(!socatAvailable())('yulan provision over a serial line', () => {
     expect(JSON.parse(readFileSync(join(outDir, 'device.json'), 'utf8'))).toEqual(boot.configs[0]);
   });
 
+  it('writes a claim instead of a final secret: the serial as id, the claim id and the claim secret', async () => {
+    const { pair, boot, outDir } = await device('claim');
+    const claimSecret = 'claim_0123456789abcdef0123456789abcdef';
+    const r = await yulan(['provision', '--port', pair.host, '--device', 'SN-0042', '--claim', 'lockers-2026-03', '--broker', 'mqtts://broker.example:8883'], { YULAN_CLAIM_SECRET: claimSecret });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('provisioned SN-0042');
+    expect(r.stdout).toContain('claim lockers-2026-03');
+    expect(boot.configs).toEqual([{ id: 'SN-0042', secret: claimSecret, broker: 'mqtts://broker.example:8883', claim: 'lockers-2026-03' }]);
+    expect(JSON.parse(readFileSync(join(outDir, 'device.json'), 'utf8'))).toEqual(boot.configs[0]);
+    // a claim and a final secret at once, or a claim without its secret: usage errors, nothing written
+    const both = await yulan(['provision', '--port', pair.host, '--device', 'SN-0043', '--claim', 'lockers-2026-03', '--secret', SECRET, '--broker', 'mqtt://b:1883'], { YULAN_CLAIM_SECRET: claimSecret });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/no --secret or --register/);
+    const none = await yulan(['provision', '--port', pair.host, '--device', 'SN-0043', '--claim', 'lockers-2026-03', '--broker', 'mqtt://b:1883']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--claim needs --claim-secret/);
+    expect(boot.configs).toHaveLength(1);
+  });
+
   it('fails with exit 7 (the device failed) when a value arrives garbled (CRC mismatch) or the device refuses', async () => {
     const garbled = await device('garble', { garbleSet: true });
     const g = await yulan(['provision', '--port', garbled.pair.host, '--device', 'ev-8', '--secret', SECRET, '--broker', 'mqtt://b:1883']);

@@ -16,6 +16,7 @@ import type { ComplaintsService } from './open/complaints-service.js';
 import type { IntegrationsModule } from './integrations/index.js';
 import type { DeviceCertsModule } from './device-certs/index.js';
 import type { OcppModule } from './ocpp/index.js';
+import type { ClaimsModule } from './claims/index.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -66,6 +67,8 @@ export interface AppOptions {
   deviceCerts?: DeviceCertsModule;
   /** OCPP id tags (docs/ocpp.md §1.4); routes only when set */
   ocpp?: OcppModule;
+  /** Provisioning by claim (docs/security.md); routes only when set */
+  claims?: ClaimsModule;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

@@ -19,6 +19,7 @@ import { ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
+import { openClaims, type ClaimsModule } from './claims/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -63,6 +64,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let integrations: IntegrationsModule | undefined;
   let deviceCerts: DeviceCertsModule | undefined;
   let ocpp: OcppModule | undefined;
+  let claims: ClaimsModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -93,6 +95,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     integrations?.close();
     deviceCerts?.close();
     ocpp?.close();
+    claims?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -166,6 +169,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
+    // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
+    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
     app = await buildApp({
       logger: log,
       devices,
@@ -190,6 +195,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       integrations,
       ...(deviceCerts ? { deviceCerts } : {}),
       ocpp,
+      claims,
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });

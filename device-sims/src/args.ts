@@ -1,4 +1,4 @@
-import { KIND_SLUGS, isValidId, type KindSlug } from '@yulan/protos';
+import { KIND_SLUGS, isClaimId, isValidId, type KindSlug } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
 import type { FleetOptions, FleetScenario } from './fleet.js';
 import { FALL_SCENARIOS, isFallScenario } from './models/fall-scenarios.js';
@@ -20,6 +20,10 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
   --cloud URL              register devices at this cloud API (POST /api/v1/devices)
   --token T                admin token for --cloud (or $YULAN_ADMIN_TOKEN)
   --credentials FILE       JSON file (mode 0600) keeping issued device secrets across restarts
+  --claim ID               start from a claim (docs/security.md): each device exchanges it once
+                           for its own identity over MQTT (site and kind come from the claim);
+                           keep --credentials, a device cannot exchange the claim twice
+  --claim-secret S         the claim's secret (or $YULAN_CLAIM_SECRET)
   --connect-concurrency N  simultaneous MQTT handshakes (default 50)
   --time-scale X           simulated seconds per real second (default 1)
   --scenario NAME          force a fall-sensor scenario: ${FALL_SCENARIOS.join(', ')}
@@ -82,6 +86,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let commandFailures: CommandFailures | undefined;
   let firmwareKeys: string | undefined;
   let dataDir: string | undefined;
+  let claimId: string | undefined, claimSecret = env.YULAN_CLAIM_SECRET;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -148,6 +153,8 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
       }
       case '--firmware-keys': firmwareKeys = value(); break;
       case '--data-dir': dataDir = value(); break;
+      case '--claim': claimId = value(); break;
+      case '--claim-secret': claimSecret = value(); break;
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -159,6 +166,10 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (!scenario && (scenarioDevice !== undefined || scenarioAfter !== undefined)) fail('--device and --scenario-after are only used with --scenario');
   if (cloudUrl && !token) fail('--cloud needs an admin token (--token or $YULAN_ADMIN_TOKEN)');
   if (token && !cloudUrl && argv.some((a) => a === '--token' || a.startsWith('--token='))) fail('--token is only used with --cloud');
+
+  if (claimId !== undefined && !isClaimId(claimId)) fail(`invalid --claim "${claimId}" (a-z 0-9 _ -)`);
+  if (claimId !== undefined && !claimSecret) fail('--claim needs its secret (--claim-secret or $YULAN_CLAIM_SECRET)');
+  if (claimId !== undefined && cloudUrl) fail('--claim and --cloud are two ways to get an identity: use one');
 
   const options: FleetOptions = {
     kinds: kinds.size > 0 ? [...kinds] : [...KIND_SLUGS],
@@ -176,6 +187,7 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (commandFailures) options.commandFailures = commandFailures;
   if (firmwareKeys) options.firmwareKeysFile = firmwareKeys;
   if (dataDir) options.dataDir = dataDir;
+  if (claimId !== undefined && claimSecret) options.claim = { id: claimId, secret: claimSecret };
   if (scenario && isFallScenario(scenario)) {
     const sc: FleetScenario = { scenario };
     if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;

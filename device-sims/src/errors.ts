@@ -14,6 +14,8 @@ export const SimErrorCode = {
   MqttAuth: 'E_SIM_MQTT_AUTH',
   MqttConnect: 'E_SIM_MQTT_CONNECT',
   Closed: 'E_SIM_CLOSED',
+  /** the cloud refused the claim exchange (reason in the message) */
+  ClaimRefused: 'E_SIM_CLAIM_REFUSED',
 } as const;
 export type SimErrorCode = (typeof SimErrorCode)[keyof typeof SimErrorCode];
 

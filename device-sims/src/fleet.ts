@@ -5,6 +5,7 @@ import { createGate } from './gate.js';
 import { isFallScenario, type FallScenario, type ScenarioOptions } from './models/fall-scenarios.js';
 import { createDeviceModel, type DeviceModel, type ModelOverrides } from './models/index.js';
 import { provisionDevices, type CloudOptions, type DeviceSpec } from './provisioning.js';
+import { provisionByClaim, type ClaimOptions } from './claim-provision.js';
 import { deriveSeed } from './rng.js';
 import { createScheduler } from './scheduler.js';
 import { SimDevice, type FirmwareUpdateHook } from './sim-device.js';
@@ -61,6 +62,9 @@ export interface FleetOptions {
   /** The simulator's data dir: installed firmware versions are kept in <dataDir>/firmware.json
    * across restarts (`yulan sim --data-dir`). */
   dataDir?: string;
+  /** Start from a claim (`yulan sim --claim`): devices without a stored secret exchange it
+   * for their identity (id = their serial = the fleet's id; site and kind from the claim). */
+  claim?: ClaimOptions;
 }
 
 export interface FleetScenario {
@@ -186,11 +190,15 @@ interface Member {
  * every device; connections ramp through a shared gate; each device reconnects on its own.
  */
 export async function runFleet(options: FleetOptions, logger: Logger): Promise<FleetHandle> {
-  const specs = validate(options);
+  // copies: a claim gives the devices its site and kind (provisionByClaim)
+  const specs = validate(options).map((d) => ({ ...d }));
   const fw = options.firmwareVersion ?? '0.1.0-sim';
   const timeScale = options.timeScale ?? 1;
   const provisionOpts = { firmwareVersion: fw, ...(options.cloud && { cloud: options.cloud }), ...(options.credentialsFile && { credentialsFile: options.credentialsFile }) };
-  const secrets = await provisionDevices(specs as DeviceSpec[], provisionOpts, logger);
+  const secrets = options.claim
+    ? await provisionByClaim(specs, { mqttUrl: options.mqttUrl, claim: options.claim, ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.credentialsFile ? { credentialsFile: options.credentialsFile } : {}) }, logger)
+    : await provisionDevices(specs as DeviceSpec[], provisionOpts, logger);
 
   const startMs = options.startMs ?? Date.now();
   const wallStart = Date.now();

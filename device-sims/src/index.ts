@@ -29,3 +29,4 @@ export * from './ocpp-charger.js';
 export * from './ocpp-fleet.js';
 export * from './ocpp-firmware.js';
 export * from './ocpp-args.js';
+export * from './claim-provision.js';

@@ -70,6 +70,15 @@ describe('parseSimArgs', () => {
     expect(err?.message).toContain('Usage: yulan sim');
   });
 
+  it('parses --claim with its secret from the flag or $YULAN_CLAIM_SECRET, and refuses it without one or with --cloud', () => {
+    expect(parseSimArgs(['--claim', 'env-batch-1', '--claim-secret', 's3cret']).claim).toEqual({ id: 'env-batch-1', secret: 's3cret' });
+    expect(parseSimArgs(['--claim', 'env-batch-1'], { YULAN_CLAIM_SECRET: 'from-env' }).claim).toEqual({ id: 'env-batch-1', secret: 'from-env' });
+    expect(parseSimArgs([]).claim).toBeUndefined();
+    expect(error(['--claim', 'env-batch-1'])?.message).toMatch(/--claim needs its secret/);
+    expect(error(['--claim', 'Bad/Id', '--claim-secret', 's'])?.message).toMatch(/invalid --claim/);
+    expect(error(['--claim', 'b', '--claim-secret', 's', '--cloud', 'http://c', '--token', 't'])?.message).toMatch(/use one/);
+  });
+
   it('reports --help as a help request carrying the usage text', () => {
     const err = error(['--count', '3', '--help']);
     expect(isHelpRequest(err)).toBe(true);

@@ -19,6 +19,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   tail: lazy(async () => (await import('./tail.js')).tailCommand),
   integration: lazy(async () => (await import('./integration.js')).integrationCommand),
   idtag: lazy(async () => (await import('./idtag.js')).idtagCommand),
+  claim: lazy(async () => (await import('./claim.js')).claimCommand),
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert …  manage the device registry
@@ -30,6 +31,7 @@ export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert 
   yulan tail <device|site>                       live decoded telemetry
   yulan integration add|list|show|set|disable|rotate …  MQTT accounts for outside tools
   yulan idtag add|list|block|unblock|expire|remove …  id tags OCPP chargers authorize
+  yulan claim add|list|show|revoke|refusals …     provision a batch of devices by claim
   yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
   yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
   (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;

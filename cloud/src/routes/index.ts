@@ -21,6 +21,7 @@ import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import { ocppRoutes } from '../ocpp/index.js';
+import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -68,5 +69,11 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   }
   // OCPP id tags (issue 12): admin routes and the gateways' sync feed
   if (opts.ocpp) await fastify.register(ocppRoutes, { prefix: '/api/v1', ocpp: opts.ocpp, ...(opts.gatewayToken !== undefined ? { gatewayToken: opts.gatewayToken } : {}) });
+  // provisioning by claim (issue 17): admin routes, the broker's checks, the HTTP exchange
+  if (opts.claims) {
+    await fastify.register(claimRoutes, { prefix: '/api/v1', claims: opts.claims.service });
+    await fastify.register(claimInternalRoutes, { prefix: '/api/v1', claims: opts.claims.service });
+    await fastify.register(claimHttpExchangeRoute, { prefix: '/api/v1', claims: opts.claims.service });
+  }
 };
 export default routes;

@@ -8,14 +8,20 @@ import { crc16Xmodem } from './ymodem-receiver.js';
  *   SET id|secret|broker=V → OK <key> crc=XXXX   (CRC-16/XMODEM of V as received, so the
  *                                                 host can prove the value arrived intact)
  *   GET id|broker|secret  → OK <key>=V           (secret is never echoed: "set" / "unset")
+ *   SET claim=V / GET claim                       optional: a claim id (provisioning by claim,
+ *                                                 docs/security.md); id is then the serial and
+ *                                                 secret the claim's secret
  *   COMMIT                → OK committed | ERR <reason>
  *
  * Anything else → ERR <reason>. Lines end with \n (a \r before it is ignored).
  */
-export interface DeviceConfig { id: string; secret: string; broker: string }
+export interface DeviceConfig { id: string; secret: string; broker: string; claim?: string }
 
 export const CONSOLE_KEYS = ['id', 'secret', 'broker'] as const;
-type Key = (typeof CONSOLE_KEYS)[number];
+const OPTIONAL_KEYS = ['claim'] as const;
+type Key = (typeof CONSOLE_KEYS)[number] | (typeof OPTIONAL_KEYS)[number];
+const ALL_KEYS: readonly string[] = [...CONSOLE_KEYS, ...OPTIONAL_KEYS];
+const CLAIM_ID = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -63,14 +69,14 @@ export class ProvisioningConsole {
         const eq = arg.indexOf('=');
         const key = arg.slice(0, eq) as Key;
         const value = arg.slice(eq + 1);
-        if (eq < 0 || !CONSOLE_KEYS.includes(key)) return `ERR unknown setting "${arg.slice(0, eq < 0 ? undefined : eq)}"`;
+        if (eq < 0 || !ALL_KEYS.includes(key)) return `ERR unknown setting "${arg.slice(0, eq < 0 ? undefined : eq)}"`;
         const problem = validate(key, value);
         if (problem) return `ERR ${problem}`;
         this.pending[key] = value;
         return `OK ${key} crc=${valueCrc(this.opts.garbleSet ? `${value}~` : value)}`;
       }
       case 'GET': {
-        if (!CONSOLE_KEYS.includes(arg as Key)) return `ERR unknown setting "${arg}"`;
+        if (!ALL_KEYS.includes(arg)) return `ERR unknown setting "${arg}"`;
         const v = this.pending[arg as Key];
         if (arg === 'secret') return `OK secret=${v ? 'set' : 'unset'}`;
         return `OK ${arg}=${v ?? ''}`;
@@ -80,7 +86,7 @@ export class ProvisioningConsole {
         if (missing.length > 0) return `ERR missing ${missing.join(',')}`;
         if (this.opts.rejectCommit) return `ERR ${this.opts.rejectCommit}`;
         try {
-          await this.opts.commit({ id: this.pending.id!, secret: this.pending.secret!, broker: this.pending.broker! });
+          await this.opts.commit({ id: this.pending.id!, secret: this.pending.secret!, broker: this.pending.broker!, ...(this.pending.claim ? { claim: this.pending.claim } : {}) });
         } catch (err) {
           return `ERR write failed: ${(err as Error).message}`;
         }
@@ -94,6 +100,7 @@ export class ProvisioningConsole {
 
 function validate(key: Key, value: string): string | undefined {
   if (key === 'id') return ID.test(value) ? undefined : 'invalid id';
+  if (key === 'claim') return CLAIM_ID.test(value) ? undefined : 'invalid claim id';
   if (key === 'secret') return value.length >= 16 && !/\s/.test(value) ? undefined : 'invalid secret';
   try {
     const url = new URL(value);
