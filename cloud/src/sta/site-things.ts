@@ -11,7 +11,8 @@ import {
   siteOfThing, siteSensor, siteThing, type AirPoint, type SiteQuantity,
 } from './site-model.js';
 
-const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 const notFound = (what: string): CloudError => new CloudError(CloudErrorCode.NotFound, `${what} not found`);
 
 /** What resolve() in routes.ts answers: one entity of a set, or a collection. */
@@ -43,12 +44,13 @@ export function siteSta(fastify: FastifyInstance, now: () => number) {
     ss.flatMap((s) => (only ? [only] : SITE_QUANTITIES).map((q) => siteDatastream(base, s, q)));
 
   /** A site Datastream's Observations: the stored periods in the $filter's phenomenonTime
-   * range (default: the last 24 hours, 30 days for daily figures; at most 31 days). */
+   * range (default: the last 24 whole hours, 30 days for daily figures; at most 31 days). */
   async function observations(base: string, s: SiteRecord, q: SiteQuantity, o: Options, budget: Budget): Promise<Resolved> {
     const bounds = o.filter ? timeBounds(o.filter, 'phenomenonTime') : {};
     const t = now();
     const to = Math.min(bounds.toMs ?? t, t + 1);
-    const from = bounds.fromMs ?? to - (q.period === 'hour' ? DAY_MS : 30 * DAY_MS);
+    // periods are keyed by their start: the 24 whole hours before the current one
+    const from = bounds.fromMs ?? (q.period === 'hour' ? Math.floor(to / HOUR_MS) * HOUR_MS - DAY_MS : to - 30 * DAY_MS);
     if (to - from > MAX_OBS_RANGE_MS) throw bad('Observations: a $filter on phenomenonTime may span at most 31 days');
     if (to <= from) return { set: 'Observations', items: [] };
     if (++budget.edgeCalls > budget.max) {
