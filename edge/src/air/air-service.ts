@@ -9,6 +9,7 @@ import { dayNightLevels, energyMean, periodBounds, type MinuteLevel, type NoiseZ
 import type { StoreRecord } from '../domain/records.js';
 import type { TelemetryStore } from '../store/store.js';
 import type { AirConfig } from './air-config.js';
+import { SiteExceedances } from './site-exceedances.js';
 
 export interface Monitor {
   deviceId: string;
@@ -44,8 +45,11 @@ export class AirService {
   private readonly hours = new Map<string, Map<number, HourMeans>>();
   private readonly history = new Map<string, Map<number, number | null>>();
   private running: Promise<number> | undefined;
+  private readonly siteEvents: SiteExceedances;
 
-  constructor(private readonly d: AirServiceDeps) {}
+  constructor(private readonly d: AirServiceDeps) {
+    this.siteEvents = new SiteExceedances(d.store, d.config.aqiAlertLevel);
+  }
 
   /** One pass; returns how many records were queued. */
   run(nowMs: number): Promise<number> {
@@ -122,15 +126,24 @@ export class AirService {
 
     for (const [site, byHour] of siteHours) {
       const t: IndexTarget = { scope: 'site', deviceId: '', site };
+      const hourly: [number, number | null][] = [];
       for (const [h, list] of byHour) {
         const inputs = siteInputs(list);
-        out.push(aqiRecord(t, 'hour', h, h + HOUR_MS, inputs, hourlyAqi(inputs)));
+        const r = hourlyAqi(inputs);
+        out.push(aqiRecord(t, 'hour', h, h + HOUR_MS, inputs, r));
+        hourly.push([h, r.aqi]);
       }
+      out.push(...await this.siteEvents.aqi(site, hourly));
       for (const [start, list] of siteDays.get(site) ?? []) {
         const inputs = siteInputs(list);
         out.push(aqiRecord(t, 'day', start, start + 24 * HOUR_MS, inputs, dailyAqi(inputs)));
       }
-      for (const { period, p } of siteNoise.get(site)?.values() ?? []) out.push(noiseRecord(t, period, this.zone(site), sitePeriod(p)));
+      for (const { period, p } of siteNoise.get(site)?.values() ?? []) {
+        const level = sitePeriod(p);
+        out.push(noiseRecord(t, period, this.zone(site), level));
+        const ev = this.siteEvents.noise(site, period, this.zone(site), level);
+        if (ev) out.push(ev);
+      }
     }
     if (out.length > 0) this.d.emit(out);
     // Only once queued: a failed pass (store down, outbox full) is simply redone.
