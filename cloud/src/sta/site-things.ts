@@ -29,11 +29,12 @@ export function siteSta(fastify: FastifyInstance, now: () => number) {
   const hasMonitor = async (site: string): Promise<boolean> =>
     (await fastify.devices.list({ kind: 'env-monitor', site, limit: 1, offset: 0 })).items.some((d) => d.kind === 'env-monitor');
 
-  /** Registered sites with at least one env monitor (few: one query per site). */
+  /** Registered sites with at least one env monitor: two registry queries, however many
+   * sites (each page of Things or Datastreams asks, for its total). */
   async function sites(): Promise<SiteRecord[]> {
-    const all = await fastify.devices.listSites();
-    const ok = await Promise.all(all.map((s) => hasMonitor(s.id)));
-    return all.filter((_, i) => ok[i]);
+    const counts = await fastify.devices.fleetCounts();
+    const used = new Set(counts.bySiteKind.filter((x) => x.kind === 'env-monitor' && x.total > 0).map((x) => x.site));
+    return (await fastify.devices.listSites()).filter((s) => used.has(s.id));
   }
   async function site(id: string, what: string): Promise<SiteRecord> {
     const s = await fastify.devices.getSite(id);
