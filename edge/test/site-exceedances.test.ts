@@ -138,3 +138,38 @@ describe('site exceedances are stored events with since and until (real SQLite s
     }
   });
 });
+
+describe('a site figure is of all its monitors, also when one of them is new', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let known = [{ deviceId: 'env-b', site: 'site-1' }];
+  const queued: StoreRecord[][] = [];
+  const s = () => new AirService({
+    store, config: airConfig({ YULAN_AQI_ALERT_LEVEL: '100' }), monitors: () => known, emit: (r) => queued.push(r),
+    logger: pino({ level: 'silent' }), settleMs: SETTLE, backfillHours: 3,
+  });
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'yulan-site-new-'));
+    store = new SqliteStore(join(dir, 'telemetry.db'));
+    await store.init();
+    await store.write(aggregates());
+  });
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a monitor first seen later backfills its hours into the site mean instead of replacing it', async () => {
+    const service = s();
+    await service.run(settledAfter(DAY + 10 * H));
+    for (const b of queued.splice(0)) await store.write(b);
+    known = [{ deviceId: 'env-a', site: 'site-1' }, { deviceId: 'env-b', site: 'site-1' }];
+    await service.run(settledAfter(DAY + 11 * H)); // env-a: hours 9–11; env-b: hour 11 only
+    for (const b of queued.splice(0)) await store.write(b);
+    const site = await store.queryAirIndex({ scope: 'site', id: 'site-1', measure: 'aqi', period: 'hour', fromMs: DAY + 9 * H, toMs: DAY + 12 * H, limit: 10 });
+    // (150 + 20) / 2 = 85 µg/m³ at 10:00 and 11:00 (env-a alone would be 150, AQI 200)
+    expect(site.map((p) => [p.ts, p.values['c.pm25_1h'], p.value])).toEqual([[DAY + 9 * H, 20, 29], [DAY + 10 * H, 85, 113], [DAY + 11 * H, 85, 113]]);
+    const ev = await store.queryEvents({ deviceId: 'site:site-1', fromMs: DAY, toMs: DAY + 24 * H, limit: 10 });
+    expect(ev.map((e) => [e.attributes.since, e.attributes.peak_aqi])).toEqual([[iso(DAY + 10 * H), '113']]);
+  });
+});

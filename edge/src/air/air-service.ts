@@ -84,7 +84,10 @@ export class AirService {
     };
 
     const doneNow = new Map<string, number>();
-    for (const mon of this.d.monitors()) {
+    const monitors = this.d.monitors();
+    // (site, period start) → the monitors whose figures are in it
+    const seen = new Set<string>();
+    for (const mon of monitors) {
       const prev = this.done.get(mon.deviceId);
       const first = Math.max(prev === undefined ? last - ((this.d.backfillHours ?? 3) - 1) * HOUR_MS : prev + HOUR_MS, last - (MAX_HOURS_PER_RUN - 1) * HOUR_MS);
       if (first > last) continue;
@@ -100,6 +103,7 @@ export class AirService {
         const ev = aqiEpisode(mon, hist, h, this.d.config.aqiAlertLevel);
         if (ev) out.push(ev);
         push(siteHours, mon.site, h, inputs);
+        seen.add(`${mon.deviceId}@h${h}`);
 
         const end = h + HOUR_MS;
         const off = this.d.config.utcOffsetMin;
@@ -108,6 +112,7 @@ export class AirService {
           const di = dailyInputs(this.series(mon.deviceId, dayStart, h));
           out.push(aqiRecord(target, 'day', dayStart, end, di, dailyAqi(di)));
           push(siteDays, mon.site, dayStart, di);
+          seen.add(`${mon.deviceId}@d${dayStart}`);
         }
         for (const np of await this.noisePeriodsEnding(mon, h, end)) {
           out.push(noiseRecord(target, np.period, np.zone, np.p));
@@ -122,6 +127,22 @@ export class AirService {
         }
       }
       doneNow.set(mon.deviceId, last);
+    }
+
+    // A site's figure is of all its monitors, also those not computing that period in this
+    // pass (a monitor seen for the first time backfills hours the others did before):
+    // without them the site's hour would be overwritten with a part of its monitors.
+    for (const mon of monitors) {
+      for (const h of siteHours.get(mon.site)?.keys() ?? []) {
+        if (seen.has(`${mon.deviceId}@h${h}`)) continue;
+        await this.loadHours(mon.deviceId, h - 23 * HOUR_MS, h + HOUR_MS);
+        push(siteHours, mon.site, h, hourlyInputs(this.series(mon.deviceId, h - 23 * HOUR_MS, h), 23));
+      }
+      for (const start of siteDays.get(mon.site)?.keys() ?? []) {
+        if (seen.has(`${mon.deviceId}@d${start}`)) continue;
+        await this.loadHours(mon.deviceId, start, start + 24 * HOUR_MS);
+        push(siteDays, mon.site, start, dailyInputs(this.series(mon.deviceId, start, start + 23 * HOUR_MS)));
+      }
     }
 
     for (const [site, byHour] of siteHours) {
