@@ -7,6 +7,7 @@ import { airConfig } from '../src/air/air-config.js';
 import { registerAirRoutes } from '../src/air/air-routes.js';
 import { AirService } from '../src/air/air-service.js';
 import { DerivedEvent } from '../src/domain/air-index.js';
+import { energyMean } from '../src/domain/noise.js';
 import { buildHttpApi, createMetrics, LatestCache, SqliteStore, type StoreRecord } from '../src/index.js';
 
 const H = 3_600_000;
@@ -171,5 +172,17 @@ describe('a site figure is of all its monitors, also when one of them is new', (
     expect(site.map((p) => [p.ts, p.values['c.pm25_1h'], p.value])).toEqual([[DAY + 9 * H, 20, 29], [DAY + 10 * H, 85, 113], [DAY + 11 * H, 85, 113]]);
     const ev = await store.queryEvents({ deviceId: 'site:site-1', fromMs: DAY, toMs: DAY + 24 * H, limit: 10 });
     expect(ev.map((e) => [e.attributes.since, e.attributes.peak_aqi])).toEqual([[iso(DAY + 10 * H), '113']]);
+  });
+
+  it("and its Ld into the site's energy mean", async () => {
+    known = [{ deviceId: 'env-b', site: 'site-1' }];
+    const service = s();
+    await service.run(settledAfter(DAY + 22 * H)); // env-b's Ld (ends 22:00, in hour 21)
+    known = [{ deviceId: 'env-a', site: 'site-1' }, { deviceId: 'env-b', site: 'site-1' }];
+    await service.run(settledAfter(DAY + 23 * H)); // env-a backfills hour 21: its Ld now
+    for (const b of queued.splice(0)) await store.write(b);
+    const ld = await store.queryAirIndex({ scope: 'site', id: 'site-1', measure: 'noise', period: 'day', fromMs: DAY, toMs: DAY + 24 * H, limit: 10 });
+    expect(ld.map((p) => p.ts)).toEqual([DAY + 6 * H]);
+    expect(ld[0]?.value).toBeCloseTo(energyMean([58, 50]) as number, 2);
   });
 });

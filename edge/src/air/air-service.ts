@@ -74,7 +74,8 @@ export class AirService {
     // site → hour → the monitors' inputs / noise periods, for the site indices
     const siteHours = new Map<string, Map<number, HourlyConcentrations[]>>();
     const siteDays = new Map<string, Map<number, ReturnType<typeof dailyInputs>[]>>();
-    const siteNoise = new Map<string, Map<string, { period: 'day' | 'night'; p: PeriodLevel[] }>>();
+    type NoiseEntry = { period: 'day' | 'night'; p: PeriodLevel[]; hour: number; ids: Set<string> };
+    const siteNoise = new Map<string, Map<string, NoiseEntry>>();
     const push = <K, V>(m: Map<string, Map<K, V[]>>, site: string, k: K, v: V): void => {
       const bySite = m.get(site) ?? new Map<K, V[]>();
       m.set(site, bySite);
@@ -119,11 +120,12 @@ export class AirService {
           const ev2 = noiseEpisode(mon, np.period, np.zone, np.p);
           if (ev2) out.push(ev2);
           const key = `${np.period}@${np.p.fromMs}`;
-          const bySite = siteNoise.get(mon.site) ?? new Map<string, { period: 'day' | 'night'; p: PeriodLevel[] }>();
+          const bySite = siteNoise.get(mon.site) ?? new Map<string, NoiseEntry>();
           siteNoise.set(mon.site, bySite);
-          const entry = bySite.get(key) ?? { period: np.period, p: [] };
+          const entry = bySite.get(key) ?? { period: np.period, p: [], hour: h, ids: new Set<string>() };
           bySite.set(key, entry);
           entry.p.push(np.p);
+          entry.ids.add(mon.deviceId);
         }
       }
       doneNow.set(mon.deviceId, last);
@@ -142,6 +144,13 @@ export class AirService {
         if (seen.has(`${mon.deviceId}@d${start}`)) continue;
         await this.loadHours(mon.deviceId, start, start + 24 * HOUR_MS);
         push(siteDays, mon.site, start, dailyInputs(this.series(mon.deviceId, start, start + 23 * HOUR_MS)));
+      }
+      for (const entry of siteNoise.get(mon.site)?.values() ?? []) {
+        if (entry.ids.has(mon.deviceId)) continue;
+        const from = entry.p[0]?.fromMs;
+        for (const np of await this.noisePeriodsEnding(mon, entry.hour, entry.hour + HOUR_MS)) {
+          if (np.period === entry.period && np.p.fromMs === from) entry.p.push(np.p);
+        }
       }
     }
 
