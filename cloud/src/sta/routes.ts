@@ -62,8 +62,9 @@ interface Collection {
 /**
  * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
  * No login. Its own per-address budget; the global API limiter skips these routes.
- * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
- * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
+ * Implemented: entity sets Things (monitors, then sites as Things `site:<id>` with their AQI,
+ * IAQI, category, primary pollutant and Ld/Ln Datastreams — site-things.ts), Locations,
+ * Datastreams, ObservedProperties, Sensors and a Datastream's Observations (raw readings from the edge; the last 24 hours unless a
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
  * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
  * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
