@@ -51,6 +51,8 @@ export interface EdgeClient {
   airQuality(q: AirQualityQuery): Promise<unknown>;
   /** AQI / noise exceedance episodes of a site or monitor (edge `GET /v1/air-quality/exceedances`) */
   airExceedances(q: { scope: 'device' | 'site'; id: string; from?: number; to?: number }): Promise<unknown>;
+  /** A site's stored exceedance events with counts (edge `GET /v1/air-quality/site-events`) */
+  siteEvents(q: { site: string; from?: number; to?: number; open?: boolean }): Promise<unknown>;
   /** Erases the device's telemetry and events in the range (idempotent). */
   erase(q: EraseQuery): Promise<unknown>;
   healthy(): Promise<boolean>;
@@ -154,6 +156,9 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     },
     airExceedances(q) {
       return get('/v1/air-quality/exceedances', { scope: q.scope, id: q.id, from: q.from, to: q.to }, queryTimeout);
+    },
+    siteEvents(q) {
+      return get('/v1/air-quality/site-events', { site: q.site, from: q.from, to: q.to, open: q.open === undefined ? undefined : String(q.open) }, queryTimeout);
     },
     erase(q) {
       return get('/v1/data', { deviceId: q.deviceId, from: q.from, to: q.to }, queryTimeout, true, 'DELETE');

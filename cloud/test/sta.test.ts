@@ -99,7 +99,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       expect(r.status, u).toBe(200);
       for (const secret of NOT_PUBLIC) expect(r.raw, `${u} leaks ${secret}`).not.toContain(secret);
     }
-    expect(((await get('/sta/v1.1/Things')).body.value as { '@iot.id': string }[]).map((t) => t['@iot.id'])).toEqual(['env-2', 'env-1']); // registry order: site, then id
+    expect(((await get('/sta/v1.1/Things')).body.value as { '@iot.id': string }[]).map((t) => t['@iot.id'])).toEqual(['env-2', 'env-1', 'site:pudong', 'site:xuhui']); // registry order: site, then id; then the site Things
     for (const u of [
       "/sta/v1.1/Things('fall-1')", "/sta/v1.1/Things('locker-1')/Datastreams", "/sta/v1.1/Things('ev-1')/Locations",
       "/sta/v1.1/Datastreams('fall-1:pm25_ugm3')", "/sta/v1.1/Datastreams('fall-1:heart_rate_bpm')/Observations",
@@ -129,7 +129,7 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
 
   it('pages with $top/$skip, $count and @iot.nextLink until every datastream was seen once; $select trims', async () => {
     const first = await get('/sta/v1.1/Datastreams?$top=7&$count=true');
-    expect(first.body['@iot.count']).toBe(24); // 2 monitors × (10 quantities + hourly and daily AQI)
+    expect(first.body['@iot.count']).toBe(68); // 2 monitors × (10 quantities + hourly and daily AQI) + 2 sites × 22 site figures
     const seen: string[] = [];
     let next: string | undefined = '/sta/v1.1/Datastreams?$top=7';
     while (next) {
@@ -137,9 +137,9 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
       seen.push(...(r.body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']));
       next = r.body['@iot.nextLink'] as string | undefined;
     }
-    expect(seen).toHaveLength(24);
-    expect(new Set(seen).size).toBe(24);
-    const sel = await get("/sta/v1.1/Things?$select=@iot.id,name");
+    expect(seen).toHaveLength(68);
+    expect(new Set(seen).size).toBe(68);
+    const sel = await get("/sta/v1.1/Things?$select=@iot.id,name&$top=2");
     expect(sel.body.value).toEqual([{ '@iot.id': 'env-2', name: 'env-2' }, { '@iot.id': 'env-1', name: 'Xuhui station' }]);
   });
 
@@ -169,10 +169,10 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
   it('$filter with comparison, logical, string and time operators; $orderby', async () => {
     const ids = async (u: string) => ((await get(u)).body.value as { '@iot.id': string }[]).map((v) => v['@iot.id']);
     expect(await ids("/sta/v1.1/Datastreams?$filter=unitOfMeasurement/symbol eq 'mg/m³'")).toEqual(['env-2:co_mgm3', 'env-1:co_mgm3']);
-    expect(await ids("/sta/v1.1/Things?$filter=properties/site eq 'xuhui' and startswith(name,'Xuhui')")).toEqual(['env-1']);
-    expect(await ids("/sta/v1.1/Things?$filter=not (properties/site eq 'xuhui') or name eq 'nobody'")).toEqual(['env-2']);
+    expect(await ids("/sta/v1.1/Things?$filter=properties/site eq 'xuhui' and startswith(name,'Xuhui')")).toEqual(['env-1', 'site:xuhui']);
+    expect(await ids("/sta/v1.1/Things?$filter=not (properties/site eq 'xuhui') or name eq 'nobody'")).toEqual(['env-2', 'site:pudong']);
     expect(await ids("/sta/v1.1/Things?$filter=substringof('station', tolower(name))")).toEqual(['env-1']);
-    expect(await ids('/sta/v1.1/Things?$orderby=@iot.id asc')).toEqual(['env-1', 'env-2']);
+    expect(await ids('/sta/v1.1/Things?$orderby=@iot.id asc')).toEqual(['env-1', 'env-2', 'site:pudong', 'site:xuhui']);
     expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2'")).toEqual(['env-2']);
     // and binds tighter than or
     expect(await ids("/sta/v1.1/Things?$filter=id eq 'env-2' or id eq 'env-1' and name eq 'nobody'")).toEqual(['env-2']);
@@ -198,7 +198,8 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
     expect((ds?.Observations as { result: number }[]).map((o) => o.result)).toEqual([33, 32]);
     expect(decodeURIComponent(String(ds?.['Observations@iot.nextLink']))).toContain("Datastreams('env-1:pm25_ugm3')/Observations?");
     expect(ds?.Thing).toMatchObject({ '@iot.id': 'env-1' });
-    const things = await get("/sta/v1.1/Things?$expand=Datastreams($filter=unitOfMeasurement/symbol eq 'dB(A)';$select=name),Locations");
+    const things = await get("/sta/v1.1/Things?$filter=properties/kind eq 'env-monitor'&$expand=Datastreams($filter=unitOfMeasurement/symbol eq 'dB(A)';$select=name),Locations");
+    expect(things.body.value).toHaveLength(2);
     for (const t of things.body.value as Record<string, unknown>[]) {
       expect(t.Datastreams).toHaveLength(1);
       expect(Object.keys((t.Datastreams as object[])[0] ?? {})).toEqual(['name']);
@@ -283,8 +284,8 @@ describe('OGC SensorThings API 1.1 (public, read-only, env monitors only)', () =
 
   it('refuses a query that would fan out into too many edge reads', async () => {
     const before = edgeRequests.length;
-    const r = await get('/sta/v1.1/Datastreams?$top=1000&$expand=Observations');
-    expect(r.status).toBe(200); // 24 datastreams: within the budget
+    const r = await get("/sta/v1.1/Datastreams?$top=1000&$filter=properties/scope eq 'device'&$expand=Observations");
+    expect(r.status).toBe(200); // 24 monitor datastreams: within the budget
     expect(edgeRequests.length - before).toBe(24);
     const small = await make({ rateLimitMax: 10_000, edgeCallsMax: 23 });
     try {

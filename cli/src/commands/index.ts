@@ -23,7 +23,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert …  manage the device registry
-  yulan site add|list …                          sites: coordinates, zh/en names
+  yulan site add|list|exceedances …              sites: coordinates, zh/en names, exceedances
   yulan complaint list|show|close …              residents' pollution complaints
   yulan cmd <device> <command> [k=v…] [--wait]   send a command (docs/control.md)
   yulan twin get|set <device> [k=v…]             read or change desired settings

@@ -2,11 +2,15 @@ import { CloudApi } from './api.js';
 import { ExitCode, usageError } from './errors.js';
 import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } from './io.js';
 import { printJson, table } from './output.js';
+import { siteExceedances } from './site-exceedances.js';
 
 export const SITE_USAGE = `usage: yulan site add <id> --name-zh NAME --name-en NAME --lat DEG --lon DEG
        yulan site list
+       yulan site exceedances [<id>] [--open] [--from T] [--to T]
 
-WGS 84 coordinates in degrees (lat -90..90, lon -180..180). Both take --json.
+WGS 84 coordinates in degrees (lat -90..90, lon -180..180). All take --json.
+exceedances: a site's (or every site's) AQI and noise exceedances, with since and until
+(default the last 7 days; T is epoch ms or ISO-8601; --open: only those going on).
 Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 
 interface SiteView { id: string; nameZh: string; nameEn: string; lat: number; lon: number; createdAt: string }
@@ -16,6 +20,7 @@ export async function siteCommand(args: string[], io: CommandIo): Promise<number
     args, allowPositionals: true,
     options: {
       ...HELP, json: { type: 'boolean' }, 'name-zh': { type: 'string' }, 'name-en': { type: 'string' }, lat: { type: 'string' }, lon: { type: 'string' },
+      open: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
     },
   }), SITE_USAGE);
   const [action, ...rest] = positionals;
@@ -41,6 +46,9 @@ export async function siteCommand(args: string[], io: CommandIo): Promise<number
       table(io.stdout, ['id', 'name (zh)', 'name (en)', 'lat', 'lon'], r.body.items.map((s) => [s.id, s.nameZh, s.nameEn, String(s.lat), String(s.lon)]));
       return ExitCode.Ok;
     }
+    case 'exceedances':
+      if (rest.length > 1) throw usageError(`unexpected argument "${rest[1]}"`, SITE_USAGE);
+      return siteExceedances(rest[0], values, io);
     default:
       throw usageError(`unknown action "${action}"`, SITE_USAGE);
   }

@@ -3,6 +3,7 @@ import type { AppOptions } from '../app.js';
 import health from './health.js';
 import devices from './devices.js';
 import sites from './sites.js';
+import siteExceedances from './site-exceedances.js';
 import deviceData from './device-data.js';
 import deviceAuth from './device-auth.js';
 import metrics from './metrics.js';
@@ -35,6 +36,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       const audit = opts.people ? { audit: opts.people.reads, health: peopleHealthGate(opts.people) } : {};
       await admin.register(devices, audit);
       await admin.register(sites);
+      await admin.register(siteExceedances);
       await admin.register(deviceData, audit);
       await admin.register(fleetRoutes, audit);
       await admin.register(catalogRoute);

@@ -6,6 +6,8 @@ import { evaluate, parseFilter } from './odata.js';
 import { sortBy } from './order-by.js';
 import { EDGE_CALLS_MAX, fetchObservations, parseObservationId, pinnedDatastream, toDataArray, type Budget } from './observations.js';
 import { PublicRateLimit } from './public-rate-limit.js';
+import { SITE_SENSOR_ID, siteObservedProperty, siteSensor } from './site-model.js';
+import { siteSta } from './site-things.js';
 import { bad, parseOptions, type Options } from './query-options.js';
 import {
   QUANTITIES, SENSOR_ID, datastream, featureOfInterest, historicalLocation, location, observedProperty, parseDatastreamId,
@@ -60,8 +62,9 @@ interface Collection {
 /**
  * The public, read-only OGC SensorThings API 1.1 for environment monitors (issue 14).
  * No login. Its own per-address budget; the global API limiter skips these routes.
- * Implemented: entity sets Things, Locations, Datastreams, ObservedProperties, Sensors and a
- * Datastream's Observations (raw readings from the edge; the last 24 hours unless a
+ * Implemented: entity sets Things (monitors, then sites as Things `site:<id>` with their AQI,
+ * IAQI, category, primary pollutant and Ld/Ln Datastreams — site-things.ts), Locations,
+ * Datastreams, ObservedProperties, Sensors and a Datastream's Observations (raw readings from the edge; the last 24 hours unless a
  * $filter on phenomenonTime says otherwise), navigation between them, $filter, $orderby,
  * $top/$skip/$count/$select, nested $expand (3 levels, each with its own options),
  * @iot.nextLink, ETag/Cache-Control. One request may make at most EDGE_CALLS_MAX edge
@@ -70,6 +73,13 @@ interface Collection {
 export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) => {
   const limiter = opts.limiter ?? new PublicRateLimit(opts.rateLimitMax, opts.rateLimitWindowMs ?? 60_000, opts.now);
   const now = opts.now ?? Date.now;
+  // Sites as Things with their AQI / noise Datastreams (site-model.ts), after the monitors.
+  const siteS = siteSta(fastify, now);
+  /** A registry page of `devTotal` items, continued by `more` once it runs out. */
+  const continued = (items: Entity[], devTotal: number, o: Options, more: Entity[]): { items: Entity[]; total: number } => {
+    const from = Math.max(0, o.skip - devTotal);
+    return { items: [...items, ...more.slice(from, from + Math.max(0, o.top - items.length))], total: devTotal + more.length };
+  };
 
   async function monitors(site?: string): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
@@ -115,15 +125,18 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
     });
     const [a, b] = segs;
     if (!a || segs.length > 2 || (b && b.id !== undefined)) throw bad("paths of at most Set('id')/Navigation are supported");
+    const ofSite = a.id === undefined ? undefined : await siteS.resolve(base, a.set, a.id, b?.set, o, budget);
+    if (ofSite) return 'one' in ofSite ? ofSite : col(ofSite.set, ofSite.items, ofSite.truncated);
     switch (a.set) {
       case 'Things': {
         if (a.id === undefined) {
           if (unordered(o)) {
             // Only the page is read: listing 5,000 monitors per request is what costs.
             const p = await fastify.devices.list({ kind: 'env-monitor', limit: o.top, offset: o.skip });
-            return { set: 'Things', items: p.items.filter((d) => d.kind === 'env-monitor').map((d) => thing(base, d)), page: { total: p.total, offset: o.skip } };
+            const c = continued(p.items.filter((d) => d.kind === 'env-monitor').map((d) => thing(base, d)), p.total, o, await siteS.things(base));
+            return { set: 'Things', items: c.items, page: { total: c.total, offset: o.skip } };
           }
-          return col('Things', (await monitors()).map((d) => thing(base, d)));
+          return col('Things', [...(await monitors()).map((d) => thing(base, d)), ...(await siteS.things(base))]);
         }
         const d = await monitor(a.id);
         if (!b) return { set: 'Things', one: thing(base, d) };
@@ -139,7 +152,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         if (a.id === undefined) return col('Locations', (await sites(await monitors())).map((x) => location(base, x)));
         const st = await site(a.id);
         if (!b) return { set: 'Locations', one: location(base, st) };
-        if (b.set === 'Things') return col('Things', (await monitors(st.id)).map((d) => thing(base, d)));
+        if (b.set === 'Things') return col('Things', [...(await monitors(st.id)).map((d) => thing(base, d)), ...(await siteS.thingAt(base, st))]);
         break;
       }
       case 'Datastreams': {
@@ -149,9 +162,10 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
             const first = Math.floor(o.skip / per);
             const p = await fastify.devices.list({ kind: 'env-monitor', limit: Math.max(1, Math.ceil((o.skip + o.top) / per) - first), offset: first });
             const items = streamsOf(base, p.items.filter((d) => d.kind === 'env-monitor')).slice(o.skip - first * per, o.skip - first * per + o.top);
-            return { set: 'Datastreams', items, page: { total: p.total * per, offset: o.skip } };
+            const c = continued(items, p.total * per, o, await siteS.streams(base));
+            return { set: 'Datastreams', items: c.items, page: { total: c.total, offset: o.skip } };
           }
-          return col('Datastreams', streamsOf(base, await monitors()));
+          return col('Datastreams', [...streamsOf(base, await monitors()), ...(await siteS.streams(base))]);
         }
         const ref = parseDatastreamId(a.id);
         if (!ref) throw notFound(`Datastream '${a.id}'`);
@@ -167,15 +181,23 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         break;
       }
       case 'ObservedProperties': {
-        if (a.id === undefined) return col('ObservedProperties', QUANTITIES.map((q) => observedProperty(base, q)));
+        if (a.id === undefined) return col('ObservedProperties', [...QUANTITIES.map((q) => observedProperty(base, q)), ...siteS.observedProperties(base)]);
         const q = quantityOf(a.id);
-        if (!q) throw notFound(`ObservedProperty '${a.id}'`);
-        if (!b) return { set: 'ObservedProperties', one: observedProperty(base, q) };
-        if (b.set === 'Datastreams') return col('Datastreams', (await monitors()).map((d) => datastream(base, d, q)));
+        const sq = siteS.quantity(a.id);
+        if (!q && !sq) throw notFound(`ObservedProperty '${a.id}'`);
+        if (!b) return { set: 'ObservedProperties', one: q ? observedProperty(base, q) : siteObservedProperty(base, sq as NonNullable<typeof sq>) };
+        if (b.set === 'Datastreams') {
+          return col('Datastreams', [...(q ? (await monitors()).map((d) => datastream(base, d, q)) : []), ...(sq ? await siteS.streams(base, sq) : [])]);
+        }
         break;
       }
       case 'Sensors': {
-        if (a.id === undefined) return col('Sensors', [sensor(base)]);
+        if (a.id === undefined) return col('Sensors', [sensor(base), siteSensor(base)]);
+        if (a.id === SITE_SENSOR_ID) {
+          if (!b) return { set: 'Sensors', one: siteSensor(base) };
+          if (b.set === 'Datastreams') return col('Datastreams', await siteS.streams(base));
+          break;
+        }
         if (a.id !== SENSOR_ID) throw notFound(`Sensor '${a.id}'`);
         if (!b) return { set: 'Sensors', one: sensor(base) };
         if (b.set === 'Datastreams') return col('Datastreams', streamsOf(base, await monitors()));
@@ -188,6 +210,11 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
           // Clients also ask the set with the Datastream in the filter.
           const pin = o.filter ? pinnedDatastream(o.filter) : undefined;
           if (!pin || b) throw bad("list Observations through one Datastream: Datastreams('id')/Observations or $filter=Datastream/@iot.id eq 'id'");
+          const ofSitePin = await siteS.pinned(base, pin.id, { ...o, filter: pin.rest }, budget);
+          if (ofSitePin && 'items' in ofSitePin) {
+            o.filter = pin.rest;
+            return col('Observations', ofSitePin.items, ofSitePin.truncated);
+          }
           const ref = parseDatastreamId(pin.id);
           if (!ref) return col('Observations', []);
           const d = await fastify.devices.get(ref.deviceId);
@@ -218,7 +245,7 @@ export const staRoutes: FastifyPluginAsync<StaOptions> = async (fastify, opts) =
         break;
       }
       case 'HistoricalLocations': {
-        if (a.id === undefined) return col('HistoricalLocations', (await monitors()).map((d) => historicalLocation(base, d)));
+        if (a.id === undefined) return col('HistoricalLocations', [...(await monitors()).map((d) => historicalLocation(base, d)), ...(await siteS.historicalLocations(base))]);
         const at = a.id.lastIndexOf('@');
         const d = at > 0 ? await monitor(a.id.slice(0, at)) : undefined;
         if (!d || String(d.createdAt) !== a.id.slice(at + 1)) throw notFound(`HistoricalLocation '${a.id}'`);

@@ -93,6 +93,7 @@ export function datastream(base: string, d: DeviceRecord, q: Quantity): Entity {
   return {
     '@iot.id': id, '@iot.selfLink': self, name: `${q.name} at ${d.id}`, description: `${q.name} measured by environment monitor ${d.id}`,
     observationType: 'http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement', unitOfMeasurement: q.unit,
+    properties: { site: d.site, scope: 'device' },
     'Thing@iot.navigationLink': `${self}/Thing`, 'Sensor@iot.navigationLink': `${self}/Sensor`,
     'ObservedProperty@iot.navigationLink': `${self}/ObservedProperty`, 'Observations@iot.navigationLink': `${self}/Observations`,
   };

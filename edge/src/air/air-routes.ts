@@ -4,6 +4,7 @@ import { ID_PATTERN } from '@yulan/protos';
 import { parseTime } from '../http-api.js';
 import type { TelemetryStore } from '../store/store.js';
 import { aqiEpisodes, noiseEpisodes } from '../domain/air-episodes.js';
+import { registerSiteEventRoutes } from './site-events-routes.js';
 
 const DAY_MS = 86_400_000;
 const TIME = Type.String({ minLength: 1, maxLength: 40, description: 'epoch ms or ISO-8601' });
@@ -30,6 +31,7 @@ const EpisodeQuery = Type.Object({
  * GET /v1/air-quality/exceedances: the episodes above `aqiAlertLevel` / the zone limit
  * in a range (at most 31 days), from the stored indices; for sites above all. */
 export function registerAirRoutes(app: FastifyInstance, store: TelemetryStore, now: () => number = Date.now, aqiAlertLevel = 100): void {
+  registerSiteEventRoutes(app, store, now, aqiAlertLevel);
   app.withTypeProvider<TypeBoxTypeProvider>().get('/v1/air-quality/exceedances', { schema: { querystring: EpisodeQuery } }, async (req, reply) => {
     const q = req.query;
     const t = now();

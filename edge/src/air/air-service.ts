@@ -9,6 +9,7 @@ import { dayNightLevels, energyMean, periodBounds, type MinuteLevel, type NoiseZ
 import type { StoreRecord } from '../domain/records.js';
 import type { TelemetryStore } from '../store/store.js';
 import type { AirConfig } from './air-config.js';
+import { SiteExceedances } from './site-exceedances.js';
 
 export interface Monitor {
   deviceId: string;
@@ -44,8 +45,11 @@ export class AirService {
   private readonly hours = new Map<string, Map<number, HourMeans>>();
   private readonly history = new Map<string, Map<number, number | null>>();
   private running: Promise<number> | undefined;
+  private readonly siteEvents: SiteExceedances;
 
-  constructor(private readonly d: AirServiceDeps) {}
+  constructor(private readonly d: AirServiceDeps) {
+    this.siteEvents = new SiteExceedances(d.store, d.config.aqiAlertLevel);
+  }
 
   /** One pass; returns how many records were queued. */
   run(nowMs: number): Promise<number> {
@@ -70,7 +74,8 @@ export class AirService {
     // site → hour → the monitors' inputs / noise periods, for the site indices
     const siteHours = new Map<string, Map<number, HourlyConcentrations[]>>();
     const siteDays = new Map<string, Map<number, ReturnType<typeof dailyInputs>[]>>();
-    const siteNoise = new Map<string, Map<string, { period: 'day' | 'night'; p: PeriodLevel[] }>>();
+    type NoiseEntry = { period: 'day' | 'night'; p: PeriodLevel[]; hour: number; ids: Set<string> };
+    const siteNoise = new Map<string, Map<string, NoiseEntry>>();
     const push = <K, V>(m: Map<string, Map<K, V[]>>, site: string, k: K, v: V): void => {
       const bySite = m.get(site) ?? new Map<K, V[]>();
       m.set(site, bySite);
@@ -80,7 +85,10 @@ export class AirService {
     };
 
     const doneNow = new Map<string, number>();
-    for (const mon of this.d.monitors()) {
+    const monitors = this.d.monitors();
+    // (site, period start) → the monitors whose figures are in it
+    const seen = new Set<string>();
+    for (const mon of monitors) {
       const prev = this.done.get(mon.deviceId);
       const first = Math.max(prev === undefined ? last - ((this.d.backfillHours ?? 3) - 1) * HOUR_MS : prev + HOUR_MS, last - (MAX_HOURS_PER_RUN - 1) * HOUR_MS);
       if (first > last) continue;
@@ -96,6 +104,7 @@ export class AirService {
         const ev = aqiEpisode(mon, hist, h, this.d.config.aqiAlertLevel);
         if (ev) out.push(ev);
         push(siteHours, mon.site, h, inputs);
+        seen.add(`${mon.deviceId}@h${h}`);
 
         const end = h + HOUR_MS;
         const off = this.d.config.utcOffsetMin;
@@ -104,33 +113,67 @@ export class AirService {
           const di = dailyInputs(this.series(mon.deviceId, dayStart, h));
           out.push(aqiRecord(target, 'day', dayStart, end, di, dailyAqi(di)));
           push(siteDays, mon.site, dayStart, di);
+          seen.add(`${mon.deviceId}@d${dayStart}`);
         }
         for (const np of await this.noisePeriodsEnding(mon, h, end)) {
           out.push(noiseRecord(target, np.period, np.zone, np.p));
           const ev2 = noiseEpisode(mon, np.period, np.zone, np.p);
           if (ev2) out.push(ev2);
           const key = `${np.period}@${np.p.fromMs}`;
-          const bySite = siteNoise.get(mon.site) ?? new Map<string, { period: 'day' | 'night'; p: PeriodLevel[] }>();
+          const bySite = siteNoise.get(mon.site) ?? new Map<string, NoiseEntry>();
           siteNoise.set(mon.site, bySite);
-          const entry = bySite.get(key) ?? { period: np.period, p: [] };
+          const entry = bySite.get(key) ?? { period: np.period, p: [], hour: h, ids: new Set<string>() };
           bySite.set(key, entry);
           entry.p.push(np.p);
+          entry.ids.add(mon.deviceId);
         }
       }
       doneNow.set(mon.deviceId, last);
     }
 
+    // A site's figure is of all its monitors, also those not computing that period in this
+    // pass (a monitor seen for the first time backfills hours the others did before):
+    // without them the site's hour would be overwritten with a part of its monitors.
+    for (const mon of monitors) {
+      for (const h of siteHours.get(mon.site)?.keys() ?? []) {
+        if (seen.has(`${mon.deviceId}@h${h}`)) continue;
+        await this.loadHours(mon.deviceId, h - 23 * HOUR_MS, h + HOUR_MS);
+        push(siteHours, mon.site, h, hourlyInputs(this.series(mon.deviceId, h - 23 * HOUR_MS, h), 23));
+      }
+      for (const start of siteDays.get(mon.site)?.keys() ?? []) {
+        if (seen.has(`${mon.deviceId}@d${start}`)) continue;
+        await this.loadHours(mon.deviceId, start, start + 24 * HOUR_MS);
+        push(siteDays, mon.site, start, dailyInputs(this.series(mon.deviceId, start, start + 23 * HOUR_MS)));
+      }
+      for (const entry of siteNoise.get(mon.site)?.values() ?? []) {
+        if (entry.ids.has(mon.deviceId)) continue;
+        const from = entry.p[0]?.fromMs;
+        for (const np of await this.noisePeriodsEnding(mon, entry.hour, entry.hour + HOUR_MS)) {
+          if (np.period === entry.period && np.p.fromMs === from) entry.p.push(np.p);
+        }
+      }
+    }
+
     for (const [site, byHour] of siteHours) {
       const t: IndexTarget = { scope: 'site', deviceId: '', site };
+      const hourly: [number, number | null][] = [];
       for (const [h, list] of byHour) {
         const inputs = siteInputs(list);
-        out.push(aqiRecord(t, 'hour', h, h + HOUR_MS, inputs, hourlyAqi(inputs)));
+        const r = hourlyAqi(inputs);
+        out.push(aqiRecord(t, 'hour', h, h + HOUR_MS, inputs, r));
+        hourly.push([h, r.aqi]);
       }
+      out.push(...await this.siteEvents.aqi(site, hourly));
       for (const [start, list] of siteDays.get(site) ?? []) {
         const inputs = siteInputs(list);
         out.push(aqiRecord(t, 'day', start, start + 24 * HOUR_MS, inputs, dailyAqi(inputs)));
       }
-      for (const { period, p } of siteNoise.get(site)?.values() ?? []) out.push(noiseRecord(t, period, this.zone(site), sitePeriod(p)));
+      for (const { period, p } of siteNoise.get(site)?.values() ?? []) {
+        const level = sitePeriod(p);
+        out.push(noiseRecord(t, period, this.zone(site), level));
+        const ev = this.siteEvents.noise(site, period, this.zone(site), level);
+        if (ev) out.push(ev);
+      }
     }
     if (out.length > 0) this.d.emit(out);
     // Only once queued: a failed pass (store down, outbox full) is simply redone.

@@ -1,9 +1,8 @@
 /**
  * Exceedance episodes of a site (or a monitor) read back from its stored indices: runs of
  * consecutive hours with an AQI above the alert level, and day/night periods whose Leq is
- * over the zone limit (GB 3096). Monitors also get these as stored events (air-index.ts);
- * a site has no device to key an event by, so its episodes are derived from its own
- * stored site indices on request — the same rule, so the two cannot disagree. Pure.
+ * over the zone limit (GB 3096), on request (the public page). Monitors and sites also get
+ * these as stored events (air-index.ts, air/site-exceedances.ts) by the same rule. Pure.
  */
 
 export interface IndexPoint { ts: number; endMs: number; value: number | null; values?: Record<string, number>; labels?: Record<string, string> }
