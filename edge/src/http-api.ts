@@ -124,6 +124,13 @@ export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
     return { events: await d.store.queryEvents({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit }) };
   });
 
+  // Presence records in the range and the one before it (the console's presence timeline
+  // and firmware history); same query shape as events.
+  app.get('/v1/presence', { schema: { querystring: EventsQuery } }, async (req) => {
+    const q = req.query;
+    return { deviceId: q.deviceId, ...(await d.store.queryPresence({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit })) };
+  });
+
   const erase = d.erase;
   if (erase) {
     app.delete('/v1/data', { schema: { querystring: EraseQuery } }, async (req) => {
