@@ -48,6 +48,8 @@ export interface EdgeClient {
   latest(deviceIds: readonly string[]): Promise<Record<string, EdgeLatest>>;
   telemetry(q: TelemetryQuery): Promise<unknown>;
   events(q: EventsQuery): Promise<unknown>;
+  /** Devices whose newest reading is a fault (edge `GET /v1/faulted`, rule in edge/src/domain/faults.ts) */
+  faulted(): Promise<unknown>;
   /** A device's presence records in the range and the one before it (edge `GET /v1/presence`) */
   presence(q: EventsQuery): Promise<unknown>;
   airQuality(q: AirQualityQuery): Promise<unknown>;
@@ -149,6 +151,9 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     events(q) {
       const { deviceId, from, to, limit } = q;
       return get('/v1/events', { deviceId, from, to, limit }, queryTimeout);
+    },
+    faulted() {
+      return get('/v1/faulted', {}, latestTimeout);
     },
     presence(q) {
       const { deviceId, from, to, limit } = q;

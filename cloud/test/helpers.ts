@@ -76,6 +76,8 @@ export interface EdgeStub {
   failErase?: { status: number; message: string };
   /** presence records per device for /v1/presence (answered by range, with the one before) */
   presence?: Record<string, { ts: number; online: boolean; reason: string; firmware: string }[]>;
+  /** what /v1/faulted answers (devices whose newest reading is a fault) */
+  faulted?: { deviceId: string; site: string; kind: string; ts: number; reason: string }[];
   close(): Promise<void>;
 }
 
@@ -109,6 +111,8 @@ export async function startEdgeStub(token = 'edge-token-for-tests'): Promise<Edg
         if (stub.failErase) return send(res, stub.failErase.status, { message: stub.failErase.message });
         stub.erased.push({ deviceId, from: Number(query.from), to: Number(query.to) });
         return send(res, 200, { deviceId, from: Number(query.from), to: Number(query.to), outboxDropped: 0 });
+      case '/v1/faulted':
+        return send(res, 200, { devices: stub.faulted ?? [] });
       case '/v1/presence': {
         const all = [...(stub.presence?.[deviceId] ?? [])].sort((a, b) => a.ts - b.ts);
         const from = Number(query.from ?? 0);
