@@ -51,6 +51,8 @@ describe.runIf(haveChromium)('console history, firmware upload and complaints in
       { ts: t - 20 * 60_000, online: true, reason: 'birth', firmware: '1.1.0' },
     ] };
     edge.latest[MONITOR] = { ts: t - 5000, fields: { pm25_ugm3: 88, noise_dba: 71 } };
+    // The edge reports the charger faulted (its newest reading carries a fault code).
+    edge.faulted = [{ deviceId: DEVICE, site: 'site-00', kind: 'ev-charger', ts: t - 1000, reason: 'fault_code' }];
     cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, 'cloud-pass', { YULAN_ADMIN_TOKEN: ADMIN, YULAN_FIRMWARE_KEYS: join(tmp.dir, 'keys.json') })), silentLogger);
     operatorId = ((await api('POST', '/people', { login: 'chen.jing', name: '陈静', role: 'operator', password: PASSWORD })).person as { id: string }).id;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -68,6 +70,20 @@ describe.runIf(haveChromium)('console history, firmware upload and complaints in
     await browser?.close();
     await cloud?.close(); await broker?.close(); await edge?.close();
     tmp.cleanup();
+  });
+
+  it('the fleet counts the faulted charger per site and kind and filters to it', async () => {
+    await page.getByText('200 devices').waitFor();
+    await page.locator('.stat[data-faulted="1"]').waitFor();
+    await page.getByText('Devices by site and kind').click();
+    const row = page.locator('details.counts tbody tr').filter({ hasText: 'site-00' }).filter({ hasText: /EV charger/i });
+    expect((await row.locator('td').allInnerTexts()).at(-1)).toBe('1');
+    await page.getByLabel('Faulted only').check();
+    await page.getByText('1 devices').waitFor();
+    await page.getByRole('link', { name: DEVICE }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.getByLabel('Faulted only').uncheck();
+    await page.getByText('200 devices').waitFor();
   });
 
   it('the device page shows its presence timeline and the firmware versions it reported', async () => {

@@ -1187,6 +1187,8 @@ export interface paths {
                     firmware?: string;
                     /** @description case-insensitive substring of the id or name */
                     q?: string;
+                    /** @description only devices whose newest reading is a fault (docs/console.md, "Faulted") */
+                    faulted?: boolean;
                     sort: "id" | "site" | "kind" | "status" | "firmware" | "lastSeen";
                     order: "asc" | "desc";
                     limit: number;
@@ -1309,7 +1311,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Devices per site and kind (online, offline, disabled) and what changed in the last hour */
+        /** Devices per site and kind (online, offline, disabled, faulted) and what changed in the last hour */
         get: {
             parameters: {
                 query?: never;
@@ -1333,6 +1335,8 @@ export interface paths {
                                 online: number;
                                 offline: number;
                                 disabled: number;
+                                /** @description enabled devices whose newest reading is a fault; online and offline include them */
+                                faulted: number;
                                 total: number;
                             }[];
                             lastHour: {
@@ -1340,6 +1344,8 @@ export interface paths {
                                 wentOffline: number;
                                 registered: number;
                             };
+                            /** @description false: the edge did not answer, faulted counts are 0 and unknown */
+                            faultedAvailable: boolean;
                             /** Format: date-time */
                             asOf: string;
                         };
