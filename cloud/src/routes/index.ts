@@ -18,6 +18,7 @@ import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
 import brokerRoutes from '../console/broker-routes.js';
 import deviceHistoryRoutes from '../console/device-history-routes.js';
+import brokerLiveRoute from '../console/broker-live-route.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
@@ -45,6 +46,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       }
       await admin.register(metrics, opts);
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
+      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}) });
     },
     { prefix: '/api/v1' },
   );
