@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
+import type { SessionWatch } from '../care/contracts.js';
 import type { BrokerRoutesOptions } from './broker-routes.js';
 import '../types.js';
 
@@ -11,7 +12,12 @@ import '../types.js';
  * The cloud holds one upstream connection per open screen and closes it with the screen;
  * the broker token never leaves the cloud.
  */
-const brokerLiveRoute: FastifyPluginAsyncTypebox<BrokerRoutesOptions> = async (fastify, opts) => {
+export interface BrokerLiveOptions extends BrokerRoutesOptions {
+  /** a stream opened with a session ends with it (logout, expiry, role change) */
+  sessions?: SessionWatch;
+}
+
+const brokerLiveRoute: FastifyPluginAsyncTypebox<BrokerLiveOptions> = async (fastify, opts) => {
   fastify.get('/broker/live', {
     schema: {
       tags: ['broker'], security: adminSecurity,
@@ -38,6 +44,12 @@ const brokerLiveRoute: FastifyPluginAsyncTypebox<BrokerRoutesOptions> = async (f
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.on('close', () => abort.abort());
+    const session = opts.sessions?.sessionOf(request);
+    const unwatch = session?.onEnd((reason) => {
+      if (!res.writableEnded) res.end(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+      abort.abort();
+    });
+    if (unwatch) res.on('close', unwatch);
     const reader = upstream.body.getReader();
     try {
       for (;;) {

@@ -46,7 +46,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       }
       await admin.register(metrics, opts);
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
-      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}) });
+      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },
     { prefix: '/api/v1' },
   );

@@ -44,6 +44,7 @@ export function Broker({ role }: { role: string }) {
     const es = new EventSource('/api/v1/broker/live');
     es.addEventListener('clients', () => void reload.current());
     es.addEventListener('counters', (e) => setCounters(JSON.parse((e as MessageEvent<string>).data) as Counters));
+    es.addEventListener('end', () => { es.close(); window.dispatchEvent(new CustomEvent('yulan:signed-out')); });
     return () => es.close();
   }, []);
   useEffect(() => {
