@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { safeEqual } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { AedesView, ClientInfo } from './aedes-view.js';
+import { serveAdminEvents } from './admin-events.js';
 import type { BrokerMetrics } from './metrics.js';
 
 /**
@@ -16,6 +17,7 @@ import type { BrokerMetrics } from './metrics.js';
  *   POST /admin/clients/:id/disconnect           204, or 404 when not connected here
  *   GET  /admin/retained?filter=&limit=          count, bytes, the first `limit` messages
  *   GET  /admin/counters                         the same figures as /metrics
+ *   GET  /admin/events                           server-sent events: client changes, counters (admin-events.ts)
  *
  * In the clustered mode each worker answers for its own clients (the listener is shared,
  * so a request lands on one worker): the view is per process.
@@ -49,6 +51,7 @@ export function createAdminApi(o: AdminApiOptions): AdminHandler {
       o.metrics.adminRefused++;
       return json(res, 401, { error: 'unauthorized' });
     }
+    if (path === `${ADMIN_PREFIX}events` && req.method === 'GET') return serveAdminEvents(o, req, res);
     const url = new URL(req.url ?? '/', 'http://broker');
     const rest = path.slice(ADMIN_PREFIX.length).split('/');
     const method = req.method ?? 'GET';

@@ -48,6 +48,8 @@ export interface AedesView {
   /** Closes the client's connection; false when no such client is connected here. */
   disconnect(id: string): boolean;
   retained(filter: string, max: number): Promise<{ messages: RetainedInfo[]; count: number; bytes: number }>;
+  /** Calls `listener` when a client connects or disconnects here; returns the unsubscribe. */
+  onChange(listener: (change: { id: string; connected: boolean }) => void): () => void;
 }
 
 /** Subscriptions the broker adds for its own use (Aedes' `$SYS` keep-alive) are not the client's. */
@@ -60,11 +62,15 @@ export function createAedesView(aedes: Aedes, usernameOf: (client: Client) => st
   const touch = (client: Client | null): void => {
     if (client) active.set(client, Date.now());
   };
+  const listeners = new Set<(change: { id: string; connected: boolean }) => void>();
+  const changed = (id: string, connected: boolean): void => { for (const l of listeners) l({ id, connected }); };
   aedes.on('client', (client) => {
     const now = Date.now();
     since.set(client, now);
     active.set(client, now);
+    changed(client.id, true);
   });
+  aedes.on('clientDisconnect', (client) => { if (since.has(client)) changed(client.id, false); });
   aedes.on('publish', (_p, client) => touch(client));
   aedes.on('subscribe', (_s, client) => touch(client));
   aedes.on('unsubscribe', (_s, client) => touch(client));
@@ -111,6 +117,10 @@ export function createAedesView(aedes: Aedes, usernameOf: (client: Client) => st
       if (!c) return false;
       c.close();
       return true;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => { listeners.delete(listener); };
     },
     async retained(filter, max) {
       const messages: RetainedInfo[] = [];

@@ -48,6 +48,10 @@ export interface EdgeClient {
   latest(deviceIds: readonly string[]): Promise<Record<string, EdgeLatest>>;
   telemetry(q: TelemetryQuery): Promise<unknown>;
   events(q: EventsQuery): Promise<unknown>;
+  /** Devices whose newest reading is a fault (edge `GET /v1/faulted`, rule in edge/src/domain/faults.ts) */
+  faulted(): Promise<unknown>;
+  /** A device's presence records in the range and the one before it (edge `GET /v1/presence`) */
+  presence(q: EventsQuery): Promise<unknown>;
   airQuality(q: AirQualityQuery): Promise<unknown>;
   /** AQI / noise exceedance episodes of a site or monitor (edge `GET /v1/air-quality/exceedances`) */
   airExceedances(q: { scope: 'device' | 'site'; id: string; from?: number; to?: number }): Promise<unknown>;
@@ -149,6 +153,13 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     events(q) {
       const { deviceId, from, to, limit } = q;
       return get('/v1/events', { deviceId, from, to, limit }, queryTimeout);
+    },
+    faulted() {
+      return get('/v1/faulted', {}, latestTimeout);
+    },
+    presence(q) {
+      const { deviceId, from, to, limit } = q;
+      return get('/v1/presence', { deviceId, from, to, limit }, queryTimeout);
     },
     airQuality(q) {
       const { scope, id, measure, period, from, to, limit } = q;

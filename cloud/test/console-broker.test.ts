@@ -129,4 +129,27 @@ describe('broker view permissions', () => {
     expect(r.status).toBe(503);
     expect(((await r.json()) as { message: string }).message).toContain('YULAN_BROKER_ADMIN_URL');
   });
+  it('pushes client changes and counters over /broker/live; the stream ends when the person signs out; care roles get 403', async () => {
+    expect((await call('GET', '/api/v1/broker/live', 'family')).status).toBe(403);
+    const login = await fetch(`${cloud.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'p-operator', password: PASSWORD }) });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const res = await fetch(`${cloud.url}/api/v1/broker/live`, { headers: { cookie } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const until = async (pattern: RegExp): Promise<void> => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await until(/event: counters\ndata: \{/);
+    await device('dev-3');
+    await until(/event: clients\ndata: \[\{"id":"dev-3","connected":true\}\]/);
+    expect((await fetch(`${cloud.url}/api/v1/auth/logout`, { method: 'POST', headers: { cookie } })).status).toBe(204);
+    await until(/event: end\ndata: \{"reason":/);
+    await reader.cancel().catch(() => undefined);
+  });
 });

@@ -100,5 +100,8 @@ describe('GET /api/v1/fleet/counts', () => {
     for (const x of c.bySiteKind) expect(x.online + x.offline + x.disabled).toBe(x.total);
     expect(c.bySiteKind.find((x) => x.site === 'site-5' && x.kind === 'parcel-locker')?.disabled).toBe(1);
     expect(c.lastHour).toEqual({ wentOnline: Math.ceil(N / 3), wentOffline: 0, registered: N });
+    // The edge is down: no faulted counts, and the answer says they are unknown rather than 0.
+    expect((c as unknown as { faultedAvailable: boolean }).faultedAvailable).toBe(false);
+    expect(c.bySiteKind.every((x) => (x as unknown as { faulted: number }).faulted === 0)).toBe(true);
   });
 });

@@ -50,9 +50,10 @@ afterAll(async () => {
 });
 
 describe('the permission table', () => {
-  it('gives operators view, command, twin, firmware and broker, admins everything, care roles nothing', () => {
+  it('gives operators view, command, twin, firmware, broker and complaints, admins everything, care roles nothing', () => {
     const person = (role: keyof typeof ROLE_PERMISSIONS) => ({ kind: 'person' as const, userId: 'u', role, name: 'x', locale: 'en' as const });
-    expect(ROLE_PERMISSIONS.operator).toEqual(['view', 'command', 'twin', 'firmware', 'broker']);
+    expect(ROLE_PERMISSIONS.operator).toEqual(['view', 'command', 'twin', 'firmware', 'broker', 'complaints']);
+    expect(permissionFor('GET', '/api/v1/complaints/:id')).toBe('complaints');
     expect(can(person('operator'), 'registry')).toBe(false);
     expect(can(person('admin'), 'people')).toBe(true);
     expect(can({ kind: 'admin-token' }, 'registry')).toBe(true);
@@ -113,6 +114,34 @@ describe('people on the device API', () => {
     const twin = await ok<{ desired: { version: number; updatedBy: string } }>('PUT', '/api/v1/devices/ch-1/twin/desired', 'operator', { settings: { current_limit_a: 16 } });
     expect(twin.desired).toMatchObject({ version: 1, updatedBy: ids.operator });
     expect((await call('POST', '/api/v1/devices/ch-1/commands', 'family', { name: 'reboot' })).status).toBe(403);
+  });
+});
+
+describe('device history and complaints for people', () => {
+  it('an operator reads a presence timeline and firmware history; bad ranges are 400, unknown devices 404, care roles 403', async () => {
+    const t = Date.now();
+    edge.presence = { 'ch-1': [
+      { ts: t - 7_200_000, online: true, reason: 'birth', firmware: '1.0.0' },
+      { ts: t - 1_800_000, online: false, reason: 'will', firmware: '' },
+      { ts: t - 600_000, online: true, reason: 'birth', firmware: '1.1.0' },
+    ] };
+    const tl = await ok<{ intervals: { state: string }[]; totals: Record<string, number>; changes: number }>('GET', `/api/v1/devices/ch-1/presence?from=${t - 3_600_000}&to=${t}`, 'operator');
+    expect(tl.intervals.map((i) => i.state)).toEqual(['online', 'offline', 'online']);
+    expect(tl.totals).toEqual({ online: 2_400_000, offline: 1_200_000, unknown: 0 });
+    expect(tl.changes).toBe(2);
+    const fw = await ok<{ versions: { version: string }[]; edgeAvailable: boolean }>('GET', '/api/v1/devices/ch-1/firmware-history', 'operator');
+    expect(fw.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0']);
+    expect(fw.edgeAvailable).toBe(true);
+    expect((await call('GET', `/api/v1/devices/ch-1/presence?from=${t}&to=${t - 1}`, 'operator')).status).toBe(400);
+    expect((await call('GET', `/api/v1/devices/ch-1/presence?from=0&to=${t}`, 'operator')).status).toBe(400);
+    expect((await call('GET', '/api/v1/devices/nope/presence', 'operator')).status).toBe(404);
+    expect((await call('GET', '/api/v1/devices/ch-1/presence', 'family')).status).toBe(403);
+  });
+
+  it('complaints: operators may read them, care roles may not, nobody signed out', async () => {
+    expect((await call('GET', '/api/v1/complaints', 'operator')).status).toBe(200);
+    expect((await call('GET', '/api/v1/complaints', 'worker')).status).toBe(403);
+    expect((await call('GET', '/api/v1/complaints', null)).status).toBe(401);
   });
 });
 

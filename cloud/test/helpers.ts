@@ -64,6 +64,10 @@ export interface EdgeStub {
   erased: { deviceId: string; from: number; to: number }[];
   /** make DELETE /v1/data answer this status with {message} */
   failErase?: { status: number; message: string };
+  /** presence records per device for /v1/presence (answered by range, with the one before) */
+  presence?: Record<string, { ts: number; online: boolean; reason: string; firmware: string }[]>;
+  /** what /v1/faulted answers (devices whose newest reading is a fault) */
+  faulted?: { deviceId: string; site: string; kind: string; ts: number; reason: string }[];
   close(): Promise<void>;
 }
 
@@ -97,6 +101,14 @@ export async function startEdgeStub(token = 'edge-token-for-tests'): Promise<Edg
         if (stub.failErase) return send(res, stub.failErase.status, { message: stub.failErase.message });
         stub.erased.push({ deviceId, from: Number(query.from), to: Number(query.to) });
         return send(res, 200, { deviceId, from: Number(query.from), to: Number(query.to), outboxDropped: 0 });
+      case '/v1/faulted':
+        return send(res, 200, { devices: stub.faulted ?? [] });
+      case '/v1/presence': {
+        const all = [...(stub.presence?.[deviceId] ?? [])].sort((a, b) => a.ts - b.ts);
+        const from = Number(query.from ?? 0);
+        const to = Number(query.to ?? Date.now());
+        return send(res, 200, { deviceId, before: all.filter((x) => x.ts < from).at(-1) ?? null, points: all.filter((x) => x.ts >= from && x.ts < to) });
+      }
       case '/v1/events':
         return send(res, 200, {
           events: [{ ts: 1, seq: 1, deviceId, type: 'fall', severity: 3, message: 'fall detected', attributes: { room: 'bedroom' } }],

@@ -66,6 +66,8 @@ describe('one-tap pollution complaints (一键投诉)', () => {
     expect(statSync(join(fx.dir, 'complaints.key')).mode & 0o077).toBe(0);
     expect((await call(app, 'GET', `/api/v1/complaints/${id}`, undefined, auth)).body.contact).toBeUndefined();
     expect((await call(app, 'GET', `/api/v1/complaints/${id}/audit`, undefined, auth)).body.items).toEqual([]);
+    // No reason, no contact: the reveal is refused before anything is read or audited.
+    expect((await call(app, 'GET', `/api/v1/complaints/${id}?contact=true&reason=%20`, undefined, auth)).status).toBe(400);
     const shown = await call(app, 'GET', `/api/v1/complaints/${id}?contact=true&reason=call back`, undefined, auth);
     expect(shown.body.contact).toBe('li.hua@example.cn');
     const audit = (await call(app, 'GET', `/api/v1/complaints/${id}/audit`, undefined, auth)).body.items as Json[];

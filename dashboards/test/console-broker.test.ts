@@ -29,12 +29,13 @@ describe.runIf(haveChromium)('console broker view in headless Chromium', () => {
   const clients: MqttClient[] = [];
   const problems: string[] = [];
   const dialogs: string[] = [];
+  let mqttUrl = '';
 
   beforeAll(async () => {
     for (const id of ['env-monitor-001', 'env-monitor-002', 'parcel-locker-007']) auth.add(id);
     auth.add('fall-sensor-003', { kind: DeviceKind.FALL_SENSOR as KnownKind });
     broker = await startBroker(await testConfig(tmp.dir), brokerLogger, { deviceAuth: auth });
-    const mqttUrl = `mqtt://127.0.0.1:${broker.mqttPort}`;
+    mqttUrl = `mqtt://127.0.0.1:${broker.mqttPort}`;
     edge = await startEdgeStub();
     cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, { url: mqttUrl, published: [], close: async () => undefined }, edge, CLOUD_PASSWORD, {
       YULAN_ADMIN_TOKEN: ADMIN, YULAN_BROKER_TOKEN: BROKER_TOKEN, YULAN_BROKER_ADMIN_URL: `http://127.0.0.1:${broker.wsPort}`,
@@ -88,6 +89,11 @@ describe.runIf(haveChromium)('console broker view in headless Chromium', () => {
     expect(dialogs).toHaveLength(1);
     expect(dialogs[0]).toContain('env-monitor-002');
     expect(await page.locator('tr[data-client="env-monitor-001"]').count()).toBe(1);
+
+    // Pushed by the broker over SSE (no timer on the page): a monitor that connects now shows up.
+    auth.add('env-monitor-004');
+    clients.push(await mqttClient(mqttUrl, { clientId: 'env-monitor-004', username: 'env-monitor-004', password: 'secret-env-monitor-004' }));
+    await page.locator('tr[data-client="env-monitor-004"]').waitFor();
 
     await page.getByRole('button', { name: '中文' }).click();
     await page.locator('html[lang="zh-CN"]').waitFor();

@@ -119,9 +119,19 @@ export function buildHttpApi(d: HttpApiDeps): FastifyInstance {
     return { devices: d.latest.get(ids) };
   });
 
+  // Devices whose newest reading is a fault (edge/src/domain/faults.ts), for fleet counts.
+  app.get('/v1/faulted', async () => ({ devices: d.latest.faulted() }));
+
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (req) => {
     const q = req.query;
     return { events: await d.store.queryEvents({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit }) };
+  });
+
+  // Presence records in the range and the one before it (the console's presence timeline
+  // and firmware history); same query shape as events.
+  app.get('/v1/presence', { schema: { querystring: EventsQuery } }, async (req) => {
+    const q = req.query;
+    return { deviceId: q.deviceId, ...(await d.store.queryPresence({ deviceId: q.deviceId, ...range(q, now()), limit: q.limit })) };
   });
 
   const erase = d.erase;

@@ -1,5 +1,8 @@
 import type { ReadingRecord } from './domain/records.js';
 import type { LatestPoint } from './store/store.js';
+import { faultOf, type FaultReason } from './domain/faults.js';
+
+export interface FaultedEntry { deviceId: string; site: string; kind: string; ts: number; reason: FaultReason }
 
 export interface LatestEntry {
   ts: number;
@@ -10,14 +13,24 @@ export interface LatestEntry {
   text: Record<string, string>;
 }
 
-/** Last reading per device (by device time, then seq), kept in memory for /v1/latest. */
+/** Last reading per device (by device time, then seq), kept in memory for /v1/latest.
+ * The devices whose latest reading is a fault (domain/faults.ts) are kept apart as it
+ * changes, so /v1/faulted costs the faulted few, not a scan of every device. */
 export class LatestCache {
   private readonly map = new Map<string, LatestEntry>();
+  private readonly faults = new Map<string, FaultedEntry>();
 
   offer(deviceId: string, e: LatestEntry): void {
     const cur = this.map.get(deviceId);
     if (cur && (cur.ts > e.ts || (cur.ts === e.ts && cur.seq > e.seq))) return;
     this.map.set(deviceId, e);
+    const reason = faultOf(e.kind, e.fields);
+    if (reason) this.faults.set(deviceId, { deviceId, site: e.site, kind: e.kind, ts: e.ts, reason });
+    else this.faults.delete(deviceId);
+  }
+
+  faulted(): FaultedEntry[] {
+    return [...this.faults.values()];
   }
 
   offerReading(r: ReadingRecord): void {
@@ -34,6 +47,7 @@ export class LatestCache {
   forget(deviceId: string, fromMs: number, toMs: number): boolean {
     const e = this.map.get(deviceId);
     if (!e || e.ts < fromMs || e.ts >= toMs) return false;
+    this.faults.delete(deviceId);
     return this.map.delete(deviceId);
   }
 

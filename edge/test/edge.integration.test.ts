@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Channel, DeviceKind, Event } from '@yulan/protos';
+import { Channel, DeviceKind, Event, Presence } from '@yulan/protos';
 import { loadEdgeConfig, startEdge, type EdgeConfig, type EdgeHandle } from '../src/index.js';
 import {
   EDGE_PASS, connectDevice, envTelemetry, envTopic, publishAll, startBroker, waitFor,
@@ -102,6 +102,22 @@ describe('edge agent end to end (aedes + MQTT + SQLite + HTTP)', () => {
     });
     const agg = await get(`/v1/telemetry?deviceId=env-a&resolution=1m&from=${T0w}&to=${T0w + 60_000}&fields=pm25_ugm3`);
     expect(agg.body.points[0].fields.pm25_ugm3).toMatchObject({ count: 599, min: 0, max: 49, last: 599 % 50 });
+  });
+
+  it('serves a device\'s presence history with the record before the range (console timeline)', async () => {
+    const dev = await connectDevice(broker.url, 'env-p');
+    const pres = (tsMs: number, online: boolean, firmwareVersion: string) => ({
+      topic: envTopic('env-p', Channel.Presence),
+      payload: Presence.encode({ deviceId: 'env-p', kind: DeviceKind.ENV_MONITOR, online, tsMs, firmwareVersion, reason: online ? 'birth' : 'will' }),
+    });
+    await publishAll(dev, [pres(ts(1), true, '1.0.0'), pres(ts(2), false, ''), pres(ts(3), true, '1.1.0')]);
+    await dev.endAsync();
+    const path = `/v1/presence?deviceId=env-p&from=${ts(2)}&to=${ts(10)}`;
+    await waitFor('presence stored', async () => (await get(path)).body.points?.length === 2);
+    const r = await get(path);
+    expect(r.body.before).toEqual({ ts: ts(1), online: true, reason: 'birth', firmware: '1.0.0' });
+    expect(r.body.points.map((p: { online: boolean; firmware: string }) => [p.online, p.firmware])).toEqual([[false, ''], [true, '1.1.0']]);
+    expect((await get('/v1/presence?deviceId=env-p&limit=0')).status).toBe(400);
   });
 
   it('enforces the bearer token and rejects bad parameters with clear 400s', async () => {

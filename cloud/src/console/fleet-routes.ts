@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { CloudError } from '../errors.js';
+import { CloudError, CloudErrorCode } from '../errors.js';
 import type { FleetCounts } from '../repositories/device-repository.js';
 import { adminSecurity, errorResponses, Id, KindSlugSchema, StatusSchema } from '../schemas/common.js';
 import { DeviceView } from '../schemas/devices.js';
@@ -16,6 +16,7 @@ export const FleetQuerySchema = Type.Object({
   status: Type.Optional(StatusSchema),
   firmware: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   q: Type.Optional(Type.String({ maxLength: 64, description: 'case-insensitive substring of the id or name' })),
+  faulted: Type.Optional(Type.Boolean({ description: 'only devices whose newest reading is a fault (docs/console.md, "Faulted")' })),
   sort: Type.Union(['id', 'site', 'kind', 'status', 'firmware', 'lastSeen'].map((s) => Type.Literal(s)), { default: 'id' }),
   order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' }),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
@@ -23,11 +24,13 @@ export const FleetQuerySchema = Type.Object({
 }, { additionalProperties: false });
 
 const CountRow = Type.Object({
-  site: Type.String(), kind: KindSlugSchema, online: Type.Integer(), offline: Type.Integer(), disabled: Type.Integer(), total: Type.Integer(),
+  site: Type.String(), kind: KindSlugSchema, online: Type.Integer(), offline: Type.Integer(), disabled: Type.Integer(),
+  faulted: Type.Integer({ description: 'enabled devices whose newest reading is a fault; online and offline include them' }), total: Type.Integer(),
 });
 export const FleetCountsSchema = Type.Object({
   bySiteKind: Type.Array(CountRow),
   lastHour: Type.Object({ wentOnline: Type.Integer(), wentOffline: Type.Integer(), registered: Type.Integer() }),
+  faultedAvailable: Type.Boolean({ description: 'false: the edge did not answer, faulted counts are 0 and unknown' }),
   asOf: Type.String({ format: 'date-time' }),
 });
 
@@ -36,7 +39,14 @@ const COUNTS_TTL_MS = 2000;
 
 /** The console's fleet table and its counts (issue 15), behind `authorizeStaff` (view). */
 const fleetRoutes: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, opts) => {
-  let cached: { at: number; counts: FleetCounts } | undefined;
+  let cached: { at: number; counts: FleetCounts; faultedAvailable: boolean } | undefined;
+
+  /** Ids of the faulted devices, from the edge (it keeps the set as readings arrive). */
+  async function faultedIds(): Promise<string[]> {
+    const body = (await fastify.edge.faulted()) as { devices?: unknown } | null;
+    if (!Array.isArray(body?.devices)) throw new CloudError(CloudErrorCode.EdgeBadResponse, 'edge /v1/faulted: missing "devices"');
+    return body.devices.flatMap((d) => (typeof (d as { deviceId?: unknown }).deviceId === 'string' ? [(d as { deviceId: string }).deviceId] : []));
+  }
 
   fastify.get('/fleet', {
     schema: {
@@ -50,6 +60,7 @@ const fleetRoutes: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify
       ...(q.site !== undefined ? { site: q.site } : {}), ...(q.kind !== undefined ? { kind: q.kind } : {}),
       ...(q.status !== undefined ? { status: q.status } : {}), ...(q.firmware !== undefined ? { firmware: q.firmware } : {}),
       ...(q.q !== undefined ? { text: q.q.trim() } : {}),
+      ...(q.faulted === true ? { ids: await faultedIds() } : {}),
       sort: q.sort as 'id', order: q.order, limit: q.limit, offset: q.offset,
     });
     let latest = {};
@@ -71,13 +82,23 @@ const fleetRoutes: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify
 
   fastify.get('/fleet/counts', {
     schema: {
-      tags: ['devices'], summary: 'Devices per site and kind (online, offline, disabled) and what changed in the last hour',
+      tags: ['devices'], summary: 'Devices per site and kind (online, offline, disabled, faulted) and what changed in the last hour',
       security: adminSecurity, response: { 200: FleetCountsSchema, ...errorResponses(401, 403, 429) },
     },
   }, async () => {
     const now = Date.now();
-    if (!cached || now - cached.at > COUNTS_TTL_MS) cached = { at: now, counts: await fastify.devices.fleetCounts() };
-    return { ...cached.counts, asOf: new Date(cached.at).toISOString() };
+    if (!cached || now - cached.at > COUNTS_TTL_MS) {
+      let ids: string[] = [];
+      let faultedAvailable = true;
+      try {
+        ids = await faultedIds();
+      } catch (err) {
+        if (!(err instanceof CloudError)) throw err;
+        faultedAvailable = false;
+      }
+      cached = { at: now, counts: await fastify.devices.fleetCounts(ids), faultedAvailable };
+    }
+    return { ...cached.counts, faultedAvailable: cached.faultedAvailable, asOf: new Date(cached.at).toISOString() };
   });
 };
 export default fleetRoutes;

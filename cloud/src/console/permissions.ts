@@ -20,6 +20,8 @@ export const Permission = {
   People: 'people',
   /** disconnect a client from the broker (reading the broker view is `view`) */
   Broker: 'broker',
+  /** residents' pollution complaints: read them, reveal a contact (with a reason, audited), close */
+  Complaints: 'complaints',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 
@@ -32,7 +34,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   admin: ALL,
   // Operators may disconnect broker clients: it ends one connection, the client comes back
   // by itself (disabling a device, which keeps it out, stays `registry`), and it is audited.
-  operator: [Permission.View, Permission.Command, Permission.Twin, Permission.Firmware, Permission.Broker],
+  // Complaints: operators follow them up and may call a reporter back (each reveal audited).
+  operator: [Permission.View, Permission.Command, Permission.Twin, Permission.Firmware, Permission.Broker, Permission.Complaints],
   family: [],
   worker: [],
   callcentre: [],
@@ -63,6 +66,10 @@ const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/devices/:id/rotate-secret': Permission.Registry,
   'POST /api/v1/sites': Permission.Registry,
   'POST /api/v1/broker/clients/:id/disconnect': Permission.Broker,
+  'GET /api/v1/complaints': Permission.Complaints,
+  'GET /api/v1/complaints/:id': Permission.Complaints,
+  'GET /api/v1/complaints/:id/audit': Permission.Complaints,
+  'POST /api/v1/complaints/:id/close': Permission.Complaints,
 };
 
 /** The permission a request needs: listed routes as listed, other reads `view`, and any

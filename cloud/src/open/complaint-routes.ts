@@ -1,6 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { PublicRateLimit } from '../sta/public-rate-limit.js';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import { actorOf } from '../care/people/route-helpers.js';
 import type { ComplaintsService } from './complaints-service.js';
 import { sendCached, withinBudget } from './public-http.js';
 import '../types.js';
@@ -20,8 +22,8 @@ const NewComplaint = Type.Object({
 const Id = Type.Object({ id: Type.String({ pattern: '^c-[a-z0-9]{1,12}-[0-9a-f]{8}$' }) });
 
 /** Anonymous complaints in (`/open/v1/complaints`) and the operators' side
- * (`/api/v1/complaints`, admin token): list, one with its evidence, the contact on an
- * audited request, close. */
+ * (`/api/v1/complaints`, the admin token or a person with the `complaints` permission):
+ * list, one with its evidence, the contact on an audited request with a reason, close. */
 export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async (fastify, opts) => {
   const c = opts.complaints;
   const config = { rateLimit: false };
@@ -54,8 +56,9 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
   });
 
   await fastify.register(async (admin) => {
-    admin.addHook('onRequest', admin.requireAdmin);
-    const actor = (req: FastifyRequest): string => `admin-token@${req.ip}`;
+    admin.addHook('onRequest', admin.authorizeStaff);
+    // The person (their id) or 'admin-token', and where from.
+    const actor = (req: FastifyRequest): string => `${req.principal ? actorOf(req.principal) : 'admin-token'}@${req.ip}`;
     admin.get('/complaints', {
       schema: {
         tags: ['complaints'], summary: 'List complaints (newest first); contacts are never listed',
@@ -77,6 +80,7 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
       },
     }, async (request) => {
       const q = request.query as { contact: boolean; reason?: string };
+      if (q.contact && !q.reason?.trim()) throw new CloudError(CloudErrorCode.Validation, 'revealing a contact needs a reason (it is written to the audit log)');
       return c.get((request.params as { id: string }).id, { contact: q.contact, actor: actor(request), ...(q.reason ? { reason: q.reason } : {}) });
     });
     admin.get('/complaints/:id/audit', { schema: { tags: ['complaints'], summary: 'Who looked at or changed the complaint', params: Id } },

@@ -53,6 +53,8 @@ export interface FleetQuery {
   firmware?: string;
   /** case-insensitive substring of the id or the name */
   text?: string;
+  /** only these devices (the console's "faulted" filter: the edge's faulted set) */
+  ids?: readonly string[];
   sort: 'id' | 'site' | 'kind' | 'status' | 'firmware' | 'lastSeen';
   order: 'asc' | 'desc';
   limit: number;
@@ -60,7 +62,8 @@ export interface FleetQuery {
 }
 
 export interface FleetCounts {
-  bySiteKind: { site: string; kind: KindSlug; online: number; offline: number; disabled: number; total: number }[];
+  /** faulted: enabled devices among the ids given to fleetCounts (0 when none given) */
+  bySiteKind: { site: string; kind: KindSlug; online: number; offline: number; disabled: number; faulted: number; total: number }[];
   /** presence changes (newest state per device) and registrations in the last hour */
   lastHour: { wentOnline: number; wentOffline: number; registered: number };
 }
@@ -111,8 +114,9 @@ export interface DeviceRepository {
   list(filter: DeviceFilter): Promise<DevicePage>;
   /** The console's fleet page, answered from indexes. */
   fleet(query: FleetQuery): Promise<DevicePage>;
-  /** Devices per site and kind by state, and what changed in the last hour. */
-  fleetCounts(): Promise<FleetCounts>;
+  /** Devices per site and kind by state, and what changed in the last hour; `faultedIds`
+   * (the edge's faulted set) are counted as `faulted` where registered and enabled. */
+  fleetCounts(faultedIds?: readonly string[]): Promise<FleetCounts>;
   /** Replaces the secret hash (rotation). @returns the device, or undefined for an unknown id */
   setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined>;
   /** @returns the updated device, or undefined for an unknown id */

@@ -210,8 +210,8 @@ export class SqliteDeviceRepository implements DeviceRepository {
     return wrapDb('listing the fleet', () => fleetPage(this.db, COLUMNS, toRecord, q));
   }
 
-  async fleetCounts(): Promise<FleetCounts> {
-    return wrapDb('counting the fleet', () => fleetCounts(this.db, this.now()));
+  async fleetCounts(faultedIds?: readonly string[]): Promise<FleetCounts> {
+    return wrapDb('counting the fleet', () => fleetCounts(this.db, this.now(), faultedIds));
   }
 
   async setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined> {

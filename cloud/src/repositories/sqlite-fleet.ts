@@ -34,6 +34,11 @@ export function fleetWhere(q: Omit<FleetQuery, 'sort' | 'order' | 'limit' | 'off
   if (q.status === DeviceStatus.Disabled) where.push('disabled = 1');
   if (q.status === DeviceStatus.Online) where.push('disabled = 0 AND online = 1');
   if (q.status === DeviceStatus.Offline) where.push('disabled = 0 AND online = 0');
+  if (q.ids !== undefined) {
+    // One bound JSON array, looked up by primary key: no SQL built from the ids.
+    where.push('id IN (SELECT value FROM json_each(@ids))');
+    params.ids = JSON.stringify(q.ids);
+  }
   if (q.text !== undefined && q.text !== '') {
     // Substring of id or name, case-insensitive; LIKE's wildcards in the text are literal.
     where.push(`(id LIKE @text ESCAPE '\\' OR name LIKE @text ESCAPE '\\')`);
@@ -52,12 +57,20 @@ export function fleetPage<R>(db: Database.Database, columns: string, toRecord: (
   return { items: rows.map(toRecord), total };
 }
 
-export function fleetCounts(db: Database.Database, nowMs: number): FleetCounts {
-  const rows = db.prepare(
+export function fleetCounts(db: Database.Database, nowMs: number, faultedIds: readonly string[] = []): FleetCounts {
+  const counted = db.prepare(
     `SELECT site, kind, SUM(disabled = 0 AND online = 1) AS online, SUM(disabled = 0 AND online = 0) AS offline,
        SUM(disabled) AS disabled, COUNT(*) AS total
      FROM devices GROUP BY site, kind ORDER BY site, kind`,
   ).all() as { site: string; kind: KindSlug; online: number; offline: number; disabled: number; total: number }[];
+  // The faulted few by primary key; the registry's site and kind win over the edge's.
+  const faulted = new Map<string, number>();
+  if (faultedIds.length > 0) {
+    const f = db.prepare(`SELECT site, kind, COUNT(*) AS n FROM devices WHERE disabled = 0 AND id IN (SELECT value FROM json_each(?)) GROUP BY site, kind`)
+      .all(JSON.stringify(faultedIds)) as { site: string; kind: string; n: number }[];
+    for (const r of f) faulted.set(`${r.site}\u0000${r.kind}`, r.n);
+  }
+  const rows = counted.map((r) => ({ ...r, faulted: faulted.get(`${r.site}\u0000${r.kind}`) ?? 0 }));
   const since = nowMs - 3_600_000;
   const hour = db.prepare(
     `SELECT SUM(online = 1) AS wentOnline, SUM(online = 0) AS wentOffline FROM devices WHERE presence_ts >= ?`,

@@ -18,6 +18,8 @@ import catalogRoute from '../console/catalog-route.js';
 import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
 import brokerRoutes from '../console/broker-routes.js';
+import deviceHistoryRoutes from '../console/device-history-routes.js';
+import brokerLiveRoute from '../console/broker-live-route.js';
 import { openDataPlugin } from '../open/index.js';
 import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
@@ -41,12 +43,14 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(fleetRoutes, audit);
       await admin.register(catalogRoute);
       await admin.register(rotateSecretRoute);
+      await admin.register(deviceHistoryRoutes, { ...audit, ...(opts.firmware ? { firmware: opts.firmware } : {}) });
       if (opts.deviceCerts) await admin.register(deviceCertRoutes, { certs: opts.deviceCerts });
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
       await admin.register(metrics, opts);
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
+      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },
     { prefix: '/api/v1' },
   );

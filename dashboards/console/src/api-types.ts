@@ -1199,6 +1199,8 @@ export interface paths {
                     firmware?: string;
                     /** @description case-insensitive substring of the id or name */
                     q?: string;
+                    /** @description only devices whose newest reading is a fault (docs/console.md, "Faulted") */
+                    faulted?: boolean;
                     sort: "id" | "site" | "kind" | "status" | "firmware" | "lastSeen";
                     order: "asc" | "desc";
                     limit: number;
@@ -1323,7 +1325,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Devices per site and kind (online, offline, disabled) and what changed in the last hour */
+        /** Devices per site and kind (online, offline, disabled, faulted) and what changed in the last hour */
         get: {
             parameters: {
                 query?: never;
@@ -1347,6 +1349,8 @@ export interface paths {
                                 online: number;
                                 offline: number;
                                 disabled: number;
+                                /** @description enabled devices whose newest reading is a fault; online and offline include them */
+                                faulted: number;
                                 total: number;
                             }[];
                             lastHour: {
@@ -1354,6 +1358,8 @@ export interface paths {
                                 wentOffline: number;
                                 registered: number;
                             };
+                            /** @description false: the edge did not answer, faulted counts are 0 and unknown */
+                            faultedAvailable: boolean;
                             /** Format: date-time */
                             asOf: string;
                         };
@@ -1577,6 +1583,269 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Online/offline intervals of one device over [from, to) (default: the last 24 hours, at most 90 days), from the edge */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description epoch ms */
+                    from?: number;
+                    /** @description epoch ms */
+                    to?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            deviceId: string;
+                            /** @description epoch ms */
+                            from: number;
+                            /** @description epoch ms */
+                            to: number;
+                            intervals: {
+                                /** @description epoch ms */
+                                from: number;
+                                /** @description epoch ms */
+                                to: number;
+                                state: "online" | "offline" | "unknown";
+                                reason: string;
+                            }[];
+                            totals: {
+                                /** @description epoch ms */
+                                online: number;
+                                /** @description epoch ms */
+                                offline: number;
+                                /** @description epoch ms */
+                                unknown: number;
+                            };
+                            changes: number;
+                            truncated: boolean;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/firmware-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Firmware versions the device announced over the last year (edge presence) and the campaigns that targeted it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            deviceId: string;
+                            current: string | null;
+                            versions: {
+                                version: string;
+                                /** @description epoch ms */
+                                since: number;
+                            }[];
+                            campaigns: {
+                                campaignId: string;
+                                firmwareId: string;
+                                version: string | null;
+                                status: string;
+                                reason: string | null;
+                                installedAt: number | null;
+                                finishedAt: number | null;
+                            }[];
+                            edgeAvailable: boolean;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2346,6 +2615,103 @@ export interface paths {
                         };
                     };
                 };
+                /** @description Error: `code` is stable, `message` is for humans */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-sent events from the broker: `clients` (batched connects and disconnects), `counters` (when they change) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
                 /** @description Error: `code` is stable, `message` is for humans */
                 401: {
                     headers: {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, qs, type Get } from './api.js';
 import { useI18n } from './i18n.js';
 
@@ -35,11 +35,18 @@ export function Broker({ role }: { role: string }) {
     return () => clearTimeout(h);
   }, [text]);
   useEffect(() => { void loadClients(); }, [q, offset]);
+  // Pushed by the broker (GET /api/v1/broker/live): the list is re-read when clients come
+  // or go (batched once a second), counters arrive when they change. No timer.
+  const reload = useRef(loadClients);
+  reload.current = loadClients;
   useEffect(() => {
     void loadCounters();
-    const h = setInterval(() => { void loadCounters(); void loadClients(); }, 5000);
-    return () => clearInterval(h);
-  }, [q, offset]);
+    const es = new EventSource('/api/v1/broker/live');
+    es.addEventListener('clients', () => void reload.current());
+    es.addEventListener('counters', (e) => setCounters(JSON.parse((e as MessageEvent<string>).data) as Counters));
+    es.addEventListener('end', () => { es.close(); window.dispatchEvent(new CustomEvent('yulan:signed-out')); });
+    return () => es.close();
+  }, []);
   useEffect(() => {
     setSubs(null);
     if (open) void api<Subs>('GET', `/api/v1/broker/clients/${encodeURIComponent(open)}/subscriptions`).then(setSubs, fail);

@@ -6,6 +6,7 @@ import { HistoryChart } from './chart.js';
 import { CommandsCard, TwinCard } from './control.js';
 import { pick, useI18n } from './i18n.js';
 import { useLive } from './live.js';
+import { FirmwareHistoryCard, PresenceCard } from './presence-card.js';
 
 type Ev = Events['events'][number];
 
@@ -19,6 +20,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
   const [live, setLive] = useState<{ ts: number; fields: Record<string, number>; redacted?: string[] } | null>(null);
   const [cmdTick, setCmdTick] = useState(0);
   const [newSecret, setNewSecret] = useState('');
+  const [presenceTick, setPresenceTick] = useState(0);
   const enc = encodeURIComponent(id);
 
   const loadTwin = () => api<Twin>('GET', `/api/v1/devices/${enc}/twin`).then(setTwin, () => undefined);
@@ -37,6 +39,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
     event: (d) => setEvents((xs) => [d as Ev, ...xs].slice(0, 50)),
     twin: () => void loadTwin(),
     command: () => setCmdTick((n) => n + 1),
+    presence: (batch) => { if ((batch as { deviceId: string }[]).some((p) => p.deviceId === id)) setPresenceTick((n) => n + 1); },
   });
 
   const setDisabled = async (disabled: boolean) => {
@@ -95,6 +98,10 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
       <div class="cols">
         <TwinCard deviceId={device.id} schema={cat?.settings[device.kind]} twin={twin} onSaved={setTwin} />
         {cat ? <CommandsCard deviceId={device.id} commands={cat.commands[device.kind] ?? {}} refresh={cmdTick} /> : null}
+      </div>
+      <div class="cols">
+        <PresenceCard deviceId={device.id} tick={presenceTick} />
+        <FirmwareHistoryCard deviceId={device.id} tick={presenceTick} />
       </div>
       <section class="card" aria-labelledby="events-title">
         <h2 id="events-title">{t('events')} <span class="sub">({t('newest')})</span></h2>

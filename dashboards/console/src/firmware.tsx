@@ -1,9 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, type Campaigns, type Get } from './api.js';
 import { useI18n } from './i18n.js';
+import { FirmwareImages } from './firmware-upload.js';
 
 type Campaign = Campaigns['items'][number];
 type Rollouts = Get<'/api/v1/campaigns/{id}/devices'>;
+/** Share of the campaign's devices, e.g. "12.5%"; "—" for a campaign with no devices. */
+const rate = (n: number | undefined, of: number): string => (of > 0 ? `${Math.round((1000 * (n ?? 0)) / of) / 10}%` : '—');
 
 /** Campaigns with their stages and per-device status; pause, resume and abort. */
 export function Firmware() {
@@ -40,7 +43,7 @@ export function Firmware() {
         <div class="table-scroll"><table class="list">
           <thead><tr>
             <th scope="col">ID</th><th scope="col">{t('firmware')}</th><th scope="col">{t('state')}</th><th scope="col">{t('stage')}</th>
-            <th scope="col">{t('succeeded')}</th><th scope="col">{t('failed')}</th><th scope="col">{t('created')}</th><th scope="col"><span class="sr">{t('commands')}</span></th>
+            <th scope="col">{t('succeeded')}</th><th scope="col">{t('failed')}</th><th scope="col">{t('rates')}</th><th scope="col">{t('created')}</th><th scope="col"><span class="sr">{t('commands')}</span></th>
           </tr></thead>
           <tbody>{items.map((c) => (
             <tr key={c.id} data-campaign={c.id} data-status={c.status}>
@@ -50,6 +53,7 @@ export function Firmware() {
               <td>{c.stage} / {c.stages}</td>
               <td>{c.counts.succeeded ?? 0} / {c.devices}</td>
               <td>{c.counts.failed ?? 0}</td>
+              <td data-rates>{rate(c.counts.succeeded, c.devices)} / {rate(c.counts.failed, c.devices)}</td>
               <td>{time(c.createdAt)}</td>
               <td><div class="actions">
                 <button type="button" onClick={act(c, 'pause')} disabled={c.status !== 'running'}>{t('pause')}</button>
@@ -71,6 +75,7 @@ export function Firmware() {
           </table>
         </section>
       ) : null}
+      <FirmwareImages onCampaign={() => void load()} />
     </section>
   );
 }

@@ -10,13 +10,13 @@ const ROW_PX = 40;
 const KINDS = Object.keys(KIND_LABELS) as (keyof typeof KIND_LABELS)[];
 const STATUSES = Object.keys(STATUS_LABELS) as (keyof typeof STATUS_LABELS)[];
 
-interface Filters { q: string; site: string; kind: string; status: string; sort: string; order: 'asc' | 'desc' }
+interface Filters { q: string; site: string; kind: string; status: string; sort: string; order: 'asc' | 'desc'; faulted: boolean }
 
 /** The fleet table: filtered, sorted and paged on the server; only the rows in view are
  * in the DOM, so 100,000 devices scroll like 100. Presence changes arrive over SSE. */
 export function Fleet() {
   const { t, lang, time } = useI18n();
-  const [f, setF] = useState<Filters>({ q: '', site: '', kind: '', status: '', sort: 'id', order: 'asc' });
+  const [f, setF] = useState<Filters>({ q: '', site: '', kind: '', status: '', sort: 'id', order: 'asc', faulted: false });
   const [text, setText] = useState('');
   const [total, setTotal] = useState<number | null>(null);
   const [pages, setPages] = useState<Map<number, Row[]>>(new Map());
@@ -34,7 +34,7 @@ export function Fleet() {
     return () => clearTimeout(h);
   }, [text]);
 
-  const query = (offset: number) => `/api/v1/fleet?${qs({ q: f.q, site: f.site, kind: f.kind, status: f.status, sort: f.sort, order: f.order, limit: PAGE, offset })}`;
+  const query = (offset: number) => `/api/v1/fleet?${qs({ q: f.q, site: f.site, kind: f.kind, status: f.status, faulted: f.faulted ? 'true' : undefined, sort: f.sort, order: f.order, limit: PAGE, offset })}`;
 
   async function load(page: number, g: number) {
     if (loading.current.has(page)) return;
@@ -106,8 +106,8 @@ export function Fleet() {
   for (let i = first; i < last; i++) rows.push({ i, row: pages.get(Math.floor(i / PAGE))?.[i % PAGE] });
 
   const sums = useMemo(() => {
-    const s = { total: 0, online: 0, offline: 0, disabled: 0 };
-    for (const c of counts?.bySiteKind ?? []) (s.total += c.total, s.online += c.online, s.offline += c.offline, s.disabled += c.disabled);
+    const s = { total: 0, online: 0, offline: 0, disabled: 0, faulted: 0 };
+    for (const c of counts?.bySiteKind ?? []) (s.total += c.total, s.online += c.online, s.offline += c.offline, s.disabled += c.disabled, s.faulted += c.faulted);
     return s;
   }, [counts]);
   const sites = useMemo(() => [...new Set((counts?.bySiteKind ?? []).map((c) => c.site))], [counts]);
@@ -121,6 +121,7 @@ export function Fleet() {
         <div class="stat ok"><span class="n">{sums.online}</span> {t('online')}</div>
         <div class="stat warn"><span class="n">{sums.offline}</span> {t('offline')}</div>
         <div class="stat off"><span class="n">{sums.disabled}</span> {t('disabled')}</div>
+        <div class="stat bad" data-faulted={sums.faulted}><span class="n">{counts?.faultedAvailable === false ? '?' : sums.faulted}</span> {t('faulted')}</div>
         {counts ? (
           <div class="stat"><span>{t('lastHour')}: +{counts.lastHour.wentOnline} {t('wentOnline')}, −{counts.lastHour.wentOffline} {t('wentOffline')}, {counts.lastHour.registered} {t('registered')}</span></div>
         ) : null}
@@ -128,9 +129,9 @@ export function Fleet() {
       <details class="counts">
         <summary>{t('countsBy')}</summary>
         <table>
-          <thead><tr><th scope="col">{t('site')}</th><th scope="col">{t('kind')}</th><th scope="col">{t('online')}</th><th scope="col">{t('offline')}</th><th scope="col">{t('disabled')}</th></tr></thead>
+          <thead><tr><th scope="col">{t('site')}</th><th scope="col">{t('kind')}</th><th scope="col">{t('online')}</th><th scope="col">{t('offline')}</th><th scope="col">{t('disabled')}</th><th scope="col">{t('faulted')}</th></tr></thead>
           <tbody>{(counts?.bySiteKind ?? []).map((c) => (
-            <tr key={`${c.site}/${c.kind}`}><td>{c.site}</td><td>{pick(KIND_LABELS[c.kind], lang, c.kind)}</td><td>{c.online}</td><td>{c.offline}</td><td>{c.disabled}</td></tr>
+            <tr key={`${c.site}/${c.kind}`}><td>{c.site}</td><td>{pick(KIND_LABELS[c.kind], lang, c.kind)}</td><td>{c.online}</td><td>{c.offline}</td><td>{c.disabled}</td><td>{c.faulted}</td></tr>
           ))}</tbody>
         </table>
       </details>
@@ -142,6 +143,7 @@ export function Fleet() {
         <label>{t('sortBy')}<select value={f.sort} onChange={set('sort')}>
           {(['id', 'site', 'kind', 'status', 'firmware', 'lastSeen'] as const).map((s) => <option key={s} value={s}>{t(s === 'firmware' ? 'firmwareVersion' : s)}</option>)}
         </select></label>
+        <label class="check"><input type="checkbox" checked={f.faulted} onChange={(e) => setF({ ...f, faulted: (e.currentTarget as HTMLInputElement).checked })} />{t('faultedOnly')}</label>
         <label>{t('order')}<select value={f.order} onChange={set('order')}><option value="asc">{t('asc')}</option><option value="desc">{t('desc')}</option></select></label>
       </form>
       {edgeDown ? <p class="warning" role="status">{t('edgeDown')}</p> : null}

@@ -27,6 +27,15 @@ const EN = {
   payloadHidden: 'hidden (fall sensor)', messagesIn: 'Messages in', messagesOut: 'Messages out', authFailures: 'Failed sign-ins',
   aclDeniedPublish: 'Publishes denied', droppedQos0: 'QoS 0 dropped', slowConsumerDisconnects: 'Slow consumers cut', quotaRefused: 'Over quota',
   bytesIn: 'Bytes in', bytesOut: 'Bytes out',
+  presence: 'Connectivity', presenceRange: 'Period', h1: '1 hour', h24: '24 hours', d7: '7 days', d30: '30 days', unknown: 'Unknown',
+  changes: 'changes', onlineShare: 'online', intervals: 'Intervals', from: 'From', to: 'To', reason: 'Reason', truncated: 'Too many records: the timeline stops at the newest one read.',
+  fwHistory: 'Firmware history', installedVersions: 'Versions reported by the device', since: 'Since', campaign: 'Campaign', installedAt: 'Installed', current: 'Current',
+  upload: 'Upload firmware', imageFile: 'Image file', keyId: 'Signing key id', signature: 'Signature (base64, Ed25519 over the SHA-256 of the image)',
+  uploaded: 'Uploaded', successRate: 'Success rate', failureRate: 'Failure rate', noFile: 'Choose an image file first.',
+  complaints: 'Complaints', open: 'Open', closed: 'Closed', reportedAt: 'Reported', contact: 'Contact', onFile: 'on file', noContact: 'none given',
+  reveal: 'Reveal contact', revealReason: 'Reason for revealing (audited)', close: 'Close complaint', closeNote: 'Resolution (the reporter sees it)',
+  evidence: 'Evidence: the site\'s monitors at that moment', audit: 'Audit', actor: 'Who', action: 'Action', at: 'When', details: 'Details',
+  noReading: 'no reading', hide: 'Hide', complaintKind: 'What', startCampaign: 'Start campaign', spreadMin: 'Spread (min)', rates: 'Success / failure rate', faulted: 'Faulted', faultedOnly: 'Faulted only',
 } as const;
 
 type Key = keyof typeof EN;
@@ -55,6 +64,15 @@ const ZH: Record<Key, string> = {
   payloadHidden: '已隐藏（跌倒传感器）', messagesIn: '接收消息', messagesOut: '发送消息', authFailures: '认证失败',
   aclDeniedPublish: '被拒绝的发布', droppedQos0: '丢弃的 QoS 0', slowConsumerDisconnects: '慢消费者断开', quotaRefused: '超出配额',
   bytesIn: '接收字节', bytesOut: '发送字节',
+  presence: '在线情况', presenceRange: '时段', h1: '1 小时', h24: '24 小时', d7: '7 天', d30: '30 天', unknown: '未知',
+  changes: '次变化', onlineShare: '在线', intervals: '区间', from: '开始', to: '结束', reason: '原因', truncated: '记录过多：时间线止于读取到的最新一条。',
+  fwHistory: '固件历史', installedVersions: '设备上报的版本', since: '起始时间', campaign: '升级任务', installedAt: '安装时间', current: '当前',
+  upload: '上传固件', imageFile: '固件文件', keyId: '签名密钥编号', signature: '签名（base64，对固件 SHA-256 的 Ed25519 签名）',
+  uploaded: '已上传', successRate: '成功率', failureRate: '失败率', noFile: '请先选择固件文件。',
+  complaints: '投诉', open: '处理中', closed: '已关闭', reportedAt: '投诉时间', contact: '联系方式', onFile: '已留', noContact: '未留',
+  reveal: '查看联系方式', revealReason: '查看原因（将记入审计）', close: '关闭投诉', closeNote: '处理结果（投诉人可见）',
+  evidence: '证据：当时该站点监测仪的读数', audit: '审计记录', actor: '操作人', action: '操作', at: '时间', details: '详情',
+  noReading: '无读数', hide: '收起', complaintKind: '类别', startCampaign: '开始升级', spreadMin: '分散时间（分钟）', rates: '成功率 / 失败率', faulted: '故障', faultedOnly: '仅看故障',
 };
 
 export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }

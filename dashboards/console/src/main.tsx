@@ -10,8 +10,9 @@ import { DevicePage } from './device-page.js';
 import { Alerts } from './alerts.js';
 import { Firmware } from './firmware.js';
 import { Broker } from './broker.js';
+import { Complaints } from './complaints.js';
 
-type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' } | { screen: 'broker' };
+type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' } | { screen: 'broker' } | { screen: 'complaints' };
 
 function parseRoute(hash: string): Route {
   const m = /^#\/device\/([^/?]+)/.exec(hash);
@@ -19,6 +20,7 @@ function parseRoute(hash: string): Route {
   if (hash.startsWith('#/alerts')) return { screen: 'alerts' };
   if (hash.startsWith('#/firmware')) return { screen: 'firmware' };
   if (hash.startsWith('#/broker')) return { screen: 'broker' };
+  if (hash.startsWith('#/complaints')) return { screen: 'complaints' };
   return { screen: 'fleet' };
 }
 
@@ -64,6 +66,7 @@ function App() {
             {nav('alerts', i18n.t('alerts'), '#/alerts')}
             {nav('firmware', i18n.t('firmware'), '#/firmware')}
             {nav('broker', i18n.t('broker'), '#/broker')}
+            {nav('complaints', i18n.t('complaints'), '#/complaints')}
           </nav>
         ) : null}
         <span class="spacer" />
@@ -80,6 +83,7 @@ function App() {
           : route.screen === 'alerts' ? <Alerts />
           : route.screen === 'firmware' ? <Firmware />
           : route.screen === 'broker' ? <Broker role={me.user.role} />
+          : route.screen === 'complaints' ? <Complaints />
           : <Fleet />}
       </main>
     </I18nContext.Provider>

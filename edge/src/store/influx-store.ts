@@ -8,7 +8,7 @@ import { StoreError } from '../errors.js';
 import { AIR_LABEL_PREFIX, AIR_VALUE_PREFIX, Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
 import { classOfRecord, ensureRetentionPolicies, fromClause, type RetentionClass } from './influx-retention.js';
 import {
-  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type PresenceHistory, type PresencePoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -206,6 +206,22 @@ export class InfluxStore implements TelemetryStore {
       }
     }
     return out;
+  }
+
+  async queryPresence(q: TimeRange): Promise<PresenceHistory> {
+    const points = (series: Series[]): PresencePoint[] => {
+      const out: PresencePoint[] = [];
+      for (const s of series) {
+        const [iOnline, iReason, iFw] = ['online', 'reason', 'firmware'].map((c) => s.columns.indexOf(c)) as number[];
+        for (const row of s.values) {
+          out.push({ ts: row[0] as number, online: row[iOnline as number] === true, reason: String(row[iReason as number] ?? ''), firmware: String(row[iFw as number] ?? '') });
+        }
+      }
+      return out.sort((a, b) => a.ts - b.ts);
+    };
+    const before = points(await this.query(`SELECT * FROM ${fromClause(Measurement.Presence, this.policies)} WHERE "device_id" = ${quote(q.deviceId)}`
+      + ` AND time < ${Math.trunc(q.fromMs)}ms ORDER BY time DESC LIMIT 1`));
+    return { before: before.at(-1) ?? null, points: points(await this.query(this.range(Measurement.Presence, q))) };
   }
 
   async latest(): Promise<LatestPoint[]> {

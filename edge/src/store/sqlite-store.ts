@@ -5,7 +5,7 @@ import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
 import { openEdgeDb } from '../sqlite-file.js';
 import {
-  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type RawPoint, type RawQuery,
+  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type PresenceHistory, type PresencePoint, type RawPoint, type RawQuery,
   type TelemetryStore, type TimeRange,
 } from './store.js';
 
@@ -44,7 +44,7 @@ export class SqliteStore implements TelemetryStore {
   readonly name = 'sqlite' as const;
   private db: Database.Database | undefined;
   private writeTx!: (records: readonly StoreRecord[]) => void;
-  private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest' | 'airIndex' | 'qAirIndex', Database.Statement>;
+  private stmts!: Record<'reading' | 'aggregate' | 'event' | 'presence' | 'latest' | 'qRaw' | 'qAgg' | 'qEvents' | 'qLatest' | 'qPresence' | 'qPresenceBefore' | 'airIndex' | 'qAirIndex', Database.Statement>;
   private deleteTx!: (q: DeleteRange) => void;
   private pruneStmts: Partial<Record<PruneTable, Record<'first' | 'next' | 'del', Database.Statement>>> = {};
 
@@ -75,6 +75,9 @@ export class SqliteStore implements TelemetryStore {
         qAgg: db.prepare('SELECT window_start AS ts, fields FROM aggregates WHERE device_id = ? AND window_start >= ? AND window_start < ? ORDER BY window_start LIMIT ?'),
         qEvents: db.prepare('SELECT ts, seq, device_id, type, severity, message, attributes FROM events WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?'),
         qLatest: db.prepare('SELECT device_id, site, kind, ts, seq, fields, text FROM latest'),
+        // Both answered from the (device_id, ts) primary key.
+        qPresence: db.prepare('SELECT ts, online, reason, firmware FROM presence WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?'),
+        qPresenceBefore: db.prepare('SELECT ts, online, reason, firmware FROM presence WHERE device_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1'),
         airIndex: db.prepare('INSERT OR REPLACE INTO air_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
         qAirIndex: db.prepare(`SELECT ts, end_ts, site, value, "values", labels FROM air_index WHERE scope = ? AND id = ?
           AND measure = ? AND period = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?`),
@@ -170,6 +173,15 @@ export class SqliteStore implements TelemetryStore {
       ts: r.ts, seq: r.seq, deviceId: r.device_id, type: r.type, severity: r.severity, message: r.message,
       attributes: JSON.parse(r.attributes) as Record<string, string>,
     }));
+  }
+
+  async queryPresence(q: TimeRange): Promise<PresenceHistory> {
+    this.open;
+    type Row = { ts: number; online: number; reason: string; firmware: string };
+    const point = (r: Row): PresencePoint => ({ ts: r.ts, online: r.online === 1, reason: r.reason, firmware: r.firmware });
+    const before = this.stmts.qPresenceBefore.get(q.deviceId, q.fromMs) as Row | undefined;
+    const rows = this.stmts.qPresence.all(q.deviceId, q.fromMs, q.toMs, q.limit) as Row[];
+    return { before: before ? point(before) : null, points: rows.map(point) };
   }
 
   async latest(): Promise<LatestPoint[]> {

@@ -37,6 +37,21 @@ export interface EventPoint {
   attributes: Record<string, string>;
 }
 
+/** One presence record: a device came online or went offline (birth, will, clean close). */
+export interface PresencePoint {
+  ts: number;
+  online: boolean;
+  reason: string;
+  /** firmware version the device announced with it ('' when none) */
+  firmware: string;
+}
+
+/** Presence records in a range, with the newest one before it: the state the range starts in. */
+export interface PresenceHistory {
+  before: PresencePoint | null;
+  points: PresencePoint[];
+}
+
 /** A device's data in [fromMs, toMs) (erasure, docs/care.md §5). */
 export interface DeleteRange {
   deviceId: string;
@@ -95,6 +110,8 @@ export interface TelemetryStore {
   queryAggregates(q: RawQuery): Promise<AggPoint[]>;
   queryEvents(q: TimeRange): Promise<EventPoint[]>;
   latest(): Promise<LatestPoint[]>;
+  /** Presence records of one device in the range (time ascending) and the newest one before it. */
+  queryPresence(q: TimeRange): Promise<PresenceHistory>;
   /** Air-quality indices (upserted by scope, id, measure, period and start), time ascending. */
   queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]>;
   /**

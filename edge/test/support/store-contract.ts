@@ -74,6 +74,22 @@ export function storeContract(name: string, factory: () => Promise<{ store: Tele
       }]);
     });
 
+    it('reads presence back in a range, with the newest record before it', async () => {
+      const p = (tsMs: number, online: boolean, fw: string): StoreRecord => ({
+        type: 'presence', deviceId: 'dev-p', site: 'site-1', kind: 'ev-charger', tsMs, online, reason: online ? 'birth' : 'will', firmwareVersion: fw,
+      });
+      await store.write([p(T0, true, '1.0.0'), p(T0 + 100, false, ''), p(T0 + 200, true, '1.1.0'), p(T0 + 300, false, '')]);
+      await store.write([p(T0 + 200, true, '1.1.0')]);
+      const h = await store.queryPresence({ deviceId: 'dev-p', fromMs: T0 + 150, toMs: T0 + 1000, limit: 10 });
+      expect(h.before).toEqual({ ts: T0 + 100, online: false, reason: 'will', firmware: '' });
+      expect(h.points).toEqual([
+        { ts: T0 + 200, online: true, reason: 'birth', firmware: '1.1.0' },
+        { ts: T0 + 300, online: false, reason: 'will', firmware: '' },
+      ]);
+      const none = await store.queryPresence({ deviceId: 'dev-p', fromMs: T0 - 1000, toMs: T0, limit: 10 });
+      expect(none).toEqual({ before: null, points: [] });
+    });
+
     it('reports the latest reading per device', async () => {
       await store.write([reading('dev-f', 1, T0 + 10, 1), reading('dev-f', 2, T0 + 20, 2)]);
       const latest = await store.latest();
