@@ -17,6 +17,7 @@ export default fp(
           securitySchemes: {
             adminToken: { type: 'http', scheme: 'bearer', description: 'admin token (printed once at first start)' },
             brokerToken: { type: 'http', scheme: 'bearer', description: 'YULAN_BROKER_TOKEN (broker only)' },
+            apiToken: { type: 'http', scheme: 'bearer', description: 'scoped API token ylt_… (yulan integration token add; docs/integrations.md)' },
           },
         },
       },

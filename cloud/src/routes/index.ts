@@ -18,7 +18,8 @@ import rotateSecretRoute from '../console/rotate-secret-route.js';
 import liveRoutes from '../console/live-routes.js';
 import brokerRoutes from '../console/broker-routes.js';
 import { openDataPlugin } from '../open/index.js';
-import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
+import { apiTokenRoutes, integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
+import { alertStreamRoute } from '../integrations/alert-stream.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import '../types.js';
 
@@ -54,6 +55,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.people) await fastify.register(peopleRoutes, opts);
   // alert lifecycle, ladder and notifications (docs/care.md §2–§4); only when the alerts module is open
   if (opts.alerts) await fastify.register(alertsPlugin, { prefix: '/api/v1', alerts: opts.alerts });
+  // open alerts and their changes for tools (admin token, API token with alerts:read), issue 16
+  if (opts.alerts) await fastify.register(alertStreamRoute({ alerts: opts.alerts, ...(opts.integrations ? { tokens: opts.integrations.tokens } : {}) }), { prefix: '/api/v1' });
   // device twins and commands (docs/control.md §1); admin token, own scope
   if (opts.deviceControl) await fastify.register(controlRoutes, { prefix: '/api/v1', control: opts.deviceControl });
   // firmware images and staged campaigns (docs/control.md §2); only when the module is open
@@ -64,6 +67,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.integrations) {
     await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
     await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
+    await fastify.register(apiTokenRoutes, { prefix: '/api/v1', tokens: opts.integrations.tokens });
   }
 };
 export default routes;
