@@ -22,7 +22,8 @@ const CATCH_UP_LIMIT = 1000;
  * Catch-up: on connect the stream first sends every alert not closed, plus every alert
  * changed at or after the cursor (`Last-Event-ID`, or `?since=<ms>`), then `synced`, then
  * live changes. A client that reconnects with the last id it saw misses nothing; it may
- * see an alert twice (same `revision`) and drops the repeat.
+ * see an alert twice (same `updatedAt`) and drops the repeat. (`revision` is the edge's
+ * report revision: a claim or resolution in the cloud changes `updatedAt` only.)
  *
  * Every alert written to a token's stream is audited like a read of the resident's data;
  * the stream ends (`event: end`) when the token is revoked or expires, or its integration
@@ -32,6 +33,11 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
   return async (fastify) => {
     fastify.addHook('onRequest', fastify.authorizeStaff);
     const { repo, audit } = o.alerts.internals;
+    // Hijacked responses outlive fastify.close(): end them, so clients notice a restart.
+    const streams = new Set<ServerResponse>();
+    fastify.addHook('onClose', async () => {
+      for (const res of streams) if (!res.writableEnded) res.end('event: end\ndata: {"reason":"shutdown"}\n\n');
+    });
     fastify.get('/alerts/stream', {
       schema: {
         tags: ['integrations'], summary: 'Server-Sent Events: open alerts, then their changes (admin token or an API token with alerts:read)',
@@ -86,7 +92,8 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
       });
       const unrevoke = o.tokens?.onRevoke((id) => { if (principal.kind === 'api-token' && id === principal.tokenId) end('token-revoked'); }) ?? (() => undefined);
       const heartbeat = setInterval(() => { if (stillOk() && !res.writableEnded) res.write(': heartbeat\n\n'); }, o.heartbeatMs ?? ALERT_STREAM_HEARTBEAT_MS);
-      const drop = (): void => { clearInterval(heartbeat); unlisten(); unrevoke(); };
+      streams.add(res);
+      const drop = (): void => { clearInterval(heartbeat); unlisten(); unrevoke(); streams.delete(res); };
       res.on('close', drop);
       res.on('error', drop);
       for (const a of repo.openOrChangedSince(since ?? Number.MAX_SAFE_INTEGER, CATCH_UP_LIMIT)) send(a.id);
