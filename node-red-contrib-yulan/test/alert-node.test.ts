@@ -99,6 +99,11 @@ describe('yulan alert node: pushed alerts, changes, catch-up after a cloud resta
     const caughtUp = await readUntil(await fetch(`${base}/api/v1/alerts/stream`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': String(before.updatedAt) } }), 'event: synced');
     expect(caughtUp).toContain(`"id":"${resolved.id}"`);
     expect(caughtUp).toContain('"status":"resolved"');
+    // A token narrowed to another site gets nothing of this one, from the same cursor.
+    const other = await api<{ token: string }>(base, admin, '/api/v1/api-tokens', { method: 'POST', body: JSON.stringify({ integration: 'wardboard', scopes: ['alerts:read'], sites: ['elsewhere'] }) });
+    const narrowed = await readUntil(await fetch(`${base}/api/v1/alerts/stream`, { headers: { authorization: `Bearer ${other.body.token}`, 'last-event-id': String(before.updatedAt) } }), 'event: synced');
+    expect(narrowed).toContain('event: synced');
+    expect(narrowed).not.toContain('event: alert');
     // Without a cursor only open alerts are sent: the resolved one is not.
     const fresh = await readUntil(await fetch(`${base}/api/v1/alerts/stream`, { headers: { authorization: `Bearer ${token}` } }), 'event: synced');
     expect(fresh).not.toContain(`"id":"${resolved.id}"`);

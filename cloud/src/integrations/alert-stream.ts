@@ -79,6 +79,8 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
       const send = (id: string): void => {
         const a = repo.get(id);
         if (!a || !stillOk() || res.writableEnded) return;
+        // A token narrowed to sites sees those sites' alerts only.
+        if (principal.kind === 'api-token' && principal.sites.length > 0 && !principal.sites.includes(a.site)) return;
         if (a.residentId !== null && principal.kind === 'api-token') {
           audit.record({ actor, action: 'alert.stream', residentId: a.residentId, purpose: `integration: alert stream${principal.integration ? ` (int:${principal.integration})` : ''}`, detail: a.id })
             .catch((err: unknown) => fastify.log.error({ err }, 'audit of a streamed alert failed'));
