@@ -48,9 +48,11 @@ export class FakeDirectory implements CareDirectory {
     };
   }
   async canAccess(p: Principal, residentId: string) {
+    if (p.kind === 'api-token') return false;
     return p.kind === 'admin-token' || p.role === 'admin' || (this.access.get(p.userId) ?? []).includes(residentId);
   }
   async visibleResidents(p: Principal) {
+    if (p.kind === 'api-token') return [];
     return p.kind === 'admin-token' || p.role === 'admin' ? ('all' as const) : this.access.get(p.userId) ?? [];
   }
   async person(userId: string) { return this.people.get(userId) ?? null; }

@@ -94,47 +94,7 @@ function twinNode(RED: NodeAPI): void {
   } as never);
 }
 
-interface AlertProps { yulan: string; interval?: string }
-interface AlertView { id: string | number; status: string; [k: string]: unknown }
-
-/** `yulan alert`: open alerts and their changes, polled from the cloud API every interval;
- * one message per alert that is new or whose status changed (msg.topic = its status). */
-function alertNode(RED: NodeAPI): void {
-  RED.nodes.registerType('yulan-alert', function (this: Node, config: AlertProps) {
-    RED.nodes.createNode(this, config);
-    const cfg = configOf(RED, this, config.yulan);
-    if (!cfg) return;
-    const seen = new Map<string, string>();
-    const everyMs = Math.max(1, Number(config.interval || 10)) * 1000;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const poll = async (): Promise<void> => {
-      try {
-        const r = await cfg.client().request<{ items: AlertView[] }>('GET', '/api/v1/alerts?limit=200');
-        for (const a of r.items) {
-          const key = String(a.id);
-          if (seen.get(key) === a.status) continue;
-          seen.set(key, a.status);
-          this.send({ topic: a.status, payload: a });
-        }
-        const open = r.items.filter((a) => a.status !== 'resolved').length;
-        this.status({ fill: open > 0 ? 'red' : 'green', shape: 'dot', text: RED._('yulan-alert.status.open', { count: open }) });
-      } catch (err) {
-        this.status({ fill: 'red', shape: 'ring', text: failure(err).code });
-      }
-      if (!stopped) timer = setTimeout(() => void poll(), everyMs);
-    };
-    void poll();
-    this.on('close', (_removed, done) => {
-      stopped = true;
-      clearTimeout(timer);
-      done();
-    });
-  } as never);
-}
-
 export function registerApiNodes(RED: NodeAPI): void {
   commandNode(RED);
   twinNode(RED);
-  alertNode(RED);
 }

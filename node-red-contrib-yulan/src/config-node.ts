@@ -9,6 +9,8 @@ export interface YulanConfigNode extends Node {
   connection(): YulanConnection;
   /** The cloud API client; throws when no API URL or token is set. */
   client(): YulanApi;
+  /** API URL and token (for the alert node's event stream); throws like client() */
+  apiAuth(): { base: string; token: string };
   account: string;
 }
 
@@ -33,6 +35,10 @@ export function registerConfig(RED: NodeAPI): void {
     this.client = () => {
       if (!this.api || !creds.token) throw new Error(RED._('yulan-config.errors.no-api'));
       return new YulanApi(this.api, creds.token);
+    };
+    this.apiAuth = () => {
+      if (!this.api || !creds.token) throw new Error(RED._('yulan-config.errors.no-api'));
+      return { base: this.api.replace(/\/+$/, ''), token: creds.token };
     };
     this.on('close', (_removed, done) => {
       const c = conn;

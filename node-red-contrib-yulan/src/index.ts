@@ -1,3 +1,4 @@
+import { registerAlertNode } from './alert-node';
 import { registerApiNodes } from './api-nodes';
 import { registerConfig } from './config-node';
 import type { NodeAPI } from './red';
@@ -8,4 +9,5 @@ export = function yulanNodes(RED: NodeAPI): void {
   registerConfig(RED);
   registerStreamNodes(RED);
   registerApiNodes(RED);
+  registerAlertNode(RED);
 };

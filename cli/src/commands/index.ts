@@ -32,6 +32,7 @@ export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert 
   yulan integration add|list|show|set|disable|rotate …  MQTT accounts for outside tools
   yulan idtag add|list|block|unblock|expire|remove …  id tags OCPP chargers authorize
   yulan claim add|list|show|revoke|refusals …     provision a batch of devices by claim
+  yulan integration token add|list|show|revoke …  scoped API tokens for tools
   yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
   yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
   (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;

@@ -7,6 +7,7 @@ export const INTEGRATION_USAGE = `usage: yulan integration add <name> [--read FI
        yulan integration set <name> [--read …] [--write …] [--rw …] [--namespace | --no-namespace] [--health | --no-health]
        yulan integration list
        yulan integration show|disable|enable|rotate|delete|audit <name>
+       yulan integration token add|list|show|revoke …   (scoped API tokens; yulan integration token --help)
 MQTT accounts for outside tools (docs/integrations.md). The MQTT username is int:<name>;
 client ids must be int:<name> or start with int:<name>: . Rules are topic filters, e.g.
 --read 'yulan/v1/xuhui/env-monitor/+/telemetry'; --namespace adds ext/<name>/# (read and
@@ -23,6 +24,8 @@ interface View {
 const ruleText = (r: Rule): string => `${r.read && r.write ? 'rw' : r.read ? 'r' : 'w'} ${r.filter}`;
 
 export async function integrationCommand(args: string[], io: CommandIo): Promise<number> {
+  // API tokens have options of their own (integration-token.ts).
+  if (args[0] === 'token') return (await import('./integration-token.js')).integrationTokenCommand(args.slice(1), io);
   const { values, positionals } = parse(() => parseArgs({
     args, allowPositionals: true,
     options: {

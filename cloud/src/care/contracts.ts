@@ -20,7 +20,10 @@ export type Locale = 'zh-CN' | 'en';
 /** Who is making a request. The admin bearer token is a principal too (API clients). */
 export type Principal =
   | { kind: 'person'; userId: string; role: Role; name: string; locale: Locale }
-  | { kind: 'admin-token' };
+  | { kind: 'admin-token' }
+  /** A scoped API token (integrations/api-tokens): never a person, never the admin; only
+   * the device API's routes its scopes list accept it (console/staff-auth.ts). */
+  | { kind: 'api-token'; tokenId: string; integration: string | null; scopes: readonly string[]; sites: readonly string[]; kinds: readonly string[]; healthGrant: boolean };
 
 /** Why a signed-in session ended. */
 export type SessionEnd = 'logout' | 'expired' | 'disabled' | 'removed' | 'credentials-changed';

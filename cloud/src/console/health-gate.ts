@@ -19,8 +19,8 @@ export interface HealthGate {
 
 /** No people module: only the admin token can call, and it sees everything. */
 export const OPEN_GATE: HealthGate = {
-  async visible(_p, devices) {
-    return new Set(devices.map((d) => d.id));
+  async visible(p, devices) {
+    return new Set(devices.filter((d) => p?.kind !== 'api-token' || p.healthGrant || !HEALTH_FIELDS[d.kind]).map((d) => d.id));
   },
 };
 
@@ -28,7 +28,10 @@ export function peopleHealthGate(people: PeopleModule): HealthGate {
   return {
     async visible(principal, devices) {
       const all = new Set(devices.map((d) => d.id));
-      if (!principal || principal.kind === 'admin-token' || principal.role === 'admin') return all;
+      if (!principal || principal.kind === 'admin-token') return all;
+      // An API token sees health fields only with its integration's health grant (all or none).
+      if (principal.kind === 'api-token') return principal.healthGrant ? all : new Set(devices.filter((d) => !HEALTH_FIELDS[d.kind]).map((d) => d.id));
+      if (principal.role === 'admin') return all;
       const out = new Set<string>();
       const facts = await people.directory.facts(principal);
       const live = facts.grants.filter((g) => g.expiresAt > facts.nowMs);

@@ -43,7 +43,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
 
 export function permissionsOf(p: Principal): readonly Permission[] {
   // The admin token is the automation credential: everything, as before people existed.
-  return p.kind === 'admin-token' ? ALL : ROLE_PERMISSIONS[p.role] ?? [];
+  // API tokens get no role permissions: their scopes name routes (integrations/token-scopes.ts).
+  return p.kind === 'admin-token' ? ALL : p.kind === 'api-token' ? [] : ROLE_PERMISSIONS[p.role] ?? [];
 }
 
 export function can(p: Principal, permission: Permission): boolean {

@@ -7,6 +7,7 @@ import { bearer } from '../plugins/admin-auth.js';
 import { principalOf } from '../care/people/auth-plugin.js';
 import { readCookie, SESSION_COOKIE } from '../care/people/session-cookie.js';
 import { can, permissionFor } from './permissions.js';
+import { isApiToken, tokenAuthorizer } from '../integrations/token-auth.js';
 import '../types.js';
 
 declare module 'fastify' {
@@ -26,10 +27,22 @@ declare module 'fastify' {
 export default fp<AppOptions>(
   async (fastify, opts) => {
     const users = opts.people?.repo.users;
+    // Scoped API tokens (integrations/token-auth.ts): the third principal, by prefix.
+    const control = opts.deviceControl;
+    const tokenAuth = opts.integrations && tokenAuthorizer({
+      tokens: opts.integrations.tokens, devices: opts.devices,
+      ...(control ? { commandTarget: (id: string) => control.commands.get(id) } : {}),
+      ...(opts.rateLimit?.authFailures !== undefined ? { authFailures: opts.rateLimit.authFailures } : {}),
+      ...(opts.rateLimit?.windowMs !== undefined ? { windowMs: opts.rateLimit.windowMs } : {}),
+    });
     fastify.decorate('authorizeStaff', async function authorizeStaff(request: FastifyRequest, reply: FastifyReply) {
       const token = bearer(request);
       if (token !== undefined && tokenMatches(token, opts.adminTokenDigest)) {
         request.principal = { kind: 'admin-token' };
+        return;
+      }
+      if (token !== undefined && tokenAuth && isApiToken(token)) {
+        await tokenAuth(request, reply, token);
         return;
       }
       const session = token ?? readCookie(request, SESSION_COOKIE);

@@ -46,6 +46,20 @@ const MIGRATIONS = [
      detail TEXT
    );
    CREATE INDEX integration_audit_name ON integration_audit (name, id);`,
+  // Scoped API tokens (token-store.ts): bound to an account or standalone (integration NULL).
+  `CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     secret_sha256 BLOB NOT NULL,
+     integration TEXT,
+     scopes TEXT NOT NULL,
+     sites TEXT NOT NULL,
+     kinds TEXT NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     revoked_at TEXT
+   );
+   CREATE INDEX api_tokens_integration ON api_tokens (integration);`,
 ];
 
 interface Row {
@@ -113,6 +127,11 @@ export class IntegrationStore {
     return wrapDb('reading the integration audit', () => this.#db.prepare(
       'SELECT id, at, actor, action, detail FROM integration_audit WHERE name = ? ORDER BY id DESC LIMIT ?',
     ).all(name, limit) as IntegrationAuditRow[]);
+  }
+
+  /** The same file for the API tokens (token-store.ts), one schema version for both. */
+  get db(): Database.Database {
+    return this.#db;
   }
 
   close(): void {

@@ -18,6 +18,7 @@ export default fp(
             adminToken: { type: 'http', scheme: 'bearer', description: 'admin token (printed once at first start)' },
             brokerToken: { type: 'http', scheme: 'bearer', description: 'YULAN_BROKER_TOKEN (broker only)' },
             gatewayToken: { type: 'http', scheme: 'bearer', description: 'YULAN_GATEWAY_TOKEN (field gateways only)' },
+            apiToken: { type: 'http', scheme: 'bearer', description: 'scoped API token ylt_… (yulan integration token add; docs/integrations.md)' },
           },
         },
       },

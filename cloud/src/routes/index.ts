@@ -21,7 +21,8 @@ import brokerRoutes from '../console/broker-routes.js';
 import deviceHistoryRoutes from '../console/device-history-routes.js';
 import brokerLiveRoute from '../console/broker-live-route.js';
 import { openDataPlugin } from '../open/index.js';
-import { integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
+import { apiTokenRoutes, integrationAuthRoute, integrationRoutes } from '../integrations/index.js';
+import { alertStreamRoute } from '../integrations/alert-stream.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import { ocppRoutes } from '../ocpp/index.js';
 import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
@@ -62,6 +63,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.people) await fastify.register(peopleRoutes, opts);
   // alert lifecycle, ladder and notifications (docs/care.md §2–§4); only when the alerts module is open
   if (opts.alerts) await fastify.register(alertsPlugin, { prefix: '/api/v1', alerts: opts.alerts });
+  // open alerts and their changes for tools (admin token, API token with alerts:read), issue 16
+  if (opts.alerts) await fastify.register(alertStreamRoute({ alerts: opts.alerts, ...(opts.integrations ? { tokens: opts.integrations.tokens } : {}) }), { prefix: '/api/v1' });
   // device twins and commands (docs/control.md §1); admin token, own scope
   if (opts.deviceControl) await fastify.register(controlRoutes, { prefix: '/api/v1', control: opts.deviceControl });
   // firmware images and staged campaigns (docs/control.md §2); only when the module is open
@@ -72,6 +75,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   if (opts.integrations) {
     await fastify.register(integrationRoutes, { prefix: '/api/v1', integrations: opts.integrations.service });
     await fastify.register(integrationAuthRoute, { prefix: '/api/v1', integrations: opts.integrations.service });
+    await fastify.register(apiTokenRoutes, { prefix: '/api/v1', tokens: opts.integrations.tokens });
   }
   // OCPP id tags (issue 12): admin routes and the gateways' sync feed
   if (opts.ocpp) await fastify.register(ocppRoutes, { prefix: '/api/v1', ocpp: opts.ocpp, ...(opts.gatewayToken !== undefined ? { gatewayToken: opts.gatewayToken } : {}) });

@@ -17,10 +17,10 @@ export function personOf(request: FastifyRequest): Principal & { kind: 'person' 
   return p;
 }
 
-export const actorId = (p: Principal): string => (p.kind === 'person' ? p.userId : 'admin-token');
-export const isAdmin = (p: Principal): boolean => p.kind === 'admin-token' || p.role === 'admin';
+export const actorId = (p: Principal): string => (p.kind === 'person' ? p.userId : p.kind === 'api-token' ? `token:${p.tokenId}` : 'admin-token');
+export const isAdmin = (p: Principal): boolean => p.kind === 'admin-token' || (p.kind === 'person' && p.role === 'admin');
 /** Unassigned alerts (device linked to no resident) are for admins and operators. */
-export const seesUnassigned = (p: Principal): boolean => p.kind === 'admin-token' || p.role === 'admin' || p.role === 'operator';
+export const seesUnassigned = (p: Principal): boolean => p.kind === 'admin-token' || (p.kind === 'person' && (p.role === 'admin' || p.role === 'operator'));
 
 export function purposeOf(request: FastifyRequest, fallback: string): string {
   const h = request.headers[PURPOSE_HEADER];

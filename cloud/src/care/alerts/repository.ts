@@ -241,6 +241,12 @@ export class AlertRepository {
     return (this.db.prepare(sql).all(...params, f.limit) as Row[]).map(toAlert);
   }
 
+  /** Alerts not closed, and those changed at or after `sinceMs` (a stream's catch-up), oldest change first. */
+  openOrChangedSince(sinceMs: number, limit: number): AlertRecord[] {
+    return (this.db.prepare("SELECT * FROM alerts WHERE status NOT IN ('resolved', 'cancelled') OR updated_at >= ? ORDER BY updated_at, id LIMIT ?")
+      .all(sinceMs, limit) as Row[]).map(toAlert);
+  }
+
   alertsOfResident(residentId: string): AlertRecord[] {
     return (this.db.prepare('SELECT * FROM alerts WHERE resident_id = ? ORDER BY opened_at').all(residentId) as Row[]).map(toAlert);
   }

@@ -122,6 +122,7 @@ export class SseHub {
 
   /** Upserts an alert summary on every stream whose person may see it. */
   async alert(data: unknown, maySee: (p: Principal) => Promise<boolean>): Promise<void> {
+    for (const fn of this.changeListeners) fn(data);
     for (const set of [...this.byUser.values()]) {
       for (const s of [...set]) {
         try {
@@ -134,6 +135,14 @@ export class SseHub {
         }
       }
     }
+  }
+
+  private readonly changeListeners = new Set<(data: unknown) => void>();
+
+  /** Every alert change, whoever watches (integrations/alert-stream.ts decides who may see it). */
+  onChange(fn: (data: unknown) => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
   }
 
   connected(userId: string): number {

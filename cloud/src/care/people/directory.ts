@@ -83,7 +83,7 @@ export class SqliteCareDirectory implements CareDirectory {
   /** Residents the caller may see at least the profile of, with their level. */
   async visibleProfiles(principal: Principal): Promise<{ resident: ResidentRecord; level: Level }[]> {
     const facts = await this.facts(principal);
-    const everyone = principal.kind === 'admin-token' || principal.role === 'admin' || principal.role === 'operator';
+    const everyone = principal.kind === 'admin-token' || (principal.kind === 'person' && (principal.role === 'admin' || principal.role === 'operator'));
     const pool = everyone ? this.repo.residents.all() : this.candidates(principal, facts);
     return pool
       .map((resident) => ({ resident, level: accessLevel(principal, facts, resident) }))

@@ -42,6 +42,8 @@ function granted(facts: PrincipalFacts, residentId: string): boolean {
 
 export function accessLevel(principal: Principal, facts: PrincipalFacts, resident: ResidentFacts): Level {
   if (principal.kind === 'admin-token') return Level.Health;
+  // API tokens read health data only through the routes their scopes name (alert stream).
+  if (principal.kind === 'api-token') return Level.None;
   switch (principal.role) {
     case 'admin':
       return Level.Health;
@@ -67,7 +69,9 @@ export function allows(level: Level, access: Access): boolean {
 /** Whether the principal's health-data access covers every resident (admins, and
  * operators holding an unexpired '*' grant). */
 export function seesAllHealth(principal: Principal, facts: PrincipalFacts): boolean {
-  if (principal.kind === 'admin-token' || principal.role === 'admin') return true;
+  if (principal.kind === 'admin-token') return true;
+  if (principal.kind !== 'person') return false;
+  if (principal.role === 'admin') return true;
   return principal.role === 'operator' && facts.grants.some((g) => g.residentId === '*' && g.expiresAt > facts.nowMs);
 }
 

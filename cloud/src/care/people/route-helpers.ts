@@ -13,11 +13,11 @@ export function who(request: FastifyRequest): Principal {
 
 /** How the audit log names the caller. */
 export function actorOf(p: Principal): string {
-  return p.kind === 'person' ? p.userId : 'admin-token';
+  return p.kind === 'person' ? p.userId : p.kind === 'api-token' ? `token:${p.tokenId}` : 'admin-token';
 }
 
 export function isAdmin(p: Principal): boolean {
-  return p.kind === 'admin-token' || p.role === 'admin';
+  return p.kind === 'admin-token' || (p.kind === 'person' && p.role === 'admin');
 }
 
 /** Management routes: the admin token or a person with role admin; others get 403
