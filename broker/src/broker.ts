@@ -29,6 +29,7 @@ import { createAedesView } from './aedes-view.js';
 import { createAdminApi } from './admin-api.js';
 import { attachCertRevocation, CertRevocations, CloudDeviceCertAuthenticator, type DeviceCertAuthenticator } from './device-cert.js';
 import { readFileSync } from 'node:fs';
+import { CertRotation } from './cert-rotation.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
@@ -82,6 +83,12 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   // Read before anything listens: a missing device CA fails the start, naming the file.
   const deviceCa = config.tls?.deviceCaFile !== undefined ? readDeviceCa(config.tls.deviceCaFile) : undefined;
   const certRevocations = new CertRevocations();
+  const certRotation = deviceCa !== undefined
+    ? new CertRotation({
+      cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, counts: metrics.certRotations,
+      publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }),
+    })
+    : undefined;
   let closing = false;
   const hold = config.redisUrl === undefined
     ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
@@ -103,6 +110,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     ...(deviceCa !== undefined
       ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger }) } }
       : {}),
+    ...(certRotation ? { certRotation } : {}),
     limits: new ConnectionLimits(config.quotas),
     ...(config.quotas.publish ? { quotas: new PublishQuotas(config.quotas) } : {}),
     onQuota: (p, refused, disconnected) => {
@@ -374,6 +382,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       sockets: { ...metrics.sockets },
       tlsRefused: { ...metrics.tlsRefused },
       certRefused: { ...metrics.certRefused },
+      certRotations: { ...metrics.certRotations },
       aclDenied: { ...metrics.aclDenied },
       bytesIn,
       bytesOut,

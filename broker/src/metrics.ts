@@ -1,5 +1,6 @@
 import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
 import { emptyCertRefusals, type CertRefusal } from './device-cert.js';
+import { emptyCertRotationCounts, type CertRotationCounts } from './cert-rotation.js';
 
 /** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
  * numbers: incrementing a field is the cheapest thing the hot path can do. */
@@ -47,6 +48,8 @@ export interface BrokerMetrics {
   /** Devices logged in by certificate (mutual TLS), and certificate logins refused, by reason. */
   certLogins: number;
   certRefused: Record<CertRefusal, number>;
+  /** Certificate rotations asked over MQTT (cert-rotation.ts), by outcome. */
+  certRotations: CertRotationCounts;
   bytesIn: number;
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
@@ -91,6 +94,7 @@ export function createMetrics(): BrokerMetrics {
     tlsReloads: 0,
     certLogins: 0,
     certRefused: emptyCertRefusals(),
+    certRotations: emptyCertRotationCounts(),
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,

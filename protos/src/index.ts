@@ -14,3 +14,4 @@ export * from './integrations.js';
 export * from './tls.js';
 export * from './https-listener.js';
 export * from './ocpp.js';
+export * from './cert-rotation.js';

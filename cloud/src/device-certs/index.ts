@@ -4,6 +4,7 @@ import { DeviceCa } from './ca.js';
 import { DeviceCertStore } from './store.js';
 
 export { deviceCertRoutes, deviceCertAuthRoute } from './routes.js';
+import { DEFAULT_ROTATION_GRACE_MS } from './rotation.js';
 export { DeviceCa } from './ca.js';
 export { DeviceCertStore } from './store.js';
 
@@ -11,6 +12,8 @@ export interface DeviceCertsModule {
   ca: DeviceCa;
   store: DeviceCertStore;
   defaultDays: number;
+  /** How long a rotated certificate stays valid when its successor is never used. */
+  rotationGraceMs: number;
   /** QoS 1 publish on the cloud's MQTT link; rejects when not acknowledged. */
   publish(topic: string, payload: string): Promise<void>;
   close(): void;
@@ -18,7 +21,7 @@ export interface DeviceCertsModule {
 
 /** Device certificates (mutual TLS): `<data>/device-certs.sqlite` and the device CA files. */
 export function openDeviceCerts(o: {
-  file: string; caCertFile: string; caKeyFile: string; defaultDays?: number;
+  file: string; caCertFile: string; caKeyFile: string; defaultDays?: number; rotationGraceMs?: number;
   mqtt: { publish(topic: string, payload: Uint8Array, opts: { qos: 0 | 1 }): Promise<void>; onConnect?(handler: () => void): void };
   logger: Logger;
 }): DeviceCertsModule {
@@ -32,5 +35,5 @@ export function openDeviceCerts(o: {
       publish(ControlTopic.RevokeCert, fp).catch((err: unknown) => o.logger.warn({ err, fingerprint: fp }, 'cannot re-send a certificate revocation'));
     }
   });
-  return { ca, store, defaultDays: o.defaultDays ?? 397, publish, close: () => store.close() };
+  return { ca, store, defaultDays: o.defaultDays ?? 397, rotationGraceMs: o.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS, publish, close: () => store.close() };
 }
