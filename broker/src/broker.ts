@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client } from 'aedes';
-import { checkDataPermissions, ControlTopic, isValidId, readTlsOptions, tlsRefusalReason, watchTlsFiles, type TlsReloader } from '@yulan/protos';
+import { checkDataPermissions, ControlTopic, fetchTrustingCa, isValidId, readTlsOptions, tlsRefusalReason, watchTlsFiles, type TlsReloader } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { Role } from './acl.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -69,6 +69,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   // File safety (docs/deploy.md): the accounts file holds password hashes; warn, keep running.
   const loose = new Map([...checkDataPermissions(config.stateDir), ...(deps.accounts ? [] : checkDataPermissions(config.accountsFile, 0))].map((p) => [p.path, p]));
   for (const p of loose.values()) logger.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
+  // The cloud over https:// with a private CA (YULAN_TLS_CA_FILE), read before anything listens.
+  const cloudFetch = fetchTrustingCa(config.cloudCaFile !== undefined ? readFileSync(config.cloudCaFile) : undefined);
   const deviceAuth =
     deps.deviceAuth ??
     new CloudDeviceAuthenticator({
@@ -76,16 +78,17 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       brokerToken: config.brokerToken,
       ttlMs: config.authCacheTtlMs,
       logger,
+      fetch: cloudFetch,
     });
   const integrationAuth = deps.integrationAuth ??
-    new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger });
+    new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger, fetch: cloudFetch });
   const metrics = createMetrics();
   // Read before anything listens: a missing device CA fails the start, naming the file.
   const deviceCa = config.tls?.deviceCaFile !== undefined ? readDeviceCa(config.tls.deviceCaFile) : undefined;
   const certRevocations = new CertRevocations();
   const certRotation = deviceCa !== undefined
     ? new CertRotation({
-      cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, counts: metrics.certRotations,
+      cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, counts: metrics.certRotations, fetch: cloudFetch,
       publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }),
     })
     : undefined;
@@ -108,7 +111,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     replay: path.replay,
     integrations: integrationAuth,
     ...(deviceCa !== undefined
-      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger }) } }
+      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, fetch: cloudFetch }) } }
       : {}),
     ...(certRotation ? { certRotation } : {}),
     limits: new ConnectionLimits(config.quotas),

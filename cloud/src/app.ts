@@ -63,6 +63,8 @@ export interface AppOptions {
   brokerAdminUrl?: string;
   /** Device certificates (mutual TLS, docs/security.md); routes only when set */
   deviceCerts?: DeviceCertsModule;
+  /** HTTP client for the other services (https:// with YULAN_TLS_CA_FILE); global fetch when unset */
+  serviceFetch?: typeof fetch;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

@@ -42,7 +42,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
       await admin.register(metrics, opts);
-      await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
+      await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
     },
     { prefix: '/api/v1' },
   );

@@ -3,7 +3,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import type { Logger } from 'pino';
-import type { TwinDesired } from '@yulan/protos';
+import { fetchTrustingCa, type TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
@@ -52,7 +52,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const metrics = createMetrics();
   const outbox = new Outbox(config.dataDir);
   const idTags = new IdTags(outbox.db);
-  const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
+  const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger, Date.now, fetchTrustingCa(config.mqttCa));
   const chargers = new Map<string, Charger>();
   const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
 
