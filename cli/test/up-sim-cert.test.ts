@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
 import { runUp, type UpHandle } from '../src/up.js';
+import { deviceCertCommand } from '../src/commands/device-cert.js';
 import { api, eventually, quietLogger, tempDir } from './support.js';
 
 interface Cert { fingerprint: string; status: string; firstUsedAt: string | null }
@@ -43,6 +45,18 @@ describe('yulan up: a simulated device connects by certificate', () => {
     expect(fs.statSync(path.join(dir, `${id}-key.pem`)).mode & 0o777).toBe(0o600);
     // the other kinds still log in with their secrets: none has a certificate
     expect((await api<{ items: Cert[] }>(base(), token, '/api/v1/devices/env-xuhui-0001/certificates')).body.items).toEqual([]);
+
+    // the CLI over the cloud's HTTPS port, trusting the development CA through YULAN_TLS_CA_FILE
+    const https = `https://localhost:${up.tls!.httpsPort}`;
+    const listed = async (extra: NodeJS.ProcessEnv): Promise<string> => {
+      const stdout = new PassThrough();
+      const out: string[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c.toString()));
+      await deviceCertCommand(['list', id], { env: { YULAN_CLOUD_URL: https, YULAN_ADMIN_TOKEN: token, ...extra }, stdout: stdout as never, stderr: new PassThrough() as never });
+      return out.join('');
+    };
+    expect(await listed({ YULAN_TLS_CA_FILE: up.tls!.devCa!.caFile })).toContain(`active    ${first!.fingerprint}`);
+    await expect(listed({})).rejects.toThrow(/cannot reach the cloud/);
 
     await up.close();
     up = await runUp({ ...env, YULAN_ADMIN_TOKEN: token }, quietLogger, () => undefined);
