@@ -92,7 +92,7 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     mqttsUrl = `mqtts://127.0.0.1:${broker.mqttsPort}`;
     link = await connectAsync(mqttsUrl, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'cloud:rotate', username: 'cloud', password: CLOUD_PASSWORD, ca: serverCa.certPem });
     publishLink = async (topic, payload) => void (await link.publishAsync(topic, Buffer.from(payload), { qos: 1 }));
-    for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-s']) {
+    for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-s', 'dev-g']) {
       expect((await post('/api/v1/devices', { id, site: 'site-1', kind: 'env-monitor' })).statusCode).toBe(201);
     }
   });
@@ -239,5 +239,24 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     // the successor itself is unaffected by its predecessor's grace
     const successor = (await list(id)).find((c) => c.status === 'active')!;
     expect(certs.store.active(id, successor.fingerprint, later)).toBeDefined();
+  });
+
+  it('when the grace ends, the sweep retires the old certificate and the broker cuts a session still holding it', async () => {
+    const old = await issue('dev-g');
+    const dev = await device('dev-g', old);
+    if (dev instanceof Error) throw dev;
+    let closed = false;
+    dev.on('close', () => { closed = true; });
+    const reply = await rotateOverMqtt(dev, 'dev-g', (await makeDeviceCsr('dev-g')).csrPem);
+    if (!reply.ok) throw new Error('rotation refused');
+    expect(await certs.sweep()).toEqual([]);
+    const later = new Date(Date.parse(reply.retireAt) + 1000);
+    // (dev-c's rotated certificate, whose grace ended too, goes with it)
+    expect(await certs.sweep(later)).toContain(old.fingerprint);
+    await waitFor(() => closed, 'the session on the retired certificate cut');
+    expect(await statusOf('dev-g', old.fingerprint)).toBe('retired');
+    expect(await statusOf('dev-g', reply.fingerprint)).toBe('active');
+    // once is enough: a second sweep finds nothing
+    expect(await certs.sweep(later)).toEqual([]);
   });
 });

@@ -145,6 +145,17 @@ export class DeviceCertStore {
     })());
   }
 
+  /** Rotated certificates whose grace ended without their successor being used: marked
+   * retired (at their `retireAt`); returns their fingerprints. */
+  retireDue(now = new Date()): string[] {
+    return wrapDb('retiring rotated certificates', () => this.#db.transaction(() => {
+      const rows = this.#db.prepare('SELECT fingerprint FROM device_certs WHERE retire_at <= ? AND retired_at IS NULL AND revoked_at IS NULL').all(now.toISOString()) as { fingerprint: string }[];
+      const upd = this.#db.prepare('UPDATE device_certs SET retired_at = retire_at WHERE fingerprint = ?');
+      for (const r of rows) upd.run(r.fingerprint);
+      return rows.map((r) => r.fingerprint);
+    })());
+  }
+
   /** Revoked (and retired) fingerprints still within their validity: pushed to the broker again when the
    * link (re)connects. Expired ones are left out (the handshake refuses them anyway), so
    * the list does not grow for ever. */
