@@ -16,6 +16,7 @@ import { digestToken } from '../src/auth-tokens.js';
 import { createHttpEdgeClient } from '../src/edge-client.js';
 import { openDeviceCerts, type DeviceCertsModule } from '../src/device-certs/index.js';
 import { SqliteDeviceRepository } from '../src/repositories/sqlite-device-repository.js';
+import { ensureClientCerts } from '../../device-sims/src/device-certs.js';
 import { deadUrl, silentLogger, waitFor } from './helpers.js';
 
 const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
@@ -92,7 +93,7 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     mqttsUrl = `mqtts://127.0.0.1:${broker.mqttsPort}`;
     link = await connectAsync(mqttsUrl, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'cloud:rotate', username: 'cloud', password: CLOUD_PASSWORD, ca: serverCa.certPem });
     publishLink = async (topic, payload) => void (await link.publishAsync(topic, Buffer.from(payload), { qos: 1 }));
-    for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-s', 'dev-g']) {
+    for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-s', 'dev-g', 'dev-r']) {
       expect((await post('/api/v1/devices', { id, site: 'site-1', kind: 'env-monitor' })).statusCode).toBe(201);
     }
   });
@@ -258,5 +259,26 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     expect(await statusOf('dev-g', reply.fingerprint)).toBe('active');
     // once is enough: a second sweep finds nothing
     expect(await certs.sweep(later)).toEqual([]);
+  });
+
+  it('a simulator issues once, reuses its stored certificate, and rotates one near its end', async () => {
+    const simDir = path.join(dir, 'sim');
+    const cloud = { url: cloudUrl, adminToken: ADMIN };
+    const first = (await ensureClientCerts(['dev-r'], { cloud, dataDir: simDir, logger: silentLogger })).get('dev-r')!;
+    const again = (await ensureClientCerts(['dev-r'], { cloud, dataDir: simDir, logger: silentLogger })).get('dev-r')!;
+    expect(again.cert).toBe(first.cert);
+    expect((await list('dev-r')).map((c) => c.status)).toEqual(['active']);
+    // a stored certificate with a day left: rotated, not issued beside it
+    const { keyPem, csrPem } = await makeDeviceCsr('dev-r');
+    const short = (await post('/api/v1/devices/dev-r/certificates', { csr: csrPem, days: 1 })).json() as { certificate: string; fingerprint: string };
+    fs.writeFileSync(path.join(simDir, 'certs', 'dev-r.pem'), short.certificate);
+    fs.writeFileSync(path.join(simDir, 'certs', 'dev-r-key.pem'), keyPem);
+    const renewed = (await ensureClientCerts(['dev-r'], { cloud, dataDir: simDir, logger: silentLogger })).get('dev-r')!;
+    expect(renewed.cert).not.toBe(short.certificate);
+    expect(await statusOf('dev-r', short.fingerprint)).toBe('retiring');
+    const dev = await device('dev-r', { keyPem: renewed.key, certificate: renewed.cert });
+    if (dev instanceof Error) throw dev;
+    await dev.endAsync();
+    await waitFor(async () => (await statusOf('dev-r', short.fingerprint)) === 'retired', 'the short certificate retired');
   });
 });

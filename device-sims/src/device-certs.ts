@@ -29,7 +29,8 @@ export async function ensureClientCerts(ids: readonly string[], o: { cloud?: Clo
   const out = new Map<string, ClientCert>();
   await mapLimit(ids, 8, async (id) => {
     const files = { cert: join(dir, `${id}.pem`), key: join(dir, `${id}-key.pem`) };
-    if (existsSync(files.cert) && existsSync(files.key)) {
+    const stored = existsSync(files.cert) && existsSync(files.key);
+    if (stored) {
       const cert = readFileSync(files.cert, 'utf8');
       if (Date.parse(new X509Certificate(cert).validTo) - Date.now() > RENEW_BEFORE_MS) {
         out.set(id, { cert, key: readFileSync(files.key, 'utf8') });
@@ -39,17 +40,22 @@ export async function ensureClientCerts(ids: readonly string[], o: { cloud?: Clo
     const cloud = o.cloud;
     if (!cloud) throw new SimError(SimErrorCode.BadOptions, `no usable certificate for ${id} in ${dir} and no cloud to issue one (--cloud/--token)`);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    let res: Response;
-    try {
-      res = await fetch(`${cloud.url.replace(/\/+$/, '')}/api/v1/devices/${encodeURIComponent(id)}/certificates`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${cloud.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ csr: makeCsr(id, privateKey) }),
-        signal: AbortSignal.timeout(o.requestTimeoutMs ?? 10_000),
-      });
-    } catch (cause) {
-      throw new SimError(SimErrorCode.CloudUnreachable, `cloud at ${cloud.url} unreachable while issuing a certificate for ${id}`, { cause });
-    }
+    const post = async (path: string): Promise<Response> => {
+      try {
+        return await fetch(`${cloud.url.replace(/\/+$/, '')}/api/v1/devices/${encodeURIComponent(id)}/certificates${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${cloud.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ csr: makeCsr(id, privateKey) }),
+          signal: AbortSignal.timeout(o.requestTimeoutMs ?? 10_000),
+        });
+      } catch (cause) {
+        throw new SimError(SimErrorCode.CloudUnreachable, `cloud at ${cloud.url} unreachable while issuing a certificate for ${id}`, { cause });
+      }
+    };
+    // A stored certificate near its end is rotated (the cloud retires it once the new one is
+    // used) rather than left valid beside a new one; with none usable (409), a fresh issue.
+    let res = stored ? await post('/rotate') : await post('');
+    if (res.status === 409) res = await post('');
     const body = await res.text();
     if (res.status !== 201) throw new SimError(SimErrorCode.CloudRegister, `issuing a certificate for ${id} failed: HTTP ${res.status} ${body.slice(0, 200)}`);
     const cert = (JSON.parse(body) as { certificate?: unknown }).certificate;
