@@ -3,6 +3,7 @@ import {
   DEVICE_PUBLISH_CHANNELS,
   DEVICE_SUBSCRIBE_CHANNELS,
   TOPIC_ROOT,
+  certRotationTopics,
   deviceTopic,
   kindFromSlug,
   type KnownKind,
@@ -46,7 +47,8 @@ export function devicePrincipal(deviceId: string, site: string, kind: KnownKind)
     kind,
     presenceTopic: deviceTopic(addr, 'presence'),
     publishTopics: new Set(DEVICE_PUBLISH_CHANNELS.map((c) => deviceTopic(addr, c))),
-    subscribeTopics: new Set(DEVICE_SUBSCRIBE_CHANNELS.map((c) => deviceTopic(addr, c))),
+    // and its certificate-rotation replies (cert-rotation.ts), which only it may read
+    subscribeTopics: new Set([...DEVICE_SUBSCRIBE_CHANNELS.map((c) => deviceTopic(addr, c)), certRotationTopics(deviceId).reply]),
   };
 }
 

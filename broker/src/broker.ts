@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client } from 'aedes';
-import { checkDataPermissions, ControlTopic, isValidId, readTlsOptions, tlsRefusalReason, watchTlsFiles, type TlsReloader } from '@yulan/protos';
+import { checkDataPermissions, ControlTopic, fetchTrustingCa, isValidId, readTlsOptions, tlsRefusalReason, watchTlsFiles, type TlsReloader } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { Role } from './acl.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -30,6 +30,7 @@ import { createAedesView } from './aedes-view.js';
 import { createAdminApi } from './admin-api.js';
 import { attachCertRevocation, CertRevocations, CloudDeviceCertAuthenticator, type DeviceCertAuthenticator } from './device-cert.js';
 import { readFileSync } from 'node:fs';
+import { CertRotation } from './cert-rotation.js';
 
 export interface BrokerDeps {
   deviceAuth?: DeviceAuthenticator;
@@ -69,6 +70,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   // File safety (docs/deploy.md): the accounts file holds password hashes; warn, keep running.
   const loose = new Map([...checkDataPermissions(config.stateDir), ...(deps.accounts ? [] : checkDataPermissions(config.accountsFile, 0))].map((p) => [p.path, p]));
   for (const p of loose.values()) logger.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
+  // The cloud over https:// with a private CA (YULAN_TLS_CA_FILE), read before anything listens.
+  const cloudFetch = fetchTrustingCa(config.cloudCaFile !== undefined ? readFileSync(config.cloudCaFile) : undefined);
   const deviceAuth =
     deps.deviceAuth ??
     new CloudDeviceAuthenticator({
@@ -76,13 +79,20 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       brokerToken: config.brokerToken,
       ttlMs: config.authCacheTtlMs,
       logger,
+      fetch: cloudFetch,
     });
   const integrationAuth = deps.integrationAuth ??
-    new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger });
+    new CloudIntegrationAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, ttlMs: config.authCacheTtlMs, logger, fetch: cloudFetch });
   const metrics = createMetrics();
   // Read before anything listens: a missing device CA fails the start, naming the file.
   const deviceCa = config.tls?.deviceCaFile !== undefined ? readDeviceCa(config.tls.deviceCaFile) : undefined;
   const certRevocations = new CertRevocations();
+  const certRotation = deviceCa !== undefined
+    ? new CertRotation({
+      cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, counts: metrics.certRotations, fetch: cloudFetch,
+      publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }),
+    })
+    : undefined;
   let closing = false;
   const hold = config.redisUrl === undefined
     ? new StartupHold(join(config.stateDir, 'persistent-subscribers.json'), config.startupHoldMs, logger)
@@ -102,11 +112,12 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     replay: path.replay,
     integrations: integrationAuth,
     // provisioning by claim (claim-link.ts); `publish` is defined once Aedes is up
-    claims: new ClaimGate({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, metrics: metrics.claims,
+    claims: new ClaimGate({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, metrics: metrics.claims, fetch: cloudFetch,
       publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }) }),
     ...(deviceCa !== undefined
-      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger }) } }
+      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, fetch: cloudFetch }) } }
       : {}),
+    ...(certRotation ? { certRotation } : {}),
     limits: new ConnectionLimits(config.quotas),
     ...(config.quotas.publish ? { quotas: new PublishQuotas(config.quotas) } : {}),
     onQuota: (p, refused, disconnected) => {
@@ -378,6 +389,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       sockets: { ...metrics.sockets },
       tlsRefused: { ...metrics.tlsRefused },
       certRefused: { ...metrics.certRefused },
+      certRotations: { ...metrics.certRotations },
       aclDenied: { ...metrics.aclDenied },
       bytesIn,
       bytesOut,

@@ -48,6 +48,8 @@ export class ClaimGate {
     publish(topic: string, payload: Buffer): Promise<void>;
     timeoutMs?: number;
     metrics?: ClaimMetrics;
+    /** https:// with a private CA (fetchTrustingCa), as the other cloud checks */
+    fetch?: typeof fetch;
   }) {
     this.metrics = o.metrics ?? emptyClaimMetrics();
     const base = o.cloudUrl.replace(/\/+$/, '');
@@ -62,7 +64,7 @@ export class ClaimGate {
     // persistent subscriber the broker waits for after a restart (startup-hold.ts).
     if (!clean) return this.#refused(ConnackCode.IdentifierRejected, 'claim sessions must be clean sessions');
     const r = await postCloudCheck(this.#auth, this.o.brokerToken, { claimId: login.claimId, secret, serial: login.serial },
-      this.o.timeoutMs ?? 5000, this.o.logger, 'claim-auth');
+      this.o.timeoutMs ?? 5000, this.o.logger, 'claim-auth', this.o.fetch);
     if (r.kind === 'denied') {
       return this.#refused(r.reason === 'disabled' ? ConnackCode.NotAuthorized : ConnackCode.BadUsernameOrPassword,
         r.reason === 'disabled' ? 'claim revoked or expired' : 'bad claim credentials');
@@ -98,7 +100,7 @@ export class ClaimGate {
 
   async #exchangeFor(p: ClaimPrincipal, csr: string | undefined): Promise<void> {
     const r = await postCloudCheck(this.#exchange, this.o.brokerToken, { claimId: p.claimId, serial: p.serial, ...(csr !== undefined ? { csr } : {}) },
-      this.o.timeoutMs ?? 10_000, this.o.logger, 'claim-exchange');
+      this.o.timeoutMs ?? 10_000, this.o.logger, 'claim-exchange', this.o.fetch);
     let answer: ProvisionResponse;
     if (r.kind === 'answer' && typeof (r.body as { ok?: unknown } | undefined)?.ok === 'boolean') {
       answer = r.body as ProvisionResponse;

@@ -14,11 +14,13 @@ export type CloudCheck =
 
 export async function postCloudCheck(
   endpoint: string, token: string, payload: unknown, timeoutMs: number, logger: Logger, what: string,
+  /** https:// with a private CA (YULAN_TLS_CA_FILE): fetchTrustingCa from @yulan/protos */
+  fetchImpl: typeof fetch = fetch,
 ): Promise<CloudCheck> {
   let res: Response;
   let body: unknown;
   try {
-    res = await fetch(endpoint, {
+    res = await fetchImpl(endpoint, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(payload),

@@ -43,6 +43,8 @@ const EnvSchema = Type.Object({
   YULAN_TLS_HANDSHAKE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /** PEM of the CA that signs device certificates: set it to let devices log in by certificate. */
   YULAN_DEVICE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM CA the cloud's certificate chains to, for an https:// YULAN_CLOUD_URL with a private CA. */
+  YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_PLAIN_PUBLIC: Type.Boolean({ default: false }),
   // Quotas (quotas.ts, docs/security.md). Publish quotas per device; 0 = off (the default
   // here; `yulan up` and the deploy examples set them). YULAN_QUOTA_PER_KIND overrides per
@@ -70,6 +72,8 @@ export interface BrokerConfig {
   mqttPort: number;
   wsPort: number;
   cloudUrl: string;
+  /** CA trusted for an https:// cloudUrl (YULAN_TLS_CA_FILE), absolute */
+  cloudCaFile?: string;
   brokerToken: string;
   accountsFile: string;
   maxPacketBytes: number;
@@ -177,6 +181,7 @@ export function loadBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
     mqttPort: e.YULAN_MQTT_PORT,
     wsPort: e.YULAN_WS_PORT,
     cloudUrl: e.YULAN_CLOUD_URL.replace(/\/+$/, ''),
+    ...(e.YULAN_TLS_CA_FILE !== undefined ? { cloudCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
     brokerToken: e.YULAN_BROKER_TOKEN,
     accountsFile: e.YULAN_BROKER_ACCOUNTS_FILE,
     maxPacketBytes: e.YULAN_MAX_PACKET_BYTES,

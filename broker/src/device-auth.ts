@@ -35,6 +35,8 @@ export interface CloudDeviceAuthOptions {
   timeoutMs?: number;
   maxEntries?: number;
   logger: Logger;
+  /** for an https:// cloud URL with a private CA (fetchTrustingCa) */
+  fetch?: typeof fetch;
   /** Injectable clock for tests of the TTL/stale rules. */
   now?: () => number;
 }
@@ -61,6 +63,7 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
   readonly #maxEntries: number;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #fetch: typeof fetch | undefined;
   readonly #key = randomBytes(32);
   readonly #cache = new Map<string, CacheEntry>();
   /** Concurrent connects of the same device (reconnect storms) share one request. */
@@ -75,6 +78,7 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
     this.#maxEntries = opts.maxEntries ?? 200_000;
     this.#logger = opts.logger;
     this.#now = opts.now ?? Date.now;
+    this.#fetch = opts.fetch;
   }
 
   forget(deviceId: string): void {
@@ -136,7 +140,7 @@ export class CloudDeviceAuthenticator implements DeviceAuthenticator {
   }
 
   async #post(deviceId: string, secret: string): Promise<DeviceAuthResult> {
-    const r = await postCloudCheck(this.#endpoint, this.#token, { deviceId, secret }, this.#timeoutMs, this.#logger, 'device-auth');
+    const r = await postCloudCheck(this.#endpoint, this.#token, { deviceId, secret }, this.#timeoutMs, this.#logger, 'device-auth', this.#fetch);
     if (r.kind === 'answer') return parseAccepted(deviceId, r.body);
     if (r.kind === 'denied') return { outcome: DeviceAuthOutcome.Denied, reason: r.reason };
     return unavailable(r.message, r.cause);

@@ -95,12 +95,12 @@ export interface DeviceCertAuthenticator {
  * certificate login costs the cloud a lookup, not a scrypt, and revocation must win. */
 export class CloudDeviceCertAuthenticator implements DeviceCertAuthenticator {
   readonly #endpoint: string;
-  constructor(private readonly opts: { cloudUrl: string; brokerToken: string; timeoutMs?: number; logger: Logger }) {
+  constructor(private readonly opts: { cloudUrl: string; brokerToken: string; timeoutMs?: number; logger: Logger; fetch?: typeof fetch }) {
     this.#endpoint = `${opts.cloudUrl.replace(/\/+$/, '')}/api/v1/internal/device-cert-auth`;
   }
 
   async authenticate(deviceId: string, cert: { fingerprint: string; serial: string }): Promise<DeviceAuthResult> {
-    const r = await postCloudCheck(this.#endpoint, this.opts.brokerToken, { deviceId, ...cert }, this.opts.timeoutMs ?? 5000, this.opts.logger, 'device-cert-auth');
+    const r = await postCloudCheck(this.#endpoint, this.opts.brokerToken, { deviceId, ...cert }, this.opts.timeoutMs ?? 5000, this.opts.logger, 'device-cert-auth', this.opts.fetch);
     if (r.kind === 'answer') return parseAccepted(deviceId, r.body);
     if (r.kind === 'denied') return { outcome: DeviceAuthOutcome.Denied, reason: r.reason };
     return { outcome: DeviceAuthOutcome.Unavailable, error: new BrokerError(BrokerErrorCode.DeviceAuth, r.message, { cause: r.cause }) };

@@ -7,6 +7,7 @@ import { QuotaVerdict, type ConnectionLimits, type PublishQuotas } from './quota
 import { verifyAccount, type Accounts } from './accounts.js';
 import { DeviceAuthOutcome, type DeviceAuthenticator } from './device-auth.js';
 import { CertRefusal, peerCertificateOf, type CertRevocations, type DeviceCertAuthenticator } from './device-cert.js';
+import type { CertRotation } from './cert-rotation.js';
 import { ConnackCode, ConnectRefusedError, PacketTooLargeError } from './errors.js';
 import { admit, createOutgoingState, publishSize, type OutgoingState } from './flow-control.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -72,6 +73,8 @@ export interface HookContext {
   certAuth?: { auth: DeviceCertAuthenticator; revoked: CertRevocations };
   /** Claim sessions (`claim:<id>`, provisioning by claim; claim-link.ts). */
   claims?: ClaimGate;
+  /** Certificate rotation over the device's session (cert-rotation.ts): with certAuth. */
+  certRotation?: Pick<CertRotation, 'isRequest' | 'handle'>;
 }
 
 /** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
@@ -334,6 +337,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         // it, so only count it when the guard did not.
         if (!client.conn.destroyed) metrics.oversizedPackets++;
         return cb(new PacketTooLargeError(payloadBytes + packet.topic.length, maxPacketBytes));
+      }
+      if (ctx.certRotation && s.principal.role === Role.Device && ctx.certRotation.isRequest(s.principal.deviceId, packet.topic)) {
+        // Answered on the device's reply topic; never routed to anyone.
+        ctx.certRotation.handle(client, s.principal.deviceId, Buffer.from(packet.payload));
+        return discard(packet, cb);
       }
       if (!canPublish(s.principal, packet.topic)) {
         metrics.aclDenied.publish++;

@@ -25,6 +25,8 @@ export interface CloudIntegrationAuthOptions {
   timeoutMs?: number;
   logger: Logger;
   now?: () => number;
+  /** for an https:// cloud URL with a private CA (fetchTrustingCa) */
+  fetch?: typeof fetch;
 }
 
 interface Entry {
@@ -62,7 +64,9 @@ export class CloudIntegrationAuthenticator implements IntegrationAuthenticator {
     this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#logger = opts.logger;
     this.#now = opts.now ?? Date.now;
+    this.#fetch = opts.fetch;
   }
+  readonly #fetch: typeof fetch | undefined;
 
   forget(name: string): void {
     this.#cache.delete(name);
@@ -87,7 +91,7 @@ export class CloudIntegrationAuthenticator implements IntegrationAuthenticator {
   }
 
   async #post(name: string, secret: string): Promise<IntegrationAuthResult> {
-    const r = await postCloudCheck(this.#endpoint, this.#token, { name, secret }, this.#timeoutMs, this.#logger, 'integration-auth');
+    const r = await postCloudCheck(this.#endpoint, this.#token, { name, secret }, this.#timeoutMs, this.#logger, 'integration-auth', this.#fetch);
     if (r.kind === 'denied') return { outcome: 'denied', reason: r.reason };
     if (r.kind === 'unavailable') return unavailable(r.message, r.cause);
     const b = r.body as { ok?: unknown; account?: unknown } | undefined;

@@ -1,6 +1,7 @@
 import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
 import { emptyCertRefusals, type CertRefusal } from './device-cert.js';
 import { emptyClaimMetrics, type ClaimMetrics } from './claim-link.js';
+import { emptyCertRotationCounts, type CertRotationCounts } from './cert-rotation.js';
 
 /** Broker counters, exposed by `handle.metrics()` and `GET /metrics`. Plain mutable
  * numbers: incrementing a field is the cheapest thing the hot path can do. */
@@ -50,6 +51,8 @@ export interface BrokerMetrics {
   certRefused: Record<CertRefusal, number>;
   /** Provisioning by claim: claim sessions and exchanges (claim-link.ts). */
   claims: ClaimMetrics;
+  /** Certificate rotations asked over MQTT (cert-rotation.ts), by outcome. */
+  certRotations: CertRotationCounts;
   bytesIn: number;
   bytesOut: number;
   /** Gauge: bytes waiting to be written to subscribers right now (all clients). */
@@ -95,6 +98,7 @@ export function createMetrics(): BrokerMetrics {
     certLogins: 0,
     certRefused: emptyCertRefusals(),
     claims: emptyClaimMetrics(),
+    certRotations: emptyCertRotationCounts(),
     bytesIn: 0,
     bytesOut: 0,
     outgoingQueuedBytes: 0,

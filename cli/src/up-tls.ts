@@ -59,9 +59,17 @@ export async function resolveTlsWiring(env: NodeJS.ProcessEnv, dataDir: string, 
       YULAN_WSS_PORT: String(w.wssPort),
       YULAN_HTTPS_PORT: String(w.httpsPort),
       YULAN_EDGE_HTTPS_PORT: String(w.edgeHttpsPort),
-      // Service to service over TLS when the CA is known (HTTP between them stays on
-      // loopback inside this one process: Node's fetch trusts only NODE_EXTRA_CA_CERTS).
+      // Service to service over TLS when the CA is known: MQTT/TLS, and HTTPS for the
+      // broker→cloud checks, edge→cloud alerts, cloud→edge queries and the console's broker
+      // view (each service's HTTP client trusts YULAN_TLS_CA_FILE: fetchTrustingCa). HTTPS
+      // only with the development certificate, which names 127.0.0.1; an operator's own
+      // certificate may not, so those services keep loopback HTTP unless URLs are set.
       ...(caFile ? { YULAN_MQTT_URL: `mqtts://127.0.0.1:${w.mqttsPort}` } : {}),
+      ...(devCa ? {
+        YULAN_CLOUD_URL: `https://127.0.0.1:${w.httpsPort}`,
+        YULAN_EDGE_URL: `https://127.0.0.1:${w.edgeHttpsPort}`,
+        YULAN_BROKER_ADMIN_URL: `https://127.0.0.1:${w.wssPort}`,
+      } : {}),
     },
   };
 }

@@ -74,6 +74,14 @@ export async function runUp(
 
 interface Carry { adminToken?: string }
 
+function simByCertificate(env: NodeJS.ProcessEnv, wired: NodeJS.ProcessEnv, tls: TlsWiring | undefined, canIssue: boolean): { byCertificate?: number | 'all' } {
+  const raw = env.YULAN_SIM_BY_CERTIFICATE ?? '1';
+  const n = raw === 'all' ? 'all' : numberFrom(env, 'YULAN_SIM_BY_CERTIFICATE', 1);
+  // Only with MQTT/TLS, a device CA the cloud signs with, and a way to get the certificate.
+  if (n === 0 || tls?.caPem === undefined || !wired.YULAN_DEVICE_CA_FILE || !wired.YULAN_DEVICE_CA_KEY_FILE || !canIssue) return {};
+  return { byCertificate: n };
+}
+
 async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void, plan: PortPlan, carry: Carry): Promise<UpHandle> {
   const dataDir = resolve(env.YULAN_DATA_DIR ?? '.yulan');
   const { secrets, created } = loadOrCreateSecrets(dataDir);
@@ -214,6 +222,9 @@ async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: stri
         dataDir: join(dataDir, 'sims'),
         ...(scenarios.length ? { scenarios } : {}),
         firmwareKeysFile: firmwareKeys,
+        // the certificate path exercised by default: the first device logs in by client
+        // certificate over MQTT/TLS (YULAN_SIM_BY_CERTIFICATE=N|all|0, default 1)
+        ...simByCertificate(env, wired, tls, adminToken !== undefined || existsSync(join(dataDir, 'sims', 'certs'))),
       }, logger.child({ svc: 'sim' }));
       started.push({ name: 'sim', svc: fleet });
       // One charger speaking OCPP 1.6J through the gateway, beside the MQTT-native ones.

@@ -69,6 +69,8 @@ export interface AppOptions {
   ocpp?: OcppModule;
   /** Provisioning by claim (docs/security.md); routes only when set */
   claims?: ClaimsModule;
+  /** HTTP client for the other services (https:// with YULAN_TLS_CA_FILE); global fetch when unset */
+  serviceFetch?: typeof fetch;
 }
 
 /** Stable mapping from our error codes to HTTP statuses, so handlers just throw. */

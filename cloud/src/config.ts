@@ -123,7 +123,8 @@ export interface CloudConfig {
   plainHost?: string;
   /** HTTPS beside plain HTTP (YULAN_TLS_CERT_FILE/KEY_FILE, YULAN_HTTPS_PORT) */
   tls?: { certFile: string; keyFile: string; httpsPort: number };
-  /** CA the MQTT link trusts for mqtts:// (YULAN_TLS_CA_FILE), absolute */
+  /** CA the MQTT link trusts for mqtts://, and the HTTP calls to the edge and the broker's
+   * admin API for https:// (YULAN_TLS_CA_FILE), absolute */
   tlsCaFile?: string;
   /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
   deviceCa?: { certFile: string; keyFile: string };

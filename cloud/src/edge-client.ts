@@ -68,6 +68,8 @@ export interface HttpEdgeClientOptions {
   /** budget for the registry's enrichment call: the list must stay fast if the edge is slow */
   latestTimeoutMs?: number;
   queryTimeoutMs?: number;
+  /** for an https:// edge URL with a private CA (fetchTrustingCa from @yulan/protos) */
+  fetch?: typeof fetch;
 }
 
 type Params = Record<string, string | number | undefined>;
@@ -97,7 +99,7 @@ export function createHttpEdgeClient(opts: HttpEdgeClientOptions): EdgeClient {
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await (opts.fetch ?? fetch)(url, {
         method,
         headers: auth ? { authorization: `Bearer ${opts.token}`, accept: 'application/json' } : {},
         signal: AbortSignal.timeout(timeoutMs),

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { checkDataPermissions, dataEvents, ensurePrivateDir, markInUse, startHttpsListener, type HttpsListener } from '@yulan/protos';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, fetchTrustingCa, markInUse, startHttpsListener, type HttpsListener } from '@yulan/protos';
 import { buildApp } from './app.js';
 import { ensureAdminToken } from './auth-tokens.js';
 import type { CloudConfig } from './config.js';
@@ -140,9 +141,11 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // Signed firmware and staged campaigns (docs/control.md §2): its own file under
     // <dataDir>/firmware; a bad YULAN_FIRMWARE_KEYS file fails the start here.
     // One-tap complaints (issue 14): own file; contacts encrypted with a key beside it.
+    // The edge and the broker's admin API over https:// with a private CA (YULAN_TLS_CA_FILE).
+    const serviceFetch = fetchTrustingCa(config.tlsCaFile !== undefined ? readFileSync(config.tlsCaFile) : undefined);
     complaints = new ComplaintsService({
       file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
-      devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken }), logger: log.child({ part: 'complaints' }),
+      devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }), logger: log.child({ part: 'complaints' }),
     });
     firmware = openFirmware({
       dataDir: config.dataDir,
@@ -174,7 +177,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     app = await buildApp({
       logger: log,
       devices,
-      edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken }),
+      edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }),
+      serviceFetch,
       control: link,
       adminTokenDigest: admin.digest,
       brokerToken: config.brokerToken,

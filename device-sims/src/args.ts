@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { KIND_SLUGS, isClaimId, isValidId, type KindSlug } from '@yulan/protos';
 import { SimError, SimErrorCode } from './errors.js';
 import type { FleetOptions, FleetScenario } from './fleet.js';
@@ -37,6 +38,10 @@ Runs a fleet of simulated devices publishing protobuf telemetry over MQTT.
                            devices then download, verify and install firmware.update
   --data-dir DIR           the simulator's data dir: firmware the devices installed is kept
                            there (firmware.json) and survives a restart, as on real devices
+  --ca FILE                PEM CA the broker's certificate chains to, for mqtts:// (or $YULAN_TLS_CA_FILE)
+  --by-certificate N|all   the first N devices (or all) connect by client certificate over
+                           mqtts:// (key made here, certificate issued through --cloud, both kept
+                           in --data-dir/certs and reused on restart)
   --protocol ocpp          chargers speaking OCPP 1.6J to the OCPP gateway instead of MQTT
                            (yulan sim --kind ev-charger --protocol ocpp --help)
   -h, --help               show this help
@@ -87,6 +92,8 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   let firmwareKeys: string | undefined;
   let dataDir: string | undefined;
   let claimId: string | undefined, claimSecret = env.YULAN_CLAIM_SECRET;
+  let caFile = env.YULAN_TLS_CA_FILE;
+  let byCertificate: number | 'all' | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -155,6 +162,12 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
       case '--data-dir': dataDir = value(); break;
       case '--claim': claimId = value(); break;
       case '--claim-secret': claimSecret = value(); break;
+      case '--ca': caFile = value(); break;
+      case '--by-certificate': {
+        const v = value();
+        byCertificate = v === 'all' ? 'all' : number(flag, v, { integer: true, min: 1 });
+        break;
+      }
       default: fail(`unknown argument "${arg}"`);
     }
   }
@@ -188,6 +201,18 @@ export function parseSimArgs(argv: string[], env: Record<string, string | undefi
   if (firmwareKeys) options.firmwareKeysFile = firmwareKeys;
   if (dataDir) options.dataDir = dataDir;
   if (claimId !== undefined && claimSecret) options.claim = { id: claimId, secret: claimSecret };
+  if (byCertificate !== undefined) {
+    if (!options.cloud || !dataDir) fail('--by-certificate needs --cloud (to issue the certificates) and --data-dir (to keep them)');
+    if (!mqttUrl.startsWith('mqtts:')) fail('--by-certificate needs an mqtts:// --mqtt URL');
+    options.byCertificate = byCertificate;
+  }
+  if (caFile && mqttUrl.startsWith('mqtts:')) {
+    try {
+      options.ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      fail(`--ca ${caFile}: ${(err as Error).message}`);
+    }
+  }
   if (scenario && isFallScenario(scenario)) {
     const sc: FleetScenario = { scenario };
     if (scenarioDevice !== undefined) sc.deviceId = scenarioDevice;

@@ -12,6 +12,7 @@ import { SimDevice, type FirmwareUpdateHook } from './sim-device.js';
 import { firmwareUpdateHook, loadTrustedKeys } from './firmware-hook.js';
 import { FirmwareStore } from './firmware-store.js';
 import { validateFailures, type CommandFailures } from './command-plan.js';
+import { ensureClientCerts, type ClientCert } from './device-certs.js';
 
 export interface FleetDeviceSpec {
   id: string;
@@ -65,6 +66,10 @@ export interface FleetOptions {
   /** Start from a claim (`yulan sim --claim`): devices without a stored secret exchange it
    * for their identity (id = their serial = the fleet's id; site and kind from the claim). */
   claim?: ClaimOptions;
+  /** The first N devices of the fleet (or all) connect by client certificate over mqtts://
+   * instead of their secret: keys made here, certificates issued through `cloud` and kept in
+   * <dataDir>/certs (device-certs.ts). Needs `cloud`, `dataDir` and an mqtts:// `mqttUrl`. */
+  byCertificate?: number | 'all';
 }
 
 export interface FleetScenario {
@@ -164,6 +169,11 @@ function validate(o: FleetOptions): FleetDeviceSpec[] {
   for (const id of Object.keys(o.deviceCommandFailures ?? {})) if (!ids.has(id)) bad(`deviceCommandFailures: no device "${id}" in the fleet`);
   for (const sc of o.scenarios ?? []) scenarioTarget(specs, sc.deviceId, sc.scenario);
   if (o.scenarios?.some((sc) => sc.afterMs !== undefined && !(sc.afterMs >= 0))) bad('scenario afterMs must be >= 0');
+  if (o.byCertificate !== undefined) {
+    if (o.byCertificate !== 'all' && !(Number.isInteger(o.byCertificate) && o.byCertificate >= 0)) bad(`byCertificate must be a non-negative integer or "all", got ${String(o.byCertificate)}`);
+    if (o.dataDir === undefined) bad('devices by certificate need a data dir (to keep key and certificate; the cloud issues missing ones)');
+    if (!o.mqttUrl.startsWith('mqtts:')) bad(`devices by certificate connect over mqtts://, not ${o.mqttUrl}`);
+  }
   return specs;
 }
 
@@ -199,6 +209,8 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
     ? await provisionByClaim(specs, { mqttUrl: options.mqttUrl, claim: options.claim, ...(options.ca !== undefined ? { ca: options.ca } : {}),
       ...(options.credentialsFile ? { credentialsFile: options.credentialsFile } : {}) }, logger)
     : await provisionDevices(specs as DeviceSpec[], provisionOpts, logger);
+  const certIds = options.byCertificate === undefined ? [] : specs.slice(0, options.byCertificate === 'all' ? specs.length : options.byCertificate).map((d) => d.id);
+  const certs = certIds.length > 0 ? await ensureClientCerts(certIds, { ...(options.cloud ? { cloud: options.cloud } : {}), dataDir: options.dataDir!, logger }) : new Map<string, ClientCert>();
 
   const startMs = options.startMs ?? Date.now();
   const wallStart = Date.now();
@@ -224,6 +236,7 @@ export async function runFleet(options: FleetOptions, logger: Logger): Promise<F
     const device = new SimDevice({
       mqttUrl: options.mqttUrl, deviceId: d.id, site: d.site, kind, secret: secrets.get(d.id)!, firmwareVersion: version,
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(certs.has(d.id) ? { clientCert: certs.get(d.id)! } : {}),
       qos: options.qos, initialSeq: seqBase, gate, clock: simNow, model,
       // Failure draws get their own stream so injecting failures never shifts a model's behaviour.
       commandSeed: deriveSeed(options.seed, `${d.id}/commands`),

@@ -10,6 +10,8 @@ export interface AttemptOptions {
   ca?: string;
   deviceId: string;
   secret: string;
+  /** Log in by client certificate (mutual TLS, mqtts:// only) instead of the secret. */
+  clientCert?: { cert: string; key: string };
   connectTimeoutMs?: number;
   keepaliveS?: number;
   /** Retained last will: the device's offline presence. */
@@ -30,7 +32,9 @@ export interface Attempt {
  * no MQTT.js reconnect (the device's own loop backs off). */
 export function connectAttempt(o: AttemptOptions): Attempt {
   const options: IClientOptions = {
-    clientId: o.deviceId, username: o.deviceId, password: o.secret, protocolVersion: 4, clean: true,
+    clientId: o.deviceId, username: o.deviceId, protocolVersion: 4, clean: true,
+    // by certificate: no password at all (the broker then reads the certificate's CN)
+    ...(o.clientCert ? { cert: o.clientCert.cert, key: o.clientCert.key } : { password: o.secret }),
     reconnectPeriod: 0, connectTimeout: o.connectTimeoutMs ?? 10_000, keepalive: o.keepaliveS ?? 60,
     queueQoSZero: false,
     will: { topic: o.will.topic, payload: o.will.payload, qos: 1, retain: true },

@@ -32,6 +32,8 @@ export interface SimDeviceOptions {
   site: string;
   kind: KnownKind;
   secret: string;
+  /** Connect by client certificate (mqtts://) instead of the secret (device-certs.ts). */
+  clientCert?: { cert: string; key: string };
   firmwareVersion?: string;
   /** QoS of telemetry (events, presence and command results are always QoS 1). */
   qos?: 0 | 1;

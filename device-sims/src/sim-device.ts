@@ -177,6 +177,7 @@ export class SimDevice {
       ...(this.opts.connectTimeoutMs !== undefined && { connectTimeoutMs: this.opts.connectTimeoutMs }),
       ...(this.opts.keepaliveS !== undefined && { keepaliveS: this.opts.keepaliveS }),
       ...(this.opts.ca !== undefined && { ca: this.opts.ca }),
+      ...(this.opts.clientCert !== undefined && { clientCert: this.opts.clientCert }),
     });
     if (a.client) this.client = a.client;
     this.cancelAttempt = a.cancel;

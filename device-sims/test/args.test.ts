@@ -94,3 +94,24 @@ describe('--command-failures', () => {
     expect(() => parseSimArgs(['--command-failures=bogus=1'])).toThrow(/unknown failure/);
   });
 });
+
+describe('--by-certificate and --ca', () => {
+  it('reads the CA for mqtts:// and takes N or all devices by certificate with a cloud and a data dir', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'sim-args-'));
+    try {
+      writeFileSync(join(dir, 'ca.pem'), 'PEM');
+      const base = ['--mqtt', 'mqtts://b:8883', '--cloud', 'https://c:8443', '--token', 'T', '--data-dir', dir];
+      expect(parseSimArgs([...base, '--by-certificate', '2', '--ca', join(dir, 'ca.pem')])).toMatchObject({ byCertificate: 2, ca: 'PEM' });
+      expect(parseSimArgs([...base, '--by-certificate=all'], { YULAN_TLS_CA_FILE: join(dir, 'ca.pem') })).toMatchObject({ byCertificate: 'all', ca: 'PEM' });
+      expect(error([...base, '--ca', join(dir, 'missing.pem')])?.message).toMatch(/--ca .*missing\.pem/);
+      expect(error([...base, '--by-certificate', '0'])?.message).toMatch(/at least 1/);
+      expect(error(['--mqtt', 'mqtt://b:1883', '--cloud', 'http://c', '--token', 'T', '--data-dir', dir, '--by-certificate', '1'])?.message).toMatch(/mqtts:\/\//);
+      expect(error(['--mqtt', 'mqtts://b:8883', '--by-certificate', '1'])?.message).toMatch(/needs --cloud .* --data-dir/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -93,7 +93,7 @@ export interface EdgeConfig {
   plainHost?: string;
   /** HTTPS beside plain HTTP, on httpHost */
   tls?: { certFile: string; keyFile: string; httpsPort: number };
-  /** CA for mqtts:// (YULAN_TLS_CA_FILE) */
+  /** CA for mqtts:// and an https:// cloud URL (YULAN_TLS_CA_FILE) */
   tlsCaFile?: string;
   token: string;
   /** undefined → embedded SQLite store. */

@@ -15,3 +15,5 @@ export * from './tls.js';
 export * from './https-listener.js';
 export * from './ocpp.js';
 export * from './claims.js';
+export * from './cert-rotation.js';
+export * from './https-fetch.js';

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fetchTrustingCa } from '@yulan/protos';
 import { CliError, ExitCode } from './errors.js';
 
 export interface ApiOptions {
@@ -21,7 +23,7 @@ export class ApiError extends CliError {
  * cloud errors turned into one readable line with the cloud's own code.
  */
 export class CloudApi {
-  private constructor(readonly base: string, private readonly token: string) {}
+  private constructor(readonly base: string, private readonly token: string, private readonly fetchImpl: typeof fetch = fetch) {}
 
   static fromEnv(env: NodeJS.ProcessEnv): CloudApi {
     const missing = ['YULAN_CLOUD_URL', 'YULAN_ADMIN_TOKEN'].filter((k) => !env[k]);
@@ -33,7 +35,16 @@ export class CloudApi {
     } catch (cause) {
       throw new CliError('E_CLI_CONFIG', `YULAN_CLOUD_URL is not a URL: "${env.YULAN_CLOUD_URL}"`, ExitCode.Usage, { cause });
     }
-    return new CloudApi(env.YULAN_CLOUD_URL!.replace(/\/+$/, ''), env.YULAN_ADMIN_TOKEN!);
+    // An https:// cloud with a private CA (`yulan up`'s development CA): trust that CA.
+    let ca: Buffer | undefined;
+    if (env.YULAN_TLS_CA_FILE) {
+      try {
+        ca = readFileSync(env.YULAN_TLS_CA_FILE);
+      } catch (cause) {
+        throw new CliError('E_CLI_CONFIG', `YULAN_TLS_CA_FILE ${env.YULAN_TLS_CA_FILE}: ${(cause as Error).message}`, ExitCode.Usage, { cause });
+      }
+    }
+    return new CloudApi(env.YULAN_CLOUD_URL!.replace(/\/+$/, ''), env.YULAN_ADMIN_TOKEN!, fetchTrustingCa(ca));
   }
 
   async request<T>(path: string, opts: ApiOptions = {}): Promise<{ status: number; body: T; headers: Headers }> {
@@ -47,7 +58,7 @@ export class CloudApi {
     else if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers['content-type'] = 'application/json'; }
     let res: Response;
     try {
-      res = await fetch(url, { method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+      res = await this.fetchImpl(url, { method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
     } catch (cause) {
       const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
       throw new CliError('E_API_UNREACHABLE', `cannot reach the cloud at ${this.base}: ${reason}`, ExitCode.Io, { cause });

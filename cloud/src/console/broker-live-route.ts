@@ -31,7 +31,7 @@ const brokerLiveRoute: FastifyPluginAsyncTypebox<BrokerLiveOptions> = async (fas
     const abort = new AbortController();
     let upstream: Response;
     try {
-      upstream = await fetch(`${opts.baseUrl}/admin/events`, { headers: { authorization: `Bearer ${opts.token}` }, signal: abort.signal });
+      upstream = await (opts.fetch ?? fetch)(`${opts.baseUrl}/admin/events`, { headers: { authorization: `Bearer ${opts.token}` }, signal: abort.signal });
     } catch (cause) {
       throw new CloudError(CloudErrorCode.BrokerUnreachable, 'cannot reach the broker', { cause });
     }

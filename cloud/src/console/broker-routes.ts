@@ -18,6 +18,8 @@ export interface BrokerRoutesOptions {
   token: string;
   audit?: AuditLog;
   timeoutMs?: number;
+  /** for an https:// admin URL with a private CA (fetchTrustingCa) */
+  fetch?: typeof fetch;
 }
 
 const ClientId = Type.String({ minLength: 1, maxLength: 256 });
@@ -53,7 +55,7 @@ const brokerRoutes: FastifyPluginAsyncTypebox<BrokerRoutesOptions> = async (fast
     }
     let res: Response;
     try {
-      res = await fetch(`${opts.baseUrl}/admin/${path}`, {
+      res = await (opts.fetch ?? fetch)(`${opts.baseUrl}/admin/${path}`, {
         method, headers: { authorization: `Bearer ${opts.token}` }, signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (cause) {

@@ -5,11 +5,17 @@ import { CloudError, CloudErrorCode } from '../errors.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 import { DeviceParams } from '../schemas/devices.js';
 import type { DeviceCertsModule } from './index.js';
+import { certRotateInternalRoute, certRotateRoute } from './rotation-routes.js';
+import { retireOnFirstUse } from './rotation.js';
+import { certStatus } from './store.js';
 import '../types.js';
 
 const Fingerprint = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const CertView = Type.Object({
   fingerprint: Type.String(), serial: Type.String(), notAfter: Type.String(), issuedAt: Type.String(), revokedAt: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('retiring'), Type.Literal('retired'), Type.Literal('revoked'), Type.Literal('expired')]),
+  replacedBy: Type.Union([Type.String(), Type.Null()]), retireAt: Type.Union([Type.String(), Type.Null()]),
+  retiredAt: Type.Union([Type.String(), Type.Null()]), firstUsedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
 /**
@@ -36,8 +42,10 @@ export const deviceCertRoutes: FastifyPluginAsyncTypebox<{ certs: DeviceCertsMod
   });
 
   fastify.get('/devices/:id/certificates', {
-    schema: { tags: ['devices'], security: adminSecurity, params: DeviceParams, summary: 'A device\'s certificates, revoked ones included', response: { 200: Type.Object({ items: Type.Array(CertView) }), ...errorResponses(400, 401, 403, 429) } },
-  }, async (request) => ({ items: certs.store.list(request.params.id).map(({ deviceId: _d, ...r }) => r) }));
+    schema: { tags: ['devices'], security: adminSecurity, params: DeviceParams, summary: 'A device\'s certificates with their status (active, retiring, retired, revoked, expired)', response: { 200: Type.Object({ items: Type.Array(CertView) }), ...errorResponses(400, 401, 403, 429) } },
+  }, async (request) => ({ items: certs.store.list(request.params.id).map(({ deviceId: _d, ...r }) => ({ ...r, status: certStatus({ deviceId: _d, ...r }) })) }));
+
+  await fastify.register(certRotateRoute, { certs });
 
   fastify.post('/devices/:id/certificates/revoke', {
     schema: {
@@ -71,6 +79,7 @@ export const deviceCertRoutes: FastifyPluginAsyncTypebox<{ certs: DeviceCertsMod
  * certificate is not the device's unrevoked one (or the device is unknown); 403 `disabled`. */
 export const deviceCertAuthRoute: FastifyPluginAsyncTypebox<{ certs: DeviceCertsModule }> = async (fastify, { certs }) => {
   fastify.addHook('onRequest', fastify.requireBroker);
+  await fastify.register(certRotateInternalRoute, { certs });
   fastify.post('/internal/device-cert-auth', {
     schema: {
       tags: ['internal'], summary: 'Device certificate login check for the broker (bearer = broker token)', security: [{ brokerToken: [] }],
@@ -86,6 +95,7 @@ export const deviceCertAuthRoute: FastifyPluginAsyncTypebox<{ certs: DeviceCerts
       return reply.status(401).send({ ok: false, reason: 'bad-credentials' });
     }
     if (device.status === 'disabled') return reply.status(403).send({ ok: false, reason: 'disabled' });
+    retireOnFirstUse(certs, deviceId, fingerprint, request.log);
     return reply.status(200).send({ ok: true, device: { id: device.id, site: device.site, kind: device.kind } });
   });
 };

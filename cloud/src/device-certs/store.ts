@@ -8,6 +8,25 @@ export interface DeviceCertRecord {
   notAfter: string;
   issuedAt: string;
   revokedAt: string | null;
+  /** Rotation (rotation.ts): the certificate issued to replace this one. */
+  replacedBy: string | null;
+  /** Rotation: this one is refused from this instant even if its successor was never used. */
+  retireAt: string | null;
+  /** Rotation: retired when its successor was first used (or the grace ended). */
+  retiredAt: string | null;
+  firstUsedAt: string | null;
+}
+
+export type DeviceCertStatus = 'active' | 'retiring' | 'retired' | 'revoked' | 'expired';
+
+/** What the registry lists: revoked, retired (rotated out), expired, retiring (a successor
+ * is issued and not yet used) or active. */
+export function certStatus(r: DeviceCertRecord, now = new Date()): DeviceCertStatus {
+  const t = now.toISOString();
+  if (r.revokedAt !== null) return 'revoked';
+  if (r.retiredAt !== null || (r.retireAt !== null && r.retireAt <= t)) return 'retired';
+  if (r.notAfter <= t) return 'expired';
+  return r.replacedBy !== null ? 'retiring' : 'active';
 }
 
 const MIGRATIONS = [
@@ -20,11 +39,25 @@ const MIGRATIONS = [
      revoked_at TEXT
    );
    CREATE INDEX device_certs_by_device ON device_certs (device_id);`,
+  `ALTER TABLE device_certs ADD COLUMN replaced_by TEXT;
+   ALTER TABLE device_certs ADD COLUMN retire_at TEXT;
+   ALTER TABLE device_certs ADD COLUMN retired_at TEXT;
+   ALTER TABLE device_certs ADD COLUMN first_used_at TEXT;
+   CREATE INDEX device_certs_by_successor ON device_certs (replaced_by);`,
 ];
 
-interface Row { fingerprint: string; device_id: string; serial: string; not_after: string; issued_at: string; revoked_at: string | null }
+interface Row {
+  fingerprint: string; device_id: string; serial: string; not_after: string; issued_at: string; revoked_at: string | null;
+  replaced_by: string | null; retire_at: string | null; retired_at: string | null; first_used_at: string | null;
+}
 
-const toRecord = (r: Row): DeviceCertRecord => ({ fingerprint: r.fingerprint, deviceId: r.device_id, serial: r.serial, notAfter: r.not_after, issuedAt: r.issued_at, revokedAt: r.revoked_at });
+const toRecord = (r: Row): DeviceCertRecord => ({
+  fingerprint: r.fingerprint, deviceId: r.device_id, serial: r.serial, notAfter: r.not_after, issuedAt: r.issued_at, revokedAt: r.revoked_at,
+  replacedBy: r.replaced_by, retireAt: r.retire_at, retiredAt: r.retired_at, firstUsedAt: r.first_used_at,
+});
+
+/** Usable for a login or a rotation: unrevoked, not rotated out, not expired. */
+const USABLE = 'revoked_at IS NULL AND retired_at IS NULL AND (retire_at IS NULL OR retire_at > @now) AND not_after > @now';
 
 /**
  * Device certificates the cloud issued (`<data>/cloud/device-certs.sqlite`): a device whose
@@ -37,17 +70,62 @@ export class DeviceCertStore {
     this.#db = openMigratedDb(file, MIGRATIONS, 'device certificates');
   }
 
-  add(r: Omit<DeviceCertRecord, 'revokedAt'>): void {
+  add(r: Pick<DeviceCertRecord, 'fingerprint' | 'deviceId' | 'serial' | 'notAfter' | 'issuedAt'>): void {
     wrapDb('storing a device certificate', () =>
       this.#db.prepare('INSERT INTO device_certs (fingerprint, device_id, serial, not_after, issued_at) VALUES (?, ?, ?, ?, ?)')
         .run(r.fingerprint, r.deviceId, r.serial, r.notAfter, r.issuedAt));
   }
 
-  /** The certificate, when it is this device's and not revoked. */
-  active(deviceId: string, fingerprint: string): DeviceCertRecord | undefined {
+  /** The certificate, when it is this device's, not revoked, not retired and not expired. */
+  active(deviceId: string, fingerprint: string, now = new Date()): DeviceCertRecord | undefined {
     const row = wrapDb('reading a device certificate', () =>
-      this.#db.prepare('SELECT * FROM device_certs WHERE fingerprint = ? AND device_id = ? AND revoked_at IS NULL').get(fingerprint, deviceId) as Row | undefined);
+      this.#db.prepare(`SELECT * FROM device_certs WHERE fingerprint = @fp AND device_id = @id AND ${USABLE}`)
+        .get({ fp: fingerprint, id: deviceId, now: now.toISOString() }) as Row | undefined);
     return row && toRecord(row);
+  }
+
+  /** Every usable certificate of the device (what an operator's rotation replaces). */
+  usable(deviceId: string, now = new Date()): DeviceCertRecord[] {
+    return wrapDb('reading device certificates', () =>
+      (this.#db.prepare(`SELECT * FROM device_certs WHERE device_id = @id AND ${USABLE}`).all({ id: deviceId, now: now.toISOString() }) as Row[]).map(toRecord));
+  }
+
+  /**
+   * Rotation, in one transaction: stores `next` as the successor of each of `from`, which
+   * stay usable until `next` is first used or `retireAt`. A successor issued before and
+   * never used (the device lost the answer and asked again) is revoked: only the newest
+   * request's certificate may take over. Returns the fingerprints it revoked so.
+   */
+  addSuccessor(next: Pick<DeviceCertRecord, 'fingerprint' | 'deviceId' | 'serial' | 'notAfter' | 'issuedAt'>, from: readonly string[], retireAt: string): string[] {
+    return wrapDb('storing a rotated device certificate', () => this.#db.transaction(() => {
+      const revoked: string[] = [];
+      const get = this.#db.prepare('SELECT * FROM device_certs WHERE fingerprint = ?');
+      const revoke = this.#db.prepare('UPDATE device_certs SET revoked_at = ? WHERE fingerprint = ? AND revoked_at IS NULL AND first_used_at IS NULL');
+      for (const fp of from) {
+        const old = get.get(fp) as Row | undefined;
+        if (old?.replaced_by && !from.includes(old.replaced_by) && revoke.run(next.issuedAt, old.replaced_by).changes > 0) revoked.push(old.replaced_by);
+      }
+      this.add(next);
+      // A second rotation never stretches the first one's grace.
+      const link = this.#db.prepare(`UPDATE device_certs SET replaced_by = @next,
+        retire_at = CASE WHEN retire_at IS NULL OR retire_at > @at THEN @at ELSE retire_at END
+        WHERE fingerprint = @fp AND revoked_at IS NULL`);
+      for (const fp of from) link.run({ next: next.fingerprint, at: retireAt, fp });
+      return revoked;
+    })());
+  }
+
+  /** A successful login with this certificate: on its first one, the certificates it
+   * replaced are retired. Returns the fingerprints retired now. */
+  markUsed(fingerprint: string, now = new Date()): string[] {
+    const at = now.toISOString();
+    return wrapDb('recording a certificate login', () => this.#db.transaction(() => {
+      if (this.#db.prepare('UPDATE device_certs SET first_used_at = ? WHERE fingerprint = ? AND first_used_at IS NULL').run(at, fingerprint).changes === 0) return [];
+      const rows = this.#db.prepare('SELECT fingerprint FROM device_certs WHERE replaced_by = ? AND retired_at IS NULL AND revoked_at IS NULL').all(fingerprint) as { fingerprint: string }[];
+      const upd = this.#db.prepare('UPDATE device_certs SET retired_at = ? WHERE fingerprint = ?');
+      for (const r of rows) upd.run(at, r.fingerprint);
+      return rows.map((r) => r.fingerprint);
+    })());
   }
 
   list(deviceId: string): DeviceCertRecord[] {
@@ -67,12 +145,23 @@ export class DeviceCertStore {
     })());
   }
 
-  /** Revoked fingerprints still within their validity: pushed to the broker again when the
+  /** Rotated certificates whose grace ended without their successor being used: marked
+   * retired (at their `retireAt`); returns their fingerprints. */
+  retireDue(now = new Date()): string[] {
+    return wrapDb('retiring rotated certificates', () => this.#db.transaction(() => {
+      const rows = this.#db.prepare('SELECT fingerprint FROM device_certs WHERE retire_at <= ? AND retired_at IS NULL AND revoked_at IS NULL').all(now.toISOString()) as { fingerprint: string }[];
+      const upd = this.#db.prepare('UPDATE device_certs SET retired_at = retire_at WHERE fingerprint = ?');
+      for (const r of rows) upd.run(r.fingerprint);
+      return rows.map((r) => r.fingerprint);
+    })());
+  }
+
+  /** Revoked (and retired) fingerprints still within their validity: pushed to the broker again when the
    * link (re)connects. Expired ones are left out (the handshake refuses them anyway), so
    * the list does not grow for ever. */
   revokedFingerprints(now = new Date()): string[] {
     return wrapDb('listing revoked certificates', () =>
-      (this.#db.prepare('SELECT fingerprint FROM device_certs WHERE revoked_at IS NOT NULL AND not_after > ?').all(now.toISOString()) as { fingerprint: string }[]).map((r) => r.fingerprint));
+      (this.#db.prepare('SELECT fingerprint FROM device_certs WHERE (revoked_at IS NOT NULL OR retired_at IS NOT NULL) AND not_after > ?').all(now.toISOString()) as { fingerprint: string }[]).map((r) => r.fingerprint));
   }
 
   close(): void {

@@ -50,8 +50,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
       await admin.register(metrics, opts);
-      await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
-      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
+      await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
+      await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },
     { prefix: '/api/v1' },
   );

@@ -10,6 +10,8 @@ export interface AlertUplinkOptions {
   maxBackoffMs: number;
   timeoutMs: number;
   now?: () => number;
+  /** for an https:// cloud URL with a private CA */
+  fetch?: typeof fetch;
 }
 
 const BATCH = 20;
@@ -96,7 +98,7 @@ export class AlertUplink {
     try {
       const res = await httpCall(`${this.opts.cloudUrl}/api/v1/internal/alerts`, {
         method: 'POST', headers: { authorization: `Bearer ${this.opts.token}` }, body: JSON.stringify(report),
-        timeoutMs: this.opts.timeoutMs, maxBytes: 64 * 1024, signal: this.abort.signal,
+        timeoutMs: this.opts.timeoutMs, maxBytes: 64 * 1024, signal: this.abort.signal, ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
       });
       status = res.status;
       detail = res.text.slice(0, 200);

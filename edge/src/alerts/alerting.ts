@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fetchTrustingCa } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../config.js';
 import type { EdgeMetrics } from '../metrics.js';
@@ -30,13 +32,15 @@ export function startAlerting(config: EdgeConfig, metrics: EdgeMetrics, logger: 
     const pipeline = new AlertPipeline(store, rules, metrics, log, { watchSinceMs: startedAtMs, warmupMs: t.warmupMs },
       () => uplink?.kick());
     if (config.cloudUrl) {
+      // The cloud over https:// with a private CA (YULAN_TLS_CA_FILE).
+      const cloudFetch = fetchTrustingCa(config.tlsCaFile !== undefined ? readFileSync(config.tlsCaFile) : undefined);
       uplink = new AlertUplink(store, metrics, logger.child({ component: 'alert-uplink' }), {
         cloudUrl: config.cloudUrl, token: config.token, minBackoffMs: t.uplinkMinBackoffMs, maxBackoffMs: t.uplinkMaxBackoffMs,
-        timeoutMs: t.httpTimeoutMs,
+        timeoutMs: t.httpTimeoutMs, fetch: cloudFetch,
       });
       uplink.start();
       careClient = new CareRulesClient(rules, metrics, logger.child({ component: 'care-rules' }), {
-        cloudUrl: config.cloudUrl, token: config.token, refreshMs: t.careRulesRefreshMs, timeoutMs: t.httpTimeoutMs,
+        cloudUrl: config.cloudUrl, token: config.token, refreshMs: t.careRulesRefreshMs, timeoutMs: t.httpTimeoutMs, fetch: cloudFetch,
       });
       careClient.start();
     } else {

@@ -88,6 +88,8 @@ export interface CareRulesClientOptions {
   refreshMs: number;
   timeoutMs: number;
   now?: () => number;
+  /** for an https:// cloud URL with a private CA */
+  fetch?: typeof fetch;
 }
 
 /** Fetches the care rules at start and every `refreshMs`; a cloud that is down, slow or
@@ -122,7 +124,7 @@ export class CareRulesClient {
     try {
       const res = await httpCall(url, {
         method: 'GET', headers: { authorization: `Bearer ${this.opts.token}`, accept: 'application/json' },
-        timeoutMs: this.opts.timeoutMs, maxBytes: 8 * 1024 * 1024,
+        timeoutMs: this.opts.timeoutMs, maxBytes: 8 * 1024 * 1024, ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
       });
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       let body: unknown;

@@ -21,12 +21,14 @@ export async function httpCall(url: string, init: {
   method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; timeoutMs: number; maxBytes: number;
   /** Aborts on shutdown as well as on the deadline. */
   signal?: AbortSignal;
+  /** https:// with a private CA (YULAN_TLS_CA_FILE): fetchTrustingCa from @yulan/protos */
+  fetch?: typeof fetch;
 }): Promise<HttpAnswer> {
   const deadline = AbortSignal.timeout(init.timeoutMs);
   const signal = init.signal ? AbortSignal.any([deadline, init.signal]) : deadline;
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await (init.fetch ?? fetch)(url, {
       method: init.method, signal, redirect: 'error',
       headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
       ...(init.body !== undefined ? { body: init.body } : {}),

@@ -40,6 +40,8 @@ export interface CloudIdTagsOptions {
   /** the held version moved (chargers' local lists are brought up to date) */
   onChanged?: () => void;
   now?: () => number;
+  /** https:// with a private CA (fetchTrustingCa); the global fetch when unset */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -214,7 +216,7 @@ export class CloudIdTags {
   }
 
   async #fetch(since: number): Promise<Feed> {
-    const res = await fetch(`${this.#o.cloudUrl}/api/v1/internal/ocpp/id-tags?since=${since}&limit=${PAGE}`, {
+    const res = await (this.#o.fetch ?? fetch)(`${this.#o.cloudUrl}/api/v1/internal/ocpp/id-tags?since=${since}&limit=${PAGE}`, {
       headers: { authorization: `Bearer ${this.#o.token}` },
       signal: AbortSignal.timeout(5_000),
     });

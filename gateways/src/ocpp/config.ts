@@ -47,7 +47,7 @@ export interface OcppGatewayConfig {
   host: string;
   port: number;
   mqttUrl: string;
-  /** PEM CA for mqtts:// (YULAN_TLS_CA_FILE); without it the system's CAs */
+  /** PEM CA for mqtts:// and an https:// cloud URL (YULAN_TLS_CA_FILE); without it the system's CAs */
   mqttCa?: Buffer;
   cloudUrl: string;
   gatewayToken: string;

@@ -37,6 +37,8 @@ export class CloudChargerAuth {
     private readonly ttlMs: number,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** an https:// cloud URL with a private CA: fetchTrustingCa(YULAN_TLS_CA_FILE) */
+    private readonly fetchImpl: typeof fetch = fetch,
   ) {
     this.#endpoint = `${cloudUrl}/api/v1/internal/device-auth`;
   }
@@ -85,7 +87,7 @@ export class CloudChargerAuth {
     let status: number;
     let body: unknown;
     try {
-      const res = await fetch(this.#endpoint, {
+      const res = await this.fetchImpl(this.#endpoint, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ deviceId: id, secret }),

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import type { Logger } from 'pino';
 import { join } from 'node:path';
-import { Channel, Severity, type TwinDesired } from '@yulan/protos';
+import { Channel, Severity, fetchTrustingCa, type TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
@@ -55,13 +55,15 @@ type RpcClient = NonNullable<Charger['rpc']> & {
 export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger): Promise<OcppGatewayHandle> {
   const metrics = createMetrics();
   const outbox = new Outbox(config.dataDir);
-  const idTags = new CloudIdTags({ dir: config.dataDir, cloudUrl: config.cloudUrl, token: config.gatewayToken, syncMs: config.idTagSyncMs,
+  // https:// to the cloud with the configured CA (YULAN_TLS_CA_FILE), as the MQTT link
+  const serviceFetch = fetchTrustingCa(config.mqttCa);
+  const idTags = new CloudIdTags({ dir: config.dataDir, cloudUrl: config.cloudUrl, token: config.gatewayToken, syncMs: config.idTagSyncMs, fetch: serviceFetch,
     logger: logger.child({ svc: 'id-tags' }), onChanged: () => { for (const ch of chargers.values()) pushLocalList(ch); } });
   const localLists = new LocalLists(idTags, metrics, logger.child({ svc: 'local-list' }));
   const pushLocalList = (ch: Charger): void => {
     if (config.localList && ch.booted) localLists.push({ id: ch.device.id, site: ch.device.site, rpc: () => (ch.booted ? ch.rpc : undefined) });
   };
-  const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger);
+  const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger, Date.now, serviceFetch);
   const chargers = new Map<string, Charger>();
   idTags.start();
   let publicUrl = config.publicUrl ?? '';
