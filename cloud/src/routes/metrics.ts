@@ -23,6 +23,10 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
             mqttConnected: Type.Boolean(),
             presence: Counters,
             alerts_unreached: Type.Integer({ description: 'open urgent alerts nobody could be reached for in time (docs/care.md §3); each is an incident' }),
+            deviceAuth: Type.Optional(Type.Object({
+              running: Type.Integer(), waiting: Type.Integer(),
+              abandoned: Type.Integer({ description: 'broker checks dropped unhashed because the broker had given up waiting (overload)' }),
+            })),
             complaints_rejected: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'one-tap complaints refused, by reason (rate, honeypot, proof, input)' })),
           }),
           ...errorResponses(401, 429),
@@ -33,6 +37,7 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
       mqttConnected: fastify.control.connected(),
       presence: opts.presenceStats?.() ?? { received: 0, applied: 0, dropped: {} },
       alerts_unreached: opts.alerts?.repo.counts().unreached ?? 0,
+      ...(opts.deviceAuthQueue ? { deviceAuth: opts.deviceAuthQueue.stats() } : {}),
       ...(opts.complaints ? { complaints_rejected: { ...opts.complaints.rejected } } : {}),
     }),
   );
