@@ -1,5 +1,5 @@
 // npm run bench -- rollout [--devices 10000 --offline-pct 3 --bad-pct 1 --report-every 10 --soak 30 --spread 30 --image-kib 64
-//   --per-worker 2500 --connect-concurrency 10]
+//   --per-worker 2500 --connect-concurrency 10 --min-sample 10]
 // A staged signed-firmware rollout to a fleet of simulated chargers, as an operator would
 // run it, with the two things that go wrong in a city: some devices are offline when their
 // stage opens (they come back later and must catch up), and some misbehave after
@@ -34,6 +34,8 @@ export interface RolloutOptions {
   perWorker: number;
   /** MQTT handshakes in flight per simulator process */
   connectConcurrency: number;
+  /** the campaign's minSample: finished devices of a stage before the abort ratio counts */
+  minSample: number;
 }
 
 export interface RunResult {
@@ -64,7 +66,7 @@ export function parseRolloutArgs(argv: string[]): RolloutOptions {
       devices: { type: 'string', default: '10000' }, 'offline-pct': { type: 'string', default: '3' }, 'bad-pct': { type: 'string', default: '1' },
       'report-every': { type: 'string', default: '10' }, soak: { type: 'string', default: '30' }, spread: { type: 'string', default: '30' },
       'image-kib': { type: 'string', default: '64' }, 'offline-for': { type: 'string', default: '20' },
-      'per-worker': { type: 'string', default: '2500' }, 'connect-concurrency': { type: 'string', default: '10' },
+      'per-worker': { type: 'string', default: '2500' }, 'connect-concurrency': { type: 'string', default: '10' }, 'min-sample': { type: 'string', default: '10' },
     },
   });
   const num = (k: string, v: string | undefined, min = 0): number => {
@@ -77,6 +79,7 @@ export function parseRolloutArgs(argv: string[]): RolloutOptions {
     reportEverySec: num('report-every', values['report-every'], 0.1), soakSec: num('soak', values.soak), spreadSec: num('spread', values.spread),
     imageKiB: Math.round(num('image-kib', values['image-kib'], 1)), offlineForSec: num('offline-for', values['offline-for']),
     perWorker: Math.round(num('per-worker', values['per-worker'], 1)), connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 1)),
+    minSample: Math.round(num('min-sample', values['min-sample'], 1)),
   };
 }
 
@@ -182,7 +185,7 @@ export async function measureRollout(o: RolloutOptions, progress: (line: string)
     progress(`rollout: ${online} online after ${settleS.toFixed(0)} s`);
 
     const good = await uploadImage(s, '2.0.0', o.imageKiB, keys.privateKey);
-    const policy = { target: { kind: 'ev-charger' }, stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, minSample: 10, spreadSec: o.spreadSec, soakSec: o.soakSec, reportEverySec: o.reportEverySec, missedReports: 3, reofferSec: 30, seed: 1 };
+    const policy = { target: { kind: 'ev-charger' }, stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, minSample: o.minSample, spreadSec: o.spreadSec, soakSec: o.soakSec, reportEverySec: o.reportEverySec, missedReports: 3, reofferSec: 30, seed: 1 };
     let back: Promise<void> | undefined;
     const load1 = loadavg();
     const r1 = await runCampaign(s, { ...policy, firmwareId: good }, (stage, stages) => {
@@ -237,7 +240,7 @@ export async function runRollout(argv: string[]): Promise<RolloutResult> {
   ]);
   const load = (l: Load): string => l.map((x) => x.toFixed(1)).join(' / ');
   const workers = Math.ceil((o.devices - r.good.offline) / o.perWorker);
-  const md = `## rollout — staged firmware to a fleet with offline and misbehaving devices\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} simulated EV chargers (MQTT.js clients in ${workers} simulator processes of ≤ ${o.perWorker}, ${o.connectConcurrency} connects in flight each; telemetry every ${o.reportEverySec} s) behind broker + cloud processes on the same machine; device secrets seeded into the registry at scrypt N=2^4 as in the connections scenario. Every online device was connected before the first campaign (${r.settleS.toFixed(0)} s after the simulators started). A ${o.imageKiB} KiB Ed25519-signed image in stages 1 % → 10 % → 100 % (advance at 95 %, abort above 10 % of a stage's finished devices after 10, spread ${o.spreadSec} s, soak ${o.soakSec} s, silence limit 3 × ${o.reportEverySec} s). ${r.good.offline} devices (${o.offlinePct} %) are offline when their stage opens and come back ${o.offlineForSec} s after the last stage opened; ${r.good.misbehaving} (${o.badPct} %) raise a fault 3 s after installing. Then a second image on which every device faults, from 2.0.0.\n\n${t1}\n\nGood image: ${r.good.reason ?? 'no abort'}. Bad image: ${r.bad.reason ?? '—'}; the gate stopped it ${r.bad.gateReactionS.toFixed(1)} s after the first misbehaviour, after ${r.bad.installedBadImage} devices had installed it.\n\nMachine load (1 / 5 / 15 min averages; 2 cores shared with other engineers' test runs): ${load(r.good.loadBefore)} when the good campaign started, ${load(r.good.loadAfter)} when it ended; ${load(r.bad.loadAfter)} after the bad one.\n`;
+  const md = `## rollout — staged firmware to a fleet with offline and misbehaving devices\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} simulated EV chargers (MQTT.js clients in ${workers} simulator processes of ≤ ${o.perWorker}, ${o.connectConcurrency} connects in flight each; telemetry every ${o.reportEverySec} s) behind broker + cloud processes on the same machine; device secrets seeded into the registry at scrypt N=2^4 as in the connections scenario. Every online device was connected before the first campaign (${r.settleS.toFixed(0)} s after the simulators started). A ${o.imageKiB} KiB Ed25519-signed image in stages 1 % → 10 % → 100 % (advance at 95 %, abort above 10 % of a stage's finished devices after ${o.minSample}, spread ${o.spreadSec} s, soak ${o.soakSec} s, silence limit 3 × ${o.reportEverySec} s). ${r.good.offline} devices (${o.offlinePct} %) are offline when their stage opens and come back ${o.offlineForSec} s after the last stage opened; ${r.good.misbehaving} (${o.badPct} %) raise a fault 3 s after installing. Then a second image on which every device faults, from 2.0.0.\n\n${t1}\n\nGood image: ${r.good.reason ?? 'no abort'}. Bad image: ${r.bad.reason ?? '—'}; the gate stopped it ${r.bad.gateReactionS.toFixed(1)} s after the first misbehaviour, after ${r.bad.installedBadImage} devices had installed it.\n\nMachine load (1 / 5 / 15 min averages; 2 cores shared with other engineers' test runs): ${load(r.good.loadBefore)} when the good campaign started, ${load(r.good.loadAfter)} when it ended; ${load(r.bad.loadAfter)} after the bad one.\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('rollout', md, { machine, result: r });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);
