@@ -1,4 +1,5 @@
-// npm run bench -- rollout [--devices 10000 --offline-pct 3 --bad-pct 1 --report-every 10 --soak 30 --spread 30 --image-kib 64]
+// npm run bench -- rollout [--devices 10000 --offline-pct 3 --bad-pct 1 --report-every 10 --soak 30 --spread 30 --image-kib 64
+//   --per-worker 2500 --connect-concurrency 10 --min-sample 10]
 // A staged signed-firmware rollout to a fleet of simulated chargers, as an operator would
 // run it, with the two things that go wrong in a city: some devices are offline when their
 // stage opens (they come back later and must catch up), and some misbehave after
@@ -7,17 +8,15 @@
 // stop it, and how many devices got it? Figures for people; the test checks behaviour.
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import { Severity } from '@yulan/protos';
-import {
-  fleetDeviceSpecs, firmwareUpdateHook, loadTrustedKeys, runFleet,
-  type FirmwareUpdateContext, type FirmwareUpdateHook, type FleetHandle, type FleetOptions,
-} from '@yulan/device-sims';
+import { DeviceKind, generateSecret } from '@yulan/protos';
+import { fleetDeviceSpecs } from '@yulan/device-sims';
+import { seedRegistry } from './fleet.js';
 import { procUsage } from './procs.js';
 import { describeMachine, machineMarkdown, publish, table } from './report.js';
+import { SimPool } from './rollout-pool.js';
 import { startStack, type Stack } from './stack.js';
 
 export interface RolloutOptions {
@@ -31,6 +30,12 @@ export interface RolloutOptions {
   imageKiB: number;
   /** how long offline devices stay away after the last stage opens, s */
   offlineForSec: number;
+  /** simulated devices per simulator process */
+  perWorker: number;
+  /** MQTT handshakes in flight per simulator process */
+  connectConcurrency: number;
+  /** the campaign's minSample: finished devices of a stage before the abort ratio counts */
+  minSample: number;
 }
 
 export interface RunResult {
@@ -43,10 +48,15 @@ export interface RunResult {
   cloudCpuPeakPct: number;
 }
 
+/** os.loadavg() (1, 5, 15 min) around a campaign: the machine is shared. */
+type Load = number[];
+
 export interface RolloutResult {
   options: RolloutOptions;
-  good: RunResult & { misbehaving: number; offline: number };
-  bad: RunResult & { gateReactionS: number; installedBadImage: number };
+  /** from starting the simulators to every online device connected, s */
+  settleS: number;
+  good: RunResult & { misbehaving: number; offline: number; loadBefore: Load; loadAfter: Load };
+  bad: RunResult & { gateReactionS: number; installedBadImage: number; loadBefore: Load; loadAfter: Load };
 }
 
 export function parseRolloutArgs(argv: string[]): RolloutOptions {
@@ -56,6 +66,7 @@ export function parseRolloutArgs(argv: string[]): RolloutOptions {
       devices: { type: 'string', default: '10000' }, 'offline-pct': { type: 'string', default: '3' }, 'bad-pct': { type: 'string', default: '1' },
       'report-every': { type: 'string', default: '10' }, soak: { type: 'string', default: '30' }, spread: { type: 'string', default: '30' },
       'image-kib': { type: 'string', default: '64' }, 'offline-for': { type: 'string', default: '20' },
+      'per-worker': { type: 'string', default: '2500' }, 'connect-concurrency': { type: 'string', default: '10' }, 'min-sample': { type: 'string', default: '10' },
     },
   });
   const num = (k: string, v: string | undefined, min = 0): number => {
@@ -67,6 +78,8 @@ export function parseRolloutArgs(argv: string[]): RolloutOptions {
     devices: Math.round(num('devices', values.devices, 10)), offlinePct: num('offline-pct', values['offline-pct']), badPct: num('bad-pct', values['bad-pct']),
     reportEverySec: num('report-every', values['report-every'], 0.1), soakSec: num('soak', values.soak), spreadSec: num('spread', values.spread),
     imageKiB: Math.round(num('image-kib', values['image-kib'], 1)), offlineForSec: num('offline-for', values['offline-for']),
+    perWorker: Math.round(num('per-worker', values['per-worker'], 1)), connectConcurrency: Math.round(num('connect-concurrency', values['connect-concurrency'], 1)),
+    minSample: Math.round(num('min-sample', values['min-sample'], 1)),
   };
 }
 
@@ -140,84 +153,77 @@ export async function measureRollout(o: RolloutOptions, progress: (line: string)
   const keyFile = join(dir, 'trusted-keys.json');
   writeFileSync(keyFile, JSON.stringify([{ id: 'bench', publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }) }]));
   const BAD_VERSION = '2.1.0';
-  const specs = fleetDeviceSpecs(['ev-charger'], o.devices, ['r']);
+  const specs = fleetDeviceSpecs(['ev-charger'], o.devices, ['r']).map((d) => ({ ...d, secret: generateSecret(24) }));
   // Every k-th device: spread over the hash-ordered stages, deterministic.
   const every = (pct: number, phase: number) => (pct <= 0 ? new Set<string>() : new Set(specs.filter((_, i) => (i + phase) % Math.round(100 / pct) === 0).map((d) => d.id)));
   const offline = every(o.offlinePct, 1);
   const bad = every(o.badPct, 7);
   for (const id of offline) bad.delete(id);
-  let firstMisbehaviour: number | undefined;
-  let installedBad = 0;
-  const base = firmwareUpdateHook({ trustedKeys: loadTrustedKeys(keyFile), rebootDownMs: 1000 });
-  // Misbehaviour after install: a fault event a few seconds after booting the new image.
-  const hook: FirmwareUpdateHook = (cmd, ctx) => {
-    const id = new URL(cmd.args.url ?? 'http://x/').searchParams.get('device') ?? '';
-    const worse = cmd.args.version === BAD_VERSION || bad.has(id);
-    if (!worse) return base(cmd, ctx);
-    base(cmd, {
-      result: (st, m, out) => ctx.result(st, m, out), publishEvent: (e) => ctx.publishEvent(e), reboot: (ms) => ctx.reboot(ms),
-      setFirmwareVersion(v) {
-        ctx.setFirmwareVersion(v);
-        if (v === BAD_VERSION) installedBad++;
-        setTimeout(() => {
-          firstMisbehaviour ??= Date.now();
-          void ctx.publishEvent({ type: 'charger.fault', severity: Severity.CRITICAL, message: 'fault after update', attributes: { code: 'InternalError' } });
-        }, 3000);
-      },
-      get firmwareVersion() { return ctx.firmwareVersion; },
-    } satisfies FirmwareUpdateContext);
-  };
   let stack: Stack | undefined;
-  const fleets: FleetHandle[] = [];
+  const pools: SimPool[] = [];
   try {
     stack = await startStack(null, undefined, { cloudEnv: { YULAN_FIRMWARE_KEYS: keyFile } });
     const s = stack;
-    const fleetOpts = (devices: typeof specs): FleetOptions => ({
-      kinds: ['ev-charger'], countPerKind: 0, sites: ['r'], devices, ratePerDevice: 1 / o.reportEverySec, qos: 0, seed: 1, mqttUrl: s.mqttUrl,
-      cloud: { url: s.cloudUrl, adminToken: s.adminToken }, credentialsFile: join(dir, 'credentials.json'), firmwareVersion: '1.0.0',
-      onFirmwareUpdate: hook, rebootDownMs: 1000, connectConcurrency: 10,
-    });
-    progress(`rollout: registering ${o.devices} simulated chargers (${offline.size} of them then go offline)…`);
+    // Secrets straight into the registry at scrypt N = 2^4 (as the connections scenario):
+    // through the API each device costs the cloud two production scrypts (registration and
+    // first CONNECT), ~11 core-minutes for 10,000 on this machine — the connect phase, not
+    // the rollout. What the production hash costs a fleet's connects is measured separately.
+    seedRegistry(s, specs.map((d) => ({ id: d.id, site: d.site, kind: DeviceKind.EV_CHARGER, secret: d.secret })));
+    const sim = (devices: typeof specs): SimPool => new SimPool({ mqttUrl: s.mqttUrl, keyFile, badIds: [...bad], badVersion: BAD_VERSION, reportEverySec: o.reportEverySec, connectConcurrency: o.connectConcurrency }, devices, o.perWorker);
     const away = specs.filter((d) => offline.has(d.id));
-    if (away.length > 0) await (await runFleet(fleetOpts(away), pino({ level: 'silent' }))).close();
-    const main = await runFleet(fleetOpts(specs.filter((d) => !offline.has(d.id))), pino({ level: 'silent' }));
-    fleets.push(main);
-    await main.ready();
-    // Under load the broker's credential checks lag and first attempts time out; the devices
-    // retry on their own. The rollout starts on a settled fleet (offline ones aside).
+    progress(`rollout: ${o.devices} simulated chargers in ${Math.ceil((o.devices - away.length) / o.perWorker)} processes (${away.length} of them connect once, then go offline)…`);
+    if (away.length > 0) {
+      const once = sim(away);
+      await once.settle(away.length, 600_000, progress);
+      await once.close();
+    }
+    const main = sim(specs.filter((d) => !offline.has(d.id)));
+    pools.push(main);
+    // The rollout starts on a settled fleet (offline ones aside).
     const online = specs.length - away.length;
-    for (let t = Date.now(); main.stats().connected < online && Date.now() - t < 600_000;) await new Promise((r) => setTimeout(r, 1000));
-    progress(`rollout: ${main.stats().connected} of ${online} online`);
+    const settleS = await main.settle(online, 2_400_000, progress);
+    progress(`rollout: ${online} online after ${settleS.toFixed(0)} s`);
 
     const good = await uploadImage(s, '2.0.0', o.imageKiB, keys.privateKey);
-    const policy = { target: { kind: 'ev-charger' }, stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, minSample: 10, spreadSec: o.spreadSec, soakSec: o.soakSec, reportEverySec: o.reportEverySec, missedReports: 3, reofferSec: 30, seed: 1 };
+    const policy = { target: { kind: 'ev-charger' }, stages: [0.01, 0.1, 1], advanceAt: 0.95, abortAt: 0.1, minSample: o.minSample, spreadSec: o.spreadSec, soakSec: o.soakSec, reportEverySec: o.reportEverySec, missedReports: 3, reofferSec: 30, seed: 1 };
     let back: Promise<void> | undefined;
+    const load1 = loadavg();
     const r1 = await runCampaign(s, { ...policy, firmwareId: good }, (stage, stages) => {
       progress(`rollout: stage ${stage}/${stages} open`);
       // The offline devices come back a while after the last stage opened: they must catch up.
       if (stage === stages && away.length > 0) {
         back = new Promise((r) => setTimeout(r, o.offlineForSec * 1000)).then(async () => {
           progress(`rollout: ${away.length} offline devices come back`);
-          fleets.push(await runFleet(fleetOpts(away), pino({ level: 'silent' })));
+          const returned = sim(away);
+          pools.push(returned);
+          await returned.started();
         });
       }
     });
     await back;
     const v1 = await versions(s);
-    const goodRun = { ...r1, onNewVersion: [...v1.values()].filter((v) => v === '2.0.0').length, misbehaving: bad.size, offline: away.length };
+    const goodRun = { ...r1, onNewVersion: [...v1.values()].filter((v) => v === '2.0.0').length, misbehaving: bad.size, offline: away.length, loadBefore: load1, loadAfter: loadavg() };
     progress(`rollout: good image ${r1.status} in ${r1.seconds.toFixed(0)} s (${goodRun.onNewVersion} on 2.0.0); now an image every device misbehaves on…`);
 
-    firstMisbehaviour = undefined;
+    for (const p of pools) await p.reset();
     const worse = await uploadImage(s, BAD_VERSION, o.imageKiB, keys.privateKey);
+    const load2 = loadavg();
     const r2 = await runCampaign(s, { ...policy, firmwareId: worse, target: { kind: 'ev-charger', fromVersions: ['2.0.0'] } }, (stage, stages) => progress(`rollout: bad image, stage ${stage}/${stages}`));
     const v2 = await versions(s);
+    let firstMisbehaviour = Number.POSITIVE_INFINITY;
+    let installedBad = 0;
+    for (const p of pools) {
+      const st = await p.stats();
+      if (st.firstMisbehaviour !== null) firstMisbehaviour = Math.min(firstMisbehaviour, st.firstMisbehaviour);
+      installedBad += st.installedBad;
+    }
     const badRun = {
-      ...r2, onNewVersion: [...v2.values()].filter((v) => v === BAD_VERSION).length, installedBadImage: installedBad,
-      gateReactionS: firstMisbehaviour === undefined ? Number.NaN : (r2.endedAtMs - firstMisbehaviour) / 1000,
+      ...r2, onNewVersion: [...v2.values()].filter((v) => v === BAD_VERSION).length, installedBadImage: installedBad, loadBefore: load2, loadAfter: loadavg(),
+      gateReactionS: Number.isFinite(firstMisbehaviour) ? (r2.endedAtMs - firstMisbehaviour) / 1000 : Number.NaN,
     };
-    return { options: o, good: goodRun, bad: badRun };
+    return { options: o, settleS, good: goodRun, bad: badRun };
   } finally {
-    for (const f of fleets) await f.close();
+    for (const p of pools) await p.close().catch(() => {});
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -232,7 +238,9 @@ export async function runRollout(argv: string[]): Promise<RolloutResult> {
     ['good (1 % misbehave, 3 % offline)', r.good.status, r.good.seconds, `${r.good.onNewVersion} of ${o.devices}`, counts(r.good.counts), r.good.cloudCpuAvgPct, r.good.cloudCpuPeakPct],
     ['bad (every device misbehaves)', r.bad.status, r.bad.seconds, `${r.bad.onNewVersion} of ${o.devices}`, counts(r.bad.counts), r.bad.cloudCpuAvgPct, r.bad.cloudCpuPeakPct],
   ]);
-  const md = `## rollout — staged firmware to a fleet with offline and misbehaving devices\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} simulated EV chargers (one process of MQTT.js clients, telemetry every ${o.reportEverySec} s) behind broker + cloud processes on the same machine; a ${o.imageKiB} KiB Ed25519-signed image in stages 1 % → 10 % → 100 % (advance at 95 %, abort above 10 % of a stage's finished devices after 10, spread ${o.spreadSec} s, soak ${o.soakSec} s, silence limit 3 × ${o.reportEverySec} s). ${r.good.offline} devices (${o.offlinePct} %) are offline when their stage opens and come back ${o.offlineForSec} s after the last stage opened; ${r.good.misbehaving} (${o.badPct} %) raise a fault 3 s after installing. Then a second image on which every device faults, from 2.0.0.\n\n${t1}\n\nGood image: ${r.good.reason ?? 'no abort'}. Bad image: ${r.bad.reason ?? '—'}; the gate stopped it ${r.bad.gateReactionS.toFixed(1)} s after the first misbehaviour, after ${r.bad.installedBadImage} devices had installed it.\n`;
+  const load = (l: Load): string => l.map((x) => x.toFixed(1)).join(' / ');
+  const workers = Math.ceil((o.devices - r.good.offline) / o.perWorker);
+  const md = `## rollout — staged firmware to a fleet with offline and misbehaving devices\n\n${machineMarkdown(machine)}\n\nOptions: ${o.devices} simulated EV chargers (MQTT.js clients in ${workers} simulator processes of ≤ ${o.perWorker}, ${o.connectConcurrency} connects in flight each; telemetry every ${o.reportEverySec} s) behind broker + cloud processes on the same machine; device secrets seeded into the registry at scrypt N=2^4 as in the connections scenario. Every online device was connected before the first campaign (${r.settleS.toFixed(0)} s after the simulators started). A ${o.imageKiB} KiB Ed25519-signed image in stages 1 % → 10 % → 100 % (advance at 95 %, abort above 10 % of a stage's finished devices after ${o.minSample}, spread ${o.spreadSec} s, soak ${o.soakSec} s, silence limit 3 × ${o.reportEverySec} s). ${r.good.offline} devices (${o.offlinePct} %) are offline when their stage opens and come back ${o.offlineForSec} s after the last stage opened; ${r.good.misbehaving} (${o.badPct} %) raise a fault 3 s after installing. Then a second image on which every device faults, from 2.0.0.\n\n${t1}\n\nGood image: ${r.good.reason ?? 'no abort'}. Bad image: ${r.bad.reason ?? '—'}; the gate stopped it ${r.bad.gateReactionS.toFixed(1)} s after the first misbehaviour, after ${r.bad.installedBadImage} devices had installed it.\n\nMachine load (1 / 5 / 15 min averages; 2 cores shared with other engineers' test runs): ${load(r.good.loadBefore)} when the good campaign started, ${load(r.good.loadAfter)} when it ended; ${load(r.bad.loadAfter)} after the bad one.\n`;
   process.stdout.write(`\n${md}\n`);
   const file = publish('rollout', md, { machine, result: r });
   process.stderr.write(`wrote BENCHMARKS.md and ${file}\n`);

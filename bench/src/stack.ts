@@ -81,7 +81,7 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, broker);
     const cloud = startService('cloud', ['cloud'], { ...env, ...opts.cloudEnv }, prof('cloud'));
     started.push(cloud);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 30_000, cloud);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 120_000, cloud);
     let edge: Service | undefined;
     if (extraEdgeEnv) {
       edge = startService('edge', ['edge'], { ...env, ...extraEdgeEnv }, prof('edge'));

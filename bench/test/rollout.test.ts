@@ -10,8 +10,9 @@ describe('rollout benchmark harness', () => {
   // Small: real broker and cloud processes, real simulated chargers downloading and
   // verifying. The good image completes with the offline devices caught up and the
   // misbehaving one failed; the bad image is stopped by the gate, every device final.
+  // Two simulator processes of 20: the gate's first-misbehaviour time comes from both.
   it('a good rollout completes with offline devices caught up; a bad image is stopped', async () => {
-    const r = await measureRollout({ devices: 40, offlinePct: 5, badPct: 2.5, reportEverySec: 1, soakSec: 3, spreadSec: 1, imageKiB: 8, offlineForSec: 2 });
+    const r = await measureRollout({ devices: 40, offlinePct: 5, badPct: 2.5, reportEverySec: 1, soakSec: 3, spreadSec: 1, imageKiB: 8, offlineForSec: 2, perWorker: 20, connectConcurrency: 10, minSample: 10 });
     expect(r.good.offline).toBe(2);
     expect(r.good.misbehaving).toBe(1);
     expect(r.good.status).toBe('completed');

@@ -15,8 +15,16 @@ import type { AedesPacket } from 'aedes-packet';
  * `maxQueuedPerClient` the oldest message is dropped and reported through `onDrop`, so a
  * subscriber that never comes back cannot exhaust the broker's memory.
  *
- * Everything else (subscriptions, retained messages, wills, incoming QoS 2) is the stock
- * implementation: this plugs in through Aedes' `persistence` option, not by patching.
+ * Retained messages are also indexed by topic: the stock store answers every SUBSCRIBE by
+ * testing each retained topic against each filter, and every device keeps a retained
+ * presence message, so each device's (exact-topic) subscriptions cost a pass over the
+ * whole fleet — O(fleet) per connect, O(fleet²) for a fleet coming online. Measured by
+ * the rollout scenario: ~30 ms of broker CPU per connect at 1,500 devices, 60 % of it in
+ * that scan, and a 10,000-device fleet took over half an hour to connect. Filters without
+ * wildcards are now a lookup; wildcard filters still scan.
+ *
+ * Everything else (subscriptions, wills, incoming QoS 2) is the stock implementation:
+ * this plugs in through Aedes' `persistence` option, not by patching.
  */
 const require = createRequire(import.meta.url);
 const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as new (opts?: object) => AsyncPersistenceBase;
@@ -27,9 +35,12 @@ const { Packet } = require('aedes-persistence') as { Packet: new (p: object) => 
 
 interface AsyncPersistenceBase {
   cleanSubscriptions(client: { id: string }): Promise<unknown>;
+  storeRetained(packet: Retained): Promise<void>;
+  createRetainedStreamCombi(patterns: string[]): Readable;
 }
 
 type Queued = AedesPacket & { messageId?: number };
+type Retained = AedesPacket & { topic: string; payload: Buffer };
 
 /**
  * Queue keys by packet id, oldest holder first. Aedes hands out packet ids round-robin
@@ -286,6 +297,21 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       // Enqueued, then taken by the replay's last reads before this live delivery ran:
       // the replay gave it a message id when it wrote it.
       return entry.messageId !== undefined;
+    }
+
+    /** The stock store keeps its own (private) map, which wildcard filters still scan. */
+    readonly retainedByTopic = new Map<string, Retained>();
+
+    override async storeRetained(packet: Retained): Promise<void> {
+      await super.storeRetained(packet);
+      if (packet.payload.length === 0) this.retainedByTopic.delete(packet.topic);
+      else this.retainedByTopic.set(packet.topic, Object.assign({}, packet));
+    }
+
+    override createRetainedStreamCombi(patterns: string[]): Readable {
+      if (patterns.some((p) => p.includes('+') || p.includes('#'))) return super.createRetainedStreamCombi(patterns);
+      const found = patterns.map((p) => this.retainedByTopic.get(p)).filter((p): p is Retained => p !== undefined);
+      return Readable.from(found);
     }
 
     override async cleanSubscriptions(client: { id: string }): Promise<unknown> {

@@ -11,6 +11,7 @@ import type { PeopleModule } from './care/people/index.js';
 import type { AlertsModule } from './care/alerts/index.js';
 import type { FirmwareModule } from './firmware/index.js';
 import type { ControlModule } from './control/index.js';
+import type { VerifyQueue } from './verify-queue.js';
 import type { StaOptions } from './sta/routes.js';
 import type { ComplaintsService } from './open/complaints-service.js';
 import type { IntegrationsModule } from './integrations/index.js';
@@ -45,6 +46,8 @@ export interface AppOptions {
   dashboardDir?: string | null;
   rateLimit?: Partial<RateLimitOptions>;
   presenceStats?: () => PresenceStats;
+  /** admission of device-auth hashing (verify-queue.ts); default: 4 at once */
+  deviceAuthQueue?: VerifyQueue;
   /** people and access (care/people): sessions, residents, audit; routes only when set */
   people?: PeopleModule;
   /** alert lifecycle, escalation ladder and notifications (care/alerts); routes only when set */

@@ -3,6 +3,7 @@ import { generateSecret, hashSecret, isValidId, verifySecret } from '@yulan/prot
 import { Type } from 'typebox';
 import { ErrorResponse, errorResponses } from '../schemas/common.js';
 import { DeviceAuthBody, DeviceAuthOk, DeviceAuthRefused } from '../schemas/data.js';
+import { ABANDONED, type VerifyQueue } from '../verify-queue.js';
 import '../types.js';
 
 /**
@@ -11,7 +12,7 @@ import '../types.js';
  * secrets get the same 401, and unknown ids still pay one scrypt verification against a
  * throw-away hash, so neither the body nor the latency tells which ids exist.
  */
-const deviceAuth: FastifyPluginAsyncTypebox = async (fastify) => {
+const deviceAuth: FastifyPluginAsyncTypebox<{ queue: VerifyQueue }> = async (fastify, opts) => {
   const decoyHash = await hashSecret(generateSecret());
   fastify.addHook('onRequest', fastify.requireBroker);
 
@@ -38,7 +39,14 @@ const deviceAuth: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request, reply) => {
       const { deviceId, secret } = request.body;
       const found = isValidId(deviceId) ? await fastify.devices.getSecretHash(deviceId) : undefined;
-      const ok = await verifySecret(secret, found?.secretHash ?? decoyHash);
+      // Hashing waits its turn; a broker that timed out meanwhile has closed the connection
+      // and will ask again, so its check is not computed for nobody (verify-queue.ts).
+      const ok = await opts.queue.run(() => verifySecret(secret, found?.secretHash ?? decoyHash), () => request.raw.socket?.destroyed === true);
+      if (ok === ABANDONED) {
+        request.log.info({ deviceId: isValidId(deviceId) ? deviceId : '(malformed)' }, 'device auth dropped unhashed: the caller gave up waiting');
+        reply.hijack();
+        return;
+      }
       if (!found || !ok) {
         request.log.info({ deviceId: isValidId(deviceId) ? deviceId : '(malformed)' }, 'device auth refused');
         return reply.status(401).send({ ok: false, reason: 'bad-credentials' });

@@ -26,11 +26,14 @@ import { alertStreamRoute } from '../integrations/alert-stream.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import { ocppRoutes } from '../ocpp/index.js';
 import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
+import { VerifyQueue } from '../verify-queue.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
  * own auth hook: admin token for the API, broker token for the internal endpoint. */
 const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  // 4 = libuv's default thread pool, where the hashing runs anyway (verify-queue.ts).
+  const deviceAuthQueue = opts.deviceAuthQueue ?? new VerifyQueue(4);
   await fastify.register(health);
   await fastify.register(
     async (admin) => {
@@ -49,13 +52,13 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
-      await admin.register(metrics, opts);
+      await admin.register(metrics, { ...opts, deviceAuthQueue });
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
       await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },
     { prefix: '/api/v1' },
   );
-  await fastify.register(deviceAuth, { prefix: '/api/v1' });
+  await fastify.register(deviceAuth, { prefix: '/api/v1', queue: deviceAuthQueue });
   if (opts.deviceCerts) await fastify.register(deviceCertAuthRoute, { prefix: '/api/v1', certs: opts.deviceCerts });
   // admin token rotation (docs/deploy.md), audited in the people module's log when open
   await fastify.register(adminTokenRoutes, { prefix: '/api/v1', digest: opts.adminTokenDigest, ...(opts.people ? { audit: opts.people.audit } : {}) });

@@ -24,6 +24,10 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
             presence: Counters,
             alerts_unreached: Type.Integer({ description: 'open urgent alerts nobody could be reached for in time (docs/care.md §3); each is an incident' }),
             claims_refused: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'claim logins and exchanges refused, by reason (docs/security.md)' })),
+            deviceAuth: Type.Optional(Type.Object({
+              running: Type.Integer(), waiting: Type.Integer(),
+              abandoned: Type.Integer({ description: 'broker checks dropped unhashed because the broker had given up waiting (overload)' }),
+            })),
             complaints_rejected: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'one-tap complaints refused, by reason (rate, honeypot, proof, input)' })),
           }),
           ...errorResponses(401, 429),
@@ -35,6 +39,7 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
       presence: opts.presenceStats?.() ?? { received: 0, applied: 0, dropped: {} },
       alerts_unreached: opts.alerts?.repo.counts().unreached ?? 0,
       ...(opts.claims ? { claims_refused: { ...opts.claims.service.refused } } : {}),
+      ...(opts.deviceAuthQueue ? { deviceAuth: opts.deviceAuthQueue.stats() } : {}),
       ...(opts.complaints ? { complaints_rejected: { ...opts.complaints.rejected } } : {}),
     }),
   );
