@@ -106,8 +106,12 @@ export class YmodemSender {
     this.nudgeMs = opts.nudgeMs ?? 3_000;
     const firstNudgeMs = opts.firstNudgeMs ?? 500;
     this.settleMs = opts.settleMs ?? 1_000;
-    this.endTimeoutMs = opts.endTimeoutMs ?? 1_000;
-    this.endRetries = opts.endRetries ?? 0;
+    // Resent twice, 3 s apart, before ending unconfirmed: a receiver slowed by a busy host
+    // (rb under load) can take over a second to answer, and a sender that closed its port
+    // after one second left it waiting for a block it never got (the block in flight can be
+    // lost when the port closes). When rb's ACK itself is lost this costs 9 s, not a hang.
+    this.endTimeoutMs = opts.endTimeoutMs ?? 3_000;
+    this.endRetries = opts.endRetries ?? 2;
     this.total = file.length;
     this.header = encodeHeader(name, file.length);
     this.blocks = [...dataBlocks(file)].map(({ frame, length }) => ({ frame, length }));

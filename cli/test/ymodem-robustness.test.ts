@@ -80,6 +80,24 @@ describe('sender', () => {
     expect(s.bytesAcked).toBe(5);
   });
 
+  it('resends an unanswered end-of-batch block before ending unconfirmed (a slow receiver still gets it)', () => {
+    const s = new YmodemSender('a.bin', file(5), 0);
+    s.receive(C, 0); s.receive(ACK, 0); s.receive(C, 0); s.receive(ACK, 0); s.receive(ACK, 0);
+    expect(s.receive(C, 0)).toEqual([encodeBatchEnd()]);
+    expect(s.tick(2999)).toEqual([]);
+    expect(s.tick(3000)).toEqual([encodeBatchEnd()]);
+    expect(s.finished).toBe(false);
+    s.receive(ACK, 3500);
+    expect(s.phase).toBe('done');
+    expect(s.endConfirmed).toBe(true);
+    // and with no answer at all: two resends, then done without confirmation, not failed
+    const q = new YmodemSender('a.bin', file(5), 0);
+    q.receive(C, 0); q.receive(ACK, 0); q.receive(C, 0); q.receive(ACK, 0); q.receive(ACK, 0); q.receive(C, 0);
+    expect([q.tick(3000), q.tick(6000), q.tick(9000)]).toEqual([[encodeBatchEnd()], [encodeBatchEnd()], []]);
+    expect(q.phase).toBe('done');
+    expect(q.endConfirmed).toBe(false);
+  });
+
   it('resends the end-of-batch block on a NAK, and takes a NAK as the request for it (like sz)', () => {
     const s = new YmodemSender('a.bin', file(5), 0);
     s.receive(C, 0); s.receive(ACK, 0); s.receive(C, 0); s.receive(ACK, 0); s.receive(ACK, 0);
