@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type UpHandle } from '../src/up.js';
 import { Bootloader, openSerialLink } from '../../device-sims/src/bootloader/index.js';
 import { ptyPair, runInProcess, socatAvailable } from './serial-support.js';
-import { eventually, quietLogger, readSecrets, tempDir } from './support.js';
+import { connect, eventually, quietLogger, readSecrets, tempDir } from './support.js';
 import { solve } from '../../cloud/src/open/proof-of-work.js';
 
 describe('engineer commands without a cloud configured', () => {
@@ -130,6 +130,19 @@ describe('engineer commands against a running cloud', () => {
     const missing = await runInProcess(['device', 'show', 'nope-1'], env);
     expect(missing.code).toBe(4);
     expect(missing.stderr).toContain('E_NOT_FOUND');
+
+    // rotate-secret: a new secret shown once; the old one no longer logs in, the new one does
+    const login = (secret: string) => connect(`mqtt://127.0.0.1:${up.mqttPort}`, { clientId: 'env-cli-1', username: 'env-cli-1', password: secret });
+    const before = await login(added.secret);
+    await before.endAsync();
+    const rotated = await runInProcess(['device', 'rotate-secret', 'env-cli-1', '--json'], env);
+    expect(rotated.stderr).toBe('');
+    const fresh = (JSON.parse(rotated.stdout) as { secret: string }).secret;
+    expect(fresh).not.toBe(added.secret);
+    await expect(login(added.secret)).rejects.toThrow(/Bad username or password|Not authorized/i);
+    const after = await login(fresh);
+    await after.endAsync();
+    expect((await runInProcess(['device', 'rotate-secret', 'nope-1'], env)).code).toBe(4);
   });
 
   it('twin set and get, with the cloud naming a bad setting', async () => {

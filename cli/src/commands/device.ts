@@ -8,6 +8,7 @@ import { fields, printJson, table } from './output.js';
 export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--id ID] [--name NAME] [--firmware-version V] [--firmware-updates ota|none]
        yulan device list [--site S] [--kind K] [--status online|offline|disabled] [--limit N] [--offset N]
        yulan device show|disable|enable <id>
+       yulan device rotate-secret <id>   (a new secret, shown once; the old one and its session end at once)
        yulan device cert issue|revoke <id> …   (yulan device cert --help)
 
 KIND is one of ${KIND_LIST}. add prints the device's secret once.
@@ -79,6 +80,14 @@ export async function deviceCommand(args: string[], io: CommandIo): Promise<numb
       const revoke = r.headers.get('x-yulan-revoke');
       if (values.json) printJson(io.stdout, r.body ?? { id, action });
       else io.stdout.write(`${id}: ${action}d${revoke ? ` (revoke ${revoke})` : ''}\n`);
+      return ExitCode.Ok;
+    }
+    case 'rotate-secret': {
+      const id = one();
+      const r = await CloudApi.fromEnv(io.env).request<{ device: DeviceView; secret: string }>(`/api/v1/devices/${enc(id)}/rotate-secret`, { method: 'POST' });
+      const revoke = r.headers.get('x-yulan-revoke');
+      if (values.json) printJson(io.stdout, r.body);
+      else io.stdout.write(`${id}: new secret ${r.body.secret}\n(shown only once; the old secret no longer works${revoke ? ` and its session was cut: revoke ${revoke}` : ''})\n`);
       return ExitCode.Ok;
     }
     default:
