@@ -233,6 +233,14 @@ export class YmodemSender {
 
   private retry(now: number, why: 'nak' | 'timeout'): Uint8Array[] {
     this.resendAt = undefined;
+    // The file was acknowledged with its EOT: the end of the batch never fails a flash. A
+    // receiver that refuses our resends (a bootloader already in its next session NAKs)
+    // ends it unconfirmed, like silence does.
+    if (this.phase === 'wait-ack-end' && this.retries >= this.endRetries) {
+      this.endConfirmed = false;
+      this.finish();
+      return [];
+    }
     if (why === 'nak') this.naks++;
     if (this.retries >= this.maxRetries) {
       const what = this.describeFrame();

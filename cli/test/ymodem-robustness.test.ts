@@ -96,6 +96,13 @@ describe('sender', () => {
     expect([q.tick(3000), q.tick(6000), q.tick(9000)]).toEqual([[encodeBatchEnd()], [encodeBatchEnd()], []]);
     expect(q.phase).toBe('done');
     expect(q.endConfirmed).toBe(false);
+    // a receiver that NAKs every resend (already in its next session) ends it unconfirmed too
+    const n = new YmodemSender('a.bin', file(5), 0);
+    n.receive(C, 0); n.receive(ACK, 0); n.receive(C, 0); n.receive(ACK, 0); n.receive(ACK, 0); n.receive(C, 0);
+    expect([n.receive(NAK, 1), n.receive(NAK, 2), n.receive(NAK, 3)]).toEqual([[encodeBatchEnd()], [encodeBatchEnd()], []]);
+    expect(n.phase).toBe('done');
+    expect(n.error).toBeUndefined();
+    expect(n.endConfirmed).toBe(false);
   });
 
   it('resends the end-of-batch block on a NAK, and takes a NAK as the request for it (like sz)', () => {
