@@ -152,11 +152,6 @@ export class YmodemSender {
     }
     if (this.resendAt !== undefined && nowMs >= this.resendAt) return this.retry(nowMs, 'nak');
     if (nowMs < this.deadline) return [];
-    if (this.phase === 'wait-ack-end' && this.retries >= this.endRetries) {
-      this.endConfirmed = false;
-      this.finish();
-      return [];
-    }
     if (!this.lastSend) {
       this.fail(YmodemErrorCode.Timeout, `the receiver stopped asking for data (no 'C' within ${this.responseTimeoutMs / 1000} s)`);
       return [];
@@ -233,9 +228,9 @@ export class YmodemSender {
 
   private retry(now: number, why: 'nak' | 'timeout'): Uint8Array[] {
     this.resendAt = undefined;
-    // The file was acknowledged with its EOT: the end of the batch never fails a flash. A
-    // receiver that refuses our resends (a bootloader already in its next session NAKs)
-    // ends it unconfirmed, like silence does.
+    // The file was acknowledged with its EOT: the end of the batch never fails a flash.
+    // Silence or a receiver refusing our resends (a bootloader already in its next session
+    // NAKs) ends it unconfirmed once the end block's own retries are spent.
     if (this.phase === 'wait-ack-end' && this.retries >= this.endRetries) {
       this.endConfirmed = false;
       this.finish();
