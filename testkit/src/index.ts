@@ -2,3 +2,4 @@ export * from './influxd.js';
 export * from './redis.js';
 export * from './ports.js';
 export * from './wait.js';
+export * from './postgres.js';
