@@ -75,6 +75,11 @@ export const CloudEnvSchema = Type.Object({
   YULAN_DEVICE_CA_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_HTTPS_PORT: Port('8443'),
   YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
+  // The cloud's data in PostgreSQL instead of SQLite files (docs/deploy.md, "PostgreSQL"):
+  // several cloud processes may share it. The password belongs in the URL or in PGPASSWORD.
+  YULAN_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://[^\\s]+$' })),
+  // CA the PostgreSQL server's certificate must chain to; set, the connection is TLS-verified.
+  YULAN_DATABASE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -128,6 +133,8 @@ export interface CloudConfig {
   tlsCaFile?: string;
   /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
   deviceCa?: { certFile: string; keyFile: string };
+  /** PostgreSQL instead of the SQLite files (YULAN_DATABASE_URL; its CA: YULAN_DATABASE_CA_FILE, absolute) */
+  database?: { url: string; caFile?: string };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -155,6 +162,9 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   }
   if ((input.YULAN_DEVICE_CA_FILE === undefined) !== (input.YULAN_DEVICE_CA_KEY_FILE === undefined)) {
     problems.push('YULAN_DEVICE_CA_FILE and YULAN_DEVICE_CA_KEY_FILE: set both or neither (the cloud signs device certificates with them)');
+  }
+  if (input.YULAN_DATABASE_CA_FILE !== undefined && input.YULAN_DATABASE_URL === undefined) {
+    problems.push('YULAN_DATABASE_CA_FILE: needs YULAN_DATABASE_URL');
   }
   if (input.YULAN_HTTPS_PORT !== undefined && Number(input.YULAN_HTTPS_PORT) > 65535) problems.push('YULAN_HTTPS_PORT: must be 0..65535');
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
@@ -206,6 +216,8 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_TLS_CA_FILE !== undefined ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
     ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
       ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
+    ...(e.YULAN_DATABASE_URL !== undefined
+      ? { database: { url: e.YULAN_DATABASE_URL, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
   };
 }
 

@@ -11,6 +11,8 @@ import { createHttpEdgeClient } from './edge-client.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
 import { PresenceListener } from './presence-listener.js';
 import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
+import { PostgresDatabase } from './db/postgres.js';
+import type { DbTarget } from './db/target.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -49,11 +51,23 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   for (const p of checkDataPermissions(config.dataDir)) log.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
   const onMigrating = (e: object): void => log.warn(e, 'database schema upgrade (a copy was taken first)');
   dataEvents.on('migrating', onMigrating);
+  // PostgreSQL (YULAN_DATABASE_URL) or one SQLite file per store in the data directory:
+  // every store is opened through dbFor, so the choice is made here once.
+  const pgDb = config.database
+    ? new PostgresDatabase({
+      url: config.database.url,
+      logger: log.child({ part: 'postgres' }),
+      ...(config.database.caFile ? { ca: readFileSync(config.database.caFile, 'utf8') } : {}),
+    })
+    : undefined;
+  const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
+  void dbFor;
   let devices: SqliteDeviceRepository;
   try {
     devices = new SqliteDeviceRepository({ file: config.dbFile });
   } catch (err) {
     dataEvents.off('migrating', onMigrating);
+    await pgDb?.close().catch(() => undefined);
     throw err;
   }
   const unmark = markInUse(config.dataDir, 'cloud');
@@ -98,6 +112,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ocpp?.close();
     claims?.close();
     await people?.close();
+    await step('postgres', pgDb && (() => pgDb.close()));
     dataEvents.off('migrating', onMigrating);
     unmark();
   };
