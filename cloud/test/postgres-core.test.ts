@@ -3,6 +3,8 @@ import pino from 'pino';
 import { DataErrorCode } from '@yulan/protos';
 import { PostgresDatabase } from '../src/db/postgres.js';
 import { usePostgres } from './pg-support.js';
+import { openLease } from '../src/db/lease.js';
+import { waitFor } from '@yulan/testkit';
 
 const pgs = usePostgres();
 
@@ -74,3 +76,44 @@ function connectionOf(db: PostgresDatabase): string {
   if (!o.connectionString) throw new Error('no connection string');
   return o.connectionString;
 }
+
+describe.skipIf(pgs.skip)('PostgreSQL leases (one cloud at a time)', () => {
+  it('exactly one of two clouds holds a lease; when it closes, the other takes over', async () => {
+    const db = await pgs.fresh();
+    const target = { kind: 'postgres', db } as const;
+    const log = pino({ level: 'silent' });
+    const a = openLease(target, 'campaigns', { ttlMs: 600, logger: log });
+    const b = openLease(target, 'campaigns', { ttlMs: 600, logger: log });
+    await a.start();
+    await b.start();
+    expect([a.held(), b.held()]).toEqual([true, false]);
+    // int8 reads back as a number, not pg's default string
+    const n = await db.query<{ n: number }>('n', 'SELECT count(*)::int8 AS n FROM public.yulan_leases');
+    expect(n.rows[0]?.n).toBe(1);
+    expect(b.held()).toBe(false);
+    await a.close();
+    await waitFor(() => b.held(), 'b to take the released lease');
+    expect(a.held()).toBe(false);
+    await b.close();
+  });
+
+  it('a holder that stops renewing (a dead cloud) loses the lease once it expires', async () => {
+    const db = await pgs.fresh();
+    const target = { kind: 'postgres', db } as const;
+    const log = pino({ level: 'silent' });
+    await db.query('dead holder', `CREATE TABLE IF NOT EXISTS public.yulan_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL);
+      INSERT INTO public.yulan_leases VALUES ('retention', 'dead-cloud', now() + interval '1 second')`);
+    const b = openLease(target, 'retention', { ttlMs: 300, logger: log });
+    const seen: boolean[] = [];
+    await b.start((h) => seen.push(h));
+    await waitFor(() => b.held(), 'b to take the expired lease');
+    expect(seen).toEqual([true]);
+    await b.close();
+  });
+
+  it('on SQLite the lease is always held (one cloud per data directory)', async () => {
+    const l = openLease({ kind: 'sqlite', file: ':memory:' }, 'x', { logger: pino({ level: 'silent' }) });
+    await l.start();
+    expect(l.held()).toBe(true);
+  });
+});

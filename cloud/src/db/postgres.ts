@@ -26,6 +26,20 @@ export interface PostgresOptions {
   applicationName?: string;
 }
 
+/**
+ * bigint (int8) columns hold epoch milliseconds and counts: read them as numbers, as
+ * better-sqlite3 does, instead of pg's default strings — refusing a value a JavaScript
+ * number cannot hold exactly rather than rounding it.
+ */
+const INT8 = 20;
+function parseInt8(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${v} is outside the safe integer range`);
+  return n;
+}
+const typeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
+
 /** PostgreSQL error codes a transaction is retried on (a new attempt can succeed). */
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 10;
@@ -40,6 +54,7 @@ export class PostgresDatabase {
       connectionString: opts.url,
       max: opts.max ?? 10,
       application_name: opts.applicationName ?? 'yulan-cloud',
+      types: { getTypeParser: typeParser },
       ...(opts.ca ? { ssl: { ca: opts.ca, rejectUnauthorized: true } } : {}),
     });
     // An idle client losing its server (a restart, a failover) must not crash the process:
