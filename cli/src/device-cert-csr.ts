@@ -1,4 +1,4 @@
-import './reflect-shim.js';
+import '@yulan/protos/reflect-shim';
 import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';
 

@@ -1,4 +1,4 @@
-import './reflect-shim.js';
+import '@yulan/protos/reflect-shim';
 import * as x509 from '@peculiar/x509';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';

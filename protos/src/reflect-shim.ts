@@ -1,7 +1,8 @@
 /**
  * The few Reflect metadata functions tsyringe (inside @peculiar/x509) checks for at load.
  * reflect-metadata is not a dependency; x509 only stores and reads constructor metadata
- * through these, so a WeakMap-backed table is enough. Import before @peculiar/x509.
+ * through these, so a WeakMap-backed table is enough. Import before @peculiar/x509
+ * (`import '@yulan/protos/reflect-shim'`): one copy for every service that handles certificates.
  */
 type Table = Map<string, Map<unknown, unknown>>;
 const store = new WeakMap<object, Table>();
