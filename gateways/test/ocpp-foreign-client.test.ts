@@ -166,7 +166,9 @@ describe.skipIf(shouldSkipInflux())('a charger played by another OCPP library (o
     expect(posted.status).toBe(201);
     expect(await cp.waitForCall('RemoteStopTransaction', seen)).toEqual({ transactionId: txId });
     await waitFor(async () => (await p.api<Cmd>(`/api/v1/commands/${posted.body.id}`)).body.status === 'acknowledged' || undefined, 'acknowledged');
-    expect(await cp.call('StopTransaction', { transactionId: txId, idTag: 'RFID-ACME-1', meterStop: 9000, timestamp: now(), reason: 'Remote' }))
+    // With transactionData, as many chargers send it: the session's last register reading.
+    expect(await cp.call('StopTransaction', { transactionId: txId, idTag: 'RFID-ACME-1', meterStop: 9000, timestamp: now(), reason: 'Remote',
+      transactionData: [{ timestamp: now(), sampledValue: [{ value: '9000', measurand: 'Energy.Active.Import.Register', unit: 'Wh', context: 'Transaction.End' }] }] }))
       .toEqual({ idTagInfo: { status: 'Accepted' } });
     await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Finishing', timestamp: now() });
     expect((await settled(posted.body.id)).status).toBe('succeeded');
@@ -175,6 +177,10 @@ describe.skipIf(shouldSkipInflux())('a charger played by another OCPP library (o
     const apiEv = await waitFor(async () => stopped((await p.api<{ events: { type: string; attributes: Row }[] }>(`/api/v1/devices/${ID}/events`)).body.events), 'session_stopped in the API');
     expect(apiEv.attributes).toMatchObject({ transaction_id: String(txId), reason: 'Remote', energy_kwh: '4.000' });
     expect(stopped((await sqliteEdge<{ events: { type: string; attributes: Row }[] }>(`/v1/events?deviceId=${ID}`)).events)).toBeDefined();
+    await waitFor(async () => {
+      const r = await p.api<{ points: { fields: Row }[] }>(`/api/v1/devices/${ID}/telemetry?resolution=raw`);
+      return r.body.points.some((pt) => pt.fields.meter_kwh === 9) || undefined;
+    }, 'the transactionData reading (meter 9 kWh)');
     const influxEv = await waitFor(async () => (await influxRows(`SELECT * FROM "yulan_events"."event" WHERE "device_id" = '${ID}' AND "type" = 'charger.session_stopped'`))[0], 'session_stopped in InfluxDB');
     expect(JSON.parse(String(influxEv.attributes))).toMatchObject({ transaction_id: String(txId), reason: 'Remote' });
   });
