@@ -200,6 +200,27 @@ describe.skipIf(shouldSkipInflux())('a charger played by another OCPP library (o
     expect(twin.reported.settings.current_limit_a).toBe(13);
   });
 
+  it('is started remotely: RemoteStartTransaction, then its own StartTransaction and current under the limit confirm it', async () => {
+    const seen = cp.received.length;
+    const posted = await p.api<Cmd>(`/api/v1/devices/${ID}/commands`, { method: 'POST', json: { name: 'charger.start_session', args: { connector_id: 1, id_tag: 'RFID-ACME-1' } } });
+    expect(posted.status).toBe(201);
+    expect(await cp.waitForCall('RemoteStartTransaction', seen)).toEqual({ connectorId: 1, idTag: 'RFID-ACME-1' });
+    await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Preparing', timestamp: now() });
+    const start = await cp.call<{ transactionId: number; idTagInfo: { status: string } }>('StartTransaction', { connectorId: 1, idTag: 'RFID-ACME-1', meterStart: 9000, timestamp: now() });
+    expect(start.idTagInfo.status).toBe('Accepted');
+    expect(start.transactionId).not.toBe(txId);
+    await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Charging', timestamp: now() });
+    await cp.call('MeterValues', { connectorId: 1, transactionId: start.transactionId, meterValue: [{ timestamp: now(), sampledValue: [
+      { value: '9100', measurand: 'Energy.Active.Import.Register', unit: 'Wh' },
+      { value: '12.5', measurand: 'Current.Import', phase: 'L1', unit: 'A' },
+      { value: '2875', measurand: 'Power.Active.Import', unit: 'W' },
+    ] }] });
+    expect((await settled(posted.body.id)).status).toBe('succeeded');
+    // The driver ends it at the charger (not a platform command).
+    expect(await cp.call('StopTransaction', { transactionId: start.transactionId, meterStop: 9200, timestamp: now(), reason: 'Local' })).toEqual({});
+    await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available', timestamp: now() });
+  });
+
   it('takes a firmware campaign: UpdateFirmware, downloads the image, reports progress, reboots on 2.0.0', async () => {
     const image = randomBytes(4096);
     const signature = sign(null, createHash('sha256').update(image).digest(), privateKey).toString('base64');
