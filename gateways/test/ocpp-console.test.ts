@@ -10,8 +10,9 @@ import { logger, startPlatform, waitFor, type Platform } from './harness.js';
 /**
  * The operator console (built pages, headless Chromium) on an OCPP charger played by
  * ocpp-ts through the real gateway, broker, cloud and edge: the device page shows it
- * online, each connector's status and readings, and a remote stop sent from the page
- * followed to the result the charger's own reports confirm.
+ * online, each connector's status and readings, a remote stop sent from the page
+ * followed to the result the charger's own reports confirm, and a current limit set on
+ * the page applied by the charger.
  */
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI for the console test`);
@@ -87,6 +88,8 @@ describe.runIf(haveChromium)('an OCPP charger in the operator console', () => {
     // The live card: the newest reading (connector 1's meter values), labelled.
     expect(await page.locator('dd[data-field="current_a"]').textContent()).toBe('32 A');
     expect(await page.locator('dd[data-field="soc_pct"]').textContent()).toBe('47 %');
+    // Firmware history: the version its BootNotification announced (from the edge's presence records).
+    await page.locator('ol.versions li[data-version="3.1.0"]').waitFor();
     // The history chart reads the real edge (which answers at most 10,000 points a query).
     await page.locator('.chart canvas').waitFor();
     await page.locator('.chart:not([data-points="0"])').waitFor();
@@ -109,6 +112,17 @@ describe.runIf(haveChromium)('an OCPP charger in the operator console', () => {
     expect(await page.locator('.connectors tr[data-connector="1"] td[data-field="power_w"]').textContent()).toBe('0 W');
     await page.locator('ul.events li', { hasText: 'charger.session_stopped' }).waitFor();
     expect(await axeViolations(page)).toEqual([]);
+  });
+
+  it('sets a current limit from the twin card; the charger gets SetChargingProfile and the page shows it applied', async () => {
+    const seen = cp.received.length;
+    await page.getByLabel('Current limit (A)').fill('16');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText(/Saved version 1/).waitFor();
+    const profile = await cp.waitForCall('SetChargingProfile', seen);
+    expect(profile).toMatchObject({ connectorId: 0, csChargingProfiles: { chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] } } });
+    await page.locator('tr:has(#twin-current_limit_a) td:nth-child(3)', { hasText: '16' }).waitFor();
+    expect((await page.locator('#twin-title .badge').textContent())?.trim()).toBe('in sync');
   });
 
   it('reads the same in Chinese, axe-clean', async () => {
