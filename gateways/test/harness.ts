@@ -29,7 +29,7 @@ export interface Platform {
 
 /** The real platform on free ports in a temp dir: Aedes broker (device auth through the
  * cloud), Fastify cloud with its SQLite registry, edge with the SQLite store. */
-export async function startPlatform(extraEnv: Record<string, string> = {}): Promise<Platform> {
+export async function startPlatform(extraEnv: Record<string, string> = {}, opts: { console?: boolean } = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-ocpp-'));
   const [mqttPort, wsPort, httpPort, edgePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const s = { edge: generateSecret(), cloud: generateSecret(), broker: generateSecret(), edgeToken: generateSecret(), gateway: generateSecret() };
@@ -48,7 +48,8 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
     ...extraEnv,
   };
   const broker = await startBroker(loadBrokerConfig(env), logger);
-  const cloud = await startCloud(loadCloudConfig(env), logger, { dashboardDir: null });
+  // console: serve the built operator console (dashboards/www) at / as `yulan up` does.
+  const cloud = await startCloud(loadCloudConfig(env), logger, opts.console ? {} : { dashboardDir: null });
   const edge = await startEdge(loadEdgeConfig(env), logger);
   const cloudUrl = `http://127.0.0.1:${httpPort}`;
   const adminToken = cloud.adminToken!;

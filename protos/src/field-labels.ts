@@ -47,6 +47,12 @@ export const FIELD_LABELS: Record<string, FieldLabel> = {
   voltage_v: { en: 'Voltage', zh: '电压', unit: 'V' },
   meter_kwh: { en: 'Meter', zh: '电表读数', unit: 'kWh' },
   faulted: { en: 'Faulted', zh: '故障', ...yes },
+  // ev-charger, optional: what OCPP chargers report beyond the simulated ones (MeterValues)
+  soc_pct: { en: 'State of charge', zh: '车辆电量', unit: '%' },
+  current_l1_a: { en: 'Current L1', zh: '电流 L1', unit: 'A' },
+  current_l2_a: { en: 'Current L2', zh: '电流 L2', unit: 'A' },
+  current_l3_a: { en: 'Current L3', zh: '电流 L3', unit: 'A' },
+  current_offered_a: { en: 'Current offered', zh: '可用电流', unit: 'A' },
   // parcel-locker (ParcelLockerTelemetry)
   compartments: { en: 'Compartments', zh: '格口数', unit: '' },
   doors_open: { en: 'Doors open', zh: '开门格口', unit: '' },

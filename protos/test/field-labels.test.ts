@@ -15,6 +15,13 @@ describe('field labels (the console reads these instead of restating names and u
     }
   });
 
+  it('labels the optional fields an OCPP charger adds (SoC, per-phase and offered current, temperature)', () => {
+    const flat = flattenTelemetry({ evCharger: { connectorId: 1, status: 3, powerW: 1, energyKwh: 1, currentA: 1, voltageV: 1, faultCode: '', meterKwh: 1, transactionId: '7',
+      socPct: 50, currentL1A: 1, currentL2A: 1, currentL3A: 1, currentOfferedA: 16, temperatureC: 30 } });
+    for (const f of Object.keys(flat.numeric)) expect(FIELD_LABELS[f], f).toMatchObject({ en: expect.any(String), zh: expect.any(String) });
+    expect(formatField('soc_pct', 61, 'en')).toBe('61 %');
+  });
+
   it('formats units, flags and enum values per language', () => {
     expect(formatField('power_w', 7200, 'en')).toBe('7200 W');
     expect(formatField('cabinet_temp_c', 4.25, 'en')).toBe('4.25 °C');

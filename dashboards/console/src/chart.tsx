@@ -4,6 +4,8 @@ import { FIELD_LABELS } from '@yulan/protos/labels';
 import { api, qs, type Telemetry } from './api.js';
 import { pick, useI18n } from './i18n.js';
 
+// The edge answers at most 10,000 points per query (a larger limit is its 400, the page's empty chart).
+export const EDGE_MAX_POINTS = 10_000;
 const RANGES = [{ ms: 3_600_000, label: '1 h' }, { ms: 6 * 3_600_000, label: '6 h' }, { ms: 86_400_000, label: '24 h' }, { ms: 7 * 86_400_000, label: '7 d' }];
 
 /** One field's history from GET /devices/:id/telemetry: raw points for the last hour,
@@ -26,7 +28,7 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
     let cancelled = false;
     const to = Date.now();
     const res = resolution !== 'auto' ? resolution : range <= 3_600_000 ? 'raw' : '1m';
-    void api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from: to - range, to, resolution: res, fields: field, limit: 20_000 })}`).then((r) => {
+    void api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from: to - range, to, resolution: res, fields: field, limit: EDGE_MAX_POINTS })}`).then((r) => {
       if (cancelled || !el.current) return;
       const xs: number[] = [];
       const ys: number[] = [];

@@ -4,6 +4,7 @@ import { api, ApiError, qs, type Device, type Events, type Twin } from './api.js
 import { catalog, type Catalog } from './catalog.js';
 import { HistoryChart } from './chart.js';
 import { CommandsCard, TwinCard } from './control.js';
+import { ConnectorsCard } from './connectors-card.js';
 import { pick, useI18n } from './i18n.js';
 import { useLive } from './live.js';
 import { FirmwareHistoryCard, PresenceCard } from './presence-card.js';
@@ -95,6 +96,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
         </section>
         <HistoryChart deviceId={device.id} fields={numericFields} live={live} />
       </div>
+      {device.kind === 'ev-charger' ? <ConnectorsCard deviceId={device.id} live={live} /> : null}
       <div class="cols">
         <TwinCard deviceId={device.id} schema={cat?.settings[device.kind]} twin={twin} onSaved={setTwin} />
         {cat ? <CommandsCard deviceId={device.id} commands={cat.commands[device.kind] ?? {}} refresh={cmdTick} /> : null}
