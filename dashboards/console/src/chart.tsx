@@ -3,6 +3,7 @@ import uPlot from 'uplot';
 import { FIELD_LABELS } from '@yulan/protos/labels';
 import { api, qs, type Telemetry } from './api.js';
 import { pick, useI18n } from './i18n.js';
+import { readAllPages } from './pages.js';
 
 // The edge answers at most 10,000 points per query (a larger limit is its 400, the page's empty chart).
 export const EDGE_MAX_POINTS = 10_000;
@@ -28,11 +29,13 @@ export function HistoryChart({ deviceId, fields, live }: { deviceId: string; fie
     let cancelled = false;
     const to = Date.now();
     const res = resolution !== 'auto' ? resolution : range <= 3_600_000 ? 'raw' : '1m';
-    void api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from: to - range, to, resolution: res, fields: field, limit: EDGE_MAX_POINTS })}`).then((r) => {
+    const page = (from: number) => api<Telemetry>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/telemetry?${qs({ from, to, resolution: res, fields: field, limit: EDGE_MAX_POINTS })}`).then((r) => r.points);
+    const load = () => readAllPages(page, to - range, EDGE_MAX_POINTS);
+    void load().then((points) => {
       if (cancelled || !el.current) return;
       const xs: number[] = [];
       const ys: number[] = [];
-      for (const p of r.points) {
+      for (const p of points) {
         const v = p.fields[field];
         const y = typeof v === 'number' ? v : (v as { mean?: number } | undefined)?.mean;
         if (typeof y === 'number') (xs.push(p.ts / 1000), ys.push(y));
