@@ -21,7 +21,8 @@ const EnvSchema = Type.Object({
   YULAN_MQTT_URL: Type.Optional(Type.String({ pattern: '^(mqtts?|wss?|tcp|tls)://\\S+$' })),
   YULAN_EDGE_MQTT_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_EDGE_MQTT_PASSWORD: Type.String({ minLength: 1 }),
-  YULAN_EDGE_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  // A service's client id is `<username>:<name>` at the broker (docs/deploy.md: edge:edge-1, edge:edge-2).
+  YULAN_EDGE_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
   YULAN_EDGE_HTTP_HOST: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_EDGE_HTTP_PORT: Type.Optional(Type.String({ pattern: PORT })),
   // HTTPS for the query API (docs/security.md): the same PEM files as the broker and cloud.

@@ -215,6 +215,10 @@ describe('loadEdgeConfig', () => {
     expect(c.influx).toBeUndefined();
     expect(loadEdgeConfig({ ...base, YULAN_INFLUX_URL: 'http://h:8086/' }).influx).toEqual({ url: 'http://h:8086', api: 'v1', db: 'yulan' });
   });
+  it('takes a second edge client id in the broker service form <username>:<name> (docs/deploy.md)', () => {
+    expect(loadEdgeConfig({ ...base, YULAN_EDGE_CLIENT_ID: 'edge:edge-2' }).clientId).toBe('edge:edge-2');
+    expect(() => loadEdgeConfig({ ...base, YULAN_EDGE_CLIENT_ID: 'edge edge-2' })).toThrow(ConfigError);
+  });
   it('lists every bad variable in one ConfigError', () => {
     let err: unknown;
     try {
