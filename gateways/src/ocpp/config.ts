@@ -38,6 +38,9 @@ const EnvSchema = Type.Object({
   YULAN_OCPP_ID_TAG_SYNC_S: Type.Optional(Type.String({ pattern: POS_INT })),
   // Site power caps, amperes per phase: "site=A,site=A" (docs/ocpp.md §4.1).
   YULAN_OCPP_SITE_LIMITS_A: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?(,[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?)*$' })),
+  // The cloud's site cap share (W) → A per phase: W / (phases × nominal phase voltage).
+  YULAN_OCPP_PHASES: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('3')])),
+  YULAN_OCPP_NOMINAL_V: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{1,2}$' })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -68,6 +71,8 @@ export interface OcppGatewayConfig {
   idTagSyncMs: number;
   /** site id → cap in A per phase, split across the site's chargers */
   siteLimitsA: ReadonlyMap<string, number>;
+  /** how the cloud's site cap share in W becomes A per phase (docs/ocpp.md §4.1) */
+  siteLimitToAmps: { phases: number; voltageV: number };
 }
 
 const KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
@@ -124,6 +129,7 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     diagMaxBytes: num(e.YULAN_OCPP_DIAG_MAX_BYTES, 10 * 1024 * 1024),
     localList: e.YULAN_OCPP_LOCAL_LIST === '1',
     idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
+    siteLimitToAmps: { phases: num(e.YULAN_OCPP_PHASES, 3), voltageV: num(e.YULAN_OCPP_NOMINAL_V, 220) },
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];
       return [site, Number(a)] as const;

@@ -77,7 +77,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       }));
     },
   });
-  const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
+  const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }), config.siteLimitToAmps);
 
   const rpcServer = new RPCServer({
     protocols: ['ocpp1.6'],
@@ -125,7 +125,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     });
     ch.link = new ChargerLink({
       mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
-      onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
+      onCommand: (cmd) => void (cmd.name === 'charger.set_site_limit' ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
       onTwin: (d) => {
         ch.desired = d;
         if (ch.booted) void applyTwin(d, cmdCtx());
