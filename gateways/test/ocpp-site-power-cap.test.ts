@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
 import { wattsToAmps } from '../src/ocpp/site-cap.js';
+import { runInProcess } from '../../cli/test/serial-support.js';
 import { logger, RawChargePoint, startPlatform, waitFor, type Platform } from './harness.js';
 
 /** The cloud's site power cap (docs/ocpp.md §4.1): set in W through the API, divided by the
@@ -143,5 +144,19 @@ describe('site power cap from the cloud', () => {
     const audit = await p.api<{ items: { actor: string; detail: string }[] }>(`/api/v1/sites/${SITE}/power-cap/audit`);
     expect(audit.body.items.map((i) => JSON.parse(i.detail) as { capW: number }).map((d) => d.capW)).toEqual([19_800, 19_800, 26_400, 13_200]);
     expect(audit.body.items.every((i) => i.actor === 'admin-token')).toBe(true);
+
+    // The same through the CLI: set re-divides, show lists the shares, a unit typo is refused.
+    const env = { YULAN_CLOUD_URL: p.cloudUrl, YULAN_ADMIN_TOKEN: p.adminToken };
+    const set2 = await runInProcess(['site', 'cap', 'set', SITE, '6600'], env);
+    expect(set2.stdout).toContain(`site ${SITE}: cap 6600 W over 2 online chargers`);
+    await limitIs(a, 5, 'A: half of 6,600 W');
+    await limitIs(b2, 5, 'B: half of 6,600 W');
+    const shown = await runInProcess(['site', 'cap', 'show', SITE, '--json'], env);
+    expect((JSON.parse(shown.stdout) as CapView).chargers.map((c) => c.limitW)).toEqual([3300, 3300]);
+    const typo = await runInProcess(['site', 'cap', 'set', SITE, '22kW'], env);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toContain('whole number of watts');
+    const neg = await runInProcess(['site', 'cap', 'set', SITE, '--', '-5'], env);
+    expect(neg.code).not.toBe(0);
   });
 });
