@@ -22,6 +22,8 @@ const EnvSchema = Type.Object({
   // the CA the broker's certificate chains to, for an mqtts:// YULAN_MQTT_URL (docs/security.md)
   YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  // Security profile 3: the Yulan device CA (PEM); chargers may then log in by client certificate.
+  YULAN_OCPP_TLS_CLIENT_CA: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_HEARTBEAT_S: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_OCPP_MAX_FRAME_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
   // Per charger: sustained CALLs per second and the burst allowed above it.
@@ -54,8 +56,9 @@ export interface OcppGatewayConfig {
   mqttCa?: Buffer;
   cloudUrl: string;
   gatewayToken: string;
-  /** security profile 2 (PEM contents), or plain ws (profile 1, development) */
-  tls?: { cert: Buffer; key: Buffer };
+  /** security profile 2 (PEM contents), or plain ws (profile 1, development); with
+   * `clientCa` also profile 3 (client certificates from the Yulan device CA) */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   heartbeatIntervalS: number;
   maxFrameBytes: number;
   ratePerS: number;
@@ -100,12 +103,20 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
       problems.push(`YULAN_TLS_CA_FILE: ${(err as Error).message}`);
     }
   }
-  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (e.YULAN_OCPP_TLS_CLIENT_CA !== undefined && e.YULAN_OCPP_TLS_CERT === undefined) {
+    problems.push('YULAN_OCPP_TLS_CLIENT_CA: needs YULAN_OCPP_TLS_CERT and YULAN_OCPP_TLS_KEY (client certificates are checked on the wss:// listener)');
+  }
+  let tls: { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined;
   if (problems.length === 0 && e.YULAN_OCPP_TLS_CERT !== undefined && e.YULAN_OCPP_TLS_KEY !== undefined) {
     try {
       tls = { cert: readFileSync(e.YULAN_OCPP_TLS_CERT), key: readFileSync(e.YULAN_OCPP_TLS_KEY) };
     } catch (err) {
       problems.push(`YULAN_OCPP_TLS_CERT/KEY: ${(err as Error).message}`);
+    }
+    try {
+      if (tls && e.YULAN_OCPP_TLS_CLIENT_CA !== undefined) tls.clientCa = readFileSync(e.YULAN_OCPP_TLS_CLIENT_CA);
+    } catch (err) {
+      problems.push(`YULAN_OCPP_TLS_CLIENT_CA: ${(err as Error).message}`);
     }
   }
   if (problems.length > 0) throw new GatewayConfigError(problems);
