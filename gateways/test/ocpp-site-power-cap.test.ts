@@ -41,10 +41,13 @@ const getCap = () => p.api<CapView>(`/api/v1/sites/${SITE}/power-cap`);
 const shareOf = (v: CapView, id: string) => v.chargers.find((c) => c.deviceId === id);
 
 const keys = new Map<string, string>();
+/** the newest connection of each charger */
+const live = new Map<string, RawChargePoint>();
 async function connect(gw: OcppGatewayHandle, id: string): Promise<RawChargePoint> {
   if (!keys.has(id)) keys.set(id, await p.addCharger(id, SITE));
   const cp = await RawChargePoint.connect(gw.url, id, keys.get(id));
   cps.push(cp);
+  live.set(id, cp);
   expect((await cp.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' }))[2]).toMatchObject({ status: 'Accepted' });
   await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' });
   return cp;
@@ -158,5 +161,22 @@ describe('site power cap from the cloud', () => {
     expect(typo.stderr).toContain('whole number of watts');
     const neg = await runInProcess(['site', 'cap', 'set', SITE, '--', '-5'], env);
     expect(neg.code).not.toBe(0);
+  });
+
+  it('a share from an older division (a late delivery) is refused by the gateway and changes nothing', async () => {
+    const a = live.get('PCAP-A')!;
+    expect(lastLimit(a)).toBe(5);
+    const before = maxProfiles(a).length;
+    const { generation } = (await getCap()).body;
+    const late = await p.api<{ id: string }>('/api/v1/devices/PCAP-A/commands', { method: 'POST',
+      json: { name: 'charger.set_site_limit', args: { limit_w: 26_400, site_cap_w: 26_400, chargers: 1, generation: generation - 1 } } });
+    expect(late.status).toBe(201);
+    const done = await waitFor(async () => {
+      const r = await p.api<{ status: string; message: string }>(`/api/v1/commands/${late.body.id}?wait=5`);
+      return r.body.status === 'failed' ? r.body : undefined;
+    }, 'late share refused');
+    expect(done.message).toMatch(/superseded/);
+    expect(maxProfiles(a).length).toBe(before);
+    expect(lastLimit(a)).toBe(5);
   });
 });
