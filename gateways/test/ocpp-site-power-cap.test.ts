@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { loadCloudConfig, startCloud } from '@yulan/cloud';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
 import { wattsToAmps } from '../src/ocpp/site-cap.js';
@@ -24,6 +25,7 @@ afterAll(async () => {
   for (const c of cps) c.close();
   await gw1?.close();
   await gw2?.close();
+  await p?.cloud.close().catch(() => {}); // restarted below: the harness closes only its first
   await p?.close();
 });
 
@@ -178,5 +180,22 @@ describe('site power cap from the cloud', () => {
     expect(done.message).toMatch(/superseded/);
     expect(maxProfiles(a).length).toBe(before);
     expect(lastLimit(a)).toBe(5);
+  });
+
+  it('a restarted cloud divides again and sends every online charger its share', async () => {
+    const a = live.get('PCAP-A')!;
+    const b = live.get('PCAP-B')!;
+    const [na, nb] = [maxProfiles(a).length, maxProfiles(b).length];
+    const { generation } = (await getCap()).body;
+    await p.cloud.close();
+    p.cloud = await startCloud(loadCloudConfig(p.env), logger, { dashboardDir: null });
+    await waitFor(() => (maxProfiles(a).length > na && maxProfiles(b).length > nb) || undefined, 'both shares sent again');
+    expect([lastLimit(a), lastLimit(b)]).toEqual([5, 5]);
+    const after = await waitFor(async () => {
+      const v = (await getCap()).body;
+      return v.chargers.every((c) => c.commandStatus === 'succeeded') ? v : undefined;
+    }, 'confirmed after the restart');
+    expect(after.generation).toBeGreaterThan(generation);
+    expect(after.capW).toBe(6600);
   });
 });
