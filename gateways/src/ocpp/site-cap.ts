@@ -89,6 +89,10 @@ export class SiteCaps {
   async applyCloudLimit(cmd: Command, m: CapMember): Promise<void> {
     const id = m.device.id;
     const a = cmd.args;
+    // A share held back for a boot that came late is stale: the cloud has divided again.
+    if (cmd.expiresMs > 0 && Date.now() > cmd.expiresMs) {
+      return void m.link.commandResult(cmd.commandId, CommandStatus.EXPIRED, 'expired before the charger could take it');
+    }
     const limitW = Number(a.limit_w);
     const generation = Number(a.generation);
     if (!Number.isFinite(limitW) || limitW < 0 || !Number.isInteger(generation)) {
