@@ -82,6 +82,9 @@ describe('site power cap from the cloud', () => {
       expect(r.body.message).toMatch(/capW/);
     }
     expect((await p.api('/api/v1/sites/pcap-bad/power-cap')).status).toBe(404);
+    // Refused by the service and counted: every one but "lots", which the schema refuses
+    // (null is coerced to 0 by the API's schema layer, then refused as 0).
+    expect((await p.api<{ site_power_caps: { capsRefused: number } }>('/api/v1/metrics')).body.site_power_caps.capsRefused).toBe(5);
     const unknown = await putCap(10_000, 'no-such-site');
     expect(unknown.status).toBe(404);
     expect(unknown.body.message).toMatch(/no-such-site/);

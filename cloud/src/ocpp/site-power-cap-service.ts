@@ -51,7 +51,8 @@ export class SitePowerCaps {
   readonly #running = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly stats = { divisions: 0, commandsSent: 0, commandsRefused: 0 };
+  /** `/api/v1/metrics` `site_power_caps`: caps refused (out of range), divisions, shares sent / not sent */
+  readonly stats = { capsRefused: 0, divisions: 0, commandsSent: 0, commandsRefused: 0 };
 
   constructor(private readonly o: {
     store: SitePowerCapStore;
@@ -64,6 +65,7 @@ export class SitePowerCaps {
 
   async set(site: string, capW: number, actor: string): Promise<SitePowerCapView> {
     if (!Number.isInteger(capW) || capW < 1 || capW > MAX_SITE_CAP_W) {
+      this.stats.capsRefused++;
       throw new CloudError(CloudErrorCode.Validation, `capW must be a whole number of watts from 1 to ${MAX_SITE_CAP_W} (got ${String(capW)})`);
     }
     await this.#knownSite(site);

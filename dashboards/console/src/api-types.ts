@@ -2298,6 +2298,10 @@ export interface paths {
                                 /** @description broker checks dropped unhashed because the broker had given up waiting (overload) */
                                 abandoned: number;
                             };
+                            /** @description site power caps (docs/ocpp.md §4.1): caps refused, divisions, shares sent and not sent */
+                            site_power_caps?: {
+                                [key: string]: number;
+                            };
                             /** @description one-tap complaints refused, by reason (rate, honeypot, proof, input) */
                             complaints_rejected?: {
                                 [key: string]: number;
