@@ -186,7 +186,10 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
-    ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
+    ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log, commands: deviceControl.commands });
+    // Site power caps (docs/ocpp.md §4.1) re-divide on chargers' presence.
+    const caps = ocpp.sitePowerCaps;
+    if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
     claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
     app = await buildApp({
@@ -244,6 +247,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
     careRetention.start();
     deviceControl.start();
+    ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
     dataEvents.off('migrating', onMigrating);

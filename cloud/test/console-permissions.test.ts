@@ -114,6 +114,12 @@ describe('people on the device API', () => {
     const twin = await ok<{ desired: { version: number; updatedBy: string } }>('PUT', '/api/v1/devices/ch-1/twin/desired', 'operator', { settings: { current_limit_a: 16 } });
     expect(twin.desired).toMatchObject({ version: 1, updatedBy: ids.operator });
     expect((await call('POST', '/api/v1/devices/ch-1/commands', 'family', { name: 'reboot' })).status).toBe(403);
+    // A site's power cap (docs/ocpp.md §4.1) is an operator's setting, audited by person.
+    expect((await call('PUT', '/api/v1/sites/xuhui/power-cap', 'family', { capW: 22_000 })).status).toBe(403);
+    expect((await call('GET', '/api/v1/sites/xuhui/power-cap', 'worker')).status).toBe(403);
+    expect((await ok<{ updatedBy: string }>('PUT', '/api/v1/sites/xuhui/power-cap', 'operator', { capW: 22_000 })).updatedBy).toBe(ids.operator);
+    const audit = await ok<{ items: { actor: string }[] }>('GET', '/api/v1/sites/xuhui/power-cap/audit', 'admin');
+    expect(audit.items.map((i) => i.actor)).toEqual([ids.operator]);
   });
 });
 

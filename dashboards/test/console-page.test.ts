@@ -137,6 +137,27 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     expect(stale.status).toBe(409);
   });
 
+  it('an operator sets a site power cap (audited as them); the fleet shows it while that site is picked', async () => {
+    const put = await page.evaluate(async () => {
+      const r = await fetch('/api/v1/sites/site-00/power-cap', { method: 'PUT', credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', 'x-yulan-purpose': 'operator console' }, body: JSON.stringify({ capW: 22000 }) });
+      return { status: r.status, body: (await r.json()) as { updatedBy: string } };
+    });
+    expect(put).toMatchObject({ status: 200, body: { updatedBy: operatorId } });
+    await page.goto(`${cloud.url}/#/`);
+    await page.getByText(`${N} devices`).waitFor();
+    const siteFilter = page.locator('.filters label').filter({ hasText: /^Site/ }).locator('select');
+    await siteFilter.selectOption('site-00');
+    await page.getByRole('heading', { name: 'Site power cap — site-00' }).waitFor();
+    await page.locator('[data-cap-w="22000"]').waitFor();
+    // The simulated charger is site-00's one online charger: the whole cap is its share.
+    await page.locator('.site-cap tr', { hasText: DEVICE }).filter({ hasText: '22,000 W' }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await siteFilter.selectOption('site-01');
+    await page.getByText(/No power cap for this site/).waitFor();
+    await siteFilter.selectOption('');
+  });
+
   it('pauses and resumes a running campaign from the firmware screen', async () => {
     const img = randomBytes(4096);
     const signature = sign(null, createHash('sha256').update(img).digest(), signKey).toString('base64');

@@ -35,6 +35,20 @@ describe('ev-charger commands', () => {
     expect(stopped!.events.find((e) => e.type === 'charger.session_stopped')?.attributes.reason).toBe('Remote');
   });
 
+  it('set_site_limit caps power at the share in W; an older division is refused; bad args are refused', () => {
+    const m = quietCharger();
+    steps(m, 2);
+    expect(run(m, 'charger.start_session', { connector_id: '1', id_tag: 'RFID-42' })).toMatchObject({ ok: true });
+    steps(m, 5);
+    expect(run(m, 'charger.set_site_limit', { limit_w: '3000', site_cap_w: '6000', chargers: '2', generation: '4' })).toMatchObject({ ok: true });
+    for (const s of steps(m, 20)) expect(s.reading.evCharger!.powerW).toBeLessThanOrEqual(3000);
+    expect(steps(m, 1)[0]!.reading.evCharger!.powerW).toBeGreaterThan(2500);
+    expect(run(m, 'charger.set_site_limit', { limit_w: '6000', site_cap_w: '6000', chargers: '1', generation: '3' })).toMatchObject({ ok: false, message: expect.stringContaining('superseded') });
+    for (const s of steps(m, 5)) expect(s.reading.evCharger!.powerW).toBeLessThanOrEqual(3000);
+    expect(m.checkCommand('charger.set_site_limit', { limit_w: '-1', generation: '1' })).toMatchObject({ ok: false });
+    expect(m.checkCommand('charger.set_site_limit', { limit_w: '1000' })).toMatchObject({ ok: false, message: 'missing argument "generation"' });
+  });
+
   it('change_availability makes it UNAVAILABLE until made available; start is refused meanwhile', () => {
     const m = quietCharger();
     steps(m, 1);

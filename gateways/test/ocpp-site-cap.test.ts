@@ -103,3 +103,23 @@ describe('site power cap across two chargers', () => {
     await stop(a, txA2);
   });
 });
+
+describe('a cloud cap for the site takes over', () => {
+  it('once the cloud sends shares, YULAN_OCPP_SITE_LIMITS_A no longer re-splits that site', async () => {
+    const c = await boot('CAP-C');
+    const chargers = cps.filter((x) => !x.closed);
+    expect(chargers).toHaveLength(3);
+    const from = chargers.map((x) => siteProfiles(x).length);
+    const put = async (capW: number) => expect((await p.api(`/api/v1/sites/capsite/power-cap`, { method: 'PUT', json: { capW } })).status).toBe(200);
+    await put(19_800); // three online chargers: 6,600 W each = 10 A at 3 × 220 V
+    for (const x of chargers) await limitIs(x, 10, 'the cloud share');
+    const tx = await start(c); // the gateway's own split would now send 32 A / 16 A
+    await put(39_600);
+    for (const x of chargers) await limitIs(x, 20, 'the new cloud share');
+    chargers.forEach((x, i) => {
+      const since = siteProfiles(x).slice(from[i]);
+      expect(since.slice(since.indexOf(10))).toEqual([10, 20]);
+    });
+    await stop(c, tx);
+  });
+});

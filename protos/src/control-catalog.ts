@@ -71,6 +71,18 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
       },
       confirmedBy: 'the charger answers Accepted',
     },
+    // Sent by the cloud's site power cap (docs/ocpp.md §4.1) to each online charger of a
+    // capped site, not by hand: the charger's share in W; the gateway turns it into a
+    // ChargePointMaxProfile in A. `generation` orders the re-divisions (an older one is refused).
+    'charger.set_site_limit': {
+      args: {
+        limit_w: { type: 'integer', min: 0, max: 100_000_000, unit: 'W', doc: "this charger's share of the site cap" },
+        site_cap_w: { type: 'integer', min: 1, max: 100_000_000, unit: 'W', doc: 'the whole site cap' },
+        chargers: { type: 'integer', min: 1, max: 100_000, doc: 'online chargers the cap is divided over' },
+        generation: { type: 'integer', min: 1, doc: 'division number; the gateway refuses one older than it applied' },
+      },
+      confirmedBy: 'the charger accepts the ChargePointMaxProfile (event charger.site_limit)',
+    },
     'charger.get_diagnostics': {
       args: {
         start_time: { type: 'string', minLength: 20, maxLength: 40, optional: true, doc: 'ISO-8601: oldest log entries to include' },

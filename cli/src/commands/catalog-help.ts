@@ -14,11 +14,12 @@ export function commandCatalogHelp(): string {
   for (const kind of KIND_SLUGS) {
     out.push(`  ${kind}`);
     const rows = Object.entries(COMMAND_CATALOG[kind])
-      .filter(([name]) => name !== 'firmware.update')
+      .filter(([name]) => name !== 'firmware.update' && name !== 'charger.set_site_limit')
       .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => p.optional ? `[${k}=${describeParam(p)}]` : `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}`]);
     out.push(...pad(rows));
   }
-  out.push('  (firmware.update is sent by firmware campaigns: yulan fw campaign create)');
+  out.push('  (firmware.update is sent by firmware campaigns: yulan fw campaign create;');
+  out.push('   charger.set_site_limit by the site power cap: yulan site cap set)');
   return out.join('\n');
 }
 

@@ -3,14 +3,19 @@ import { ExitCode, usageError } from './errors.js';
 import { HELP, actionUsage, numberOption, parse, parseArgs, type CommandIo } from './io.js';
 import { printJson, table } from './output.js';
 import { siteExceedances } from './site-exceedances.js';
+import { siteCap } from './site-cap.js';
 
 export const SITE_USAGE = `usage: yulan site add <id> --name-zh NAME --name-en NAME --lat DEG --lon DEG
        yulan site list
        yulan site exceedances [<id>] [--open] [--from T] [--to T]
+       yulan site cap set <id> <watts>
+       yulan site cap show <id>
 
 WGS 84 coordinates in degrees (lat -90..90, lon -180..180). All take --json.
 exceedances: a site's (or every site's) AQI and noise exceedances, with since and until
 (default the last 7 days; T is epoch ms or ISO-8601; --open: only those going on).
+cap: the site's power cap in whole watts, divided by the cloud over the site's online
+chargers (each share sent to its charger as a ChargePointMaxProfile; docs/ocpp.md §4.1).
 Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 
 interface SiteView { id: string; nameZh: string; nameEn: string; lat: number; lon: number; createdAt: string }
@@ -46,6 +51,8 @@ export async function siteCommand(args: string[], io: CommandIo): Promise<number
       table(io.stdout, ['id', 'name (zh)', 'name (en)', 'lat', 'lon'], r.body.items.map((s) => [s.id, s.nameZh, s.nameEn, String(s.lat), String(s.lon)]));
       return ExitCode.Ok;
     }
+    case 'cap':
+      return siteCap(rest, values.json, io);
     case 'exceedances':
       if (rest.length > 1) throw usageError(`unexpected argument "${rest[1]}"`, SITE_USAGE);
       return siteExceedances(rest[0], values, io);

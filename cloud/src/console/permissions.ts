@@ -56,6 +56,8 @@ export function can(p: Principal, permission: Permission): boolean {
 const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/devices/:id/commands': Permission.Command,
   'PUT /api/v1/devices/:id/twin/desired': Permission.Twin,
+  // a site's power cap is a setting of the site's chargers (docs/ocpp.md §4.1)
+  'PUT /api/v1/sites/:id/power-cap': Permission.Twin,
   'POST /api/v1/firmware': Permission.Firmware,
   'POST /api/v1/campaigns': Permission.Firmware,
   'POST /api/v1/campaigns/:id/pause': Permission.Firmware,

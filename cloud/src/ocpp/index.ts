@@ -4,23 +4,36 @@ import type { DeviceRepository } from '../repositories/device-repository.js';
 import { idTagRoutes, idTagSyncRoute } from './id-tag-routes.js';
 import { IdTagService } from './id-tag-service.js';
 import { IdTagStore } from './id-tag-store.js';
+import { dirname, join } from 'node:path';
+import type { CommandService } from '../control/commands.js';
+import { SitePowerCaps } from './site-power-cap-service.js';
+import { sitePowerCapRoutes } from './site-power-cap-routes.js';
+import { SitePowerCapStore } from './site-power-cap-store.js';
 
 export { IdTagService } from './id-tag-service.js';
 
 export interface OcppModule {
   idTags: IdTagService;
+  /** site power caps in W (docs/ocpp.md §4.1); only with the commands module */
+  sitePowerCaps?: SitePowerCaps;
   close(): void;
 }
 
 /** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`. */
-export function openOcpp(o: { file: string; devices: DeviceRepository; logger: Logger; now?: () => number }): OcppModule {
+export function openOcpp(o: { file: string; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number }): OcppModule {
   const store = new IdTagStore(o.file);
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
-  return { idTags, close: () => store.close() };
+  if (!o.commands) return { idTags, close: () => store.close() };
+  // its own file beside the id tags (`ocpp-site-power-caps.sqlite`)
+  const capStore = new SitePowerCapStore(o.file === ':memory:' ? ':memory:' : join(dirname(o.file), 'ocpp-site-power-caps.sqlite'));
+  const sitePowerCaps = new SitePowerCaps({ store: capStore, devices: o.devices, commands: o.commands, logger: o.logger.child({ part: 'site-power-cap' }),
+    ...(o.capSettleMs !== undefined ? { settleMs: o.capSettleMs } : {}) });
+  return { idTags, sitePowerCaps, close: () => { sitePowerCaps.close(); capStore.close(); store.close(); } };
 }
 
 /** Admin routes of the id tag list and the gateways' sync feed, mounted under /api/v1. */
 export const ocppRoutes: FastifyPluginAsync<{ ocpp: OcppModule; gatewayToken?: string }> = async (fastify, o) => {
   await fastify.register(idTagRoutes, { idTags: o.ocpp.idTags });
   await fastify.register(idTagSyncRoute, { idTags: o.ocpp.idTags, ...(o.gatewayToken !== undefined ? { gatewayToken: o.gatewayToken } : {}) });
+  if (o.ocpp.sitePowerCaps) await fastify.register(sitePowerCapRoutes, { caps: o.ocpp.sitePowerCaps });
 };

@@ -3,6 +3,7 @@ import { KIND_LABELS, STATUS_LABELS } from '@yulan/protos/labels';
 import { api, qs, type FleetCounts, type FleetPage } from './api.js';
 import { pick, useI18n } from './i18n.js';
 import { useLive } from './live.js';
+import { SiteCap } from './site-cap.js';
 
 type Row = FleetPage['items'][number];
 const PAGE = 100;
@@ -146,6 +147,7 @@ export function Fleet() {
         <label class="check"><input type="checkbox" checked={f.faulted} onChange={(e) => setF({ ...f, faulted: (e.currentTarget as HTMLInputElement).checked })} />{t('faultedOnly')}</label>
         <label>{t('order')}<select value={f.order} onChange={set('order')}><option value="asc">{t('asc')}</option><option value="desc">{t('desc')}</option></select></label>
       </form>
+      {f.site ? <SiteCap site={f.site} /> : null}
       {edgeDown ? <p class="warning" role="status">{t('edgeDown')}</p> : null}
       <p role="status" class="count">{total === null ? t('loading') : `${total} ${t('rows')}`}</p>
       <div class="grid-box" ref={box} tabIndex={0} role="region" aria-label={t('devices')} onScroll={(e) => setScrollTop((e.currentTarget as HTMLDivElement).scrollTop)}>

@@ -37,6 +37,7 @@ const EN = {
   evidence: 'Evidence: the site\'s monitors at that moment', audit: 'Audit', actor: 'Who', action: 'Action', at: 'When', details: 'Details',
   noReading: 'no reading', hide: 'Hide', complaintKind: 'What', startCampaign: 'Start campaign', spreadMin: 'Spread (min)', rates: 'Success / failure rate', faulted: 'Faulted', faultedOnly: 'Faulted only',
   connectors: 'Connectors',
+  powerCap: 'Site power cap', noPowerCap: 'No power cap for this site (set one with: yulan site cap set SITE WATTS).', share: 'Share', confirmation: 'Confirmation',
 } as const;
 
 type Key = keyof typeof EN;
@@ -75,6 +76,7 @@ const ZH: Record<Key, string> = {
   evidence: '证据：当时该站点监测仪的读数', audit: '审计记录', actor: '操作人', action: '操作', at: '时间', details: '详情',
   noReading: '无读数', hide: '收起', complaintKind: '类别', startCampaign: '开始升级', spreadMin: '分散时间（分钟）', rates: '成功率 / 失败率', faulted: '故障', faultedOnly: '仅看故障',
   connectors: '充电枪',
+  powerCap: '站点功率上限', noPowerCap: '该站点未设功率上限（设置：yulan site cap set 站点 瓦数）。', share: '分配功率', confirmation: '确认状态',
 };
 
 export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }

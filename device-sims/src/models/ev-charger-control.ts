@@ -35,6 +35,11 @@ export function checkChargerCommand(s: EvChargerState, name: string, args: Recor
       const v = numArg(args, 'limit_a', ...CURRENT_LIMIT_RANGE_A);
       return v.ok ? accept() : refuse(v.message);
     }
+    case 'charger.set_site_limit': {
+      const w = intArg(args, 'limit_w', 0, 100_000_000);
+      const g = intArg(args, 'generation', 1, Number.MAX_SAFE_INTEGER);
+      return !w.ok ? refuse(w.message) : !g.ok ? refuse(g.message) : accept();
+    }
     case 'charger.change_availability': {
       const v = enumArg(args, 'available', ['true', 'false']);
       return v.ok ? accept() : refuse(v.message);
@@ -69,6 +74,14 @@ export function executeChargerCommand(prev: EvChargerState, name: string, args: 
     case 'charger.set_current_limit':
       s.currentLimitA = Number(args.limit_a);
       return { state: s, ok: true, message: `current limited to ${s.currentLimitA} A` };
+    case 'charger.set_site_limit': {
+      // The site cap's share (docs/ocpp.md §4.1), in W as an MQTT charger meters it.
+      const generation = Number(args.generation);
+      if (generation < (s.siteLimitGeneration ?? 0)) return fail(`superseded: division ${generation} is older than ${s.siteLimitGeneration}`);
+      s.siteLimitW = Number(args.limit_w);
+      s.siteLimitGeneration = generation;
+      return { state: s, ok: true, message: `site share ${s.siteLimitW} W` };
+    }
     case 'charger.change_availability': {
       const available = args.available === 'true';
       s.inoperative = !available;

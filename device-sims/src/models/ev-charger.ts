@@ -49,6 +49,10 @@ export interface EvChargerState {
   inoperative: boolean;
   /** SetChargingProfile-style cap on the current, A (0 = none). */
   currentLimitA: number;
+  /** This charger's share of its site's power cap, W (charger.set_site_limit; absent = none),
+   * and the division it came from (an older one is refused). */
+  siteLimitW?: number;
+  siteLimitGeneration?: number;
   /** Who started the running session (RemoteStartTransaction idTag), '' for a local start. */
   idTag: string;
 }
@@ -91,7 +95,7 @@ function arrivalProfile(hour: number): number {
 
 function setPointW(s: EvChargerState): number {
   const max = MAX_POWER_W[s.config.model];
-  const cap = s.currentLimitA > 0 ? s.currentLimitA * readingVoltage(s) : Infinity;
+  const cap = Math.min(s.currentLimitA > 0 ? s.currentLimitA * readingVoltage(s) : Infinity, s.siteLimitW ?? Infinity);
   if (s.config.model === ChargerModel.Ac7) return Math.min(max, cap);
   // DC constant-current phase to 80 % SoC, then the usual taper.
   return Math.min(cap, s.soc <= 0.8 ? max : max * clamp(1 - ((s.soc - 0.8) / 0.2) * 0.85, 0.1, 1));
@@ -135,6 +139,7 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
   s.lineVoltageV = clamp(rng.normal(NOMINAL_AC_V, 1.5), 215, 245);
   // The voltage moved after the ramp: re-apply the cap against the voltage that is reported.
   if (s.currentLimitA > 0) s.powerW = Math.min(s.powerW, Math.floor(s.currentLimitA * readingVoltage(s)));
+  if (s.siteLimitW !== undefined) s.powerW = Math.min(s.powerW, s.siteLimitW);
 
   const phaseOver = s.nowMs >= s.phaseEndsMs;
   const full = s.sessionEnergyKwh >= s.sessionTargetKwh;

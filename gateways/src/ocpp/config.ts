@@ -22,6 +22,8 @@ const EnvSchema = Type.Object({
   // the CA the broker's certificate chains to, for an mqtts:// YULAN_MQTT_URL (docs/security.md)
   YULAN_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_TLS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  // Security profile 3: the Yulan device CA (PEM); chargers may then log in by client certificate.
+  YULAN_OCPP_TLS_CLIENT_CA: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_OCPP_HEARTBEAT_S: Type.Optional(Type.String({ pattern: POS_INT })),
   YULAN_OCPP_MAX_FRAME_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
   // Per charger: sustained CALLs per second and the burst allowed above it.
@@ -38,6 +40,9 @@ const EnvSchema = Type.Object({
   YULAN_OCPP_ID_TAG_SYNC_S: Type.Optional(Type.String({ pattern: POS_INT })),
   // Site power caps, amperes per phase: "site=A,site=A" (docs/ocpp.md §4.1).
   YULAN_OCPP_SITE_LIMITS_A: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?(,[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?)*$' })),
+  // The cloud's site cap share (W) → A per phase: W / (phases × nominal phase voltage).
+  YULAN_OCPP_PHASES: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('3')])),
+  YULAN_OCPP_NOMINAL_V: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{1,2}$' })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -51,8 +56,9 @@ export interface OcppGatewayConfig {
   mqttCa?: Buffer;
   cloudUrl: string;
   gatewayToken: string;
-  /** security profile 2 (PEM contents), or plain ws (profile 1, development) */
-  tls?: { cert: Buffer; key: Buffer };
+  /** security profile 2 (PEM contents), or plain ws (profile 1, development); with
+   * `clientCa` also profile 3 (client certificates from the Yulan device CA) */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   heartbeatIntervalS: number;
   maxFrameBytes: number;
   ratePerS: number;
@@ -68,6 +74,8 @@ export interface OcppGatewayConfig {
   idTagSyncMs: number;
   /** site id → cap in A per phase, split across the site's chargers */
   siteLimitsA: ReadonlyMap<string, number>;
+  /** how the cloud's site cap share in W becomes A per phase (docs/ocpp.md §4.1) */
+  siteLimitToAmps: { phases: number; voltageV: number };
 }
 
 const KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
@@ -95,12 +103,20 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
       problems.push(`YULAN_TLS_CA_FILE: ${(err as Error).message}`);
     }
   }
-  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (e.YULAN_OCPP_TLS_CLIENT_CA !== undefined && e.YULAN_OCPP_TLS_CERT === undefined) {
+    problems.push('YULAN_OCPP_TLS_CLIENT_CA: needs YULAN_OCPP_TLS_CERT and YULAN_OCPP_TLS_KEY (client certificates are checked on the wss:// listener)');
+  }
+  let tls: { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined;
   if (problems.length === 0 && e.YULAN_OCPP_TLS_CERT !== undefined && e.YULAN_OCPP_TLS_KEY !== undefined) {
     try {
       tls = { cert: readFileSync(e.YULAN_OCPP_TLS_CERT), key: readFileSync(e.YULAN_OCPP_TLS_KEY) };
     } catch (err) {
       problems.push(`YULAN_OCPP_TLS_CERT/KEY: ${(err as Error).message}`);
+    }
+    try {
+      if (tls && e.YULAN_OCPP_TLS_CLIENT_CA !== undefined) tls.clientCa = readFileSync(e.YULAN_OCPP_TLS_CLIENT_CA);
+    } catch (err) {
+      problems.push(`YULAN_OCPP_TLS_CLIENT_CA: ${(err as Error).message}`);
     }
   }
   if (problems.length > 0) throw new GatewayConfigError(problems);
@@ -124,6 +140,7 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     diagMaxBytes: num(e.YULAN_OCPP_DIAG_MAX_BYTES, 10 * 1024 * 1024),
     localList: e.YULAN_OCPP_LOCAL_LIST === '1',
     idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
+    siteLimitToAmps: { phases: num(e.YULAN_OCPP_PHASES, 3), voltageV: num(e.YULAN_OCPP_NOMINAL_V, 220) },
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];
       return [site, Number(a)] as const;

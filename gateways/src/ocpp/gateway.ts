@@ -9,6 +9,7 @@ import { ChargerLink } from './charger-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
+import { CloudChargerCertAuth, peerCertOf, watchCertificates } from './client-cert.js';
 import { Diagnostics } from './diagnostics.js';
 import { installFrameGuard } from './frame-guard.js';
 import { LocalLists } from './local-list.js';
@@ -39,11 +40,13 @@ interface Charger {
   booted: boolean;
   /** The newest desired twin, applied once the charger has booted. */
   desired: TwinDesired | undefined;
+  /** security profile 3: the client certificate it logged in with (re-checked, revocation) */
+  cert?: { fingerprint: string; serial: string } | undefined;
 }
 
 type RpcClient = NonNullable<Charger['rpc']> & {
   identity: string;
-  session: { device: ChargerIdentity; secret: string };
+  session: { device: ChargerIdentity; secret: string; cert?: { fingerprint: string; serial: string } };
   on(ev: string, fn: (...a: unknown[]) => void): void;
 };
 
@@ -65,6 +68,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   };
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger, Date.now, serviceFetch);
   const chargers = new Map<string, Charger>();
+  const certAuth = config.tls?.clientCa ? new CloudChargerCertAuth(config.cloudUrl, config.gatewayToken, logger, serviceFetch) : undefined;
   idTags.start();
   let publicUrl = config.publicUrl ?? '';
   const diagnostics = new Diagnostics({
@@ -77,7 +81,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       }));
     },
   });
-  const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }));
+  const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }), config.siteLimitToAmps);
 
   const rpcServer = new RPCServer({
     protocols: ['ocpp1.6'],
@@ -88,19 +92,37 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   });
 
   rpcServer.auth(async (accept, reject, hs) => {
-    const refuse = (code: number, why: string, message: string): void => {
+    const refuse = (code: number, why: string, message: string, detail?: string): void => {
       bump(metrics.upgradesRefused, why);
-      logger.info({ identity: hs.identity, why }, 'OCPP upgrade refused');
+      logger.info({ identity: hs.identity, why, ...(detail !== undefined ? { detail } : {}) }, 'OCPP upgrade refused');
       reject(code, message);
     };
     if (hs.endpoint !== '/ocpp') return refuse(404, 'path', 'use /ocpp/{chargePointId}');
     if (!hs.protocols.has('ocpp1.6')) return refuse(400, 'subprotocol', 'subprotocol ocpp1.6 required');
+    // Security profile 3: a presented certificate must be the charger's own, whatever else it sends.
+    const peer = certAuth ? peerCertOf((hs as { request?: { socket?: unknown } }).request?.socket) : undefined;
+    let cert: { fingerprint: string; serial: string } | undefined;
+    if (certAuth && peer) {
+      if (!peer.ok) return refuse(401, peer.refusal, 'Unauthorized', peer.why);
+      if (peer.commonName !== hs.identity) return refuse(401, 'cert-wrong-subject', 'Unauthorized', `certificate is for "${peer.commonName}", the URL names "${hs.identity}"`);
+      const byCert = await certAuth.authenticate(hs.identity, peer);
+      if (byCert.outcome === 'denied') {
+        return byCert.reason === 'disabled' ? refuse(401, 'disabled', 'Unauthorized')
+          : refuse(401, 'cert-revoked-or-unregistered', 'Unauthorized', `certificate ${peer.fingerprint} is not the charger's registered, unrevoked one`);
+      }
+      if (byCert.outcome === 'unavailable') return refuse(503, 'cloud-unavailable', 'registry unavailable, retry later', byCert.why);
+      if (byCert.device.kind !== 'ev-charger') return refuse(401, 'not-a-charger', 'Unauthorized');
+      cert = { fingerprint: peer.fingerprint, serial: peer.serial };
+      // The charger's broker session logs in as the device with its key (§3): until the
+      // gateway speaks for its chargers on one session of its own, profile 3 needs the key too.
+      if (!hs.password) return refuse(401, 'cert-needs-key', 'AuthorizationKey required as well (see docs/ocpp.md §1.2)', 'profile 3 without Basic auth needs the gateway broker role, not built yet');
+    }
     if (!hs.password) return refuse(401, 'no-credentials', 'HTTP Basic auth required (charge point id, AuthorizationKey)');
     const res = await auth.authenticate(hs.identity, hs.password.toString('utf8'));
     if (res.outcome === 'denied') return refuse(401, res.reason, 'Unauthorized');
     if (res.outcome === 'unavailable') return refuse(503, 'cloud-unavailable', 'registry unavailable, retry later');
     if (res.device.kind !== 'ev-charger') return refuse(401, 'not-a-charger', 'Unauthorized');
-    accept({ device: res.device, secret: hs.password.toString('utf8') }, 'ocpp1.6');
+    accept({ device: res.device, secret: hs.password.toString('utf8'), ...(cert ? { cert } : {}) }, 'ocpp1.6');
   });
 
   const cut = (id: string, reason: string): void => {
@@ -125,7 +147,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     });
     ch.link = new ChargerLink({
       mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
-      onCommand: (cmd) => void runCommand(cmd, cmdCtx()),
+      onCommand: (cmd) => void (cmd.name === 'charger.set_site_limit' ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
       onTwin: (d) => {
         ch.desired = d;
         if (ch.booted) void applyTwin(d, cmdCtx());
@@ -149,7 +171,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
 
   rpcServer.on('client', (raw: unknown) => {
     const client = raw as RpcClient;
-    const { device, secret } = client.session;
+    const { device, secret, cert } = client.session;
     installFrameGuard(client, { ratePerS: config.ratePerS, burst: config.rateBurst, metrics });
     metrics.connections++;
     metrics.connectionsTotal++;
@@ -167,6 +189,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     ch ??= newCharger(device, secret);
     chargers.set(device.id, ch);
     ch.rpc = client;
+    ch.cert = cert;
     ch.booted = false;
     ch.session.attach(client);
     client.on('strictValidationFailure', (e) => bump(metrics.badMessages, (e as { error?: { rpcErrorCode?: string } }).error?.rpcErrorCode ?? 'schema'));
@@ -194,7 +217,14 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
-  const server: Server = config.tls ? createHttps({ cert: config.tls.cert, key: config.tls.key }, onRequest) : createHttp(onRequest);
+  // Profile 3: ask for a client certificate, never refuse the handshake for it (profile 2
+  // chargers on the same port have none); the upgrade decides and can say why.
+  const clientCa = config.tls?.clientCa ? { ca: config.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {};
+  const server: Server = config.tls ? createHttps({ cert: config.tls.cert, key: config.tls.key, ...clientCa }, onRequest) : createHttp(onRequest);
+  const stopCertWatch = certAuth ? watchCertificates({
+    auth: certAuth, everyMs: config.authCacheTtlMs, logger, cut,
+    connected: () => [...chargers.values()].flatMap((c) => (c.rpc && c.cert ? [{ id: c.device.id, cert: c.cert }] : [])),
+  }) : () => {};
   server.on('upgrade', rpcServer.handleUpgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -204,11 +234,12 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `${config.tls ? 'wss' : 'ws'}://${host}:${port}/ocpp`;
   publicUrl ||= `${config.tls ? 'https' : 'http'}://${host}:${port}`;
-  logger.info({ url, tls: Boolean(config.tls) }, 'OCPP gateway listening');
+  logger.info({ url, tls: Boolean(config.tls), clientCertificates: Boolean(config.tls?.clientCa) }, 'OCPP gateway listening');
 
   return {
     port, url, metrics, idTags,
     async close() {
+      stopCertWatch();
       await rpcServer.close({ code: 1001, reason: 'gateway shutting down', force: true }).catch(() => {});
       await siteCaps.idle();
       await localLists.idle();

@@ -1,4 +1,4 @@
-import { Channel, Severity } from '@yulan/protos';
+import { Channel, CommandStatus, Severity, type Command } from '@yulan/protos';
 import type { Logger } from 'pino';
 import type { ChargerLink } from './charger-link.js';
 import type { ChargerSession, RpcPeer } from './charger-session.js';
@@ -44,8 +44,19 @@ export function splitSiteCap(capA: number, active: ReadonlyMap<string, number>):
   return new Map([...active].map(([id, n]) => [id, n > 0 ? floor1(share * n) : idle]));
 }
 
+/** The cloud's share in W → A per phase for a ChargePointMaxProfile: W / (phases × the
+ * nominal phase voltage), rounded down to 0.1 A so the charger stays under its share. */
+export function wattsToAmps(limitW: number, phases: number, voltageV: number): number {
+  return floor1(limitW / (phases * voltageV));
+}
+
+/** How the cloud's W become A (YULAN_OCPP_PHASES, YULAN_OCPP_NOMINAL_V). */
+export interface WattsToAmps { phases: number; voltageV: number }
+
 /**
- * Site power cap (YULAN_OCPP_SITE_LIMITS_A): re-splits a site's limit across its chargers
+ * Site power cap. The cloud's (docs/ocpp.md §4.1): `charger.set_site_limit` carries this
+ * charger's share in W, applied as a ChargePointMaxProfile in A. The gateway's own
+ * (YULAN_OCPP_SITE_LIMITS_A, the fallback for a site without a cloud cap): re-splits a site's limit across its chargers
  * whenever one boots or a session starts or stops there, with SetChargingProfile
  * (ChargePointMaxProfile). Re-splits of one site run one at a time; requests arriving during
  * one run collapse into one more run, so the last split always reflects the last change.
@@ -55,13 +66,74 @@ export class SiteCaps {
   readonly #again = new Set<string>();
   /** the limit each charger last accepted (not sent again while unchanged) */
   readonly #applied = new Map<string, number>();
+  /** sites the cloud caps: the gateway's own split stays off there (one owner of profile 1002) */
+  readonly #cloudSites = new Set<string>();
+  /** per charger: the newest cloud division applied, and one waiting for the charger's boot */
+  readonly #generation = new Map<string, number>();
+  readonly #waiting = new Map<string, Command>();
 
   constructor(
     private readonly limits: ReadonlyMap<string, number>,
     private readonly members: () => Iterable<CapMember>,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
+    private readonly toAmps: WattsToAmps = { phases: 3, voltageV: 220 },
   ) {}
+
+  /**
+   * `charger.set_site_limit {limit_w, site_cap_w, chargers, generation}` from the cloud.
+   * SUCCEEDED only on the charger's Accepted (the cloud confirms this command by the
+   * answer); an older division than one applied is refused, so a late delivery cannot
+   * raise a charger above its current share. Before the charger has booted it waits.
+   */
+  async applyCloudLimit(cmd: Command, m: CapMember): Promise<void> {
+    const id = m.device.id;
+    const a = cmd.args;
+    // A share held back for a boot that came late is stale: the cloud has divided again.
+    if (cmd.expiresMs > 0 && Date.now() > cmd.expiresMs) {
+      return void m.link.commandResult(cmd.commandId, CommandStatus.EXPIRED, 'expired before the charger could take it');
+    }
+    const limitW = Number(a.limit_w);
+    const generation = Number(a.generation);
+    if (!Number.isFinite(limitW) || limitW < 0 || !Number.isInteger(generation)) {
+      return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, 'charger.set_site_limit needs limit_w ≥ 0 and an integer generation');
+    }
+    if (!this.#cloudSites.has(m.device.site)) {
+      this.#cloudSites.add(m.device.site);
+      if (this.limits.has(m.device.site)) this.logger.warn({ site: m.device.site }, 'site has a cloud power cap: YULAN_OCPP_SITE_LIMITS_A is ignored for it');
+    }
+    const newest = this.#generation.get(id) ?? 0;
+    if (generation < newest) {
+      return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `superseded: division ${generation} is older than ${newest}, already applied`);
+    }
+    if (!m.booted || !m.rpc) {
+      const prior = this.#waiting.get(id);
+      if (prior) m.link.commandResult(prior.commandId, CommandStatus.REJECTED, 'superseded by a newer division before the charger booted');
+      this.#waiting.set(id, cmd);
+      return;
+    }
+    const limitA = wattsToAmps(limitW, this.toAmps.phases, this.toAmps.voltageV);
+    this.metrics.siteCapProfilesSent++;
+    try {
+      const res = (await m.rpc.call('SetChargingProfile', siteCapProfile(limitA, new Date().toISOString()))) as { status?: string };
+      if (res.status !== 'Accepted') {
+        this.metrics.siteCapRejected++;
+        this.logger.warn({ chargePoint: id, limitA, status: res.status }, 'cloud site limit refused by the charger');
+        return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `SetChargingProfile: ${res.status ?? 'no status'}`, { limit_a: String(limitA) });
+      }
+      this.#generation.set(id, Math.max(generation, this.#generation.get(id) ?? 0));
+      this.#applied.set(id, limitA);
+      m.link.publish(Channel.Event, m.link.eventBytes('charger.site_limit', Severity.INFO,
+        `site ${m.device.site} cap ${a.site_cap_w ?? '?'} W over ${a.chargers ?? '?'} chargers: this charger ${limitW} W = ${limitA} A per phase`, {
+          limit_a: String(limitA), limit_w: String(limitW), site_cap_w: a.site_cap_w ?? '', chargers: a.chargers ?? '', generation: String(generation), source: 'cloud',
+        }));
+      m.link.commandResult(cmd.commandId, CommandStatus.SUCCEEDED, `SetChargingProfile: Accepted (${limitA} A)`, { limit_a: String(limitA), ocpp_status: 'Accepted' });
+    } catch (err) {
+      this.metrics.siteCapRejected++;
+      const e = err as { rpcErrorCode?: string; message?: string };
+      m.link.commandResult(cmd.commandId, CommandStatus.FAILED, `SetChargingProfile: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
+    }
+  }
 
   /** A (re)connected charger has no profile we know of. */
   forget(chargerId: string): void {
@@ -69,7 +141,12 @@ export class SiteCaps {
   }
 
   resplit(site: string): void {
-    if (!this.limits.has(site)) return;
+    // A cloud share that arrived before its charger booted is applied now.
+    for (const m of this.members()) {
+      const cmd = m.device.site === site && m.booted ? this.#waiting.get(m.device.id) : undefined;
+      if (cmd) { this.#waiting.delete(m.device.id); void this.applyCloudLimit(cmd, m); }
+    }
+    if (!this.limits.has(site) || this.#cloudSites.has(site)) return;
     if (this.#running.has(site)) { this.#again.add(site); return; }
     const run = this.#run(site).catch((err: unknown) => this.logger.warn({ err, site }, 'site cap re-split failed')).finally(() => {
       this.#running.delete(site);

@@ -1,0 +1,211 @@
+import type { Logger } from 'pino';
+import { Channel, Presence, isValidId, parseDeviceTopic, slugFromKind } from '@yulan/protos';
+import { CloudError, CloudErrorCode } from '../errors.js';
+import type { CommandService } from '../control/commands.js';
+import type { DeviceRecord, DeviceRepository } from '../repositories/device-repository.js';
+import type { SitePowerCapStore } from './site-power-cap-store.js';
+
+/** Above this a "site cap" is a typo (a site's grid connection is kW to a few MW). */
+export const MAX_SITE_CAP_W = 100_000_000;
+export const SITE_LIMIT_COMMAND = 'charger.set_site_limit';
+
+export interface ChargerShare {
+  deviceId: string;
+  online: boolean;
+  /** this charger's share of the cap in the last division; null: none sent (offline) */
+  limitW: number | null;
+  commandId: string | null;
+  commandStatus: string | null;
+}
+
+export interface SitePowerCapView {
+  site: string;
+  capW: number;
+  generation: number;
+  updatedAt: string;
+  updatedBy: string;
+  chargers: ChargerShare[];
+}
+
+/** Equal shares of the cap over the online chargers, rounded down to the watt, so the
+ * shares never add up to more than the cap. */
+export function divideSiteCap(capW: number, online: readonly string[]): Map<string, number> {
+  const share = online.length === 0 ? 0 : Math.floor(capW / online.length);
+  return new Map(online.map((id) => [id, share]));
+}
+
+/**
+ * Site power caps (docs/ocpp.md §4.1): a site's grid connection limit in W, held across all
+ * of its chargers whichever gateway serves them. The cloud is the one place that sees every
+ * charger of the site and its presence, so it divides here: each online ev-charger gets an
+ * equal share as the command `charger.set_site_limit` (the gateway turns it into a
+ * ChargePointMaxProfile in A; the charger's Accepted confirms it). Re-divided when the cap
+ * changes and when a charger of the site comes online or goes offline (presence), which
+ * also covers a charger added to the site (it comes online) or disabled (it goes offline).
+ */
+export class SitePowerCaps {
+  /** presence seen here, fresher than the registry (which batches its writes) */
+  readonly #online = new Map<string, boolean>();
+  /** per site: the last division's shares and their commands */
+  readonly #last = new Map<string, Map<string, { limitW: number; commandId: string }>>();
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #again = new Set<string>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** `/api/v1/metrics` `site_power_caps`: caps refused (out of range), divisions, shares sent / not sent */
+  readonly stats = { capsRefused: 0, divisions: 0, commandsSent: 0, commandsRefused: 0 };
+
+  constructor(private readonly o: {
+    store: SitePowerCapStore;
+    devices: DeviceRepository;
+    commands: CommandService;
+    logger: Logger;
+    /** presence changes of one site are collected this long before dividing once */
+    settleMs?: number;
+  }) {}
+
+  async set(site: string, capW: number, actor: string): Promise<SitePowerCapView> {
+    if (!Number.isInteger(capW) || capW < 1 || capW > MAX_SITE_CAP_W) {
+      this.stats.capsRefused++;
+      throw new CloudError(CloudErrorCode.Validation, `capW must be a whole number of watts from 1 to ${MAX_SITE_CAP_W} (got ${String(capW)})`);
+    }
+    await this.#knownSite(site);
+    const r = this.o.store.set(site, capW, actor, new Date().toISOString());
+    this.o.logger.info({ site, capW, actor }, 'site power cap set');
+    await this.divide(site);
+    return this.view(site, r.capW);
+  }
+
+  async get(site: string): Promise<SitePowerCapView> {
+    if (!isValidId(site)) throw new CloudError(CloudErrorCode.Validation, 'invalid site id');
+    const r = this.o.store.get(site);
+    if (!r) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" has no power cap`);
+    return this.view(site, r.capW);
+  }
+
+  audit(site: string, limit: number): ReturnType<SitePowerCapStore['auditOf']> {
+    return this.o.store.auditOf(site, limit);
+  }
+
+  /** Every MQTT message of the cloud's link; only ev-charger presence matters. Never throws. */
+  handle(topic: string, payload: Uint8Array): void {
+    const addr = parseDeviceTopic(topic);
+    if (!addr || addr.channel !== Channel.Presence || slugFromKind(addr.kind) !== 'ev-charger') return;
+    let online: boolean;
+    try { online = Presence.decode(payload).online; } catch { return; }
+    const was = this.#online.get(addr.deviceId);
+    this.#online.set(addr.deviceId, online);
+    // A charger that came (back) online may have lost its profile: send it its share again.
+    if (online) this.#last.get(addr.site)?.delete(addr.deviceId);
+    if (was === online && !online) return;
+    try {
+      if (!this.o.store.get(addr.site)) return;
+    } catch (err) {
+      this.o.logger.error({ err, site: addr.site }, 'site power cap lookup failed');
+      return;
+    }
+    this.#settle(addr.site);
+  }
+
+  /** Re-divides every capped site (after a restart: the presence map starts empty). */
+  start(): void {
+    for (const site of this.o.store.sites()) this.#settle(site);
+  }
+
+  close(): void {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  /** Re-divides one site now; divisions of a site run one at a time, and requests during
+   * one collapse into one more, so the last division reflects the last change. */
+  divide(site: string): Promise<void> {
+    const running = this.#running.get(site);
+    if (running) { this.#again.add(site); return running.then(() => this.#running.get(site)); }
+    const run = this.#divide(site).catch((err: unknown) => this.o.logger.error({ err, site }, 'site power cap division failed')).finally(() => {
+      this.#running.delete(site);
+      if (this.#again.delete(site)) void this.divide(site);
+    });
+    this.#running.set(site, run);
+    return run;
+  }
+
+  #settle(site: string): void {
+    clearTimeout(this.#timers.get(site));
+    const t = setTimeout(() => { this.#timers.delete(site); void this.divide(site); }, this.o.settleMs ?? 300);
+    t.unref();
+    this.#timers.set(site, t);
+  }
+
+  async #chargers(site: string): Promise<DeviceRecord[]> {
+    const out: DeviceRecord[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.o.devices.list({ site, kind: 'ev-charger', limit: 1000, offset });
+      out.push(...page.items);
+      if (page.items.length < 1000) return out;
+    }
+  }
+
+  #isOnline(d: DeviceRecord): boolean {
+    return d.status !== 'disabled' && (this.#online.get(d.id) ?? d.status === 'online');
+  }
+
+  async #divide(site: string): Promise<void> {
+    const cap = this.o.store.get(site);
+    if (!cap) return;
+    const online = (await this.#chargers(site)).filter((d) => this.#isOnline(d)).map((d) => d.id).sort();
+    const shares = divideSiteCap(cap.capW, online);
+    const last = this.#last.get(site) ?? new Map<string, { limitW: number; commandId: string }>();
+    for (const id of [...last.keys()]) if (!shares.has(id)) last.delete(id);
+    this.#last.set(site, last);
+    const todo = online.filter((id) => {
+      const l = last.get(id);
+      if (!l || l.limitW !== shares.get(id)) return true;
+      const status = this.o.commands.get(l.commandId)?.status;
+      return status === 'failed' || status === 'timed_out' || status === 'expired';
+    });
+    if (todo.length === 0) return;
+    this.stats.divisions++;
+    const generation = this.o.store.nextGeneration(site);
+    // Lower limits first (and chargers whose profile we do not know: they may hold an old,
+    // higher one), so the site passes through as few states above its cap as possible.
+    const delta = (id: string): number => { const l = last.get(id); return l === undefined ? -Infinity : shares.get(id)! - l.limitW; };
+    todo.sort((a, b) => delta(a) - delta(b) || (a < b ? -1 : 1));
+    for (const id of todo) {
+      const limitW = shares.get(id)!;
+      try {
+        const { row } = await this.o.commands.create(id, {
+          name: SITE_LIMIT_COMMAND, args: { limit_w: limitW, site_cap_w: cap.capW, chargers: online.length, generation },
+          // A share is only right until the next division: never delivered late.
+          expiresInSec: 60, timeoutSec: 30,
+        }, undefined, 'site-power-cap');
+        last.set(id, { limitW, commandId: row.id });
+        this.stats.commandsSent++;
+      } catch (err) {
+        this.stats.commandsRefused++;
+        last.delete(id);
+        this.o.logger.warn({ err, site, deviceId: id }, 'site power cap share not sent');
+      }
+    }
+    this.o.logger.info({ site, capW: cap.capW, online: online.length, generation, sent: todo.length }, 'site power cap divided');
+  }
+
+  async #knownSite(site: string): Promise<void> {
+    if (!isValidId(site)) throw new CloudError(CloudErrorCode.Validation, 'invalid site id');
+    if (await this.o.devices.getSite(site)) return;
+    const any = await this.o.devices.list({ site, limit: 1, offset: 0 });
+    if (any.items.length === 0) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" is not registered and has no devices`);
+  }
+
+  async view(site: string, capW: number): Promise<SitePowerCapView> {
+    const r = this.o.store.get(site)!;
+    const last = this.#last.get(site) ?? new Map();
+    const chargers = (await this.#chargers(site)).map((d): ChargerShare => {
+      const l = last.get(d.id);
+      return {
+        deviceId: d.id, online: this.#isOnline(d), limitW: l?.limitW ?? null, commandId: l?.commandId ?? null,
+        commandStatus: l ? this.o.commands.get(l.commandId)?.status ?? null : null,
+      };
+    });
+    return { site, capW, generation: r.generation, updatedAt: r.updatedAt, updatedBy: r.updatedBy, chargers };
+  }
+}

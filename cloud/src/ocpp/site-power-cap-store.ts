@@ -1,0 +1,81 @@
+import type Database from 'better-sqlite3';
+import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
+
+export interface SitePowerCapRecord {
+  site: string;
+  capW: number;
+  /** division number: grows with every re-division of the site (never reused, also across restarts) */
+  generation: number;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE site_power_caps (
+     site TEXT PRIMARY KEY,
+     cap_w INTEGER NOT NULL CHECK (cap_w > 0),
+     generation INTEGER NOT NULL DEFAULT 0,
+     updated_at TEXT NOT NULL,
+     updated_by TEXT NOT NULL
+   );
+   CREATE TABLE site_power_cap_audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     site TEXT NOT NULL,
+     action TEXT NOT NULL,
+     detail TEXT
+   );`,
+];
+
+interface Row { site: string; cap_w: number; generation: number; updated_at: string; updated_by: string }
+const toRecord = (r: Row): SitePowerCapRecord => ({ site: r.site, capW: r.cap_w, generation: r.generation, updatedAt: r.updated_at, updatedBy: r.updated_by });
+
+/** `<dataDir>/ocpp-site-power-caps.sqlite`: each site's grid connection limit in W, with an
+ * audit row per change (who set which cap when). */
+export class SitePowerCapStore {
+  readonly #db: Database.Database;
+
+  constructor(file: string) {
+    this.#db = openMigratedDb(file, MIGRATIONS, 'site power caps');
+  }
+
+  get(site: string): SitePowerCapRecord | undefined {
+    const r = wrapDb('reading a site power cap', () => this.#db.prepare('SELECT * FROM site_power_caps WHERE site = ?').get(site) as Row | undefined);
+    return r && toRecord(r);
+  }
+
+  sites(): string[] {
+    return wrapDb('listing site power caps', () => (this.#db.prepare('SELECT site FROM site_power_caps').all() as { site: string }[]).map((r) => r.site));
+  }
+
+  set(site: string, capW: number, actor: string, nowIso: string): SitePowerCapRecord {
+    return wrapDb('writing a site power cap', () => this.#db.transaction(() => {
+      const was = this.get(site);
+      this.#db.prepare(
+        `INSERT INTO site_power_caps (site, cap_w, updated_at, updated_by) VALUES (?, ?, ?, ?)
+         ON CONFLICT (site) DO UPDATE SET cap_w = excluded.cap_w, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      ).run(site, capW, nowIso, actor);
+      this.#db.prepare('INSERT INTO site_power_cap_audit (at, actor, site, action, detail) VALUES (?, ?, ?, ?, ?)')
+        .run(nowIso, actor, site, 'set', JSON.stringify({ capW, previousW: was?.capW ?? null }));
+      return this.get(site)!;
+    })());
+  }
+
+  /** The next division number of the site. */
+  nextGeneration(site: string): number {
+    return wrapDb('numbering a site cap division', () => {
+      this.#db.prepare('UPDATE site_power_caps SET generation = generation + 1 WHERE site = ?').run(site);
+      return this.get(site)?.generation ?? 0;
+    });
+  }
+
+  auditOf(site: string, limit: number): { at: string; actor: string; action: string; detail: string | null }[] {
+    return wrapDb('reading the site power cap audit', () => this.#db.prepare('SELECT at, actor, action, detail FROM site_power_cap_audit WHERE site = ? ORDER BY id DESC LIMIT ?')
+      .all(site, limit) as { at: string; actor: string; action: string; detail: string | null }[]);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
