@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigError } from './errors.js';
 import type { CareRetentionConfig } from './care/retention.js';
+import { effectiveRules, parseRuleOverrides, type RuleDefinition } from './security/rules.js';
 
 /** Environment contract of the cloud service (docs/architecture.md). Everything arrives
  * as strings; ports are converted and range-checked here, once, at start-up. */
@@ -75,6 +76,11 @@ export const CloudEnvSchema = Type.Object({
   YULAN_DEVICE_CA_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   YULAN_HTTPS_PORT: Port('8443'),
   YULAN_PLAIN_PUBLIC: Type.Optional(Type.String({ pattern: '^(true|false|1|0)$' })),
+  // Security monitor (docs/security.md, "Security alerts"): on unless false; how often it
+  // samples the counters; overrides of its rules, `id=threshold/windowSec` or `id=off`.
+  YULAN_SECURITY_MONITOR: Type.String({ pattern: '^(true|false|1|0)$', default: 'true' }),
+  YULAN_SECURITY_SAMPLE_MS: Type.String({ pattern: '^[0-9]{3,6}$', default: '15000' }),
+  YULAN_SECURITY_RULES: Type.Optional(Type.String({ maxLength: 2000 })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -128,6 +134,8 @@ export interface CloudConfig {
   tlsCaFile?: string;
   /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
   deviceCa?: { certFile: string; keyFile: string };
+  /** the security monitor (security/): its rules in force and sampling period; unset: off */
+  security?: { rules: RuleDefinition[]; sampleMs: number };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -160,6 +168,10 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
     problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
   }
+  const securityRules = parseRuleOverrides(input.YULAN_SECURITY_RULES);
+  problems.push(...securityRules.problems);
+  const sampleMs = Number((withDefaults as CloudEnv).YULAN_SECURITY_SAMPLE_MS);
+  if (input.YULAN_SECURITY_SAMPLE_MS !== undefined && (sampleMs < 100 || sampleMs > 600_000)) problems.push('YULAN_SECURITY_SAMPLE_MS: must be 100..600000');
   const trustProxy = problems.some((p) => p.startsWith('YULAN_TRUST_PROXY')) ? undefined : parseTrustProxy((withDefaults as CloudEnv).YULAN_TRUST_PROXY);
   if (trustProxy === null) problems.push('YULAN_TRUST_PROXY: must be comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal)');
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
@@ -206,6 +218,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_TLS_CA_FILE !== undefined ? { tlsCaFile: resolve(e.YULAN_TLS_CA_FILE) } : {}),
     ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
       ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
+    ...(/^(true|1)$/.test(e.YULAN_SECURITY_MONITOR) ? { security: { rules: effectiveRules(securityRules.overrides), sampleMs } } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import { openIntegrations, type IntegrationsModule } from './integrations/index.
 import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
 import { openClaims, type ClaimsModule } from './claims/index.js';
+import { openSecurity, type SecurityModule } from './security/index.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -66,6 +67,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let deviceCerts: DeviceCertsModule | undefined;
   let ocpp: OcppModule | undefined;
   let claims: ClaimsModule | undefined;
+  let security: SecurityModule | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -85,6 +87,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('retention', careRetention && (() => careRetention!.close()));
     await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
+    await step('security', security && (() => security!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
     deviceControl?.close();
@@ -174,6 +177,18 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
     claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
+    // Security monitor (docs/security.md, "Security alerts"): samples the broker's counters
+    // over its admin API and the cloud's own; starts sampling once the cloud listens.
+    if (config.security) {
+      const claimsSvc = claims.service;
+      security = openSecurity({
+        file: join(config.dataDir, 'security-alerts.sqlite'), rules: config.security.rules, sampleMs: config.security.sampleMs,
+        ...(config.brokerAdminUrl !== undefined ? { broker: { baseUrl: config.brokerAdminUrl, token: config.brokerToken, fetch: serviceFetch } } : {}),
+        claimsRefused: () => Object.values(claimsSvc.refused).reduce((a, n) => a + n, 0),
+        people, ...(config.smtp ? { smtp: config.smtp } : {}),
+        consoleUrl: () => `${config.publicUrl ?? ownUrl}/console/#/security`, logger: log,
+      });
+    }
     app = await buildApp({
       logger: log,
       devices,
@@ -200,6 +215,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       ...(deviceCerts ? { deviceCerts } : {}),
       ocpp,
       claims,
+      ...(security ? { security } : {}),
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });
@@ -231,6 +247,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
+    security?.start();
     dataEvents.off('migrating', onMigrating);
     await admin.commit();
     log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');
