@@ -186,7 +186,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
         ...(config.brokerAdminUrl !== undefined ? { broker: { baseUrl: config.brokerAdminUrl, token: config.brokerToken, fetch: serviceFetch } } : {}),
         claimsRefused: () => Object.values(claimsSvc.refused).reduce((a, n) => a + n, 0),
         people, ...(config.smtp ? { smtp: config.smtp } : {}),
-        consoleUrl: () => `${config.publicUrl ?? ownUrl}/console/#/security`, logger: log,
+        consoleUrl: () => `${config.publicUrl ?? ownUrl}/#/security`, logger: log,
       });
     }
     app = await buildApp({

@@ -2343,6 +2343,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/security/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Security alerts, newest first (open=true: only open ones), the rules in force and the monitor's state */
+        get: {
+            parameters: {
+                query?: {
+                    open?: boolean;
+                    limit?: number;
+                    /** @description alerts with a smaller id (paging) */
+                    before?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                id: number;
+                                rule: string;
+                                /** @description broker or cloud: whose counters */
+                                source: string;
+                                description: string;
+                                threshold: number;
+                                windowSec: number;
+                                openedAt: string;
+                                closedAt: string | null;
+                                /** @description the rise within the window when it opened */
+                                openedCount: number;
+                                /** @description the highest rise within a window since */
+                                peakCount: number;
+                                /** @description events counted while open */
+                                events: number;
+                                lastSeenAt: string;
+                                delivery: string | null;
+                            }[];
+                            rules: {
+                                id: string;
+                                source: string;
+                                description: string;
+                                threshold: number;
+                                windowSec: number;
+                            }[];
+                            monitor: {
+                                samples: number;
+                                brokerSampleFailures: number;
+                                brokerReachable: boolean | null;
+                                lastSampleAt: string | null;
+                                openAlerts: number;
+                                sampleMs: number;
+                            };
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+                /** @description Error: `code` is stable, `message` is for humans */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            message: string;
+                            code: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/broker/clients": {
         parameters: {
             query?: never;
