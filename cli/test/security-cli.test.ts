@@ -46,6 +46,24 @@ describe('yulan security', () => {
     expect(rules.stdout).not.toContain('api-credentials');
   });
 
+  it('sets a minimum firmware version, lists the devices below it, clears it', async () => {
+    const auth = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+    for (const [id, fw] of [['lock-1', '0.9.0'], ['lock-2', '2.0.0']]) {
+      const r = await fetch(`${cloud.url}/api/v1/devices`, { method: 'POST', headers: auth, body: JSON.stringify({ id, site: 'xuhui', kind: 'parcel-locker', firmwareVersion: fw }) });
+      expect(r.status).toBe(201);
+    }
+    const set = await runInProcess(['security', 'minimum', 'parcel-locker', '1.0.0', '--fixes-vulnerability', '--advisory', 'YSA-2026-02'], env);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toContain('parcel-locker: firmware below 1.0.0 is no longer supported (security update); 1 device(s) need an update');
+    expect((await runInProcess(['security', 'minimum'], env)).stdout).toMatch(/parcel-locker\s+1\.0\.0\s+yes\s+YSA-2026-02/);
+    const list = await runInProcess(['security', 'updates'], env);
+    expect(list.stdout).toMatch(/lock-1\s+parcel-locker\s+xuhui\s+\S+\s+0\.9\.0\s+1\.0\.0\s+yes/);
+    expect(list.stdout).not.toContain('lock-2');
+    expect((await runInProcess(['security', 'minimum', 'parcel-locker', 'soon'], env)).code).not.toBe(0);
+    expect((await runInProcess(['security', 'minimum', 'parcel-locker', '--clear'], env)).code).toBe(0);
+    expect((await runInProcess(['security', 'updates'], env)).stdout).toContain('0 device(s) need a firmware update');
+  });
+
   it('refuses a bad action or argument with usage (exit 2), and a wrong token with the cloud\'s answer', async () => {
     expect((await runInProcess(['security', 'frob'], env)).code).toBe(2);
     expect((await runInProcess(['security', 'alerts', 'extra'], env)).code).toBe(2);

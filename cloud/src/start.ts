@@ -22,6 +22,7 @@ import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
 import { openClaims, type ClaimsModule } from './claims/index.js';
 import { openSecurity, type SecurityModule } from './security/index.js';
+import { UpdatePolicy } from './firmware/update-policy.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -68,6 +69,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let ocpp: OcppModule | undefined;
   let claims: ClaimsModule | undefined;
   let security: SecurityModule | undefined;
+  let updatePolicy: UpdatePolicy | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -100,6 +102,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceCerts?.close();
     ocpp?.close();
     claims?.close();
+    updatePolicy?.close();
     await people?.close();
     dataEvents.off('migrating', onMigrating);
     unmark();
@@ -177,12 +180,16 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
     claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
+    // Minimum supported firmware per kind (docs/security.md, "Update required"): own file.
+    updatePolicy = new UpdatePolicy({ file: join(config.dataDir, 'update-policy.sqlite'), devices });
+    const policy = updatePolicy;
     // Security monitor (docs/security.md, "Security alerts"): samples the broker's counters
     // over its admin API and the cloud's own; starts sampling once the cloud listens.
     if (config.security) {
       const claimsSvc = claims.service;
       security = openSecurity({
         file: join(config.dataDir, 'security-alerts.sqlite'), rules: config.security.rules, sampleMs: config.security.sampleMs,
+        gauges: [{ id: 'update-required', description: 'devices below their kind\'s minimum supported firmware (yulan security updates)', read: async () => (await policy.required()).length }],
         ...(config.brokerAdminUrl !== undefined ? { broker: { baseUrl: config.brokerAdminUrl, token: config.brokerToken, fetch: serviceFetch } } : {}),
         claimsRefused: () => Object.values(claimsSvc.refused).reduce((a, n) => a + n, 0),
         people, ...(config.smtp ? { smtp: config.smtp } : {}),
@@ -216,6 +223,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       ocpp,
       claims,
       ...(security ? { security } : {}),
+      updatePolicy,
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });

@@ -28,6 +28,7 @@ import { ocppRoutes } from '../ocpp/index.js';
 import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
 import { VerifyQueue } from '../verify-queue.js';
 import { securityRoutes } from '../security/index.js';
+import { updatePolicyRoutes } from '../firmware/update-policy-routes.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -57,6 +58,7 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       }
       await admin.register(metrics, { ...opts, deviceAuthQueue });
       if (opts.security) await admin.register(securityRoutes, { security: opts.security });
+      if (opts.updatePolicy) await admin.register(updatePolicyRoutes, { policy: opts.updatePolicy, ...(opts.people ? { audit: opts.people.audit } : {}) });
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
       await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },

@@ -1,19 +1,20 @@
 import type { Logger } from 'pino';
 import type { PeopleModule } from '../care/people/index.js';
 import { createRefusalCounter } from './http-refusals.js';
-import { SecurityMonitor } from './monitor.js';
+import { SecurityMonitor, type GaugeRule } from './monitor.js';
 import { SecurityNotifier } from './notify.js';
 import type { RuleDefinition } from './rules.js';
 import { SecurityAlertStore } from './store.js';
 
 export { securityRoutes } from './routes.js';
-export { SecurityMonitor } from './monitor.js';
+export { SecurityMonitor, type GaugeRule } from './monitor.js';
 export { SecurityAlertStore } from './store.js';
 export { RULES, effectiveRules, parseRuleOverrides } from './rules.js';
 
 export interface SecurityModule {
   store: SecurityAlertStore;
   rules: readonly RuleDefinition[];
+  gauges: readonly GaugeRule[];
   sampleMs: number;
   monitor: SecurityMonitor;
   /** the onResponse hook counting refused sign-ins and credentials (http-refusals.ts) */
@@ -26,6 +27,8 @@ export interface OpenSecurityOptions {
   /** `<dataDir>/security-alerts.sqlite` */
   file: string;
   rules: readonly RuleDefinition[];
+  /** level rules (open while above zero), e.g. devices needing a firmware update */
+  gauges?: readonly GaugeRule[];
   sampleMs: number;
   broker?: { baseUrl: string; token: string; fetch: typeof fetch };
   /** claim uses refused so far (claims module) */
@@ -43,7 +46,7 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
   const log = o.logger.child({ part: 'security' });
   const store = new SecurityAlertStore(o.file);
   // An alert left open by a rule since switched off would never close: close it now.
-  const inForce = new Set(o.rules.map((r) => r.id));
+  const inForce = new Set([...o.rules.map((r) => r.id), ...(o.gauges ?? []).map((g) => g.id)]);
   for (const [rule, id] of store.openByRule()) {
     if (!inForce.has(rule)) {
       store.close(id, new Date((o.now ?? Date.now)()).toISOString());
@@ -63,7 +66,7 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
     })
     : undefined;
   const monitor = new SecurityMonitor({
-    rules: o.rules, sampleMs: o.sampleMs, store,
+    rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, store,
     cloudCounters: () => ({ ...refusals.counters, claimsRefused: o.claimsRefused() }),
     ...(o.broker ? { broker: o.broker } : {}),
     ...(notifier ? { notifier } : {}),
@@ -71,7 +74,7 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
     consoleUrl: o.consoleUrl, logger: o.logger, ...(o.now ? { now: o.now } : {}),
   });
   return {
-    store, rules: o.rules, sampleMs: o.sampleMs, monitor, countRefusals: refusals.onResponse,
+    store, rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, monitor, countRefusals: refusals.onResponse,
     start: () => monitor.start(),
     async close() {
       await monitor.close();

@@ -14,8 +14,17 @@ export interface MonitorStats {
   openAlerts: number;
 }
 
+/** A rule on a level rather than a rate: open while `read()` is above zero, closed at zero
+ * (e.g. devices below their kind's minimum firmware, firmware/update-policy.ts). */
+export interface GaugeRule {
+  id: string;
+  description: string;
+  read(): Promise<number>;
+}
+
 export interface SecurityMonitorOptions {
   rules: readonly RuleDefinition[];
+  gauges?: readonly GaugeRule[];
   sampleMs: number;
   store: SecurityAlertStore;
   cloudCounters(): CloudCounters;
@@ -77,7 +86,21 @@ export class SecurityMonitor {
       values[r.id] = counters === undefined ? undefined : r.read(counters);
     }
     const at = this.#now();
-    const decisions = this.#engine.observe(at, values, this.o.store.openByRule());
+    const open = this.o.store.openByRule();
+    const decisions = this.#engine.observe(at, values, open);
+    for (const g of this.o.gauges ?? []) {
+      let n: number;
+      try {
+        n = await g.read();
+      } catch (err) {
+        this.#log.warn({ err, rule: g.id }, 'cannot read a gauge rule; it decides nothing this round');
+        continue;
+      }
+      const alertId = open.get(g.id);
+      if (alertId === undefined && n > 0) decisions.push({ kind: 'open', rule: g.id, at, count: n });
+      else if (alertId !== undefined && n === 0) decisions.push({ kind: 'close', rule: g.id, alertId, at, count: 0 });
+      else if (alertId !== undefined) decisions.push({ kind: 'seen', rule: g.id, alertId, at, count: n, added: 0 });
+    }
     for (const d of decisions) await this.#apply(d);
     this.stats.samples++;
     this.stats.lastSampleAt = new Date(at).toISOString();
@@ -106,7 +129,7 @@ export class SecurityMonitor {
   }
 
   async #apply(d: Decision): Promise<void> {
-    const rule = this.o.rules.find((r) => r.id === d.rule) as RuleDefinition;
+    const rule = this.#meta(d.rule);
     const at = new Date(d.at).toISOString();
     if (d.kind === 'seen') {
       this.o.store.seen(d.alertId, at, d.count, d.added);
@@ -130,6 +153,13 @@ export class SecurityMonitor {
       if (delivery !== '') this.o.store.addDelivery(alert.id, `${opened ? 'opened' : 'closed'}: ${delivery}`);
       if (delivery.includes('failed')) this.#log.warn({ alertId: alert.id, delivery }, 'a security alert did not reach every operator channel');
     }
+  }
+
+  #meta(id: string): { id: string; source: string; description: string; threshold: number; windowSec: number } {
+    const r = this.o.rules.find((x) => x.id === id);
+    if (r) return r;
+    const g = (this.o.gauges ?? []).find((x) => x.id === id) as GaugeRule;
+    return { id: g.id, source: 'cloud', description: g.description, threshold: 1, windowSec: 0 };
   }
 
   async close(): Promise<void> {

@@ -78,7 +78,9 @@ export class SecurityNotifier {
     const subject = `[Yulan security] ${opened ? 'alert' : 'calm again'}: ${a.rule}`;
     const text = [
       opened ? `Security alert #${a.id}: ${a.description}.` : `Security alert #${a.id} (${a.rule}) closed: the rate fell back.`,
-      `Threshold: ${a.threshold} within ${a.windowSec} s; ${opened ? `seen ${a.openedCount}` : `peak ${a.peakCount}, ${a.events} events in all`}.`,
+      a.windowSec === 0
+        ? (opened ? `Now: ${a.openedCount}.` : `At most: ${a.peakCount}; none left now.`)
+        : `Threshold: ${a.threshold} within ${a.windowSec} s; ${opened ? `seen ${a.openedCount}` : `peak ${a.peakCount}, ${a.events} events in all`}.`,
       `Opened ${a.openedAt}${a.closedAt ? `, closed ${a.closedAt}` : ''}.`,
       `Details: ${n.consoleUrl} (yulan security alerts).`,
     ].join('\n');

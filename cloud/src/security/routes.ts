@@ -36,7 +36,11 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{ security: SecurityModul
     const q = request.query;
     return {
       items: security.store.list({ ...(q.open !== undefined ? { open: q.open } : {}), limit: q.limit ?? 100, ...(q.before !== undefined ? { beforeId: q.before } : {}) }),
-      rules: security.rules.map((r) => ({ id: r.id, source: r.source, description: r.description, threshold: r.threshold, windowSec: r.windowSec })),
+      rules: [
+        ...security.rules.map((r) => ({ id: r.id, source: r.source, description: r.description, threshold: r.threshold, windowSec: r.windowSec })),
+        // level rules: open while the figure is above zero (windowSec 0)
+        ...security.gauges.map((g) => ({ id: g.id, source: 'cloud', description: g.description, threshold: 1, windowSec: 0 })),
+      ],
       monitor: { ...security.monitor.stats, sampleMs: security.sampleMs },
     };
   });
