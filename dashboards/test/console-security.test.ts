@@ -36,6 +36,10 @@ describe.runIf(haveChromium)('console security screen in headless Chromium', () 
     })), silentLogger);
     const r = await fetch(`${cloud.url}/api/v1/people`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ login: 'chen.jing', name: '陈静', role: 'operator', password: PASSWORD }) });
     expect(r.status).toBe(201);
+    // a locker on firmware below its kind's security minimum: "update required"
+    const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+    expect((await fetch(`${cloud.url}/api/v1/devices`, { method: 'POST', headers: admin, body: JSON.stringify({ id: 'parcel-locker-007', site: 'site-1', kind: 'parcel-locker', firmwareVersion: '1.0.0' }) })).status).toBe(201);
+    expect((await fetch(`${cloud.url}/api/v1/firmware/minimum/parcel-locker`, { method: 'PUT', headers: admin, body: JSON.stringify({ version: '1.2.0', security: true }) })).status).toBe(200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 }, bypassCSP: true, locale: 'en-US' });
     page = await ctx.newPage();
@@ -48,7 +52,7 @@ describe.runIf(haveChromium)('console security screen in headless Chromium', () 
     tmp.cleanup();
   });
 
-  it('an operator sees an open security alert after wrong passwords at the broker; axe-clean in English and Chinese', async () => {
+  it('an operator sees the devices needing an update and an open security alert after wrong passwords at the broker; axe-clean in English and Chinese', async () => {
     await page.goto(`${cloud.url}/`);
     await page.getByLabel('Login').fill('chen.jing');
     await page.getByLabel('Password').fill(PASSWORD);
@@ -57,14 +61,18 @@ describe.runIf(haveChromium)('console security screen in headless Chromium', () 
     await page.getByRole('link', { name: 'Security' }).click();
     await page.getByRole('heading', { level: 1, name: 'Security alerts' }).waitFor();
     await page.getByRole('heading', { name: 'Rules in force' }).waitFor();
-    expect(await page.locator('tr[data-security-alert]').count()).toBe(0);
+    await page.getByRole('heading', { name: 'Update required (1)' }).waitFor();
+    expect(await page.locator('tr[data-update-required="parcel-locker-007"]').textContent()).toMatch(/1\.0\.0.*1\.2\.0.*security fix/);
+    // the update-required alert (a level rule) is the only alert before the burst
+    await page.locator('tr[data-security-alert]').waitFor();
+    expect(await page.locator('tr[data-security-alert]').textContent()).toContain('update-required');
 
     for (let i = 0; i < 3; i++) {
       await expect(connectAsync(`mqtt://127.0.0.1:${broker.mqttPort}`, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'env-monitor-001', username: 'env-monitor-001', password: `wrong-${i}` }))
         .rejects.toThrow(/bad username or password|not authorized/i);
     }
-    await page.locator('tr[data-security-alert]').waitFor({ timeout: 30_000 });
-    const row = page.locator('tr[data-security-alert]');
+    await page.locator('tr[data-security-alert]').nth(1).waitFor({ timeout: 30_000 });
+    const row = page.locator('tr[data-security-alert]', { hasText: 'mqtt-auth' });
     expect(await row.count()).toBe(1);
     expect(await row.textContent()).toMatch(/Open.*mqtt-auth.*3 \/ 600 s/);
     await screenshot(page, 'security');

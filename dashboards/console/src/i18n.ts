@@ -37,7 +37,7 @@ const EN = {
   evidence: 'Evidence: the site\'s monitors at that moment', audit: 'Audit', actor: 'Who', action: 'Action', at: 'When', details: 'Details',
   noReading: 'no reading', hide: 'Hide', complaintKind: 'What', startCampaign: 'Start campaign', spreadMin: 'Spread (min)', rates: 'Success / failure rate', faulted: 'Faulted', faultedOnly: 'Faulted only',
   security: 'Security', securityAlerts: 'Security alerts', rule: 'Rule', seen: 'Events', peak: 'Peak in a window', threshold: 'Threshold',
-  monitorState: 'Monitor', brokerUnread: 'The broker\'s counters cannot be read: its rules are paused.', rulesInForce: 'Rules in force', watches: 'Watches',
+  monitorState: 'Monitor', brokerUnread: 'The broker\'s counters cannot be read: its rules are paused.', rulesInForce: 'Rules in force', watches: 'Watches', updateRequired: 'Update required', minimum: 'Minimum supported', securityFix: 'security fix',
 } as const;
 
 type Key = keyof typeof EN;
@@ -76,7 +76,7 @@ const ZH: Record<Key, string> = {
   evidence: '证据：当时该站点监测仪的读数', audit: '审计记录', actor: '操作人', action: '操作', at: '时间', details: '详情',
   noReading: '无读数', hide: '收起', complaintKind: '类别', startCampaign: '开始升级', spreadMin: '分散时间（分钟）', rates: '成功率 / 失败率', faulted: '故障', faultedOnly: '仅看故障',
   security: '安全', securityAlerts: '安全告警', rule: '规则', seen: '事件数', peak: '窗口内峰值', threshold: '阈值',
-  monitorState: '监测', brokerUnread: '无法读取消息代理的计数器：其规则暂停。', rulesInForce: '生效规则', watches: '监测内容',
+  monitorState: '监测', brokerUnread: '无法读取消息代理的计数器：其规则暂停。', rulesInForce: '生效规则', watches: '监测内容', updateRequired: '需要升级', minimum: '最低支持版本', securityFix: '安全修复',
 };
 
 export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }

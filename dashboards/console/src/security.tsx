@@ -3,6 +3,7 @@ import { api, ApiError, type Get } from './api.js';
 import { useI18n } from './i18n.js';
 
 type Listing = Get<'/api/v1/security/alerts'>;
+type Required = Get<'/api/v1/firmware/update-required'>;
 
 /** Security alerts (docs/security.md, "Security alerts"): open ones first and marked, then
  * the closed ones, newest first; the rules in force; whether the broker is being read.
@@ -10,9 +11,14 @@ type Listing = Get<'/api/v1/security/alerts'>;
 export function Security() {
   const { t, time } = useI18n();
   const [data, setData] = useState<Listing | null>(null);
+  const [required, setRequired] = useState<Required | null>(null);
   const [error, setError] = useState('');
   useEffect(() => {
-    const load = () => api<Listing>('GET', '/api/v1/security/alerts?limit=100').then((r) => { setData(r); setError(''); }, (e: unknown) => setError(e instanceof ApiError ? e.message : String(e)));
+    const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+    const load = () => Promise.all([
+      api<Listing>('GET', '/api/v1/security/alerts?limit=100').then((r) => { setData(r); setError(''); }, fail),
+      api<Required>('GET', '/api/v1/firmware/update-required?limit=100').then(setRequired, fail),
+    ]);
     void load();
     const h = setInterval(() => void load(), 5000);
     return () => clearInterval(h);
@@ -42,6 +48,20 @@ export function Security() {
           ))}</tbody>
         </table>
       )}
+      {required && required.total > 0 ? (
+        <>
+          <h2>{t('updateRequired')} ({required.total})</h2>
+          <table class="list">
+            <thead><tr><th scope="col">{t('id')}</th><th scope="col">{t('site')}</th><th scope="col">{t('firmwareVersion')}</th><th scope="col">{t('minimum')}</th></tr></thead>
+            <tbody>{required.items.map((d) => (
+              <tr key={d.id} data-update-required={d.id}>
+                <td><a href={`#/device/${encodeURIComponent(d.id)}`}>{d.id}</a></td><td>{d.site}</td><td>{d.firmwareVersion ?? '—'}</td>
+                <td>{d.minimumVersion}{d.security ? <strong class="flag"> {t('securityFix')}</strong> : null}</td>
+              </tr>
+            ))}</tbody>
+          </table>
+        </>
+      ) : null}
       {data ? (
         <>
           <h2>{t('rulesInForce')}</h2>
