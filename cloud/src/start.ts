@@ -179,7 +179,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
-    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
+    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), mqtt: link, logger: log });
     // Minimum supported firmware per kind (docs/security.md, "Update required"): own file.
     updatePolicy = new UpdatePolicy({ file: join(config.dataDir, 'update-policy.sqlite'), devices });
     const policy = updatePolicy;
