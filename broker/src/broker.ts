@@ -23,6 +23,7 @@ import { startTransports } from './transports.js';
 import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
 import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
 import { attachIntegrations } from './integration-link.js';
+import { attachClaimRevocation } from './claim-revocation.js';
 import { ClaimGate } from './claim-link.js';
 import { ConnectionLimits, PublishQuotas } from './quotas.js';
 import { quotaNotice } from './quota-notice.js';
@@ -246,6 +247,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   }
 
   attachIntegrations({ aedes, sessionOf, auth: integrationAuth, metrics, logger });
+  attachClaimRevocation({ aedes, metrics, logger });
 
   if (path.shared) {
     // Aedes closes a local client whose id connected to another process (its own

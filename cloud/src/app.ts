@@ -18,6 +18,8 @@ import type { IntegrationsModule } from './integrations/index.js';
 import type { DeviceCertsModule } from './device-certs/index.js';
 import type { OcppModule } from './ocpp/index.js';
 import type { ClaimsModule } from './claims/index.js';
+import type { SecurityModule } from './security/index.js';
+import type { UpdatePolicy } from './firmware/update-policy.js';
 import plugins from './plugins/index.js';
 import routes from './routes/index.js';
 import { formatSchemaErrors } from './schema-errors.js';
@@ -72,6 +74,10 @@ export interface AppOptions {
   ocpp?: OcppModule;
   /** Provisioning by claim (docs/security.md); routes only when set */
   claims?: ClaimsModule;
+  /** Security monitor and its alerts (docs/security.md); routes and refusal counting only when set */
+  security?: SecurityModule;
+  /** minimum supported firmware per kind (docs/security.md, "Update required"); routes only when set */
+  updatePolicy?: UpdatePolicy;
   /** HTTP client for the other services (https:// with YULAN_TLS_CA_FILE); global fetch when unset */
   serviceFetch?: typeof fetch;
 }

@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ConfigError } from './errors.js';
 import type { CareRetentionConfig } from './care/retention.js';
+import { effectiveRules, parseRuleOverrides, type RuleDefinition } from './security/rules.js';
 
 /** Environment contract of the cloud service (docs/architecture.md). Everything arrives
  * as strings; ports are converted and range-checked here, once, at start-up. */
@@ -80,6 +81,11 @@ export const CloudEnvSchema = Type.Object({
   YULAN_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://[^\\s]+$' })),
   // CA the PostgreSQL server's certificate must chain to; set, the connection is TLS-verified.
   YULAN_DATABASE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  // Security monitor (docs/security.md, "Security alerts"): on unless false; how often it
+  // samples the counters; overrides of its rules, `id=threshold/windowSec` or `id=off`.
+  YULAN_SECURITY_MONITOR: Type.String({ pattern: '^(true|false|1|0)$', default: 'true' }),
+  YULAN_SECURITY_SAMPLE_MS: Type.String({ pattern: '^[0-9]{3,6}$', default: '15000' }),
+  YULAN_SECURITY_RULES: Type.Optional(Type.String({ maxLength: 2000 })),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -135,6 +141,8 @@ export interface CloudConfig {
   deviceCa?: { certFile: string; keyFile: string };
   /** PostgreSQL instead of the SQLite files (YULAN_DATABASE_URL; its CA: YULAN_DATABASE_CA_FILE, absolute) */
   database?: { url: string; caFile?: string };
+  /** the security monitor (security/): its rules in force and sampling period; unset: off */
+  security?: { rules: RuleDefinition[]; sampleMs: number };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -170,6 +178,10 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
   if (input.YULAN_CARE_FALLBACK_EMAIL_TO !== undefined && input.YULAN_SMTP_URL === undefined) {
     problems.push('YULAN_CARE_FALLBACK_EMAIL_TO: needs YULAN_SMTP_URL');
   }
+  const securityRules = parseRuleOverrides(input.YULAN_SECURITY_RULES);
+  problems.push(...securityRules.problems);
+  const sampleMs = Number((withDefaults as CloudEnv).YULAN_SECURITY_SAMPLE_MS);
+  if (input.YULAN_SECURITY_SAMPLE_MS !== undefined && (sampleMs < 100 || sampleMs > 600_000)) problems.push('YULAN_SECURITY_SAMPLE_MS: must be 100..600000');
   const trustProxy = problems.some((p) => p.startsWith('YULAN_TRUST_PROXY')) ? undefined : parseTrustProxy((withDefaults as CloudEnv).YULAN_TRUST_PROXY);
   if (trustProxy === null) problems.push('YULAN_TRUST_PROXY: must be comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal)');
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
@@ -218,6 +230,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
       ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
     ...(e.YULAN_DATABASE_URL !== undefined
       ? { database: { url: e.YULAN_DATABASE_URL, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
+    ...(/^(true|1)$/.test(e.YULAN_SECURITY_MONITOR) ? { security: { rules: effectiveRules(securityRules.overrides), sampleMs } } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ import { openIntegrations, type IntegrationsModule } from './integrations/index.
 import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
 import { openClaims, type ClaimsModule } from './claims/index.js';
+import { openSecurity, type SecurityModule } from './security/index.js';
+import { UpdatePolicy } from './firmware/update-policy.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -80,6 +82,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let deviceCerts: DeviceCertsModule | undefined;
   let ocpp: OcppModule | undefined;
   let claims: ClaimsModule | undefined;
+  let security: SecurityModule | undefined;
+  let updatePolicy: UpdatePolicy | undefined;
   let link: MqttLink | undefined;
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
@@ -99,6 +103,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('retention', careRetention && (() => careRetention!.close()));
     await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
+    await step('security', security && (() => security!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
     deviceControl?.close();
@@ -111,6 +116,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     deviceCerts?.close();
     ocpp?.close();
     claims?.close();
+    updatePolicy?.close();
     await people?.close();
     await step('postgres', pgDb && (() => pgDb.close()));
     dataEvents.off('migrating', onMigrating);
@@ -191,7 +197,23 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
-    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
+    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), mqtt: link, logger: log });
+    // Minimum supported firmware per kind (docs/security.md, "Update required"): own file.
+    updatePolicy = new UpdatePolicy({ file: join(config.dataDir, 'update-policy.sqlite'), devices });
+    const policy = updatePolicy;
+    // Security monitor (docs/security.md, "Security alerts"): samples the broker's counters
+    // over its admin API and the cloud's own; starts sampling once the cloud listens.
+    if (config.security) {
+      const claimsSvc = claims.service;
+      security = openSecurity({
+        file: join(config.dataDir, 'security-alerts.sqlite'), rules: config.security.rules, sampleMs: config.security.sampleMs,
+        gauges: [{ id: 'update-required', description: 'devices below their kind\'s minimum supported firmware (yulan security updates)', read: async () => (await policy.required()).length }],
+        ...(config.brokerAdminUrl !== undefined ? { broker: { baseUrl: config.brokerAdminUrl, token: config.brokerToken, fetch: serviceFetch } } : {}),
+        claimsRefused: () => Object.values(claimsSvc.refused).reduce((a, n) => a + n, 0),
+        people, ...(config.smtp ? { smtp: config.smtp } : {}),
+        consoleUrl: () => `${config.publicUrl ?? ownUrl}/#/security`, logger: log,
+      });
+    }
     app = await buildApp({
       logger: log,
       devices,
@@ -218,6 +240,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       ...(deviceCerts ? { deviceCerts } : {}),
       ocpp,
       claims,
+      ...(security ? { security } : {}),
+      updatePolicy,
     });
     const plainHost = config.plainHost ?? config.httpHost;
     await app.listen({ host: plainHost, port: config.httpPort });
@@ -250,6 +274,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
+    security?.start();
     dataEvents.off('migrating', onMigrating);
     await admin.commit();
     log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');

@@ -26,7 +26,7 @@ export class ClaimCloud {
   /** added to the real clock: lets a test move past a claim's expiry */
   offsetMs = 0;
 
-  constructor(readonly dir: string, private readonly extra: { certs?: DeviceCertsModule; exchangesPerMinute?: number } = {}) {}
+  constructor(readonly dir: string, private readonly extra: { certs?: DeviceCertsModule; exchangesPerMinute?: number; mqtt?: Parameters<typeof openClaims>[0]['mqtt'] } = {}) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -37,6 +37,7 @@ export class ClaimCloud {
     this.claims = openClaims({
       file: path.join(this.dir, 'claims.sqlite'), devices: this.devices, logger: silentLogger, now: () => Date.now() + this.offsetMs,
       ...(this.extra.certs ? { certs: this.extra.certs } : {}), ...(this.extra.exchangesPerMinute !== undefined ? { exchangesPerMinute: this.extra.exchangesPerMinute } : {}),
+      ...(this.extra.mqtt ? { mqtt: this.extra.mqtt } : {}),
     });
     this.app = await buildApp({
       logger: silentLogger, devices: this.devices, edge: createHttpEdgeClient({ baseUrl: await deadUrl(), token: 't' }),

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { RULES } from '../src/security/rules.js';
 
 const required = { YULAN_CLOUD_MQTT_PASSWORD: 'p', YULAN_BROKER_TOKEN: 'b', YULAN_EDGE_TOKEN: 'e' };
 
@@ -26,6 +27,8 @@ describe('loadCloudConfig', () => {
       careRetention: { alertsDays: 1825, auditDays: 2190 },
       // plain HTTP never faces the network unless YULAN_PLAIN_PUBLIC=true (docs/security.md)
       plainHost: '127.0.0.1',
+      // the security monitor is on by default, every rule at its default (docs/security.md)
+      security: { rules: [...RULES], sampleMs: 15000 },
     });
   });
 

@@ -14,6 +14,10 @@ export const CLAIM_USER_PREFIX = 'claim:';
 export const CLAIM_ID_RE = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 export const PROVISION_ROOT = `${CONTROL_ROOT}/provision`;
 
+/** cloud → broker: payload the UTF-8 id of a claim just revoked; the broker closes that
+ * claim's open sessions at once (their next request would be refused anyway). */
+export const REVOKE_CLAIM_TOPIC = `${CONTROL_ROOT}/control/revoke-claim`;
+
 export function isClaimId(id: string): boolean {
   return CLAIM_ID_RE.test(id);
 }

@@ -20,6 +20,7 @@ export const ENGINEER_COMMANDS: Record<string, Command> = {
   integration: lazy(async () => (await import('./integration.js')).integrationCommand),
   idtag: lazy(async () => (await import('./idtag.js')).idtagCommand),
   claim: lazy(async () => (await import('./claim.js')).claimCommand),
+  security: lazy(async () => (await import('./security.js')).securityCommand),
 };
 
 export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert …  manage the device registry
@@ -33,6 +34,7 @@ export const ENGINEER_USAGE = `  yulan device add|list|show|disable|enable|cert 
   yulan idtag add|list|block|unblock|expire|remove …  id tags OCPP chargers authorize
   yulan claim add|list|show|revoke|refusals …     provision a batch of devices by claim
   yulan integration token add|list|show|revoke …  scoped API tokens for tools
+  yulan security alerts|rules|minimum|updates    security alerts; minimum firmware, update required
   yulan flash --port /dev/ttyX firmware.bin      YMODEM to a device's bootloader
   yulan provision --port /dev/ttyX --device ID   write id, secret, broker over serial
   (each takes --help; API commands use YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN)`;

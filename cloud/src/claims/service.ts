@@ -55,6 +55,8 @@ export class ClaimService {
     /** exchange attempts per claim per minute (MQTT and HTTP together) */
     exchangesPerMinute?: number;
     now?: () => number;
+    /** tells the broker to close the claim's open sessions (claims/index.ts) */
+    onRevoked?: (claimId: string) => void;
   }) {
     this.#decoy = hashSecret(generateSecret());
   }
@@ -119,6 +121,8 @@ export class ClaimService {
       this.o.store.event(r.revokedAt ?? this.#now(), r.id, actor, 'claim.revoke', null, `used ${r.usedCount} of ${r.maxCount}`);
       this.o.logger.info({ claimId: r.id }, 'claim revoked');
     }
+    // Also when it was revoked already: a repeated revoke repairs a push the broker missed.
+    this.o.onRevoked?.(r.id);
     return r;
   }
 

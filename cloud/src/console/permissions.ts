@@ -63,6 +63,8 @@ const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/campaigns/:id/pause': Permission.Firmware,
   'POST /api/v1/campaigns/:id/resume': Permission.Firmware,
   'POST /api/v1/campaigns/:id/abort': Permission.Firmware,
+  'PUT /api/v1/firmware/minimum/:kind': Permission.Firmware,
+  'DELETE /api/v1/firmware/minimum/:kind': Permission.Firmware,
   'POST /api/v1/devices': Permission.Registry,
   'POST /api/v1/devices/:id/disable': Permission.Registry,
   'POST /api/v1/devices/:id/enable': Permission.Registry,

@@ -27,6 +27,8 @@ import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js'
 import { ocppRoutes } from '../ocpp/index.js';
 import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
 import { VerifyQueue } from '../verify-queue.js';
+import { securityRoutes } from '../security/index.js';
+import { updatePolicyRoutes } from '../firmware/update-policy-routes.js';
 import '../types.js';
 
 /** Route tree (explicit for the reason given in plugins/index.ts). Each scope gets its
@@ -34,6 +36,8 @@ import '../types.js';
 const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   // 4 = libuv's default thread pool, where the hashing runs anyway (verify-queue.ts).
   const deviceAuthQueue = opts.deviceAuthQueue ?? new VerifyQueue(4);
+  // refused sign-ins and credentials, counted for the security monitor (security/http-refusals.ts)
+  if (opts.security) fastify.addHook('onResponse', opts.security.countRefusals);
   await fastify.register(health);
   await fastify.register(
     async (admin) => {
@@ -53,6 +57,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });
       }
       await admin.register(metrics, { ...opts, deviceAuthQueue });
+      if (opts.security) await admin.register(securityRoutes, { security: opts.security });
+      if (opts.updatePolicy) await admin.register(updatePolicyRoutes, { policy: opts.updatePolicy, ...(opts.people ? { audit: opts.people.audit } : {}) });
       await admin.register(brokerRoutes, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { audit: opts.people.audit } : {}) });
       await admin.register(brokerLiveRoute, { token: opts.brokerToken, ...(opts.serviceFetch ? { fetch: opts.serviceFetch } : {}), ...(opts.brokerAdminUrl !== undefined ? { baseUrl: opts.brokerAdminUrl } : {}), ...(opts.people ? { sessions: opts.people.sessions } : {}) });
     },

@@ -38,6 +38,8 @@ const EN = {
   noReading: 'no reading', hide: 'Hide', complaintKind: 'What', startCampaign: 'Start campaign', spreadMin: 'Spread (min)', rates: 'Success / failure rate', faulted: 'Faulted', faultedOnly: 'Faulted only',
   connectors: 'Connectors',
   powerCap: 'Site power cap', noPowerCap: 'No power cap for this site (set one with: yulan site cap set SITE WATTS).', share: 'Share', confirmation: 'Confirmation',
+  security: 'Security', securityAlerts: 'Security alerts', rule: 'Rule', seen: 'Events', peak: 'Peak in a window', threshold: 'Threshold',
+  monitorState: 'Monitor', brokerUnread: 'The broker\'s counters cannot be read: its rules are paused.', rulesInForce: 'Rules in force', watches: 'Watches', updateRequired: 'Update required', minimum: 'Minimum supported', securityFix: 'security fix',
 } as const;
 
 type Key = keyof typeof EN;
@@ -77,6 +79,8 @@ const ZH: Record<Key, string> = {
   noReading: '无读数', hide: '收起', complaintKind: '类别', startCampaign: '开始升级', spreadMin: '分散时间（分钟）', rates: '成功率 / 失败率', faulted: '故障', faultedOnly: '仅看故障',
   connectors: '充电枪',
   powerCap: '站点功率上限', noPowerCap: '该站点未设功率上限（设置：yulan site cap set 站点 瓦数）。', share: '分配功率', confirmation: '确认状态',
+  security: '安全', securityAlerts: '安全告警', rule: '规则', seen: '事件数', peak: '窗口内峰值', threshold: '阈值',
+  monitorState: '监测', brokerUnread: '无法读取消息代理的计数器：其规则暂停。', rulesInForce: '生效规则', watches: '监测内容', updateRequired: '需要升级', minimum: '最低支持版本', securityFix: '安全修复',
 };
 
 export interface I18n { lang: Lang; t: (k: Key) => string; time: (iso: string | number | null) => string }

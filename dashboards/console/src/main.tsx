@@ -11,8 +11,9 @@ import { Alerts } from './alerts.js';
 import { Firmware } from './firmware.js';
 import { Broker } from './broker.js';
 import { Complaints } from './complaints.js';
+import { Security } from './security.js';
 
-type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' } | { screen: 'broker' } | { screen: 'complaints' };
+type Route = { screen: 'fleet' } | { screen: 'device'; id: string } | { screen: 'alerts' } | { screen: 'firmware' } | { screen: 'broker' } | { screen: 'complaints' } | { screen: 'security' };
 
 function parseRoute(hash: string): Route {
   const m = /^#\/device\/([^/?]+)/.exec(hash);
@@ -21,6 +22,7 @@ function parseRoute(hash: string): Route {
   if (hash.startsWith('#/firmware')) return { screen: 'firmware' };
   if (hash.startsWith('#/broker')) return { screen: 'broker' };
   if (hash.startsWith('#/complaints')) return { screen: 'complaints' };
+  if (hash.startsWith('#/security')) return { screen: 'security' };
   return { screen: 'fleet' };
 }
 
@@ -67,6 +69,7 @@ function App() {
             {nav('firmware', i18n.t('firmware'), '#/firmware')}
             {nav('broker', i18n.t('broker'), '#/broker')}
             {nav('complaints', i18n.t('complaints'), '#/complaints')}
+            {nav('security', i18n.t('security'), '#/security')}
           </nav>
         ) : null}
         <span class="spacer" />
@@ -84,6 +87,7 @@ function App() {
           : route.screen === 'firmware' ? <Firmware />
           : route.screen === 'broker' ? <Broker role={me.user.role} />
           : route.screen === 'complaints' ? <Complaints />
+          : route.screen === 'security' ? <Security />
           : <Fleet />}
       </main>
     </I18nContext.Provider>

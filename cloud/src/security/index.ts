@@ -1,0 +1,85 @@
+import type { Logger } from 'pino';
+import type { PeopleModule } from '../care/people/index.js';
+import { createRefusalCounter } from './http-refusals.js';
+import { SecurityMonitor, type GaugeRule } from './monitor.js';
+import { SecurityNotifier } from './notify.js';
+import type { RuleDefinition } from './rules.js';
+import { SecurityAlertStore } from './store.js';
+
+export { securityRoutes } from './routes.js';
+export { SecurityMonitor, type GaugeRule } from './monitor.js';
+export { SecurityAlertStore } from './store.js';
+export { RULES, effectiveRules, parseRuleOverrides } from './rules.js';
+
+export interface SecurityModule {
+  store: SecurityAlertStore;
+  rules: readonly RuleDefinition[];
+  gauges: readonly GaugeRule[];
+  sampleMs: number;
+  monitor: SecurityMonitor;
+  /** the onResponse hook counting refused sign-ins and credentials (http-refusals.ts) */
+  countRefusals: ReturnType<typeof createRefusalCounter>['onResponse'];
+  start(): void;
+  close(): Promise<void>;
+}
+
+export interface OpenSecurityOptions {
+  /** `<dataDir>/security-alerts.sqlite` */
+  file: string;
+  rules: readonly RuleDefinition[];
+  /** level rules (open while above zero), e.g. devices needing a firmware update */
+  gauges?: readonly GaugeRule[];
+  sampleMs: number;
+  broker?: { baseUrl: string; token: string; fetch: typeof fetch };
+  /** claim uses refused so far (claims module) */
+  claimsRefused(): number;
+  /** who is told (active admins and operators) and the audit log */
+  people?: PeopleModule;
+  smtp?: { url: string; from: string };
+  consoleUrl(): string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** The security monitor (ETSI EN 303 645 5.10-1; docs/security.md, "Security alerts"). */
+export function openSecurity(o: OpenSecurityOptions): SecurityModule {
+  const log = o.logger.child({ part: 'security' });
+  const store = new SecurityAlertStore(o.file);
+  // An alert left open by a rule since switched off would never close: close it now.
+  const inForce = new Set([...o.rules.map((r) => r.id), ...(o.gauges ?? []).map((g) => g.id)]);
+  for (const [rule, id] of store.openByRule()) {
+    if (!inForce.has(rule)) {
+      store.close(id, new Date((o.now ?? Date.now)()).toISOString());
+      log.info({ alertId: id, rule }, 'security alert closed: its rule is switched off');
+    }
+  }
+  const refusals = createRefusalCounter();
+  const people = o.people;
+  const notifier = people
+    ? new SecurityNotifier({
+      directory: {
+        operators: () => [...people.repo.users.activeWithRole('admin'), ...people.repo.users.activeWithRole('operator')]
+          .map((u) => ({ id: u.id, name: u.name, channels: u.channels })),
+      },
+      ...(o.smtp ? { smtp: o.smtp } : {}),
+      ...(o.now ? { now: o.now } : {}),
+    })
+    : undefined;
+  const monitor = new SecurityMonitor({
+    rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, store,
+    cloudCounters: () => ({ ...refusals.counters, claimsRefused: o.claimsRefused() }),
+    ...(o.broker ? { broker: o.broker } : {}),
+    ...(notifier ? { notifier } : {}),
+    ...(people ? { audit: people.audit } : {}),
+    consoleUrl: o.consoleUrl, logger: o.logger, ...(o.now ? { now: o.now } : {}),
+  });
+  return {
+    store, rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, monitor, countRefusals: refusals.onResponse,
+    start: () => monitor.start(),
+    async close() {
+      await monitor.close();
+      notifier?.close();
+      store.dispose();
+    },
+  };
+}
