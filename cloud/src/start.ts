@@ -10,9 +10,12 @@ import { defaultDashboardDir } from './dashboard-dir.js';
 import { createHttpEdgeClient } from './edge-client.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
 import { PresenceListener } from './presence-listener.js';
-import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
+import { openDeviceRepository } from './repositories/open-device-repository.js';
+import type { DeviceRepository } from './repositories/device-repository.js';
+import { syncAdminToken } from './admin-token-sync.js';
 import { PostgresDatabase } from './db/postgres.js';
 import type { DbTarget } from './db/target.js';
+import { sqliteFilesIn } from './db/backend-report.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -61,10 +64,9 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     })
     : undefined;
   const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
-  void dbFor;
-  let devices: SqliteDeviceRepository;
+  let devices: DeviceRepository;
   try {
-    devices = new SqliteDeviceRepository({ file: config.dbFile });
+    devices = await openDeviceRepository(dbFor('registry.sqlite'));
   } catch (err) {
     dataEvents.off('migrating', onMigrating);
     await pgDb?.close().catch(() => undefined);
@@ -85,6 +87,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let app: FastifyInstance | undefined;
   let careRetention: CareRetention | undefined;
   let https: HttpsListener | undefined;
+  let tokenSync: { stop(): void } | undefined;
   // Each step is bounded so one stuck resource (a client holding a connection open, a
   // broker that stopped answering) cannot keep the process from exiting.
   const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
@@ -96,6 +99,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (r === 'timeout') log.warn(`${what} did not close within 5 s; going on`);
   };
   const close = async (): Promise<void> => {
+    tokenSync?.stop();
     await step('retention', careRetention && (() => careRetention!.close()));
     await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
@@ -248,7 +252,15 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await firmware.start();
     dataEvents.off('migrating', onMigrating);
     await admin.commit();
-    log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');
+    // Several clouds on one database: a rotation on another cloud reaches this one's digest.
+    if (pgDb) tokenSync = syncAdminToken(devices, admin.digest, { logger: log.child({ part: 'admin-token' }) });
+    const database = pgDb ? databaseLabel(config.database!.url) : 'sqlite';
+    const stillSqlite = pgDb ? sqliteFilesIn(config.dataDir) : [];
+    if (stillSqlite.length > 0) {
+      log.warn({ files: stillSqlite, dataDir: config.dataDir },
+        'YULAN_DATABASE_URL is set, but these stores are SQLite files in this cloud\'s data directory: they are not shared with other clouds (docs/deploy.md, "PostgreSQL")');
+    }
+    log.info({ url, httpsUrl, dataDir: config.dataDir, database, ...(pgDb ? { sqliteStores: stillSqlite } : {}) }, `cloud listening (database: ${database})`);
     let closing: Promise<void> | undefined;
     return {
       httpPort,
@@ -260,5 +272,15 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** The database a cloud uses, for its log: host, port and name, never the password. */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgresql';
   }
 }
