@@ -80,6 +80,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://[^\\s]+$' })),
   // CA the PostgreSQL server's certificate must chain to; set, the connection is TLS-verified.
   YULAN_DATABASE_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  // Before a schema upgrade of a database with data: pg_dump into <data dir>/pg-upgrade
+  // (default), or none when the operator took a backup themselves.
+  YULAN_DATABASE_UPGRADE_BACKUP: Type.Union([Type.Literal('pg_dump'), Type.Literal('none')], { default: 'pg_dump' }),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -134,7 +137,7 @@ export interface CloudConfig {
   /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
   deviceCa?: { certFile: string; keyFile: string };
   /** PostgreSQL instead of the SQLite files (YULAN_DATABASE_URL; its CA: YULAN_DATABASE_CA_FILE, absolute) */
-  database?: { url: string; caFile?: string };
+  database?: { url: string; caFile?: string; upgradeBackup: 'pg_dump' | 'none' };
 }
 
 const KEYS = Object.keys(CloudEnvSchema.properties) as (keyof CloudEnv)[];
@@ -217,7 +220,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
       ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
     ...(e.YULAN_DATABASE_URL !== undefined
-      ? { database: { url: e.YULAN_DATABASE_URL, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
+      ? { database: { url: e.YULAN_DATABASE_URL, upgradeBackup: e.YULAN_DATABASE_UPGRADE_BACKUP, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
   };
 }
 

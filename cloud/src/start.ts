@@ -16,6 +16,7 @@ import { syncAdminToken } from './admin-token-sync.js';
 import { PostgresDatabase } from './db/postgres.js';
 import type { DbTarget } from './db/target.js';
 import { sqliteFilesIn } from './db/backend-report.js';
+import { upgradeBackup } from './db/upgrade-backup.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -61,6 +62,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       url: config.database.url,
       logger: log.child({ part: 'postgres' }),
       ...(config.database.caFile ? { ca: readFileSync(config.database.caFile, 'utf8') } : {}),
+      beforeUpgrade: upgradeBackup(config.database, config.dataDir, log, { mode: config.database.upgradeBackup }),
     })
     : undefined;
   const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
