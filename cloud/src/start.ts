@@ -17,6 +17,7 @@ import { PostgresDatabase } from './db/postgres.js';
 import type { DbTarget } from './db/target.js';
 import { sqliteFilesIn } from './db/backend-report.js';
 import { upgradeBackup } from './db/upgrade-backup.js';
+import { openLease, type Lease } from './db/lease.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -88,6 +89,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
   let careRetention: CareRetention | undefined;
+  let retentionLease: Lease | undefined;
   let https: HttpsListener | undefined;
   let tokenSync: { stop(): void } | undefined;
   // Each step is bounded so one stuck resource (a client holding a connection open, a
@@ -102,6 +104,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   };
   const close = async (): Promise<void> => {
     tokenSync?.stop();
+    await step('retention lease', retentionLease && (() => retentionLease!.close()));
     await step('retention', careRetention && (() => careRetention!.close()));
     await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
@@ -247,8 +250,21 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
-    careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
-    careRetention.start();
+    // Pruning runs on one cloud at a time (a lease; always held on SQLite): two would
+    // delete the same rows and each write its own retention.prune audit row.
+    const careAlerts = alerts;
+    const carePeople = people;
+    retentionLease = openLease(dbFor('care-retention'), 'care-retention', { logger: log.child({ part: 'retention' }) });
+    await retentionLease.start((held) => {
+      if (held && !careRetention) {
+        careRetention = new CareRetention(careAlerts.repo, carePeople.audit, config.careRetention, log.child({ part: 'retention' }));
+        careRetention.start();
+      } else if (!held && careRetention) {
+        const stopping = careRetention;
+        careRetention = undefined;
+        void stopping.close();
+      }
+    });
     deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();

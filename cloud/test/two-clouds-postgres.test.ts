@@ -7,6 +7,7 @@ import { loadCloudConfig } from '../src/config.js';
 import { startCloud, type CloudHandle } from '../src/start.js';
 import { silentLogger, startEdgeStub, tempDir, waitFor, type EdgeStub } from './helpers.js';
 import { usePostgres } from './pg-support.js';
+import { PostgresDatabase } from '../src/db/postgres.js';
 
 /**
  * Two cloud processes (two startCloud, each with its own data directory and its own pool)
@@ -25,6 +26,7 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
   let b: CloudHandle;
   let token = '';
   let mqttUrl = '';
+  let dbUrl = '';
   const clients: MqttClient[] = [];
 
   const env = (dir: string, port: number, url: string): Record<string, string> => ({
@@ -39,6 +41,7 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
 
   beforeAll(async () => {
     const url = await pgs.server().createDatabase(`two_clouds_${process.pid}`);
+    dbUrl = url;
     edge = await startEdgeStub();
     // The broker asks cloud B (a port picked now) about every device login.
     const portB = await freePort();
@@ -111,5 +114,17 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
     // Polled with the old token (one refusal at the end, below the failed-login limit).
     await waitFor(async () => (await fetch(`${b.url}/api/v1/devices`, { headers: { authorization: `Bearer ${old}` } })).status === 401, 'the old token refused by B', 20_000);
     expect((await api(b, '/api/v1/devices')).status).toBe(200);
+  });
+
+  it('care retention runs on one cloud only: one holder of its lease, the other takes over when it stops', async () => {
+    const db = new PostgresDatabase({ url: dbUrl, logger: silentLogger });
+    try {
+      const holders = async (): Promise<string[]> => (await db.query<{ holder: string }>('read', "SELECT holder FROM public.yulan_leases WHERE name = 'care-retention' AND expires_at > now()")).rows.map((r) => r.holder);
+      const first = await waitFor(async () => { const h = await holders(); return h.length === 1 ? h[0] : undefined; }, 'one retention lease holder');
+      // Cloud A took it during its start, before B existed; A stops, B takes it over.
+      await a.close();
+      await waitFor(async () => { const h = await holders(); return h.length === 1 && h[0] !== first ? h : undefined; }, 'the retention lease taken over', 30_000);
+      expect((await api(b, '/api/v1/devices')).status).toBe(200);
+    } finally { await db.close(); }
   });
 });
