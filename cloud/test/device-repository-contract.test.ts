@@ -146,4 +146,23 @@ describe.skipIf(pgs.skip)('PgDeviceRepository: two clouds on one database', () =
       expect(tokenMatches(first.generated!, again.digest)).toBe(false);
     } finally { await dbB.close(); }
   });
+
+  it('two clouds starting for the first time at once: both generate, one token is stored, the other cloud adopts it and prints none', async () => {
+    const dbA = await pgs.fresh();
+    const dbB = secondCloud(dbA);
+    try {
+      const a = await PgDeviceRepository.open({ db: dbA });
+      const b = await PgDeviceRepository.open({ db: dbB });
+      const [sa, sb] = await Promise.all([ensureAdminToken(a), ensureAdminToken(b)]);
+      expect(sa.generated).toBeDefined();
+      expect(sb.generated).toBeDefined();
+      await Promise.all([sa.commit(), sb.commit()]);
+      const printed = [sa.generated, sb.generated].filter((t): t is string => t !== undefined);
+      expect(printed).toHaveLength(1);
+      // Both clouds now check the one printed token, in memory.
+      expect(tokenMatches(printed[0]!, sa.digest)).toBe(true);
+      expect(tokenMatches(printed[0]!, sb.digest)).toBe(true);
+      expect(tokenMatches(printed[0]!, Buffer.from((await a.getSetting('admin_token_sha256'))!, 'base64url'))).toBe(true);
+    } finally { await dbB.close(); }
+  });
 });
