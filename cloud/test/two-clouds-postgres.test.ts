@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { connectAsync, type MqttClient } from 'mqtt';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@yulan/testkit';
 import { startBroker, type BrokerHandle } from '../../broker/src/index.js';
@@ -28,6 +32,9 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
   let mqttUrl = '';
   let dbUrl = '';
   const clients: MqttClient[] = [];
+  // Cloud A's log lines, to read what its start says about the database.
+  const logA: { msg: string; database?: string; sqliteStores?: string[] }[] = [];
+  const loggerA = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) logA.push(JSON.parse(l) as never); cb(); } }));
 
   const env = (dir: string, port: number, url: string): Record<string, string> => ({
     YULAN_DATA_DIR: dir, YULAN_HTTP_HOST: '127.0.0.1', YULAN_HTTP_PORT: String(port), YULAN_MQTT_URL: mqttUrl,
@@ -47,7 +54,7 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
     const portB = await freePort();
     broker = await startBroker(await testConfig(brokerDir.dir, { YULAN_CLOUD_URL: `http://127.0.0.1:${portB}` }), silentLogger);
     mqttUrl = `mqtt://127.0.0.1:${broker.mqttPort}`;
-    a = await startCloud(loadCloudConfig(env(dirA.dir, 0, url)), silentLogger, { dashboardDir: null });
+    a = await startCloud(loadCloudConfig(env(dirA.dir, 0, url)), loggerA, { dashboardDir: null });
     b = await startCloud(loadCloudConfig(env(dirB.dir, portB, url)), silentLogger, { dashboardDir: null });
     token = a.adminToken ?? '';
     for (const c of [a, b]) await waitFor(async () => ((await (await fetch(`${c.url}/healthz`)).json()) as { mqtt: boolean }).mqtt, 'cloud mqtt connected');
@@ -59,6 +66,17 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
     await broker?.close();
     await edge?.close();
     for (const d of [dirA, dirB, brokerDir]) d.cleanup();
+  });
+
+  it('the registry is in PostgreSQL, not a file, and the start log names the database and every store still in SQLite', async () => {
+    for (const d of [dirA, dirB]) expect(existsSync(join(d.dir, 'cloud', 'registry.sqlite'))).toBe(false);
+    const listening = logA.find((l) => l.msg.startsWith('cloud listening'));
+    expect(listening?.msg).toMatch(/^cloud listening \(database: postgresql:\/\/yulan@127\.0\.0\.1:\d+\/two_clouds_\d+\)$/);
+    expect(JSON.stringify(listening)).not.toContain(new URL(dbUrl).password);
+    const stores = listening?.sqliteStores ?? [];
+    expect(stores).not.toContain('registry.sqlite');
+    for (const f of stores) expect(existsSync(join(dirA.dir, 'cloud', f))).toBe(true);
+    if (stores.length > 0) expect(logA.some((l) => l.msg.includes('these stores are SQLite files'))).toBe(true);
   });
 
   it('the admin token made at the first cloud\'s start is the token of both, and only one was generated', async () => {
