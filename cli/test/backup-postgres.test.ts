@@ -1,9 +1,10 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchPostgres, shouldSkipPostgres, type PostgresServer } from '@yulan/testkit';
-import { findPgTool, PgDeviceRepository, PostgresDatabase } from '@yulan/cloud';
+import { digestToken, findPgTool, loadCloudConfig, PgDeviceRepository, PostgresDatabase, startCloud } from '@yulan/cloud';
 import { dataCommand } from '../src/backup-command.js';
 import type { Manifest } from '../src/backup.js';
 import { quietLogger, tempDir } from './support.js';
@@ -17,6 +18,8 @@ async function run(name: 'backup' | 'restore', args: string[], env: Record<strin
 }
 
 const skip = shouldSkipPostgres();
+const ADMIN = 'admin-token-for-the-backup-test-0123456789';
+const KEY = `${randomBytes(32).toString('base64')}\n`;
 
 /** `yulan backup` / `restore` of a cloud on PostgreSQL: pg_dump into the backup, pg_restore into an empty database. */
 describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () => {
@@ -34,10 +37,10 @@ describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () 
     const repo = await PgDeviceRepository.open({ db: connect(url) });
     await repo.create({ id: 'fall-1', site: 'hongkou', kind: 'fall-sensor', secretHash: 'scrypt$abc' });
     await repo.applyPresence([{ deviceId: 'fall-1', online: true, ts: 1_700_000_000_000, firmwareVersion: '3.1.4' }]);
-    await repo.setSetting('admin_token_sha256', 'digest');
+    await repo.setSetting('admin_token_sha256', digestToken(ADMIN).toString('base64url'));
     // What the cloud's data directory still holds with PostgreSQL: keys.
     mkdirSync(join(live, 'cloud'), { recursive: true, mode: 0o700 });
-    writeFileSync(join(live, 'cloud', 'complaints.key'), 'key-material\n', { mode: 0o600 });
+    writeFileSync(join(live, 'cloud', 'complaints.key'), KEY, { mode: 0o600 });
   });
   afterAll(async () => {
     await Promise.all(open.map((d) => d.close().catch(() => undefined)));
@@ -90,14 +93,27 @@ describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () 
     const r = await run('restore', ['--from', backup], { YULAN_DATA_DIR: target, YULAN_DATABASE_URL: fresh });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(readFileSync(join(target, 'cloud', 'complaints.key'), 'utf8')).toBe('key-material\n');
+    expect(readFileSync(join(target, 'cloud', 'complaints.key'), 'utf8')).toBe(KEY);
     expect(existsSync(join(target, 'postgres'))).toBe(false); // the dump went into the database, not the folder
     const db = connect(fresh);
     expect((await db.migrate('registry', new Array(1).fill('SELECT 1'))).from).toBe(1);
     const repo = await PgDeviceRepository.open({ db });
     expect(await repo.get('fall-1')).toMatchObject({ status: 'online', firmwareVersion: '3.1.4', lastSeen: 1_700_000_000_000 });
     expect((await repo.getSecretHash('fall-1'))?.secretHash).toBe('scrypt$abc');
-    expect(await repo.getSetting('admin_token_sha256')).toBe('digest');
+    // Start a cloud on what was restored: the admin token and the device are served as before.
+    const cloud = await startCloud(loadCloudConfig({
+      YULAN_DATA_DIR: target, YULAN_DATABASE_URL: fresh, YULAN_HTTP_HOST: '127.0.0.1', YULAN_HTTP_PORT: '0',
+      YULAN_MQTT_URL: 'mqtt://127.0.0.1:9', YULAN_CLOUD_MQTT_PASSWORD: 'unused-here', YULAN_BROKER_TOKEN: 'broker-token-0123456789',
+      YULAN_EDGE_URL: 'http://127.0.0.1:9', YULAN_EDGE_TOKEN: 'edge-token-0123456789',
+    }), quietLogger, { dashboardDir: null });
+    try {
+      expect(cloud.adminToken).toBeUndefined(); // the restored digest, not a new token
+      const r = await fetch(`${cloud.url}/api/v1/devices/fall-1`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toMatchObject({ id: 'fall-1', status: 'online', firmwareVersion: '3.1.4' });
+    } finally {
+      await cloud.close();
+    }
   });
 
   it('says clearly when pg_dump cannot be found', () => {
