@@ -41,6 +41,11 @@ export async function adminCommand(args: string[], io: CommandIo): Promise<numbe
       where = api.base;
     } else {
       const dataDir = resolve(io.env.YULAN_DATA_DIR ?? '.yulan');
+      if (io.env.YULAN_DATABASE_URL) {
+        // The registry (and its token digest) is in PostgreSQL, shared by every cloud: rotate
+        // online through any of them, or recover a lost token with YULAN_ADMIN_TOKEN.
+        throw new CliError('E_OFFLINE_POSTGRES', 'with YULAN_DATABASE_URL the admin token is kept in PostgreSQL: rotate online (YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN set; every cloud refuses the old token within 5 s), or, if it is lost, set a new YULAN_ADMIN_TOKEN (32+ characters) in cloud.env of every cloud and restart them (docs/deploy.md, "A lost or leaked admin token")', ExitCode.Refused);
+      }
       try {
         token = await rotateAdminTokenOffline(dataDir, actor());
       } catch (err) {

@@ -4,6 +4,8 @@ import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'no
 import Database from 'better-sqlite3';
 import { DIR_MODE, FILE_MODE, findInUse } from '@yulan/protos';
 import { CliError, ExitCode } from './commands/errors.js';
+import type { PgConnection } from '@yulan/cloud';
+import { backupDatabase, checkRestoreTarget, restoreDatabase } from './pg-backup.js';
 
 /**
  * `yulan backup` / `yulan restore` (docs/deploy.md, "Backup and restore"). Every SQLite file
@@ -20,11 +22,14 @@ export const FORMAT = 'yulan-backup/1';
 export interface ManifestEntry {
   /** relative to the data directory, '/'-separated */
   path: string;
-  kind: 'sqlite' | 'file';
+  /** postgres: the cloud's database as `pg_dump --format=custom` (pg-backup.ts) */
+  kind: 'sqlite' | 'file' | 'postgres';
   bytes: number;
   sha256: string;
   /** PRAGMA user_version, for databases */
   schemaVersion?: number;
+  /** public.yulan_schema, per component, for the PostgreSQL dump */
+  schemaVersions?: Record<string, number>;
 }
 
 export interface Manifest { format: typeof FORMAT; createdAt: string; dataDir: string; files: ManifestEntry[] }
@@ -75,7 +80,7 @@ function isEmptyDir(dir: string): boolean {
   return !existsSync(dir) || readdirSync(dir).length === 0;
 }
 
-export async function backupDataDir(dataDir: string, toDir: string): Promise<Manifest> {
+export async function backupDataDir(dataDir: string, toDir: string, database?: PgConnection): Promise<Manifest> {
   const from = resolve(dataDir);
   const to = resolve(toDir);
   if (!existsSync(from) || isEmptyDir(from)) throw new CliError('E_BACKUP_SOURCE', `nothing to back up: ${from} is missing or empty (set YULAN_DATA_DIR)`, ExitCode.Usage);
@@ -103,6 +108,8 @@ export async function backupDataDir(dataDir: string, toDir: string): Promise<Man
     chmodSync(dest, FILE_MODE);
     files.push({ path: rel, kind: schemaVersion === undefined ? 'file' : 'sqlite', bytes: lstatSync(dest).size, sha256: sha256(dest), ...(schemaVersion === undefined ? {} : { schemaVersion }) });
   }
+  // The cloud on PostgreSQL (YULAN_DATABASE_URL): its database beside the data directory's files.
+  if (database) files.push(await backupDatabase(database, to));
   const manifest: Manifest = { format: FORMAT, createdAt: new Date().toISOString(), dataDir: from, files };
   writeFileSync(join(to, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: FILE_MODE });
   return manifest;
@@ -124,7 +131,7 @@ function readManifest(fromDir: string): Manifest {
   return m;
 }
 
-export async function restoreDataDir(fromDir: string, dataDir: string): Promise<Manifest> {
+export async function restoreDataDir(fromDir: string, dataDir: string, database?: PgConnection): Promise<Manifest> {
   const from = resolve(fromDir);
   const to = resolve(dataDir);
   const m = readManifest(from);
@@ -145,12 +152,17 @@ export async function restoreDataDir(fromDir: string, dataDir: string): Promise<
       throw new CliError('E_BACKUP_DAMAGED', `backup file ${f.path} does not match its SHA-256 in ${MANIFEST} (expected ${f.sha256}, got ${got}): the backup is damaged; nothing was restored`, ExitCode.Refused);
     }
   }
+  // The database is checked (empty) before anything is written, and restored first, in one
+  // transaction: a refused or failed database restore leaves the data directory untouched.
+  const dump = m.files.find((f) => f.kind === 'postgres');
+  if (dump) await restoreDatabase(await checkRestoreTarget(database, dump), from, dump);
   // Into a sibling first, renamed at the end: an interrupted restore leaves no half directory.
   const staging = `${to}.restoring-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   privateDir(staging);
   try {
     for (const f of m.files) {
+      if (f.kind === 'postgres') continue;
       const dest = join(staging, f.path);
       privateDir(dirname(dest));
       copyFileSync(join(from, f.path), dest);

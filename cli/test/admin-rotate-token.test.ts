@@ -81,6 +81,18 @@ describe('yulan admin rotate-token', () => {
       empty.cleanup();
     }
   });
+
+  it('refuses offline rotation when the token is in PostgreSQL, naming the two ways that work', async () => {
+    const dir = tempDir('yulan-rotate-pg-');
+    try {
+      const r = await admin(['rotate-token', '--offline'], { YULAN_DATA_DIR: dir.dir, YULAN_DATABASE_URL: 'postgres://yulan@127.0.0.1:9/yulan' });
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/kept in PostgreSQL: rotate online .* set a new YULAN_ADMIN_TOKEN .*\(E_OFFLINE_POSTGRES\)/);
+      expect(r.stdout).toBe('');
+    } finally {
+      dir.cleanup();
+    }
+  });
 });
 
 describe('npm start keeps the admin token visible', () => {

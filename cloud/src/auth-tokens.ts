@@ -26,7 +26,9 @@ export interface AdminTokenState {
   /** set only when generated now: the caller prints it once, it is never stored */
   generated?: string;
   /** Stores a generated token's digest; called once the service is up, so a start that
-   * fails (a port taken) does not leave a token behind that nobody was ever shown. */
+   * fails (a port taken) does not leave a token behind that nobody was ever shown. When
+   * another cloud on the same database stored one first, this start adopts that digest
+   * (in place) and `generated` is cleared: only the token that works is ever printed. */
   commit(): Promise<void>;
 }
 
@@ -42,5 +44,16 @@ export async function ensureAdminToken(repo: DeviceRepository, configured?: stri
   if (stored !== undefined) return { digest: Buffer.from(stored, 'base64url'), commit: async () => {} };
   const generated = generateSecret();
   const digest = digestToken(generated);
-  return { digest, generated, commit: () => repo.setSetting(ADMIN_TOKEN_KEY, digest.toString('base64url')) };
+  const state: AdminTokenState = {
+    digest,
+    generated,
+    commit: async () => {
+      const stored = await repo.setSettingIfAbsent(ADMIN_TOKEN_KEY, digest.toString('base64url'));
+      if (stored !== digest.toString('base64url')) {
+        digest.set(Buffer.from(stored, 'base64url'));
+        delete state.generated;
+      }
+    },
+  };
+  return state;
 }

@@ -86,6 +86,9 @@ export const CloudEnvSchema = Type.Object({
   YULAN_SECURITY_MONITOR: Type.String({ pattern: '^(true|false|1|0)$', default: 'true' }),
   YULAN_SECURITY_SAMPLE_MS: Type.String({ pattern: '^[0-9]{3,6}$', default: '15000' }),
   YULAN_SECURITY_RULES: Type.Optional(Type.String({ maxLength: 2000 })),
+  // Before a schema upgrade of a database with data: pg_dump into <data dir>/pg-upgrade
+  // (default), or none when the operator took a backup themselves.
+  YULAN_DATABASE_UPGRADE_BACKUP: Type.Union([Type.Literal('pg_dump'), Type.Literal('none')], { default: 'pg_dump' }),
 });
 type CloudEnv = Static<typeof CloudEnvSchema>;
 
@@ -140,7 +143,7 @@ export interface CloudConfig {
   /** Device CA certificate and key (YULAN_DEVICE_CA_FILE, YULAN_DEVICE_CA_KEY_FILE), absolute */
   deviceCa?: { certFile: string; keyFile: string };
   /** PostgreSQL instead of the SQLite files (YULAN_DATABASE_URL; its CA: YULAN_DATABASE_CA_FILE, absolute) */
-  database?: { url: string; caFile?: string };
+  database?: { url: string; caFile?: string; upgradeBackup: 'pg_dump' | 'none' };
   /** the security monitor (security/): its rules in force and sampling period; unset: off */
   security?: { rules: RuleDefinition[]; sampleMs: number };
 }
@@ -229,7 +232,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     ...(e.YULAN_DEVICE_CA_FILE !== undefined && e.YULAN_DEVICE_CA_KEY_FILE !== undefined
       ? { deviceCa: { certFile: resolve(e.YULAN_DEVICE_CA_FILE), keyFile: resolve(e.YULAN_DEVICE_CA_KEY_FILE) } } : {}),
     ...(e.YULAN_DATABASE_URL !== undefined
-      ? { database: { url: e.YULAN_DATABASE_URL, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
+      ? { database: { url: e.YULAN_DATABASE_URL, upgradeBackup: e.YULAN_DATABASE_UPGRADE_BACKUP, ...(e.YULAN_DATABASE_CA_FILE !== undefined ? { caFile: resolve(e.YULAN_DATABASE_CA_FILE) } : {}) } } : {}),
     ...(/^(true|1)$/.test(e.YULAN_SECURITY_MONITOR) ? { security: { rules: effectiveRules(securityRules.overrides), sampleMs } } : {}),
   };
 }

@@ -12,6 +12,9 @@ export {
   type PresenceUpdate,
 } from './repositories/device-repository.js';
 export { SqliteDeviceRepository, type SqliteRepositoryOptions } from './repositories/sqlite-device-repository.js';
+export { PgDeviceRepository } from './repositories/pg-device-repository.js';
+export { PostgresDatabase } from './db/postgres.js';
+export { databaseContents, findPgTool, pgDump, pgRestore, type PgConnection } from './db/pg-tools.js';
 export { createHttpEdgeClient, type EdgeClient, type EdgeLatest } from './edge-client.js';
 export { createMqttLink, type ControlPublisher, type MqttLink } from './mqtt-link.js';
 export { PresenceListener, PresenceDrop, type PresenceStats } from './presence-listener.js';

@@ -10,9 +10,14 @@ import { defaultDashboardDir } from './dashboard-dir.js';
 import { createHttpEdgeClient } from './edge-client.js';
 import { createMqttLink, type MqttLink } from './mqtt-link.js';
 import { PresenceListener } from './presence-listener.js';
-import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
+import { openDeviceRepository } from './repositories/open-device-repository.js';
+import type { DeviceRepository } from './repositories/device-repository.js';
+import { syncAdminToken } from './admin-token-sync.js';
 import { PostgresDatabase } from './db/postgres.js';
 import type { DbTarget } from './db/target.js';
+import { sqliteFilesIn } from './db/backend-report.js';
+import { upgradeBackup } from './db/upgrade-backup.js';
+import { openLease, type Lease } from './db/lease.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -60,13 +65,13 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       url: config.database.url,
       logger: log.child({ part: 'postgres' }),
       ...(config.database.caFile ? { ca: readFileSync(config.database.caFile, 'utf8') } : {}),
+      beforeUpgrade: upgradeBackup(config.database, config.dataDir, log, { mode: config.database.upgradeBackup }),
     })
     : undefined;
   const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
-  void dbFor;
-  let devices: SqliteDeviceRepository;
+  let devices: DeviceRepository;
   try {
-    devices = new SqliteDeviceRepository({ file: config.dbFile });
+    devices = await openDeviceRepository(dbFor('registry.sqlite'));
   } catch (err) {
     dataEvents.off('migrating', onMigrating);
     await pgDb?.close().catch(() => undefined);
@@ -88,7 +93,9 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let presence: PresenceListener | undefined;
   let app: FastifyInstance | undefined;
   let careRetention: CareRetention | undefined;
+  let retentionLease: Lease | undefined;
   let https: HttpsListener | undefined;
+  let tokenSync: { stop(): void } | undefined;
   // Each step is bounded so one stuck resource (a client holding a connection open, a
   // broker that stopped answering) cannot keep the process from exiting.
   const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
@@ -100,6 +107,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (r === 'timeout') log.warn(`${what} did not close within 5 s; going on`);
   };
   const close = async (): Promise<void> => {
+    tokenSync?.stop();
+    await step('retention lease', retentionLease && (() => retentionLease!.close()));
     await step('retention', careRetention && (() => careRetention!.close()));
     await step('https', https && (() => https!.close()));
     await step('http', app && (() => app!.close()));
@@ -268,8 +277,21 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
-    careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
-    careRetention.start();
+    // Pruning runs on one cloud at a time (a lease; always held on SQLite): two would
+    // delete the same rows and each write its own retention.prune audit row.
+    const careAlerts = alerts;
+    const carePeople = people;
+    retentionLease = openLease(dbFor('care-retention'), 'care-retention', { logger: log.child({ part: 'retention' }) });
+    await retentionLease.start((held) => {
+      if (held && !careRetention) {
+        careRetention = new CareRetention(careAlerts.repo, carePeople.audit, config.careRetention, log.child({ part: 'retention' }));
+        careRetention.start();
+      } else if (!held && careRetention) {
+        const stopping = careRetention;
+        careRetention = undefined;
+        void stopping.close();
+      }
+    });
     deviceControl.start();
     ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
@@ -277,7 +299,15 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     security?.start();
     dataEvents.off('migrating', onMigrating);
     await admin.commit();
-    log.info({ url, httpsUrl, dataDir: config.dataDir }, 'cloud listening');
+    // Several clouds on one database: a rotation on another cloud reaches this one's digest.
+    if (pgDb) tokenSync = syncAdminToken(devices, admin.digest, { logger: log.child({ part: 'admin-token' }) });
+    const database = pgDb ? databaseLabel(config.database!.url) : 'sqlite';
+    const stillSqlite = pgDb ? sqliteFilesIn(config.dataDir) : [];
+    if (stillSqlite.length > 0) {
+      log.warn({ files: stillSqlite, dataDir: config.dataDir },
+        'YULAN_DATABASE_URL is set, but these stores are SQLite files in this cloud\'s data directory: they are not shared with other clouds (docs/deploy.md, "PostgreSQL")');
+    }
+    log.info({ url, httpsUrl, dataDir: config.dataDir, database, ...(pgDb ? { sqliteStores: stillSqlite } : {}) }, `cloud listening (database: ${database})`);
     let closing: Promise<void> | undefined;
     return {
       httpPort,
@@ -289,5 +319,15 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** The database a cloud uses, for its log: host, port and name, never the password. */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgresql';
   }
 }

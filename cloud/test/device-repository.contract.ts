@@ -116,6 +116,12 @@ export function runDeviceRepositoryContract(name: string, factory: () => Promise
       expect(await repo.getSetting('k')).toBe('v2');
     });
 
+    it('stores a setting only when absent, and answers the value that is stored', async () => {
+      expect(await repo.setSettingIfAbsent('once', 'first')).toBe('first');
+      expect(await repo.setSettingIfAbsent('once', 'second')).toBe('first');
+      expect(await repo.getSetting('once')).toBe('first');
+    });
+
     it('stores sites with coordinates and zh/en names, lists them by id, refuses a duplicate', async () => {
       const xuhui = { id: 'xuhui', nameZh: '徐汇', nameEn: 'Xuhui', lat: 31.1885, lon: 121.4365 };
       const created = await repo.createSite(xuhui);
@@ -127,6 +133,70 @@ export function runDeviceRepositoryContract(name: string, factory: () => Promise
       expect(await repo.getSite('nowhere')).toBeUndefined();
       await expect(repo.createSite({ ...xuhui, nameEn: 'Other' })).rejects.toMatchObject({ code: CloudErrorCode.Duplicate });
       expect((await repo.getSite('xuhui'))?.nameEn).toBe('Xuhui');
+    });
+
+    it('fleet: filters, literal wildcards in the text search, sorts with never-seen devices, stable pages', async () => {
+      await repo.create(dev('env-1', { site: 'north', kind: 'env-monitor', name: '100%_sure', firmwareVersion: '1.1.0' }));
+      await repo.create(dev('env-2', { site: 'north', kind: 'env-monitor', name: 'Plain', firmwareVersion: '1.0.0' }));
+      await repo.create(dev('Fall-3', { site: 'south', kind: 'fall-sensor', name: null }));
+      await repo.create(dev('fall-4', { site: 'south', kind: 'fall-sensor', name: 'kitchen' }));
+      await repo.applyPresence([{ deviceId: 'env-1', online: true, ts: 3000 }, { deviceId: 'env-2', online: true, ts: 1000 }, { deviceId: 'fall-4', online: false, ts: 2000 }]);
+      await repo.setDisabled('env-2', true);
+      const q = { sort: 'id' as const, order: 'asc' as const, limit: 50, offset: 0 };
+      const ids = async (over: Partial<Parameters<DeviceRepository['fleet']>[0]>): Promise<string[]> => (await repo.fleet({ ...q, ...over })).items.map((d) => d.id);
+      expect(await ids({})).toEqual(['Fall-3', 'env-1', 'env-2', 'fall-4']); // byte order, as SQLite sorts
+      expect(await ids({ text: '%_' })).toEqual(['env-1']);
+      expect(await ids({ text: '%' })).toEqual(['env-1']);
+      expect(await ids({ text: 'FALL' })).toEqual(['Fall-3', 'fall-4']);
+      expect(await ids({ text: 'KITCH' })).toEqual(['fall-4']);
+      expect(await ids({ status: 'online' })).toEqual(['env-1']);
+      expect(await ids({ status: 'disabled' })).toEqual(['env-2']);
+      expect(await ids({ status: 'offline' })).toEqual(['Fall-3', 'fall-4']);
+      expect(await ids({ firmware: '1.1.0', site: 'north', kind: 'env-monitor' })).toEqual(['env-1']);
+      expect(await ids({ ids: ['fall-4', 'env-1', 'ghost'] })).toEqual(['env-1', 'fall-4']);
+      expect(await ids({ ids: [] })).toEqual([]);
+      // Never seen sorts first ascending and last descending.
+      expect(await ids({ sort: 'lastSeen' })).toEqual(['Fall-3', 'env-2', 'fall-4', 'env-1']);
+      expect(await ids({ sort: 'lastSeen', order: 'desc' })).toEqual(['env-1', 'fall-4', 'env-2', 'Fall-3']);
+      expect(await ids({ sort: 'status' })).toEqual(['Fall-3', 'fall-4', 'env-1', 'env-2']);
+      const p1 = await repo.fleet({ ...q, sort: 'site', limit: 3 });
+      const p2 = await repo.fleet({ ...q, sort: 'site', limit: 3, offset: 3 });
+      expect([p1.total, p2.total]).toEqual([4, 4]);
+      expect([...p1.items, ...p2.items].map((d) => d.id)).toEqual(['env-1', 'env-2', 'Fall-3', 'fall-4']);
+    });
+
+    it('fleet counts by site and kind, faulted among enabled ids, and the last hour', async () => {
+      await repo.create(dev('a', { site: 's1', kind: 'env-monitor' }));
+      await repo.create(dev('b', { site: 's1', kind: 'env-monitor' }));
+      await repo.create(dev('c', { site: 's2', kind: 'fall-sensor' }));
+      const now = Date.now();
+      await repo.applyPresence([{ deviceId: 'a', online: true, ts: now }, { deviceId: 'c', online: false, ts: now }]);
+      await repo.setDisabled('b', true);
+      const counts = await repo.fleetCounts(['a', 'b', 'ghost']);
+      expect(counts.bySiteKind).toEqual([
+        { site: 's1', kind: 'env-monitor', online: 1, offline: 0, disabled: 1, faulted: 1, total: 2 },
+        { site: 's2', kind: 'fall-sensor', online: 0, offline: 1, disabled: 0, faulted: 0, total: 1 },
+      ]);
+      expect(counts.lastHour).toEqual({ wentOnline: 1, wentOffline: 1, registered: 3 });
+      expect((await repo.fleetCounts()).bySiteKind.every((r) => r.faulted === 0)).toBe(true);
+    });
+
+    it('rotates a secret hash; unknown ids are undefined', async () => {
+      await repo.create(dev('r1', { secretHash: 'old' }));
+      expect((await repo.setSecretHash('r1', 'new'))?.id).toBe('r1');
+      expect((await repo.getSecretHash('r1'))?.secretHash).toBe('new');
+      expect(await repo.setSecretHash('nope', 'x')).toBeUndefined();
+    });
+
+    it('applies a batch naming one device several times as if in order', async () => {
+      await repo.create(dev('m1'));
+      const n = await repo.applyPresence([
+        { deviceId: 'm1', online: true, ts: 100, firmwareVersion: '2.0.0' },
+        { deviceId: 'm1', online: false, ts: 300 },
+        { deviceId: 'm1', online: true, ts: 200, firmwareVersion: 'stale' },
+      ]);
+      expect(n).toBe(3);
+      expect(await repo.get('m1')).toMatchObject({ status: 'offline', lastSeen: 300, firmwareVersion: '2.0.0' });
     });
 
     it('answers ping while open', async () => {

@@ -24,6 +24,12 @@ export interface PostgresOptions {
   /** PEM of the CA the server's certificate must chain to (sslmode verify-full) */
   ca?: string;
   applicationName?: string;
+  /**
+   * Called once before a migration would change a schema that already has data (an
+   * upgrade, not a first start), inside the migration's advisory lock, so the other clouds
+   * wait. start.ts takes a pg_dump here; if it throws, nothing is migrated.
+   */
+  beforeUpgrade?: (u: { component: string; from: number; to: number }) => Promise<void>;
 }
 
 /**
@@ -47,9 +53,11 @@ const MAX_ATTEMPTS = 10;
 export class PostgresDatabase {
   readonly pool: pg.Pool;
   private readonly log: Logger;
+  private readonly beforeUpgrade: PostgresOptions['beforeUpgrade'];
 
   constructor(opts: PostgresOptions) {
     this.log = opts.logger;
+    this.beforeUpgrade = opts.beforeUpgrade;
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.max ?? 10,
@@ -126,6 +134,7 @@ export class PostgresDatabase {
           `the ${component} schema in PostgreSQL has version ${from}, but this Yulan release knows versions up to ${migrations.length}: ` +
           'it was written by a newer release. Run that release again, or restore a backup taken before the upgrade (docs/deploy.md, "Upgrades").');
       }
+      if (from > 0 && from < migrations.length && this.beforeUpgrade) await this.beforeUpgrade({ component, from, to: migrations.length });
       for (let i = from; i < migrations.length; i++) await sql.query(migrations[i] as string);
       if (from < migrations.length) {
         await sql.query(`INSERT INTO public.yulan_schema (component, version) VALUES ($1, $2)

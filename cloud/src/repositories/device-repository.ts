@@ -131,6 +131,9 @@ export interface DeviceRepository {
   /** Settings (e.g. the admin token digest): small opaque strings by key. */
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
+  /** Stores `value` only if `key` has none: of two clouds doing this at once exactly one
+   * stores. @returns the value stored now (this one, or the one that was there first) */
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
   /** Cheap liveness probe for /healthz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

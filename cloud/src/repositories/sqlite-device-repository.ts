@@ -251,6 +251,13 @@ export class SqliteDeviceRepository implements DeviceRepository {
     wrapDb('writing a setting', () => this.stmts.setSetting.run(key, value));
   }
 
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    return wrapDb('writing a setting', () => {
+      this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
+      return (this.stmts.getSetting.get(key) as { value: string }).value;
+    });
+  }
+
   async ping(): Promise<boolean> {
     try {
       return this.db.open && this.db.prepare('SELECT 1 AS ok').get() !== undefined;
