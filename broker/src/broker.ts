@@ -102,7 +102,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   const path = createMessagePath(config, logger, metrics);
   trackPersistentSessions(path.persistence);
   // gateway accounts' device bindings (gateway-link.ts); `publish` is defined once Aedes is up
-  const gateways = new GatewayLink({ deviceAuth, logger: logger.child({ svc: 'gateway-link' }), publish: (packet) => publish(packet) });
+  const gateways = new GatewayLink({ deviceAuth, logger: logger.child({ svc: 'gateway-link' }), publish: (packet) => publish(packet),
+    holding: () => hold?.holding() ?? false });
   const hooks = createHooks({
     gateways,
     accounts,

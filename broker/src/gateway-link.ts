@@ -11,6 +11,9 @@ export interface GatewayLinkOptions {
   /** aedes.publish, available once the broker is up (only called later). */
   publish(packet: PresencePacket | { cmd: 'publish'; topic: string; payload: Buffer; qos: 1; retain: false; dup: false }): Promise<void>;
   logger: Logger;
+  /** True while devices must wait for the persistent subscribers after a restart
+   * (startup-hold.ts): binds wait too, or their data would be routed to nobody. */
+  holding?: () => boolean;
 }
 
 /** Counters for /metrics-style reporting and tests. */
@@ -82,6 +85,7 @@ export class GatewayLink {
   }
 
   async #bind(p: GatewayPrincipal, id: string, key: string): Promise<void> {
+    if (this.#o.holding?.()) return this.#notice(p, { type: 'refused', id, reason: 'unavailable' });
     const generation = this.#revokes.get(id) ?? 0;
     const res = await this.#o.deviceAuth.authenticate(id, key);
     if (this.#ended.has(p)) return;
