@@ -31,7 +31,7 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
   const { values } = parseArgs({ args: argv, options: {
     chargers: { type: 'string', default: '10000' }, gateways: { type: 'string', default: '3' }, clients: { type: 'string', default: '3' },
     commands: { type: 'string', default: '50' }, hold: { type: 'string', default: '120' }, mode: { type: 'string', default: 'gateway' },
-    concurrency: { type: 'string', default: '50' }, 'connect-timeout': { type: 'string', default: '1800' },
+    concurrency: { type: 'string', default: '50' }, kill: { type: 'string', default: '1' }, 'connect-timeout': { type: 'string', default: '1800' },
   } });
   const N = Number(values.chargers);
   const G = Number(values.gateways);
@@ -133,20 +133,24 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
     }));
     rtt.sort((a, b) => a - b);
 
-    // SIGKILL gateway 0 while the commanded chargers send transaction MeterValues.
-    progress('SIGKILL of gateway 0 during transaction MeterValues…');
-    const byClient = clients.map((_, k) => commanded.filter((id) => Math.floor(devices.findIndex((d) => d.id === id) / per) === k));
-    clients.forEach((c, k) => c.proc.send({ type: 'tx-burst', ids: byClient[k]!, count: 20 } satisfies ToOcppWorker));
-    await sleep(300);
-    const g0 = gws[0]!;
-    g0.svc.proc.kill('SIGKILL');
-    await new Promise((r) => g0.svc.proc.once('exit', r));
-    g0.svc = startService('gateway-ocpp-0', ['gateway', 'ocpp'], g0.env);
-    await waitHealthy(g0);
-    const tBack = performance.now();
-    while (total('accepted') < held.reduce((a, b) => a + b, 0) && performance.now() - tBack < 600_000) await sleep(2000);
+    // SIGKILL gateway 0 while the commanded chargers send transaction MeterValues
+    // (--kill 0 skips it: reconnecting a gateway's share of a big fleet takes long here).
+    const killed = values.kill !== '0';
+    if (killed) {
+      progress('SIGKILL of gateway 0 during transaction MeterValues…');
+      const byClient = clients.map((_, k) => commanded.filter((id) => Math.floor(devices.findIndex((d) => d.id === id) / per) === k));
+      clients.forEach((c, k) => c.proc.send({ type: 'tx-burst', ids: byClient[k]!, count: 20 } satisfies ToOcppWorker));
+      await sleep(300);
+      const g0 = gws[0]!;
+      g0.svc.proc.kill('SIGKILL');
+      await new Promise((r) => g0.svc.proc.once('exit', r));
+      g0.svc = startService('gateway-ocpp-0', ['gateway', 'ocpp'], g0.env);
+      await waitHealthy(g0);
+      const tBack = performance.now();
+      while (total('accepted') < held.reduce((a, b) => a + b, 0) && performance.now() - tBack < 600_000) await sleep(2000);
+    }
     const reports = await Promise.all(clients.map((c) => ask(c.proc)));
-    const answered: Record<string, number[]> = Object.assign({}, ...reports.map((r) => r.answeredTx));
+    const answered: Record<string, number[]> = killed ? Object.assign({}, ...reports.map((r) => r.answeredTx)) : {};
     const answeredCount = Object.values(answered).reduce((a, v) => a + v.length, 0);
     let missing = 0;
     const deadline = performance.now() + 300_000;
@@ -183,7 +187,7 @@ edge processes; ${N} charge points (raw OCPP-J over ws) in ${K} client processes
 connecting at a time each), spread round-robin over the gateways; heartbeat 300 s, MeterValues every 60 s
 (spread over the minute). Every process runs under \`ulimit -n 20000\`. Registry secrets seeded at scrypt N=2^4
 (as the connections and rollout scenarios). Then ${C} chargers of gateway 0 get \`charger.start_session\` through
-the API; then they send transaction MeterValues (20 each, as fast as answered) while gateway 0 is SIGKILLed and
+the API; then${killed ? '' : ' (not in this run: --kill 0)'} they send transaction MeterValues (20 each, as fast as answered) while gateway 0 is SIGKILLed and
 restarted, and every answered value is looked for in the store.
 
 ${table(['measure', 'value'], [
@@ -198,7 +202,7 @@ ${table(['measure', 'value'], [
   [`MeterValues answered during the ${holdS} s hold`, `${fmt(meterRate)} /s`],
   ['CPU during the hold, cores', Object.entries(cpuShare).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')],
   ['RemoteStart (API) → succeeded, p50 / p99', `${fmt(result.remoteStartConfirmedMs.p50)} / ${fmt(result.remoteStartConfirmedMs.p99)} ms (${Object.entries(outcome).map(([k, v]) => `${v} ${k}`).join(', ')})`],
-  ['transaction MeterValues answered around the SIGKILL → missing from the store', `${fmt(answeredCount)} → ${fmt(missing)}`],
+  ['transaction MeterValues answered around the SIGKILL → missing from the store', killed ? `${fmt(answeredCount)} → ${fmt(missing)}` : 'not run (--kill 0)'],
   ['offline presence seen, by reason', Object.entries(offlineReasons).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'],
   ['load average (1 / 5 / 15 min) before → during the hold', `${la(load0)} → ${la(loadHold)}`],
 ])}
