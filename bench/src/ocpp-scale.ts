@@ -80,7 +80,9 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
       const c: Client = { proc, stats: undefined };
       proc.on('message', (m: FromOcppWorker) => { if (m.type === 'stats') c.stats = m.stats; });
       const mine = devices.slice(k * per, (k + 1) * per).map((d, j) => ({ id: d.id, secret: d.secret, url: urlOf(k * per + j) }));
-      proc.send({ type: 'start', chargers: mine, concurrency: Number(values.concurrency), heartbeatS: 300, meterEveryS: 60 } satisfies ToOcppWorker);
+      // One source address per client process: from 127.0.0.1 alone, all charge points share
+      // one ephemeral port range (28,232 here), which stopped the first 50,000 attempt.
+      proc.send({ type: 'start', chargers: mine, concurrency: Number(values.concurrency), heartbeatS: 300, meterEveryS: 60, localAddress: `127.0.0.${2 + k}` } satisfies ToOcppWorker);
       clients.push(c);
     }
     const total = (f: keyof OcppWorkerStats): number => clients.reduce((a, c) => a + (c.stats?.[f] ?? 0), 0);
@@ -184,7 +186,7 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
 
 ${G} gateway processes (\`yulan gateway ocpp\`, ${mux ? 'the broker\'s `gateway` role: one MQTT session per gateway process' : 'one MQTT session per charger'}) in front of broker, cloud and
 edge processes; ${N} charge points (raw OCPP-J over ws) in ${K} client processes (bench/src/ocpp-worker.ts, ${values.concurrency}
-connecting at a time each), spread round-robin over the gateways; heartbeat 300 s, MeterValues every 60 s
+connecting at a time each, each from its own 127.0.0.x source address), spread round-robin over the gateways; heartbeat 300 s, MeterValues every 60 s
 (spread over the minute). Every process runs under \`ulimit -n 20000\`. Registry secrets seeded at scrypt N=2^4
 (as the connections and rollout scenarios). Then ${C} chargers of gateway 0 get \`charger.start_session\` through
 the API; then${killed ? '' : ' (not in this run: --kill 0)'} they send transaction MeterValues (20 each, as fast as answered) while gateway 0 is SIGKILLed and

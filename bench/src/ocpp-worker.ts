@@ -6,7 +6,9 @@ import WebSocket from 'ws';
 
 export interface OcppWorkerCharger { id: string; secret: string; url: string }
 export type ToOcppWorker =
-  | { type: 'start'; chargers: OcppWorkerCharger[]; concurrency: number; heartbeatS: number; meterEveryS: number }
+  | { type: 'start'; chargers: OcppWorkerCharger[]; concurrency: number; heartbeatS: number; meterEveryS: number;
+    /** source address of this process's connections: each 127.x address has its own ephemeral ports */
+    localAddress?: string }
   | { type: 'report' }
   | { type: 'tx-burst'; ids: string[]; count: number };
 export interface OcppWorkerStats { connected: number; accepted: number; upgradeRetries: number; pending: number; reconnects: number; meterSent: number; meterAnswered: number; meterLate: number; errors: number }
@@ -37,7 +39,10 @@ function call(cp: Cp, action: string, payload: unknown, timeoutMs = 120_000): Pr
 
 function openWs(cp: Cp): Promise<WebSocket> {
   const { id, secret, url } = cp.c;
-  const ws = new WebSocket(`${url}/${id}`, ['ocpp1.6'], { headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` } });
+  const ws = new WebSocket(`${url}/${id}`, ['ocpp1.6'], {
+    headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+    ...(cfg.localAddress ? { localAddress: cfg.localAddress } : {}),
+  });
   ws.on('message', (data) => {
     const f = JSON.parse(String(data)) as unknown[];
     if (f[0] !== 2) { const w = cp.pending.get(f[1] as string); cp.pending.delete(f[1] as string); w?.(f); return; }
