@@ -39,7 +39,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'auth-flood': { about: 'wrong MQTT secrets from one address: what they cost the cloud, with and without the failed-authentication limits', run: runAuthFlood },
   'noisy-neighbour': { about: "one device flooding at full speed: everyone else's broker latency, with and without publish quotas", run: runNoisyNeighbour },
   'tls-connections': { about: 'idle connections over MQTT/TLS vs plain: connects/s and memory per connection, Yulan vs Mosquitto with the same certificates', run: runTlsConnections },
-  ocpp: { about: 'OCPP 1.6J charge points through one gateway process: held, memory per connection, boot → online, RemoteStart → confirmed', run: runOcpp },
+  ocpp: { about: 'OCPP 1.6J charge points through one gateway process (or, with --gateways G --clients K, gateway and charger processes at scale, with a gateway SIGKILL): held, memory per connection, boot → online, RemoteStart → confirmed', run: runOcpp },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
 };
 

@@ -12,6 +12,7 @@ import { freePort } from '@yulan/testkit';
 import { procUsage, startService, type Service } from './procs.js';
 import { describeMachine, fmt, machineMarkdown, percentile, publish, table } from './report.js';
 import { registerDevices, startStack } from './stack.js';
+import { runOcppScale } from './ocpp-scale.js';
 
 interface Cp { id: string; ws: WebSocket; n: number; pending: Map<string, (f: unknown[]) => void>; tx?: number }
 
@@ -46,6 +47,8 @@ function open(url: string, id: string, key: string): Promise<Cp> {
 }
 
 export async function runOcpp(argv: string[]): Promise<unknown> {
+  // several gateway and charger processes (the scale run): ocpp-scale.ts
+  if (argv.some((a) => a.startsWith('--gateways') || a.startsWith('--clients'))) return runOcppScale(argv);
   const { values } = parseArgs({ args: argv, options: { chargers: { type: 'string', default: '500' }, commands: { type: 'string', default: '50' } } });
   const N = Number(values.chargers);
   const C = Math.min(N, Number(values.commands));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecret } from '@yulan/protos';
@@ -38,6 +38,8 @@ export interface StackOptions {
   brokerEnv?: NodeJS.ProcessEnv;
   /** Extra cloud environment (e.g. YULAN_FIRMWARE_KEYS). */
   cloudEnv?: NodeJS.ProcessEnv;
+  /** More broker accounts (e.g. a `gateway` role account for the ocpp scenario). */
+  extraAccounts?: { username: string; role: string; hash: string }[];
 }
 
 export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, profile: string[] = (process.env.YULAN_BENCH_PROFILE ?? '').split(',').filter(Boolean), opts: StackOptions = {}): Promise<Stack> {
@@ -47,6 +49,9 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
   const dir = mkdtempSync(join(tmpdir(), 'yulan-bench-'));
   const { secrets } = loadOrCreateSecrets(dir);
   const accounts = await writeBrokerAccounts(dir, secrets);
+  if (opts.extraAccounts?.length) {
+    writeFileSync(accounts, JSON.stringify([...(JSON.parse(readFileSync(accounts, 'utf8')) as unknown[]), ...opts.extraAccounts]), { mode: 0o600 });
+  }
   const [mqtt, ws, http, edgeHttp] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const adminToken = generateSecret();
   const env: NodeJS.ProcessEnv = {

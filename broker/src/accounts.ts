@@ -4,18 +4,20 @@ import { Value } from 'typebox/value';
 import { verifySecret } from '@yulan/protos';
 import { BrokerError, BrokerErrorCode } from './errors.js';
 import type { ServiceRole } from './acl.js';
+import type { GATEWAY_ROLE } from './gateway-acl.js';
 
 const AccountsSchema = Type.Array(
   Type.Object({
     username: Type.String({ minLength: 1, maxLength: 64 }),
-    role: Type.Union([Type.Literal('edge'), Type.Literal('cloud')]),
+    role: Type.Union([Type.Literal('edge'), Type.Literal('cloud'), Type.Literal('gateway')]),
     hash: Type.String({ pattern: '^scrypt\\$' }),
   }),
 );
 
 export interface ServiceAccount {
   username: string;
-  role: ServiceRole;
+  /** `gateway`: speaks for the devices bound to its session (gateway-acl.ts) */
+  role: ServiceRole | typeof GATEWAY_ROLE;
   hash: string;
 }
 

@@ -10,13 +10,14 @@ import {
 } from '@yulan/protos';
 import { INTEGRATION_ROLE, integrationCanPublish, integrationCanSubscribe, type IntegrationPrincipal } from './integration-acl.js';
 import { CLAIM_ROLE, claimCanPublish, claimCanSubscribe, type ClaimPrincipal } from './claim-acl.js';
+import { GATEWAY_ROLE, gatewayCanPublish, gatewayCanSubscribe, type GatewayPrincipal } from './gateway-acl.js';
 
 /**
  * Topic ACL (docs/architecture.md, "Topic ACL"). Pure functions over a principal that is
  * built once per connection, so the per-message checks are a Set lookup or a prefix
  * compare — no splitting or allocation on the hot path.
  */
-export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud', Integration: INTEGRATION_ROLE, Claim: CLAIM_ROLE } as const;
+export const Role = { Device: 'device', Edge: 'edge', Cloud: 'cloud', Integration: INTEGRATION_ROLE, Claim: CLAIM_ROLE, Gateway: GATEWAY_ROLE } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 export type ServiceRole = typeof Role.Edge | typeof Role.Cloud;
 
@@ -35,7 +36,7 @@ export interface ServicePrincipal {
   readonly role: ServiceRole;
   readonly username: string;
 }
-export type Principal = DevicePrincipal | ServicePrincipal | IntegrationPrincipal | ClaimPrincipal;
+export type Principal = DevicePrincipal | ServicePrincipal | IntegrationPrincipal | ClaimPrincipal | GatewayPrincipal;
 
 /** Builds a device principal; throws ProtoError(E_TOPIC) on an invalid site or id. */
 export function devicePrincipal(deviceId: string, site: string, kind: KnownKind): DevicePrincipal {
@@ -77,6 +78,8 @@ export function canPublish(p: Principal, topic: string): boolean {
       return integrationCanPublish(p, topic);
     case Role.Claim:
       return claimCanPublish(p, topic);
+    case Role.Gateway:
+      return gatewayCanPublish(p, topic);
   }
 }
 
@@ -93,6 +96,8 @@ export function canSubscribe(p: Principal, filter: string): boolean {
       return integrationCanSubscribe(p, filter);
     case Role.Claim:
       return claimCanSubscribe(p, filter);
+    case Role.Gateway:
+      return gatewayCanSubscribe(p, filter);
   }
 }
 

@@ -19,6 +19,8 @@ import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { createMessagePath } from './message-path.js';
 import { publishBeforeAck } from './shared-state.js';
 import { PresenceReason, presencePacket } from './presence.js';
+import { GatewayLink } from './gateway-link.js';
+import { GATEWAY_ROLE } from './gateway-acl.js';
 import { startTransports } from './transports.js';
 import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
 import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
@@ -100,7 +102,11 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     : undefined;
   const path = createMessagePath(config, logger, metrics);
   trackPersistentSessions(path.persistence);
+  // gateway accounts' device bindings (gateway-link.ts); `publish` is defined once Aedes is up
+  const gateways = new GatewayLink({ deviceAuth, logger: logger.child({ svc: 'gateway-link' }), publish: (packet) => publish(packet),
+    holding: () => hold?.holding() ?? false });
   const hooks = createHooks({
+    gateways,
     accounts,
     deviceAuth,
     metrics,
@@ -184,6 +190,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     clients.delete(client);
     hooks.sessionEnded(client);
     const s = sessionOf(client);
+    if (s?.principal.role === GATEWAY_ROLE) gateways.sessionEnded(s.principal);
     if (s?.principal.role !== Role.Device) return;
     if (devices.get(s.principal.deviceId) === client) devices.delete(s.principal.deviceId);
     if (s.endReason === PresenceReason.Shutdown) return; // published before the close
@@ -216,6 +223,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       }
       metrics.revocations++;
       deviceAuth.forget(id);
+      gateways.revoke(id);
       const client = devices.get(id);
       const s = client && sessionOf(client);
       logger.info({ deviceId: id, live: s !== undefined }, 'device revoked');

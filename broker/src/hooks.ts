@@ -19,6 +19,8 @@ import { INTEGRATION_ROLE, INTEGRATION_USER_PREFIX, integrationCanRead } from '.
 import { connectIntegration, type IntegrationAuthenticator } from './integration-auth.js';
 import { CLAIM_ROLE, CLAIM_USER_PREFIX } from './claim-acl.js';
 import type { ClaimGate } from './claim-link.js';
+import { GATEWAY_ROLE, gatewayCanRead, gatewayPrincipal } from './gateway-acl.js';
+import type { GatewayLink } from './gateway-link.js';
 
 /** Per-connection state, built once at authentication so per-message hooks only read it. */
 export interface Session {
@@ -75,6 +77,8 @@ export interface HookContext {
   claims?: ClaimGate;
   /** Certificate rotation over the device's session (cert-rotation.ts): with certAuth. */
   certRotation?: Pick<CertRotation, 'isRequest' | 'handle'>;
+  /** Gateway accounts' device bindings (gateway-link.ts). */
+  gateways?: Pick<GatewayLink, 'isRequest' | 'handle'>;
 }
 
 /** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
@@ -263,7 +267,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         verifyAccount(account, secret).then(
           (ok) =>
             ok
-              ? accept(client, info, servicePrincipal(account.username, account.role), cb)
+              ? accept(client, info, account.role === GATEWAY_ROLE ? gatewayPrincipal(account.username) : servicePrincipal(account.username, account.role), cb)
               : (failed(), refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password')),
           (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'account check failed', err),
         );
@@ -343,6 +347,11 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         ctx.certRotation.handle(client, s.principal.deviceId, Buffer.from(packet.payload));
         return discard(packet, cb);
       }
+      if (s.principal.role === GATEWAY_ROLE && ctx.gateways?.isRequest(s.principal, packet.topic)) {
+        // A bind/unbind goes to the broker itself, never onto the bus (it carries a key).
+        ctx.gateways.handle(client, s.principal, packet.topic, Buffer.from(packet.payload));
+        return discard(packet, cb);
+      }
       if (!canPublish(s.principal, packet.topic)) {
         metrics.aclDenied.publish++;
         return discard(packet, cb);
@@ -390,6 +399,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
       const s = sessions.get(client);
       if (s === undefined || packet.topic === DISCARD_TOPIC) return null;
       if (s.principal.role === INTEGRATION_ROLE && !integrationCanRead(s.principal, packet.topic)) return null;
+      if (s.principal.role === GATEWAY_ROLE && !gatewayCanRead(s.principal, packet.topic)) return null;
       // A live QoS 1+ delivery to a persistent session (a replayed one already carries the
       // message id the replay gave it; retained messages sent on subscribe are not queued).
       if (ctx.replay && packet.qos > 0 && packet.messageId === undefined && !packet.retain && client.clean === false &&

@@ -10,6 +10,8 @@ export const PresenceReason = {
   /** disconnected for publishing over its quota again and again (quotas.ts) */
   Quota: 'quota',
   Shutdown: 'shutdown',
+  /** the gateway session it was bound to ended (gateway-link.ts) */
+  GatewayLost: 'gateway-lost',
 } as const;
 export type PresenceReason = (typeof PresenceReason)[keyof typeof PresenceReason];
 

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { freePort, waitFor as poll } from '@yulan/testkit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,8 @@ export interface Platform {
   api<T = unknown>(path: string, init?: RequestInit & { json?: unknown }): Promise<{ status: number; body: T }>;
   /** Registers an ev-charger; returns its secret (= the OCPP AuthorizationKey). */
   addCharger(id: string, site?: string): Promise<string>;
+  /** Env for the broker's gateway role (one multiplexed session): the `gw-test` account. */
+  gatewayRoleEnv: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -32,11 +35,12 @@ export interface Platform {
 export async function startPlatform(extraEnv: Record<string, string> = {}, opts: { console?: boolean } = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-ocpp-'));
   const [mqttPort, wsPort, httpPort, edgePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const s = { edge: generateSecret(), cloud: generateSecret(), broker: generateSecret(), edgeToken: generateSecret(), gateway: generateSecret() };
+  const s = { edge: generateSecret(), cloud: generateSecret(), broker: generateSecret(), edgeToken: generateSecret(), gateway: generateSecret(), gatewayMqtt: generateSecret() };
   const accountsFile = join(dir, 'accounts.json');
   writeFileSync(accountsFile, JSON.stringify([
     { username: 'edge', role: 'edge', hash: await hashSecret(s.edge) },
     { username: 'cloud', role: 'cloud', hash: await hashSecret(s.cloud) },
+    { username: 'gw-test', role: 'gateway', hash: await hashSecret(s.gatewayMqtt) },
   ]), { mode: 0o600 });
   const env: Record<string, string> = {
     YULAN_DATA_DIR: dir, YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_EDGE_HTTP_HOST: '127.0.0.1',
@@ -63,6 +67,7 @@ export async function startPlatform(extraEnv: Record<string, string> = {}, opts:
   };
   return {
     dir, env, cloudUrl, adminToken, broker, cloud, edge, api,
+    gatewayRoleEnv: { YULAN_OCPP_MQTT_USERNAME: 'gw-test', YULAN_OCPP_MQTT_PASSWORD: s.gatewayMqtt },
     async addCharger(id, site = 'xuhui') {
       const r = await api<{ secret: string }>('/api/v1/devices', { method: 'POST', json: { id, site, kind: 'ev-charger' } });
       if (r.status !== 201) throw new Error(`register ${id}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -145,3 +150,27 @@ export class RawChargePoint {
     this.ws.close();
   }
 }
+
+/** A TCP proxy gateway → broker that can be cut and restored. */
+export function proxyTo(target: number): Promise<{ port: number; cut(): void; restore(): Promise<void>; close(): void }> {
+  const sockets = new Set<Socket>();
+  let server: Server;
+  const listen = (at: number): Promise<number> => new Promise((resolve) => {
+    server = createServer((s) => {
+      const up = connect(target, '127.0.0.1');
+      sockets.add(s).add(up);
+      s.pipe(up).pipe(s);
+      const end = (): void => { s.destroy(); up.destroy(); sockets.delete(s); sockets.delete(up); };
+      s.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+    });
+    server.listen(at, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+  });
+  return listen(0).then((at) => ({
+    port: at,
+    cut() { server.close(); for (const s of sockets) s.destroy(); },
+    async restore() { await listen(at); },
+    close() { server.close(); for (const s of sockets) s.destroy(); },
+  }));
+}
+

@@ -17,3 +17,4 @@ export * from './ocpp.js';
 export * from './claims.js';
 export * from './cert-rotation.js';
 export * from './https-fetch.js';
+export * from './gateway-role.js';

@@ -1,48 +1,28 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import {
-  Channel, Command, CommandResult, CommandStatus, DeviceKind, Event, Presence, Severity, Telemetry, TwinDesired, TwinReported,
-  deviceTopic, type DeviceAddress, type DeviceSettings, type Envelope, type EvChargerTelemetry,
-} from '@yulan/protos';
-import type { Logger } from 'pino';
-import type { Outbox } from './outbox.js';
+import { Channel, DeviceKind, Presence, deviceTopic } from '@yulan/protos';
+import { BrokerLink, type LinkCallbacks } from './link-base.js';
 
-export interface ChargerLinkOptions {
+export interface ChargerLinkOptions extends LinkCallbacks {
   mqttUrl: string;
   /** PEM CA for an mqtts:// broker */
   ca?: Buffer;
-  deviceId: string;
-  site: string;
   secret: string;
-  outbox: Outbox;
-  logger: Logger;
-  onCommand(cmd: Command): void;
-  onTwin(desired: TwinDesired): void;
-  /** The broker refused the charger's credentials (revoked or disabled): cut it off. */
-  onRefused(reason: string): void;
 }
 
 /** MQTT refusals (3.1.1) that mean the device may no longer connect. */
 const REFUSED = new Set([4, 5]);
 
 /**
- * How the gateway speaks for one charger on the broker: an MQTT session of that device,
- * with the credentials the charger itself presented (client id = username = charge point
- * id, password = its AuthorizationKey). The broker therefore applies the device's own
- * ACL, presence and revocation to it; the gateway holds no right of its own to publish
- * for any device (docs/ocpp.md, "How the gateway speaks for its chargers").
+ * Per-charger mode (no YULAN_OCPP_MQTT_USERNAME): an MQTT session of that device, with
+ * the credentials the charger itself presented (client id = username = charge point id,
+ * password = its AuthorizationKey). The broker therefore applies the device's own ACL,
+ * presence and revocation to it (docs/ocpp.md §3). Two sockets per charger.
  */
-export class ChargerLink {
-  readonly addr: DeviceAddress;
-  firmwareVersion = '';
-  readonly #o: ChargerLinkOptions;
+export class ChargerLink extends BrokerLink {
   readonly #client: MqttClient;
-  #draining = false;
-  #closed = false;
-  readonly #seenCommands = new Set<string>();
 
   constructor(o: ChargerLinkOptions) {
-    this.#o = o;
-    this.addr = { site: o.site, kind: DeviceKind.EV_CHARGER, deviceId: o.deviceId };
+    super(o);
     const will = Presence.encode({ deviceId: o.deviceId, kind: DeviceKind.EV_CHARGER, online: false, tsMs: Date.now(), reason: 'will' });
     this.#client = mqtt.connect(o.mqttUrl, {
       clientId: o.deviceId, username: o.deviceId, password: o.secret, protocolVersion: 4, clean: true,
@@ -68,14 +48,13 @@ export class ChargerLink {
       }
       o.logger.debug({ err, deviceId: o.deviceId }, 'mqtt error');
     });
-    this.#client.on('message', (topic, payload) => this.#message(topic, payload));
+    this.#client.on('message', (topic, payload) => this.message(topic, payload));
   }
 
   get connected(): boolean {
     return this.#client.connected;
   }
 
-  /** Resolves true once the session is up, false after `timeoutMs` or on close. */
   async ready(timeoutMs: number): Promise<boolean> {
     if (this.#client.connected) return true;
     return new Promise((resolve) => {
@@ -91,99 +70,19 @@ export class ChargerLink {
     });
   }
 
-  #message(topic: string, payload: Buffer): void {
-    try {
-      if (topic.endsWith(`/${Channel.Command}`)) {
-        const cmd = Command.decode(payload);
-        // The cloud re-sends until acknowledged; a command id is executed at most once.
-        if (this.#seenCommands.has(cmd.commandId)) return;
-        this.#seenCommands.add(cmd.commandId);
-        if (this.#seenCommands.size > 1000) this.#seenCommands.delete(this.#seenCommands.values().next().value!);
-        this.#o.onCommand(cmd);
-      } else if (topic.endsWith(`/${Channel.TwinDesired}`)) {
-        this.#o.onTwin(TwinDesired.decode(payload));
-      }
-    } catch (err) {
-      this.#o.logger.warn({ err, topic }, 'undecodable platform message for a charger');
-    }
+  protected send(topic: string, payload: Buffer, retain: boolean): void {
+    this.#client.publish(topic, payload, { qos: 1, retain });
   }
 
-  header(): Envelope {
-    return {
-      deviceId: this.#o.deviceId, kind: DeviceKind.EV_CHARGER, seq: this.#o.outbox.nextSeq(this.#o.deviceId),
-      tsMs: Date.now(), firmwareVersion: this.firmwareVersion,
-    };
-  }
-
-  telemetryBytes(reading: EvChargerTelemetry, tsMs?: number): Uint8Array {
-    const header = this.header();
-    if (tsMs !== undefined && Number.isFinite(tsMs)) header.tsMs = tsMs;
-    return Telemetry.encode({ header, evCharger: reading });
-  }
-
-  eventBytes(type: string, severity: Severity, message: string, attributes: Record<string, string>): Uint8Array {
-    return Event.encode({ header: this.header(), type, severity, message, attributes });
-  }
-
-  topic(channel: Channel): string {
-    return deviceTopic(this.addr, channel);
-  }
-
-  /** Queues a message durably (call inside Outbox.atomically with what it belongs to). */
-  enqueue(channel: Channel, bytes: Uint8Array): void {
-    this.#o.outbox.enqueue(this.#o.deviceId, this.topic(channel), bytes);
-  }
-
-  /** Best effort (status, heartbeat-era data): QoS 1 while the session is up. */
-  publish(channel: Channel, bytes: Uint8Array, retain = false): void {
-    if (this.#closed) return;
-    this.#client.publish(this.topic(channel), Buffer.from(bytes), { qos: 1, retain });
-  }
-
-  birth(): void {
-    this.publish(Channel.Presence, Presence.encode({
-      deviceId: this.#o.deviceId, kind: DeviceKind.EV_CHARGER, online: true, tsMs: Date.now(),
-      firmwareVersion: this.firmwareVersion, reason: 'birth',
-    }), true);
-  }
-
-  commandResult(commandId: string, status: CommandStatus, message: string, output: Record<string, string> = {}): void {
-    this.publish(Channel.CommandResult, CommandResult.encode({ header: this.header(), commandId, status, message, output }));
-  }
-
-  twinReported(appliedVersion: number, settings: DeviceSettings, error = ''): void {
-    // Like the simulators: carries the last seq but does not spend one (no gap at the edge).
-    const header: Envelope = { deviceId: this.#o.deviceId, kind: DeviceKind.EV_CHARGER, seq: 0, tsMs: Date.now(), firmwareVersion: this.firmwareVersion };
-    this.publish(Channel.TwinReported, TwinReported.encode({ header, appliedVersion, settings, error }));
-  }
-
-  /** Sends the charger's queued transaction messages, oldest first; a row is deleted only
-   * after the broker's PUBACK, so a crash anywhere re-sends (the edge drops duplicates). */
-  async drain(): Promise<void> {
-    if (this.#draining) return;
-    this.#draining = true;
-    try {
-      for (;;) {
-        if (this.#closed || !this.#client.connected) return;
-        const rows = this.#o.outbox.pending(this.#o.deviceId, 100);
-        if (rows.length === 0) return;
-        await Promise.all(rows.map(async (row) => {
-          await this.#client.publishAsync(row.topic, row.payload, { qos: 1 });
-          this.#o.outbox.ack(row.id);
-        }));
-      }
-    } catch (err) {
-      this.#o.logger.warn({ err, deviceId: this.#o.deviceId }, 'outbox drain interrupted; retried on reconnect');
-    } finally {
-      this.#draining = false;
-    }
+  protected async sendAcked(topic: string, payload: Buffer): Promise<void> {
+    await this.#client.publishAsync(topic, payload, { qos: 1 });
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.closed = true;
     await this.#client.endAsync(false).catch(() => this.#client.end(true));
   }
 }
 
-export { CommandStatus, Severity };
+export { CommandStatus, Severity } from './link-base.js';

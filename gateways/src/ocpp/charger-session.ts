@@ -1,6 +1,6 @@
 import { Channel, ConnectorStatus, ConnectorStatusName, Severity } from '@yulan/protos';
 import type { Logger } from 'pino';
-import type { ChargerLink } from './charger-link.js';
+import type { BrokerLink as ChargerLink } from './link-base.js';
 import type { IdTagInfo, IdTagLookup } from './id-tags.js';
 import type { GatewayMetrics } from './metrics.js';
 import {

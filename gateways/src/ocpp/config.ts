@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { GatewayConfigError } from './errors.js';
@@ -39,6 +40,11 @@ const EnvSchema = Type.Object({
   // How often the cloud's id tag list is pulled (docs/ocpp.md §1.4).
   YULAN_OCPP_ID_TAG_SYNC_S: Type.Optional(Type.String({ pattern: POS_INT })),
   // Site power caps, amperes per phase: "site=A,site=A" (docs/ocpp.md §4.1).
+  // The broker's `gateway` role (docs/ocpp.md §3): both set → one session of this account
+  // speaks for every charger (multiplexed); neither → one MQTT session per charger.
+  YULAN_OCPP_MQTT_USERNAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  YULAN_OCPP_MQTT_PASSWORD: Type.Optional(Type.String({ minLength: 16 })),
+  YULAN_OCPP_MQTT_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
   YULAN_OCPP_SITE_LIMITS_A: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?(,[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?)*$' })),
   // The cloud's site cap share (W) → A per phase: W / (phases × nominal phase voltage).
   YULAN_OCPP_PHASES: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('3')])),
@@ -76,6 +82,8 @@ export interface OcppGatewayConfig {
   siteLimitsA: ReadonlyMap<string, number>;
   /** how the cloud's site cap share in W becomes A per phase (docs/ocpp.md §4.1) */
   siteLimitToAmps: { phases: number; voltageV: number };
+  /** the broker's gateway role: one shared session; unset: one session per charger */
+  brokerAccount?: { username: string; password: string; clientId: string };
 }
 
 const KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
@@ -119,6 +127,13 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
       problems.push(`YULAN_OCPP_TLS_CLIENT_CA: ${(err as Error).message}`);
     }
   }
+  if ((e.YULAN_OCPP_MQTT_USERNAME === undefined) !== (e.YULAN_OCPP_MQTT_PASSWORD === undefined)) {
+    problems.push('YULAN_OCPP_MQTT_USERNAME and YULAN_OCPP_MQTT_PASSWORD: set both (gateway account) or neither (a session per charger)');
+  }
+  const clientId = e.YULAN_OCPP_MQTT_CLIENT_ID ?? `${e.YULAN_OCPP_MQTT_USERNAME ?? ''}:ocpp-${hostname()}-${process.pid}`;
+  if (e.YULAN_OCPP_MQTT_USERNAME !== undefined && !clientId.startsWith(`${e.YULAN_OCPP_MQTT_USERNAME}:`)) {
+    problems.push('YULAN_OCPP_MQTT_CLIENT_ID: must start with "<YULAN_OCPP_MQTT_USERNAME>:"');
+  }
   if (problems.length > 0) throw new GatewayConfigError(problems);
   const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
   return {
@@ -141,6 +156,9 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     localList: e.YULAN_OCPP_LOCAL_LIST === '1',
     idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
     siteLimitToAmps: { phases: num(e.YULAN_OCPP_PHASES, 3), voltageV: num(e.YULAN_OCPP_NOMINAL_V, 220) },
+    ...(e.YULAN_OCPP_MQTT_USERNAME !== undefined && e.YULAN_OCPP_MQTT_PASSWORD !== undefined
+      ? { brokerAccount: { username: e.YULAN_OCPP_MQTT_USERNAME, password: e.YULAN_OCPP_MQTT_PASSWORD, clientId: clientId.replace(/[^A-Za-z0-9_.:-]/g, '-') } }
+      : {}),
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];
       return [site, Number(a)] as const;

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { join } from 'node:path';
 import { Channel, Severity, fetchTrustingCa, type TwinDesired } from '@yulan/protos';
 import { ChargerLink } from './charger-link.js';
+import type { BrokerLink } from './link-base.js';
+import { GatewayBus, MuxLink } from './mux-link.js';
 import { ChargerSession, type RpcPeer } from './charger-session.js';
 import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
@@ -33,7 +35,7 @@ export interface OcppGatewayHandle {
 interface Charger {
   device: ChargerIdentity;
   secret: string;
-  link: ChargerLink;
+  link: BrokerLink;
   session: ChargerSession;
   rpc: (RpcPeer & { close(o: { code?: number; reason?: string; force?: boolean }): Promise<unknown> }) | undefined;
   /** Boot accepted on the current connection: many chargers refuse calls before that. */
@@ -69,6 +71,10 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   const auth = new CloudChargerAuth(config.cloudUrl, config.gatewayToken, config.authCacheTtlMs, logger, Date.now, serviceFetch);
   const chargers = new Map<string, Charger>();
   const certAuth = config.tls?.clientCa ? new CloudChargerCertAuth(config.cloudUrl, config.gatewayToken, logger, serviceFetch) : undefined;
+  // the broker's gateway role: one session for every charger (mux-link.ts, docs/ocpp.md §3)
+  const bus = config.brokerAccount
+    ? new GatewayBus({ mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), ...config.brokerAccount, logger: logger.child({ svc: 'gateway-bus' }) })
+    : undefined;
   idTags.start();
   let publicUrl = config.publicUrl ?? '';
   const diagnostics = new Diagnostics({
@@ -145,15 +151,18 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
         return { location: `${publicUrl}${o.path}`, named: o.named, cancel: o.cancel };
       },
     });
-    ch.link = new ChargerLink({
-      mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), deviceId: device.id, site: device.site, secret, outbox, logger: log,
-      onCommand: (cmd) => void (cmd.name === 'charger.set_site_limit' ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
-      onTwin: (d) => {
+    const callbacks = {
+      deviceId: device.id, site: device.site, outbox, logger: log,
+      onCommand: (cmd: Parameters<typeof runCommand>[0]) => void (cmd.name === 'charger.set_site_limit' ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
+      onTwin: (d: TwinDesired) => {
         ch.desired = d;
         if (ch.booted) void applyTwin(d, cmdCtx());
       },
-      onRefused: (why) => cut(device.id, why),
-    });
+      onRefused: (why: string) => cut(device.id, why),
+    };
+    ch.link = bus
+      ? new MuxLink({ ...callbacks, bus, secret })
+      : new ChargerLink({ ...callbacks, mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), secret });
     ch.session = new ChargerSession({
       deviceId: device.id, link: ch.link, outbox, metrics,
       idTags: { info: (t) => idTags.info(t, device.site), authorize: (t) => idTags.authorize(t, device.site) }, logger: log, heartbeatIntervalS: config.heartbeatIntervalS,
@@ -210,8 +219,8 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     handleHttp(req, res, {
       token: config.gatewayToken,
       before: (rq, rs, u) => diagnostics.handle(rq, rs, u),
-      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state() }),
-      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage() }),
+      health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state(), ...(bus ? { brokerSession: bus.connected } : {}) }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage(), ...(bus ? { gatewayBus: bus.stats } : {}) }),
     }).catch((err: unknown) => {
       logger.error({ err }, 'http handler failed');
       if (!res.headersSent) res.writeHead(500).end();
@@ -245,6 +254,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       await localLists.idle();
       await Promise.all([...chargers.values()].map((c) => c.link.close()));
       chargers.clear();
+      await bus?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       outbox.close();

@@ -1,6 +1,6 @@
 import { Channel, CommandStatus, Severity, type Command } from '@yulan/protos';
 import type { Logger } from 'pino';
-import type { ChargerLink } from './charger-link.js';
+import type { BrokerLink as ChargerLink } from './link-base.js';
 import type { ChargerSession, RpcPeer } from './charger-session.js';
 import type { GatewayMetrics } from './metrics.js';
 
