@@ -61,7 +61,6 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     })
     : undefined;
   const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
-  void dbFor;
   let devices: SqliteDeviceRepository;
   try {
     devices = new SqliteDeviceRepository({ file: config.dbFile });
@@ -108,9 +107,9 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     complaints?.shutdown();
     await devices.close();
     integrations?.close();
-    deviceCerts?.close();
+    await deviceCerts?.close();
     ocpp?.close();
-    claims?.close();
+    await claims?.close();
     await people?.close();
     await step('postgres', pgDb && (() => pgDb.close()));
     dataEvents.off('migrating', onMigrating);
@@ -183,12 +182,12 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     });
     // Device certificates (docs/security.md): only with a device CA configured.
     if (config.deviceCa) {
-      deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
+      deviceCerts = await openDeviceCerts({ db: dbFor('device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
-    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
+    claims = await openClaims({ db: dbFor('claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
     app = await buildApp({
       logger: log,
       devices,
