@@ -100,7 +100,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('http', app && (() => app!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
-    deviceControl?.close();
+    await deviceControl?.close();
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
@@ -170,7 +170,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       logger: log,
     });
     // Twins and commands (docs/control.md §1): own file, fed every message of the link.
-    deviceControl = openControl({ file: join(config.dataDir, 'control.sqlite'), devices, mqtt: link, logger: log });
+    deviceControl = await openControl({ db: dbFor('control.sqlite'), devices, mqtt: link, logger: log });
     const ctl = deviceControl;
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
     // Integration accounts (docs/integrations.md): own file; every account's state is
@@ -242,7 +242,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     alerts.start();
     careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
     careRetention.start();
-    deviceControl.start();
+    await deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
     dataEvents.off('migrating', onMigrating);
