@@ -161,8 +161,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
       devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }), logger: log.child({ part: 'complaints' }),
     });
-    firmware = openFirmware({
-      dataDir: config.dataDir,
+    firmware = await openFirmware({
+      dataDir: config.dataDir, db: dbFor('firmware/firmware.sqlite'),
       ...(config.firmwareKeysFile !== undefined ? { keysFile: config.firmwareKeysFile } : {}),
       devices,
       mqtt: fromTransport(link),
