@@ -115,16 +115,16 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('security', security && (() => security!.close()));
     await step('mqtt', link && (() => link!.close()));
     await step('presence', presence && (() => presence!.close()));
-    deviceControl?.close();
+    await deviceControl?.close();
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
     complaints?.shutdown();
     await devices.close();
     integrations?.close();
-    deviceCerts?.close();
+    await deviceCerts?.close();
     ocpp?.close();
-    claims?.close();
+    await claims?.close();
     updatePolicy?.close();
     await people?.close();
     await step('postgres', pgDb && (() => pgDb.close()));
@@ -177,8 +177,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
       devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }), logger: log.child({ part: 'complaints' }),
     });
-    firmware = openFirmware({
-      dataDir: config.dataDir,
+    firmware = await openFirmware({
+      dataDir: config.dataDir, db: dbFor('firmware/firmware.sqlite'),
       ...(config.firmwareKeysFile !== undefined ? { keysFile: config.firmwareKeysFile } : {}),
       devices,
       mqtt: fromTransport(link),
@@ -186,7 +186,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       logger: log,
     });
     // Twins and commands (docs/control.md §1): own file, fed every message of the link.
-    deviceControl = openControl({ file: join(config.dataDir, 'control.sqlite'), devices, mqtt: link, logger: log });
+    deviceControl = await openControl({ db: dbFor('control.sqlite'), devices, mqtt: link, logger: log });
     const ctl = deviceControl;
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
     // Integration accounts (docs/integrations.md): own file; every account's state is
@@ -198,7 +198,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     });
     // Device certificates (docs/security.md): only with a device CA configured.
     if (config.deviceCa) {
-      deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
+      deviceCerts = await openDeviceCerts({ db: dbFor('device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
     ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log, commands: deviceControl.commands });
@@ -206,7 +206,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
-    claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), mqtt: link, logger: log });
+    claims = await openClaims({ db: dbFor('claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), mqtt: link, logger: log });
     // Minimum supported firmware per kind (docs/security.md, "Update required"): own file.
     updatePolicy = new UpdatePolicy({ file: join(config.dataDir, 'update-policy.sqlite'), devices });
     const policy = updatePolicy;
@@ -292,7 +292,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
         void stopping.close();
       }
     });
-    deviceControl.start();
+    await deviceControl.start();
     ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();

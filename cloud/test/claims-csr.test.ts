@@ -36,7 +36,7 @@ describe('provisioning by claim with a CSR (real broker on MQTT/TLS, real cloud)
     fs.writeFileSync(f.ca, deviceCa.certPem);
     fs.writeFileSync(f.caKey, deviceCa.keyPem, { mode: 0o600 });
     caPem = serverCa.certPem;
-    certs = openDeviceCerts({ file: path.join(dir, 'device-certs.sqlite'), caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger, mqtt: { publish: async () => undefined } });
+    certs = await openDeviceCerts({ db: { kind: 'sqlite', file: path.join(dir, 'device-certs.sqlite') }, caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger, mqtt: { publish: async () => undefined } });
     cloud = new ClaimCloud(dir, { certs });
     await cloud.start();
     broker = await startBroker(await testConfig(dir, {
@@ -51,7 +51,7 @@ describe('provisioning by claim with a CSR (real broker on MQTT/TLS, real cloud)
     await edge?.endAsync();
     await broker?.close();
     await cloud?.stop();
-    certs?.close();
+    await certs?.close();
     removeDir(dir);
   });
 

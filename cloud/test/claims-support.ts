@@ -34,8 +34,8 @@ export class ClaimCloud {
 
   async start(): Promise<void> {
     this.devices = new SqliteDeviceRepository({ file: path.join(this.dir, 'registry.sqlite') });
-    this.claims = openClaims({
-      file: path.join(this.dir, 'claims.sqlite'), devices: this.devices, logger: silentLogger, now: () => Date.now() + this.offsetMs,
+    this.claims = await openClaims({
+      db: { kind: 'sqlite', file: path.join(this.dir, 'claims.sqlite') }, devices: this.devices, logger: silentLogger, now: () => Date.now() + this.offsetMs,
       ...(this.extra.certs ? { certs: this.extra.certs } : {}), ...(this.extra.exchangesPerMinute !== undefined ? { exchangesPerMinute: this.extra.exchangesPerMinute } : {}),
       ...(this.extra.mqtt ? { mqtt: this.extra.mqtt } : {}),
     });
@@ -51,7 +51,7 @@ export class ClaimCloud {
 
   async stop(): Promise<void> {
     await this.app.close();
-    this.claims.close();
+    await this.claims.close();
     await this.devices.close();
   }
 

@@ -76,8 +76,8 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     fs.writeFileSync(f.ca, deviceCa.certPem);
     fs.writeFileSync(f.caKey, deviceCa.keyPem, { mode: 0o600 });
     let publishLink: ((topic: string, payload: Uint8Array) => Promise<void>) | undefined;
-    certs = openDeviceCerts({
-      file: path.join(dir, 'device-certs.sqlite'), caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger,
+    certs = await openDeviceCerts({
+      db: { kind: 'sqlite', file: path.join(dir, 'device-certs.sqlite') }, caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger,
       mqtt: { publish: async (topic, payload) => { if (!publishLink) throw new Error('link down'); await publishLink(topic, payload); } },
     });
     app = await buildApp({
@@ -101,7 +101,7 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     await link?.endAsync();
     await broker?.close();
     await app?.close();
-    certs?.close();
+    await certs?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -235,11 +235,11 @@ describe('device certificate rotation (cloud API, real broker, real TLS clients)
     const id = 'dev-c';
     const retiring = (await list(id)).find((c) => c.status === 'retiring')!;
     const later = new Date(Date.now() + certs.rotationGraceMs + 60_000);
-    expect(certs.store.active(id, retiring.fingerprint)).toBeDefined();
-    expect(certs.store.active(id, retiring.fingerprint, later)).toBeUndefined();
+    expect(await certs.store.active(id, retiring.fingerprint)).toBeDefined();
+    expect(await certs.store.active(id, retiring.fingerprint, later)).toBeUndefined();
     // the successor itself is unaffected by its predecessor's grace
     const successor = (await list(id)).find((c) => c.status === 'active')!;
-    expect(certs.store.active(id, successor.fingerprint, later)).toBeDefined();
+    expect(await certs.store.active(id, successor.fingerprint, later)).toBeDefined();
   });
 
   it('when the grace ends, the sweep retires the old certificate and the broker cuts a session still holding it', async () => {

@@ -64,8 +64,8 @@ describe('device certificates end to end (cloud API, real broker, real TLS clien
 
     // The cloud first (the broker needs its URL); its MQTT link connects once the broker is up.
     let publishLink: ((topic: string, payload: Uint8Array) => Promise<void>) | undefined;
-    certs = openDeviceCerts({
-      file: path.join(dir, 'device-certs.sqlite'), caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger,
+    certs = await openDeviceCerts({
+      db: { kind: 'sqlite', file: path.join(dir, 'device-certs.sqlite') }, caCertFile: f.ca, caKeyFile: f.caKey, logger: silentLogger,
       mqtt: { publish: async (topic, payload) => { if (!publishLink) throw new Error('link down'); await publishLink(topic, payload); } },
     });
     const devices = new SqliteDeviceRepository({ file: ':memory:' });
@@ -90,7 +90,7 @@ describe('device certificates end to end (cloud API, real broker, real TLS clien
     await link?.endAsync();
     await broker?.close();
     await app?.close();
-    certs?.close();
+    await certs?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -17,16 +17,16 @@ describe('device certificate revocations survive a broker restart', () => {
     fs.writeFileSync(path.join(dir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
     const sent: { topic: string; payload: string }[] = [];
     let onConnect: (() => void) | undefined;
-    const certs = openDeviceCerts({
-      file: path.join(dir, 'device-certs.sqlite'), caCertFile: path.join(dir, 'ca.pem'), caKeyFile: path.join(dir, 'ca-key.pem'), logger: silentLogger,
+    const certs = await openDeviceCerts({
+      db: { kind: 'sqlite', file: path.join(dir, 'device-certs.sqlite') }, caCertFile: path.join(dir, 'ca.pem'), caKeyFile: path.join(dir, 'ca-key.pem'), logger: silentLogger,
       mqtt: { publish: async (topic, payload) => void sent.push({ topic, payload: Buffer.from(payload).toString() }), onConnect: (h) => { onConnect = h; } },
     });
     const future = new Date(Date.now() + 86_400_000).toISOString();
     const past = new Date(Date.now() - 86_400_000).toISOString();
-    certs.store.add({ fingerprint: 'a'.repeat(64), deviceId: 'dev-1', serial: '01', notAfter: future, issuedAt: past });
-    certs.store.add({ fingerprint: 'b'.repeat(64), deviceId: 'dev-1', serial: '02', notAfter: past, issuedAt: past });
-    certs.store.add({ fingerprint: 'c'.repeat(64), deviceId: 'dev-2', serial: '03', notAfter: future, issuedAt: past });
-    expect(certs.store.revoke('dev-1', new Date().toISOString()).map((r) => r.fingerprint).sort()).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
+    await certs.store.add({ fingerprint: 'a'.repeat(64), deviceId: 'dev-1', serial: '01', notAfter: future, issuedAt: past });
+    await certs.store.add({ fingerprint: 'b'.repeat(64), deviceId: 'dev-1', serial: '02', notAfter: past, issuedAt: past });
+    await certs.store.add({ fingerprint: 'c'.repeat(64), deviceId: 'dev-2', serial: '03', notAfter: future, issuedAt: past });
+    expect((await certs.store.revoke('dev-1', new Date().toISOString())).map((r) => r.fingerprint).sort()).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
     onConnect!();
     await new Promise((r) => setImmediate(r));
     expect(sent).toEqual([{ topic: ControlTopic.RevokeCert, payload: 'a'.repeat(64) }]);
@@ -34,8 +34,8 @@ describe('device certificate revocations survive a broker restart', () => {
     onConnect!();
     await new Promise((r) => setImmediate(r));
     expect(sent).toHaveLength(2);
-    expect(certs.store.active('dev-2', 'c'.repeat(64))).toBeDefined();
-    expect(certs.store.active('dev-1', 'a'.repeat(64))).toBeUndefined();
-    certs.close();
+    expect(await certs.store.active('dev-2', 'c'.repeat(64))).toBeDefined();
+    expect(await certs.store.active('dev-1', 'a'.repeat(64))).toBeUndefined();
+    await certs.close();
   });
 });

@@ -7,6 +7,7 @@ import { digestToken } from '../src/auth-tokens.js';
 import { createHttpEdgeClient } from '../src/edge-client.js';
 import { openFirmware, parseTrustedKeys, type FirmwareModule, type FirmwareMqtt } from '../src/firmware/index.js';
 import type { DeviceRepository } from '../src/repositories/device-repository.js';
+import type { DbTarget } from '../src/db/target.js';
 import { handleFirmwareUpdate } from '../../device-sims/src/firmware/index.js';
 import { silentLogger } from './helpers.js';
 
@@ -46,11 +47,11 @@ export interface FirmwareApp {
 
 /** The real app (HTTP on an ephemeral port) with a firmware module over `dataDir`. */
 export async function startFirmwareApp(o: {
-  dataDir: string; devices: DeviceRepository; keys: SigningKey[] | null; mqtt?: FirmwareMqtt; now?: () => number; tickMs?: number;
+  dataDir: string; devices: DeviceRepository; keys: SigningKey[] | null; mqtt?: FirmwareMqtt; now?: () => number; tickMs?: number; db?: DbTarget;
 }): Promise<FirmwareApp> {
   let url = '';
-  const firmware = openFirmware({
-    dataDir: o.dataDir,
+  const firmware = await openFirmware({
+    dataDir: o.dataDir, ...(o.db ? { db: o.db } : {}),
     ...(o.keys ? { keys: parseTrustedKeys(o.keys.map((k) => ({ id: k.id, publicKeyPem: k.publicKeyPem }))) } : {}),
     devices: o.devices, mqtt: o.mqtt ?? noMqtt, baseUrl: () => url, logger: silentLogger,
     ...(o.now ? { now: o.now } : {}), tickMs: o.tickMs ?? 50,
@@ -88,6 +89,8 @@ export interface SimBehaviour {
   crashWithoutEvent?: boolean;
   /** reports "installing" and then nothing more */
   hangInstalling?: boolean;
+  /** counts firmware.update deliveries and does nothing with them */
+  ignoreUpdates?: boolean;
 }
 
 /** A tiny MQTT device: presence with its version, telemetry every `telemetryMs`, firmware.update
@@ -168,6 +171,7 @@ export class TinyDevice {
   private async onCommand(cmd: Command): Promise<void> {
     if (cmd.name !== 'firmware.update') return;
     this.deliveries++;
+    if (this.behaviour.ignoreUpdates) return;
     if (this.handled.has(cmd.commandId)) return;
     this.handled.add(cmd.commandId);
     await this.result(cmd.commandId, CommandStatus.ACCEPTED, 'downloading');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFirmware } from '../src/firmware/index.js';
-import { FirmwareRepository } from '../src/firmware/repository.js';
+import { SqliteFirmwareRepository } from '../src/firmware/repository.js';
 import { TOKEN_KEY_FILE } from '../src/firmware/token-key.js';
 import { DOWNLOAD_TOKEN_TTL_MS, TokenProblem, checkDownloadToken, issueDownloadToken } from '../src/firmware/tokens.js';
 import type { DeviceRepository } from '../src/repositories/device-repository.js';
@@ -26,7 +26,7 @@ const open = (dir: string) => openFirmware({ dataDir: dir, devices: {} as Device
 describe('firmware download-token key at rest', () => {
   it('keeps the key in a 0600 file in a 0700 folder, never in the database, and the same key across restarts', async () => {
     const dir = dataDir();
-    const a = open(dir);
+    const a = await open(dir);
     const key = a.tokenSecret;
     await a.close();
     const fwDir = path.join(dir, 'firmware');
@@ -35,7 +35,7 @@ describe('firmware download-token key at rest', () => {
     expect(fs.statSync(fwDir).mode & 0o777).toBe(0o700);
     const db = fs.readFileSync(path.join(fwDir, 'firmware.sqlite'));
     expect(db.includes(Buffer.from(key.toString('base64')))).toBe(false);
-    const b = open(dir);
+    const b = await open(dir);
     expect(b.tokenSecret.equals(key)).toBe(true);
     await b.close();
   });
@@ -44,13 +44,13 @@ describe('firmware download-token key at rest', () => {
     const dir = dataDir();
     fs.mkdirSync(path.join(dir, 'firmware'), { recursive: true, mode: 0o700 });
     const dbFile = path.join(dir, 'firmware', 'firmware.sqlite');
-    new FirmwareRepository(dbFile).close();
+    await new SqliteFirmwareRepository(dbFile).close();
     const legacy = Buffer.alloc(32, 9);
     const raw = new Database(dbFile);
     raw.prepare("INSERT INTO settings (key, value) VALUES ('download-token-secret', ?)").run(legacy.toString('base64'));
     raw.close();
     const issuedBefore = issueDownloadToken(legacy, 'dev-1', 'fw-1', Date.now());
-    const m = open(dir);
+    const m = await open(dir);
     expect(m.tokenSecret.equals(legacy)).toBe(true);
     expect(checkDownloadToken(m.tokenSecret, issuedBefore, 'dev-1', 'fw-1', Date.now())).toBeUndefined();
     await m.close();

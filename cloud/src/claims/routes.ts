@@ -55,24 +55,24 @@ export const claimRoutes: FastifyPluginAsyncTypebox<{ claims: ClaimService }> = 
 
   fastify.get('/claims', {
     schema: { tags, summary: 'List claims', security: adminSecurity, response: { 200: Type.Object({ items: Type.Array(View) }), ...errorResponses(401, 429) } },
-  }, async () => ({ items: svc.list().map((r) => toView(r, svc.nowIso())) }));
+  }, async () => ({ items: (await svc.list()).map((r) => toView(r, svc.nowIso())) }));
 
   fastify.get('/claims/refusals', {
     schema: { tags, summary: 'Refused claim uses across all claims, newest first (reused serial, over count, expired, revoked…)', security: adminSecurity,
       querystring: Limit, response: { 200: Type.Object({ items: Type.Array(Event), counts: Type.Record(Type.String(), Type.Integer()) }), ...errorResponses(400, 401, 429) } },
-  }, async (req) => ({ items: svc.events({ refusedOnly: true, limit: req.query.limit ?? 100 }), counts: { ...svc.refused } }));
+  }, async (req) => ({ items: await svc.events({ refusedOnly: true, limit: req.query.limit ?? 100 }), counts: { ...svc.refused } }));
 
   fastify.get('/claims/:id', {
     schema: { tags, summary: 'One claim, the serials that used it and its audit trail', security: adminSecurity, params: Params, querystring: Limit,
       response: { 200: Type.Object({ claim: View, uses: Type.Array(Use), events: Type.Array(Event) }), ...errorResponses(400, 401, 404, 429) } },
   }, async (req) => ({
-    claim: toView(svc.get(req.params.id), svc.nowIso()), uses: svc.uses(req.params.id), events: svc.events({ claimId: req.params.id, limit: req.query.limit ?? 100 }),
+    claim: toView(await svc.get(req.params.id), svc.nowIso()), uses: await svc.uses(req.params.id), events: await svc.events({ claimId: req.params.id, limit: req.query.limit ?? 100 }),
   }));
 
   fastify.post('/claims/:id/revoke', {
     schema: { tags, summary: 'Revoke a claim: no more exchanges or claim logins (provisioned devices keep their identity)', security: adminSecurity,
       params: Params, response: { 200: View, ...errorResponses(400, 401, 404, 429) } },
-  }, async (req) => toView(svc.revoke(req.params.id, actor), svc.nowIso()));
+  }, async (req) => toView(await svc.revoke(req.params.id, actor), svc.nowIso()));
 };
 
 /** The broker's side (broker token): `claim-auth` at CONNECT of a `claim:<id>` login, and

@@ -72,22 +72,22 @@ export class ClaimService {
     return this.#now();
   }
 
-  list(): ClaimRecord[] {
+  list(): Promise<ClaimRecord[]> {
     return this.o.store.list();
   }
 
-  get(id: string): ClaimRecord {
-    const r = isClaimId(id) ? this.o.store.get(id) : undefined;
+  async get(id: string): Promise<ClaimRecord> {
+    const r = isClaimId(id) ? await this.o.store.get(id) : undefined;
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `claim "${id}" does not exist`);
     return r;
   }
 
-  uses(id: string): ClaimUse[] {
-    return this.o.store.uses(this.get(id).id);
+  async uses(id: string): Promise<ClaimUse[]> {
+    return this.o.store.uses((await this.get(id)).id);
   }
 
-  events(q: { claimId?: string; refusedOnly?: boolean; limit: number }): ClaimEvent[] {
-    if (q.claimId !== undefined) this.get(q.claimId);
+  async events(q: { claimId?: string; refusedOnly?: boolean; limit: number }): Promise<ClaimEvent[]> {
+    if (q.claimId !== undefined) await this.get(q.claimId);
     return this.o.store.events({ ...(q.claimId !== undefined ? { claimId: q.claimId } : {}), ...(q.refusedOnly ? { action: REFUSED_ACTION } : {}), limit: q.limit });
   }
 
@@ -108,17 +108,17 @@ export class ClaimService {
       revokedAt: null, description: input.description ?? null, createdAt: new Date(now).toISOString(),
     };
     const secret = generateSecret();
-    if (!this.o.store.insert(record, await hashSecret(secret))) throw new CloudError(CloudErrorCode.Duplicate, `claim "${input.id}" already exists`);
-    this.o.store.event(record.createdAt, record.id, actor, 'claim.create', null, `kind=${record.kind} site=${record.site} count=${record.maxCount} expires=${record.expiresAt}`);
+    if (!(await this.o.store.insert(record, await hashSecret(secret)))) throw new CloudError(CloudErrorCode.Duplicate, `claim "${input.id}" already exists`);
+    await this.o.store.event(record.createdAt, record.id, actor, 'claim.create', null, `kind=${record.kind} site=${record.site} count=${record.maxCount} expires=${record.expiresAt}`);
     this.o.logger.info({ claimId: record.id, kind: record.kind, site: record.site, count: record.maxCount, expiresAt: record.expiresAt }, 'claim created');
     return { record, secret };
   }
 
-  revoke(id: string, actor: string): ClaimRecord {
-    const before = this.get(id);
-    const r = this.o.store.revoke(before.id, this.#now()) ?? before;
+  async revoke(id: string, actor: string): Promise<ClaimRecord> {
+    const before = await this.get(id);
+    const r = (await this.o.store.revoke(before.id, this.#now())) ?? before;
     if (before.revokedAt === null) {
-      this.o.store.event(r.revokedAt ?? this.#now(), r.id, actor, 'claim.revoke', null, `used ${r.usedCount} of ${r.maxCount}`);
+      await this.o.store.event(r.revokedAt ?? this.#now(), r.id, actor, 'claim.revoke', null, `used ${r.usedCount} of ${r.maxCount}`);
       this.o.logger.info({ claimId: r.id }, 'claim revoked');
     }
     // Also when it was revoked already: a repeated revoke repairs a push the broker missed.
@@ -129,7 +129,7 @@ export class ClaimService {
   /** The claim login: right secret (timing-safe; unknown ids pay a scrypt against a decoy),
    * neither revoked nor expired. Whether a slot is left is the exchange's question. */
   async authenticate(claimId: string, secret: string, serial: string | undefined, via: string): Promise<ClaimAuth> {
-    const found = isClaimId(claimId) ? this.o.store.withHash(claimId) : undefined;
+    const found = isClaimId(claimId) ? await this.o.store.withHash(claimId) : undefined;
     const ok = await verifySecret(secret, found?.hash ?? (await this.#decoy));
     if (!found || !ok) {
       this.refused[ClaimRefusal.BadCredentials] = (this.refused[ClaimRefusal.BadCredentials] ?? 0) + 1;
@@ -139,7 +139,7 @@ export class ClaimService {
     const c = found.record;
     const reason = c.revokedAt !== null ? ClaimRefusal.Revoked : c.expiresAt <= this.#now() ? ClaimRefusal.Expired : undefined;
     if (reason) {
-      this.#refuse(c.id, serial ?? null, reason, `claim ${reason}`, via);
+      await this.#refuse(c.id, serial ?? null, reason, `claim ${reason}`, via);
       return { ok: false, reason };
     }
     return { ok: true, claim: { id: c.id, kind: c.kind, site: c.site } };
@@ -156,7 +156,7 @@ export class ClaimService {
     if (csr !== undefined && !this.o.certs) return this.#refuse(claimId, serial, ClaimRefusal.NoCertificates, 'this cloud has no device CA; send no CSR to get a secret', via);
     const secret = generateSecret();
     // Slow work first (scrypt, the CSR's signature) so the reservation below is one
-    // synchronous transaction; a certificate made for a refused request is never stored,
+    // transaction; a certificate made for a refused request is never stored,
     // and an unstored certificate cannot log in (device-cert-auth).
     const secretHash = await hashSecret(secret);
     let issued: Awaited<ReturnType<DeviceCertsModule['ca']['issue']>> | undefined;
@@ -168,24 +168,24 @@ export class ClaimService {
       }
     }
     // A serial that used this claim already is refused as such by the reservation below.
-    if (!this.o.store.used(claimId, serial) && (await this.o.devices.get(serial))) return this.#refuse(claimId, serial, ClaimRefusal.DeviceExists, `a device "${serial}" is already registered`, via);
+    if (!(await this.o.store.used(claimId, serial)) && (await this.o.devices.get(serial))) return this.#refuse(claimId, serial, ClaimRefusal.DeviceExists, `a device "${serial}" is already registered`, via);
     const now = this.#now();
-    const r = this.o.store.reserve(claimId, serial, serial, via, now);
+    const r = await this.o.store.reserve(claimId, serial, serial, via, now);
     if (!r.ok) return this.#refuse(r.claim ? claimId : null, serial, r.reason, refusalMessage(r.reason, r.claim), via);
     const c = r.claim;
     try {
       await this.o.devices.create({ id: serial, site: c.site, kind: c.kind, secretHash });
     } catch (err) {
-      this.o.store.release(claimId, serial);
+      await this.o.store.release(claimId, serial);
       if (err instanceof CloudError && err.code === CloudErrorCode.Duplicate) {
         return this.#refuse(claimId, serial, ClaimRefusal.DeviceExists, `a device "${serial}" is already registered`, via);
       }
       throw err;
     }
     if (issued && this.o.certs) {
-      this.o.certs.store.add({ fingerprint: issued.fingerprint, deviceId: serial, serial: issued.serial, notAfter: issued.notAfter, issuedAt: now });
+      await this.o.certs.store.add({ fingerprint: issued.fingerprint, deviceId: serial, serial: issued.serial, notAfter: issued.notAfter, issuedAt: now });
     }
-    this.o.store.event(now, claimId, `device:${serial}`, 'claim.exchange', serial, `via=${via} ${issued ? `certificate=${issued.fingerprint}` : 'secret'} used ${c.usedCount} of ${c.maxCount}`);
+    await this.o.store.event(now, claimId, `device:${serial}`, 'claim.exchange', serial, `via=${via} ${issued ? `certificate=${issued.fingerprint}` : 'secret'} used ${c.usedCount} of ${c.maxCount}`);
     this.o.logger.info({ claimId, deviceId: serial, site: c.site, kind: c.kind, via, credential: issued ? 'certificate' : 'secret' }, 'device provisioned by claim');
     const device = { id: serial, site: c.site, kind: c.kind };
     return issued && this.o.certs
@@ -209,11 +209,11 @@ export class ClaimService {
     return true;
   }
 
-  #refuse(claimId: string | null, serial: string | null, reason: ClaimRefusal, message: string, via: string): ProvisionResponse {
+  async #refuse(claimId: string | null, serial: string | null, reason: ClaimRefusal, message: string, via: string): Promise<ProvisionResponse> {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1;
     if (claimId !== null && isClaimId(claimId) && reason !== ClaimRefusal.RateLimited) {
       // rate-limited attempts are counted, not each audited: that is what the limit is for
-      if (this.o.store.get(claimId)) this.o.store.event(this.#now(), claimId, serial ? `device:${serial}` : 'device', REFUSED_ACTION, serial, `${reason} via=${via}: ${message}`);
+      if (await this.o.store.get(claimId)) await this.o.store.event(this.#now(), claimId, serial ? `device:${serial}` : 'device', REFUSED_ACTION, serial, `${reason} via=${via}: ${message}`);
     }
     this.o.logger.warn({ claimId, serial, reason, via }, `claim refused: ${message}`);
     return { ok: false, reason, message };

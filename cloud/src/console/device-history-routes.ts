@@ -95,14 +95,14 @@ const deviceHistoryRoutes: FastifyPluginAsyncTypebox<DeviceHistoryOptions> = asy
       edgeAvailable = false;
     }
     const m = opts.firmware;
-    const campaigns = m ? m.repo.listCampaigns().flatMap((c) => {
-      const r = m.repo.rollout(c.id, id);
+    const campaigns = m ? (await Promise.all((await m.repo.listCampaigns()).map(async (c) => {
+      const r = await m.repo.rollout(c.id, id);
       if (!r) return [];
       return [{
-        campaignId: c.id, firmwareId: c.firmwareId, version: m.repo.getFirmware(c.firmwareId)?.version ?? null, status: r.status,
+        campaignId: c.id, firmwareId: c.firmwareId, version: (await m.repo.getFirmware(c.firmwareId))?.version ?? null, status: r.status,
         reason: r.reason, installedAt: r.installedAt, finishedAt: r.finishedAt ?? null,
       }];
-    }).reverse() : [];
+    }))).flat().reverse() : [];
     return { deviceId: id, current: device.firmwareVersion, versions, campaigns, edgeAvailable };
   });
 };

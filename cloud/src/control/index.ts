@@ -5,7 +5,9 @@ import {
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import type { MqttTransport } from '../mqtt-link.js';
 import { CommandService } from './commands.js';
-import { ControlStore } from './store.js';
+import type { DbTarget } from '../db/target.js';
+import { PgControlStore } from './pg-control-store.js';
+import { SqliteControlStore, type ControlStore } from './store.js';
 import { TwinService } from './twins.js';
 
 export { default as controlRoutes } from './routes.js';
@@ -13,8 +15,8 @@ export { CommandService } from './commands.js';
 export { TwinService, StaleVersionError } from './twins.js';
 
 export interface ControlOptions {
-  /** SQLite file (`<dataDir>/control.sqlite`) or ':memory:' */
-  file: string;
+  /** `<dataDir>/control.sqlite` (or ':memory:'), or the `control` schema in PostgreSQL */
+  db: DbTarget;
   devices: DeviceRepository;
   mqtt: MqttTransport;
   logger: Logger;
@@ -37,8 +39,13 @@ export interface ControlModule {
   /** Feed one MQTT message (any channel). Never throws. */
   handle(topic: string, payload: Uint8Array): void;
   /** Subscribes and re-arms durable timers; call once the HTTP side is up. */
-  start(): void;
-  close(): void;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The twin and command store on `target`. */
+export function openControlStore(target: DbTarget): Promise<ControlStore> {
+  return target.kind === 'sqlite' ? Promise.resolve(new SqliteControlStore(target.file)) : PgControlStore.open(target.db);
 }
 
 /**
@@ -47,9 +54,9 @@ export interface ControlModule {
  * telemetry/event subscriptions while a command awaits confirmation, presence via the
  * link's existing subscription.
  */
-export function openControl(o: ControlOptions): ControlModule {
+export async function openControl(o: ControlOptions): Promise<ControlModule> {
   const log = o.logger.child({ part: 'control' });
-  const store = new ControlStore(o.file);
+  const store = await openControlStore(o.db);
   const now = o.now ?? Date.now;
   const twins = new TwinService({ store, devices: o.devices, mqtt: o.mqtt, logger: log, now });
   const commands = new CommandService({
@@ -68,23 +75,23 @@ export function openControl(o: ControlOptions): ControlModule {
     const kindSlug = slugFromKind(addr.kind) as KindSlug;
     switch (addr.channel) {
       case Channel.CommandResult:
-        try { commands.onResult(addr, CommandResult.decode(payload)); } catch (err) { bad('cmdResult', topic, err); }
+        try { commands.onResult(addr, CommandResult.decode(payload)).catch((err: unknown) => bad('cmdResult', topic, err)); } catch (err) { bad('cmdResult', topic, err); }
         return;
       case Channel.TwinReported:
-        try { twins.onReported({ ...addr, kindSlug }, TwinReported.decode(payload)); } catch (err) { bad('twinReported', topic, err); }
+        try { twins.onReported({ ...addr, kindSlug }, TwinReported.decode(payload)).catch((err: unknown) => bad('twinReported', topic, err)); } catch (err) { bad('twinReported', topic, err); }
         return;
       case Channel.Telemetry:
-        try { commands.onObservation(addr.deviceId, { type: 'telemetry', msg: Telemetry.decode(payload) }); } catch (err) { bad('telemetry', topic, err); }
+        try { commands.onObservation(addr.deviceId, { type: 'telemetry', msg: Telemetry.decode(payload) }).catch((err: unknown) => log.error({ err, topic }, 'telemetry handling failed')); } catch (err) { bad('telemetry', topic, err); }
         return;
       case Channel.Event:
-        try { commands.onObservation(addr.deviceId, { type: 'event', msg: Event.decode(payload) }); } catch (err) { bad('event', topic, err); }
+        try { commands.onObservation(addr.deviceId, { type: 'event', msg: Event.decode(payload) }).catch((err: unknown) => log.error({ err, topic }, 'event handling failed')); } catch (err) { bad('event', topic, err); }
         return;
       case Channel.Presence: {
         // Malformed presence is counted by the presence listener already.
         let msg: Presence;
         try { msg = Presence.decode(payload); } catch { return; }
         if (msg.deviceId !== '' && msg.deviceId !== addr.deviceId) return;
-        try { commands.onObservation(addr.deviceId, { type: 'presence', msg }); } catch (err) { log.error({ err, topic }, 'presence handling failed'); }
+        commands.onObservation(addr.deviceId, { type: 'presence', msg }).catch((err: unknown) => log.error({ err, topic }, 'presence handling failed'));
         return;
       }
     }
@@ -95,14 +102,14 @@ export function openControl(o: ControlOptions): ControlModule {
     commands,
     handle,
     stats: () => ({ malformed: { ...malformed }, commands: { ...commands.stats }, watching: commands.watching().length }),
-    start() {
+    async start() {
       o.mqtt.subscribe(channelFilter(Channel.CommandResult), 1);
       o.mqtt.subscribe(channelFilter(Channel.TwinReported), 1);
-      commands.start();
+      await commands.start();
     },
-    close() {
-      commands.close();
-      store.close();
+    async close() {
+      await commands.close();
+      await store.close();
     },
   };
 }

@@ -37,12 +37,12 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = async (fastify, { control }) => {
   fastify.addHook('onRequest', fastify.authorizeStaff);
 
-  const view = (r: CommandRow) => ({
+  const view = async (r: CommandRow) => ({
     id: r.id, deviceId: r.device_id, name: r.name, args: JSON.parse(r.args) as Record<string, string>,
     status: r.status, message: r.message, output: r.output ? (JSON.parse(r.output) as Record<string, string>) : {},
     idempotencyKey: r.idempotency_key, timeoutSec: r.timeout_ms / 1000, requestedBy: r.requested_by ?? null,
     createdAt: iso(r.created_at), expiresAt: iso(r.expires_at), deadlineAt: r.deadline_at === null ? null : iso(r.deadline_at), updatedAt: iso(r.updated_at),
-    transitions: control.commands.transitionsOf(r.id).map((t) => ({ status: t.status, at: iso(t.at), message: t.message })),
+    transitions: (await control.commands.transitionsOf(r.id)).map((t) => ({ status: t.status, at: iso(t.at), message: t.message })),
   });
 
   fastify.get('/devices/:id/twin', {
@@ -91,7 +91,7 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
       response: { 200: CommandView, 201: CommandView, ...errorResponses(400, 401, 404, 409, 429) } },
   }, async (request, reply) => {
     const { row, created } = await control.commands.create(request.params.id, request.body, request.headers['idempotency-key'], actorOf(who(request)));
-    return reply.status(created ? 201 : 200).send(view(row));
+    return reply.status(created ? 201 : 200).send(await view(row));
   });
 
   fastify.get('/devices/:id/commands', {
@@ -101,8 +101,8 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
   }, async (request) => {
     if (!(await fastify.devices.get(request.params.id))) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
     const q = request.query;
-    const page = control.commands.list(request.params.id, { limit: q.limit, offset: q.offset, ...(q.status ? { status: q.status } : {}) });
-    return { items: page.items.map(view), total: page.total };
+    const page = await control.commands.list(request.params.id, { limit: q.limit, offset: q.offset, ...(q.status ? { status: q.status } : {}) });
+    return { items: await Promise.all(page.items.map(view)), total: page.total };
   });
 
   fastify.get('/commands/:id', {
@@ -113,7 +113,7 @@ const controlRoutes: FastifyPluginAsyncTypebox<{ control: ControlModule }> = asy
   }, async (request) => {
     const row = await control.commands.waitFinal(request.params.id, (request.query.wait ?? 0) * 1000);
     if (!row) throw new CloudError(CloudErrorCode.NotFound, `command "${request.params.id}" not found`);
-    return view(row);
+    return await view(row);
   });
 
   fastify.get('/control/metrics', {

@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
+import { settle } from '../db/settle.js';
+import { CloudError, CloudErrorCode } from '../errors.js';
 import type { KindSlug } from '@yulan/protos';
 import type { Settings } from './settings.js';
 
-/**
+/*
  * Twins and commands in their own SQLite file (`control.sqlite` next to the registry), so
- * control traffic never contends with the registry's presence writes. Synchronous
- * (better-sqlite3); every due time is a column, which is what makes timers durable.
+ * control traffic never contends with the registry's presence writes, or in the `control`
+ * schema in PostgreSQL; every due time is a column, which is what makes timers durable.
  */
 export const CommandStatus = {
   Queued: 'queued', Sent: 'sent', Acknowledged: 'acknowledged',
@@ -57,17 +59,77 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 
-type Patch = Partial<Pick<CommandRow, 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress'>>;
+export type Patch = Partial<Pick<CommandRow, 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress'>>;
 
-export class ControlStore {
+export type NewCommandRow = Omit<CommandRow, 'requested_by' | 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'> & { requested_by?: string | null };
+/** The columns a transition may change besides status (a fixed list: never taken from input). */
+export const PATCH_COLUMNS = ['message', 'output', 'sent_at', 'last_sent_at', 'acked_at', 'ack_seq', 'ack_device_ts', 'deadline_at', 'progress'] as const;
+
+/**
+ * Twins and commands: `control.sqlite` (SqliteControlStore) or the `control` schema in
+ * PostgreSQL (PgControlStore), where several clouds see the same device traffic. Every
+ * status change is a guarded transition, so of two clouds confirming one command from the
+ * same telemetry exactly one records it. Contract: cloud/test/control-store-contract.test.ts.
+ */
+export interface ControlStore {
+  getTwin(deviceId: string): Promise<TwinRow | undefined>;
+  /** Compare-and-set of the desired state; false when `expectedVersion` is stale. */
+  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number, by?: string | null): Promise<boolean>;
+  setReported(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): Promise<void>;
+  /** Duplicate (CloudError) when the id, or the device's idempotency key, is taken. */
+  insertCommand(row: NewCommandRow): Promise<CommandRow>;
+  getCommand(id: string): Promise<CommandRow | undefined>;
+  byIdempotencyKey(deviceId: string, key: string): Promise<CommandRow | undefined>;
+  listCommands(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): Promise<{ items: CommandRow[]; total: number }>;
+  /** Every command not yet final (the scheduler's and the confirmer's working set). */
+  activeCommands(deviceId?: string): Promise<CommandRow[]>;
+  transitions(id: string): Promise<TransitionRow[]>;
+  /** Moves a command to `to` only if it is in one of `from`, recording the transition;
+   * undefined when the guard did not match (a late result, a racing timer, another cloud). */
+  transition(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch?: Patch): Promise<CommandRow | undefined>;
+  close(): Promise<void>;
+}
+
+export class SqliteControlStore implements ControlStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
     this.db = openMigratedDb(file, MIGRATIONS, 'control');
   }
 
+  getTwin(deviceId: string): Promise<TwinRow | undefined> { return settle(() => this.getTwinSync(deviceId)); }
+  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number, by: string | null = null): Promise<boolean> {
+    return settle(() => this.setDesiredSync(deviceId, kind, expectedVersion, settings, at, by));
+  }
+  setReported(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): Promise<void> {
+    return settle(() => this.setReportedSync(deviceId, kind, appliedVersion, settings, error, at));
+  }
+  insertCommand(row: NewCommandRow): Promise<CommandRow> {
+    return settle(() => {
+      try {
+        return this.insertCommandSync(row);
+      } catch (err) {
+        if ((err as { cause?: { code?: string } }).cause?.code === 'SQLITE_CONSTRAINT_UNIQUE' || (err as { cause?: { code?: string } }).cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new CloudError(CloudErrorCode.Duplicate, `command ${row.id} or its idempotency key exists already`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+  getCommand(id: string): Promise<CommandRow | undefined> { return settle(() => this.getCommandSync(id)); }
+  byIdempotencyKey(deviceId: string, key: string): Promise<CommandRow | undefined> { return settle(() => this.byIdempotencyKeySync(deviceId, key)); }
+  listCommands(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): Promise<{ items: CommandRow[]; total: number }> {
+    return settle(() => this.listCommandsSync(deviceId, opts));
+  }
+  activeCommands(deviceId?: string): Promise<CommandRow[]> { return settle(() => this.activeCommandsSync(deviceId)); }
+  transitions(id: string): Promise<TransitionRow[]> { return settle(() => this.transitionsSync(id)); }
+  transition(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch: Patch = {}): Promise<CommandRow | undefined> {
+    return settle(() => this.transitionSync(id, from, to, at, patch));
+  }
+  close(): Promise<void> { return settle(() => { if (this.db.open) this.db.close(); }); }
+
   // ---- twins ----
-  getTwin(deviceId: string): TwinRow | undefined {
+  private getTwinSync(deviceId: string): TwinRow | undefined {
     const r = wrapDb('read twin', () => this.db.prepare('SELECT * FROM twins WHERE device_id = ?').get(deviceId)) as
       (Omit<TwinRow, 'desired' | 'reported'> & { desired: string; reported: string | null }) | undefined;
     if (!r) return undefined;
@@ -75,7 +137,7 @@ export class ControlStore {
   }
 
   /** Compare-and-set of the desired state; false when `expectedVersion` is stale. */
-  setDesired(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number, by: string | null = null): boolean {
+  private setDesiredSync(deviceId: string, kind: KindSlug, expectedVersion: number, settings: Settings, at: number, by: string | null = null): boolean {
     return wrapDb('write desired twin', () => this.db.transaction(() => {
       const cur = this.db.prepare('SELECT desired_version FROM twins WHERE device_id = ?').get(deviceId) as { desired_version: number } | undefined;
       if ((cur?.desired_version ?? 0) !== expectedVersion) return false;
@@ -87,7 +149,7 @@ export class ControlStore {
     })());
   }
 
-  setReported(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): void {
+  private setReportedSync(deviceId: string, kind: KindSlug, appliedVersion: number, settings: Settings, error: string | null, at: number): void {
     wrapDb('write reported twin', () => this.db.prepare(`INSERT INTO twins (device_id, kind, applied_version, reported, reported_error, reported_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (device_id) DO UPDATE SET applied_version = excluded.applied_version, reported = excluded.reported,
         reported_error = excluded.reported_error, reported_at = excluded.reported_at`)
@@ -95,24 +157,24 @@ export class ControlStore {
   }
 
   // ---- commands ----
-  insertCommand(row: Omit<CommandRow, 'requested_by' | 'status' | 'message' | 'output' | 'sent_at' | 'last_sent_at' | 'acked_at' | 'ack_seq' | 'ack_device_ts' | 'deadline_at' | 'progress' | 'updated_at'> & { requested_by?: string | null }): CommandRow {
+  private insertCommandSync(row: NewCommandRow): CommandRow {
     return wrapDb('insert command', () => this.db.transaction(() => {
       this.db.prepare(`INSERT INTO commands (id, device_id, site, kind, name, args, status, idempotency_key, timeout_ms, created_at, expires_at, updated_at, requested_by)
         VALUES (@id, @device_id, @site, @kind, @name, @args, 'queued', @idempotency_key, @timeout_ms, @created_at, @expires_at, @created_at, @requested_by)`).run({ ...row, requested_by: row.requested_by ?? null });
       this.db.prepare(`INSERT INTO command_transitions (command_id, n, status, at) VALUES (?, 0, 'queued', ?)`).run(row.id, row.created_at);
-      return this.getCommand(row.id)!;
+      return this.getCommandSync(row.id)!;
     })());
   }
 
-  getCommand(id: string): CommandRow | undefined {
+  private getCommandSync(id: string): CommandRow | undefined {
     return wrapDb('read command', () => this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as CommandRow | undefined);
   }
 
-  byIdempotencyKey(deviceId: string, key: string): CommandRow | undefined {
+  private byIdempotencyKeySync(deviceId: string, key: string): CommandRow | undefined {
     return wrapDb('read command', () => this.db.prepare('SELECT * FROM commands WHERE device_id = ? AND idempotency_key = ?').get(deviceId, key) as CommandRow | undefined);
   }
 
-  listCommands(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): { items: CommandRow[]; total: number } {
+  private listCommandsSync(deviceId: string, opts: { status?: CommandStatus; limit: number; offset: number }): { items: CommandRow[]; total: number } {
     const where = opts.status ? 'device_id = ? AND status = ?' : 'device_id = ?';
     const params: unknown[] = opts.status ? [deviceId, opts.status] : [deviceId];
     return wrapDb('list commands', () => ({
@@ -122,13 +184,13 @@ export class ControlStore {
   }
 
   /** Every command not yet final (the scheduler's and the confirmer's working set). */
-  activeCommands(deviceId?: string): CommandRow[] {
+  private activeCommandsSync(deviceId?: string): CommandRow[] {
     return wrapDb('list active commands', () => (deviceId
       ? this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') AND device_id = ? ORDER BY created_at`).all(deviceId)
       : this.db.prepare(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acknowledged') ORDER BY created_at`).all()) as CommandRow[]);
   }
 
-  transitions(id: string): TransitionRow[] {
+  private transitionsSync(id: string): TransitionRow[] {
     return wrapDb('read transitions', () => this.db.prepare('SELECT status, at, message FROM command_transitions WHERE command_id = ? ORDER BY n').all(id) as TransitionRow[]);
   }
 
@@ -137,9 +199,9 @@ export class ControlStore {
    * a racing timer can never move a final command), recording the transition.
    * @returns the updated row, or undefined when the guard did not match
    */
-  transition(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch: Patch = {}): CommandRow | undefined {
+  private transitionSync(id: string, from: readonly CommandStatus[], to: CommandStatus, at: number, patch: Patch = {}): CommandRow | undefined {
     return wrapDb('update command', () => this.db.transaction(() => {
-      const cur = this.getCommand(id);
+      const cur = this.getCommandSync(id);
       if (!cur || !from.includes(cur.status)) return undefined;
       const next = { ...cur, ...patch, status: to, updated_at: at };
       this.db.prepare(`UPDATE commands SET status = @status, message = @message, output = @output, sent_at = @sent_at, last_sent_at = @last_sent_at,
@@ -151,9 +213,5 @@ export class ControlStore {
       }
       return next;
     })());
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 }

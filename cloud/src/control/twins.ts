@@ -54,37 +54,37 @@ export class TwinService {
 
   async get(deviceId: string): Promise<TwinView> {
     const d = await this.device(deviceId);
-    return this.view(d.id, d.kind, this.o.store.getTwin(d.id));
+    return this.view(d.id, d.kind, await this.o.store.getTwin(d.id));
   }
 
   /** Merge-patches the desired settings, bumps the version and publishes it retained. */
   async setDesired(deviceId: string, patch: Record<string, unknown>, expectedVersion?: number, by?: string): Promise<{ twin: TwinView; published: boolean }> {
     const d = await this.device(deviceId);
-    const cur = this.o.store.getTwin(d.id);
+    const cur = await this.o.store.getTwin(d.id);
     const curVersion = cur?.desired_version ?? 0;
     if (expectedVersion !== undefined && expectedVersion !== curVersion) throw new StaleVersionError(d.id, expectedVersion, curVersion);
     const next = mergeSettings(d.kind, cur?.desired ?? {}, patch);
     const now = this.o.now();
     // Compare-and-set: a concurrent writer between our read and this write loses cleanly.
-    if (!this.o.store.setDesired(d.id, d.kind, curVersion, next, now, by ?? null)) {
-      throw new StaleVersionError(d.id, curVersion, this.o.store.getTwin(d.id)?.desired_version ?? 0);
+    if (!(await this.o.store.setDesired(d.id, d.kind, curVersion, next, now, by ?? null))) {
+      throw new StaleVersionError(d.id, curVersion, (await this.o.store.getTwin(d.id))?.desired_version ?? 0);
     }
-    const row = this.o.store.getTwin(d.id)!;
+    const row = (await this.o.store.getTwin(d.id))!;
     this.o.logger.info({ deviceId: d.id, version: row.desired_version, actor: by }, 'desired twin updated');
     const published = await this.publish(d.site, d.kind, row);
     return { twin: this.view(d.id, d.kind, row), published };
   }
 
   /** A TwinReported from the device (topic vouched for by the broker ACL). */
-  onReported(addr: DeviceAddress & { kindSlug: KindSlug }, msg: TwinReported): void {
+  async onReported(addr: DeviceAddress & { kindSlug: KindSlug }, msg: TwinReported): Promise<void> {
     const settings = fromProtoSettings(addr.kindSlug, msg.settings);
     if (!settings) throw new CloudError(CloudErrorCode.Validation, `settings of another kind (${msg.settings?.kind ?? '?'})`);
     if (msg.header && msg.header.deviceId !== '' && msg.header.deviceId !== addr.deviceId) {
       throw new CloudError(CloudErrorCode.Validation, `header names device "${msg.header.deviceId}"`);
     }
     const now = this.o.now();
-    this.o.store.setReported(addr.deviceId, addr.kindSlug, msg.appliedVersion, settings, msg.error === '' ? null : msg.error, now);
-    const row = this.o.store.getTwin(addr.deviceId);
+    await this.o.store.setReported(addr.deviceId, addr.kindSlug, msg.appliedVersion, settings, msg.error === '' ? null : msg.error, now);
+    const row = await this.o.store.getTwin(addr.deviceId);
     // A device behind the desired version without an error missed the retained message
     // (e.g. a broker restart lost it): publish it again, rate-limited per device.
     if (row && msg.error === '' && msg.appliedVersion < row.desired_version

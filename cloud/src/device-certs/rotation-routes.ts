@@ -30,7 +30,7 @@ export const certRotateRoute: FastifyPluginAsyncTypebox<{ certs: DeviceCertsModu
     const d = await fastify.devices.get(request.params.id);
     if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
     const r = await rotateCert(certs, {
-      deviceId: d.id, csr: request.body.csr, from: certs.store.usable(d.id).map((c) => c.fingerprint), log: request.log,
+      deviceId: d.id, csr: request.body.csr, from: (await certs.store.usable(d.id)).map((c) => c.fingerprint), log: request.log,
       ...(request.body.days !== undefined ? { days: request.body.days } : {}),
       ...(request.body.graceHours !== undefined ? { graceMs: request.body.graceHours * 3_600_000 } : {}),
     });
@@ -53,7 +53,7 @@ export const certRotateInternalRoute: FastifyPluginAsyncTypebox<{ certs: DeviceC
     config: { rateLimit: false },
   }, async (request, reply) => {
     const { deviceId, fingerprint, csr } = request.body;
-    const cert = isValidId(deviceId) ? certs.store.active(deviceId, fingerprint) : undefined;
+    const cert = isValidId(deviceId) ? await certs.store.active(deviceId, fingerprint) : undefined;
     const device = cert ? await fastify.devices.get(deviceId) : undefined;
     if (!cert || !device) {
       request.log.warn({ deviceId: isValidId(deviceId) ? deviceId : '(malformed)', fingerprint }, 'certificate rotation refused: not the device\'s valid certificate');

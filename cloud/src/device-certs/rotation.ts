@@ -25,7 +25,7 @@ export async function rotateCert(certs: DeviceCertsModule, o: {
   const now = o.now ?? new Date();
   const issued = await certs.ca.issue(o.deviceId, o.csr, o.days ?? certs.defaultDays, now);
   const retireAt = new Date(now.getTime() + (o.graceMs ?? certs.rotationGraceMs)).toISOString();
-  const dropped = certs.store.addSuccessor({ fingerprint: issued.fingerprint, deviceId: o.deviceId, serial: issued.serial, notAfter: issued.notAfter, issuedAt: now.toISOString() }, o.from, retireAt);
+  const dropped = await certs.store.addSuccessor({ fingerprint: issued.fingerprint, deviceId: o.deviceId, serial: issued.serial, notAfter: issued.notAfter, issuedAt: now.toISOString() }, o.from, retireAt);
   o.log.info({ deviceId: o.deviceId, serial: issued.serial, replaces: o.from, retireAt, droppedUnused: dropped }, 'device certificate rotated');
   // Never used, so no session holds them; the push only spares the broker a cloud lookup.
   for (const fp of dropped) void push(certs, fp, o.log);
@@ -34,8 +34,8 @@ export async function rotateCert(certs: DeviceCertsModule, o: {
 
 /** A login by certificate succeeded: the first one with a rotated certificate retires its
  * predecessors, and the broker is told (a session still holding one is cut). */
-export function retireOnFirstUse(certs: DeviceCertsModule, deviceId: string, fingerprint: string, log: FastifyBaseLogger): void {
-  const retired = certs.store.markUsed(fingerprint);
+export async function retireOnFirstUse(certs: DeviceCertsModule, deviceId: string, fingerprint: string, log: FastifyBaseLogger): Promise<void> {
+  const retired = await certs.store.markUsed(fingerprint);
   if (retired.length === 0) return;
   log.info({ deviceId, fingerprint, retired }, 'rotated device certificate first used: its predecessors are retired');
   for (const fp of retired) void push(certs, fp, log);

@@ -36,14 +36,14 @@ export const deviceCertRoutes: FastifyPluginAsyncTypebox<{ certs: DeviceCertsMod
     const d = await fastify.devices.get(request.params.id);
     if (!d) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" is not registered`);
     const issued = await certs.ca.issue(d.id, request.body.csr, request.body.days ?? certs.defaultDays);
-    certs.store.add({ fingerprint: issued.fingerprint, deviceId: d.id, serial: issued.serial, notAfter: issued.notAfter, issuedAt: new Date().toISOString() });
+    await certs.store.add({ fingerprint: issued.fingerprint, deviceId: d.id, serial: issued.serial, notAfter: issued.notAfter, issuedAt: new Date().toISOString() });
     request.log.info({ deviceId: d.id, serial: issued.serial, notAfter: issued.notAfter }, 'device certificate issued');
     return reply.status(201).send({ certificate: issued.certificatePem, caCertificate: certs.ca.certPem, fingerprint: issued.fingerprint, serial: issued.serial, notAfter: issued.notAfter });
   });
 
   fastify.get('/devices/:id/certificates', {
     schema: { tags: ['devices'], security: adminSecurity, params: DeviceParams, summary: 'A device\'s certificates with their status (active, retiring, retired, revoked, expired)', response: { 200: Type.Object({ items: Type.Array(CertView) }), ...errorResponses(400, 401, 403, 429) } },
-  }, async (request) => ({ items: certs.store.list(request.params.id).map(({ deviceId: _d, ...r }) => ({ ...r, status: certStatus({ deviceId: _d, ...r }) })) }));
+  }, async (request) => ({ items: (await certs.store.list(request.params.id)).map(({ deviceId: _d, ...r }) => ({ ...r, status: certStatus({ deviceId: _d, ...r }) })) }));
 
   await fastify.register(certRotateRoute, { certs });
 
@@ -55,7 +55,7 @@ export const deviceCertRoutes: FastifyPluginAsyncTypebox<{ certs: DeviceCertsMod
       response: { 200: Type.Object({ revoked: Type.Array(Type.String()), push: Type.Union([Type.Literal('published'), Type.Literal('pending')]) }), ...errorResponses(400, 401, 403, 404, 429) },
     },
   }, async (request) => {
-    const revoked = certs.store.revoke(request.params.id, new Date().toISOString(), request.body?.fingerprint);
+    const revoked = await certs.store.revoke(request.params.id, new Date().toISOString(), request.body?.fingerprint);
     if (revoked.length === 0) throw new CloudError(CloudErrorCode.NotFound, `device "${request.params.id}" has no such unrevoked certificate`);
     let push: 'published' | 'pending' = 'published';
     for (const r of revoked) {
@@ -88,14 +88,14 @@ export const deviceCertAuthRoute: FastifyPluginAsyncTypebox<{ certs: DeviceCerts
     config: { rateLimit: false },
   }, async (request, reply) => {
     const { deviceId, fingerprint } = request.body;
-    const cert = isValidId(deviceId) ? certs.store.active(deviceId, fingerprint) : undefined;
+    const cert = isValidId(deviceId) ? await certs.store.active(deviceId, fingerprint) : undefined;
     const device = cert ? await fastify.devices.get(deviceId) : undefined;
     if (!cert || !device) {
       request.log.info({ deviceId: isValidId(deviceId) ? deviceId : '(malformed)' }, 'device certificate login refused');
       return reply.status(401).send({ ok: false, reason: 'bad-credentials' });
     }
     if (device.status === 'disabled') return reply.status(403).send({ ok: false, reason: 'disabled' });
-    retireOnFirstUse(certs, deviceId, fingerprint, request.log);
+    await retireOnFirstUse(certs, deviceId, fingerprint, request.log);
     return reply.status(200).send({ ok: true, device: { id: device.id, site: device.site, kind: device.kind } });
   });
 };

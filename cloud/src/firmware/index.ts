@@ -4,7 +4,10 @@ import type { DeviceRepository } from '../repositories/device-repository.js';
 import { ImageStore } from './images.js';
 import { loadTrustedKeys, type TrustedKeys } from './keys.js';
 import type { FirmwareMqtt } from './mqtt.js';
-import { FirmwareRepository } from './repository.js';
+import type { DbTarget } from '../db/target.js';
+import { openLease } from '../db/lease.js';
+import { PgFirmwareRepository } from './pg-firmware-repository.js';
+import { SqliteFirmwareRepository, type FirmwareRepository } from './repository.js';
 import { loadOrCreateTokenKey } from './token-key.js';
 import { CampaignRunner } from './runner.js';
 
@@ -14,8 +17,10 @@ export { default as firmwarePlugin } from './routes.js';
 export * from './engine.js';
 
 export interface OpenFirmwareOptions {
-  /** the cloud data dir; the module uses `<dataDir>/firmware/` (firmware.sqlite, images/) */
+  /** the cloud data dir; the module uses `<dataDir>/firmware/` (images/, the token key) */
   dataDir: string;
+  /** where metadata, campaigns and rollouts live: PostgreSQL, or by default `<dataDir>/firmware/firmware.sqlite` */
+  db?: DbTarget;
   /** YULAN_FIRMWARE_KEYS; read and validated here (ConfigError on a bad file) */
   keysFile?: string;
   /** keys given directly (tests); wins over keysFile */
@@ -44,15 +49,24 @@ export interface FirmwareModule {
 }
 
 /** Firmware images, signing keys, download tokens and staged campaigns (docs/control.md §2). */
-export function openFirmware(opts: OpenFirmwareOptions): FirmwareModule {
+/** The firmware repository on `target`. */
+export function openFirmwareRepository(target: DbTarget): Promise<FirmwareRepository> {
+  return target.kind === 'sqlite' ? Promise.resolve(new SqliteFirmwareRepository(target.file)) : PgFirmwareRepository.open(target.db);
+}
+
+export async function openFirmware(opts: OpenFirmwareOptions): Promise<FirmwareModule> {
   const keys = opts.keys ?? (opts.keysFile !== undefined ? loadTrustedKeys(opts.keysFile) : null);
   const dir = join(opts.dataDir, 'firmware');
-  const repo = new FirmwareRepository(join(dir, 'firmware.sqlite'));
+  const target: DbTarget = opts.db ?? { kind: 'sqlite', file: join(dir, 'firmware.sqlite') };
+  const repo = await openFirmwareRepository(target);
   const now = opts.now ?? Date.now;
   const log = opts.logger.child({ part: 'firmware' });
   if (!keys) log.info('YULAN_FIRMWARE_KEYS not set: firmware uploads are refused until trusted keys are configured');
-  const tokenSecret = loadOrCreateTokenKey(dir, repo);
+  const tokenSecret = await loadOrCreateTokenKey(dir, repo);
+  // One cloud at a time runs the campaigns (always this one on SQLite).
+  const lease = openLease(target, 'firmware-campaigns', { logger: log });
   const runner = new CampaignRunner({
+    lease,
     repo, devices: opts.devices, mqtt: opts.mqtt, tokenSecret, baseUrl: opts.baseUrl, logger: log, now,
     ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
   });
@@ -64,7 +78,7 @@ export function openFirmware(opts: OpenFirmwareOptions): FirmwareModule {
       if (closed) return;
       closed = true;
       await runner.stop();
-      repo.close();
+      await repo.close();
     },
   };
 }

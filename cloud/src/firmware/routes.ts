@@ -73,8 +73,8 @@ const deviceView = (d: DeviceRollout) => ({
   online: d.lastOnline ?? null, sentAt: iso(d.sentAt), installedAt: iso(d.installedAt), finishedAt: iso(d.finishedAt), lastTelemetryAt: iso(d.lastTelemetryAt),
 });
 
-export function campaignView(m: FirmwareModule, c: CampaignRecord) {
-  const rollouts = m.repo.rollouts(c.id);
+export async function campaignView(m: FirmwareModule, c: CampaignRecord) {
+  const rollouts = await m.repo.rollouts(c.id);
   const counts = Object.fromEntries(Object.values(RolloutStatus).map((s) => [s, 0])) as Record<string, number>;
   for (const d of rollouts) counts[d.status] = (counts[d.status] ?? 0) + 1;
   return {
@@ -115,7 +115,7 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
       const h = request.headers as Record<string, unknown>;
       const body = Buffer.isBuffer(request.body) ? request.body : undefined;
       const size = param(q, h, 'size');
-      const rec = uploadFirmware(m, {
+      const rec = await uploadFirmware(m, {
         version: param(q, h, 'version'), kind: param(q, h, 'kind'), keyId: param(q, h, 'key_id'), signature: param(q, h, 'signature'),
         ...(size !== undefined ? { size } : {}),
       } as Parameters<typeof uploadFirmware>[1], body);
@@ -126,12 +126,12 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
       schema: { tags: ['firmware'], security: adminSecurity, summary: 'List firmware images',
         querystring: Type.Object({ kind: Type.Optional(KindSlugSchema) }),
         response: { 200: Type.Object({ items: Type.Array(FirmwareView) }), ...errorResponses(400, 401, 429) } },
-    }, async (request) => ({ items: m.repo.listFirmware(request.query.kind).map(view) }));
+    }, async (request) => ({ items: (await m.repo.listFirmware(request.query.kind)).map(view) }));
     admin.get('/firmware/:id', {
       schema: { tags: ['firmware'], security: adminSecurity, summary: 'One firmware image', params: FwParams,
         response: { 200: FirmwareView, ...errorResponses(401, 404, 429) } },
     }, async (request) => {
-      const f = m.repo.getFirmware(request.params.id);
+      const f = await m.repo.getFirmware(request.params.id);
       if (!f) throw new CloudError(CloudErrorCode.NotFound, `firmware "${request.params.id}" not found`);
       return view(f);
     });
@@ -143,17 +143,17 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
       const c = await createCampaign(m, request.body);
       request.log.info({ campaign: c.id, firmware: c.firmwareId }, 'campaign created');
       void m.runner.tick();
-      return reply.status(201).send(campaignView(m, c));
+      return reply.status(201).send(await campaignView(m, c));
     });
     admin.get('/campaigns', {
       schema: { tags: ['firmware'], security: adminSecurity, summary: 'List campaigns',
         response: { 200: Type.Object({ items: Type.Array(CampaignView) }), ...errorResponses(401, 429) } },
-    }, async () => ({ items: m.repo.listCampaigns().map((c) => campaignView(m, c)) }));
+    }, async () => ({ items: await Promise.all((await m.repo.listCampaigns()).map((c) => campaignView(m, c))) }));
     admin.get('/campaigns/:id', {
       schema: { tags: ['firmware'], security: adminSecurity, summary: 'Stage, per-device status counts and failures', params: FwParams,
         response: { 200: CampaignView, ...errorResponses(401, 404, 429) } },
     }, async (request) => {
-      const c = m.repo.getCampaign(request.params.id);
+      const c = await m.repo.getCampaign(request.params.id);
       if (!c) throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
       return campaignView(m, c);
     });
@@ -168,14 +168,14 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
         }),
         response: { 200: DeviceList, ...errorResponses(400, 401, 404, 429) } },
     }, async (request) => {
-      const c = m.repo.getCampaign(request.params.id);
+      const c = await m.repo.getCampaign(request.params.id);
       if (!c) throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
       const q = request.query;
       const statuses = q.status?.split(',').map((x) => x.trim()).filter(Boolean);
       const known = new Set<string>(Object.values(RolloutStatus));
       const unknown = statuses?.find((x) => !known.has(x));
       if (unknown) throw new CloudError(CloudErrorCode.Validation, `unknown status "${unknown}"; known: ${[...known].join(', ')}`);
-      const all = m.repo.rollouts(c.id).filter((d) => (!statuses || statuses.includes(d.status))
+      const all = (await m.repo.rollouts(c.id)).filter((d) => (!statuses || statuses.includes(d.status))
         && (q.stage === undefined || d.stage + 1 === q.stage) && (q.device === undefined || d.deviceId.startsWith(q.device)));
       const offset = q.offset ?? 0;
       return { total: all.length, items: all.slice(offset, offset + (q.limit ?? 100)).map(deviceView) };
@@ -189,7 +189,7 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
         if (problem === 'not found') throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
         if (problem) throw new CloudError(CloudErrorCode.Conflict, `cannot ${action}: ${problem}`);
         void m.runner.tick();
-        return campaignView(m, m.repo.getCampaign(request.params.id) as CampaignRecord);
+        return campaignView(m, (await m.repo.getCampaign(request.params.id)) as CampaignRecord);
       });
     }
   });
@@ -202,7 +202,7 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
   }, async (request, reply) => {
     const { device, token } = request.query;
     if (!device || !token) throw new HttpError(401, CloudErrorCode.Unauthorized, 'download needs ?device=<id>&token=<t> from the firmware.update command');
-    const f = m.repo.getFirmware(request.params.id);
+    const f = await m.repo.getFirmware(request.params.id);
     // Same answer for an unknown image as for a bad token: ids are not to be probed.
     const problem = f ? checkDownloadToken(m.tokenSecret, token, device, f.id, m.now()) : 'mismatch';
     if (problem || !f) {

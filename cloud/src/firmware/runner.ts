@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Channel, Command, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
+import type { Lease } from '../db/lease.js';
 import { describeClaims } from './claims.js';
 import { decodeMessage, updateCommandId } from './decode.js';
 import {
@@ -22,6 +23,9 @@ export interface CampaignRunnerOptions {
   now?: () => number;
   /** how often campaigns are planned for timed rules (default 1 s); results plan at once */
   tickMs?: number;
+  /** Several clouds on one PostgreSQL database: the runner works only while it holds this
+   * lease, and a cloud that takes it over resumes the campaigns from the database. */
+  lease?: Lease;
 }
 
 const ACTIVE = [CampaignStatus.Running, CampaignStatus.Paused];
@@ -36,6 +40,8 @@ interface Live {
   dirty: Set<string>;
   /** its devices' topics are subscribed: only then may offers go out (else early reports are lost) */
   ready: boolean;
+  /** the tail of its steps: one decision at a time, in order, each saved before the next */
+  chain: Promise<void>;
 }
 
 /** Device id → site and kind, for topics. */
@@ -58,6 +64,11 @@ export class CampaignRunner {
   private readonly watched = new Map<string, Set<string>>();
   private readonly addrs = new Map<string, Addr>();
   private offMessage: (() => void) | undefined;
+  /** campaigns being taken under watch (set before the first await: no double watch) */
+  private readonly watching = new Set<string>();
+  /** false while another cloud holds the lease */
+  private held = false;
+  private leaseChanges: Promise<void> = Promise.resolve();
   readonly stats = { undecodable: 0, results: 0, reoffers: 0 };
 
   constructor(private readonly o: CampaignRunnerOptions) {
@@ -67,29 +78,84 @@ export class CampaignRunner {
 
   async start(): Promise<void> {
     this.offMessage = this.o.mqtt.onMessage((topic, payload) => this.handle(topic, payload));
-    for (const c of this.o.repo.listCampaigns(ACTIVE)) {
+    const lease = this.o.lease;
+    if (!lease) {
+      await this.resume();
+      return;
+    }
+    await lease.start((held) => {
+      this.leaseChanges = this.leaseChanges.then(() => (held ? this.resume() : this.suspend()))
+        .catch((err: unknown) => this.log.error({ err, held }, 'campaign runner: taking over or handing over failed'));
+    });
+    await this.leaseChanges;
+  }
+
+  /** This cloud runs the campaigns (at start, or on taking the lease over from another). */
+  private async resume(): Promise<void> {
+    this.held = true;
+    await this.adopt();
+    this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 1000);
+    this.timer.unref();
+    this.log.info({ campaigns: this.live.size }, 'campaign runner active on this cloud');
+  }
+
+  /** Another cloud runs them now: drop the in-memory state without writing it. */
+  private async suspend(): Promise<void> {
+    this.held = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+    await Promise.all([...this.live.values()].map((l) => l.chain));
+    this.live.clear();
+    this.watched.clear();
+    this.watching.clear();
+    this.log.info('campaign runner handed over to another cloud');
+  }
+
+  /**
+   * Takes every active campaign not yet live under watch and reconciles it with what the
+   * database says: at start, at a takeover, and each tick (campaigns created through
+   * another cloud). An offer is sent again only if the broker never acknowledged it
+   * (published_offers), so a takeover does not repeat commands already sent.
+   */
+  private async adopt(): Promise<void> {
+    for (const c of await this.o.repo.listCampaigns(ACTIVE)) {
+      if (!this.held) return;
+      if (this.live.has(c.id) || this.watching.has(c.id)) continue;
       await this.watch(c);
       const l = this.live.get(c.id);
       if (!l) continue;
+      const published = await this.o.repo.publishedOffers(c.id);
       for (const d of [...l.devices.values()]) {
         // Reports lost while no runner listened: the registry's version (from presence) says
-        // whether an in-flight device got there; commands decided before a crash go again.
+        // whether an in-flight device got there; offers decided but never acknowledged go again.
         const rec = IN_FLIGHT.has(d.status) ? await this.o.devices.get(d.deviceId) : undefined;
         if (rec?.firmwareVersion === l.fw.version) {
-          this.apply(l, observe(d, { type: 'presence', online: true, firmwareVersion: l.fw.version }, this.now(), l.fw.version, c.policy), true);
-        } else if (d.status === RolloutStatus.Sent) this.send(l, d.deviceId);
+          await this.apply(l, observe(d, { type: 'presence', online: true, firmwareVersion: l.fw.version }, this.now(), l.fw.version, c.policy), true);
+        } else if (d.status === RolloutStatus.Sent && (d.offers ?? 1) > (published.get(d.deviceId) ?? 0)) this.send(l, d.deviceId);
       }
     }
-    this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 1000);
-    this.timer.unref();
   }
 
   /** Takes a campaign under watch: in memory, and subscribed to its devices' topics
-   * (presence already arrives through the cloud's presence subscription). */
+   * (presence already arrives through the cloud's presence subscription). A cloud without
+   * the lease leaves it to the one holding it (which adopts it on its next tick). */
   async watch(c: CampaignRecord): Promise<void> {
-    const fw = this.o.repo.getFirmware(c.firmwareId);
+    if (!this.held || this.watching.has(c.id) || this.live.has(c.id)) return;
+    this.watching.add(c.id);
+    try {
+      await this.watchNow(c);
+    } finally {
+      this.watching.delete(c.id);
+    }
+  }
+
+  private async watchNow(c: CampaignRecord): Promise<void> {
+    const fw = await this.o.repo.getFirmware(c.firmwareId);
     if (!fw || ended(c.state)) return;
-    const l: Live = { rec: c, fw, devices: new Map(this.o.repo.rollouts(c.id).map((d) => [d.deviceId, d])), dirty: new Set(), ready: false };
+    const rollouts = await this.o.repo.rollouts(c.id);
+    if (!this.held) return;
+    const l: Live = { rec: c, fw, devices: new Map(rollouts.map((d) => [d.deviceId, d])), dirty: new Set(), ready: false, chain: Promise.resolve() };
     this.live.set(c.id, l);
     // Claimed synchronously (before any await), so a concurrent create sees the claim.
     for (const id of l.devices.keys()) {
@@ -138,20 +204,21 @@ export class CampaignRunner {
   }
 
   private async tickAll(): Promise<void> {
-    for (const l of [...this.live.values()]) {
-      try {
-        this.step(l);
-      } catch (err) {
-        this.log.error({ err, campaign: l.rec.id }, 'campaign step failed');
-      }
-    }
-    await Promise.resolve();
+    if (!this.held) return;
+    for (const l of [...this.live.values()]) await this.step(l);
+    await this.adopt().catch((err: unknown) => this.log.error({ err }, 'campaign runner: adopting campaigns failed'));
   }
 
-  /** One plan over a live campaign: persisted first, then its commands go out. Synchronous
-   * up to the publishes, so no report can slip between a decision and the next. */
-  private step(l: Live): void {
-    if (!l.ready) return;
+  /** One plan over a live campaign, queued behind its previous one (never rejects). */
+  private step(l: Live): Promise<void> {
+    l.chain = l.chain.then(() => this.stepNow(l)).catch((err: unknown) => this.log.error({ err, campaign: l.rec.id }, 'campaign step failed'));
+    return l.chain;
+  }
+
+  /** Persisted first, then its commands go out. The plan and the in-memory update happen
+   * before the save's await, so a report arriving meanwhile is planned by the next step. */
+  private async stepNow(l: Live): Promise<void> {
+    if (!l.ready || this.live.get(l.rec.id) !== l) return;
     const now = this.now();
     const p = plan(l.rec.state, [...l.devices.values()], now, l.rec.policy, l.fw.version);
     const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(l.rec.state);
@@ -162,7 +229,7 @@ export class CampaignRunner {
     const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
     l.dirty.clear();
     if (stateChanged || p.changed.length > 0 || deferred.length > 0) {
-      this.o.repo.saveStep(l.rec.id, stateChanged ? p.campaign : undefined, [...p.changed, ...deferred], now);
+      await this.o.repo.saveStep(l.rec.id, stateChanged ? p.campaign : undefined, [...p.changed, ...deferred], now);
     }
     if (stateChanged) {
       l.rec = { ...l.rec, state: p.campaign, updatedAt: now };
@@ -176,14 +243,14 @@ export class CampaignRunner {
    * a health counter, a re-offer) is saved and planned at once; progress within an update
    * (downloading → installing → soaking, telemetry times) is written with the next tick,
    * in one transaction for all devices: at fleet scale a commit per report would be the bottleneck. */
-  private apply(l: Live, next: DeviceRollout, decide: boolean): void {
+  private apply(l: Live, next: DeviceRollout, decide: boolean): Promise<void> | undefined {
     const prev = l.devices.get(next.deviceId);
-    if (!prev || prev === next) return;
+    if (!prev || prev === next) return undefined;
     l.devices.set(next.deviceId, next);
     const decision = decide || isFinal(next.status) !== isFinal(prev.status) || prev.errors !== next.errors || prev.reboots !== next.reboots
       || prev.falseAlarms !== next.falseAlarms || (next.reoffer === true && prev.reoffer !== true);
     l.dirty.add(next.deviceId);
-    if (decision) this.step(l);
+    return decision ? this.step(l) : undefined;
   }
 
   private send(l: Live, deviceId: string): void {
@@ -195,9 +262,10 @@ export class CampaignRunner {
     const addr = this.addrs.get(deviceId);
     if (!addr) {
       const d = l.devices.get(deviceId);
-      if (d && !isFinal(d.status)) this.apply(l, { ...d, status: RolloutStatus.Cancelled, reason: 'device no longer registered', finishedAt: now }, true);
+      if (d && !isFinal(d.status)) await this.apply(l, { ...d, status: RolloutStatus.Cancelled, reason: 'device no longer registered', finishedAt: now }, true);
       return;
     }
+    const offers = l.devices.get(deviceId)?.offers ?? 1;
     const fw = l.fw;
     const token = issueDownloadToken(this.o.tokenSecret, deviceId, fw.id, now);
     const url = `${this.o.baseUrl()}/api/v1/firmware/${encodeURIComponent(fw.id)}/image?device=${encodeURIComponent(deviceId)}`;
@@ -211,6 +279,8 @@ export class CampaignRunner {
     try {
       await this.o.mqtt.publish(deviceTopic({ ...addr, deviceId }, Channel.Command), cmd);
       this.log.debug({ campaign: l.rec.id, deviceId, version: fw.version }, 'firmware.update sent');
+      // A runner taking over (or restarting) does not send this offer again.
+      await this.o.repo.markPublished(l.rec.id, deviceId, offers);
     } catch (err) {
       // It stays "sent": the device's return or its next old-version report re-offers it.
       this.log.warn({ err, campaign: l.rec.id, deviceId }, 'firmware.update publish failed');
@@ -243,7 +313,7 @@ export class CampaignRunner {
       const next = observe(d, m.obs, now, l.fw.version, l.rec.policy);
       if (next.reoffer && !d.reoffer) this.stats.reoffers++;
       try {
-        this.apply(l, next, false);
+        void this.apply(l, next, false);
       } catch (err) {
         this.log.error({ err, campaign: id, deviceId: m.deviceId }, 'campaign step failed');
       }
@@ -255,9 +325,19 @@ export class CampaignRunner {
   async operate(campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
     const l = this.live.get(campaignId);
     if (!l) {
-      const c = this.o.repo.getCampaign(campaignId);
+      const c = await this.o.repo.getCampaign(campaignId);
+      if (c && !this.held && !ended(c.state)) return `conflict: campaign ${campaignId} is run by another cloud of this platform; ask that cloud`;
       return c ? `campaign is ${c.state.status}` : 'not found';
     }
+    let out: string | undefined;
+    // Queued behind the campaign's steps: an operator's action is a decision like the others.
+    l.chain = l.chain.then(async () => { out = await this.operateNow(l, campaignId, action, reason); })
+      .catch((err: unknown) => { this.log.error({ err, campaign: campaignId }, 'campaign operation failed'); out = 'the operation failed; see the log'; });
+    await l.chain;
+    return out;
+  }
+
+  private async operateNow(l: Live, campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
     if (action === 'resume' && l.rec.state.status === CampaignStatus.Paused) {
       const open = [...l.devices.values()].filter((d) => !isFinal(d.status)).map((d) => d.deviceId);
       const conflict = describeClaims(this.claims(open, campaignId), (id) => this.live.get(id)?.fw.version);
@@ -278,11 +358,11 @@ export class CampaignRunner {
     for (const d of r.changed) l.dirty.delete(d.deviceId);
     const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
     l.dirty.clear();
-    this.o.repo.saveStep(campaignId, r.campaign, [...r.changed, ...deferred], this.now());
+    await this.o.repo.saveStep(campaignId, r.campaign, [...r.changed, ...deferred], this.now());
     l.rec = { ...l.rec, state: r.campaign, updatedAt: this.now() };
     this.log.info({ campaign: campaignId, action, reason: r.campaign.reason }, 'campaign operated');
     if (ended(r.campaign)) this.unwatch(campaignId);
-    else this.step(l);
+    else await this.stepNow(l);
     return undefined;
   }
 
@@ -300,11 +380,18 @@ export class CampaignRunner {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.offMessage?.();
+    await this.leaseChanges;
     await this.ticking;
     for (const l of this.live.values()) {
-      if (l.dirty.size > 0) this.o.repo.saveStep(l.rec.id, undefined, [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout), this.now());
+      await l.chain;
+      if (l.dirty.size > 0) await this.o.repo.saveStep(l.rec.id, undefined, [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout), this.now());
       l.dirty.clear();
     }
+    this.live.clear();
+    this.watched.clear();
+    this.held = false;
+    // Released last: another cloud takes over from what was just saved.
+    await this.o.lease?.close();
     // Publishes still in flight are not waited for: the link may already be closed (they stay
     // "sent", and the next start sends them again).
   }

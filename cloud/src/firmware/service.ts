@@ -26,10 +26,10 @@ export interface UploadParams {
 }
 
 /** Verifies and stores one image; every refusal names the problem. */
-export function uploadFirmware(
+export async function uploadFirmware(
   deps: { repo: FirmwareRepository; images: ImageStore; keys: TrustedKeys | null; now: () => number },
   p: UploadParams, body: Buffer | undefined,
-): FirmwareRecord {
+): Promise<FirmwareRecord> {
   if (!deps.keys || deps.keys.size === 0) throw new HttpError(409, CloudErrorCode.Conflict, NO_KEYS_MESSAGE);
   if (!p.version || !isSemver(p.version)) throw bad(`"version" must be a semantic version like 2.1.0, got ${JSON.stringify(p.version ?? null)}`);
   if (!p.kind || !(KIND_SLUGS as readonly string[]).includes(p.kind)) throw bad(`"kind" must be one of ${KIND_SLUGS.join(', ')}`);
@@ -53,7 +53,7 @@ export function uploadFirmware(
     size: body.length, keyId: p.keyId, signature: p.signature, createdAt: deps.now(),
   };
   deps.images.put(rec.sha256, body);
-  deps.repo.insertFirmware(rec);
+  await deps.repo.insertFirmware(rec);
   return rec;
 }
 
@@ -92,7 +92,7 @@ async function allOfKind(devices: DeviceRepository, kind: string): Promise<Devic
 export async function createCampaign(
   deps: { repo: FirmwareRepository; devices: DeviceRepository; runner: CampaignRunner; now: () => number }, input: CampaignInput,
 ): Promise<CampaignRecord> {
-  const fw = deps.repo.getFirmware(input.firmwareId);
+  const fw = await deps.repo.getFirmware(input.firmwareId);
   if (!fw) throw new CloudError(CloudErrorCode.NotFound, `firmware "${input.firmwareId}" not found`);
   if (input.target.kind !== fw.kind) throw bad(`firmware ${fw.id} is for ${fw.kind}, the target is ${input.target.kind}`);
   const stages = input.stages ?? DEFAULT_POLICY.stages;
@@ -153,7 +153,7 @@ export async function createCampaign(
     state: { status: CampaignStatus.Running, stage: 0, stageStartedAt: now, pausedAt: null, reason: null, deadlineAt: now + policy.deadlineSec * 1000 },
     createdAt: now, updatedAt: now,
   };
-  deps.repo.createCampaign(c, rollouts);
+  await deps.repo.createCampaign(c, rollouts);
   await deps.runner.watch(c);
   return c;
 }

@@ -14,14 +14,14 @@ export const TOKEN_KEY_FILE = 'download-token.key';
  * key left in the database by an earlier release is moved out (same key: tokens already
  * sent stay valid) and deleted from the database.
  */
-export function loadOrCreateTokenKey(dir: string, repo: FirmwareRepository): Buffer {
+export async function loadOrCreateTokenKey(dir: string, repo: FirmwareRepository): Promise<Buffer> {
   ensurePrivateDir(dir);
   const file = join(dir, TOKEN_KEY_FILE);
-  const legacy = repo.legacyTokenSecret();
+  const legacy = await repo.legacyTokenSecret();
   if (existsSync(file)) {
     const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
     if (key.length < 32) throw new CloudError(CloudErrorCode.Internal, `${file}: expected a base64 key of at least 32 bytes`);
-    if (legacy) repo.dropLegacyTokenSecret();
+    if (legacy) await repo.dropLegacyTokenSecret();
     return key;
   }
   const key = legacy ?? randomBytes(32);
@@ -29,6 +29,6 @@ export function loadOrCreateTokenKey(dir: string, repo: FirmwareRepository): Buf
   writeFileSync(tmp, `${key.toString('base64')}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
-  if (legacy) repo.dropLegacyTokenSecret();
+  if (legacy) await repo.dropLegacyTokenSecret();
   return key;
 }

@@ -13,7 +13,7 @@ export interface TokenAuthorizerOptions {
   tokens: ApiTokenService;
   devices: DeviceRepository;
   /** site and kind of a command (for `GET /commands/:id`), when the control module is open */
-  commandTarget?: (id: string) => { site: string; kind: KindSlug } | undefined;
+  commandTarget?: (id: string) => Promise<{ site: string; kind: KindSlug } | undefined>;
   authFailures?: number;
   windowMs?: number;
 }
@@ -57,7 +57,7 @@ export function tokenAuthorizer(o: TokenAuthorizerOptions): (request: FastifyReq
       target = await o.devices.get(id);
       if (target && !inScope(p, target)) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
     } else if (url === '/api/v1/commands/:id' && id !== undefined) {
-      target = o.commandTarget?.(id);
+      target = await o.commandTarget?.(id);
       if (target && !inScope(p, target)) throw new CloudError(CloudErrorCode.NotFound, `command "${id}" not found`);
     }
     if (target && request.method === 'GET' && HEALTH_FIELDS[target.kind] && !p.healthGrant) {

@@ -157,12 +157,13 @@ export class SitePowerCaps {
     const last = this.#last.get(site) ?? new Map<string, { limitW: number; commandId: string }>();
     for (const id of [...last.keys()]) if (!shares.has(id)) last.delete(id);
     this.#last.set(site, last);
-    const todo = online.filter((id) => {
+    const todo: string[] = [];
+    for (const id of online) {
       const l = last.get(id);
-      if (!l || l.limitW !== shares.get(id)) return true;
-      const status = this.o.commands.get(l.commandId)?.status;
-      return status === 'failed' || status === 'timed_out' || status === 'expired';
-    });
+      if (!l || l.limitW !== shares.get(id)) { todo.push(id); continue; }
+      const status = (await this.o.commands.get(l.commandId))?.status;
+      if (status === 'failed' || status === 'timed_out' || status === 'expired') todo.push(id);
+    }
     if (todo.length === 0) return;
     this.stats.divisions++;
     const generation = this.o.store.nextGeneration(site);
@@ -199,13 +200,13 @@ export class SitePowerCaps {
   async view(site: string, capW: number): Promise<SitePowerCapView> {
     const r = this.o.store.get(site)!;
     const last = this.#last.get(site) ?? new Map();
-    const chargers = (await this.#chargers(site)).map((d): ChargerShare => {
+    const chargers = await Promise.all((await this.#chargers(site)).map(async (d): Promise<ChargerShare> => {
       const l = last.get(d.id);
       return {
         deviceId: d.id, online: this.#isOnline(d), limitW: l?.limitW ?? null, commandId: l?.commandId ?? null,
-        commandStatus: l ? this.o.commands.get(l.commandId)?.status ?? null : null,
+        commandStatus: l ? (await this.o.commands.get(l.commandId))?.status ?? null : null,
       };
-    });
+    }));
     return { site, capW, generation: r.generation, updatedAt: r.updatedAt, updatedBy: r.updatedBy, chargers };
   }
 }
