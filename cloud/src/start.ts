@@ -13,6 +13,7 @@ import { PresenceListener } from './presence-listener.js';
 import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
 import { PostgresDatabase } from './db/postgres.js';
 import type { DbTarget } from './db/target.js';
+import { openLease } from './db/lease.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
@@ -124,8 +125,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // people side who to page and who may see what. The care-page link base is known only
     // after listen when no YULAN_PUBLIC_URL is set (port 0), hence the function.
     let ownUrl = `http://127.0.0.1:${config.httpPort}`;
-    alerts = openAlerts({
-      file: join(config.dataDir, 'alerts.sqlite'),
+    alerts = await openAlerts({
+      db: dbFor('alerts.sqlite'),
       directory: people.directory,
       audit: people.audit,
       logger: log,
@@ -241,7 +242,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
-    careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }));
+    careRetention = new CareRetention(alerts.repo, people.audit, config.careRetention, log.child({ part: 'retention' }), {}, Date.now,
+      openLease(dbFor('alerts.sqlite'), 'care-retention', { logger: log.child({ part: 'retention' }) }));
     careRetention.start();
     deviceControl.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
