@@ -1,3 +1,6 @@
+import { afterAll } from 'vitest';
+import pino from 'pino';
+import { PostgresDatabase } from '../src/db/postgres.js';
 import type { AlertRecord, AlertStore } from '../src/care/alerts/store.js';
 import { initialPosition } from '../src/care/alerts/ladder.js';
 
@@ -22,4 +25,15 @@ export function alertRecord(id: string, over: Partial<AlertRecord> = {}): AlertR
     outcome: null, claimedBy: null, claimedAt: null, resolvedBy: null, resolvedAt: null, note: null, firstEventAtMs: t, openedAt: t, updatedAt: t,
     ladder: initialPosition(), nextDueAtMs: null, report: { message: 'm' } as AlertRecord['report'], ...over,
   };
+}
+
+/** A second cloud's pool on the same PostgreSQL database; closed after the test file. */
+const extraPools: PostgresDatabase[] = [];
+afterAll(async () => { await Promise.all(extraPools.splice(0).map((p) => p.close().catch(() => undefined))); });
+export function secondPool(db: PostgresDatabase): PostgresDatabase {
+  const o = db.pool.options as { connectionString?: string };
+  if (!o.connectionString) throw new Error('no connection string');
+  const p = new PostgresDatabase({ url: o.connectionString, logger: pino({ level: 'silent' }), applicationName: 'yulan-cloud-2' });
+  extraPools.push(p);
+  return p;
 }
