@@ -159,4 +159,24 @@ describe.skipIf(pgs.skip)('alerts with two clouds on one PostgreSQL database', (
     expect(await b.repo.notification(id!)).toMatchObject({ status: 'delivered', attempts: 1 });
     expect((await b.repo.timeline('al_dead')).map((t) => t.kind)).toEqual(['delivered']);
   });
+
+  it('a change on one cloud reaches the other cloud\'s care pages (LISTEN/NOTIFY), and its own are not told twice', async () => {
+    const { dir } = await people();
+    const [a, b] = await twoClouds('postgres', dir);
+    a.start();
+    b.start();
+    const onA: { id: string; status: string }[] = [];
+    const onB: { id: string; status: string }[] = [];
+    a.hub.onChange((d) => onA.push(d as { id: string; status: string }));
+    b.hub.onChange((d) => onB.push(d as { id: string; status: string }));
+    const rep = report();
+    await a.intake(rep);
+    await waitFor(() => onB.some((x) => x.id === rep.id), 'cloud B heard of the new alert');
+    await a.claim(rep.id, 'f1', 'care-page');
+    await waitFor(() => onB.some((x) => x.id === rep.id && x.status === 'acknowledged'), 'cloud B heard of the claim');
+    // B's own change reaches A; A's hub gets each of its own changes once, not again via the database.
+    await b.resolve(rep.id, { id: 'f1', admin: false }, 'helped_up', null);
+    await waitFor(() => onA.some((x) => x.id === rep.id && x.status === 'resolved'), 'cloud A heard of the resolve');
+    expect(onA.filter((x) => x.status === 'acknowledged')).toHaveLength(1);
+  });
 });

@@ -97,14 +97,20 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
   let dispatcher: Dispatcher | undefined;
   let closed = false;
 
+  const push = (alert: AlertRecord): void => {
+    scheduler?.poke();
+    if (closed) return;
+    void summarize(alert, opts.directory)
+      .then((s) => hub.alert(s, (p) => maySee(p, alert, opts.directory, repo)))
+      .catch((err: unknown) => log.warn({ err }, 'alert push to care pages failed'));
+  };
+  // Another cloud changed an alert: this cloud's care pages and ladder timer hear of it too.
+  const remoteChanged = (alertId: string): void => {
+    if (closed) return;
+    void repo.get(alertId).then((a) => { if (a) push(a); }, (err: unknown) => log.warn({ err, alertId }, 'reading a changed alert failed'));
+  };
   const lifecycle = new AlertLifecycle(repo, opts.directory, now, log, {
-    changed(alert) {
-      scheduler?.poke();
-      if (closed) return;
-      void summarize(alert, opts.directory)
-        .then((s) => hub.alert(s, (p) => maySee(p, alert, opts.directory, repo)))
-        .catch((err: unknown) => log.warn({ err }, 'alert push to care pages failed'));
-    },
+    changed: push,
     intents(ids) {
       dispatcher?.enqueue(ids);
     },
@@ -147,6 +153,7 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
     start() {
       s.start();
       d.resume();
+      void repo.watchRemote?.(remoteChanged).catch((err: unknown) => log.error({ err }, 'listening for other clouds\' alert changes failed; timers still poll'));
     },
     async close() {
       if (closed) return;

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { PostgresDatabase, Sql } from '../../db/postgres.js';
 import { NOTIFICATION_COLUMNS, toAlert, toAttempt, toNotification, toTimeline, type Row } from './rows.js';
 import {
@@ -92,6 +94,8 @@ export const ALERTS_PG_MIGRATIONS: readonly string[] = [
 const DB_NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const OPEN = "('pending', 'sent', 'fallback')";
 const js = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+/** The channel alert changes are announced on: `<origin>|<alert id>`. */
+const CHANNEL = 'yulan_alerts_changed';
 
 /**
  * The alert store in PostgreSQL, for several clouds on one database. Where alerts.sqlite
@@ -105,6 +109,12 @@ const js = (v: unknown): string | null => (v === undefined ? null : JSON.stringi
  */
 export class PgAlertStore implements AlertStore {
   readonly shared = true;
+  /** this store's name in change announcements, so it does not hear its own */
+  private readonly origin = randomUUID();
+  private listener: pg.PoolClient | undefined;
+  private remote: ((alertId: string) => void) | undefined;
+  private unlisten: ((err?: Error) => void) | undefined;
+  private closed = false;
 
   private constructor(private readonly db: PostgresDatabase) {}
 
@@ -138,6 +148,8 @@ export class PgAlertStore implements AlertStore {
         if (r.rowCount === 1) intentIds.push((r.rows[0] as Row).id as string);
       }
       for (const t of w.timeline) await insertTimeline(sql, t);
+      // Delivered to the other clouds when (and only if) this transaction commits.
+      await sql.query('SELECT pg_notify($1, $2)', [CHANNEL, `${this.origin}|${w.alert.id}`]);
       return { alert: w.alert, intentIds };
     });
   }
@@ -284,8 +296,51 @@ export class PgAlertStore implements AlertStore {
     return { alerts, notifications, unreached: (u?.n as number) ?? 0 };
   }
 
-  /** The pool is the cloud's, shared by every store: closed by its owner. */
-  async close(): Promise<void> {}
+  async watchRemote(fn: (alertId: string) => void): Promise<void> {
+    this.remote = fn;
+    if (!this.listener) await this.listen();
+  }
+
+  /** One pooled connection held for LISTEN; re-opened after it breaks (timers poll meanwhile). */
+  private async listen(): Promise<void> {
+    if (this.closed) return;
+    const client = await this.db.pool.connect();
+    let released = false;
+    const drop = (err?: Error): void => {
+      if (released) return;
+      released = true;
+      client.removeListener('notification', onNote);
+      client.removeListener('error', onError);
+      if (this.listener === client) this.listener = undefined;
+      // Destroyed rather than pooled: a connection that was LISTENing is not handed out again.
+      client.release(err ?? true);
+    };
+    const onNote = (m: pg.Notification): void => {
+      const [origin, id] = (m.payload ?? '').split('|', 2);
+      if (origin !== this.origin && id) this.remote?.(id);
+    };
+    const onError = (err: Error): void => {
+      drop(err);
+      if (!this.closed) setTimeout(() => { void this.listen().catch(() => undefined); }, 1000).unref();
+    };
+    client.on('notification', onNote);
+    client.on('error', onError);
+    this.unlisten = drop;
+    try {
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      drop(err as Error);
+      throw err;
+    }
+    this.listener = client;
+  }
+
+  /** The pool is the cloud's, shared by every store: closed by its owner; the LISTEN connection goes back to it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unlisten?.();
+    this.unlisten = undefined;
+  }
 }
 
 async function insertTimeline(sql: Sql, t: TimelineAdd): Promise<void> {

@@ -137,6 +137,12 @@ export interface AlertStore {
   eraseResident(residentId: string): Promise<number>;
   residentsPagedTo(userId: string): Promise<string[]>;
   counts(): Promise<AlertCounts>;
+  /**
+   * Several clouds: calls `fn` with the id of every alert another cloud changed (PostgreSQL
+   * LISTEN/NOTIFY, sent when that change commits), so this cloud's care pages and ladder
+   * timer hear of it. Absent on SQLite (one cloud).
+   */
+  watchRemote?(fn: (alertId: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
