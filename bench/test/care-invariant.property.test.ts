@@ -104,13 +104,13 @@ async function runHistory(acts: Act[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-invariant-'));
   let now = 1_800_000_000_000;
   const clock = () => now;
-  const open = (): AlertsModule => openAlerts({
-    file: join(dir, 'alerts.sqlite'), directory: new Directory(), audit: { record: async () => undefined }, logger: log,
+  const open = (): Promise<AlertsModule> => openAlerts({
+    db: { kind: 'sqlite', file: join(dir, 'alerts.sqlite') }, directory: new Directory(), audit: { record: async () => undefined }, logger: log,
     publicUrl: 'http://care.test', webhookBackoffMs: [], clock,
     safety: { claimDeadlineSec: DEADLINE_SEC, unreachedRetrySec: RETRY_SEC },
     fallback: { webhook: { url: `${base}/u/${FALLBACK_USER}`, secret: 'fallback-secret-for-tests' } },
   });
-  let cloud = open();
+  let cloud = await open();
   cloud.start();
   down.clear();
   let edge: DeviceRuleState | undefined;
@@ -120,7 +120,7 @@ async function runHistory(acts: Act[]): Promise<void> {
     for (let i = 0; i < 20; i++) {
       await cloud.runDue();
       await cloud.idle();
-      const due = cloud.repo.earliestDue();
+      const due = (await cloud.repo.earliestDue());
       if (due === null || due > now) return;
     }
   };
@@ -133,7 +133,7 @@ async function runHistory(acts: Act[]): Promise<void> {
     await settle();
   };
   const fallIds = new Set<number>();
-  const latestOpen = () => cloud.repo.list({ residents: 'all', includeUnassigned: true, limit: 50 })
+  const latestOpen = async () => (await cloud.repo.list({ residents: 'all', includeUnassigned: true, limit: 50 }))
     .filter((a) => a.status === 'notifying' || a.status === 'raised' || a.status === 'acknowledged');
 
   try {
@@ -151,11 +151,11 @@ async function runHistory(acts: Act[]): Promise<void> {
         await device('fall.long_lie', { fall_id: `F${a.fall}`, lying_ms: '120000' }, 'long_lie');
       } else if (a.t === 'cancel') await device('fall.cancelled', { fall_id: `F${a.fall}`, by: 'resident' }, null);
       else if (a.t === 'claim') {
-        for (const al of latestOpen()) await cloud.claim(al.id, a.who, 'test').catch(() => undefined);
+        for (const al of await latestOpen()) await cloud.claim(al.id, a.who, 'test').catch(() => undefined);
         await settle();
       } else if (a.t === 'resolve') {
         // Whoever holds an alert closes it (an unclaimed one cannot be resolved by them).
-        for (const al of latestOpen()) if (al.claimedBy) await cloud.resolve(al.id, { id: al.claimedBy, admin: false }, 'helped_up', null).catch(() => undefined);
+        for (const al of await latestOpen()) if (al.claimedBy) await cloud.resolve(al.id, { id: al.claimedBy, admin: false }, 'helped_up', null).catch(() => undefined);
         await settle();
       } else if (a.t === 'down') down.add(a.who);
       else if (a.t === 'up') {
@@ -168,29 +168,29 @@ async function runHistory(acts: Act[]): Promise<void> {
       } else {
         // Killed mid-way: nothing finishes; the next process resumes from the file.
         await cloud.close();
-        cloud = open();
+        cloud = await open();
         cloud.start();
         await settle();
       }
     }
     // Let every deadline pass (moving in steps, so timers fire as they would).
     for (let i = 0; i < 12; i++) { now += 60_000; await settle(); }
-    checkInvariant(cloud, urgent, now);
+    await checkInvariant(cloud, urgent, now);
   } finally {
     await cloud.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function checkInvariant(cloud: AlertsModule, urgent: Urgent[], endAt: number): void {
-  const all = cloud.repo.list({ residents: 'all', includeUnassigned: true, limit: 500 });
+async function checkInvariant(cloud: AlertsModule, urgent: Urgent[], endAt: number): Promise<void> {
+  const all = (await cloud.repo.list({ residents: 'all', includeUnassigned: true, limit: 500 }));
   for (const e of urgent) {
     const holders = all.filter((a) => a.seen.events.includes(e.key));
     expect(holders.length, `event ${e.kind} ${e.key} is in no alert`).toBeGreaterThan(0);
     // The alert that took the event in answers for it (a follow-up remembers it too, so
     // as not to count it again).
     const a = holders.sort((x, y) => x.openedAt - y.openedAt)[0]!;
-    const ns = cloud.repo.notificationsFor(a.id);
+    const ns = (await cloud.repo.notificationsFor(a.id));
     const toldAfter = (u: string) => ns.some((n) => n.userId === u && n.status === 'delivered' && n.createdAt >= e.inAt && ['page', 'update', 'reminder'].includes(n.kind));
     const claimedKnowing = a.claimedBy !== null && (a.claimedAt! >= e.inAt || toldAfter(a.claimedBy));
     const fallbackPaged = ns.some((n) => n.userId === FALLBACK_USER && n.createdAt >= e.inAt) || (a.claimedBy === null && ns.some((n) => n.userId === FALLBACK_USER));
@@ -199,7 +199,7 @@ function checkInvariant(cloud: AlertsModule, urgent: Urgent[], endAt: number): v
     const ok = claimedKnowing || fallbackPaged || cancelled || resolvedKnowing;
     expect(ok, `${e.kind} ${e.key} at ${e.inAt}: alert ${a.id} ${a.status} claimed by ${a.claimedBy ?? '-'} (end ${endAt})`).toBe(true);
     if (!claimedKnowing && !cancelled && !resolvedKnowing) {
-      expect(cloud.repo.timeline(a.id).some((t) => t.kind === 'unreached'), `${a.id} paged the fallback without being counted unreached`).toBe(true);
+      expect((await cloud.repo.timeline(a.id)).some((t) => t.kind === 'unreached'), `${a.id} paged the fallback without being counted unreached`).toBe(true);
     }
   }
   // Nothing left both open and silent: an open alert is either on the clock or unreached.

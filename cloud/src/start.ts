@@ -139,8 +139,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // people side who to page and who may see what. The care-page link base is known only
     // after listen when no YULAN_PUBLIC_URL is set (port 0), hence the function.
     let ownUrl = `http://127.0.0.1:${config.httpPort}`;
-    alerts = openAlerts({
-      file: join(config.dataDir, 'alerts.sqlite'),
+    alerts = await openAlerts({
+      db: dbFor('alerts.sqlite'),
       directory: people.directory,
       audit: people.audit,
       logger: log,

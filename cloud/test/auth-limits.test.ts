@@ -117,7 +117,7 @@ describe('wrong bearer tokens from the address the services call from', () => {
 
   beforeAll(async () => {
     dir.config = { cancelWindowSec: 30, familyAckSec: 600, workerAckSec: 600, reminderSec: 600 };
-    alerts = openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir);
+    alerts = await openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir);
     alerts.start();
     app = await make();
     device = await register(app, 'fall-auth-1');

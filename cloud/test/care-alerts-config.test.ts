@@ -64,7 +64,7 @@ describe('failure paths', () => {
     dir.family = ['f1'];
     dir.callcentre = ['cc1'];
     dir.config = { cancelWindowSec: 0, familyAckSec: 3600, workerAckSec: 3600, reminderSec: 3600 };
-    const alerts = openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir);
+    const alerts = await openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir);
     alerts.start();
     const app = await alertsApp(alerts);
     cleanups.push(tmp.cleanup, () => alerts.close(), () => app.close());
@@ -72,12 +72,12 @@ describe('failure paths', () => {
     await app.inject({ method: 'POST', url: '/api/v1/internal/alerts', headers: edgeAuth, payload: rep });
     // f1: email but no SMTP → unreachable → the worker step is empty → the call centre,
     // who has no channel at all: also recorded unreachable. Nobody is silently skipped.
-    await waitFor(() => alerts.repo.timeline(rep.id).filter((t) => t.kind === 'unreachable').length === 2, 'both unreachable');
+    await waitFor(async () => (await alerts.repo.timeline(rep.id)).filter((t) => t.kind === 'unreachable').length === 2, 'both unreachable');
     await alerts.idle();
-    const ns = alerts.repo.notificationsFor(rep.id);
+    const ns = (await alerts.repo.notificationsFor(rep.id));
     expect(ns.map((n) => [n.userId, n.status])).toEqual([['f1', 'failed'], ['cc1', 'failed']]);
     expect(ns[0]?.error).toMatch(/no SMTP server configured/);
-    expect(alerts.repo.get(rep.id)?.status).toBe('notifying');
+    expect((await alerts.repo.get(rep.id))?.status).toBe('notifying');
     const m = await app.inject({ url: '/api/v1/care/metrics', headers: { authorization: `Bearer ${ADMIN}` } });
     expect(m.json()).toMatchObject({ alerts: { notifying: 1 }, notifications: { 'email:failed': 1, 'none:failed': 1 } });
     expect((await app.inject({ url: '/api/v1/care/metrics', headers: as('f1') })).statusCode).toBe(403);

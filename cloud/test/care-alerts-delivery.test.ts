@@ -16,7 +16,7 @@ async function setup(configure: (dir: FakeDirectory) => Promise<void> | void, sm
   const dir = new FakeDirectory();
   dir.devices.set('fall-1', { id: 'res-1', name: 'Grandma Li', communityId: 'c1' });
   await configure(dir);
-  const alerts = openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, smtp ? { smtp: { url: smtp.url, from: 'yulan@care.test' } } : {});
+  const alerts = await openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, smtp ? { smtp: { url: smtp.url, from: 'yulan@care.test' } } : {});
   alerts.start();
   const app = await alertsApp(alerts);
   cleanups.push(tmp.cleanup, () => alerts.close(), () => app.close());
@@ -57,7 +57,7 @@ describe('escalation end to end (webhooks)', () => {
       dir.config = { cancelWindowSec: 1, familyAckSec: 1, workerAckSec: 30, reminderSec: 1 };
     });
     const rep = await intake(app, { type: 'fall', skipCancelWindow: false });
-    expect(alerts.repo.get(rep.id)?.status).toBe('raised'); // the cancel window first
+    expect((await alerts.repo.get(rep.id))?.status).toBe('raised'); // the cancel window first
     await waitFor(() => r.f1.deliveries.some((d) => d.kind === 'page'), 'family 1 paged');
     await waitFor(() => r.f2.deliveries.some((d) => d.kind === 'page'), 'family 2 paged');
     const workerPage = await waitFor(() => r.w1.deliveries.find((d) => d.kind === 'page'), 'worker paged');
@@ -67,14 +67,14 @@ describe('escalation end to end (webhooks)', () => {
     // The worker claims from the webhook, signed with the channel's secret.
     const ack = await signedPost(app, `/api/v1/notifications/${workerPage.deliveryId}/ack`, r.w1.secret);
     expect(ack.statusCode).toBe(200);
-    const claimed = alerts.repo.get(rep.id)!;
+    const claimed = (await alerts.repo.get(rep.id))!;
     expect(claimed).toMatchObject({ status: 'acknowledged', claimedBy: 'w1', nextDueAtMs: null });
     await waitFor(() => r.f1.deliveries.some((d) => d.kind === 'claimed') && r.f2.deliveries.some((d) => d.kind === 'claimed'), 'claimed notices');
     await alerts.idle();
     const claimedNotice = r.f1.deliveries.find((d) => d.kind === 'claimed')!;
     expect(claimedNotice.body).toMatchObject({ alert: { status: 'acknowledged', claimedBy: { userId: 'w1', name: 'Name w1' } } });
 
-    const ns = alerts.repo.notificationsFor(rep.id);
+    const ns = (await alerts.repo.notificationsFor(rep.id));
     // Nothing paged or reminded after the claim, the claimer is not told about their own claim.
     expect(ns.filter((n) => (n.kind === 'page' || n.kind === 'reminder') && n.createdAt > claimed.claimedAt!)).toEqual([]);
     expect(ns.filter((n) => n.kind === 'claimed').map((n) => n.userId).sort()).toEqual(
@@ -103,17 +103,17 @@ describe('escalation end to end (webhooks)', () => {
     const rep = await intake(app);
     await waitFor(() => smtp.messages.length > 0, 'email delivered');
     await alerts.idle();
-    const n = alerts.repo.notificationsFor(rep.id)[0]!;
+    const n = (await alerts.repo.notificationsFor(rep.id))[0]!;
     expect(n).toMatchObject({ status: 'delivered', channelType: 'email', channelIndex: 1, attempts: 6 });
     expect(broken.requests).toBe(5); // 1 + 4 retries
-    const attempts = alerts.repo.attempts(n.id);
+    const attempts = (await alerts.repo.attempts(n.id));
     expect(attempts.map((a) => [a.channelType, a.ok])).toEqual([...Array(5).fill(['webhook', false]), ['email', true]]);
     const mail = smtp.messages[0]!;
     expect(mail.to).toEqual(['daughter@example.cn']);
     expect(mail.raw).toContain(`X-Yulan-Delivery: ${n.id}`);
     // zh-CN text, quoted-printable or base64: decode loosely by checking the link and the subject encoding
     expect(mail.raw.replace(/=\r?\n/g, '')).toContain(`care/#alert=3D${rep.id}`);
-    expect(alerts.repo.timeline(rep.id).map((t) => t.kind)).toEqual(expect.arrayContaining(['channel_failed', 'delivered']));
+    expect((await alerts.repo.timeline(rep.id)).map((t) => t.kind)).toEqual(expect.arrayContaining(['channel_failed', 'delivered']));
   });
 
   it('a person every channel fails for is recorded unreachable and the next step is paged at once', async () => {
@@ -128,10 +128,10 @@ describe('escalation end to end (webhooks)', () => {
     });
     const rep = await intake(app);
     await waitFor(() => f2.deliveries.some((d) => d.kind === 'page'), 'family 2 paged after family 1 unreachable');
-    const f1 = alerts.repo.notificationsFor(rep.id).find((n) => n.userId === 'f1')!;
+    const f1 = (await alerts.repo.notificationsFor(rep.id)).find((n) => n.userId === 'f1')!;
     expect(f1.status).toBe('failed');
-    expect(alerts.repo.attempts(f1.id).map((a) => a.channelType)).toEqual(['webhook', 'webhook', 'webhook', 'webhook', 'webhook', 'email', 'app']);
-    expect(alerts.repo.timeline(rep.id)).toContainEqual(expect.objectContaining({ kind: 'unreachable', actor: 'f1' }));
+    expect((await alerts.repo.attempts(f1.id)).map((a) => a.channelType)).toEqual(['webhook', 'webhook', 'webhook', 'webhook', 'webhook', 'email', 'app']);
+    expect((await alerts.repo.timeline(rep.id))).toContainEqual(expect.objectContaining({ kind: 'unreachable', actor: 'f1' }));
   });
 });
 
@@ -175,7 +175,7 @@ describe('app channel (SSE)', () => {
     const page = await waitFor(() => events.find((e) => e.event === 'page'), 'page event on the stream');
     expect(page.data).toMatchObject({ kind: 'page', alert: { id: rep.id }, recipient: { userId: 'f1' } });
     await waitFor(() => events.some((e) => e.event === 'alert' && (e.data as { id: string }).id === rep.id), 'alert upsert event');
-    const n = await waitFor(() => alerts.repo.notificationsFor(rep.id).find((x) => x.userId === 'f1' && x.status === 'delivered'), 'app delivery recorded');
+    const n = await waitFor(async () => (await alerts.repo.notificationsFor(rep.id)).find((x) => x.userId === 'f1' && x.status === 'delivered'), 'app delivery recorded');
     expect(n).toMatchObject({ status: 'delivered', channelType: 'app' });
 
     // the page confirms it showed the notification, with the session of its recipient only
@@ -186,12 +186,12 @@ describe('app channel (SSE)', () => {
 
     // f2 has no stream open: the app channel fails at once and the webhook takes over
     const viaHook = await waitFor(() => fallback.deliveries.find((d) => d.kind === 'page'), 'f2 paged by webhook');
-    const n2 = await waitFor(() => {
-      const x = alerts.repo.notification(viaHook.deliveryId);
+    const n2 = await waitFor(async () => {
+      const x = (await alerts.repo.notification(viaHook.deliveryId));
       return x?.status === 'delivered' ? x : undefined;
     }, 'webhook delivery recorded');
     expect(n2).toMatchObject({ status: 'delivered', channelType: 'webhook', channelIndex: 1 });
-    expect(alerts.repo.attempts(n2.id)[0]).toMatchObject({ channelType: 'app', ok: false, error: 'no open care-page stream' });
+    expect((await alerts.repo.attempts(n2.id))[0]).toMatchObject({ channelType: 'app', ok: false, error: 'no open care-page stream' });
     // the admin token has no stream of its own
     expect((await app.inject({ url: '/api/v1/care/stream', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
   });
@@ -226,15 +226,15 @@ describe('receipts and acks by delivery id', () => {
     const ts = Date.now();
     const tampered = await app.inject({ method: 'POST', url: url('ack'), headers: { 'content-type': 'application/json', [WebhookHeader.Timestamp]: String(ts), [WebhookHeader.Signature]: signWebhook(hook.secret, ts, '{"a":1}') }, payload: '{"a":2}' });
     expect(tampered.statusCode).toBe(401);
-    expect(alerts.repo.get(rep.id)?.status).toBe('notifying');
-    expect(alerts.repo.notification(d.deliveryId)?.readAt).toBeNull();
+    expect((await alerts.repo.get(rep.id))?.status).toBe('notifying');
+    expect((await alerts.repo.notification(d.deliveryId))?.readAt).toBeNull();
 
     const receipt = await signedPost(app, url('receipt'), hook.secret, JSON.stringify({ deliveryId: d.deliveryId, seen: true }));
     expect(receipt.statusCode).toBe(200);
-    expect(alerts.repo.notification(d.deliveryId)?.readAt).not.toBeNull();
+    expect((await alerts.repo.notification(d.deliveryId))?.readAt).not.toBeNull();
     const ack = await signedPost(app, url('ack'), hook.secret);
     expect(ack.statusCode).toBe(200);
-    expect(alerts.repo.get(rep.id)).toMatchObject({ status: 'acknowledged', claimedBy: 'f1' });
-    expect(alerts.repo.timeline(rep.id)).toContainEqual(expect.objectContaining({ kind: 'claimed', actor: 'f1', detail: { via: 'webhook' } }));
+    expect((await alerts.repo.get(rep.id))).toMatchObject({ status: 'acknowledged', claimedBy: 'f1' });
+    expect((await alerts.repo.timeline(rep.id))).toContainEqual(expect.objectContaining({ kind: 'claimed', actor: 'f1', detail: { via: 'webhook' } }));
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlertRepository } from '../src/care/alerts/index.js';
+import { SqliteAlertStore } from '../src/care/alerts/index.js';
 import { tempDir, waitFor } from './helpers.js';
 import { FakeDirectory, openTestAlerts, report, startReceiver, type Receiver } from './care-alerts-support.js';
 
@@ -30,23 +30,23 @@ describe('durable ladder', () => {
     const file = join(tmp.dir, 'alerts.sqlite');
     const { r, dir } = await people(2);
 
-    const first = openTestAlerts(file, dir);
+    const first = await openTestAlerts(file, dir);
     first.start();
     const rep = report();
     await first.intake(rep);
     await waitFor(() => r.f1.deliveries.length === 1, 'family 1 paged');
-    await waitFor(() => first.repo.notificationsFor(rep.id)[0]?.status === 'delivered', 'delivery recorded');
-    const before = first.repo.get(rep.id)!;
+    await waitFor(async () => (await first.repo.notificationsFor(rep.id))[0]?.status === 'delivered', 'delivery recorded');
+    const before = (await first.repo.get(rep.id))!;
     expect(before.ladder.step).toBe(0);
     expect(before.nextDueAtMs).toBe(before.ladder.stepAtMs! + 2000);
     await first.close(); // stops the timer and the dispatcher without running step 1
 
-    const second = openTestAlerts(file, dir);
+    const second = await openTestAlerts(file, dir);
     cleanups.push(() => second.close());
     second.start();
     await waitFor(() => r.f2.deliveries.some((d) => d.kind === 'page'), 'family 2 paged after the restart');
     await second.idle();
-    const ns = second.repo.notificationsFor(rep.id);
+    const ns = (await second.repo.notificationsFor(rep.id));
     const f2page = ns.find((n) => n.userId === 'f2' && n.kind === 'page')!;
     // step 1 came when it was due, not at the restart and not twice
     expect(f2page.createdAt).toBeGreaterThanOrEqual(before.nextDueAtMs!);
@@ -66,25 +66,25 @@ describe('durable ladder', () => {
     // First run: f1's webhook points nowhere and the backoff is long, so the page is in flight when we stop.
     const realPerson = dir.person.bind(dir);
     dir.person = async (id: string) => (id === 'f1' ? hold : realPerson(id));
-    const first = openTestAlerts(file, dir, { webhookBackoffMs: [60_000, 60_000, 60_000, 60_000] });
+    const first = await openTestAlerts(file, dir, { webhookBackoffMs: [60_000, 60_000, 60_000, 60_000] });
     first.start();
     const rep = report();
     await first.intake(rep);
-    await waitFor(() => first.repo.attempts(first.repo.notificationsFor(rep.id)[0]!.id).length === 1, 'first attempt made');
+    await waitFor(async () => (await first.repo.attempts((await first.repo.notificationsFor(rep.id))[0]!.id)).length === 1, 'first attempt made');
     await first.close();
-    const row = new AlertRepository(file);
-    const mid = row.notificationsFor(rep.id);
-    row.close();
+    const row = new SqliteAlertStore(file);
+    const mid = await row.notificationsFor(rep.id);
+    await row.close();
     expect(mid.map((n) => [n.userId, n.status])).toEqual([['f1', 'sent']]);
 
     dir.person = realPerson; // the receiver is back
-    const second = openTestAlerts(file, dir);
+    const second = await openTestAlerts(file, dir);
     cleanups.push(() => second.close());
     second.start();
     await waitFor(() => r.f1.deliveries.length === 1, 'resumed page delivered');
     await second.idle();
     expect(r.f1.deliveries[0]?.deliveryId).toBe(mid[0]?.id); // same delivery id: receivers can drop a re-send
-    expect(second.repo.notificationsFor(rep.id)).toHaveLength(1);
+    expect((await second.repo.notificationsFor(rep.id))).toHaveLength(1);
   });
 
   it('a timer that was due while the process was down runs at start', async () => {
@@ -93,12 +93,12 @@ describe('durable ladder', () => {
     const file = join(tmp.dir, 'alerts.sqlite');
     const { r, dir } = await people(1);
     dir.config.cancelWindowSec = 1;
-    const first = openTestAlerts(file, dir);
+    const first = await openTestAlerts(file, dir);
     // not started: the scheduler never arms, as if the process died right after intake
     await first.intake(report({ skipCancelWindow: false, firstEventAtMs: Date.now() }));
     expect(r.f1.deliveries).toHaveLength(0);
     await first.close();
-    const second = openTestAlerts(file, dir);
+    const second = await openTestAlerts(file, dir);
     cleanups.push(() => second.close());
     second.start();
     await waitFor(() => r.f1.deliveries.length === 1, 'overdue step 0 paged at start');

@@ -29,7 +29,7 @@ beforeAll(async () => {
   dir.access.set('f2', ['res-1']);
   // Long timers: these tests look at intake and access, not at escalation.
   dir.config = { cancelWindowSec: 30, familyAckSec: 600, workerAckSec: 600, reminderSec: 600 };
-  alerts = openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, { audit });
+  alerts = await openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, { audit });
   alerts.start();
   app = await alertsApp(alerts);
 });
@@ -66,7 +66,7 @@ describe('intake', () => {
     // An unknown extra field is dropped, not stored (a newer edge must not be dead-lettered for it).
     const extra = { ...report(), colour: 'red' };
     expect((await post(extra)).statusCode).toBe(200);
-    expect(JSON.stringify(alerts.repo.get(extra.id)?.report)).not.toContain('colour');
+    expect(JSON.stringify((await alerts.repo.get(extra.id))?.report)).not.toContain('colour');
     const missing = { ...report() } as Record<string, unknown>;
     delete missing.deviceId;
     expect((await post(missing)).json().message).toMatch(/field "deviceId"/);
@@ -77,15 +77,15 @@ describe('intake', () => {
     const r1 = await post(rep);
     expect(r1.statusCode).toBe(200);
     expect(r1.json()).toEqual({ id: rep.id, revision: 1, status: 'raised' });
-    const before = alerts.repo.get(rep.id);
+    const before = (await alerts.repo.get(rep.id));
     const again = await post({ ...rep, message: 'changed' });
     expect(again.json()).toEqual({ id: rep.id, revision: 1, status: 'raised' });
-    expect(alerts.repo.get(rep.id)).toEqual(before);
+    expect((await alerts.repo.get(rep.id))).toEqual(before);
     const r2 = await post({ ...rep, revision: 3, eventCount: 2 });
     expect(r2.json().revision).toBe(3);
     expect((await post({ ...rep, revision: 2, level: 'info' })).json()).toMatchObject({ revision: 3 });
-    expect(alerts.repo.get(rep.id)?.level).toBe('urgent');
-    expect(alerts.repo.timeline(rep.id).filter((t) => t.kind === 'raised')).toHaveLength(1);
+    expect((await alerts.repo.get(rep.id))?.level).toBe('urgent');
+    expect((await alerts.repo.timeline(rep.id)).filter((t) => t.kind === 'raised')).toHaveLength(1);
   });
 
   it('resident cancel inside the cancel window: nobody is paged, outcome cancelled_by_resident', async () => {
@@ -93,17 +93,17 @@ describe('intake', () => {
     expect((await post(rep)).json().status).toBe('raised');
     const r = await post({ ...rep, revision: 2, state: 'cancelled' });
     expect(r.json().status).toBe('cancelled');
-    const a = alerts.repo.get(rep.id);
+    const a = (await alerts.repo.get(rep.id));
     expect(a).toMatchObject({ status: 'cancelled', outcome: 'cancelled_by_resident', nextDueAtMs: null });
-    expect(alerts.repo.notificationsFor(rep.id)).toEqual([]);
+    expect((await alerts.repo.notificationsFor(rep.id))).toEqual([]);
   });
 
   it('an unassigned device pages the call centre and is visible to admins and operators only', async () => {
     const rep = report({ deviceId: 'fall-unlinked' });
     expect((await post(rep)).json().status).toBe('notifying');
-    const a = alerts.repo.get(rep.id);
+    const a = (await alerts.repo.get(rep.id));
     expect(a?.residentId).toBeNull();
-    expect(alerts.repo.notificationsFor(rep.id).map((n) => [n.userId, n.kind])).toEqual([['cc1', 'page']]);
+    expect((await alerts.repo.notificationsFor(rep.id)).map((n) => [n.userId, n.kind])).toEqual([['cc1', 'page']]);
     const list = async (h: Record<string, string>) => (await app.inject({ url: '/api/v1/alerts', headers: h })).json().items.map((i: { id: string }) => i.id);
     expect(await list(as('op'))).toContain(rep.id);
     expect(await list({ authorization: `Bearer ${ADMIN}` })).toContain(rep.id);
@@ -117,7 +117,7 @@ describe('intake', () => {
     const rep = report({ edgeNotifications: [{ channel: 'webhook', target: 'https://cc.example/hook?token=s3cret', atMs: 1000, ok: true }] });
     await post(rep);
     await post({ ...rep, revision: 2 });
-    const adopted = alerts.repo.timeline(rep.id).filter((t) => t.kind === 'edge_notification');
+    const adopted = (await alerts.repo.timeline(rep.id)).filter((t) => t.kind === 'edge_notification');
     expect(adopted).toHaveLength(1);
     expect(adopted[0]?.detail).toEqual({ channel: 'webhook', target: 'https://cc.example', ok: true });
   });
@@ -125,18 +125,18 @@ describe('intake', () => {
   it('a cleared wellness alert nobody claimed resolves as condition_cleared', async () => {
     const rep = report({ type: 'inactivity', level: 'wellness', skipCancelWindow: false });
     expect((await post(rep)).json().status).toBe('notifying');
-    expect(alerts.repo.notificationsFor(rep.id).map((n) => n.userId)).toEqual(['w1']);
+    expect((await alerts.repo.notificationsFor(rep.id)).map((n) => n.userId)).toEqual(['w1']);
     const r = await post({ ...rep, revision: 2, state: 'cleared' });
     expect(r.json().status).toBe('resolved');
-    expect(alerts.repo.get(rep.id)?.outcome).toBe('condition_cleared');
+    expect((await alerts.repo.get(rep.id))?.outcome).toBe('condition_cleared');
   });
 
   it('info and unconfirmed alerts are shown but page nobody', async () => {
     for (const over of [{ type: 'battery_low' as const, level: 'info' as const }, { type: 'fall' as const, level: 'unconfirmed' as const }]) {
       const rep = report(over);
       expect((await post(rep)).json().status).toBe('raised');
-      expect(alerts.repo.get(rep.id)?.nextDueAtMs).toBeNull();
-      expect(alerts.repo.notificationsFor(rep.id)).toEqual([]);
+      expect((await alerts.repo.get(rep.id))?.nextDueAtMs).toBeNull();
+      expect((await alerts.repo.notificationsFor(rep.id))).toEqual([]);
     }
   });
 });
@@ -194,7 +194,7 @@ describe('people routes', () => {
     const other = report();
     await post(other);
     expect((await app.inject({ method: 'POST', url: `/api/v1/alerts/${other.id}/ack`, headers: as('stranger') })).statusCode).toBe(404);
-    expect(alerts.repo.get(other.id)?.status).toBe('notifying');
+    expect((await alerts.repo.get(other.id))?.status).toBe('notifying');
   });
 
   it('an admin may resolve an unconfirmed alert nobody was paged for', async () => {
@@ -208,15 +208,15 @@ describe('people routes', () => {
   it('resident data: export, paged-to and erase', async () => {
     const rep = report();
     await post(rep);
-    await waitFor(() => alerts.repo.notificationsFor(rep.id).some((n) => n.status === 'delivered'), 'first page delivered');
+    await waitFor(async () => (await alerts.repo.notificationsFor(rep.id)).some((n) => n.status === 'delivered'), 'first page delivered');
     expect(await alerts.residentData.residentsPagedTo('f1')).toEqual(['res-1']);
     const exported = (await alerts.residentData.exportResident('res-1')) as { alert: { id: string } }[];
     expect(exported.map((e) => e.alert.id)).toContain(rep.id);
     await alerts.idle();
     const n = await alerts.residentData.eraseResident('res-1');
     expect(n).toBeGreaterThan(0);
-    expect(alerts.repo.get(rep.id)).toBeUndefined();
-    expect(alerts.repo.notificationsFor(rep.id)).toEqual([]);
+    expect((await alerts.repo.get(rep.id))).toBeUndefined();
+    expect((await alerts.repo.notificationsFor(rep.id))).toEqual([]);
     expect(await alerts.residentData.exportResident('res-1')).toEqual([]);
     expect(silentLogger).toBeDefined();
   });

@@ -25,7 +25,7 @@ async function setup(configure: (dir: FakeDirectory) => void, fallback?: Fallbac
   const dir = new FakeDirectory();
   dir.devices.set('fall-1', { id: 'res-1', name: 'Grandma Li', communityId: 'c1' });
   configure(dir);
-  const alerts = openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, {
+  const alerts = await openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, {
     ...(fallback ? { fallback } : {}), safety: { unreachedRetrySec: 3600, claimDeadlineSec: 3600 },
   });
   alerts.start();
@@ -67,18 +67,18 @@ describe('case 1: a resolved alert is closed', () => {
     const answer = await post(app, second);
     expect(answer.id).toBe(`${first.id}~2`);
     await waitFor(() => pagesFor(f1, answer.id).length === 1, 'second SOS paged afresh');
-    const next = alerts.repo.get(answer.id)!;
+    const next = (await alerts.repo.get(answer.id))!;
     expect(next).toMatchObject({ previousAlertId: first.id, edgeAlertId: first.id, status: 'notifying', residentId: 'res-1', level: 'urgent' });
-    expect(alerts.repo.get(first.id)).toMatchObject({ status: 'resolved', revision: 1 });
-    expect(alerts.repo.timeline(first.id)).toContainEqual(expect.objectContaining({ kind: 'followed_by', detail: expect.objectContaining({ alertId: answer.id }) }));
+    expect((await alerts.repo.get(first.id))).toMatchObject({ status: 'resolved', revision: 1 });
+    expect((await alerts.repo.timeline(first.id))).toContainEqual(expect.objectContaining({ kind: 'followed_by', detail: expect.objectContaining({ alertId: answer.id }) }));
 
     // The same revision again (the edge's retry) changes nothing and opens nothing.
     expect(await post(app, second)).toMatchObject({ id: answer.id, revision: 2 });
-    expect(alerts.repo.chainLength(first.id)).toBe(2);
+    expect((await alerts.repo.chainLength(first.id))).toBe(2);
     // A third press merges into the open follow-up and tells whoever was paged.
     await post(app, { ...second, revision: 3, eventCount: 3, events: [...second.events, press(3, t + 1000)] });
     await waitFor(() => pagesFor(f1, answer.id, 'update').length === 1, 'third press: update to the family member');
-    expect(alerts.repo.chainLength(first.id)).toBe(2);
+    expect((await alerts.repo.chainLength(first.id))).toBe(2);
   });
 
   it('a new fall (new fall id) within 30 minutes of a resolved one opens a new alert; the old fall\'s late "got up" does not', async () => {
@@ -103,7 +103,7 @@ describe('case 1: a resolved alert is closed', () => {
     const events3 = [...first.events, cleared, fall(4, t, 'B')];
     const b = await post(app, { ...first, revision: 3, events: events3 });
     expect(b.id).toBe(`${first.id}~2`);
-    expect(alerts.repo.get(b.id)).toMatchObject({ level: 'unconfirmed', status: 'raised', previousAlertId: first.id });
+    expect((await alerts.repo.get(b.id))).toMatchObject({ level: 'unconfirmed', status: 'raised', previousAlertId: first.id });
     // …and its long lie makes it urgent: paged at once.
     await post(app, { ...first, revision: 4, events: [...events3, lie(5, t + 1000, 'B')] });
     await waitFor(() => pagesFor(f1, b.id).length === 1, 'the new fall paged');
@@ -121,7 +121,7 @@ describe('case 2: nobody left to page is an incident', () => {
     expect(page).toMatchObject({ kind: 'page', userId: '@fallback' });
     const metrics = await app.inject({ url: '/api/v1/metrics', headers: { authorization: `Bearer ${ADMIN}` } });
     expect(metrics.json()).toMatchObject({ alerts_unreached: 1 });
-    expect(alerts.repo.timeline(rep.id)).toContainEqual(expect.objectContaining({ kind: 'unreached', detail: expect.objectContaining({ reason: 'nobody_left' }) }));
+    expect((await alerts.repo.timeline(rep.id))).toContainEqual(expect.objectContaining({ kind: 'unreached', detail: expect.objectContaining({ reason: 'nobody_left' }) }));
 
     // A call-centre person becomes available: paged at once, not after the hour-long retry.
     dir.add('cc1', 'callcentre', [hookOf(cc)]);
@@ -139,16 +139,16 @@ describe('case 2: nobody left to page is an incident', () => {
     const fb = await receiver();
     const dir = new FakeDirectory();
     const open = () => openTestAlerts(join(tmp.dir, 'alerts.sqlite'), dir, { fallback: { webhook: { url: fb.url, secret: fb.secret } }, safety: { unreachedRetrySec: 1 } });
-    const a1 = open();
+    const a1 = await open();
     a1.start();
     const rep = report({ deviceId: 'fall-unlinked' });
     await a1.intake(rep);
     await waitFor(() => fb.deliveries.length >= 1, 'fallback paged');
     await a1.close();
-    const a2 = open();
+    const a2 = await open();
     cleanups.push(() => a2.close());
     a2.start();
-    expect(a2.repo.counts().unreached).toBe(1);
+    expect((await a2.repo.counts()).unreached).toBe(1);
     await waitFor(() => fb.deliveries.filter((d) => d.alertId === rep.id).length >= 2, 'fallback paged again after the restart');
   });
 });
@@ -177,16 +177,16 @@ describe('case 3: new events on an alert being handled', () => {
     const { alerts, f1, rep } = await claimedSos(1);
     await waitFor(() => pagesFor(f1, rep.id, 'update').length === 1, 'claimer told of the new press');
     await waitFor(() => pagesFor(f1, rep.id).length === 2, 'ladder restarted: family 1 paged again');
-    expect(alerts.repo.get(rep.id)).toMatchObject({ status: 'notifying', claimedBy: null });
-    expect(alerts.repo.timeline(rep.id).map((t) => t.kind)).toEqual(expect.arrayContaining(['update_sent', 'claim_lapsed']));
+    expect((await alerts.repo.get(rep.id))).toMatchObject({ status: 'notifying', claimedBy: null });
+    expect((await alerts.repo.timeline(rep.id)).map((t) => t.kind)).toEqual(expect.arrayContaining(['update_sent', 'claim_lapsed']));
   });
 
   it('a claimer who confirms the new event keeps the claim', async () => {
     const { alerts, app, f1, rep } = await claimedSos(600);
     await waitFor(() => pagesFor(f1, rep.id, 'update').length === 1, 'claimer told');
-    expect(alerts.repo.get(rep.id)!.ladder.reconfirm).toMatchObject({ userId: 'f1' });
+    expect((await alerts.repo.get(rep.id))!.ladder.reconfirm).toMatchObject({ userId: 'f1' });
     expect((await claim(app, rep.id, 'f1')).statusCode).toBe(200);
-    const a = alerts.repo.get(rep.id)!;
+    const a = (await alerts.repo.get(rep.id))!;
     expect(a).toMatchObject({ status: 'acknowledged', claimedBy: 'f1', nextDueAtMs: null });
     expect(a.ladder.reconfirm).toBeNull();
     // Someone else still cannot take it over.

@@ -11,6 +11,7 @@ import { SqliteDeviceRepository } from '../src/repositories/sqlite-device-reposi
 import type { AuditEntry, AuditLog, CareDirectory, Channel, LadderConfig, LadderPlan, Principal, Recipient, ResidentRef } from '../src/care/contracts.js';
 import { openAlerts, type AlertsModule, type AlertReport, type OpenAlertsOptions } from '../src/care/alerts/index.js';
 import { silentLogger } from './helpers.js';
+import type { DbTarget } from '../src/db/target.js';
 
 export const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
 export const EDGE = 'edge-token-for-alert-tests';
@@ -74,9 +75,10 @@ export function testAuthenticate(dir: FakeDirectory) {
   };
 }
 
-export function openTestAlerts(file: string, dir: FakeDirectory, over: Partial<OpenAlertsOptions> = {}): AlertsModule {
-  const alerts = openAlerts({
-    file, directory: dir, audit: new MemoryAudit(), logger: silentLogger, publicUrl: 'http://care.test',
+/** Opens the alert module on a SQLite file (a path) or any DbTarget (PostgreSQL in the contract suite). */
+export async function openTestAlerts(db: string | DbTarget, dir: FakeDirectory, over: Partial<OpenAlertsOptions> = {}): Promise<AlertsModule> {
+  const alerts = await openAlerts({
+    db: typeof db === 'string' ? { kind: 'sqlite', file: db } : db, directory: dir, audit: new MemoryAudit(), logger: silentLogger, publicUrl: 'http://care.test',
     webhookBackoffMs: [10, 20, 30, 40], ...over,
   });
   alerts.authenticate = testAuthenticate(dir);

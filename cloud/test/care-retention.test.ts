@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AlertRepository, type AlertRecord } from '../src/care/alerts/repository.js';
+import { SqliteAlertStore } from '../src/care/alerts/repository.js';
+import type { AlertRecord } from '../src/care/alerts/store.js';
+import { seedAlert } from './alert-store-support.js';
 import { PeopleRepository } from '../src/care/people/repository.js';
 import { CareRetention } from '../src/care/retention.js';
 import { loadCloudConfig } from '../src/config.js';
@@ -21,15 +23,15 @@ function alert(id: string, status: 'resolved' | 'raised', openedAt: number, reso
 
 describe('care retention: resolved alerts and audit rows by their own rules', () => {
   let tmp: ReturnType<typeof tempDir>;
-  let alerts: AlertRepository;
+  let alerts: SqliteAlertStore;
   let people: PeopleRepository;
   beforeEach(() => {
     tmp = tempDir('yulan-care-retention-');
-    alerts = new AlertRepository(join(tmp.dir, 'alerts.sqlite'));
+    alerts = new SqliteAlertStore(join(tmp.dir, 'alerts.sqlite'));
     people = new PeopleRepository({ file: join(tmp.dir, 'people.sqlite'), now: () => NOW });
   });
-  afterEach(() => {
-    alerts.close();
+  afterEach(async () => {
+    await alerts.close();
     people.close();
     tmp.cleanup();
   });
@@ -38,20 +40,17 @@ describe('care retention: resolved alerts and audit rows by their own rules', ()
     // 23 old resolved alerts (more than two batches of 10), one old but still open, one recent.
     for (let i = 0; i < 23; i++) {
       const id = `al_old_${i}`;
-      alerts.save(alert(id, 'resolved', NOW - 800 * DAY, NOW - 799 * DAY));
-      alerts.addTimeline(id, NOW - 799 * DAY, 'resolved', 'w1');
-      const [n] = alerts.insertIntents([{ key: `${id}/0/w1/alert/0`, alertId: id, step: 0, userId: 'w1', kind: 'alert' as never, n: 0, recipient: null }], NOW - 799 * DAY);
-      alerts.addAttempt(n!, NOW - 799 * DAY, 0, 'webhook', true, null);
+      await seedAlert(alerts, alert(id, 'resolved', NOW - 800 * DAY, NOW - 799 * DAY), { withNotification: true });
     }
-    alerts.save(alert('al_open', 'raised', NOW - 800 * DAY, null));
-    alerts.save(alert('al_recent', 'resolved', NOW - 10 * DAY, NOW - 9 * DAY));
+    await seedAlert(alerts, alert('al_open', 'raised', NOW - 800 * DAY, null));
+    await seedAlert(alerts, alert('al_recent', 'resolved', NOW - 10 * DAY, NOW - 9 * DAY));
     const r = new CareRetention(alerts, people.audit, { alertsDays: 730, auditDays: 0 }, silentLogger, { batch: 10, pauseMs: 1 }, () => NOW);
     expect(await r.runOnce()).toEqual({ alerts: 23, audit: 0 });
-    expect(alerts.get('al_old_0')).toBeUndefined();
-    expect(alerts.timeline('al_old_0')).toEqual([]);
-    expect(alerts.notificationsFor('al_old_0')).toEqual([]);
-    expect(alerts.get('al_open')?.status).toBe('raised');
-    expect(alerts.get('al_recent')).toBeDefined();
+    expect(await alerts.get('al_old_0')).toBeUndefined();
+    expect(await alerts.timeline('al_old_0')).toEqual([]);
+    expect(await alerts.notificationsFor('al_old_0')).toEqual([]);
+    expect((await alerts.get('al_open'))?.status).toBe('raised');
+    expect(await alerts.get('al_recent')).toBeDefined();
     // The pass explains itself in the audit log; a second pass finds nothing more.
     const rows = people.audit.query({ limit: 10 });
     expect(rows.map((x) => x.action)).toEqual(['retention.prune']);

@@ -96,8 +96,8 @@ const endReason = (s: Stream) => s.events.find((e) => e.event === 'end')?.data;
 beforeAll(async () => {
   edge = await startEdgeStub(EDGE);
   people = openPeople({ file: join(tmp.dir, 'people.sqlite'), logger: silentLogger, now: clock });
-  alerts = openAlerts({
-    file: join(tmp.dir, 'alerts.sqlite'), directory: people.directory, audit: people.audit, logger: silentLogger,
+  alerts = await openAlerts({
+    db: { kind: 'sqlite', file: join(tmp.dir, 'alerts.sqlite') }, directory: people.directory, audit: people.audit, logger: silentLogger,
     publicUrl: 'http://care.test', heartbeatMs: 50,
   });
   people.setAlertData(alerts.residentData);

@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
-import type { AlertRepository } from './alerts/repository.js';
-import type { SqliteAuditLog } from './people/audit-log.js';
+import type { Lease } from '../db/lease.js';
+import type { AlertStore } from './alerts/store.js';
+import type { AuditEntry } from './contracts.js';
+
+/** What retention needs of the audit log (people). */
+export interface PrunableAudit {
+  pruneOldest(cutoffMs: number, limit: number): number | Promise<number>;
+  record(e: AuditEntry): Promise<void>;
+}
 
 /** How long the cloud keeps care records (README "Configuration", docs/deploy.md "Retention"). */
 export interface CareRetentionConfig {
@@ -28,6 +35,11 @@ const DAY_MS = 86_400_000;
  * alert intake and the care page never wait behind a long delete. Open alerts are never
  * touched. Each pass that removed audit rows records itself in the audit log, so the gap
  * a reader sees is explained.
+ *
+ * Several clouds on one database: a pass runs only on the cloud holding the
+ * `care-retention` lease (always held on SQLite). The deletes are idempotent anyway — a
+ * holder paused past its lease and a new holder pruning at once take disjoint rows on
+ * PostgreSQL (SKIP LOCKED) and at worst record two smaller passes.
  */
 export class CareRetention {
   private timer: NodeJS.Timeout | undefined;
@@ -36,18 +48,20 @@ export class CareRetention {
   private readonly t: CareRetentionTunables;
 
   constructor(
-    private readonly alerts: AlertRepository,
-    private readonly audit: SqliteAuditLog,
+    private readonly alerts: AlertStore,
+    private readonly audit: PrunableAudit,
     private readonly cfg: CareRetentionConfig,
     private readonly log: Logger,
     tunables: Partial<CareRetentionTunables> = {},
     private readonly now: () => number = Date.now,
+    private readonly lease?: Lease,
   ) {
     this.t = { ...TUNABLES, ...tunables };
   }
 
   start(): void {
     if (this.cfg.alertsDays === 0 && this.cfg.auditDays === 0) return;
+    void this.lease?.start().catch((err: unknown) => this.log.error({ err }, 'care retention: lease failed to start'));
     const tick = (after: number): void => {
       this.timer = setTimeout(() => {
         this.running = this.runOnce().catch((err: unknown) => this.log.error({ err }, 'care retention pass failed')).finally(() => {
@@ -61,13 +75,15 @@ export class CareRetention {
 
   /** One pass over both; returns what it removed. */
   async runOnce(): Promise<{ alerts: number; audit: number }> {
-    const drain = async (days: number, prune: (cutoff: number) => number): Promise<number> => {
+    if (this.lease && !this.lease.held()) return { alerts: 0, audit: 0 };
+    const drain = async (days: number, prune: (cutoff: number) => number | Promise<number>): Promise<number> => {
       if (days === 0) return 0;
       const cutoff = this.now() - days * DAY_MS;
       let total = 0;
       for (;;) {
         if (this.closed) return total;
-        const n = prune(cutoff);
+        if (this.lease && !this.lease.held()) return total;
+        const n = await prune(cutoff);
         total += n;
         if (n === 0) return total;
         await new Promise((r) => setTimeout(r, this.t.pauseMs));
@@ -89,5 +105,6 @@ export class CareRetention {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await this.lease?.close();
   }
 }

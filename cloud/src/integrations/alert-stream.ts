@@ -53,10 +53,10 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
       const fromHeader = typeof header === 'string' && /^\d{1,16}$/.test(header) ? Number(header) : undefined;
       const since = fromHeader ?? (request.query as { since?: number }).since;
       reply.hijack();
-      open(reply.raw, p, since);
+      await open(reply.raw, p, since);
     });
 
-    function open(res: ServerResponse, principal: Exclude<Principal, { kind: 'person' }>, since: number | undefined): void {
+    async function open(res: ServerResponse, principal: Exclude<Principal, { kind: 'person' }>, since: number | undefined): Promise<void> {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       res.write('retry: 2000\n: connected\n\n');
       let who: Exclude<Principal, { kind: 'person' }> | undefined = principal;
@@ -76,8 +76,14 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
         if (!now.healthGrant) { end('health-grant-revoked'); return false; }
         return true;
       };
-      const send = (id: string): void => {
-        const a = repo.get(id);
+      // Reads are async (the alert store may be PostgreSQL): sends go one after the other,
+      // so the catch-up stays in order and `synced` follows it.
+      let chain = Promise.resolve();
+      const send = (id: string): Promise<void> => (chain = chain.then(() => sendNow(id)).catch((err: unknown) => {
+        fastify.log.error({ err }, 'alert stream: reading an alert failed');
+      }));
+      const sendNow = async (id: string): Promise<void> => {
+        const a = await repo.get(id);
         if (!a || !stillOk() || res.writableEnded) return;
         // A token narrowed to sites sees those sites' alerts only.
         if (principal.kind === 'api-token' && principal.sites.length > 0 && !principal.sites.includes(a.site)) return;
@@ -90,7 +96,7 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
       // Listening before the catch-up is read: a change in between is sent twice, never lost.
       const unlisten = o.alerts.hub.onChange((data) => {
         const id = (data as { id?: unknown }).id;
-        if (typeof id === 'string') send(id);
+        if (typeof id === 'string') void send(id);
       });
       const unrevoke = o.tokens?.onRevoke((id) => { if (principal.kind === 'api-token' && id === principal.tokenId) end('token-revoked'); }) ?? (() => undefined);
       const heartbeat = setInterval(() => { if (stillOk() && !res.writableEnded) res.write(': heartbeat\n\n'); }, o.heartbeatMs ?? ALERT_STREAM_HEARTBEAT_MS);
@@ -98,7 +104,8 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
       const drop = (): void => { clearInterval(heartbeat); unlisten(); unrevoke(); streams.delete(res); };
       res.on('close', drop);
       res.on('error', drop);
-      for (const a of repo.openOrChangedSince(since ?? Number.MAX_SAFE_INTEGER, CATCH_UP_LIMIT)) send(a.id);
+      for (const a of await repo.openOrChangedSince(since ?? Number.MAX_SAFE_INTEGER, CATCH_UP_LIMIT)) void send(a.id);
+      await chain;
       if (stillOk() && !res.writableEnded) res.write(`event: synced\ndata: {}\n\n`);
     }
   };

@@ -38,7 +38,7 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
     async () => ({
       mqttConnected: fastify.control.connected(),
       presence: opts.presenceStats?.() ?? { received: 0, applied: 0, dropped: {} },
-      alerts_unreached: opts.alerts?.repo.counts().unreached ?? 0,
+      alerts_unreached: opts.alerts ? (await opts.alerts.repo.counts()).unreached : 0,
       ...(opts.claims ? { claims_refused: { ...opts.claims.service.refused } } : {}),
       ...(opts.deviceAuthQueue ? { deviceAuth: opts.deviceAuthQueue.stats() } : {}),
       ...(opts.complaints ? { complaints_rejected: { ...opts.complaints.rejected } } : {}),

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { CloudError, CloudErrorCode } from '../../errors.js';
 import type { CareDirectory, Principal } from '../contracts.js';
-import type { AlertRecord, AlertRepository, NotificationRecord } from './repository.js';
+import type { AlertRecord, AlertStore, NotificationRecord } from './store.js';
 
 export const PURPOSE_HEADER = 'x-yulan-purpose';
 
@@ -29,9 +29,9 @@ export function purposeOf(request: FastifyRequest, fallback: string): string {
 }
 
 /** Whether a principal may see an alert: the resident's health data, or it was paged to them. */
-export async function maySee(p: Principal, a: AlertRecord, directory: CareDirectory, repo: AlertRepository): Promise<boolean> {
+export async function maySee(p: Principal, a: AlertRecord, directory: CareDirectory, repo: AlertStore): Promise<boolean> {
   if (isAdmin(p)) return true;
-  if (p.kind === 'person' && repo.notificationsFor(a.id).some((n) => n.userId === p.userId && n.kind === 'page')) return true;
+  if (p.kind === 'person' && (await repo.notificationsFor(a.id)).some((n) => n.userId === p.userId && n.kind === 'page')) return true;
   if (a.residentId === null) return seesUnassigned(p);
   return directory.canAccess(p, a.residentId, 'health');
 }

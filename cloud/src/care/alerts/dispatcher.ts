@@ -3,11 +3,11 @@ import type { CareDirectory, Channel, Recipient } from '../contracts.js';
 import { sendWebhook, type EmailSender } from './channels.js';
 import { NotificationKind, NotificationStatus } from './model.js';
 import type { AlertSummary, PagePayload } from './messages.js';
-import type { AlertRecord, AlertRepository, NotificationRecord } from './repository.js';
+import type { AlertRecord, AlertStore } from './store.js';
 import type { SseHub } from './sse-hub.js';
 
 export interface DispatcherOptions {
-  repo: AlertRepository;
+  repo: AlertStore;
   directory: CareDirectory;
   hub: SseHub;
   email: EmailSender | null;
@@ -18,6 +18,12 @@ export interface DispatcherOptions {
   /** every channel of a person failed for a page/reminder */
   onUnreachable(alertId: string, userId: string): Promise<void>;
   concurrency?: number;
+  /** who this dispatcher is in notification claims (one per cloud process) */
+  owner: string;
+  /** how long a claim on a notification lasts without renewal (renewed before each channel) */
+  claimMs: number;
+  /** several clouds: look for rows nobody holds (a dead cloud's) this often; null: only at start */
+  sweepMs: number | null;
 }
 
 export async function summarize(a: AlertRecord, directory: CareDirectory): Promise<AlertSummary> {
@@ -35,6 +41,13 @@ export async function summarize(a: AlertRecord, directory: CareDirectory): Promi
  * delivers. An async queue with bounded concurrency, so a slow webhook never holds up
  * intake or other people's pages. Every row is durable before it is queued; rows left
  * pending, mid-send or between channels by a crash are resumed by `resume()`.
+ *
+ * A row is sent only under a claim taken in the store (`claimNotification`), renewed
+ * before each channel: with two clouds, the one that created an intent and the other's
+ * sweep may both queue it, and only one sends. A cloud that dies holding a claim stops
+ * renewing it; once it lapses the other cloud's sweep (`sweepMs`) picks the row up and
+ * sends it from the channel it had reached, with the same delivery id (receivers drop the
+ * duplicate of a send that had in fact gone out) — the guarantee a restart gives on SQLite.
  */
 export class Dispatcher {
   private readonly queue: string[] = [];
@@ -55,8 +68,19 @@ export class Dispatcher {
     this.pump();
   }
 
+  private sweep: NodeJS.Timeout | undefined;
+
+  /** Queues every row still to send (at start; and every `sweepMs` when clouds share the store). */
   resume(): void {
-    this.enqueue(this.o.repo.openNotificationIds());
+    const once = (): void => {
+      void this.o.repo.openNotificationIds().then((ids) => this.enqueue(ids),
+        (err: unknown) => this.o.log.error({ err }, 'reading notifications to send failed'));
+    };
+    once();
+    if (this.o.sweepMs !== null && !this.sweep) {
+      this.sweep = setInterval(once, this.o.sweepMs);
+      this.sweep.unref();
+    }
   }
 
   /** Resolves when nothing is queued or in flight (tests, orderly shutdown). */
@@ -67,6 +91,7 @@ export class Dispatcher {
 
   /** Abandons in-flight sends (their rows stay open and resume at the next start). */
   stop(): void {
+    if (this.sweep) clearInterval(this.sweep);
     this.abort.abort();
     this.queue.length = 0;
   }
@@ -88,10 +113,11 @@ export class Dispatcher {
   }
 
   private async process(id: string): Promise<void> {
-    const { repo, directory, now, log } = this.o;
-    const n = repo.notification(id);
+    const { repo, directory, now, log, owner, claimMs } = this.o;
+    // Not ours (another cloud holds it), or already done.
+    const n = await repo.claimNotification(id, owner, claimMs);
     if (!n || n.status === NotificationStatus.Delivered || n.status === NotificationStatus.Failed) return;
-    const alert = repo.get(n.alertId);
+    const alert = await repo.get(n.alertId);
     if (!alert) return;
     const person: Recipient | null = (await directory.person(n.userId).catch(() => null)) ?? n.recipient;
     const payload: PagePayload = {
@@ -104,37 +130,52 @@ export class Dispatcher {
     for (let i = n.channelIndex; i < channels.length; i++) {
       const ch = channels[i] as Channel;
       this.guard();
-      repo.updateNotification(id, { channelIndex: i, channelType: ch.type, status: NotificationStatus.Sent, sentAt: now() });
+      if (i > n.channelIndex && !(await repo.claimNotification(id, owner, claimMs))) {
+        log.warn({ alertId: n.alertId, notificationId: id }, 'claim on a notification lapsed; another cloud sends it');
+        return;
+      }
+      this.guard();
+      await repo.updateNotification(id, { channelIndex: i, channelType: ch.type, status: NotificationStatus.Sent, sentAt: now() });
+      // Attempts are recorded in the order they happened, one write after the other.
+      let writes = Promise.resolve();
       const record = (ok: boolean, error: string | null): void => {
         if (this.abort.signal.aborted) return;
         attempts++;
-        repo.addAttempt(id, now(), i, ch.type, ok, error);
-        repo.updateNotification(id, { attempts });
+        const at = now();
+        const count = attempts;
+        writes = writes.then(async () => {
+          await repo.addAttempt(id, at, i, ch.type, ok, error);
+          await repo.updateNotification(id, { attempts: count });
+          // Still sending (a webhook's retries take a while): keep the claim.
+          await repo.claimNotification(id, owner, claimMs);
+        }).catch((err: unknown) => log.error({ err, notificationId: id }, 'recording a delivery attempt failed'));
       };
       try {
-        await this.sendOn(ch, person as Recipient, payload, record);
+        try {
+          await this.sendOn(ch, person as Recipient, payload, record);
+        } finally {
+          await writes;
+        }
         this.guard();
-        repo.tx(() => {
-          repo.updateNotification(id, { status: NotificationStatus.Delivered, deliveredAt: now(), error: null });
-          repo.addTimeline(n.alertId, now(), 'delivered', n.userId, { notificationId: id, kind: n.kind, channel: ch.type });
-        });
+        await repo.updateNotification(id, { status: NotificationStatus.Delivered, deliveredAt: now(), error: null },
+          { alertId: n.alertId, atMs: now(), kind: 'delivered', actor: n.userId, detail: { notificationId: id, kind: n.kind, channel: ch.type } });
         log.info({ alertId: n.alertId, notificationId: id, userId: n.userId, kind: n.kind, channel: ch.type }, 'notification delivered');
         return;
       } catch (err) {
         this.guard();
         const msg = (err as Error).message;
-        repo.updateNotification(id, { status: NotificationStatus.Fallback, error: `${ch.type}: ${msg}` });
-        repo.addTimeline(n.alertId, now(), 'channel_failed', n.userId, { notificationId: id, kind: n.kind, channel: ch.type, error: msg });
+        await repo.updateNotification(id, { status: NotificationStatus.Fallback, error: `${ch.type}: ${msg}` },
+          { alertId: n.alertId, atMs: now(), kind: 'channel_failed', actor: n.userId, detail: { notificationId: id, kind: n.kind, channel: ch.type, error: msg } });
         // No open care page is the app channel's ordinary "not here": not worth a warning.
         log[ch.type === 'app' ? 'info' : 'warn']({ alertId: n.alertId, notificationId: id, channel: ch.type, err: msg }, 'channel failed; falling back');
       }
     }
-    repo.updateNotification(id, { status: NotificationStatus.Failed, error: channels.length === 0 ? 'no channel' : (repo.notification(id)?.error ?? null) });
+    await repo.updateNotification(id, { status: NotificationStatus.Failed, error: channels.length === 0 ? 'no channel' : ((await repo.notification(id))?.error ?? null) });
     log.error({ alertId: n.alertId, notificationId: id, userId: n.userId, kind: n.kind }, 'every channel failed');
     // A person who cannot be told of the alert, or of a new event on it, is unreachable:
     // the ladder moves on (a claim waiting for confirmation lapses on its own timer).
     if (n.kind === NotificationKind.Page || n.kind === NotificationKind.Reminder || n.kind === NotificationKind.Update) await this.o.onUnreachable(n.alertId, n.userId);
-    else repo.addTimeline(n.alertId, now(), 'notice_failed', n.userId, { notificationId: id, kind: n.kind });
+    else await repo.addTimeline({ alertId: n.alertId, atMs: now(), kind: 'notice_failed', actor: n.userId, detail: { notificationId: id, kind: n.kind } });
   }
 
   private guard(): void {

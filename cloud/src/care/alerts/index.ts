@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
+import type { DbTarget } from '../../db/target.js';
 import type { AuditLog, CareDirectory, Channel, Locale, Recipient, ResidentAlertData } from '../contracts.js';
 import { maySee } from './access.js';
 import { createEmailSender, DEFAULT_WEBHOOK_BACKOFF_MS } from './channels.js';
@@ -7,21 +9,24 @@ import { Dispatcher, summarize } from './dispatcher.js';
 import { DEFAULT_SAFETY, FALLBACK_USER, type SafetyPolicy } from './ladder.js';
 import { AlertLifecycle, type IntakeResult } from './lifecycle.js';
 import type { AlertReport } from './model.js';
-import { AlertRepository, type AlertRecord } from './repository.js';
+import { openAlertStore } from './open-store.js';
+import type { AlertRecord, AlertStore } from './store.js';
 import alertRoutes from './routes.js';
 import { LadderScheduler } from './scheduler.js';
 import { SseHub } from './sse-hub.js';
 
-export { AlertRepository } from './repository.js';
-export type { AlertRecord, NotificationRecord, TimelineEntry } from './repository.js';
+export { SqliteAlertStore } from './repository.js';
+export { PgAlertStore } from './pg-alert-store.js';
+export { openAlertStore } from './open-store.js';
+export type { AlertRecord, AlertStore, NotificationRecord, TimelineEntry } from './store.js';
 export { decide, initialPosition, intentKey, FALLBACK_USER, DEFAULT_SAFETY } from './ladder.js';
 export type { LadderDecision, LadderInput, LadderPosition, Intent, SafetyPolicy } from './ladder.js';
 export * from './model.js';
 export { SseHub } from './sse-hub.js';
 
 export interface OpenAlertsOptions {
-  /** alerts.sqlite path, or ':memory:' */
-  file: string;
+  /** alerts.sqlite (path or ':memory:'), or the cloud's PostgreSQL database (schema `alerts`) */
+  db: DbTarget;
   directory: CareDirectory;
   audit: AuditLog;
   logger: Logger;
@@ -37,7 +42,19 @@ export interface OpenAlertsOptions {
   safety?: Partial<Pick<SafetyPolicy, 'claimDeadlineSec' | 'unreachedRetrySec'>>;
   /** the fallback channels (the call centre's), paged when an urgent alert reaches nobody */
   fallback?: FallbackChannels;
+  /** several clouds on one database (PostgreSQL only; docs/care.md "Several clouds") */
+  cluster?: Partial<ClusterTimings>;
 }
+
+export interface ClusterTimings {
+  /** how often the ladder timer is re-derived from the database (another cloud's changes) */
+  pollMs: number;
+  /** how long a claim on a notification lasts unrenewed: a dead cloud's sends resume after it */
+  claimMs: number;
+  /** how often a cloud looks for notifications nobody holds */
+  sweepMs: number;
+}
+export const DEFAULT_CLUSTER: ClusterTimings = { pollMs: 2000, claimMs: 30_000, sweepMs: 5000 };
 
 export interface FallbackChannels {
   webhook?: { url: string; secret: string };
@@ -47,7 +64,7 @@ export interface FallbackChannels {
 }
 
 export interface AlertsModule {
-  repo: AlertRepository;
+  repo: AlertStore;
   residentData: ResidentAlertData;
   hub: SseHub;
   /** arms the durable ladder timer and resumes unsent notifications */
@@ -65,13 +82,14 @@ export interface AlertsModule {
   runDue(): Promise<void>;
   /** stands in for `fastify.authenticate` (tests without care/people) */
   authenticate?: onRequestHookHandler;
-  internals: { repo: AlertRepository; directory: CareDirectory; audit: AuditLog; now: () => number };
+  internals: { repo: AlertStore; directory: CareDirectory; audit: AuditLog; now: () => number };
 }
 
-export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
+export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule> {
   const now = opts.clock ?? Date.now;
   const log = opts.logger.child({ part: 'alerts' });
-  const repo = new AlertRepository(opts.file);
+  const repo = await openAlertStore(opts.db);
+  const cluster = { ...DEFAULT_CLUSTER, ...opts.cluster };
   const hub = new SseHub(log, opts.heartbeatMs);
   const email = opts.smtp ? createEmailSender(opts.smtp) : null;
   const base = (): string => (typeof opts.publicUrl === 'function' ? opts.publicUrl() : opts.publicUrl).replace(/\/+$/, '');
@@ -79,35 +97,46 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
   let dispatcher: Dispatcher | undefined;
   let closed = false;
 
+  const push = (alert: AlertRecord): void => {
+    scheduler?.poke();
+    if (closed) return;
+    void summarize(alert, opts.directory)
+      .then((s) => hub.alert(s, (p) => maySee(p, alert, opts.directory, repo)))
+      .catch((err: unknown) => log.warn({ err }, 'alert push to care pages failed'));
+  };
+  // Another cloud changed an alert: this cloud's care pages and ladder timer hear of it too.
+  const remoteChanged = (alertId: string): void => {
+    if (closed) return;
+    void repo.get(alertId).then((a) => { if (a) push(a); }, (err: unknown) => log.warn({ err, alertId }, 'reading a changed alert failed'));
+  };
   const lifecycle = new AlertLifecycle(repo, opts.directory, now, log, {
-    changed(alert) {
-      scheduler?.poke();
-      if (closed) return;
-      void summarize(alert, opts.directory)
-        .then((s) => hub.alert(s, (p) => maySee(p, alert, opts.directory, repo)))
-        .catch((err: unknown) => log.warn({ err }, 'alert push to care pages failed'));
-    },
+    changed: push,
     intents(ids) {
       dispatcher?.enqueue(ids);
     },
   }, safetyPolicy(opts, log));
-  scheduler = new LadderScheduler(repo, (id) => lifecycle.advance(id), now, log);
+  scheduler = new LadderScheduler(repo, (id) => lifecycle.advance(id), now, log, repo.shared ? cluster.pollMs : null);
   dispatcher = new Dispatcher({
     repo, directory: opts.directory, hub, email, log, now,
     careUrl: (id) => `${base()}/care/#alert=${encodeURIComponent(id)}`,
     webhookBackoffMs: opts.webhookBackoffMs ?? DEFAULT_WEBHOOK_BACKOFF_MS,
     onUnreachable: (alertId, userId) => lifecycle.unreachable(alertId, userId),
+    owner: `${process.pid}-${randomUUID()}`,
+    claimMs: cluster.claimMs,
+    sweepMs: repo.shared ? cluster.sweepMs : null,
   });
   const d = dispatcher;
   const s = scheduler;
 
   const residentData: ResidentAlertData = {
     async exportResident(residentId) {
-      return repo.alertsOfResident(residentId).map((a) => ({
-        alert: a,
-        timeline: repo.timeline(a.id),
-        notifications: repo.notificationsFor(a.id).map((n) => ({ ...n, attemptLog: repo.attempts(n.id) })),
-      }));
+      const out = [];
+      for (const a of await repo.alertsOfResident(residentId)) {
+        const notifications = [];
+        for (const n of await repo.notificationsFor(a.id)) notifications.push({ ...n, attemptLog: await repo.attempts(n.id) });
+        out.push({ alert: a, timeline: await repo.timeline(a.id), notifications });
+      }
+      return out;
     },
     async eraseResident(residentId) {
       return repo.eraseResident(residentId);
@@ -124,6 +153,7 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
     start() {
       s.start();
       d.resume();
+      void repo.watchRemote?.(remoteChanged).catch((err: unknown) => log.error({ err }, 'listening for other clouds\' alert changes failed; timers still poll'));
     },
     async close() {
       if (closed) return;
@@ -132,7 +162,7 @@ export function openAlerts(opts: OpenAlertsOptions): AlertsModule {
       d.stop();
       hub.closeAll();
       email?.close();
-      repo.close();
+      await repo.close();
     },
     intake: (r) => lifecycle.intake(r),
     retryUnreached: () => (closed ? Promise.resolve(0) : lifecycle.retryUnreached()),

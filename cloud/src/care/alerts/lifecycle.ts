@@ -4,7 +4,7 @@ import type { CareDirectory, LadderPlan } from '../contracts.js';
 import { planIntake } from './intake.js';
 import { DEFAULT_SAFETY, FALLBACK_USER, decide, markUnreachable, type LadderNote, type SafetyPolicy } from './ladder.js';
 import { AlertStatus, NotificationKind, type AlertReport } from './model.js';
-import type { AlertRecord, AlertRepository } from './repository.js';
+import type { AlertRecord, AlertStore, AlertTarget, ChangeContext, TimelineAdd } from './store.js';
 
 export interface LifecycleEvents {
   /** an alert changed (re-arm the scheduler, push to the care page) */
@@ -20,18 +20,19 @@ const OPEN: ReadonlySet<AlertStatus> = new Set([AlertStatus.Raised, AlertStatus.
 /** What a change hands to the ladder besides the alert itself. */
 interface Change { alert: AlertRecord; newEvents?: number; retryNow?: boolean }
 
-/** Which alert a change applies to: by id, or the newest of an edge alert's chain. */
-type Target = string | { edge: string };
+type Target = AlertTarget;
+type Tl = TimelineAdd[];
 
 /**
  * Every change to an alert goes through `mutate`: the (async) directory look-ups happen
- * first, then one synchronous SQLite transaction re-reads the alert, applies the change,
- * runs the ladder and inserts the intents. Nothing interleaves inside it, so a claim and a
- * timer firing at once cannot both win, and a crash leaves either all of it or none.
+ * first, then one store transaction re-reads the alert with every other change to it
+ * excluded (SQLite: synchronous; PostgreSQL: the row locked, on whichever cloud), applies
+ * the change, runs the ladder and inserts the intents. So a claim and a timer firing at
+ * once — on one cloud or two — cannot both win, and a crash leaves either all of it or none.
  */
 export class AlertLifecycle {
   constructor(
-    private readonly repo: AlertRepository,
+    private readonly repo: AlertStore,
     private readonly directory: CareDirectory,
     private readonly now: () => number,
     private readonly log: Logger,
@@ -40,21 +41,22 @@ export class AlertLifecycle {
   ) {}
 
   async intake(report: AlertReport): Promise<IntakeResult> {
-    const latest = this.repo.latestForEdge(report.id);
+    const latest = await this.repo.latestForEdge(report.id);
     if (latest && report.revision <= latest.revision) {
       return { id: latest.id, revision: latest.revision, status: latest.status, changed: false };
     }
     const resident = latest ? null : await this.directory.residentForDevice(report.deviceId);
     const plan = await this.directory.ladderPlan(latest ? latest.residentId : resident?.id ?? null, this.now());
     let result: IntakeResult | undefined;
-    const alert = this.mutate({ edge: report.id }, plan, (cur, now) => {
+    const alert = await this.mutate({ edge: report.id }, plan, (cur, now, tl, ctx) => {
+      result = undefined;
       // Re-planned inside the transaction: two deliveries of one revision race here.
-      const p = planIntake(cur, report, { now, resident, chainLength: this.repo.chainLength(report.id) });
+      const p = planIntake(cur, report, { now, resident, chainLength: ctx.chainLength });
       if (p.kind === 'unchanged') {
         result = { id: p.alert.id, revision: p.alert.revision, status: p.alert.status, changed: false };
         return null;
       }
-      for (const t of p.timeline) this.repo.addTimeline(t.alertId, t.atMs ?? now, t.kind, t.actor, t.detail);
+      for (const t of p.timeline) tl.push({ alertId: t.alertId, atMs: t.atMs ?? now, kind: t.kind, actor: t.actor, detail: t.detail });
       if (p.created && p.alert.previousAlertId) {
         this.log.warn({ alertId: p.alert.id, previousAlertId: p.alert.previousAlertId }, 'new event after the alert was closed: new alert opened');
       }
@@ -63,39 +65,45 @@ export class AlertLifecycle {
     return result ?? { id: alert!.id, revision: alert!.revision, status: alert!.status, changed: true };
   }
 
-  /** The ladder tick for one alert (scheduler). */
+  /**
+   * The ladder tick for one alert (scheduler). Only while it is still due: with two clouds
+   * both timers fire, and the first to hold the row moves the due time on, so the second
+   * finds nothing due and sends nothing — each step is decided (and paged) once.
+   */
   async advance(alertId: string): Promise<void> {
-    const a = this.repo.get(alertId);
+    const a = await this.repo.get(alertId);
     if (!a) return;
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
-    this.mutate(alertId, plan, (cur) => cur && { alert: cur });
+    await this.mutate(alertId, plan, (cur, now) => (cur && cur.nextDueAtMs !== null && cur.nextDueAtMs <= now ? { alert: cur } : null));
   }
 
   /** Someone may have become reachable (a page opened, a person enabled or added): try
    * every unreached alert again at once instead of waiting for its next retry. */
   async retryUnreached(): Promise<number> {
-    const ids = this.repo.unreachedIds();
+    const ids = await this.repo.unreachedIds();
     for (const id of ids) {
-      const a = this.repo.get(id);
+      const a = await this.repo.get(id);
       if (!a) continue;
       const plan = await this.directory.ladderPlan(a.residentId, this.now());
-      this.mutate(id, plan, (cur) => (cur && OPEN.has(cur.status) && cur.ladder.unreachedAtMs != null ? { alert: cur, retryNow: true } : null));
+      await this.mutate(id, plan, (cur) => (cur && OPEN.has(cur.status) && cur.ladder.unreachedAtMs != null ? { alert: cur, retryNow: true } : null));
     }
     return ids.length;
   }
 
   async claim(alertId: string, userId: string, via: string): Promise<AlertRecord> {
-    const a = this.mustGet(alertId);
+    const a = await this.mustGet(alertId);
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
     let holder = null as string | null;
     let closed = false as boolean;
-    const out = this.mutate(alertId, plan, (cur, now) => {
+    const out = await this.mutate(alertId, plan, (cur, now, tl) => {
+      holder = null;
+      closed = false;
       if (!cur) return null;
       if (cur.status === AlertStatus.Acknowledged) {
         // The claimer confirming a new event they were told of keeps the claim.
         if (cur.claimedBy === userId && cur.ladder.reconfirm) {
           cur.ladder = { ...cur.ladder, reconfirm: null };
-          this.repo.addTimeline(cur.id, now, 'update_confirmed', userId, { via });
+          tl.push({ alertId: cur.id, atMs: now, kind: 'update_confirmed', actor: userId, detail: { via } });
           return { alert: cur };
         }
         holder = cur.claimedBy;
@@ -103,30 +111,31 @@ export class AlertLifecycle {
       }
       if (!OPEN.has(cur.status)) { closed = true; return null; }
       Object.assign(cur, { status: AlertStatus.Acknowledged, claimedBy: userId, claimedAt: now, updatedAt: now });
-      this.repo.addTimeline(cur.id, now, 'claimed', userId, { via });
+      tl.push({ alertId: cur.id, atMs: now, kind: 'claimed', actor: userId, detail: { via } });
       return { alert: cur };
     });
     if (holder !== null) {
-      if (holder === userId) return this.mustGet(alertId);
+      if (holder === userId) return await this.mustGet(alertId);
       const name = (await this.directory.person(holder))?.name ?? holder;
       throw new CloudError(CloudErrorCode.Conflict, `alert ${alertId} is already claimed by ${name}`);
     }
-    if (closed || !out) throw new CloudError(CloudErrorCode.Conflict, `alert ${alertId} is ${this.mustGet(alertId).status}; nothing to claim`);
+    if (closed || !out) throw new CloudError(CloudErrorCode.Conflict, `alert ${alertId} is ${(await this.mustGet(alertId)).status}; nothing to claim`);
     return out;
   }
 
   async resolve(alertId: string, actor: { id: string; admin: boolean }, outcome: string, note: string | null): Promise<AlertRecord> {
-    const a = this.mustGet(alertId);
+    const a = await this.mustGet(alertId);
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
     let problem = null as string | null;
-    const out = this.mutate(alertId, plan, (cur, now) => {
+    const out = await this.mutate(alertId, plan, (cur, now, tl) => {
+      problem = null;
       if (!cur) return null;
       if (!OPEN.has(cur.status) && cur.status !== AlertStatus.Acknowledged) problem = `alert ${alertId} is already ${cur.status}`;
       else if (cur.status === AlertStatus.Acknowledged && cur.claimedBy !== actor.id && !actor.admin) problem = `alert ${alertId} is claimed by someone else; only they or an admin can resolve it`;
       else if (cur.status !== AlertStatus.Acknowledged && !actor.admin) problem = `alert ${alertId} must be claimed (acknowledged) before it is resolved`;
       if (problem) return null;
       Object.assign(cur, { status: AlertStatus.Resolved, outcome, note, resolvedBy: actor.id, resolvedAt: now, updatedAt: now });
-      this.repo.addTimeline(cur.id, now, 'resolved', actor.id, { outcome, note });
+      tl.push({ alertId: cur.id, atMs: now, kind: 'resolved', actor: actor.id, detail: { outcome, note } });
       return { alert: cur };
     });
     if (problem || !out) throw new CloudError(CloudErrorCode.Conflict, problem ?? `alert ${alertId} changed; try again`);
@@ -135,37 +144,39 @@ export class AlertLifecycle {
 
   /** Every channel of a person failed: record it and let the ladder move on at once. */
   async unreachable(alertId: string, userId: string): Promise<void> {
-    const a = this.repo.get(alertId);
+    const a = await this.repo.get(alertId);
     if (!a) return;
     if (userId === FALLBACK_USER) {
       // The last resort failed too: nothing to move on to, so say it as loudly as we can.
-      this.repo.addTimeline(alertId, this.now(), 'fallback_failed', FALLBACK_USER, {});
+      await this.repo.addTimeline({ alertId, atMs: this.now(), kind: 'fallback_failed', actor: FALLBACK_USER, detail: {} });
       this.log.error({ alertId, deviceId: a.deviceId, residentId: a.residentId }, 'ALERT UNREACHED: the fallback channels failed too; retrying');
       return;
     }
     const plan = await this.directory.ladderPlan(a.residentId, this.now());
-    this.mutate(alertId, plan, (cur, now) => {
+    await this.mutate(alertId, plan, (cur, now, tl) => {
       if (!cur) return null;
       cur.ladder = markUnreachable(cur.ladder, userId);
-      this.repo.addTimeline(cur.id, now, 'unreachable', userId, {});
+      tl.push({ alertId: cur.id, atMs: now, kind: 'unreachable', actor: userId, detail: {} });
       return { alert: cur };
     });
   }
 
-  private mustGet(alertId: string): AlertRecord {
-    const a = this.repo.get(alertId);
+  private async mustGet(alertId: string): Promise<AlertRecord> {
+    const a = await this.repo.get(alertId);
     if (!a) throw new CloudError(CloudErrorCode.NotFound, `alert ${alertId} not found`);
     return a;
   }
 
   /** Apply `change` (null: leave alone), run the ladder, persist and insert intents: one transaction. */
-  private mutate(target: Target, plan: LadderPlan, change: (cur: AlertRecord | undefined, now: number) => Change | null | undefined): AlertRecord | null {
+  private async mutate(target: Target, plan: LadderPlan, change: (cur: AlertRecord | undefined, now: number, tl: Tl, ctx: ChangeContext) => Change | null | undefined): Promise<AlertRecord | null> {
     const now = this.now();
-    let ids: string[] = [];
     let notes: LadderNote[] = [];
-    const saved = this.repo.tx(() => {
-      const cur = typeof target === 'string' ? this.repo.get(target) : this.repo.latestForEdge(target.edge);
-      const c = change(cur, now);
+    // Synchronous and free of side effects outside what it returns: a PostgreSQL
+    // transaction retried after a serialization failure runs it again.
+    const out = await this.repo.change(target, (cur, ctx) => {
+      notes = [];
+      const tl: Tl = [];
+      const c = change(cur, now, tl, ctx);
       if (!c) return null;
       const a = c.alert;
       const d = decide({
@@ -177,21 +188,20 @@ export class AlertLifecycle {
       a.nextDueAtMs = d.nextDueAtMs;
       if (d.status === AlertStatus.Notifying) Object.assign(a, { status: AlertStatus.Notifying, claimedBy: null, claimedAt: null, updatedAt: now });
       if (a.status === AlertStatus.Raised && d.position.paged.length > 0) a.status = AlertStatus.Notifying;
-      this.repo.save(a);
-      ids = this.repo.insertIntents(d.intents, now);
       for (const i of d.intents) {
-        if (i.kind === NotificationKind.Page) this.repo.addTimeline(a.id, now, 'paged', i.userId, { step: i.step, stepKind: plan.steps[i.step]?.kind ?? (i.userId === FALLBACK_USER ? 'fallback' : null) });
+        if (i.kind === NotificationKind.Page) tl.push({ alertId: a.id, atMs: now, kind: 'paged', actor: i.userId, detail: { step: i.step, stepKind: plan.steps[i.step]?.kind ?? (i.userId === FALLBACK_USER ? 'fallback' : null) } });
       }
-      for (const n of d.notes) this.repo.addTimeline(a.id, now, n.kind, 'system', n.detail);
+      for (const n of d.notes) tl.push({ alertId: a.id, atMs: now, kind: n.kind, actor: 'system', detail: n.detail });
       notes = d.notes;
-      return a;
+      return { alert: a, timeline: tl, intents: d.intents, now };
     });
-    if (saved) {
-      this.report(saved, notes);
-      if (ids.length > 0) this.log.info({ alertId: saved.id, intents: ids.length, status: saved.status }, 'alert notifications queued');
-      this.events.changed(saved);
-      if (ids.length > 0) this.events.intents(ids);
-    }
+    if (!out) return null;
+    const saved = out.alert;
+    const ids = out.intentIds;
+    this.report(saved, notes);
+    if (ids.length > 0) this.log.info({ alertId: saved.id, intents: ids.length, status: saved.status }, 'alert notifications queued');
+    this.events.changed(saved);
+    if (ids.length > 0) this.events.intents(ids);
     return saved;
   }
 

@@ -52,7 +52,7 @@ const notificationRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertsModule }> = 
       throw new CloudError(CloudErrorCode.Unauthorized, 'missing, invalid or stale signature');
     };
     const id = (request.params as { id: string }).id;
-    const n = repo.notification(id);
+    const n = await repo.notification(id);
     if (!n) return fail('unknown delivery id');
     const person = (await directory.person(n.userId).catch(() => null)) ?? n.recipient;
     const secrets = (person?.channels ?? []).filter((c) => c.type === 'webhook' && c.secret).map((c) => c.secret as string);
@@ -70,13 +70,10 @@ const notificationRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertsModule }> = 
     return n;
   }
 
-  function markRead(n: NotificationRecord, via: string): void {
+  async function markRead(n: NotificationRecord, via: string): Promise<void> {
     if (n.readAt !== null) return;
     const at = now();
-    repo.tx(() => {
-      repo.updateNotification(n.id, { readAt: at });
-      repo.addTimeline(n.alertId, at, 'read', n.userId, { notificationId: n.id, kind: n.kind, via });
-    });
+    await repo.updateNotification(n.id, { readAt: at }, { alertId: n.alertId, atMs: at, kind: 'read', actor: n.userId, detail: { notificationId: n.id, kind: n.kind, via } });
   }
 
   const Receipt = Type.Object({ id: Type.String(), readAt: Type.Union([Type.Integer(), Type.Null()]) });
@@ -93,13 +90,13 @@ const notificationRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertsModule }> = 
       } else {
         await runHook(alerts.authenticate ?? fastify.authenticate, fastify, request, reply);
         const me = personOf(request);
-        const found = repo.notification(request.params.id);
+        const found = await repo.notification(request.params.id);
         if (!found || found.userId !== me.userId) throw new CloudError(CloudErrorCode.NotFound, `notification ${request.params.id} not found`);
         n = found;
         via = 'app';
       }
-      markRead(n, via);
-      return { id: n.id, readAt: repo.notification(n.id)?.readAt ?? null };
+      await markRead(n, via);
+      return { id: n.id, readAt: (await repo.notification(n.id))?.readAt ?? null };
     },
   );
 
@@ -108,7 +105,7 @@ const notificationRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertsModule }> = 
     { schema: { tags: ['care'], summary: 'Claim the alert of a delivery, signed with the webhook channel secret', params: DeliveryParams, response: { 200: Type.Unknown(), ...errorResponses(400, 401, 409, 429) } } },
     async (request) => {
       const n = await signed(request);
-      markRead(n, 'webhook');
+      await markRead(n, 'webhook');
       const a = await alerts.claim(n.alertId, n.userId, 'webhook');
       return { alert: alertView(a) };
     },

@@ -1,124 +1,59 @@
-import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openMigratedDb } from '../../repositories/sqlite.js';
-import type { Recipient } from '../contracts.js';
-import type { Intent, LadderPosition } from './ladder.js';
-import type { AlertLevel, AlertReport, AlertStatus, AlertType, EdgeState, NotificationKind, NotificationStatus } from './model.js';
-import { newEvents } from './events.js';
+import type { Intent } from './ladder.js';
+import { NOTIFICATION_COLUMNS, toAlert, toAttempt, toNotification, toTimeline, type Row } from './rows.js';
 import { MIGRATIONS } from './schema-sql.js';
+import {
+  newDeliveryId, type AlertCounts, type AlertFilter, type AlertRecord, type AlertStore, type AlertTarget, type AlertWrite, type AttemptRecord,
+  type ChangeContext, type NotificationPatch, type NotificationRecord, type TimelineAdd, type TimelineEntry,
+} from './store.js';
 
-export interface AlertRecord {
-  id: string;
-  /** the edge's alert id: the first cloud alert has the same id, later ones follow it */
-  edgeAlertId: string;
-  /** the closed alert of the same edge alert this one follows (a new event after resolve) */
-  previousAlertId: string | null;
-  /** device events already taken into account (keys and fall ids; events.ts) */
-  seen: { events: string[]; fallIds: string[] };
-  revision: number;
-  deviceId: string;
-  site: string;
-  residentId: string | null;
-  residentName: string | null;
-  type: AlertType;
-  level: AlertLevel;
-  skipCancelWindow: boolean;
-  edgeState: EdgeState;
-  status: AlertStatus;
-  outcome: string | null;
-  claimedBy: string | null;
-  claimedAt: number | null;
-  resolvedBy: string | null;
-  resolvedAt: number | null;
-  note: string | null;
-  firstEventAtMs: number;
-  openedAt: number;
-  updatedAt: number;
-  ladder: LadderPosition;
-  nextDueAtMs: number | null;
-  report: AlertReport;
-}
+export type { AlertRecord, NotificationRecord, TimelineEntry, AlertFilter } from './store.js';
+export { newDeliveryId } from './store.js';
 
-export interface TimelineEntry { atMs: number; kind: string; actor: string | null; detail: unknown }
-
-export interface NotificationRecord {
-  id: string;
-  intentKey: string;
-  alertId: string;
-  userId: string;
-  step: number;
-  kind: NotificationKind;
-  recipient: Recipient | null;
-  channelIndex: number;
-  channelType: string | null;
-  status: NotificationStatus;
-  attempts: number;
-  createdAt: number;
-  sentAt: number | null;
-  deliveredAt: number | null;
-  readAt: number | null;
-  error: string | null;
-}
-
-type Row = Record<string, unknown>;
-
-function toAlert(r: Row): AlertRecord {
-  return {
-    id: r.id as string, edgeAlertId: (r.edge_alert_id as string | null) ?? (r.id as string),
-    previousAlertId: r.previous_alert_id as string | null,
-    seen: r.seen === null || r.seen === undefined ? seenOf(JSON.parse(r.report as string) as AlertReport) : JSON.parse(r.seen as string) as AlertRecord['seen'],
-    revision: r.revision as number, deviceId: r.device_id as string, site: r.site as string,
-    residentId: r.resident_id as string | null, residentName: r.resident_name as string | null, type: r.type as AlertType, level: r.level as AlertLevel,
-    skipCancelWindow: r.skip_cancel_window === 1, edgeState: r.edge_state as EdgeState, status: r.status as AlertStatus,
-    outcome: r.outcome as string | null, claimedBy: r.claimed_by as string | null, claimedAt: r.claimed_at as number | null,
-    resolvedBy: r.resolved_by as string | null, resolvedAt: r.resolved_at as number | null, note: r.note as string | null,
-    firstEventAtMs: r.first_event_at_ms as number, openedAt: r.opened_at as number, updatedAt: r.updated_at as number,
-    ladder: JSON.parse(r.ladder as string) as LadderPosition, nextDueAtMs: r.next_due_at_ms as number | null,
-    report: JSON.parse(r.report as string) as AlertReport,
-  };
-}
-
-/** Alerts stored before `seen` existed: everything their last report carried was seen. */
-function seenOf(report: AlertReport): AlertRecord['seen'] {
-  const fresh = newEvents(report, [], []);
-  return { events: fresh.seen, fallIds: fresh.fallIds };
-}
-
-function toNotification(r: Row): NotificationRecord {
-  return {
-    id: r.id as string, intentKey: r.intent_key as string, alertId: r.alert_id as string, userId: r.user_id as string,
-    step: r.step as number, kind: r.kind as NotificationKind,
-    recipient: r.recipient === null ? null : (JSON.parse(r.recipient as string) as Recipient),
-    channelIndex: r.channel_index as number, channelType: r.channel_type as string | null,
-    status: r.status as NotificationStatus, attempts: r.attempts as number, createdAt: r.created_at as number,
-    sentAt: r.sent_at as number | null, deliveredAt: r.delivered_at as number | null, readAt: r.read_at as number | null,
-    error: r.error as string | null,
-  };
-}
-
-export const newDeliveryId = (): string => `dl_${randomBytes(12).toString('base64url')}`;
-
-export interface AlertFilter { status?: AlertStatus; residentId?: string; residents: string[] | 'all'; includeUnassigned: boolean; limit: number }
-
-/** alerts.sqlite: alerts, their timelines, notification intents and delivery attempts. */
-export class AlertRepository {
+/**
+ * alerts.sqlite (one cloud): better-sqlite3 is synchronous, so each method's work is one
+ * uninterrupted step and `change` one transaction nothing else interleaves with.
+ */
+export class SqliteAlertStore implements AlertStore {
+  readonly shared = false;
   private readonly db: Database.Database;
 
   constructor(file: string) {
     this.db = openMigratedDb(file, MIGRATIONS, 'alerts');
   }
 
-  /** Runs `fn` in one SQLite transaction (synchronous: nothing else interleaves). */
-  tx<T>(fn: () => T): T {
+  private tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
-  get(id: string): AlertRecord | undefined {
+  private getSync(id: string): AlertRecord | undefined {
     const r = this.db.prepare('SELECT * FROM alerts WHERE id = ?').get(id) as Row | undefined;
     return r && toAlert(r);
   }
 
-  save(a: AlertRecord): void {
+  private latestSync(edgeAlertId: string): AlertRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM alerts WHERE edge_alert_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1').get(edgeAlertId) as Row | undefined;
+    return r && toAlert(r);
+  }
+
+  private chainSync(edgeAlertId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM alerts WHERE edge_alert_id = ?').get(edgeAlertId) as Row).n as number;
+  }
+
+  async change(target: AlertTarget, decide: (cur: AlertRecord | undefined, ctx: ChangeContext) => AlertWrite | null): Promise<{ alert: AlertRecord; intentIds: string[] } | null> {
+    return this.tx(() => {
+      const cur = typeof target === 'string' ? this.getSync(target) : this.latestSync(target.edge);
+      const w = decide(cur, { chainLength: typeof target === 'string' ? 0 : this.chainSync(target.edge) });
+      if (!w) return null;
+      this.save(w.alert);
+      const intentIds = this.insertIntents(w.intents, w.now);
+      for (const t of w.timeline) this.timelineSync(t);
+      return { alert: w.alert, intentIds };
+    });
+  }
+
+  private save(a: AlertRecord): void {
     this.db.prepare(
       `INSERT INTO alerts (id, revision, device_id, site, resident_id, resident_name, type, level, skip_cancel_window, edge_state, status,
          outcome, claimed_by, claimed_at, resolved_by, resolved_at, note, first_event_at_ms, opened_at, updated_at, ladder,
@@ -139,36 +74,8 @@ export class AlertRepository {
     });
   }
 
-  /** The newest cloud alert an edge alert maps to (later ones follow a closed one). */
-  latestForEdge(edgeAlertId: string): AlertRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM alerts WHERE edge_alert_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1').get(edgeAlertId) as Row | undefined;
-    return r && toAlert(r);
-  }
-
-  /** How many cloud alerts one edge alert has opened so far. */
-  chainLength(edgeAlertId: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM alerts WHERE edge_alert_id = ?').get(edgeAlertId) as Row).n as number;
-  }
-
-  /** Open alerts that nobody could be reached for in time (an incident each). */
-  unreachedIds(): string[] {
-    return (this.db.prepare(
-      `SELECT id FROM alerts WHERE unreached_at_ms IS NOT NULL AND status IN ('raised', 'notifying') ORDER BY unreached_at_ms`,
-    ).all() as Row[]).map((r) => r.id as string);
-  }
-
-  addTimeline(alertId: string, atMs: number, kind: string, actor: string | null, detail?: unknown): void {
-    this.db.prepare('INSERT INTO timeline (alert_id, at_ms, kind, actor, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(alertId, atMs, kind, actor, detail === undefined ? null : JSON.stringify(detail));
-  }
-
-  timeline(alertId: string): TimelineEntry[] {
-    const rows = this.db.prepare('SELECT at_ms, kind, actor, detail FROM timeline WHERE alert_id = ? ORDER BY seq').all(alertId) as Row[];
-    return rows.map((r) => ({ atMs: r.at_ms as number, kind: r.kind as string, actor: r.actor as string | null, detail: r.detail === null ? null : JSON.parse(r.detail as string) }));
-  }
-
   /** INSERT OR IGNORE on the intent key: re-deciding after a crash never makes a second intent. */
-  insertIntents(intents: Intent[], now: number): string[] {
+  private insertIntents(intents: Intent[], now: number): string[] {
     const stmt = this.db.prepare(
       `INSERT OR IGNORE INTO notifications (id, intent_key, alert_id, user_id, step, kind, recipient, status, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
@@ -182,51 +89,90 @@ export class AlertRepository {
     return ids;
   }
 
-  notification(id: string): NotificationRecord | undefined {
+  private timelineSync(t: TimelineAdd): void {
+    this.db.prepare('INSERT INTO timeline (alert_id, at_ms, kind, actor, detail) VALUES (?, ?, ?, ?, ?)')
+      .run(t.alertId, t.atMs, t.kind, t.actor, t.detail === undefined ? null : JSON.stringify(t.detail));
+  }
+
+  async get(id: string): Promise<AlertRecord | undefined> {
+    return this.getSync(id);
+  }
+
+  /** The newest cloud alert an edge alert maps to (later ones follow a closed one). */
+  async latestForEdge(edgeAlertId: string): Promise<AlertRecord | undefined> {
+    return this.latestSync(edgeAlertId);
+  }
+
+  /** How many cloud alerts one edge alert has opened so far. */
+  async chainLength(edgeAlertId: string): Promise<number> {
+    return this.chainSync(edgeAlertId);
+  }
+
+  /** Open alerts that nobody could be reached for in time (an incident each). */
+  async unreachedIds(): Promise<string[]> {
+    return (this.db.prepare(
+      `SELECT id FROM alerts WHERE unreached_at_ms IS NOT NULL AND status IN ('raised', 'notifying') ORDER BY unreached_at_ms`,
+    ).all() as Row[]).map((r) => r.id as string);
+  }
+
+  async addTimeline(t: TimelineAdd): Promise<void> {
+    this.timelineSync(t);
+  }
+
+  async timeline(alertId: string): Promise<TimelineEntry[]> {
+    return (this.db.prepare('SELECT at_ms, kind, actor, detail FROM timeline WHERE alert_id = ? ORDER BY seq').all(alertId) as Row[]).map(toTimeline);
+  }
+
+  async notification(id: string): Promise<NotificationRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM notifications WHERE id = ?').get(id) as Row | undefined;
     return r && toNotification(r);
   }
 
-  notificationsFor(alertId: string): NotificationRecord[] {
+  async notificationsFor(alertId: string): Promise<NotificationRecord[]> {
     return (this.db.prepare('SELECT * FROM notifications WHERE alert_id = ? ORDER BY created_at, rowid').all(alertId) as Row[]).map(toNotification);
   }
 
   /** Rows a restart must still send: never attempted, mid-send, or between channels. */
-  openNotificationIds(): string[] {
+  async openNotificationIds(): Promise<string[]> {
     return (this.db.prepare(`SELECT id FROM notifications WHERE status IN ('pending', 'sent', 'fallback') ORDER BY created_at, rowid`).all() as Row[]).map((r) => r.id as string);
   }
 
-  updateNotification(id: string, patch: Partial<Pick<NotificationRecord, 'channelIndex' | 'channelType' | 'status' | 'attempts' | 'sentAt' | 'deliveredAt' | 'readAt' | 'error'>>): void {
-    const cols: Record<string, string> = {
-      channelIndex: 'channel_index', channelType: 'channel_type', status: 'status', attempts: 'attempts',
-      sentAt: 'sent_at', deliveredAt: 'delivered_at', readAt: 'read_at', error: 'error',
-    };
-    const keys = Object.keys(patch).filter((k) => k in cols);
-    if (keys.length === 0) return;
-    const set = keys.map((k) => `${cols[k]} = @${k}`).join(', ');
-    this.db.prepare(`UPDATE notifications SET ${set} WHERE id = @id`).run({ ...patch, id });
+  /** One cloud per file: a row still open is this process's to send (the dispatcher queues each once). */
+  async claimNotification(id: string): Promise<NotificationRecord | undefined> {
+    const n = await this.notification(id);
+    return n && (n.status === 'pending' || n.status === 'sent' || n.status === 'fallback') ? n : undefined;
   }
 
-  addAttempt(notificationId: string, atMs: number, channelIndex: number, channelType: string, ok: boolean, error: string | null): void {
+  async updateNotification(id: string, patch: NotificationPatch, timeline?: TimelineAdd): Promise<void> {
+    const keys = Object.keys(patch).filter((k) => k in NOTIFICATION_COLUMNS);
+    this.tx(() => {
+      if (keys.length > 0) {
+        const set = keys.map((k) => `${NOTIFICATION_COLUMNS[k]} = @${k}`).join(', ');
+        this.db.prepare(`UPDATE notifications SET ${set} WHERE id = @id`).run({ ...patch, id });
+      }
+      if (timeline) this.timelineSync(timeline);
+    });
+  }
+
+  async addAttempt(notificationId: string, atMs: number, channelIndex: number, channelType: string, ok: boolean, error: string | null): Promise<void> {
     this.db.prepare('INSERT INTO attempts (notification_id, at_ms, channel_index, channel_type, ok, error) VALUES (?, ?, ?, ?, ?, ?)')
       .run(notificationId, atMs, channelIndex, channelType, ok ? 1 : 0, error);
   }
 
-  attempts(notificationId: string): { atMs: number; channelIndex: number; channelType: string; ok: boolean; error: string | null }[] {
-    return (this.db.prepare('SELECT * FROM attempts WHERE notification_id = ? ORDER BY seq').all(notificationId) as Row[])
-      .map((r) => ({ atMs: r.at_ms as number, channelIndex: r.channel_index as number, channelType: r.channel_type as string, ok: r.ok === 1, error: r.error as string | null }));
+  async attempts(notificationId: string): Promise<AttemptRecord[]> {
+    return (this.db.prepare('SELECT * FROM attempts WHERE notification_id = ? ORDER BY seq').all(notificationId) as Row[]).map(toAttempt);
   }
 
-  dueAlertIds(now: number, limit = 100): string[] {
+  async dueAlertIds(now: number, limit = 100): Promise<string[]> {
     return (this.db.prepare('SELECT id FROM alerts WHERE next_due_at_ms IS NOT NULL AND next_due_at_ms <= ? ORDER BY next_due_at_ms LIMIT ?').all(now, limit) as Row[]).map((r) => r.id as string);
   }
 
-  earliestDue(): number | null {
+  async earliestDue(): Promise<number | null> {
     const r = this.db.prepare('SELECT MIN(next_due_at_ms) AS t FROM alerts WHERE next_due_at_ms IS NOT NULL').get() as Row;
     return (r.t as number | null) ?? null;
   }
 
-  list(f: AlertFilter): AlertRecord[] {
+  async list(f: AlertFilter): Promise<AlertRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (f.status !== undefined) { where.push('status = ?'); params.push(f.status); }
@@ -242,12 +188,12 @@ export class AlertRepository {
   }
 
   /** Alerts not closed, and those changed at or after `sinceMs` (a stream's catch-up), oldest change first. */
-  openOrChangedSince(sinceMs: number, limit: number): AlertRecord[] {
+  async openOrChangedSince(sinceMs: number, limit: number): Promise<AlertRecord[]> {
     return (this.db.prepare("SELECT * FROM alerts WHERE status NOT IN ('resolved', 'cancelled') OR updated_at >= ? ORDER BY updated_at, id LIMIT ?")
       .all(sinceMs, limit) as Row[]).map(toAlert);
   }
 
-  alertsOfResident(residentId: string): AlertRecord[] {
+  async alertsOfResident(residentId: string): Promise<AlertRecord[]> {
     return (this.db.prepare('SELECT * FROM alerts WHERE resident_id = ? ORDER BY opened_at').all(residentId) as Row[]).map(toAlert);
   }
 
@@ -256,7 +202,7 @@ export class AlertRepository {
    * timeline, notifications and attempts, in one transaction. Open alerts are never pruned.
    * `opened_at < cutoff` is implied by `resolved_at < cutoff` and lets the status index work.
    */
-  pruneResolved(cutoffMs: number, limit: number): number {
+  async pruneResolved(cutoffMs: number, limit: number): Promise<number> {
     return this.tx(() => {
       const ids = (this.db.prepare("SELECT id FROM alerts WHERE status = 'resolved' AND opened_at < ? AND resolved_at < ? LIMIT ?")
         .all(cutoffMs, cutoffMs, limit) as { id: string }[]).map((r) => r.id);
@@ -269,7 +215,7 @@ export class AlertRepository {
     });
   }
 
-  eraseResident(residentId: string): number {
+  async eraseResident(residentId: string): Promise<number> {
     return this.tx(() => {
       const sub = 'SELECT id FROM alerts WHERE resident_id = ?';
       this.db.prepare(`DELETE FROM attempts WHERE notification_id IN (SELECT id FROM notifications WHERE alert_id IN (${sub}))`).run(residentId);
@@ -280,14 +226,14 @@ export class AlertRepository {
   }
 
   /** Residents with an open alert paged to this user. */
-  residentsPagedTo(userId: string): string[] {
+  async residentsPagedTo(userId: string): Promise<string[]> {
     return (this.db.prepare(
       `SELECT DISTINCT a.resident_id AS r FROM notifications n JOIN alerts a ON a.id = n.alert_id
        WHERE n.user_id = ? AND n.kind = 'page' AND a.resident_id IS NOT NULL AND a.status IN ('raised', 'notifying', 'acknowledged')`,
     ).all(userId) as Row[]).map((r) => r.r as string);
   }
 
-  counts(): { alerts: Record<string, number>; notifications: Record<string, number>; unreached: number } {
+  async counts(): Promise<AlertCounts> {
     const alerts = Object.fromEntries((this.db.prepare('SELECT status, COUNT(*) AS n FROM alerts GROUP BY status').all() as Row[]).map((r) => [r.status as string, r.n as number]));
     const notifications = Object.fromEntries((this.db.prepare(`SELECT COALESCE(channel_type, 'none') || ':' || status AS k, COUNT(*) AS n FROM notifications GROUP BY k`).all() as Row[]).map((r) => [r.k as string, r.n as number]));
     const unreached = (this.db.prepare(
@@ -296,7 +242,7 @@ export class AlertRepository {
     return { alerts, notifications, unreached };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -52,7 +52,7 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
     people.addHook('onRequest', alerts.authenticate ?? people.authenticate);
 
     async function visible(id: string, request: Parameters<typeof principalOf>[0]) {
-      const a = repo.get(id);
+      const a = await repo.get(id);
       // Not visible answers exactly like missing: the id's existence is not revealed.
       if (!a || !(await maySee(principalOf(request), a, directory, repo))) {
         throw new CloudError(CloudErrorCode.NotFound, `alert ${id} not found`);
@@ -67,7 +67,7 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
         const p = principalOf(request);
         const q = request.query;
         const residents = await directory.visibleResidents(p);
-        const items = repo.list({
+        const items = await repo.list({
           residents, includeUnassigned: seesUnassigned(p), limit: q.limit,
           ...(q.status !== undefined ? { status: q.status } : {}), ...(q.residentId !== undefined ? { residentId: q.residentId } : {}),
         });
@@ -88,9 +88,9 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
       async (request) => {
         const a = await visible(request.params.id, request);
         const p = principalOf(request);
-        const ns = repo.notificationsFor(a.id);
+        const ns = await repo.notificationsFor(a.id);
         await audit.record({ actor: actorId(p), action: 'alert.read', residentId: a.residentId, purpose: purposeOf(request, 'care'), detail: a.id });
-        return { alert: alertView(a), timeline: repo.timeline(a.id), notifications: ns.map(notificationView), metrics: metricsOf(a, ns) };
+        return { alert: alertView(a), timeline: await repo.timeline(a.id), notifications: ns.map(notificationView), metrics: metricsOf(a, ns) };
       },
     );
 
@@ -121,7 +121,7 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
       { schema: { tags: ['care'], summary: 'Alert counts by status, notifications by channel:status (admins)', response: { 200: Type.Unknown(), ...errorResponses(401, 403, 429) } } },
       async (request) => {
         if (!isAdmin(principalOf(request))) throw new CloudError(CloudErrorCode.Forbidden, 'admins only');
-        return repo.counts();
+        return await repo.counts();
       },
     );
 
