@@ -107,7 +107,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await step('firmware', firmware && (() => firmware!.close()));
     complaints?.shutdown();
     await devices.close();
-    integrations?.close();
+    await integrations?.close();
     deviceCerts?.close();
     ocpp?.close();
     claims?.close();
@@ -176,7 +176,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
     // Integration accounts (docs/integrations.md): own file; every account's state is
     // re-sent to the broker on each (re)connect of the link.
-    integrations = openIntegrations({ file: join(config.dataDir, 'integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
+    integrations = await openIntegrations({ target: dbFor('integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
     const integ = integrations;
     link.onConnect(() => {
       integ.service.resendAll().catch((err: unknown) => log.error({ err }, 'cannot re-send integration notices'));
