@@ -18,7 +18,7 @@ import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
 import { CareRetention } from './care/retention.js';
-import { ComplaintsService } from './open/complaints-service.js';
+import { openComplaints, type ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
@@ -105,7 +105,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
-    complaints?.shutdown();
+    await complaints?.shutdown();
     await devices.close();
     await integrations?.close();
     deviceCerts?.close();
@@ -158,8 +158,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // One-tap complaints (issue 14): own file; contacts encrypted with a key beside it.
     // The edge and the broker's admin API over https:// with a private CA (YULAN_TLS_CA_FILE).
     const serviceFetch = fetchTrustingCa(config.tlsCaFile !== undefined ? readFileSync(config.tlsCaFile) : undefined);
-    complaints = new ComplaintsService({
-      file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
+    complaints = await openComplaints({
+      target: dbFor('complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
       devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }), logger: log.child({ part: 'complaints' }),
     });
     firmware = openFirmware({
