@@ -109,7 +109,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await devices.close();
     await integrations?.close();
     deviceCerts?.close();
-    ocpp?.close();
+    await ocpp?.close();
     claims?.close();
     await people?.close();
     await step('postgres', pgDb && (() => pgDb.close()));
@@ -186,7 +186,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceCerts = openDeviceCerts({ file: join(config.dataDir, 'device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
-    ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log });
+    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), devices, logger: log });
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
     claims = openClaims({ file: join(config.dataDir, 'claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), logger: log });
     app = await buildApp({

@@ -3,18 +3,20 @@ import type { Logger } from 'pino';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import { idTagRoutes, idTagSyncRoute } from './id-tag-routes.js';
 import { IdTagService } from './id-tag-service.js';
-import { IdTagStore } from './id-tag-store.js';
+import type { DbTarget } from '../db/target.js';
+import { openIdTagStore } from './pg-id-tag-store.js';
 
 export { IdTagService } from './id-tag-service.js';
 
 export interface OcppModule {
   idTags: IdTagService;
-  close(): void;
+  close(): Promise<void>;
 }
 
-/** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`. */
-export function openOcpp(o: { file: string; devices: DeviceRepository; logger: Logger; now?: () => number }): OcppModule {
-  const store = new IdTagStore(o.file);
+/** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`
+ * or the `ocpp` schema in PostgreSQL. */
+export async function openOcpp(o: { target: DbTarget; devices: DeviceRepository; logger: Logger; now?: () => number }): Promise<OcppModule> {
+  const store = await openIdTagStore(o.target);
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
   return { idTags, close: () => store.close() };
 }
