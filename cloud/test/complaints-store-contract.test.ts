@@ -8,6 +8,7 @@ import type { EdgeClient } from '../src/edge-client.js';
 import type { ComplaintRow, ComplaintsStore } from '../src/open/complaints-store.js';
 import { openComplaints } from '../src/open/complaints-service.js';
 import { openComplaintsStore } from '../src/open/pg-complaints-store.js';
+import { solve } from '../src/open/proof-of-work.js';
 import type { DeviceRepository } from '../src/repositories/device-repository.js';
 import { silentLogger, tempDir } from './helpers.js';
 import { usePostgres } from './pg-support.js';
@@ -126,7 +127,37 @@ describe.each(factories)('complaints store contract (%s)', (kind, make) => {
   });
 });
 
+describe.each(factories)('complaints proof of work on every cloud (%s)', (kind, make) => {
+  it.skipIf(kind === 'postgres' && pgs.skip)('a challenge from one cloud is good on another with the same key file, once in all', async () => {
+    const impl = await make();
+    const key = join(tmp.dir, `pow-${n++}.key`);
+    const a = await openComplaints({ target: impl.target, keyFile: key, devices: noDevices, edge: noEdge, logger: silentLogger, powBits: 4 });
+    const b = await openComplaints({ target: impl.target, keyFile: key, devices: noDevices, edge: noEdge, logger: silentLogger, powBits: 4 });
+    try {
+      const { challenge } = a.pow.issue();
+      const nonce = solve(challenge, 4);
+      expect(b.pow.redeem(challenge, nonce)).toBeUndefined(); // not "forged"
+      const exp = Number(challenge.split('.')[0]);
+      expect(await b.store.redeemChallenge('h1', exp, exp - 1000)).toBe(true);
+      expect(await a.store.redeemChallenge('h1', exp, exp - 1000)).toBe(false);
+      // expired marks are dropped, so the table does not grow
+      expect(await a.store.redeemChallenge('h2', exp + 5000, exp + 1)).toBe(true);
+      expect(await a.store.redeemChallenge('h1', exp + 5000, exp + 1)).toBe(true);
+    } finally { await a.shutdown(); await b.shutdown(); }
+  });
+});
+
 describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database: complaints', () => {
+  it('one proof-of-work challenge redeemed on both clouds at once counts once', async () => {
+    const dbA = await pgs.fresh();
+    const dbB = secondCloud(dbA);
+    try {
+      const [a, b] = await Promise.all([openComplaintsStore({ kind: 'postgres', db: dbA }, silentLogger), openComplaintsStore({ kind: 'postgres', db: dbB }, silentLogger)]);
+      const r = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).redeemChallenge('same', 2_000_000_000_000, 1_000_000_000_000)));
+      expect(r.filter(Boolean)).toHaveLength(1);
+    } finally { await dbB.close(); }
+  });
+
   it('the per-address budget holds across both clouds: 12 submissions at once from one address, 5 counted', async () => {
     const dbA = await pgs.fresh();
     const dbB = secondCloud(dbA);

@@ -54,8 +54,8 @@ export class ComplaintsService {
 
   constructor(private readonly o: ComplaintsOptions) {
     const now = o.now ?? Date.now;
-    this.pow = new ProofOfWork(o.powBits ?? 14, 10 * 60_000, now);
     this.key = loadKey(o.keyFile);
+    this.pow = new ProofOfWork(o.powBits ?? 14, 10 * 60_000, now, createHmac('sha256', this.key).update('yulan complaints proof of work').digest());
     if (!o.store && o.file === undefined) throw new CloudError(CloudErrorCode.Internal, 'complaints: a store or a file is needed');
     this.store = o.store ?? new SqliteComplaintsStore(o.file as string);
     const check = createHmac('sha256', this.key).update('yulan complaints key check').digest('base64url');
@@ -90,6 +90,11 @@ export class ComplaintsService {
     if (contact !== undefined && contact.length > 120) { this.rejected.input++; throw bad('contact is at most 120 characters'); }
     const why = this.pow.redeem(c.challenge, c.nonce);
     if (why) { this.rejected.proof++; throw bad(`proof of work ${why}; fetch a new challenge`); }
+    // Single use across every cloud sharing the store, not only this one.
+    if (!await this.store.redeemChallenge(hash(c.challenge), Number(c.challenge.split('.')[0]), this.now())) {
+      this.rejected.proof++;
+      throw bad('proof of work used; fetch a new challenge');
+    }
     const monitors = await this.monitors(c.site);
     if (monitors.length === 0) { this.rejected.input++; throw new CloudError(CloudErrorCode.NotFound, `site '${c.site}' not found`); }
     const t = this.now();

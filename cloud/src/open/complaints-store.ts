@@ -32,6 +32,7 @@ const MIGRATIONS = [`
   CREATE INDEX submissions_key ON submissions (address_key, at);
   CREATE INDEX submissions_at ON submissions (at);
   CREATE TABLE key_check (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL);
+  CREATE TABLE pow_used (challenge_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 `];
 
 export type ComplaintKind = 'smoke' | 'smell' | 'dust' | 'noise';
@@ -82,6 +83,8 @@ export interface ComplaintsStore {
    * Atomic per address, also across clouds sharing the database.
    */
   takeSubmission(addressKey: string, at: number, windowMs: number, max: number): Promise<number>;
+  /** Marks a proof-of-work challenge used; false when it already was (expired marks are dropped). */
+  redeemChallenge(challengeHash: string, expiresAt: number, now: number): Promise<boolean>;
   /** The stored check value of the contact key, set to `value` when there was none. */
   keyCheck(value: string): Promise<string>;
   shutdown(): Promise<void>;
@@ -160,6 +163,13 @@ export class SqliteComplaintsStore implements ComplaintsStore {
       this.db.prepare('INSERT INTO submissions (address_key, at) VALUES (?, ?)').run(addressKey, at);
       return 0;
     })());
+  }
+
+  async redeemChallenge(challengeHash: string, expiresAt: number, now: number): Promise<boolean> {
+    return wrapDb('redeeming a challenge', () => {
+      this.db.prepare('DELETE FROM pow_used WHERE expires_at < ?').run(now);
+      return this.db.prepare('INSERT OR IGNORE INTO pow_used (challenge_hash, expires_at) VALUES (?, ?)').run(challengeHash, expiresAt).changes === 1;
+    });
   }
 
   async keyCheck(value: string): Promise<string> {

@@ -48,7 +48,8 @@ export const MIGRATIONS = [
    CREATE TABLE complaints.submissions (address_key text NOT NULL, at bigint NOT NULL);
    CREATE INDEX submissions_key ON complaints.submissions (address_key, at);
    CREATE INDEX submissions_at ON complaints.submissions (at);
-   CREATE TABLE complaints.key_check (id integer PRIMARY KEY CHECK (id = 1), value text NOT NULL);`,
+   CREATE TABLE complaints.key_check (id integer PRIMARY KEY CHECK (id = 1), value text NOT NULL);
+   CREATE TABLE complaints.pow_used (challenge_hash text PRIMARY KEY, expires_at bigint NOT NULL);`,
 ];
 
 interface Raw {
@@ -137,6 +138,14 @@ export class PgComplaintsStore implements ComplaintsStore {
     // Other addresses' expired entries: outside the lock, best effort (they are never counted).
     await this.db.query('pruning complaint submissions', 'DELETE FROM complaints.submissions WHERE at <= $1', [at - windowMs]).catch(() => undefined);
     return wait;
+  }
+
+  async redeemChallenge(challengeHash: string, expiresAt: number, now: number): Promise<boolean> {
+    await this.db.query('pruning used challenges', 'DELETE FROM complaints.pow_used WHERE expires_at < $1', [now]).catch(() => undefined);
+    // The primary key decides: of two clouds redeeming one challenge, one inserts.
+    const r = await this.db.query('redeeming a challenge', 'INSERT INTO complaints.pow_used (challenge_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      [challengeHash, expiresAt]);
+    return r.rowCount === 1;
   }
 
   async keyCheck(value: string): Promise<string> {
