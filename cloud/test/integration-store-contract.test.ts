@@ -4,6 +4,7 @@ import { digestToken } from '../src/auth-tokens.js';
 import type { DbTarget } from '../src/db/target.js';
 import { openIntegrationStores } from '../src/integrations/pg-integration-store.js';
 import type { IntegrationRecord } from '../src/integrations/store.js';
+import { IntegrationService } from '../src/integrations/service.js';
 import { ApiTokenService } from '../src/integrations/token-service.js';
 import { silentLogger, tempDir } from './helpers.js';
 import { usePostgres } from './pg-support.js';
@@ -36,11 +37,18 @@ describe.each(factories)('integration accounts and API tokens contract (%s)', (k
     expect(await accounts.insert(account('grafana', { description: 'again' }), 'hash-2')).toBe(false);
     expect(await accounts.get('grafana')).toEqual(account('grafana'));
     expect((await accounts.secretHash('grafana'))?.hash).toBe('hash-1');
-    await accounts.update({ ...account('grafana'), status: 'disabled', healthGrant: true, namespace: true, description: 'd', updatedAt: '2026-02-01T00:00:00.000Z' });
-    expect(await accounts.get('grafana')).toMatchObject({ status: 'disabled', healthGrant: true, namespace: true, description: 'd', updatedAt: '2026-02-01T00:00:00.000Z' });
+    const patched = await accounts.update('grafana', { status: 'disabled', healthGrant: true, namespace: true, description: 'd', updatedAt: '2026-02-01T00:00:00.000Z' });
+    expect(patched).toEqual({ ...account('grafana'), status: 'disabled', healthGrant: true, namespace: true, description: 'd', updatedAt: '2026-02-01T00:00:00.000Z' });
+    expect(await accounts.get('grafana')).toEqual(patched);
     expect((await accounts.secretHash('grafana'))?.hash).toBe('hash-1');
-    await accounts.update(account('grafana'), 'hash-3');
+    // only the fields given change; a description can be cleared
+    const rules = [{ filter: 'ext/grafana/#', read: true, write: true }];
+    expect(await accounts.update('grafana', { rules, description: null, updatedAt: '2026-02-02T00:00:00.000Z' }))
+      .toEqual({ ...patched, rules, description: null, updatedAt: '2026-02-02T00:00:00.000Z' });
+    await accounts.update('grafana', { updatedAt: '2026-02-03T00:00:00.000Z', secretRotatedAt: '2026-02-03T00:00:00.000Z' }, 'hash-3');
     expect((await accounts.secretHash('grafana'))?.hash).toBe('hash-3');
+    expect(await accounts.get('grafana')).toMatchObject({ status: 'disabled', rules, secretRotatedAt: '2026-02-03T00:00:00.000Z' });
+    expect(await accounts.update('nobody', { status: 'active', updatedAt: '2026-02-03T00:00:00.000Z' })).toBeUndefined();
     await accounts.insert(account('another'), 'h');
     expect((await accounts.list()).map((a) => a.name)).toEqual(['another', 'grafana']);
     await accounts.audit('2026-01-01T00:00:00.000Z', 'admin-token', 'grafana', 'integration.create', 'rules');
@@ -86,7 +94,7 @@ describe.each(factories)('integration accounts and API tokens contract (%s)', (k
       kind: 'api-token', tokenId: bound.record.id, integration: 'nodered', scopes: ['telemetry:read', 'alerts:read'], sites: [], kinds: [], healthGrant: true } });
     expect(await s.tokens.resolve(`${alone.token.slice(0, -1)}${alone.token.endsWith('A') ? 'B' : 'A'}`)).toEqual({ ok: false, reason: 'unknown' });
     expect(await s.tokens.resolve('ylt_nonsense')).toEqual({ ok: false, reason: 'malformed' });
-    await s.accounts.update({ ...(await s.accounts.get('nodered'))!, status: 'disabled' });
+    await s.accounts.update('nodered', { status: 'disabled', updatedAt: new Date(now).toISOString() });
     expect(await s.tokens.resolve(bound.token)).toEqual({ ok: false, reason: 'integration-disabled' });
     await s.accounts.delete('nodered');
     expect(await s.tokens.resolve(bound.token)).toEqual({ ok: false, reason: 'integration-gone' });
@@ -121,7 +129,7 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database: integrations a
       // a stream opened on B notices too (it asks before each write)
       expect(await b.tokens.stillValid((principal as { principal: Parameters<typeof b.tokens.stillValid>[0] }).principal)).toBeUndefined();
       expect(await a.tokens.resolve(u.token)).toMatchObject({ ok: true });
-      await b.accounts.update({ ...(await b.accounts.get('nodered'))!, status: 'disabled' });
+      await b.accounts.update('nodered', { status: 'disabled', updatedAt: new Date().toISOString() });
       expect(await a.tokens.resolve(u.token)).toEqual({ ok: false, reason: 'integration-disabled' });
     } finally { await dbB.close(); }
   });
@@ -139,6 +147,24 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database: integrations a
       const made = await Promise.all([a.accounts.insert(account('race'), 'ha'), b.accounts.insert(account('race'), 'hb')]);
       expect(made.filter(Boolean)).toHaveLength(1);
       expect((await b.accounts.secretHash('race'))?.hash).toBe(made[0] ? 'ha' : 'hb');
+    } finally { await dbB.close(); }
+  });
+
+  it('a disable on one cloud and a rule change on the other at the same moment are both kept (the account is not re-enabled)', async () => {
+    const dbA = await pgs.fresh();
+    const dbB = secondCloud(dbA);
+    try {
+      const mqtt = { connected: () => false, publish: async () => undefined };
+      const [sa, sb] = await Promise.all([openIntegrationStores({ kind: 'postgres', db: dbA }), openIntegrationStores({ kind: 'postgres', db: dbB })]);
+      const a = new IntegrationService({ store: sa.accounts, mqtt, logger: silentLogger });
+      const b = new IntegrationService({ store: sb.accounts, mqtt, logger: silentLogger });
+      await a.create('grafana', { namespace: true }, 'admin');
+      for (let i = 0; i < 10; i++) {
+        const rules = [{ filter: `yulan/v1/site-${i}/+/+/telemetry`, read: true }];
+        await Promise.all([a.setStatus('grafana', 'disabled', 'admin@a'), b.update('grafana', { rules }, 'admin@b')]);
+        expect(await a.get('grafana')).toMatchObject({ status: 'disabled', rules: [{ ...rules[0], write: false }] });
+        await b.setStatus('grafana', 'active', 'admin@b');
+      }
     } finally { await dbB.close(); }
   });
 

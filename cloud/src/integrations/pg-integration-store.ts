@@ -1,7 +1,7 @@
 import type { IntegrationRule } from '@yulan/protos';
 import type { DbTarget } from '../db/target.js';
 import type { PostgresDatabase } from '../db/postgres.js';
-import { SqliteIntegrationStore, type IntegrationAuditRow, type IntegrationRecord, type IntegrationStore, type IntegrationStatus } from './store.js';
+import { SqliteIntegrationStore, type IntegrationAuditRow, type IntegrationPatch, type IntegrationRecord, type IntegrationStore, type IntegrationStatus } from './store.js';
 import type { TokenScope } from './token-scopes.js';
 import { SqliteTokenStore, type ApiTokenRecord, type TokenStore, type TokenWithDigest } from './token-store.js';
 
@@ -101,10 +101,14 @@ export class PgIntegrationStore implements IntegrationStore {
     return r.rows.map(toAccount);
   }
 
-  async update(r: IntegrationRecord, secretHash?: string): Promise<void> {
-    await this.db.query('updating an integration', `UPDATE integrations.accounts SET status = $1, rules = $2, namespace = $3, health_grant = $4,
-      description = $5, updated_at = $6, secret_rotated_at = $7, secret_hash = COALESCE($8, secret_hash) WHERE name = $9`,
-    [r.status, JSON.stringify(r.rules), r.namespace, r.healthGrant, r.description, r.updatedAt, r.secretRotatedAt, secretHash ?? null, r.name]);
+  async update(name: string, p: IntegrationPatch, secretHash?: string): Promise<IntegrationRecord | undefined> {
+    const r = await this.db.query<AccountRow>('updating an integration', `UPDATE integrations.accounts SET status = COALESCE($1, status),
+      rules = COALESCE($2::jsonb, rules), namespace = COALESCE($3, namespace), health_grant = COALESCE($4, health_grant),
+      description = CASE WHEN $5 THEN $6 ELSE description END, updated_at = $7, secret_rotated_at = COALESCE($8, secret_rotated_at),
+      secret_hash = COALESCE($9, secret_hash) WHERE name = $10 RETURNING *`,
+    [p.status ?? null, p.rules === undefined ? null : JSON.stringify(p.rules), p.namespace ?? null, p.healthGrant ?? null, p.description !== undefined,
+      p.description ?? null, p.updatedAt, p.secretRotatedAt ?? null, secretHash ?? null, name]);
+    return r.rows[0] && toAccount(r.rows[0]);
   }
 
   async delete(name: string): Promise<boolean> {

@@ -91,26 +91,34 @@ export class IntegrationService {
       updatedAt: this.#now(),
     };
     if (record.rules.length === 0 && !record.namespace) throw new CloudError(CloudErrorCode.Validation, 'an integration needs at least one rule or its namespace');
-    await this.o.store.update(record);
+    // Only the fields asked for: a concurrent disable on another cloud is not undone.
+    const stored = await this.o.store.update(name, {
+      ...(input.rules !== undefined ? { rules: record.rules } : {}),
+      ...(input.namespace !== undefined ? { namespace: record.namespace } : {}),
+      ...(input.healthGrant !== undefined ? { healthGrant: record.healthGrant } : {}),
+      ...(input.description !== undefined ? { description: record.description } : {}),
+      updatedAt: record.updatedAt,
+    });
+    if (!stored) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     const healthChanged = record.healthGrant !== before.healthGrant;
     await this.#audit(actor, name, healthChanged ? (record.healthGrant ? 'integration.health-grant' : 'integration.health-revoke') : 'integration.update',
-      describe(record), healthChanged);
-    return { record, notice: record.status === 'active' ? await this.#notify(noticeFor(record)) : 'sent' };
+      describe(stored), healthChanged);
+    return { record: stored, notice: stored.status === 'active' ? await this.#notify(noticeFor(stored)) : 'sent' };
   }
 
   async setStatus(name: string, status: 'active' | 'disabled', actor: string): Promise<{ record: IntegrationRecord; notice: NoticeState }> {
-    const before = await this.get(name);
-    const record = { ...before, status, updatedAt: this.#now() };
-    await this.o.store.update(record);
+    const record = await this.o.store.update(name, { status, updatedAt: this.#now() });
+    if (!record) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     await this.#audit(actor, name, status === 'disabled' ? 'integration.disable' : 'integration.enable', null, false);
     return { record, notice: status === 'disabled' ? await this.#notify({ name, action: 'cut' }) : 'sent' };
   }
 
   async rotate(name: string, actor: string): Promise<{ record: IntegrationRecord; secret: string; notice: NoticeState }> {
     const now = this.#now();
-    const record = { ...(await this.get(name)), updatedAt: now, secretRotatedAt: now };
+    await this.get(name);
     const secret = generateSecret();
-    await this.o.store.update(record, await hashSecret(secret));
+    const record = await this.o.store.update(name, { updatedAt: now, secretRotatedAt: now }, await hashSecret(secret));
+    if (!record) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     await this.#audit(actor, name, 'integration.rotate', null, false);
     return { record, secret, notice: await this.#notify({ name, action: 'cut' }) };
   }

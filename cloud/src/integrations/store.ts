@@ -16,6 +16,11 @@ export interface IntegrationRecord {
   secretRotatedAt: string;
 }
 
+/** The fields a change sets; the others keep what is stored (a concurrent change of them,
+ * on another cloud, is not overwritten with an older read). */
+export type IntegrationPatch = Partial<Pick<IntegrationRecord, 'status' | 'rules' | 'namespace' | 'healthGrant' | 'description' | 'secretRotatedAt'>>
+  & { updatedAt: string };
+
 export interface IntegrationAuditRow {
   id: number;
   at: string;
@@ -86,7 +91,8 @@ export interface IntegrationStore {
   get(name: string): Promise<IntegrationRecord | undefined>;
   secretHash(name: string): Promise<{ record: IntegrationRecord; hash: string } | undefined>;
   list(): Promise<IntegrationRecord[]>;
-  update(r: IntegrationRecord, secretHash?: string): Promise<void>;
+  /** Sets the patch's fields (and the secret hash, when given); the account as now stored, or undefined when there is none. */
+  update(name: string, patch: IntegrationPatch, secretHash?: string): Promise<IntegrationRecord | undefined>;
   delete(name: string): Promise<boolean>;
   audit(at: string, actor: string, name: string, action: string, detail: string | null): Promise<void>;
   auditOf(name: string, limit: number): Promise<IntegrationAuditRow[]>;
@@ -122,13 +128,15 @@ export class SqliteIntegrationStore implements IntegrationStore {
     return wrapDb('listing integrations', () => (this.#db.prepare('SELECT * FROM integrations ORDER BY name').all() as Row[]).map(toRecord));
   }
 
-  async update(r: IntegrationRecord, secretHash?: string): Promise<void> {
-    wrapDb('updating an integration', () => {
-      this.#db.prepare(
-        `UPDATE integrations SET status = ?, rules = ?, namespace = ?, health_grant = ?, description = ?, updated_at = ?, secret_rotated_at = ?,
-           secret_hash = COALESCE(?, secret_hash) WHERE name = ?`,
-      ).run(r.status, JSON.stringify(r.rules), r.namespace ? 1 : 0, r.healthGrant ? 1 : 0, r.description, r.updatedAt, r.secretRotatedAt, secretHash ?? null, r.name);
-    });
+  async update(name: string, p: IntegrationPatch, secretHash?: string): Promise<IntegrationRecord | undefined> {
+    const row = wrapDb('updating an integration', () => this.#db.prepare(
+      `UPDATE integrations SET status = COALESCE(?, status), rules = COALESCE(?, rules), namespace = COALESCE(?, namespace),
+         health_grant = COALESCE(?, health_grant), description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?,
+         secret_rotated_at = COALESCE(?, secret_rotated_at), secret_hash = COALESCE(?, secret_hash) WHERE name = ? RETURNING *`,
+    ).get(p.status ?? null, p.rules === undefined ? null : JSON.stringify(p.rules), p.namespace === undefined ? null : p.namespace ? 1 : 0,
+      p.healthGrant === undefined ? null : p.healthGrant ? 1 : 0, p.description === undefined ? 0 : 1, p.description ?? null, p.updatedAt,
+      p.secretRotatedAt ?? null, secretHash ?? null, name) as Row | undefined);
+    return row && toRecord(row);
   }
 
   async delete(name: string): Promise<boolean> {
