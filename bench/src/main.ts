@@ -2,6 +2,7 @@
 // A scenario is a function of its argv that prints its figures and records them in
 // BENCHMARKS.md; adding one is adding a line here.
 import { runCity } from './city.js';
+import { runCloudDb } from './cloud-db.js';
 import { runConnections } from './connections.js';
 import { runAlertLatency } from './alert-latency.js';
 import { runAqi } from './aqi.js';
@@ -41,6 +42,7 @@ const SCENARIOS: Record<string, { about: string; run: (argv: string[]) => Promis
   'tls-connections': { about: 'idle connections over MQTT/TLS vs plain: connects/s and memory per connection, Yulan vs Mosquitto with the same certificates', run: runTlsConnections },
   ocpp: { about: 'OCPP 1.6J charge points through one gateway process (or, with --gateways G --clients K, gateway and charger processes at scale, with a gateway SIGKILL): held, memory per connection, boot → online, RemoteStart → confirmed', run: runOcpp },
   throughput: { about: 'fan-in publishers → one subscriber: Yulan broker vs Mosquitto, QoS 0 and 1', run: runThroughput },
+  'cloud-db': { about: 'the cloud\'s hot database paths (API token check, id tag write and sync, complaint budget): SQLite vs PostgreSQL', run: runCloudDb },
 };
 
 async function main(argv: string[]): Promise<number> {

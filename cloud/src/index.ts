@@ -26,3 +26,9 @@ export { defaultDashboardDir } from './dashboard-dir.js';
 // and benchmarks that drive it with the edge's rules and a fake clock.
 export { openAlerts, FALLBACK_USER, type AlertsModule, type OpenAlertsOptions, type AlertRecord } from './care/alerts/index.js';
 export type { CareDirectory, LadderPlan, Recipient, Principal } from './care/contracts.js';
+
+// The stores that have both a SQLite and a PostgreSQL implementation, for the cloud-db benchmark.
+export type { DbTarget } from './db/target.js';
+export { openIntegrations, type IntegrationsModule } from './integrations/index.js';
+export { openIdTagStore } from './ocpp/pg-id-tag-store.js';
+export { openComplaintsStore } from './open/pg-complaints-store.js';

@@ -23,7 +23,7 @@ import { openAlerts, type AlertsModule } from './care/alerts/index.js';
 import { openControl, type ControlModule } from './control/index.js';
 import { fromTransport, openFirmware, type FirmwareModule } from './firmware/index.js';
 import { CareRetention } from './care/retention.js';
-import { ComplaintsService } from './open/complaints-service.js';
+import { openComplaints, type ComplaintsService } from './open/complaints-service.js';
 import { openIntegrations, type IntegrationsModule } from './integrations/index.js';
 import { openOcpp, type OcppModule } from './ocpp/index.js';
 import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js';
@@ -119,11 +119,11 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // after http: no intake or claim can arrive while the ladder timers stop
     await step('alerts', alerts && (() => alerts!.close()));
     await step('firmware', firmware && (() => firmware!.close()));
-    complaints?.shutdown();
+    await complaints?.shutdown();
     await devices.close();
-    integrations?.close();
+    await integrations?.close();
     await deviceCerts?.close();
-    ocpp?.close();
+    await ocpp?.close();
     await claims?.close();
     updatePolicy?.close();
     await people?.close();
@@ -173,8 +173,8 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     // One-tap complaints (issue 14): own file; contacts encrypted with a key beside it.
     // The edge and the broker's admin API over https:// with a private CA (YULAN_TLS_CA_FILE).
     const serviceFetch = fetchTrustingCa(config.tlsCaFile !== undefined ? readFileSync(config.tlsCaFile) : undefined);
-    complaints = new ComplaintsService({
-      file: join(config.dataDir, 'complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
+    complaints = await openComplaints({
+      target: dbFor('complaints.sqlite'), keyFile: join(config.dataDir, 'complaints.key'),
       devices, edge: createHttpEdgeClient({ baseUrl: config.edgeUrl, token: config.edgeToken, fetch: serviceFetch }), logger: log.child({ part: 'complaints' }),
     });
     firmware = await openFirmware({
@@ -191,7 +191,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     link.onMessage((topic, payload) => ctl.handle(topic, payload));
     // Integration accounts (docs/integrations.md): own file; every account's state is
     // re-sent to the broker on each (re)connect of the link.
-    integrations = openIntegrations({ file: join(config.dataDir, 'integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
+    integrations = await openIntegrations({ target: dbFor('integrations.sqlite'), mqtt: link, logger: log, healthAudit: people.audit });
     const integ = integrations;
     link.onConnect(() => {
       integ.service.resendAll().catch((err: unknown) => log.error({ err }, 'cannot re-send integration notices'));
@@ -201,7 +201,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceCerts = await openDeviceCerts({ db: dbFor('device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
-    ocpp = openOcpp({ file: join(config.dataDir, 'ocpp-id-tags.sqlite'), devices, logger: log, commands: deviceControl.commands });
+    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capFile: join(config.dataDir, 'ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands });
     // Site power caps (docs/ocpp.md §4.1) re-divide on chargers' presence.
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));

@@ -36,7 +36,7 @@ describe('integration accounts in the cloud (API, broker check, notices, audit)'
   const brokerCheck = (name: string, secret: string) => app.inject({ method: 'POST', url: '/api/v1/internal/integration-auth', headers: brokerAuth, payload: { name, secret } });
 
   beforeAll(async () => {
-    integrations = openIntegrations({ file: ':memory:', mqtt: link, logger: silentLogger, healthAudit: { record: async (e) => void healthAudit.push(e) } });
+    integrations = await openIntegrations({ target: { kind: 'sqlite', file: ':memory:' }, mqtt: link, logger: silentLogger, healthAudit: { record: async (e) => void healthAudit.push(e) } });
     app = await buildApp({
       logger: silentLogger, devices: new SqliteDeviceRepository({ file: ':memory:' }),
       edge: createHttpEdgeClient({ baseUrl: await deadUrl(), token: 't' }),
@@ -46,7 +46,7 @@ describe('integration accounts in the cloud (API, broker check, notices, audit)'
   });
   afterAll(async () => {
     await app.close();
-    integrations.close();
+    await integrations.close();
   });
 
   it('creates an account with a once-shown secret that the broker check accepts', async () => {

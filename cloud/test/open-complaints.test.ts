@@ -26,7 +26,7 @@ describe('one-tap pollution complaints (一键投诉)', () => {
     app = await fx.app({ extra: { complaints } });
   });
   afterAll(async () => {
-    complaints?.shutdown();
+    await complaints?.shutdown();
     await fx?.close();
   });
 
@@ -138,7 +138,7 @@ describe('one-tap pollution complaints (一键投诉)', () => {
       expect((await call(a, 'GET', '/api/v1/complaints', undefined, auth, '10.2.2.2')).status).toBe(200);
       expect((await report(a, { site: 'xuhui', kind: 'dust' }, '10.2.2.3')).status).toBe(201);
     } finally {
-      limited.shutdown();
+      await limited.shutdown();
     }
   });
 
@@ -149,15 +149,15 @@ describe('one-tap pollution complaints (一键投诉)', () => {
     const r = await report(a, { site: 'xuhui', kind: 'noise', contact: 'after-restart@example.cn' }, '10.4.4.4');
     expect(r.status).toBe(201);
     await a.close();
-    first.shutdown();
+    await first.shutdown();
     const second = make({ file });
     try {
-      expect(second.byReceipt(r.body.receipt)).toMatchObject({ kind: 'noise', status: 'open' });
-      expect(second.get(r.body.id, { contact: true, actor: 'test' })).toMatchObject({ contact: 'after-restart@example.cn', hasContact: true });
-      expect((second.get(r.body.id, { contact: false, actor: 'test' }).evidence as Json).monitors['env-1']).toMatchObject({ fields: { pm25_ugm3: 88 } });
-      expect(second.audit(r.body.id)).toMatchObject([{ action: 'contact.read', actor: 'test' }]);
+      expect(await second.byReceipt(r.body.receipt)).toMatchObject({ kind: 'noise', status: 'open' });
+      expect(await second.get(r.body.id, { contact: true, actor: 'test' })).toMatchObject({ contact: 'after-restart@example.cn', hasContact: true });
+      expect(((await second.get(r.body.id, { contact: false, actor: 'test' })).evidence as Json).monitors['env-1']).toMatchObject({ fields: { pm25_ugm3: 88 } });
+      expect(await second.audit(r.body.id)).toMatchObject([{ action: 'contact.read', actor: 'test' }]);
     } finally {
-      second.shutdown();
+      await second.shutdown();
     }
   });
 
@@ -170,7 +170,7 @@ describe('one-tap pollution complaints (一键投诉)', () => {
       const got = (await call(a, 'GET', `/api/v1/complaints/${r.body.id}`, undefined, auth)).body;
       expect(got.evidence).toMatchObject({ error: 'edge unreachable at the time', monitors: { 'env-1': null, 'env-3': null } });
     } finally {
-      offline.shutdown();
+      await offline.shutdown();
     }
   });
 });

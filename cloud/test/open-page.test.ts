@@ -32,7 +32,7 @@ describe('public open-data page (/open/)', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    complaints?.shutdown();
+    await complaints?.shutdown();
     await fx?.close();
   });
 
@@ -117,9 +117,9 @@ describe('public open-data page (/open/)', () => {
     const href = (await link.getAttribute('href')) ?? '';
     expect(href).toMatch(/\/open\/#receipt=[A-Za-z0-9_-]+$/);
     expect(await axeProblems(page)).toEqual([]);
-    const [item] = complaints.list({ status: 'open', limit: 10, offset: 0 });
+    const [item] = await complaints.list({ status: 'open', limit: 10, offset: 0 });
     expect(item).toMatchObject({ site: 'xuhui', kind: 'smoke', hasContact: true });
-    expect(complaints.get(item!.id, { contact: true, actor: 'test' }).contact).toBe('wechat: lihua88');
+    expect((await complaints.get(item!.id, { contact: true, actor: 'test' })).contact).toBe('wechat: lihua88');
     const receiptPage = await page.context().newPage();
     await receiptPage.goto(href);
     await expect.poll(() => receiptPage.locator('#receipt-status').textContent()).toBe('Status of your report: Received, not yet handled');

@@ -66,25 +66,26 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
         if (!res.writableEnded) res.end(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
         fastify.log.info({ actor, reason }, 'alert stream ended');
       };
-      // A token is looked at again before every write: revoked, expired, disabled or
-      // without the health grant, nothing more is written.
-      const stillOk = (): boolean => {
+      // A token is looked at again (in the database: a revocation on another cloud counts)
+      // before every write: revoked, expired, disabled or without the health grant,
+      // nothing more is written.
+      const stillOk = async (): Promise<boolean> => {
         if (!who) return false;
         if (who.kind !== 'api-token') return true;
-        const now = o.tokens?.stillValid(who as TokenPrincipal);
+        const now = await o.tokens?.stillValid(who as TokenPrincipal);
         if (!now) { end('token-revoked'); return false; }
         if (!now.healthGrant) { end('health-grant-revoked'); return false; }
         return true;
       };
-      // Reads are async (the alert store may be PostgreSQL): sends go one after the other,
-      // so the catch-up stays in order and `synced` follows it.
-      let chain = Promise.resolve();
-      const send = (id: string): Promise<void> => (chain = chain.then(() => sendNow(id)).catch((err: unknown) => {
-        fastify.log.error({ err }, 'alert stream: reading an alert failed');
-      }));
-      const sendNow = async (id: string): Promise<void> => {
+      // Writes go out one after another, in the order they were asked for, although each
+      // first awaits the token check.
+      let queue: Promise<void> = Promise.resolve();
+      const inOrder = (fn: () => Promise<void>): void => {
+        queue = queue.then(fn).catch((err: unknown) => fastify.log.error({ err }, 'alert stream write failed'));
+      };
+      const write = async (id: string): Promise<void> => {
         const a = await repo.get(id);
-        if (!a || !stillOk() || res.writableEnded) return;
+        if (!a || !(await stillOk()) || res.writableEnded) return;
         // A token narrowed to sites sees those sites' alerts only.
         if (principal.kind === 'api-token' && principal.sites.length > 0 && !principal.sites.includes(a.site)) return;
         if (a.residentId !== null && principal.kind === 'api-token') {
@@ -93,20 +94,22 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
         }
         res.write(`id: ${a.updatedAt}\nevent: alert\ndata: ${JSON.stringify(alertView(a))}\n\n`);
       };
+      const send = (id: string): void => inOrder(() => write(id));
       // Listening before the catch-up is read: a change in between is sent twice, never lost.
       const unlisten = o.alerts.hub.onChange((data) => {
         const id = (data as { id?: unknown }).id;
         if (typeof id === 'string') void send(id);
       });
       const unrevoke = o.tokens?.onRevoke((id) => { if (principal.kind === 'api-token' && id === principal.tokenId) end('token-revoked'); }) ?? (() => undefined);
-      const heartbeat = setInterval(() => { if (stillOk() && !res.writableEnded) res.write(': heartbeat\n\n'); }, o.heartbeatMs ?? ALERT_STREAM_HEARTBEAT_MS);
+      const heartbeat = setInterval(() => inOrder(async () => { if ((await stillOk()) && !res.writableEnded) res.write(': heartbeat\n\n'); }), o.heartbeatMs ?? ALERT_STREAM_HEARTBEAT_MS);
       streams.add(res);
       const drop = (): void => { clearInterval(heartbeat); unlisten(); unrevoke(); streams.delete(res); };
       res.on('close', drop);
       res.on('error', drop);
-      for (const a of await repo.openOrChangedSince(since ?? Number.MAX_SAFE_INTEGER, CATCH_UP_LIMIT)) void send(a.id);
-      await chain;
-      if (stillOk() && !res.writableEnded) res.write(`event: synced\ndata: {}\n\n`);
+      inOrder(async () => {
+        for (const a of await repo.openOrChangedSince(since ?? Number.MAX_SAFE_INTEGER, CATCH_UP_LIMIT)) await write(a.id);
+        if ((await stillOk()) && !res.writableEnded) res.write(`event: synced\ndata: {}\n\n`);
+      });
     }
   };
 }

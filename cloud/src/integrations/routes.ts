@@ -52,11 +52,11 @@ const integrationRoutes: FastifyPluginAsyncTypebox<{ integrations: IntegrationSe
   fastify.get('/integrations', {
     schema: { tags, summary: 'List integration accounts', security: adminSecurity,
       response: { 200: Type.Object({ items: Type.Array(View) }), ...errorResponses(401, 429) } },
-  }, async () => ({ items: svc.list().map(toView) }));
+  }, async () => ({ items: (await svc.list()).map(toView) }));
 
   fastify.get('/integrations/:name', {
     schema: { tags, summary: 'One integration account', security: adminSecurity, params: Params, response: { 200: View, ...errorResponses(400, 401, 404, 429) } },
-  }, async (req) => toView(svc.get(req.params.name)));
+  }, async (req) => toView(await svc.get(req.params.name)));
 
   fastify.patch('/integrations/:name', {
     schema: { tags, summary: 'Change rules, namespace or health grant (applies to live sessions)', security: adminSecurity, params: Params, body: Body,
@@ -96,7 +96,7 @@ const integrationRoutes: FastifyPluginAsyncTypebox<{ integrations: IntegrationSe
     schema: { tags, summary: 'Audit trail of an integration (changes, health-grant connects)', security: adminSecurity, params: Params,
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
       response: { 200: Type.Object({ items: Type.Array(Type.Object({ id: Type.Integer(), at: Type.String(), actor: Type.String(), action: Type.String(), detail: Type.Union([Type.String(), Type.Null()]) })) }), ...errorResponses(400, 401, 404, 429) } },
-  }, async (req) => ({ items: svc.audit(req.params.name, req.query.limit ?? 100) }));
+  }, async (req) => ({ items: await svc.audit(req.params.name, req.query.limit ?? 100) }));
 };
 export default integrationRoutes;
 

@@ -49,18 +49,18 @@ export class IntegrationService {
     return new Date((this.o.now ?? Date.now)()).toISOString();
   }
 
-  list(): IntegrationRecord[] {
+  async list(): Promise<IntegrationRecord[]> {
     return this.o.store.list();
   }
 
-  get(name: string): IntegrationRecord {
-    const r = this.o.store.get(name);
+  async get(name: string): Promise<IntegrationRecord> {
+    const r = await this.o.store.get(name);
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     return r;
   }
 
-  audit(name: string, limit = 100): IntegrationAuditRow[] {
-    this.get(name);
+  async audit(name: string, limit = 100): Promise<IntegrationAuditRow[]> {
+    await this.get(name);
     return this.o.store.auditOf(name, limit);
   }
 
@@ -75,13 +75,13 @@ export class IntegrationService {
     };
     if (record.rules.length === 0 && !record.namespace) throw new CloudError(CloudErrorCode.Validation, 'an integration needs at least one rule or its namespace');
     const secret = generateSecret();
-    if (!this.o.store.insert(record, await hashSecret(secret))) throw new CloudError(CloudErrorCode.Duplicate, `integration "${name}" already exists`);
+    if (!await this.o.store.insert(record, await hashSecret(secret))) throw new CloudError(CloudErrorCode.Duplicate, `integration "${name}" already exists`);
     await this.#audit(actor, name, 'integration.create', describe(record), record.healthGrant);
     return { record, secret };
   }
 
   async update(name: string, input: IntegrationInput, actor: string): Promise<{ record: IntegrationRecord; notice: NoticeState }> {
-    const before = this.get(name);
+    const before = await this.get(name);
     const record: IntegrationRecord = {
       ...before,
       ...(input.rules !== undefined ? { rules: normaliseRules(input.rules) } : {}),
@@ -91,33 +91,41 @@ export class IntegrationService {
       updatedAt: this.#now(),
     };
     if (record.rules.length === 0 && !record.namespace) throw new CloudError(CloudErrorCode.Validation, 'an integration needs at least one rule or its namespace');
-    this.o.store.update(record);
+    // Only the fields asked for: a concurrent disable on another cloud is not undone.
+    const stored = await this.o.store.update(name, {
+      ...(input.rules !== undefined ? { rules: record.rules } : {}),
+      ...(input.namespace !== undefined ? { namespace: record.namespace } : {}),
+      ...(input.healthGrant !== undefined ? { healthGrant: record.healthGrant } : {}),
+      ...(input.description !== undefined ? { description: record.description } : {}),
+      updatedAt: record.updatedAt,
+    });
+    if (!stored) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     const healthChanged = record.healthGrant !== before.healthGrant;
     await this.#audit(actor, name, healthChanged ? (record.healthGrant ? 'integration.health-grant' : 'integration.health-revoke') : 'integration.update',
-      describe(record), healthChanged);
-    return { record, notice: record.status === 'active' ? await this.#notify(noticeFor(record)) : 'sent' };
+      describe(stored), healthChanged);
+    return { record: stored, notice: stored.status === 'active' ? await this.#notify(noticeFor(stored)) : 'sent' };
   }
 
   async setStatus(name: string, status: 'active' | 'disabled', actor: string): Promise<{ record: IntegrationRecord; notice: NoticeState }> {
-    const before = this.get(name);
-    const record = { ...before, status, updatedAt: this.#now() };
-    this.o.store.update(record);
+    const record = await this.o.store.update(name, { status, updatedAt: this.#now() });
+    if (!record) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     await this.#audit(actor, name, status === 'disabled' ? 'integration.disable' : 'integration.enable', null, false);
     return { record, notice: status === 'disabled' ? await this.#notify({ name, action: 'cut' }) : 'sent' };
   }
 
   async rotate(name: string, actor: string): Promise<{ record: IntegrationRecord; secret: string; notice: NoticeState }> {
     const now = this.#now();
-    const record = { ...this.get(name), updatedAt: now, secretRotatedAt: now };
+    await this.get(name);
     const secret = generateSecret();
-    this.o.store.update(record, await hashSecret(secret));
+    const record = await this.o.store.update(name, { updatedAt: now, secretRotatedAt: now }, await hashSecret(secret));
+    if (!record) throw new CloudError(CloudErrorCode.NotFound, `integration "${name}" does not exist`);
     await this.#audit(actor, name, 'integration.rotate', null, false);
     return { record, secret, notice: await this.#notify({ name, action: 'cut' }) };
   }
 
   async remove(name: string, actor: string): Promise<NoticeState> {
-    const r = this.get(name);
-    this.o.store.delete(name);
+    const r = await this.get(name);
+    await this.o.store.delete(name);
     await this.#audit(actor, name, 'integration.delete', null, r.healthGrant);
     return this.#notify({ name, action: 'cut' });
   }
@@ -125,7 +133,7 @@ export class IntegrationService {
   /** The broker's check. Unknown names still pay one scrypt verification (a decoy hash),
    * so neither the answer nor its latency tells which names exist. */
   async authenticate(name: string, secret: string): Promise<{ ok: true; account: IntegrationAccount } | { ok: false; reason: 'bad-credentials' | 'disabled' }> {
-    const found = INTEGRATION_NAME_RE.test(name) ? this.o.store.secretHash(name) : undefined;
+    const found = INTEGRATION_NAME_RE.test(name) ? await this.o.store.secretHash(name) : undefined;
     const ok = await verifySecret(secret, found?.hash ?? (await this.#decoy));
     if (!found || !ok) return { ok: false, reason: 'bad-credentials' };
     if (found.record.status === 'disabled') return { ok: false, reason: 'disabled' };
@@ -136,7 +144,7 @@ export class IntegrationService {
   /** Every account's current state, for the broker after the link (re)connects: a notice
    * published while it was away is repaired by the next one. */
   async resendAll(): Promise<void> {
-    for (const r of this.o.store.list()) await this.#notify(r.status === 'active' ? noticeFor(r) : { name: r.name, action: 'cut' });
+    for (const r of await this.o.store.list()) await this.#notify(r.status === 'active' ? noticeFor(r) : { name: r.name, action: 'cut' });
   }
 
   async #notify(n: IntegrationNotice): Promise<NoticeState> {
@@ -151,7 +159,7 @@ export class IntegrationService {
   }
 
   async #audit(actor: string, name: string, action: string, detail: string | null, health: boolean): Promise<void> {
-    this.o.store.audit(this.#now(), actor, name, action, detail);
+    await this.o.store.audit(this.#now(), actor, name, action, detail);
     if (health && this.o.healthAudit) {
       await this.o.healthAudit.record({ actor, action, residentId: null, purpose: `integration ${INTEGRATION_USER_PREFIX}${name}`, ...(detail ? { detail } : {}) });
     }

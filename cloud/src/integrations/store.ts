@@ -16,6 +16,11 @@ export interface IntegrationRecord {
   secretRotatedAt: string;
 }
 
+/** The fields a change sets; the others keep what is stored (a concurrent change of them,
+ * on another cloud, is not overwritten with an older read). */
+export type IntegrationPatch = Partial<Pick<IntegrationRecord, 'status' | 'rules' | 'namespace' | 'healthGrant' | 'description' | 'secretRotatedAt'>>
+  & { updatedAt: string };
+
 export interface IntegrationAuditRow {
   id: number;
   at: string;
@@ -75,55 +80,76 @@ function toRecord(r: Row): IntegrationRecord {
   };
 }
 
-/** `<dataDir>/integrations.sqlite`: the accounts (secrets as scrypt hashes) and their audit trail. */
-export class IntegrationStore {
+/**
+ * The integration accounts (secrets as scrypt hashes) and their audit trail: SQLite
+ * (`<dataDir>/integrations.sqlite`, below) or PostgreSQL (schema `integrations`,
+ * pg-integration-store.ts); both pass cloud/test/integration-store-contract.test.ts.
+ */
+export interface IntegrationStore {
+  /** false when the name is taken */
+  insert(r: IntegrationRecord, secretHash: string): Promise<boolean>;
+  get(name: string): Promise<IntegrationRecord | undefined>;
+  secretHash(name: string): Promise<{ record: IntegrationRecord; hash: string } | undefined>;
+  list(): Promise<IntegrationRecord[]>;
+  /** Sets the patch's fields (and the secret hash, when given); the account as now stored, or undefined when there is none. */
+  update(name: string, patch: IntegrationPatch, secretHash?: string): Promise<IntegrationRecord | undefined>;
+  delete(name: string): Promise<boolean>;
+  audit(at: string, actor: string, name: string, action: string, detail: string | null): Promise<void>;
+  auditOf(name: string, limit: number): Promise<IntegrationAuditRow[]>;
+  close(): Promise<void>;
+}
+
+/** `<dataDir>/integrations.sqlite`. The better-sqlite3 calls stay synchronous inside. */
+export class SqliteIntegrationStore implements IntegrationStore {
   readonly #db: Database.Database;
 
   constructor(file: string) {
     this.#db = openMigratedDb(file, MIGRATIONS, 'integrations');
   }
 
-  insert(r: IntegrationRecord, secretHash: string): boolean {
+  async insert(r: IntegrationRecord, secretHash: string): Promise<boolean> {
     return wrapDb('creating an integration', () => this.#db.prepare(
       `INSERT OR IGNORE INTO integrations (name, secret_hash, status, rules, namespace, health_grant, description, created_at, updated_at, secret_rotated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(r.name, secretHash, r.status, JSON.stringify(r.rules), r.namespace ? 1 : 0, r.healthGrant ? 1 : 0, r.description, r.createdAt, r.updatedAt, r.secretRotatedAt).changes === 1);
   }
 
-  get(name: string): IntegrationRecord | undefined {
+  async get(name: string): Promise<IntegrationRecord | undefined> {
     const row = wrapDb('reading an integration', () => this.#db.prepare('SELECT * FROM integrations WHERE name = ?').get(name) as Row | undefined);
     return row && toRecord(row);
   }
 
-  secretHash(name: string): { record: IntegrationRecord; hash: string } | undefined {
+  async secretHash(name: string): Promise<{ record: IntegrationRecord; hash: string } | undefined> {
     const row = wrapDb('reading an integration', () => this.#db.prepare('SELECT * FROM integrations WHERE name = ?').get(name) as Row | undefined);
     return row && { record: toRecord(row), hash: row.secret_hash };
   }
 
-  list(): IntegrationRecord[] {
+  async list(): Promise<IntegrationRecord[]> {
     return wrapDb('listing integrations', () => (this.#db.prepare('SELECT * FROM integrations ORDER BY name').all() as Row[]).map(toRecord));
   }
 
-  update(r: IntegrationRecord, secretHash?: string): void {
-    wrapDb('updating an integration', () => {
-      this.#db.prepare(
-        `UPDATE integrations SET status = ?, rules = ?, namespace = ?, health_grant = ?, description = ?, updated_at = ?, secret_rotated_at = ?,
-           secret_hash = COALESCE(?, secret_hash) WHERE name = ?`,
-      ).run(r.status, JSON.stringify(r.rules), r.namespace ? 1 : 0, r.healthGrant ? 1 : 0, r.description, r.updatedAt, r.secretRotatedAt, secretHash ?? null, r.name);
-    });
+  async update(name: string, p: IntegrationPatch, secretHash?: string): Promise<IntegrationRecord | undefined> {
+    const row = wrapDb('updating an integration', () => this.#db.prepare(
+      `UPDATE integrations SET status = COALESCE(?, status), rules = COALESCE(?, rules), namespace = COALESCE(?, namespace),
+         health_grant = COALESCE(?, health_grant), description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?,
+         secret_rotated_at = COALESCE(?, secret_rotated_at), secret_hash = COALESCE(?, secret_hash) WHERE name = ? RETURNING *`,
+    ).get(p.status ?? null, p.rules === undefined ? null : JSON.stringify(p.rules), p.namespace === undefined ? null : p.namespace ? 1 : 0,
+      p.healthGrant === undefined ? null : p.healthGrant ? 1 : 0, p.description === undefined ? 0 : 1, p.description ?? null, p.updatedAt,
+      p.secretRotatedAt ?? null, secretHash ?? null, name) as Row | undefined);
+    return row && toRecord(row);
   }
 
-  delete(name: string): boolean {
+  async delete(name: string): Promise<boolean> {
     return wrapDb('deleting an integration', () => this.#db.prepare('DELETE FROM integrations WHERE name = ?').run(name).changes === 1);
   }
 
-  audit(at: string, actor: string, name: string, action: string, detail: string | null): void {
+  async audit(at: string, actor: string, name: string, action: string, detail: string | null): Promise<void> {
     wrapDb('writing the integration audit', () => {
       this.#db.prepare('INSERT INTO integration_audit (at, actor, name, action, detail) VALUES (?, ?, ?, ?, ?)').run(at, actor, name, action, detail);
     });
   }
 
-  auditOf(name: string, limit: number): IntegrationAuditRow[] {
+  async auditOf(name: string, limit: number): Promise<IntegrationAuditRow[]> {
     return wrapDb('reading the integration audit', () => this.#db.prepare(
       'SELECT id, at, actor, action, detail FROM integration_audit WHERE name = ? ORDER BY id DESC LIMIT ?',
     ).all(name, limit) as IntegrationAuditRow[]);
@@ -134,7 +160,7 @@ export class IntegrationStore {
     return this.#db;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
   }
 }

@@ -29,7 +29,7 @@ export interface TokenAuthorizerOptions {
 export function tokenAuthorizer(o: TokenAuthorizerOptions): (request: FastifyRequest, reply: FastifyReply, token: string) => Promise<TokenPrincipal> {
   const limiter = new FailureLimiter(o.authFailures ?? 20, o.windowMs ?? 60_000);
   return async (request, reply, token) => {
-    const r = o.tokens.resolve(token);
+    const r = await o.tokens.resolve(token);
     if (!r.ok) {
       const key = `api-token|${request.ip}`;
       const wait = limiter.retryAfterMs(key);

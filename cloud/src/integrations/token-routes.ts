@@ -39,7 +39,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: ApiTokenService }> = asyn
     schema: { tags, summary: 'List API tokens (never their secrets)', security: adminSecurity,
       querystring: Type.Object({ integration: Type.Optional(Type.String({ pattern: INTEGRATION_NAME_RE.source })) }),
       response: { 200: Type.Object({ items: Type.Array(View) }), ...errorResponses(400, 401, 429) } },
-  }, async (req) => ({ items: tokens.list(req.query.integration) }));
+  }, async (req) => ({ items: await tokens.list(req.query.integration) }));
 
   fastify.get('/api-tokens/:id', {
     schema: { tags, summary: 'One API token', security: adminSecurity, params: Params, response: { 200: View, ...errorResponses(400, 401, 404, 429) } },

@@ -40,12 +40,12 @@ export class ApiTokenService {
     return (this.o.now ?? Date.now)();
   }
 
-  list(integration?: string): ApiTokenRecord[] {
+  async list(integration?: string): Promise<ApiTokenRecord[]> {
     return this.o.tokens.list(integration);
   }
 
-  get(id: string): ApiTokenRecord {
-    const r = /^[0-9a-f]{16}$/.test(id) ? this.o.tokens.get(id) : undefined;
+  async get(id: string): Promise<ApiTokenRecord> {
+    const r = /^[0-9a-f]{16}$/.test(id) ? await this.o.tokens.get(id) : undefined;
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `API token "${id}" does not exist`);
     return r;
   }
@@ -60,7 +60,7 @@ export class ApiTokenService {
     for (const k of kinds) if (!(KIND_SLUGS as readonly string[]).includes(k)) throw new CloudError(CloudErrorCode.Validation, `"${k}" is not a device kind (${KIND_SLUGS.join(', ')})`);
     const integration = input.integration ?? null;
     if (integration !== null) {
-      const acc = this.o.integrations.get(integration);
+      const acc = await this.o.integrations.get(integration);
       if (!acc) throw new CloudError(CloudErrorCode.NotFound, `integration "${integration}" does not exist`);
       if (!acc.healthGrant && scopes.some((s) => HEALTH_SCOPES.has(s as TokenScope))) {
         throw new CloudError(CloudErrorCode.Validation, `"alerts:read" reads residents' health data: grant integration "${integration}" health access first (yulan integration set ${integration} --health)`);
@@ -75,15 +75,16 @@ export class ApiTokenService {
       createdAt: new Date(now).toISOString(), expiresAt: days !== undefined ? new Date(now + days * 86_400_000).toISOString() : null, revokedAt: null,
     };
     const token = `${TOKEN_PREFIX}${record.id}_${generateSecret()}`;
-    this.o.tokens.insert(record, digestToken(token));
+    await this.o.tokens.insert(record, digestToken(token));
     await this.#audit(actor, record, 'token.create', `scopes: ${record.scopes.join(' ')}; sites: ${sites.join(' ') || '*'}; kinds: ${kinds.join(' ') || '*'}${record.expiresAt ? `; expires ${record.expiresAt}` : ''}`);
     return { record, token };
   }
 
   async revoke(id: string, actor: string): Promise<ApiTokenRecord> {
-    const before = this.get(id);
-    if (!this.o.tokens.revoke(id, new Date(this.#nowMs()).toISOString())) return before;
-    const record = this.get(id);
+    await this.get(id); // unknown: NotFound
+    // Conditional in the store: of two clouds revoking at once, one records and audits it.
+    if (!await this.o.tokens.revoke(id, new Date(this.#nowMs()).toISOString())) return this.get(id);
+    const record = await this.get(id);
     await this.#audit(actor, record, 'token.revoke', null);
     for (const fn of this.#revoked) fn(id);
     return record;
@@ -95,12 +96,13 @@ export class ApiTokenService {
     return () => this.#revoked.delete(fn);
   }
 
-  /** The principal of a presented token, or why not. Cheap: one primary-key read and a
-   * SHA-256 compared in constant time (no per-request writes). */
-  resolve(token: string): { ok: true; principal: TokenPrincipal } | { ok: false; reason: TokenRefusal } {
+  /** The principal of a presented token, or why not. Cheap: one primary-key read (the token
+   * joined with its account) and a SHA-256 compared in constant time, no per-request
+   * writes and no cache — so a revocation on any cloud applies from the next request. */
+  async resolve(token: string): Promise<{ ok: true; principal: TokenPrincipal } | { ok: false; reason: TokenRefusal }> {
     const parsed = parseToken(token);
     if (!parsed) return { ok: false, reason: 'malformed' };
-    const found = this.o.tokens.withDigest(parsed.id);
+    const found = await this.o.tokens.withDigest(parsed.id);
     const digest = digestToken(token);
     if (!found || found.digest.length !== digest.length || !timingSafeEqual(found.digest, digest)) return { ok: false, reason: 'unknown' };
     const r = found.record;
@@ -108,7 +110,7 @@ export class ApiTokenService {
     if (r.expiresAt !== null && Date.parse(r.expiresAt) <= this.#nowMs()) return { ok: false, reason: 'expired' };
     let healthGrant = false;
     if (r.integration !== null) {
-      const acc = this.o.integrations.get(r.integration);
+      const acc = found.account;
       if (!acc) return { ok: false, reason: 'integration-gone' };
       if (acc.status !== 'active') return { ok: false, reason: 'integration-disabled' };
       healthGrant = acc.healthGrant;
@@ -117,17 +119,17 @@ export class ApiTokenService {
   }
 
   /** Whether a principal resolved earlier still stands (long-lived streams ask before each write). */
-  stillValid(p: TokenPrincipal): TokenPrincipal | undefined {
-    const r = this.o.tokens.get(p.tokenId);
+  async stillValid(p: TokenPrincipal): Promise<TokenPrincipal | undefined> {
+    const r = await this.o.tokens.get(p.tokenId);
     if (!r || r.revokedAt !== null || (r.expiresAt !== null && Date.parse(r.expiresAt) <= this.#nowMs())) return undefined;
     if (r.integration === null) return p;
-    const acc = this.o.integrations.get(r.integration);
+    const acc = await this.o.integrations.get(r.integration);
     return acc && acc.status === 'active' ? { ...p, healthGrant: acc.healthGrant } : undefined;
   }
 
   async #audit(actor: string, r: ApiTokenRecord, action: string, detail: string | null): Promise<void> {
     const text = `token ${r.id}${detail ? `: ${detail}` : ''}`;
-    this.o.integrations.audit(new Date(this.#nowMs()).toISOString(), actor, r.integration ?? standalone(r.id), action, text);
+    await this.o.integrations.audit(new Date(this.#nowMs()).toISOString(), actor, r.integration ?? standalone(r.id), action, text);
     if (this.o.healthAudit && r.scopes.some((s) => HEALTH_SCOPES.has(s))) {
       await this.o.healthAudit.record({ actor, action, residentId: null, purpose: `integration ${INTEGRATION_USER_PREFIX}${r.integration ?? standalone(r.id)}`, detail: text });
     }

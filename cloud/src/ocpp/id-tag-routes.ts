@@ -50,14 +50,14 @@ export const idTagRoutes: FastifyPluginAsyncTypebox<{ idTags: IdTagService }> = 
       response: { 200: Type.Object({ items: Type.Array(View) }), ...errorResponses(400, 401, 429) } },
   }, async (req) => {
     const q = req.query;
-    return { items: svc.list({ ...(q.site ? { site: q.site } : {}), ...(q.everySite ? { everySite: true } : {}), ...(q.status ? { status: q.status } : {}),
-      limit: q.limit ?? 100, offset: q.offset ?? 0 }) };
+    return { items: (await svc.list({ ...(q.site ? { site: q.site } : {}), ...(q.everySite ? { everySite: true } : {}), ...(q.status ? { status: q.status } : {}),
+      limit: q.limit ?? 100, offset: q.offset ?? 0 })) };
   });
 
   fastify.get('/id-tags/:tag', {
     schema: { tags, summary: 'One id tag', security: adminSecurity, params: Params, querystring: SiteQuery,
       response: { 200: View, ...errorResponses(400, 401, 404, 429) } },
-  }, async (req) => svc.get(req.params.tag, req.query.site ?? null));
+  }, async (req) => await svc.get(req.params.tag, req.query.site ?? null));
 
   fastify.patch('/id-tags/:tag', {
     schema: { tags, summary: 'Block, unblock, expire or re-parent an id tag', security: adminSecurity, params: Params, querystring: SiteQuery,
@@ -68,7 +68,7 @@ export const idTagRoutes: FastifyPluginAsyncTypebox<{ idTags: IdTagService }> = 
     schema: { tags, summary: 'Remove an id tag (chargers then answer Invalid)', security: adminSecurity, params: Params, querystring: SiteQuery,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 429) } },
   }, async (req, reply) => {
-    svc.remove(req.params.tag, req.query.site ?? null, actor);
+    await svc.remove(req.params.tag, req.query.site ?? null, actor);
     return reply.status(204).send(null);
   });
 
@@ -77,7 +77,7 @@ export const idTagRoutes: FastifyPluginAsyncTypebox<{ idTags: IdTagService }> = 
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
       response: { 200: Type.Object({ items: Type.Array(Type.Object({ at: Type.String(), actor: Type.String(), scope: Type.String(), action: Type.String(),
         detail: Type.Union([Type.String(), Type.Null()]) })) }), ...errorResponses(400, 401, 429) } },
-  }, async (req) => ({ items: svc.audit(req.params.tag, req.query.limit ?? 100) }));
+  }, async (req) => ({ items: await svc.audit(req.params.tag, req.query.limit ?? 100) }));
 };
 
 const Change = Type.Object({

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRepository } from '../repositories/device-repository.js';
-import { EVERY_SITE, type IdTagRecord, type IdTagStatus, type IdTagStore } from './id-tag-store.js';
+import { EVERY_SITE, type IdTagAuditRow, type IdTagRecord, type IdTagStatus, type IdTagStore } from './id-tag-store.js';
 
 /** OCPP IdToken: CiString20. Printable ASCII without `/` keeps it a single URL segment. */
 export const ID_TAG_RE = /^[\x21-\x2E\x30-\x7E]{1,20}$/;
@@ -66,66 +66,73 @@ export class IdTagService {
   async add(tag: string, site: string | null, input: IdTagInput, actor: string): Promise<IdTagView> {
     const t = normalize(tag);
     const scope = await this.#scope(site);
-    const old = this.store.get(t, scope);
-    if (old && !old.deleted) throw new CloudError(CloudErrorCode.Duplicate, `id tag ${t} is already listed for ${site ?? 'every site'}`);
-    const r = this.store.write({
-      tag: t, scope, status: input.status ?? 'Accepted', expiryMs: expiry(input.expiryDate), parent: parent(input.parentIdTag), note: input.note ?? null,
+    const fields = { status: input.status ?? 'Accepted', expiryMs: expiry(input.expiryDate), parent: parent(input.parentIdTag), note: input.note ?? null };
+    // Decided inside the store's transaction: of two clouds adding one tag, one gets Duplicate.
+    const r = await this.store.write(t, scope, (old) => {
+      if (old && !old.deleted) throw new CloudError(CloudErrorCode.Duplicate, `id tag ${t} is already listed for ${site ?? 'every site'}`);
+      return fields;
     }, actor, 'add', new Date(this.now()).toISOString());
     this.logger.info({ tag: t, site: site ?? EVERY_SITE, actor }, 'id tag added');
     return this.view(r);
   }
 
   /** Changes the fields given; `block` / `unblock` / `expire` are this with a status or date. */
-  update(tag: string, site: string | null, input: IdTagInput, actor: string, action = 'update'): IdTagView {
+  async update(tag: string, site: string | null, input: IdTagInput, actor: string, action = 'update'): Promise<IdTagView> {
     const t = normalize(tag);
     const scope = site ?? EVERY_SITE;
-    const old = this.store.get(t, scope);
-    if (!old || old.deleted) throw new CloudError(CloudErrorCode.NotFound, `id tag ${t} is not listed for ${site ?? 'every site'}`);
-    const r = this.store.write({
-      tag: t, scope,
-      status: input.status ?? old.status,
-      expiryMs: input.expiryDate === undefined ? old.expiryMs : expiry(input.expiryDate),
-      parent: input.parentIdTag === undefined ? old.parent : parent(input.parentIdTag),
-      note: input.note === undefined ? old.note : input.note,
+    const expiryMs = input.expiryDate === undefined ? undefined : expiry(input.expiryDate);
+    const parentTag = input.parentIdTag === undefined ? undefined : parent(input.parentIdTag);
+    // Merged with the row as it is inside the store's transaction: a concurrent change of
+    // another field (on another cloud) is kept, not overwritten with what we read before.
+    const r = await this.store.write(t, scope, (old) => {
+      if (!old || old.deleted) throw new CloudError(CloudErrorCode.NotFound, `id tag ${t} is not listed for ${site ?? 'every site'}`);
+      return {
+        status: input.status ?? old.status,
+        expiryMs: expiryMs === undefined ? old.expiryMs : expiryMs,
+        parent: parentTag === undefined ? old.parent : parentTag,
+        note: input.note === undefined ? old.note : input.note,
+      };
     }, actor, action, new Date(this.now()).toISOString());
     this.logger.info({ tag: t, site: scope, actor, action }, 'id tag changed');
     return this.view(r);
   }
 
-  get(tag: string, site: string | null): IdTagView {
-    const r = this.store.get(normalize(tag), site ?? EVERY_SITE);
+  async get(tag: string, site: string | null): Promise<IdTagView> {
+    const r = await this.store.get(normalize(tag), site ?? EVERY_SITE);
     if (!r || r.deleted) throw new CloudError(CloudErrorCode.NotFound, `id tag ${tag.toUpperCase()} is not listed for ${site ?? 'every site'}`);
     return this.view(r);
   }
 
-  remove(tag: string, site: string | null, actor: string): void {
+  async remove(tag: string, site: string | null, actor: string): Promise<void> {
     const t = normalize(tag);
-    if (!this.store.remove(t, site ?? EVERY_SITE, actor, new Date(this.now()).toISOString())) {
+    if (!await this.store.remove(t, site ?? EVERY_SITE, actor, new Date(this.now()).toISOString())) {
       throw new CloudError(CloudErrorCode.NotFound, `id tag ${t} is not listed for ${site ?? 'every site'}`);
     }
     this.logger.info({ tag: t, site: site ?? EVERY_SITE, actor }, 'id tag removed');
   }
 
   /** `site`: only that site's own entries; `everySite`: only the operator-wide ones. */
-  list(o: { site?: string; everySite?: boolean; status?: IdTagStatus; limit: number; offset: number }): IdTagView[] {
+  async list(o: { site?: string; everySite?: boolean; status?: IdTagStatus; limit: number; offset: number }): Promise<IdTagView[]> {
     const scope = o.everySite ? EVERY_SITE : o.site;
-    return this.store.list({ ...(scope !== undefined ? { scope } : {}), ...(o.status ? { status: o.status } : {}), limit: o.limit, offset: o.offset })
-      .map((r) => this.view(r));
+    return (await this.store.list({ ...(scope !== undefined ? { scope } : {}), ...(o.status ? { status: o.status } : {}), limit: o.limit, offset: o.offset })
+      ).map((r) => this.view(r));
   }
 
-  audit(tag: string, limit: number): ReturnType<IdTagStore['auditOf']> {
+  audit(tag: string, limit: number): Promise<IdTagAuditRow[]> {
     return this.store.auditOf(normalize(tag), limit);
   }
 
   /** The gateways' feed: rows changed after `since` in version order, tombstones included. */
-  changes(since: number, limit: number): { version: number; items: IdTagChange[]; more: boolean } {
-    const rows = this.store.changesSince(since, limit + 1);
+  async changes(since: number, limit: number): Promise<{ version: number; items: IdTagChange[]; more: boolean }> {
+    // Rows and version from one snapshot: a change committed in between would otherwise be
+    // covered by the version without being in the rows, and the gateway would skip it.
+    const { rows, version: top } = await this.store.changesSince(since, limit + 1);
     const more = rows.length > limit;
     const items = rows.slice(0, limit).map((r) => ({
       tag: r.tag, site: siteOf(r.scope), status: r.status, expiryDate: iso(r.expiryMs), parentIdTag: r.parent, deleted: r.deleted, version: r.version,
     }));
     // Not capped at `since`: a version below it tells a gateway the list went back (restore).
-    const version = more ? items[items.length - 1]!.version : this.store.version();
+    const version = more ? items[items.length - 1]!.version : top;
     return { version, items, more };
   }
 

@@ -58,46 +58,76 @@ const toRecord = (r: Row): IdTagRecord => ({
   deleted: r.deleted === 1, version: r.version, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-export type IdTagWrite = Pick<IdTagRecord, 'tag' | 'scope' | 'status' | 'expiryMs' | 'parent' | 'note'>;
+export type IdTagWrite = Pick<IdTagRecord, 'status' | 'expiryMs' | 'parent' | 'note'>;
+
+/** Given the row as it is now (a tombstone included, undefined: never listed), what to
+ * write, or throw (a typed CloudError) to write nothing. Pure: it may run more than once. */
+export type IdTagChangeFn = (current: IdTagRecord | undefined) => IdTagWrite;
+
+export type IdTagAuditRow = { at: string; actor: string; scope: string; action: string; detail: string | null };
 
 /**
- * `<dataDir>/ocpp-id-tags.sqlite`: the id tags (RFID cards, app tokens) chargers authorize,
- * per site or for every site. Every change takes the next list version; a removed tag
- * stays as a tombstone so a gateway syncing "changes since v" learns of the removal.
- * Changes are audited (a tag identifies a card holder).
+ * The id tags (RFID cards, app tokens) chargers authorize, per site or for every site.
+ * Every change takes the next list version; a removed tag stays as a tombstone so a
+ * gateway syncing "changes since v" learns of the removal. Changes are audited (a tag
+ * identifies a card holder). SQLite (`<dataDir>/ocpp-id-tags.sqlite`, below) or PostgreSQL
+ * (schema `ocpp`, pg-id-tag-store.ts); both pass cloud/test/id-tag-store-contract.test.ts.
+ *
+ * Versions become visible in version order, whichever cloud wrote them, so a gateway that
+ * has seen version v has seen every change up to v.
  */
-export class IdTagStore {
+export interface IdTagStore {
+  get(tag: string, scope: string): Promise<IdTagRecord | undefined>;
+  /** Reads the row, lets `change` decide, and writes it under the next version with an
+   * audit row — all in one transaction, so two writers cannot lose each other's change. */
+  write(tag: string, scope: string, change: IdTagChangeFn, actor: string, action: string, nowIso: string): Promise<IdTagRecord>;
+  /** Marks the tag removed (tombstone); false when there was none. */
+  remove(tag: string, scope: string, actor: string, nowIso: string): Promise<boolean>;
+  list(o: { scope?: string; status?: IdTagStatus; limit: number; offset: number }): Promise<IdTagRecord[]>;
+  /** Rows changed after `since` (tombstones included), oldest first, and the list version,
+   * read together (one snapshot). */
+  changesSince(since: number, limit: number): Promise<{ rows: IdTagRecord[]; version: number }>;
+  version(): Promise<number>;
+  auditOf(tag: string, limit: number): Promise<IdTagAuditRow[]>;
+  close(): Promise<void>;
+}
+
+/** `<dataDir>/ocpp-id-tags.sqlite`: one writer, so the version is MAX(version) + 1. */
+export class SqliteIdTagStore implements IdTagStore {
   readonly #db: Database.Database;
 
   constructor(file: string) {
     this.#db = openMigratedDb(file, MIGRATIONS, 'ocpp id tags');
   }
 
-  get(tag: string, scope: string): IdTagRecord | undefined {
+  async get(tag: string, scope: string): Promise<IdTagRecord | undefined> {
+    return this.#get(tag, scope);
+  }
+
+  #get(tag: string, scope: string): IdTagRecord | undefined {
     const r = wrapDb('reading an id tag', () => this.#db.prepare('SELECT * FROM id_tags WHERE tag = ? AND scope = ?').get(tag, scope) as Row | undefined);
     return r && toRecord(r);
   }
 
-  /** Inserts or replaces (also over a tombstone) under the next version, with an audit row. */
-  write(w: IdTagWrite, actor: string, action: string, nowIso: string): IdTagRecord {
+  async write(tag: string, scope: string, change: IdTagChangeFn, actor: string, action: string, nowIso: string): Promise<IdTagRecord> {
     return wrapDb('writing an id tag', () => this.#db.transaction(() => {
-      const version = this.#nextVersion();
+      const w = change(this.#get(tag, scope));
+      const version = this.#version() + 1;
       this.#db.prepare(
         `INSERT INTO id_tags (tag, scope, status, expiry_ms, parent, note, deleted, version, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
          ON CONFLICT (tag, scope) DO UPDATE SET status = excluded.status, expiry_ms = excluded.expiry_ms, parent = excluded.parent,
            note = excluded.note, deleted = 0, version = excluded.version, updated_at = excluded.updated_at,
            created_at = CASE WHEN id_tags.deleted = 1 THEN excluded.created_at ELSE id_tags.created_at END`,
-      ).run(w.tag, w.scope, w.status, w.expiryMs, w.parent, w.note, version, nowIso, nowIso);
-      this.#audit(nowIso, actor, w.tag, w.scope, action, JSON.stringify({ status: w.status, expiryMs: w.expiryMs, parent: w.parent }));
-      return toRecord(this.#db.prepare('SELECT * FROM id_tags WHERE tag = ? AND scope = ?').get(w.tag, w.scope) as Row);
+      ).run(tag, scope, w.status, w.expiryMs, w.parent, w.note, version, nowIso, nowIso);
+      this.#audit(nowIso, actor, tag, scope, action, JSON.stringify({ status: w.status, expiryMs: w.expiryMs, parent: w.parent }));
+      return this.#get(tag, scope) as IdTagRecord;
     })());
   }
 
-  /** Marks the tag removed (tombstone); false when there was none. */
-  remove(tag: string, scope: string, actor: string, nowIso: string): boolean {
+  async remove(tag: string, scope: string, actor: string, nowIso: string): Promise<boolean> {
     return wrapDb('removing an id tag', () => this.#db.transaction(() => {
-      const version = this.#nextVersion();
+      const version = this.#version() + 1;
       const n = this.#db.prepare('UPDATE id_tags SET deleted = 1, version = ?, updated_at = ? WHERE tag = ? AND scope = ? AND deleted = 0')
         .run(version, nowIso, tag, scope).changes;
       if (n > 0) this.#audit(nowIso, actor, tag, scope, 'remove', null);
@@ -105,7 +135,7 @@ export class IdTagStore {
     })());
   }
 
-  list(o: { scope?: string; status?: IdTagStatus; limit: number; offset: number }): IdTagRecord[] {
+  async list(o: { scope?: string; status?: IdTagStatus; limit: number; offset: number }): Promise<IdTagRecord[]> {
     const where = ['deleted = 0'];
     const args: (string | number)[] = [];
     if (o.scope !== undefined) { where.push('scope = ?'); args.push(o.scope); }
@@ -114,27 +144,28 @@ export class IdTagStore {
       .all(...args, o.limit, o.offset) as Row[]).map(toRecord));
   }
 
-  /** Rows changed after `since` (tombstones included), oldest first. */
-  changesSince(since: number, limit: number): IdTagRecord[] {
-    return wrapDb('reading id tag changes', () => (this.#db.prepare('SELECT * FROM id_tags WHERE version > ? ORDER BY version LIMIT ?')
-      .all(since, limit) as Row[]).map(toRecord));
+  async changesSince(since: number, limit: number): Promise<{ rows: IdTagRecord[]; version: number }> {
+    return wrapDb('reading id tag changes', () => this.#db.transaction(() => ({
+      rows: (this.#db.prepare('SELECT * FROM id_tags WHERE version > ? ORDER BY version LIMIT ?').all(since, limit) as Row[]).map(toRecord),
+      version: this.#version(),
+    }))());
   }
 
-  version(): number {
+  async version(): Promise<number> {
+    return this.#version();
+  }
+
+  #version(): number {
     return wrapDb('reading the id tag version', () => (this.#db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM id_tags').get() as { v: number }).v);
   }
 
-  auditOf(tag: string, limit: number): { at: string; actor: string; scope: string; action: string; detail: string | null }[] {
+  async auditOf(tag: string, limit: number): Promise<IdTagAuditRow[]> {
     return wrapDb('reading the id tag audit', () => this.#db.prepare('SELECT at, actor, scope, action, detail FROM id_tag_audit WHERE tag = ? ORDER BY id DESC LIMIT ?')
-      .all(tag, limit) as { at: string; actor: string; scope: string; action: string; detail: string | null }[]);
+      .all(tag, limit) as IdTagAuditRow[]);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
-  }
-
-  #nextVersion(): number {
-    return this.version() + 1;
   }
 
   #audit(at: string, actor: string, tag: string, scope: string, action: string, detail: string | null): void {

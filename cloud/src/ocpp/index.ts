@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import { idTagRoutes, idTagSyncRoute } from './id-tag-routes.js';
 import { IdTagService } from './id-tag-service.js';
-import { IdTagStore } from './id-tag-store.js';
-import { dirname, join } from 'node:path';
+import type { DbTarget } from '../db/target.js';
+import { openIdTagStore } from './pg-id-tag-store.js';
 import type { CommandService } from '../control/commands.js';
 import { SitePowerCaps } from './site-power-cap-service.js';
 import { sitePowerCapRoutes } from './site-power-cap-routes.js';
@@ -16,19 +16,20 @@ export interface OcppModule {
   idTags: IdTagService;
   /** site power caps in W (docs/ocpp.md §4.1); only with the commands module */
   sitePowerCaps?: SitePowerCaps;
-  close(): void;
+  close(): Promise<void>;
 }
 
-/** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`. */
-export function openOcpp(o: { file: string; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number }): OcppModule {
-  const store = new IdTagStore(o.file);
+/** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`
+ * or the `ocpp` schema in PostgreSQL; site power caps in `capFile` (SQLite, this cloud's own). */
+export async function openOcpp(o: { target: DbTarget; capFile?: string; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number }): Promise<OcppModule> {
+  const store = await openIdTagStore(o.target);
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
   if (!o.commands) return { idTags, close: () => store.close() };
   // its own file beside the id tags (`ocpp-site-power-caps.sqlite`)
-  const capStore = new SitePowerCapStore(o.file === ':memory:' ? ':memory:' : join(dirname(o.file), 'ocpp-site-power-caps.sqlite'));
+  const capStore = new SitePowerCapStore(o.capFile ?? ':memory:');
   const sitePowerCaps = new SitePowerCaps({ store: capStore, devices: o.devices, commands: o.commands, logger: o.logger.child({ part: 'site-power-cap' }),
     ...(o.capSettleMs !== undefined ? { settleMs: o.capSettleMs } : {}) });
-  return { idTags, sitePowerCaps, close: () => { sitePowerCaps.close(); capStore.close(); store.close(); } };
+  return { idTags, sitePowerCaps, close: async () => { sitePowerCaps.close(); capStore.close(); await store.close(); } };
 }
 
 /** Admin routes of the id tag list and the gateways' sync feed, mounted under /api/v1. */

@@ -44,7 +44,7 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
     schema: { hide: true, params: Type.Object({ receipt: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }) }) }, config,
   }, async (request, reply) => {
     if (!withinBudget(opts.limiter, request, reply)) return reply;
-    const v = c.byReceipt((request.params as { receipt: string }).receipt);
+    const v = await c.byReceipt((request.params as { receipt: string }).receipt);
     void reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
     if (!v) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no complaint with this receipt', code: 'E_NOT_FOUND' });
     return v;
@@ -52,7 +52,7 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
 
   fastify.get('/open/v1/complaints/stats', { schema: { hide: true }, config }, async (request, reply) => {
     if (!withinBudget(opts.limiter, request, reply)) return reply;
-    return sendCached(request, reply, JSON.stringify({ counts: c.counts() }), 'application/json; charset=utf-8', 60);
+    return sendCached(request, reply, JSON.stringify({ counts: await c.counts() }), 'application/json; charset=utf-8', 60);
   });
 
   await fastify.register(async (admin) => {
@@ -71,7 +71,7 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
       },
     }, async (request) => {
       const q = request.query as { status?: 'open' | 'closed'; site?: string; limit: number; offset: number };
-      return { items: c.list(q) };
+      return { items: await c.list(q) };
     });
     admin.get('/complaints/:id', {
       schema: {
@@ -84,7 +84,7 @@ export const complaintRoutes: FastifyPluginAsync<ComplaintRoutesOptions> = async
       return c.get((request.params as { id: string }).id, { contact: q.contact, actor: actor(request), ...(q.reason ? { reason: q.reason } : {}) });
     });
     admin.get('/complaints/:id/audit', { schema: { tags: ['complaints'], summary: 'Who looked at or changed the complaint', params: Id } },
-      async (request) => ({ items: c.audit((request.params as { id: string }).id) }));
+      async (request) => ({ items: await c.audit((request.params as { id: string }).id) }));
     admin.post('/complaints/:id/close', {
       schema: {
         tags: ['complaints'], summary: 'Close a complaint (its contact is erased); the reporter sees the status and the note', params: Id,

@@ -1,16 +1,19 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { EdgeClient } from '../edge-client.js';
 import type { DeviceRepository } from '../repositories/device-repository.js';
-import { PublicRateLimit } from '../sta/public-rate-limit.js';
-import { COMPLAINT_KINDS, ComplaintsStore, type AuditRow, type ComplaintKind, type ComplaintRow } from './complaints-store.js';
+import type { DbTarget } from '../db/target.js';
+import { COMPLAINT_KINDS, SqliteComplaintsStore, type AuditRow, type ComplaintKind, type ComplaintRow, type ComplaintsStore } from './complaints-store.js';
+import { openComplaintsStore } from './pg-complaints-store.js';
 import { ProofOfWork } from './proof-of-work.js';
 
 export interface ComplaintsOptions {
-  /** `<dataDir>/complaints.sqlite` or ':memory:' */
-  file: string;
+  /** `<dataDir>/complaints.sqlite` or ':memory:' (opened here), unless `store` is given */
+  file?: string;
+  /** an opened store (openComplaints: SQLite or PostgreSQL) */
+  store?: ComplaintsStore;
   /** AES key of the contacts at rest (`<dataDir>/complaints.key`, made 0600 on first use); undefined: an in-memory key */
   keyFile?: string;
   devices: DeviceRepository;
@@ -18,7 +21,7 @@ export interface ComplaintsOptions {
   logger: Logger;
   /** proof-of-work difficulty in leading zero bits (default 14: ~16 k hashes) */
   powBits?: number;
-  /** complaints per hour per client address (default 5) */
+  /** complaints per hour per client address (default 5), counted in the store: one budget for every cloud */
   perAddressPerHour?: number;
   now?: () => number;
 }
@@ -28,6 +31,7 @@ export interface PublicComplaint { site: string; kind: ComplaintKind; createdAt:
 export interface OperatorComplaint extends PublicComplaint { id: string; hasContact: boolean; evidence: unknown; contact?: string }
 
 const DEDUPE_MS = 10 * 60_000;
+const HOUR_MS = 3_600_000;
 const bad = (m: string): CloudError => new CloudError(CloudErrorCode.Validation, m);
 const hash = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
@@ -42,23 +46,36 @@ const hash = (s: string): string => createHash('sha256').update(s).digest('base6
 export class ComplaintsService {
   readonly pow: ProofOfWork;
   readonly store: ComplaintsStore;
-  private readonly limiter: PublicRateLimit;
+  /** settles once the store has accepted this cloud's contact key (rejects on another key) */
+  readonly ready: Promise<void>;
   private readonly key: Buffer;
   private readonly recent = new Map<string, { at: number; id: string; receipt: string }>();
   readonly rejected = { rate: 0, honeypot: 0, proof: 0, input: 0 };
 
   constructor(private readonly o: ComplaintsOptions) {
     const now = o.now ?? Date.now;
-    this.pow = new ProofOfWork(o.powBits ?? 14, 10 * 60_000, now);
-    this.limiter = new PublicRateLimit(o.perAddressPerHour ?? 5, 3_600_000, now);
     this.key = loadKey(o.keyFile);
-    this.store = new ComplaintsStore(o.file);
+    this.pow = new ProofOfWork(o.powBits ?? 14, 10 * 60_000, now, createHmac('sha256', this.key).update('yulan complaints proof of work').digest());
+    if (!o.store && o.file === undefined) throw new CloudError(CloudErrorCode.Internal, 'complaints: a store or a file is needed');
+    this.store = o.store ?? new SqliteComplaintsStore(o.file as string);
+    const check = createHmac('sha256', this.key).update('yulan complaints key check').digest('base64url');
+    this.ready = this.store.keyCheck(check).then((stored) => {
+      if (stored !== check) {
+        throw new CloudError(CloudErrorCode.Internal, `the complaints' contacts were encrypted with another key than ${o.keyFile ?? 'this in-memory key'}: ` +
+          'every cloud sharing the database needs the same complaints.key (copy it from the first cloud; docs/deploy.md)');
+      }
+    });
+    // Awaited by every use (and by openComplaints); never an unhandled rejection meanwhile.
+    this.ready.catch(() => undefined);
   }
 
   private now(): number { return (this.o.now ?? Date.now)(); }
 
   async submit(c: NewComplaint, address: string): Promise<{ id: string; receipt: string; status: 'open'; repeated: boolean }> {
-    if (this.limiter.take(address) > 0) {
+    await this.ready;
+    // Keyed hash: the store never holds the addresses, and a guess cannot be checked without the key.
+    const addressKey = createHmac('sha256', this.key).update(`rate|${address}`).digest('base64url');
+    if (await this.store.takeSubmission(addressKey, this.now(), HOUR_MS, this.o.perAddressPerHour ?? 5) > 0) {
       this.rejected.rate++;
       throw new CloudError(CloudErrorCode.TooManyRequests, 'too many complaints from this address; please try again later');
     }
@@ -73,6 +90,11 @@ export class ComplaintsService {
     if (contact !== undefined && contact.length > 120) { this.rejected.input++; throw bad('contact is at most 120 characters'); }
     const why = this.pow.redeem(c.challenge, c.nonce);
     if (why) { this.rejected.proof++; throw bad(`proof of work ${why}; fetch a new challenge`); }
+    // Single use across every cloud sharing the store, not only this one.
+    if (!await this.store.redeemChallenge(hash(c.challenge), Number(c.challenge.split('.')[0]), this.now())) {
+      this.rejected.proof++;
+      throw bad('proof of work used; fetch a new challenge');
+    }
     const monitors = await this.monitors(c.site);
     if (monitors.length === 0) { this.rejected.input++; throw new CloudError(CloudErrorCode.NotFound, `site '${c.site}' not found`); }
     const t = this.now();
@@ -82,7 +104,7 @@ export class ComplaintsService {
     const id = `c-${t.toString(36)}-${randomBytes(4).toString('hex')}`;
     const receipt = randomBytes(18).toString('base64url');
     const evidence = await this.evidence(monitors, t);
-    this.store.insert({
+    await this.store.insert({
       id, receiptHash: hash(receipt), site: c.site, kind: c.kind as ComplaintKind, createdAt: t, status: 'open', closedAt: null, resolution: null,
       contactEnc: contact ? this.encrypt(contact) : null, evidence: JSON.stringify(evidence),
     });
@@ -92,46 +114,50 @@ export class ComplaintsService {
   }
 
   /** The reporter's view by receipt: status only, nothing personal, no evidence. */
-  byReceipt(receipt: string): PublicComplaint | undefined {
-    const r = this.store.byReceipt(hash(receipt));
+  async byReceipt(receipt: string): Promise<PublicComplaint | undefined> {
+    await this.ready;
+    const r = await this.store.byReceipt(hash(receipt));
     return r && publicView(r);
   }
 
-  list(q: { status?: 'open' | 'closed'; site?: string; limit: number; offset: number }): OperatorComplaint[] {
-    return this.store.list(q).map((r) => this.operatorView(r, false));
+  async list(q: { status?: 'open' | 'closed'; site?: string; limit: number; offset: number }): Promise<OperatorComplaint[]> {
+    await this.ready;
+    return (await this.store.list(q)).map((r) => this.operatorView(r, false));
   }
 
   /** One complaint; with `contact`, the decrypted contact, and the read is audited. */
-  get(id: string, opts: { contact: boolean; actor: string; reason?: string }): OperatorComplaint {
-    const r = this.store.get(id);
+  async get(id: string, opts: { contact: boolean; actor: string; reason?: string }): Promise<OperatorComplaint> {
+    await this.ready;
+    const r = await this.store.get(id);
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `complaint '${id}' not found`);
     if (opts.contact && r.contactEnc) {
-      this.store.audit({ at: this.now(), actor: opts.actor, action: 'contact.read', complaintId: id, detail: opts.reason ?? '' });
+      await this.store.audit({ at: this.now(), actor: opts.actor, action: 'contact.read', complaintId: id, detail: opts.reason ?? '' });
     }
     return this.operatorView(r, opts.contact);
   }
 
-  close(id: string, resolution: string, actor: string): OperatorComplaint {
-    const r = this.store.get(id);
+  async close(id: string, resolution: string, actor: string): Promise<OperatorComplaint> {
+    await this.ready;
+    const r = await this.store.get(id);
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `complaint '${id}' not found`);
-    if (!this.store.close(id, this.now(), resolution, { actor, action: 'closed', detail: resolution })) {
+    if (!await this.store.close(id, this.now(), resolution, { actor, action: 'closed', detail: resolution })) {
       throw new CloudError(CloudErrorCode.Conflict, `complaint '${id}' is already closed`);
     }
-    return this.operatorView(this.store.get(id) as ComplaintRow, false);
+    return this.operatorView(await this.store.get(id) as ComplaintRow, false);
   }
 
-  audit(id: string): AuditRow[] {
+  async audit(id: string): Promise<AuditRow[]> {
     return this.store.auditOf(id);
   }
 
   /** Per site: complaints in the last 24 hours and 30 days, by kind (open data). */
-  counts(): { site: string; kind: ComplaintKind; last24h: number; last30d: number }[] {
+  async counts(): Promise<{ site: string; kind: ComplaintKind; last24h: number; last30d: number }[]> {
     const t = this.now();
-    const day = new Map(this.store.counts(t - 86_400_000).map((r) => [`${r.site}|${r.kind}`, r.open + r.closed]));
-    return this.store.counts(t - 30 * 86_400_000).map((r) => ({ site: r.site, kind: r.kind, last24h: day.get(`${r.site}|${r.kind}`) ?? 0, last30d: r.open + r.closed }));
+    const day = new Map((await this.store.counts(t - 86_400_000)).map((r) => [`${r.site}|${r.kind}`, r.open + r.closed]));
+    return (await this.store.counts(t - 30 * 86_400_000)).map((r) => ({ site: r.site, kind: r.kind, last24h: day.get(`${r.site}|${r.kind}`) ?? 0, last30d: r.open + r.closed }));
   }
 
-  shutdown(): void { this.store.shutdown(); }
+  async shutdown(): Promise<void> { await this.store.shutdown(); }
 
   private async monitors(site: string): Promise<string[]> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(site)) return [];
@@ -189,4 +215,19 @@ function loadKey(file: string | undefined): Buffer {
   const k = randomBytes(32);
   writeFileSync(file, k.toString('base64'), { mode: 0o600, flag: 'wx' });
   return k;
+}
+
+/** The complaints service on `target` (SQLite file or the `complaints` schema); refuses a
+ * key file other than the one the stored contacts were encrypted with. */
+export async function openComplaints(o: Omit<ComplaintsOptions, 'file' | 'store'> & { target: DbTarget }): Promise<ComplaintsService> {
+  const { target, ...rest } = o;
+  const store = await openComplaintsStore(target, o.logger);
+  const service = new ComplaintsService({ ...rest, store });
+  try {
+    await service.ready;
+  } catch (err) {
+    await store.shutdown();
+    throw err;
+  }
+  return service;
 }

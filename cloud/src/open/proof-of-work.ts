@@ -2,16 +2,19 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 
 /**
  * Stateless proof-of-work challenges for anonymous complaints: `expiry.random.mac`, MAC'd
- * with a key that lives only in this process. The client must find a nonce for which
+ * with a key that lives only in this process, or — given one — a key every cloud sharing
+ * the data derives alike (a challenge fetched from one cloud is then good on another). The client must find a nonce for which
  * SHA-256(`challenge:nonce`) starts with `bits` zero bits (≈ 2^bits hashes: a fraction
  * of a second for one resident's tap, real cost for anyone sending thousands). Each
  * challenge is good for one complaint: used ones are remembered until they expire.
  */
 export class ProofOfWork {
-  private readonly key = randomBytes(32);
+  private readonly key: Buffer;
   private readonly used = new Map<string, number>();
 
-  constructor(readonly bits: number, private readonly ttlMs = 10 * 60_000, private readonly now: () => number = Date.now) {}
+  constructor(readonly bits: number, private readonly ttlMs = 10 * 60_000, private readonly now: () => number = Date.now, key?: Buffer) {
+    this.key = key ?? randomBytes(32);
+  }
 
   issue(): { challenge: string; bits: number; expiresAt: string } {
     const exp = this.now() + this.ttlMs;

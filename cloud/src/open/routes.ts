@@ -12,7 +12,7 @@ export interface OpenRoutesOptions {
   licence: Licence;
   now?: () => number;
   /** complaint counts per site and kind (no personal detail), for the summaries */
-  complaintsToday?: () => { site: string; last24h: number }[];
+  complaintsToday?: () => Promise<{ site: string; last24h: number }[]>;
 }
 
 const SITE = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
@@ -33,7 +33,7 @@ export const openRoutes: FastifyPluginAsync<OpenRoutesOptions> = async (fastify,
   fastify.get('/open/v1/sites', { schema: { hide: true }, config }, async (request, reply) => {
     if (!withinBudget(opts.limiter, request, reply)) return reply;
     const counts = new Map<string, number>();
-    for (const r of opts.complaintsToday?.() ?? []) counts.set(r.site, (counts.get(r.site) ?? 0) + r.last24h);
+    for (const r of (await opts.complaintsToday?.()) ?? []) counts.set(r.site, (counts.get(r.site) ?? 0) + r.last24h);
     const sites = (await opts.service.summary()).map((s) => ({ ...s, complaints24h: counts.get(s.id) ?? 0 }));
     return sendCached(request, reply, JSON.stringify({ licence: opts.licence, sites }), 'application/json; charset=utf-8', 60);
   });
