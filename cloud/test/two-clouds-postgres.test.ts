@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -55,6 +55,10 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
     broker = await startBroker(await testConfig(brokerDir.dir, { YULAN_CLOUD_URL: `http://127.0.0.1:${portB}` }), silentLogger);
     mqttUrl = `mqtt://127.0.0.1:${broker.mqttPort}`;
     a = await startCloud(loadCloudConfig(env(dirA.dir, 0, url)), loggerA, { dashboardDir: null });
+    // Clouds on one database share the first one's key files (docs/deploy.md); a cloud with its
+    // own complaints.key is refused at start (two-clouds-integrations.test.ts).
+    mkdirSync(join(dirB.dir, 'cloud'), { recursive: true, mode: 0o700 });
+    copyFileSync(join(dirA.dir, 'cloud', 'complaints.key'), join(dirB.dir, 'cloud', 'complaints.key'));
     b = await startCloud(loadCloudConfig(env(dirB.dir, portB, url)), silentLogger, { dashboardDir: null });
     token = a.adminToken ?? '';
     for (const c of [a, b]) await waitFor(async () => ((await (await fetch(`${c.url}/healthz`)).json()) as { mqtt: boolean }).mqtt, 'cloud mqtt connected');
