@@ -1,3 +1,4 @@
+import { DEVICE_COLUMNS, SITE_COLUMNS, toDeviceRecord, toSite, type DeviceRow, type SiteRow } from './device-rows.js';
 import type { KindSlug } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import { isUniqueViolation, type PostgresDatabase } from '../db/postgres.js';
@@ -54,38 +55,6 @@ const MIGRATIONS: readonly string[] = [
    ${PG_FLEET_INDEXES}`,
 ];
 
-interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
-const toSite = (r: SiteRow): SiteRecord => ({ id: r.id, nameZh: r.name_zh, nameEn: r.name_en, lat: r.lat, lon: r.lon, createdAt: r.created_at });
-const SITE_COLUMNS = 'id, name_zh, name_en, lat, lon, created_at';
-
-interface Row {
-  id: string;
-  site: string;
-  kind: string;
-  name: string | null;
-  firmware_version: string | null;
-  firmware_updates: string;
-  online: boolean;
-  disabled: boolean;
-  last_seen: number | null;
-  created_at: number;
-}
-
-const COLUMNS = 'id, site, kind, name, firmware_version, firmware_updates, online, disabled, last_seen, created_at';
-
-function toRecord(r: Row): DeviceRecord {
-  return {
-    id: r.id,
-    site: r.site,
-    kind: r.kind as KindSlug,
-    name: r.name,
-    firmwareVersion: r.firmware_version,
-    firmwareUpdates: r.firmware_updates === 'none' ? 'none' : 'ota',
-    status: r.disabled ? DeviceStatus.Disabled : r.online ? DeviceStatus.Online : DeviceStatus.Offline,
-    lastSeen: r.last_seen,
-    createdAt: r.created_at,
-  };
-}
 
 /**
  * Folds a batch into one update per device exactly as applying it in order would: the
@@ -127,11 +96,11 @@ export class PgDeviceRepository implements DeviceRepository {
 
   async create(d: NewDevice): Promise<DeviceRecord> {
     try {
-      const r = await this.db.query<Row>('creating a device',
+      const r = await this.db.query<DeviceRow>('creating a device',
         `INSERT INTO registry.devices (id, site, kind, name, firmware_version, firmware_updates, secret_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${DEVICE_COLUMNS}`,
         [d.id, d.site, d.kind, d.name ?? null, d.firmwareVersion ?? null, d.firmwareUpdates ?? 'ota', d.secretHash, this.now()]);
-      return toRecord(r.rows[0]!);
+      return toDeviceRecord(r.rows[0]!);
     } catch (err) {
       if (isUniqueViolation(err)) throw new CloudError(CloudErrorCode.Duplicate, `device "${d.id}" already exists`, { cause: err });
       throw err;
@@ -160,15 +129,15 @@ export class PgDeviceRepository implements DeviceRepository {
   }
 
   async get(id: string): Promise<DeviceRecord | undefined> {
-    const r = await this.db.query<Row>('reading a device', `SELECT ${COLUMNS} FROM registry.devices WHERE id = $1`, [id]);
-    return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+    const r = await this.db.query<DeviceRow>('reading a device', `SELECT ${DEVICE_COLUMNS} FROM registry.devices WHERE id = $1`, [id]);
+    return r.rows[0] ? toDeviceRecord(r.rows[0]) : undefined;
   }
 
   async getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined> {
-    const r = await this.db.query<Row & { secret_hash: string }>('reading device credentials',
-      `SELECT ${COLUMNS}, secret_hash FROM registry.devices WHERE id = $1`, [id]);
+    const r = await this.db.query<DeviceRow & { secret_hash: string }>('reading device credentials',
+      `SELECT ${DEVICE_COLUMNS}, secret_hash FROM registry.devices WHERE id = $1`, [id]);
     const row = r.rows[0];
-    return row ? { device: toRecord(row), secretHash: row.secret_hash } : undefined;
+    return row ? { device: toDeviceRecord(row), secretHash: row.secret_hash } : undefined;
   }
 
   async list(f: DeviceFilter): Promise<DevicePage> {
@@ -184,15 +153,15 @@ export class PgDeviceRepository implements DeviceRepository {
     return this.db.tx('listing devices', async (sql) => {
       const total = (await sql.query<{ n: number }>(`SELECT COUNT(*)::int8 AS n FROM registry.devices ${clause}`, values)).rows[0]?.n ?? 0;
       const n = values.length;
-      const rows = (await sql.query<Row>(
-        `SELECT ${COLUMNS} FROM registry.devices ${clause} ORDER BY site, kind, id LIMIT $${n + 1} OFFSET $${n + 2}`,
+      const rows = (await sql.query<DeviceRow>(
+        `SELECT ${DEVICE_COLUMNS} FROM registry.devices ${clause} ORDER BY site, kind, id LIMIT $${n + 1} OFFSET $${n + 2}`,
         [...values, f.limit, f.offset])).rows;
-      return { items: rows.map(toRecord), total };
+      return { items: rows.map(toDeviceRecord), total };
     }, 'repeatable read');
   }
 
   async fleet(q: FleetQuery): Promise<DevicePage> {
-    return this.db.tx('listing the fleet', (sql) => pgFleetPage(sql, COLUMNS, toRecord, q), 'repeatable read');
+    return this.db.tx('listing the fleet', (sql) => pgFleetPage(sql, DEVICE_COLUMNS, toDeviceRecord, q), 'repeatable read');
   }
 
   async fleetCounts(faultedIds?: readonly string[]): Promise<FleetCounts> {
@@ -200,15 +169,15 @@ export class PgDeviceRepository implements DeviceRepository {
   }
 
   async setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined> {
-    const r = await this.db.query<Row>('rotating a device secret',
-      `UPDATE registry.devices SET secret_hash = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [id, secretHash]);
-    return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+    const r = await this.db.query<DeviceRow>('rotating a device secret',
+      `UPDATE registry.devices SET secret_hash = $2 WHERE id = $1 RETURNING ${DEVICE_COLUMNS}`, [id, secretHash]);
+    return r.rows[0] ? toDeviceRecord(r.rows[0]) : undefined;
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
-    const r = await this.db.query<Row>('updating a device',
-      `UPDATE registry.devices SET disabled = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [id, disabled]);
-    return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+    const r = await this.db.query<DeviceRow>('updating a device',
+      `UPDATE registry.devices SET disabled = $2 WHERE id = $1 RETURNING ${DEVICE_COLUMNS}`, [id, disabled]);
+    return r.rows[0] ? toDeviceRecord(r.rows[0]) : undefined;
   }
 
   /**
@@ -220,7 +189,7 @@ export class PgDeviceRepository implements DeviceRepository {
     if (updates.length === 0) return 0;
     const b = foldPresence(updates);
     const r = await this.db.tx('applying presence', async (sql) => {
-      // Row locks first, in id order: two clouds applying overlapping batches then queue
+      // DeviceRow locks first, in id order: two clouds applying overlapping batches then queue
       // behind each other instead of deadlocking (the UPDATE's own lock order is the plan's).
       await sql.query('SELECT id FROM registry.devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [b.ids]);
       return sql.query<{ id: string }>(

@@ -1,3 +1,4 @@
+import { DEVICE_COLUMNS, toDeviceRecord, toSite, type DeviceRow, type SiteRow } from './device-rows.js';
 import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from './sqlite.js';
 import type { KindSlug } from '@yulan/protos';
@@ -51,37 +52,6 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN firmware_updates TEXT NOT NULL DEFAULT 'ota' CHECK (firmware_updates IN ('ota', 'none'));`,
 ];
 
-interface SiteRow { id: string; name_zh: string; name_en: string; lat: number; lon: number; created_at: number }
-const toSite = (r: SiteRow): SiteRecord => ({ id: r.id, nameZh: r.name_zh, nameEn: r.name_en, lat: r.lat, lon: r.lon, createdAt: r.created_at });
-
-interface Row {
-  id: string;
-  site: string;
-  kind: string;
-  name: string | null;
-  firmware_version: string | null;
-  firmware_updates: string;
-  online: number;
-  disabled: number;
-  last_seen: number | null;
-  created_at: number;
-}
-
-const COLUMNS = 'id, site, kind, name, firmware_version, firmware_updates, online, disabled, last_seen, created_at';
-
-function toRecord(r: Row): DeviceRecord {
-  return {
-    id: r.id,
-    site: r.site,
-    kind: r.kind as KindSlug,
-    name: r.name,
-    firmwareVersion: r.firmware_version,
-    firmwareUpdates: r.firmware_updates === 'none' ? 'none' : 'ota',
-    status: r.disabled ? DeviceStatus.Disabled : r.online ? DeviceStatus.Online : DeviceStatus.Offline,
-    lastSeen: r.last_seen,
-    createdAt: r.created_at,
-  };
-}
 
 
 export interface SqliteRepositoryOptions {
@@ -103,8 +73,8 @@ export class SqliteDeviceRepository implements DeviceRepository {
         `INSERT INTO devices (id, site, kind, name, firmware_version, firmware_updates, secret_hash, created_at)
          VALUES (@id, @site, @kind, @name, @firmwareVersion, @firmwareUpdates, @secretHash, @createdAt)`,
       ),
-      get: this.db.prepare(`SELECT ${COLUMNS} FROM devices WHERE id = ?`),
-      getHash: this.db.prepare(`SELECT ${COLUMNS}, secret_hash FROM devices WHERE id = ?`),
+      get: this.db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ?`),
+      getHash: this.db.prepare(`SELECT ${DEVICE_COLUMNS}, secret_hash FROM devices WHERE id = ?`),
       setDisabled: this.db.prepare('UPDATE devices SET disabled = ? WHERE id = ?'),
       // Online state follows the newest presence only; lastSeen only ever moves forward.
       presence: this.db.prepare(
@@ -145,7 +115,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
         }
         throw err;
       }
-      return toRecord(this.stmts.get.get(d.id) as Row);
+      return toDeviceRecord(this.stmts.get.get(d.id) as DeviceRow);
     });
   }
 
@@ -176,15 +146,15 @@ export class SqliteDeviceRepository implements DeviceRepository {
 
   async get(id: string): Promise<DeviceRecord | undefined> {
     return wrapDb('reading a device', () => {
-      const row = this.stmts.get.get(id) as Row | undefined;
-      return row ? toRecord(row) : undefined;
+      const row = this.stmts.get.get(id) as DeviceRow | undefined;
+      return row ? toDeviceRecord(row) : undefined;
     });
   }
 
   async getSecretHash(id: string): Promise<{ device: DeviceRecord; secretHash: string } | undefined> {
     return wrapDb('reading device credentials', () => {
-      const row = this.stmts.getHash.get(id) as (Row & { secret_hash: string }) | undefined;
-      return row ? { device: toRecord(row), secretHash: row.secret_hash } : undefined;
+      const row = this.stmts.getHash.get(id) as (DeviceRow & { secret_hash: string }) | undefined;
+      return row ? { device: toDeviceRecord(row), secretHash: row.secret_hash } : undefined;
     });
   }
 
@@ -200,14 +170,14 @@ export class SqliteDeviceRepository implements DeviceRepository {
       const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(params) as { n: number }).n;
       const rows = this.db
-        .prepare(`SELECT ${COLUMNS} FROM devices ${clause} ORDER BY site, kind, id LIMIT @limit OFFSET @offset`)
-        .all(params) as Row[];
-      return { items: rows.map(toRecord), total };
+        .prepare(`SELECT ${DEVICE_COLUMNS} FROM devices ${clause} ORDER BY site, kind, id LIMIT @limit OFFSET @offset`)
+        .all(params) as DeviceRow[];
+      return { items: rows.map(toDeviceRecord), total };
     });
   }
 
   async fleet(q: FleetQuery): Promise<DevicePage> {
-    return wrapDb('listing the fleet', () => fleetPage(this.db, COLUMNS, toRecord, q));
+    return wrapDb('listing the fleet', () => fleetPage(this.db, DEVICE_COLUMNS, toDeviceRecord, q));
   }
 
   async fleetCounts(faultedIds?: readonly string[]): Promise<FleetCounts> {
@@ -217,14 +187,14 @@ export class SqliteDeviceRepository implements DeviceRepository {
   async setSecretHash(id: string, secretHash: string): Promise<DeviceRecord | undefined> {
     return wrapDb('rotating a device secret', () => {
       const { changes } = this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(secretHash, id);
-      return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
+      return changes === 0 ? undefined : toDeviceRecord(this.stmts.get.get(id) as DeviceRow);
     });
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
     return wrapDb('updating a device', () => {
       const { changes } = this.stmts.setDisabled.run(disabled ? 1 : 0, id);
-      return changes === 0 ? undefined : toRecord(this.stmts.get.get(id) as Row);
+      return changes === 0 ? undefined : toDeviceRecord(this.stmts.get.get(id) as DeviceRow);
     });
   }
 
