@@ -52,11 +52,11 @@ describe('care retention: resolved alerts and audit rows by their own rules', ()
     expect((await alerts.get('al_open'))?.status).toBe('raised');
     expect(await alerts.get('al_recent')).toBeDefined();
     // The pass explains itself in the audit log; a second pass finds nothing more.
-    const rows = people.audit.query({ limit: 10 });
+    const rows = await people.audit.query({ limit: 10 });
     expect(rows.map((x) => x.action)).toEqual(['retention.prune']);
     expect(rows[0]!.detail).toContain('alerts=23');
     expect(await r.runOnce()).toEqual({ alerts: 0, audit: 0 });
-    expect(people.audit.query({ limit: 10 })).toHaveLength(1);
+    expect(await people.audit.query({ limit: 10 })).toHaveLength(1);
   });
 
   it('prunes audit rows older than their limit only, and 0 keeps everything', async () => {
@@ -70,7 +70,7 @@ describe('care retention: resolved alerts and audit rows by their own rules', ()
     expect(await keep.runOnce()).toEqual({ alerts: 0, audit: 0 });
     const prune = new CareRetention(alerts, people.audit, { alertsDays: 0, auditDays: 365 }, silentLogger, { batch: 10, pauseMs: 1 }, () => NOW);
     expect(await prune.runOnce()).toEqual({ alerts: 0, audit: 25 });
-    expect(people.audit.query({ limit: 100 }).map((x) => x.purpose)).toEqual(['retention', 'recent']);
+    expect((await people.audit.query({ limit: 100 })).map((x) => x.purpose)).toEqual(['retention', 'recent']);
   });
 
   it('is configured by YULAN_RETENTION_ALERTS_DAYS / _AUDIT_DAYS with stated defaults', () => {

@@ -46,7 +46,7 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   /** Several rows, all or none. */
-  recordMany(entries: readonly AuditEntry[]): void {
+  async recordMany(entries: readonly AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     wrap('writing the audit log', () => this.db.transaction(() => { for (const e of entries) this.recordSync(e); })());
   }
@@ -56,14 +56,14 @@ export class SqliteAuditLog implements AuditLog {
    * by id. Rows are appended in time order, so this reads only the head of the table, never
    * scans it; a pass stops at the first batch that deletes nothing.
    */
-  pruneOldest(cutoffMs: number, limit: number): number {
+  async pruneOldest(cutoffMs: number, limit: number): Promise<number> {
     return wrap('pruning the audit log', () => this.db.prepare(
       'DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?) AND at_ms < ?',
     ).run(limit, cutoffMs).changes);
   }
 
   /** Newest first. */
-  query(q: AuditQuery): AuditRecord[] {
+  async query(q: AuditQuery): Promise<AuditRecord[]> {
     return wrap('reading the audit log', () =>
       this.stmts.query.all({
         residentId: q.residentId ?? null,

@@ -19,16 +19,16 @@ export class SessionWatcher implements SessionWatch {
     users.onSessionEnded((e) => this.ended(e));
   }
 
-  sessionOf(request: FastifyRequest): SessionHandle | undefined {
+  async sessionOf(request: FastifyRequest): Promise<SessionHandle | undefined> {
     // The same precedence as `authenticate`: a bearer token, else the cookie.
     const token = bearer(request) ?? readCookie(request, SESSION_COOKIE);
     if (token === undefined) return undefined;
     const digest = sessionDigest(token);
-    const userId = this.users.liveSessionUser(digest);
+    const userId = await this.users.liveSessionUser(digest);
     if (userId === undefined) return undefined;
     return {
       userId,
-      active: () => this.users.liveSessionUser(digest) === userId,
+      active: async () => (await this.users.liveSessionUser(digest)) === userId,
       onEnd: (listener) => this.watch(digest, userId, listener),
     };
   }
