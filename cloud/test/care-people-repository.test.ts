@@ -14,7 +14,7 @@ let clock = Date.UTC(2025, 0, 15, 4, 0); // 12:00 Shanghai
 let n = 0;
 let mod: PeopleModule;
 beforeEach(async () => {
-  mod = openPeople({ file: join(tmp.dir, `p${n++}.sqlite`), logger: silentLogger, now: () => clock });
+  mod = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, `p${n++}.sqlite`) }, logger: silentLogger, now: () => clock });
   return () => mod.close();
 });
 
@@ -31,14 +31,14 @@ async function resident(id: string, communityId = 'c1') {
 describe('people repository', () => {
   it('creates the schema with WAL and a user_version, and reopens without migrating again', async () => {
     const file = join(tmp.dir, 'reopen.sqlite');
-    const a = openPeople({ file, logger: silentLogger });
+    const a = await openPeople({ db: { kind: 'sqlite', file }, logger: silentLogger });
     await a.repo.users.create({ id: 'u1', login: 'Li.Wei', name: '李伟', role: 'family', locale: 'zh-CN', passwordHash: null, channels: [], phone: null });
     await a.close();
     const raw = new Database(file, { readonly: true });
     expect(raw.pragma('user_version', { simple: true })).toBe(2);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
-    const b = openPeople({ file, logger: silentLogger });
+    const b = await openPeople({ db: { kind: 'sqlite', file }, logger: silentLogger });
     expect((await b.repo.users.get('u1'))?.name).toBe('李伟');
     await b.close();
   });

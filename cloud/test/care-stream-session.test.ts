@@ -95,7 +95,7 @@ const endReason = (s: Stream) => s.events.find((e) => e.event === 'end')?.data;
 
 beforeAll(async () => {
   edge = await startEdgeStub(EDGE);
-  people = openPeople({ file: join(tmp.dir, 'people.sqlite'), logger: silentLogger, now: clock });
+  people = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, 'people.sqlite') }, logger: silentLogger, now: clock });
   alerts = await openAlerts({
     db: { kind: 'sqlite', file: join(tmp.dir, 'alerts.sqlite') }, directory: people.directory, audit: people.audit, logger: silentLogger,
     publicUrl: 'http://care.test', heartbeatMs: 50,

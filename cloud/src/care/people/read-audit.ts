@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditEntry, DeviceReadAudit, DeviceRead } from '../contracts.js';
-import type { SqliteAuditLog } from './audit-log.js';
+import type { PeopleAuditLog } from './stores.js';
 import { purposeOf } from './purpose.js';
-import type { ResidentStore } from './resident-store.js';
+import type { ResidentStore } from './stores.js';
 import { actorOf } from './route-helpers.js';
 
 /**
@@ -13,7 +13,7 @@ import { actorOf } from './route-helpers.js';
  */
 export class ReadAudit implements DeviceReadAudit {
   constructor(
-    private readonly audit: SqliteAuditLog,
+    private readonly audit: PeopleAuditLog,
     private readonly residents: ResidentStore,
   ) {}
 

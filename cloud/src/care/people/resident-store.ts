@@ -50,7 +50,7 @@ function unknownCommunity(err: unknown, communityId: string | undefined): never 
 }
 
 /** Communities, residents, the devices installed for them and their family contacts. */
-export class ResidentStore {
+export class SqliteResidentStore {
   private readonly stmts;
 
   constructor(

@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { bearer } from '../../plugins/admin-auth.js';
 import type { SessionEnd, SessionHandle, SessionWatch } from '../contracts.js';
 import { readCookie, SESSION_COOKIE } from './session-cookie.js';
-import { sessionDigest, type SessionEnded, type UserStore } from './user-store.js';
+import type { UserStore } from './stores.js';
+import { sessionDigest, type SessionEnded } from './user-store.js';
 
 type Listener = (reason: SessionEnd) => void;
 

@@ -23,7 +23,7 @@ const GRANT_COLUMNS =
   'id, user_id AS userId, resident_id AS residentId, granted_by AS grantedBy, created_at AS createdAt, expires_at AS expiresAt';
 
 /** Community workers' assignments and on-duty state; operators' health-data grants. */
-export class StaffStore {
+export class SqliteStaffStore {
   private readonly stmts;
 
   constructor(

@@ -56,7 +56,7 @@ export interface SessionEnded {
 /** Users and their sessions. Whatever ends a session here is announced to
  * `onSessionEnded` listeners, so that what was opened with a session (a live stream)
  * ends with it, whichever route ended it. */
-export class UserStore {
+export class SqliteUserStore {
   private readonly stmts;
   private readonly endListeners = new Set<(e: SessionEnded) => void>();
 
