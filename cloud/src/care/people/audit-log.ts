@@ -5,6 +5,11 @@ import type { AuditQuery, AuditRecord } from './records.js';
 const MAX_PURPOSE = 200;
 const MAX_DETAIL = 1000;
 
+/** An audit row's values (at, actor, action, resident, purpose, detail), capped as stored. */
+export function auditValues(e: AuditEntry, atMs: number): [number, string, string, string | null, string, string | null] {
+  return [atMs, e.actor, e.action, e.residentId, e.purpose.slice(0, MAX_PURPOSE), e.detail === undefined ? null : e.detail.slice(0, MAX_DETAIL)];
+}
+
 /** Append-only log of reads of residents' health data (who, when, what, why). */
 export class SqliteAuditLog implements AuditLog {
   private readonly stmts;

@@ -1,6 +1,7 @@
 import type { PostgresDatabase } from '../../db/postgres.js';
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import type { LadderConfig } from '../contracts.js';
+import type { AuditEntry, LadderConfig } from '../contracts.js';
+import { auditValues } from './audit-log.js';
 import { FOREIGN_KEY, onForeignKey, pgCode, UNIQUE } from './pg-people-schema.js';
 import type { Community, FamilyLink, LinkPeriod, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
 import type { ResidentStore } from './stores.js';
@@ -192,8 +193,8 @@ export class PgResidentStore implements ResidentStore {
   }
 
   /** As on SQLite: the resident, links and link periods, grants, and the detail of audit
-   * rows about them, in one transaction. */
-  async erase(residentId: string): Promise<{ devices: number; familyLinks: number } | undefined> {
+   * rows about them, and `audit` (the row recording the erasure), in one transaction. */
+  async erase(residentId: string, audit?: AuditEntry): Promise<{ devices: number; familyLinks: number } | undefined> {
     return this.db.tx('erasing a resident', async (sql) => {
       const locked = await sql.query('SELECT id FROM people.residents WHERE id = $1 FOR UPDATE', [residentId]);
       if (locked.rowCount === 0) return undefined;
@@ -202,6 +203,9 @@ export class PgResidentStore implements ResidentStore {
       await sql.query('DELETE FROM people.residents WHERE id = $1', [residentId]);
       await sql.query('DELETE FROM people.health_grants WHERE resident_id = $1', [residentId]);
       await sql.query('UPDATE people.audit SET detail = NULL WHERE resident_id = $1', [residentId]);
+      if (audit) {
+        await sql.query('INSERT INTO people.audit (at_ms, actor, action, resident_id, purpose, detail) VALUES ($1, $2, $3, $4, $5, $6)', auditValues(audit, this.now()));
+      }
       return { devices, familyLinks };
     });
   }

@@ -139,12 +139,12 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
       // can be repeated; the other order could leave data no one can find to delete.
       const devicePeriods = await eraseDeviceData(fastify.edge, await residents.linkPeriods(resident.id, people.now()));
       const alerts = (await people.alertData()?.eraseResident(resident.id)) ?? 0;
-      const erased = await residents.erase(resident.id);
-      if (!erased) throw new CloudError(CloudErrorCode.NotFound, `resident "${resident.id}" not found`);
-      await people.audit.record({
+      // The erasure's audit row is written in the erasure's transaction: no erasure unrecorded.
+      const erased = await residents.erase(resident.id, {
         actor: actorOf(p), action: 'resident.erase', residentId: resident.id,
         purpose: purposeOf(request, 'erasure request'), detail: `alerts=${alerts} devicePeriods=${devicePeriods}`,
       });
+      if (!erased) throw new CloudError(CloudErrorCode.NotFound, `resident "${resident.id}" not found`);
       request.log.info({ residentId: resident.id, alerts, devicePeriods, ...erased }, 'resident erased');
       return { residentId: resident.id, erased: { alerts, devicePeriods, ...erased } };
     },

@@ -1,5 +1,6 @@
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import type { LadderConfig } from '../contracts.js';
+import type { AuditEntry, LadderConfig } from '../contracts.js';
+import { auditValues } from './audit-log.js';
 import { sqliteCode, wrap, type Db } from './db.js';
 import type { Community, FamilyLink, LinkPeriod, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
 
@@ -267,8 +268,9 @@ export class SqliteResidentStore {
   }
 
   /** Deletes the resident with their device links and link periods, family links (cascades), their health
-   * grants, and strips the detail of audit rows about them (the resident id stays). */
-  async erase(residentId: string): Promise<{ devices: number; familyLinks: number } | undefined> {
+   * grants, and strips the detail of audit rows about them (the resident id stays); `audit`,
+   * the row recording the erasure, is written in the same transaction. */
+  async erase(residentId: string, audit?: AuditEntry): Promise<{ devices: number; familyLinks: number } | undefined> {
     return wrap('erasing a resident', () =>
       this.db.transaction(() => {
         const devices = this.devicesSync(residentId).length;
@@ -276,6 +278,9 @@ export class SqliteResidentStore {
         if (this.stmts.remove.run(residentId).changes === 0) return undefined;
         this.db.prepare('DELETE FROM health_grants WHERE resident_id = ?').run(residentId);
         this.db.prepare('UPDATE audit SET detail = NULL WHERE resident_id = ?').run(residentId);
+        if (audit) {
+          this.db.prepare('INSERT INTO audit (at_ms, actor, action, resident_id, purpose, detail) VALUES (?, ?, ?, ?, ?, ?)').run(...auditValues(audit, this.now()));
+        }
         return { devices, familyLinks };
       })(),
     );
