@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { findInUse, generateSecret } from '@yulan/protos';
 import { ADMIN_TOKEN_KEY, digestToken } from './auth-tokens.js';
 import type { AuditLog } from './care/contracts.js';
-import { PeopleRepository } from './care/people/repository.js';
+import { SqlitePeopleRepository } from './care/people/repository.js';
 import { CloudError, CloudErrorCode } from './errors.js';
 import type { DeviceRepository } from './repositories/device-repository.js';
 import { SqliteDeviceRepository } from './repositories/sqlite-device-repository.js';
@@ -47,11 +47,11 @@ export async function rotateAdminTokenOffline(dataDir: string, actor: string): P
     throw new CloudError(CloudErrorCode.Conflict, `the cloud is running on ${dataDir} (pid ${running.pid}): stop it first, or rotate online with the current token (YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN set)`);
   }
   const repo = new SqliteDeviceRepository({ file: registry });
-  const people = new PeopleRepository({ file: join(cloudDir, 'people.sqlite'), now: Date.now });
+  const people = new SqlitePeopleRepository({ file: join(cloudDir, 'people.sqlite'), now: Date.now });
   try {
     return await rotateAdminToken(repo, people.audit, actor, 'offline, on the data directory');
   } finally {
-    people.close();
+    await people.close();
     await repo.close();
   }
 }

@@ -134,7 +134,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   try {
     const admin = await ensureAdminToken(devices, config.adminToken);
     // People and access (docs/care.md §5): its own file, next to the registry.
-    people = openPeople({ file: join(config.dataDir, 'people.sqlite'), logger: log.child({ part: 'people' }) });
+    people = await openPeople({ db: dbFor('people.sqlite'), logger: log.child({ part: 'people' }) });
     // Alert lifecycle and escalation ladder (docs/care.md §2–§4): its own file; asks the
     // people side who to page and who may see what. The care-page link base is known only
     // after listen when no YULAN_PUBLIC_URL is set (port 0), hence the function.

@@ -87,7 +87,7 @@ describe('wrong bearer tokens from the address the services call from', () => {
   const modules: PeopleModule[] = [];
 
   async function make(max?: number): Promise<FastifyInstance> {
-    const people = max !== undefined ? openPeople({ file: ':memory:', logger: silentLogger }) : undefined;
+    const people = max !== undefined ? await openPeople({ db: { kind: 'sqlite', file: ':memory:' }, logger: silentLogger }) : undefined;
     if (people) modules.push(people);
     return buildApp({
       logger: silentLogger,

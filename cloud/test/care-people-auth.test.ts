@@ -18,7 +18,7 @@ const apps: FastifyInstance[] = [];
 const modules: PeopleModule[] = [];
 
 async function makeApp(name: string, authFailures = 20, trustProxy?: string[]): Promise<{ app: FastifyInstance; people: PeopleModule }> {
-  const people = openPeople({ file: join(tmp.dir, `${name}.sqlite`), logger: silentLogger, now: () => clock, loginLimits: { perIp: 8 } });
+  const people = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, `${name}.sqlite`) }, logger: silentLogger, now: () => clock, loginLimits: { perIp: 8 } });
   const app = await buildApp({
     logger: silentLogger,
     devices: new SqliteDeviceRepository({ file: ':memory:' }),

@@ -13,142 +13,142 @@ afterAll(() => tmp.cleanup());
 let clock = Date.UTC(2025, 0, 15, 4, 0); // 12:00 Shanghai
 let n = 0;
 let mod: PeopleModule;
-beforeEach(() => {
-  mod = openPeople({ file: join(tmp.dir, `p${n++}.sqlite`), logger: silentLogger, now: () => clock });
+beforeEach(async () => {
+  mod = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, `p${n++}.sqlite`) }, logger: silentLogger, now: () => clock });
   return () => mod.close();
 });
 
-function user(id: string, role: 'family' | 'worker' | 'callcentre' | 'operator' | 'admin', extra: { disabled?: boolean } = {}) {
-  const u = mod.repo.users.create({ id, login: `${id}@example.org`, name: id, role, locale: 'en', passwordHash: null, channels: [{ type: 'app', address: '' }], phone: null });
-  if (extra.disabled) mod.repo.users.update(id, { disabled: true });
+async function user(id: string, role: 'family' | 'worker' | 'callcentre' | 'operator' | 'admin', extra: { disabled?: boolean } = {}) {
+  const u = await mod.repo.users.create({ id, login: `${id}@example.org`, name: id, role, locale: 'en', passwordHash: null, channels: [{ type: 'app', address: '' }], phone: null });
+  if (extra.disabled) await mod.repo.users.update(id, { disabled: true });
   return u;
 }
-function resident(id: string, communityId = 'c1') {
-  if (!mod.repo.residents.community(communityId)) mod.repo.residents.createCommunity(communityId, communityId);
-  return mod.repo.residents.create({ id, name: `name-${id}`, communityId, address: null, phone: null, birthYear: 1940, notes: null, ladder: DEFAULT_LADDER, routine: DEFAULT_ROUTINE });
+async function resident(id: string, communityId = 'c1') {
+  if (!await mod.repo.residents.community(communityId)) await mod.repo.residents.createCommunity(communityId, communityId);
+  return await mod.repo.residents.create({ id, name: `name-${id}`, communityId, address: null, phone: null, birthYear: 1940, notes: null, ladder: DEFAULT_LADDER, routine: DEFAULT_ROUTINE });
 }
 
 describe('people repository', () => {
   it('creates the schema with WAL and a user_version, and reopens without migrating again', async () => {
     const file = join(tmp.dir, 'reopen.sqlite');
-    const a = openPeople({ file, logger: silentLogger });
-    a.repo.users.create({ id: 'u1', login: 'Li.Wei', name: '李伟', role: 'family', locale: 'zh-CN', passwordHash: null, channels: [], phone: null });
+    const a = await openPeople({ db: { kind: 'sqlite', file }, logger: silentLogger });
+    await a.repo.users.create({ id: 'u1', login: 'Li.Wei', name: '李伟', role: 'family', locale: 'zh-CN', passwordHash: null, channels: [], phone: null });
     await a.close();
     const raw = new Database(file, { readonly: true });
     expect(raw.pragma('user_version', { simple: true })).toBe(2);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
-    const b = openPeople({ file, logger: silentLogger });
-    expect(b.repo.users.get('u1')?.name).toBe('李伟');
+    const b = await openPeople({ db: { kind: 'sqlite', file }, logger: silentLogger });
+    expect((await b.repo.users.get('u1'))?.name).toBe('李伟');
     await b.close();
   });
 
-  it('logins are unique case-insensitively and found in any case', () => {
-    user('u1', 'family');
-    expect(() => mod.repo.users.create({ id: 'u2', login: 'U1@EXAMPLE.ORG', name: 'x', role: 'family', locale: 'en', passwordHash: null, channels: [], phone: null }))
-      .toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
-    expect(mod.repo.users.forLogin('U1@Example.org')?.user.id).toBe('u1');
-    expect(mod.repo.users.forLogin('nobody')).toBeUndefined();
+  it('logins are unique case-insensitively and found in any case', async () => {
+    await user('u1', 'family');
+    await expect(mod.repo.users.create({ id: 'u2', login: 'U1@EXAMPLE.ORG', name: 'x', role: 'family', locale: 'en', passwordHash: null, channels: [], phone: null }))
+      .rejects.toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
+    expect((await mod.repo.users.forLogin('U1@Example.org'))?.user.id).toBe('u1');
+    expect(await mod.repo.users.forLogin('nobody')).toBeUndefined();
   });
 
-  it('sessions: stored as digests, slide on use, expire after 12 h idle, end on logout and on disable', () => {
-    user('u1', 'family');
-    const token = mod.repo.users.createSession('u1');
+  it('sessions: stored as digests, slide on use, expire after 12 h idle, end on logout and on disable', async () => {
+    await user('u1', 'family');
+    const token = await mod.repo.users.createSession('u1');
     const raw = new Database(join(tmp.dir, `p${n - 1}.sqlite`), { readonly: true });
     const stored = raw.prepare('SELECT digest FROM sessions').all() as { digest: string }[];
     raw.close();
     expect(stored).toEqual([{ digest: sessionDigest(token) }]);
     expect(stored[0]?.digest).not.toBe(token);
-    expect(mod.repo.users.resolveSession(token)?.id).toBe('u1');
+    expect((await mod.repo.users.resolveSession(token))?.id).toBe('u1');
     clock += SESSION_IDLE_MS - 60_000; // used again just before expiry: slides
-    expect(mod.repo.users.resolveSession(token)?.id).toBe('u1');
+    expect((await mod.repo.users.resolveSession(token))?.id).toBe('u1');
     clock += SESSION_IDLE_MS - 60_000;
-    expect(mod.repo.users.resolveSession(token)?.id).toBe('u1');
+    expect((await mod.repo.users.resolveSession(token))?.id).toBe('u1');
     clock += SESSION_IDLE_MS + 1;
-    expect(mod.repo.users.resolveSession(token)).toBeUndefined();
+    expect(await mod.repo.users.resolveSession(token)).toBeUndefined();
 
-    const t2 = mod.repo.users.createSession('u1');
-    expect(mod.repo.users.deleteSession(t2)).toBe(true);
-    expect(mod.repo.users.resolveSession(t2)).toBeUndefined();
+    const t2 = await mod.repo.users.createSession('u1');
+    expect(await mod.repo.users.deleteSession(t2)).toBe(true);
+    expect(await mod.repo.users.resolveSession(t2)).toBeUndefined();
 
-    const t3 = mod.repo.users.createSession('u1');
-    mod.repo.users.update('u1', { disabled: true });
-    expect(mod.repo.users.resolveSession(t3)).toBeUndefined();
-    expect(mod.repo.users.resolveSession('not-a-token')).toBeUndefined();
+    const t3 = await mod.repo.users.createSession('u1');
+    await mod.repo.users.update('u1', { disabled: true });
+    expect(await mod.repo.users.resolveSession(t3)).toBeUndefined();
+    expect(await mod.repo.users.resolveSession('not-a-token')).toBeUndefined();
   });
 
-  it('residents need an existing community; a device belongs to one resident', () => {
-    expect(() => mod.repo.residents.create({ id: 'r0', name: 'x', communityId: 'nope', address: null, phone: null, birthYear: null, notes: null, ladder: DEFAULT_LADDER, routine: DEFAULT_ROUTINE }))
-      .toThrow(expect.objectContaining({ code: 'E_VALIDATION' }));
-    resident('r1');
-    resident('r2');
-    expect(mod.repo.residents.setDevices('r1', ['fall-1', 'fall-2'])).toEqual(['fall-1', 'fall-2']);
-    expect(() => mod.repo.residents.setDevices('r2', ['fall-2'])).toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
-    expect(mod.repo.residents.devicesOf('r2')).toEqual([]);
-    expect(mod.repo.residents.setDevices('r1', ['fall-2'])).toEqual(['fall-2']);
-    expect(mod.repo.residents.ownerOfDevice('fall-1')).toBeUndefined();
-    expect(() => mod.repo.residents.removeCommunity('c1')).toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
+  it('residents need an existing community; a device belongs to one resident', async () => {
+    await expect(mod.repo.residents.create({ id: 'r0', name: 'x', communityId: 'nope', address: null, phone: null, birthYear: null, notes: null, ladder: DEFAULT_LADDER, routine: DEFAULT_ROUTINE }))
+      .rejects.toThrow(expect.objectContaining({ code: 'E_VALIDATION' }));
+    await resident('r1');
+    await resident('r2');
+    expect(await mod.repo.residents.setDevices('r1', ['fall-1', 'fall-2'])).toEqual(['fall-1', 'fall-2']);
+    await expect(mod.repo.residents.setDevices('r2', ['fall-2'])).rejects.toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
+    expect(await mod.repo.residents.devicesOf('r2')).toEqual([]);
+    expect(await mod.repo.residents.setDevices('r1', ['fall-2'])).toEqual(['fall-2']);
+    expect(await mod.repo.residents.ownerOfDevice('fall-1')).toBeUndefined();
+    await expect(mod.repo.residents.removeCommunity('c1')).rejects.toThrow(expect.objectContaining({ code: 'E_DUPLICATE' }));
   });
 
   it('erase removes the resident, links and grants and strips audit details', async () => {
-    user('f1', 'family');
-    user('op', 'operator');
-    resident('r1');
-    mod.repo.residents.setDevices('r1', ['fall-1']);
-    mod.repo.residents.setFamily('r1', [{ userId: 'f1', relation: 'daughter' }]);
-    mod.repo.staff.grant({ userId: 'op', residentId: 'r1', grantedBy: 'admin-token', expiresAt: clock + 1000 });
+    await user('f1', 'family');
+    await user('op', 'operator');
+    await resident('r1');
+    await mod.repo.residents.setDevices('r1', ['fall-1']);
+    await mod.repo.residents.setFamily('r1', [{ userId: 'f1', relation: 'daughter' }]);
+    await mod.repo.staff.grant({ userId: 'op', residentId: 'r1', grantedBy: 'admin-token', expiresAt: clock + 1000 });
     await mod.audit.record({ actor: 'f1', action: 'resident.activity', residentId: 'r1', purpose: 'check', detail: 'name-r1' });
-    expect(mod.repo.residents.erase('r1')).toEqual({ devices: 1, familyLinks: 1 });
-    expect(mod.repo.residents.get('r1')).toBeUndefined();
-    expect(mod.repo.residents.ownerOfDevice('fall-1')).toBeUndefined();
-    expect(mod.repo.residents.linkedResidents('f1')).toEqual([]);
-    expect(mod.repo.staff.grantsOf('op')).toEqual([]);
-    expect(mod.audit.query({ residentId: 'r1', limit: 10 })).toMatchObject([{ actor: 'f1', residentId: 'r1', purpose: 'check', detail: null }]);
-    expect(mod.repo.residents.erase('r1')).toBeUndefined();
+    expect(await mod.repo.residents.erase('r1')).toEqual({ devices: 1, familyLinks: 1 });
+    expect(await mod.repo.residents.get('r1')).toBeUndefined();
+    expect(await mod.repo.residents.ownerOfDevice('fall-1')).toBeUndefined();
+    expect(await mod.repo.residents.linkedResidents('f1')).toEqual([]);
+    expect(await mod.repo.staff.grantsOf('op')).toEqual([]);
+    expect(await mod.audit.query({ residentId: 'r1', limit: 10 })).toMatchObject([{ actor: 'f1', residentId: 'r1', purpose: 'check', detail: null }]);
+    expect(await mod.repo.residents.erase('r1')).toBeUndefined();
   });
 
   it('audit: newest first, filtered by resident and actor, purpose capped at 200 characters', async () => {
     for (let i = 0; i < 5; i++) await mod.audit.record({ actor: i % 2 ? 'a' : 'b', action: 'x', residentId: `r${i % 2}`, purpose: 'p'.repeat(300) });
-    const all = mod.audit.query({ limit: 10 });
+    const all = await mod.audit.query({ limit: 10 });
     expect(all.map((a) => a.id)).toEqual([5, 4, 3, 2, 1]);
     expect(all[0]?.purpose.length).toBe(200);
-    expect(mod.audit.query({ actor: 'a', limit: 10 }).map((a) => a.id)).toEqual([4, 2]);
-    expect(mod.audit.query({ residentId: 'r0', limit: 2 }).map((a) => a.id)).toEqual([5, 3]);
-    expect(mod.audit.query({ limit: 10, beforeId: 3 }).map((a) => a.id)).toEqual([2, 1]);
+    expect((await mod.audit.query({ actor: 'a', limit: 10 })).map((a) => a.id)).toEqual([4, 2]);
+    expect((await mod.audit.query({ residentId: 'r0', limit: 2 })).map((a) => a.id)).toEqual([5, 3]);
+    expect((await mod.audit.query({ limit: 10, beforeId: 3 })).map((a) => a.id)).toEqual([2, 1]);
   });
 
-  it('deleting a person removes their sessions, family links, assignments and grants', () => {
-    user('w1', 'worker');
-    resident('r1');
-    mod.repo.staff.setAssignments('w1', [{ communityId: 'c1', onDuty: true, dutyFrom: null, dutyTo: null }]);
-    const t = mod.repo.users.createSession('w1');
-    expect(mod.repo.users.remove('w1')).toBe(true);
-    expect(mod.repo.users.resolveSession(t)).toBeUndefined();
-    expect(mod.repo.staff.assignmentsIn('c1')).toEqual([]);
-    expect(mod.repo.users.remove('w1')).toBe(false);
+  it('deleting a person removes their sessions, family links, assignments and grants', async () => {
+    await user('w1', 'worker');
+    await resident('r1');
+    await mod.repo.staff.setAssignments('w1', [{ communityId: 'c1', onDuty: true, dutyFrom: null, dutyTo: null }]);
+    const t = await mod.repo.users.createSession('w1');
+    expect(await mod.repo.users.remove('w1')).toBe(true);
+    expect(await mod.repo.users.resolveSession(t)).toBeUndefined();
+    expect(await mod.repo.staff.assignmentsIn('c1')).toEqual([]);
+    expect(await mod.repo.users.remove('w1')).toBe(false);
   });
 });
 
 describe('CareDirectory', () => {
   it('ladderPlan: family in order, workers on duty now, then the call centre', async () => {
-    user('f1', 'family');
-    user('f2', 'family');
-    user('f3', 'family', { disabled: true });
-    user('w-day', 'worker');
-    user('w-night', 'worker');
-    user('w-off', 'worker');
-    user('cc1', 'callcentre');
-    user('cc2', 'callcentre', { disabled: true });
-    resident('r1');
-    mod.repo.residents.update('r1', { ladder: { ...DEFAULT_LADDER, familyAckSec: 120 } });
-    mod.repo.residents.setFamily('r1', [
+    await user('f1', 'family');
+    await user('f2', 'family');
+    await user('f3', 'family', { disabled: true });
+    await user('w-day', 'worker');
+    await user('w-night', 'worker');
+    await user('w-off', 'worker');
+    await user('cc1', 'callcentre');
+    await user('cc2', 'callcentre', { disabled: true });
+    await resident('r1');
+    await mod.repo.residents.update('r1', { ladder: { ...DEFAULT_LADDER, familyAckSec: 120 } });
+    await mod.repo.residents.setFamily('r1', [
       { userId: 'f2', relation: 'son' },
       { userId: 'f3', relation: null },
       { userId: 'f1', relation: 'daughter' },
     ]);
-    mod.repo.staff.setAssignments('w-day', [{ communityId: 'c1', onDuty: true, dutyFrom: '08:00', dutyTo: '20:00' }]);
-    mod.repo.staff.setAssignments('w-night', [{ communityId: 'c1', onDuty: true, dutyFrom: '20:00', dutyTo: '08:00' }]);
-    mod.repo.staff.setAssignments('w-off', [{ communityId: 'c1', onDuty: false, dutyFrom: null, dutyTo: null }]);
+    await mod.repo.staff.setAssignments('w-day', [{ communityId: 'c1', onDuty: true, dutyFrom: '08:00', dutyTo: '20:00' }]);
+    await mod.repo.staff.setAssignments('w-night', [{ communityId: 'c1', onDuty: true, dutyFrom: '20:00', dutyTo: '08:00' }]);
+    await mod.repo.staff.setAssignments('w-off', [{ communityId: 'c1', onDuty: false, dutyFrom: null, dutyTo: null }]);
 
     const noon = Date.UTC(2025, 0, 15, 4, 0);
     const plan = await mod.directory.ladderPlan('r1', noon);
@@ -169,22 +169,22 @@ describe('CareDirectory', () => {
     const none = await mod.directory.ladderPlan(null, clock);
     expect(none).toMatchObject({ residentId: null, residentName: null, config: DEFAULT_LADDER });
     expect(none.steps).toEqual([{ kind: 'callcentre', recipients: [], ackSec: null }]);
-    resident('r1');
+    await resident('r1');
     const bare = await mod.directory.ladderPlan('r1', clock);
     expect(bare.steps.map((s) => s.kind)).toEqual(['callcentre']);
   });
 
   it('residentForDevice, person, canAccess and visibleResidents', async () => {
-    user('f1', 'family');
-    user('w1', 'worker');
-    user('cc', 'callcentre');
-    user('op', 'operator');
-    user('gone', 'family', { disabled: true });
-    resident('r1', 'c1');
-    resident('r2', 'c2');
-    mod.repo.residents.setDevices('r1', ['fall-1']);
-    mod.repo.residents.setFamily('r1', [{ userId: 'f1', relation: null }]);
-    mod.repo.staff.setAssignments('w1', [{ communityId: 'c2', onDuty: false, dutyFrom: null, dutyTo: null }]);
+    await user('f1', 'family');
+    await user('w1', 'worker');
+    await user('cc', 'callcentre');
+    await user('op', 'operator');
+    await user('gone', 'family', { disabled: true });
+    await resident('r1', 'c1');
+    await resident('r2', 'c2');
+    await mod.repo.residents.setDevices('r1', ['fall-1']);
+    await mod.repo.residents.setFamily('r1', [{ userId: 'f1', relation: null }]);
+    await mod.repo.staff.setAssignments('w1', [{ communityId: 'c2', onDuty: false, dutyFrom: null, dutyTo: null }]);
     expect(await mod.directory.residentForDevice('fall-1')).toEqual({ id: 'r1', name: 'name-r1', communityId: 'c1' });
     expect(await mod.directory.residentForDevice('fall-9')).toBeNull();
     expect(await mod.directory.person('f1')).toMatchObject({ userId: 'f1', role: 'family' });
@@ -209,11 +209,11 @@ describe('CareDirectory', () => {
     expect(await mod.directory.canAccess(p('op', 'operator'), 'r1', 'profile')).toBe(true);
     expect(await mod.directory.canAccess(p('op', 'operator'), 'r1', 'health')).toBe(false);
     expect(await mod.directory.visibleResidents(p('op', 'operator'))).toEqual([]);
-    mod.repo.staff.grant({ userId: 'op', residentId: 'r1', grantedBy: 'admin-token', expiresAt: clock + 60_000 });
+    await mod.repo.staff.grant({ userId: 'op', residentId: 'r1', grantedBy: 'admin-token', expiresAt: clock + 60_000 });
     expect(await mod.directory.visibleResidents(p('op', 'operator'))).toEqual(['r1']);
     clock += 60_000;
     expect(await mod.directory.canAccess(p('op', 'operator'), 'r1', 'health')).toBe(false);
-    mod.repo.staff.grant({ userId: 'op', residentId: '*', grantedBy: 'admin-token', expiresAt: clock + 60_000 });
+    await mod.repo.staff.grant({ userId: 'op', residentId: '*', grantedBy: 'admin-token', expiresAt: clock + 60_000 });
     expect(await mod.directory.visibleResidents(p('op', 'operator'))).toBe('all');
   });
 });

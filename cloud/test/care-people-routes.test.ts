@@ -55,7 +55,7 @@ async function person(key: string, role: string, extra: Record<string, unknown> 
 
 beforeAll(async () => {
   edge = await startEdgeStub(EDGE);
-  people = openPeople({ file: join(tmp.dir, 'people.sqlite'), logger: silentLogger, now: () => clock });
+  people = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, 'people.sqlite') }, logger: silentLogger, now: () => clock });
   people.setAlertData(fakeAlerts);
   const devices = new SqliteDeviceRepository({ file: ':memory:' });
   for (const id of ['fall-1', 'fall-2', 'fall-3']) await devices.create({ id, site: 'xuhui', kind: 'fall-sensor', name: null, firmwareVersion: null, secretHash: 'scrypt$x' });

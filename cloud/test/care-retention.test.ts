@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteAlertStore } from '../src/care/alerts/repository.js';
 import type { AlertRecord } from '../src/care/alerts/store.js';
 import { seedAlert } from './alert-store-support.js';
-import { PeopleRepository } from '../src/care/people/repository.js';
+import { SqlitePeopleRepository } from '../src/care/people/repository.js';
 import { CareRetention } from '../src/care/retention.js';
 import { loadCloudConfig } from '../src/config.js';
 import { silentLogger, tempDir } from './helpers.js';
@@ -24,11 +24,11 @@ function alert(id: string, status: 'resolved' | 'raised', openedAt: number, reso
 describe('care retention: resolved alerts and audit rows by their own rules', () => {
   let tmp: ReturnType<typeof tempDir>;
   let alerts: SqliteAlertStore;
-  let people: PeopleRepository;
+  let people: SqlitePeopleRepository;
   beforeEach(() => {
     tmp = tempDir('yulan-care-retention-');
     alerts = new SqliteAlertStore(join(tmp.dir, 'alerts.sqlite'));
-    people = new PeopleRepository({ file: join(tmp.dir, 'people.sqlite'), now: () => NOW });
+    people = new SqlitePeopleRepository({ file: join(tmp.dir, 'people.sqlite'), now: () => NOW });
   });
   afterEach(async () => {
     await alerts.close();
@@ -52,16 +52,16 @@ describe('care retention: resolved alerts and audit rows by their own rules', ()
     expect((await alerts.get('al_open'))?.status).toBe('raised');
     expect(await alerts.get('al_recent')).toBeDefined();
     // The pass explains itself in the audit log; a second pass finds nothing more.
-    const rows = people.audit.query({ limit: 10 });
+    const rows = await people.audit.query({ limit: 10 });
     expect(rows.map((x) => x.action)).toEqual(['retention.prune']);
     expect(rows[0]!.detail).toContain('alerts=23');
     expect(await r.runOnce()).toEqual({ alerts: 0, audit: 0 });
-    expect(people.audit.query({ limit: 10 })).toHaveLength(1);
+    expect(await people.audit.query({ limit: 10 })).toHaveLength(1);
   });
 
   it('prunes audit rows older than their limit only, and 0 keeps everything', async () => {
     let t = NOW - 1000 * DAY;
-    const clocked = new PeopleRepository({ file: join(tmp.dir, 'people.sqlite'), now: () => t });
+    const clocked = new SqlitePeopleRepository({ file: join(tmp.dir, 'people.sqlite'), now: () => t });
     for (let i = 0; i < 25; i++) await clocked.audit.record({ actor: 'u1', action: 'alert.read', residentId: 'r1', purpose: 'care' });
     t = NOW - 5 * DAY;
     await clocked.audit.record({ actor: 'u1', action: 'alert.read', residentId: 'r1', purpose: 'recent' });
@@ -70,7 +70,7 @@ describe('care retention: resolved alerts and audit rows by their own rules', ()
     expect(await keep.runOnce()).toEqual({ alerts: 0, audit: 0 });
     const prune = new CareRetention(alerts, people.audit, { alertsDays: 0, auditDays: 365 }, silentLogger, { batch: 10, pauseMs: 1 }, () => NOW);
     expect(await prune.runOnce()).toEqual({ alerts: 0, audit: 25 });
-    expect(people.audit.query({ limit: 100 }).map((x) => x.purpose)).toEqual(['retention', 'recent']);
+    expect((await people.audit.query({ limit: 100 })).map((x) => x.purpose)).toEqual(['retention', 'recent']);
   });
 
   it('is configured by YULAN_RETENTION_ALERTS_DAYS / _AUDIT_DAYS with stated defaults', () => {

@@ -95,7 +95,7 @@ const endReason = (s: Stream) => s.events.find((e) => e.event === 'end')?.data;
 
 beforeAll(async () => {
   edge = await startEdgeStub(EDGE);
-  people = openPeople({ file: join(tmp.dir, 'people.sqlite'), logger: silentLogger, now: clock });
+  people = await openPeople({ db: { kind: 'sqlite', file: join(tmp.dir, 'people.sqlite') }, logger: silentLogger, now: clock });
   alerts = await openAlerts({
     db: { kind: 'sqlite', file: join(tmp.dir, 'alerts.sqlite') }, directory: people.directory, audit: people.audit, logger: silentLogger,
     publicUrl: 'http://care.test', heartbeatMs: 50,
@@ -135,7 +135,7 @@ describe('care stream lives as long as its session', () => {
     const first = await raiseAlert();
     await waitFor(() => sawAlert(stream, first), 'alert on the stream before logout');
     // what the stream showed is audited as a read of the resident's data
-    expect(people.audit.query({ residentId: 'r-wang', limit: 100 })).toContainEqual(expect.objectContaining({ actor: daughterId, action: 'alert.stream', detail: first }));
+    expect(await people.audit.query({ residentId: 'r-wang', limit: 100 })).toContainEqual(expect.objectContaining({ actor: daughterId, action: 'alert.stream', detail: first }));
 
     expect((await api('POST', '/auth/logout', { cookie: s.cookie })).status).toBe(204);
     await ended(stream);

@@ -32,7 +32,7 @@ describe('security notices', () => {
     const n = new SecurityNotifier({
       smtp: { url: smtp.url, from: 'Yulan <yulan@example.org>' },
       directory: {
-        operators: () => [
+        operators: async () => [
           { id: 'u-ops', name: 'Ops', channels: [{ type: 'email', address: 'ops@example.org' }, { type: 'app', address: '' }] },
           { id: 'u-admin', name: 'Admin', channels: [{ type: 'webhook', address: failingUrl, secret: 's'.repeat(32) }, { type: 'webhook', address: failingUrl }] },
         ],
@@ -57,10 +57,10 @@ describe('security notices', () => {
   });
 
   it('without an SMTP server an email channel fails plainly; nobody with a channel means no attempt', async () => {
-    const n = new SecurityNotifier({ directory: { operators: () => [{ id: 'u-1', name: 'One', channels: [{ type: 'email', address: 'one@example.org' }] }] } });
+    const n = new SecurityNotifier({ directory: { operators: async () => [{ id: 'u-1', name: 'One', channels: [{ type: 'email', address: 'one@example.org' }] }] } });
     expect(await n.send({ event: 'security.alert.closed', alert: { ...alert, closedAt: '2026-12-03T10:05:00.000Z' }, consoleUrl: '' }))
       .toBe('email:u-1 failed: no SMTP server configured (YULAN_SMTP_URL)');
-    const none = new SecurityNotifier({ directory: { operators: () => [] } });
+    const none = new SecurityNotifier({ directory: { operators: async () => [] } });
     expect(await none.send({ event: 'security.alert.opened', alert, consoleUrl: '' })).toBe('');
   });
 });

@@ -32,7 +32,7 @@ export type SessionEnd = 'logout' | 'expired' | 'disabled' | 'removed' | 'creden
 export interface SessionHandle {
   readonly userId: string;
   /** Not logged out, not expired, the person still enabled; does not extend the session. */
-  active(): boolean;
+  active(): Promise<boolean>;
   /** Calls `listener` once when the session ends; returns a function that stops watching. */
   onEnd(listener: (reason: SessionEnd) => void): () => void;
 }
@@ -40,7 +40,7 @@ export interface SessionHandle {
 /** Sessions as the people side keeps them (care/people). */
 export interface SessionWatch {
   /** The session a request was authenticated with; undefined for the admin token. */
-  sessionOf(request: FastifyRequest): SessionHandle | undefined;
+  sessionOf(request: FastifyRequest): Promise<SessionHandle | undefined>;
 }
 
 export const ChannelType = { Webhook: 'webhook', Email: 'email', App: 'app' } as const;

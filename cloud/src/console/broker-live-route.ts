@@ -44,7 +44,7 @@ const brokerLiveRoute: FastifyPluginAsyncTypebox<BrokerLiveOptions> = async (fas
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.on('close', () => abort.abort());
-    const session = opts.sessions?.sessionOf(request);
+    const session = await opts.sessions?.sessionOf(request);
     const unwatch = session?.onEnd((reason) => {
       if (!res.writableEnded) res.end(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
       abort.abort();

@@ -48,7 +48,7 @@ export function peopleHealthGate(people: PeopleModule): HealthGate {
           continue;
         }
         // A sensor linked to nobody still watches somebody: only '*' opens it.
-        const served = people.repo.residents.residentsOfDevice(d.id, facts.nowMs, facts.nowMs + 1);
+        const served = await people.repo.residents.residentsOfDevice(d.id, facts.nowMs, facts.nowMs + 1);
         if (served.length > 0 && served.every((r) => granted.has(r))) out.add(d.id);
       }
       return out;

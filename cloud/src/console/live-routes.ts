@@ -37,7 +37,7 @@ const liveRoutes: FastifyPluginAsyncTypebox<LiveRouteOptions> = async (fastify, 
       health = (await (opts.health ?? OPEN_GATE).visible(request.principal, [d])).has(d.id);
     }
     reply.hijack();
-    hub.open(reply.raw, device, health, opts.sessions?.sessionOf(request));
+    hub.open(reply.raw, device, health, await opts.sessions?.sessionOf(request));
   });
 
   fastify.get('/live/metrics', {

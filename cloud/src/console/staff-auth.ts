@@ -46,7 +46,7 @@ export default fp<AppOptions>(
         return;
       }
       const session = token ?? readCookie(request, SESSION_COOKIE);
-      const user = session !== undefined ? users?.resolveSession(session) : undefined;
+      const user = session !== undefined ? await users?.resolveSession(session) : undefined;
       if (!user) {
         await fastify.requireAdmin.call(fastify, request, reply, () => undefined);
         // requireAdmin always refuses here (the admin token was checked above); never let through.

@@ -58,7 +58,7 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
   const notifier = people
     ? new SecurityNotifier({
       directory: {
-        operators: () => [...people.repo.users.activeWithRole('admin'), ...people.repo.users.activeWithRole('operator')]
+        operators: async () => [...await people.repo.users.activeWithRole('admin'), ...await people.repo.users.activeWithRole('operator')]
           .map((u) => ({ id: u.id, name: u.name, channels: u.channels })),
       },
       ...(o.smtp ? { smtp: o.smtp } : {}),

@@ -5,7 +5,7 @@ import type { SecurityAlert } from './store.js';
 
 /** The people who are told: active admins and operators, with their channels. */
 export interface OperatorDirectory {
-  operators(): { id: string; name: string; channels: readonly Channel[] }[];
+  operators(): Promise<{ id: string; name: string; channels: readonly Channel[] }[]>;
 }
 
 export interface SecurityNotice {
@@ -34,7 +34,7 @@ export class SecurityNotifier {
   /** One line per attempt, for the alert's `delivery` field; '' when nobody has a channel. */
   async send(n: SecurityNotice): Promise<string> {
     const results: string[] = [];
-    for (const person of this.o.directory.operators()) {
+    for (const person of await this.o.directory.operators()) {
       for (const ch of person.channels) {
         if (ch.type === 'app') continue;
         const label = `${ch.type}:${person.id}`;

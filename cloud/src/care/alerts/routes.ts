@@ -131,7 +131,7 @@ const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastif
       async (request, reply) => {
         const me = personOf(request);
         // The stream lives as long as the session it is opened with (docs/care.md §5).
-        const session = alerts.hub.sessionOf(request);
+        const session = await alerts.hub.sessionOf(request);
         if (session === undefined) throw new CloudError(CloudErrorCode.Unauthorized, 'a live stream needs a signed-in session');
         reply.hijack();
         alerts.hub.open(me, reply.raw, session);

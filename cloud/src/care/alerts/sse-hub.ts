@@ -44,7 +44,7 @@ export class SseHub {
 
   /** The request's session when streams are tied to sessions; null when they are not
    * (alert tests without the people module); undefined when it has none. */
-  sessionOf(request: FastifyRequest): SessionHandle | undefined | null {
+  async sessionOf(request: FastifyRequest): Promise<SessionHandle | undefined | null> {
     return this.sessions ? this.sessions.sessionOf(request) : null;
   }
 
@@ -64,8 +64,14 @@ export class SseHub {
       // A comment line keeps idle proxies and NATs from closing the connection; it is
       // also when an expired session is noticed (expiry has no event of its own).
       heartbeat: setInterval(() => {
-        if (stream.session && !stream.session.active()) this.end(stream, 'expired');
-        else res.write(': heartbeat\n\n');
+        // The session is re-read from the database (another cloud may have ended it).
+        void (stream.session ? stream.session.active() : Promise.resolve(true)).then(
+          (live) => {
+            if (!live) this.end(stream, 'expired');
+            else if (!res.destroyed && !res.writableEnded) res.write(': heartbeat\n\n');
+          },
+          (err: unknown) => this.log.warn({ err }, 'checking a stream\'s session failed'),
+        );
       }, this.heartbeatMs),
       session: session ?? undefined,
       unwatch: () => undefined,
@@ -100,10 +106,6 @@ export class SseHub {
 
   private write(s: Stream, event: string, data: unknown): boolean {
     if (s.res.destroyed || s.res.writableEnded) return false;
-    if (s.session && !s.session.active()) {
-      this.end(s, 'expired');
-      return false;
-    }
     try {
       s.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       return true;
@@ -127,6 +129,13 @@ export class SseHub {
       for (const s of [...set]) {
         try {
           if (!(await maySee(s.principal))) continue;
+          // An expired session is also noticed here, not only at the next heartbeat; a
+          // page (synchronous) relies on the heartbeat, so it may reach a session that
+          // expired less than one heartbeat ago.
+          if (s.session && !(await s.session.active())) {
+            this.end(s, 'expired');
+            continue;
+          }
           // Logged before it is written: a read that cannot be logged must not happen unlogged.
           this.shown?.(s.principal, data);
           this.write(s, 'alert', data);

@@ -5,6 +5,11 @@ import type { AuditQuery, AuditRecord } from './records.js';
 const MAX_PURPOSE = 200;
 const MAX_DETAIL = 1000;
 
+/** An audit row's values (at, actor, action, resident, purpose, detail), capped as stored. */
+export function auditValues(e: AuditEntry, atMs: number): [number, string, string, string | null, string, string | null] {
+  return [atMs, e.actor, e.action, e.residentId, e.purpose.slice(0, MAX_PURPOSE), e.detail === undefined ? null : e.detail.slice(0, MAX_DETAIL)];
+}
+
 /** Append-only log of reads of residents' health data (who, when, what, why). */
 export class SqliteAuditLog implements AuditLog {
   private readonly stmts;
@@ -46,7 +51,7 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   /** Several rows, all or none. */
-  recordMany(entries: readonly AuditEntry[]): void {
+  async recordMany(entries: readonly AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     wrap('writing the audit log', () => this.db.transaction(() => { for (const e of entries) this.recordSync(e); })());
   }
@@ -56,14 +61,14 @@ export class SqliteAuditLog implements AuditLog {
    * by id. Rows are appended in time order, so this reads only the head of the table, never
    * scans it; a pass stops at the first batch that deletes nothing.
    */
-  pruneOldest(cutoffMs: number, limit: number): number {
+  async pruneOldest(cutoffMs: number, limit: number): Promise<number> {
     return wrap('pruning the audit log', () => this.db.prepare(
       'DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?) AND at_ms < ?',
     ).run(limit, cutoffMs).changes);
   }
 
   /** Newest first. */
-  query(q: AuditQuery): AuditRecord[] {
+  async query(q: AuditQuery): Promise<AuditRecord[]> {
     return wrap('reading the audit log', () =>
       this.stmts.query.all({
         residentId: q.residentId ?? null,

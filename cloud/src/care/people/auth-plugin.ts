@@ -56,7 +56,7 @@ export default fp<AppOptions>(
           request.principal = { kind: 'admin-token' };
           return;
         }
-        const user = users?.resolveSession(token);
+        const user = await users?.resolveSession(token);
         if (user) {
           request.principal = principalOf(user);
           return;
@@ -65,7 +65,7 @@ export default fp<AppOptions>(
       }
       const cookie = readCookie(request, SESSION_COOKIE);
       if (cookie !== undefined) {
-        const user = users?.resolveSession(cookie);
+        const user = await users?.resolveSession(cookie);
         if (user) {
           request.principal = principalOf(user);
           return;

@@ -49,7 +49,7 @@ export const loginRoute: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = a
       // guesses cannot all slip through before the first failure is recorded.
       perIp.fail(request.ip, now);
       const delay = perPair.fail(pair, now);
-      const found = users.forLogin(login.trim());
+      const found = await users.forLogin(login.trim());
       const ok = await verifySecret(password, found?.passwordHash ?? decoyHash);
       if (!found || found.passwordHash === null || found.user.disabled || !ok) {
         request.log.info({ ip: request.ip, delayMs: delay }, 'sign-in refused');
@@ -58,7 +58,7 @@ export const loginRoute: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = a
       }
       perIp.refund(request.ip);
       perPair.succeed(pair);
-      const token = users.createSession(found.user.id);
+      const token = await users.createSession(found.user.id);
       request.log.info({ userId: found.user.id }, 'signed in');
       return reply
         .header('set-cookie', sessionCookie(token, request.protocol === 'https'))
@@ -84,7 +84,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> 
       if (p.kind === 'person') {
         // The session this request came with (a bearer session token, else the cookie).
         const token = bearer(request) ?? readCookie(request, SESSION_COOKIE);
-        if (token !== undefined) people.repo.users.deleteSession(token);
+        if (token !== undefined) await people.repo.users.deleteSession(token);
       }
       return reply.header('set-cookie', clearedSessionCookie(request.protocol === 'https')).status(204).send(null);
     },
@@ -102,7 +102,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> 
     async (request) => {
       const p = who(request);
       if (p.kind !== 'person') return { principal: 'admin-token' as const, user: null, residents: [] };
-      const user = people.repo.users.get(p.userId);
+      const user = await people.repo.users.get(p.userId);
       if (!user) throw new CloudError(CloudErrorCode.Unauthorized, 'sign in first');
       // Admins and operators reach residents through GET /residents; "cared for" here
       // means by relationship, which is what the care page lists.

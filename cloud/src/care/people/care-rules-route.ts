@@ -43,8 +43,8 @@ const careRulesRoute: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async () => {
       const { residents } = people.repo;
-      const routines = new Map(residents.all().map((r) => [r.id, r.routine]));
-      const devices = residents.allDeviceLinks().flatMap(({ deviceId, residentId }) => {
+      const routines = new Map((await residents.all()).map((r) => [r.id, r.routine]));
+      const devices = (await residents.allDeviceLinks()).flatMap(({ deviceId, residentId }) => {
         const routine = routines.get(residentId);
         return routine ? [{ deviceId, residentId, heartbeatSec: HEARTBEAT_SEC, routine }] : [];
       });

@@ -51,7 +51,7 @@ const contactRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
     async (request) => {
       const p = who(request);
       const { resident } = await residentFor(people, p, request.params.id, 'health');
-      const view = residentContacts(people.repo, resident, people.now(), p.kind === 'person' ? p.userId : null);
+      const view = await residentContacts(people.repo, resident, people.now(), p.kind === 'person' ? p.userId : null);
       // Written before the data leaves: a read that cannot be logged does not happen.
       await people.audit.record({
         actor: actorOf(p), action: 'resident.contacts', residentId: resident.id,

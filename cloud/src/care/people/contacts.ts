@@ -28,18 +28,18 @@ export interface ResidentContacts {
  * The call centre is not listed: its agents are reached through the ladder, and their
  * own numbers are not the family's to see.
  */
-export function residentContacts(repo: PeopleRepository, r: ResidentRecord, atMs: number, callerId: string | null): ResidentContacts {
-  const active = (id: string): UserRecord | undefined => {
-    const u = repo.users.get(id);
+export async function residentContacts(repo: PeopleRepository, r: ResidentRecord, atMs: number, callerId: string | null): Promise<ResidentContacts> {
+  const active = async (id: string): Promise<UserRecord | undefined> => {
+    const u = await repo.users.get(id);
     return u && !u.disabled && u.id !== callerId ? u : undefined;
   };
   const contacts: ContactEntry[] = [];
-  for (const link of repo.residents.family(r.id)) {
-    const u = active(link.userId);
+  for (const link of await repo.residents.family(r.id)) {
+    const u = await active(link.userId);
     if (u) contacts.push({ userId: u.id, name: u.name, role: 'family', relation: link.relation, phone: u.phone });
   }
-  for (const a of repo.staff.assignmentsIn(r.communityId)) {
-    const u = onDutyAt(a, atMs) ? active(a.userId) : undefined;
+  for (const a of await repo.staff.assignmentsIn(r.communityId)) {
+    const u = onDutyAt(a, atMs) ? await active(a.userId) : undefined;
     if (u && u.role === 'worker') contacts.push({ userId: u.id, name: u.name, role: 'worker', relation: null, phone: u.phone });
   }
   return { residentId: r.id, name: r.name, address: r.address, phone: r.phone, contacts };

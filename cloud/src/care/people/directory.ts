@@ -30,29 +30,27 @@ export class SqliteCareDirectory implements CareDirectory {
   ) {}
 
   async residentForDevice(deviceId: string): Promise<ResidentRef | null> {
-    const residentId = this.repo.residents.ownerOfDevice(deviceId);
-    const r = residentId === undefined ? undefined : this.repo.residents.get(residentId);
+    const residentId = await this.repo.residents.ownerOfDevice(deviceId);
+    const r = residentId === undefined ? undefined : await this.repo.residents.get(residentId);
     return r ? { id: r.id, name: r.name, communityId: r.communityId } : null;
   }
 
   async ladderPlan(residentId: string | null, atMs: number): Promise<LadderPlan> {
     const callcentre: LadderStep = {
       kind: 'callcentre',
-      recipients: this.repo.users.activeWithRole('callcentre').map(toRecipient),
+      recipients: (await this.repo.users.activeWithRole('callcentre')).map(toRecipient),
       ackSec: null,
     };
-    const resident = residentId === null ? undefined : this.repo.residents.get(residentId);
+    const resident = residentId === null ? undefined : await this.repo.residents.get(residentId);
     if (!resident) return { residentId, residentName: null, config: { ...DEFAULT_LADDER }, steps: [callcentre] };
     const config = resident.ladder;
     const steps: LadderStep[] = [];
-    for (const link of this.repo.residents.family(resident.id)) {
-      const u = this.activeUser(link.userId);
+    for (const link of await this.repo.residents.family(resident.id)) {
+      const u = await this.activeUser(link.userId);
       if (u) steps.push({ kind: 'family', recipients: [toRecipient(u)], ackSec: config.familyAckSec });
     }
-    const workers = this.repo.staff
-      .assignmentsIn(resident.communityId)
-      .filter((a) => onDutyAt(a, atMs))
-      .map((a) => this.activeUser(a.userId))
+    const onDuty = (await this.repo.staff.assignmentsIn(resident.communityId)).filter((a) => onDutyAt(a, atMs));
+    const workers = (await Promise.all(onDuty.map((a) => this.activeUser(a.userId))))
       .filter((u): u is UserRecord => u !== undefined && u.role === 'worker');
     if (workers.length > 0) steps.push({ kind: 'worker', recipients: workers.map(toRecipient), ackSec: config.workerAckSec });
     // The call centre step is kept even when empty: the alert side must see that the
@@ -67,7 +65,7 @@ export class SqliteCareDirectory implements CareDirectory {
 
   /** The caller's level for one resident; 'none' for an unknown resident. */
   async levelOf(principal: Principal, residentId: string): Promise<Level> {
-    const resident = this.repo.residents.get(residentId);
+    const resident = await this.repo.residents.get(residentId);
     if (!resident) return Level.None;
     return accessLevel(principal, await this.facts(principal), resident);
   }
@@ -75,7 +73,7 @@ export class SqliteCareDirectory implements CareDirectory {
   async visibleResidents(principal: Principal): Promise<string[] | 'all'> {
     const facts = await this.facts(principal);
     if (seesAllHealth(principal, facts)) return 'all';
-    return this.candidates(principal, facts)
+    return (await this.candidates(principal, facts))
       .filter((r) => accessLevel(principal, facts, r) === Level.Health)
       .map((r) => r.id);
   }
@@ -84,14 +82,14 @@ export class SqliteCareDirectory implements CareDirectory {
   async visibleProfiles(principal: Principal): Promise<{ resident: ResidentRecord; level: Level }[]> {
     const facts = await this.facts(principal);
     const everyone = principal.kind === 'admin-token' || (principal.kind === 'person' && (principal.role === 'admin' || principal.role === 'operator'));
-    const pool = everyone ? this.repo.residents.all() : this.candidates(principal, facts);
+    const pool = everyone ? await this.repo.residents.all() : await this.candidates(principal, facts);
     return pool
       .map((resident) => ({ resident, level: accessLevel(principal, facts, resident) }))
       .filter((v) => v.level !== Level.None);
   }
 
   async person(userId: string): Promise<Recipient | null> {
-    const u = this.activeUser(userId);
+    const u = await this.activeUser(userId);
     return u ? toRecipient(u) : null;
   }
 
@@ -103,30 +101,30 @@ export class SqliteCareDirectory implements CareDirectory {
     const id = principal.userId;
     switch (principal.role) {
       case 'family':
-        return { ...base, familyOf: new Set(this.repo.residents.linkedResidents(id)) };
+        return { ...base, familyOf: new Set(await this.repo.residents.linkedResidents(id)) };
       case 'worker':
-        return { ...base, communities: new Set(this.repo.staff.assignments(id).map((a) => a.communityId)) };
+        return { ...base, communities: new Set((await this.repo.staff.assignments(id)).map((a) => a.communityId)) };
       case 'callcentre': {
         const paged = (await this.alertData()?.residentsPagedTo(id)) ?? [];
         return { ...base, pagedResidents: new Set(paged) };
       }
       case 'operator':
-        return { ...base, grants: this.repo.staff.grantsOf(id) };
+        return { ...base, grants: await this.repo.staff.grantsOf(id) };
       default:
         return base;
     }
   }
 
   /** Residents a non-admin might see, found by relationship rather than a full scan. */
-  private candidates(principal: Principal, facts: PrincipalFacts): ResidentRecord[] {
-    if (principal.kind !== 'person') return this.repo.residents.all();
+  private async candidates(principal: Principal, facts: PrincipalFacts): Promise<ResidentRecord[]> {
+    if (principal.kind !== 'person') return await this.repo.residents.all();
     let ids: Iterable<string>;
     switch (principal.role) {
       case 'family':
         ids = facts.familyOf;
         break;
       case 'worker':
-        ids = this.repo.residents.residentsInCommunitiesOf(principal.userId);
+        ids = await this.repo.residents.residentsInCommunitiesOf(principal.userId);
         break;
       case 'callcentre':
         ids = facts.pagedResidents;
@@ -135,18 +133,18 @@ export class SqliteCareDirectory implements CareDirectory {
         ids = facts.grants.map((g) => g.residentId).filter((r) => r !== '*');
         break;
       default:
-        return this.repo.residents.all();
+        return await this.repo.residents.all();
     }
     const out: ResidentRecord[] = [];
     for (const id of new Set(ids)) {
-      const r = this.repo.residents.get(id);
+      const r = await this.repo.residents.get(id);
       if (r) out.push(r);
     }
     return out;
   }
 
-  private activeUser(userId: string): UserRecord | undefined {
-    const u = this.repo.users.get(userId);
+  private async activeUser(userId: string): Promise<UserRecord | undefined> {
+    const u = await this.repo.users.get(userId);
     return u && !u.disabled ? u : undefined;
   }
 }

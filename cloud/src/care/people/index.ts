@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import type { CareDirectory, ResidentAlertData } from '../contracts.js';
-import type { SqliteAuditLog } from './audit-log.js';
+import type { DbTarget } from '../../db/target.js';
+import { PgPeopleRepository } from './pg-people-repository.js';
 import { SqliteCareDirectory } from './directory.js';
 import { ReadAudit } from './read-audit.js';
-import { PeopleRepository } from './repository.js';
+import { SqlitePeopleRepository, type PeopleRepository } from './repository.js';
+import type { PeopleAuditLog } from './stores.js';
 import { SessionWatcher } from './session-watch.js';
 
-export { PeopleRepository } from './repository.js';
+export { SqlitePeopleRepository, type PeopleRepository } from './repository.js';
+export { PgPeopleRepository } from './pg-people-repository.js';
+export type { PeopleAuditLog, ResidentStore, StaffStore, UserStore } from './stores.js';
 export { SqliteCareDirectory } from './directory.js';
 export { SqliteAuditLog } from './audit-log.js';
 export { ReadAudit } from './read-audit.js';
@@ -21,7 +25,7 @@ export interface PeopleModule {
   /** what the alert side asks about people and access; also typed as the concrete class
    * for the people routes (visibleProfiles, levelOf) */
   directory: CareDirectory & SqliteCareDirectory;
-  audit: SqliteAuditLog;
+  audit: PeopleAuditLog;
   /** audits reads of residents' data and of their devices' data (one row per resident) */
   reads: ReadAudit;
   /** signed-in sessions, watchable for their end (live streams end with them) */
@@ -38,8 +42,8 @@ export interface PeopleModule {
 }
 
 export interface OpenPeopleOptions {
-  /** people.sqlite path, or ':memory:' */
-  file: string;
+  /** people.sqlite (path or ':memory:'), or schema `people` in PostgreSQL */
+  db: DbTarget;
   logger: Logger;
   now?: () => number;
   loginLimits?: Partial<LoginLimits>;
@@ -57,9 +61,11 @@ export interface LoginLimits {
 }
 export const DEFAULT_LOGIN_LIMITS: LoginLimits = { freeAttempts: 3, baseDelayMs: 1000, maxDelayMs: 5 * 60_000, perIp: 20, windowMs: 15 * 60_000 };
 
-export function openPeople(opts: OpenPeopleOptions): PeopleModule {
+export async function openPeople(opts: OpenPeopleOptions): Promise<PeopleModule> {
   const now = opts.now ?? Date.now;
-  const repo = new PeopleRepository({ file: opts.file, now });
+  const repo: PeopleRepository = opts.db.kind === 'sqlite'
+    ? new SqlitePeopleRepository({ file: opts.db.file, now })
+    : await PgPeopleRepository.open(opts.db.db, now);
   let alertData: ResidentAlertData | undefined;
   const directory = new SqliteCareDirectory(repo, () => alertData, now);
   return {
@@ -76,7 +82,7 @@ export function openPeople(opts: OpenPeopleOptions): PeopleModule {
     now,
     loginLimits: { ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits },
     async close() {
-      repo.close();
+      await repo.close();
     },
   };
 }

@@ -83,7 +83,7 @@ const peopleRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async 
       requireAdmin(request);
       const b = request.body;
       const { channels, issued } = buildChannels(b.channels ?? [], []);
-      const user = users.create({
+      const user = await users.create({
         id: b.id ?? `u_${randomBytes(6).toString('hex')}`,
         login: b.login,
         name: b.name,
@@ -112,7 +112,7 @@ const peopleRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async 
     async (request) => {
       requireAdmin(request);
       const q = request.query;
-      const page = users.list({ limit: q.limit, offset: q.offset, ...(q.role ? { role: q.role } : {}) });
+      const page = await users.list({ limit: q.limit, offset: q.offset, ...(q.role ? { role: q.role } : {}) });
       return { items: page.items.map(toPersonView), total: page.total, limit: q.limit, offset: q.offset };
     },
   );
@@ -130,7 +130,7 @@ const peopleRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async 
     },
     async (request) => {
       requireAdmin(request);
-      const u = users.get(request.params.id);
+      const u = await users.get(request.params.id);
       if (!u) throw notFound(request.params.id);
       return toPersonView(u);
     },
@@ -152,10 +152,10 @@ const peopleRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async 
       requireAdmin(request);
       const { id } = request.params;
       const b = request.body;
-      const before = users.get(id);
+      const before = await users.get(id);
       if (!before) throw notFound(id);
       const built = b.channels === undefined ? undefined : buildChannels(b.channels, before.channels);
-      const updated = users.update(id, {
+      const updated = await users.update(id, {
         ...(b.name !== undefined ? { name: b.name } : {}),
         ...(b.role !== undefined ? { role: b.role } : {}),
         ...(b.locale !== undefined ? { locale: b.locale } : {}),
@@ -182,7 +182,7 @@ const peopleRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async 
     },
     async (request, reply) => {
       requireAdmin(request);
-      if (!users.remove(request.params.id)) throw notFound(request.params.id);
+      if (!await users.remove(request.params.id)) throw notFound(request.params.id);
       request.log.info({ userId: request.params.id }, 'person deleted');
       return reply.status(204).send(null);
     },

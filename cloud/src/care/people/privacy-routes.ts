@@ -66,7 +66,7 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
       if (from !== undefined && to !== undefined && from > to) throw new CloudError(CloudErrorCode.Validation, 'querystring/from must not be after to');
       const { resident } = await residentFor(people, p, request.params.id, 'health');
       const devices = [];
-      for (const deviceId of residents.devicesOf(resident.id)) {
+      for (const deviceId of await residents.devicesOf(resident.id)) {
         const body = (await fastify.edge.telemetry({
           deviceId, resolution: 'raw', fields: ACTIVITY_FIELDS,
           ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}),
@@ -99,25 +99,25 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
         throw new CloudError(CloudErrorCode.Forbidden, 'an export needs an administrator or a family member');
       }
       const alerts = (await people.alertData()?.exportResident(resident.id)) ?? [];
-      const deviceData = await exportDeviceData(fastify.edge, residents.linkPeriods(resident.id, people.now()));
+      const deviceData = await exportDeviceData(fastify.edge, await residents.linkPeriods(resident.id, people.now()));
       const points = deviceData.reduce((n, d) => n + d.telemetry.length + d.events.length, 0);
       await people.audit.record({
         actor: actorOf(p), action: 'resident.export', residentId: resident.id,
         purpose: purposeOf(request, 'data subject access request'), detail: `alerts=${alerts.length} devicePoints=${points}`,
       });
       const now = people.now();
-      const devices = residents.devicesOf(resident.id);
-      const community = residents.community(resident.communityId);
+      const devices = await residents.devicesOf(resident.id);
+      const community = await residents.community(resident.communityId);
       return reply.header('cache-control', 'no-store').send({
         exportedAt: iso(now),
         resident: toResidentView(resident, devices, Level.Health),
         community: community ? { id: community.id, name: community.name } : null,
         devices,
-        family: residents.family(resident.id).map((l) => ({ ...l, name: users.get(l.userId)?.name ?? null })),
-        healthGrants: staff.grants().filter((g) => g.residentId === resident.id).map((g) => toGrantView(g, now)),
+        family: await Promise.all((await residents.family(resident.id)).map(async (l) => ({ ...l, name: (await users.get(l.userId))?.name ?? null }))),
+        healthGrants: (await staff.grants()).filter((g) => g.residentId === resident.id).map((g) => toGrantView(g, now)),
         alerts,
         deviceData,
-        accessLog: people.audit.query({ residentId: resident.id, limit: 10_000 }).map(toAuditView),
+        accessLog: (await people.audit.query({ residentId: resident.id, limit: 10_000 })).map(toAuditView),
       });
     },
   );
@@ -137,14 +137,14 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
       // Outside in: the edge's device data, then alerts, then the resident. If a step
       // fails, the resident and their link periods are still here and the same request
       // can be repeated; the other order could leave data no one can find to delete.
-      const devicePeriods = await eraseDeviceData(fastify.edge, residents.linkPeriods(resident.id, people.now()));
+      const devicePeriods = await eraseDeviceData(fastify.edge, await residents.linkPeriods(resident.id, people.now()));
       const alerts = (await people.alertData()?.eraseResident(resident.id)) ?? 0;
-      const erased = residents.erase(resident.id);
-      if (!erased) throw new CloudError(CloudErrorCode.NotFound, `resident "${resident.id}" not found`);
-      await people.audit.record({
+      // The erasure's audit row is written in the erasure's transaction: no erasure unrecorded.
+      const erased = await residents.erase(resident.id, {
         actor: actorOf(p), action: 'resident.erase', residentId: resident.id,
         purpose: purposeOf(request, 'erasure request'), detail: `alerts=${alerts} devicePeriods=${devicePeriods}`,
       });
+      if (!erased) throw new CloudError(CloudErrorCode.NotFound, `resident "${resident.id}" not found`);
       request.log.info({ residentId: resident.id, alerts, devicePeriods, ...erased }, 'resident erased');
       return { residentId: resident.id, erased: { alerts, devicePeriods, ...erased } };
     },
@@ -162,8 +162,8 @@ const privacyRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async
       requireAdmin(request);
       const q = request.query;
       return {
-        items: people.audit
-          .query({ limit: q.limit, ...(q.residentId ? { residentId: q.residentId } : {}), ...(q.actor ? { actor: q.actor } : {}), ...(q.beforeId ? { beforeId: q.beforeId } : {}) })
+        items: (await people.audit
+          .query({ limit: q.limit, ...(q.residentId ? { residentId: q.residentId } : {}), ...(q.actor ? { actor: q.actor } : {}), ...(q.beforeId ? { beforeId: q.beforeId } : {}) }))
           .map(toAuditView),
       };
     },

@@ -1,8 +1,9 @@
 import { SqliteAuditLog } from './audit-log.js';
 import { openPeopleDb, type Db } from './db.js';
-import { ResidentStore } from './resident-store.js';
-import { StaffStore } from './staff-store.js';
-import { UserStore } from './user-store.js';
+import { SqliteResidentStore } from './resident-store.js';
+import { SqliteStaffStore } from './staff-store.js';
+import type { PeopleAuditLog, ResidentStore, StaffStore, UserStore } from './stores.js';
+import { SqliteUserStore } from './user-store.js';
 
 export interface PeopleRepositoryOptions {
   /** file path, or ':memory:' */
@@ -10,28 +11,38 @@ export interface PeopleRepositoryOptions {
   now?: () => number;
 }
 
-/**
- * people.sqlite: one database, one store per concern. The stores are synchronous
- * (better-sqlite3); the seams other parts use (CareDirectory, AuditLog) are async, so a
- * networked database can replace this without touching the alert side.
- */
-export class PeopleRepository {
+/** People and care records: one store per concern, on SQLite (people.sqlite) or
+ * PostgreSQL (schema `people`, pg-people-repository.ts). */
+export interface PeopleRepository {
   readonly users: UserStore;
   readonly residents: ResidentStore;
   readonly staff: StaffStore;
+  readonly audit: PeopleAuditLog;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * people.sqlite: one database, one store per concern. The stores keep better-sqlite3's
+ * synchronous code inside (no transaction spans an await) behind the async interfaces.
+ */
+export class SqlitePeopleRepository implements PeopleRepository {
+  readonly users: SqliteUserStore;
+  readonly residents: SqliteResidentStore;
+  readonly staff: SqliteStaffStore;
   readonly audit: SqliteAuditLog;
   private readonly db: Db;
 
   constructor(opts: PeopleRepositoryOptions) {
     const now = opts.now ?? Date.now;
     this.db = openPeopleDb(opts.file);
-    this.users = new UserStore(this.db, now);
-    this.residents = new ResidentStore(this.db, now);
-    this.staff = new StaffStore(this.db, now);
+    this.users = new SqliteUserStore(this.db, now);
+    this.residents = new SqliteResidentStore(this.db, now);
+    this.staff = new SqliteStaffStore(this.db, now);
     this.audit = new SqliteAuditLog(this.db, now);
   }
 
-  ping(): boolean {
+  async ping(): Promise<boolean> {
     try {
       return this.db.open && this.db.prepare('SELECT 1 AS ok').get() !== undefined;
     } catch {
@@ -39,7 +50,7 @@ export class PeopleRepository {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -28,7 +28,7 @@ export type Need = Access | 'admin';
  * all is the same 404 as a missing one; one they can see but not change is a 403.
  */
 export async function residentFor(people: PeopleModule, p: Principal, id: string, need: Need): Promise<{ resident: ResidentRecord; level: Level }> {
-  const resident = people.repo.residents.get(id);
+  const resident = await people.repo.residents.get(id);
   const level = resident ? await people.directory.levelOf(p, id) : Level.None;
   if (!resident || level === Level.None) throw residentNotFound(id);
   const ok = need === 'admin' ? isAdmin(p) : allows(level, need);
@@ -41,10 +41,10 @@ export async function residentFor(people: PeopleModule, p: Principal, id: string
 /** Residents CRUD, their devices and family contacts. */
 const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (fastify, { people }) => {
   const { residents, users } = people.repo;
-  const view = (r: ResidentRecord, level: Level) => toResidentView(r, residents.devicesOf(r.id), level);
-  const familyView = (id: string) => ({
+  const view = async (r: ResidentRecord, level: Level) => toResidentView(r, await residents.devicesOf(r.id), level);
+  const familyView = async (id: string) => ({
     residentId: id,
-    contacts: residents.family(id).map((l) => ({ userId: l.userId, name: users.get(l.userId)?.name ?? '', relation: l.relation, position: l.position })),
+    contacts: await Promise.all((await residents.family(id)).map(async (l) => ({ userId: l.userId, name: (await users.get(l.userId))?.name ?? '', relation: l.relation, position: l.position }))),
   });
 
   fastify.post(
@@ -60,8 +60,8 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
       if (!isAdmin(p)) throw new CloudError(CloudErrorCode.Forbidden, 'this needs an administrator');
       const b = request.body;
       const id = b.id ?? `r_${randomBytes(6).toString('hex')}`;
-      if (residents.get(id)) throw new CloudError(CloudErrorCode.Duplicate, `resident "${id}" already exists`);
-      const r = residents.create({
+      if (await residents.get(id)) throw new CloudError(CloudErrorCode.Duplicate, `resident "${id}" already exists`);
+      const r = await residents.create({
         id,
         name: b.name,
         communityId: b.communityId,
@@ -73,7 +73,7 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
         routine: { ...DEFAULT_ROUTINE, ...b.routine },
       });
       request.log.info({ residentId: r.id, communityId: r.communityId }, 'resident added');
-      return reply.status(201).send(view(r, Level.Health));
+      return reply.status(201).send(await view(r, Level.Health));
     },
   );
 
@@ -87,8 +87,8 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const visible = await people.directory.visibleProfiles(who(request));
-      people.reads.residentsRead(request, { action: 'residents.list', residentIds: visible.map((v) => v.resident.id), purpose: 'care' });
-      return { items: visible.map(({ resident, level }) => view(resident, level)) };
+      await people.reads.residentsRead(request, { action: 'residents.list', residentIds: visible.map((v) => v.resident.id), purpose: 'care' });
+      return { items: await Promise.all(visible.map(({ resident, level }) => view(resident, level))) };
     },
   );
 
@@ -102,8 +102,8 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const { resident, level } = await residentFor(people, who(request), request.params.id, 'profile');
-      people.reads.residentsRead(request, { action: 'resident.read', residentIds: [resident.id], purpose: 'care', detail: `access=${level}` });
-      return view(resident, level);
+      await people.reads.residentsRead(request, { action: 'resident.read', residentIds: [resident.id], purpose: 'care', detail: `access=${level}` });
+      return await view(resident, level);
     },
   );
 
@@ -118,13 +118,13 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     async (request) => {
       const { resident } = await residentFor(people, who(request), request.params.id, 'admin');
       const { ladder, routine, ...rest } = request.body;
-      const updated = residents.update(resident.id, {
+      const updated = await residents.update(resident.id, {
         ...rest,
         ...(ladder ? { ladder: { ...resident.ladder, ...ladder } } : {}),
         ...(routine ? { routine: { ...resident.routine, ...routine } } : {}),
       });
       if (!updated) throw residentNotFound(resident.id);
-      return view(updated, Level.Health);
+      return await view(updated, Level.Health);
     },
   );
 
@@ -143,7 +143,7 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
       for (const [i, d] of ids.entries()) {
         if (!(await fastify.devices.get(d))) throw new CloudError(CloudErrorCode.Validation, `body/deviceIds/${i}: device "${d}" is not registered`);
       }
-      const linked = residents.setDevices(resident.id, ids);
+      const linked = await residents.setDevices(resident.id, ids);
       request.log.info({ residentId: resident.id, devices: linked.length }, 'resident devices linked');
       return { residentId: resident.id, deviceIds: linked };
     },
@@ -159,8 +159,8 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
     },
     async (request) => {
       const { resident } = await residentFor(people, who(request), request.params.id, 'health');
-      people.reads.residentsRead(request, { action: 'resident.family.read', residentIds: [resident.id], purpose: 'care' });
-      return familyView(resident.id);
+      await people.reads.residentsRead(request, { action: 'resident.family.read', residentIds: [resident.id], purpose: 'care' });
+      return await familyView(resident.id);
     },
   );
 
@@ -176,14 +176,14 @@ const residentRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = asyn
       const { resident } = await residentFor(people, who(request), request.params.id, 'admin');
       const contacts = request.body.contacts;
       const seen = new Set<string>();
-      contacts.forEach((c, i) => {
-        const u = users.get(c.userId);
+      for (const [i, c] of contacts.entries()) {
+        const u = await users.get(c.userId);
         if (!u || u.role !== 'family') throw new CloudError(CloudErrorCode.Validation, `body/contacts/${i}: "${c.userId}" is not a family member`);
         if (seen.has(c.userId)) throw new CloudError(CloudErrorCode.Validation, `body/contacts/${i}: "${c.userId}" is listed twice`);
         seen.add(c.userId);
-      });
-      residents.setFamily(resident.id, contacts.map((c) => ({ userId: c.userId, relation: c.relation ?? null })));
-      return familyView(resident.id);
+      }
+      await residents.setFamily(resident.id, contacts.map((c) => ({ userId: c.userId, relation: c.relation ?? null })));
+      return await familyView(resident.id);
     },
   );
 };

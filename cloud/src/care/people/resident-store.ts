@@ -1,5 +1,6 @@
 import { CloudError, CloudErrorCode } from '../../errors.js';
-import type { LadderConfig } from '../contracts.js';
+import type { AuditEntry, LadderConfig } from '../contracts.js';
+import { auditValues } from './audit-log.js';
 import { sqliteCode, wrap, type Db } from './db.js';
 import type { Community, FamilyLink, LinkPeriod, NewResident, ResidentPatch, ResidentRecord, Routine } from './records.js';
 
@@ -50,7 +51,7 @@ function unknownCommunity(err: unknown, communityId: string | undefined): never 
 }
 
 /** Communities, residents, the devices installed for them and their family contacts. */
-export class ResidentStore {
+export class SqliteResidentStore {
   private readonly stmts;
 
   constructor(
@@ -99,7 +100,7 @@ export class ResidentStore {
     };
   }
 
-  createCommunity(id: string, name: string): Community {
+  async createCommunity(id: string, name: string): Promise<Community> {
     return wrap('creating a community', () => {
       try {
         this.stmts.communityInsert.run(id, name, this.now());
@@ -113,22 +114,22 @@ export class ResidentStore {
     });
   }
 
-  community(id: string): Community | undefined {
+  async community(id: string): Promise<Community | undefined> {
     return wrap('reading a community', () => this.stmts.communityGet.get(id) as Community | undefined);
   }
 
-  communities(): Community[] {
+  async communities(): Promise<Community[]> {
     return wrap('listing communities', () => this.stmts.communities.all() as Community[]);
   }
 
-  renameCommunity(id: string, name: string): Community | undefined {
+  async renameCommunity(id: string, name: string): Promise<Community | undefined> {
     return wrap('renaming a community', () =>
       this.stmts.communityRename.run(name, id).changes > 0 ? (this.stmts.communityGet.get(id) as Community) : undefined,
     );
   }
 
   /** false when unknown; 409 while residents still live there. */
-  removeCommunity(id: string): boolean {
+  async removeCommunity(id: string): Promise<boolean> {
     return wrap('deleting a community', () => {
       try {
         return this.stmts.communityDelete.run(id).changes > 0;
@@ -141,7 +142,7 @@ export class ResidentStore {
     });
   }
 
-  create(r: NewResident): ResidentRecord {
+  async create(r: NewResident): Promise<ResidentRecord> {
     return wrap('creating a resident', () => {
       try {
         this.stmts.insert.run({
@@ -157,18 +158,18 @@ export class ResidentStore {
     });
   }
 
-  get(id: string): ResidentRecord | undefined {
+  async get(id: string): Promise<ResidentRecord | undefined> {
     return wrap('reading a resident', () => {
       const row = this.stmts.get.get(id) as ResidentRow | undefined;
       return row ? toResident(row) : undefined;
     });
   }
 
-  all(): ResidentRecord[] {
+  async all(): Promise<ResidentRecord[]> {
     return wrap('listing residents', () => (this.stmts.all.all() as ResidentRow[]).map(toResident));
   }
 
-  update(id: string, patch: ResidentPatch): ResidentRecord | undefined {
+  async update(id: string, patch: ResidentPatch): Promise<ResidentRecord | undefined> {
     return wrap('updating a resident', () => {
       const sets: string[] = [];
       const params: Record<string, unknown> = { id };
@@ -185,48 +186,51 @@ export class ResidentStore {
           unknownCommunity(err, patch.communityId);
         }
       }
-      return this.get(id);
+      const row = this.stmts.get.get(id) as ResidentRow | undefined;
+      return row ? toResident(row) : undefined;
     });
   }
 
-  devicesOf(residentId: string): string[] {
-    return wrap('reading resident devices', () =>
-      (this.stmts.devicesOf.all(residentId) as { device_id: string }[]).map((r) => r.device_id),
-    );
+  async devicesOf(residentId: string): Promise<string[]> {
+    return wrap('reading resident devices', () => this.devicesSync(residentId));
   }
 
-  ownerOfDevice(deviceId: string): string | undefined {
+  private devicesSync(residentId: string): string[] {
+    return (this.stmts.devicesOf.all(residentId) as { device_id: string }[]).map((r) => r.device_id);
+  }
+
+  async ownerOfDevice(deviceId: string): Promise<string | undefined> {
     return wrap('reading a device link', () => (this.stmts.deviceOwner.get(deviceId) as { resident_id: string } | undefined)?.resident_id);
   }
 
-  allDeviceLinks(): { deviceId: string; residentId: string }[] {
+  async allDeviceLinks(): Promise<{ deviceId: string; residentId: string }[]> {
     return wrap('listing device links', () => this.stmts.allDevices.all() as { deviceId: string; residentId: string }[]);
   }
 
   /** Replaces the resident's devices; 409 if one already belongs to another resident. */
-  setDevices(residentId: string, deviceIds: readonly string[]): string[] {
+  async setDevices(residentId: string, deviceIds: readonly string[]): Promise<string[]> {
     return wrap('linking devices', () =>
       this.db.transaction(() => {
         for (const d of deviceIds) {
-          const owner = this.ownerOfDevice(d);
+          const owner = (this.stmts.deviceOwner.get(d) as { resident_id: string } | undefined)?.resident_id;
           if (owner !== undefined && owner !== residentId) {
             throw new CloudError(CloudErrorCode.Duplicate, `device "${d}" already belongs to another resident`);
           }
         }
-        const before = new Set(this.devicesOf(residentId));
+        const before = new Set(this.devicesSync(residentId));
         const after = new Set(deviceIds);
         const now = this.now();
         for (const d of before) if (!after.has(d)) this.stmts.linkClose.run(now, d, residentId);
         for (const d of after) if (!before.has(d)) this.stmts.linkOpen.run(d, residentId, now);
         this.stmts.devicesClear.run(residentId);
         for (const d of after) this.stmts.deviceInsert.run(d, residentId);
-        return this.devicesOf(residentId);
+        return this.devicesSync(residentId);
       })(),
     );
   }
 
   /** When each device served the resident, oldest first; an open link ends at `nowMs`. */
-  linkPeriods(residentId: string, nowMs: number): LinkPeriod[] {
+  async linkPeriods(residentId: string, nowMs: number): Promise<LinkPeriod[]> {
     return wrap('reading device link periods', () =>
       (this.stmts.linksOf.all(residentId) as { deviceId: string; fromMs: number; toMs: number | null }[])
         .map((l) => ({ deviceId: l.deviceId, fromMs: l.fromMs, toMs: l.toMs ?? nowMs })),
@@ -234,45 +238,49 @@ export class ResidentStore {
   }
 
   /** The residents a device served at some time in [fromMs, toMs). */
-  residentsOfDevice(deviceId: string, fromMs: number, toMs: number): string[] {
+  async residentsOfDevice(deviceId: string, fromMs: number, toMs: number): Promise<string[]> {
     return wrap('reading device link periods', () =>
       (this.stmts.residentsOfDevice.all(deviceId, toMs, fromMs) as { resident_id: string }[]).map((r) => r.resident_id),
     );
   }
 
-  family(residentId: string): FamilyLink[] {
+  async family(residentId: string): Promise<FamilyLink[]> {
     return wrap('reading family links', () => this.stmts.familyOf.all(residentId) as FamilyLink[]);
   }
 
   /** Replaces the family contacts; their order is the ladder order. */
-  setFamily(residentId: string, links: readonly { userId: string; relation: string | null }[]): FamilyLink[] {
+  async setFamily(residentId: string, links: readonly { userId: string; relation: string | null }[]): Promise<FamilyLink[]> {
     return wrap('linking family', () =>
       this.db.transaction(() => {
         this.stmts.familyClear.run(residentId);
         links.forEach((l, i) => this.stmts.familyInsert.run(residentId, l.userId, i, l.relation));
-        return this.family(residentId);
+        return (this.stmts.familyOf.all(residentId) as FamilyLink[]);
       })(),
     );
   }
 
-  linkedResidents(userId: string): string[] {
+  async linkedResidents(userId: string): Promise<string[]> {
     return wrap('reading family links', () => (this.stmts.linkedTo.all(userId) as { resident_id: string }[]).map((r) => r.resident_id));
   }
 
-  residentsInCommunitiesOf(workerId: string): string[] {
+  async residentsInCommunitiesOf(workerId: string): Promise<string[]> {
     return wrap('reading assigned residents', () => (this.stmts.inCommunities.all(workerId) as { id: string }[]).map((r) => r.id));
   }
 
   /** Deletes the resident with their device links and link periods, family links (cascades), their health
-   * grants, and strips the detail of audit rows about them (the resident id stays). */
-  erase(residentId: string): { devices: number; familyLinks: number } | undefined {
+   * grants, and strips the detail of audit rows about them (the resident id stays); `audit`,
+   * the row recording the erasure, is written in the same transaction. */
+  async erase(residentId: string, audit?: AuditEntry): Promise<{ devices: number; familyLinks: number } | undefined> {
     return wrap('erasing a resident', () =>
       this.db.transaction(() => {
-        const devices = this.devicesOf(residentId).length;
-        const familyLinks = this.family(residentId).length;
+        const devices = this.devicesSync(residentId).length;
+        const familyLinks = (this.stmts.familyOf.all(residentId) as FamilyLink[]).length;
         if (this.stmts.remove.run(residentId).changes === 0) return undefined;
         this.db.prepare('DELETE FROM health_grants WHERE resident_id = ?').run(residentId);
         this.db.prepare('UPDATE audit SET detail = NULL WHERE resident_id = ?').run(residentId);
+        if (audit) {
+          this.db.prepare('INSERT INTO audit (at_ms, actor, action, resident_id, purpose, detail) VALUES (?, ?, ?, ?, ?, ?)').run(...auditValues(audit, this.now()));
+        }
         return { devices, familyLinks };
       })(),
     );

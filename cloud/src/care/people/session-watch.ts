@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { bearer } from '../../plugins/admin-auth.js';
 import type { SessionEnd, SessionHandle, SessionWatch } from '../contracts.js';
 import { readCookie, SESSION_COOKIE } from './session-cookie.js';
-import { sessionDigest, type SessionEnded, type UserStore } from './user-store.js';
+import type { UserStore } from './stores.js';
+import { sessionDigest, type SessionEnded } from './user-store.js';
 
 type Listener = (reason: SessionEnd) => void;
 
@@ -19,16 +20,16 @@ export class SessionWatcher implements SessionWatch {
     users.onSessionEnded((e) => this.ended(e));
   }
 
-  sessionOf(request: FastifyRequest): SessionHandle | undefined {
+  async sessionOf(request: FastifyRequest): Promise<SessionHandle | undefined> {
     // The same precedence as `authenticate`: a bearer token, else the cookie.
     const token = bearer(request) ?? readCookie(request, SESSION_COOKIE);
     if (token === undefined) return undefined;
     const digest = sessionDigest(token);
-    const userId = this.users.liveSessionUser(digest);
+    const userId = await this.users.liveSessionUser(digest);
     if (userId === undefined) return undefined;
     return {
       userId,
-      active: () => this.users.liveSessionUser(digest) === userId,
+      active: async () => (await this.users.liveSessionUser(digest)) === userId,
       onEnd: (listener) => this.watch(digest, userId, listener),
     };
   }

@@ -38,7 +38,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     async (request, reply) => {
       requireAdmin(request);
       const id = request.body.id ?? `c_${randomBytes(5).toString('hex')}`;
-      return reply.status(201).send(communityView(residents.createCommunity(id, request.body.name)));
+      return reply.status(201).send(communityView(await residents.createCommunity(id, request.body.name)));
     },
   );
 
@@ -47,7 +47,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     { schema: { tags: ['people'], summary: 'List communities', security: adminSecurity, response: { 200: Type.Object({ items: Type.Array(CommunityView) }), ...errorResponses(401, 403, 429) } } },
     async (request) => {
       requireAdmin(request);
-      return { items: residents.communities().map(communityView) };
+      return { items: (await residents.communities()).map(communityView) };
     },
   );
 
@@ -61,7 +61,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     },
     async (request) => {
       requireAdmin(request);
-      const c = residents.renameCommunity(request.params.id, request.body.name);
+      const c = await residents.renameCommunity(request.params.id, request.body.name);
       if (!c) throw noCommunity(request.params.id);
       return communityView(c);
     },
@@ -77,13 +77,13 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     },
     async (request, reply) => {
       requireAdmin(request);
-      if (!residents.removeCommunity(request.params.id)) throw noCommunity(request.params.id);
+      if (!await residents.removeCommunity(request.params.id)) throw noCommunity(request.params.id);
       return reply.status(204).send(null);
     },
   );
 
-  function mustBeWorker(id: string) {
-    const u = users.get(id);
+  async function mustBeWorker(id: string) {
+    const u = await users.get(id);
     if (!u) throw new CloudError(CloudErrorCode.NotFound, `person "${id}" not found`);
     if (u.role !== 'worker') throw new CloudError(CloudErrorCode.Validation, `person "${id}" is not a community worker`);
     return u;
@@ -101,14 +101,14 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     async (request) => {
       requireAdmin(request);
       const { id } = request.params;
-      mustBeWorker(id);
+      await mustBeWorker(id);
       const list = request.body.assignments.map((a, i) => {
         if ((a.dutyFrom === undefined) !== (a.dutyTo === undefined)) {
           throw new CloudError(CloudErrorCode.Validation, `body/assignments/${i} needs both dutyFrom and dutyTo, or neither`);
         }
         return { communityId: a.communityId, onDuty: a.onDuty ?? false, dutyFrom: a.dutyFrom ?? null, dutyTo: a.dutyTo ?? null };
       });
-      return { userId: id, assignments: staff.setAssignments(id, list) };
+      return { userId: id, assignments: await staff.setAssignments(id, list) };
     },
   );
 
@@ -124,8 +124,8 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
       const p = who(request);
       const { id } = request.params;
       if (!isAdmin(p) && !(p.kind === 'person' && p.userId === id)) throw new CloudError(CloudErrorCode.Forbidden, 'this needs an administrator');
-      mustBeWorker(id);
-      return { userId: id, assignments: staff.assignments(id) };
+      await mustBeWorker(id);
+      return { userId: id, assignments: await staff.assignments(id) };
     },
   );
 
@@ -143,13 +143,13 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
       const { id } = request.params;
       // Workers switch themselves on and off at the start and end of a shift.
       if (!isAdmin(p) && !(p.kind === 'person' && p.userId === id)) throw new CloudError(CloudErrorCode.Forbidden, 'this needs an administrator');
-      mustBeWorker(id);
+      await mustBeWorker(id);
       const { onDuty, communityId } = request.body;
-      if (staff.setOnDuty(id, onDuty, communityId) === 0 && communityId !== undefined) {
+      if (await staff.setOnDuty(id, onDuty, communityId) === 0 && communityId !== undefined) {
         throw new CloudError(CloudErrorCode.Validation, `body/communityId: "${communityId}" is not assigned to this worker`);
       }
       request.log.info({ userId: id, onDuty, communityId }, 'on-duty changed');
-      return { userId: id, assignments: staff.assignments(id) };
+      return { userId: id, assignments: await staff.assignments(id) };
     },
   );
 
@@ -164,13 +164,13 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     async (request, reply) => {
       const p = requireAdmin(request);
       const b = request.body;
-      const u = users.get(b.userId);
+      const u = await users.get(b.userId);
       if (!u || u.role !== 'operator') throw new CloudError(CloudErrorCode.Validation, `body/userId: "${b.userId}" is not an operator`);
-      if (b.residentId !== '*' && !residents.get(b.residentId)) {
+      if (b.residentId !== '*' && !await residents.get(b.residentId)) {
         throw new CloudError(CloudErrorCode.Validation, `body/residentId: resident "${b.residentId}" not found`);
       }
       const now = people.now();
-      const g = staff.grant({ userId: b.userId, residentId: b.residentId, grantedBy: actorOf(p), expiresAt: now + b.hours * 3_600_000 });
+      const g = await staff.grant({ userId: b.userId, residentId: b.residentId, grantedBy: actorOf(p), expiresAt: now + b.hours * 3_600_000 });
       request.log.info({ grantId: g.id, userId: g.userId, residentId: g.residentId }, 'health access granted');
       return reply.status(201).send(toGrantView(g, now));
     },
@@ -182,7 +182,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     async (request) => {
       requireAdmin(request);
       const now = people.now();
-      return { items: staff.grants().map((g) => toGrantView(g, now)) };
+      return { items: (await staff.grants()).map((g) => toGrantView(g, now)) };
     },
   );
 
@@ -191,7 +191,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ people: PeopleModule }> = async (
     { schema: { tags: ['people'], summary: 'Revoke a health grant', security: adminSecurity, params: GrantParams, response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 429) } } },
     async (request, reply) => {
       requireAdmin(request);
-      if (!staff.revoke(request.params.id)) throw new CloudError(CloudErrorCode.NotFound, `grant "${request.params.id}" not found`);
+      if (!await staff.revoke(request.params.id)) throw new CloudError(CloudErrorCode.NotFound, `grant "${request.params.id}" not found`);
       return reply.status(204).send(null);
     },
   );

@@ -23,7 +23,7 @@ const GRANT_COLUMNS =
   'id, user_id AS userId, resident_id AS residentId, granted_by AS grantedBy, created_at AS createdAt, expires_at AS expiresAt';
 
 /** Community workers' assignments and on-duty state; operators' health-data grants. */
-export class StaffStore {
+export class SqliteStaffStore {
   private readonly stmts;
 
   constructor(
@@ -49,16 +49,16 @@ export class StaffStore {
     };
   }
 
-  assignments(userId: string): WorkerAssignment[] {
+  async assignments(userId: string): Promise<WorkerAssignment[]> {
     return wrap('reading assignments', () => (this.stmts.ofUser.all(userId) as AssignmentRow[]).map(toAssignment));
   }
 
-  assignmentsIn(communityId: string): WorkerAssignment[] {
+  async assignmentsIn(communityId: string): Promise<WorkerAssignment[]> {
     return wrap('reading assignments', () => (this.stmts.ofCommunity.all(communityId) as AssignmentRow[]).map(toAssignment));
   }
 
   /** Replaces a worker's assignments. */
-  setAssignments(userId: string, list: readonly Omit<WorkerAssignment, 'userId'>[]): WorkerAssignment[] {
+  async setAssignments(userId: string, list: readonly Omit<WorkerAssignment, 'userId'>[]): Promise<WorkerAssignment[]> {
     return wrap('assigning communities', () =>
       this.db.transaction(() => {
         this.stmts.clear.run(userId);
@@ -75,13 +75,13 @@ export class StaffStore {
             throw err;
           }
         }
-        return this.assignments(userId);
+        return (this.stmts.ofUser.all(userId) as AssignmentRow[]).map(toAssignment);
       })(),
     );
   }
 
   /** Sets on-duty for one community or all of the worker's; returns how many changed. */
-  setOnDuty(userId: string, onDuty: boolean, communityId?: string): number {
+  async setOnDuty(userId: string, onDuty: boolean, communityId?: string): Promise<number> {
     return wrap('setting on-duty', () =>
       (communityId === undefined
         ? this.stmts.onDutyAll.run(onDuty ? 1 : 0, userId)
@@ -90,7 +90,7 @@ export class StaffStore {
     );
   }
 
-  grant(g: { userId: string; residentId: string; grantedBy: string; expiresAt: number }): HealthGrant {
+  async grant(g: { userId: string; residentId: string; grantedBy: string; expiresAt: number }): Promise<HealthGrant> {
     return wrap('granting health access', () => {
       const id = `hg_${randomBytes(8).toString('hex')}`;
       this.stmts.grantInsert.run(id, g.userId, g.residentId, g.grantedBy, this.now(), g.expiresAt);
@@ -98,15 +98,15 @@ export class StaffStore {
     });
   }
 
-  grantsOf(userId: string): HealthGrant[] {
+  async grantsOf(userId: string): Promise<HealthGrant[]> {
     return wrap('reading grants', () => this.stmts.grantsOf.all(userId) as HealthGrant[]);
   }
 
-  grants(): HealthGrant[] {
+  async grants(): Promise<HealthGrant[]> {
     return wrap('listing grants', () => this.stmts.grants.all() as HealthGrant[]);
   }
 
-  revoke(id: string): boolean {
+  async revoke(id: string): Promise<boolean> {
     return wrap('revoking a grant', () => this.stmts.grantDelete.run(id).changes > 0);
   }
 }

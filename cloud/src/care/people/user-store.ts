@@ -56,7 +56,7 @@ export interface SessionEnded {
 /** Users and their sessions. Whatever ends a session here is announced to
  * `onSessionEnded` listeners, so that what was opened with a session (a live stream)
  * ends with it, whichever route ended it. */
-export class UserStore {
+export class SqliteUserStore {
   private readonly stmts;
   private readonly endListeners = new Set<(e: SessionEnded) => void>();
 
@@ -92,7 +92,7 @@ export class UserStore {
     };
   }
 
-  create(u: NewUser): UserRecord {
+  async create(u: NewUser): Promise<UserRecord> {
     return wrap('creating a person', () => {
       try {
         this.stmts.insert.run({ ...u, channels: JSON.stringify(u.channels), createdAt: this.now() });
@@ -109,7 +109,7 @@ export class UserStore {
     });
   }
 
-  get(id: string): UserRecord | undefined {
+  async get(id: string): Promise<UserRecord | undefined> {
     return wrap('reading a person', () => {
       const row = this.stmts.get.get(id) as UserRow | undefined;
       return row ? toUser(row) : undefined;
@@ -117,14 +117,14 @@ export class UserStore {
   }
 
   /** The user and password hash for a login attempt (login compared case-insensitively). */
-  forLogin(login: string): { user: UserRecord; passwordHash: string | null } | undefined {
+  async forLogin(login: string): Promise<{ user: UserRecord; passwordHash: string | null } | undefined> {
     return wrap('reading a login', () => {
       const row = this.stmts.byLogin.get(login) as UserRow | undefined;
       return row ? { user: toUser(row), passwordHash: row.password_hash } : undefined;
     });
   }
 
-  list(opts: { role?: Role; limit: number; offset: number }): { items: UserRecord[]; total: number } {
+  async list(opts: { role?: Role; limit: number; offset: number }): Promise<{ items: UserRecord[]; total: number }> {
     return wrap('listing people', () => {
       const rows = (opts.role
         ? this.stmts.listRole.all(opts.role, opts.limit, opts.offset)
@@ -134,7 +134,7 @@ export class UserStore {
     });
   }
 
-  activeWithRole(role: Role): UserRecord[] {
+  async activeWithRole(role: Role): Promise<UserRecord[]> {
     return wrap('listing people by role', () => (this.stmts.activeByRole.all(role) as UserRow[]).map(toUser));
   }
 
@@ -153,7 +153,7 @@ export class UserStore {
     }
   }
 
-  update(id: string, patch: UserPatch): UserRecord | undefined {
+  async update(id: string, patch: UserPatch): Promise<UserRecord | undefined> {
     const ends = patch.disabled === true ? 'disabled' : patch.passwordHash !== undefined || patch.role !== undefined ? 'credentials-changed' : undefined;
     const updated = this.updateRow(id, patch);
     if (updated && ends) this.announce({ userId: id, reason: ends });
@@ -192,14 +192,14 @@ export class UserStore {
   }
 
   /** Deletes the person; sessions, family links, assignments and grants go with them. */
-  remove(id: string): boolean {
+  async remove(id: string): Promise<boolean> {
     const removed = wrap('deleting a person', () => this.stmts.remove.run(id).changes > 0);
     if (removed) this.announce({ userId: id, reason: 'removed' });
     return removed;
   }
 
   /** Opens a session; returns the token (shown to the client once, stored as a digest). */
-  createSession(userId: string): string {
+  async createSession(userId: string): Promise<string> {
     return wrap('opening a session', () => {
       const token = generateSecret();
       const now = this.now();
@@ -211,7 +211,7 @@ export class UserStore {
 
   /** The active user of a session token, sliding its idle expiry; undefined when the
    * session is unknown, expired, or its user is disabled or gone. */
-  resolveSession(token: string): UserRecord | undefined {
+  async resolveSession(token: string): Promise<UserRecord | undefined> {
     return wrap('reading a session', () => {
       const digest = sessionDigest(token);
       const s = this.stmts.sessionGet.get(digest) as
@@ -231,7 +231,7 @@ export class UserStore {
     });
   }
 
-  deleteSession(token: string): boolean {
+  async deleteSession(token: string): Promise<boolean> {
     const digest = sessionDigest(token);
     const deleted = wrap('closing a session', () => this.stmts.sessionDelete.run(digest).changes > 0);
     if (deleted) this.announce({ digest, reason: 'logout' });
@@ -240,7 +240,7 @@ export class UserStore {
 
   /** The person of a live session (known, not expired, person enabled), without sliding
    * its expiry: an open stream is not activity. */
-  liveSessionUser(digest: string): string | undefined {
+  async liveSessionUser(digest: string): Promise<string | undefined> {
     return wrap('reading a session', () => (this.stmts.sessionLive.get(digest, this.now()) as { user_id: string } | undefined)?.user_id);
   }
 }
