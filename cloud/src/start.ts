@@ -201,7 +201,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceCerts = await openDeviceCerts({ db: dbFor('device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
-    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capFile: join(config.dataDir, 'ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands });
+    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capTarget: dbFor('ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands });
     // Site power caps (docs/ocpp.md §4.1) re-divide on chargers' presence.
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));
@@ -293,7 +293,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       }
     });
     await deviceControl.start();
-    ocpp.sitePowerCaps?.start();
+    await ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
     await security?.start();
