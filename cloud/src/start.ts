@@ -125,7 +125,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     await deviceCerts?.close();
     await ocpp?.close();
     await claims?.close();
-    updatePolicy?.close();
+    await updatePolicy?.close();
     await people?.close();
     await step('postgres', pgDb && (() => pgDb.close()));
     dataEvents.off('migrating', onMigrating);
@@ -201,21 +201,21 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       deviceCerts = await openDeviceCerts({ db: dbFor('device-certs.sqlite'), caCertFile: config.deviceCa.certFile, caKeyFile: config.deviceCa.keyFile, mqtt: link, logger: log });
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
-    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capFile: join(config.dataDir, 'ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands });
+    ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capTarget: dbFor('ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands });
     // Site power caps (docs/ocpp.md §4.1) re-divide on chargers' presence.
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));
     // Provisioning by claim (docs/security.md): own file; certificates only with a device CA.
     claims = await openClaims({ db: dbFor('claims.sqlite'), devices, ...(deviceCerts ? { certs: deviceCerts } : {}), mqtt: link, logger: log });
     // Minimum supported firmware per kind (docs/security.md, "Update required"): own file.
-    updatePolicy = new UpdatePolicy({ file: join(config.dataDir, 'update-policy.sqlite'), devices });
+    updatePolicy = await UpdatePolicy.open({ target: dbFor('update-policy.sqlite'), devices });
     const policy = updatePolicy;
     // Security monitor (docs/security.md, "Security alerts"): samples the broker's counters
     // over its admin API and the cloud's own; starts sampling once the cloud listens.
     if (config.security) {
       const claimsSvc = claims.service;
-      security = openSecurity({
-        file: join(config.dataDir, 'security-alerts.sqlite'), rules: config.security.rules, sampleMs: config.security.sampleMs,
+      security = await openSecurity({
+        target: dbFor('security-alerts.sqlite'), rules: config.security.rules, sampleMs: config.security.sampleMs,
         gauges: [{ id: 'update-required', description: 'devices below their kind\'s minimum supported firmware (yulan security updates)', read: async () => (await policy.required()).length }],
         ...(config.brokerAdminUrl !== undefined ? { broker: { baseUrl: config.brokerAdminUrl, token: config.brokerToken, fetch: serviceFetch } } : {}),
         claimsRefused: () => Object.values(claimsSvc.refused).reduce((a, n) => a + n, 0),
@@ -293,10 +293,10 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       }
     });
     await deviceControl.start();
-    ocpp.sitePowerCaps?.start();
+    await ocpp.sitePowerCaps?.start();
     // Campaigns resume only now, so the download URLs they send are reachable.
     await firmware.start();
-    security?.start();
+    await security?.start();
     dataEvents.off('migrating', onMigrating);
     await admin.commit();
     // Several clouds on one database: a rotation on another cloud reaches this one's digest.

@@ -120,7 +120,9 @@ describe('security alerts from the broker\'s counters', () => {
     // the operator was told twice (opened, closed), signed with their channel's secret; the family member never
     await waitFor(() => notices.some((n) => n.event === 'security.alert.closed'), 'the closing notice');
     expect(notices.map((n) => [n.event, n.alert.id, n.valid])).toEqual([['security.alert.opened', closed.id, true], ['security.alert.closed', closed.id, true]]);
-    expect(closed.delivery).toMatch(/^opened: webhook:\S+ sent \| closed: webhook:\S+ sent$/);
+    // the delivery is recorded once the send returns, after the receiver has the notice
+    const delivered = await waitFor(async () => (await alerts()).items.find((a) => a.id === closed.id && a.delivery?.includes('closed:')), 'the closing delivery recorded');
+    expect(delivered.delivery).toMatch(/^opened: webhook:\S+ sent \| closed: webhook:\S+ sent$/);
     // audited
     const audit = await api<{ items: { actor: string; action: string; detail: string | null }[] }>(cloud, '/api/v1/audit?actor=security-monitor');
     expect(audit.body.items.map((e) => e.action)).toEqual(['security.alert.closed', 'security.alert.opened']);

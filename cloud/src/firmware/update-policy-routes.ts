@@ -27,7 +27,7 @@ export const updatePolicyRoutes: FastifyPluginAsyncTypebox<{ policy: UpdatePolic
   const tags = ['firmware'];
   fastify.get('/firmware/minimum', {
     schema: { tags, security: adminSecurity, summary: 'Minimum supported firmware per kind', response: { 200: Type.Object({ items: Type.Array(Minimum) }), ...errorResponses(401, 403, 429) } },
-  }, async () => ({ items: policy.list() }));
+  }, async () => ({ items: await policy.list() }));
 
   fastify.put('/firmware/minimum/:kind', {
     schema: {
@@ -44,7 +44,7 @@ export const updatePolicyRoutes: FastifyPluginAsyncTypebox<{ policy: UpdatePolic
     const b = request.body;
     if (!isSemver(b.version)) throw new CloudError(CloudErrorCode.Validation, 'body/version must be a SemVer version (e.g. 1.4.2)');
     const actor = request.principal ? actorOf(request.principal) : 'admin-token';
-    const m = policy.set({ kind: request.params.kind, version: b.version, security: b.security ?? false, advisory: b.advisory ?? null, setBy: actor });
+    const m = await policy.set({ kind: request.params.kind, version: b.version, security: b.security ?? false, advisory: b.advisory ?? null, setBy: actor });
     await audit?.record({ actor, action: 'firmware.minimum.set', residentId: null, purpose: 'software updates', detail: `${m.kind} >= ${m.version}${m.security ? ' (security)' : ''}${m.advisory ? `: ${m.advisory}` : ''}` });
     request.log.info({ actor, kind: m.kind, version: m.version, security: m.security }, 'minimum firmware version set');
     return m;
@@ -53,7 +53,7 @@ export const updatePolicyRoutes: FastifyPluginAsyncTypebox<{ policy: UpdatePolic
   fastify.delete('/firmware/minimum/:kind', {
     schema: { tags, security: adminSecurity, params: KindParams, summary: 'Clear a kind\'s minimum firmware version (audited)', response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 429) } },
   }, async (request, reply) => {
-    if (!policy.clear(request.params.kind)) throw new CloudError(CloudErrorCode.NotFound, `no minimum version is set for ${request.params.kind}`);
+    if (!await policy.clear(request.params.kind)) throw new CloudError(CloudErrorCode.NotFound, `no minimum version is set for ${request.params.kind}`);
     const actor = request.principal ? actorOf(request.principal) : 'admin-token';
     await audit?.record({ actor, action: 'firmware.minimum.clear', residentId: null, purpose: 'software updates', detail: request.params.kind });
     return reply.status(204).send(null);

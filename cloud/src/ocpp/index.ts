@@ -8,7 +8,8 @@ import { openIdTagStore } from './pg-id-tag-store.js';
 import type { CommandService } from '../control/commands.js';
 import { SitePowerCaps } from './site-power-cap-service.js';
 import { sitePowerCapRoutes } from './site-power-cap-routes.js';
-import { SitePowerCapStore } from './site-power-cap-store.js';
+import { openSitePowerCapStore } from './site-power-cap-store.js';
+import { openLease } from '../db/lease.js';
 
 export { IdTagService } from './id-tag-service.js';
 
@@ -20,16 +21,20 @@ export interface OcppModule {
 }
 
 /** What the cloud keeps for OCPP chargers (docs/ocpp.md): the id tag list, `<dataDir>/ocpp-id-tags.sqlite`
- * or the `ocpp` schema in PostgreSQL; site power caps in `capFile` (SQLite, this cloud's own). */
-export async function openOcpp(o: { target: DbTarget; capFile?: string; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number }): Promise<OcppModule> {
+ * or the `ocpp` schema in PostgreSQL; site power caps in `capTarget` (`ocpp-site-power-caps.sqlite`
+ * or the `site_power_caps` schema; divided by one cloud at a time, the `site-power-caps` lease). */
+export async function openOcpp(o: { target: DbTarget; capTarget?: DbTarget; capPollMs?: number; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number }): Promise<OcppModule> {
   const store = await openIdTagStore(o.target);
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
   if (!o.commands) return { idTags, close: () => store.close() };
-  // its own file beside the id tags (`ocpp-site-power-caps.sqlite`)
-  const capStore = new SitePowerCapStore(o.capFile ?? ':memory:');
-  const sitePowerCaps = new SitePowerCaps({ store: capStore, devices: o.devices, commands: o.commands, logger: o.logger.child({ part: 'site-power-cap' }),
-    ...(o.capSettleMs !== undefined ? { settleMs: o.capSettleMs } : {}) });
-  return { idTags, sitePowerCaps, close: async () => { sitePowerCaps.close(); capStore.close(); await store.close(); } };
+  const capTarget: DbTarget = o.capTarget ?? { kind: 'sqlite', file: ':memory:' };
+  const capStore = await openSitePowerCapStore(capTarget);
+  const capLog = o.logger.child({ part: 'site-power-cap' });
+  // several clouds: one divides (docs/ocpp.md §4.1)
+  const lease = openLease(capTarget, 'site-power-caps', { logger: capLog });
+  const sitePowerCaps = new SitePowerCaps({ store: capStore, devices: o.devices, commands: o.commands, logger: capLog, lease,
+    ...(o.capSettleMs !== undefined ? { settleMs: o.capSettleMs } : {}), ...(o.capPollMs !== undefined ? { pollMs: o.capPollMs } : {}) });
+  return { idTags, sitePowerCaps, close: async () => { await sitePowerCaps.close(); await capStore.close(); await store.close(); } };
 }
 
 /** Admin routes of the id tag list and the gateways' sync feed, mounted under /api/v1. */

@@ -43,5 +43,5 @@ export const sitePowerCapRoutes: FastifyPluginAsyncTypebox<{ caps: SitePowerCaps
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
       response: { 200: Type.Object({ items: Type.Array(Type.Object({ at: Type.String(), actor: Type.String(), action: Type.String(),
         detail: Type.Union([Type.String(), Type.Null()]) })) }), ...errorResponses(400, 401, 403, 429) } },
-  }, async (req) => ({ items: caps.audit(req.params.id, req.query.limit ?? 100) }));
+  }, async (req) => ({ items: await caps.audit(req.params.id, req.query.limit ?? 100) }));
 };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Lease } from '../db/lease.js';
 import { Channel, Presence, isValidId, parseDeviceTopic, slugFromKind } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { CommandService } from '../control/commands.js';
@@ -42,6 +43,12 @@ export function divideSiteCap(capW: number, online: readonly string[]): Map<stri
  * ChargePointMaxProfile in A; the charger's Accepted confirms it). Re-divided when the cap
  * changes and when a charger of the site comes online or goes offline (presence), which
  * also covers a charger added to the site (it comes online) or disabled (it goes offline).
+ *
+ * Several clouds on one database: the division runs on the holder of the `site-power-caps`
+ * lease only (every cloud hears presence; one sends shares). A cap set on another cloud is
+ * stored there and picked up by the holder's poll of the caps table; a cloud taking the lease
+ * over divides every site afresh, with division numbers from the database that are higher
+ * than any before, so a gateway refuses the former holder's late shares (docs/ocpp.md §4.1).
  */
 export class SitePowerCaps {
   /** presence seen here, fresher than the registry (which batches its writes) */
@@ -51,6 +58,10 @@ export class SitePowerCaps {
   readonly #running = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** per site: the cap its last division used (the holder's poll re-divides when it changed) */
+  readonly #divided = new Map<string, number>();
+  #poll: NodeJS.Timeout | undefined;
+  #closed = false;
   /** `/api/v1/metrics` `site_power_caps`: caps refused (out of range), divisions, shares sent / not sent */
   readonly stats = { capsRefused: 0, divisions: 0, commandsSent: 0, commandsRefused: 0 };
 
@@ -61,7 +72,15 @@ export class SitePowerCaps {
     logger: Logger;
     /** presence changes of one site are collected this long before dividing once */
     settleMs?: number;
+    /** several clouds: only the holder divides (unset: always) */
+    lease?: Lease;
+    /** how often the holder re-reads the caps (a cap set on another cloud) */
+    pollMs?: number;
   }) {}
+
+  #held(): boolean {
+    return !this.#closed && (this.o.lease?.held() ?? true);
+  }
 
   async set(site: string, capW: number, actor: string): Promise<SitePowerCapView> {
     if (!Number.isInteger(capW) || capW < 1 || capW > MAX_SITE_CAP_W) {
@@ -69,15 +88,16 @@ export class SitePowerCaps {
       throw new CloudError(CloudErrorCode.Validation, `capW must be a whole number of watts from 1 to ${MAX_SITE_CAP_W} (got ${String(capW)})`);
     }
     await this.#knownSite(site);
-    const r = this.o.store.set(site, capW, actor, new Date().toISOString());
+    const r = await this.o.store.set(site, capW, actor, new Date().toISOString());
     this.o.logger.info({ site, capW, actor }, 'site power cap set');
-    await this.divide(site);
+    // not the holder: the holder's poll divides it
+    if (this.#held()) await this.divide(site);
     return this.view(site, r.capW);
   }
 
   async get(site: string): Promise<SitePowerCapView> {
     if (!isValidId(site)) throw new CloudError(CloudErrorCode.Validation, 'invalid site id');
-    const r = this.o.store.get(site);
+    const r = await this.o.store.get(site);
     if (!r) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" has no power cap`);
     return this.view(site, r.capW);
   }
@@ -97,23 +117,43 @@ export class SitePowerCaps {
     // A charger that came (back) online may have lost its profile: send it its share again.
     if (online) this.#last.get(addr.site)?.delete(addr.deviceId);
     if (was === online && !online) return;
+    if (!this.#held()) return;
+    void this.o.store.get(addr.site).then((cap) => { if (cap) this.#settle(addr.site); },
+      (err: unknown) => this.o.logger.error({ err, site: addr.site }, 'site power cap lookup failed'));
+  }
+
+  /** Divides on this cloud while it holds the lease (always with one cloud): every capped
+   * site at once (after a restart or a take-over nothing is known of the chargers' profiles). */
+  async start(): Promise<void> {
+    const took = (held: boolean): void => {
+      this.#last.clear();
+      this.#divided.clear();
+      clearInterval(this.#poll);
+      this.#poll = undefined;
+      if (!held || this.#closed) return;
+      this.#poll = setInterval(() => { void this.#recheck(); }, this.o.pollMs ?? 5000);
+      this.#poll.unref();
+      void this.#recheck();
+    };
+    if (this.o.lease) await this.o.lease.start(took);
+    else took(true);
+  }
+
+  /** Settles every site whose cap differs from the one its last division used. */
+  async #recheck(): Promise<void> {
     try {
-      if (!this.o.store.get(addr.site)) return;
+      for (const cap of await this.o.store.all()) if (this.#divided.get(cap.site) !== cap.capW) this.#settle(cap.site);
     } catch (err) {
-      this.o.logger.error({ err, site: addr.site }, 'site power cap lookup failed');
-      return;
+      this.o.logger.error({ err }, 'site power caps: cannot read the caps');
     }
-    this.#settle(addr.site);
   }
 
-  /** Re-divides every capped site (after a restart: the presence map starts empty). */
-  start(): void {
-    for (const site of this.o.store.sites()) this.#settle(site);
-  }
-
-  close(): void {
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#poll);
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    await this.o.lease?.close();
   }
 
   /** Re-divides one site now; divisions of a site run one at a time, and requests during
@@ -150,8 +190,10 @@ export class SitePowerCaps {
   }
 
   async #divide(site: string): Promise<void> {
-    const cap = this.o.store.get(site);
+    if (!this.#held()) return;
+    const cap = await this.o.store.get(site);
     if (!cap) return;
+    this.#divided.set(site, cap.capW);
     const online = (await this.#chargers(site)).filter((d) => this.#isOnline(d)).map((d) => d.id).sort();
     const shares = divideSiteCap(cap.capW, online);
     const last = this.#last.get(site) ?? new Map<string, { limitW: number; commandId: string }>();
@@ -166,7 +208,7 @@ export class SitePowerCaps {
     }
     if (todo.length === 0) return;
     this.stats.divisions++;
-    const generation = this.o.store.nextGeneration(site);
+    const generation = await this.o.store.nextGeneration(site);
     // Lower limits first (and chargers whose profile we do not know: they may hold an old,
     // higher one), so the site passes through as few states above its cap as possible.
     const delta = (id: string): number => { const l = last.get(id); return l === undefined ? -Infinity : shares.get(id)! - l.limitW; };
@@ -198,7 +240,7 @@ export class SitePowerCaps {
   }
 
   async view(site: string, capW: number): Promise<SitePowerCapView> {
-    const r = this.o.store.get(site)!;
+    const r = (await this.o.store.get(site))!;
     const last = this.#last.get(site) ?? new Map();
     const chargers = await Promise.all((await this.#chargers(site)).map(async (d): Promise<ChargerShare> => {
       const l = last.get(d.id);

@@ -4,11 +4,13 @@ import { createRefusalCounter } from './http-refusals.js';
 import { SecurityMonitor, type GaugeRule } from './monitor.js';
 import { SecurityNotifier } from './notify.js';
 import type { RuleDefinition } from './rules.js';
-import { SecurityAlertStore } from './store.js';
+import { openLease } from '../db/lease.js';
+import type { DbTarget } from '../db/target.js';
+import { openSecurityAlertStore, type SecurityAlertStore } from './store.js';
 
 export { securityRoutes } from './routes.js';
 export { SecurityMonitor, type GaugeRule } from './monitor.js';
-export { SecurityAlertStore } from './store.js';
+export { SqliteSecurityAlertStore, openSecurityAlertStore, type SecurityAlertStore } from './store.js';
 export { RULES, effectiveRules, parseRuleOverrides } from './rules.js';
 
 export interface SecurityModule {
@@ -19,13 +21,13 @@ export interface SecurityModule {
   monitor: SecurityMonitor;
   /** the onResponse hook counting refused sign-ins and credentials (http-refusals.ts) */
   countRefusals: ReturnType<typeof createRefusalCounter>['onResponse'];
-  start(): void;
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface OpenSecurityOptions {
-  /** `<dataDir>/security-alerts.sqlite` */
-  file: string;
+  /** `security-alerts.sqlite`, or the cloud's PostgreSQL (several clouds: one samples, by a lease) */
+  target: DbTarget;
   rules: readonly RuleDefinition[];
   /** level rules (open while above zero), e.g. devices needing a firmware update */
   gauges?: readonly GaugeRule[];
@@ -42,14 +44,14 @@ export interface OpenSecurityOptions {
 }
 
 /** The security monitor (ETSI EN 303 645 5.10-1; docs/security.md, "Security alerts"). */
-export function openSecurity(o: OpenSecurityOptions): SecurityModule {
+export async function openSecurity(o: OpenSecurityOptions): Promise<SecurityModule> {
   const log = o.logger.child({ part: 'security' });
-  const store = new SecurityAlertStore(o.file);
+  const store = await openSecurityAlertStore(o.target);
   // An alert left open by a rule since switched off would never close: close it now.
   const inForce = new Set([...o.rules.map((r) => r.id), ...(o.gauges ?? []).map((g) => g.id)]);
-  for (const [rule, id] of store.openByRule()) {
+  for (const [rule, id] of await store.openByRule()) {
     if (!inForce.has(rule)) {
-      store.close(id, new Date((o.now ?? Date.now)()).toISOString());
+      await store.close(id, new Date((o.now ?? Date.now)()).toISOString());
       log.info({ alertId: id, rule }, 'security alert closed: its rule is switched off');
     }
   }
@@ -65,7 +67,10 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
       ...(o.now ? { now: o.now } : {}),
     })
     : undefined;
-  const monitor = new SecurityMonitor({
+  // The broker's counters are one platform's: sampled by one cloud at a time, so a rate is
+  // judged once and an alert's events are not added twice (docs/security.md).
+  const lease = openLease(o.target, 'security-monitor', { logger: log });
+  const monitor = new SecurityMonitor({ lease,
     rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, store,
     cloudCounters: () => ({ ...refusals.counters, claimsRefused: o.claimsRefused() }),
     ...(o.broker ? { broker: o.broker } : {}),
@@ -75,11 +80,15 @@ export function openSecurity(o: OpenSecurityOptions): SecurityModule {
   });
   return {
     store, rules: o.rules, gauges: o.gauges ?? [], sampleMs: o.sampleMs, monitor, countRefusals: refusals.onResponse,
-    start: () => monitor.start(),
+    async start() {
+      await lease.start();
+      monitor.start();
+    },
     async close() {
       await monitor.close();
+      await lease.close();
       notifier?.close();
-      store.dispose();
+      await store.dispose();
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Lease } from '../db/lease.js';
 import type { AuditLog } from '../care/contracts.js';
 import { SecurityEngine, type Decision } from './engine.js';
 import type { SecurityNotifier } from './notify.js';
@@ -32,6 +33,9 @@ export interface SecurityMonitorOptions {
   broker?: { baseUrl: string; token: string; fetch: typeof fetch };
   notifier?: SecurityNotifier;
   audit?: AuditLog;
+  /** several clouds on one database: only the holder samples (the broker's counters are the
+   * same for all; alerts are the platform's). Unset: always samples. */
+  lease?: Lease;
   consoleUrl(): string;
   logger: Logger;
   now?: () => number;
@@ -57,7 +61,6 @@ export class SecurityMonitor {
     this.#engine = new SecurityEngine(o.rules);
     this.#log = o.logger.child({ part: 'security-monitor' });
     this.#now = o.now ?? Date.now;
-    this.stats.openAlerts = o.store.openByRule().size;
   }
 
   start(): void {
@@ -70,6 +73,7 @@ export class SecurityMonitor {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
+      if (this.o.lease && !this.o.lease.held()) { this.#schedule(this.o.sampleMs); return; }
       this.#running = this.tick().then(() => undefined, (err: unknown) => { this.#log.error({ err }, 'security sample failed'); })
         .finally(() => { this.#running = undefined; this.#schedule(this.o.sampleMs); });
     }, ms);
@@ -86,7 +90,7 @@ export class SecurityMonitor {
       values[r.id] = counters === undefined ? undefined : r.read(counters);
     }
     const at = this.#now();
-    const open = this.o.store.openByRule();
+    const open = await this.o.store.openByRule();
     const decisions = this.#engine.observe(at, values, open);
     for (const g of this.o.gauges ?? []) {
       let n: number;
@@ -104,7 +108,7 @@ export class SecurityMonitor {
     for (const d of decisions) await this.#apply(d);
     this.stats.samples++;
     this.stats.lastSampleAt = new Date(at).toISOString();
-    this.stats.openAlerts = this.o.store.openByRule().size;
+    this.stats.openAlerts = (await this.o.store.openByRule()).size;
     return decisions;
   }
 
@@ -132,12 +136,12 @@ export class SecurityMonitor {
     const rule = this.#meta(d.rule);
     const at = new Date(d.at).toISOString();
     if (d.kind === 'seen') {
-      this.o.store.seen(d.alertId, at, d.count, d.added);
+      await this.o.store.seen(d.alertId, at, d.count, d.added);
       return;
     }
     const alert = d.kind === 'open'
-      ? this.o.store.open({ rule: rule.id, source: rule.source, description: rule.description, threshold: rule.threshold, windowSec: rule.windowSec, at, count: d.count })
-      : this.o.store.close(d.alertId, at);
+      ? await this.o.store.open({ rule: rule.id, source: rule.source, description: rule.description, threshold: rule.threshold, windowSec: rule.windowSec, at, count: d.count })
+      : await this.o.store.close(d.alertId, at);
     if (!alert) return;
     const opened = d.kind === 'open';
     const event = opened ? 'security.alert.opened' as const : 'security.alert.closed' as const;
@@ -150,7 +154,7 @@ export class SecurityMonitor {
     }).catch((err: unknown) => this.#log.error({ err }, 'cannot audit a security alert'));
     if (this.o.notifier) {
       const delivery = await this.o.notifier.send({ event, alert, consoleUrl: this.o.consoleUrl() });
-      if (delivery !== '') this.o.store.addDelivery(alert.id, `${opened ? 'opened' : 'closed'}: ${delivery}`);
+      if (delivery !== '') await this.o.store.addDelivery(alert.id, `${opened ? 'opened' : 'closed'}: ${delivery}`);
       if (delivery.includes('failed')) this.#log.warn({ alertId: alert.id, delivery }, 'a security alert did not reach every operator channel');
     }
   }

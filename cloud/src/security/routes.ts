@@ -35,7 +35,7 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{ security: SecurityModul
   }, async (request) => {
     const q = request.query;
     return {
-      items: security.store.list({ ...(q.open !== undefined ? { open: q.open } : {}), limit: q.limit ?? 100, ...(q.before !== undefined ? { beforeId: q.before } : {}) }),
+      items: await security.store.list({ ...(q.open !== undefined ? { open: q.open } : {}), limit: q.limit ?? 100, ...(q.before !== undefined ? { beforeId: q.before } : {}) }),
       rules: [
         ...security.rules.map((r) => ({ id: r.id, source: r.source, description: r.description, threshold: r.threshold, windowSec: r.windowSec })),
         // level rules: open while the figure is above zero (windowSec 0)
