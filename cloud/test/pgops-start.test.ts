@@ -35,7 +35,10 @@ describe.skipIf(pgs.skip)('startCloud on PostgreSQL: control, firmware and claim
     const row = await db.query<{ max_count: number }>('claim', "SELECT max_count FROM claims.claims WHERE id = 'batch-1'");
     expect(row.rows[0]?.max_count).toBe(2);
     expect((await fetch(`${cloud.url}/api/v1/campaigns`, { headers })).status).toBe(200);
-    for (const f of ['control.sqlite', 'claims.sqlite', 'firmware/firmware.sqlite']) expect(existsSync(join(tmp.dir, f))).toBe(false);
+    // The cloud's data directory is <YULAN_DATA_DIR>/cloud: the key file there shows the path is right.
+    const dataDir = join(tmp.dir, 'cloud');
+    expect(existsSync(join(dataDir, 'complaints.key'))).toBe(true);
+    for (const f of ['control.sqlite', 'claims.sqlite', 'firmware/firmware.sqlite']) expect(existsSync(join(dataDir, f))).toBe(false);
     const lease = await db.query<{ name: string }>('lease', 'SELECT name FROM public.yulan_leases');
     expect(lease.rows.map((r) => r.name)).toContain('firmware-campaigns');
   });
