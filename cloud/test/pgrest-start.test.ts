@@ -1,33 +1,17 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCloudConfig } from '../src/config.js';
-import { startCloud, type CloudHandle } from '../src/start.js';
-import { cloudEnv, silentLogger, startBroker, startEdgeStub, tempDir, type EdgeStub, type TestBroker } from './helpers.js';
-import { usePostgres } from './pg-support.js';
+import { CLOUD_ADMIN_TOKEN, useCloudOnPostgres, usePostgres } from './pg-support.js';
 
 /** The cloud with YULAN_DATABASE_URL keeps security alerts, the update policy and site power
  * caps in PostgreSQL, not in files, and runs the security monitor and the cap division under leases. */
 const pgs = usePostgres();
-const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
-const tmp = tempDir('yulan-pgrest-start-');
-let broker: TestBroker | undefined;
-let edge: EdgeStub | undefined;
-let cloud: CloudHandle | undefined;
-afterAll(async () => {
-  await cloud?.close();
-  await edge?.close();
-  await broker?.close();
-  tmp.cleanup();
-});
+const ADMIN = CLOUD_ADMIN_TOKEN;
+const stack = useCloudOnPostgres(pgs, 'yulan-pgrest-start-');
 
 describe.skipIf(pgs.skip)('startCloud on PostgreSQL: security alerts, update policy, site power caps', () => {
   it('migrates their schemas, serves them from PostgreSQL, holds their leases, and writes no SQLite file for them', async () => {
-    const db = await pgs.fresh();
-    const url = (db.pool.options as { connectionString: string }).connectionString;
-    broker = await startBroker({ cloud: 'cloud-pw' });
-    edge = await startEdgeStub();
-    cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, 'cloud-pw', { YULAN_ADMIN_TOKEN: ADMIN, YULAN_DATABASE_URL: url })), silentLogger, { dashboardDir: null });
+    const { cloud, db, dataDir } = await stack.start();
     const v = await db.query<{ component: string }>('schemas', 'SELECT component FROM public.yulan_schema ORDER BY component');
     expect(v.rows.map((r) => r.component)).toEqual(expect.arrayContaining(['security', 'update_policy', 'site_power_caps']));
     const headers = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
@@ -42,7 +26,6 @@ describe.skipIf(pgs.skip)('startCloud on PostgreSQL: security alerts, update pol
     expect((await fetch(`${cloud.url}/api/v1/sites/xuhui/power-cap/audit`, { headers }).then((r) => r.json()) as { items: unknown[] }).items).toHaveLength(1);
     expect((await fetch(`${cloud.url}/api/v1/security/alerts`, { headers })).status).toBe(200);
     // the cloud's data directory is this one (the complaints key lives there with PostgreSQL too)
-    const dataDir = join(tmp.dir, 'cloud');
     expect(existsSync(join(dataDir, 'complaints.key'))).toBe(true);
     const files = readdirSync(dataDir);
     for (const f of ['security-alerts.sqlite', 'update-policy.sqlite', 'ocpp-site-power-caps.sqlite']) expect(files).not.toContain(f);
