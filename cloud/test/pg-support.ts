@@ -44,7 +44,7 @@ export function usePostgres(): { skip: boolean; server: () => PostgresServer; fr
  */
 export const CLOUD_ADMIN_TOKEN = 'admin-token-0123456789-abcdefghijklmnop';
 export function useCloudOnPostgres(pgs: ReturnType<typeof usePostgres>, prefix: string): {
-  start: (env?: Record<string, string>) => Promise<{ cloud: CloudHandle; db: PostgresDatabase; dataDir: string }>;
+  start: (env?: Record<string, string>) => Promise<{ cloud: CloudHandle; db: PostgresDatabase; dataDir: string; edge: EdgeStub }>;
 } {
   const tmp = tempDir(prefix);
   let broker: TestBroker | undefined;
@@ -63,7 +63,7 @@ export function useCloudOnPostgres(pgs: ReturnType<typeof usePostgres>, prefix: 
       broker = await startBroker({ cloud: 'cloud-pw' });
       edge = await startEdgeStub();
       cloud = await startCloud(loadCloudConfig(cloudEnv(tmp.dir, broker, edge, 'cloud-pw', { YULAN_ADMIN_TOKEN: CLOUD_ADMIN_TOKEN, YULAN_DATABASE_URL: url, ...env })), silentLogger, { dashboardDir: null });
-      return { cloud, db, dataDir: join(tmp.dir, 'cloud') };
+      return { cloud, db, dataDir: join(tmp.dir, 'cloud'), edge };
     },
   };
 }
