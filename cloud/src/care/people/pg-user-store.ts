@@ -5,7 +5,7 @@ import type { Channel, Locale, Role } from '../contracts.js';
 import { pgCode, UNIQUE } from './pg-people-schema.js';
 import type { NewUser, UserPatch, UserRecord } from './records.js';
 import type { UserStore } from './stores.js';
-import { SESSION_IDLE_MS, sessionDigest, type SessionEnded } from './user-store.js';
+import { SESSION_IDLE_MS, SessionEndFeed, sessionDigest, sessionEndFor, type SessionEnded } from './user-store.js';
 
 const TOUCH_EVERY_MS = 60_000;
 
@@ -26,7 +26,7 @@ const toUser = (r: Row): UserRecord => ({
  * a live stream on another cloud notices at its next heartbeat (SessionHandle.active).
  */
 export class PgUserStore implements UserStore {
-  private readonly endListeners = new Set<(e: SessionEnded) => void>();
+  private readonly ends = new SessionEndFeed();
 
   constructor(private readonly db: PostgresDatabase, private readonly now: () => number) {}
 
@@ -72,22 +72,15 @@ export class PgUserStore implements UserStore {
   }
 
   onSessionEnded(listener: (e: SessionEnded) => void): () => void {
-    this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
+    return this.ends.on(listener);
   }
 
   private announce(e: SessionEnded): void {
-    for (const l of [...this.endListeners]) {
-      try {
-        l(e);
-      } catch {
-        // a listener's failure must not undo the change that ended the session
-      }
-    }
+    this.ends.announce(e);
   }
 
   async update(id: string, patch: UserPatch): Promise<UserRecord | undefined> {
-    const ends = patch.disabled === true ? 'disabled' : patch.passwordHash !== undefined || patch.role !== undefined ? 'credentials-changed' : undefined;
+    const ends = sessionEndFor(patch);
     const updated = await this.db.tx('updating a person', async (sql) => {
       const sets: string[] = [];
       const values: unknown[] = [id];

@@ -53,12 +53,37 @@ export interface SessionEnded {
   userId?: string;
 }
 
+/** Which change to a person ends all their sessions (both stores apply the same rule). */
+export function sessionEndFor(patch: UserPatch): SessionEnd | undefined {
+  return patch.disabled === true ? 'disabled' : patch.passwordHash !== undefined || patch.role !== undefined ? 'credentials-changed' : undefined;
+}
+
+/** The listeners told when sessions end, shared by the SQLite and PostgreSQL user stores. */
+export class SessionEndFeed {
+  private readonly listeners = new Set<(e: SessionEnded) => void>();
+
+  on(listener: (e: SessionEnded) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  announce(e: SessionEnded): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure must not undo the change that ended the session
+      }
+    }
+  }
+}
+
 /** Users and their sessions. Whatever ends a session here is announced to
  * `onSessionEnded` listeners, so that what was opened with a session (a live stream)
  * ends with it, whichever route ended it. */
 export class SqliteUserStore {
   private readonly stmts;
-  private readonly endListeners = new Set<(e: SessionEnded) => void>();
+  private readonly ends = new SessionEndFeed();
 
   constructor(
     private readonly db: Db,
@@ -139,22 +164,15 @@ export class SqliteUserStore {
   }
 
   onSessionEnded(listener: (e: SessionEnded) => void): () => void {
-    this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
+    return this.ends.on(listener);
   }
 
   private announce(e: SessionEnded): void {
-    for (const l of [...this.endListeners]) {
-      try {
-        l(e);
-      } catch {
-        // a listener's failure must not undo the change that ended the session
-      }
-    }
+    this.ends.announce(e);
   }
 
   async update(id: string, patch: UserPatch): Promise<UserRecord | undefined> {
-    const ends = patch.disabled === true ? 'disabled' : patch.passwordHash !== undefined || patch.role !== undefined ? 'credentials-changed' : undefined;
+    const ends = sessionEndFor(patch);
     const updated = this.updateRow(id, patch);
     if (updated && ends) this.announce({ userId: id, reason: ends });
     return updated;
