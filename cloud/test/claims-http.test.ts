@@ -50,6 +50,18 @@ describe('claims over HTTP', () => {
     expect(metrics.claims_refused).toMatchObject({ 'bad-credentials': 2, 'bad-serial': 1, 'rate-limited': 1 });
   });
 
+  it("refuses a serial that is one of the broker's service accounts (it could never log in as a device)", async () => {
+    const { secret } = await cloud.createClaim({ id: 'http-r', kind: 'ev-charger', site: 'site-1', count: 5, days: 2 });
+    for (const serial of ['edge', 'Gateway']) {
+      const r = await exchange({ claimId: 'http-r', secret, serial });
+      expect(r.statusCode, serial).toBe(400);
+      expect(r.json()).toMatchObject({ reason: 'bad-serial' });
+    }
+    const shown = (await cloud.get('/api/v1/claims/http-r')) as { claim: { usedCount: number } };
+    expect(shown.claim.usedCount).toBe(0);
+    expect((await exchange({ claimId: 'http-r', secret, serial: 'gateway-7' })).statusCode).toBe(200);
+  });
+
   it('validates new claims and needs the admin token for every claim route', async () => {
     const post = (payload: object) => cloud.app.inject({ method: 'POST', url: '/api/v1/claims', headers: adminAuth, payload });
     expect((await post({ id: 'v-1', kind: 'toaster', site: 'site-1', count: 1 })).statusCode).toBe(400);

@@ -100,7 +100,7 @@ describe('registration', () => {
   });
 
   it('400 for ids reserved for service accounts', async () => {
-    for (const id of ['edge', 'cloud', 'Edge']) {
+    for (const id of ['edge', 'cloud', 'Edge', 'gateway', 'GATEWAY']) {
       const r = await register({ id, site: 's1', kind: 'env-monitor' });
       expect(r.statusCode, id).toBe(400);
       expect(r.json().message).toContain('reserved');

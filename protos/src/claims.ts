@@ -1,4 +1,4 @@
-import { CONTROL_ROOT, isValidId } from './topics.js';
+import { CONTROL_ROOT, isReservedId, isValidId } from './topics.js';
 
 /**
  * Provisioning by claim (docs/security.md, "Provisioning by claim"): a batch of devices
@@ -24,7 +24,7 @@ export function isClaimId(id: string): boolean {
 
 /** A serial number becomes the device id, so it follows the device-id rules. */
 export function isValidSerial(serial: string): boolean {
-  return isValidId(serial);
+  return isValidId(serial) && !isReservedId(serial);
 }
 
 export function provisionRequestTopic(claimId: string, serial: string): string {

@@ -68,6 +68,20 @@ export function isValidId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/** Names a device may not take (any case): the broker's service accounts (`edge`, `cloud`,
+ * `yulan up`'s OCPP gateway account `gateway`) are matched by username before devices, so a
+ * device of that name could never log in; the others are kept for the platform. */
+export const RESERVED_IDS: ReadonlySet<string> = new Set(['edge', 'cloud', 'broker', 'admin', 'yulan', 'gateway']);
+
+/** Most points or events one query to the edge's `/v1/telemetry` and `/v1/events` returns
+ * (and so the cloud's device-data routes that pass the query on); longer ranges are read
+ * page by page (`from` = the last point's ts + 1). */
+export const MAX_QUERY_LIMIT = 10_000;
+
+export function isReservedId(id: string): boolean {
+  return RESERVED_IDS.has(id.toLowerCase());
+}
+
 export interface DeviceAddress {
   site: string;
   kind: KnownKind;

@@ -152,7 +152,7 @@ export class ClaimService {
    */
   async exchange(claimId: string, serial: string, csr: string | undefined, via: string): Promise<ProvisionResponse> {
     if (!this.#allow(claimId)) return this.#refuse(claimId, serial, ClaimRefusal.RateLimited, 'too many exchange attempts for this claim; try again in a minute', via);
-    if (!isValidSerial(serial)) return this.#refuse(claimId, null, ClaimRefusal.BadSerial, 'the serial number is not a valid device id (1-64 of A-Z a-z 0-9 _ . -)', via);
+    if (!isValidSerial(serial)) return this.#refuse(claimId, null, ClaimRefusal.BadSerial, 'the serial number is not a valid device id (1-64 of A-Z a-z 0-9 _ . -, not a name reserved for the platform)', via);
     if (csr !== undefined && !this.o.certs) return this.#refuse(claimId, serial, ClaimRefusal.NoCertificates, 'this cloud has no device CA; send no CSR to get a secret', via);
     const secret = generateSecret();
     // Slow work first (scrypt, the CSR's signature) so the reservation below is one

@@ -1,5 +1,5 @@
 import {
-  ControlTopic, INTEGRATION_NAME_RE, INTEGRATION_USER_PREFIX, MAX_INTEGRATION_RULES, generateSecret, hashSecret, ruleFilterProblem, verifySecret,
+  ControlTopic, INTEGRATION_NAME_RE, INTEGRATION_USER_PREFIX, MAX_INTEGRATION_RULES, generateSecret, hashSecret, isReservedId, ruleFilterProblem, verifySecret,
   type IntegrationAccount, type IntegrationNotice, type IntegrationRule,
 } from '@yulan/protos';
 import type { Logger } from 'pino';
@@ -23,7 +23,6 @@ export interface IntegrationInput {
 /** Whether the broker has been told (`pending`: it is told again on the link's next connect). */
 export type NoticeState = 'sent' | 'pending';
 
-const RESERVED = new Set(['edge', 'cloud', 'broker', 'admin', 'yulan']);
 
 /**
  * Integration accounts (docs/integrations.md): the registry's rules, not the routes'.
@@ -65,7 +64,7 @@ export class IntegrationService {
   }
 
   async create(name: string, input: IntegrationInput, actor: string): Promise<{ record: IntegrationRecord; secret: string }> {
-    if (!INTEGRATION_NAME_RE.test(name) || RESERVED.has(name)) {
+    if (!INTEGRATION_NAME_RE.test(name) || isReservedId(name)) {
       throw new CloudError(CloudErrorCode.Validation, `integration name "${name}" must be 1-32 of a-z 0-9 _ - (starting with a letter or digit) and not reserved`);
     }
     const now = this.#now();

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { generateSecret, hashSecret, isValidId } from '@yulan/protos';
-
-const RESERVED_IDS = new Set(['edge', 'cloud', 'broker', 'admin', 'yulan']);
+import { generateSecret, hashSecret, isReservedId, isValidId } from '@yulan/protos';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import type { EdgeLatest } from '../edge-client.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
@@ -59,7 +57,7 @@ const devices: FastifyPluginAsyncTypebox<DeviceDataOptions> = async (fastify, op
       if (!isValidId(id) || !isValidId(b.site)) throw new CloudError(CloudErrorCode.Validation, 'invalid id or site');
       // The broker reads these MQTT usernames as service accounts: a device by that name
       // could never connect.
-      if (RESERVED_IDS.has(id.toLowerCase())) throw new CloudError(CloudErrorCode.Validation, `device id "${id}" is reserved`);
+      if (isReservedId(id)) throw new CloudError(CloudErrorCode.Validation, `device id "${id}" is reserved`);
       const secret = generateSecret();
       const device = await fastify.devices.create({
         id,
