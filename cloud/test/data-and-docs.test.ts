@@ -68,11 +68,17 @@ describe('telemetry and events proxy', () => {
   });
 
   it('400 for bad times, ranges and field lists', async () => {
-    for (const qs of ['from=yesterday', 'from=10&to=5', 'fields=Power-W', 'resolution=5m', 'limit=0']) {
+    edge.requests.length = 0;
+    // a limit past the edge's page size is the cloud's own 400, not a pass-through of the edge's
+    for (const qs of ['from=yesterday', 'from=10&to=5', 'fields=Power-W', 'resolution=5m', 'limit=0', 'limit=10001']) {
       const r = await app.inject({ url: `/api/v1/devices/ev-9/telemetry?${qs}`, headers: auth });
       expect(r.statusCode, qs).toBe(400);
       expect(r.json().code).toBe('E_VALIDATION');
     }
+    const events = await app.inject({ url: '/api/v1/devices/ev-9/events?limit=10001', headers: auth });
+    expect(events.statusCode).toBe(400);
+    expect(edge.requests).toEqual([]);
+    expect((await app.inject({ url: '/api/v1/devices/ev-9/telemetry?limit=10000', headers: auth })).statusCode).toBe(200);
   });
 
   it('passes an edge 400 through as a 400 with its message', async () => {

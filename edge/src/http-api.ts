@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { ID_PATTERN, safeEqual } from '@yulan/protos';
+import { ID_PATTERN, MAX_QUERY_LIMIT, safeEqual } from '@yulan/protos';
 import { EdgeError, EdgeErrorCode, StoreError } from './errors.js';
 import type { EraseResult } from './erase.js';
 import type { LatestCache } from './latest-cache.js';
@@ -26,7 +26,7 @@ const DAY_MS = 86_400_000;
 const TIME = Type.String({ minLength: 1, maxLength: 40, description: 'epoch ms or ISO-8601' });
 const DEVICE_ID = Type.String({ pattern: ID_PATTERN.source });
 const DEVICE_LIST = Type.String({ pattern: `^${ID_PATTERN.source.slice(1, -1)}(,${ID_PATTERN.source.slice(1, -1)})*$` });
-const LIMIT = Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 });
+const LIMIT = Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT, default: 1000 });
 
 const TelemetryQuery = Type.Object({
   deviceId: DEVICE_ID,

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { MAX_QUERY_LIMIT } from '@yulan/protos';
 
 /** Epoch milliseconds or ISO-8601, as the edge API accepts (docs/architecture.md). */
 const Time = Type.String({ minLength: 1, maxLength: 40, description: 'epoch ms or ISO-8601' });
@@ -11,7 +12,7 @@ export const TelemetryQuery = Type.Object(
       Type.String({ pattern: '^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,49}$', description: 'comma-separated field names' }),
     ),
     resolution: Type.Union([Type.Literal('raw'), Type.Literal('1m')], { default: 'raw' }),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT })),
   },
   { additionalProperties: false },
 );
@@ -20,7 +21,7 @@ export const EventsQuery = Type.Object(
   {
     from: Type.Optional(Time),
     to: Type.Optional(Time),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT })),
   },
   { additionalProperties: false },
 );
