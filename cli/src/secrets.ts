@@ -10,9 +10,14 @@ export interface ServiceSecrets {
   cloudMqttPassword: string;
   brokerToken: string;
   edgeToken: string;
+  /** The OCPP gateway's broker account (role `gateway`, docs/ocpp.md §3.1). */
+  gatewayMqttPassword: string;
 }
 
 const KEYS: readonly (keyof ServiceSecrets)[] = ['edgeMqttPassword', 'cloudMqttPassword', 'brokerToken', 'edgeToken'];
+// Secrets added after the first release: a data directory made before them gets them
+// generated and saved on its next start instead of being refused.
+const ADDED_LATER: readonly (keyof ServiceSecrets)[] = ['gatewayMqttPassword'];
 
 export function loadOrCreateSecrets(dataDir: string): { secrets: ServiceSecrets; created: boolean } {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -21,6 +26,9 @@ export function loadOrCreateSecrets(dataDir: string): { secrets: ServiceSecrets;
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ServiceSecrets>;
     const missing = KEYS.filter((k) => typeof parsed[k] !== 'string' || parsed[k] === '');
     if (missing.length > 0) throw new Error(`${file} is missing ${missing.join(', ')}; delete it to regenerate`);
+    const added = ADDED_LATER.filter((k) => typeof parsed[k] !== 'string' || parsed[k] === '');
+    for (const k of added) parsed[k] = generateSecret();
+    if (added.length > 0) save(file, parsed as ServiceSecrets);
     return { secrets: parsed as ServiceSecrets, created: false };
   }
   const secrets: ServiceSecrets = {
@@ -28,11 +36,19 @@ export function loadOrCreateSecrets(dataDir: string): { secrets: ServiceSecrets;
     cloudMqttPassword: generateSecret(),
     brokerToken: generateSecret(),
     edgeToken: generateSecret(),
+    gatewayMqttPassword: generateSecret(),
   };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  chmodSync(file, 0o600);
+  save(file, secrets);
   return { secrets, created: true };
 }
+
+function save(file: string, secrets: ServiceSecrets): void {
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** The broker account name of the OCPP gateway `yulan up` starts. */
+export const UP_GATEWAY_ACCOUNT = 'gateway';
 
 /** Writes the broker's service-account file: usernames, roles and scrypt hashes only. */
 export async function writeBrokerAccounts(dataDir: string, secrets: ServiceSecrets): Promise<string> {
@@ -42,6 +58,8 @@ export async function writeBrokerAccounts(dataDir: string, secrets: ServiceSecre
   const accounts = [
     { username: 'edge', role: 'edge', hash: await hashSecret(secrets.edgeMqttPassword) },
     { username: 'cloud', role: 'cloud', hash: await hashSecret(secrets.cloudMqttPassword) },
+    // `yulan up`'s OCPP gateway: one session speaks for all its chargers (docs/ocpp.md §3.1)
+    { username: UP_GATEWAY_ACCOUNT, role: 'gateway', hash: await hashSecret(secrets.gatewayMqttPassword) },
   ];
   writeFileSync(file, JSON.stringify(accounts, null, 2), { mode: 0o600 });
   return file;

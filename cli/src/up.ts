@@ -6,7 +6,7 @@ import { loadEdgeConfig, startEdge } from '@yulan/edge';
 import { loadCloudConfig, startCloud } from '@yulan/cloud';
 import { FALL_SCENARIOS, isFallScenario, runFleet, startOcppSimChargers, type FleetScenario } from '@yulan/device-sims';
 import { KIND_SLUGS } from '@yulan/protos';
-import { loadOrCreateSecrets, writeBrokerAccounts } from './secrets.js';
+import { loadOrCreateSecrets, UP_GATEWAY_ACCOUNT, writeBrokerAccounts } from './secrets.js';
 import { PortPlan } from './ports.js';
 import { seedCareDemo, upgradeCareDemo, type CareDemo } from './care-demo.js';
 import { startDemoPager, type DemoPager } from './demo-pager.js';
@@ -145,6 +145,11 @@ async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: stri
     ...(tls?.env ?? {}),
     YULAN_OCPP_PORT: String(ocppPort),
     YULAN_GATEWAY_TOKEN: gatewayToken,
+    // The gateway speaks for its chargers over one session of its own broker account
+    // (docs/ocpp.md §3.1) unless the operator named another account for it.
+    ...(env.YULAN_OCPP_MQTT_USERNAME === undefined && env.YULAN_OCPP_MQTT_PASSWORD === undefined
+      ? { YULAN_OCPP_MQTT_USERNAME: UP_GATEWAY_ACCOUNT, YULAN_OCPP_MQTT_PASSWORD: secrets.gatewayMqttPassword }
+      : {}),
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.

@@ -67,6 +67,9 @@ describe('yulan up, end to end', () => {
       return ready.length === 9 ? r.body : undefined;
     }, 'nine simulated devices online with last values', 30_000);
     expect(list.items.filter((d) => d.id.startsWith('ocpp-')).map((d) => d.kind)).toEqual(['ev-charger']);
+    // the gateway speaks for its chargers over one session of its own broker account (docs/ocpp.md §3.1)
+    const gw = (await (await fetch(`http://127.0.0.1:${up.ocppPort}/healthz`)).json()) as { chargers: number; brokerSession?: boolean };
+    expect(gw).toMatchObject({ chargers: 1, brokerSession: true });
     expect(new Set(list.items.map((d) => d.kind))).toEqual(new Set(['ev-charger', 'parcel-locker', 'fall-sensor', 'env-monitor']));
     expect(new Set(list.items.map((d) => d.site))).toEqual(new Set(['xuhui', 'pudong']));
 
