@@ -25,7 +25,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const MiB = 2 ** 20;
 
 interface Gw { i: number; port: number; svc: Service; env: NodeJS.ProcessEnv }
-interface Client { proc: ChildProcess; stats: OcppWorkerStats | undefined }
+interface Client { proc: ChildProcess; stats: OcppWorkerStats | undefined; closes: Record<string, number> }
 
 export async function runOcppScale(argv: string[]): Promise<unknown> {
   const { values } = parseArgs({ args: argv, options: {
@@ -77,8 +77,8 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
     const t0 = performance.now();
     for (let k = 0; k < K; k++) {
       const proc = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const c: Client = { proc, stats: undefined };
-      proc.on('message', (m: FromOcppWorker) => { if (m.type === 'stats') c.stats = m.stats; });
+      const c: Client = { proc, stats: undefined, closes: {} };
+      proc.on('message', (m: FromOcppWorker) => { if (m.type === 'stats') { c.stats = m.stats; c.closes = m.closes; } });
       const mine = devices.slice(k * per, (k + 1) * per).map((d, j) => ({ id: d.id, secret: d.secret, url: urlOf(k * per + j) }));
       // One source address per client process: from 127.0.0.1 alone, all charge points share
       // one ephemeral port range (28,232 here), which stopped the first 50,000 attempt.
@@ -96,6 +96,7 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
       if (s > Number(values['connect-timeout'])) { progress(`connect phase ended at the timeout with ${acc} of ${N}`); break; }
     }
     const connectS = (performance.now() - t0) / 1000;
+    const connectRetries = total('upgradeRetries');
     for (let i = 0; online.size < total('accepted') && i < 300; i++) await sleep(100);
 
     // Hold at full count with heartbeats and meter values flowing.
@@ -114,6 +115,15 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
     const brokerMetrics = await fetch(`${stack.brokerHttpUrl}/metrics`, { headers: { authorization: `Bearer ${stack.brokerToken}` } }).then((r) => r.json() as Promise<{ connections?: { current: number } }>).catch(() => undefined);
     const rss1 = rssEach.reduce((a, b) => a + b, 0);
     const loadHold = loadavg();
+    // Who closed chargers' connections before any kill: what the chargers saw, and the
+    // gateways' own counters (gateway 0's reset when it is killed below).
+    const closesBeforeKill = mergeCounts(clients.map((c) => c.closes));
+    const gwCounters = await Promise.all(gws.map((g) => fetch(`http://127.0.0.1:${g.port}/metrics`, { headers: { authorization: `Bearer ${gatewayToken}` } })
+      .then((r) => r.json() as Promise<{ cutOff: number; replacedByNewer: number; rateLimited: number; upgradesRefused: Record<string, number> }>).catch(() => undefined)));
+    const gwClosed = {
+      cutOff: gwCounters.reduce((a, m) => a + (m?.cutOff ?? 0), 0), replacedByNewer: gwCounters.reduce((a, m) => a + (m?.replacedByNewer ?? 0), 0),
+      rateLimited: gwCounters.reduce((a, m) => a + (m?.rateLimited ?? 0), 0), upgradesRefused: mergeCounts(gwCounters.map((m) => m?.upgradesRefused ?? {})),
+    };
 
     // RemoteStart through the API → succeeded (the charger's own reports show Charging with current).
     const commanded = devices.filter((_, i) => i % G === 0).slice(0, C).map((d) => d.id);
@@ -174,7 +184,7 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
     const result = {
       chargers: N, gateways: G, clients: K, mode: values.mode, held, heldTotal, connectS, fdsPerGateway: fds, brokerConnections: brokerMetrics?.connections?.current,
       rssBeforeMiB: rss0 / MiB, rssAfterMiB: rss1 / MiB, rssPerGatewayMiB: rssEach.map((b) => b / MiB), kibPerConnection: (rss1 - rss0) / 1024 / Math.max(1, heldTotal),
-      upgradeRetries: total('upgradeRetries'), bootsPending: total('pending'), reconnects: total('reconnects'),
+      upgradeRetries: total('upgradeRetries'), upgradeRetriesConnectPhase: connectRetries, closesBeforeKill, gatewayClosesBeforeKill: gwClosed, bootsPending: total('pending'), reconnects: total('reconnects'),
       bootToAcceptedMs: { p50: percentile(bootMs, 50), p99: percentile(bootMs, 99), n: bootMs.length },
       onlineAfterStartS: { p50: percentile(onlineMs, 50) / 1000, p100: (onlineMs.at(-1) ?? NaN) / 1000, n: onlineMs.length },
       meterValuesPerS: meterRate, cpuCoresDuringHold: cpuShare, load: { before: load0, hold: loadHold },
@@ -182,7 +192,7 @@ export async function runOcppScale(argv: string[]): Promise<unknown> {
       sigkill: { answeredTxMeterValues: answeredCount, missingFromStore: missing, offlinePresenceByReason: offlineReasons },
     };
     const la = (l: number[]): string => l.map((x) => x.toFixed(1)).join(' / ');
-    const md = `## OCPP 1.6J gateway at scale (\`npm run bench -- ocpp --gateways ${G} --clients ${K} --chargers ${N} --commands ${C} --hold ${holdS}\`)
+    const md = `## OCPP 1.6J gateway at scale (\`npm run bench -- ocpp --gateways ${G} --clients ${K} --chargers ${N} --commands ${C} --hold ${holdS} --concurrency ${values.concurrency} --kill ${values.kill} --connect-timeout ${values['connect-timeout']}${mux ? '' : ' --mode device'}\`)
 
 ${G} gateway processes (\`yulan gateway ocpp\`, ${mux ? 'the broker\'s `gateway` role: one MQTT session per gateway process' : 'one MQTT session per charger'}) in front of broker, cloud and
 edge processes; ${N} charge points (raw OCPP-J over ws) in ${K} client processes (bench/src/ocpp-worker.ts, ${values.concurrency}
@@ -194,7 +204,7 @@ restarted, and every answered value is looked for in the store.
 
 ${table(['measure', 'value'], [
   ['charge points held (per gateway)', `${fmt(heldTotal)} of ${fmt(N)} (${held.map(fmt).join(' + ')})`],
-  ['connect + boot of all', `${fmt(connectS)} s (${fmt(result.upgradeRetries)} upgrades retried, ${fmt(result.bootsPending)} boots answered Pending and repeated)`],
+  ['connect + boot of all', `${fmt(connectS)} s (${fmt(connectRetries)} upgrades retried in it, ${fmt(result.upgradeRetries)} in the whole run; ${fmt(result.bootsPending)} boots answered Pending and repeated)`],
   ['open files per gateway process at full count', fds.map(fmt).join(', ')],
   ['broker connections at full count', fmt(result.brokerConnections ?? NaN)],
   ['gateway RSS, all gateways, before → after', `${fmt(result.rssBeforeMiB)} → ${fmt(result.rssAfterMiB)} MiB (${result.rssPerGatewayMiB.map(fmt).join(' / ')} MiB each)`],
@@ -206,10 +216,12 @@ ${table(['measure', 'value'], [
   ['RemoteStart (API) → succeeded, p50 / p99', `${fmt(result.remoteStartConfirmedMs.p50)} / ${fmt(result.remoteStartConfirmedMs.p99)} ms (${Object.entries(outcome).map(([k, v]) => `${v} ${k}`).join(', ')})`],
   ['transaction MeterValues answered around the SIGKILL → missing from the store', killed ? `${fmt(answeredCount)} → ${fmt(missing)}` : 'not run (--kill 0)'],
   ['offline presence seen, by reason', Object.entries(offlineReasons).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'],
+  ['connections closed before the kill: as the chargers saw it (code reason)', Object.entries(closesBeforeKill).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ') || 'none'],
+  ['… by the gateways\' counters', `cut off ${fmt(gwClosed.cutOff)}, replaced by a newer connection ${fmt(gwClosed.replacedByNewer)}, rate-limited ${fmt(gwClosed.rateLimited)}; upgrades refused: ${Object.entries(gwClosed.upgradesRefused).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'}`],
   ['load average (1 / 5 / 15 min) before → during the hold', `${la(load0)} → ${la(loadHold)}`],
 ])}
 
-${machineMarkdown(describeMachine())} The machine is shared with other developers' test runs.`;
+${machineMarkdown(describeMachine())}`;
     publish(`ocpp-scale-${N}`, md, result);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return result;
@@ -242,6 +254,12 @@ function cpuOf(stack: Stack, gws: Gw[]): Record<string, number> {
     broker: safe(stack.broker.proc.pid), cloud: safe(stack.cloud.proc.pid), edge: safe(stack.edge?.proc.pid),
     gateways: gws.reduce((a, g) => a + safe(g.svc.proc.pid), 0),
   };
+}
+
+function mergeCounts(maps: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of maps) for (const [k, v] of Object.entries(m)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 function fdCount(pid: number): number {

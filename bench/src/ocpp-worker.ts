@@ -13,14 +13,16 @@ export type ToOcppWorker =
   | { type: 'tx-burst'; ids: string[]; count: number };
 export interface OcppWorkerStats { connected: number; accepted: number; upgradeRetries: number; pending: number; reconnects: number; meterSent: number; meterAnswered: number; meterLate: number; errors: number }
 export type FromOcppWorker =
-  | { type: 'stats'; stats: OcppWorkerStats }
-  | { type: 'report'; bootMs: number[]; stats: OcppWorkerStats; answeredTx: Record<string, number[]> }
+  | { type: 'stats'; stats: OcppWorkerStats; closes: Record<string, number> }
+  | { type: 'report'; bootMs: number[]; stats: OcppWorkerStats; closes: Record<string, number>; answeredTx: Record<string, number[]> }
   | { type: 'tx-burst-done'; answered: number };
 
 interface Cp { c: OcppWorkerCharger; ws?: WebSocket; n: number; pending: Map<string, (f: unknown[]) => void>; tx?: number; wh: number; up: boolean }
 
 const stats: OcppWorkerStats = { connected: 0, accepted: 0, upgradeRetries: 0, pending: 0, reconnects: 0, meterSent: 0, meterAnswered: 0, meterLate: 0, errors: 0 };
 const bootMs: number[] = [];
+/** WebSocket closes of open connections, by `<code> <reason>` (who cut a charger off, and why). */
+const closes: Record<string, number> = {};
 /** Wh values of transaction MeterValues the gateway answered, per charger (the durability check). */
 const answeredTx: Record<string, number[]> = {};
 const cps = new Map<string, Cp>();
@@ -87,7 +89,9 @@ async function bring(cp: Cp, first: boolean): Promise<void> {
   }
   stats.connected++;
   const ws = cp.ws;
-  ws.on('close', () => {
+  ws.on('close', (code, reason) => {
+    const key = `${code} ${String(reason) || '-'}`;
+    closes[key] = (closes[key] ?? 0) + 1;
     stats.connected--;
     if (cp.up) stats.accepted--;
     cp.up = false;
@@ -133,7 +137,7 @@ process.on('message', (m: ToOcppWorker) => {
       }
     }));
   } else if (m.type === 'report') {
-    process.send!({ type: 'report', bootMs, stats, answeredTx } satisfies FromOcppWorker);
+    process.send!({ type: 'report', bootMs, stats, closes, answeredTx } satisfies FromOcppWorker);
   } else if (m.type === 'tx-burst') {
     // transaction MeterValues as fast as answered, for a SIGKILL to land among them
     void Promise.all(m.ids.map(async (id) => {
@@ -145,5 +149,5 @@ process.on('message', (m: ToOcppWorker) => {
     })).then((a) => process.send!({ type: 'tx-burst-done', answered: a.reduce((x, y) => x + y, 0) } satisfies FromOcppWorker));
   }
 });
-setInterval(() => process.send!({ type: 'stats', stats } satisfies FromOcppWorker), 2000).unref();
+setInterval(() => process.send!({ type: 'stats', stats, closes } satisfies FromOcppWorker), 2000).unref();
 process.on('disconnect', () => process.exit(0));
