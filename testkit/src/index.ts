@@ -3,3 +3,4 @@ export * from './redis.js';
 export * from './ports.js';
 export * from './wait.js';
 export * from './postgres.js';
+export * from './server-process.js';

@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from './ports.js';
+import { serverProcess, skipWithout } from './server-process.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,19 +31,7 @@ export function influxdPath(): string | undefined {
 /** For describe.skipIf: true when influxd is missing and we are allowed to skip.
  * With CI=true a missing influxd is a failure, not a skip. */
 export function shouldSkipInflux(): boolean {
-  if (influxdPath()) return false;
-  if (process.env.CI === 'true') throw new Error('influxd not found on PATH but CI=true: InfluxDB tests must run in CI');
-  console.warn('[tests] influxd not found on PATH — skipping InfluxDB tests (install influxdb 1.x to run them)');
-  return true;
-}
-
-async function poll(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  return skipWithout(influxdPath() !== undefined, 'influxd', 'apt-get install influxdb (1.x)');
 }
 
 export async function launchInfluxd(): Promise<Influxd> {
@@ -63,37 +52,15 @@ export async function launchInfluxd(): Promise<Influxd> {
     '',
   ].join('\n'));
   const url = `http://127.0.0.1:${httpPort}`;
-  let child: ChildProcess | undefined;
-  let stderr = '';
+  const server = serverProcess({
+    name: 'influxd', bin, args: ['-config', configPath], startTimeoutMs: 30_000, stopSignal: 'SIGKILL',
+    ready: async () => (await fetch(`${url}/ping`)).status === 204,
+  });
 
   const api: Influxd = {
     url, port: httpPort, dir,
-    async start() {
-      if (child) return;
-      stderr = '';
-      const c = spawn(bin, ['-config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-      c.stderr?.on('data', (b: Buffer) => {
-        stderr = (stderr + b.toString()).slice(-4000);
-      });
-      child = c;
-      try {
-        await poll('influxd /ping', async () => {
-          if (c.exitCode !== null) throw new Error(`influxd exited: ${stderr}`);
-          return (await fetch(`${url}/ping`)).status === 204;
-        }, 30_000);
-      } catch (err) {
-        throw new Error(`influxd did not start: ${(err as Error).message}\n${stderr}`);
-      }
-    },
-    async stop() {
-      const c = child;
-      child = undefined;
-      if (!c || c.exitCode !== null) return;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      });
-    },
+    start: () => server.start(),
+    stop: () => server.stop(),
     async query(q, db) {
       const params = new URLSearchParams({ q, epoch: 'ms', ...(db ? { db } : {}) });
       const res = await fetch(`${url}/query`, { method: 'POST', body: params });

@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freePort } from './ports.js';
+import { serverProcess, skipWithout } from './server-process.js';
 
 /**
  * Launches a real PostgreSQL server for tests and benchmarks: a fresh cluster (`initdb`)
@@ -50,10 +51,7 @@ export function postgresBinDir(): string | undefined {
 /** For describe.skipIf: true when PostgreSQL is missing and we may skip.
  * With CI=true a missing server is a failure, not a skip. */
 export function shouldSkipPostgres(): boolean {
-  if (postgresBinDir()) return false;
-  if (process.env.CI === 'true') throw new Error('PostgreSQL (initdb) not found but CI=true: PostgreSQL tests must run in CI');
-  console.warn('[tests] PostgreSQL not found — skipping PostgreSQL tests (apt-get install postgresql to run them)');
-  return true;
+  return skipWithout(postgresBinDir() !== undefined, 'PostgreSQL (initdb)', 'apt-get install postgresql');
 }
 
 function runAs(): { uid: number; gid: number } | undefined {
@@ -94,43 +92,24 @@ export async function launchPostgres(): Promise<PostgresServer> {
   const port = await freePort();
   // Unix sockets in the temp dir (not /var/run/postgresql, which may not exist or be writable).
   const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=on', '-c', 'max_connections=200'];
-  let child: ChildProcess | undefined;
-  let output = '';
+  const server = serverProcess({
+    name: 'postgres', bin: join(binDir, 'postgres'), args, spawn: { ...(owner ?? {}), cwd: dir }, startTimeoutMs: 30_000,
+    // The port opens before recovery ends; "ready to accept connections" is the signal.
+    ready: async (output) => output.includes('ready to accept connections') && (await portOpen(port)),
+    // SIGQUIT is PostgreSQL's "immediate shutdown": every backend quits at once, no
+    // checkpoint, crash recovery at the next start — a crash, but one whose shared
+    // memory is released before start() runs again (a SIGKILLed postmaster's is not).
+    stopSignal: 'SIGQUIT',
+  });
 
   const api: PostgresServer = {
     url: `postgres://yulan:${encodeURIComponent(password)}@127.0.0.1:${port}/yulan`,
     port,
     dir,
     binDir,
-    get pid() { return child?.pid; },
-    async start() {
-      if (child) return;
-      output = '';
-      const c = spawn(join(binDir, 'postgres'), args, { ...(owner ?? {}), cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (b: Buffer): void => { output = (output + b.toString()).slice(-4000); };
-      c.stdout?.on('data', keep);
-      c.stderr?.on('data', keep);
-      child = c;
-      const deadline = Date.now() + 30_000;
-      // The port opens before recovery ends; "ready to accept connections" is the signal.
-      while (!((await portOpen(port)) && output.includes('ready to accept connections'))) {
-        if (c.exitCode !== null) throw new Error(`postgres exited (${c.exitCode}):\n${output}`);
-        if (Date.now() > deadline) throw new Error(`postgres did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      const c = child;
-      child = undefined;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        // SIGQUIT is PostgreSQL's "immediate shutdown": every backend quits at once, no
-        // checkpoint, crash recovery at the next start — a crash, but one whose shared
-        // memory is released before start() runs again (a SIGKILLed postmaster's is not).
-        c.kill('SIGQUIT');
-      });
-    },
+    get pid() { return server.pid; },
+    start: () => server.start(),
+    stop: () => server.stop(),
     async createDatabase(name: string) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
       const r = spawnSync(join(binDir, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'yulan', name], {

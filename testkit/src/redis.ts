@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { serverProcess, skipWithout } from './server-process.js';
 
 /**
  * Launches a real `redis-server` for tests and benchmarks: its files under a temp dir, on a
@@ -39,10 +40,7 @@ export function redisServerPath(): string | undefined {
 /** For describe.skipIf: true when redis-server is missing and we may skip.
  * With CI=true a missing redis-server is a failure, not a skip. */
 export function shouldSkipRedis(): boolean {
-  if (redisServerPath()) return false;
-  if (process.env.CI === 'true') throw new Error('redis-server not found on PATH but CI=true: Redis tests must run in CI');
-  console.warn('[tests] redis-server not found on PATH — skipping Redis tests (apt-get install redis-server to run them)');
-  return true;
+  return skipWithout(redisServerPath() !== undefined, 'redis-server', 'apt-get install redis-server');
 }
 
 /** One PING over a raw socket: no client library needed to know the server is up. */
@@ -68,38 +66,17 @@ export async function launchRedis(opts: RedisOptions = {}): Promise<RedisServer>
     '--appendonly', opts.appendonly ? 'yes' : 'no',
     ...(opts.appendonly ? ['--appendfsync', opts.appendfsync ?? 'everysec'] : []),
   ];
-  let child: ChildProcess | undefined;
-  let output = '';
+  const server = serverProcess({
+    name: 'redis-server', bin, args, startTimeoutMs: 20_000, stopSignal: 'SIGKILL', ready: () => ping(port),
+  });
 
   const api: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
-    get pid() { return child?.pid; },
-    async start() {
-      if (child) return;
-      output = '';
-      const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (b: Buffer): void => { output = (output + b.toString()).slice(-4000); };
-      c.stdout?.on('data', keep);
-      c.stderr?.on('data', keep);
-      child = c;
-      const deadline = Date.now() + 20_000;
-      while (!(await ping(port))) {
-        if (c.exitCode !== null) throw new Error(`redis-server exited (${c.exitCode}):\n${output}`);
-        if (Date.now() > deadline) throw new Error(`redis-server did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      const c = child;
-      child = undefined;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      });
-    },
+    get pid() { return server.pid; },
+    start: () => server.start(),
+    stop: () => server.stop(),
     async dispose() {
       await api.stop();
       rmSync(dir, { recursive: true, force: true });
