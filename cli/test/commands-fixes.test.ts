@@ -37,6 +37,10 @@ describe('engineer command help and local checks (no cloud needed)', () => {
     expect(cmd.stdout).toMatch(/charger\.reset\s+type=soft\|hard/);
     expect(cmd.stdout).toMatch(/env\.set_interval\s+interval_s=1\.\.86400 s/);
     expect(cmd.stdout).toContain('fall.test_alarm');
+    // what the platform sends is named with what sends it, not offered with its arguments
+    expect(cmd.stdout).toMatch(/Sent by the platform, not by hand:\n\s+firmware\.update\s+by firmware campaigns/);
+    expect(cmd.stdout).toMatch(/charger\.clear_site_limit\s+by the site power cap: yulan site cap clear/);
+    expect(cmd.stdout).not.toMatch(/charger\.set_site_limit\s+limit_w=/);
     const twin = await runInProcess(['twin', 'set', '--help'], env);
     expect(twin.stdout).toContain('yulan twin set <device>');
     expect(twin.stdout).toMatch(/temp_min_c\s+-40\.\.60 °C/);

@@ -118,8 +118,11 @@ describe('people on the device API', () => {
     expect((await call('PUT', '/api/v1/sites/xuhui/power-cap', 'family', { capW: 22_000 })).status).toBe(403);
     expect((await call('GET', '/api/v1/sites/xuhui/power-cap', 'worker')).status).toBe(403);
     expect((await ok<{ updatedBy: string }>('PUT', '/api/v1/sites/xuhui/power-cap', 'operator', { capW: 22_000 })).updatedBy).toBe(ids.operator);
-    const audit = await ok<{ items: { actor: string }[] }>('GET', '/api/v1/sites/xuhui/power-cap/audit', 'admin');
-    expect(audit.items.map((i) => i.actor)).toEqual([ids.operator]);
+    // removing it is the operator's too; care roles may not
+    expect((await call('DELETE', '/api/v1/sites/xuhui/power-cap', 'family')).status).toBe(403);
+    expect((await ok<{ site: string }>('DELETE', '/api/v1/sites/xuhui/power-cap', 'operator')).site).toBe('xuhui');
+    const audit = await ok<{ items: { actor: string; action: string }[] }>('GET', '/api/v1/sites/xuhui/power-cap/audit', 'admin');
+    expect(audit.items.map((i) => [i.action, i.actor])).toEqual([['clear', ids.operator], ['set', ids.operator]]);
   });
 });
 

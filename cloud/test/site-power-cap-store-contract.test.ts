@@ -33,7 +33,7 @@ describe.each(impls)('site power cap store contract (%s)', (_name, open) => {
   it('sets and replaces a cap with an audit row each (the previous value named), lists every site', async () => {
     const s = await open();
     expect(await s.get('xuhui')).toBeUndefined();
-    expect(await s.set('xuhui', 40_000, 'user:ada', T(0))).toEqual({ site: 'xuhui', capW: 40_000, generation: 0, updatedAt: T(0), updatedBy: 'user:ada' });
+    expect(await s.set('xuhui', 40_000, 'user:ada', T(0))).toEqual({ site: 'xuhui', capW: 40_000, generation: 0, updatedAt: T(0), updatedBy: 'user:ada', clearedAt: null });
     await s.set('pudong', 90_000, 'admin-token', T(1));
     expect(await s.set('xuhui', 30_000, 'user:bob', T(2))).toMatchObject({ capW: 30_000, updatedBy: 'user:bob', updatedAt: T(2) });
     expect((await s.all()).map((c) => [c.site, c.capW])).toEqual([['pudong', 90_000], ['xuhui', 30_000]]);
@@ -59,6 +59,25 @@ describe.each(impls)('site power cap store contract (%s)', (_name, open) => {
     expect((await s.get('xuhui'))?.capW).toBe(20_000);
     await s.close();
   });
+
+  it('removes a cap once (audited, the last value kept), a second removal finds none, setting again restores it', async () => {
+    const s = await open();
+    expect(await s.clear('xuhui', 'user:ada', T(0))).toBeUndefined();
+    await s.set('xuhui', 40_000, 'user:ada', T(1));
+    await s.nextGeneration('xuhui');
+    expect(await s.clear('xuhui', 'user:bob', T(2))).toEqual({ site: 'xuhui', capW: 40_000, generation: 1, updatedAt: T(2), updatedBy: 'user:bob', clearedAt: T(2) });
+    expect(await s.clear('xuhui', 'user:bob', T(3))).toBeUndefined();
+    // still listed: the division clears the chargers' profiles from it; numbering goes on
+    expect((await s.all()).map((c) => [c.site, c.clearedAt])).toEqual([['xuhui', T(2)]]);
+    expect(await s.nextGeneration('xuhui')).toBe(2);
+    expect(await s.set('xuhui', 20_000, 'user:cy', T(4))).toMatchObject({ capW: 20_000, clearedAt: null, generation: 2 });
+    expect((await s.auditOf('xuhui', 10)).map((r) => [r.action, r.actor, JSON.parse(r.detail!)])).toEqual([
+      ['set', 'user:cy', { capW: 20_000, previousW: null }],
+      ['clear', 'user:bob', { previousW: 40_000 }],
+      ['set', 'user:ada', { capW: 40_000, previousW: null }],
+    ]);
+    await s.close();
+  });
 });
 
 const presence = (site: string, id: string, online: boolean): [string, Uint8Array] => [
@@ -80,6 +99,10 @@ describe.skipIf(pgs.skip)('site power caps, two clouds on one database', () => {
     // each change replaced the one before it: a chain, nothing lost
     for (let i = 1; i < chain.length; i++) expect(chain[i]!.previousW).toBe(chain[i - 1]!.capW);
     expect((await a.get('xuhui'))?.capW).toBe(chain[chain.length - 1]!.capW);
+    // two clouds removing it at once: one removal, one audit row
+    const cleared = await Promise.all([a.clear('xuhui', 'ca', T(10)), b.clear('xuhui', 'cb', T(10))]);
+    expect(cleared.filter(Boolean)).toHaveLength(1);
+    expect((await a.auditOf('xuhui', 20)).filter((r) => r.action === 'clear')).toHaveLength(1);
   });
 
   it('one cloud divides (the lease); a cap set on the other reaches the chargers; the other takes over with higher division numbers', async () => {

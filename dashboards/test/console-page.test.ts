@@ -155,6 +155,23 @@ describe.runIf(haveChromium)('operator console in headless Chromium', () => {
     expect(await axeViolations(page)).toEqual([]);
     await siteFilter.selectOption('site-01');
     await page.getByText(/No power cap for this site/).waitFor();
+    // Set and remove from the card itself: a unit typo is refused before it is sent.
+    const capInput = page.getByLabel('Cap (W, whole watts)');
+    await capInput.fill('30kW');
+    await page.getByRole('button', { name: 'Set cap' }).click();
+    await page.locator('.site-cap [role="alert"]', { hasText: '30kW' }).waitFor();
+    await capInput.fill('30000');
+    await page.getByRole('button', { name: 'Set cap' }).click();
+    await page.locator('[data-cap-w="30000"]').waitFor();
+    const stored = (await api('GET', '/sites/site-01/power-cap')) as { capW: number; updatedBy: string };
+    expect(stored).toMatchObject({ capW: 30000, updatedBy: operatorId });
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Remove cap' }).click();
+    await page.getByText(/Cap removed/).waitFor();
+    await page.getByText(/No power cap for this site/).waitFor();
+    const audit = (await api('GET', '/sites/site-01/power-cap/audit')) as { items: { action: string; actor: string }[] };
+    expect(audit.items.map((i) => [i.action, i.actor])).toEqual([['clear', operatorId], ['set', operatorId]]);
+    expect(await axeViolations(page)).toEqual([]);
     await siteFilter.selectOption('');
   });
 

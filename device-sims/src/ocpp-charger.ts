@@ -1,7 +1,7 @@
 import { ConnectorStatus } from '@yulan/protos';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { checkChargerCommand, executeChargerCommand } from './models/ev-charger-control.js';
+import { checkChargerCommand, CURRENT_LIMIT_RANGE_A, executeChargerCommand } from './models/ev-charger-control.js';
 import { defaultEvChargerConfig, initEvCharger, stepEvCharger, type EvChargerState } from './models/ev-charger.js';
 import { playOcppFirmwareUpdate, type OcppFirmwareFault } from './ocpp-firmware.js';
 import type { FirmwareStore } from './firmware-store.js';
@@ -60,6 +60,8 @@ export class OcppSimCharger {
   #updating = false;
   /** the twin's TxDefaultProfile and the site cap's ChargePointMaxProfile: the lower one holds */
   readonly #limits: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
+  /** the chargingProfileId each installed profile came with (ClearChargingProfile names it) */
+  readonly #profileIds: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
 
   constructor(private readonly o: OcppSimChargerOptions) {
     this.#version = o.firmwareStore?.get(o.id) ?? o.firmwareVersion ?? '1.0.0';
@@ -74,6 +76,11 @@ export class OcppSimCharger {
 
   get status(): string {
     return ocppStatus(this.#state.status);
+  }
+
+  /** the current limit its charging profiles leave it, A (0: none set yet) */
+  get currentLimitA(): number {
+    return this.#state.currentLimitA;
   }
 
   start(): void {
@@ -195,7 +202,7 @@ export class OcppSimCharger {
         return { status: ok ? 'Accepted' : 'Rejected' };
       }
       case 'SetChargingProfile': {
-        const prof = p.csChargingProfiles as { chargingProfilePurpose?: string; chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined;
+        const prof = p.csChargingProfiles as { chargingProfileId?: number; chargingProfilePurpose?: string; chargingSchedule?: { chargingSchedulePeriod?: { limit?: number }[] } } | undefined;
         const limit = prof?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
         const purpose = prof?.chargingProfilePurpose;
         if (limit === undefined || (purpose !== 'TxDefaultProfile' && purpose !== 'ChargePointMaxProfile')) return { status: 'Rejected' };
@@ -203,6 +210,18 @@ export class OcppSimCharger {
         const effective = Math.min(next.TxDefaultProfile ?? Infinity, next.ChargePointMaxProfile ?? Infinity);
         if (!run('charger.set_current_limit', { limit_a: String(effective) }).ok) return { status: 'Rejected' };
         this.#limits[purpose] = limit;
+        this.#profileIds[purpose] = prof?.chargingProfileId;
+        return { status: 'Accepted' };
+      }
+      case 'ClearChargingProfile': {
+        // By id and/or purpose (OCPP 1.6 §6.5); none of ours matching: Unknown.
+        const gone = (['TxDefaultProfile', 'ChargePointMaxProfile'] as const).filter((k) => this.#limits[k] !== undefined
+          && (p.id === undefined || this.#profileIds[k] === p.id) && (p.chargingProfilePurpose === undefined || p.chargingProfilePurpose === k));
+        if (gone.length === 0) return { status: 'Unknown' };
+        for (const k of gone) { delete this.#limits[k]; delete this.#profileIds[k]; }
+        // without a profile the charger may draw its hardware maximum
+        const effective = Math.min(this.#limits.TxDefaultProfile ?? Infinity, this.#limits.ChargePointMaxProfile ?? Infinity, CURRENT_LIMIT_RANGE_A[1]);
+        run('charger.set_current_limit', { limit_a: String(effective) });
         return { status: 'Accepted' };
       }
       case 'UnlockConnector':

@@ -49,6 +49,22 @@ describe('ev-charger commands', () => {
     expect(m.checkCommand('charger.set_site_limit', { limit_w: '1000' })).toMatchObject({ ok: false, message: 'missing argument "generation"' });
   });
 
+  it('clear_site_limit lifts the share (an older one is refused); the next share caps again', () => {
+    const m = quietCharger();
+    steps(m, 2);
+    expect(run(m, 'charger.start_session', { connector_id: '1', id_tag: 'RFID-42' })).toMatchObject({ ok: true });
+    steps(m, 5);
+    expect(run(m, 'charger.set_site_limit', { limit_w: '2000', site_cap_w: '2000', chargers: '1', generation: '5' })).toMatchObject({ ok: true });
+    for (const s of steps(m, 10)) expect(s.reading.evCharger!.powerW).toBeLessThanOrEqual(2000);
+    expect(run(m, 'charger.clear_site_limit', { generation: '4' })).toMatchObject({ ok: false, message: expect.stringContaining('superseded') });
+    for (const s of steps(m, 5)) expect(s.reading.evCharger!.powerW).toBeLessThanOrEqual(2000);
+    expect(run(m, 'charger.clear_site_limit', { generation: '6' })).toMatchObject({ ok: true });
+    expect(Math.max(...steps(m, 20).map((s) => s.reading.evCharger!.powerW))).toBeGreaterThan(2000);
+    expect(run(m, 'charger.set_site_limit', { limit_w: '1500', site_cap_w: '1500', chargers: '1', generation: '7' })).toMatchObject({ ok: true });
+    for (const s of steps(m, 10)) expect(s.reading.evCharger!.powerW).toBeLessThanOrEqual(1500);
+    expect(m.checkCommand('charger.clear_site_limit', {})).toMatchObject({ ok: false, message: 'missing argument "generation"' });
+  });
+
   it('change_availability makes it UNAVAILABLE until made available; start is refused meanwhile', () => {
     const m = quietCharger();
     steps(m, 1);

@@ -54,4 +54,21 @@ describe('simulated OCPP charger', () => {
     }, 'remote stop recorded');
     expect(Number(ev.attributes.energy_kwh)).toBeGreaterThanOrEqual(0);
   });
+
+  it('takes a site power cap as a ChargePointMaxProfile and gives it up when the cap is removed', async () => {
+    const id = fleet.ids[0]!;
+    const charger = fleet.chargers[0]!;
+    const cmdsNamed = async (name: string): Promise<Cmd[]> =>
+      (await p.api<{ items: (Cmd & { name: string })[] }>(`/api/v1/devices/${id}/commands?limit=50`)).body.items.filter((c) => c.name === name);
+    // 13,200 W over the one charger = 20 A per phase at 3 × 220 V
+    expect((await p.api('/api/v1/sites/xuhui/power-cap', { method: 'PUT', json: { capW: 13_200 } })).status).toBe(200);
+    const share = await waitFor(async () => (await cmdsNamed('charger.set_site_limit'))[0], 'share sent');
+    expect(await settle(share.id)).toMatchObject({ status: 'succeeded' });
+    expect(charger.currentLimitA).toBe(20);
+    expect((await p.api('/api/v1/sites/xuhui/power-cap', { method: 'DELETE' })).status).toBe(200);
+    const clear = await waitFor(async () => (await cmdsNamed('charger.clear_site_limit'))[0], 'clear sent');
+    expect(await settle(clear.id)).toMatchObject({ status: 'succeeded' });
+    // no profile left: its hardware maximum
+    expect(charger.currentLimitA).toBe(80);
+  });
 });

@@ -201,4 +201,42 @@ describe('site power cap from the cloud', () => {
     expect(after.generation).toBeGreaterThan(generation);
     expect(after.capW).toBe(6600);
   });
+  it('removing the cap clears every online charger\'s share profile, an offline one\'s when it returns; set again restores it', async () => {
+    const a = live.get('PCAP-A')!;
+    const b = live.get('PCAP-B')!;
+    const clears = (cp: RawChargePoint): unknown[] => cp.calls.filter((f) => f[2] === 'ClearChargingProfile').map((f) => f[3]);
+    // A is offline while the cap is removed: it keeps its share profile until it is back
+    a.close();
+    await online('PCAP-A', false);
+    // B says it holds no such profile (rebooted meanwhile): as good as cleared
+    b.answers.ClearChargingProfile = () => ({ status: 'Unknown' });
+    const env = { YULAN_CLOUD_URL: p.cloudUrl, YULAN_ADMIN_TOKEN: p.adminToken };
+    const cleared = await runInProcess(['site', 'cap', 'clear', SITE], env);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(cleared.stdout).toContain(`site ${SITE}: power cap removed`);
+    await waitFor(() => clears(b).length > 0 || undefined, 'B asked to clear the site profile');
+    expect(clears(b)).toEqual([{ id: 1002 }]);
+    const done = await waitFor(async () => {
+      const r = await p.api<{ items: { name: string; status: string; output: Record<string, string> }[] }>('/api/v1/devices/PCAP-B/commands?limit=5');
+      return r.body.items.find((c) => c.name === 'charger.clear_site_limit' && c.status === 'succeeded');
+    }, 'B\'s clear confirmed');
+    expect(done.output.ocpp_status).toBe('Unknown');
+    expect((await getCap()).status).toBe(404);
+    // a second removal finds no cap; the audit names the removal and who did it
+    expect((await p.api(`/api/v1/sites/${SITE}/power-cap`, { method: 'DELETE' })).status).toBe(404);
+    const audit = await p.api<{ items: { action: string; actor: string; detail: string }[] }>(`/api/v1/sites/${SITE}/power-cap/audit`);
+    expect(audit.body.items[0]).toMatchObject({ action: 'clear', actor: 'admin-token' });
+    expect(JSON.parse(audit.body.items[0]!.detail)).toEqual({ previousW: 6600 });
+
+    // A is back: its profile is cleared, and no share is sent
+    const a2 = await connect(gw2, 'PCAP-A');
+    await waitFor(() => clears(a2).length > 0 || undefined, 'A cleared after it came back');
+    expect(clears(a2)).toEqual([{ id: 1002 }]);
+    expect(maxProfiles(a2)).toEqual([]);
+
+    // Setting a cap again divides it as before.
+    expect((await putCap(13_200)).status).toBe(200);
+    await limitIs(a2, 10, 'A: half the new cap');
+    await limitIs(b, 10, 'B: half the new cap');
+  });
 });

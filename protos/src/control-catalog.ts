@@ -21,6 +21,9 @@ export interface CommandSpec {
   args: Readonly<Record<string, ParamSpec>>;
   /** what in the device's own telemetry confirms the effect */
   confirmedBy: string;
+  /** sent by the platform, not by hand (left out of the console's and CLI's command lists):
+   * what sends it, as a user finds it */
+  sentBy?: string;
 }
 
 const connector: ParamSpec = { type: 'integer', min: 0, max: 32 };
@@ -40,6 +43,7 @@ const COMMON: Record<string, CommandSpec> = {
       key_id: { type: 'string', minLength: 1, maxLength: 128 },
     },
     confirmedBy: 'the device reports the new firmware_version (sent by firmware campaigns, not by hand)',
+    sentBy: 'firmware campaigns: yulan fw campaign create',
   },
 };
 
@@ -82,6 +86,16 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
         generation: { type: 'integer', min: 1, doc: 'division number; the gateway refuses one older than it applied' },
       },
       confirmedBy: 'the charger accepts the ChargePointMaxProfile (event charger.site_limit)',
+      sentBy: 'the site power cap: yulan site cap set',
+    },
+    // Sent by the cloud when a site's cap is removed, to each charger of the site as it is
+    // online, not by hand: the gateway clears the site's ChargePointMaxProfile (profile 1002).
+    'charger.clear_site_limit': {
+      args: {
+        generation: { type: 'integer', min: 1, doc: 'division number; the gateway refuses one older than it applied' },
+      },
+      confirmedBy: 'the charger accepts ClearChargingProfile, or has no such profile (event charger.site_limit)',
+      sentBy: 'the site power cap: yulan site cap clear',
     },
     'charger.get_diagnostics': {
       args: {

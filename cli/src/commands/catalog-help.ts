@@ -14,12 +14,14 @@ export function commandCatalogHelp(): string {
   for (const kind of KIND_SLUGS) {
     out.push(`  ${kind}`);
     const rows = Object.entries(COMMAND_CATALOG[kind])
-      .filter(([name]) => name !== 'firmware.update' && name !== 'charger.set_site_limit')
+      .filter(([, c]) => c.sentBy === undefined)
       .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => p.optional ? `[${k}=${describeParam(p)}]` : `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}`]);
     out.push(...pad(rows));
   }
-  out.push('  (firmware.update is sent by firmware campaigns: yulan fw campaign create;');
-  out.push('   charger.set_site_limit by the site power cap: yulan site cap set)');
+  const auto = new Map<string, string>();
+  for (const kind of KIND_SLUGS) for (const [name, c] of Object.entries(COMMAND_CATALOG[kind])) if (c.sentBy) auto.set(name, c.sentBy);
+  out.push('  Sent by the platform, not by hand:');
+  out.push(...pad([...auto].map(([name, by]) => [`    ${name}`, `by ${by}`])));
   return out.join('\n');
 }
 

@@ -8,10 +8,11 @@ interface CapView {
   chargers: { deviceId: string; online: boolean; limitW: number | null; commandStatus: string | null }[];
 }
 
-const USAGE = 'usage: yulan site cap set <site> <watts> | yulan site cap show <site>';
+const USAGE = 'usage: yulan site cap set <site> <watts> | yulan site cap show <site> | yulan site cap clear <site>';
 
-/** `yulan site cap set|show` (docs/ocpp.md §4.1): a site's power cap in W, divided by the
- * cloud over the site's online chargers. */
+/** `yulan site cap set|show|clear` (docs/ocpp.md §4.1): a site's power cap in W, divided by
+ * the cloud over the site's online chargers; clear removes it (the chargers' share
+ * profiles are cleared). */
 export async function siteCap(rest: string[], json: boolean | undefined, io: CommandIo): Promise<number> {
   const [action, site, watts, ...extra] = rest;
   if (extra.length > 0) throw usageError(`unexpected argument "${extra[0]}"`, USAGE);
@@ -22,11 +23,17 @@ export async function siteCap(rest: string[], json: boolean | undefined, io: Com
     // Whole watts, as the API takes them: "22kW" or "2.5e4" would hide a unit mistake.
     if (watts === undefined || !/^[0-9]+$/.test(watts)) throw usageError(`the cap is a whole number of watts, got "${watts ?? ''}"`, USAGE);
     view = (await CloudApi.fromEnv(io.env).request<CapView>(path, { method: 'PUT', body: { capW: Number(watts) } })).body;
+  } else if (action === 'clear') {
+    if (watts !== undefined) throw usageError(`unexpected argument "${watts}"`, USAGE);
+    const r = (await CloudApi.fromEnv(io.env).request<{ site: string; clearedAt: string }>(path, { method: 'DELETE' })).body;
+    if (json) printJson(io.stdout, r);
+    else io.stdout.write(`site ${r.site}: power cap removed at ${r.clearedAt}; its chargers' share profiles are being cleared (show them: yulan device list --site ${r.site})\n`);
+    return ExitCode.Ok;
   } else if (action === 'show') {
     if (watts !== undefined) throw usageError(`unexpected argument "${watts}"`, USAGE);
     view = (await CloudApi.fromEnv(io.env).request<CapView>(path)).body;
   } else {
-    throw usageError(`unknown action "${action ?? ''}" (set or show)`, USAGE);
+    throw usageError(`unknown action "${action ?? ''}" (set, show or clear)`, USAGE);
   }
   if (json) { printJson(io.stdout, view); return ExitCode.Ok; }
   const on = view.chargers.filter((c) => c.online).length;

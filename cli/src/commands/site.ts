@@ -10,12 +10,14 @@ export const SITE_USAGE = `usage: yulan site add <id> --name-zh NAME --name-en N
        yulan site exceedances [<id>] [--open] [--from T] [--to T]
        yulan site cap set <id> <watts>
        yulan site cap show <id>
+       yulan site cap clear <id>
 
 WGS 84 coordinates in degrees (lat -90..90, lon -180..180). All take --json.
 exceedances: a site's (or every site's) AQI and noise exceedances, with since and until
 (default the last 7 days; T is epoch ms or ISO-8601; --open: only those going on).
 cap: the site's power cap in whole watts, divided by the cloud over the site's online
-chargers (each share sent to its charger as a ChargePointMaxProfile; docs/ocpp.md §4.1).
+chargers (each share sent to its charger as a ChargePointMaxProfile; docs/ocpp.md §4.1);
+clear removes the cap and clears the chargers' share profiles.
 Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
 
 interface SiteView { id: string; nameZh: string; nameEn: string; lat: number; lon: number; createdAt: string }

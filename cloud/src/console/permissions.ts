@@ -58,6 +58,7 @@ const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'PUT /api/v1/devices/:id/twin/desired': Permission.Twin,
   // a site's power cap is a setting of the site's chargers (docs/ocpp.md §4.1)
   'PUT /api/v1/sites/:id/power-cap': Permission.Twin,
+  'DELETE /api/v1/sites/:id/power-cap': Permission.Twin,
   'POST /api/v1/firmware': Permission.Firmware,
   'POST /api/v1/campaigns': Permission.Firmware,
   'POST /api/v1/campaigns/:id/pause': Permission.Firmware,

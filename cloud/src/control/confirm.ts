@@ -43,7 +43,7 @@ export function confirmationMode(name: string): 'observe' | 'silence' | 'answer'
 /** `answer`: commands whose whole effect is the device's own answer (OCPP configuration
  * read/write, connector unlock — nothing in telemetry changes), so a SUCCEEDED result from
  * the device is the evidence (docs/ocpp.md). */
-const ANSWER_IS_EFFECT = new Set(['charger.get_configuration', 'charger.change_configuration', 'charger.unlock_connector', 'charger.set_site_limit']);
+const ANSWER_IS_EFFECT = new Set(['charger.get_configuration', 'charger.change_configuration', 'charger.unlock_connector', 'charger.set_site_limit', 'charger.clear_site_limit']);
 
 const confirmed: Verdict = { outcome: 'confirmed' };
 const num = (v: string | undefined): number => Number(v);

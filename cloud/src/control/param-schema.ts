@@ -14,9 +14,10 @@ export function paramSchema(p: ParamSpec): TSchema {
   }
 }
 
-/** Command arguments: required unless the catalogue marks one optional. */
-export const requiredObject = (params: Readonly<Record<string, ParamSpec>>): TSchema =>
-  Type.Object(Object.fromEntries(Object.entries(params).map(([k, p]) => [k, p.optional ? Type.Optional(paramSchema(p)) : paramSchema(p)])), { additionalProperties: false });
+/** Command arguments: required unless the catalogue marks one optional. `extra`: further
+ * keywords of the object (e.g. `x-sent-by`, which the console reads). */
+export const requiredObject = (params: Readonly<Record<string, ParamSpec>>, extra: Record<string, unknown> = {}): TSchema =>
+  Type.Object(Object.fromEntries(Object.entries(params).map(([k, p]) => [k, p.optional ? Type.Optional(paramSchema(p)) : paramSchema(p)])), { ...extra, additionalProperties: false });
 
 /** All parameters optional (twin settings). */
 export const optionalObject = (params: Readonly<Record<string, ParamSpec>>): TSchema =>

@@ -19,6 +19,7 @@ const MIGRATIONS: readonly string[] = [
      detail text
    );
    CREATE INDEX audit_by_site ON site_power_caps.audit (site, id);`,
+  'ALTER TABLE site_power_caps.caps ADD COLUMN cleared_at text;',
 ];
 
 /** Site power caps in PostgreSQL (schema `site_power_caps`), for several clouds on one
@@ -50,13 +51,26 @@ export class PgSitePowerCapStore implements SitePowerCapStore {
       let previousW: number | null = null;
       let row = inserted.rows[0];
       if (!row) {
-        const was = await sql.query<{ cap_w: number }>('SELECT cap_w FROM site_power_caps.caps WHERE site = $1 FOR UPDATE', [site]);
-        previousW = was.rows[0]!.cap_w;
-        row = (await sql.query<SitePowerCapRow>(`UPDATE site_power_caps.caps SET cap_w = $2, updated_at = $3, updated_by = $4 WHERE site = $1 RETURNING *`,
+        const was = await sql.query<{ cap_w: number; cleared_at: string | null }>('SELECT cap_w, cleared_at FROM site_power_caps.caps WHERE site = $1 FOR UPDATE', [site]);
+        previousW = was.rows[0]!.cleared_at === null ? was.rows[0]!.cap_w : null;
+        row = (await sql.query<SitePowerCapRow>(`UPDATE site_power_caps.caps SET cap_w = $2, updated_at = $3, updated_by = $4, cleared_at = NULL WHERE site = $1 RETURNING *`,
           [site, capW, nowIso, actor])).rows[0]!;
       }
       await sql.query('INSERT INTO site_power_caps.audit (at, actor, site, action, detail) VALUES ($1, $2, $3, $4, $5)',
         [nowIso, actor, site, 'set', JSON.stringify({ capW, previousW })]);
+      return toSitePowerCap(row);
+    });
+  }
+
+  async clear(site: string, actor: string, nowIso: string): Promise<SitePowerCapRecord | undefined> {
+    return this.db.tx('removing a site power cap', async (sql) => {
+      // conditional: of two clouds removing it at once, one removes and audits, the other finds none
+      const r = await sql.query<SitePowerCapRow>(`UPDATE site_power_caps.caps SET cleared_at = $2, updated_at = $2, updated_by = $3
+        WHERE site = $1 AND cleared_at IS NULL RETURNING *`, [site, nowIso, actor]);
+      const row = r.rows[0];
+      if (!row) return undefined;
+      await sql.query('INSERT INTO site_power_caps.audit (at, actor, site, action, detail) VALUES ($1, $2, $3, $4, $5)',
+        [nowIso, actor, site, 'clear', JSON.stringify({ previousW: row.cap_w })]);
       return toSitePowerCap(row);
     });
   }

@@ -16,7 +16,7 @@ const View = Type.Object({
 });
 
 /**
- * `PUT|GET /api/v1/sites/:id/power-cap` (docs/ocpp.md §4.1). Staff auth: the admin token or
+ * `PUT|GET|DELETE /api/v1/sites/:id/power-cap` (docs/ocpp.md §4.1). Staff auth: the admin token or
  * a person whose role has the `twin` permission (operators, admins; console/permissions.ts);
  * every change is audited (`GET …/power-cap/audit`).
  */
@@ -32,6 +32,14 @@ export const sitePowerCapRoutes: FastifyPluginAsyncTypebox<{ caps: SitePowerCaps
       response: { 200: View, ...errorResponses(400, 401, 403, 404, 429) },
     },
   }, async (req) => caps.set(req.params.id, req.body.capW, actorOf(who(req))));
+
+  fastify.delete('/sites/:id/power-cap', {
+    schema: {
+      tags, security: adminSecurity, params: Params,
+      summary: "Remove a site's power cap; its chargers' share profiles are cleared (now if online, else when they come online)",
+      response: { 200: Type.Object({ site: Type.String(), clearedAt: Type.String() }), ...errorResponses(400, 401, 403, 404, 429) },
+    },
+  }, async (req) => caps.clear(req.params.id, actorOf(who(req))));
 
   fastify.get('/sites/:id/power-cap', {
     schema: { tags, security: adminSecurity, params: Params, summary: "A site's power cap and each charger's share in the last division",

@@ -9,6 +9,7 @@ import type { SitePowerCapStore } from './site-power-cap-store.js';
 /** Above this a "site cap" is a typo (a site's grid connection is kW to a few MW). */
 export const MAX_SITE_CAP_W = 100_000_000;
 export const SITE_LIMIT_COMMAND = 'charger.set_site_limit';
+export const SITE_LIMIT_CLEAR_COMMAND = 'charger.clear_site_limit';
 
 export interface ChargerShare {
   deviceId: string;
@@ -54,11 +55,11 @@ export class SitePowerCaps {
   /** presence seen here, fresher than the registry (which batches its writes) */
   readonly #online = new Map<string, boolean>();
   /** per site: the last division's shares and their commands */
-  readonly #last = new Map<string, Map<string, { limitW: number; commandId: string }>>();
+  readonly #last = new Map<string, Map<string, { limitW: number | null; commandId: string }>>();
   readonly #running = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  /** per site: the cap its last division used (the holder's poll re-divides when it changed) */
+  /** per site: the cap its last division used, 0 when removed (the holder's poll re-divides when it changed) */
   readonly #divided = new Map<string, number>();
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
@@ -98,8 +99,19 @@ export class SitePowerCaps {
   async get(site: string): Promise<SitePowerCapView> {
     if (!isValidId(site)) throw new CloudError(CloudErrorCode.Validation, 'invalid site id');
     const r = await this.o.store.get(site);
-    if (!r) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" has no power cap`);
+    if (!r || r.clearedAt) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" has no power cap`);
     return this.view(site, r.capW);
+  }
+
+  /** Removes the site's cap: each of its chargers has its share's profile cleared now if
+   * online, else when it next comes online (it may still hold the last share). */
+  async clear(site: string, actor: string): Promise<{ site: string; clearedAt: string }> {
+    await this.#knownSite(site);
+    const r = await this.o.store.clear(site, actor, new Date().toISOString());
+    if (!r) throw new CloudError(CloudErrorCode.NotFound, `site "${site}" has no power cap`);
+    this.o.logger.info({ site, previousW: r.capW, actor }, 'site power cap removed');
+    if (this.#held()) await this.divide(site);
+    return { site, clearedAt: r.clearedAt! };
   }
 
   audit(site: string, limit: number): ReturnType<SitePowerCapStore['auditOf']> {
@@ -142,7 +154,7 @@ export class SitePowerCaps {
   /** Settles every site whose cap differs from the one its last division used. */
   async #recheck(): Promise<void> {
     try {
-      for (const cap of await this.o.store.all()) if (this.#divided.get(cap.site) !== cap.capW) this.#settle(cap.site);
+      for (const cap of await this.o.store.all()) if (this.#divided.get(cap.site) !== (cap.clearedAt ? 0 : cap.capW)) this.#settle(cap.site);
     } catch (err) {
       this.o.logger.error({ err }, 'site power caps: cannot read the caps');
     }
@@ -193,10 +205,11 @@ export class SitePowerCaps {
     if (!this.#held()) return;
     const cap = await this.o.store.get(site);
     if (!cap) return;
-    this.#divided.set(site, cap.capW);
+    this.#divided.set(site, cap.clearedAt ? 0 : cap.capW);
     const online = (await this.#chargers(site)).filter((d) => this.#isOnline(d)).map((d) => d.id).sort();
-    const shares = divideSiteCap(cap.capW, online);
-    const last = this.#last.get(site) ?? new Map<string, { limitW: number; commandId: string }>();
+    // removed: every online charger's share is "none" (its profile cleared)
+    const shares: Map<string, number | null> = cap.clearedAt ? new Map(online.map((id) => [id, null])) : divideSiteCap(cap.capW, online);
+    const last = this.#last.get(site) ?? new Map<string, { limitW: number | null; commandId: string }>();
     for (const id of [...last.keys()]) if (!shares.has(id)) last.delete(id);
     this.#last.set(site, last);
     const todo: string[] = [];
@@ -211,13 +224,15 @@ export class SitePowerCaps {
     const generation = await this.o.store.nextGeneration(site);
     // Lower limits first (and chargers whose profile we do not know: they may hold an old,
     // higher one), so the site passes through as few states above its cap as possible.
-    const delta = (id: string): number => { const l = last.get(id); return l === undefined ? -Infinity : shares.get(id)! - l.limitW; };
+    const delta = (id: string): number => { const l = last.get(id); return l === undefined || l.limitW === null ? -Infinity : (shares.get(id) ?? Infinity) - l.limitW; };
     todo.sort((a, b) => delta(a) - delta(b) || (a < b ? -1 : 1));
     for (const id of todo) {
-      const limitW = shares.get(id)!;
+      const limitW: number | null = shares.get(id) ?? null;
       try {
         const { row } = await this.o.commands.create(id, {
-          name: SITE_LIMIT_COMMAND, args: { limit_w: limitW, site_cap_w: cap.capW, chargers: online.length, generation },
+          ...(limitW === null
+            ? { name: SITE_LIMIT_CLEAR_COMMAND, args: { generation } }
+            : { name: SITE_LIMIT_COMMAND, args: { limit_w: limitW, site_cap_w: cap.capW, chargers: online.length, generation } }),
           // A share is only right until the next division: never delivered late.
           expiresInSec: 60, timeoutSec: 30,
         }, undefined, 'site-power-cap');
@@ -229,7 +244,7 @@ export class SitePowerCaps {
         this.o.logger.warn({ err, site, deviceId: id }, 'site power cap share not sent');
       }
     }
-    this.o.logger.info({ site, capW: cap.capW, online: online.length, generation, sent: todo.length }, 'site power cap divided');
+    this.o.logger.info({ site, capW: cap.clearedAt ? null : cap.capW, online: online.length, generation, sent: todo.length }, cap.clearedAt ? 'site power cap removed from the chargers' : 'site power cap divided');
   }
 
   async #knownSite(site: string): Promise<void> {

@@ -9,6 +9,9 @@ export interface SitePowerCapRecord {
   generation: number;
   updatedAt: string;
   updatedBy: string;
+  /** set when the cap was removed: the site is uncapped, its chargers get their profile
+   * cleared as they are online (`capW` keeps the last cap, for the audit's sake) */
+  clearedAt: string | null;
 }
 
 export interface SitePowerCapAuditRow { at: string; actor: string; action: string; detail: string | null }
@@ -17,10 +20,12 @@ export interface SitePowerCapAuditRow { at: string; actor: string; action: strin
  * when): `ocpp-site-power-caps.sqlite`, or the `site_power_caps` schema in PostgreSQL. */
 export interface SitePowerCapStore {
   get(site: string): Promise<SitePowerCapRecord | undefined>;
-  /** every capped site */
+  /** every site with a cap, or whose cap was removed (its chargers' profiles are cleared) */
   all(): Promise<SitePowerCapRecord[]>;
   /** sets the cap and writes its audit row in one transaction */
   set(site: string, capW: number, actor: string, nowIso: string): Promise<SitePowerCapRecord>;
+  /** removes the site's cap (and audits it) in one transaction; undefined when it has none */
+  clear(site: string, actor: string, nowIso: string): Promise<SitePowerCapRecord | undefined>;
   /** The next division number of the site (0: no cap). One statement, so two callers never get the same. */
   nextGeneration(site: string): Promise<number>;
   auditOf(site: string, limit: number): Promise<SitePowerCapAuditRow[]>;
@@ -43,10 +48,13 @@ const MIGRATIONS = [
      action TEXT NOT NULL,
      detail TEXT
    );`,
+  'ALTER TABLE site_power_caps ADD COLUMN cleared_at TEXT;',
 ];
 
-export interface SitePowerCapRow { site: string; cap_w: number; generation: number; updated_at: string; updated_by: string }
-export const toSitePowerCap = (r: SitePowerCapRow): SitePowerCapRecord => ({ site: r.site, capW: r.cap_w, generation: r.generation, updatedAt: r.updated_at, updatedBy: r.updated_by });
+export interface SitePowerCapRow { site: string; cap_w: number; generation: number; updated_at: string; updated_by: string; cleared_at: string | null }
+export const toSitePowerCap = (r: SitePowerCapRow): SitePowerCapRecord => ({
+  site: r.site, capW: r.cap_w, generation: r.generation, updatedAt: r.updated_at, updatedBy: r.updated_by, clearedAt: r.cleared_at ?? null,
+});
 
 /** `<dataDir>/ocpp-site-power-caps.sqlite` */
 export class SqliteSitePowerCapStore implements SitePowerCapStore {
@@ -74,11 +82,23 @@ export class SqliteSitePowerCapStore implements SitePowerCapStore {
       const was = this.#get(site);
       this.#db.prepare(
         `INSERT INTO site_power_caps (site, cap_w, updated_at, updated_by) VALUES (?, ?, ?, ?)
-         ON CONFLICT (site) DO UPDATE SET cap_w = excluded.cap_w, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+         ON CONFLICT (site) DO UPDATE SET cap_w = excluded.cap_w, updated_at = excluded.updated_at, updated_by = excluded.updated_by, cleared_at = NULL`,
       ).run(site, capW, nowIso, actor);
       this.#db.prepare('INSERT INTO site_power_cap_audit (at, actor, site, action, detail) VALUES (?, ?, ?, ?, ?)')
-        .run(nowIso, actor, site, 'set', JSON.stringify({ capW, previousW: was?.capW ?? null }));
+        .run(nowIso, actor, site, 'set', JSON.stringify({ capW, previousW: was && !was.clearedAt ? was.capW : null }));
       return this.#get(site)!;
+    })());
+  }
+
+  async clear(site: string, actor: string, nowIso: string): Promise<SitePowerCapRecord | undefined> {
+    return wrapDb('removing a site power cap', () => this.#db.transaction(() => {
+      const r = this.#db.prepare('UPDATE site_power_caps SET cleared_at = ?, updated_at = ?, updated_by = ? WHERE site = ? AND cleared_at IS NULL')
+        .run(nowIso, nowIso, actor, site);
+      if (r.changes === 0) return undefined;
+      const now = this.#get(site)!;
+      this.#db.prepare('INSERT INTO site_power_cap_audit (at, actor, site, action, detail) VALUES (?, ?, ?, ?, ?)')
+        .run(nowIso, actor, site, 'clear', JSON.stringify({ previousW: now.capW }));
+      return now;
     })());
   }
 

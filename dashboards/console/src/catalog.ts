@@ -10,6 +10,8 @@ export interface Schema {
   anyOf?: { const?: string | number | boolean }[];
   const?: string | number | boolean;
   description?: string;
+  /** a command the platform sends (campaigns, the site power cap), not offered by hand */
+  'x-sent-by'?: string;
 }
 export interface Catalog { commands: Record<string, Record<string, Schema>>; settings: Record<string, Schema> }
 

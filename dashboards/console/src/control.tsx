@@ -76,7 +76,7 @@ export function CommandsCard({ deviceId, commands, refresh }: { deviceId: string
   const [recent, setRecent] = useState<Command[]>([]);
   const [error, setError] = useState('');
   // Sent by campaigns and by the site power cap, not by hand.
-  const names = Object.keys(commands).filter((n) => n !== 'firmware.update' && n !== 'charger.set_site_limit');
+  const names = Object.entries(commands).filter(([, c]) => c['x-sent-by'] === undefined).map(([n]) => n);
   const load = () => api<{ items: Command[] }>('GET', `/api/v1/devices/${encodeURIComponent(deviceId)}/commands?limit=8`).then((r) => setRecent(r.items), () => undefined);
   useEffect(() => { void load(); }, [deviceId, refresh]);
 

@@ -37,7 +37,9 @@ const EN = {
   evidence: 'Evidence: the site\'s monitors at that moment', audit: 'Audit', actor: 'Who', action: 'Action', at: 'When', details: 'Details',
   noReading: 'no reading', hide: 'Hide', complaintKind: 'What', startCampaign: 'Start campaign', spreadMin: 'Spread (min)', rates: 'Success / failure rate', faulted: 'Faulted', faultedOnly: 'Faulted only',
   connectors: 'Connectors',
-  powerCap: 'Site power cap', noPowerCap: 'No power cap for this site (set one with: yulan site cap set SITE WATTS).', share: 'Share', confirmation: 'Confirmation',
+  powerCap: 'Site power cap', noPowerCap: 'No power cap for this site.', share: 'Share', confirmation: 'Confirmation',
+  capW: 'Cap (W, whole watts)', setCap: 'Set cap', removeCap: 'Remove cap', confirmRemoveCap: 'Remove the power cap of this site? Its chargers may then draw their full power.',
+  capRemoved: 'Cap removed: the chargers\' share profiles are being cleared.',
   security: 'Security', securityAlerts: 'Security alerts', rule: 'Rule', seen: 'Events', peak: 'Peak in a window', threshold: 'Threshold',
   monitorState: 'Monitor', brokerUnread: 'The broker\'s counters cannot be read: its rules are paused.', rulesInForce: 'Rules in force', watches: 'Watches', updateRequired: 'Update required', minimum: 'Minimum supported', securityFix: 'security fix',
 } as const;
@@ -78,7 +80,9 @@ const ZH: Record<Key, string> = {
   evidence: '证据：当时该站点监测仪的读数', audit: '审计记录', actor: '操作人', action: '操作', at: '时间', details: '详情',
   noReading: '无读数', hide: '收起', complaintKind: '类别', startCampaign: '开始升级', spreadMin: '分散时间（分钟）', rates: '成功率 / 失败率', faulted: '故障', faultedOnly: '仅看故障',
   connectors: '充电枪',
-  powerCap: '站点功率上限', noPowerCap: '该站点未设功率上限（设置：yulan site cap set 站点 瓦数）。', share: '分配功率', confirmation: '确认状态',
+  powerCap: '站点功率上限', noPowerCap: '该站点未设功率上限。', share: '分配功率', confirmation: '确认状态',
+  capW: '上限（瓦，整数）', setCap: '设置上限', removeCap: '取消上限', confirmRemoveCap: '取消该站点的功率上限？其充电桩随后可按满功率充电。',
+  capRemoved: '已取消上限：正在清除各充电桩的分配功率配置。',
   security: '安全', securityAlerts: '安全告警', rule: '规则', seen: '事件数', peak: '窗口内峰值', threshold: '阈值',
   monitorState: '监测', brokerUnread: '无法读取消息代理的计数器：其规则暂停。', rulesInForce: '生效规则', watches: '监测内容', updateRequired: '需要升级', minimum: '最低支持版本', securityFix: '安全修复',
 };

@@ -40,6 +40,10 @@ export function checkChargerCommand(s: EvChargerState, name: string, args: Recor
       const g = intArg(args, 'generation', 1, Number.MAX_SAFE_INTEGER);
       return !w.ok ? refuse(w.message) : !g.ok ? refuse(g.message) : accept();
     }
+    case 'charger.clear_site_limit': {
+      const g = intArg(args, 'generation', 1, Number.MAX_SAFE_INTEGER);
+      return g.ok ? accept() : refuse(g.message);
+    }
     case 'charger.change_availability': {
       const v = enumArg(args, 'available', ['true', 'false']);
       return v.ok ? accept() : refuse(v.message);
@@ -81,6 +85,14 @@ export function executeChargerCommand(prev: EvChargerState, name: string, args: 
       s.siteLimitW = Number(args.limit_w);
       s.siteLimitGeneration = generation;
       return { state: s, ok: true, message: `site share ${s.siteLimitW} W` };
+    }
+    case 'charger.clear_site_limit': {
+      // the site's cap was removed: no share any more (same ordering rule as a share)
+      const generation = Number(args.generation);
+      if (generation < (s.siteLimitGeneration ?? 0)) return fail(`superseded: division ${generation} is older than ${s.siteLimitGeneration}`);
+      delete s.siteLimitW;
+      s.siteLimitGeneration = generation;
+      return { state: s, ok: true, message: 'site share removed' };
     }
     case 'charger.change_availability': {
       const available = args.available === 'true';

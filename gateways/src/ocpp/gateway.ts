@@ -20,7 +20,7 @@ import { CloudIdTags } from './cloud-id-tags.js';
 import { bump, createMetrics, type GatewayMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { applyTwin, runCommand } from './platform-commands.js';
-import { SiteCaps } from './site-cap.js';
+import { SITE_CAP_COMMANDS, SiteCaps } from './site-cap.js';
 
 export interface OcppGatewayHandle {
   port: number;
@@ -153,7 +153,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     });
     const callbacks = {
       deviceId: device.id, site: device.site, outbox, logger: log,
-      onCommand: (cmd: Parameters<typeof runCommand>[0]) => void (cmd.name === 'charger.set_site_limit' ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
+      onCommand: (cmd: Parameters<typeof runCommand>[0]) => void (SITE_CAP_COMMANDS.has(cmd.name) ? siteCaps.applyCloudLimit(cmd, ch) : runCommand(cmd, cmdCtx())),
       onTwin: (d: TwinDesired) => {
         ch.desired = d;
         if (ch.booted) void applyTwin(d, cmdCtx());

@@ -16,6 +16,9 @@ export interface CapMember {
 /** Profile id the site cap owns on each charger (ChargePointMaxProfile, connector 0), beside
  * the twin's TxDefaultProfile (1001): the charger enforces the lower of the two. */
 const SITE_PROFILE_ID = 1002;
+const CLEAR_COMMAND = 'charger.clear_site_limit';
+/** The cloud's site-cap commands, handled here rather than by the command runner. */
+export const SITE_CAP_COMMANDS: ReadonlySet<string> = new Set(['charger.set_site_limit', CLEAR_COMMAND]);
 
 /** Rounds down to 0.1 A so the shares never add up to more than the cap. */
 const floor1 = (a: number): number => Math.floor(a * 10) / 10;
@@ -85,18 +88,21 @@ export class SiteCaps {
    * SUCCEEDED only on the charger's Accepted (the cloud confirms this command by the
    * answer); an older division than one applied is refused, so a late delivery cannot
    * raise a charger above its current share. Before the charger has booted it waits.
+   * `charger.clear_site_limit {generation}` (the cap was removed) follows the same rules
+   * and clears the profile instead.
    */
   async applyCloudLimit(cmd: Command, m: CapMember): Promise<void> {
     const id = m.device.id;
     const a = cmd.args;
+    const clear = cmd.name === CLEAR_COMMAND;
     // A share held back for a boot that came late is stale: the cloud has divided again.
     if (cmd.expiresMs > 0 && Date.now() > cmd.expiresMs) {
       return void m.link.commandResult(cmd.commandId, CommandStatus.EXPIRED, 'expired before the charger could take it');
     }
-    const limitW = Number(a.limit_w);
+    const limitW = clear ? 0 : Number(a.limit_w);
     const generation = Number(a.generation);
     if (!Number.isFinite(limitW) || limitW < 0 || !Number.isInteger(generation)) {
-      return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, 'charger.set_site_limit needs limit_w ≥ 0 and an integer generation');
+      return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${cmd.name} needs ${clear ? '' : 'limit_w ≥ 0 and '}an integer generation`);
     }
     if (!this.#cloudSites.has(m.device.site)) {
       this.#cloudSites.add(m.device.site);
@@ -112,6 +118,7 @@ export class SiteCaps {
       this.#waiting.set(id, cmd);
       return;
     }
+    if (clear) return this.#clearProfile(cmd, m, generation);
     const limitA = wattsToAmps(limitW, this.toAmps.phases, this.toAmps.voltageV);
     this.metrics.siteCapProfilesSent++;
     try {
@@ -132,6 +139,26 @@ export class SiteCaps {
       this.metrics.siteCapRejected++;
       const e = err as { rpcErrorCode?: string; message?: string };
       m.link.commandResult(cmd.commandId, CommandStatus.FAILED, `SetChargingProfile: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
+    }
+  }
+
+  async #clearProfile(cmd: Command, m: CapMember, generation: number): Promise<void> {
+    const id = m.device.id;
+    try {
+      const res = (await m.rpc!.call('ClearChargingProfile', { id: SITE_PROFILE_ID })) as { status?: string };
+      // Unknown: the charger holds no such profile (never got a share, or rebooted without it) — as wanted.
+      if (res.status !== 'Accepted' && res.status !== 'Unknown') {
+        return void m.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `ClearChargingProfile: ${res.status ?? 'no status'}`);
+      }
+      this.#generation.set(id, Math.max(generation, this.#generation.get(id) ?? 0));
+      this.#applied.delete(id);
+      m.link.publish(Channel.Event, m.link.eventBytes('charger.site_limit', Severity.INFO, `site ${m.device.site} cap removed: this charger's share profile cleared`, {
+        cleared: 'true', generation: String(generation), source: 'cloud', ocpp_status: res.status,
+      }));
+      m.link.commandResult(cmd.commandId, CommandStatus.SUCCEEDED, `ClearChargingProfile: ${res.status}`, { ocpp_status: res.status });
+    } catch (err) {
+      const e = err as { rpcErrorCode?: string; message?: string };
+      m.link.commandResult(cmd.commandId, CommandStatus.FAILED, `ClearChargingProfile: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
     }
   }
 
