@@ -81,4 +81,13 @@ export const ALERTS_PG_MIGRATIONS: readonly string[] = [
      error text
    );
    CREATE INDEX attempts_notification ON alerts.attempts (notification_id, seq);`,
+  // 2: the app channel across clouds (pg-app-relay.ts): which cloud wrote a delivery to an
+  // open care page; one row per (delivery, cloud), so a repeated request never counts twice.
+  `CREATE TABLE alerts.app_receipts (
+     delivery_id text NOT NULL,
+     cloud text NOT NULL,
+     user_id text NOT NULL,
+     at_ms bigint NOT NULL,
+     PRIMARY KEY (delivery_id, cloud)
+   );`,
 ];
