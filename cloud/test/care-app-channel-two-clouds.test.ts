@@ -109,6 +109,9 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     const read = await fetch(`${b.base}/api/v1/notifications/${id}/receipt`, { method: 'POST', headers: as('f1') });
     expect(read.status).toBe(200);
     expect(await a.alerts.repo.notification(id)).toMatchObject({ readAt: expect.any(Number) });
+    // Receipts go with the notifications: erasing the resident leaves none behind.
+    expect(await b.alerts.repo.eraseResident('res-1')).toBe(1);
+    expect(await receipts(db, id)).toEqual([]);
   });
 
   it('no care page open on any cloud: the app channel fails after its bounded wait and the next channel pages the person', async () => {
