@@ -59,12 +59,19 @@ async function cloud(db: PostgresDatabase, dir: FakeDirectory, over: Partial<Ope
   return { alerts, base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, stop };
 }
 
-async function stream(c: Cloud, userId: string): Promise<CareStream> {
+/** Opens a person's care page on a cloud; `announced`: waits until the cloud says so in the database (it listens for requests). */
+async function stream(c: Cloud, userId: string, db: PostgresDatabase | null): Promise<CareStream> {
   const s = await openCareStream(c.base, as(userId));
   cleanups.push(() => s.cancel());
   expect(s.status).toBe(200);
   await waitFor(() => c.alerts.hub.connected(userId) >= 1, `${userId}'s stream open`);
+  if (db) await waitFor(async () => (await openOn(db, userId)).length > 0, `${userId}'s page announced`);
   return s;
+}
+
+/** The clouds that say `userId` has a care page open on them. */
+async function openOn(db: PostgresDatabase, userId: string): Promise<string[]> {
+  return (await db.query<{ cloud: string }>('open pages', 'SELECT cloud FROM alerts.app_streams WHERE user_id = $1 ORDER BY cloud', [userId])).rows.map((r) => r.cloud);
 }
 
 async function receipts(db: PostgresDatabase, deliveryId: string): Promise<{ cloud: string; user_id: string }[]> {
@@ -89,7 +96,7 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     const db = await pgs.fresh();
     const a = await cloud(db, dir);
     const b = await cloud(secondPool(db), dir);
-    const page = await stream(b, 'f1');
+    const page = await stream(b, 'f1', db);
     const rep = report();
     await a.alerts.intake(rep);
     const shown = await waitFor(() => page.pages()[0], 'the page on cloud B\'s stream');
@@ -114,13 +121,14 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     expect(await receipts(db, id)).toEqual([]);
   });
 
-  it('no care page open on any cloud: the app channel fails after its bounded wait and the next channel pages the person', async () => {
+  it('no care page open on any cloud: nobody is asked, the app channel fails at once and the next channel pages the person', async () => {
     const { dir, hook } = await people();
     const db = await pgs.fresh();
     const a = await cloud(db, dir);
     const b = await cloud(secondPool(db), dir);
     // Another person's page on B does not count for f1.
-    const other = await stream(b, 'f2');
+    const other = await stream(b, 'f2', db);
+    const asked = await hear(db, 'yulan_care_page');
     const rep = report();
     await a.alerts.intake(rep);
     const d = await waitFor(() => hook.deliveries.find((x) => x.kind === 'page'), 'f1 paged by webhook');
@@ -131,6 +139,8 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     ]);
     expect(await receipts(db, d.deliveryId)).toEqual([]);
     expect(other.pages()).toEqual([]);
+    // No cloud says f1 has a page open: nobody was asked and the channel failed without waiting.
+    expect(asked).toEqual([]);
     expect((await b.alerts.repo.timeline(rep.id)).map((t) => t.kind)).toEqual(expect.arrayContaining(['channel_failed', 'delivered']));
   });
 
@@ -139,8 +149,9 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     const db = await pgs.fresh();
     const a = await cloud(db, dir);
     const b = await cloud(secondPool(db), dir);
-    const onA = await stream(a, 'f1');
-    const onB = await stream(b, 'f1');
+    const onA = await stream(a, 'f1', db);
+    const onB = await stream(b, 'f1', db);
+    await waitFor(async () => (await openOn(db, 'f1')).length === 2, 'f1\'s pages announced by both clouds');
     const rep = report();
     await a.alerts.intake(rep);
     const id = (await waitFor(() => onA.pages()[0], 'the page on cloud A')).deliveryId as string;
@@ -162,14 +173,16 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     expect(hook.deliveries).toEqual([]);
   });
 
-  it('the cloud holding the care page stops: the app channel fails after its bounded wait and the next channel pages the person', async () => {
+  it('the cloud holding the care page stops: it takes back its "page open here", the app channel fails and the next channel pages the person', async () => {
     const { dir, hook } = await people();
     const db = await pgs.fresh();
     const a = await cloud(db, dir);
     const b = await cloud(secondPool(db), dir);
-    const page = await stream(b, 'f1');
+    const page = await stream(b, 'f1', db);
     await b.stop();
     await page.closed;
+    // A cloud stopped in order takes back its "page open here".
+    expect(await openOn(db, 'f1')).toEqual([]);
     const rep = report();
     await a.alerts.intake(rep);
     const d = await waitFor(() => hook.deliveries.find((x) => x.kind === 'page'), 'f1 paged by webhook');
@@ -180,12 +193,30 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     expect(page.pages()).toEqual([]);
   });
 
+  it('a cloud killed while holding a care page (its "page open" not yet expired): the sender waits its bound, then the next channel', async () => {
+    const { dir, hook } = await people();
+    const db = await pgs.fresh();
+    const a = await cloud(db, dir);
+    // What a killed cloud leaves behind: a fresh "f1's page is open here", and nobody to answer.
+    await db.query('dead cloud', "INSERT INTO alerts.app_streams (cloud, user_id, seen_at_ms) VALUES ('killed-cloud', 'f1', (extract(epoch FROM clock_timestamp()) * 1000)::bigint)");
+    const asked = await hear(db, 'yulan_care_page');
+    const rep = report();
+    await a.alerts.intake(rep);
+    const d = await waitFor(() => hook.deliveries.find((x) => x.kind === 'page'), 'f1 paged by webhook');
+    await a.alerts.idle();
+    expect(asked.filter((x) => x.includes(`|${d.deliveryId}|f1`))).toHaveLength(1);
+    expect((await a.alerts.repo.attempts(d.deliveryId)).map((x) => [x.channelType, x.ok, x.error])).toEqual([
+      ['app', false, 'no open care-page stream on any cloud confirmed it'], ['webhook', true, null],
+    ]);
+    expect(await receipts(db, d.deliveryId)).toEqual([]);
+  });
+
   it('the sending cloud dies after cloud B showed the page: B re-sends the delivery from the receipt, and the page is not shown twice', async () => {
     const { dir, hook } = await people();
     const db = await pgs.fresh();
     // Cloud B is up with f1's page open (its sweeps run often here: it must pick up the dead cloud's row).
     const b = await cloud(secondPool(db), dir, { sweepMs: 100 }, false);
-    const page = await stream(b, 'f1');
+    const page = await stream(b, 'f1', null);
     // Cloud A decided the page, claimed it, started the app channel …
     const deadStore = await PgAlertStore.open(db);
     const [id] = (await deadStore.change('al_dead', () => ({
@@ -196,7 +227,7 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     await deadStore.updateNotification(id, { status: 'sent', channelIndex: 0, channelType: 'app', sentAt: Date.now() });
     b.alerts.start();
     const deadRelay = new PgAppRelay({
-      db, hub: { page: () => false, connected: () => 0 }, payloadOf: async () => null, cloudId: 'cloud-a', log: silentLogger,
+      db, hub: { page: () => false, connected: () => 0, users: () => [], onPresence: () => undefined }, payloadOf: async () => null, cloudId: 'cloud-a', log: silentLogger,
     });
     const gone = new AbortController();
     // … B wrote it and recorded its receipt (asked again until B's listener is up) …

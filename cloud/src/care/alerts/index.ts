@@ -180,7 +180,7 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
       closed = true;
       s.stop();
       d.stop();
-      app?.close();
+      await app?.close();
       hub.closeAll();
       email?.close();
       await repo.close();

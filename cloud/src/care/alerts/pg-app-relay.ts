@@ -21,19 +21,34 @@ const DB_NOW = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 export const DEFAULT_APP_RECEIPT_MS = 2000;
 /** While waiting, the receipts table is read this often in case a receipt's NOTIFY was missed. */
 const POLL_MS = 500;
+/**
+ * Each cloud says which people have a page open on it (alerts.app_streams), refreshed this
+ * often; a row not refreshed for PRESENCE_STALE_MS is a cloud that died, and is ignored.
+ * Only a fresh row makes a sender wait: with no page open anywhere the channel fails at
+ * once, so a burst of pages nobody sees never holds the dispatcher's slots for 2 s each.
+ */
+const PRESENCE_REFRESH_MS = 5000;
+const PRESENCE_STALE_MS = 15_000;
+/** rows of clouds gone this long are deleted by whichever cloud refreshes next */
+const PRESENCE_FORGET_MS = 60_000;
 
 /** The app channel: writes a page to the person's open care-page streams. */
 export interface AppChannel {
   /** True when some open stream of the person took the page (here, or on another cloud that recorded a receipt). */
   deliver(userId: string, payload: PagePayload, signal: AbortSignal): Promise<boolean>;
   start(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface PgAppRelayOptions {
   db: PostgresDatabase;
   /** this cloud's open streams */
-  hub: { page(userId: string, data: unknown): boolean; connected(userId: string): number };
+  hub: {
+    page(userId: string, data: unknown): boolean;
+    connected(userId: string): number;
+    users(): string[];
+    onPresence(fn: (userId: string) => void): void;
+  };
   /** the page of a delivery as the sender would build it, read from the shared database; null when unknown */
   payloadOf(deliveryId: string): Promise<PagePayload | null>;
   /** this cloud's name in requests and receipts (unique per process) */
@@ -64,10 +79,14 @@ export class PgAppRelay implements AppChannel {
   private closed = false;
   private readonly receiptMs: number;
   private readonly pollMs: number;
+  /** presence writes, one after the other, each writing the state of the moment it runs */
+  private presenceWrites: Promise<void> = Promise.resolve();
+  private refresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: PgAppRelayOptions) {
     this.receiptMs = o.receiptMs ?? DEFAULT_APP_RECEIPT_MS;
     this.pollMs = o.pollMs ?? POLL_MS;
+    o.hub.onPresence((userId) => this.presence(() => this.writePresence(userId)));
   }
 
   async deliver(userId: string, payload: PagePayload, signal: AbortSignal): Promise<boolean> {
@@ -77,17 +96,54 @@ export class PgAppRelay implements AppChannel {
     if (await this.receiptOf(id).catch(() => false)) return true;
     const here = this.o.hub.page(userId, payload);
     let asked = false;
-    try {
-      await this.o.db.query('asking other clouds for a care page', 'SELECT pg_notify($1, $2)', [REQUEST, `${this.o.cloudId}|${id}|${userId}`]);
-      asked = true;
-    } catch (err) {
-      this.o.log.warn({ err, notificationId: id }, 'asking other clouds for a care page failed');
+    // Not knowing where pages are open (the read failed) is no reason to skip asking.
+    if (await this.openElsewhere(userId).catch(() => true)) {
+      try {
+        await this.o.db.query('asking other clouds for a care page', 'SELECT pg_notify($1, $2)', [REQUEST, `${this.o.cloudId}|${id}|${userId}`]);
+        asked = true;
+      } catch (err) {
+        this.o.log.warn({ err, notificationId: id }, 'asking other clouds for a care page failed');
+      }
     }
     if (here) {
       await this.recordReceipt(id, userId).catch((err: unknown) => this.o.log.warn({ err, notificationId: id }, 'recording a care-page receipt failed'));
       return true;
     }
     return asked ? this.awaitReceipt(id, signal) : false;
+  }
+
+  private async openElsewhere(userId: string): Promise<boolean> {
+    const r = await this.o.db.query('reading where care pages are open',
+      `SELECT 1 FROM alerts.app_streams WHERE user_id = $1 AND cloud <> $2 AND seen_at_ms > ${DB_NOW} - $3 LIMIT 1`,
+      [userId, this.o.cloudId, PRESENCE_STALE_MS]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  private presence(write: () => Promise<void>): void {
+    if (this.closed) return;
+    this.presenceWrites = this.presenceWrites.then(write)
+      .catch((err: unknown) => this.o.log.warn({ err }, 'recording where care pages are open failed; the next refresh retries'));
+  }
+
+  /** A person's pages here are announced only while this cloud listens for requests (else a sender would wait for nothing). */
+  private async writePresence(userId: string): Promise<void> {
+    if (this.listener && !this.closed && this.o.hub.connected(userId) > 0) {
+      await this.o.db.query('recording an open care page', `INSERT INTO alerts.app_streams (cloud, user_id, seen_at_ms) VALUES ($1, $2, ${DB_NOW})
+        ON CONFLICT (cloud, user_id) DO UPDATE SET seen_at_ms = EXCLUDED.seen_at_ms`, [this.o.cloudId, userId]);
+    } else {
+      await this.o.db.query('recording a closed care page', 'DELETE FROM alerts.app_streams WHERE cloud = $1 AND user_id = $2', [this.o.cloudId, userId]);
+    }
+  }
+
+  /** All of this cloud's rows at once (a write that failed is made good here), and dead clouds' rows forgotten. */
+  private async refreshPresence(): Promise<void> {
+    const users = this.listener && !this.closed ? this.o.hub.users() : [];
+    await this.o.db.tx('refreshing open care pages', async (sql) => {
+      await sql.query('DELETE FROM alerts.app_streams WHERE cloud = $1 AND NOT (user_id = ANY($2::text[]))', [this.o.cloudId, users]);
+      await sql.query(`INSERT INTO alerts.app_streams (cloud, user_id, seen_at_ms) SELECT $1, u, ${DB_NOW} FROM unnest($2::text[]) AS u
+        ON CONFLICT (cloud, user_id) DO UPDATE SET seen_at_ms = EXCLUDED.seen_at_ms`, [this.o.cloudId, users]);
+      await sql.query(`DELETE FROM alerts.app_streams WHERE seen_at_ms < ${DB_NOW} - $1`, [PRESENCE_FORGET_MS]);
+    });
   }
 
   private async receiptOf(deliveryId: string, cloud?: string): Promise<boolean> {
@@ -169,6 +225,10 @@ export class PgAppRelay implements AppChannel {
    * see receipts by reading the table.
    */
   start(): Promise<void> {
+    if (!this.refresh && !this.closed) {
+      this.refresh = setInterval(() => this.presence(() => this.refreshPresence()), PRESENCE_REFRESH_MS);
+      this.refresh.unref();
+    }
     return this.listen().catch((err: unknown) => {
       this.retryLater();
       throw err;
@@ -191,6 +251,8 @@ export class PgAppRelay implements AppChannel {
       if (this.listener === client) this.listener = undefined;
       // Destroyed rather than pooled: a connection that was LISTENing is not handed out again.
       client.release(err ?? true);
+      // Not listening: no longer say pages are open here.
+      this.presence(() => this.refreshPresence());
     };
     const onNote = (m: pg.Notification): void => {
       const text = m.payload ?? '';
@@ -216,11 +278,19 @@ export class PgAppRelay implements AppChannel {
     }
     this.listener = client;
     if (this.closed) drop();
+    // Listening now: say which pages are open here.
+    else this.presence(() => this.refreshPresence());
   }
 
-  close(): void {
-    this.closed = true;
+  /** Stops listening and takes back this cloud's "pages open here" before the pool closes. */
+  async close(): Promise<void> {
+    if (this.refresh) clearInterval(this.refresh);
+    this.refresh = undefined;
     this.unlisten?.();
     this.unlisten = undefined;
+    this.closed = true;
+    await this.presenceWrites;
+    await this.o.db.query('forgetting open care pages', 'DELETE FROM alerts.app_streams WHERE cloud = $1', [this.o.cloudId])
+      .catch((err: unknown) => this.o.log.warn({ err }, 'forgetting this cloud\'s open care pages failed; they expire on their own'));
   }
 }
