@@ -205,7 +205,12 @@ export class PgAppRelay implements AppChannel {
       }
       const payload = await this.o.payloadOf(deliveryId);
       // The request names the person, but only the stored notification says whose page it is.
-      if (!payload || payload.recipient.userId !== userId) return;
+      if (!payload || payload.recipient.userId !== userId) {
+        this.o.log.warn({ notificationId: deliveryId, userId, origin }, payload
+          ? 'care-page request names a person the notification is not for; not shown'
+          : 'care-page request for an unknown notification; not shown');
+        return;
+      }
       // Written first, then recorded: a receipt never claims a page no stream took.
       if (!this.o.hub.page(userId, payload)) return;
       await this.recordReceipt(deliveryId, userId);
