@@ -193,6 +193,27 @@ describe.skipIf(pgs.skip)('the app channel with two clouds on one PostgreSQL dat
     expect(page.pages()).toEqual([]);
   });
 
+  it('the listening connection of the cloud holding the page breaks: it listens again and the next page reaches the page', async () => {
+    const { dir, hook } = await people();
+    const db = await pgs.fresh();
+    const a = await cloud(db, dir);
+    const b = await cloud(secondPool(db), dir);
+    const page = await stream(b, 'f1', db);
+    const listener = async () => (await db.query<{ pid: number }>('listener',
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'yulan-cloud-2' AND query LIKE 'LISTEN yulan_care_page%'")).rows.map((r) => r.pid);
+    const [before] = await waitFor(async () => { const p = await listener(); return p.length === 1 ? p : undefined; }, 'cloud B listening');
+    await db.query('kill', 'SELECT pg_terminate_backend($1)', [before]);
+    await waitFor(async () => { const p = await listener(); return p.length === 1 && p[0] !== before; }, 'cloud B listening again');
+    await waitFor(async () => (await openOn(db, 'f1')).length === 1, 'f1\'s page announced again');
+    const rep = report();
+    await a.alerts.intake(rep);
+    const shown = await waitFor(() => page.pages().find((p) => (p.alert as { id: string }).id === rep.id), 'the page on cloud B after it reconnected');
+    await waitFor(async () => (await a.alerts.repo.notification(shown.deliveryId as string))?.status === 'delivered', 'the delivery recorded');
+    await a.alerts.idle();
+    expect(await a.alerts.repo.notification(shown.deliveryId as string)).toMatchObject({ channelType: 'app', channelIndex: 0 });
+    expect(hook.deliveries).toEqual([]);
+  });
+
   it('a cloud killed while holding a care page (its "page open" not yet expired): the sender waits its bound, then the next channel', async () => {
     const { dir, hook } = await people();
     const db = await pgs.fresh();
