@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ALERTS_PG_MIGRATIONS } from '../src/care/alerts/pg-schema.js';
 import { report } from './care-alerts-support.js';
 import { CLOUD_ADMIN_TOKEN, useCloudOnPostgres, usePostgres } from './pg-support.js';
 
@@ -18,7 +19,7 @@ describe.skipIf(pgs.skip)('startCloud on PostgreSQL: alerts', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ id: rep.id, revision: 1 });
     const v = await db.query<{ version: number }>('version', "SELECT version FROM public.yulan_schema WHERE component = 'alerts'");
-    expect(v.rows[0]?.version).toBe(1);
+    expect(v.rows[0]?.version).toBe(ALERTS_PG_MIGRATIONS.length);
     const row = await db.query<{ id: string; resident_id: string | null }>('row', 'SELECT id, resident_id FROM alerts.alerts');
     expect(row.rows).toEqual([{ id: rep.id, resident_id: null }]);
     expect(existsSync(join(dataDir, 'alerts.sqlite'))).toBe(false);

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { CareDirectory, Channel, Recipient } from '../contracts.js';
+import type { AppChannel } from './pg-app-relay.js';
 import { sendWebhook, type EmailSender } from './channels.js';
 import { NotificationKind, NotificationStatus } from './model.js';
 import type { AlertSummary, PagePayload } from './messages.js';
-import type { AlertRecord, AlertStore } from './store.js';
+import type { AlertRecord, AlertStore, NotificationRecord } from './store.js';
 import type { SseHub } from './sse-hub.js';
 
 export interface DispatcherOptions {
@@ -24,6 +25,8 @@ export interface DispatcherOptions {
   claimMs: number;
   /** several clouds: look for rows nobody holds (a dead cloud's) this often; null: only at start */
   sweepMs: number | null;
+  /** several clouds: the app channel reaches pages open on any cloud (pg-app-relay.ts); absent: this cloud's streams only */
+  app?: AppChannel;
 }
 
 export async function summarize(a: AlertRecord, directory: CareDirectory): Promise<AlertSummary> {
@@ -33,6 +36,17 @@ export async function summarize(a: AlertRecord, directory: CareDirectory): Promi
     deviceId: a.deviceId, site: a.site, message: a.report.message ?? null, firstEventAtMs: a.firstEventAtMs, openedAt: a.openedAt,
     claimedBy: a.claimedBy ? { userId: a.claimedBy, name: claimer?.name ?? a.claimedBy } : null, outcome: a.outcome,
     awaitingConfirmation: a.ladder.reconfirm?.userId ?? null, previousAlertId: a.previousAlertId,
+  };
+}
+
+/** What a channel sends for a notification (the app channel's other clouds build the same from the database). */
+export async function pagePayload(
+  n: NotificationRecord, alert: AlertRecord, person: Recipient | null, directory: CareDirectory, careUrl: (alertId: string) => string,
+): Promise<PagePayload> {
+  return {
+    deliveryId: n.id, kind: n.kind, alert: await summarize(alert, directory),
+    recipient: { userId: n.userId, name: person?.name ?? n.userId, role: person?.role ?? 'unknown' },
+    careUrl: careUrl(alert.id),
   };
 }
 
@@ -120,11 +134,7 @@ export class Dispatcher {
     const alert = await repo.get(n.alertId);
     if (!alert) return;
     const person: Recipient | null = (await directory.person(n.userId).catch(() => null)) ?? n.recipient;
-    const payload: PagePayload = {
-      deliveryId: n.id, kind: n.kind, alert: await summarize(alert, directory),
-      recipient: { userId: n.userId, name: person?.name ?? n.userId, role: person?.role ?? 'unknown' },
-      careUrl: this.o.careUrl(alert.id),
-    };
+    const payload = await pagePayload(n, alert, person, directory, this.o.careUrl);
     const channels = person?.channels ?? [];
     let attempts = n.attempts;
     for (let i = n.channelIndex; i < channels.length; i++) {
@@ -196,8 +206,21 @@ export class Dispatcher {
         throw err;
       }
     }
-    const ok = o.hub.page(person.userId, payload);
-    record(ok, ok ? null : 'no open care-page stream');
-    if (!ok) throw new Error('no open care-page stream');
+    if (!o.app) {
+      const ok = o.hub.page(person.userId, payload);
+      record(ok, ok ? null : 'no open care-page stream');
+      if (!ok) throw new Error('no open care-page stream');
+      return;
+    }
+    let ok: boolean;
+    try {
+      ok = await o.app.deliver(person.userId, payload, this.abort.signal);
+    } catch (err) {
+      record(false, (err as Error).message);
+      throw err;
+    }
+    const why = 'no open care-page stream on any cloud confirmed it';
+    record(ok, ok ? null : why);
+    if (!ok) throw new Error(why);
   }
 }

@@ -5,11 +5,12 @@ import type { DbTarget } from '../../db/target.js';
 import type { AuditLog, CareDirectory, Channel, Locale, Recipient, ResidentAlertData } from '../contracts.js';
 import { maySee } from './access.js';
 import { createEmailSender, DEFAULT_WEBHOOK_BACKOFF_MS } from './channels.js';
-import { Dispatcher, summarize } from './dispatcher.js';
+import { Dispatcher, pagePayload, summarize } from './dispatcher.js';
 import { DEFAULT_SAFETY, FALLBACK_USER, type SafetyPolicy } from './ladder.js';
 import { AlertLifecycle, type IntakeResult } from './lifecycle.js';
 import type { AlertReport } from './model.js';
 import { openAlertStore } from './open-store.js';
+import { DEFAULT_APP_RECEIPT_MS, PgAppRelay } from './pg-app-relay.js';
 import type { AlertRecord, AlertStore } from './store.js';
 import alertRoutes from './routes.js';
 import { LadderScheduler } from './scheduler.js';
@@ -53,8 +54,10 @@ export interface ClusterTimings {
   claimMs: number;
   /** how often a cloud looks for notifications nobody holds */
   sweepMs: number;
+  /** how long the app channel waits for a cloud holding the person's care page to confirm it (pg-app-relay.ts says why 2 s) */
+  appReceiptMs: number;
 }
-export const DEFAULT_CLUSTER: ClusterTimings = { pollMs: 2000, claimMs: 30_000, sweepMs: 5000 };
+export const DEFAULT_CLUSTER: ClusterTimings = { pollMs: 2000, claimMs: 30_000, sweepMs: 5000, appReceiptMs: DEFAULT_APP_RECEIPT_MS };
 
 export interface FallbackChannels {
   webhook?: { url: string; secret: string };
@@ -115,15 +118,31 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
       dispatcher?.enqueue(ids);
     },
   }, safetyPolicy(opts, log));
+  const careUrl = (id: string): string => `${base()}/care/#alert=${encodeURIComponent(id)}`;
+  const owner = `${process.pid}-${randomUUID()}`;
+  // Several clouds: a page reaches the person's care page on whichever cloud holds its stream.
+  const app = opts.db.kind === 'postgres'
+    ? new PgAppRelay({
+      db: opts.db.db, hub, cloudId: owner, log, receiptMs: cluster.appReceiptMs,
+      async payloadOf(deliveryId) {
+        const n = await repo.notification(deliveryId);
+        const a = n && (await repo.get(n.alertId));
+        if (!n || !a) return null;
+        const person = (await opts.directory.person(n.userId).catch(() => null)) ?? n.recipient;
+        return pagePayload(n, a, person, opts.directory, careUrl);
+      },
+    })
+    : undefined;
   scheduler = new LadderScheduler(repo, (id) => lifecycle.advance(id), now, log, repo.shared ? cluster.pollMs : null);
   dispatcher = new Dispatcher({
     repo, directory: opts.directory, hub, email, log, now,
-    careUrl: (id) => `${base()}/care/#alert=${encodeURIComponent(id)}`,
+    careUrl,
     webhookBackoffMs: opts.webhookBackoffMs ?? DEFAULT_WEBHOOK_BACKOFF_MS,
     onUnreachable: (alertId, userId) => lifecycle.unreachable(alertId, userId),
-    owner: `${process.pid}-${randomUUID()}`,
+    owner,
     claimMs: cluster.claimMs,
     sweepMs: repo.shared ? cluster.sweepMs : null,
+    ...(app ? { app } : {}),
   });
   const d = dispatcher;
   const s = scheduler;
@@ -153,6 +172,7 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
     start() {
       s.start();
       d.resume();
+      void app?.start().catch((err: unknown) => log.error({ err }, 'listening for care-page requests from other clouds failed; pages open on other clouds are not reached'));
       void repo.watchRemote?.(remoteChanged).catch((err: unknown) => log.error({ err }, 'listening for other clouds\' alert changes failed; timers still poll'));
     },
     async close() {
@@ -160,6 +180,7 @@ export async function openAlerts(opts: OpenAlertsOptions): Promise<AlertsModule>
       closed = true;
       s.stop();
       d.stop();
+      await app?.close();
       hub.closeAll();
       email?.close();
       await repo.close();

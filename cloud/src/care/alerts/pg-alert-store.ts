@@ -271,6 +271,7 @@ async function insertTimeline(sql: Sql, t: TimelineAdd): Promise<void> {
 async function deleteAlerts(sql: Sql, where: string, values: unknown[]): Promise<number> {
   const sub = `SELECT id FROM alerts.alerts WHERE ${where}`;
   await sql.query(`DELETE FROM alerts.attempts WHERE notification_id IN (SELECT id FROM alerts.notifications WHERE alert_id IN (${sub}))`, values);
+  await sql.query(`DELETE FROM alerts.app_receipts WHERE delivery_id IN (SELECT id FROM alerts.notifications WHERE alert_id IN (${sub}))`, values);
   await sql.query(`DELETE FROM alerts.notifications WHERE alert_id IN (${sub})`, values);
   await sql.query(`DELETE FROM alerts.timeline WHERE alert_id IN (${sub})`, values);
   return (await sql.query(`DELETE FROM alerts.alerts WHERE ${where}`, values)).rowCount ?? 0;

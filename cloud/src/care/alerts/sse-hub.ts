@@ -79,12 +79,16 @@ export class SseHub {
     let set = this.byUser.get(principal.userId);
     if (!set) this.byUser.set(principal.userId, (set = new Set()));
     set.add(stream);
+    this.presence?.(principal.userId);
+    let dropped = false;
     const drop = (): void => {
       clearInterval(stream.heartbeat);
       stream.unwatch();
       const s = this.byUser.get(principal.userId);
       s?.delete(stream);
       if (s && s.size === 0) this.byUser.delete(principal.userId);
+      if (!dropped) this.presence?.(principal.userId);
+      dropped = true;
     };
     res.on('close', drop);
     res.on('error', drop);
@@ -152,6 +156,18 @@ export class SseHub {
   onChange(fn: (data: unknown) => void): () => void {
     this.changeListeners.add(fn);
     return () => this.changeListeners.delete(fn);
+  }
+
+  private presence: ((userId: string) => void) | undefined;
+
+  /** Called when a person's streams here open or close (several clouds: pg-app-relay.ts tells the others). */
+  onPresence(fn: (userId: string) => void): void {
+    this.presence = fn;
+  }
+
+  /** The people with a stream open here. */
+  users(): string[] {
+    return [...this.byUser.keys()];
   }
 
   connected(userId: string): number {
