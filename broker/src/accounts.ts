@@ -11,6 +11,8 @@ const AccountsSchema = Type.Array(
     username: Type.String({ minLength: 1, maxLength: 64 }),
     role: Type.Union([Type.Literal('edge'), Type.Literal('cloud'), Type.Literal('gateway')]),
     hash: Type.String({ pattern: '^scrypt\\$' }),
+    /** role gateway only: may bind devices by client certificate (docs/ocpp.md §3.1) */
+    certBind: Type.Optional(Type.Boolean()),
   }),
 );
 
@@ -19,6 +21,8 @@ export interface ServiceAccount {
   /** `gateway`: speaks for the devices bound to its session (gateway-acl.ts) */
   role: ServiceRole | typeof GATEWAY_ROLE;
   hash: string;
+  /** role gateway: may bind a device by its client certificate, not only by its key */
+  certBind?: boolean;
 }
 
 /** Service accounts by username. Read once at start-up; a bad file stops the broker. */
@@ -44,7 +48,10 @@ export function parseAccounts(value: unknown, source = 'accounts'): Accounts {
   const map = new Map<string, ServiceAccount>();
   for (const a of value as ServiceAccount[]) {
     if (map.has(a.username)) throw new BrokerError(BrokerErrorCode.Accounts, `duplicate account "${a.username}" in ${source}`);
-    map.set(a.username, { username: a.username, role: a.role, hash: a.hash });
+    if (a.certBind !== undefined && a.role !== 'gateway') {
+      throw new BrokerError(BrokerErrorCode.Accounts, `account "${a.username}" in ${source}: certBind is for role gateway only`);
+    }
+    map.set(a.username, { username: a.username, role: a.role, hash: a.hash, ...(a.certBind === true ? { certBind: true } : {}) });
   }
   return map;
 }

@@ -19,11 +19,16 @@ export interface GatewayPrincipal {
   readonly bindTopic: string;
   readonly unbindTopic: string;
   readonly noticeTopic: string;
+  /** May bind a device by its client certificate instead of its key (accounts file
+   * `certBind`, opt-in: a certificate is not a secret, docs/ocpp.md §3.1). */
+  readonly certBind: boolean;
+  /** Devices bound by certificate: id → the certificate's fingerprint (a revoke-cert of it unbinds). */
+  readonly boundByCert: Map<string, string>;
 }
 
-export function gatewayPrincipal(username: string): GatewayPrincipal {
+export function gatewayPrincipal(username: string, certBind = false): GatewayPrincipal {
   const t = gatewayTopics(username);
-  return { role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice };
+  return { role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice, certBind, boundByCert: new Map() };
 }
 
 const ROOT = `${TOPIC_ROOT}/`;
