@@ -22,13 +22,18 @@ export interface GatewayPrincipal {
   /** May bind a device by its client certificate instead of its key (accounts file
    * `certBind`, opt-in: a certificate is not a secret, docs/ocpp.md §3.1). */
   readonly certBind: boolean;
+  /** With certBind: only devices of these kinds (slugs); undefined = any kind. */
+  readonly certBindKinds: ReadonlySet<string> | undefined;
   /** Devices bound by certificate: id → the certificate's fingerprint (a revoke-cert of it unbinds). */
   readonly boundByCert: Map<string, string>;
 }
 
-export function gatewayPrincipal(username: string, certBind = false): GatewayPrincipal {
+export function gatewayPrincipal(username: string, certBind?: true | readonly string[]): GatewayPrincipal {
   const t = gatewayTopics(username);
-  return { role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice, certBind, boundByCert: new Map() };
+  return {
+    role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice,
+    certBind: certBind !== undefined, certBindKinds: Array.isArray(certBind) ? new Set(certBind) : undefined, boundByCert: new Map(),
+  };
 }
 
 const ROOT = `${TOPIC_ROOT}/`;

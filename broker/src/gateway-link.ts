@@ -1,6 +1,6 @@
 import type { Client } from 'aedes';
 import type { X509Certificate } from 'node:crypto';
-import { gatewayTopics, isValidId, type GatewayCertRefusal, type GatewayNotice } from '@yulan/protos';
+import { gatewayTopics, isValidId, slugFromKind, type GatewayCertRefusal, type GatewayNotice } from '@yulan/protos';
 import type { Logger } from 'pino';
 import { devicePrincipal, type DevicePrincipal } from './acl.js';
 import { DeviceAuthOutcome, type DeviceAuthResult, type DeviceAuthenticator } from './device-auth.js';
@@ -120,22 +120,28 @@ export class GatewayLink {
     await this.#bind(p, id, async (generation) => {
       const res = await certs.auth.authenticate(id, cert);
       // a revocation pushed while the cloud was answering wins, as at a certificate CONNECT
-      if (certs.revoked.has(c.fingerprint)) return { refusal: 'cert-revoked' as const };
-      if (res.outcome === DeviceAuthOutcome.Denied && res.reason === 'bad-credentials') return { refusal: 'cert-revoked-or-unregistered' as const };
+      if (certs.revoked.has(c.fingerprint)) return { refusal: 'cert-revoked' as const, why: 'certificate revoked' };
+      if (res.outcome === DeviceAuthOutcome.Denied && res.reason === 'bad-credentials') {
+        return { refusal: 'cert-revoked-or-unregistered' as const, why: 'not the device\'s registered, unrevoked certificate' };
+      }
+      const slug = res.outcome === DeviceAuthOutcome.Ok ? slugFromKind(res.device.kind) : undefined;
+      if (res.outcome === DeviceAuthOutcome.Ok && p.certBindKinds !== undefined && (slug === undefined || !p.certBindKinds.has(slug))) {
+        return { refusal: 'cert-bind-not-allowed' as const, why: `the account may bind by certificate only ${[...p.certBindKinds].join(', ')}, not ${slug ?? res.device.kind}` };
+      }
       return { res, generation };
     }, c.fingerprint, refuse);
   }
 
   async #bind(
     p: GatewayPrincipal, id: string,
-    check: (generation: number) => Promise<{ res: DeviceAuthResult; generation: number } | { refusal: GatewayCertRefusal }>,
+    check: (generation: number) => Promise<{ res: DeviceAuthResult; generation: number } | { refusal: GatewayCertRefusal; why: string }>,
     fingerprint?: string, refuseCert?: (reason: GatewayCertRefusal, why: string) => void,
   ): Promise<void> {
     if (this.#o.holding?.()) return this.#notice(p, { type: 'refused', id, reason: 'unavailable' });
     const generation = this.#revokes.get(id) ?? 0;
     const checked = await check(generation);
     if (this.#ended.has(p)) return;
-    if ('refusal' in checked) return refuseCert?.(checked.refusal, 'refused by the certificate check');
+    if ('refusal' in checked) return refuseCert?.(checked.refusal, checked.why);
     const { res } = checked;
     if (res.outcome !== DeviceAuthOutcome.Ok || (this.#revokes.get(id) ?? 0) !== generation) {
       this.stats.bindRefused++;

@@ -72,17 +72,18 @@ describe('gateway role: bind by client certificate', () => {
     fs.writeFileSync(files.cert, leaf.certPem);
     fs.writeFileSync(files.key, leaf.keyPem, { mode: 0o600 });
     fs.writeFileSync(files.ca, deviceCa.certPem);
-    for (const id of ['cp-c1', 'cp-c2', 'cp-off', 'cp-rev', 'cp-key']) {
+    for (const id of ['cp-c1', 'cp-c2', 'cp-off', 'cp-rev', 'cp-key', 'env-1']) {
       auth.add(id, { site, kind });
       const pair = await issueCert(deviceCa, { commonName: id, usage: 'client' });
       certs.set(id, pair);
-      certAuth.registered.set(id, { fingerprint: fingerprint(pair.certPem) });
+      certAuth.registered.set(id, { fingerprint: fingerprint(pair.certPem), ...(id === 'env-1' ? { kind: DeviceKind.ENV_MONITOR } : {}) });
     }
     fs.writeFileSync(path.join(dir, 'accounts.json'), JSON.stringify([
       { username: 'edge', role: 'edge', hash: await hashSecret(EDGE_PASSWORD) },
       { username: 'cloud', role: 'cloud', hash: await hashSecret(CLOUD_PASSWORD) },
       { username: 'gw-cert', role: 'gateway', certBind: true, hash: await hashSecret(GW_PASSWORD) },
       { username: 'gw-key', role: 'gateway', hash: await hashSecret(GW_PASSWORD) },
+      { username: 'gw-ev', role: 'gateway', certBind: ['ev-charger'], hash: await hashSecret(GW_PASSWORD) },
     ]));
     broker = await startBroker(await testConfig(dir, {
       YULAN_TLS_CERT_FILE: files.cert, YULAN_TLS_KEY_FILE: files.key, YULAN_DEVICE_CA_FILE: files.ca, YULAN_MQTTS_PORT: '0', YULAN_WSS_PORT: '0',
@@ -129,6 +130,17 @@ describe('gateway role: bind by client certificate', () => {
     await publishThenMarker(gw, topic('cp-c2', 'telemetry'), 'forged-c2', topic('cp-key', 'telemetry'), 'marker-nocertbind');
     expect(seen.map((m) => m.payload)).not.toContain('forged-c2');
     expect(await subackCodes(gw.client, [topic('cp-c2', 'cmd')])).toEqual([0x80]);
+    await gw.client.endAsync();
+  });
+
+  it('an account allowed to bind by certificate for some kinds only is refused for the others', async () => {
+    const gw = await gateway('gw-ev');
+    const before = refusedBy('cert-bind-not-allowed');
+    // an env monitor logging in by certificate: not the OCPP gateway's to speak for
+    expect(await bindCert(gw, 'env-1', certs.get('env-1')!.certPem)).toEqual({ type: 'refused', id: 'env-1', reason: 'cert-bind-not-allowed' });
+    expect(refusedBy('cert-bind-not-allowed')).toBe(before + 1);
+    expect(await subackCodes(gw.client, [deviceTopic({ site, kind: DeviceKind.ENV_MONITOR, deviceId: 'env-1' }, 'cmd')])).toEqual([0x80]);
+    expect(await bindCert(gw, 'cp-c2', certs.get('cp-c2')!.certPem)).toMatchObject({ type: 'bound', id: 'cp-c2' });
     await gw.client.endAsync();
   });
 
@@ -192,12 +204,16 @@ describe('gateway role: bind by client certificate', () => {
 });
 
 describe('accounts file: certBind', () => {
-  it('is opt-in, for gateway accounts only, and must be a boolean', () => {
+  it('is opt-in, for gateway accounts only, a boolean or a list of kinds', () => {
     const accounts = parseAccounts([
       { username: 'gw-a', role: 'gateway', hash: 'scrypt$1', certBind: true },
       { username: 'gw-b', role: 'gateway', hash: 'scrypt$2' },
       { username: 'gw-c', role: 'gateway', hash: 'scrypt$3', certBind: false },
+      { username: 'gw-d', role: 'gateway', hash: 'scrypt$4', certBind: ['ev-charger'] },
     ]);
+    expect(accounts.get('gw-d')?.certBind).toEqual(['ev-charger']);
+    expect(() => parseAccounts([{ username: 'gw-a', role: 'gateway', hash: 'scrypt$1', certBind: ['toaster'] }])).toThrow(expect.objectContaining({ code: 'E_BROKER_ACCOUNTS' }));
+    expect(() => parseAccounts([{ username: 'gw-a', role: 'gateway', hash: 'scrypt$1', certBind: [] }])).toThrow(expect.objectContaining({ code: 'E_BROKER_ACCOUNTS' }));
     expect(accounts.get('gw-a')?.certBind).toBe(true);
     expect(accounts.get('gw-b')?.certBind).toBeUndefined();
     expect(accounts.get('gw-c')?.certBind).toBeUndefined();

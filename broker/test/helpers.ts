@@ -81,7 +81,7 @@ export class FakeDeviceAuth implements DeviceAuthenticator {
 
 /** The registry as the cloud's device-cert-auth answers it: which certificate each device logs in with. */
 export class FakeCertAuth implements DeviceCertAuthenticator {
-  readonly registered = new Map<string, { fingerprint: string; disabled?: boolean }>();
+  readonly registered = new Map<string, { fingerprint: string; disabled?: boolean; kind?: KnownKind }>();
   readonly asked: { deviceId: string; fingerprint: string; serial: string }[] = [];
   constructor(private readonly site = 'site-1', private readonly kind: KnownKind = DeviceKind.ENV_MONITOR) {}
   async authenticate(deviceId: string, cert: { fingerprint: string; serial: string }): Promise<DeviceAuthResult> {
@@ -89,7 +89,7 @@ export class FakeCertAuth implements DeviceCertAuthenticator {
     const d = this.registered.get(deviceId);
     if (!d || d.fingerprint !== cert.fingerprint) return { outcome: 'denied', reason: 'bad-credentials' };
     if (d.disabled) return { outcome: 'denied', reason: 'disabled' };
-    return { outcome: 'ok', device: { id: deviceId, site: this.site, kind: this.kind }, source: 'cloud' };
+    return { outcome: 'ok', device: { id: deviceId, site: this.site, kind: d.kind ?? this.kind }, source: 'cloud' };
   }
 }
 

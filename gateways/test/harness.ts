@@ -43,7 +43,7 @@ export async function startPlatform(extraEnv: Record<string, string> = {}, opts:
     { username: 'edge', role: 'edge', hash: await hashSecret(s.edge) },
     { username: 'cloud', role: 'cloud', hash: await hashSecret(s.cloud) },
     { username: 'gw-test', role: 'gateway', hash: await hashSecret(s.gatewayMqtt) },
-    ...(opts.certBind ? [{ username: 'gw-cert', role: 'gateway', certBind: true, hash: await hashSecret(s.gatewayMqtt) }] : []),
+    ...(opts.certBind ? [{ username: 'gw-cert', role: 'gateway', certBind: ['ev-charger'], hash: await hashSecret(s.gatewayMqtt) }] : []),
   ]), { mode: 0o600 });
   const env: Record<string, string> = {
     YULAN_DATA_DIR: dir, YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_EDGE_HTTP_HOST: '127.0.0.1',

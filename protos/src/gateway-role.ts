@@ -21,7 +21,7 @@ export type GatewayBindRequest = { id: string; key: string } | { id: string; cer
 /** Why the broker refused a bind by certificate (`refused` notice), besides `disabled`,
  * `unavailable` and `invalid`. */
 export const GATEWAY_CERT_REFUSALS = [
-  'cert-bind-not-allowed', // the gateway account has no `certBind`
+  'cert-bind-not-allowed', // the gateway account has no `certBind` (or not for this device's kind)
   'cert-unsupported', // the broker has no device CA (YULAN_DEVICE_CA_FILE)
   'cert-untrusted', // not issued by the device CA, or not a device (client) certificate
   'cert-expired',
