@@ -221,3 +221,39 @@ describe('accounts file: certBind', () => {
     expect(() => parseAccounts([{ username: 'gw-a', role: 'gateway', hash: 'scrypt$1', certBind: 'yes' }])).toThrow(expect.objectContaining({ code: 'E_BROKER_ACCOUNTS' }));
   });
 });
+
+describe('gateway role: bind by certificate on a broker without a device CA', () => {
+  const dir = tempDir('gateway-cert-bind-noca');
+  let broker: BrokerHandle;
+  afterAll(async () => {
+    await broker?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is refused with cert-unsupported: nothing to check the certificate against', async () => {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'accounts.json'), JSON.stringify([
+      { username: 'edge', role: 'edge', hash: await hashSecret(EDGE_PASSWORD) },
+      { username: 'cloud', role: 'cloud', hash: await hashSecret(CLOUD_PASSWORD) },
+      { username: 'gw-cert', role: 'gateway', certBind: true, hash: await hashSecret(GW_PASSWORD) },
+    ]));
+    const auth = new FakeDeviceAuth();
+    auth.add('cp-1', { site, kind });
+    broker = await startBroker(await testConfig(dir), logger, { deviceAuth: auth });
+    const client = await mqttClient(`mqtt://127.0.0.1:${broker.mqttPort}`, { clientId: 'gw-cert:noca', username: 'gw-cert', password: GW_PASSWORD });
+    const notices: GatewayNotice[] = [];
+    client.on('message', (_t, payload) => notices.push(JSON.parse(payload.toString()) as GatewayNotice));
+    await client.subscribeAsync(gatewayTopics('gw-cert').notice, { qos: 1 });
+    const ca = await createCa('no-ca test');
+    const pem = (await issueCert(ca, { commonName: 'cp-1', usage: 'client' })).certPem;
+    await client.publishAsync(gatewayTopics('gw-cert').bind, JSON.stringify({ id: 'cp-1', cert: pem }), { qos: 1 });
+    await waitFor(() => notices.length > 0, 'notice');
+    expect(notices[0]).toEqual({ type: 'refused', id: 'cp-1', reason: 'cert-unsupported' });
+    expect(broker.metrics().gatewayBinds?.certBindRefused['cert-unsupported']).toBe(1);
+    // its key still binds it
+    await client.publishAsync(gatewayTopics('gw-cert').bind, JSON.stringify({ id: 'cp-1', key: 'secret-cp-1' }), { qos: 1 });
+    await waitFor(() => notices.length > 1, 'second notice');
+    expect(notices[1]).toMatchObject({ type: 'bound', id: 'cp-1' });
+    await client.endAsync();
+  });
+});

@@ -6,7 +6,7 @@ import { fetchTrustingCa } from '@yulan/protos';
 import { createCa, issueCert, type PemPair } from '../../cli/src/dev-ca.js';
 import { makeDeviceCsr } from '../../cli/src/device-cert-csr.js';
 import { GatewayConfigError, loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
-import { RawChargePoint, logger, startPlatform, waitFor, type Platform } from './harness.js';
+import { RawChargePoint, logger, proxyTo, startPlatform, waitFor, type Platform } from './harness.js';
 
 /**
  * Security profile 3 with the client certificate alone (docs/ocpp.md §1.2): no Basic auth,
@@ -69,7 +69,7 @@ beforeAll(async () => {
     YULAN_DEVICE_CA_FILE: files['device-ca.pem']!, YULAN_DEVICE_CA_KEY_FILE: files['device-ca-key.pem']!,
     YULAN_MQTTS_PORT: '0', YULAN_WSS_PORT: '0', YULAN_HTTPS_PORT: '0', YULAN_EDGE_HTTPS_PORT: '0',
   }, { certBind: true });
-  for (const id of ['P3C-A', 'P3C-B', 'P3C-REV', 'P3C-OFF', 'P3C-NOBIND']) {
+  for (const id of ['P3C-A', 'P3C-B', 'P3C-REV', 'P3C-OFF', 'P3C-NOBIND', 'P3C-RB']) {
     keys.set(id, await p.addCharger(id));
     const { keyPem, csrPem } = await makeDeviceCsr(id);
     const r = await p.api<{ certificate: string; fingerprint: string }>(`/api/v1/devices/${id}/certificates`, { method: 'POST', json: { csr: csrPem } });
@@ -164,6 +164,31 @@ describe('security profile 3 with the client certificate alone (gateway role, ce
     const withKey = await RawChargePoint.connect(plain.url, 'P3C-NOBIND', keys.get('P3C-NOBIND'), ['ocpp1.6'], tls(certs.get('P3C-NOBIND')));
     opened.push(withKey);
     expect(await boot(withKey)).toMatchObject({ status: 'Accepted' });
+  });
+
+  it('when the gateway\'s broker session drops and comes back, the certificate-only charger is bound again by its certificate', async () => {
+    const proxy = await proxyTo(p.broker.mqttPort);
+    try {
+      const g = await gateway({ ...p.certBindEnv, YULAN_MQTT_URL: `mqtt://127.0.0.1:${proxy.port}`, YULAN_OCPP_MQTT_CLIENT_ID: 'gw-cert:proxied' });
+      const cp = await certOnly(g, 'P3C-RB');
+      expect(await boot(cp)).toMatchObject({ status: 'Accepted' });
+      await waitFor(async () => (await deviceStatus('P3C-RB')) === 'online' || undefined, 'P3C-RB online');
+      const binds = p.broker.metrics().gatewayBinds!.certBinds;
+      proxy.cut();
+      await waitFor(async () => (await deviceStatus('P3C-RB')) === 'offline' || undefined, 'offline with the gateway\'s session');
+      await proxy.restore();
+      await waitFor(async () => (await deviceStatus('P3C-RB')) === 'online' || undefined, 'online again');
+      expect(p.broker.metrics().gatewayBinds!.certBinds).toBeGreaterThan(binds);
+      // and it speaks for it again: a report after the rebind is stored
+      await cp.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Preparing' });
+      await waitFor(async () => {
+        const r = await p.api<{ events: { type: string }[] }>('/api/v1/devices/P3C-RB/events');
+        return r.body.events.some((e) => e.type === 'charger.status_changed') || undefined;
+      }, 'status event after the rebind stored');
+      expect(cp.closed).toBeUndefined();
+    } finally {
+      proxy.close();
+    }
   });
 
   it('YULAN_OCPP_CERT_BIND needs the gateway broker account and the client CA', () => {
