@@ -5,8 +5,8 @@ import type { DevicePrincipal } from './acl.js';
  * The `gateway` role (docs/ocpp.md §3): a service account (accounts file, role `gateway`)
  * whose session multiplexes many devices. It holds no right of its own on device topics:
  * each right comes from a device **bound** to this session, which happens only when the
- * gateway presents that device's key and the broker's device check accepts it
- * (gateway-link.ts). A device is bound to at most one gateway session at a time, so no
+ * gateway presents that device's key — or, for an account with `certBind`, its registered
+ * client certificate — and the broker's device check accepts it (gateway-link.ts). A device is bound to at most one gateway session at a time, so no
  * gateway can publish for another gateway's device, and no device for another device.
  */
 export const GATEWAY_ROLE = 'gateway' as const;
