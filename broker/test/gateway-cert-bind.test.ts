@@ -72,7 +72,7 @@ describe('gateway role: bind by client certificate', () => {
     fs.writeFileSync(files.cert, leaf.certPem);
     fs.writeFileSync(files.key, leaf.keyPem, { mode: 0o600 });
     fs.writeFileSync(files.ca, deviceCa.certPem);
-    for (const id of ['cp-c1', 'cp-c2', 'cp-off', 'cp-rev', 'cp-key', 'env-1']) {
+    for (const id of ['cp-c1', 'cp-c2', 'cp-off', 'cp-rev', 'cp-key', 'env-1', 'cp-race']) {
       auth.add(id, { site, kind });
       const pair = await issueCert(deviceCa, { commonName: id, usage: 'client' });
       certs.set(id, pair);
@@ -189,6 +189,24 @@ describe('gateway role: bind by client certificate', () => {
     // the registry would still say yes (the fake is not told): the pushed revocation wins
     expect(await bindCert(gw, 'cp-rev', certs.get('cp-rev')!.certPem)).toEqual({ type: 'refused', id: 'cp-rev', reason: 'cert-revoked' });
     expect(gw.notices.some((n) => n.type === 'unbound' && n.id === 'cp-key')).toBe(false);
+    await gw.client.endAsync();
+  });
+
+  it('a revocation pushed while the cloud is still answering a bind wins: refused, never bound', async () => {
+    const gw = await gateway('gw-cert', 'race');
+    let release!: () => void;
+    certAuth.gate = new Promise((r) => { release = r; });
+    const askedBefore = certAuth.asked.length;
+    const revocationsBefore = broker.metrics().revocations;
+    await gw.client.publishAsync(gatewayTopics('gw-cert').bind, JSON.stringify({ id: 'cp-race', cert: certs.get('cp-race')!.certPem }), { qos: 1 });
+    await waitFor(() => certAuth.asked.slice(askedBefore).some((a) => a.deviceId === 'cp-race'), 'the cloud asked');
+    await cloud.publishAsync(ControlTopic.RevokeCert, fingerprint(certs.get('cp-race')!.certPem), { qos: 1 });
+    await waitFor(() => broker.metrics().revocations > revocationsBefore, 'revocation received');
+    certAuth.gate = undefined;
+    release(); // the (stale) registry now says yes
+    await waitFor(() => gw.notices.some((n) => n.id === 'cp-race'), 'notice');
+    expect(gw.notices.find((n) => n.id === 'cp-race')).toEqual({ type: 'refused', id: 'cp-race', reason: 'cert-revoked' });
+    expect(presence.some((p) => p.deviceId === 'cp-race' && p.online)).toBe(false);
     await gw.client.endAsync();
   });
 

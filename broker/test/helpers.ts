@@ -83,9 +83,12 @@ export class FakeDeviceAuth implements DeviceAuthenticator {
 export class FakeCertAuth implements DeviceCertAuthenticator {
   readonly registered = new Map<string, { fingerprint: string; disabled?: boolean; kind?: KnownKind }>();
   readonly asked: { deviceId: string; fingerprint: string; serial: string }[] = [];
+  /** While set, every answer waits for it (a slow cloud: what happens meanwhile). */
+  gate: Promise<void> | undefined;
   constructor(private readonly site = 'site-1', private readonly kind: KnownKind = DeviceKind.ENV_MONITOR) {}
   async authenticate(deviceId: string, cert: { fingerprint: string; serial: string }): Promise<DeviceAuthResult> {
     this.asked.push({ deviceId, ...cert });
+    if (this.gate) await this.gate;
     const d = this.registered.get(deviceId);
     if (!d || d.fingerprint !== cert.fingerprint) return { outcome: 'denied', reason: 'bad-credentials' };
     if (d.disabled) return { outcome: 'denied', reason: 'disabled' };
