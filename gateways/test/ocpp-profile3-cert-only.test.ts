@@ -87,7 +87,9 @@ afterAll(async () => {
 
 describe('security profile 3 with the client certificate alone (gateway role, certBind)', () => {
   it('a certificate-only charger boots, is online, its reports are stored and it gets commands', async () => {
+    const accepted = gw.metrics.certificateOnly;
     const cp = await certOnly(gw, 'P3C-A');
+    expect(gw.metrics.certificateOnly).toBe(accepted + 1);
     expect(await boot(cp)).toMatchObject({ status: 'Accepted' });
     await waitFor(async () => (await deviceStatus('P3C-A')) === 'online' || undefined, 'P3C-A online');
     expect(p.broker.metrics().gatewayBinds?.certBinds).toBeGreaterThanOrEqual(1);
@@ -114,11 +116,13 @@ describe('security profile 3 with the client certificate alone (gateway role, ce
 
   it('a charger sending both its key and its certificate keeps working (bound by its key)', async () => {
     const before = p.broker.metrics().gatewayBinds!.certBinds;
+    const acceptedByCert = gw.metrics.certificateOnly;
     const cp = await RawChargePoint.connect(gw.url, 'P3C-B', keys.get('P3C-B'), ['ocpp1.6'], tls(certs.get('P3C-B')));
     opened.push(cp);
     expect(await boot(cp)).toMatchObject({ status: 'Accepted' });
     await waitFor(async () => (await deviceStatus('P3C-B')) === 'online' || undefined, 'P3C-B online');
     expect(p.broker.metrics().gatewayBinds!.certBinds).toBe(before);
+    expect(gw.metrics.certificateOnly).toBe(acceptedByCert);
     cp.close();
     await waitFor(async () => (await deviceStatus('P3C-B')) === 'offline' || undefined, 'P3C-B offline');
   });

@@ -125,7 +125,10 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       // The certificate alone: the broker binds the charger to the gateway's session by it
       // (checks it again itself; the account needs certBind). Per-charger mode logs in as
       // the device with its key, which a certificate-only charger never gave us.
-      if (!hs.password && bus && config.certBind) return accept({ device: byCert.device, secret: '', cert, certPem: peer.pem }, 'ocpp1.6');
+      if (!hs.password && bus && config.certBind) {
+        metrics.certificateOnly++;
+        return accept({ device: byCert.device, secret: '', cert, certPem: peer.pem }, 'ocpp1.6');
+      }
       if (!hs.password) {
         return refuse(401, 'cert-needs-key', 'AuthorizationKey required as well (see docs/ocpp.md §1.2)',
           bus ? 'certificate-only chargers need YULAN_OCPP_CERT_BIND=1 (and certBind on the broker account)' : 'per-charger mode logs in to the broker with the charger\'s key');
