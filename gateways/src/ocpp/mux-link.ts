@@ -121,8 +121,11 @@ export class GatewayBus {
     } else if (n.type === 'refused' && n.reason === 'unavailable') {
       setTimeout(() => this.bind(link), RETRY_UNAVAILABLE_MS).unref();
     } else {
+      // configuration errors, not the charger's: say what to fix
       if (n.type === 'refused' && n.reason === 'cert-bind-not-allowed') {
-        this.#o.logger.error({ deviceId: n.id, account: this.#o.username }, 'the broker refuses binds by certificate: give this gateway account "certBind": true in the broker accounts file, or unset YULAN_OCPP_CERT_BIND');
+        this.#o.logger.error({ deviceId: n.id, account: this.#o.username }, 'the broker refuses this account binds by certificate (for this kind): give it "certBind": ["ev-charger"] in the broker accounts file, or unset YULAN_OCPP_CERT_BIND');
+      } else if (n.type === 'refused' && n.reason === 'cert-unsupported') {
+        this.#o.logger.error({ deviceId: n.id }, 'the broker has no device CA (YULAN_DEVICE_CA_FILE): it cannot check chargers\' certificates');
       }
       if (n.type === 'refused') this.stats.refused++;
       else if (n.reason === 'revoked') this.stats.revoked++;
