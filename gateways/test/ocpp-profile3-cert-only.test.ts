@@ -100,6 +100,18 @@ describe('security profile 3 with the client certificate alone (gateway role, ce
       return r.body.events.some((e) => e.type === 'charger.status_changed') || undefined;
     }, 'status event stored');
 
+    // a transaction's meter values: durable telemetry through the certificate binding
+    const start = await cp.call('StartTransaction', { connectorId: 1, idTag: 'ANY', meterStart: 1_000_000, timestamp: new Date().toISOString() });
+    const tx = (start[2] as { transactionId: number }).transactionId;
+    expect((await cp.call('MeterValues', { connectorId: 1, transactionId: tx, meterValue: [{ timestamp: new Date().toISOString(), sampledValue: [
+      { value: '1001.5', measurand: 'Energy.Active.Import.Register', unit: 'kWh' }, { value: '7.2', measurand: 'Power.Active.Import', unit: 'kW' },
+    ] }] }))[2]).toEqual({});
+    const point = await waitFor(async () => {
+      const r = await p.api<{ points: { fields: Record<string, number> }[] }>('/api/v1/devices/P3C-A/telemetry?resolution=raw');
+      return r.body.points.find((pt) => pt.fields.meter_kwh === 1001.5);
+    }, 'meter values stored');
+    expect(point.fields).toMatchObject({ energy_kwh: 1.5, power_w: 7200 });
+
     const from = cp.calls.length;
     const cmd = await p.api<{ id: string }>('/api/v1/devices/P3C-A/commands', { method: 'POST', json: { name: 'charger.start_session', args: { connector_id: 1, id_tag: 'TAG-P3' } } });
     expect(cmd.status).toBe(201);
