@@ -21,6 +21,7 @@ import { publishBeforeAck } from './shared-state.js';
 import { PresenceReason, presencePacket } from './presence.js';
 import { GatewayLink } from './gateway-link.js';
 import { GATEWAY_ROLE } from './gateway-acl.js';
+import { parseCaBundle } from './gateway-cert-bind.js';
 import { startTransports } from './transports.js';
 import { CONNACK_UNACCEPTABLE_PROTOCOL, isUnsupportedProtocolLevel, trackPersistentSessions } from './conformance.js';
 import { CloudIntegrationAuthenticator, type IntegrationAuthenticator } from './integration-auth.js';
@@ -103,8 +104,13 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
   const path = createMessagePath(config, logger, metrics);
   trackPersistentSessions(path.persistence);
   // gateway accounts' device bindings (gateway-link.ts); `publish` is defined once Aedes is up
+  // one certificate check for device logins and gateway binds by certificate (not cached)
+  const deviceCertAuth = deviceCa !== undefined
+    ? deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, fetch: cloudFetch })
+    : undefined;
   const gateways = new GatewayLink({ deviceAuth, logger: logger.child({ svc: 'gateway-link' }), publish: (packet) => publish(packet),
-    holding: () => hold?.holding() ?? false });
+    holding: () => hold?.holding() ?? false,
+    ...(deviceCa !== undefined && deviceCertAuth ? { certs: { cas: parseCaBundle(deviceCa), auth: deviceCertAuth, revoked: certRevocations } } : {}) });
   const hooks = createHooks({
     gateways,
     accounts,
@@ -122,7 +128,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
     claims: new ClaimGate({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, metrics: metrics.claims, fetch: cloudFetch,
       publish: (topic, payload) => publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }) }),
     ...(deviceCa !== undefined
-      ? { certAuth: { revoked: certRevocations, auth: deps.deviceCertAuth ?? new CloudDeviceCertAuthenticator({ cloudUrl: config.cloudUrl, brokerToken: config.brokerToken, logger, fetch: cloudFetch }) } }
+      ? { certAuth: { revoked: certRevocations, auth: deviceCertAuth! } }
       : {}),
     ...(certRotation ? { certRotation } : {}),
     limits: new ConnectionLimits(config.quotas),
@@ -249,7 +255,10 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
         return true;
       },
       onInvalid: () => metrics.protocolErrors++,
-      onRevoked: () => metrics.revocations++,
+      onRevoked: (fp) => {
+        metrics.revocations++;
+        gateways.revokeCert(fp);
+      },
       logger,
     });
   }
@@ -401,6 +410,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger, deps: Br
       certRefused: { ...metrics.certRefused },
       certRotations: { ...metrics.certRotations },
       aclDenied: { ...metrics.aclDenied },
+      gatewayBinds: { ...gateways.stats, certBindRefused: { ...gateways.stats.certBindRefused } },
       bytesIn,
       bytesOut,
       outgoingQueuedBytes: queued,

@@ -125,7 +125,8 @@ export function attachCertRevocation<C extends RevocationTarget>(o: {
   /** Marks the session ended by revocation (offline presence says why); false when not live. */
   markRevoked(client: C): boolean;
   onInvalid(): void;
-  onRevoked(): void;
+  /** The fingerprint was revoked (gateway binds by it end too, gateway-link.ts). */
+  onRevoked(fingerprint: string): void;
   logger: Logger;
 }): void {
   o.subscribe(o.topic, (payload, done) => {
@@ -136,7 +137,7 @@ export function attachCertRevocation<C extends RevocationTarget>(o: {
       return done();
     }
     o.revoked.revoke(fp);
-    o.onRevoked();
+    o.onRevoked(fp);
     let cut = 0;
     for (const client of o.clients()) {
       const cert = peerCertificateOf(client);

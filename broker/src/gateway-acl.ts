@@ -5,8 +5,8 @@ import type { DevicePrincipal } from './acl.js';
  * The `gateway` role (docs/ocpp.md §3): a service account (accounts file, role `gateway`)
  * whose session multiplexes many devices. It holds no right of its own on device topics:
  * each right comes from a device **bound** to this session, which happens only when the
- * gateway presents that device's key and the broker's device check accepts it
- * (gateway-link.ts). A device is bound to at most one gateway session at a time, so no
+ * gateway presents that device's key — or, for an account with `certBind`, its registered
+ * client certificate — and the broker's device check accepts it (gateway-link.ts). A device is bound to at most one gateway session at a time, so no
  * gateway can publish for another gateway's device, and no device for another device.
  */
 export const GATEWAY_ROLE = 'gateway' as const;
@@ -19,11 +19,21 @@ export interface GatewayPrincipal {
   readonly bindTopic: string;
   readonly unbindTopic: string;
   readonly noticeTopic: string;
+  /** May bind a device by its client certificate instead of its key (accounts file
+   * `certBind`, opt-in: a certificate is not a secret, docs/ocpp.md §3.1). */
+  readonly certBind: boolean;
+  /** With certBind: only devices of these kinds (slugs); undefined = any kind. */
+  readonly certBindKinds: ReadonlySet<string> | undefined;
+  /** Devices bound by certificate: id → the certificate's fingerprint (a revoke-cert of it unbinds). */
+  readonly boundByCert: Map<string, string>;
 }
 
-export function gatewayPrincipal(username: string): GatewayPrincipal {
+export function gatewayPrincipal(username: string, certBind?: true | readonly string[]): GatewayPrincipal {
   const t = gatewayTopics(username);
-  return { role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice };
+  return {
+    role: GATEWAY_ROLE, username, bound: new Map(), bindTopic: t.bind, unbindTopic: t.unbind, noticeTopic: t.notice,
+    certBind: certBind !== undefined, certBindKinds: Array.isArray(certBind) ? new Set(certBind) : undefined, boundByCert: new Map(),
+  };
 }
 
 const ROOT = `${TOPIC_ROOT}/`;

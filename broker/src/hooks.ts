@@ -267,7 +267,7 @@ export function createHooks(ctx: HookContext): BrokerHooks {
         verifyAccount(account, secret).then(
           (ok) =>
             ok
-              ? accept(client, info, account.role === GATEWAY_ROLE ? gatewayPrincipal(account.username) : servicePrincipal(account.username, account.role), cb)
+              ? accept(client, info, account.role === GATEWAY_ROLE ? gatewayPrincipal(account.username, account.certBind) : servicePrincipal(account.username, account.role), cb)
               : (failed(), refuse(client, cb, ConnackCode.BadUsernameOrPassword, 'bad service-account password')),
           (err: unknown) => refuse(client, cb, ConnackCode.ServerUnavailable, 'account check failed', err),
         );

@@ -1,3 +1,4 @@
+import type { GatewayLinkStats } from './gateway-link.js';
 import { emptyTlsRefusals, type TlsRefusal } from '@yulan/protos';
 import { emptyCertRefusals, type CertRefusal } from './device-cert.js';
 import { emptyClaimMetrics, type ClaimMetrics } from './claim-link.js';
@@ -68,6 +69,8 @@ export interface BrokerMetrics {
   /** Gauge: messages held for persistent sessions, sent-unacknowledged or unsent (single
    * process; 0 in the clustered mode, where Redis holds them). */
   sessionQueued: number;
+  /** Gateway accounts' bindings (gateway-link.ts): binds, refusals, by certificate too. */
+  gatewayBinds?: GatewayLinkStats;
 }
 
 export function createMetrics(): BrokerMetrics {

@@ -5,29 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { ControlTopic, DeviceKind, deviceTopic } from '@yulan/protos';
 import { loadBrokerConfig, startBroker, type BrokerHandle } from '../src/index.js';
-import { DeviceAuthOutcome, type DeviceAuthResult } from '../src/device-auth.js';
-import type { DeviceCertAuthenticator } from '../src/device-cert.js';
 import { createCa, issueCert, type PemPair } from '../../cli/src/dev-ca.js';
-import { CLOUD_PASSWORD, EDGE_PASSWORD, FakeDeviceAuth, logger, mqttClient, tempDir, testConfig, waitFor } from './helpers.js';
+import { CLOUD_PASSWORD, EDGE_PASSWORD, FakeCertAuth, FakeDeviceAuth, logger, mqttClient, tempDir, testConfig, waitFor } from './helpers.js';
 
 const DAY = 86_400_000;
 const SITE = 'site-1';
 
 function fingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
-}
-
-/** The registry as the cloud's device-cert-auth answers it: which certificate each device logs in with. */
-class FakeCertAuth implements DeviceCertAuthenticator {
-  readonly registered = new Map<string, { fingerprint: string; disabled?: boolean }>();
-  readonly asked: { deviceId: string; fingerprint: string; serial: string }[] = [];
-  async authenticate(deviceId: string, cert: { fingerprint: string; serial: string }): Promise<DeviceAuthResult> {
-    this.asked.push({ deviceId, ...cert });
-    const d = this.registered.get(deviceId);
-    if (!d || d.fingerprint !== cert.fingerprint) return { outcome: DeviceAuthOutcome.Denied, reason: 'bad-credentials' };
-    if (d.disabled) return { outcome: DeviceAuthOutcome.Denied, reason: 'disabled' };
-    return { outcome: DeviceAuthOutcome.Ok, device: { id: deviceId, site: SITE, kind: DeviceKind.ENV_MONITOR }, source: 'cloud' };
-  }
 }
 
 describe('device certificates (mutual TLS) on the MQTT/TLS listener', () => {

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { DeviceKind, hashSecret, type KnownKind } from '@yulan/protos';
 import { loadBrokerConfig, type BrokerConfig } from '../src/config.js';
 import type { DeviceAuthResult, DeviceAuthenticator } from '../src/device-auth.js';
+import type { DeviceCertAuthenticator } from '../src/device-cert.js';
 import { BrokerError, BrokerErrorCode } from '../src/errors.js';
 import { waitFor as poll } from '@yulan/testkit';
 
@@ -75,6 +76,23 @@ export class FakeDeviceAuth implements DeviceAuthenticator {
   }
   forget(deviceId: string): void {
     this.forgotten.push(deviceId);
+  }
+}
+
+/** The registry as the cloud's device-cert-auth answers it: which certificate each device logs in with. */
+export class FakeCertAuth implements DeviceCertAuthenticator {
+  readonly registered = new Map<string, { fingerprint: string; disabled?: boolean; kind?: KnownKind }>();
+  readonly asked: { deviceId: string; fingerprint: string; serial: string }[] = [];
+  /** While set, every answer waits for it (a slow cloud: what happens meanwhile). */
+  gate: Promise<void> | undefined;
+  constructor(private readonly site = 'site-1', private readonly kind: KnownKind = DeviceKind.ENV_MONITOR) {}
+  async authenticate(deviceId: string, cert: { fingerprint: string; serial: string }): Promise<DeviceAuthResult> {
+    this.asked.push({ deviceId, ...cert });
+    if (this.gate) await this.gate;
+    const d = this.registered.get(deviceId);
+    if (!d || d.fingerprint !== cert.fingerprint) return { outcome: 'denied', reason: 'bad-credentials' };
+    if (d.disabled) return { outcome: 'denied', reason: 'disabled' };
+    return { outcome: 'ok', device: { id: deviceId, site: this.site, kind: d.kind ?? this.kind }, source: 'cloud' };
   }
 }
 

@@ -50,8 +50,10 @@ function save(file: string, secrets: ServiceSecrets): void {
 /** The broker account name of the OCPP gateway `yulan up` starts. */
 export const UP_GATEWAY_ACCOUNT = 'gateway';
 
-/** Writes the broker's service-account file: usernames, roles and scrypt hashes only. */
-export async function writeBrokerAccounts(dataDir: string, secrets: ServiceSecrets): Promise<string> {
+/** Writes the broker's service-account file: usernames, roles and scrypt hashes only.
+ * `gatewayCertBind`: the gateway account may bind chargers by client certificate (OCPP
+ * security profile 3 without a key, docs/ocpp.md §1.2) — ev-chargers only. */
+export async function writeBrokerAccounts(dataDir: string, secrets: ServiceSecrets, opts: { gatewayCertBind?: boolean } = {}): Promise<string> {
   const dir = join(dataDir, 'broker');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'accounts.json');
@@ -59,7 +61,10 @@ export async function writeBrokerAccounts(dataDir: string, secrets: ServiceSecre
     { username: 'edge', role: 'edge', hash: await hashSecret(secrets.edgeMqttPassword) },
     { username: 'cloud', role: 'cloud', hash: await hashSecret(secrets.cloudMqttPassword) },
     // `yulan up`'s OCPP gateway: one session speaks for all its chargers (docs/ocpp.md §3.1)
-    { username: UP_GATEWAY_ACCOUNT, role: 'gateway', hash: await hashSecret(secrets.gatewayMqttPassword) },
+    {
+      username: UP_GATEWAY_ACCOUNT, role: 'gateway', hash: await hashSecret(secrets.gatewayMqttPassword),
+      ...(opts.gatewayCertBind ? { certBind: ['ev-charger'] } : {}),
+    },
   ];
   writeFileSync(file, JSON.stringify(accounts, null, 2), { mode: 0o600 });
   return file;

@@ -85,7 +85,11 @@ function simByCertificate(env: NodeJS.ProcessEnv, wired: NodeJS.ProcessEnv, tls:
 async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: string) => void, plan: PortPlan, carry: Carry): Promise<UpHandle> {
   const dataDir = resolve(env.YULAN_DATA_DIR ?? '.yulan');
   const { secrets, created } = loadOrCreateSecrets(dataDir);
-  const accountsFile = await writeBrokerAccounts(dataDir, secrets);
+  // Binding chargers by certificate is granted only where it can be used: an operator who
+  // gave the OCPP listener client certificates (YULAN_OCPP_TLS_CLIENT_CA; up's own listener
+  // is plain ws otherwise) and runs it on up's gateway account (docs/ocpp.md §1.2).
+  const gatewayCertBind = Boolean(env.YULAN_OCPP_TLS_CLIENT_CA) && env.YULAN_OCPP_MQTT_USERNAME === undefined && env.YULAN_OCPP_CERT_BIND !== '0';
+  const accountsFile = await writeBrokerAccounts(dataDir, secrets, { gatewayCertBind });
   const mqttPort = await plan.take(numberFrom(env, 'YULAN_MQTT_PORT', 1883));
   const wsPort = await plan.take(numberFrom(env, 'YULAN_WS_PORT', 8083));
   const httpPort = await plan.take(numberFrom(env, 'YULAN_HTTP_PORT', 8080));
@@ -150,6 +154,7 @@ async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: stri
     ...(env.YULAN_OCPP_MQTT_USERNAME === undefined && env.YULAN_OCPP_MQTT_PASSWORD === undefined
       ? { YULAN_OCPP_MQTT_USERNAME: UP_GATEWAY_ACCOUNT, YULAN_OCPP_MQTT_PASSWORD: secrets.gatewayMqttPassword }
       : {}),
+    ...(gatewayCertBind ? { YULAN_OCPP_CERT_BIND: '1' } : {}),
   };
   const started: { name: string; svc: Closable }[] = pager ? [{ name: 'demo-pager', svc: pager }] : [];
   // Validate every service's configuration before starting any of them.

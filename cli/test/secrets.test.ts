@@ -48,4 +48,13 @@ describe("yulan up's service secrets", () => {
     expect(await verifySecret(secrets.gatewayMqttPassword, gw.hash)).toBe(true);
     expect(await verifySecret(secrets.edgeMqttPassword, gw.hash)).toBe(false);
   });
+
+  it('grants the gateway account binding by certificate only when asked, and for ev-chargers only', async () => {
+    const { secrets } = loadOrCreateSecrets(tmp.dir);
+    const read = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { role: string; certBind?: unknown }[]).find((a) => a.role === 'gateway')!;
+    expect(read(await writeBrokerAccounts(tmp.dir, secrets))).not.toHaveProperty('certBind');
+    expect(read(await writeBrokerAccounts(tmp.dir, secrets, { gatewayCertBind: true })).certBind).toEqual(['ev-charger']);
+    // written again without it (the operator removed YULAN_OCPP_TLS_CLIENT_CA): withdrawn
+    expect(read(await writeBrokerAccounts(tmp.dir, secrets))).not.toHaveProperty('certBind');
+  });
 });

@@ -50,4 +50,10 @@ describe('yulan up: device certificates with the development CA', () => {
     expect(await cli(['revoke', 'cert-dev-1'])).toMatch(/revoked 1 certificate/);
     await eventually(() => closed || undefined, 'the revoked device cut');
   });
+
+  it('gives its gateway account no certBind: its OCPP listener is plain ws here (docs/ocpp.md §1.2)', () => {
+    const accounts = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'broker', 'accounts.json'), 'utf8')) as { username: string; role: string; certBind?: unknown }[];
+    expect(accounts.find((a) => a.username === 'gateway')).toMatchObject({ role: 'gateway' });
+    expect(accounts.find((a) => a.username === 'gateway')).not.toHaveProperty('certBind');
+  });
 });

@@ -27,12 +27,14 @@ export interface Platform {
   addCharger(id: string, site?: string): Promise<string>;
   /** Env for the broker's gateway role (one multiplexed session): the `gw-test` account. */
   gatewayRoleEnv: Record<string, string>;
+  /** With `opts.certBind`: the `gw-cert` account, which may bind chargers by certificate. */
+  certBindEnv: Record<string, string>;
   close(): Promise<void>;
 }
 
 /** The real platform on free ports in a temp dir: Aedes broker (device auth through the
  * cloud), Fastify cloud with its SQLite registry, edge with the SQLite store. */
-export async function startPlatform(extraEnv: Record<string, string> = {}, opts: { console?: boolean } = {}): Promise<Platform> {
+export async function startPlatform(extraEnv: Record<string, string> = {}, opts: { console?: boolean; certBind?: boolean } = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), 'yulan-ocpp-'));
   const [mqttPort, wsPort, httpPort, edgePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const s = { edge: generateSecret(), cloud: generateSecret(), broker: generateSecret(), edgeToken: generateSecret(), gateway: generateSecret(), gatewayMqtt: generateSecret() };
@@ -41,6 +43,7 @@ export async function startPlatform(extraEnv: Record<string, string> = {}, opts:
     { username: 'edge', role: 'edge', hash: await hashSecret(s.edge) },
     { username: 'cloud', role: 'cloud', hash: await hashSecret(s.cloud) },
     { username: 'gw-test', role: 'gateway', hash: await hashSecret(s.gatewayMqtt) },
+    ...(opts.certBind ? [{ username: 'gw-cert', role: 'gateway', certBind: ['ev-charger'], hash: await hashSecret(s.gatewayMqtt) }] : []),
   ]), { mode: 0o600 });
   const env: Record<string, string> = {
     YULAN_DATA_DIR: dir, YULAN_MQTT_HOST: '127.0.0.1', YULAN_HTTP_HOST: '127.0.0.1', YULAN_EDGE_HTTP_HOST: '127.0.0.1',
@@ -68,6 +71,7 @@ export async function startPlatform(extraEnv: Record<string, string> = {}, opts:
   return {
     dir, env, cloudUrl, adminToken, broker, cloud, edge, api,
     gatewayRoleEnv: { YULAN_OCPP_MQTT_USERNAME: 'gw-test', YULAN_OCPP_MQTT_PASSWORD: s.gatewayMqtt },
+    certBindEnv: opts.certBind ? { YULAN_OCPP_MQTT_USERNAME: 'gw-cert', YULAN_OCPP_MQTT_PASSWORD: s.gatewayMqtt, YULAN_OCPP_CERT_BIND: '1' } : {},
     async addCharger(id, site = 'xuhui') {
       const r = await api<{ secret: string }>('/api/v1/devices', { method: 'POST', json: { id, site, kind: 'ev-charger' } });
       if (r.status !== 201) throw new Error(`register ${id}: ${r.status} ${JSON.stringify(r.body)}`);

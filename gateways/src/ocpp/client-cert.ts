@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { isValidId } from '@yulan/protos';
 import type { Logger } from 'pino';
@@ -15,7 +16,7 @@ import type { AuthResult } from './device-auth.js';
 export type CertRefusal = 'cert-expired' | 'cert-not-yet-valid' | 'cert-untrusted' | 'cert-wrong-subject' | 'cert-revoked-or-unregistered';
 
 export type PeerCert =
-  | { ok: true; commonName: string; fingerprint: string; serial: string }
+  | { ok: true; commonName: string; fingerprint: string; serial: string; /** as presented, for a bind by certificate */ pem: string }
   | { ok: false; refusal: CertRefusal; why: string };
 
 /** The certificate the charger presented on this TLS socket, checked against the device CA
@@ -33,7 +34,10 @@ export function peerCertOf(socket: unknown): PeerCert | undefined {
   }
   const cn = Array.isArray(cert.subject?.CN) ? undefined : cert.subject?.CN;
   if (typeof cn !== 'string' || !isValidId(cn)) return { ok: false, refusal: 'cert-wrong-subject', why: 'certificate subject CN is not a charge point id' };
-  return { ok: true, commonName: cn, fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(), serial: cert.serialNumber.toLowerCase() };
+  return {
+    ok: true, commonName: cn, fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(), serial: cert.serialNumber.toLowerCase(),
+    pem: new X509Certificate(cert.raw).toString(),
+  };
 }
 
 /**

@@ -45,6 +45,9 @@ const EnvSchema = Type.Object({
   YULAN_OCPP_MQTT_USERNAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   YULAN_OCPP_MQTT_PASSWORD: Type.Optional(Type.String({ minLength: 16 })),
   YULAN_OCPP_MQTT_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
+  // "1": a charger with a device CA certificate needs no AuthorizationKey; the gateway binds
+  // it at the broker by its certificate (the account needs `certBind`, docs/ocpp.md §1.2).
+  YULAN_OCPP_CERT_BIND: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
   YULAN_OCPP_SITE_LIMITS_A: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?(,[A-Za-z0-9_.-]+=[0-9]+(\\.[0-9]+)?)*$' })),
   // The cloud's site cap share (W) → A per phase: W / (phases × nominal phase voltage).
   YULAN_OCPP_PHASES: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('3')])),
@@ -84,6 +87,8 @@ export interface OcppGatewayConfig {
   siteLimitToAmps: { phases: number; voltageV: number };
   /** the broker's gateway role: one shared session; unset: one session per charger */
   brokerAccount?: { username: string; password: string; clientId: string };
+  /** profile 3 with the certificate alone: bind such chargers at the broker by certificate */
+  certBind: boolean;
 }
 
 const KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
@@ -134,6 +139,10 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
   if (e.YULAN_OCPP_MQTT_USERNAME !== undefined && !clientId.startsWith(`${e.YULAN_OCPP_MQTT_USERNAME}:`)) {
     problems.push('YULAN_OCPP_MQTT_CLIENT_ID: must start with "<YULAN_OCPP_MQTT_USERNAME>:"');
   }
+  if (e.YULAN_OCPP_CERT_BIND === '1' && (e.YULAN_OCPP_MQTT_USERNAME === undefined || e.YULAN_OCPP_TLS_CLIENT_CA === undefined)) {
+    // per-charger mode logs in as each device with its key: without a key there is no session
+    problems.push('YULAN_OCPP_CERT_BIND: needs YULAN_OCPP_TLS_CLIENT_CA and the gateway broker account (YULAN_OCPP_MQTT_USERNAME/_PASSWORD)');
+  }
   if (problems.length > 0) throw new GatewayConfigError(problems);
   const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
   return {
@@ -159,6 +168,7 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     ...(e.YULAN_OCPP_MQTT_USERNAME !== undefined && e.YULAN_OCPP_MQTT_PASSWORD !== undefined
       ? { brokerAccount: { username: e.YULAN_OCPP_MQTT_USERNAME, password: e.YULAN_OCPP_MQTT_PASSWORD, clientId: clientId.replace(/[^A-Za-z0-9_.:-]/g, '-') } }
       : {}),
+    certBind: e.YULAN_OCPP_CERT_BIND === '1',
     siteLimitsA: new Map((e.YULAN_OCPP_SITE_LIMITS_A ?? '').split(',').filter(Boolean).map((kv) => {
       const [site, a] = kv.split('=') as [string, string];
       return [site, Number(a)] as const;

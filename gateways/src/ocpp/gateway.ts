@@ -34,7 +34,10 @@ export interface OcppGatewayHandle {
 
 interface Charger {
   device: ChargerIdentity;
+  /** its AuthorizationKey; '' for a charger bound by certificate alone (certPem) */
   secret: string;
+  /** security profile 3 without a key: the certificate the broker binds it by */
+  certPem?: string | undefined;
   link: BrokerLink;
   session: ChargerSession;
   rpc: (RpcPeer & { close(o: { code?: number; reason?: string; force?: boolean }): Promise<unknown> }) | undefined;
@@ -48,7 +51,7 @@ interface Charger {
 
 type RpcClient = NonNullable<Charger['rpc']> & {
   identity: string;
-  session: { device: ChargerIdentity; secret: string; cert?: { fingerprint: string; serial: string } };
+  session: { device: ChargerIdentity; secret: string; cert?: { fingerprint: string; serial: string }; certPem?: string };
   on(ev: string, fn: (...a: unknown[]) => void): void;
 };
 
@@ -119,9 +122,17 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       if (byCert.outcome === 'unavailable') return refuse(503, 'cloud-unavailable', 'registry unavailable, retry later', byCert.why);
       if (byCert.device.kind !== 'ev-charger') return refuse(401, 'not-a-charger', 'Unauthorized');
       cert = { fingerprint: peer.fingerprint, serial: peer.serial };
-      // The charger's broker session logs in as the device with its key (§3): until the
-      // gateway speaks for its chargers on one session of its own, profile 3 needs the key too.
-      if (!hs.password) return refuse(401, 'cert-needs-key', 'AuthorizationKey required as well (see docs/ocpp.md §1.2)', 'profile 3 without Basic auth needs the gateway broker role, not built yet');
+      // The certificate alone: the broker binds the charger to the gateway's session by it
+      // (checks it again itself; the account needs certBind). Per-charger mode logs in as
+      // the device with its key, which a certificate-only charger never gave us.
+      if (!hs.password && bus && config.certBind) {
+        metrics.certificateOnly++;
+        return accept({ device: byCert.device, secret: '', cert, certPem: peer.pem }, 'ocpp1.6');
+      }
+      if (!hs.password) {
+        return refuse(401, 'cert-needs-key', 'AuthorizationKey required as well (see docs/ocpp.md §1.2)',
+          bus ? 'certificate-only chargers need YULAN_OCPP_CERT_BIND=1 (and certBind on the broker account)' : 'per-charger mode logs in to the broker with the charger\'s key');
+      }
     }
     if (!hs.password) return refuse(401, 'no-credentials', 'HTTP Basic auth required (charge point id, AuthorizationKey)');
     const res = await auth.authenticate(hs.identity, hs.password.toString('utf8'));
@@ -141,8 +152,8 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     void ch.link.close();
   };
 
-  function newCharger(device: ChargerIdentity, secret: string): Charger {
-    const ch = { device, secret, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
+  function newCharger(device: ChargerIdentity, secret: string, certPem: string | undefined): Charger {
+    const ch = { device, secret, certPem, rpc: undefined, booted: false, desired: undefined } as Partial<Charger> as Charger;
     const log = logger.child({ chargePoint: device.id });
     const cmdCtx = () => ({
       link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log,
@@ -161,7 +172,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       onRefused: (why: string) => cut(device.id, why),
     };
     ch.link = bus
-      ? new MuxLink({ ...callbacks, bus, secret })
+      ? new MuxLink({ ...callbacks, bus, proof: certPem !== undefined ? { cert: certPem } : { key: secret } })
       : new ChargerLink({ ...callbacks, mqttUrl: config.mqttUrl, ...(config.mqttCa ? { ca: config.mqttCa } : {}), secret });
     ch.session = new ChargerSession({
       deviceId: device.id, link: ch.link, outbox, metrics,
@@ -180,13 +191,13 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
 
   rpcServer.on('client', (raw: unknown) => {
     const client = raw as RpcClient;
-    const { device, secret, cert } = client.session;
+    const { device, secret, cert, certPem } = client.session;
     installFrameGuard(client, { ratePerS: config.ratePerS, burst: config.rateBurst, metrics });
     metrics.connections++;
     metrics.connectionsTotal++;
     let ch = chargers.get(device.id);
-    if (ch && ch.secret !== secret) {
-      // Same id, new key (rotated): the old broker session holds the old key.
+    if (ch && (ch.secret !== secret || ch.certPem !== certPem)) {
+      // Same id, new key (rotated) or certificate: the old binding holds the old proof.
       void ch.link.close();
       ch = undefined;
     }
@@ -195,7 +206,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       metrics.replacedByNewer++;
       void ch.rpc.close({ code: 1000, reason: 'replaced by a newer connection' });
     }
-    ch ??= newCharger(device, secret);
+    ch ??= newCharger(device, secret, certPem);
     chargers.set(device.id, ch);
     ch.rpc = client;
     ch.cert = cert;

@@ -5,6 +5,8 @@ export interface GatewayMetrics {
   upgradesRefused: Record<string, number>;
   replacedByNewer: number;
   cutOff: number;
+  /** profile 3 chargers accepted with their certificate alone (bound at the broker by it) */
+  certificateOnly: number;
   callsIn: Record<string, number>;
   callsOut: Record<string, number>;
   callErrorsOut: number;
@@ -25,7 +27,7 @@ export interface GatewayMetrics {
 
 export function createMetrics(): GatewayMetrics {
   return {
-    connections: 0, connectionsTotal: 0, upgradesRefused: {}, replacedByNewer: 0, cutOff: 0, callsIn: {}, callsOut: {},
+    connections: 0, connectionsTotal: 0, upgradesRefused: {}, replacedByNewer: 0, cutOff: 0, certificateOnly: 0, callsIn: {}, callsOut: {},
     callErrorsOut: 0, badMessages: {}, rateLimited: 0, oversizedFrames: 0, transitionsOutsideTable: 0,
     sampledValuesSkipped: 0, transactionMessagesQueued: 0, duplicateTransactionMessages: 0,
     siteCapProfilesSent: 0, siteCapRejected: 0, localListSent: {}, localListFailures: {},

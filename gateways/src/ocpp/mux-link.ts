@@ -18,8 +18,8 @@ const RETRY_UNAVAILABLE_MS = 2000;
 /**
  * The gateway account's one MQTT session (the broker's `gateway` role, docs/ocpp.md §3),
  * shared by every charger of this process. A charger's link is usable once the broker
- * has **bound** it to this session, which it does only for the key the charger presented
- * (the broker checks it itself). When the session drops, the broker marks every bound
+ * has **bound** it to this session, which it does only for the key the charger presented,
+ * or (account with certBind) its client certificate — the broker checks either itself. When the session drops, the broker marks every bound
  * charger offline; on reconnect every live link is bound again.
  */
 export class GatewayBus {
@@ -99,7 +99,7 @@ export class GatewayBus {
 
   bind(link: MuxLink): void {
     if (!this.#noticeReady || this.#links.get(link.addr.deviceId) !== link) return;
-    this.#client.publish(this.#topics.bind, JSON.stringify({ id: link.addr.deviceId, key: link.key }), { qos: 1 });
+    this.#client.publish(this.#topics.bind, JSON.stringify({ id: link.addr.deviceId, ...link.proof }), { qos: 1 });
   }
 
   #notice(payload: Buffer): void {
@@ -121,6 +121,12 @@ export class GatewayBus {
     } else if (n.type === 'refused' && n.reason === 'unavailable') {
       setTimeout(() => this.bind(link), RETRY_UNAVAILABLE_MS).unref();
     } else {
+      // configuration errors, not the charger's: say what to fix
+      if (n.type === 'refused' && n.reason === 'cert-bind-not-allowed') {
+        this.#o.logger.error({ deviceId: n.id, account: this.#o.username }, 'the broker refuses this account binds by certificate (for this kind): give it "certBind": ["ev-charger"] in the broker accounts file, or unset YULAN_OCPP_CERT_BIND');
+      } else if (n.type === 'refused' && n.reason === 'cert-unsupported') {
+        this.#o.logger.error({ deviceId: n.id }, 'the broker has no device CA (YULAN_DEVICE_CA_FILE): it cannot check chargers\' certificates');
+      }
       if (n.type === 'refused') this.stats.refused++;
       else if (n.reason === 'revoked') this.stats.revoked++;
       else this.stats.replaced++;
@@ -143,14 +149,15 @@ function deviceIdOf(topic: string): string | undefined {
 
 /** A charger spoken for through the gateway's shared session (GatewayBus). */
 export class MuxLink extends BrokerLink {
-  readonly key: string;
+  /** what the broker binds it by: the key it presented, or its client certificate (PEM) */
+  readonly proof: { key: string } | { cert: string };
   readonly #bus: GatewayBus;
   #bound = false;
   #waiters = new Set<(ok: boolean) => void>();
 
-  constructor(o: LinkCallbacks & { bus: GatewayBus; secret: string }) {
+  constructor(o: LinkCallbacks & { bus: GatewayBus; proof: { key: string } | { cert: string } }) {
     super(o);
-    this.key = o.secret;
+    this.proof = o.proof;
     this.#bus = o.bus;
     o.bus.add(this);
   }
