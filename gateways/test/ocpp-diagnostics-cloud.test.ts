@@ -124,6 +124,8 @@ describe('diagnostics in the cloud', () => {
     expect(local.cloud).toMatchObject({ state: 'refused', status: 413 });
     expect((await gwHandover()).pending).toBe(0);
     expect((await cloudFiles()).filter((f) => f.sha256 === sha(big))).toEqual([]);
+    // both refusals counted: the one by hand and the gateway's
+    expect((await p.api<{ ocpp_diagnostics: Record<string, number> }>('/api/v1/metrics')).body.ocpp_diagnostics.refusedTooLarge).toBe(2);
   });
 
   it('with the cloud away the gateway keeps the file and delivers it once the cloud is back, across a gateway restart', async () => {
