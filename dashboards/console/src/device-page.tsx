@@ -98,7 +98,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
         <HistoryChart deviceId={device.id} fields={numericFields} live={live} />
       </div>
       {device.kind === 'ev-charger' ? <ConnectorsCard deviceId={device.id} live={live} /> : null}
-      {device.kind === 'ev-charger' ? <DiagnosticsCard deviceId={device.id} tick={events.filter((e) => e.type === 'diagnostics.uploaded').length} /> : null}
+      {device.kind === 'ev-charger' ? <DiagnosticsCard deviceId={device.id} tick={events.filter((e) => e.type === 'diagnostics.stored').length} /> : null}
       <div class="cols">
         <TwinCard deviceId={device.id} schema={cat?.settings[device.kind]} twin={twin} onSaved={setTwin} />
         {cat ? <CommandsCard deviceId={device.id} commands={cat.commands[device.kind] ?? {}} refresh={cmdTick} /> : null}

@@ -9,9 +9,8 @@ const size = (n: number): string => (n < 1024 ? `${n} B` : n < 1_048_576 ? `${(n
 /**
  * A charger's GetDiagnostics files as the cloud holds them (docs/ocpp.md §4.2), newest
  * first, each a plain download link: the session cookie authenticates it and the cloud
- * serves it as an attachment. Reloaded when a `diagnostics.uploaded` event arrives
- * (`tick`); the file reaches the cloud a moment after that event, so it may show on the
- * next one or a page reload.
+ * serves it as an attachment. Re-read when the gateway's `diagnostics.stored` event (the
+ * cloud has the file) arrives on the page (`tick`).
  */
 export function DiagnosticsCard({ deviceId, tick }: { deviceId: string; tick: number }) {
   const { t, time } = useI18n();

@@ -25,6 +25,8 @@ export interface HandoverOptions {
   logger: Logger;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** the cloud has it (first time, not a repeat): the gateway tells the charger's events */
+  onDelivered?: (meta: DiagnosticsFile, cloudId: string) => void;
 }
 
 type Pending = { meta: DiagnosticsFile; metaPath: string };
@@ -134,6 +136,7 @@ export class DiagnosticsHandover {
       this.#mark(p, { state: 'delivered', at: new Date().toISOString(), ...(answer.id ? { id: answer.id } : {}) });
       if (res.status === 201) this.stats.delivered++;
       else this.stats.duplicates++;
+      if (res.status === 201 && answer.id) this.#o.onDelivered?.(meta, answer.id);
       this.#o.logger.info({ deviceId: meta.device, file: meta.file, id: answer.id }, 'diagnostics handed to the cloud');
       return true;
     }
