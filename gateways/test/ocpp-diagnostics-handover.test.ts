@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -120,6 +120,32 @@ describe('diagnostics hand-over', () => {
     second.start();
     await waitFor(() => (second.stats.delivered === 1 ? true : undefined), 'delivered by the next process');
     expect(c.seen[0]!.body.toString()).toBe('log');
+  });
+
+  it('prunes local copies the cloud has had longer than keepDays; owed, refused and recent ones stay', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
+    const c = await cloud([201]);
+    const now = Date.UTC(2026, 5, 10);
+    const day = 86_400_000;
+    const mark = (m: DiagnosticsFile, cloudState: object): void => writeFileSync(join(dir, m.device, `${m.file}.meta.json`), JSON.stringify({ ...m, cloud: cloudState }));
+    const old = stored(dir, 'CP-1', 'c1', 'old', '2026-06-01T00:00:00.000Z');
+    mark(old, { state: 'delivered', at: new Date(now - 8 * day).toISOString(), id: 'x' });
+    const recent = stored(dir, 'CP-1', 'c2', 'recent', '2026-06-01T00:00:01.000Z');
+    mark(recent, { state: 'delivered', at: new Date(now - 6 * day).toISOString(), id: 'y' });
+    const refused = stored(dir, 'CP-1', 'c3', 'refused', '2026-06-01T00:00:02.000Z');
+    mark(refused, { state: 'refused', at: new Date(now - 30 * day).toISOString(), status: 413 });
+    const h = new DiagnosticsHandover({ dir, cloudUrl: c.url, token: 't', logger, keepDays: 7, now: () => now, minBackoffMs: 20 });
+    handovers.push(h);
+    const owed = stored(dir, 'CP-1', 'c4', 'owed', '2026-06-01T00:00:03.000Z');
+    h.start();
+    expect(h.stats.pruned).toBe(1);
+    expect(existsSync(join(dir, 'CP-1', old.file))).toBe(false);
+    expect(existsSync(join(dir, 'CP-1', `${old.file}.meta.json`))).toBe(false);
+    for (const m of [recent, refused, owed]) expect(existsSync(join(dir, 'CP-1', m.file))).toBe(true);
+    await waitFor(() => (h.stats.delivered === 1 ? true : undefined), 'the owed one delivered');
+    // just delivered: not pruned before its keepDays
+    expect(h.pruneDelivered()).toBe(0);
+    expect(existsSync(join(dir, 'CP-1', owed.file))).toBe(true);
   });
 
   it('a sidecar whose file is gone is marked refused, not retried forever', async () => {

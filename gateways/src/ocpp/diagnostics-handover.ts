@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DiagnosticsFile } from './diagnostics.js';
@@ -14,7 +14,7 @@ export interface CloudState {
   reason?: string;
 }
 
-export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number }
+export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number }
 
 export interface HandoverOptions {
   /** `<gateway data dir>/diagnostics` (diagnostics.ts layout) */
@@ -25,6 +25,9 @@ export interface HandoverOptions {
   logger: Logger;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** days a delivered file's local copy is kept (0 = kept); owed and refused files are never pruned */
+  keepDays?: number;
+  now?: () => number;
   /** the cloud has it (first time, not a repeat): the gateway tells the charger's events */
   onDelivered?: (meta: DiagnosticsFile, cloudId: string) => void;
 }
@@ -40,10 +43,12 @@ const FINAL = new Set([400, 403, 404, 413, 415]);
  * sidecar without a `cloud` state is still owed, so a restart picks up where it stopped.
  * While the cloud is unreachable (or answers 401/429/5xx) the head of the queue is retried
  * with exponential backoff and jitter; the cloud stores a repeat once (device + command +
- * sha256), so a hand-over whose answer was lost is simply sent again. The local copy is kept.
+ * sha256), so a hand-over whose answer was lost is simply sent again. A delivered local copy is
+ * kept `keepDays`, then pruned.
  */
 export class DiagnosticsHandover {
-  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0 };
+  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0 };
+  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #o: HandoverOptions;
   readonly #queue: Pending[] = [];
   #running: Promise<void> | undefined;
@@ -57,25 +62,56 @@ export class DiagnosticsHandover {
     this.#backoffMs = o.minBackoffMs ?? 1000;
   }
 
-  /** Queues every file not yet delivered or refused (oldest first) and starts sending. */
+  /** Queues every file not yet delivered or refused (oldest first) and starts sending;
+   * prunes delivered local copies now and hourly. */
   start(): void {
-    const found: Pending[] = [];
-    if (existsSync(this.#o.dir)) {
-      for (const d of readdirSync(this.#o.dir)) {
-        let files: string[];
-        try { files = readdirSync(join(this.#o.dir, d)); } catch { continue; }
-        for (const f of files) {
-          if (!f.endsWith('.meta.json')) continue;
-          const metaPath = join(this.#o.dir, d, f);
-          try {
-            const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DiagnosticsFile & { cloud?: CloudState };
-            if (!meta.cloud) found.push({ meta, metaPath });
-          } catch { /* a torn sidecar: listed by nobody, nothing to send */ }
-        }
-      }
-    }
+    const found = this.#sidecars().filter((p) => !p.meta.cloud);
     found.sort((a, b) => a.meta.at.localeCompare(b.meta.at));
     for (const p of found) this.#push(p);
+    if ((this.#o.keepDays ?? 0) > 0) {
+      this.pruneDelivered();
+      this.#pruneTimer = setInterval(() => this.pruneDelivered(), 3_600_000);
+      this.#pruneTimer.unref();
+    }
+  }
+
+  #sidecars(): (Pending & { meta: { cloud?: CloudState } })[] {
+    const out: (Pending & { meta: { cloud?: CloudState } })[] = [];
+    if (!existsSync(this.#o.dir)) return out;
+    for (const d of readdirSync(this.#o.dir)) {
+      let files: string[];
+      try { files = readdirSync(join(this.#o.dir, d)); } catch { continue; }
+      for (const f of files) {
+        if (!f.endsWith('.meta.json')) continue;
+        const metaPath = join(this.#o.dir, d, f);
+        try {
+          out.push({ meta: JSON.parse(readFileSync(metaPath, 'utf8')) as DiagnosticsFile & { cloud?: CloudState }, metaPath });
+        } catch { /* a torn sidecar: listed by nobody, nothing to send */ }
+      }
+    }
+    return out;
+  }
+
+  /** Deletes local copies the cloud has had for longer than `keepDays`; the number deleted. */
+  pruneDelivered(): number {
+    const keepDays = this.#o.keepDays ?? 0;
+    if (keepDays <= 0) return 0;
+    const cutoff = (this.#o.now ?? Date.now)() - keepDays * 86_400_000;
+    let n = 0;
+    for (const p of this.#sidecars()) {
+      const c = p.meta.cloud;
+      if (c?.state !== 'delivered' || !(Date.parse(c.at) < cutoff)) continue;
+      try {
+        rmSync(join(this.#o.dir, p.meta.device, p.meta.file), { force: true });
+        rmSync(p.metaPath, { force: true });
+        n++;
+      } catch (err) {
+        this.#o.logger.warn({ err, file: p.meta.file }, 'pruning a delivered diagnostics copy failed');
+      }
+    }
+    this.stats.pruned += n;
+    if (n > 0) this.#o.logger.info({ pruned: n, keepDays }, 'delivered diagnostics copies pruned');
+    return n;
   }
 
   /** A file just stored (diagnostics.ts onUploaded). */
@@ -133,7 +169,7 @@ export class DiagnosticsHandover {
     }
     const answer = (await res.json().catch(() => ({}))) as { id?: string; message?: string };
     if (res.status === 200 || res.status === 201) {
-      this.#mark(p, { state: 'delivered', at: new Date().toISOString(), ...(answer.id ? { id: answer.id } : {}) });
+      this.#mark(p, { state: 'delivered', at: new Date((this.#o.now ?? Date.now)()).toISOString(), ...(answer.id ? { id: answer.id } : {}) });
       if (res.status === 201) this.stats.delivered++;
       else this.stats.duplicates++;
       if (res.status === 201 && answer.id) this.#o.onDelivered?.(meta, answer.id);
@@ -167,6 +203,7 @@ export class DiagnosticsHandover {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#pruneTimer);
     this.#abort.abort();
     if (this.#sleep) { clearTimeout(this.#sleep.timer); this.#sleep.wake(); }
     await this.#running;

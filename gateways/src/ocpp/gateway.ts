@@ -80,7 +80,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
   let publicUrl = config.publicUrl ?? '';
   // every stored file goes on to the cloud, kept and retried until it is there (docs/ocpp.md §4.2)
   const handover = new DiagnosticsHandover({ dir: join(config.dataDir, 'diagnostics'), cloudUrl: config.cloudUrl, token: config.gatewayToken, fetch: serviceFetch,
-    logger: logger.child({ svc: 'diagnostics-handover' }),
+    logger: logger.child({ svc: 'diagnostics-handover' }), keepDays: config.diagKeepDays,
     onDelivered: (f, id) => {
       // shows the file in the device's events and tells the console's card to re-read
       const link = chargers.get(f.device)?.link;
