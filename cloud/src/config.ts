@@ -65,6 +65,9 @@ export const CloudEnvSchema = Type.Object({
   // Retention of care records in days, 0 = keep (care/retention.ts, docs/deploy.md).
   YULAN_RETENTION_ALERTS_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '1825' }),
   YULAN_RETENTION_AUDIT_DAYS: Type.String({ pattern: '^[0-9]{1,6}$', default: '2190' }),
+  // OCPP diagnostics files handed over by the gateways (docs/ocpp.md §4.2): days kept (0 = keep), size limit
+  YULAN_DIAGNOSTICS_RETENTION_DAYS: Type.String({ pattern: '^[0-9]{1,5}$', default: '30' }),
+  YULAN_DIAGNOSTICS_MAX_BYTES: Type.String({ pattern: '^[1-9][0-9]{0,9}$', default: '10485760' }),
   // HTTPS (docs/security.md): PEM files shared with the broker and the edge. With both set
   // the API also listens with TLS on YULAN_HTTPS_PORT; the plain port stays on loopback
   // unless YULAN_PLAIN_PUBLIC=true. YULAN_TLS_CA_FILE: the CA the MQTT link trusts (mqtts://).
@@ -120,6 +123,8 @@ export interface CloudConfig {
   staRateLimit: number;
   /** how long resolved alerts and audit rows are kept (care/retention.ts) */
   careRetention: CareRetentionConfig;
+  /** OCPP diagnostics files (docs/ocpp.md §4.2): days kept (0 = keep) and the size limit */
+  diagnostics: { retentionDays: number; maxBytes: number };
   /** licence of the open data (YULAN_OPEN_DATA_LICENCE, YULAN_OPEN_DATA_LICENCE_URL) */
   openDataLicence: { id: string; url: string };
   /** the safety net for alerts that reach nobody (docs/care.md §3) */
@@ -204,6 +209,7 @@ export function loadCloudConfig(env: Record<string, string | undefined>): CloudC
     apiRateLimit: Number(e.YULAN_API_RATE_LIMIT),
     staRateLimit: Number(e.YULAN_STA_RATE_LIMIT),
     careRetention: { alertsDays: Number(e.YULAN_RETENTION_ALERTS_DAYS), auditDays: Number(e.YULAN_RETENTION_AUDIT_DAYS) },
+    diagnostics: { retentionDays: Number(e.YULAN_DIAGNOSTICS_RETENTION_DAYS), maxBytes: Number(e.YULAN_DIAGNOSTICS_MAX_BYTES) },
     openDataLicence: { id: e.YULAN_OPEN_DATA_LICENCE, url: e.YULAN_OPEN_DATA_LICENCE_URL },
     care: {
       claimDeadlineSec: Number(e.YULAN_CARE_CLAIM_DEADLINE_SEC),

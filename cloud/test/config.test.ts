@@ -25,6 +25,7 @@ describe('loadCloudConfig', () => {
       openDataLicence: { id: 'CC-BY-4.0', url: 'https://creativecommons.org/licenses/by/4.0/' },
       care: { claimDeadlineSec: 900, unreachedRetrySec: 60, fallback: {} },
       careRetention: { alertsDays: 1825, auditDays: 2190 },
+      diagnostics: { retentionDays: 30, maxBytes: 10485760 },
       // plain HTTP never faces the network unless YULAN_PLAIN_PUBLIC=true (docs/security.md)
       plainHost: '127.0.0.1',
       // the security monitor is on by default, every rule at its default (docs/security.md)

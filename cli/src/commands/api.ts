@@ -6,6 +6,8 @@ export interface ApiOptions {
   method?: string; body?: unknown; headers?: Record<string, string>; raw?: Uint8Array; query?: Record<string, string | undefined>;
   /** default 30 s; a long poll passes its hold time plus slack */
   timeoutMs?: number;
+  /** the answer's bytes as a Buffer (a download), not parsed */
+  binary?: boolean;
 }
 
 /** The cloud's error body (cloud/README.md, "Errors"). */
@@ -63,7 +65,9 @@ export class CloudApi {
       const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
       throw new CliError('E_API_UNREACHABLE', `cannot reach the cloud at ${this.base}: ${reason}`, ExitCode.Io, { cause });
     }
-    const text = await res.text();
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (opts.binary && res.ok) return { status: res.status, body: bytes as T, headers: res.headers };
+    const text = bytes.toString('utf8');
     let parsed: unknown;
     try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
     if (!res.ok) {

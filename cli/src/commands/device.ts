@@ -10,6 +10,7 @@ export const DEVICE_USAGE = `usage: yulan device add --site SITE --kind KIND [--
        yulan device show|disable|enable <id>
        yulan device rotate-secret <id>   (a new secret, shown once; the old one and its session end at once)
        yulan device cert issue|revoke <id> …   (yulan device cert --help)
+       yulan device diagnostics <charger> [--get FILE_ID --out PATH]   (a charger's GetDiagnostics files)
 
 KIND is one of ${KIND_LIST}. add prints the device's secret once.
 All take --json. Uses YULAN_CLOUD_URL and YULAN_ADMIN_TOKEN.`;
@@ -19,6 +20,7 @@ interface DeviceView { id: string; site: string; kind: string; name?: string | n
 export async function deviceCommand(args: string[], io: CommandIo): Promise<number> {
   // Own options (--out, --days): dispatched before this command's strict parse.
   if (args[0] === 'cert') return (await import('./device-cert.js')).deviceCertCommand(args.slice(1), io);
+  if (args[0] === 'diagnostics') return (await import('./device-diagnostics.js')).deviceDiagnosticsCommand(args.slice(1), io);
   const { values, positionals } = parse(() => parseArgs({
     args, allowPositionals: true,
     options: {

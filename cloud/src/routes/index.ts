@@ -25,6 +25,7 @@ import { apiTokenRoutes, integrationAuthRoute, integrationRoutes } from '../inte
 import { alertStreamRoute } from '../integrations/alert-stream.js';
 import { deviceCertAuthRoute, deviceCertRoutes } from '../device-certs/index.js';
 import { ocppRoutes } from '../ocpp/index.js';
+import { diagnosticsRoutes } from '../ocpp/diagnostics-routes.js';
 import { claimHttpExchangeRoute, claimInternalRoutes, claimRoutes } from '../claims/index.js';
 import { VerifyQueue } from '../verify-queue.js';
 import { securityRoutes } from '../security/index.js';
@@ -52,6 +53,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(catalogRoute);
       await admin.register(rotateSecretRoute);
       await admin.register(deviceHistoryRoutes, { ...audit, ...(opts.firmware ? { firmware: opts.firmware } : {}) });
+      // chargers' diagnostics files (docs/ocpp.md §4.2)
+      if (opts.ocpp?.diagnostics) await admin.register(diagnosticsRoutes, { diagnostics: opts.ocpp.diagnostics, ...(opts.people ? { audit: opts.people.audit } : {}) });
       if (opts.deviceCerts) await admin.register(deviceCertRoutes, { certs: opts.deviceCerts });
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });

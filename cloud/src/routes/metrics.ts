@@ -28,6 +28,7 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
               running: Type.Integer(), waiting: Type.Integer(),
               abandoned: Type.Integer({ description: 'broker checks dropped unhashed because the broker had given up waiting (overload)' }),
             })),
+            ocpp_diagnostics: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'OCPP diagnostics hand-overs (docs/ocpp.md §4.2): received, duplicates, refused by reason, pruned' })),
             site_power_caps: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'site power caps (docs/ocpp.md §4.1): caps refused, divisions, shares sent and not sent' })),
             complaints_rejected: Type.Optional(Type.Record(Type.String(), Type.Integer(), { description: 'one-tap complaints refused, by reason (rate, honeypot, proof, input)' })),
           }),
@@ -42,6 +43,7 @@ const metrics: FastifyPluginAsyncTypebox<AppOptions> = async (fastify, opts) => 
       ...(opts.claims ? { claims_refused: { ...opts.claims.service.refused } } : {}),
       ...(opts.deviceAuthQueue ? { deviceAuth: opts.deviceAuthQueue.stats() } : {}),
       ...(opts.complaints ? { complaints_rejected: { ...opts.complaints.rejected } } : {}),
+      ...(opts.ocpp?.diagnostics ? { ocpp_diagnostics: { ...opts.ocpp.diagnostics.stats } } : {}),
       ...(opts.ocpp?.sitePowerCaps ? { site_power_caps: { ...opts.ocpp.sitePowerCaps.stats } } : {}),
     }),
   );

@@ -5,6 +5,7 @@ import { catalog, type Catalog } from './catalog.js';
 import { HistoryChart } from './chart.js';
 import { CommandsCard, TwinCard } from './control.js';
 import { ConnectorsCard } from './connectors-card.js';
+import { DiagnosticsCard } from './diagnostics-card.js';
 import { pick, useI18n } from './i18n.js';
 import { useLive } from './live.js';
 import { FirmwareHistoryCard, PresenceCard } from './presence-card.js';
@@ -97,6 +98,7 @@ export function DevicePage({ id, role }: { id: string; role: string }) {
         <HistoryChart deviceId={device.id} fields={numericFields} live={live} />
       </div>
       {device.kind === 'ev-charger' ? <ConnectorsCard deviceId={device.id} live={live} /> : null}
+      {device.kind === 'ev-charger' ? <DiagnosticsCard deviceId={device.id} tick={events.filter((e) => e.type === 'diagnostics.stored').length} /> : null}
       <div class="cols">
         <TwinCard deviceId={device.id} schema={cat?.settings[device.kind]} twin={twin} onSaved={setTwin} />
         {cat ? <CommandsCard deviceId={device.id} commands={cat.commands[device.kind] ?? {}} refresh={cmdTick} /> : null}

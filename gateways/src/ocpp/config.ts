@@ -35,6 +35,8 @@ const EnvSchema = Type.Object({
   // Where chargers reach this gateway over HTTP(S), for GetDiagnostics upload URLs.
   YULAN_OCPP_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/\\s]+$' })),
   YULAN_OCPP_DIAG_MAX_BYTES: Type.Optional(Type.String({ pattern: POS_INT })),
+  // Days a diagnostics file's local copy is kept once the cloud has it (0 = keep).
+  YULAN_OCPP_DIAG_KEEP_DAYS: Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })),
   // "1": push the id tag list to chargers as their local authorization list (SendLocalList).
   YULAN_OCPP_LOCAL_LIST: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
   // How often the cloud's id tag list is pulled (docs/ocpp.md §1.4).
@@ -77,6 +79,8 @@ export interface OcppGatewayConfig {
   /** base of the diagnostics upload URLs; unset: the listener's own address */
   publicUrl?: string;
   diagMaxBytes: number;
+  /** days a delivered diagnostics file stays on the gateway's disk (0 = kept) */
+  diagKeepDays: number;
   /** push the list to chargers as their local authorization list */
   localList: boolean;
   /** how often the cloud's id tag list is pulled */
@@ -162,6 +166,7 @@ export function loadOcppGatewayConfig(env: Record<string, string | undefined>): 
     authCacheTtlMs: num(e.YULAN_AUTH_CACHE_TTL_MS, 60_000),
     ...(e.YULAN_OCPP_PUBLIC_URL !== undefined ? { publicUrl: e.YULAN_OCPP_PUBLIC_URL } : {}),
     diagMaxBytes: num(e.YULAN_OCPP_DIAG_MAX_BYTES, 10 * 1024 * 1024),
+    diagKeepDays: num(e.YULAN_OCPP_DIAG_KEEP_DAYS, 7),
     localList: e.YULAN_OCPP_LOCAL_LIST === '1',
     idTagSyncMs: num(e.YULAN_OCPP_ID_TAG_SYNC_S, 60) * 1000,
     siteLimitToAmps: { phases: num(e.YULAN_OCPP_PHASES, 3), voltageV: num(e.YULAN_OCPP_NOMINAL_V, 220) },

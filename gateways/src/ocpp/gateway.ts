@@ -13,6 +13,7 @@ import type { OcppGatewayConfig } from './config.js';
 import { CloudChargerAuth, type ChargerIdentity } from './device-auth.js';
 import { CloudChargerCertAuth, peerCertOf, watchCertificates } from './client-cert.js';
 import { Diagnostics } from './diagnostics.js';
+import { DiagnosticsHandover } from './diagnostics-handover.js';
 import { installFrameGuard } from './frame-guard.js';
 import { LocalLists } from './local-list.js';
 import { handleHttp } from './http-api.js';
@@ -80,9 +81,18 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     : undefined;
   idTags.start();
   let publicUrl = config.publicUrl ?? '';
+  // every stored file goes on to the cloud, kept and retried until it is there (docs/ocpp.md §4.2)
+  const handover = new DiagnosticsHandover({ dir: join(config.dataDir, 'diagnostics'), cloudUrl: config.cloudUrl, token: config.gatewayToken, fetch: serviceFetch,
+    logger: logger.child({ svc: 'diagnostics-handover' }), keepDays: config.diagKeepDays,
+    onDelivered: (f, id) => {
+      // shows the file in the device's events and tells the console's card to re-read
+      const link = chargers.get(f.device)?.link;
+      link?.publish(Channel.Event, link.eventBytes('diagnostics.stored', Severity.INFO, `diagnostics ${f.file} stored in the cloud`, { file: f.file, file_id: id, sha256: f.sha256 }));
+    } });
   const diagnostics = new Diagnostics({
     dir: join(config.dataDir, 'diagnostics'), maxBytes: config.diagMaxBytes, ttlMs: 3_600_000, token: config.gatewayToken, logger,
     onUploaded: (f) => {
+      handover.enqueue(f);
       const link = chargers.get(f.device)?.link;
       if (!link) return void logger.warn({ deviceId: f.device }, 'diagnostics stored while the charger is away; no event sent');
       link.publish(Channel.Event, link.eventBytes('diagnostics.uploaded', Severity.INFO, `diagnostics ${f.file} (${f.bytes} bytes)`, {
@@ -90,6 +100,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       }));
     },
   });
+  handover.start();
   const siteCaps = new SiteCaps(config.siteLimitsA, () => chargers.values(), metrics, logger.child({ svc: 'site-cap' }), config.siteLimitToAmps);
 
   const rpcServer = new RPCServer({
@@ -231,7 +242,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       token: config.gatewayToken,
       before: (rq, rs, u) => diagnostics.handle(rq, rs, u),
       health: () => ({ status: 'ok', chargers: chargers.size, outbox: outbox.depth(), idTags: idTags.state(), ...(bus ? { brokerSession: bus.connected } : {}) }),
-      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage(), ...(bus ? { gatewayBus: bus.stats } : {}) }),
+      metrics: () => ({ ...metrics, outbox: outbox.depth(), idTags: idTags.state(), memory: process.memoryUsage(), diagnosticsHandover: { ...handover.stats }, ...(bus ? { gatewayBus: bus.stats } : {}) }),
     }).catch((err: unknown) => {
       logger.error({ err }, 'http handler failed');
       if (!res.headersSent) res.writeHead(500).end();
@@ -269,6 +280,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       outbox.close();
+      await handover.close();
       await idTags.close();
     },
   };

@@ -1,0 +1,211 @@
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DiagnosticsFile } from './diagnostics.js';
+
+/** What became of a file at the cloud; written into its `.meta.json` sidecar. */
+export interface CloudState {
+  state: 'delivered' | 'refused';
+  at: string;
+  /** the cloud's file id (delivered) */
+  id?: string;
+  /** the cloud's answer (refused) */
+  status?: number;
+  reason?: string;
+}
+
+export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number }
+
+export interface HandoverOptions {
+  /** `<gateway data dir>/diagnostics` (diagnostics.ts layout) */
+  dir: string;
+  cloudUrl: string;
+  token: string;
+  fetch?: typeof fetch;
+  logger: Logger;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** days a delivered file's local copy is kept (0 = kept); owed and refused files are never pruned */
+  keepDays?: number;
+  now?: () => number;
+  /** the cloud has it (first time, not a repeat): the gateway tells the charger's events */
+  onDelivered?: (meta: DiagnosticsFile, cloudId: string) => void;
+}
+
+type Pending = { meta: DiagnosticsFile; metaPath: string };
+
+// answers that will not change by asking again: the file stays here, marked refused
+const FINAL = new Set([400, 403, 404, 413, 415]);
+
+/**
+ * Hands each stored diagnostics file to the cloud (`POST /api/v1/internal/ocpp/diagnostics`,
+ * bearer = YULAN_GATEWAY_TOKEN; docs/ocpp.md §4.2). The queue is the files on disk: a
+ * sidecar without a `cloud` state is still owed, so a restart picks up where it stopped.
+ * While the cloud is unreachable (or answers 401/429/5xx) the head of the queue is retried
+ * with exponential backoff and jitter; the cloud stores a repeat once (device + command +
+ * sha256), so a hand-over whose answer was lost is simply sent again. A delivered local copy is
+ * kept `keepDays`, then pruned.
+ */
+export class DiagnosticsHandover {
+  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0 };
+  #pruneTimer: NodeJS.Timeout | undefined;
+  readonly #o: HandoverOptions;
+  readonly #queue: Pending[] = [];
+  #running: Promise<void> | undefined;
+  #closed = false;
+  readonly #abort = new AbortController();
+  #backoffMs: number;
+  #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+
+  constructor(o: HandoverOptions) {
+    this.#o = o;
+    this.#backoffMs = o.minBackoffMs ?? 1000;
+  }
+
+  /** Queues every file not yet delivered or refused (oldest first) and starts sending;
+   * prunes delivered local copies now and hourly. */
+  start(): void {
+    const found = this.#sidecars().filter((p) => !p.meta.cloud);
+    found.sort((a, b) => a.meta.at.localeCompare(b.meta.at));
+    for (const p of found) this.#push(p);
+    if ((this.#o.keepDays ?? 0) > 0) {
+      this.pruneDelivered();
+      this.#pruneTimer = setInterval(() => this.pruneDelivered(), 3_600_000);
+      this.#pruneTimer.unref();
+    }
+  }
+
+  #sidecars(): (Pending & { meta: { cloud?: CloudState } })[] {
+    const out: (Pending & { meta: { cloud?: CloudState } })[] = [];
+    if (!existsSync(this.#o.dir)) return out;
+    for (const d of readdirSync(this.#o.dir)) {
+      let files: string[];
+      try { files = readdirSync(join(this.#o.dir, d)); } catch { continue; }
+      for (const f of files) {
+        if (!f.endsWith('.meta.json')) continue;
+        const metaPath = join(this.#o.dir, d, f);
+        try {
+          out.push({ meta: JSON.parse(readFileSync(metaPath, 'utf8')) as DiagnosticsFile & { cloud?: CloudState }, metaPath });
+        } catch { /* a torn sidecar: listed by nobody, nothing to send */ }
+      }
+    }
+    return out;
+  }
+
+  /** Deletes local copies the cloud has had for longer than `keepDays`; the number deleted. */
+  pruneDelivered(): number {
+    const keepDays = this.#o.keepDays ?? 0;
+    if (keepDays <= 0) return 0;
+    const cutoff = (this.#o.now ?? Date.now)() - keepDays * 86_400_000;
+    let n = 0;
+    for (const p of this.#sidecars()) {
+      const c = p.meta.cloud;
+      if (c?.state !== 'delivered' || !(Date.parse(c.at) < cutoff)) continue;
+      try {
+        rmSync(join(this.#o.dir, p.meta.device, p.meta.file), { force: true });
+        rmSync(p.metaPath, { force: true });
+        n++;
+      } catch (err) {
+        this.#o.logger.warn({ err, file: p.meta.file }, 'pruning a delivered diagnostics copy failed');
+      }
+    }
+    this.stats.pruned += n;
+    if (n > 0) this.#o.logger.info({ pruned: n, keepDays }, 'delivered diagnostics copies pruned');
+    return n;
+  }
+
+  /** A file just stored (diagnostics.ts onUploaded). */
+  enqueue(meta: DiagnosticsFile): void {
+    this.#push({ meta, metaPath: join(this.#o.dir, meta.device, `${meta.file}.meta.json`) });
+  }
+
+  #push(p: Pending): void {
+    if (this.#closed || this.#queue.some((q) => q.metaPath === p.metaPath)) return;
+    this.#queue.push(p);
+    this.stats.pending = this.#queue.length;
+    this.#running ??= this.#drain().finally(() => { this.#running = undefined; });
+  }
+
+  async #drain(): Promise<void> {
+    while (!this.#closed && this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      const done = await this.#send(head);
+      if (done) {
+        this.#queue.shift();
+        this.stats.pending = this.#queue.length;
+        this.#backoffMs = this.#o.minBackoffMs ?? 1000;
+        continue;
+      }
+      this.stats.failures++;
+      const wait = Math.round(this.#backoffMs * (0.5 + Math.random() / 2));
+      this.#backoffMs = Math.min(this.#backoffMs * 2, this.#o.maxBackoffMs ?? 60_000);
+      await new Promise<void>((wake) => { this.#sleep = { timer: setTimeout(wake, wait), wake }; });
+      this.#sleep = undefined;
+    }
+  }
+
+  /** true: settled (delivered or refused for good); false: try again later */
+  async #send(p: Pending): Promise<boolean> {
+    const { meta } = p;
+    let body: Buffer<ArrayBuffer>;
+    try {
+      body = readFileSync(join(this.#o.dir, meta.device, meta.file));
+    } catch (err) {
+      this.#o.logger.error({ err, deviceId: meta.device, file: meta.file }, 'diagnostics file missing; not handed to the cloud');
+      this.#mark(p, { state: 'refused', at: new Date().toISOString(), reason: 'file missing at the gateway' });
+      this.stats.refused++;
+      return true;
+    }
+    const q = new URLSearchParams({ device: meta.device, command: meta.commandId, file: meta.file, contentType: meta.contentType, sha256: meta.sha256, uploadedAt: meta.at });
+    let res: Response;
+    try {
+      res = await (this.#o.fetch ?? fetch)(`${this.#o.cloudUrl}/api/v1/internal/ocpp/diagnostics?${q}`, {
+        method: 'POST', body, headers: { authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/octet-stream' },
+        signal: AbortSignal.any([AbortSignal.timeout(60_000), this.#abort.signal]),
+      });
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message, deviceId: meta.device, file: meta.file }, 'cloud unreachable; diagnostics kept, retrying');
+      return false;
+    }
+    const answer = (await res.json().catch(() => ({}))) as { id?: string; message?: string };
+    if (res.status === 200 || res.status === 201) {
+      this.#mark(p, { state: 'delivered', at: new Date((this.#o.now ?? Date.now)()).toISOString(), ...(answer.id ? { id: answer.id } : {}) });
+      if (res.status === 201) this.stats.delivered++;
+      else this.stats.duplicates++;
+      if (res.status === 201 && answer.id) this.#o.onDelivered?.(meta, answer.id);
+      this.#o.logger.info({ deviceId: meta.device, file: meta.file, id: answer.id }, 'diagnostics handed to the cloud');
+      return true;
+    }
+    if (FINAL.has(res.status)) {
+      this.#mark(p, { state: 'refused', at: new Date().toISOString(), status: res.status, reason: answer.message ?? `HTTP ${res.status}` });
+      this.stats.refused++;
+      this.#o.logger.error({ deviceId: meta.device, file: meta.file, status: res.status, reason: answer.message }, 'cloud refused diagnostics; kept at the gateway only');
+      return true;
+    }
+    const level = res.status === 401 ? 'error' : 'warn';
+    this.#o.logger[level]({ deviceId: meta.device, file: meta.file, status: res.status }, res.status === 401
+      ? 'cloud refused the gateway token (YULAN_GATEWAY_TOKEN differs?); diagnostics kept, retrying'
+      : 'cloud busy or failing; diagnostics kept, retrying');
+    return false;
+  }
+
+  #mark(p: Pending, cloud: CloudState): void {
+    // sidecar replaced atomically: a crash leaves the old one (sent again, stored once) or the new one
+    const tmp = `${p.metaPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ ...p.meta, cloud }), { mode: 0o600 });
+    renameSync(tmp, p.metaPath);
+  }
+
+  /** Resolves once the queue is empty (tests, shutdown diagnostics). */
+  idle(): Promise<void> {
+    return this.#running ?? Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#pruneTimer);
+    this.#abort.abort();
+    if (this.#sleep) { clearTimeout(this.#sleep.timer); this.#sleep.wake(); }
+    await this.#running;
+  }
+}
