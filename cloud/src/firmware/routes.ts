@@ -7,6 +7,7 @@ import type { FirmwareModule } from './index.js';
 import { parseRange } from './images.js';
 import type { CampaignRecord, FirmwareRecord } from './repository.js';
 import { createCampaign, uploadFirmware } from './service.js';
+import { operateCampaign } from './control.js';
 import { checkDownloadToken } from './tokens.js';
 import '../types.js';
 
@@ -185,7 +186,7 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
         schema: { tags: ['firmware'], security: adminSecurity, summary: `${action} a campaign`, params: FwParams,
           response: { 200: CampaignView, ...errorResponses(401, 404, 409, 429) } },
       }, async (request) => {
-        const problem = await m.runner.operate(request.params.id, action);
+        const problem = await operateCampaign(m, request.params.id, action);
         if (problem === 'not found') throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
         if (problem) throw new CloudError(CloudErrorCode.Conflict, `cannot ${action}: ${problem}`);
         void m.runner.tick();
