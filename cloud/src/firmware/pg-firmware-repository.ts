@@ -132,7 +132,9 @@ export class PgFirmwareRepository implements FirmwareRepository {
       if ('error' in r) return r;
       if (r.changed.length === 0 && JSON.stringify(r.campaign) === JSON.stringify(c.state)) return { rec: c };
       const rev = await saveIn(sql, id, r.campaign, r.changed, now, c.rev);
-      return { rec: { ...c, state: r.campaign, updatedAt: now, rev: rev as number } };
+      // not reached under the row lock; said plainly if it ever is
+      if (rev === undefined) return { error: 'the campaign changed meanwhile; try again' };
+      return { rec: { ...c, state: r.campaign, updatedAt: now, rev } };
     });
   }
 
