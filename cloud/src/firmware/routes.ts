@@ -209,6 +209,13 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
     if (problem || !f) {
       throw new HttpError(401, CloudErrorCode.Unauthorized, problem === 'expired' ? 'download token expired' : 'invalid download token');
     }
+    // An image whose bytes are gone or cut short is the platform's fault, said as such (a short
+    // file would otherwise send fewer bytes than Content-Length and leave the device waiting).
+    const stored = await m.images.check(f.sha256, f.size);
+    if (stored !== 'ok') {
+      request.log.error({ firmware: f.id, sha256: f.sha256, stored }, 'firmware image missing or damaged in the image store');
+      throw new HttpError(500, CloudErrorCode.Internal, `firmware image ${f.id} is ${stored === 'absent' ? 'missing from' : 'damaged in'} the image store; upload it again`, { expose: true });
+    }
     const range = parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined, f.size);
     void reply.header('accept-ranges', 'bytes').header('etag', `"${f.sha256}"`).header('cache-control', 'private, no-store');
     if (range === 'unsatisfiable') {

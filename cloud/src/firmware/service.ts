@@ -6,7 +6,7 @@ import { CampaignStatus, DEFAULT_POLICY, EXPECTED_REPORT_SEC, assignStages, newR
 import { describeStoredClaims } from './claims.js';
 import { operateCampaign } from './control.js';
 import type { CampaignRunner } from './runner.js';
-import type { ImageStore } from './images.js';
+import type { FirmwareImages } from './images.js';
 import { sha256, verifyDigestSignature, type TrustedKeys } from './keys.js';
 import { ClaimsConflict, type CampaignRecord, type CampaignTarget, type Claims, type FirmwareRecord, type FirmwareRepository } from './repository.js';
 import { compareSemver, isSemver } from './semver.js';
@@ -28,7 +28,7 @@ export interface UploadParams {
 
 /** Verifies and stores one image; every refusal names the problem. */
 export async function uploadFirmware(
-  deps: { repo: FirmwareRepository; images: ImageStore; keys: TrustedKeys | null; now: () => number },
+  deps: { repo: FirmwareRepository; images: FirmwareImages; keys: TrustedKeys | null; now: () => number },
   p: UploadParams, body: Buffer | undefined,
 ): Promise<FirmwareRecord> {
   if (!deps.keys || deps.keys.size === 0) throw new HttpError(409, CloudErrorCode.Conflict, NO_KEYS_MESSAGE);
@@ -53,7 +53,7 @@ export async function uploadFirmware(
     id: `fw_${randomBytes(8).toString('hex')}`, kind: p.kind, version: p.version, sha256: digest.toString('hex'),
     size: body.length, keyId: p.keyId, signature: p.signature, createdAt: deps.now(),
   };
-  deps.images.put(rec.sha256, body);
+  await deps.images.put(rec.sha256, body);
   await deps.repo.insertFirmware(rec);
   return rec;
 }
