@@ -48,7 +48,13 @@ export class PgImageStore implements FirmwareImages {
       // Two clouds taking the same upload at once: the second waits here, then finds it stored.
       const header = await sql.query(`INSERT INTO firmware.image_blobs (sha256, size, chunk_bytes, created_at) VALUES ($1, $2, $3, $4)
         ON CONFLICT (sha256) DO NOTHING RETURNING sha256`, [sha, bytes.length, CHUNK_BYTES, this.now()]);
-      if (header.rowCount === 0) return;
+      if (header.rowCount === 0) {
+        // Stored already; written again only if it was damaged (chunks lost), like a short file.
+        const stored = await sql.query<{ n: number | null }>('SELECT sum(octet_length(data))::bigint AS n FROM firmware.image_chunks WHERE sha256 = $1', [sha]);
+        if (Number(stored.rows[0]?.n ?? 0) === bytes.length) return;
+        await sql.query('DELETE FROM firmware.image_chunks WHERE sha256 = $1', [sha]);
+        await sql.query('UPDATE firmware.image_blobs SET size = $2, chunk_bytes = $3 WHERE sha256 = $1', [sha, bytes.length, CHUNK_BYTES]);
+      }
       for (let seq = 0; seq * CHUNK_BYTES < bytes.length; seq++) {
         await sql.query('INSERT INTO firmware.image_chunks (sha256, seq, data) VALUES ($1, $2, $3)',
           [sha, seq, bytes.subarray(seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES)]);
