@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeRollouts } from '../src/firmware/merge.js';
+import { mergeRollouts, takeChanges } from '../src/firmware/merge.js';
 import { newRollout, type DeviceRollout } from '../src/firmware/engine.js';
 
 /** How a runner's memory meets an operator's action another cloud committed (merge.ts). */
@@ -32,5 +32,24 @@ describe('merging a live campaign\'s memory with the database', () => {
     expect(st('shifted')).toMatchObject({ status: 'scheduled', startAt: 9_000, lastTelemetryAt: 50 });
     expect(st('telemetry')).toMatchObject({ lastTelemetryAt: 60 });
     expect(m.keep.map((d) => d.deviceId)).toEqual(['outcome', 'shifted', 'telemetry']);
+  });
+
+  it('a decision that was not saved is taken back; unsaved reports stay unsaved, one folded in meanwhile stays', () => {
+    const a = base('a');
+    const b = base('b', { lastTelemetryAt: 5 });
+    const c = base('c');
+    const l = { devices: new Map([['a', a], ['b', b], ['c', c]]), dirty: new Set(['b']) };
+    const planned = [{ ...a, status: 'sent' as const }, { ...c, status: 'sent' as const }];
+    const t = takeChanges(l, planned);
+    expect(t.rows.map((d) => d.deviceId)).toEqual(['a', 'c', 'b']);
+    expect(l.dirty.size).toBe(0);
+    // a report for c arrives while the save is out
+    const report = { ...planned[1]!, lastTelemetryAt: 9 };
+    l.devices.set('c', report);
+    l.dirty.add('c');
+    t.revert();
+    expect(l.devices.get('a')).toBe(a);
+    expect(l.devices.get('c')).toBe(report);
+    expect([...l.dirty].sort()).toEqual(['b', 'c']);
   });
 });

@@ -25,17 +25,21 @@ export async function operateCampaign(deps: ControlDeps, id: string, action: Ope
   if (here !== false) return here;
   // The fleet may have moved while it was paused: the registry's versions (read before the
   // transaction, which may be retried) guard the downgrade rule on resume.
-  const versions = new Map<string, string>();
-  if (action === OperatorAction.Resume) {
-    for (const d of await deps.repo.rollouts(id)) {
-      const v = isFinal(d.status) ? null : (await deps.devices.get(d.deviceId))?.firmwareVersion;
-      if (v) versions.set(d.deviceId, v);
-    }
-  }
+  const versions = action === OperatorAction.Resume ? await registryVersions(deps.devices, await deps.repo.rollouts(id)) : new Map<string, string>();
   const now = deps.now();
   const out = await deps.repo.operateCampaign(id, (c, rollouts, claims) => decideOperation(c, rollouts, claims, action, now, reason, versions), now);
   if (!out) return 'not found';
   return 'error' in out ? out.error : undefined;
+}
+
+/** device id → the version the registry has for it, for the unfinished ones of `rollouts` */
+export async function registryVersions(devices: DeviceRepository, rollouts: Iterable<DeviceRollout>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const d of rollouts) {
+    const v = isFinal(d.status) ? null : (await devices.get(d.deviceId))?.firmwareVersion;
+    if (v) out.set(d.deviceId, v);
+  }
+  return out;
 }
 
 /** The engine's `operate` over a stored campaign, with resume's checks: no other live

@@ -32,3 +32,29 @@ export function mergeRollouts(
   }
   return { devices, keep };
 }
+
+/**
+ * Puts a decision's changed rollouts in a live campaign's memory and takes the unsaved ones
+ * with them (`rows`: what the save writes); `revert` puts memory back as it was if the save
+ * was refused (another cloud wrote first), keeping any report folded in meanwhile.
+ */
+export function takeChanges(l: { devices: Map<string, DeviceRollout>; dirty: Set<string> }, changed: readonly DeviceRollout[]): { rows: DeviceRollout[]; revert(): void } {
+  const before = changed.map((d) => [d, l.devices.get(d.deviceId), l.dirty.has(d.deviceId)] as const);
+  for (const d of changed) {
+    l.devices.set(d.deviceId, d);
+    l.dirty.delete(d.deviceId);
+  }
+  const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
+  l.dirty.clear();
+  return {
+    rows: [...changed, ...deferred],
+    revert: () => {
+      for (const d of deferred) l.dirty.add(d.deviceId);
+      for (const [d, prev, wasUnsaved] of before) {
+        // A report folded in meanwhile (apply() marked it unsaved) stays.
+        if (prev && l.devices.get(d.deviceId) === d) l.devices.set(d.deviceId, prev);
+        if (wasUnsaved) l.dirty.add(d.deviceId);
+      }
+    },
+  };
+}

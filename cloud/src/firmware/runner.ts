@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import { Channel, Command, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import type { Lease } from '../db/lease.js';
-import { describeStoredClaims } from './claims.js';
+import { decideOperation, registryVersions } from './control.js';
 import { decodeMessage, updateCommandId } from './decode.js';
 import {
-  CampaignStatus, IN_FLIGHT, RolloutStatus, isFinal, observe, operate, plan,
-  type CampaignState, type DeviceRollout, type OperatorAction,
+  CampaignStatus, IN_FLIGHT, OperatorAction, RolloutStatus, isFinal, observe, plan,
+  type CampaignState, type DeviceRollout,
 } from './engine.js';
-import { mergeRollouts } from './merge.js';
+import { mergeRollouts, takeChanges } from './merge.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import type { CampaignRecord, FirmwareRecord, FirmwareRepository } from './repository.js';
 import { DOWNLOAD_TOKEN_TTL_MS, issueDownloadToken } from './tokens.js';
@@ -250,29 +250,6 @@ export class CampaignRunner {
     return true;
   }
 
-  /** Puts a decision's changed rollouts in memory and takes the deferred ones with them;
-   * `revert` puts memory back if the decision was not saved (lost to another cloud's write). */
-  private take(l: Live, changed: readonly DeviceRollout[]): { rows: DeviceRollout[]; revert(): void } {
-    const before = changed.map((d) => [d, l.devices.get(d.deviceId), l.dirty.has(d.deviceId)] as const);
-    for (const d of changed) {
-      l.devices.set(d.deviceId, d);
-      l.dirty.delete(d.deviceId);
-    }
-    const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
-    l.dirty.clear();
-    return {
-      rows: [...changed, ...deferred],
-      revert: () => {
-        for (const d of deferred) l.dirty.add(d.deviceId);
-        for (const [d, prev, wasUnsaved] of before) {
-          // A report folded in meanwhile stays (apply() marked it unsaved).
-          if (prev && l.devices.get(d.deviceId) === d) l.devices.set(d.deviceId, prev);
-          if (wasUnsaved) l.dirty.add(d.deviceId);
-        }
-      },
-    };
-  }
-
   /** One plan over a live campaign, queued behind its previous one (never rejects). */
   private step(l: Live): Promise<void> {
     l.chain = l.chain.then(() => this.stepNow(l)).catch((err: unknown) => this.log.error({ err, campaign: l.rec.id }, 'campaign step failed'));
@@ -286,7 +263,7 @@ export class CampaignRunner {
     const now = this.now();
     const p = plan(l.rec.state, [...l.devices.values()], now, l.rec.policy, l.fw.version);
     const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(l.rec.state);
-    const t = this.take(l, p.changed);
+    const t = takeChanges(l, p.changed);
     if ((stateChanged || t.rows.length > 0) && !(await this.save(l, stateChanged ? p.campaign : undefined, t.rows, now))) {
       // Planned over a state another cloud has changed: nothing of it is sent.
       t.revert();
@@ -397,24 +374,15 @@ export class CampaignRunner {
 
   private async operateNow(l: Live, action: OperatorAction, reason?: string, attempt = 0): Promise<string | undefined | false> {
     const campaignId = l.rec.id;
-    if (action === 'resume' && l.rec.state.status === CampaignStatus.Paused) {
-      const open = [...l.devices.values()].filter((d) => !isFinal(d.status)).map((d) => d.deviceId);
-      const conflict = describeStoredClaims(await this.o.repo.claims(open, campaignId));
-      if (conflict) return `conflict: ${conflict}`;
-      // The fleet may have moved while it was paused: versions from the registry guard the downgrade rule.
-      for (const id of open) {
-        const rec = await this.o.devices.get(id);
-        const d = l.devices.get(id);
-        if (rec?.firmwareVersion && d && !isFinal(d.status) && d.version !== rec.firmwareVersion) {
-          l.devices.set(id, { ...d, version: rec.firmwareVersion });
-          l.dirty.add(id);
-        }
-      }
-    }
+    // Resume's checks (claims of other live campaigns, the registry's versions) as through any cloud.
+    const resuming = action === OperatorAction.Resume && l.rec.state.status === CampaignStatus.Paused;
+    const open = resuming ? [...l.devices.values()].filter((d) => !isFinal(d.status)) : [];
+    const claims = resuming ? await this.o.repo.claims(open.map((d) => d.deviceId), campaignId) : new Map();
+    const versions = await registryVersions(this.o.devices, open);
     const now = this.now();
-    const r = operate(l.rec.state, [...l.devices.values()], action, now, reason);
+    const r = decideOperation(l.rec, [...l.devices.values()], claims, action, now, reason, versions);
     if ('error' in r) return r.error;
-    const t = this.take(l, r.changed);
+    const t = takeChanges(l, r.changed);
     if (!(await this.save(l, r.campaign, t.rows, now))) {
       // Another cloud changed it first: act on what it is now (or leave it to control.ts if it ended).
       t.revert();
@@ -448,7 +416,7 @@ export class CampaignRunner {
     for (const l of [...this.live.values()]) {
       await l.chain;
       if (l.dirty.size === 0) continue;
-      const t = this.take(l, []);
+      const t = takeChanges(l, []);
       if (!(await this.save(l, undefined, t.rows, this.now()))) {
         t.revert();
         // merged with what another cloud wrote, and saved; no new plan, nothing more is sent
