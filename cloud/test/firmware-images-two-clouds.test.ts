@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { issueDownloadToken } from '../src/firmware/tokens.js';
@@ -76,6 +76,25 @@ describe.skipIf(pgs.skip)('firmware images with two clouds on one PostgreSQL dat
     expect((await gone.json()).message).toBe(`firmware image ${f.id} is missing from the image store; upload it again`);
     expect((await upload(b.app, img, { version: '3.0.2', kind: 'ev-charger', key_id: key.id, signature: signImage(img, key) })).statusCode).toBe(201);
     expect(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(img)).toBe(true);
+  });
+});
+
+describe.skipIf(pgs.skip)('moving to images in PostgreSQL', () => {
+  it('image files a cloud on PostgreSQL kept on disk are imported at start; a file not matching its name is not', async () => {
+    const dir = join(tmp.dir, 'older');
+    mkdirSync(join(dir, 'firmware', 'images'), { recursive: true, mode: 0o700 });
+    const img = image(300_000, 6);
+    const bogus = image(1000, 7);
+    const bogusName = sha(image(1000, 8));
+    writeFileSync(join(dir, 'firmware', 'images', sha(img)), img);
+    writeFileSync(join(dir, 'firmware', 'images', bogusName), bogus);
+    const s = await startFirmwareApp({ dataDir: dir, devices, keys: [key], db: { kind: 'postgres', db: await pgs.fresh() } });
+    apps.push(s);
+    expect(await s.firmware.images.check(sha(img), img.length)).toBe('ok');
+    const parts: Buffer[] = [];
+    for await (const c of s.firmware.images.stream(sha(img), 0, img.length - 1)) parts.push(c as Buffer);
+    expect(Buffer.concat(parts).equals(img)).toBe(true);
+    expect(await s.firmware.images.check(bogusName, bogus.length)).toBe('absent');
   });
 });
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import { ImageStore, type FirmwareImages } from './images.js';
-import { PgImageStore } from './pg-image-store.js';
+import { importImageFiles, PgImageStore } from './pg-image-store.js';
 import { loadTrustedKeys, type TrustedKeys } from './keys.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import type { DbTarget } from '../db/target.js';
@@ -63,6 +63,7 @@ export async function openFirmware(opts: OpenFirmwareOptions): Promise<FirmwareM
   const repo = await openFirmwareRepository(target);
   // With PostgreSQL the bytes are in the database too: any cloud serves any image.
   const images = target.kind === 'postgres' ? await PgImageStore.open(target.db) : new ImageStore(join(dir, 'images'));
+  if (images instanceof PgImageStore) await importImageFiles(images, join(dir, 'images'), opts.logger.child({ part: 'firmware' }));
   const now = opts.now ?? Date.now;
   const log = opts.logger.child({ part: 'firmware' });
   if (!keys) log.info('YULAN_FIRMWARE_KEYS not set: firmware uploads are refused until trusted keys are configured');

@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import type { PostgresDatabase } from '../db/postgres.js';
 import type { FirmwareImages, ImageCheck } from './images.js';
 
@@ -90,4 +94,28 @@ export class PgImageStore implements FirmwareImages {
       }
     })(), { objectMode: false });
   }
+}
+
+/**
+ * Image files a cloud on PostgreSQL kept in `<dataDir>/firmware/images/` before images moved
+ * into the database (or a directory shared by several clouds): each one the database lacks
+ * is copied in, if its bytes still match the digest it is named by, so devices in a campaign
+ * keep their downloads. The files are left in place (docs/deploy.md says when to remove them).
+ */
+export async function importImageFiles(store: PgImageStore, dir: string, log: Logger): Promise<number> {
+  if (!existsSync(dir)) return 0;
+  let imported = 0;
+  for (const name of readdirSync(dir)) {
+    if (!/^[0-9a-f]{64}$/.test(name)) continue;
+    const bytes = readFileSync(join(dir, name));
+    if ((await store.check(name, bytes.length)) === 'ok') continue;
+    if (createHash('sha256').update(bytes).digest('hex') !== name) {
+      log.warn({ file: join(dir, name) }, 'firmware image file does not match its digest: not imported into the database');
+      continue;
+    }
+    await store.put(name, bytes);
+    imported++;
+  }
+  if (imported > 0) log.info({ imported, dir }, 'firmware image files imported into the database');
+  return imported;
 }
