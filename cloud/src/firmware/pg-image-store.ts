@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -107,8 +107,9 @@ export async function importImageFiles(store: PgImageStore, dir: string, log: Lo
   let imported = 0;
   for (const name of readdirSync(dir)) {
     if (!/^[0-9a-f]{64}$/.test(name)) continue;
+    // Already in the database (every later start): not read at all.
+    if ((await store.check(name, statSync(join(dir, name)).size)) === 'ok') continue;
     const bytes = readFileSync(join(dir, name));
-    if ((await store.check(name, bytes.length)) === 'ok') continue;
     if (createHash('sha256').update(bytes).digest('hex') !== name) {
       log.warn({ file: join(dir, name) }, 'firmware image file does not match its digest: not imported into the database');
       continue;
