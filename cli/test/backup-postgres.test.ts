@@ -1,10 +1,11 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchPostgres, shouldSkipPostgres, type PostgresServer } from '@yulan/testkit';
-import { digestToken, findPgTool, loadCloudConfig, PgDeviceRepository, PostgresDatabase, startCloud } from '@yulan/cloud';
+import { digestToken, findPgTool, loadCloudConfig, PgDeviceRepository, PgImageStore, PostgresDatabase, startCloud } from '@yulan/cloud';
 import { dataCommand } from '../src/backup-command.js';
 import type { Manifest } from '../src/backup.js';
 import { quietLogger, tempDir } from './support.js';
@@ -20,6 +21,9 @@ async function run(name: 'backup' | 'restore', args: string[], env: Record<strin
 const skip = shouldSkipPostgres();
 const ADMIN = 'admin-token-for-the-backup-test-0123456789';
 const KEY = `${randomBytes(32).toString('base64')}\n`;
+// a firmware image: with PostgreSQL its bytes are in the database, so the dump carries them
+const IMAGE = randomBytes(600_000);
+const IMAGE_SHA = createHash('sha256').update(IMAGE).digest('hex');
 
 /** `yulan backup` / `restore` of a cloud on PostgreSQL: pg_dump into the backup, pg_restore into an empty database. */
 describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () => {
@@ -38,6 +42,7 @@ describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () 
     await repo.create({ id: 'fall-1', site: 'hongkou', kind: 'fall-sensor', secretHash: 'scrypt$abc' });
     await repo.applyPresence([{ deviceId: 'fall-1', online: true, ts: 1_700_000_000_000, firmwareVersion: '3.1.4' }]);
     await repo.setSetting('admin_token_sha256', digestToken(ADMIN).toString('base64url'));
+    await (await PgImageStore.open(connect(url))).put(IMAGE_SHA, IMAGE);
     // What the cloud's data directory still holds with PostgreSQL: keys.
     mkdirSync(join(live, 'cloud'), { recursive: true, mode: 0o700 });
     writeFileSync(join(live, 'cloud', 'complaints.key'), KEY, { mode: 0o600 });
@@ -65,7 +70,7 @@ describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () 
     const target = join(tmp.dir, 'restored-refused');
     const r = await run('restore', ['--from', backup], { YULAN_DATA_DIR: target, YULAN_DATABASE_URL: url });
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/not empty \(schemas registry\).*nothing was changed \(E_DATABASE_NOT_EMPTY\)/);
+    expect(r.err).toMatch(/not empty \(schemas firmware, registry\).*nothing was changed \(E_DATABASE_NOT_EMPTY\)/);
     expect(existsSync(target)).toBe(false);
   });
 
@@ -100,6 +105,9 @@ describe.skipIf(skip)('yulan backup / restore with the cloud on PostgreSQL', () 
     const repo = await PgDeviceRepository.open({ db });
     expect(await repo.get('fall-1')).toMatchObject({ status: 'online', firmwareVersion: '3.1.4', lastSeen: 1_700_000_000_000 });
     expect((await repo.getSecretHash('fall-1'))?.secretHash).toBe('scrypt$abc');
+    const images = await PgImageStore.open(db);
+    expect(await images.check(IMAGE_SHA, IMAGE.length)).toBe('ok');
+    expect((await buffer(images.stream(IMAGE_SHA, 0, IMAGE.length - 1))).equals(IMAGE)).toBe(true);
     // Start a cloud on what was restored: the admin token and the device are served as before.
     const cloud = await startCloud(loadCloudConfig({
       YULAN_DATA_DIR: target, YULAN_DATABASE_URL: fresh, YULAN_HTTP_HOST: '127.0.0.1', YULAN_HTTP_PORT: '0',

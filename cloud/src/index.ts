@@ -13,6 +13,7 @@ export {
 } from './repositories/device-repository.js';
 export { SqliteDeviceRepository, type SqliteRepositoryOptions } from './repositories/sqlite-device-repository.js';
 export { PgDeviceRepository } from './repositories/pg-device-repository.js';
+export { PgImageStore } from './firmware/pg-image-store.js';
 export { PostgresDatabase } from './db/postgres.js';
 export { databaseContents, findPgTool, pgDump, pgRestore, type PgConnection } from './db/pg-tools.js';
 export { createHttpEdgeClient, type EdgeClient, type EdgeLatest } from './edge-client.js';

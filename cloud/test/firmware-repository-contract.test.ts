@@ -44,7 +44,7 @@ describe.each(impls)('firmware repository contract (%s)', (_name, open) => {
     const ds = ['d1', 'd2', 'd3'].map((id) => newRollout(id, 0, 5, '1.0.0', true));
     await r.createCampaign(c, ds);
     await r.createCampaign(campaign('c2', 'fw_1', 6), []);
-    expect(await r.getCampaign('c1')).toEqual(c);
+    expect(await r.getCampaign('c1')).toEqual({ ...c, rev: 0 });
     expect((await r.rollouts('c1')).map((d) => d.deviceId)).toEqual(['d1', 'd2', 'd3']);
     const sent = { ...ds[0]!, status: 'sent' as const, sentAt: 20, offers: 1, offeredAt: 20 };
     await r.saveStep('c1', state({ stage: 1, stageStartedAt: 20 }), [sent, { ...ds[1]!, status: 'scheduled' as const }, { ...sent, offers: 1 }], 20);

@@ -37,7 +37,7 @@ describe('firmware upload', () => {
     expect(body).toMatchObject({ kind: 'ev-charger', version: '2.1.0', size: img.length, keyId: key.id });
     expect(body.sha256).toMatch(/^[0-9a-f]{64}$/);
     id = body.id;
-    expect(s.firmware.images.has(body.sha256)).toBe(true);
+    expect(await s.firmware.images.check(body.sha256, img.length)).toBe('ok');
     const list = await s.app.inject({ url: '/api/v1/firmware', headers: auth });
     expect(list.json().items.map((f: { id: string }) => f.id)).toContain(id);
     expect((await s.app.inject({ url: `/api/v1/firmware/${id}`, headers: auth })).json().version).toBe('2.1.0');

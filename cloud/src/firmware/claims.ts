@@ -8,3 +8,8 @@ export function describeClaims(claims: Map<string, string[]>, versionOf: (campai
     return `${ids.length} device(s) (${sample}) are claimed by live campaign ${cid} (firmware ${versionOf(cid) ?? '?'})`;
   }).join('; ');
 }
+
+/** The same for claims read from the database (each with its campaign's firmware version). */
+export function describeStoredClaims(claims: ReadonlyMap<string, { version: string; devices: string[] }>): string | undefined {
+  return describeClaims(new Map([...claims].map(([cid, c]) => [cid, c.devices])), (cid) => claims.get(cid)?.version);
+}

@@ -1,11 +1,27 @@
 import { createReadStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { settle } from '../db/settle.js';
+
+/** What a stored image is against its metadata: 'damaged' = not the recorded size. */
+export type ImageCheck = 'ok' | 'absent' | 'damaged';
+
+/**
+ * Where image bytes live, by SHA-256: files under `<dataDir>/firmware/images/` (SQLite,
+ * ImageStore) or the database (PostgreSQL, PgImageStore: every cloud serves every image).
+ * Metadata, the signature check and the ETag are the repository's, the same on both.
+ */
+export interface FirmwareImages {
+  put(sha256Hex: string, data: Uint8Array): Promise<void>;
+  check(sha256Hex: string, size: number): Promise<ImageCheck>;
+  /** Inclusive byte range, like HTTP's. */
+  stream(sha256Hex: string, start: number, end: number): Readable;
+}
 
 /** Images on disk by SHA-256 (content-addressed: an identical upload is stored once and a
  * stored image can never change under its id). Written to a temp name, then renamed, so a
  * crash mid-write never leaves a partial image under a real digest. */
-export class ImageStore {
+export class ImageStore implements FirmwareImages {
   constructor(private readonly dir: string) {
     // Owner-only like every data folder (docs/deploy.md); the cloud serves images itself.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -16,7 +32,19 @@ export class ImageStore {
     return join(this.dir, sha256Hex);
   }
 
-  put(sha256Hex: string, data: Uint8Array): void {
+  put(sha256Hex: string, data: Uint8Array): Promise<void> {
+    return settle(() => this.putSync(sha256Hex, data));
+  }
+
+  check(sha256Hex: string, size: number): Promise<ImageCheck> {
+    return settle(() => {
+      const p = this.path(sha256Hex);
+      if (!existsSync(p)) return 'absent';
+      return statSync(p).size === size ? 'ok' : 'damaged';
+    });
+  }
+
+  private putSync(sha256Hex: string, data: Uint8Array): void {
     const p = this.path(sha256Hex);
     if (existsSync(p) && statSync(p).size === data.length) return;
     const tmp = `${p}.${process.pid}.tmp`;

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeviceRepository } from '../repositories/device-repository.js';
-import { ImageStore } from './images.js';
+import { ImageStore, type FirmwareImages } from './images.js';
+import { importImageFiles, PgImageStore } from './pg-image-store.js';
 import { loadTrustedKeys, type TrustedKeys } from './keys.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import type { DbTarget } from '../db/target.js';
@@ -17,7 +18,7 @@ export { default as firmwarePlugin } from './routes.js';
 export * from './engine.js';
 
 export interface OpenFirmwareOptions {
-  /** the cloud data dir; the module uses `<dataDir>/firmware/` (images/, the token key) */
+  /** the cloud data dir; the module uses `<dataDir>/firmware/` (the token key; images/ on SQLite) */
   dataDir: string;
   /** where metadata, campaigns and rollouts live: PostgreSQL, or by default `<dataDir>/firmware/firmware.sqlite` */
   db?: DbTarget;
@@ -36,7 +37,8 @@ export interface OpenFirmwareOptions {
 
 export interface FirmwareModule {
   repo: FirmwareRepository;
-  images: ImageStore;
+  /** files under `<dataDir>/firmware/images/` (SQLite) or the database (PostgreSQL) */
+  images: FirmwareImages;
   /** null: no YULAN_FIRMWARE_KEYS, uploads are refused */
   keys: TrustedKeys | null;
   tokenSecret: Buffer;
@@ -59,6 +61,9 @@ export async function openFirmware(opts: OpenFirmwareOptions): Promise<FirmwareM
   const dir = join(opts.dataDir, 'firmware');
   const target: DbTarget = opts.db ?? { kind: 'sqlite', file: join(dir, 'firmware.sqlite') };
   const repo = await openFirmwareRepository(target);
+  // With PostgreSQL the bytes are in the database too: any cloud serves any image.
+  const images = target.kind === 'postgres' ? await PgImageStore.open(target.db) : new ImageStore(join(dir, 'images'));
+  if (images instanceof PgImageStore) await importImageFiles(images, join(dir, 'images'), opts.logger.child({ part: 'firmware' }));
   const now = opts.now ?? Date.now;
   const log = opts.logger.child({ part: 'firmware' });
   if (!keys) log.info('YULAN_FIRMWARE_KEYS not set: firmware uploads are refused until trusted keys are configured');
@@ -72,7 +77,7 @@ export async function openFirmware(opts: OpenFirmwareOptions): Promise<FirmwareM
   });
   let closed = false;
   return {
-    repo, images: new ImageStore(join(dir, 'images')), keys, tokenSecret, devices: opts.devices, runner, now,
+    repo, images, keys, tokenSecret, devices: opts.devices, runner, now,
     start: () => runner.start(),
     async close() {
       if (closed) return;

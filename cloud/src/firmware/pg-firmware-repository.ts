@@ -1,7 +1,10 @@
 import { isUniqueViolation, type PostgresDatabase, type Sql } from '../db/postgres.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
-import { DEFAULT_POLICY, type CampaignPolicy, type CampaignState, type DeviceRollout, type RolloutStatus } from './engine.js';
-import { toFirmware, type CampaignRecord, type CampaignTarget, type FirmwareRecord, type FirmwareRepository, type Row } from './repository.js';
+import { DEFAULT_POLICY, isFinal, type CampaignPolicy, type CampaignState, type DeviceRollout, type RolloutStatus } from './engine.js';
+import {
+  ClaimsConflict, FINAL_STATUSES, LIVE_STATUSES, toClaims, toFirmware,
+  type CampaignRecord, type CampaignTarget, type Claims, type Decide, type FirmwareRecord, type FirmwareRepository, type OperateOutcome, type Row,
+} from './repository.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE SCHEMA IF NOT EXISTS firmware;
@@ -19,12 +22,19 @@ const MIGRATIONS: readonly string[] = [
      published_offers integer NOT NULL DEFAULT 0,
      PRIMARY KEY (campaign_id, device_id)
    );`,
+  // Bumped by every write of a campaign's decisions: the runner's writes are conditional on
+  // it, so an operator's action committed through another cloud is never overwritten.
+  'ALTER TABLE firmware.campaigns ADD COLUMN rev bigint NOT NULL DEFAULT 0;',
 ];
+
+/** Taken by every transaction that checks and then changes which devices live campaigns
+ * claim (creating, operating): two clouds creating for one device at once → one 409. */
+const CLAIMS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('yulan-firmware-claims'))";
 
 const toCampaign = (r: Row): CampaignRecord => ({
   id: r.id as string, firmwareId: r.firmware_id as string, target: r.target as CampaignTarget,
   policy: { ...DEFAULT_POLICY, ...(r.policy as CampaignPolicy) }, state: r.state as CampaignState,
-  createdAt: r.created_at as number, updatedAt: r.updated_at as number,
+  createdAt: r.created_at as number, updatedAt: r.updated_at as number, rev: r.rev as number,
 });
 
 /**
@@ -67,6 +77,9 @@ export class PgFirmwareRepository implements FirmwareRepository {
 
   async createCampaign(c: CampaignRecord, rollouts: readonly DeviceRollout[]): Promise<void> {
     await this.db.tx('creating a campaign', async (sql) => {
+      await sql.query(CLAIMS_LOCK);
+      const claimed = await claimsIn(sql, rollouts.map((d) => d.deviceId), c.id);
+      if (claimed.size > 0) throw new ClaimsConflict(claimed);
       await sql.query(`INSERT INTO firmware.campaigns (id, firmware_id, target, policy, state, status, created_at, updated_at)
         VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6, $7, $8)`,
       [c.id, c.firmwareId, JSON.stringify(c.target), JSON.stringify(c.policy), JSON.stringify(c.state), c.state.status, c.createdAt, c.updatedAt]);
@@ -100,13 +113,34 @@ export class PgFirmwareRepository implements FirmwareRepository {
     return Object.fromEntries(rows.rows.map((r) => [r.status, r.n]));
   }
 
-  async saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): Promise<void> {
-    await this.db.tx('saving a campaign step', async (sql) => {
-      if (state) {
-        await sql.query('UPDATE firmware.campaigns SET state = $1::jsonb, status = $2, updated_at = $3 WHERE id = $4', [JSON.stringify(state), state.status, now, campaignId]);
-      }
-      await putRollouts(sql, campaignId, changed);
+  async saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number, expectRev?: number): Promise<number | undefined> {
+    return this.db.tx('saving a campaign step', (sql) => saveIn(sql, campaignId, state, changed, now, expectRev));
+  }
+
+  async claims(deviceIds: readonly string[], except?: string): Promise<Claims> {
+    return this.db.tx('reading live campaigns\' devices', (sql) => claimsIn(sql, deviceIds, except));
+  }
+
+  async operateCampaign(id: string, decide: Decide, now: number): Promise<OperateOutcome> {
+    return this.db.tx('operating a campaign', async (sql): Promise<OperateOutcome> => {
+      await sql.query(CLAIMS_LOCK);
+      const row = (await sql.query<Row>('SELECT * FROM firmware.campaigns WHERE id = $1 FOR UPDATE', [id])).rows[0];
+      if (!row) return undefined;
+      const c = toCampaign(row);
+      const rollouts = (await sql.query<{ data: DeviceRollout }>('SELECT data FROM firmware.rollouts WHERE campaign_id = $1 ORDER BY device_id', [id])).rows.map((r) => r.data);
+      const r = decide(c, rollouts, await claimsIn(sql, rollouts.filter((d) => !isFinal(d.status)).map((d) => d.deviceId), id));
+      if ('error' in r) return r;
+      if (r.changed.length === 0 && JSON.stringify(r.campaign) === JSON.stringify(c.state)) return { rec: c };
+      const rev = await saveIn(sql, id, r.campaign, r.changed, now, c.rev);
+      // not reached under the row lock; said plainly if it ever is
+      if (rev === undefined) return { error: 'the campaign changed meanwhile; try again' };
+      return { rec: { ...c, state: r.campaign, updatedAt: now, rev } };
     });
+  }
+
+  async revisions(ids: readonly string[]): Promise<Map<string, number>> {
+    const rows = await this.db.query<{ id: string; rev: number }>('reading campaign revisions', 'SELECT id, rev FROM firmware.campaigns WHERE id = ANY($1::text[])', [[...ids]]);
+    return new Map(rows.rows.map((r) => [r.id, r.rev]));
   }
 
   async markPublished(campaignId: string, deviceId: string, offers: number): Promise<void> {
@@ -122,6 +156,26 @@ export class PgFirmwareRepository implements FirmwareRepository {
 
   /** The pool is the cloud's, closed by whoever opened it. */
   async close(): Promise<void> {}
+}
+
+async function saveIn(sql: Sql, id: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number, expectRev?: number): Promise<number | undefined> {
+  const row = (state
+    ? await sql.query<{ rev: number }>(`UPDATE firmware.campaigns SET state = $1::jsonb, status = $2, updated_at = $3, rev = rev + 1
+        WHERE id = $4 AND ($5::bigint IS NULL OR rev = $5) RETURNING rev`, [JSON.stringify(state), state.status, now, id, expectRev ?? null])
+    : await sql.query<{ rev: number }>('UPDATE firmware.campaigns SET rev = rev + 1 WHERE id = $1 AND ($2::bigint IS NULL OR rev = $2) RETURNING rev',
+      [id, expectRev ?? null])).rows[0];
+  if (!row && expectRev !== undefined) return undefined;
+  await putRollouts(sql, id, changed);
+  return row?.rev ?? 0;
+}
+
+async function claimsIn(sql: Sql, deviceIds: readonly string[], except?: string): Promise<Claims> {
+  if (deviceIds.length === 0) return new Map();
+  const rows = await sql.query<Row>(`SELECT r.campaign_id, r.device_id, f.version
+    FROM firmware.campaigns c JOIN firmware.rollouts r ON r.campaign_id = c.id JOIN firmware.images f ON f.id = c.firmware_id
+    WHERE c.status = ANY($1::text[]) AND r.status <> ALL($2::text[]) AND c.id IS DISTINCT FROM $3 AND r.device_id = ANY($4::text[])
+    ORDER BY c.created_at, c.id, r.device_id`, [[...LIVE_STATUSES], [...FINAL_STATUSES], except ?? null, [...deviceIds]]);
+  return toClaims(rows.rows);
 }
 
 /** Upserts in one statement (at fleet scale a step can change thousands of rollouts). */

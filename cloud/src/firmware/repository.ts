@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 import { settle } from '../db/settle.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
-import { DEFAULT_POLICY, type CampaignPolicy, type CampaignState, type DeviceRollout, type RolloutStatus } from './engine.js';
+import { DEFAULT_POLICY, isFinal, type CampaignPolicy, type CampaignState, type DeviceRollout, type RolloutStatus } from './engine.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE firmware (
@@ -22,6 +22,8 @@ const MIGRATIONS: readonly string[] = [
   // How many of a device's offers were acknowledged by the broker (a runner taking over
   // re-sends only the ones that were not).
   'ALTER TABLE rollouts ADD COLUMN published_offers INTEGER NOT NULL DEFAULT 0;',
+  // Bumped by every write of a campaign's decisions (runner-guard.ts).
+  'ALTER TABLE campaigns ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;',
 ];
 
 export interface FirmwareRecord {
@@ -51,7 +53,27 @@ export interface CampaignRecord {
   state: CampaignState;
   createdAt: number;
   updatedAt: number;
+  /** bumped by every write of its state or rollouts: a writer holding an older one lost a race */
+  rev?: number;
 }
+
+/** Live campaigns' unfinished devices: campaign id → its firmware version and those devices. */
+export type Claims = Map<string, { version: string; devices: string[] }>;
+
+/** An operator's action as a pure decision over the stored campaign (engine `operate`). */
+export type Decide = (c: CampaignRecord, rollouts: readonly DeviceRollout[], claims: Claims)
+  => { campaign: CampaignState; changed: DeviceRollout[] } | { error: string };
+export type OperateOutcome = { rec: CampaignRecord } | { error: string } | undefined;
+
+/** Thrown by createCampaign when a target is an unfinished device of another live campaign. */
+export class ClaimsConflict extends CloudError {
+  constructor(readonly claims: Claims) {
+    super(CloudErrorCode.Conflict, 'devices are claimed by a live campaign');
+  }
+}
+
+export const FINAL_STATUSES: readonly string[] = ['succeeded', 'failed', 'skipped', 'cancelled', 'expired'];
+export const LIVE_STATUSES: readonly string[] = ['running', 'paused'];
 
 export type Row = Record<string, unknown>;
 
@@ -63,8 +85,19 @@ export const toCampaign = (r: Row): CampaignRecord => ({
   id: r.id as string, firmwareId: r.firmware_id as string, target: JSON.parse(r.target as string) as CampaignTarget,
   // Campaigns stored before a policy field existed get its default.
   policy: { ...DEFAULT_POLICY, ...(JSON.parse(r.policy as string) as CampaignPolicy) }, state: JSON.parse(r.state as string) as CampaignState,
-  createdAt: r.created_at as number, updatedAt: r.updated_at as number,
+  createdAt: r.created_at as number, updatedAt: r.updated_at as number, rev: r.rev as number,
 });
+
+export const toClaims = (rows: readonly Row[]): Claims => {
+  const out: Claims = new Map();
+  for (const r of rows) {
+    const id = r.campaign_id as string;
+    const c = out.get(id) ?? { version: r.version as string, devices: [] };
+    c.devices.push(r.device_id as string);
+    out.set(id, c);
+  }
+  return out;
+};
 
 
 /**
@@ -81,14 +114,25 @@ export interface FirmwareRepository {
   insertFirmware(f: FirmwareRecord): Promise<void>;
   getFirmware(id: string): Promise<FirmwareRecord | undefined>;
   listFirmware(kind?: string): Promise<FirmwareRecord[]>;
+  /** Stored only if no target is an unfinished device of another live campaign (checked
+   * and stored atomically, across clouds): ClaimsConflict otherwise. */
   createCampaign(c: CampaignRecord, rollouts: readonly DeviceRollout[]): Promise<void>;
+  /** Which of `deviceIds` live campaigns other than `except` have not finished with. */
+  claims(deviceIds: readonly string[], except?: string): Promise<Claims>;
+  /** An operator's action from any cloud: `decide` over the stored campaign under its lock
+   * (and the claims lock), written with a new rev; undefined when there is no such campaign. */
+  operateCampaign(id: string, decide: Decide, now: number): Promise<OperateOutcome>;
+  /** campaign id → rev, for the runner to see what other clouds changed */
+  revisions(ids: readonly string[]): Promise<Map<string, number>>;
   getCampaign(id: string): Promise<CampaignRecord | undefined>;
   listCampaigns(statuses?: readonly string[]): Promise<CampaignRecord[]>;
   rollouts(campaignId: string): Promise<DeviceRollout[]>;
   rollout(campaignId: string, deviceId: string): Promise<DeviceRollout | undefined>;
   statusCounts(campaignId: string): Promise<Partial<Record<RolloutStatus, number>>>;
-  /** One decision, atomically: the campaign's new state and the rollouts it changed. */
-  saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): Promise<void>;
+  /** One decision, atomically: the campaign's new state and the rollouts it changed. With
+   * `expectRev`, only if the campaign's rev is still that (else nothing is written and the
+   * answer is undefined); the answer is the new rev. */
+  saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number, expectRev?: number): Promise<number | undefined>;
   /** The broker acknowledged the device's offer number `offers` (never lowers it). */
   markPublished(campaignId: string, deviceId: string, offers: number): Promise<void>;
   /** device id → offers acknowledged by the broker (devices with none are left out) */
@@ -114,8 +158,15 @@ export class SqliteFirmwareRepository implements FirmwareRepository {
   rollouts(campaignId: string): Promise<DeviceRollout[]> { return settle(() => this.rolloutsSync(campaignId)); }
   rollout(campaignId: string, deviceId: string): Promise<DeviceRollout | undefined> { return settle(() => this.rolloutSync(campaignId, deviceId)); }
   statusCounts(campaignId: string): Promise<Partial<Record<RolloutStatus, number>>> { return settle(() => this.statusCountsSync(campaignId)); }
-  saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): Promise<void> {
-    return settle(() => this.saveStepSync(campaignId, state, changed, now));
+  saveStep(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number, expectRev?: number): Promise<number | undefined> {
+    return settle(() => this.saveStepSync(campaignId, state, changed, now, expectRev));
+  }
+  claims(deviceIds: readonly string[], except?: string): Promise<Claims> { return settle(() => this.claimsSync(deviceIds, except)); }
+  operateCampaign(id: string, decide: Decide, now: number): Promise<OperateOutcome> { return settle(() => this.operateSync(id, decide, now)); }
+  revisions(ids: readonly string[]): Promise<Map<string, number>> {
+    return settle(() => new Map(wrapDb('reading campaign revisions', () =>
+      (this.db.prepare('SELECT id, rev FROM campaigns WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify(ids)) as Row[])
+        .map((r) => [r.id as string, r.rev as number] as const))));
   }
   markPublished(campaignId: string, deviceId: string, offers: number): Promise<void> {
     return settle(() => {
@@ -176,6 +227,8 @@ export class SqliteFirmwareRepository implements FirmwareRepository {
 
   private createCampaignSync(c: CampaignRecord, rollouts: readonly DeviceRollout[]): void {
     wrapDb('creating a campaign', () => this.db.transaction(() => {
+      const claimed = this.claimsSync(rollouts.map((d) => d.deviceId), c.id);
+      if (claimed.size > 0) throw new ClaimsConflict(claimed);
       this.db.prepare(
         `INSERT INTO campaigns (id, firmware_id, target, policy, state, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -212,13 +265,41 @@ export class SqliteFirmwareRepository implements FirmwareRepository {
     return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
   }
 
-  private saveStepSync(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number): void {
-    wrapDb('saving a campaign step', () => this.db.transaction(() => {
-      if (state) {
-        this.db.prepare('UPDATE campaigns SET state = ?, status = ?, updated_at = ? WHERE id = ?')
-          .run(JSON.stringify(state), state.status, now, campaignId);
-      }
+  private saveStepSync(campaignId: string, state: CampaignState | undefined, changed: readonly DeviceRollout[], now: number, expectRev?: number): number | undefined {
+    return wrapDb('saving a campaign step', () => this.db.transaction(() => {
+      const guard = expectRev === undefined ? '' : ' AND rev = @expectRev';
+      const row = (state
+        ? this.db.prepare(`UPDATE campaigns SET state = @state, status = @status, updated_at = @now, rev = rev + 1 WHERE id = @id${guard} RETURNING rev`)
+          .get({ state: JSON.stringify(state), status: state.status, now, id: campaignId, expectRev })
+        : this.db.prepare(`UPDATE campaigns SET rev = rev + 1 WHERE id = @id${guard} RETURNING rev`).get({ id: campaignId, expectRev })) as Row | undefined;
+      if (!row && expectRev !== undefined) return undefined;
       this.putRollouts(campaignId, changed);
+      return (row?.rev as number | undefined) ?? 0;
+    })());
+  }
+
+  private claimsSync(deviceIds: readonly string[], except?: string): Claims {
+    if (deviceIds.length === 0) return new Map();
+    return toClaims(wrapDb('reading live campaigns\' devices', () => this.db.prepare(
+      `SELECT r.campaign_id, r.device_id, f.version FROM campaigns c JOIN rollouts r ON r.campaign_id = c.id JOIN firmware f ON f.id = c.firmware_id
+       WHERE c.status IN (SELECT value FROM json_each(@live)) AND r.status NOT IN (SELECT value FROM json_each(@final))
+         AND c.id IS NOT @except AND r.device_id IN (SELECT value FROM json_each(@ids))
+       ORDER BY c.created_at, c.id, r.device_id`,
+    ).all({ live: JSON.stringify(LIVE_STATUSES), final: JSON.stringify(FINAL_STATUSES), except: except ?? null, ids: JSON.stringify(deviceIds) }) as Row[]));
+  }
+
+  private operateSync(id: string, decide: Decide, now: number): OperateOutcome {
+    return wrapDb('operating a campaign', () => this.db.transaction((): OperateOutcome => {
+      const c = this.getCampaignSync(id);
+      if (!c) return undefined;
+      const rollouts = this.rolloutsSync(id);
+      const r = decide(c, rollouts, this.claimsSync(rollouts.filter((d) => !isFinal(d.status)).map((d) => d.deviceId), id));
+      if ('error' in r) return r;
+      if (r.changed.length === 0 && JSON.stringify(r.campaign) === JSON.stringify(c.state)) return { rec: c };
+      const rev = this.saveStepSync(id, r.campaign, r.changed, now, c.rev);
+      // not reached under the row lock; said plainly if it ever is
+      if (rev === undefined) return { error: 'the campaign changed meanwhile; try again' };
+      return { rec: { ...c, state: r.campaign, updatedAt: now, rev } };
     })());
   }
 

@@ -7,6 +7,7 @@ import type { FirmwareModule } from './index.js';
 import { parseRange } from './images.js';
 import type { CampaignRecord, FirmwareRecord } from './repository.js';
 import { createCampaign, uploadFirmware } from './service.js';
+import { operateCampaign } from './control.js';
 import { checkDownloadToken } from './tokens.js';
 import '../types.js';
 
@@ -185,7 +186,7 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
         schema: { tags: ['firmware'], security: adminSecurity, summary: `${action} a campaign`, params: FwParams,
           response: { 200: CampaignView, ...errorResponses(401, 404, 409, 429) } },
       }, async (request) => {
-        const problem = await m.runner.operate(request.params.id, action);
+        const problem = await operateCampaign(m, request.params.id, action);
         if (problem === 'not found') throw new CloudError(CloudErrorCode.NotFound, `campaign "${request.params.id}" not found`);
         if (problem) throw new CloudError(CloudErrorCode.Conflict, `cannot ${action}: ${problem}`);
         void m.runner.tick();
@@ -207,6 +208,13 @@ const firmwareRoutes: FastifyPluginAsyncTypebox<{ firmware: FirmwareModule }> = 
     const problem = f ? checkDownloadToken(m.tokenSecret, token, device, f.id, m.now()) : 'mismatch';
     if (problem || !f) {
       throw new HttpError(401, CloudErrorCode.Unauthorized, problem === 'expired' ? 'download token expired' : 'invalid download token');
+    }
+    // An image whose bytes are gone or cut short is the platform's fault, said as such (a short
+    // file would otherwise send fewer bytes than Content-Length and leave the device waiting).
+    const stored = await m.images.check(f.sha256, f.size);
+    if (stored !== 'ok') {
+      request.log.error({ firmware: f.id, sha256: f.sha256, stored }, 'firmware image missing or damaged in the image store');
+      throw new HttpError(500, CloudErrorCode.Internal, `firmware image ${f.id} is ${stored === 'absent' ? 'missing from' : 'damaged in'} the image store; upload it again`, { expose: true });
     }
     const range = parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined, f.size);
     void reply.header('accept-ranges', 'bytes').header('etag', `"${f.sha256}"`).header('cache-control', 'private, no-store');

@@ -2,12 +2,13 @@ import type { Logger } from 'pino';
 import { Channel, Command, deviceTopic, kindFromSlug, parseDeviceTopic } from '@yulan/protos';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import type { Lease } from '../db/lease.js';
-import { describeClaims } from './claims.js';
+import { decideOperation, registryVersions } from './control.js';
 import { decodeMessage, updateCommandId } from './decode.js';
 import {
-  CampaignStatus, IN_FLIGHT, RolloutStatus, isFinal, observe, operate, plan,
-  type CampaignState, type DeviceRollout, type OperatorAction,
+  CampaignStatus, IN_FLIGHT, OperatorAction, RolloutStatus, isFinal, observe, plan,
+  type CampaignState, type DeviceRollout,
 } from './engine.js';
+import { mergeRollouts, takeChanges } from './merge.js';
 import type { FirmwareMqtt } from './mqtt.js';
 import type { CampaignRecord, FirmwareRecord, FirmwareRepository } from './repository.js';
 import { DOWNLOAD_TOKEN_TTL_MS, issueDownloadToken } from './tokens.js';
@@ -177,21 +178,6 @@ export class CampaignRunner {
     l.ready = true;
   }
 
-  /** Devices of `deviceIds` that a live campaign other than `except` still has to finish, by campaign. */
-  claims(deviceIds: Iterable<string>, except?: string): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    for (const id of deviceIds) {
-      for (const cid of this.watched.get(id) ?? []) {
-        const d = cid === except ? undefined : this.live.get(cid)?.devices.get(id);
-        if (!d || isFinal(d.status)) continue;
-        const list = out.get(cid) ?? [];
-        list.push(id);
-        out.set(cid, list);
-      }
-    }
-    return out;
-  }
-
   liveCampaign(id: string): { rec: CampaignRecord; fw: FirmwareRecord } | undefined {
     const l = this.live.get(id);
     return l && { rec: l.rec, fw: l.fw };
@@ -205,8 +191,63 @@ export class CampaignRunner {
 
   private async tickAll(): Promise<void> {
     if (!this.held) return;
+    await this.pickUpChanges().catch((err: unknown) => this.log.error({ err }, 'campaign runner: reading campaign changes failed'));
     for (const l of [...this.live.values()]) await this.step(l);
     await this.adopt().catch((err: unknown) => this.log.error({ err }, 'campaign runner: adopting campaigns failed'));
+  }
+
+  /** Live campaigns another cloud changed (an operator's action through it, control.ts) are
+   * reconciled with the database, queued behind their steps. */
+  private async pickUpChanges(): Promise<void> {
+    if (this.live.size === 0) return;
+    const revs = await this.o.repo.revisions([...this.live.keys()]);
+    for (const l of [...this.live.values()]) {
+      if (revs.get(l.rec.id) === (l.rec.rev ?? 0)) continue;
+      l.chain = l.chain.then(async () => {
+        // Our own write may have raced the read above: only a rev still different is news.
+        if (this.live.get(l.rec.id) === l && (await this.o.repo.revisions([l.rec.id])).get(l.rec.id) !== (l.rec.rev ?? 0)) await this.reconcile(l);
+      }).catch((err: unknown) => this.log.error({ err, campaign: l.rec.id }, 'campaign reconcile failed'));
+    }
+  }
+
+  /**
+   * The campaign changed in the database under this runner (another cloud committed an
+   * operator's action): memory is merged with it (merge.ts), what only memory knew is
+   * written, and the campaign is planned again from there — or let go, if it ended.
+   */
+  private async reconcile(l: Live, depth = 0): Promise<void> {
+    const id = l.rec.id;
+    const rec = await this.o.repo.getCampaign(id);
+    const stored = await this.o.repo.rollouts(id);
+    if (this.live.get(id) !== l) return;
+    if (!rec) return this.unwatch(id);
+    // No await from the merge to the swap: a report arriving meanwhile lands in the merged map.
+    const m = mergeRollouts(stored, l.devices, l.dirty);
+    l.devices.clear();
+    for (const [k, d] of m.devices) l.devices.set(k, d);
+    l.dirty.clear();
+    l.rec = rec;
+    this.log.info({ campaign: id, status: rec.state.status }, 'campaign changed through another cloud');
+    if (m.keep.length > 0) {
+      const rev = await this.o.repo.saveStep(id, undefined, m.keep, this.now(), rec.rev ?? 0);
+      if (rev === undefined) {
+        for (const d of m.keep) l.dirty.add(d.deviceId);
+        if (depth < 5) await this.reconcile(l, depth + 1);
+        return;
+      }
+      l.rec = { ...l.rec, rev };
+    }
+    if (ended(rec.state)) return this.unwatch(id);
+    if (depth < 5) await this.stepNow(l, depth + 1);
+  }
+
+  /** Writes one decision unless another cloud changed the campaign since this runner last
+   * read or wrote it (then nothing is written: false). */
+  private async save(l: Live, state: CampaignState | undefined, rows: readonly DeviceRollout[], now: number): Promise<boolean> {
+    const rev = await this.o.repo.saveStep(l.rec.id, state, rows, now, l.rec.rev ?? 0);
+    if (rev === undefined) return false;
+    l.rec = { ...l.rec, rev };
+    return true;
   }
 
   /** One plan over a live campaign, queued behind its previous one (never rejects). */
@@ -217,19 +258,16 @@ export class CampaignRunner {
 
   /** Persisted first, then its commands go out. The plan and the in-memory update happen
    * before the save's await, so a report arriving meanwhile is planned by the next step. */
-  private async stepNow(l: Live): Promise<void> {
+  private async stepNow(l: Live, depth = 0): Promise<void> {
     if (!l.ready || this.live.get(l.rec.id) !== l) return;
     const now = this.now();
     const p = plan(l.rec.state, [...l.devices.values()], now, l.rec.policy, l.fw.version);
     const stateChanged = JSON.stringify(p.campaign) !== JSON.stringify(l.rec.state);
-    for (const d of p.changed) {
-      l.devices.set(d.deviceId, d);
-      l.dirty.delete(d.deviceId);
-    }
-    const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
-    l.dirty.clear();
-    if (stateChanged || p.changed.length > 0 || deferred.length > 0) {
-      await this.o.repo.saveStep(l.rec.id, stateChanged ? p.campaign : undefined, [...p.changed, ...deferred], now);
+    const t = takeChanges(l, p.changed);
+    if ((stateChanged || t.rows.length > 0) && !(await this.save(l, stateChanged ? p.campaign : undefined, t.rows, now))) {
+      // Planned over a state another cloud has changed: nothing of it is sent.
+      t.revert();
+      return this.reconcile(l, depth);
     }
     if (stateChanged) {
       l.rec = { ...l.rec, state: p.campaign, updatedAt: now };
@@ -320,46 +358,39 @@ export class CampaignRunner {
     }
   }
 
-  /** Pause, resume or abort; returns the error text when the action does not apply. Resume
-   * refuses while another live campaign claims one of its unfinished devices. */
-  async operate(campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
+  /** Pause, resume or abort of a campaign this cloud runs, queued behind its steps (an
+   * operator's action is a decision like the others): the error text when it does not apply,
+   * false when this cloud does not run the campaign (control.ts then commits the action in
+   * the database, for the runner wherever it runs). */
+  async operate(campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined | false> {
     const l = this.live.get(campaignId);
-    if (!l) {
-      const c = await this.o.repo.getCampaign(campaignId);
-      if (c && !this.held && !ended(c.state)) return `conflict: campaign ${campaignId} is run by another cloud of this platform; ask that cloud`;
-      return c ? `campaign is ${c.state.status}` : 'not found';
-    }
-    let out: string | undefined;
-    // Queued behind the campaign's steps: an operator's action is a decision like the others.
-    l.chain = l.chain.then(async () => { out = await this.operateNow(l, campaignId, action, reason); })
+    if (!l) return false;
+    let out: string | undefined | false = false;
+    l.chain = l.chain.then(async () => { out = this.live.get(campaignId) === l ? await this.operateNow(l, action, reason) : false; })
       .catch((err: unknown) => { this.log.error({ err, campaign: campaignId }, 'campaign operation failed'); out = 'the operation failed; see the log'; });
     await l.chain;
     return out;
   }
 
-  private async operateNow(l: Live, campaignId: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
-    if (action === 'resume' && l.rec.state.status === CampaignStatus.Paused) {
-      const open = [...l.devices.values()].filter((d) => !isFinal(d.status)).map((d) => d.deviceId);
-      const conflict = describeClaims(this.claims(open, campaignId), (id) => this.live.get(id)?.fw.version);
-      if (conflict) return `conflict: ${conflict}`;
-      // The fleet may have moved while it was paused: versions from the registry guard the downgrade rule.
-      for (const id of open) {
-        const rec = await this.o.devices.get(id);
-        const d = l.devices.get(id);
-        if (rec?.firmwareVersion && d && !isFinal(d.status) && d.version !== rec.firmwareVersion) {
-          l.devices.set(id, { ...d, version: rec.firmwareVersion });
-          l.dirty.add(id);
-        }
-      }
-    }
-    const r = operate(l.rec.state, [...l.devices.values()], action, this.now(), reason);
+  private async operateNow(l: Live, action: OperatorAction, reason?: string, attempt = 0): Promise<string | undefined | false> {
+    const campaignId = l.rec.id;
+    // Resume's checks (claims of other live campaigns, the registry's versions) as through any cloud.
+    const resuming = action === OperatorAction.Resume && l.rec.state.status === CampaignStatus.Paused;
+    const open = resuming ? [...l.devices.values()].filter((d) => !isFinal(d.status)) : [];
+    const claims = resuming ? await this.o.repo.claims(open.map((d) => d.deviceId), campaignId) : new Map();
+    const versions = await registryVersions(this.o.devices, open);
+    const now = this.now();
+    const r = decideOperation(l.rec, [...l.devices.values()], claims, action, now, reason, versions);
     if ('error' in r) return r.error;
-    for (const d of r.changed) l.devices.set(d.deviceId, d);
-    for (const d of r.changed) l.dirty.delete(d.deviceId);
-    const deferred = [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout);
-    l.dirty.clear();
-    await this.o.repo.saveStep(campaignId, r.campaign, [...r.changed, ...deferred], this.now());
-    l.rec = { ...l.rec, state: r.campaign, updatedAt: this.now() };
+    const t = takeChanges(l, r.changed);
+    if (!(await this.save(l, r.campaign, t.rows, now))) {
+      // Another cloud changed it first: act on what it is now (or leave it to control.ts if it ended).
+      t.revert();
+      await this.reconcile(l, 5);
+      if (this.live.get(campaignId) !== l) return false;
+      return attempt < 3 ? this.operateNow(l, action, reason, attempt + 1) : 'the campaign kept changing; try again';
+    }
+    l.rec = { ...l.rec, state: r.campaign, updatedAt: now };
     this.log.info({ campaign: campaignId, action, reason: r.campaign.reason }, 'campaign operated');
     if (ended(r.campaign)) this.unwatch(campaignId);
     else await this.stepNow(l);
@@ -382,10 +413,15 @@ export class CampaignRunner {
     this.offMessage?.();
     await this.leaseChanges;
     await this.ticking;
-    for (const l of this.live.values()) {
+    for (const l of [...this.live.values()]) {
       await l.chain;
-      if (l.dirty.size > 0) await this.o.repo.saveStep(l.rec.id, undefined, [...l.dirty].map((id) => l.devices.get(id) as DeviceRollout), this.now());
-      l.dirty.clear();
+      if (l.dirty.size === 0) continue;
+      const t = takeChanges(l, []);
+      if (!(await this.save(l, undefined, t.rows, this.now()))) {
+        t.revert();
+        // merged with what another cloud wrote, and saved; no new plan, nothing more is sent
+        await this.reconcile(l, 5);
+      }
     }
     this.live.clear();
     this.watched.clear();

@@ -3,11 +3,12 @@ import { KIND_SLUGS, isValidId } from '@yulan/protos';
 import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
 import type { DeviceRecord, DeviceRepository } from '../repositories/device-repository.js';
 import { CampaignStatus, DEFAULT_POLICY, EXPECTED_REPORT_SEC, assignStages, newRollout, type CampaignPolicy } from './engine.js';
-import { describeClaims } from './claims.js';
+import { describeStoredClaims } from './claims.js';
+import { operateCampaign } from './control.js';
 import type { CampaignRunner } from './runner.js';
-import type { ImageStore } from './images.js';
+import type { FirmwareImages } from './images.js';
 import { sha256, verifyDigestSignature, type TrustedKeys } from './keys.js';
-import type { CampaignRecord, CampaignTarget, FirmwareRecord, FirmwareRepository } from './repository.js';
+import { ClaimsConflict, type CampaignRecord, type CampaignTarget, type Claims, type FirmwareRecord, type FirmwareRepository } from './repository.js';
 import { compareSemver, isSemver } from './semver.js';
 
 const bad = (message: string): CloudError => new CloudError(CloudErrorCode.Validation, message);
@@ -27,7 +28,7 @@ export interface UploadParams {
 
 /** Verifies and stores one image; every refusal names the problem. */
 export async function uploadFirmware(
-  deps: { repo: FirmwareRepository; images: ImageStore; keys: TrustedKeys | null; now: () => number },
+  deps: { repo: FirmwareRepository; images: FirmwareImages; keys: TrustedKeys | null; now: () => number },
   p: UploadParams, body: Buffer | undefined,
 ): Promise<FirmwareRecord> {
   if (!deps.keys || deps.keys.size === 0) throw new HttpError(409, CloudErrorCode.Conflict, NO_KEYS_MESSAGE);
@@ -52,7 +53,7 @@ export async function uploadFirmware(
     id: `fw_${randomBytes(8).toString('hex')}`, kind: p.kind, version: p.version, sha256: digest.toString('hex'),
     size: body.length, keyId: p.keyId, signature: p.signature, createdAt: deps.now(),
   };
-  deps.images.put(rec.sha256, body);
+  await deps.images.put(rec.sha256, body);
   await deps.repo.insertFirmware(rec);
   return rec;
 }
@@ -120,19 +121,15 @@ export async function createCampaign(
   }
   // One live campaign per device: a second one would race the first (and could downgrade).
   const id = `cmp_${randomBytes(8).toString('hex')}`;
-  const claims = deps.runner.claims(targets.map((d) => d.id));
+  // Claims are read from the database: live campaigns of every cloud.
+  const claims = await deps.repo.claims(targets.map((d) => d.id));
   if (claims.size > 0) {
-    const what = describeClaims(claims, (cid) => deps.runner.liveCampaign(cid)?.fw.version) as string;
-    if (!input.supersede) throw new HttpError(409, CloudErrorCode.Conflict, `${what}: abort it first, or create with "supersede": true`);
+    if (!input.supersede) throw claimedError(claims);
     for (const cid of claims.keys()) {
-      const problem = await deps.runner.operate(cid, 'abort', `superseded by campaign ${id}`);
+      const problem = await operateCampaign(deps, cid, 'abort', `superseded by campaign ${id}`);
       if (problem) throw new HttpError(409, CloudErrorCode.Conflict, `cannot supersede ${cid}: ${problem}`);
     }
   }
-  // Re-checked with no await before the campaign is stored and claimed: two operators
-  // creating at once get one campaign and one 409.
-  const late = deps.runner.claims(targets.map((d) => d.id));
-  if (late.size > 0) throw new HttpError(409, CloudErrorCode.Conflict, `${describeClaims(late, (cid) => deps.runner.liveCampaign(cid)?.fw.version) as string}: abort it first, or create with "supersede": true`);
   const now = deps.now();
   const pick = <K extends keyof CampaignInput & keyof CampaignPolicy>(k: K): Partial<CampaignPolicy> =>
     (input[k] !== undefined ? { [k]: input[k] } : {});
@@ -153,7 +150,16 @@ export async function createCampaign(
     state: { status: CampaignStatus.Running, stage: 0, stageStartedAt: now, pausedAt: null, reason: null, deadlineAt: now + policy.deadlineSec * 1000 },
     createdAt: now, updatedAt: now,
   };
-  await deps.repo.createCampaign(c, rollouts);
+  try {
+    // Checked again where it is stored, atomically: two operators creating at once, through
+    // one cloud or two, get one campaign and one 409.
+    await deps.repo.createCampaign(c, rollouts);
+  } catch (err) {
+    throw err instanceof ClaimsConflict ? claimedError(err.claims) : err;
+  }
   await deps.runner.watch(c);
   return c;
 }
+
+const claimedError = (claims: Claims): HttpError =>
+  new HttpError(409, CloudErrorCode.Conflict, `${describeStoredClaims(claims) as string}: abort it first, or create with "supersede": true`);
