@@ -241,6 +241,8 @@ async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: stri
       if (adminToken && env.YULAN_SIM_OCPP !== '0') {
         const ocppSim = await startOcppSimChargers({
           gatewayUrl: ocpp.url, cloud: { url: local(httpPort), adminToken }, site: (env.YULAN_SIM_SITES ?? 'xuhui').split(',')[0]!.trim() || 'xuhui',
+          // an operator-given OCPP TLS certificate (YULAN_OCPP_TLS_CERT): trusted through the stack's CA, as the MQTT sims
+          ...(ocpp.url.startsWith('wss:') && tls?.caPem !== undefined ? { ca: tls.caPem } : {}),
           credentialsFile: join(dataDir, 'sims', 'ocpp-credentials.json'), rate: numberFrom(env, 'YULAN_SIM_RATE', 0.5),
           // its own flash file: the MQTT fleet writes sims/firmware.json
           dataDir: join(dataDir, 'sims', 'ocpp'),

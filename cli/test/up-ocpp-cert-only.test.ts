@@ -26,7 +26,7 @@ describe('yulan up: OCPP security profile 3 with the certificate alone', () => {
     up = await runUp({
       YULAN_DATA_DIR: tmp.dir,
       YULAN_MQTT_PORT: '0', YULAN_WS_PORT: '0', YULAN_HTTP_PORT: '0', YULAN_EDGE_HTTP_PORT: '0', YULAN_DEMO_PAGER_PORT: '0',
-      YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '1', YULAN_SIM_SITES: 'xuhui', YULAN_CARE_DEMO: '0', YULAN_SIM_OCPP: '0',
+      YULAN_SIM_DEVICES: '1', YULAN_SIM_RATE: '1', YULAN_SIM_SITES: 'xuhui', YULAN_CARE_DEMO: '0',
       YULAN_OCPP_TLS_CERT: dev.certFile, YULAN_OCPP_TLS_KEY: dev.keyFile, YULAN_OCPP_TLS_CLIENT_CA: dev.caFile,
     }, quietLogger, () => undefined);
   });
@@ -69,5 +69,14 @@ describe('yulan up: OCPP security profile 3 with the certificate alone', () => {
     expect((await api(cloud, token, '/api/v1/devices/CP-UP-P3/certificates/revoke', { method: 'POST', body: '{}' })).status).toBe(200);
     const cut = await eventually(() => closed, 'revoked charger cut');
     expect(cut.code).toBe(1008);
+  });
+
+  it("up's simulated OCPP charger joins the wss:// listener, trusting the stack's CA", async () => {
+    const cloud = `http://127.0.0.1:${up.httpPort}`;
+    const sim = await eventually(async () => {
+      const r = await api<{ status: string; lastValues: unknown }>(cloud, up.adminToken!, '/api/v1/devices/ocpp-xuhui-0001');
+      return r.status === 200 && r.body.status === 'online' && r.body.lastValues ? r.body : undefined;
+    }, 'the simulated OCPP charger online with values', 60_000);
+    expect(sim.status).toBe('online');
   });
 });

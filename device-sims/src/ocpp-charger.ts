@@ -10,6 +10,8 @@ import { createRng, deriveSeed, type Rng } from './rng.js';
 export interface OcppSimChargerOptions {
   /** the gateway's ws(s)://host:port/ocpp */
   gatewayUrl: string;
+  /** PEM CA(s) to trust for wss:// (the "central system root certificate" a real charger is given) */
+  ca?: string;
   id: string;
   /** AuthorizationKey = the device secret the cloud issued */
   secret: string;
@@ -85,7 +87,7 @@ export class OcppSimCharger {
 
   start(): void {
     const auth = Buffer.from(`${this.o.id}:${this.o.secret}`).toString('base64');
-    const ws = new WebSocket(`${this.o.gatewayUrl}/${this.o.id}`, ['ocpp1.6'], { headers: { authorization: `Basic ${auth}` } });
+    const ws = new WebSocket(`${this.o.gatewayUrl}/${this.o.id}`, ['ocpp1.6'], { headers: { authorization: `Basic ${auth}` }, ...(this.o.ca ? { ca: this.o.ca } : {}) });
     this.#ws = ws;
     ws.on('open', () => void this.#boot());
     ws.on('message', (data) => this.#onFrame(String(data)));

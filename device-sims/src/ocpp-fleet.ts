@@ -6,6 +6,8 @@ import { provisionDevices, type CloudOptions } from './provisioning.js';
 
 export interface OcppFleetOptions {
   gatewayUrl: string;
+  /** PEM CA(s) to trust for a wss:// gateway */
+  ca?: string;
   cloud?: CloudOptions;
   credentialsFile?: string;
   site: string;
@@ -35,7 +37,7 @@ export async function startOcppSimChargers(o: OcppFleetOptions, logger: Logger):
   }, logger);
   const store = o.dataDir !== undefined ? FirmwareStore.open(o.dataDir) : undefined;
   const chargers = ids.map((id) => new OcppSimCharger({
-    gatewayUrl: o.gatewayUrl, id, secret: secrets.get(id)!, rate: o.rate, seed: o.seed ?? 1, logger,
+    gatewayUrl: o.gatewayUrl, id, secret: secrets.get(id)!, rate: o.rate, seed: o.seed ?? 1, logger, ...(o.ca ? { ca: o.ca } : {}),
     ...(store ? { firmwareStore: store } : {}), ...(o.firmwareFault ? { firmwareFault: o.firmwareFault } : {}),
     ...(o.rebootMs !== undefined ? { rebootMs: o.rebootMs } : {}),
   }));
