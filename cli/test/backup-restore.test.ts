@@ -64,7 +64,7 @@ describe('yulan backup / restore, end to end', () => {
     manifest = (JSON.parse(r.out) as { manifest: Manifest }).manifest;
     const dbs = manifest.files.filter((f) => f.kind === 'sqlite').map((f) => f.path).sort();
     expect(dbs).toEqual(['cloud/alerts.sqlite', 'cloud/claims.sqlite', 'cloud/complaints.sqlite', 'cloud/control.sqlite', 'cloud/device-certs.sqlite', 'cloud/firmware/firmware.sqlite',
-      'cloud/integrations.sqlite', 'cloud/ocpp-id-tags.sqlite', 'cloud/ocpp-site-power-caps.sqlite', 'cloud/people.sqlite', 'cloud/registry.sqlite',
+      'cloud/integrations.sqlite', 'cloud/ocpp-diagnostics.sqlite', 'cloud/ocpp-id-tags.sqlite', 'cloud/ocpp-site-power-caps.sqlite', 'cloud/people.sqlite', 'cloud/registry.sqlite',
       'cloud/security-alerts.sqlite', 'cloud/update-policy.sqlite', 'edge/alerts.db', 'edge/outbox.db', 'edge/telemetry.db',
       'gateway-ocpp/id-tags.sqlite', 'gateway-ocpp/outbox.sqlite']);
     for (const f of manifest.files.filter((x) => x.kind === 'sqlite')) {
@@ -110,7 +110,7 @@ describe('yulan backup / restore, end to end', () => {
     const restored = join(tmp.dir, 'restored');
     const r = await run('restore', ['--from', backup], restored);
     expect(r.err).toBe('');
-    expect(r.out).toContain(`restored ${backup} into ${restored}: 18 databases`);
+    expect(r.out).toContain(`restored ${backup} into ${restored}: 19 databases`);
     expect(statSync(restored).mode & 0o777).toBe(0o700);
     // a second restore onto it is refused: it is no longer fresh
     const again = await run('restore', ['--from', backup], restored);
