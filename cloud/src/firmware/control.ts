@@ -17,8 +17,8 @@ export interface ControlDeps {
  * (the `firmware-campaigns` lease holder; always the one cloud on SQLite) applies it at
  * once, in line with its steps. Any other cloud commits it in the database — the engine's
  * decision over the stored campaign under its row lock, with a new rev — and the runner,
- * wherever it runs, finds the new rev at its next tick and acts on it (runner.ts
- * `reconcile`). Two actions at once on two clouds are applied one after the other.
+ * wherever it runs, finds the new rev at its next tick and acts on it
+ * (cross-cloud-sync.ts `reconcile`). Two actions at once on two clouds are applied one after the other.
  */
 export async function operateCampaign(deps: ControlDeps, id: string, action: OperatorAction, reason?: string): Promise<string | undefined> {
   const here = await deps.runner.operate(id, action, reason);

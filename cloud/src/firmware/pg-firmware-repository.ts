@@ -39,7 +39,7 @@ const toCampaign = (r: Row): CampaignRecord => ({
 
 /**
  * Firmware metadata, campaigns and rollouts in PostgreSQL (schema `firmware`). A campaign's
- * runner runs on one cloud at a time (the `firmware-campaigns` lease, runner.ts); what it
+ * runner runs on one cloud at a time (the `firmware-campaigns` lease, lease-handover.ts); what it
  * decided and which offers the broker acknowledged are here, so a cloud taking the lease
  * over resumes from them. Images themselves stay files (images.ts).
  */
