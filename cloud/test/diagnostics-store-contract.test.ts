@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteDiagnosticsStore, type DiagnosticsStore, type NewDiagnostics } from '../src/ocpp/diagnostics-store.js';
 import { PgDiagnosticsStore } from '../src/ocpp/pg-diagnostics-store.js';
@@ -115,5 +117,28 @@ describe('diagnostics store on SQLite', () => {
     await s.prune(T0 + 1);
     expect(readdirSync(path.join(dir, 'ocpp-diagnostics'))).toEqual([]);
     await s.close();
+  });
+
+  it('at open removes what a crash left (files without a row, .part files), logged once with the number; stored files stay', async () => {
+    const dir = path.join(tmp.dir, 'crash');
+    const db = path.join(dir, 'ocpp-diagnostics.sqlite');
+    const files = path.join(dir, 'ocpp-diagnostics');
+    const lines: { msg: string; swept?: number }[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as never); cb(); } }));
+    const first = new SqliteDiagnosticsStore(db, logger);
+    expect(first.swept).toBe(0);
+    const body = Buffer.from('kept');
+    const { record } = await first.put(meta('CP-1', 'c', body), body, T0);
+    await first.close();
+    // a put that died after its rename, one that died before it, and a stray subfolder (not a file: left)
+    writeFileSync(path.join(files, randomUUID()), 'orphan');
+    writeFileSync(path.join(files, '.x.part'), 'half');
+    mkdirSync(path.join(files, 'sub'));
+    const again = new SqliteDiagnosticsStore(db, logger);
+    expect(again.swept).toBe(2);
+    expect(readdirSync(files).sort()).toEqual([record.id, 'sub'].sort());
+    expect((await again.body('CP-1', record.id))!.equals(body)).toBe(true);
+    expect(lines.filter((l) => l.msg === 'diagnostics files without a row removed at open')).toEqual([expect.objectContaining({ swept: 2 })]);
+    await again.close();
   });
 });

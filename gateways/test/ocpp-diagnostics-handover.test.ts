@@ -10,7 +10,7 @@ import type { DiagnosticsFile } from '../src/ocpp/diagnostics.js';
 import { logger, waitFor } from './harness.js';
 
 /** The hand-over's decisions against a real HTTP server playing the cloud's answers:
- * what is retried (401, 5xx), what is final (403, 413), what a restart picks up. */
+ * what is retried (401, 5xx), what is final (403, 413), what a restart picks up, what is pruned. */
 const dirs: string[] = [];
 const servers: Server[] = [];
 const handovers: DiagnosticsHandover[] = [];
@@ -122,7 +122,7 @@ describe('diagnostics hand-over', () => {
     expect(c.seen[0]!.body.toString()).toBe('log');
   });
 
-  it('prunes local copies the cloud has had longer than keepDays; owed, refused and recent ones stay', async () => {
+  it('prunes what the cloud answered for good more than keepDays ago, delivered and refused; owed and younger files stay', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
     const c = await cloud([201]);
     const now = Date.UTC(2026, 5, 10);
@@ -132,20 +132,53 @@ describe('diagnostics hand-over', () => {
     mark(old, { state: 'delivered', at: new Date(now - 8 * day).toISOString(), id: 'x' });
     const recent = stored(dir, 'CP-1', 'c2', 'recent', '2026-06-01T00:00:01.000Z');
     mark(recent, { state: 'delivered', at: new Date(now - 6 * day).toISOString(), id: 'y' });
-    const refused = stored(dir, 'CP-1', 'c3', 'refused', '2026-06-01T00:00:02.000Z');
-    mark(refused, { state: 'refused', at: new Date(now - 30 * day).toISOString(), status: 413 });
+    const refusedOld = stored(dir, 'CP-1', 'c3', 'refused', '2026-06-01T00:00:02.000Z');
+    mark(refusedOld, { state: 'refused', at: new Date(now - 30 * day).toISOString(), status: 413 });
+    const refusedYoung = stored(dir, 'CP-1', 'c5', 'refused lately', '2026-06-01T00:00:04.000Z');
+    mark(refusedYoung, { state: 'refused', at: new Date(now - 6 * day).toISOString(), status: 403 });
     const h = new DiagnosticsHandover({ dir, cloudUrl: c.url, token: 't', logger, keepDays: 7, now: () => now, minBackoffMs: 20 });
     handovers.push(h);
+    // owed since well before keepDays: never pruned, it is data not yet delivered
     const owed = stored(dir, 'CP-1', 'c4', 'owed', '2026-06-01T00:00:03.000Z');
     h.start();
-    expect(h.stats.pruned).toBe(1);
-    expect(existsSync(join(dir, 'CP-1', old.file))).toBe(false);
-    expect(existsSync(join(dir, 'CP-1', `${old.file}.meta.json`))).toBe(false);
-    for (const m of [recent, refused, owed]) expect(existsSync(join(dir, 'CP-1', m.file))).toBe(true);
+    expect(h.stats).toMatchObject({ pruned: 1, prunedRefused: 1 });
+    for (const m of [old, refusedOld]) {
+      expect(existsSync(join(dir, 'CP-1', m.file))).toBe(false);
+      expect(existsSync(join(dir, 'CP-1', `${m.file}.meta.json`))).toBe(false);
+    }
+    for (const m of [recent, refusedYoung, owed]) expect(existsSync(join(dir, 'CP-1', m.file))).toBe(true);
+    expect(sidecar(dir, refusedYoung).cloud).toMatchObject({ state: 'refused', status: 403 });
     await waitFor(() => (h.stats.delivered === 1 ? true : undefined), 'the owed one delivered');
     // just delivered: not pruned before its keepDays
-    expect(h.pruneDelivered()).toBe(0);
+    expect(h.prune()).toEqual({ delivered: 0, refused: 0 });
     expect(existsSync(join(dir, 'CP-1', owed.file))).toBe(true);
+  });
+
+  it('a refusal starts the refused file\'s keepDays: kept until they have passed, then pruned and counted; keepDays 0 keeps it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
+    const c = await cloud([413]);
+    const day = 86_400_000;
+    const clock = { now: Date.UTC(2026, 5, 10) };
+    const refusedAt = clock.now;
+    const m = stored(dir, 'CP-1', 'c1', 'too big', '2026-06-09T00:00:00.000Z');
+    const h = new DiagnosticsHandover({ dir, cloudUrl: c.url, token: 't', logger, keepDays: 7, now: () => clock.now, minBackoffMs: 20 });
+    handovers.push(h);
+    h.start();
+    await waitFor(() => (h.stats.refused === 1 ? true : undefined), 'refused');
+    expect(sidecar(dir, m).cloud).toMatchObject({ state: 'refused', status: 413, at: new Date(refusedAt).toISOString() });
+    clock.now = refusedAt + 7 * day;
+    expect(h.prune()).toEqual({ delivered: 0, refused: 0 });
+    expect(existsSync(join(dir, 'CP-1', m.file))).toBe(true);
+    // a gateway set to keep (0) never prunes it, whatever its age
+    const keeper = new DiagnosticsHandover({ dir, cloudUrl: c.url, token: 't', logger, keepDays: 0, now: () => refusedAt + 365 * day });
+    handovers.push(keeper);
+    expect(keeper.prune()).toEqual({ delivered: 0, refused: 0 });
+    clock.now = refusedAt + 7 * day + 1;
+    expect(h.prune()).toEqual({ delivered: 0, refused: 1 });
+    expect(existsSync(join(dir, 'CP-1', m.file))).toBe(false);
+    expect(existsSync(join(dir, 'CP-1', `${m.file}.meta.json`))).toBe(false);
+    expect(h.stats).toMatchObject({ refused: 1, prunedRefused: 1, pruned: 0 });
+    expect(c.seen).toHaveLength(1);
   });
 
   it('a sidecar whose file is gone is marked refused, not retried forever', async () => {

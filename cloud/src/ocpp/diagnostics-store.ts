@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import type { DbTarget } from '../db/target.js';
 import { openMigratedDb, wrapDb } from '../repositories/sqlite.js';
 
@@ -69,18 +70,47 @@ const COLUMNS = 'id, device_id, file_name, bytes, sha256, content_type, command_
 export class SqliteDiagnosticsStore implements DiagnosticsStore {
   readonly #db: Database.Database;
   readonly #dir: string;
+  /** files the sweep at open removed (what a crash had left) */
+  readonly swept: number;
 
-  constructor(file: string) {
+  constructor(file: string, logger?: Pick<Logger, 'info' | 'warn'>) {
     this.#db = openMigratedDb(file, MIGRATIONS, 'ocpp diagnostics');
     this.#dir = join(file === ':memory:' ? mkdtempFallback() : dirname(file), 'ocpp-diagnostics');
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    this.swept = this.#sweep(logger);
+    if (this.swept > 0) logger?.info({ swept: this.swept, dir: this.#dir }, 'diagnostics files without a row removed at open');
+  }
+
+  /**
+   * Removes what a crash left behind: `.part` files (put died before its rename) and files no
+   * row names (put died before its INSERT, prune after its DELETE); nothing else ever would.
+   * Only here, at open, before this store serves anything: without PostgreSQL one cloud process
+   * owns its data directory (docs/deploy.md), so no other process has a put between its rename
+   * and its INSERT; and a put runs write, rename and INSERT without yielding (all synchronous),
+   * so not even a second store on the same file in this process can be caught half way.
+   * A file that cannot be removed is logged and left: hygiene must not stop the cloud's start.
+   */
+  #sweep(logger: Pick<Logger, 'warn'> | undefined): number {
+    const known = wrapDb('sweeping diagnostics', () => this.#db.prepare('SELECT 1 FROM diagnostics WHERE id = ?'));
+    let n = 0;
+    for (const e of readdirSync(this.#dir, { withFileTypes: true })) {
+      if (!e.isFile() || wrapDb('sweeping diagnostics', () => known.get(e.name)) !== undefined) continue;
+      try {
+        rmSync(join(this.#dir, e.name), { force: true });
+        n++;
+      } catch (err) {
+        logger?.warn({ err, file: e.name }, 'removing a diagnostics file without a row failed; left');
+      }
+    }
+    return n;
   }
 
   async put(meta: NewDiagnostics, body: Buffer, nowMs: number): Promise<{ record: DiagnosticsRecord; created: boolean }> {
     const existing = this.#find(meta);
     if (existing) return { record: existing, created: false };
     const id = randomUUID();
-    // the bytes first: a row never points at a missing file; a crash leaves at most an orphan .part
+    // the bytes first: a row never points at a missing file; a crash leaves at most an orphan
+    // file or .part, which the next open sweeps (#sweep)
     const part = join(this.#dir, `.${id}.part`);
     writeFileSync(part, body, { mode: 0o600 });
     renameSync(part, join(this.#dir, id));
@@ -118,6 +148,7 @@ export class SqliteDiagnosticsStore implements DiagnosticsStore {
   }
 
   async prune(cutoffMs: number): Promise<number> {
+    // rows first (a row never points at a missing file): a crash in between leaves files without a row, swept at the next open
     const ids = wrapDb('pruning diagnostics', () => this.#db.prepare('DELETE FROM diagnostics WHERE received_ms < ? RETURNING id').all(cutoffMs) as { id: string }[]);
     for (const { id } of ids) rmSync(join(this.#dir, id), { force: true });
     return ids.length;
@@ -135,8 +166,8 @@ function mkdtempFallback(): string {
   return dir;
 }
 
-export async function openDiagnosticsStore(target: DbTarget): Promise<DiagnosticsStore> {
-  if (target.kind === 'sqlite') return new SqliteDiagnosticsStore(target.file);
+export async function openDiagnosticsStore(target: DbTarget, logger?: Pick<Logger, 'info' | 'warn'>): Promise<DiagnosticsStore> {
+  if (target.kind === 'sqlite') return new SqliteDiagnosticsStore(target.file, logger);
   const { PgDiagnosticsStore } = await import('./pg-diagnostics-store.js');
   return PgDiagnosticsStore.open(target.db);
 }

@@ -34,7 +34,8 @@ export async function openOcpp(o: { target: DbTarget; capTarget?: DbTarget; capP
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
   let diagnostics: DiagnosticsService | undefined;
   if (o.diagnostics) {
-    diagnostics = new DiagnosticsService({ store: await openDiagnosticsStore(o.diagnostics.target), devices: o.devices, logger: o.logger.child({ part: 'ocpp-diagnostics' }),
+    const diagLog = o.logger.child({ part: 'ocpp-diagnostics' });
+    diagnostics = new DiagnosticsService({ store: await openDiagnosticsStore(o.diagnostics.target, diagLog), devices: o.devices, logger: diagLog,
       maxBytes: o.diagnostics.maxBytes, retentionDays: o.diagnostics.retentionDays, ...(o.now ? { now: o.now } : {}) });
     diagnostics.start();
   }

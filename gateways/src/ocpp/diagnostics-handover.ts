@@ -14,7 +14,8 @@ export interface CloudState {
   reason?: string;
 }
 
-export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number }
+/** `pruned`: delivered local copies deleted after keepDays; `prunedRefused`: refused files deleted after keepDays */
+export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number; prunedRefused: number }
 
 export interface HandoverOptions {
   /** `<gateway data dir>/diagnostics` (diagnostics.ts layout) */
@@ -25,7 +26,8 @@ export interface HandoverOptions {
   logger: Logger;
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** days a delivered file's local copy is kept (0 = kept); owed and refused files are never pruned */
+  /** days a delivered local copy, or a refused file, is kept after the cloud's answer (0 = kept);
+   * owed files are never pruned */
   keepDays?: number;
   now?: () => number;
   /** the cloud has it (first time, not a repeat): the gateway tells the charger's events */
@@ -44,10 +46,11 @@ const FINAL = new Set([400, 403, 404, 413, 415]);
  * While the cloud is unreachable (or answers 401/429/5xx) the head of the queue is retried
  * with exponential backoff and jitter; the cloud stores a repeat once (device + command +
  * sha256), so a hand-over whose answer was lost is simply sent again. A delivered local copy is
- * kept `keepDays`, then pruned.
+ * kept `keepDays`, then pruned; so is a refused file (it will never be delivered, and is kept
+ * that long only for an operator to look at); an owed file is never pruned.
  */
 export class DiagnosticsHandover {
-  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0 };
+  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0, prunedRefused: 0 };
   #pruneTimer: NodeJS.Timeout | undefined;
   readonly #o: HandoverOptions;
   readonly #queue: Pending[] = [];
@@ -63,14 +66,14 @@ export class DiagnosticsHandover {
   }
 
   /** Queues every file not yet delivered or refused (oldest first) and starts sending;
-   * prunes delivered local copies now and hourly. */
+   * prunes delivered and refused files now and hourly. */
   start(): void {
     const found = this.#sidecars().filter((p) => !p.meta.cloud);
     found.sort((a, b) => a.meta.at.localeCompare(b.meta.at));
     for (const p of found) this.#push(p);
     if ((this.#o.keepDays ?? 0) > 0) {
-      this.pruneDelivered();
-      this.#pruneTimer = setInterval(() => this.pruneDelivered(), 3_600_000);
+      this.prune();
+      this.#pruneTimer = setInterval(() => this.prune(), 3_600_000);
       this.#pruneTimer.unref();
     }
   }
@@ -92,25 +95,38 @@ export class DiagnosticsHandover {
     return out;
   }
 
-  /** Deletes local copies the cloud has had for longer than `keepDays`; the number deleted. */
-  pruneDelivered(): number {
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  /**
+   * Deletes files the cloud answered for good more than `keepDays` ago: delivered local copies
+   * (the cloud has them) and refused files (never delivered: asking again gets the same answer).
+   * Owed files stay whatever their age: they are data not yet delivered. A sidecar whose `at`
+   * does not parse is kept (better a stale file than a lost one).
+   */
+  prune(): { delivered: number; refused: number } {
+    const n = { delivered: 0, refused: 0 };
     const keepDays = this.#o.keepDays ?? 0;
-    if (keepDays <= 0) return 0;
-    const cutoff = (this.#o.now ?? Date.now)() - keepDays * 86_400_000;
-    let n = 0;
+    if (keepDays <= 0) return n;
+    const cutoff = this.#now() - keepDays * 86_400_000;
     for (const p of this.#sidecars()) {
       const c = p.meta.cloud;
-      if (c?.state !== 'delivered' || !(Date.parse(c.at) < cutoff)) continue;
+      // a state this version does not know is not ours to delete
+      if ((c?.state !== 'delivered' && c?.state !== 'refused') || !(Date.parse(c.at) < cutoff)) continue;
       try {
+        // the file first: a crash in between leaves a sidecar, pruned (force) next hour
         rmSync(join(this.#o.dir, p.meta.device, p.meta.file), { force: true });
         rmSync(p.metaPath, { force: true });
-        n++;
+        n[c.state]++;
       } catch (err) {
-        this.#o.logger.warn({ err, file: p.meta.file }, 'pruning a delivered diagnostics copy failed');
+        this.#o.logger.warn({ err, file: p.meta.file, state: c.state }, 'pruning a diagnostics file failed; next hour again');
       }
     }
-    this.stats.pruned += n;
-    if (n > 0) this.#o.logger.info({ pruned: n, keepDays }, 'delivered diagnostics copies pruned');
+    this.stats.pruned += n.delivered;
+    this.stats.prunedRefused += n.refused;
+    if (n.delivered > 0) this.#o.logger.info({ pruned: n.delivered, keepDays }, 'delivered diagnostics copies pruned');
+    if (n.refused > 0) this.#o.logger.info({ prunedRefused: n.refused, keepDays }, 'diagnostics files the cloud refused pruned');
     return n;
   }
 
@@ -152,7 +168,7 @@ export class DiagnosticsHandover {
       body = readFileSync(join(this.#o.dir, meta.device, meta.file));
     } catch (err) {
       this.#o.logger.error({ err, deviceId: meta.device, file: meta.file }, 'diagnostics file missing; not handed to the cloud');
-      this.#mark(p, { state: 'refused', at: new Date().toISOString(), reason: 'file missing at the gateway' });
+      this.#mark(p, { state: 'refused', at: new Date(this.#now()).toISOString(), reason: 'file missing at the gateway' });
       this.stats.refused++;
       return true;
     }
@@ -169,7 +185,7 @@ export class DiagnosticsHandover {
     }
     const answer = (await res.json().catch(() => ({}))) as { id?: string; message?: string };
     if (res.status === 200 || res.status === 201) {
-      this.#mark(p, { state: 'delivered', at: new Date((this.#o.now ?? Date.now)()).toISOString(), ...(answer.id ? { id: answer.id } : {}) });
+      this.#mark(p, { state: 'delivered', at: new Date(this.#now()).toISOString(), ...(answer.id ? { id: answer.id } : {}) });
       if (res.status === 201) this.stats.delivered++;
       else this.stats.duplicates++;
       if (res.status === 201 && answer.id) this.#o.onDelivered?.(meta, answer.id);
@@ -177,9 +193,10 @@ export class DiagnosticsHandover {
       return true;
     }
     if (FINAL.has(res.status)) {
-      this.#mark(p, { state: 'refused', at: new Date().toISOString(), status: res.status, reason: answer.message ?? `HTTP ${res.status}` });
+      // `at` starts the refused file's keepDays (prune)
+      this.#mark(p, { state: 'refused', at: new Date(this.#now()).toISOString(), status: res.status, reason: answer.message ?? `HTTP ${res.status}` });
       this.stats.refused++;
-      this.#o.logger.error({ deviceId: meta.device, file: meta.file, status: res.status, reason: answer.message }, 'cloud refused diagnostics; kept at the gateway only');
+      this.#o.logger.error({ deviceId: meta.device, file: meta.file, status: res.status, reason: answer.message, keepDays: this.#o.keepDays ?? 0 }, 'cloud refused diagnostics; kept at the gateway only');
       return true;
     }
     const level = res.status === 401 ? 'error' : 'warn';
