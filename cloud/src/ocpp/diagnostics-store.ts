@@ -70,14 +70,23 @@ const COLUMNS = 'id, device_id, file_name, bytes, sha256, content_type, command_
 export class SqliteDiagnosticsStore implements DiagnosticsStore {
   readonly #db: Database.Database;
   readonly #dir: string;
+  /** the temp folder of a ':memory:' store, removed at close */
+  readonly #tempRoot: string | undefined;
   /** files the sweep at open removed (what a crash had left) */
   readonly swept: number;
 
   constructor(file: string, logger?: Pick<Logger, 'info' | 'warn'>) {
     this.#db = openMigratedDb(file, MIGRATIONS, 'ocpp diagnostics');
-    this.#dir = join(file === ':memory:' ? mkdtempFallback() : dirname(file), 'ocpp-diagnostics');
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    this.swept = this.#sweep(logger);
+    this.#tempRoot = file === ':memory:' ? mkdtempFallback() : undefined;
+    this.#dir = join(this.#tempRoot ?? dirname(file), 'ocpp-diagnostics');
+    try {
+      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      this.swept = this.#sweep(logger);
+    } catch (err) {
+      // a store that cannot start must not hold its database open (the cloud's start fails with this error)
+      this.#db.close();
+      throw err;
+    }
     if (this.swept > 0) logger?.info({ swept: this.swept, dir: this.#dir }, 'diagnostics files without a row removed at open');
   }
 
@@ -156,6 +165,7 @@ export class SqliteDiagnosticsStore implements DiagnosticsStore {
 
   async close(): Promise<void> {
     this.#db.close();
+    if (this.#tempRoot !== undefined) rmSync(this.#tempRoot, { recursive: true, force: true });
   }
 }
 
