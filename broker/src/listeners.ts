@@ -98,14 +98,23 @@ export async function startListeners(o: {
     metrics: o.counters,
     admin: o.admin,
   });
-  if (!config.tls) return { transports, tlsReloader: undefined };
-  const all = transports.tlsServers;
-  // New handshakes get the new certificate; live sessions keep theirs.
-  const tlsReloader = watchTlsFiles(config.tls, [{
-    setSecureContext: (opts) => {
-      for (const s of all) s.setSecureContext(deviceCa !== undefined ? { ...opts, ca: deviceCa } : opts);
-      metrics.tlsReloads++;
-    },
-  }], logger);
-  return { transports, tlsReloader };
+  try {
+    if (!config.tls) return { transports, tlsReloader: undefined };
+    const all = transports.tlsServers;
+    // New handshakes get the new certificate; live sessions keep theirs.
+    const tlsReloader = watchTlsFiles(config.tls, [{
+      setSecureContext: (opts) => {
+        for (const s of all) s.setSecureContext(deviceCa !== undefined ? { ...opts, ca: deviceCa } : opts);
+        metrics.tlsReloads++;
+      },
+    }], logger);
+    return { transports, tlsReloader };
+  } catch (err) {
+    // The ports are bound by now: a start that fails must release them, or the process
+    // keeps listening (and never exits) with no broker behind the sockets.
+    const stopAccepting = transports.close();
+    o.sockets.destroyAll();
+    await stopAccepting;
+    throw err;
+  }
 }
