@@ -2,11 +2,15 @@ import type { Readable } from 'node:stream';
 import type { Aedes, Client } from 'aedes';
 
 /**
- * The one place that reads Aedes internals for the admin API (admin-api.ts): the client
- * table (`aedes.clients`), a client's subscriptions (`client.subscriptions`), its socket
- * address, and the retained store (`persistence.createRetainedStream`). None of these are
- * in Aedes' typed API; if an Aedes upgrade moves them, this file is what changes. Nothing
- * here writes to Aedes state except `disconnect`, which uses the public `client.close()`.
+ * The one place that reads Aedes internals: fields and call forms its typings omit. For
+ * the admin API (admin-api.ts): the client table (`aedes.clients`), a client's
+ * subscriptions (`client.subscriptions`), and the retained store
+ * (`persistence.createRetainedStream`). For the hooks and the message path: a client's
+ * peer address, the session holding a client id (`client.broker.clients`), its last will
+ * (`client.will` once fired, `client._will` from CONNECT), its per-broker dedupe counters
+ * (`client.duplicates`) and `publish(packet, client, done)`. If an Aedes upgrade moves any
+ * of them, this file is what changes. Writes are limited to the will and the dedupe
+ * counters (clustered mode, below); `disconnect` uses the public `client.close()`.
  */
 
 export interface ClientInfo {
@@ -35,11 +39,71 @@ export interface RetainedInfo {
 interface AedesInternals {
   clients: Record<string, Client | undefined>;
   persistence: { createRetainedStream(pattern: string): Readable };
+  // Aedes' typings have only publish(packet, done); the runtime takes the sender too (aedes.js).
+  publish(packet: unknown, client: Client, done: (err?: Error | null) => void): void;
 }
 interface ClientInternals {
   subscriptions: Record<string, { qos: number } | undefined>;
   conn: { remoteAddress?: string };
   req?: { socket?: { remoteAddress?: string } };
+  broker: AedesInternals;
+  /** The will being published (set when it fires). */
+  will?: unknown;
+  /** The will from CONNECT, published if the connection dies. */
+  _will?: { topic: string } | null;
+  duplicates: Record<string, number>;
+}
+
+const internalsOf = (client: Client): ClientInternals => client as unknown as ClientInternals;
+
+/** The peer address of a client: its TCP/TLS socket, or the request under a WebSocket. */
+export function addressOf(client: Client): string | undefined {
+  const c = internalsOf(client);
+  return c.conn.remoteAddress ?? c.req?.socket?.remoteAddress;
+}
+
+/** The client Aedes has registered under this id (the session it will close when a new
+ * CONNECT of that id is accepted), if any. */
+export function clientHolding(client: Client, clientId: string): Client | undefined {
+  return internalsOf(client).broker.clients[clientId];
+}
+
+/** Whether this publish is the client's last will, fired. */
+export function isWillOf(client: Client, packet: object): boolean {
+  return packet === internalsOf(client).will;
+}
+
+/** The will the client gave at CONNECT, if it gave one (and it was not dropped). */
+export function connectWill(client: Client): { topic: string } | undefined {
+  return internalsOf(client)._will ?? undefined;
+}
+
+/** Forgets the will the client gave at CONNECT: it will not be published. */
+export function dropConnectWill(client: Client): void {
+  internalsOf(client)._will = null;
+}
+
+/**
+ * Aedes drops a delivery whose per-broker counter is not above the last one this client
+ * got from that broker, assuming messages reach it in publish order. Through Redis they
+ * do not: a retained or persistent-session message waits for Redis writes before it is
+ * emitted, so a later plain message overtakes it and the earlier one was silently dropped
+ * (seen as lost online presence). Duplicates it meant to catch are already removed by
+ * mqemitter-redis (per-message ids), and QoS 1 allows the rest, so it is switched off.
+ */
+const NEVER_SEEN: Record<string, number> = new Proxy(Object.create(null) as Record<string, number>, {
+  get: () => undefined,
+  set: () => true,
+});
+
+export function disableCounterDedupe(client: Client): void {
+  internalsOf(client).duplicates = NEVER_SEEN;
+}
+
+/** Publishes as if the client had sent it (Aedes runs its publish path for that client). */
+export function publishAs(aedes: Aedes, client: Client, packet: unknown, done: (err?: Error | null) => void): void {
+  const internals = aedes as unknown as AedesInternals;
+  internals.publish(packet, client, done);
 }
 
 export interface AedesView {
@@ -79,7 +143,7 @@ export function createAedesView(aedes: Aedes, usernameOf: (client: Client) => st
 
   const internals = aedes as unknown as AedesInternals;
   const subsOf = (client: Client): SubscriptionInfo[] => {
-    const subs = (client as unknown as ClientInternals).subscriptions;
+    const subs = internalsOf(client).subscriptions;
     const out: SubscriptionInfo[] = [];
     for (const [topic, s] of Object.entries(subs)) {
       if (s && !topic.startsWith(HIDDEN_TOPIC_PREFIX)) out.push({ topic, qos: s.qos });
@@ -96,11 +160,10 @@ export function createAedesView(aedes: Aedes, usernameOf: (client: Client) => st
       const out: ClientInfo[] = [];
       for (const client of Object.values(internals.clients)) {
         if (!client || client.closed || !since.has(client)) continue;
-        const c = client as unknown as ClientInternals;
         out.push({
           id: client.id,
           username: usernameOf(client),
-          address: c.conn.remoteAddress ?? c.req?.socket?.remoteAddress,
+          address: addressOf(client),
           connectedSince: since.get(client) ?? 0,
           lastActivity: active.get(client) ?? 0,
           subscriptions: subsOf(client).length,

@@ -58,7 +58,7 @@ export function isUnsupportedProtocolLevel(chunk: Buffer): boolean {
  * clean-session=0 are remembered until a clean-session=1 connect ends their session, and
  * for such an id with no stored subscriptions one marker subscription is returned.
  * Aedes then reports Session Present 1 and passes the marker through authorizeSubscribe
- * on restore, which drops it (hooks.ts), so nothing is ever subscribed.
+ * on restore, which drops it (publish-hooks.ts), so nothing is ever subscribed.
  * In clustered mode the memory is per process: a session resumed on another worker
  * after one without subscriptions still gets 0 (documented in docs/integrations.md).
  */

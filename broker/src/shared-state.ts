@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Aedes, Client } from 'aedes';
 import type { Logger } from 'pino';
-import { DISCARD_TOPIC } from './hooks.js';
+import { DISCARD_TOPIC, repointToDiscard } from './hook-context.js';
+import { publishAs } from './aedes-view.js';
 
 /**
  * Clustered mode's shared state: Aedes' `mq` is mqemitter-redis (every published message
@@ -166,12 +167,9 @@ export function storeEachSubscribeOnce(persistence: SharedPersistence): void {
  * closes the connection unacknowledged, so the device sends it again.
  */
 export function publishBeforeAck(aedes: Aedes, client: Client, packet: { topic: string; retain: boolean }, cb: (err: Error | null) => void): void {
-  // Aedes' typings omit publish(packet, client, done); the runtime has it (aedes.js).
-  const publish = aedes.publish.bind(aedes) as unknown as (p: unknown, c: Client, done: (err?: Error | null) => void) => void;
-  publish(packet, client, (err) => {
+  publishAs(aedes, client, packet, (err) => {
     if (err) return cb(err);
-    packet.topic = DISCARD_TOPIC;
-    packet.retain = false;
+    repointToDiscard(packet);
     cb(null);
   });
 }
