@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // builds dashboards/www when a single suite is run on a fresh clone (testkit/src/global-setup.ts)
+    globalSetup: ['testkit/src/global-setup.ts'],
     reporters: process.env.CI === 'true'
       ? ['default', ['json', { outputFile: '.ci/results.json' }]]
       : ['default'],
