@@ -175,8 +175,13 @@ describe.skipIf(!socatAvailable())('serial gateway end to end (pty â†’ gateway â
     const page = await eventually(() => pages.find((p) => p.kind === 'page'), 'the family paged', 45_000);
     const alert = await ok<{ alert: { type: string; level: string; deviceId?: string } }>('GET', `/alerts/${encodeURIComponent(page.alertId)}`);
     expect(alert.alert).toMatchObject({ type: 'fall' });
-    const events = await ok<{ events: { type: string }[] } | { items: { type: string }[] }>('GET', '/devices/fall-ser-1/events');
-    const types = ('events' in events ? events.events : events.items).map((e) => e.type);
+    // The cloud raises the alert from the broker's event at once; the events API reads the
+    // edge's store, which commits its batch on its own clock: wait for both to be stored there.
+    const types = await eventually(async () => {
+      const events = await ok<{ events: { type: string }[] } | { items: { type: string }[] }>('GET', '/devices/fall-ser-1/events');
+      const t = ('events' in events ? events.events : events.items).map((e) => e.type);
+      return t.includes('fall.detected') && t.includes('fall.long_lie') ? t : undefined;
+    }, 'the fall events in the store', 30_000);
     expect(types).toEqual(expect.arrayContaining(['fall.detected', 'fall.long_lie']));
   });
 
