@@ -1,6 +1,5 @@
 import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,13 +8,13 @@ import { loadCloudConfig } from '../src/config.js';
 import { openMigratedDb } from '../src/repositories/sqlite.js';
 import { startCloud } from '../src/start.js';
 import { cloudEnv, startBroker, startEdgeStub, tempDir, type EdgeStub, type TestBroker } from './helpers.js';
+import { logLines } from '@yulan/testkit';
 
 const ADMIN = 'admin-token-0123456789-abcdefghijklmnop';
 
 /** A pino logger whose lines the test can read. */
 function capturingLogger(): { logger: pino.Logger; lines: { level: number; msg: string; path?: string }[] } {
-  const lines: { level: number; msg: string; path?: string }[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb(); } });
+  const { stream, lines } = logLines<{ level: number; msg: string; path?: string }>();
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteDiagnosticsStore, type DiagnosticsStore, type NewDiagnostics } from '../src/ocpp/diagnostics-store.js';
@@ -10,6 +9,7 @@ import type { PostgresDatabase } from '../src/db/postgres.js';
 import { usePostgres } from './pg-support.js';
 import { secondCloud } from './pg-two-clouds.js';
 import { tempDir } from './helpers.js';
+import { logLines } from '@yulan/testkit';
 
 const pgs = usePostgres();
 const tmp = tempDir('diagnostics-contract-');
@@ -123,8 +123,8 @@ describe('diagnostics store on SQLite', () => {
     const dir = path.join(tmp.dir, 'crash');
     const db = path.join(dir, 'ocpp-diagnostics.sqlite');
     const files = path.join(dir, 'ocpp-diagnostics');
-    const lines: { msg: string; swept?: number }[] = [];
-    const logger = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as never); cb(); } }));
+    const { stream, lines } = logLines<{ msg: string; swept?: number }>();
+    const logger = pino({ level: 'info' }, stream);
     const first = new SqliteDiagnosticsStore(db, logger);
     expect(first.swept).toBe(0);
     const body = Buffer.from('kept');

@@ -1,10 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { connectAsync, type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '@yulan/testkit';
+import { freePort, logLines } from '@yulan/testkit';
 import { startBroker, type BrokerHandle } from '../../broker/src/index.js';
 import { BROKER_TOKEN, CLOUD_PASSWORD, testConfig } from '../../broker/test/helpers.js';
 import { loadCloudConfig } from '../src/config.js';
@@ -33,8 +32,8 @@ describe.skipIf(pgs.skip)('two clouds on one PostgreSQL database behind one brok
   let dbUrl = '';
   const clients: MqttClient[] = [];
   // Cloud A's log lines, to read what its start says about the database.
-  const logA: { msg: string; database?: string; sqliteStores?: string[] }[] = [];
-  const loggerA = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) logA.push(JSON.parse(l) as never); cb(); } }));
+  const { stream: logStreamA, lines: logA } = logLines<{ msg: string; database?: string; sqliteStores?: string[] }>();
+  const loggerA = pino({ level: 'info' }, logStreamA);
 
   const env = (dir: string, port: number, url: string): Record<string, string> => ({
     YULAN_DATA_DIR: dir, YULAN_HTTP_HOST: '127.0.0.1', YULAN_HTTP_PORT: String(port), YULAN_MQTT_URL: mqttUrl,

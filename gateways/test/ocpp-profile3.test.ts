@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, issueCert, type PemPair } from '../../cli/src/dev-ca.js';
 import { makeDeviceCsr } from '../../cli/src/device-cert-csr.js';
 import { GatewayConfigError, loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
 import { RawChargePoint, startPlatform, waitFor, type Platform } from './harness.js';
+import { logLines } from '@yulan/testkit';
 
 /**
  * Security profile 3: TLS with a client certificate from the Yulan device CA, checked at
@@ -17,8 +17,8 @@ let p: Platform;
 let gw: OcppGatewayHandle;
 let serverCa: PemPair;
 let deviceCa: PemPair;
-const lines: { msg: string; why?: string; detail?: string }[] = [];
-const logger = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(String(chunk)) as (typeof lines)[number]); done(); } }));
+const { stream: logStream, lines } = logLines<{ msg: string; why?: string; detail?: string }>();
+const logger = pino({ level: 'info' }, logStream);
 const keys = new Map<string, string>();
 const certs = new Map<string, { key: string; cert: string; fingerprint: string }>();
 const files: Record<string, string> = {};

@@ -4,3 +4,4 @@ export * from './ports.js';
 export * from './wait.js';
 export * from './postgres.js';
 export * from './server-process.js';
+export * from './log-lines.js';
