@@ -188,7 +188,9 @@ describe.runIf(haveChromium)('console history, firmware upload and complaints in
     await card.getByLabel('Resolution (the reporter sees it)').fill('Inspected: a barbecue stall, moved');
     await card.getByRole('button', { name: 'Close complaint' }).click();
     await page.locator(`[data-open-complaint="${id}"]`).getByText(/Closed .*Inspected: a barbecue stall, moved/).waitFor();
-    expect(await page.locator(`tr[data-complaint="${id}"]`).count()).toBe(0); // the list shows open ones
+    // The card shows the closed complaint before the list reloads: wait for the list to drop it
+    // (it shows open ones) rather than reading it once.
+    await page.locator(`tr[data-complaint="${id}"]`).waitFor({ state: 'detached' });
     const r = (await (await fetch(`${cloud.url}/open/v1/complaints/receipt/${receipt}`)).json()) as { status: string };
     expect(r.status).toBe('closed');
     // Closing erased the contact: there is nothing left to reveal.
