@@ -48,8 +48,13 @@ describe.skipIf(pgs.skip)('diagnostics on PostgreSQL, two clouds', () => {
     expect(again.status).toBe(200);
     expect(((await again.json()) as { id: string }).id).toBe(id);
 
-    const list = (await (await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics`, { headers: admin })).json()) as { items: { id: string; bytes: number }[] };
+    const list = (await (await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics`, { headers: { ...admin, 'x-yulan-purpose': 'ticket 9' } })).json()) as { items: { id: string; bytes: number }[] };
     expect(list.items).toEqual([expect.objectContaining({ id, bytes: body.length })]);
+    // the listing is audited as on SQLite (the service audits, whatever the store)
+    type Audit = { items: { action: string; actor: string; purpose: string; detail: string | null }[] };
+    const audit = (await (await fetch(`${b.url}/api/v1/audit?limit=50`, { headers: admin })).json()) as Audit;
+    expect(audit.items.filter((x) => x.action === 'device.diagnostics.list')).toEqual([
+      expect.objectContaining({ actor: 'admin-token', purpose: 'ticket 9', detail: 'CP-PG (1 listed)' })]);
     const dl = await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics/${id}`, { headers: admin });
     expect(dl.status).toBe(200);
     expect(dl.headers.get('etag')).toBe(`"${sha}"`);

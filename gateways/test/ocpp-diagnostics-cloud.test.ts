@@ -85,9 +85,10 @@ describe('diagnostics in the cloud', () => {
     type Events = { events: { type: string; attributes: Record<string, string> }[] };
     const stored = await waitFor(async () => (await p.api<Events>('/api/v1/devices/CP-DC/events')).body.events.find((e) => e.type === 'diagnostics.stored'), 'stored event');
     expect(stored.attributes).toMatchObject({ file_id: first.id, sha256: first.sha256 });
-    // the download is audited
+    // the download is audited, and so is every listing (the polls above)
     const audit = (await p.api<{ items: { action: string; actor: string; detail: string | null }[] }>('/api/v1/audit?limit=50')).body.items;
     expect(audit.filter((a) => a.action === 'device.diagnostics.download')).toEqual([expect.objectContaining({ actor: 'admin-token', detail: expect.stringContaining(first.id) })]);
+    expect(audit.filter((a) => a.action === 'device.diagnostics.list')).toContainEqual(expect.objectContaining({ actor: 'admin-token', detail: 'CP-DC (1 listed)' }));
     // the listing and downloads are staff routes: the gateway token is not enough, nor nothing
     for (const headers of [gwAuth(), {}]) {
       expect((await fetch(`${p.cloudUrl}/api/v1/devices/CP-DC/diagnostics`, { headers })).status).toBe(401);
