@@ -45,8 +45,27 @@ describe('diagnostics service', () => {
     expect((await s.receive(meta('CP-1', b), b)).created).toBe(true);
     // a sha256 in capitals is the same file
     expect((await s.receive({ ...meta('CP-1', b), sha256: meta('CP-1', b).sha256.toUpperCase() }, b)).created).toBe(false);
-    expect(s.stats).toEqual({ received: 1, duplicates: 1, refusedUnknownDevice: 1, refusedNotCharger: 1, refusedTooLarge: 1, refusedChecksum: 1, pruned: 0 });
+    expect(s.stats).toEqual({ received: 1, duplicates: 1, refusedUnknownDevice: 1, refusedNotCharger: 1, refusedDisabled: 0, refusedTooLarge: 1, refusedChecksum: 1, pruned: 0 });
     expect(await s.list('ENV-1', 10, by)).toEqual([]);
+    await s.close();
+  });
+
+  it('a charger disabled after its upload: refused with E_DEVICE_DISABLED and counted, again on a repeat; accepted once enabled', async () => {
+    const devices = new SqliteDeviceRepository({ file: ':memory:' });
+    await devices.create({ id: 'CP-1', site: 'xuhui', kind: 'ev-charger', secretHash: 'x' });
+    const s = new DiagnosticsService({ store: await sqliteStore(), devices, audit: { record: async () => undefined }, logger: silentLogger, maxBytes: 100, retentionDays: 30 });
+    const b = Buffer.from('uploaded before the disable');
+    await devices.setDisabled('CP-1', true);
+    const disabled = { statusCode: 403, code: 'E_DEVICE_DISABLED', message: expect.stringContaining('disabled') };
+    await expect(s.receive(meta('CP-1', b), b)).rejects.toMatchObject(disabled);
+    // the same hand-over again (a gateway that did not take the answer as final): the same answer, counted again
+    await expect(s.receive(meta('CP-1', b), b)).rejects.toMatchObject(disabled);
+    expect(await s.list('CP-1', 10, by)).toEqual([]);
+    // enabled again: the cloud decides by the charger's state now, so the same file is taken
+    await devices.setDisabled('CP-1', false);
+    const r = await s.receive(meta('CP-1', b), b);
+    expect(r).toMatchObject({ created: true, record: { deviceId: 'CP-1', bytes: b.length } });
+    expect(s.stats).toMatchObject({ received: 1, refusedDisabled: 2 });
     await s.close();
   });
 

@@ -29,7 +29,8 @@ const HandOver = Type.Object({
 /**
  * `POST /api/v1/internal/ocpp/diagnostics?device=…&command=…&file=…&contentType=…&sha256=…&uploadedAt=…`,
  * raw body: an OCPP gateway hands over a charger's upload (bearer = YULAN_GATEWAY_TOKEN and only
- * that; chargers only). 201 stored, 200 stored before (the gateway may repeat after a lost answer).
+ * that; enabled chargers only: 403 E_DEVICE_DISABLED for a disabled one). 201 stored, 200 stored
+ * before (the gateway may repeat after a lost answer).
  */
 export const diagnosticsIntakeRoute: FastifyPluginAsyncTypebox<{ diagnostics: DiagnosticsService; gatewayToken?: string }> = async (fastify, { diagnostics, gatewayToken }) => {
   fastify.addHook('onRequest', async (req, reply) => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../care/contracts.js';
 import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
-import type { DeviceRepository } from '../repositories/device-repository.js';
+import { DeviceStatus, type DeviceRepository } from '../repositories/device-repository.js';
 import type { DiagnosticsRecord, DiagnosticsStore, NewDiagnostics } from './diagnostics-store.js';
 
 const DAY_MS = 86_400_000;
@@ -19,6 +19,7 @@ export interface DiagnosticsStats {
   duplicates: number;
   refusedUnknownDevice: number;
   refusedNotCharger: number;
+  refusedDisabled: number;
   refusedTooLarge: number;
   refusedChecksum: number;
   pruned: number;
@@ -26,14 +27,14 @@ export interface DiagnosticsStats {
 
 /**
  * Diagnostics files handed over by the OCPP gateways (docs/ocpp.md §4.2): only for
- * registered ev-chargers, at most `maxBytes`, the gateway's sha256 checked against the
+ * registered, enabled ev-chargers, at most `maxBytes`, the gateway's sha256 checked against the
  * bytes, stored once per (device, command, sha256); pruned after `retentionDays` (0 = kept).
  * Pruning on every cloud is safe: it is one DELETE by age.
  * Every listing and download through the API is audited here, not in the routes, so no
  * caller and no store (SQLite or PostgreSQL) can read a charger's files unaudited.
  */
 export class DiagnosticsService {
-  readonly stats: DiagnosticsStats = { received: 0, duplicates: 0, refusedUnknownDevice: 0, refusedNotCharger: 0, refusedTooLarge: 0, refusedChecksum: 0, pruned: 0 };
+  readonly stats: DiagnosticsStats = { received: 0, duplicates: 0, refusedUnknownDevice: 0, refusedNotCharger: 0, refusedDisabled: 0, refusedTooLarge: 0, refusedChecksum: 0, pruned: 0 };
   readonly maxBytes: number;
   #timer: NodeJS.Timeout | undefined;
 
@@ -55,6 +56,13 @@ export class DiagnosticsService {
     if (device.kind !== 'ev-charger') {
       this.stats.refusedNotCharger++;
       throw new HttpError(403, CloudErrorCode.Forbidden, `device "${meta.deviceId}" is not an ev-charger`);
+    }
+    // Disabled after the upload (the gateway held the file): the cloud takes nothing from a
+    // disabled device. 403 keeps it a final answer for every gateway version; the code tells
+    // this one to offer the file again once the charger is back (diagnostics-handover.ts).
+    if (device.status === DeviceStatus.Disabled) {
+      this.stats.refusedDisabled++;
+      throw new HttpError(403, CloudErrorCode.DeviceDisabled, `device "${meta.deviceId}" is disabled; its diagnostics are not accepted while it is`);
     }
     if (body.length > this.o.maxBytes) {
       this.stats.refusedTooLarge++;
