@@ -88,6 +88,7 @@ const STATUS_BY_CODE: Partial<Record<CloudErrorCode, number>> = {
   [CloudErrorCode.EdgeBadRequest]: 400,
   [CloudErrorCode.Unauthorized]: 401,
   [CloudErrorCode.Forbidden]: 403,
+  [CloudErrorCode.DeviceDisabled]: 403,
   [CloudErrorCode.NotFound]: 404,
   [CloudErrorCode.Duplicate]: 409,
   [CloudErrorCode.Conflict]: 409,

@@ -13,6 +13,8 @@ export const CloudErrorCode = {
   Validation: 'E_VALIDATION',
   Unauthorized: 'E_UNAUTHORIZED',
   Forbidden: 'E_FORBIDDEN',
+  /** the device exists but is disabled: what it sends is refused until it is enabled again */
+  DeviceDisabled: 'E_DEVICE_DISABLED',
   TooManyRequests: 'E_TOO_MANY_REQUESTS',
   EdgeUnreachable: 'E_EDGE_UNREACHABLE',
   EdgeBadRequest: 'E_EDGE_BAD_REQUEST',

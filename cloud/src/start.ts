@@ -202,7 +202,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
     }
     // OCPP id tags (docs/ocpp.md §1.4): own file; the gateways pull it.
     ocpp = await openOcpp({ target: dbFor('ocpp-id-tags.sqlite'), capTarget: dbFor('ocpp-site-power-caps.sqlite'), devices, logger: log, commands: deviceControl.commands,
-      diagnostics: { target: dbFor('ocpp-diagnostics.sqlite'), ...config.diagnostics } });
+      diagnostics: { target: dbFor('ocpp-diagnostics.sqlite'), ...config.diagnostics, audit: people.audit } });
     // Site power caps (docs/ocpp.md §4.1) re-divide on chargers' presence.
     const caps = ocpp.sitePowerCaps;
     if (caps) link.onMessage((topic, payload) => caps.handle(topic, payload));

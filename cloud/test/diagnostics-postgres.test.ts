@@ -8,8 +8,9 @@ import { cloudEnv, silentLogger, startBroker, tempDir } from './helpers.js';
 import { CLOUD_ADMIN_TOKEN, useCloudOnPostgres, usePostgres } from './pg-support.js';
 
 /** With YULAN_DATABASE_URL the chargers' diagnostics files live in PostgreSQL: one cloud
- * takes a gateway's hand-over, another cloud on the same database lists and serves it,
- * and neither writes a file for it (docs/ocpp.md §4.2). */
+ * takes a gateway's hand-over, another cloud on the same database lists (audited) and serves
+ * it, either refuses a charger disabled on the other, and neither writes a file for it
+ * (docs/ocpp.md §4.2). */
 const pgs = usePostgres();
 const stack = useCloudOnPostgres(pgs, 'yulan-diag-pg-');
 const GATEWAY = 'gateway-token-0123456789-abcdefghijklmnop';
@@ -48,14 +49,35 @@ describe.skipIf(pgs.skip)('diagnostics on PostgreSQL, two clouds', () => {
     expect(again.status).toBe(200);
     expect(((await again.json()) as { id: string }).id).toBe(id);
 
-    const list = (await (await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics`, { headers: admin })).json()) as { items: { id: string; bytes: number }[] };
+    const list = (await (await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics`, { headers: { ...admin, 'x-yulan-purpose': 'ticket 9' } })).json()) as { items: { id: string; bytes: number }[] };
     expect(list.items).toEqual([expect.objectContaining({ id, bytes: body.length })]);
+    // the listing is audited as on SQLite (the service audits, whatever the store)
+    type Audit = { items: { action: string; actor: string; purpose: string; detail: string | null }[] };
+    const audit = (await (await fetch(`${b.url}/api/v1/audit?limit=50`, { headers: admin })).json()) as Audit;
+    expect(audit.items.filter((x) => x.action === 'device.diagnostics.list')).toEqual([
+      expect.objectContaining({ actor: 'admin-token', purpose: 'ticket 9', detail: 'CP-PG (1 listed)' })]);
     const dl = await fetch(`${b.url}/api/v1/devices/CP-PG/diagnostics/${id}`, { headers: admin });
     expect(dl.status).toBe(200);
     expect(dl.headers.get('etag')).toBe(`"${sha}"`);
     expect(Buffer.from(await dl.arrayBuffer()).equals(body)).toBe(true);
 
-    expect((await db.query<{ n: number }>('count', 'SELECT count(*)::int AS n FROM ocpp_diagnostics.files')).rows).toEqual([{ n: 1 }]);
+    // disabled on one cloud: the other refuses the charger's next file (the registry is shared), counted there;
+    // enabled again on the other: the same hand-over is taken
+    const late = Buffer.from('uploaded before the disable');
+    const lateQ = new URLSearchParams({ device: 'CP-PG', command: 'cmd-late', file: 'late.log', contentType: 'text/plain', sha256: createHash('sha256').update(late).digest('hex'), uploadedAt: new Date().toISOString() });
+    const handOverLate = (c: CloudHandle): Promise<Response> => fetch(`${c.url}/api/v1/internal/ocpp/diagnostics?${lateQ}`, {
+      method: 'POST', body: late, headers: { authorization: `Bearer ${GATEWAY}`, 'content-type': 'application/octet-stream' },
+    });
+    expect((await fetch(`${a.url}/api/v1/devices/CP-PG/disable`, { method: 'POST', headers: admin })).status).toBe(200);
+    const refused = await handOverLate(b);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { code: string }).code).toBe('E_DEVICE_DISABLED');
+    const bCounts = (await (await fetch(`${b.url}/api/v1/metrics`, { headers: admin })).json()) as { ocpp_diagnostics: Record<string, number> };
+    expect(bCounts.ocpp_diagnostics.refusedDisabled).toBe(1);
+    expect((await fetch(`${b.url}/api/v1/devices/CP-PG/enable`, { method: 'POST', headers: admin })).status).toBe(200);
+    expect((await handOverLate(a)).status).toBe(201);
+
+    expect((await db.query<{ n: number }>('count', 'SELECT count(*)::int AS n FROM ocpp_diagnostics.files')).rows).toEqual([{ n: 2 }]);
     for (const d of [dataDir, join(dirB.dir, 'cloud')]) {
       expect(readdirSync(d)).not.toContain('ocpp-diagnostics.sqlite');
       expect(existsSync(join(d, 'ocpp-diagnostics'))).toBe(false);

@@ -11,9 +11,10 @@ let gw: OcppGatewayHandle;
 let cp: RawChargePoint;
 let proxy: Awaited<ReturnType<typeof proxyTo>>;
 let gwEnv: Record<string, string>;
+let secret: string;
 type Cmd = { id: string };
 type File = { id: string; deviceId: string; fileName: string; bytes: number; sha256: string; contentType: string; commandId: string; uploadedAt: string; receivedAt: string };
-type GwFile = { file: string; sha256: string; cloud?: { state: string; status?: number; id?: string } };
+type GwFile = { file: string; sha256: string; cloud?: { state: string; status?: number; code?: string; id?: string } };
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
@@ -22,10 +23,15 @@ beforeAll(async () => {
   proxy = await proxyTo(Number(p.env.YULAN_HTTP_PORT));
   gwEnv = { ...p.env, YULAN_CLOUD_URL: `http://127.0.0.1:${proxy.port}` };
   gw = await startOcppGateway(loadOcppGatewayConfig(gwEnv), logger);
-  cp = await RawChargePoint.connect(gw.url, 'CP-DC', await p.addCharger('CP-DC'));
+  secret = await p.addCharger('CP-DC');
+  await connectCharger();
+});
+
+async function connectCharger(): Promise<void> {
+  cp = await RawChargePoint.connect(gw.url, 'CP-DC', secret);
   await cp.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'AC22' });
   await waitFor(async () => (await p.api<{ status: string }>('/api/v1/devices/CP-DC')).body.status === 'online', 'online');
-});
+}
 afterAll(async () => {
   cp?.close();
   await gw?.close();
@@ -36,10 +42,11 @@ afterAll(async () => {
 const gwHttp = (): string => gw.url.replace(/^ws/, 'http').replace(/\/ocpp$/, '');
 const gwAuth = (): Record<string, string> => ({ authorization: `Bearer ${p.env.YULAN_GATEWAY_TOKEN}` });
 const gwFiles = async (): Promise<GwFile[]> => ((await (await fetch(`${gwHttp()}/api/v1/ocpp/diagnostics?device=CP-DC`, { headers: gwAuth() })).json()) as { items: GwFile[] }).items;
-type GwHandover = { delivered: number; refused: number; failures: number; pending: number; prunedRefused: number };
+type GwHandover = { delivered: number; refused: number; failures: number; pending: number; prunedRefused: number; reoffered: number };
 const gwHandover = async (): Promise<GwHandover> =>
   ((await (await fetch(`${gwHttp()}/metrics`, { headers: gwAuth() })).json()) as { diagnosticsHandover: GwHandover }).diagnosticsHandover;
 const cloudFiles = async (): Promise<File[]> => (await p.api<{ items: File[] }>('/api/v1/devices/CP-DC/diagnostics')).body.items;
+const cloudCounts = async (): Promise<Record<string, number>> => (await p.api<{ ocpp_diagnostics: Record<string, number> }>('/api/v1/metrics')).body.ocpp_diagnostics;
 
 /** GetDiagnostics through the cloud, then the charger uploads `body` to the offered URL. */
 async function uploadDiagnostics(body: Buffer<ArrayBuffer>, fileName: string): Promise<string> {
@@ -85,9 +92,10 @@ describe('diagnostics in the cloud', () => {
     type Events = { events: { type: string; attributes: Record<string, string> }[] };
     const stored = await waitFor(async () => (await p.api<Events>('/api/v1/devices/CP-DC/events')).body.events.find((e) => e.type === 'diagnostics.stored'), 'stored event');
     expect(stored.attributes).toMatchObject({ file_id: first.id, sha256: first.sha256 });
-    // the download is audited
+    // the download is audited, and so is every listing (the polls above)
     const audit = (await p.api<{ items: { action: string; actor: string; detail: string | null }[] }>('/api/v1/audit?limit=50')).body.items;
     expect(audit.filter((a) => a.action === 'device.diagnostics.download')).toEqual([expect.objectContaining({ actor: 'admin-token', detail: expect.stringContaining(first.id) })]);
+    expect(audit.filter((a) => a.action === 'device.diagnostics.list')).toContainEqual(expect.objectContaining({ actor: 'admin-token', detail: 'CP-DC (1 listed)' }));
     // the listing and downloads are staff routes: the gateway token is not enough, nor nothing
     for (const headers of [gwAuth(), {}]) {
       expect((await fetch(`${p.cloudUrl}/api/v1/devices/CP-DC/diagnostics`, { headers })).status).toBe(401);
@@ -160,5 +168,44 @@ describe('diagnostics in the cloud', () => {
     expect((await gwHandover())).toMatchObject({ pending: 0, delivered: 1 });
     // every earlier file stays stored once
     expect((await cloudFiles()).filter((x) => x.sha256 === first.sha256)).toHaveLength(1);
+  });
+
+  it('a charger disabled after its upload: the cloud refuses the file (E_DEVICE_DISABLED, counted), the gateway settles it as refused; enabled and back, the file is delivered', async () => {
+    // the previous test restarted the gateway with the charger away
+    await connectCharger();
+    const before = await gwHandover();
+    proxy.cut();
+    const held = Buffer.from('uploaded before the charger was disabled\n');
+    const cmd = await uploadDiagnostics(held, 'held.log');
+    await waitFor(async () => (await gwHandover()).failures > before.failures || undefined, 'a failed hand-over');
+    expect((await p.api('/api/v1/devices/CP-DC/disable', { method: 'POST' })).status).toBe(200);
+    await waitFor(() => cp.closed, 'charger cut off');
+
+    await proxy.restore();
+    const local = await waitFor(async () => (await gwFiles()).find((f) => f.sha256 === sha(held) && f.cloud), 'settled at the gateway');
+    expect(local.cloud).toMatchObject({ state: 'refused', status: 403, code: 'E_DEVICE_DISABLED' });
+    // final: not pending, not retried; counted on both sides
+    expect(await gwHandover()).toMatchObject({ pending: 0, refused: before.refused + 1 });
+    expect((await cloudCounts()).refusedDisabled).toBe(1);
+    // the same hand-over again: the same answer, counted again, nothing stored
+    const q = { device: 'CP-DC', command: cmd, file: local.file, contentType: 'application/gzip', sha256: sha(held), uploadedAt: new Date().toISOString() };
+    const again = await handOver(q, held);
+    expect(again.status).toBe(403);
+    expect(((await again.json()) as { code: string }).code).toBe('E_DEVICE_DISABLED');
+    expect((await cloudCounts()).refusedDisabled).toBe(2);
+    expect((await cloudFiles()).filter((f) => f.commandId === cmd)).toEqual([]);
+    // while disabled the charger cannot come back
+    await expect(RawChargePoint.connect(gw.url, 'CP-DC', secret)).rejects.toMatchObject({ status: 401 });
+
+    // enabled again: the charger connects and boots, and the gateway offers the held file again
+    expect((await p.api('/api/v1/devices/CP-DC/enable', { method: 'POST' })).status).toBe(200);
+    await connectCharger();
+    const f = await waitFor(async () => (await cloudFiles()).find((x) => x.commandId === cmd), 'delivered after the re-enable');
+    expect(f).toMatchObject({ sha256: sha(held), bytes: held.length });
+    const settled = await waitFor(async () => (await gwFiles()).find((x) => x.sha256 === sha(held) && x.cloud?.state === 'delivered'), 'marked delivered');
+    expect(settled.cloud?.id).toBe(f.id);
+    expect(await gwHandover()).toMatchObject({ pending: 0, reoffered: 1, delivered: before.delivered + 1 });
+    // the file over the cloud's limit was refused for another reason: not offered again
+    expect((await gwFiles()).filter((x) => x.cloud?.state === 'refused')).toEqual([expect.objectContaining({ cloud: expect.objectContaining({ status: 413 }) })]);
   });
 });

@@ -10,7 +10,8 @@ import type { DiagnosticsFile } from '../src/ocpp/diagnostics.js';
 import { logger, waitFor } from './harness.js';
 
 /** The hand-over's decisions against a real HTTP server playing the cloud's answers:
- * what is retried (401, 5xx), what is final (403, 413), what a restart picks up, what is pruned. */
+ * what is retried (401, 5xx), what is final (403, 413), what a restart picks up, what is pruned,
+ * what is offered again (a file refused only because its charger was disabled). */
 const dirs: string[] = [];
 const servers: Server[] = [];
 const handovers: DiagnosticsHandover[] = [];
@@ -21,8 +22,8 @@ afterEach(async () => {
 });
 
 interface Seen { device: string; command: string; body: Buffer; auth: string | undefined }
-/** answers[i] for the i-th request, the last one for every later request */
-async function cloud(answers: number[]): Promise<{ url: string; seen: Seen[] }> {
+/** answers[i] for the i-th request, the last one for every later request; [status, code] answers with the cloud's error code */
+async function cloud(answers: (number | [number, string])[]): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
@@ -30,8 +31,9 @@ async function cloud(answers: number[]): Promise<{ url: string; seen: Seen[] }> 
     req.on('end', () => {
       const q = new URL(req.url ?? '/', 'http://x').searchParams;
       seen.push({ device: q.get('device')!, command: q.get('command')!, body: Buffer.concat(chunks), auth: req.headers.authorization });
-      const status = answers[Math.min(seen.length - 1, answers.length - 1)]!;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status < 300 ? { id: `cloud-${seen.length}` } : { message: `answer ${status}` }));
+      const a = answers[Math.min(seen.length - 1, answers.length - 1)]!;
+      const [status, code] = typeof a === 'number' ? [a, undefined] : a;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status < 300 ? { id: `cloud-${seen.length}` } : { message: `answer ${status}`, ...(code ? { code } : {}) }));
     });
   });
   servers.push(server);
@@ -48,7 +50,7 @@ function stored(dir: string, device: string, command: string, text: string, at: 
   writeFileSync(join(dir, device, `${file}.meta.json`), JSON.stringify(meta));
   return meta;
 }
-const sidecar = (dir: string, m: DiagnosticsFile): { cloud?: { state: string; status?: number; id?: string } } =>
+const sidecar = (dir: string, m: DiagnosticsFile): { cloud?: { state: string; status?: number; code?: string; id?: string; at?: string } } =>
   JSON.parse(readFileSync(join(dir, m.device, `${m.file}.meta.json`), 'utf8')) as never;
 
 function handover(dir: string, url: string, token = 'gw-token'): DiagnosticsHandover {
@@ -102,6 +104,58 @@ describe('diagnostics hand-over', () => {
     expect(sidecar(dir, d).cloud).toMatchObject({ state: 'delivered' });
     expect(h.stats).toMatchObject({ refused: 2, delivered: 1, failures: 0 });
     expect(c.seen).toHaveLength(3);
+  });
+
+  it('a charger disabled after its upload (403 E_DEVICE_DISABLED): final, not sent again by a restart; offered again when the charger is back, and delivered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
+    const c = await cloud([[403, 'E_DEVICE_DISABLED'], 201]);
+    const held = stored(dir, 'CP-1', 'c1', 'before the disable', '2026-06-01T00:00:01.000Z');
+    // refused earlier for another reason: stays refused whatever the charger does
+    const big = stored(dir, 'CP-1', 'c0', 'too big', '2026-06-01T00:00:00.000Z');
+    const bigState = { state: 'refused', at: '2026-06-01T00:00:05.000Z', status: 413, code: 'E_VALIDATION', reason: 'too big' };
+    writeFileSync(join(dir, 'CP-1', `${big.file}.meta.json`), JSON.stringify({ ...big, cloud: bigState }));
+    const h = handover(dir, c.url);
+    h.start();
+    await waitFor(() => (h.stats.refused === 1 ? true : undefined), 'refused');
+    expect(sidecar(dir, held).cloud).toMatchObject({ state: 'refused', status: 403, code: 'E_DEVICE_DISABLED' });
+    expect(h.stats).toMatchObject({ pending: 0, failures: 0 });
+    // a restart does not send a refused file again
+    const next = handover(dir, c.url);
+    next.start();
+    expect(next.stats.pending).toBe(0);
+    // the charger is back (enabled again): only its file refused for the disable is offered again
+    expect(h.reoffer('CP-2')).toBe(0);
+    expect(h.reoffer('CP-1')).toBe(1);
+    await waitFor(() => (h.stats.delivered === 1 ? true : undefined), 'delivered after the re-enable');
+    expect(sidecar(dir, held).cloud).toMatchObject({ state: 'delivered', id: 'cloud-2' });
+    expect(sidecar(dir, big).cloud).toEqual(bigState);
+    expect(c.seen.map((x) => [x.command, x.body.toString()])).toEqual([['c1', 'before the disable'], ['c1', 'before the disable']]);
+    expect(h.stats).toMatchObject({ reoffered: 1, pending: 0 });
+    // nothing left to offer: a later boot sends nothing
+    expect(h.reoffer('CP-1')).toBe(0);
+  });
+
+  it('a charger still disabled when its file is offered again: refused again, and pruned keepDays after that refusal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
+    const c = await cloud([[403, 'E_DEVICE_DISABLED']]);
+    const day = 86_400_000;
+    const clock = { now: Date.UTC(2026, 5, 10) };
+    const m = stored(dir, 'CP-1', 'c1', 'log', '2026-06-09T00:00:00.000Z');
+    const h = new DiagnosticsHandover({ dir, cloudUrl: c.url, token: 't', logger, keepDays: 7, now: () => clock.now, minBackoffMs: 20 });
+    handovers.push(h);
+    h.start();
+    await waitFor(() => (h.stats.refused === 1 ? true : undefined), 'refused');
+    clock.now += 3 * day;
+    expect(h.reoffer('CP-1')).toBe(1);
+    await waitFor(() => (h.stats.refused === 2 ? true : undefined), 'refused again');
+    expect(sidecar(dir, m).cloud).toMatchObject({ state: 'refused', code: 'E_DEVICE_DISABLED', at: new Date(clock.now).toISOString() });
+    expect(h.stats).toMatchObject({ pending: 0, failures: 0 });
+    clock.now += 7 * day + 1;
+    expect(h.prune()).toEqual({ delivered: 0, refused: 1 });
+    expect(existsSync(join(dir, 'CP-1', m.file))).toBe(false);
+    expect(h.stats.prunedRefused).toBe(1);
+    expect(h.reoffer('CP-1')).toBe(0);
+    expect(c.seen).toHaveLength(2);
   });
 
   it('a cloud that is not there: kept and owed; a new process on the same disk delivers it', async () => {

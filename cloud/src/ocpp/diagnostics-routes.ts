@@ -1,13 +1,13 @@
 import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { safeEqual } from '@yulan/protos';
 import { actorOf, who } from '../care/people/route-helpers.js';
 import { purposeOf } from '../care/people/purpose.js';
-import type { AuditLog } from '../care/contracts.js';
 import { CloudError, CloudErrorCode } from '../errors.js';
 import { bearer } from '../plugins/admin-auth.js';
 import { adminSecurity, errorResponses, Id } from '../schemas/common.js';
-import type { DiagnosticsService } from './diagnostics-service.js';
+import type { DiagnosticsReader, DiagnosticsService } from './diagnostics-service.js';
 import '../types.js';
 
 export const DiagnosticsFile = Type.Object({
@@ -29,7 +29,8 @@ const HandOver = Type.Object({
 /**
  * `POST /api/v1/internal/ocpp/diagnostics?device=…&command=…&file=…&contentType=…&sha256=…&uploadedAt=…`,
  * raw body: an OCPP gateway hands over a charger's upload (bearer = YULAN_GATEWAY_TOKEN and only
- * that; chargers only). 201 stored, 200 stored before (the gateway may repeat after a lost answer).
+ * that; enabled chargers only: 403 E_DEVICE_DISABLED for a disabled one). 201 stored, 200 stored
+ * before (the gateway may repeat after a lost answer).
  */
 export const diagnosticsIntakeRoute: FastifyPluginAsyncTypebox<{ diagnostics: DiagnosticsService; gatewayToken?: string }> = async (fastify, { diagnostics, gatewayToken }) => {
   fastify.addHook('onRequest', async (req, reply) => {
@@ -68,15 +69,13 @@ const headerName = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_').sli
 
 /**
  * `GET /api/v1/devices/:id/diagnostics` and `…/diagnostics/:fileId` (staff: the `view`
- * permission, operators and admins). Downloads are audited. A charger chose the content
+ * permission, operators and admins). Listings and downloads are audited (by the service). A charger chose the content
  * type, so it is served as an attachment, never sniffed, under a sandbox CSP: a file
  * cannot run as a page of the cloud's origin.
  */
-export const diagnosticsRoutes: FastifyPluginAsyncTypebox<{ diagnostics: DiagnosticsService; audit?: AuditLog }> = async (fastify, { diagnostics, audit }) => {
+export const diagnosticsRoutes: FastifyPluginAsyncTypebox<{ diagnostics: DiagnosticsService }> = async (fastify, { diagnostics }) => {
   const tags = ['data'];
-  async function mustExist(id: string): Promise<void> {
-    if (!(await fastify.devices.get(id))) throw new CloudError(CloudErrorCode.NotFound, `device "${id}" is not registered`);
-  }
+  const reader = (req: FastifyRequest): DiagnosticsReader => ({ actor: actorOf(who(req)), purpose: purposeOf(req, 'device operations') });
 
   fastify.get('/devices/:id/diagnostics', {
     schema: {
@@ -84,10 +83,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<{ diagnostics: Diagnos
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
       response: { 200: Type.Object({ items: Type.Array(DiagnosticsFile) }), ...errorResponses(400, 401, 403, 404, 429) },
     },
-  }, async (req) => {
-    await mustExist(req.params.id);
-    return { items: await diagnostics.list(req.params.id, req.query.limit ?? 100) };
-  });
+  }, async (req) => ({ items: await diagnostics.list(req.params.id, req.query.limit ?? 100, reader(req)) }));
 
   fastify.get('/devices/:id/diagnostics/:fileId', {
     schema: {
@@ -102,11 +98,7 @@ export const diagnosticsRoutes: FastifyPluginAsyncTypebox<{ diagnostics: Diagnos
     void reply.header('etag', etag).header('cache-control', 'private, no-store').header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "sandbox; default-src 'none'");
     if (req.headers['if-none-match'] === etag) return reply.status(304).send();
-    const body = await diagnostics.body(id, fileId);
-    if (!body) throw new CloudError(CloudErrorCode.NotFound, `diagnostics file "${fileId}" is gone (pruned)`);
-    await audit?.record({ actor: actorOf(who(req)), action: 'device.diagnostics.download', residentId: null,
-      purpose: purposeOf(req, 'device operations'), detail: `${id} ${rec.fileName} (${rec.id}, ${rec.bytes} bytes)` });
-    req.log.info({ actor: actorOf(who(req)), deviceId: id, fileId, bytes: rec.bytes }, 'diagnostics downloaded');
+    const { body } = await diagnostics.download(id, fileId, reader(req));
     return reply.type(rec.contentType).header('content-length', body.length)
       .header('content-disposition', `attachment; filename="${headerName(rec.fileName)}"; filename*=UTF-8''${encodeURIComponent(rec.fileName)}`)
       .send(body);

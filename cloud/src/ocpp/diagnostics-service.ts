@@ -1,17 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CloudErrorCode, HttpError } from '../errors.js';
-import type { DeviceRepository } from '../repositories/device-repository.js';
+import type { AuditLog } from '../care/contracts.js';
+import { CloudError, CloudErrorCode, HttpError } from '../errors.js';
+import { DeviceStatus, type DeviceRepository } from '../repositories/device-repository.js';
 import type { DiagnosticsRecord, DiagnosticsStore, NewDiagnostics } from './diagnostics-store.js';
 
 const DAY_MS = 86_400_000;
 const PRUNE_EVERY_MS = 3_600_000;
+
+/** Who reads diagnostics through the API and why, as the audit log names them. */
+export interface DiagnosticsReader {
+  actor: string;
+  purpose: string;
+}
 
 export interface DiagnosticsStats {
   received: number;
   duplicates: number;
   refusedUnknownDevice: number;
   refusedNotCharger: number;
+  refusedDisabled: number;
   refusedTooLarge: number;
   refusedChecksum: number;
   pruned: number;
@@ -19,16 +27,18 @@ export interface DiagnosticsStats {
 
 /**
  * Diagnostics files handed over by the OCPP gateways (docs/ocpp.md §4.2): only for
- * registered ev-chargers, at most `maxBytes`, the gateway's sha256 checked against the
+ * registered, enabled ev-chargers, at most `maxBytes`, the gateway's sha256 checked against the
  * bytes, stored once per (device, command, sha256); pruned after `retentionDays` (0 = kept).
  * Pruning on every cloud is safe: it is one DELETE by age.
+ * Every listing and download through the API is audited here, not in the routes, so no
+ * caller and no store (SQLite or PostgreSQL) can read a charger's files unaudited.
  */
 export class DiagnosticsService {
-  readonly stats: DiagnosticsStats = { received: 0, duplicates: 0, refusedUnknownDevice: 0, refusedNotCharger: 0, refusedTooLarge: 0, refusedChecksum: 0, pruned: 0 };
+  readonly stats: DiagnosticsStats = { received: 0, duplicates: 0, refusedUnknownDevice: 0, refusedNotCharger: 0, refusedDisabled: 0, refusedTooLarge: 0, refusedChecksum: 0, pruned: 0 };
   readonly maxBytes: number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: { store: DiagnosticsStore; devices: DeviceRepository; logger: Logger; maxBytes: number; retentionDays: number; now?: () => number }) {
+  constructor(private readonly o: { store: DiagnosticsStore; devices: DeviceRepository; audit: AuditLog; logger: Logger; maxBytes: number; retentionDays: number; now?: () => number }) {
     this.maxBytes = o.maxBytes;
   }
 
@@ -46,6 +56,13 @@ export class DiagnosticsService {
     if (device.kind !== 'ev-charger') {
       this.stats.refusedNotCharger++;
       throw new HttpError(403, CloudErrorCode.Forbidden, `device "${meta.deviceId}" is not an ev-charger`);
+    }
+    // Disabled after the upload (the gateway held the file): the cloud takes nothing from a
+    // disabled device. 403 keeps it a final answer for every gateway version; the code tells
+    // this one to offer the file again once the charger is back (diagnostics-handover.ts).
+    if (device.status === DeviceStatus.Disabled) {
+      this.stats.refusedDisabled++;
+      throw new HttpError(403, CloudErrorCode.DeviceDisabled, `device "${meta.deviceId}" is disabled; its diagnostics are not accepted while it is`);
     }
     if (body.length > this.o.maxBytes) {
       this.stats.refusedTooLarge++;
@@ -66,16 +83,31 @@ export class DiagnosticsService {
     return r;
   }
 
-  list(deviceId: string, limit: number): Promise<DiagnosticsRecord[]> {
-    return this.o.store.list(deviceId, limit);
+  /** A registered device's files, newest first; audited (`device.diagnostics.list`). */
+  async list(deviceId: string, limit: number, by: DiagnosticsReader): Promise<DiagnosticsRecord[]> {
+    if (!(await this.o.devices.get(deviceId))) throw new CloudError(CloudErrorCode.NotFound, `device "${deviceId}" is not registered`);
+    const items = await this.o.store.list(deviceId, limit);
+    // before the list leaves: a read that cannot be logged does not happen (as for residents' data)
+    await this.o.audit.record({ actor: by.actor, action: 'device.diagnostics.list', residentId: null, purpose: by.purpose,
+      detail: `${deviceId} (${items.length} listed)` });
+    return items;
   }
 
+  /** The record only (the route's ETag check): no bytes leave, so not audited. */
   get(deviceId: string, id: string): Promise<DiagnosticsRecord | undefined> {
     return this.o.store.get(deviceId, id);
   }
 
-  body(deviceId: string, id: string): Promise<Buffer | undefined> {
-    return this.o.store.body(deviceId, id);
+  /** One file's record and bytes; audited (`device.diagnostics.download`). */
+  async download(deviceId: string, id: string, by: DiagnosticsReader): Promise<{ record: DiagnosticsRecord; body: Buffer }> {
+    const record = await this.o.store.get(deviceId, id);
+    if (!record) throw new CloudError(CloudErrorCode.NotFound, `no diagnostics file "${id}" for device "${deviceId}"`);
+    const body = await this.o.store.body(deviceId, id);
+    if (!body) throw new CloudError(CloudErrorCode.NotFound, `diagnostics file "${id}" is gone (pruned)`);
+    await this.o.audit.record({ actor: by.actor, action: 'device.diagnostics.download', residentId: null, purpose: by.purpose,
+      detail: `${deviceId} ${record.fileName} (${record.id}, ${record.bytes} bytes)` });
+    this.o.logger.info({ actor: by.actor, deviceId, fileId: id, bytes: record.bytes }, 'diagnostics downloaded');
+    return { record, body };
   }
 
   async prune(): Promise<number> {

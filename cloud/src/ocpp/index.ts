@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { DeviceRepository } from '../repositories/device-repository.js';
+import type { AuditLog } from '../care/contracts.js';
 import { idTagRoutes, idTagSyncRoute } from './id-tag-routes.js';
 import { IdTagService } from './id-tag-service.js';
 import type { DbTarget } from '../db/target.js';
@@ -29,13 +30,13 @@ export interface OcppModule {
  * or the `ocpp` schema in PostgreSQL; site power caps in `capTarget` (`ocpp-site-power-caps.sqlite`
  * or the `site_power_caps` schema; divided by one cloud at a time, the `site-power-caps` lease). */
 export async function openOcpp(o: { target: DbTarget; capTarget?: DbTarget; capPollMs?: number; devices: DeviceRepository; logger: Logger; now?: () => number; commands?: CommandService; capSettleMs?: number;
-  diagnostics?: { target: DbTarget; maxBytes: number; retentionDays: number } }): Promise<OcppModule> {
+  diagnostics?: { target: DbTarget; maxBytes: number; retentionDays: number; audit: AuditLog } }): Promise<OcppModule> {
   const store = await openIdTagStore(o.target);
   const idTags = new IdTagService(store, o.devices, o.logger.child({ part: 'ocpp' }), o.now);
   let diagnostics: DiagnosticsService | undefined;
   if (o.diagnostics) {
     const diagLog = o.logger.child({ part: 'ocpp-diagnostics' });
-    diagnostics = new DiagnosticsService({ store: await openDiagnosticsStore(o.diagnostics.target, diagLog), devices: o.devices, logger: diagLog,
+    diagnostics = new DiagnosticsService({ store: await openDiagnosticsStore(o.diagnostics.target, diagLog), devices: o.devices, audit: o.diagnostics.audit, logger: diagLog,
       maxBytes: o.diagnostics.maxBytes, retentionDays: o.diagnostics.retentionDays, ...(o.now ? { now: o.now } : {}) });
     diagnostics.start();
   }

@@ -53,8 +53,8 @@ const routes: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       await admin.register(catalogRoute);
       await admin.register(rotateSecretRoute);
       await admin.register(deviceHistoryRoutes, { ...audit, ...(opts.firmware ? { firmware: opts.firmware } : {}) });
-      // chargers' diagnostics files (docs/ocpp.md §4.2)
-      if (opts.ocpp?.diagnostics) await admin.register(diagnosticsRoutes, { diagnostics: opts.ocpp.diagnostics, ...(opts.people ? { audit: opts.people.audit } : {}) });
+      // chargers' diagnostics files (docs/ocpp.md §4.2); the service audits every read
+      if (opts.ocpp?.diagnostics) await admin.register(diagnosticsRoutes, { diagnostics: opts.ocpp.diagnostics });
       if (opts.deviceCerts) await admin.register(deviceCertRoutes, { certs: opts.deviceCerts });
       if (opts.mqtt) {
         await admin.register(liveRoutes, { mqtt: opts.mqtt, ...(opts.people ? { health: peopleHealthGate(opts.people), sessions: opts.people.sessions } : {}) });

@@ -11,11 +11,17 @@ export interface CloudState {
   id?: string;
   /** the cloud's answer (refused) */
   status?: number;
+  /** the cloud's error code (refused), e.g. E_DEVICE_DISABLED */
+  code?: string;
   reason?: string;
 }
 
-/** `pruned`: delivered local copies deleted after keepDays; `prunedRefused`: refused files deleted after keepDays */
-export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number; prunedRefused: number }
+/** The cloud's code for a charger disabled after its upload: refused now, offered again once the charger is back. */
+export const DEVICE_DISABLED = 'E_DEVICE_DISABLED';
+
+/** `pruned`: delivered local copies deleted after keepDays; `prunedRefused`: refused files deleted after keepDays;
+ * `reoffered`: files refused for a disabled charger queued again when it came back */
+export interface HandoverStats { delivered: number; duplicates: number; refused: number; failures: number; pending: number; pruned: number; prunedRefused: number; reoffered: number }
 
 export interface HandoverOptions {
   /** `<gateway data dir>/diagnostics` (diagnostics.ts layout) */
@@ -47,10 +53,11 @@ const FINAL = new Set([400, 403, 404, 413, 415]);
  * with exponential backoff and jitter; the cloud stores a repeat once (device + command +
  * sha256), so a hand-over whose answer was lost is simply sent again. A delivered local copy is
  * kept `keepDays`, then pruned; so is a refused file (it will never be delivered, and is kept
- * that long only for an operator to look at); an owed file is never pruned.
+ * that long only for an operator to look at); an owed file is never pruned. One refusal is final
+ * only until the charger is back: E_DEVICE_DISABLED (disabled after its upload), see reoffer.
  */
 export class DiagnosticsHandover {
-  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0, prunedRefused: 0 };
+  readonly stats: HandoverStats = { delivered: 0, duplicates: 0, refused: 0, failures: 0, pending: 0, pruned: 0, prunedRefused: 0, reoffered: 0 };
   #pruneTimer: NodeJS.Timeout | undefined;
   readonly #o: HandoverOptions;
   readonly #queue: Pending[] = [];
@@ -78,10 +85,11 @@ export class DiagnosticsHandover {
     }
   }
 
-  #sidecars(): (Pending & { meta: { cloud?: CloudState } })[] {
+  /** every charger's sidecars, or one charger's */
+  #sidecars(device?: string): (Pending & { meta: { cloud?: CloudState } })[] {
     const out: (Pending & { meta: { cloud?: CloudState } })[] = [];
     if (!existsSync(this.#o.dir)) return out;
-    for (const d of readdirSync(this.#o.dir)) {
+    for (const d of device === undefined ? readdirSync(this.#o.dir) : [device]) {
       let files: string[];
       try { files = readdirSync(join(this.#o.dir, d)); } catch { continue; }
       for (const f of files) {
@@ -128,6 +136,21 @@ export class DiagnosticsHandover {
     if (n.delivered > 0) this.#o.logger.info({ pruned: n.delivered, keepDays }, 'delivered diagnostics copies pruned');
     if (n.refused > 0) this.#o.logger.info({ prunedRefused: n.refused, keepDays }, 'diagnostics files the cloud refused pruned');
     return n;
+  }
+
+  /**
+   * The charger is back (it booted here, so the cloud let it connect: enabled again). Its files
+   * the cloud refused only because it was disabled (E_DEVICE_DISABLED) were uploaded while it was
+   * enabled: they are queued again, oldest first, as long as they are still here (keepDays after
+   * that refusal). Every other refusal stays final. Returns the number queued.
+   */
+  reoffer(device: string): number {
+    const found = this.#sidecars(device).filter((p) => p.meta.cloud?.state === 'refused' && p.meta.cloud.code === DEVICE_DISABLED);
+    found.sort((a, b) => a.meta.at.localeCompare(b.meta.at));
+    for (const p of found) this.#push(p);
+    this.stats.reoffered += found.length;
+    if (found.length > 0) this.#o.logger.info({ deviceId: device, reoffered: found.length }, 'diagnostics refused while the charger was disabled offered again');
+    return found.length;
   }
 
   /** A file just stored (diagnostics.ts onUploaded). */
@@ -183,7 +206,7 @@ export class DiagnosticsHandover {
       this.#o.logger.warn({ err: (err as Error).message, deviceId: meta.device, file: meta.file }, 'cloud unreachable; diagnostics kept, retrying');
       return false;
     }
-    const answer = (await res.json().catch(() => ({}))) as { id?: string; message?: string };
+    const answer = (await res.json().catch(() => ({}))) as { id?: string; message?: string; code?: string };
     if (res.status === 200 || res.status === 201) {
       this.#mark(p, { state: 'delivered', at: new Date(this.#now()).toISOString(), ...(answer.id ? { id: answer.id } : {}) });
       if (res.status === 201) this.stats.delivered++;
@@ -194,9 +217,10 @@ export class DiagnosticsHandover {
     }
     if (FINAL.has(res.status)) {
       // `at` starts the refused file's keepDays (prune)
-      this.#mark(p, { state: 'refused', at: new Date(this.#now()).toISOString(), status: res.status, reason: answer.message ?? `HTTP ${res.status}` });
+      this.#mark(p, { state: 'refused', at: new Date(this.#now()).toISOString(), status: res.status, ...(answer.code ? { code: answer.code } : {}), reason: answer.message ?? `HTTP ${res.status}` });
       this.stats.refused++;
-      this.#o.logger.error({ deviceId: meta.device, file: meta.file, status: res.status, reason: answer.message, keepDays: this.#o.keepDays ?? 0 }, 'cloud refused diagnostics; kept at the gateway only');
+      this.#o.logger.error({ deviceId: meta.device, file: meta.file, status: res.status, code: answer.code, reason: answer.message, keepDays: this.#o.keepDays ?? 0 },
+        answer.code === DEVICE_DISABLED ? 'cloud refused diagnostics: the charger is disabled; kept at the gateway, offered again if it comes back' : 'cloud refused diagnostics; kept at the gateway only');
       return true;
     }
     const level = res.status === 401 ? 'error' : 'warn';

@@ -194,6 +194,8 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
         siteCaps.forget(device.id);
         siteCaps.resplit(device.site);
         pushLocalList(ch);
+        // connected again, so enabled again: files refused while it was disabled go to the cloud
+        handover.reoffer(device.id);
       },
       onTransactionsChanged: () => siteCaps.resplit(device.site),
     });
