@@ -13,6 +13,7 @@ import { startDemoPager, type DemoPager } from './demo-pager.js';
 import { ensureDevFirmwareKey, type DevFirmwareKey } from './firmware-dev-key.js';
 import { seedDemoSites } from './demo-sites.js';
 import { resolveTlsWiring, type TlsWiring } from './up-tls.js';
+import { printUpBanner } from './up-banner.js';
 import { loadOcppGatewayConfig, startOcppGateway } from '@yulan/gateways';
 import { loadOrCreateGatewayToken } from './gateway-secret.js';
 
@@ -267,40 +268,10 @@ async function upOnce(env: NodeJS.ProcessEnv, logger: Logger, print: (line: stri
       serial = sd;
     }
 
-    print('');
-    print('  Yulan is running');
-    print(`  Dashboard      http://localhost:${httpPort}/`);
-    print(`  Care page      http://localhost:${httpPort}/care/`);
-    print(`  Open data      http://localhost:${httpPort}/open/  (SensorThings API: /sta/v1.1)`);
-    print(`  REST API       http://localhost:${httpPort}/api/v1  (OpenAPI UI: /docs)`);
-    print(`  MQTT           mqtt://localhost:${mqttPort}   WebSocket ws://localhost:${wsPort}/mqtt`);
-    if (tls) {
-      print(`  HTTPS          https://localhost:${tls.httpsPort}/   edge API https://localhost:${tls.edgeHttpsPort}/v1`);
-      print(`  MQTT/TLS       mqtts://localhost:${tls.mqttsPort}   WebSocket/TLS wss://localhost:${tls.wssPort}/mqtt`);
-      if (tls.devCa) {
-        print(`  Development CA ${tls.devCa.caFile}${tls.devCa.created === 'all' ? ' (new)' : ''} — trust it to use the TLS ports:`);
-        for (const line of tls.trust) print(`    ${line}`);
-      }
-    }
-    print(`  OCPP 1.6J      ${ocpp.url.replace('127.0.0.1', 'localhost')}/{chargePointId}  (docs/ocpp.md)`);
-    print(`  Data dir       ${dataDir}${created ? ' (new)' : ''}`);
-    if (pager) print(`  Demo pager     ${pager.url} (pages to the demo people and the fallback are printed below)`);
-    for (const l of serial?.lines ?? []) print(l);
-    if (devKey) print(`  Firmware key   ${devKey.signingKeyFile} (development key "${devKey.keyId}": yulan fw upload … --sign-key it --key-id ${devKey.keyId})`);
-    if (carry.adminToken) {
-      print('');
-      print(`  Admin token    ${carry.adminToken}`);
-      print('  (shown once: it is stored only as a hash. For the CLI and API automation; people sign in to the console with their logins.)');
-    }
-    if (demo) {
-      print('');
-      print(`  Care demo      ${demo.residents.length} residents (one per simulated fall sensor) in "${demo.communityId}"; new logins:`);
-      for (const a of demo.accounts) print(`    ${a.role.padEnd(10)} login ${a.login.padEnd(10)} password ${a.password}`);
-      print('  (shown once. To see an alert: YULAN_SIM_SCENARIO=sos npm start — it fires 30 s after start.)');
-    }
-    print('');
-    print('  Ctrl-C stops everything; data is kept for the next start.');
-    print('');
+    printUpBanner(print, {
+      httpPort, mqttPort, wsPort, tls, ocppUrl: ocpp.url, dataDir, created, pagerUrl: pager?.url,
+      serialLines: serial?.lines ?? [], devKey, adminToken: carry.adminToken, demo,
+    });
     return {
       ...(tls ? { tls } : {}),
       mqttPort, wsPort, httpPort, edgePort, ocppPort: ocpp.port,

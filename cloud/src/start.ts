@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { checkDataPermissions, dataEvents, ensurePrivateDir, fetchTrustingCa, markInUse, startHttpsListener, type HttpsListener } from '@yulan/protos';
+import { checkDataPermissions, dataEvents, ensurePrivateDir, fetchTrustingCa, markInUse, type HttpsListener } from '@yulan/protos';
 import { buildApp } from './app.js';
 import { ensureAdminToken } from './auth-tokens.js';
 import type { CloudConfig } from './config.js';
@@ -13,10 +13,8 @@ import { PresenceListener } from './presence-listener.js';
 import { openDeviceRepository } from './repositories/open-device-repository.js';
 import type { DeviceRepository } from './repositories/device-repository.js';
 import { syncAdminToken } from './admin-token-sync.js';
-import { PostgresDatabase } from './db/postgres.js';
-import type { DbTarget } from './db/target.js';
-import { sqliteFilesIn } from './db/backend-report.js';
-import { upgradeBackup } from './db/upgrade-backup.js';
+import { cloudDatabase } from './db/cloud-database.js';
+import { databaseLabel, sqliteFilesIn } from './db/backend-report.js';
 import { openLease, type Lease } from './db/lease.js';
 import { openPeople, type PeopleModule } from './care/people/index.js';
 import { openAlerts, type AlertsModule } from './care/alerts/index.js';
@@ -30,6 +28,10 @@ import { openDeviceCerts, type DeviceCertsModule } from './device-certs/index.js
 import { openClaims, type ClaimsModule } from './claims/index.js';
 import { openSecurity, type SecurityModule } from './security/index.js';
 import { UpdatePolicy } from './firmware/update-policy.js';
+import { boundedCloseStep } from './bounded-close.js';
+import { listenCloud } from './listeners.js';
+
+export { databaseLabel } from './db/backend-report.js';
 
 export interface CloudHandle {
   httpPort: number;
@@ -58,17 +60,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   for (const p of checkDataPermissions(config.dataDir)) log.warn({ path: p.path, mode: p.mode, fix: p.fix }, p.message);
   const onMigrating = (e: object): void => log.warn(e, 'database schema upgrade (a copy was taken first)');
   dataEvents.on('migrating', onMigrating);
-  // PostgreSQL (YULAN_DATABASE_URL) or one SQLite file per store in the data directory:
-  // every store is opened through dbFor, so the choice is made here once.
-  const pgDb = config.database
-    ? new PostgresDatabase({
-      url: config.database.url,
-      logger: log.child({ part: 'postgres' }),
-      ...(config.database.caFile ? { ca: readFileSync(config.database.caFile, 'utf8') } : {}),
-      beforeUpgrade: upgradeBackup(config.database, config.dataDir, log, { mode: config.database.upgradeBackup }),
-    })
-    : undefined;
-  const dbFor = (file: string): DbTarget => (pgDb ? { kind: 'postgres', db: pgDb } : { kind: 'sqlite', file: join(config.dataDir, file) });
+  const { pgDb, dbFor } = cloudDatabase(config, log);
   let devices: DeviceRepository;
   try {
     devices = await openDeviceRepository(dbFor('registry.sqlite'));
@@ -96,16 +88,7 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   let retentionLease: Lease | undefined;
   let https: HttpsListener | undefined;
   let tokenSync: { stop(): void } | undefined;
-  // Each step is bounded so one stuck resource (a client holding a connection open, a
-  // broker that stopped answering) cannot keep the process from exiting.
-  const step = async (what: string, fn: (() => Promise<unknown>) | undefined): Promise<void> => {
-    if (!fn) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 5000); });
-    const r = await Promise.race([fn().catch((err: unknown) => log.warn({ err }, `${what} close failed`)), timedOut]);
-    clearTimeout(timer);
-    if (r === 'timeout') log.warn(`${what} did not close within 5 s; going on`);
-  };
+  const step = boundedCloseStep(log);
   const close = async (): Promise<void> => {
     tokenSync?.stop();
     await step('retention lease', retentionLease && (() => retentionLease!.close()));
@@ -253,29 +236,12 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
       ...(security ? { security } : {}),
       updatePolicy,
     });
-    const plainHost = config.plainHost ?? config.httpHost;
-    await app.listen({ host: plainHost, port: config.httpPort });
-    const address = app.server.address();
-    const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
-    const hostOf = (h: string): string => {
-      const host = h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
-      return host.includes(':') ? `[${host}]` : host;
-    };
-    const url = `http://${hostOf(plainHost)}:${httpPort}`;
+    const { httpPort, url, https: httpsListener, httpsUrl } = await listenCloud(app, config, log);
+    https = httpsListener;
+    // Links in notifications and firmware download URLs keep the plain loopback URL unless
+    // YULAN_PUBLIC_URL (the HTTPS address people and devices reach) is set: a device's
+    // downloader may not trust a development CA.
     ownUrl = url;
-    let httpsUrl: string | undefined;
-    if (config.tls) {
-      // The same routes, hooks and limits: Fastify's request handler behind a TLS server.
-      const a = app;
-      https = await startHttpsListener((req, res) => a.routing(req, res), {
-        files: config.tls, host: config.httpHost, port: config.tls.httpsPort, logger: log.child({ part: 'https' }),
-      });
-      httpsUrl = `https://${hostOf(config.httpHost) === '127.0.0.1' ? 'localhost' : hostOf(config.httpHost)}:${https.port}`;
-      // Links in notifications and firmware download URLs keep the plain loopback URL unless
-      // YULAN_PUBLIC_URL (the HTTPS address people and devices reach) is set: a device's
-      // downloader may not trust a development CA.
-    }
-    if (plainHost !== config.httpHost) log.warn({ host: config.httpHost, plainHost }, 'plain HTTP listens on loopback only (YULAN_PLAIN_PUBLIC=true opens it)');
     // Timers and unsent notifications resume only now, so pages carry a reachable link.
     alerts.start();
     // Pruning runs on one cloud at a time (a lease; always held on SQLite): two would
@@ -320,15 +286,5 @@ export async function startCloud(config: CloudConfig, logger: Logger, opts: Star
   } catch (err) {
     await close();
     throw err;
-  }
-}
-
-/** The database a cloud uses, for its log: host, port and name, never the password. */
-export function databaseLabel(url: string): string {
-  try {
-    const u = new URL(url);
-    return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
-  } catch {
-    return 'postgresql';
   }
 }

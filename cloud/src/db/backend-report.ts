@@ -20,3 +20,13 @@ export function sqliteFilesIn(dataDir: string): string[] {
   walk(dataDir, 1);
   return found.sort();
 }
+
+/** The database a cloud uses, for its log: host, port and name, never the password. */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgresql';
+  }
+}

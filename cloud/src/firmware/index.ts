@@ -8,7 +8,8 @@ import type { FirmwareMqtt } from './mqtt.js';
 import type { DbTarget } from '../db/target.js';
 import { openLease } from '../db/lease.js';
 import { PgFirmwareRepository } from './pg-firmware-repository.js';
-import { SqliteFirmwareRepository, type FirmwareRepository } from './repository.js';
+import type { FirmwareRepository } from './repository.js';
+import { SqliteFirmwareRepository } from './sqlite-firmware-repository.js';
 import { loadOrCreateTokenKey } from './token-key.js';
 import { CampaignRunner } from './runner.js';
 

@@ -2,25 +2,18 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { InfluxConfig } from '../config.js';
-import type { FieldAggregate, StoreRecord } from '../domain/records.js';
+import type { StoreRecord } from '../domain/records.js';
 import { WINDOW_MS } from '../domain/aggregator.js';
 import { StoreError } from '../errors.js';
-import { AIR_LABEL_PREFIX, AIR_VALUE_PREFIX, Measurement, TEXT_PREFIX, quote, toLine } from './influx-lines.js';
+import { Measurement, quote, toLine } from './influx-lines.js';
+import { aggPoints, airIndexPoints, eventPoints, latestPoints, presencePoints, rawPoints, type Series } from './influx-rows.js';
 import { classOfRecord, ensureRetentionPolicies, fromClause, type RetentionClass } from './influx-retention.js';
-import {
-  pickFields, type AggPoint, type AirIndexPoint, type AirIndexQuery, type DeleteRange, type EventPoint, type LatestPoint, type PresenceHistory, type PresencePoint, type RawPoint, type RawQuery,
-  type TelemetryStore, type TimeRange,
+import type {
+  AggPoint, AirIndexPoint, AirIndexQuery, DeleteRange, EventPoint, LatestPoint, PresenceHistory, RawPoint, RawQuery, TelemetryStore, TimeRange,
 } from './store.js';
 
 const gzip = promisify(gzipCb);
-const TAGS = new Set(['time', 'device_id', 'site', 'kind', 'seq']);
 
-interface Series {
-  name: string;
-  tags?: Record<string, string>;
-  columns: string[];
-  values: unknown[][];
-}
 interface QueryResponse {
   results?: { series?: Series[]; error?: string }[];
   error?: string;
@@ -156,119 +149,32 @@ export class InfluxStore implements TelemetryStore {
   }
 
   async queryRaw(q: RawQuery): Promise<RawPoint[]> {
-    const out: RawPoint[] = [];
-    for (const s of await this.query(this.range(Measurement.Reading, q))) {
-      for (const row of s.values) {
-        const fields: Record<string, number> = {};
-        let seq = 0;
-        s.columns.forEach((c, i) => {
-          const v = row[i];
-          if (c === 'seq') seq = v as number;
-          else if (!TAGS.has(c) && !c.startsWith(TEXT_PREFIX) && typeof v === 'number') fields[c] = v;
-        });
-        out.push({ ts: row[0] as number, seq, fields: pickFields(fields, q.fields) });
-      }
-    }
-    return out;
+    return rawPoints(await this.query(this.range(Measurement.Reading, q)), q.fields);
   }
 
   async queryAggregates(q: RawQuery): Promise<AggPoint[]> {
-    const out: AggPoint[] = [];
-    for (const s of await this.query(this.range(Measurement.Aggregate, q))) {
-      for (const row of s.values) {
-        const fields: Record<string, FieldAggregate> = {};
-        s.columns.forEach((c, i) => {
-          const v = row[i];
-          const dot = c.lastIndexOf('.');
-          if (dot < 0 || typeof v !== 'number') return;
-          const name = c.slice(0, dot);
-          const stat = c.slice(dot + 1) as keyof FieldAggregate;
-          (fields[name] ??= { count: 0, min: 0, max: 0, mean: 0, last: 0 })[stat] = v;
-        });
-        out.push({ ts: row[0] as number, fields: pickFields(fields, q.fields) });
-      }
-    }
-    return out;
+    return aggPoints(await this.query(this.range(Measurement.Aggregate, q)), q.fields);
   }
 
   async queryEvents(q: TimeRange): Promise<EventPoint[]> {
-    const out: EventPoint[] = [];
-    for (const s of await this.query(this.range(Measurement.Event, q))) {
-      const col = (name: string): number => s.columns.indexOf(name);
-      const [iSeq, iType, iSev, iMsg, iAttr] = ['seq', 'type', 'severity', 'message', 'attributes'].map(col) as number[];
-      for (const row of s.values) {
-        out.push({
-          ts: row[0] as number, seq: row[iSeq as number] as number, deviceId: q.deviceId,
-          type: String(row[iType as number] ?? ''), severity: String(row[iSev as number] ?? ''),
-          message: String(row[iMsg as number] ?? ''),
-          attributes: JSON.parse(String(row[iAttr as number] ?? '{}')) as Record<string, string>,
-        });
-      }
-    }
-    return out;
+    return eventPoints(await this.query(this.range(Measurement.Event, q)), q.deviceId);
   }
 
   async queryPresence(q: TimeRange): Promise<PresenceHistory> {
-    const points = (series: Series[]): PresencePoint[] => {
-      const out: PresencePoint[] = [];
-      for (const s of series) {
-        const [iOnline, iReason, iFw] = ['online', 'reason', 'firmware'].map((c) => s.columns.indexOf(c)) as number[];
-        for (const row of s.values) {
-          out.push({ ts: row[0] as number, online: row[iOnline as number] === true, reason: String(row[iReason as number] ?? ''), firmware: String(row[iFw as number] ?? '') });
-        }
-      }
-      return out.sort((a, b) => a.ts - b.ts);
-    };
-    const before = points(await this.query(`SELECT * FROM ${fromClause(Measurement.Presence, this.policies)} WHERE "device_id" = ${quote(q.deviceId)}`
+    const before = presencePoints(await this.query(`SELECT * FROM ${fromClause(Measurement.Presence, this.policies)} WHERE "device_id" = ${quote(q.deviceId)}`
       + ` AND time < ${Math.trunc(q.fromMs)}ms ORDER BY time DESC LIMIT 1`));
-    return { before: before.at(-1) ?? null, points: points(await this.query(this.range(Measurement.Presence, q))) };
+    return { before: before.at(-1) ?? null, points: presencePoints(await this.query(this.range(Measurement.Presence, q))) };
   }
 
   async latest(): Promise<LatestPoint[]> {
-    const series = await this.query(`SELECT * FROM ${fromClause(Measurement.Reading, this.policies)} GROUP BY "device_id" ORDER BY time DESC LIMIT 1`);
-    const out: LatestPoint[] = [];
-    for (const s of series) {
-      const row = s.values[0];
-      if (!row) continue;
-      const p: LatestPoint = { deviceId: s.tags?.device_id ?? '', site: '', kind: '', ts: row[0] as number, seq: 0, fields: {}, text: {} };
-      s.columns.forEach((c, i) => {
-        const v = row[i];
-        if (v === null || v === undefined) return;
-        if (c === 'site' || c === 'kind') p[c] = String(v);
-        else if (c === 'seq') p.seq = v as number;
-        else if (c.startsWith(TEXT_PREFIX)) p.text[c.slice(TEXT_PREFIX.length)] = String(v);
-        else if (!TAGS.has(c) && typeof v === 'number') p.fields[c] = v;
-      });
-      out.push(p);
-    }
-    return out;
+    return latestPoints(await this.query(`SELECT * FROM ${fromClause(Measurement.Reading, this.policies)} GROUP BY "device_id" ORDER BY time DESC LIMIT 1`));
   }
 
   async queryAirIndex(q: AirIndexQuery): Promise<AirIndexPoint[]> {
     const m = q.measure === 'aqi' ? Measurement.Aqi : Measurement.Noise;
     const sql = `SELECT * FROM ${fromClause(m, this.policies)} WHERE "scope" = ${quote(q.scope)} AND "id" = ${quote(q.id)} AND "period" = ${quote(q.period)}`
       + ` AND time >= ${Math.trunc(q.fromMs)}ms AND time < ${Math.trunc(q.toMs)}ms ORDER BY time ASC LIMIT ${Math.trunc(q.limit)}`;
-    const out: AirIndexPoint[] = [];
-    for (const s of await this.query(sql)) {
-      for (const row of s.values) {
-        const p: AirIndexPoint = { ts: row[0] as number, endMs: 0, site: '', value: null, values: {}, labels: {} };
-        let valid = false;
-        let value = 0;
-        s.columns.forEach((c, i) => {
-          const v = row[i];
-          if (v === null || v === undefined) return;
-          if (c === 'site') p.site = String(v);
-          else if (c === 'end_ms') p.endMs = v as number;
-          else if (c === 'valid') valid = v === true;
-          else if (c === 'value') value = v as number;
-          else if (c.startsWith(AIR_VALUE_PREFIX) && typeof v === 'number') p.values[c.slice(AIR_VALUE_PREFIX.length)] = v;
-          else if (c.startsWith(AIR_LABEL_PREFIX)) p.labels[c.slice(AIR_LABEL_PREFIX.length)] = String(v);
-        });
-        p.value = valid ? value : null;
-        out.push(p);
-      }
-    }
-    return out;
+    return airIndexPoints(await this.query(sql));
   }
 
   /** Which points each measurement loses: [from, to) on the point time, widened for the
