@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInProcess } from '../../cli/test/serial-support.js';
 import { loadOcppGatewayConfig, startOcppGateway, type OcppGatewayHandle } from '../src/index.js';
 import { logger, RawChargePoint, startPlatform, waitFor, type Platform } from './harness.js';
 
@@ -102,8 +103,26 @@ describe('OCPP reservations, raw-frame charger', () => {
     expect(c.message).toContain('refused to clear its authorization cache');
   });
 
+  it('yulan cmd reserves, prints the reservation id, and cancels with it', async () => {
+    const cp = cps.at(-1)!;
+    delete cp.answers.ReserveNow;
+    const env = { YULAN_CLOUD_URL: p.cloudUrl, YULAN_ADMIN_TOKEN: p.adminToken };
+    const r = await runInProcess(['cmd', 'CP-RES', 'charger.reserve_now', 'connector_id=1', 'id_tag=T-CLI', `expiry=${inMin(20)}`, '--wait'], env);
+    expect(r.code).toBe(0);
+    const id = /^ {2}reservation_id=(\d+)$/m.exec(r.stdout)?.[1];
+    expect(id, r.stdout).toBeDefined();
+    expect(callsOf(cp, 'ReserveNow').find((c) => c.idTag === 'T-CLI')?.reservationId).toBe(Number(id));
+    cp.answers.CancelReservation = () => ({ status: 'Rejected' });
+    const c = await runInProcess(['cmd', 'CP-RES', 'charger.cancel_reservation', `reservation_id=${id}`, '--wait'], env);
+    expect(c.code).toBe(7); // failed on the device
+    expect(c.stderr).toContain('holds no reservation with this id');
+    delete cp.answers.CancelReservation;
+    expect((await runInProcess(['cmd', 'CP-RES', 'charger.cancel_reservation', `reservation_id=${id}`, '--wait'], env)).code).toBe(0);
+    // refused by the cloud before anything is sent: exit 4
+    expect((await runInProcess(['cmd', 'CP-RES', 'charger.reserve_now', 'connector_id=1', 'id_tag=T-CLI', 'expiry=2020-01-01T00:00:00Z'], env)).code).toBe(4);
+  });
+
   it('never hands out a reservation id twice, also after a gateway restart', async () => {
-    delete cps.at(-1)!.answers.ReserveNow;
     const reserve = async () => (await settle((await post('charger.reserve_now', { connector_id: 1, id_tag: 'T1', expiry: inMin(10) })).body.id)).output.reservation_id;
     const before = Number(await reserve());
     await gw.close();
