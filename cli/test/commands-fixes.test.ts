@@ -37,6 +37,9 @@ describe('engineer command help and local checks (no cloud needed)', () => {
     expect(cmd.stdout).toMatch(/charger\.reset\s+type=soft\|hard/);
     expect(cmd.stdout).toMatch(/env\.set_interval\s+interval_s=1\.\.86400 s/);
     expect(cmd.stdout).toContain('fall.test_alarm');
+    expect(cmd.stdout).toMatch(/charger\.reserve_now\s+connector_id=0\.\.32 id_tag=text \(≤ 20 chars\) expiry=ISO-8601 date-time with a zone, in the future: when the reservation ends \[parent_id_tag=text \(≤ 20 chars\)\]\s+confirmed by: .*\(OCPP chargers only\)/);
+    expect(cmd.stdout).toMatch(/charger\.cancel_reservation\s+reservation_id=1\.\.2147483647/);
+    expect(cmd.stdout).toMatch(/charger\.clear_cache\s+confirmed by: the charger answers Accepted .*\(OCPP chargers only\)/);
     // what the platform sends is named with what sends it, not offered with its arguments
     expect(cmd.stdout).toMatch(/Sent by the platform, not by hand:\n\s+firmware\.update\s+by firmware campaigns/);
     expect(cmd.stdout).toMatch(/charger\.clear_site_limit\s+by the site power cap: yulan site cap clear/);

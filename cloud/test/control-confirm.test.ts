@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectorStatus, Severity } from '@yulan/protos';
-import { atDeadline, observe, type AwaitingCommand } from '../src/control/confirm.js';
+import { atDeadline, confirmationMode, observe, type AwaitingCommand } from '../src/control/confirm.js';
+import { checkCommandRules } from '../src/control/command-rules.js';
 import { validateCommand } from '../src/control/catalog.js';
 import { mergeSettings, settingsDelta } from '../src/control/settings.js';
 
@@ -45,5 +46,18 @@ describe('confirmation matcher (pure)', () => {
     expect(() => mergeSettings('parcel-locker', {}, { temp_min_c: 8, temp_max_c: 2 })).toThrow(/temp_min_c/);
     expect(mergeSettings('fall-sensor', { sensitivity: 5 }, { sensitivity: null, cancel_window_s: 30 })).toEqual({ cancel_window_s: 30 });
     expect(settingsDelta({ a: 1, b: 2 }, { a: 1, b: 3 })).toEqual({ b: { desired: 2, reported: 3 } });
+  });
+
+  it('reservations and ClearCache succeed on the charger\'s answer; a reservation must end in the next 7 days', () => {
+    for (const name of ['charger.reserve_now', 'charger.cancel_reservation', 'charger.clear_cache']) expect(confirmationMode(name)).toBe('answer');
+    const now = Date.UTC(2026, 0, 1);
+    const args = (expiry: string) => ({ connector_id: '1', id_tag: 'T', expiry });
+    expect(() => checkCommandRules('charger.reserve_now', args('2026-01-01T00:30:00Z'), now)).not.toThrow();
+    expect(() => checkCommandRules('charger.reserve_now', args('2025-12-31T23:59:00Z'), now)).toThrow(/"expiry": 2025-12-31T23:59:00Z has passed/);
+    expect(() => checkCommandRules('charger.reserve_now', args('2026-01-09T00:00:00Z'), now)).toThrow(/at most 7 days/);
+    expect(() => checkCommandRules('charger.clear_cache', {}, now)).not.toThrow();
+    expect(validateCommand('ev-charger', 'charger.reserve_now', { connector_id: 0, id_tag: 'T', expiry: '2026-01-01T00:30:00+08:00', parent_id_tag: 'P' }))
+      .toEqual({ connector_id: '0', id_tag: 'T', expiry: '2026-01-01T00:30:00+08:00', parent_id_tag: 'P' });
+    expect(() => validateCommand('ev-charger', 'charger.reserve_now', { connector_id: 1, id_tag: 'T', expiry: '2026-01-01 00:30' })).toThrow(/argument "expiry"/);
   });
 });

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { checkChargerCommand, CURRENT_LIMIT_RANGE_A, executeChargerCommand } from './models/ev-charger-control.js';
 import { defaultEvChargerConfig, initEvCharger, stepEvCharger, type EvChargerState } from './models/ev-charger.js';
 import { playOcppFirmwareUpdate, type OcppFirmwareFault } from './ocpp-firmware.js';
+import { OcppReservations } from './ocpp-reservation.js';
 import type { FirmwareStore } from './firmware-store.js';
 import { createRng, deriveSeed, type Rng } from './rng.js';
 
@@ -64,6 +65,7 @@ export class OcppSimCharger {
   readonly #limits: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
   /** the chargingProfileId each installed profile came with (ClearChargingProfile names it) */
   readonly #profileIds: { TxDefaultProfile?: number; ChargePointMaxProfile?: number } = {};
+  readonly #reservations = new OcppReservations({ get: () => this.#state, set: (s) => { this.#state = s; } });
 
   constructor(private readonly o: OcppSimChargerOptions) {
     this.#version = o.firmwareStore?.get(o.id) ?? o.firmwareVersion ?? '1.0.0';
@@ -132,6 +134,7 @@ export class OcppSimCharger {
 
   async #tick(): Promise<void> {
     const t = Date.now();
+    this.#reservations.tick(t);
     const step = stepEvCharger(this.#state, t - this.#last, this.#rng);
     this.#last = t;
     this.#state = step.state;
@@ -140,7 +143,8 @@ export class OcppSimCharger {
     for (const e of step.events) {
       if (e.type === 'charger.session_started') {
         this.#sessionStartWh = wh;
-        const r = await this.#call('StartTransaction', { connectorId: 1, idTag: this.#state.idTag || 'SIM-LOCAL', meterStart: wh, timestamp: ts });
+        const reservationId = this.#reservations.used();
+        const r = await this.#call('StartTransaction', { connectorId: 1, idTag: this.#state.idTag || 'SIM-LOCAL', meterStart: wh, timestamp: ts, ...(reservationId !== undefined ? { reservationId } : {}) });
         this.#txId = (r[2] as { transactionId?: number } | undefined)?.transactionId;
       } else if (e.type === 'charger.session_stopped' && this.#txId !== undefined) {
         await this.#call('StopTransaction', { transactionId: this.#txId, meterStop: wh, timestamp: ts, reason: e.attributes.reason ?? 'Local' });
@@ -175,12 +179,12 @@ export class OcppSimCharger {
     }
     if (f[0] !== 2) return;
     const [, id, action, payload] = f as [number, string, string, Record<string, unknown>];
-    const answer = this.#handle(action, payload);
-    this.#ws?.send(JSON.stringify(answer === undefined ? [4, id, 'NotImplemented', `${action} not supported`, {}] : [3, id, answer]));
+    void Promise.resolve(this.#handle(action, payload)).then((answer) =>
+      this.#ws?.send(JSON.stringify(answer === undefined ? [4, id, 'NotImplemented', `${action} not supported`, {}] : [3, id, answer])));
   }
 
   /** A platform CALL through the model's command checks (ev-charger-control.ts). */
-  #handle(action: string, p: Record<string, unknown>): Record<string, unknown> | undefined {
+  #handle(action: string, p: Record<string, unknown>): Record<string, unknown> | undefined | Promise<Record<string, unknown>> {
     const run = (name: string, args: Record<string, string>): { ok: boolean; output?: Record<string, string> } => {
       const check = checkChargerCommand(this.#state, name, args);
       if (!check.ok) return { ok: false };
@@ -190,7 +194,15 @@ export class OcppSimCharger {
     };
     switch (action) {
       case 'RemoteStartTransaction':
-        return { status: run('charger.start_session', { connector_id: String(p.connectorId ?? 1), id_tag: String(p.idTag) }).ok ? 'Accepted' : 'Rejected' };
+        // a reserved connector takes only its tag (or a child of its parent tag, asked with Authorize)
+        return this.#reservations.mayStart(String(p.idTag), async (tag) => ((await this.#call('Authorize', { idTag: tag }))[2] as { idTagInfo?: { parentIdTag?: string } } | undefined)?.idTagInfo?.parentIdTag)
+          .then((ok) => ({ status: ok && run('charger.start_session', { connector_id: String(p.connectorId ?? 1), id_tag: String(p.idTag) }).ok ? 'Accepted' : 'Rejected' }));
+      case 'ReserveNow':
+        return this.#reservations.reserveNow(p);
+      case 'CancelReservation':
+        return this.#reservations.cancel(p);
+      case 'ClearCache':
+        return { status: 'Accepted' }; // it keeps no authorization cache: nothing to clear
       case 'RemoteStopTransaction':
         return { status: p.transactionId === this.#txId && run('charger.stop_session', { connector_id: '1' }).ok ? 'Accepted' : 'Rejected' };
       case 'ChangeAvailability': {

@@ -79,6 +79,23 @@ describe('SimDevice control against a real aedes broker', () => {
     await cloud.client.endAsync();
   });
 
+  it('an MQTT-native charger refuses the OCPP-only commands, saying why', async () => {
+    const addr = { site: 'a', kind: DeviceKind.EV_CHARGER, deviceId: 'ev-a-0004' } as const;
+    await startDevice(addr.deviceId, DeviceKind.EV_CHARGER);
+    const cloud = await subscriber(broker.url, [deviceTopic(addr, Channel.CommandResult)]);
+    const expiry = new Date(Date.now() + 600_000).toISOString();
+    for (const [commandId, name, args] of [['rn-1', 'charger.reserve_now', { connector_id: '1', id_tag: 'T1', expiry }], ['cr-1', 'charger.cancel_reservation', { reservation_id: '1' }], ['cc-1', 'charger.clear_cache', {}]] as const) {
+      await cloud.client.publishAsync(deviceTopic(addr, Channel.Command), Buffer.from(Command.encode({ commandId, name, args, issuedMs: Date.now(), expiresMs: 0 })), { qos: 1 });
+    }
+    const results = (): CommandResult[] => cloud.messages.map((m) => CommandResult.decode(m.payload));
+    await until(() => results().length >= 3, 'three answers');
+    for (const r of results()) {
+      expect(r.status).toBe(CommandStatus.REJECTED);
+      expect(r.message).toContain('is an OCPP command (docs/ocpp.md): this charger speaks MQTT, not OCPP');
+    }
+    await cloud.client.endAsync();
+  });
+
   it('reboot: ACCEPTED, offline presence, new birth, then SUCCEEDED; injected timeout never answers', async () => {
     const addr = { site: 'a', kind: DeviceKind.ENV_MONITOR, deviceId: 'env-a-0002' } as const;
     const { device } = await startDevice(addr.deviceId, DeviceKind.ENV_MONITOR);

@@ -125,6 +125,29 @@ describe.runIf(haveChromium)('an OCPP charger in the operator console', () => {
     expect((await page.locator('#twin-title .badge').textContent())?.trim()).toBe('in sync');
   });
 
+  it('reserves a connector from the page, shows the reservation id, and cancels it with that id', async () => {
+    let seen = cp.received.length;
+    const expiry = new Date(Date.now() + 30 * 60_000).toISOString();
+    const reserve = page.locator('form[aria-label="charger.reserve_now"]');
+    await reserve.getByLabel('connector_id').fill('2');
+    await reserve.getByLabel('id_tag', { exact: true }).fill('RFID-CONSOLE');
+    await reserve.getByLabel('expiry').fill(expiry);
+    // parent_id_tag is optional: left blank, not sent
+    await reserve.getByRole('button', { name: 'charger.reserve_now' }).click();
+    const call = await cp.waitForCall('ReserveNow', seen);
+    expect(call).toMatchObject({ connectorId: 2, idTag: 'RFID-CONSOLE', expiryDate: expiry });
+    expect(call).not.toHaveProperty('parentIdTag');
+    const id = String(call.reservationId);
+    await page.locator('li[data-command="charger.reserve_now"][data-status="succeeded"]', { hasText: `reservation_id=${id}` }).waitFor({ timeout: 30_000 });
+    seen = cp.received.length;
+    const cancel = page.locator('form[aria-label="charger.cancel_reservation"]');
+    await cancel.getByLabel('reservation_id').fill(id);
+    await cancel.getByRole('button', { name: 'charger.cancel_reservation' }).click();
+    expect(await cp.waitForCall('CancelReservation', seen)).toEqual({ reservationId: Number(id) });
+    await page.locator('li[data-command="charger.cancel_reservation"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    expect(await axeViolations(page)).toEqual([]);
+  });
+
   it('reads the same in Chinese, axe-clean', async () => {
     await page.getByRole('button', { name: '中文' }).click();
     await page.locator('html[lang="zh-CN"]').waitFor();

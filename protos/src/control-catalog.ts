@@ -24,10 +24,14 @@ export interface CommandSpec {
   /** sent by the platform, not by hand (left out of the console's and CLI's command lists):
    * what sends it, as a user finds it */
   sentBy?: string;
+  /** an OCPP call only the gateway can perform (docs/ocpp.md): an MQTT-native charger
+   * refuses it, and help texts say so */
+  ocppOnly?: true;
 }
 
 const connector: ParamSpec = { type: 'integer', min: 0, max: 32 };
 const compartment: ParamSpec = { type: 'integer', min: 0, max: 9999 };
+const idTag: ParamSpec = { type: 'string', minLength: 1, maxLength: 20, doc: 'OCPP IdToken (CiString20)' };
 const interval: ParamSpec = { type: 'integer', min: 1, max: 86_400, unit: 's', doc: 'seconds between readings' };
 
 const COMMON: Record<string, CommandSpec> = {
@@ -59,14 +63,16 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
     'charger.change_availability': { args: { available: { type: 'boolean' } }, confirmedBy: 'status AVAILABLE / UNAVAILABLE' },
     'charger.reset': { args: { type: { type: 'enum', values: ['soft', 'hard'] } }, confirmedBy: 'the charger reports again' },
     // OCPP chargers through the gateway (docs/ocpp.md); OCPP CiString50 keys, CiString500 values.
-    'charger.unlock_connector': { args: { connector_id: connector }, confirmedBy: 'the charger answers Unlocked' },
+    'charger.unlock_connector': { args: { connector_id: connector }, confirmedBy: 'the charger answers Unlocked', ocppOnly: true },
     'charger.get_configuration': {
       args: { key: { type: 'string', minLength: 1, maxLength: 50, optional: true, doc: 'one key; all keys when left out' } },
       confirmedBy: "the charger's GetConfiguration answer",
+      ocppOnly: true,
     },
     'charger.change_configuration': {
       args: { key: { type: 'string', minLength: 1, maxLength: 50 }, value: { type: 'string', maxLength: 500 } },
       confirmedBy: 'the charger answers Accepted (or RebootRequired)',
+      ocppOnly: true,
     },
     'charger.trigger_message': {
       args: {
@@ -74,7 +80,28 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
         connector_id: { ...connector, optional: true },
       },
       confirmedBy: 'the charger answers Accepted',
+      ocppOnly: true,
     },
+    // Reservations (OCPP 1.6 Reservation profile): the gateway numbers the reservation and
+    // returns it as `reservation_id` in the command's output, which CancelReservation names.
+    // connector_id 0 reserves any connector, only on a charger whose
+    // ReserveConnectorZeroSupported is true (the gateway asks it first).
+    'charger.reserve_now': {
+      args: {
+        connector_id: connector,
+        id_tag: idTag,
+        expiry: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$', doc: 'ISO-8601 date-time with a zone, in the future: when the reservation ends' },
+        parent_id_tag: { ...idTag, optional: true, doc: 'a tag whose children may use the reservation too' },
+      },
+      confirmedBy: 'the charger answers Accepted (reservation_id in the output; the connector reports Reserved)',
+      ocppOnly: true,
+    },
+    'charger.cancel_reservation': {
+      args: { reservation_id: { type: 'integer', min: 1, max: 2_147_483_647, doc: 'the reservation_id charger.reserve_now returned' } },
+      confirmedBy: 'the charger answers Accepted (Rejected: it holds no such reservation)',
+      ocppOnly: true,
+    },
+    'charger.clear_cache': { args: {}, confirmedBy: 'the charger answers Accepted (its authorization cache is emptied)', ocppOnly: true },
     // Sent by the cloud's site power cap (docs/ocpp.md §4.1) to each online charger of a
     // capped site, not by hand: the charger's share in W; the gateway turns it into a
     // ChargePointMaxProfile in A. `generation` orders the re-divisions (an older one is refused).
@@ -103,6 +130,7 @@ export const COMMAND_CATALOG: Readonly<Record<KindSlug, Readonly<Record<string, 
         stop_time: { type: 'string', minLength: 20, maxLength: 40, optional: true, doc: 'ISO-8601: newest log entries to include' },
       },
       confirmedBy: 'the diagnostics file arrives at the gateway (event diagnostics.uploaded)',
+      ocppOnly: true,
     },
   },
   'parcel-locker': {

@@ -15,7 +15,7 @@ export function commandCatalogHelp(): string {
     out.push(`  ${kind}`);
     const rows = Object.entries(COMMAND_CATALOG[kind])
       .filter(([, c]) => c.sentBy === undefined)
-      .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => p.optional ? `[${k}=${describeParam(p)}]` : `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}`]);
+      .map(([name, c]) => [`    ${name}`, Object.entries(c.args).map(([k, p]) => p.optional ? `[${k}=${describeParam(p)}]` : `${k}=${describeParam(p)}`).join(' '), `confirmed by: ${c.confirmedBy}${c.ocppOnly ? ' (OCPP chargers only)' : ''}`]);
     out.push(...pad(rows));
   }
   const auto = new Map<string, string>();

@@ -17,6 +17,8 @@ state once on stdout. Exit codes with --wait: 0 succeeded, 7 failed on the devic
 export interface CommandView {
   id: string; deviceId: string; name: string; status: string; message?: string | null;
   timeoutSec?: number; expiresAt?: string; deadlineAt?: string | null;
+  /** what the device answered (charger.reserve_now: reservation_id, which a cancel names) */
+  output?: Record<string, string>;
   transitions?: { status: string; at: string; message?: string | null }[];
 }
 
@@ -90,7 +92,10 @@ export async function cmdCommand(args: string[], io: CommandIo): Promise<number>
     last = cmd.status;
   }
   if (values.json) printJson(io.stdout, cmd);
-  else io.stdout.write(`${cmd.id} ${cmd.status}${cmd.message ? ` (${cmd.message})` : ''}\n`);
+  else {
+    io.stdout.write(`${cmd.id} ${cmd.status}${cmd.message ? ` (${cmd.message})` : ''}\n`);
+    for (const [k, v] of Object.entries(cmd.output ?? {})) io.stdout.write(`  ${k}=${v}\n`);
+  }
   if (cmd.status === 'succeeded') return ExitCode.Ok;
   if (cmd.status === 'failed') throw new CliError('E_COMMAND_FAILED', `${name} failed on ${device}${cmd.message ? `: ${cmd.message}` : ''}`, ExitCode.DeviceFailed);
   throw new CliError('E_COMMAND_TIMEOUT', FINAL.has(cmd.status) ? `${name} ${cmd.status.replace('_', ' ')} on ${device}` : `${name} still ${cmd.status} past its deadline (the cloud did not finish it)`, ExitCode.Timeout);

@@ -10,7 +10,7 @@ import { CloudError, CloudErrorCode } from '../errors.js';
  * strings, so numbers and booleans given as strings are coerced before checking.
  */
 export const COMMANDS: Record<KindSlug, Record<string, TSchema>> = Object.fromEntries(
-  Object.entries(COMMAND_CATALOG).map(([kind, cmds]) => [kind, Object.fromEntries(Object.entries(cmds).map(([name, c]) => [name, requiredObject(c.args, c.sentBy ? { 'x-sent-by': c.sentBy } : {})]))]),
+  Object.entries(COMMAND_CATALOG).map(([kind, cmds]) => [kind, Object.fromEntries(Object.entries(cmds).map(([name, c]) => [name, requiredObject(c.args, { ...(c.sentBy ? { 'x-sent-by': c.sentBy } : {}), ...(c.ocppOnly ? { 'x-ocpp-only': true } : {}) })]))]),
 ) as Record<KindSlug, Record<string, TSchema>>;
 
 function coerce(schema: TSchema, value: unknown): unknown {

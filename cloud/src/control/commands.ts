@@ -6,6 +6,7 @@ import { CloudError, CloudErrorCode } from '../errors.js';
 import type { DeviceRepository } from '../repositories/device-repository.js';
 import type { MqttTransport } from '../mqtt-link.js';
 import { validateCommand } from './catalog.js';
+import { checkCommandRules } from './command-rules.js';
 import { atDeadline, confirmationMode, observe, type AwaitingCommand, type Observation, type Progress } from './confirm.js';
 import { CommandStatus, isFinal, type CommandRow, type ControlStore } from './store.js';
 
@@ -93,6 +94,8 @@ export class CommandService {
         return { row: prior, created: false };
       }
     }
+    // after the idempotency look-up: a retry of a stored reservation is not refused for its clock
+    checkCommandRules(input.name, args, this.now());
     const now = this.now();
     let row: CommandRow;
     try {

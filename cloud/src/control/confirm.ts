@@ -41,9 +41,14 @@ export function confirmationMode(name: string): 'observe' | 'silence' | 'answer'
 }
 
 /** `answer`: commands whose whole effect is the device's own answer (OCPP configuration
- * read/write, connector unlock — nothing in telemetry changes), so a SUCCEEDED result from
+ * read/write, connector unlock, reservations, cache — nothing in telemetry changes), so a SUCCEEDED result from
  * the device is the evidence (docs/ocpp.md). */
-const ANSWER_IS_EFFECT = new Set(['charger.get_configuration', 'charger.change_configuration', 'charger.unlock_connector', 'charger.set_site_limit', 'charger.clear_site_limit']);
+const ANSWER_IS_EFFECT = new Set([
+  'charger.get_configuration', 'charger.change_configuration', 'charger.unlock_connector', 'charger.set_site_limit', 'charger.clear_site_limit',
+  // a reservation lives in the charger (a connector-0 one shows on no connector), and a
+  // cleared cache shows nowhere: the charger's Accepted is the effect
+  'charger.reserve_now', 'charger.cancel_reservation', 'charger.clear_cache',
+]);
 
 const confirmed: Verdict = { outcome: 'confirmed' };
 const num = (v: string | undefined): number => Number(v);

@@ -61,12 +61,13 @@ export function TwinCard({ deviceId, schema, twin, onSaved }: { deviceId: string
   );
 }
 
-function ArgInput({ id, name, s }: { id: string; name: string; s: Schema }) {
+/** `required`: the catalogue's required arguments; an optional one left blank is not sent. */
+function ArgInput({ id, name, s, required }: { id: string; name: string; s: Schema; required: boolean }) {
   const choices = s.anyOf?.map((a) => a.const).filter((c) => c !== undefined);
   if (choices && choices.length > 0) return <select id={id} name={name}>{choices.map((c) => <option key={String(c)} value={String(c)}>{String(c)}</option>)}</select>;
   if (s.type === 'boolean') return <select id={id} name={name}><option value="true">true</option><option value="false">false</option></select>;
-  if (s.type === 'integer' || s.type === 'number') return <input id={id} name={name} type="number" required min={s.minimum} max={s.maximum} step={s.type === 'integer' ? 1 : 'any'} />;
-  return <input id={id} name={name} required />;
+  if (s.type === 'integer' || s.type === 'number') return <input id={id} name={name} type="number" required={required} min={s.minimum} max={s.maximum} step={s.type === 'integer' ? 1 : 'any'} />;
+  return <input id={id} name={name} required={required} />;
 }
 
 /** Typed command buttons from the catalogue; each send is followed to its confirmed
@@ -91,7 +92,7 @@ export function CommandsCard({ deviceId, commands, refresh }: { deviceId: string
     e.preventDefault();
     setError('');
     const args: Record<string, string | number | boolean> = {};
-    for (const [k, v] of new FormData(e.currentTarget as HTMLFormElement)) args[k] = String(v);
+    for (const [k, v] of new FormData(e.currentTarget as HTMLFormElement)) if (String(v) !== '') args[k] = String(v);
     try {
       const c = await api<Command>('POST', `/api/v1/devices/${encodeURIComponent(deviceId)}/commands`, { name, args }, { 'idempotency-key': crypto.randomUUID() });
       setRecent((xs) => [c, ...xs.filter((x) => x.id !== c.id)]);
@@ -105,10 +106,11 @@ export function CommandsCard({ deviceId, commands, refresh }: { deviceId: string
       <h2 id="cmd-title">{t('commands')}</h2>
       <div class="commands">{names.map((n) => {
         const props = commands[n]?.properties ?? {};
+        const required = new Set(commands[n]?.required ?? []);
         return (
           <form key={n} class="command" onSubmit={send(n)} aria-label={n}>
             {Object.entries(props).map(([k, s]) => (
-              <label key={k} for={`arg-${n}-${k}`}>{k}<ArgInput id={`arg-${n}-${k}`} name={k} s={s} /></label>
+              <label key={k} for={`arg-${n}-${k}`}>{k}<ArgInput id={`arg-${n}-${k}`} name={k} s={s} required={required.has(k)} /></label>
             ))}
             <button type="submit">{n}</button>
           </form>
@@ -120,6 +122,8 @@ export function CommandsCard({ deviceId, commands, refresh }: { deviceId: string
           <strong>{c.name}</strong> <span class={`badge ${c.status}`}>{c.status}</span>
           {' '}{c.transitions.map((x) => x.status).join(' → ')} · {time(c.createdAt)}{c.requestedBy ? ` · ${t('sentBy')} ${c.requestedBy}` : ''}
           {c.message ? ` · ${c.message}` : ''}
+          {/* the device's answer, e.g. the reservation_id a cancel names */}
+          {Object.keys(c.output).length > 0 ? <span class="output"> · {Object.entries(c.output).map(([k, v]) => `${k}=${v}`).join(' ')}</span> : null}
         </li>
       ))}</ol>
     </section>

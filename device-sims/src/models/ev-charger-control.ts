@@ -1,4 +1,4 @@
-import { ConnectorStatus, type EvChargerSettings } from '@yulan/protos';
+import { COMMAND_CATALOG, ConnectorStatus, type EvChargerSettings } from '@yulan/protos';
 import {
   accept, checkSetting, enumArg, intArg, numArg, refuse, stringArg,
   type CommandCheck, type CommandOutcome, type SettingsOutcome,
@@ -53,6 +53,8 @@ export function checkChargerCommand(s: EvChargerState, name: string, args: Recor
       return v.ok ? accept(true) : refuse(v.message);
     }
     default:
+      // An OCPP call the gateway makes (ReserveNow, ClearCache, …): say why, not just "unsupported".
+      if (COMMAND_CATALOG['ev-charger'][name]?.ocppOnly) return refuse(`"${name}" is an OCPP command (docs/ocpp.md): this charger speaks MQTT, not OCPP`);
       return refuse(`unsupported command "${name}" for an ev-charger`);
   }
 }
@@ -132,6 +134,10 @@ export function remoteTransition(s: EvChargerState): { to: ConnectorStatus; reas
     s.pending = { ...s.pending, available: undefined };
     if (s.status === S.UNAVAILABLE) return { to: S.AVAILABLE };
   }
+  if (s.pending.release) {
+    s.pending = { ...s.pending, release: undefined };
+    if (s.status === S.RESERVED && !s.reserved) return { to: S.AVAILABLE };
+  }
   if (s.pending.start !== undefined) {
     if (s.status === S.AVAILABLE || s.status === S.PREPARING) return { to: S.CHARGING };
     // Not allowed straight to Charging by §4.9: go through Preparing, keep the request.
@@ -139,6 +145,7 @@ export function remoteTransition(s: EvChargerState): { to: ConnectorStatus; reas
     if (s.status === S.FAULTED || s.status === S.UNAVAILABLE) s.pending = { ...s.pending, start: undefined };
   }
   if (s.inoperative && (s.status === S.AVAILABLE || s.status === S.RESERVED)) return { to: S.UNAVAILABLE };
+  if (s.reserved && s.status === S.AVAILABLE) return { to: S.RESERVED };
   return undefined;
 }
 

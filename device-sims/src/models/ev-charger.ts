@@ -55,6 +55,9 @@ export interface EvChargerState {
   siteLimitGeneration?: number;
   /** Who started the running session (RemoteStartTransaction idTag), '' for a local start. */
   idTag: string;
+  /** An operator's reservation (OCPP ReserveNow) holds the connector Reserved until it is
+   * used, cancelled or expires; only a remote start goes past it. */
+  reserved?: boolean;
 }
 
 export interface ChargerPending {
@@ -64,6 +67,8 @@ export interface ChargerPending {
   stop?: string;
   /** ChangeAvailability Operative while Unavailable. */
   available?: boolean;
+  /** The operator's reservation ended (cancelled, expired): Reserved → Available. */
+  release?: boolean;
 }
 
 const MAX_POWER_W: Record<ChargerModel, number> = { ac7: 7_000, dc60: 60_000 };
@@ -162,7 +167,7 @@ export function stepEvCharger(prev: EvChargerState, elapsedMs: number, rng: Rng)
         }
         break;
       case S.RESERVED:
-        if (phaseOver) to = rng.chance(0.8) ? S.PREPARING : S.AVAILABLE;
+        if (phaseOver && !s.reserved) to = rng.chance(0.8) ? S.PREPARING : S.AVAILABLE;
         break;
       case S.PREPARING:
         // Some drivers plug in and walk away without authorising.

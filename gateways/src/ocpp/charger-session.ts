@@ -29,6 +29,8 @@ export interface SessionContext {
   onTransactionsChanged?: () => void;
 }
 
+type StartTx = { connectorId: number; idTag: string; meterStart: number; timestamp: string; reservationId?: number };
+
 const SAFETY = new Set(['GroundFailure', 'OverCurrentFailure', 'OverVoltage', 'HighTemperature']);
 const FIRMWARE_EVENTS: Record<string, string> = {
   Downloading: 'firmware.downloading', Downloaded: 'firmware.downloaded', Installing: 'firmware.installing',
@@ -103,7 +105,7 @@ export class ChargerSession {
       return {};
     });
     on<{ idTag: string }>('Authorize', async (p) => ({ idTagInfo: await c.idTags.authorize(p.idTag) }));
-    on<{ connectorId: number; idTag: string; meterStart: number; timestamp: string }>('StartTransaction', (p) => this.#start(p));
+    on<StartTx>('StartTransaction', (p) => this.#start(p));
     on<{ transactionId: number; meterStop: number; timestamp: string; reason?: string; idTag?: string; transactionData?: MeterValue[] }>(
       'StopTransaction', (p) => this.#stop(p));
     on<{ connectorId: number; transactionId?: number; meterValue: MeterValue[] }>('MeterValues', (p) => {
@@ -156,7 +158,7 @@ export class ChargerSession {
     }
   }
 
-  #start(p: { connectorId: number; idTag: string; meterStart: number; timestamp: string }): { transactionId: number; idTagInfo: IdTagInfo } {
+  #start(p: StartTx): { transactionId: number; idTagInfo: IdTagInfo } {
     const c = this.#c;
     const key = `start|${c.deviceId}|${p.connectorId}|${p.timestamp}|${p.meterStart}|${p.idTag.toUpperCase()}`;
     const done = c.outbox.answer<{ transactionId: number; idTagInfo: IdTagInfo }>(key);
@@ -169,6 +171,8 @@ export class ChargerSession {
       this.connectors.set(p.connectorId, state);
       c.link.enqueue(Channel.Event, c.link.eventBytes('charger.session_started', Severity.INFO, `session ${id} started`, {
         transaction_id: String(id), connector_id: String(p.connectorId), id_tag: p.idTag, id_tag_status: idTagInfo.status,
+        // the session used the operator's reservation (charger.reserve_now's reservation_id)
+        ...(p.reservationId !== undefined ? { reservation_id: String(p.reservationId) } : {}),
       }));
       c.link.enqueue(Channel.Telemetry, c.link.telemetryBytes(toReading(state), startedMs));
       const a = { transactionId: id, idTagInfo };

@@ -168,6 +168,7 @@ export async function startOcppGateway(config: OcppGatewayConfig, logger: Logger
     const log = logger.child({ chargePoint: device.id });
     const cmdCtx = () => ({
       link: ch.link, session: ch.session, rpc: () => ch.rpc, metrics, logger: log,
+      reservationId: (commandId: string) => outbox.reservationId(device.id, commandId),
       offerDiagnostics: (commandId: string) => {
         const o = diagnostics.offer(device.id, commandId);
         return { location: `${publicUrl}${o.path}`, named: o.named, cancel: o.cancel };

@@ -47,6 +47,7 @@ export class Outbox {
           id_tag TEXT NOT NULL, meter_start_wh REAL NOT NULL, started_ms INTEGER NOT NULL, stopped_ms INTEGER);
         CREATE TABLE IF NOT EXISTS seq (device_id TEXT PRIMARY KEY, reserved INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS id_tags (tag TEXT PRIMARY KEY, status TEXT NOT NULL, expiry_ms INTEGER);
+        CREATE TABLE IF NOT EXISTS reservations (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, command_id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL);
       `);
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (cause) {
@@ -65,6 +66,8 @@ export class Outbox {
       openTx: db.prepare('SELECT id, device_id AS deviceId, connector_id AS connectorId, id_tag AS idTag, meter_start_wh AS meterStartWh, started_ms AS startedMs, stopped_ms AS stoppedMs FROM tx WHERE device_id = ? AND stopped_ms IS NULL ORDER BY id'),
       stopTx: db.prepare('UPDATE tx SET stopped_ms = ? WHERE id = ? AND stopped_ms IS NULL'),
       getSeq: db.prepare('SELECT reserved FROM seq WHERE device_id = ?'),
+      reserve: db.prepare('INSERT OR IGNORE INTO reservations (device_id, command_id, at) VALUES (?, ?, ?)'),
+      reservation: db.prepare('SELECT id FROM reservations WHERE command_id = ?'),
       setSeq: db.prepare('INSERT INTO seq (device_id, reserved) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET reserved = excluded.reserved'),
     };
   }
@@ -126,6 +129,14 @@ export class Outbox {
       this.#seq.set(deviceId, s);
     }
     return s.next++;
+  }
+
+  /** The OCPP reservationId of a charger.reserve_now command. AUTOINCREMENT never hands an
+   * id out twice, across the gateway's chargers and restarts, and keying it by the command
+   * means a command the cloud sends again (its answer lost) asks for the same reservation. */
+  reservationId(deviceId: string, commandId: string): number {
+    this.#stmts.reserve.run(deviceId, commandId, Date.now());
+    return (this.#stmts.reservation.get(commandId) as { id: number }).id;
   }
 
   /** The database, for the id-tag list kept beside the outbox (id-tags.ts). */

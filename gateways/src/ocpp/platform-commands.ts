@@ -4,6 +4,7 @@ import type { BrokerLink as ChargerLink } from './link-base.js';
 import type { ChargerSession, RpcPeer } from './charger-session.js';
 import type { GatewayMetrics } from './metrics.js';
 import { bump } from './metrics.js';
+import { planReservation, refusalReason, unsupportedReason } from './reservations.js';
 
 export interface CommandContext {
   link: ChargerLink;
@@ -14,10 +15,18 @@ export interface CommandContext {
   logger: Logger;
   /** a one-time diagnostics upload URL for this command (diagnostics.ts) */
   offerDiagnostics?: (commandId: string) => { location: string; named(fileName: string | undefined): void; cancel(): void };
+  /** the durable OCPP reservationId of a charger.reserve_now command (outbox.ts) */
+  reservationId: (commandId: string) => number;
 }
 
 /** `accepted: null`: the call's answer carries no status (UpdateFirmware.conf is empty). */
-type Call = { action: string; params: Record<string, unknown>; accepted: readonly string[] | null } | { refuse: string };
+type Call = {
+  action: string; params: Record<string, unknown>; accepted: readonly string[] | null;
+  /** added to the command's output when the charger accepts */
+  output?: Record<string, string>;
+  /** asks the charger first; a reason stops the command (REJECTED) */
+  precheck?: (rpc: RpcPeer) => Promise<string | undefined>;
+} | { refuse: string };
 
 /** Profile id the gateway owns on each charger (TxDefaultProfile, stack level 0). */
 const LIMIT_PROFILE_ID = 1001;
@@ -94,7 +103,7 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     return;
   }
   const upload = cmd.name === 'charger.get_diagnostics' ? c.offerDiagnostics?.(cmd.commandId) : undefined;
-  const p = plan(cmd.name, cmd.args, c.session, upload?.location);
+  const p: Call = planReservation(cmd.name, cmd.args, cmd.commandId, c) ?? plan(cmd.name, cmd.args, c.session, upload?.location);
   if ('refuse' in p) {
     c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, p.refuse);
     return;
@@ -106,6 +115,11 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
     return;
   }
   try {
+    const why = await p.precheck?.(rpc);
+    if (why !== undefined) {
+      c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${why}`);
+      return;
+    }
     bump(c.metrics.callsOut, p.action);
     const res = (await rpc.call(p.action, p.params)) as { status?: string };
     const status = res.status ?? '';
@@ -123,22 +137,25 @@ export async function runCommand(cmd: Command, c: CommandContext): Promise<void>
       // Where the answer is the whole effect (configuration, unlock), it is SUCCEEDED; else
       // an ACK, and the charger's reports must show the effect.
       const done = ANSWER_IS_RESULT.has(p.action);
-      const output = done ? answerOutput(p.action, res) : {};
+      const output = done ? { ...answerOutput(p.action, res), ...p.output } : {};
       c.link.commandResult(cmd.commandId, done ? CommandStatus.SUCCEEDED : CommandStatus.ACCEPTED, `${p.action}: ${status || 'accepted'}`,
         { ...output, ...(status ? { ocpp_status: status } : {}) });
       reportAnswer(p.action, p.params, res, c);
     } else {
-      c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${status || 'no status'}`, { ocpp_status: status });
+      const reason = refusalReason(p.action, status);
+      c.link.commandResult(cmd.commandId, CommandStatus.REJECTED, `${p.action}: ${status || 'no status'}${reason ? ` (${reason})` : ''}`, { ocpp_status: status });
     }
   } catch (err) {
     upload?.cancel();
     c.metrics.callErrorsOut++;
     const e = err as { rpcErrorCode?: string; message?: string };
-    c.link.commandResult(cmd.commandId, CommandStatus.FAILED, `${p.action}: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
+    const unsupported = unsupportedReason(p.action, e.rpcErrorCode);
+    c.link.commandResult(cmd.commandId, unsupported ? CommandStatus.REJECTED : CommandStatus.FAILED,
+      unsupported ? `${p.action}: ${unsupported}` : `${p.action}: ${e.rpcErrorCode ?? 'error'} ${e.message ?? ''}`.trim());
   }
 }
 
-const ANSWER_IS_RESULT = new Set(['GetConfiguration', 'ChangeConfiguration', 'UnlockConnector']);
+const ANSWER_IS_RESULT = new Set(['GetConfiguration', 'ChangeConfiguration', 'UnlockConnector', 'ReserveNow', 'CancelReservation', 'ClearCache']);
 
 /** GetConfiguration's keys as the command's output (shown by the commands API). */
 function answerOutput(action: string, res: unknown): Record<string, string> {
@@ -152,6 +169,13 @@ function answerOutput(action: string, res: unknown): Record<string, string> {
 function reportAnswer(action: string, params: Record<string, unknown>, res: unknown, c: CommandContext): void {
   const ev = (type: string, message: string, attributes: Record<string, string>): void =>
     c.link.publish(Channel.Event, c.link.eventBytes(type, Severity.INFO, message, attributes));
+  if (action === 'ReserveNow') {
+    // no id tag in the event: it names a card holder (the command's args keep it for operators)
+    ev('charger.reserved', `connector ${String(params.connectorId)} reserved until ${String(params.expiryDate)}`,
+      { reservation_id: String(params.reservationId), connector_id: String(params.connectorId), expiry: String(params.expiryDate) });
+  }
+  if (action === 'CancelReservation') ev('charger.reservation_cancelled', `reservation ${String(params.reservationId)} cancelled`, { reservation_id: String(params.reservationId) });
+  if (action === 'ClearCache') ev('charger.cache_cleared', 'authorization cache cleared', {});
   if (action === 'UnlockConnector') ev('charger.connector_unlocked', `connector ${String(params.connectorId)} unlocked`, { connector_id: String(params.connectorId) });
   if (action === 'ChangeConfiguration') {
     const status = (res as { status?: string }).status ?? '';
