@@ -26,8 +26,13 @@ export interface OcppSimChargerOptions {
   firmwareFault?: OcppFirmwareFault;
   /** how long the charger stays away after a reset or a firmware reboot, ms (default 1000) */
   rebootMs?: number;
+  /** no drivers arriving, faults or outages of its own: only the central system's requests change
+   * its state (a test scripting a charger cannot then meet a random session half-way) */
+  scripted?: boolean;
   logger: Logger;
 }
+
+const SCRIPTED = { sessionsPerDay: 0, faultsPerDay: 0, unavailablePerDay: 0 } as const;
 
 /** OCPP ChargePointStatus names of the model's states. */
 const OCPP_STATUS: Record<number, string> = {
@@ -70,7 +75,7 @@ export class OcppSimCharger {
   constructor(private readonly o: OcppSimChargerOptions) {
     this.#version = o.firmwareStore?.get(o.id) ?? o.firmwareVersion ?? '1.0.0';
     this.#rng = createRng(deriveSeed(o.seed ?? 1, o.id));
-    this.#state = initEvCharger(defaultEvChargerConfig(), Date.now(), this.#rng);
+    this.#state = initEvCharger(defaultEvChargerConfig(o.scripted ? SCRIPTED : {}), Date.now(), this.#rng);
   }
 
   /** the firmware it runs (and reports in BootNotification) */

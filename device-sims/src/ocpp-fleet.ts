@@ -19,6 +19,8 @@ export interface OcppFleetOptions {
   firmwareFault?: OcppFirmwareFault;
   /** reboot time after a reset or firmware install, ms (default 1000) */
   rebootMs?: number;
+  /** see OcppSimChargerOptions.scripted */
+  scripted?: boolean;
 }
 
 export interface OcppFleet {
@@ -39,7 +41,7 @@ export async function startOcppSimChargers(o: OcppFleetOptions, logger: Logger):
   const chargers = ids.map((id) => new OcppSimCharger({
     gatewayUrl: o.gatewayUrl, id, secret: secrets.get(id)!, rate: o.rate, seed: o.seed ?? 1, logger, ...(o.ca ? { ca: o.ca } : {}),
     ...(store ? { firmwareStore: store } : {}), ...(o.firmwareFault ? { firmwareFault: o.firmwareFault } : {}),
-    ...(o.rebootMs !== undefined ? { rebootMs: o.rebootMs } : {}),
+    ...(o.rebootMs !== undefined ? { rebootMs: o.rebootMs } : {}), ...(o.scripted ? { scripted: true } : {}),
   }));
   for (const c of chargers) c.start();
   return { chargers, ids, close: async () => { await Promise.all(chargers.map((c) => c.close())); await store?.flush(); } };

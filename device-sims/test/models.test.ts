@@ -77,6 +77,19 @@ describe('EV charger (OCPP 1.6)', () => {
       ConnectorStatus.FAULTED, ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE]) expect(seen.has(st)).toBe(true);
   });
 
+  it('with no arrivals, faults or outages (a scripted OCPP charger) it stays Available for a week', () => {
+    const rng = createRng(7);
+    let s = initEvCharger(defaultEvChargerConfig({ sessionsPerDay: 0, faultsPerDay: 0, unavailablePerDay: 0 }), START, rng);
+    const moved: string[] = [];
+    for (let i = 0; i < 7 * 24 * 60; i++) {
+      const r = stepEvCharger(s, 60_000, rng);
+      s = r.state;
+      for (const e of r.events) moved.push(`${i}: ${e.type}`);
+    }
+    expect(moved).toEqual([]);
+    expect(s.status).toBe(ConnectorStatus.AVAILABLE);
+  });
+
   it('reports status_changed events matching consecutive readings, and sessions balance', () => {
     const rng = createRng(99);
     let s = initEvCharger(defaultEvChargerConfig({ sessionsPerDay: 30 }), START, rng);

@@ -17,7 +17,7 @@ const inMin = (m: number): string => new Date(Date.now() + m * 60_000).toISOStri
 beforeAll(async () => {
   p = await startPlatform();
   gw = await startOcppGateway(loadOcppGatewayConfig(p.env), logger);
-  fleet = await startOcppSimChargers({ gatewayUrl: gw.url, cloud: { url: p.cloudUrl, adminToken: p.adminToken }, site: 'xuhui', rate: 4 }, logger);
+  fleet = await startOcppSimChargers({ gatewayUrl: gw.url, cloud: { url: p.cloudUrl, adminToken: p.adminToken }, site: 'xuhui', rate: 4, scripted: true }, logger);
   id = fleet.ids[0]!;
   for (const [tag, parent] of [['RES-OK', 'FLEET-R'], ['RES-CHILD', 'FLEET-R'], ['RES-OTHER', undefined]] as const) {
     expect((await p.api('/api/v1/id-tags', { method: 'POST', json: { tag, ...(parent ? { parentIdTag: parent } : {}) } })).status).toBe(201);
