@@ -59,6 +59,7 @@ export class CloudIdTags {
   readonly #lookup;
   readonly #state: IdTagSyncState = { version: 0, syncedAt: 0, lastError: null, syncs: 0, syncFailures: 0 };
   #inflight: Promise<boolean> | undefined;
+  #followUp: Promise<boolean> | undefined;
   #lastAttempt = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -119,15 +120,25 @@ export class CloudIdTags {
     this.#timer.unref();
   }
 
-  /** One pull up to the cloud's current version; concurrent callers share it. */
+  /** One pull up to the cloud's current version, begun after this call: a caller arriving
+   * while a pull runs may want a change that pull read too early (a card added a moment ago),
+   * so it gets one more pull after it, shared with everyone else who asked meanwhile. */
   sync(): Promise<boolean> {
-    this.#inflight ??= this.#pull().finally(() => { this.#inflight = undefined; });
-    return this.#inflight;
+    if (!this.#inflight) {
+      this.#inflight = this.#pull().finally(() => { this.#inflight = undefined; });
+      return this.#inflight;
+    }
+    this.#followUp ??= this.#inflight.then(() => {
+      this.#followUp = undefined;
+      return this.sync();
+    });
+    return this.#followUp;
   }
 
-  /** Stops pulling; a pull in flight (≤ 5 s per request) finishes first. */
+  /** Stops pulling; a pull in flight (≤ 5 s per request) and one queued after it finish first. */
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    await this.#followUp;
     await this.#inflight;
     this.#db.close();
   }
