@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Channel, DeviceKind, Event, KindSlug, Severity, WebhookHeader, deviceTopic, signWebhook } from '@yulan/protos';
-import { registerDevices, startStack, type Stack } from '../src/stack.js';
+import { getJson, registerDevices, startStack, type Stack } from '../src/stack.js';
 import { WebhookReceiver } from '../src/webhook-receiver.js';
 
 /**
@@ -93,7 +93,11 @@ describe('elderly alerts across process kills', () => {
     await kill(stack.cloud);
     // Raised while the cloud is down: the edge keeps it and delivers it later.
     await sos(1, 1);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The broker's PUBACK is not the edge's: wait for the edge to hold the alert, so it is
+    // raised while the cloud is down rather than after it is back.
+    const edgeAlerts = async (deviceId: string) => (await getJson<{ alerts: unknown[] }>(`${stack.edgeUrl}/v1/alerts?deviceId=${deviceId}`, stack.edgeToken)).alerts;
+    const edgeAlertsPending = async () => (await getJson<{ alertsPending: number }>(`${stack.edgeUrl}/metrics`, stack.edgeToken)).alertsPending;
+    await until(async () => (await edgeAlerts(b)).length > 0, 'the edge to raise resident 1\'s alert while the cloud is down');
     await stack.restartCloud();
 
     await until(() => pages(f1, b).length === 1, 'resident 1 alert delivered after the cloud came back');
@@ -108,10 +112,13 @@ describe('elderly alerts across process kills', () => {
     // Edge SIGKILL, then the device replays the same event: no second alert.
     await kill(stack.edge!);
     await stack.restartEdge();
+    const replayedAt = Date.now();
     await sos(0, 1);
-    // Give a wrongly raised second alert time to arrive before counting.
-    await until(async () => ((await fetch(`${stack.edgeUrl}/healthz`)).ok), 'edge up');
-    await new Promise((r) => setTimeout(r, 2000));
+    // Count once the new edge process has taken the press in and the cloud has whatever it made
+    // of it, rather than after a fixed wait: the replay (same seq, a newer time) is stored over
+    // the first press, in the batch that commits any alert revision it caused.
+    await until(async () => (await getJson<{ events: unknown[] }>(`${stack.edgeUrl}/v1/events?deviceId=${a}&from=${replayedAt}`, stack.edgeToken)).events.length > 0, 'the restarted edge to store the replayed SOS');
+    await until(async () => (await edgeAlertsPending()) === 0, 'the edge to have sent the cloud every alert revision');
     const list = await admin<{ items: { deviceId: string }[] }>('GET', '/alerts?limit=50');
     expect(list.items.filter((x) => x.deviceId === a)).toHaveLength(1);
     expect((await admin<{ items: unknown[] }>('GET', '/alerts?limit=50')).items).toHaveLength(2);
@@ -123,7 +130,9 @@ describe('elderly alerts across process kills', () => {
     await until(async () => { try { await sos(2, 1); return true; } catch { return false; } }, 'device 2 connected after the broker restart');
     await until(() => pages(f1, c).length === 1, 'resident 2 paged after the broker restart')
       .catch((err: unknown) => { throw new Error(`${String(err)}\nEDGE:\n${stack.edge!.tail()}\nBROKER:\n${stack.broker.tail()}\nCLOUD:\n${stack.cloud.tail()}`); });
-    await new Promise((r) => setTimeout(r, 1500));
+    // A second page would come from a second alert: count once the edge has nothing left to
+    // send the cloud (each alert's revisions answered), rather than after a fixed wait.
+    await until(async () => (await edgeAlertsPending()) === 0, 'the edge to have sent the cloud every alert revision');
     expect(pages(f1, c)).toHaveLength(1);
     expect((await admin<{ items: unknown[] }>('GET', '/alerts?limit=50')).items).toHaveLength(3);
 

@@ -152,10 +152,13 @@ describe.runIf(haveChromium)('care page (/care/) in headless Chromium', () => {
     // Timeline: who was paged, on which channel, who claimed.
     await card.getByRole('button', { name: 'Timeline' }).click();
     const tl = card.locator('.timeline');
-    await tl.getByText('Delivered to Li Wei (you) by app').waitFor();
+    // The timeline opens with the last detail the page read and re-reads it; the status above
+    // can say "Resolved" (from the resolve answer, on any re-render) before that re-read lands.
+    // Wait for the resolution in the timeline itself, then read the lines.
+    await tl.locator('li', { hasText: 'Resolved by Li Wei (you): Helped up' }).waitFor();
     expect(await tl.locator('li').allTextContents()).toEqual(expect.arrayContaining([
-      expect.stringContaining('Paged Li Wei (you)'), expect.stringContaining('Li Wei (you) is handling it'),
-      expect.stringContaining('Resolved by Li Wei (you): Helped up'),
+      expect.stringContaining('Paged Li Wei (you)'), expect.stringContaining('Delivered to Li Wei (you) by app'),
+      expect.stringContaining('Li Wei (you) is handling it'), expect.stringContaining('Resolved by Li Wei (you): Helped up'),
     ]));
 
     // The resident's recent activity.

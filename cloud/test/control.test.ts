@@ -124,7 +124,12 @@ describe('commands', () => {
     await ops.publishAsync(deviceTopic(addr('ch-2'), Channel.CommandResult), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), { qos: 1 });
     await ops.publishAsync(deviceTopic(addr('ch-2'), Channel.TwinReported), Buffer.from([0x0a, 0x50, 0x01]), { qos: 1 });
     expect((await until(c.id, 'timed_out')).message).toMatch(/no answer/);
-    const m = (await (await api('/api/v1/control/metrics')).json()) as { malformed: { cmdResult: number; twinReported: number } };
+    // The timeout runs on the cloud's clock; it says nothing of when the two messages arrived:
+    // wait for them to be counted rather than reading the counters once.
+    const m = await waitFor(async () => {
+      const r = (await (await api('/api/v1/control/metrics')).json()) as { malformed: { cmdResult: number; twinReported: number } };
+      return r.malformed.cmdResult >= 1 && r.malformed.twinReported >= 1 ? r : undefined;
+    }, 'both malformed messages counted');
     expect(m.malformed).toMatchObject({ cmdResult: 1, twinReported: 1 });
   });
 

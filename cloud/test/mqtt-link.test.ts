@@ -29,17 +29,23 @@ describe('mqtt link subscriptions', () => {
     link.subscribe(topic, 0, 'commands');
     link.subscribe(topic, 1, 'firmware');
     link.subscribe(topic, 1, 'firmware'); // idempotent per owner
-    await new Promise((r) => setTimeout(r, 200));
-    await send('both');
-    await waitFor(() => seen.includes(`${topic} both`), 'message while both hold it');
+    // The link subscribes without saying when the broker has it: a message arriving is the proof.
+    await waitFor(async () => { await send('both'); return seen.includes(`${topic} both`); }, 'message while both hold it');
     link.unsubscribe(topic, 'commands');
     await send('firmware-only');
     await waitFor(() => seen.includes(`${topic} firmware-only`), 'message while firmware still holds it');
     link.unsubscribe(topic, 'firmware');
-    await new Promise((r) => setTimeout(r, 200));
+    // A probe topic subscribed after the unsubscribe, on the same connection: the broker handles
+    // a client's packets in order, so a probe message arriving means the unsubscribe is done.
+    const probe = 'yulan/v1/s/ev-charger/ev-1/probe';
+    link.subscribe(probe, 1, 'probe');
+    await waitFor(async () => { await pub.publishAsync(probe, 'ready', { qos: 1 }); return seen.includes(`${probe} ready`); }, 'the probe subscription');
     await send('nobody');
-    await new Promise((r) => setTimeout(r, 300));
+    // Published after "nobody" by the same client: once it is here, "nobody" would have been too.
+    await pub.publishAsync(probe, 'after', { qos: 1 });
+    await waitFor(() => seen.includes(`${probe} after`), 'the probe sent after "nobody"');
     expect(seen).not.toContain(`${topic} nobody`);
+    link.unsubscribe(probe, 'probe');
     await pub.endAsync();
   });
 });

@@ -89,8 +89,10 @@ export function alertStreamRoute(o: { alerts: AlertsModule; tokens?: ApiTokenSer
         // A token narrowed to sites sees those sites' alerts only.
         if (principal.kind === 'api-token' && principal.sites.length > 0 && !principal.sites.includes(a.site)) return;
         if (a.residentId !== null && principal.kind === 'api-token') {
-          audit.record({ actor, action: 'alert.stream', residentId: a.residentId, purpose: `integration: alert stream${principal.integration ? ` (int:${principal.integration})` : ''}`, detail: a.id })
-            .catch((err: unknown) => fastify.log.error({ err }, 'audit of a streamed alert failed'));
+          // Logged before it is written, like the care page's stream: not written unlogged.
+          await audit.record({ actor, action: 'alert.stream', residentId: a.residentId, purpose: `integration: alert stream${principal.integration ? ` (int:${principal.integration})` : ''}`, detail: a.id })
+            .catch((err: unknown) => { fastify.log.error({ err }, 'audit of a streamed alert failed'); throw err; });
+          if (res.writableEnded) return;
         }
         res.write(`id: ${a.updatedAt}\nevent: alert\ndata: ${JSON.stringify(alertView(a))}\n\n`);
       };

@@ -28,7 +28,13 @@ export function Broker({ role }: { role: string }) {
   const [message, setMessage] = useState('');
   const fail = (e: unknown) => setMessage(`${t('error')}: ${e instanceof ApiError ? e.message : String(e)}`);
 
-  const loadClients = () => api<Clients>('GET', `/api/v1/broker/clients?${qs({ q, limit: PAGE, offset })}`).then(setPage, fail);
+  // Searches, pages and pushed reloads overlap: only the newest request's answer is shown,
+  // so an older unfiltered list never replaces the results of the search typed after it.
+  const seq = useRef(0);
+  const loadClients = () => {
+    const mine = ++seq.current;
+    return api<Clients>('GET', `/api/v1/broker/clients?${qs({ q, limit: PAGE, offset })}`).then((p) => { if (mine === seq.current) setPage(p); }, fail);
+  };
   const loadCounters = () => api<Counters>('GET', '/api/v1/broker/counters').then(setCounters, () => undefined);
   useEffect(() => {
     const h = setTimeout(() => { setQ(text.trim()); setOffset(0); }, 250);

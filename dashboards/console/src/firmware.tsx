@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, type Campaigns, type Get } from './api.js';
 import { useI18n } from './i18n.js';
 import { FirmwareImages } from './firmware-upload.js';
@@ -15,7 +15,13 @@ export function Firmware() {
   const [open, setOpen] = useState<string | null>(null);
   const [devices, setDevices] = useState<Rollouts | null>(null);
   const [message, setMessage] = useState('');
-  const load = () => api<Campaigns>('GET', '/api/v1/campaigns').then((r) => setItems(r.items), (e: unknown) => setMessage(e instanceof ApiError ? e.message : String(e)));
+  // A poll answered after a pause/resume/abort may have been read before it: only the
+  // newest read or action sets the rows, so a row never flips back to its old state.
+  const seq = useRef(0);
+  const load = () => {
+    const mine = ++seq.current;
+    return api<Campaigns>('GET', '/api/v1/campaigns').then((r) => { if (mine === seq.current) setItems(r.items); }, (e: unknown) => setMessage(e instanceof ApiError ? e.message : String(e)));
+  };
   useEffect(() => {
     void load();
     const h = setInterval(load, 5000);
@@ -28,6 +34,7 @@ export function Firmware() {
   const act = (c: Campaign, action: 'pause' | 'resume' | 'abort') => async () => {
     try {
       const next = await api<Campaign>('POST', `/api/v1/campaigns/${encodeURIComponent(c.id)}/${action}`);
+      seq.current++;
       setItems((xs) => (xs ?? []).map((x) => (x.id === next.id ? next : x)));
       setMessage(`${c.id}: ${next.status}`);
     } catch (e) {

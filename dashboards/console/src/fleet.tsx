@@ -147,7 +147,8 @@ export function Fleet() {
         <label class="check"><input type="checkbox" checked={f.faulted} onChange={(e) => setF({ ...f, faulted: (e.currentTarget as HTMLInputElement).checked })} />{t('faultedOnly')}</label>
         <label>{t('order')}<select value={f.order} onChange={set('order')}><option value="asc">{t('asc')}</option><option value="desc">{t('desc')}</option></select></label>
       </form>
-      {f.site ? <SiteCap site={f.site} /> : null}
+      {/* keyed: another site starts empty, never showing the last site's cap under its name */}
+      {f.site ? <SiteCap key={f.site} site={f.site} /> : null}
       {edgeDown ? <p class="warning" role="status">{t('edgeDown')}</p> : null}
       <p role="status" class="count">{total === null ? t('loading') : `${total} ${t('rows')}`}</p>
       <div class="grid-box" ref={box} tabIndex={0} role="region" aria-label={t('devices')} onScroll={(e) => setScrollTop((e.currentTarget as HTMLDivElement).scrollTop)}>

@@ -14,12 +14,13 @@ export interface AlertRoutesOptions { alerts: AlertsModule }
 /** Registered under /api/v1 when `opts.alerts` is set (routes/index.ts). */
 const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async (fastify, { alerts }) => {
   const { repo, directory, audit } = alerts.internals;
-  // An alert pushed to a care page names the resident: audited like a read.
-  alerts.hub.onAlertShown((p, data) => {
+  // An alert pushed to a care page names the resident: audited like a read, before it is
+  // pushed (the hub waits; an audit that fails keeps the alert off that stream).
+  alerts.hub.onAlertShown(async (p, data) => {
     const a = data as { id?: unknown; residentId?: unknown };
     if (typeof a.residentId !== 'string') return;
-    audit.record({ actor: actorId(p), action: 'alert.stream', residentId: a.residentId, purpose: 'care: live stream', detail: String(a.id) })
-      .catch((err: unknown) => fastify.log.error({ err }, 'audit of a streamed alert failed'));
+    await audit.record({ actor: actorId(p), action: 'alert.stream', residentId: a.residentId, purpose: 'care: live stream', detail: String(a.id) })
+      .catch((err: unknown) => { fastify.log.error({ err }, 'audit of a streamed alert failed'); throw err; });
   });
 
   // Edge → cloud intake, edge token.

@@ -27,7 +27,7 @@ export const SSE_HEARTBEAT_MS = 15_000;
 export class SseHub {
   private readonly byUser = new Map<string, Set<Stream>>();
   private sessions: SessionWatch | undefined;
-  private shown: ((p: Principal, data: unknown) => void) | undefined;
+  private shown: ((p: Principal, data: unknown) => Promise<void> | void) | undefined;
 
   constructor(private readonly log: Logger, private readonly heartbeatMs = SSE_HEARTBEAT_MS) {}
 
@@ -36,9 +36,10 @@ export class SseHub {
     this.sessions = sessions;
   }
 
-  /** Called for each alert written to a person's stream: a read of the resident's data,
-   * which the alert routes audit (docs/care.md §5). */
-  onAlertShown(fn: (p: Principal, data: unknown) => void): void {
+  /** Called for each alert before it is written to a person's stream: a read of the
+   * resident's data, which the alert routes audit (docs/care.md §5). The alert is written
+   * once `fn` has settled, and not at all when it fails. */
+  onAlertShown(fn: (p: Principal, data: unknown) => Promise<void> | void): void {
     this.shown = fn;
   }
 
@@ -141,10 +142,10 @@ export class SseHub {
             continue;
           }
           // Logged before it is written: a read that cannot be logged must not happen unlogged.
-          this.shown?.(s.principal, data);
+          await this.shown?.(s.principal, data);
           this.write(s, 'alert', data);
         } catch (err) {
-          this.log.warn({ err }, 'sse visibility check failed');
+          this.log.warn({ err }, 'alert not shown on a stream: visibility check or audit failed');
         }
       }
     }
