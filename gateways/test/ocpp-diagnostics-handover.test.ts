@@ -10,7 +10,7 @@ import type { DiagnosticsFile } from '../src/ocpp/diagnostics.js';
 import { logger, waitFor } from './harness.js';
 
 /** The hand-over's decisions against a real HTTP server playing the cloud's answers:
- * what is retried (401, 5xx), what is final (403, 413), what a restart picks up, what is pruned,
+ * what is retried (401, 5xx, a refusal not in the cloud's words), what is final (the cloud's 403, 413), what a restart picks up, what is pruned,
  * what is offered again (a file refused only because its charger was disabled). */
 const dirs: string[] = [];
 const servers: Server[] = [];
@@ -22,8 +22,9 @@ afterEach(async () => {
 });
 
 interface Seen { device: string; command: string; body: Buffer; auth: string | undefined }
-/** answers[i] for the i-th request, the last one for every later request; [status, code] answers with the cloud's error code */
-async function cloud(answers: (number | [number, string])[]): Promise<{ url: string; seen: Seen[] }> {
+/** answers[i] for the i-th request, the last one for every later request; [status, code] answers with the cloud's
+ * error code (a bare status: a body without one, as a proxy in front of the cloud answers), [status, code, message] with its message too */
+async function cloud(answers: (number | [number, string] | [number, string, string])[]): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
@@ -32,8 +33,8 @@ async function cloud(answers: (number | [number, string])[]): Promise<{ url: str
       const q = new URL(req.url ?? '/', 'http://x').searchParams;
       seen.push({ device: q.get('device')!, command: q.get('command')!, body: Buffer.concat(chunks), auth: req.headers.authorization });
       const a = answers[Math.min(seen.length - 1, answers.length - 1)]!;
-      const [status, code] = typeof a === 'number' ? [a, undefined] : a;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status < 300 ? { id: `cloud-${seen.length}` } : { message: `answer ${status}`, ...(code ? { code } : {}) }));
+      const [status, code, message] = typeof a === 'number' ? [a, undefined, undefined] : a;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status < 300 ? { id: `cloud-${seen.length}` } : { message: message ?? `answer ${status}`, ...(code ? { code } : {}) }));
     });
   });
   servers.push(server);
@@ -92,7 +93,7 @@ describe('diagnostics hand-over', () => {
 
   it('a final refusal (403, 413) is recorded and not retried; the next file still goes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
-    const c = await cloud([403, 413, 201]);
+    const c = await cloud([[403, 'E_FORBIDDEN'], [413, 'FST_ERR_CTP_BODY_TOO_LARGE'], 201]);
     const a = stored(dir, 'LK-1', 'c1', 'a', '2026-06-01T00:00:00.000Z');
     const b = stored(dir, 'CP-1', 'c2', 'b', '2026-06-01T00:00:01.000Z');
     const d = stored(dir, 'CP-1', 'c3', 'd', '2026-06-01T00:00:02.000Z');
@@ -104,6 +105,18 @@ describe('diagnostics hand-over', () => {
     expect(sidecar(dir, d).cloud).toMatchObject({ state: 'delivered' });
     expect(h.stats).toMatchObject({ refused: 2, delivered: 1, failures: 0 });
     expect(c.seen).toHaveLength(3);
+  });
+
+  it('a 403 / 413 / 404 not in the cloud\'s words (a proxy in front of it, a cloud without the route) is retried: the file stays owed, then is delivered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
+    const c = await cloud([413, 403, [404, 'E_NOT_FOUND', 'no route POST /api/v1/internal/ocpp/diagnostics'], 201]);
+    const m = stored(dir, 'CP-1', 'c1', 'log', '2026-06-01T00:00:00.000Z');
+    const h = handover(dir, c.url);
+    h.enqueue(m);
+    await waitFor(() => (h.stats.pending === 0 ? true : undefined), 'settled');
+    expect(sidecar(dir, m).cloud).toMatchObject({ state: 'delivered', id: 'cloud-4' });
+    expect(h.stats).toMatchObject({ failures: 3, refused: 0, delivered: 1 });
+    expect(c.seen).toHaveLength(4);
   });
 
   it('a charger disabled after its upload (403 E_DEVICE_DISABLED): final, not sent again by a restart; offered again when the charger is back, and delivered', async () => {
@@ -210,7 +223,7 @@ describe('diagnostics hand-over', () => {
 
   it('a refusal starts the refused file\'s keepDays: kept until they have passed, then pruned and counted; keepDays 0 keeps it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'yulan-handover-')); dirs.push(dir);
-    const c = await cloud([413]);
+    const c = await cloud([[413, 'FST_ERR_CTP_BODY_TOO_LARGE']]);
     const day = 86_400_000;
     const clock = { now: Date.UTC(2026, 5, 10) };
     const refusedAt = clock.now;

@@ -45,6 +45,14 @@ type Pending = { meta: DiagnosticsFile; metaPath: string };
 // answers that will not change by asking again: the file stays here, marked refused
 const FINAL = new Set([400, 403, 404, 413, 415]);
 
+/** Final only when it is the cloud's own refusal (its error body names a code): a 403 or 413
+ * from something in front of it (a proxy's body limit, a firewall) or a 404 for a route an
+ * older cloud does not have yet may pass, so the file stays owed and is asked again. */
+function cloudRefused(status: number, answer: { code?: unknown; message?: unknown }): boolean {
+  if (!FINAL.has(status) || typeof answer.code !== 'string' || !/^(E|FST)_[A-Z0-9_]+$/.test(answer.code)) return false;
+  return !(status === 404 && typeof answer.message === 'string' && answer.message.startsWith('no route '));
+}
+
 /**
  * Hands each stored diagnostics file to the cloud (`POST /api/v1/internal/ocpp/diagnostics`,
  * bearer = YULAN_GATEWAY_TOKEN; docs/ocpp.md §4.2). The queue is the files on disk: a
@@ -215,7 +223,7 @@ export class DiagnosticsHandover {
       this.#o.logger.info({ deviceId: meta.device, file: meta.file, id: answer.id }, 'diagnostics handed to the cloud');
       return true;
     }
-    if (FINAL.has(res.status)) {
+    if (cloudRefused(res.status, answer)) {
       // `at` starts the refused file's keepDays (prune)
       this.#mark(p, { state: 'refused', at: new Date(this.#now()).toISOString(), status: res.status, ...(answer.code ? { code: answer.code } : {}), reason: answer.message ?? `HTTP ${res.status}` });
       this.stats.refused++;
@@ -223,10 +231,11 @@ export class DiagnosticsHandover {
         answer.code === DEVICE_DISABLED ? 'cloud refused diagnostics: the charger is disabled; kept at the gateway, offered again if it comes back' : 'cloud refused diagnostics; kept at the gateway only');
       return true;
     }
-    const level = res.status === 401 ? 'error' : 'warn';
-    this.#o.logger[level]({ deviceId: meta.device, file: meta.file, status: res.status }, res.status === 401
+    const level = res.status === 401 || FINAL.has(res.status) ? 'error' : 'warn';
+    this.#o.logger[level]({ deviceId: meta.device, file: meta.file, status: res.status, code: answer.code }, res.status === 401
       ? 'cloud refused the gateway token (YULAN_GATEWAY_TOKEN differs?); diagnostics kept, retrying'
-      : 'cloud busy or failing; diagnostics kept, retrying');
+      : FINAL.has(res.status) ? 'refused, but not in the cloud\'s words (a proxy in front of it, or a cloud without the route?); diagnostics kept, retrying'
+        : 'cloud busy or failing; diagnostics kept, retrying');
     return false;
   }
 
