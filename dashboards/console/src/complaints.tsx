@@ -49,8 +49,9 @@ export function Complaints() {
     try {
       await api('POST', `${path(open.id)}/close`, { resolution });
       setMessage(`${open.id}: ${t('closed')}`);
-      await show(open.id);
+      // the list first: once the card says Closed, the open list no longer shows it
       await load();
+      await show(open.id);
     } catch (x) {
       fail(x);
     }
