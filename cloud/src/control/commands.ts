@@ -95,8 +95,8 @@ export class CommandService {
       }
     }
     // after the idempotency look-up: a retry of a stored reservation is not refused for its clock
-    checkCommandRules(input.name, args, this.now());
     const now = this.now();
+    checkCommandRules(input.name, args, now);
     let row: CommandRow;
     try {
       row = await this.store.insertCommand({

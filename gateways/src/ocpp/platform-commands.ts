@@ -20,7 +20,7 @@ export interface CommandContext {
 }
 
 /** `accepted: null`: the call's answer carries no status (UpdateFirmware.conf is empty). */
-type Call = {
+export type Call = {
   action: string; params: Record<string, unknown>; accepted: readonly string[] | null;
   /** added to the command's output when the charger accepts */
   output?: Record<string, string>;

@@ -1,19 +1,10 @@
 import type { RpcPeer } from './charger-session.js';
+import type { Call } from './platform-commands.js';
 
 /** What planning a reservation command needs from the gateway (platform-commands.ts). */
 export interface ReservationDeps {
   /** the durable reservationId of this command (outbox.ts) */
   reservationId: (commandId: string) => number;
-}
-
-/** An OCPP call for a platform command; `precheck` asks the charger something first and
- * returns why the command cannot go, or undefined. */
-export interface ReservationCall {
-  action: string;
-  params: Record<string, unknown>;
-  accepted: readonly string[];
-  output?: Record<string, string>;
-  precheck?: (rpc: RpcPeer) => Promise<string | undefined>;
 }
 
 /**
@@ -22,7 +13,7 @@ export interface ReservationCall {
  * any other command. The charger keeps and expires reservations itself; the gateway only
  * numbers them.
  */
-export function planReservation(name: string, args: Readonly<Record<string, string>>, commandId: string, deps: ReservationDeps, nowMs = Date.now()): ReservationCall | { refuse: string } | undefined {
+export function planReservation(name: string, args: Readonly<Record<string, string>>, commandId: string, deps: ReservationDeps, nowMs = Date.now()): Call | undefined {
   switch (name) {
     case 'charger.reserve_now': {
       // The cloud checked it was in the future when asked; a command queued for an offline
