@@ -26,6 +26,10 @@ describe('pipeline faults (small)', () => {
     // rows new rowids after newer ones — identical data, shuffled rowids, every device in the
     // batch "inverted". The store now upserts in place (rowid = first arrival; see
     // edge/test/sqlite-store.test.ts), so a replay no longer reads as an inversion.
+    // It failed once more with 3, and that was delivery: the broker ended a returning
+    // session's replay when its reads reached the queue's end, with ~15 messages still in
+    // Aedes' stream buffers; a reading published then went out ahead of them. The replay
+    // now ends when those are written (broker/src/replay-reader.ts).
     expect(r.orderInversions).toBe(0);
   }, 120_000);
 

@@ -78,7 +78,12 @@ export class OutgoingQueue {
     return undefined;
   }
 
+  /** The key pushed last (it may have been removed since): a replay positioned on it has
+   * nothing after it to read (persistence.ts). */
+  lastKey: string | undefined;
+
   push(p: Queued): void {
+    this.lastKey = keyOf(p);
     this.byKey.set(keyOf(p), p);
     if (p.messageId !== undefined) this.keyByMessageId.add(p.messageId, keyOf(p));
   }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { AedesPacket } from 'aedes-packet';
 import { keyOf, OutgoingQueue, type Queued } from './outgoing-queue.js';
+import { ReplayReader } from './replay-reader.js';
 
 /**
  * Aedes' in-memory persistence with an indexed outgoing queue.
@@ -57,7 +58,8 @@ export interface ReplayClient {
  * broker's `authorizeForward` asks this gate about each live QoS 1+ delivery to a
  * persistent session; until that connection's replay has finished, a message that is in
  * the queue (Aedes enqueues before it routes) is left to the replay, which reads the
- * queue live until it is empty. A connection that fails before its replay leaves the
+ * queue live until it is empty and Aedes has taken every message it read (its stream
+ * buffers read ahead: replay-reader.ts). A connection that fails before its replay leaves the
  * messages queued for the next one.
  */
 export interface ReplayGate {
@@ -108,6 +110,7 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
     async outgoingUpdate(client: { id: string }, packet: Queued): Promise<void> {
       const q = this.queue(client.id);
       const key = keyOf(packet);
+      if (packet.cmd === 'publish') this.readers.get(client)?.wrote(key);
       const found = q.byKey.get(key);
       if (found) {
         if (found.messageId !== undefined) q.keyByMessageId.remove(found.messageId, key);
@@ -142,16 +145,12 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       return p;
     }
 
-    /** Connections whose replay has read the queue to its end (or was cut short). */
+    /** Connections whose replay has ended (replay-reader.ts), or was cut short. */
     readonly replayed = new WeakSet<object>();
+    private readonly readers = new WeakMap<object, ReplayReader>();
 
-    /**
-     * The session's queue, read live (the stock implementation hands out a snapshot):
-     * messages enqueued while the replay runs are sent by it, after the older ones. A Map
-     * iterator visits entries added during iteration and skips deleted ones, so acks and
-     * new messages can change the queue underneath. The replay is marked finished in the
-     * same synchronous step as its last read, so no live message falls between the two.
-     */
+    /** The queue for a returning connection, read live until what it read is written
+     * (replay-reader.ts says why). */
     outgoingStream(client: ReplayClient): Readable {
       const q = this.queue(client.id);
       // The packet ids of the connection before mean nothing to this one, and with more
@@ -170,27 +169,14 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
         p.messageId = undefined;
         p.dup = true;
       }
-      const entries = q.byKey.values();
-      const finish = (): void => {
+      const reader = new ReplayReader(q, () => {
         this.replayed.add(client);
-      };
-      const live: IterableIterator<Queued> = {
-        next() {
-          const r = entries.next();
-          if (r.done === true) finish();
-          return r;
-        },
-        return() {
-          finish();
-          return { done: true, value: undefined };
-        },
-        [Symbol.iterator]() {
-          return this;
-        },
-      };
-      const stream = Readable.from(live, { objectMode: true, highWaterMark: 1 });
+        this.readers.delete(client);
+      });
+      this.readers.set(client, reader);
+      const stream = Readable.from(reader, { objectMode: true, highWaterMark: 1 });
       // Destroyed before its first read, the iterator is never asked to return.
-      stream.once('close', finish);
+      stream.once('close', () => reader.end());
       return stream;
     }
 
@@ -204,8 +190,8 @@ function createIndexedMemory(options: PersistenceOptions): AsyncPersistenceBase 
       const entry = this.queues.get(client.id)?.byKey.get(keyOf(packet));
       if (entry === undefined) return false;
       if (!this.replayed.has(client)) return client.connecting;
-      // Enqueued, then taken by the replay's last reads before this live delivery ran:
-      // the replay gave it a message id when it wrote it.
+      // Enqueued, then taken by the replay's last reads before this live delivery ran: the
+      // replay ends only after Aedes took what it read, which gave each a message id.
       return entry.messageId !== undefined;
     }
 

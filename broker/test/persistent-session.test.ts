@@ -139,11 +139,18 @@ describe('indexed persistence, unit', () => {
     const p = (made.persistence as { asyncPersistence: P }).asyncPersistence;
     return { p, drops, gate: made.replay };
   };
-  const list = async (p: P, id: string) => {
-    const out: unknown[] = [];
-    for await (const x of p.outgoingStream({ id })) out.push(x.payload);
+  /** Replays as Aedes does: each message read is handed back through outgoingUpdate with a
+   * new message id before the next is written (the replay ends only after that). */
+  const replay = async <T,>(p: P, conn: { id: string; connecting?: boolean }, each: (x: { payload: unknown; messageId?: number }) => T): Promise<T[]> => {
+    const out: T[] = [];
+    let id = 1000;
+    for await (const x of p.outgoingStream(conn)) {
+      out.push(each(x));
+      await p.outgoingUpdate(conn, { ...x, messageId: (x as { cmd?: string }).cmd === 'publish' ? id++ : x.messageId });
+    }
     return out;
   };
+  const list = async (p: P, id: string) => replay(p, { id }, (x) => x.payload);
 
   it('updates by broker identity, clears by message id, keeps order', async () => {
     const { p } = make();
@@ -155,8 +162,7 @@ describe('indexed persistence, unit', () => {
     await p.outgoingUpdate({ id: 'a' }, { cmd: 'pubrel', messageId: 102 });
     // A replay keeps the order; QoS 1 messages leave the previous connection's ids behind
     // (Aedes numbers them afresh as they go out, flagged DUP), a PUBREL keeps its own.
-    const after: [unknown, unknown, unknown][] = [];
-    for await (const x of p.outgoingStream({ id: 'a' })) after.push([(x as { cmd?: string }).cmd, x.messageId, (x as { dup?: boolean }).dup]);
+    const after = await replay(p, { id: 'a' }, (x) => [(x as { cmd?: string }).cmd, x.messageId, (x as { dup?: boolean }).dup]);
     expect(after).toEqual([['publish', undefined, true], ['pubrel', 102, undefined], ['publish', undefined, true], ['publish', undefined, true]]);
     await expect(p.outgoingUpdate({ id: 'a' }, { ...packet(99), messageId: 999 })).rejects.toThrow('no such packet');
   });
@@ -204,12 +210,13 @@ describe('indexed persistence, unit', () => {
     const it = p.outgoingStream(conn)[Symbol.asyncIterator]();
     let r = await it.next();
     seen.push(r.value.payload);
+    await p.outgoingUpdate(conn, { ...r.value, messageId: 11 });
     // Enqueued during the replay: held for it, and the replay reaches it after the backlog.
     await p.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }], packet(4));
     expect(gate.holdsLive(conn, packet(4))).toBe(true);
     while (!(r = await it.next()).done) {
       seen.push(r.value.payload);
-      await p.outgoingUpdate({ id: 'a' }, { ...r.value, messageId: 10 + seen.length });
+      await p.outgoingUpdate(conn, { ...r.value, messageId: 10 + seen.length });
     }
     expect(seen).toEqual(['p1', 'p2', 'p3', 'p4']);
     // Replay over (Aedes still says connecting until its pipeline ends): a message the
@@ -218,6 +225,44 @@ describe('indexed persistence, unit', () => {
     // … but one enqueued now is delivered live.
     await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(5));
     expect(gate.holdsLive(conn, packet(5))).toBe(false);
+  });
+
+  it('a replay ends only once every message it read was handed back for writing, not when its read-ahead reached the end', async () => {
+    // Aedes' replay pipeline reads ~17 messages ahead of what it has written. A message
+    // enqueued while the last of them were still buffered went out live, ahead of them:
+    // one device's newer reading before its older ones (bench/test/chaos-pipeline.test.ts).
+    const { p, gate } = make();
+    for (let i = 1; i <= 3; i++) await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(i));
+    const conn = { id: 'a', connecting: true };
+    const it = p.outgoingStream(conn)[Symbol.asyncIterator]();
+    const read: { payload: unknown; messageId?: number }[] = [];
+    for (let i = 0; i < 3; i++) read.push((await it.next()).value);
+    // Let the stream read ahead as far as it will: the queue's end is in sight.
+    await new Promise((resolve) => setImmediate(resolve));
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(4));
+    expect(gate.holdsLive(conn, packet(4))).toBe(true);
+    let settled = false;
+    const fourth = it.next().then((r) => { settled = true; return r; });
+    for (const [i, x] of read.entries()) {
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled).toBe(false); // waits while any read message is unwritten
+      await p.outgoingUpdate(conn, { ...x, messageId: 21 + i });
+    }
+    const r4 = await fourth;
+    expect(r4.done).toBe(false);
+    expect(r4.value.payload).toBe('p4');
+    // p4 read, not yet written: still the replay's, and the replay is not over.
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(5));
+    expect(gate.holdsLive(conn, packet(5))).toBe(true);
+    await p.outgoingUpdate(conn, { ...r4.value, messageId: 24 });
+    const r5 = await it.next();
+    expect(r5.value.payload).toBe('p5');
+    await p.outgoingUpdate(conn, { ...r5.value, messageId: 25 });
+    expect((await it.next()).done).toBe(true);
+    // Over: what it wrote stays its own, what comes now goes live.
+    expect(gate.holdsLive(conn, packet(5))).toBe(true);
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }], packet(6));
+    expect(gate.holdsLive(conn, packet(6))).toBe(false);
   });
 
   it('a replay cut short (client gone) stops holding live deliveries', async () => {
