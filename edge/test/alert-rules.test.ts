@@ -76,6 +76,25 @@ describe('alert rules: the table of docs/care.md §2', () => {
     expect(late[0]).toMatchObject({ id: out[0]?.id, state: 'cancelled', level: 'urgent', confirmed: false, revision: 3 });
   });
 
+  it('a long lie sent after the cancel in the same second is a new urgent fall; one sent before it stays cancelled', () => {
+    // Device clocks that count whole seconds give the cancel and what follows it one time;
+    // the seq says which came first.
+    const at = T0 + 10_000;
+    const before = ++seq; // sent before the cancel, delivered after it
+    const { out, state } = run([
+      ev('fall.long_lie', { fall_id: 'f1', lying_ms: '120000' }, T0),
+      ev('fall.cancelled', { fall_id: 'f1', by: 'resident' }, at),
+    ]);
+    const cancelled = out.at(-1)!;
+    expect(cancelled).toMatchObject({ state: 'cancelled' });
+    const late = run([ev('fall.long_lie', { fall_id: 'f1', lying_ms: '120000' }, at, before)], state);
+    expect(late.out).toEqual([expect.objectContaining({ id: cancelled.id, state: 'cancelled' })]);
+    const again = run([ev('fall.long_lie', { fall_id: 'f1', lying_ms: '120000' }, at)], late.state).out;
+    expect(again).toHaveLength(1);
+    expect(again[0]!.id).not.toBe(cancelled.id);
+    expect(again[0]).toMatchObject({ type: 'fall', state: 'open', level: 'urgent', confirmed: true });
+  });
+
   it('fall.cleared → stays unconfirmed and open, for review', () => {
     const { out } = run([ev('fall.detected', { fall_id: 'f1' }), ev('fall.cleared', { fall_id: 'f1', lying_ms: '30000' }, T0 + 30_000)]);
     expect(latest(out)).toHaveLength(1);

@@ -156,7 +156,7 @@ function fallDetected(d: AlertDraft, ev: AlertEventRef, fallId: string | undefin
     : { level: AlertLevel.Unconfirmed, skipCancelWindow: false, confirmed: false, message: 'fall detected (radar); awaiting long-lie confirmation' };
   const slot = d.s.slots[AlertType.Fall];
   // A late copy of a cancelled fall's events stays with the cancelled alert.
-  const lateForCancelled = slot?.alert.state === AlertState.Cancelled && !fallId && ev.atMs <= (slot.cancelledAtMs ?? 0);
+  const lateForCancelled = slot?.alert.state === AlertState.Cancelled && !fallId && beforeCancel(slot, ev);
   if (slot && (ownsFall(slot, fallId) || lateForCancelled || (!slot.closed))) {
     d.merge(slot, ev);
     addFallId(slot, fallId);
@@ -176,7 +176,7 @@ function longLie(d: AlertDraft, ev: AlertEventRef, fallId: string | undefined, l
     const cancelled = slot.alert.state === AlertState.Cancelled;
     const sameFall = fallId !== undefined && slot.fallIds.includes(fallId);
     const linked = sameFall || ev.atMs - slot.alert.lastEventAtMs <= LONG_LIE_LINK_MS;
-    if (cancelled && (sameFall || !fallId) && ev.atMs <= (slot.cancelledAtMs ?? 0)) {
+    if (cancelled && (sameFall || !fallId) && beforeCancel(slot, ev)) {
       // Reordered: the resident cancelled after this long lie; the cancel stands.
       d.merge(slot, ev);
       return;
@@ -195,6 +195,16 @@ function longLie(d: AlertDraft, ev: AlertEventRef, fallId: string | undefined, l
   openFall(d, ev, fallId, p);
 }
 
+/** Whether an event on a cancelled fall was sent before the cancel: by device time, and on
+ * a tie by seq. A long lie sent after "I'm fine" in the same second (devices whose clocks
+ * count whole seconds) was taken for a reordered copy from before it and swallowed by the
+ * cancelled alert: nobody paged (found by bench/test/care-invariant.property.test.ts). */
+function beforeCancel(slot: AlertSlot, ev: { atMs: number; seq: number }): boolean {
+  const at = slot.cancelledAtMs ?? 0;
+  if (ev.atMs !== at) return ev.atMs < at;
+  return slot.cancelledSeq === undefined || ev.seq < slot.cancelledSeq;
+}
+
 function fallCancelled(d: AlertDraft, ev: AlertEventRef, fallId: string | undefined): void {
   const slot = d.s.slots[AlertType.Fall];
   if (slot && slot.alert.state !== AlertState.Cleared && ownsFall(slot, fallId)) {
@@ -202,6 +212,7 @@ function fallCancelled(d: AlertDraft, ev: AlertEventRef, fallId: string | undefi
     if (slot.alert.state === AlertState.Open) {
       d.close(slot, AlertState.Cancelled, 'cancelled by the resident');
       slot.cancelledAtMs = ev.atMs;
+      slot.cancelledSeq = ev.seq;
     }
     return;
   }
@@ -235,7 +246,7 @@ function onTelemetry(d: AlertDraft, f: Record<string, number>, ts: number, seq: 
   const flags = { fall: f.fall === 1, longLie: f.long_lie === 1, sos: f.sos === 1 };
   const fall = s.slots[AlertType.Fall];
   const afterClose = (slot: AlertSlot | undefined): boolean =>
-    !slot || (slot.closed && (slot.alert.state !== AlertState.Cancelled || ts > (slot.cancelledAtMs ?? 0)));
+    !slot || (slot.closed && (slot.alert.state !== AlertState.Cancelled || !beforeCancel(slot, { atMs: ts, seq })));
   if (flags.longLie && !s.flags.longLie) {
     if (isOpen(fall) && !fall.alert.confirmed) longLie(d, { type: 'telemetry.long_lie', atMs: ts, seq }, undefined, NaN);
     else if (afterClose(fall)) openFall(d, { type: 'telemetry.long_lie', atMs: ts, seq }, undefined,

@@ -59,6 +59,9 @@ export interface AlertSlot {
   fallIds: string[];
   /** Device time of the cancel, when cancelled. */
   cancelledAtMs?: number;
+  /** The cancel's seq: breaks a tie in device time (clocks with whole seconds, or a
+   * cancel and a long lie sent in the same millisecond). Absent in older saved state. */
+  cancelledSeq?: number;
   /** Edge clock of the last change: the 30-min merge window runs on the edge clock, so a
    * device whose clock lags cannot make every event look expired. */
   touchedAtMs: number;
