@@ -83,7 +83,10 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
   try {
     const broker = startService('broker', ['broker'], { ...env, ...opts.brokerEnv }, prof('broker'));
     started.push(broker);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, broker);
+    // Ready means this stack's broker answers with its token: a health check alone was once
+    // answered by another suite's broker that had taken the port (testkit/src/ports.ts).
+    const brokerReady = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${ws}/metrics`, { headers: { authorization: `Bearer ${secrets.brokerToken}` } })).ok;
+    await waitFor(brokerReady, 'broker health', 30_000, broker);
     const cloud = startService('cloud', ['cloud'], { ...env, ...opts.cloudEnv }, prof('cloud'));
     started.push(cloud);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).status < 500, 'cloud health', 120_000, cloud);
@@ -112,7 +115,7 @@ export async function startStack(extraEdgeEnv: NodeJS.ProcessEnv | null = {}, pr
       const b = startService('broker', ['broker'], { ...env, ...opts.brokerEnv }, prof('broker'));
       started.push(b);
       result.broker = b;
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${ws}/healthz`)).ok, 'broker health', 30_000, b);
+      await waitFor(brokerReady, 'broker health', 30_000, b);
       return b;
     };
     const result: Stack = {
