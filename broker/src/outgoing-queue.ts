@@ -79,13 +79,14 @@ export class OutgoingQueue {
   }
 
   /** The key pushed last (it may have been removed since): a replay positioned on it has
-   * nothing after it to read (persistence.ts). */
+   * nothing after it to read (replay-reader.ts). */
   lastKey: string | undefined;
 
   push(p: Queued): void {
-    this.lastKey = keyOf(p);
-    this.byKey.set(keyOf(p), p);
-    if (p.messageId !== undefined) this.keyByMessageId.add(p.messageId, keyOf(p));
+    const key = keyOf(p);
+    this.lastKey = key;
+    this.byKey.set(key, p);
+    if (p.messageId !== undefined) this.keyByMessageId.add(p.messageId, key);
   }
 
   dropOldest(): Queued | undefined {
